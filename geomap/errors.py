@@ -1,0 +1,38 @@
+"""Exceptions and warnings raised by geomap.
+
+Every error a user can cause derives from :class:`GeomapError`; leaves also inherit the matching
+builtin (``ValueError``, ``OSError``, ...) so callers that already catch those keep working. A
+message says what happened, the value seen, the value expected and how to fix it.
+"""
+
+
+class GeomapError(Exception):
+    """Root of every error geomap raises on purpose."""
+
+
+class InputDataError(GeomapError, ValueError):
+    """An input file or value cannot be used as it is."""
+
+
+class RasterError(InputDataError):
+    """A raster cannot be read or does not fit the stack."""
+
+
+class LabelError(InputDataError):
+    """Ground-truth observations cannot be used as they are."""
+
+
+class MissingFileError(GeomapError, FileNotFoundError):
+    """An input file does not exist."""
+
+
+class OutputExistsError(GeomapError, FileExistsError):
+    """The output folder already holds files and overwriting was not asked for."""
+
+
+class ModelError(GeomapError, ValueError):
+    """A model cannot be trained, loaded or applied to these inputs."""
+
+
+class GeomapWarning(UserWarning):
+    """Something worth the user's attention that does not stop the run."""

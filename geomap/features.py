@@ -1,0 +1,260 @@
+"""Geological features computed per window with a declared halo.
+
+A :class:`FeatureRecipe` turns a block of stack bands grown by :attr:`FeatureRecipe.halo` pixels on
+each side into the features of the block's inner pixels. Each output pixel depends only on its own
+neighbourhood and is summed in a fixed order, so features computed window by window equal those of
+a whole-image computation bit for bit.
+
+Features: the raw bands; focal mean and standard deviation over square windows; radiometric ratios
+where bands are named K, Th and U; slope, roughness and topographic position where a band is
+named as an elevation model. Pixel coordinates are never features.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from geomap.errors import InputDataError
+
+#: Focal window sizes per preset; "raw" uses the bands alone.
+PRESETS: dict[str, tuple[int, ...]] = {"raw": (), "default": (3, 7), "rich": (3, 7, 15)}
+
+_KIND_TOKENS = {
+    "K": {"k", "potassium", "kpct", "k_pct"},
+    "Th": {"th", "thorium", "eth"},
+    "U": {"u", "uranium", "eu"},
+    "dem": {"dem", "dtm", "dsm", "elevation", "elev", "height", "altitude", "srtm", "topography"},
+}
+_RATIOS = (("K", "Th"), ("U", "Th"), ("U", "K"))
+_RATIO_FLOOR = 1e-3
+
+
+def band_kind(name: str) -> str | None:
+    """Which special quantity a band name stands for: "K", "Th", "U", "dem" or None."""
+    tokens = set(re.split(r"[^a-z0-9]+", name.lower())) - {""}
+    for kind, words in _KIND_TOKENS.items():
+        if tokens & words:
+            return kind
+    return None
+
+
+@dataclass(frozen=True)
+class FeatureRecipe:
+    """How features are computed from the stack bands; JSON-serialisable with :meth:`to_dict`."""
+
+    band_names: tuple[str, ...]
+    band_source: tuple[int, ...]
+    pixel_size: float
+    preset: str = "default"
+    focal_sizes: tuple[int, ...] = ()
+    ratios: tuple[tuple[int, int], ...] = ()
+    dem_band: int | None = None
+    names: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def build(
+        cls,
+        band_names: Sequence[str],
+        band_source: Sequence[int],
+        pixel_size: float,
+        preset: str = "default",
+    ) -> FeatureRecipe:
+        """Make the recipe of a preset for these bands.
+
+        Raises
+        ------
+        InputDataError
+            If the preset is unknown.
+        """
+        if preset not in PRESETS:
+            raise InputDataError(
+                f"Feature preset '{preset}' is not supported. Available: {', '.join(PRESETS)}."
+            )
+        kinds = [band_kind(n) for n in band_names]
+        index = {k: kinds.index(k) for k in ("K", "Th", "U", "dem") if k in kinds}
+        use_extras = preset != "raw"
+        ratios = tuple(
+            (index[a], index[b]) for a, b in _RATIOS if use_extras and a in index and b in index
+        )
+        recipe = cls(
+            band_names=tuple(band_names),
+            band_source=tuple(int(s) for s in band_source),
+            pixel_size=float(pixel_size),
+            preset=preset,
+            focal_sizes=PRESETS[preset],
+            ratios=ratios,
+            dem_band=index.get("dem") if use_extras else None,
+        )
+        return recipe
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(self._names()))
+
+    def _names(self) -> list[str]:
+        names = list(self.band_names)
+        for k in self.focal_sizes:
+            names += [f"{b}_mean{k}" for b in self.band_names]
+            names += [f"{b}_std{k}" for b in self.band_names]
+        names += [f"{self.band_names[a]}/{self.band_names[b]}" for a, b in self.ratios]
+        if self.dem_band is not None:
+            dem = self.band_names[self.dem_band]
+            names += [f"{dem}_slope", f"{dem}_roughness", f"{dem}_tpi{self._tpi_size}"]
+        return names
+
+    @property
+    def _tpi_size(self) -> int:
+        return max(self.focal_sizes, default=3) * 2 + 1
+
+    @property
+    def halo(self) -> int:
+        """Pixels of context each side of a window that :meth:`compute` needs."""
+        sizes = list(self.focal_sizes)
+        if self.dem_band is not None:
+            sizes += [3, self._tpi_size]
+        return max(sizes, default=1) // 2
+
+    @property
+    def n_features(self) -> int:
+        """Number of features per pixel."""
+        return len(self.names)
+
+    @property
+    def feature_sources(self) -> tuple[tuple[int, ...], ...]:
+        """For each feature, the stack sources it is computed from."""
+        src = self.band_source
+        per_band = [(s,) for s in src]
+        out = list(per_band) + per_band * (2 * len(self.focal_sizes))
+        out += [tuple(sorted({src[a], src[b]})) for a, b in self.ratios]
+        if self.dem_band is not None:
+            out += [(src[self.dem_band],)] * 3
+        return tuple(out)
+
+    def compute(self, block: np.ndarray) -> np.ndarray:
+        """Features of the inner pixels of a block.
+
+        Parameters
+        ----------
+        block : ndarray of shape (bands, height + 2 halo, width + 2 halo)
+            Stack bands with NaN for no data.
+
+        Returns
+        -------
+        ndarray of float32, shape (n_features, height, width)
+            NaN wherever a feature's source has no data at the pixel.
+        """
+        h = self.halo
+        if block.ndim != 3 or block.shape[0] != len(self.band_names):
+            raise InputDataError(
+                f"Expected a block of {len(self.band_names)} bands; got shape {block.shape}."
+            )
+        inner = block[:, h:block.shape[1] - h, h:block.shape[2] - h]
+        parts = [inner.astype("float32", copy=False)]
+        centre_nan = np.isnan(inner)
+        for k in self.focal_sizes:
+            mean, std = focal_mean_std(_trim(block, h, k // 2), k)
+            mean[centre_nan] = np.nan
+            std[centre_nan] = np.nan
+            parts += [mean, std]
+        if self.ratios:
+            parts.append(np.stack([_ratio(inner[a], inner[b]) for a, b in self.ratios]))
+        if self.dem_band is not None:
+            parts.append(self._terrain(block[self.dem_band], h))
+        return np.concatenate(parts, axis=0)
+
+    def _terrain(self, dem: np.ndarray, h: int) -> np.ndarray:
+        ring = _trim(dem[None], h, 1)[0]
+        slope, rough = slope_roughness(ring, self.pixel_size)
+        k = self._tpi_size
+        mean, _ = focal_mean_std(_trim(dem[None], h, k // 2), k)
+        centre = dem[h:dem.shape[0] - h, h:dem.shape[1] - h]
+        tpi = centre - mean[0]
+        out = np.stack([slope, rough, tpi]).astype("float32")
+        out[:, np.isnan(centre)] = np.nan
+        return out
+
+    def to_dict(self) -> dict:
+        """A JSON-ready description (the derived ``names`` included for readers)."""
+        out = asdict(self)
+        out["names"] = list(self.names)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureRecipe:
+        """Rebuild a recipe saved with :meth:`to_dict`."""
+        return cls(
+            band_names=tuple(data["band_names"]),
+            band_source=tuple(data["band_source"]),
+            pixel_size=float(data["pixel_size"]),
+            preset=data["preset"],
+            focal_sizes=tuple(data["focal_sizes"]),
+            ratios=tuple(tuple(r) for r in data["ratios"]),
+            dem_band=data["dem_band"],
+        )
+
+
+def _trim(block: np.ndarray, halo: int, radius: int) -> np.ndarray:
+    """The part of a halo-grown block that a filter of ``radius`` needs."""
+    d = halo - radius
+    return block[:, d:block.shape[1] - d, d:block.shape[2] - d]
+
+
+def _box_sum(a: np.ndarray, k: int) -> np.ndarray:
+    """Sum over k x k windows of the last two axes ('valid' mode), in a fixed order."""
+    h, w = a.shape[-2] - k + 1, a.shape[-1] - k + 1
+    rows = a[..., 0:h, :].copy()
+    for i in range(1, k):
+        rows += a[..., i:i + h, :]
+    out = rows[..., :, 0:w].copy()
+    for j in range(1, k):
+        out += rows[..., :, j:j + w]
+    return out
+
+
+def focal_mean_std(a: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """NaN-ignoring focal mean and standard deviation over k x k windows ('valid' mode).
+
+    ``a`` has shape (bands, H, W); results have shape (bands, H - k + 1, W - k + 1), float32,
+    NaN where a window holds no valid value.
+    """
+    valid = np.isfinite(a)
+    v = np.where(valid, a, 0).astype("float64")
+    count = _box_sum(valid.astype("float64"), k)
+    total = _box_sum(v, k)
+    total_sq = _box_sum(v * v, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+        var = np.maximum(total_sq / count - mean * mean, 0.0)
+    return mean.astype("float32"), np.sqrt(var).astype("float32")
+
+
+def slope_roughness(dem: np.ndarray, pixel_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Slope in degrees (Horn 1981) and roughness (max - min) over 3 x 3 windows.
+
+    ``dem`` has shape (H, W); results (H - 2, W - 2). A missing neighbour takes the centre value.
+    """
+    h, w = dem.shape[0] - 2, dem.shape[1] - 2
+    centre = dem[1:1 + h, 1:1 + w]
+
+    def nb(di: int, dj: int) -> np.ndarray:
+        v = dem[1 + di:1 + di + h, 1 + dj:1 + dj + w]
+        return np.where(np.isnan(v), centre, v).astype("float64")
+
+    z = {(i, j): nb(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1)}
+    dzdx = ((z[-1, 1] + 2 * z[0, 1] + z[1, 1]) - (z[-1, -1] + 2 * z[0, -1] + z[1, -1])) / (
+        8 * pixel_size
+    )
+    dzdy = ((z[1, -1] + 2 * z[1, 0] + z[1, 1]) - (z[-1, -1] + 2 * z[-1, 0] + z[-1, 1])) / (
+        8 * pixel_size
+    )
+    slope = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
+    stacked = np.stack(list(z.values()))
+    rough = stacked.max(axis=0) - stacked.min(axis=0)
+    return slope.astype("float32"), rough.astype("float32")
+
+
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (np.maximum(a, _RATIO_FLOOR) / np.maximum(b, _RATIO_FLOOR)).astype("float32")

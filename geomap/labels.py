@@ -1,0 +1,317 @@
+"""Ground truth: field observations (points) and mapped patches (polygons) -> labelled pixels.
+
+:func:`read_labels` reads GeoPackage, GeoJSON, Shapefile (plain or zipped) and CSV into a
+GeoDataFrame with a text ``label`` column. :func:`sample_labels` places the observations on the
+stack's grid: points give their pixel, polygons are rasterised block by block with a per-class cap
+and a round-robin draw across polygons, so one large polygon does not swamp the others.
+:func:`extract_features` computes the features at those pixels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyogrio.errors import DataSourceError
+from rasterio.errors import CRSError
+from rasterio.features import rasterize
+from rasterio.windows import Window
+
+from geomap.errors import LabelError, MissingFileError
+from geomap.features import FeatureRecipe
+from geomap.stack import Grid, RasterStack
+
+#: Coordinate column pairs accepted in CSV files (case-insensitive), in order of preference.
+COORD_PAIRS = (
+    ("x", "y"),
+    ("easting", "northing"),
+    ("lon", "lat"),
+    ("long", "lat"),
+    ("longitude", "latitude"),
+)
+_GEOGRAPHIC = {"lon", "long", "longitude"}
+VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip")
+
+_EXTRACT_BLOCK = 64
+_RASTERISE_BLOCK = 2048
+
+
+def read_labels(
+    path: str | Path, column: str, *, crs: str | None = None, layer: str | None = None
+) -> gpd.GeoDataFrame:
+    """Read observations into a GeoDataFrame with columns ``label``, ``source`` and geometry.
+
+    Parameters
+    ----------
+    path : file path
+        GeoPackage, GeoJSON, Shapefile (``.shp`` or zipped), or CSV with coordinate columns.
+    column : str
+        The column holding the class of each observation (text or integers).
+    crs : str, optional
+        The CRS of a CSV's coordinates. Default EPSG:4326 for lon/lat columns; required for x/y.
+    layer : str, optional
+        The layer of a multi-layer file.
+
+    Raises
+    ------
+    MissingFileError
+        If the file does not exist.
+    LabelError
+        If the file cannot be read, lacks the column or coordinates, has no CRS, holds no usable
+        observation or holds geometries other than points and polygons.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"Labels '{path}' do not exist; check the path and its spelling.")
+    if path.is_file() and path.stat().st_size == 0:
+        raise LabelError(f"Labels '{path}': the file is empty (0 bytes). Export it again.")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        frame = _read_csv(path, crs)
+    elif suffix in VECTOR_SUFFIXES:
+        frame = _read_vector(path, layer)
+    else:
+        raise LabelError(
+            f"Labels '{path}': the format '{suffix or path.name}' is not supported. Give a "
+            f"GeoPackage, GeoJSON, Shapefile (.shp or zipped) or CSV ({', '.join(VECTOR_SUFFIXES)}, "
+            ".csv)."
+        )
+    return _tidy(frame, path, column)
+
+
+def _read_vector(path: Path, layer: str | None) -> gpd.GeoDataFrame:
+    try:
+        frame = gpd.read_file(path, layer=layer)
+    except (DataSourceError, ValueError, OSError) as exc:
+        raise LabelError(
+            f"Labels '{path}': the file cannot be read as vector data ({exc}). Check that it is a "
+            "complete GeoPackage, GeoJSON or zipped Shapefile."
+        ) from None
+    if frame.crs is None:
+        raise LabelError(
+            f"Labels '{path}': the file has no coordinate reference system. Save it with its CRS "
+            "(for a Shapefile, include the .prj file)."
+        )
+    return frame
+
+
+def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise LabelError(f"Labels '{path}': the CSV cannot be parsed ({exc}).") from None
+    lower = {c.lower().strip(): c for c in table.columns}
+    pair = next((p for p in COORD_PAIRS if p[0] in lower and p[1] in lower), None)
+    if pair is None:
+        accepted = ", ".join(f"{a}/{b}" for a, b in COORD_PAIRS)
+        raise LabelError(
+            f"Labels '{path}': no coordinate columns found among {list(table.columns)}. Name them "
+            f"one of {accepted} (any case)."
+        )
+    if crs is None:
+        if pair[0] not in _GEOGRAPHIC:
+            raise LabelError(
+                f"Labels '{path}': coordinates in columns '{lower[pair[0]]}'/'{lower[pair[1]]}' have "
+                "no stated CRS. Give it with --label-crs, e.g. --label-crs EPSG:32633."
+            )
+        crs = "EPSG:4326"
+    x = pd.to_numeric(table[lower[pair[0]]], errors="coerce")
+    y = pd.to_numeric(table[lower[pair[1]]], errors="coerce")
+    try:
+        return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(x, y), crs=crs)
+    except CRSError as exc:
+        raise LabelError(f"Labels '{path}': the CRS '{crs}' is not understood ({exc}).") from None
+
+
+def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
+    if column not in frame.columns:
+        columns = [c for c in frame.columns if c != frame.geometry.name]
+        raise LabelError(
+            f"Labels '{path}': there is no column '{column}'. The columns are: "
+            f"{', '.join(map(str, columns)) or '(none)'}. Pass one of them with --label-column."
+        )
+    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty & frame[column].notna()]
+    if frame.empty:
+        raise LabelError(
+            f"Labels '{path}': the file holds no observation with both a geometry and a value in "
+            f"'{column}'."
+        )
+    kinds = set(frame.geom_type.str.replace("Multi", ""))
+    if not kinds <= {"Point", "Polygon"}:
+        raise LabelError(
+            f"Labels '{path}': geometries of type {sorted(kinds)} found; geomap reads points "
+            "(observations) and polygons (mapped units). Buffer lines into polygons first."
+        )
+    out = gpd.GeoDataFrame(
+        {"label": frame[column].map(_class_name), "source": path.name},
+        geometry=frame.geometry.values,
+        crs=frame.crs,
+    )
+    return out.reset_index(drop=True)
+
+
+def _class_name(value) -> str:
+    """Text of a class value; integral floats (1.0, read from a shapefile) become "1"."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def class_order(names: Sequence[str]) -> list[str]:
+    """Sorted unique class names, numbers in numeric order ("2" before "10")."""
+
+    def key(name: str) -> list:
+        return [(0, int(t), "") if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", name)]
+
+    return sorted(set(names), key=key)
+
+
+@dataclass
+class Samples:
+    """Labelled pixels of the reference grid."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    labels: np.ndarray
+    kind: np.ndarray
+    source: np.ndarray
+    counts: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def subset(self, keep: np.ndarray) -> Samples:
+        """The samples where ``keep`` is true, with the same counts."""
+        return Samples(
+            self.rows[keep], self.cols[keep], self.labels[keep], self.kind[keep],
+            self.source[keep], dict(self.counts),
+        )
+
+
+def sample_labels(
+    labels: gpd.GeoDataFrame,
+    grid: Grid,
+    *,
+    max_per_class: int = 2000,
+    random_state: int | None = 0,
+) -> Samples:
+    """Place observations on the grid's pixels.
+
+    Raises
+    ------
+    LabelError
+        If no observation falls on the grid.
+    """
+    labels = labels.to_crs(grid.crs).reset_index(drop=True)
+    rng = np.random.default_rng(random_state)
+    is_point = labels.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
+    parts = [_point_pixels(labels[is_point], grid), _polygon_pixels(labels[~is_point], grid, max_per_class, rng)]
+    rows, cols, idx, kind = (np.concatenate(p) for p in zip(*parts))
+    if len(rows) == 0:
+        raise LabelError(_no_overlap_message(labels, grid))
+    samples = Samples(
+        rows=rows, cols=cols, labels=labels["label"].to_numpy()[idx].astype(str), kind=kind,
+        source=labels["source"].to_numpy()[idx].astype(str),
+    )
+    samples.counts = {
+        "observations": int(len(labels)),
+        "points": int(is_point.sum()),
+        "polygons": int((~is_point).sum()),
+        "points_outside_grid": int(is_point.sum() - (kind == "point").sum()),
+        "polygon_pixels": int((kind == "polygon").sum()),
+    }
+    return samples
+
+
+def _point_pixels(points: gpd.GeoDataFrame, grid: Grid) -> tuple[np.ndarray, ...]:
+    exploded = points.explode(index_parts=False)
+    x, y = exploded.geometry.x.to_numpy(), exploded.geometry.y.to_numpy()
+    col = np.floor((x - grid.transform.c) / grid.transform.a).astype("int64")
+    row = np.floor((y - grid.transform.f) / grid.transform.e).astype("int64")
+    inside = (row >= 0) & (row < grid.height) & (col >= 0) & (col < grid.width)
+    idx = exploded.index.to_numpy()[inside]
+    return row[inside], col[inside], idx, np.full(len(idx), "point")
+
+
+def _polygon_pixels(
+    polygons: gpd.GeoDataFrame, grid: Grid, cap: int, rng: np.random.Generator
+) -> tuple[np.ndarray, ...]:
+    empty = (np.empty(0, "int64"),) * 3 + (np.empty(0, "<U7"),)
+    if polygons.empty:
+        return empty
+    left, bottom, right, top = polygons.total_bounds
+    c0 = max(0, int(np.floor((left - grid.transform.c) / grid.res[0])))
+    r0 = max(0, int(np.floor((grid.transform.f - top) / grid.res[1])))
+    c1 = min(grid.width, int(np.ceil((right - grid.transform.c) / grid.res[0])))
+    r1 = min(grid.height, int(np.ceil((grid.transform.f - bottom) / grid.res[1])))
+    if c1 <= c0 or r1 <= r0:
+        return empty
+    pixel_area = grid.res[0] * grid.res[1]
+    expected = np.maximum(polygons.area.to_numpy() / pixel_area, 1.0)
+    p_by_polygon = np.minimum(1.0, 4.0 * cap / expected)  # thin big polygons while burning
+    shapes = list(zip(polygons.geometry.values, polygons.index.to_numpy() + 1))
+    found = []
+    for row in range(r0, r1, _RASTERISE_BLOCK):
+        for col in range(c0, c1, _RASTERISE_BLOCK):
+            win = Window(col, row, min(_RASTERISE_BLOCK, c1 - col), min(_RASTERISE_BLOCK, r1 - row))
+            burnt = rasterize(
+                shapes, out_shape=(int(win.height), int(win.width)),
+                transform=grid.transform @ grid.transform.translation(win.col_off, win.row_off),
+                fill=0, dtype="int64",
+            )
+            rr, cc = np.nonzero(burnt)
+            ids = burnt[rr, cc] - 1
+            keep = rng.random(len(ids)) < p_by_polygon[polygons.index.get_indexer(ids)]
+            found.append((rr[keep] + row, cc[keep] + col, ids[keep]))
+    rows, cols, ids = (np.concatenate(p) for p in zip(*found))
+    chosen = _round_robin(polygons.loc[ids, "label"].to_numpy(), ids, cap, rng)
+    return rows[chosen], cols[chosen], ids[chosen], np.full(len(chosen), "polygon")
+
+
+def _round_robin(classes: np.ndarray, polygon: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of at most ``cap`` pixels per class, drawn in turn from each of its polygons."""
+    order = rng.permutation(len(polygon))
+    order = order[np.argsort(polygon[order], kind="stable")]
+    starts = np.r_[0, np.flatnonzero(np.diff(polygon[order])) + 1]
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    keep = []
+    for cls in np.unique(classes):
+        members = order[classes[order] == cls]
+        ranks = rank[classes[order] == cls]
+        keep.append(members[np.lexsort((rng.random(len(ranks)), ranks))][:cap])
+    return np.sort(np.concatenate(keep))
+
+
+def _no_overlap_message(labels: gpd.GeoDataFrame, grid: Grid) -> str:
+    lb = ", ".join(f"{v:.1f}" for v in labels.total_bounds)
+    gb = ", ".join(f"{v:.1f}" for v in grid.bounds)
+    src = labels["source"].iloc[0] if len(labels) else "labels"
+    return (
+        f"Labels '{src}' cover no pixel of the raster stack: in {grid.crs.to_string()} the labels "
+        f"span ({lb}) and the stack spans ({gb}). Check the file, its CRS (--label-crs for a CSV) "
+        "or the rasters."
+    )
+
+
+def extract_features(
+    stack: RasterStack, recipe: FeatureRecipe, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    """Features at the given pixels, computed exactly as in a streamed prediction.
+
+    Returns float32 of shape (n_samples, n_features), NaN where a source has no data.
+    """
+    out = np.full((len(rows), recipe.n_features), np.nan, dtype="float32")
+    block = _EXTRACT_BLOCK
+    key = (rows // block) * (stack.grid.width // block + 1) + cols // block
+    for k in np.unique(key):
+        members = np.flatnonzero(key == k)
+        r0, c0 = (rows[members[0]] // block) * block, (cols[members[0]] // block) * block
+        win = Window(c0, r0, min(block, stack.grid.width - c0), min(block, stack.grid.height - r0))
+        feats = recipe.compute(stack.read(win, halo=recipe.halo))
+        out[members] = feats[:, rows[members] - r0, cols[members] - c0].T
+    return out

@@ -1,0 +1,194 @@
+"""Random forest that maps every pixel with data, even where one input source has a gap.
+
+:class:`LithologyForest` trains a scikit-learn random forest on the samples with every feature.
+Where a source has no data at a pixel (a cloud in the satellite image), the pixel is predicted by a
+fallback forest trained on the same samples with only the feature groups present there. Fallback
+forests are trained on first need from the training data the estimator keeps, deterministically,
+so a saved model reproduces the same map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from geomap.errors import ModelError
+
+
+class LithologyForest(ClassifierMixin, BaseEstimator):
+    """Random forest classifier with fallback forests for pixels missing a feature group.
+
+    Parameters
+    ----------
+    n_estimators : int, default=200
+        Trees per forest.
+    max_features : {"sqrt", "log2"}, int or float, default="sqrt"
+        Features considered at each split.
+    min_samples_leaf : int, default=1
+        Minimum samples in a leaf.
+    class_weight : {"balanced", "balanced_subsample"} or None, default="balanced"
+        Class weighting, so that rare rock types are not ignored.
+    feature_groups : sequence of int, optional
+        The group (input source) of each feature. A pixel missing any feature of a group is
+        predicted without that group. Default: all features form one group.
+    random_state : int, optional
+        Seed of every forest.
+    n_jobs : int, default=-1
+        Threads for fitting and prediction (-1: all cores).
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The class labels.
+    forest_ : RandomForestClassifier
+        The forest trained on samples with every feature.
+    groups_ : ndarray of int
+        The group of each feature.
+    fallbacks_ : dict
+        Fallback forests by the tuple of available groups, filled on first need.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 200,
+        max_features="sqrt",
+        min_samples_leaf: int = 1,
+        class_weight="balanced",
+        feature_groups: Sequence[int] | None = None,
+        random_state: int | None = None,
+        n_jobs: int = -1,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.max_features = max_features
+        self.min_samples_leaf = min_samples_leaf
+        self.class_weight = class_weight
+        self.feature_groups = feature_groups
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _forest(self) -> RandomForestClassifier:
+        return RandomForestClassifier(
+            n_estimators=self.n_estimators,
+            max_features=self.max_features,
+            min_samples_leaf=self.min_samples_leaf,
+            class_weight=self.class_weight,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+        )
+
+    def fit(self, X, y) -> LithologyForest:
+        """Fit the main forest on the samples that have every feature.
+
+        Raises
+        ------
+        ModelError
+            If fewer than two classes have samples with every feature.
+        """
+        X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype="float32")
+        check_classification_targets(y)
+        groups = np.zeros(X.shape[1], int) if self.feature_groups is None else np.asarray(
+            self.feature_groups, dtype=int
+        )
+        if groups.shape != (X.shape[1],):
+            raise ModelError(
+                f"feature_groups has to give one group per feature ({X.shape[1]}); "
+                f"got {groups.shape[0]}."
+            )
+        self.groups_ = groups
+        self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ModelError(
+                f"Training needs at least two classes; got 1 class ({self.classes_[0]!r}). Add "
+                "observations of other rock types."
+            )
+        self.X_train_, self.y_train_ = X, y
+        self.fallbacks_ = {}
+        self.forest_ = self._fit_subset(tuple(np.unique(groups)))
+        return self
+
+    def _fit_subset(self, available: tuple) -> RandomForestClassifier | None:
+        cols = np.isin(self.groups_, available)
+        rows = np.isfinite(self.X_train_[:, cols]).all(axis=1)
+        if len(np.unique(self.y_train_[rows])) < 2:
+            if len(available) == len(np.unique(self.groups_)):
+                raise ModelError(
+                    "Training needs at least two classes among samples where every input has "
+                    f"data; got {len(np.unique(self.y_train_[rows]))}. Check the nodata values of "
+                    "the rasters under the observations."
+                )
+            return None
+        return self._forest().fit(self.X_train_[rows][:, cols], self.y_train_[rows])
+
+    def _fallback(self, available: tuple) -> RandomForestClassifier | None:
+        if available not in self.fallbacks_:
+            self.fallbacks_[available] = self._fit_subset(available)
+        return self.fallbacks_[available]
+
+    def available_groups(self, X: np.ndarray) -> np.ndarray:
+        """Boolean (n_samples, n_groups): which feature groups are complete for each row."""
+        check_is_fitted(self)
+        names = np.unique(self.groups_)
+        finite = np.isfinite(X)
+        return np.stack([finite[:, self.groups_ == g].all(axis=1) for g in names], axis=1)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities; rows with no finite feature get NaN.
+
+        Rows with every feature use the main forest; rows missing a feature group use a fallback
+        forest trained without it; rows with no complete group use the main forest, whose trees
+        send a missing value to the larger child.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype="float32")
+        out = np.full((X.shape[0], len(self.classes_)), np.nan)
+        avail = self.available_groups(X)
+        names = np.unique(self.groups_)
+        patterns, inverse = np.unique(avail, axis=0, return_inverse=True)
+        for p, pattern in enumerate(patterns):
+            rows = np.flatnonzero(inverse.ravel() == p)
+            forest, cols = self.forest_, np.ones(X.shape[1], bool)
+            if pattern.any() and not pattern.all():
+                key = tuple(names[pattern].tolist())
+                if self._fallback(key) is not None:
+                    forest, cols = self._fallback(key), np.isin(self.groups_, key)
+            proba = forest.predict_proba(X[np.ix_(rows, np.flatnonzero(cols))])
+            out[rows] = 0.0
+            out[np.ix_(rows, np.searchsorted(self.classes_, forest.classes_))] = proba
+        out[~np.isfinite(X).any(axis=1)] = np.nan
+        return out
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class of each row.
+
+        Raises
+        ------
+        ModelError
+            If a row has no finite feature.
+        """
+        proba = self.predict_proba(X)
+        missing = np.isnan(proba).all(axis=1)
+        if missing.any():
+            raise ModelError(
+                f"{missing.sum()} rows have no finite feature and cannot be predicted."
+            )
+        return self.classes_[np.nanargmax(np.nan_to_num(proba, nan=-1.0), axis=1)]
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        """Mean decrease in impurity of each feature, from the main forest."""
+        check_is_fitted(self)
+        return self.forest_.feature_importances_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags

@@ -1,0 +1,404 @@
+"""The aligned raster stack: input rasters read onto one reference grid, window by window.
+
+A :class:`RasterStack` never holds a scene in memory. Each source raster is warped lazily onto the
+reference :class:`Grid` through a GDAL warped VRT, and :meth:`RasterStack.read` returns one window
+(plus an optional halo) of every band as float32, with NaN wherever a source has no data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.errors import CRSError, RasterioError, RasterioIOError
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import calculate_default_transform, transform_bounds
+from rasterio.windows import Window
+
+from geomap.errors import MissingFileError, RasterError
+
+#: Longest side, in pixels, of the decimated read used to check a source when it is opened.
+_CHECK_SIZE = 256
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up pixel grid: CRS, affine transform and size."""
+
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
+
+    @property
+    def res(self) -> tuple[float, float]:
+        """Pixel width and height in CRS units."""
+        return (self.transform.a, -self.transform.e)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) in CRS units."""
+        left, top = self.transform.c, self.transform.f
+        return (left, top - self.height * self.res[1], left + self.width * self.res[0], top)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width)."""
+        return (self.height, self.width)
+
+    def windows(self, block_size: int) -> Iterator[Window]:
+        """Yield the grid's windows of at most ``block_size`` square pixels, row by row."""
+        if block_size < 16:
+            raise ValueError(f"block_size has to be at least 16 pixels; got {block_size}.")
+        for row in range(0, self.height, block_size):
+            for col in range(0, self.width, block_size):
+                yield Window(
+                    col, row, min(block_size, self.width - col), min(block_size, self.height - row)
+                )
+
+    def xy(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Map coordinates of pixel centres."""
+        x = self.transform.c + (np.asarray(cols) + 0.5) * self.transform.a
+        y = self.transform.f + (np.asarray(rows) + 0.5) * self.transform.e
+        return x, y
+
+    def to_dict(self) -> dict:
+        """A JSON-ready description."""
+        return {
+            "crs": self.crs.to_string(),
+            "transform": list(self.transform)[:6],
+            "width": self.width,
+            "height": self.height,
+            "resolution": list(self.res),
+            "bounds": list(self.bounds),
+        }
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input raster as found on disk."""
+
+    path: Path
+    band_names: tuple[str, ...]
+    crs: CRS
+    res: tuple[float, float]
+    dtype: str
+    nodata: float | None
+    width: int
+    height: int
+    bounds: tuple[float, float, float, float]
+
+    @property
+    def count(self) -> int:
+        """Number of bands."""
+        return len(self.band_names)
+
+
+def _fail(path: Path, what: str, fix: str) -> RasterError:
+    return RasterError(f"Raster '{path}': {what} {fix}")
+
+
+def inspect_raster(path: str | Path) -> Source:
+    """Open one raster, check it can be used and describe it.
+
+    Raises
+    ------
+    MissingFileError
+        If the file does not exist.
+    RasterError
+        If GDAL cannot read it, it has no CRS or georeferencing, it is truncated, or a band holds
+        no valid value.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"Raster '{path}' does not exist; check the path and its spelling.")
+    if path.is_file() and path.stat().st_size == 0:
+        raise _fail(path, "the file is empty (0 bytes).", "Copy or export the raster again.")
+    try:
+        src = rasterio.open(path)
+    except RasterioIOError as exc:
+        raise _fail(
+            path,
+            f"GDAL cannot read it as a raster ({exc}).",
+            "Give a GeoTIFF, JPEG2000, VRT or another format GDAL opens.",
+        ) from None
+    with src:
+        if src.crs is None:
+            raise _fail(
+                path,
+                "it has no coordinate reference system.",
+                "Assign one, e.g. `rio edit-info --crs EPSG:32633 FILE`, or export it with its CRS.",
+            )
+        if src.transform == Affine.identity() and not src.gcps[0]:
+            raise _fail(
+                path,
+                "it has no georeferencing (identity transform).",
+                "Export it with its geotransform.",
+            )
+        if src.transform.b != 0 or src.transform.d != 0:
+            raise _fail(
+                path,
+                "it is rotated, which geomap does not read.",
+                "Warp it north-up first, e.g. `gdalwarp IN OUT`.",
+            )
+        _check_bands(path, src)
+        return Source(
+            path=path,
+            band_names=_band_names(path, src),
+            crs=src.crs,
+            res=(abs(src.transform.a), abs(src.transform.e)),
+            dtype=src.dtypes[0],
+            nodata=src.nodata,
+            width=src.width,
+            height=src.height,
+            bounds=tuple(src.bounds),
+        )
+
+
+def _band_names(path: Path, src: rasterio.DatasetReader) -> tuple[str, ...]:
+    names = []
+    for i, desc in enumerate(src.descriptions, start=1):
+        if desc:
+            names.append(desc.strip())
+        elif src.count == 1:
+            names.append(path.stem)
+        else:
+            names.append(f"{path.stem}_b{i}")
+    return tuple(names)
+
+
+def _check_bands(path: Path, src: rasterio.DatasetReader) -> None:
+    """Decimated read of every band: catches truncated files and bands with no valid value."""
+    scale = max(src.width, src.height) / _CHECK_SIZE
+    shape = (src.count, max(1, round(src.height / max(scale, 1))), max(1, round(src.width / max(scale, 1))))
+    try:
+        data = src.read(out_shape=shape, masked=True)
+    except RasterioError as exc:
+        raise _fail(
+            path,
+            f"reading its pixels failed ({exc}); the file is truncated or corrupt.",
+            "Copy or download it again.",
+        ) from None
+    mask = np.ma.getmaskarray(data)
+    if np.issubdtype(data.dtype, np.floating):
+        mask |= ~np.isfinite(data.filled(0))
+    for i in range(src.count):
+        if mask[i].all():
+            desc = src.descriptions[i] or f"band {i + 1}"
+            raise _fail(
+                path,
+                f"band {i + 1} ({desc}) holds no valid value: every pixel is NaN or nodata "
+                f"({src.nodata}).",
+                "Remove that band or fix its nodata value.",
+            )
+
+
+def _grid_crs(sources: Sequence[Source], crs: str | CRS | None) -> CRS:
+    if crs is None:
+        return sources[0].crs
+    try:
+        return CRS.from_user_input(crs)
+    except CRSError as exc:
+        raise RasterError(
+            f"The reference CRS '{crs}' is not understood ({exc}); give e.g. EPSG:32633."
+        ) from None
+
+
+def _res_in(source: Source, crs: CRS) -> float:
+    """The source's finer pixel size expressed in the units of ``crs``."""
+    if source.crs == crs:
+        return min(source.res)
+    transform, _, _ = calculate_default_transform(
+        source.crs, crs, source.width, source.height, *source.bounds
+    )
+    return min(abs(transform.a), abs(transform.e))
+
+
+def _footprint_in(source: Source, crs: CRS) -> tuple[float, float, float, float]:
+    if source.crs == crs:
+        return source.bounds
+    return transform_bounds(source.crs, crs, *source.bounds, densify_pts=21)
+
+
+def choose_grid(
+    sources: Sequence[Source],
+    *,
+    crs: str | CRS | None = None,
+    resolution: float | None = None,
+) -> Grid:
+    """Choose the reference grid for a list of sources.
+
+    The default is the CRS of the first source, the finest resolution among the sources and the
+    intersection of their footprints, with pixel edges snapped to the first source's grid when it
+    shares the CRS.
+
+    Raises
+    ------
+    RasterError
+        If the footprints do not overlap or the resolution is not positive.
+    """
+    grid_crs = _grid_crs(sources, crs)
+    if resolution is None:
+        res = min(_res_in(s, grid_crs) for s in sources)
+    elif resolution <= 0:
+        raise RasterError(f"The resolution has to be positive; got {resolution}.")
+    else:
+        res = float(resolution)
+    feet = [_footprint_in(s, grid_crs) for s in sources]
+    left, bottom = max(f[0] for f in feet), max(f[1] for f in feet)
+    right, top = min(f[2] for f in feet), min(f[3] for f in feet)
+    if right - left < res or top - bottom < res:
+        listed = "; ".join(
+            f"'{s.path.name}' {tuple(round(v, 3) for v in f)}" for s, f in zip(sources, feet)
+        )
+        raise RasterError(
+            f"The rasters do not overlap: their footprints in {grid_crs.to_string()} are {listed}. "
+            "Give rasters of the same area, or check that each file's CRS is right."
+        )
+    x0, y0 = (sources[0].bounds[0], sources[0].bounds[3]) if sources[0].crs == grid_crs else (0, 0)
+    eps = 1e-6 * res
+    left = x0 + math.ceil((left - x0) / res - eps) * res
+    top = y0 - math.ceil((y0 - top) / res - eps) * res
+    width = int(math.floor((right - left) / res + eps))
+    height = int(math.floor((top - bottom) / res + eps))
+    return Grid(grid_crs, Affine(res, 0, left, 0, -res, top), width, height)
+
+
+class RasterStack:
+    """Input rasters aligned on one reference grid, read lazily by window.
+
+    Use :meth:`open`; close with :meth:`close` or a ``with`` block.
+    """
+
+    def __init__(self, sources: Sequence[Source], grid: Grid) -> None:
+        self.sources = tuple(sources)
+        self.grid = grid
+        self.band_names = _unique_names(self.sources)
+        self.band_source = np.repeat(np.arange(len(self.sources)), [s.count for s in self.sources])
+        self.resampling = tuple(_resampling_for(s, grid) for s in self.sources)
+        self._datasets: list = []
+        self._vrts: list = []
+
+    @classmethod
+    def open(
+        cls,
+        paths: Sequence[str | Path],
+        *,
+        crs: str | CRS | None = None,
+        resolution: float | None = None,
+        grid: Grid | None = None,
+    ) -> RasterStack:
+        """Check every raster and build the stack on the default or the given grid.
+
+        Raises
+        ------
+        MissingFileError, RasterError
+            See :func:`inspect_raster` and :func:`choose_grid`.
+        """
+        if not paths:
+            raise RasterError("No raster given; pass at least one with --raster.")
+        sources = [inspect_raster(p) for p in paths]
+        if grid is None:
+            grid = choose_grid(sources, crs=crs, resolution=resolution)
+        stack = cls(sources, grid)
+        stack._open_vrts()
+        return stack
+
+    def _open_vrts(self) -> None:
+        for source, resampling in zip(self.sources, self.resampling):
+            dataset = rasterio.open(source.path)
+            self._datasets.append(dataset)
+            self._vrts.append(
+                WarpedVRT(
+                    dataset,
+                    crs=self.grid.crs,
+                    transform=self.grid.transform,
+                    width=self.grid.width,
+                    height=self.grid.height,
+                    resampling=rasterio.enums.Resampling[resampling],
+                    src_nodata=source.nodata,
+                    nodata=np.nan,
+                    dtype="float32",
+                    tolerance=0.01,
+                )
+            )
+
+    @property
+    def n_bands(self) -> int:
+        """Number of bands over all sources."""
+        return len(self.band_names)
+
+    def read(self, window: Window, halo: int = 0) -> np.ndarray:
+        """Read a window of every band, grown by ``halo`` pixels on each side.
+
+        Returns float32 of shape (bands, height + 2 halo, width + 2 halo); NaN where a source has
+        no data or the halo leaves the grid.
+        """
+        big = Window(
+            window.col_off - halo, window.row_off - halo, window.width + 2 * halo,
+            window.height + 2 * halo,
+        )
+        out = np.full((self.n_bands, int(big.height), int(big.width)), np.nan, dtype="float32")
+        r0, c0 = max(0, int(big.row_off)), max(0, int(big.col_off))
+        r1 = min(self.grid.height, int(big.row_off + big.height))
+        c1 = min(self.grid.width, int(big.col_off + big.width))
+        if r1 <= r0 or c1 <= c0:
+            return out
+        inner = Window(c0, r0, c1 - c0, r1 - r0)
+        rs = slice(r0 - int(big.row_off), r1 - int(big.row_off))
+        cs = slice(c0 - int(big.col_off), c1 - int(big.col_off))
+        start = 0
+        for source, vrt in zip(self.sources, self._vrts):
+            data = vrt.read(window=inner)
+            out[start:start + source.count, rs, cs] = data
+            start += source.count
+        return out
+
+    def describe(self) -> dict:
+        """A JSON-ready report of the grid and every source."""
+        return {
+            "grid": self.grid.to_dict(),
+            "sources": [
+                {
+                    "path": str(s.path),
+                    "bands": list(s.band_names),
+                    "crs": s.crs.to_string(),
+                    "resolution": list(s.res),
+                    "dtype": s.dtype,
+                    "nodata": s.nodata,
+                    "resampling": r,
+                }
+                for s, r in zip(self.sources, self.resampling)
+            ],
+        }
+
+    def close(self) -> None:
+        """Close every open dataset."""
+        for handle in self._vrts + self._datasets:
+            handle.close()
+        self._vrts, self._datasets = [], []
+
+    def __enter__(self) -> RasterStack:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _resampling_for(source: Source, grid: Grid) -> str:
+    """Bilinear when the source is as coarse as the grid or coarser, average when finer."""
+    return "bilinear" if _res_in(source, grid.crs) >= 0.999 * min(grid.res) else "average"
+
+
+def _unique_names(sources: Sequence[Source]) -> tuple[str, ...]:
+    names = [n for s in sources for n in s.band_names]
+    seen = {n for n in names if names.count(n) > 1}
+    return tuple(
+        f"{s.path.stem}:{n}" if n in seen else n for s in sources for n in s.band_names
+    )

@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+
+from geomap.errors import InputDataError
+from geomap.features import FeatureRecipe, band_kind, focal_mean_std, slope_roughness
+
+
+def _recipe(names=("red", "nir", "K", "Th", "U", "dem"), preset="default"):
+    return FeatureRecipe.build(list(names), [0, 0, 1, 1, 1, 2][: len(names)], 30.0, preset)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("K", "K"), ("k_pct", "K"), ("eTh", "Th"), ("U ppm", "U"), ("dem", "dem"),
+     ("srtm_30m", "dem"), ("Elevation", "dem"), ("red", None), ("kaolinite", None)],
+)
+def test_band_kind_reads_names(name, kind):
+    assert band_kind(name) == kind
+
+
+def test_recipe_declares_ratios_terrain_and_halo():
+    r = _recipe()
+    assert r.ratios == ((2, 3), (4, 3), (4, 2))
+    assert r.dem_band == 5
+    assert "K/Th" in r.names and "dem_slope" in r.names and "dem_tpi15" in r.names
+    assert r.halo == 7  # tpi window of 15
+    assert len(r.feature_sources) == r.n_features
+    assert FeatureRecipe.from_dict(r.to_dict()) == r
+
+
+def test_raw_preset_is_bands_only():
+    r = _recipe(preset="raw")
+    assert r.names == r.band_names and r.halo == 0
+
+
+def test_unknown_preset_lists_choices():
+    with pytest.raises(InputDataError, match="Available: raw, default, rich"):
+        _recipe(preset="fancy")
+
+
+def test_focal_mean_std_matches_hand_values():
+    a = np.array([[[1, 2, 3], [4, 5, 6], [7, 8, np.nan]]], dtype="float32")
+    mean, std = focal_mean_std(a, 3)
+    vals = np.array([1, 2, 3, 4, 5, 6, 7, 8], dtype=float)
+    assert mean[0, 0, 0] == pytest.approx(vals.mean())
+    assert std[0, 0, 0] == pytest.approx(vals.std(), rel=1e-6)
+
+
+def test_slope_of_a_plane_and_roughness():
+    # plane rising 1 m per 30 m pixel to the east: slope atan(1/30)
+    dem = np.tile(np.arange(5, dtype="float32"), (5, 1))
+    slope, rough = slope_roughness(dem, 30.0)
+    assert np.allclose(slope, np.degrees(np.arctan(1 / 30)), atol=1e-4)
+    assert np.allclose(rough, 2.0)
+
+
+def test_streamed_features_equal_whole_image_exactly():
+    rng = np.random.default_rng(0)
+    r = _recipe()
+    h = r.halo
+    img = rng.normal(100, 20, size=(6, 90, 110)).astype("float32")
+    img[0, 30:40, 50:70] = np.nan  # a cloud in one band
+    padded = np.pad(img, ((0, 0), (h, h), (h, h)), constant_values=np.nan)
+    whole = r.compute(padded)
+    assert whole.shape == (r.n_features, 90, 110)
+    for r0, c0, hh, ww in [(0, 0, 32, 32), (17, 41, 25, 30), (58, 80, 32, 30)]:
+        block = padded[:, r0:r0 + hh + 2 * h, c0:c0 + ww + 2 * h]
+        part = r.compute(block)
+        np.testing.assert_array_equal(part, whole[:, r0:r0 + hh, c0:c0 + ww])
+
+
+def test_missing_centre_makes_that_sources_features_nan_only():
+    r = _recipe()
+    block = np.ones((6, 1 + 2 * r.halo, 1 + 2 * r.halo), dtype="float32")
+    block[0, r.halo, r.halo] = np.nan
+    feats = r.compute(block)[:, 0, 0]
+    red_features = [i for i, n in enumerate(r.names) if n.startswith("red")]
+    assert np.isnan(feats[red_features]).all()
+    others = [i for i in range(r.n_features) if i not in red_features]
+    assert np.isfinite(feats[others]).all()
+
+
+def test_wrong_band_count_is_refused():
+    with pytest.raises(InputDataError, match="Expected a block of 6 bands"):
+        _recipe().compute(np.zeros((3, 20, 20), "float32"))

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from geomap.errors import ModelError
+from geomap.models import LithologyForest
+
+
+@parametrize_with_checks([LithologyForest(n_estimators=5, random_state=0, n_jobs=1)])
+def test_scikit_learn_contract(estimator, check):
+    check(estimator)
+
+
+def _data(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    a = y[:, None] + rng.normal(0, 0.3, (n, 2))  # group 0 separates the classes
+    b = y[:, None] * 0.8 + rng.normal(0, 0.3, (n, 2))  # so does group 1
+    return np.hstack([a, b]).astype("float32"), y
+
+
+def test_pixels_missing_a_group_are_predicted_by_a_fallback():
+    X, y = _data()
+    X[:40, :2] = np.nan  # a cloud over some training samples in source 0
+    model = LithologyForest(n_estimators=30, feature_groups=[0, 0, 1, 1], random_state=0).fit(X, y)
+    test, y_test = _data(200, seed=1)
+    test[:, :2] = np.nan
+    proba = model.predict_proba(test)
+    assert np.isfinite(proba).all()
+    assert (model.predict(test) == y_test).mean() > 0.8
+    assert list(model.fallbacks_) == [(1,)]
+    test[:5] = np.nan
+    proba = model.predict_proba(test)
+    assert np.isnan(proba[:5]).all() and np.isfinite(proba[5:]).all()
+    with pytest.raises(ModelError, match="no finite feature"):
+        model.predict(test)
+
+
+def test_fallback_is_deterministic():
+    X, y = _data()
+    test, _ = _data(50, seed=2)
+    test[:, 2:] = np.nan
+    p1 = LithologyForest(n_estimators=10, feature_groups=[0, 0, 1, 1], random_state=3).fit(X, y)
+    p2 = LithologyForest(n_estimators=10, feature_groups=[0, 0, 1, 1], random_state=3).fit(X, y)
+    np.testing.assert_array_equal(p1.predict_proba(test), p2.predict_proba(test))
+
+
+def test_single_class_is_refused():
+    X, _ = _data(20)
+    with pytest.raises(ModelError, match="got 1 class"):
+        LithologyForest(n_estimators=3).fit(X, np.zeros(20, int))
+
+
+def test_feature_groups_must_match_features():
+    X, y = _data(20)
+    with pytest.raises(ModelError, match="one group per feature"):
+        LithologyForest(n_estimators=3, feature_groups=[0, 1]).fit(X, y)

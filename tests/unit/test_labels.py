@@ -1,0 +1,149 @@
+import zipfile
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import LineString, Point, box
+
+from geomap.errors import LabelError, MissingFileError
+from geomap.features import FeatureRecipe
+from geomap.labels import class_order, extract_features, read_labels, sample_labels
+from geomap.stack import RasterStack
+from rasterio.windows import Window
+
+X0, Y0 = 500000.0, 5200000.0  # grid origin of the conftest rasters (30 m pixels)
+
+
+@pytest.fixture
+def stack(raster_factory):
+    data = np.random.default_rng(0).random((2, 100, 100)).astype("float32")
+    data[:, 90:, 90:] = np.nan
+    path = raster_factory("bands.tif", data, descriptions=["red", "nir"])
+    with RasterStack.open([path]) as s:
+        yield s
+
+
+def points(n=4, crs="EPSG:32633", labels=None):
+    geoms = [Point(X0 + 45 + 300 * i, Y0 - 45 - 300 * i) for i in range(n)]
+    labels = labels or ["granite", "basalt"] * (n // 2)
+    return gpd.GeoDataFrame({"lithology": labels, "note": "x"}, geometry=geoms, crs=crs)
+
+
+def test_geopackage_points_keep_text_names(tmp_path, stack):
+    p = tmp_path / "obs.gpkg"
+    points().to_file(p)
+    labels = read_labels(p, "lithology")
+    assert list(labels["label"]) == ["granite", "basalt", "granite", "basalt"]
+    s = sample_labels(labels, stack.grid)
+    assert list(s.rows) == [1, 11, 21, 31] and list(s.cols) == [1, 11, 21, 31]
+    assert set(s.source) == {"obs.gpkg"}
+
+
+def test_points_in_another_crs_are_reprojected(tmp_path, stack):
+    p = tmp_path / "obs.geojson"
+    points().to_crs("EPSG:4326").to_file(p)
+    s = sample_labels(read_labels(p, "lithology"), stack.grid)
+    assert list(s.rows) == [1, 11, 21, 31]
+
+
+def test_zipped_shapefile(tmp_path, stack):
+    points().to_file(tmp_path / "obs.shp")
+    z = tmp_path / "obs.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        for ext in ("shp", "shx", "dbf", "prj", "cpg"):
+            f.write(tmp_path / f"obs.{ext}", f"obs.{ext}")
+    assert len(read_labels(z, "lithology")) == 4
+
+
+def test_csv_with_lon_lat_defaults_to_wgs84(tmp_path, stack):
+    g = points().to_crs("EPSG:4326")
+    p = tmp_path / "obs.csv"
+    pd.DataFrame({"Lon": g.geometry.x, "LAT": g.geometry.y, "rock": g["lithology"]}).to_csv(p)
+    s = sample_labels(read_labels(p, "rock"), stack.grid)
+    assert list(s.cols) == [1, 11, 21, 31]
+
+
+def test_csv_with_eastings_needs_label_crs(tmp_path, stack):
+    g = points()
+    p = tmp_path / "obs.csv"
+    pd.DataFrame({"Easting": g.geometry.x, "Northing": g.geometry.y, "rock": 7}).to_csv(p)
+    with pytest.raises(LabelError, match="--label-crs"):
+        read_labels(p, "rock")
+    labels = read_labels(p, "rock", crs="EPSG:32633")
+    assert set(labels["label"]) == {"7"}
+
+
+def test_csv_without_coordinates_lists_accepted_names(tmp_path):
+    p = tmp_path / "obs.csv"
+    pd.DataFrame({"a": [1], "b": [2], "rock": ["x"]}).to_csv(p, index=False)
+    with pytest.raises(LabelError, match="lon/lat") as info:
+        read_labels(p, "rock")
+    assert "['a', 'b', 'rock']" in str(info.value)
+
+
+def test_missing_column_lists_the_columns(tmp_path):
+    p = tmp_path / "obs.gpkg"
+    points().to_file(p)
+    with pytest.raises(LabelError, match="no column 'rocktype'. The columns are: lithology, note"):
+        read_labels(p, "rocktype")
+
+
+def test_missing_and_empty_and_unreadable_files(tmp_path):
+    with pytest.raises(MissingFileError):
+        read_labels(tmp_path / "nope.gpkg", "x")
+    (tmp_path / "empty.gpkg").touch()
+    with pytest.raises(LabelError, match="empty"):
+        read_labels(tmp_path / "empty.gpkg", "x")
+    (tmp_path / "junk.gpkg").write_text("junk")
+    with pytest.raises(LabelError, match="cannot be read"):
+        read_labels(tmp_path / "junk.gpkg", "x")
+    (tmp_path / "obs.xlsx").write_text("junk")
+    with pytest.raises(LabelError, match="not supported"):
+        read_labels(tmp_path / "obs.xlsx", "x")
+
+
+def test_lines_are_refused(tmp_path):
+    p = tmp_path / "lines.gpkg"
+    gpd.GeoDataFrame({"r": ["a"]}, geometry=[LineString([(0, 0), (1, 1)])], crs=32633).to_file(p)
+    with pytest.raises(LabelError, match="Buffer lines"):
+        read_labels(p, "r")
+
+
+def test_integer_classes_sort_numerically():
+    assert class_order(["10", "2", "1", "2"]) == ["1", "2", "10"]
+    assert class_order(["shale", "Basalt", "granite"]) == ["Basalt", "granite", "shale"]
+
+
+def test_labels_outside_the_stack_name_both_extents(tmp_path, stack):
+    far = gpd.GeoDataFrame({"label": ["a"], "source": "far.gpkg"},
+                           geometry=[Point(X0 + 1e6, Y0)], crs=32633)
+    with pytest.raises(LabelError, match="cover no pixel") as info:
+        sample_labels(far, stack.grid)
+    assert "EPSG:32633" in str(info.value) and "1500000.0" in str(info.value)
+
+
+def test_polygons_are_capped_and_shared_across_polygons(stack):
+    big = box(X0, Y0 - 30 * 80, X0 + 30 * 80, Y0)  # 6400 pixels
+    small = box(X0 + 30 * 85, Y0 - 30 * 10, X0 + 30 * 95, Y0)  # 100 pixels
+    other = box(X0 + 30 * 85, Y0 - 30 * 40, X0 + 30 * 95, Y0 - 30 * 20)  # 200 pixels
+    frame = gpd.GeoDataFrame(
+        {"label": ["granite", "granite", "shale"], "source": "map.gpkg"},
+        geometry=[big, small, other], crs=32633,
+    )
+    s = sample_labels(frame, stack.grid, max_per_class=120, random_state=1)
+    granite = s.labels == "granite"
+    assert granite.sum() == 120 and (~granite).sum() == 120
+    from_small = (s.cols[granite] >= 85).sum()
+    assert from_small == 60  # the small polygon gets its share, not 120 * 100 / 6500
+    assert len(set(zip(s.rows, s.cols))) == len(s)
+
+
+def test_extract_features_equals_whole_image(stack):
+    recipe = FeatureRecipe.build(stack.band_names, stack.band_source, 30.0, "default")
+    rows = np.array([0, 5, 63, 64, 99, 50])
+    cols = np.array([0, 99, 63, 64, 99, 10])
+    got = extract_features(stack, recipe, rows, cols)
+    whole = recipe.compute(stack.read(Window(0, 0, 100, 100), halo=recipe.halo))
+    np.testing.assert_array_equal(got, whole[:, rows, cols].T)
+    assert np.isnan(got[4]).all()

@@ -1,0 +1,155 @@
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.windows import Window
+
+from geomap.errors import MissingFileError, RasterError
+from geomap.stack import RasterStack, choose_grid, inspect_raster
+
+T30 = Affine(30.0, 0, 500000.0, 0, -30.0, 5200000.0)
+
+
+def ramp(rows, cols, dtype="float32"):
+    return np.add.outer(np.arange(rows), np.arange(cols) * 10).astype(dtype)
+
+
+def test_default_grid_is_first_raster_when_finest_and_inside(raster_factory):
+    a = raster_factory("a.tif", ramp(40, 50), transform=T30)
+    coarse = Affine(90.0, 0, 499000.0, 0, -90.0, 5201000.0)
+    b = raster_factory("b.tif", ramp(30, 30), transform=coarse)
+    with RasterStack.open([a, b]) as stack:
+        assert stack.grid.transform == T30
+        assert stack.grid.shape == (40, 50)
+        assert stack.band_names == ("a", "b")
+        assert stack.resampling == ("bilinear", "bilinear")
+        np.testing.assert_array_equal(stack.read(Window(0, 0, 50, 40))[0], ramp(40, 50))
+
+
+def test_other_crs_is_warped_bilinear(raster_factory):
+    a = raster_factory("a.tif", np.zeros((40, 40), "float32"), transform=T30)
+    # same area in WGS84, values = longitude so bilinear warping keeps a smooth ramp
+    with rasterio.open(a) as src:
+        from rasterio.warp import transform_bounds
+
+        w, s, e, n = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+    pad = 0.01
+    cols = 60
+    lon = np.linspace(w - pad, e + pad, cols)
+    data = np.tile(lon, (60, 1)).astype("float64")
+    tr = Affine((e - w + 2 * pad) / cols, 0, w - pad, 0, -(n - s + 2 * pad) / 60, n + pad)
+    b = raster_factory("b.tif", data, transform=tr, crs="EPSG:4326")
+    with RasterStack.open([a, b]) as stack:
+        lonband = stack.read(Window(0, 0, 40, 40))[1]
+    assert np.isfinite(lonband).all()
+    assert (np.diff(lonband, axis=1) > 0).all()  # longitude increases eastwards
+    assert lonband.min() > w - pad and lonband.max() < e + pad
+
+
+def test_finer_source_is_averaged_onto_a_coarser_grid(raster_factory):
+    a = raster_factory("a.tif", np.ones((40, 40), "float32"), transform=T30)
+    with RasterStack.open([a], resolution=60.0) as stack:
+        assert stack.resampling == ("average",)
+        assert stack.grid.shape == (20, 20)
+
+
+def test_nodata_and_halo_outside_grid_are_nan(raster_factory):
+    data = ramp(20, 20, "uint16")
+    data[5, 5] = 0
+    a = raster_factory("a.tif", data, nodata=0)
+    with RasterStack.open([a]) as stack:
+        block = stack.read(Window(0, 0, 10, 10), halo=2)
+    assert block.shape == (1, 14, 14)
+    assert np.isnan(block[0, :2]).all() and np.isnan(block[0, :, :2]).all()
+    assert np.isnan(block[0, 7, 7])
+    assert block[0, 2, 2] == 0 + 0 or np.isnan(block[0, 2, 2])  # value 0 at (0,0) is nodata too
+    assert block[0, 3, 4] == data[1, 2]
+
+
+def test_band_names_come_from_descriptions_or_file_names(raster_factory):
+    a = raster_factory("scene.tif", np.ones((2, 10, 10), "float32"), descriptions=["red", ""])
+    b = raster_factory("other.tif", np.ones((1, 10, 10), "float32"), descriptions=["red"])
+    with RasterStack.open([a, b]) as stack:
+        assert stack.band_names == ("scene:red", "scene_b2", "other:red")
+        assert list(stack.band_source) == [0, 0, 1]
+
+
+def test_jpeg2000_and_vrt_sources_are_read(raster_factory, tmp_path):
+    data = (ramp(64, 64) + 1).astype("uint16")
+    jp2 = raster_factory("b04.jp2", data, driver="JP2OpenJPEG", QUALITY=100, REVERSIBLE="YES")
+    tif = raster_factory("a.tif", data)
+    vrt = tmp_path / "a.vrt"
+    with rasterio.open(tif) as src:
+        from rasterio.shutil import copy
+
+        copy(src, vrt, driver="VRT")
+    with RasterStack.open([tif, jp2, vrt]) as stack:
+        block = stack.read(Window(0, 0, 64, 64))
+    np.testing.assert_array_equal(block[0], block[2])
+    np.testing.assert_array_equal(block[1], block[0])
+
+
+def test_grid_can_be_reprojected(raster_factory):
+    a = raster_factory("a.tif", ramp(40, 40))
+    with RasterStack.open([a], crs="EPSG:3857") as stack:
+        assert stack.grid.crs.to_epsg() == 3857
+        assert np.isfinite(stack.read(Window(5, 5, 10, 10))).all()
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(MissingFileError, match="does not exist"):
+        RasterStack.open([tmp_path / "nope.tif"])
+
+
+def test_not_a_raster(tmp_path):
+    p = tmp_path / "notes.tif"
+    p.write_text("this is not a raster")
+    with pytest.raises(RasterError, match="cannot read it as a raster"):
+        inspect_raster(p)
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.tif"
+    p.touch()
+    with pytest.raises(RasterError, match="empty"):
+        inspect_raster(p)
+
+
+def test_truncated_raster(raster_factory):
+    p = raster_factory("big.tif", np.random.default_rng(0).random((300, 300)).astype("float32"))
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(RasterError, match="truncated or corrupt"):
+        inspect_raster(p)
+
+
+def test_raster_without_crs(raster_factory):
+    p = raster_factory("nocrs.tif", ramp(10, 10), crs=None)
+    with pytest.raises(RasterError, match="no coordinate reference system"):
+        inspect_raster(p)
+
+
+def test_all_nan_band(raster_factory):
+    data = np.ones((2, 10, 10), "float32")
+    data[1] = np.nan
+    p = raster_factory("nan.tif", data, descriptions=["good", "cloudy"])
+    with pytest.raises(RasterError, match=r"band 2 \(cloudy\) holds no valid value"):
+        inspect_raster(p)
+
+
+def test_rasters_that_do_not_overlap(raster_factory):
+    a = raster_factory("a.tif", ramp(10, 10))
+    far = Affine(30.0, 0, 600000.0, 0, -30.0, 5200000.0)
+    b = raster_factory("b.tif", ramp(10, 10), transform=far)
+    with pytest.raises(RasterError, match="do not overlap") as info:
+        choose_grid([inspect_raster(a), inspect_raster(b)])
+    assert "a.tif" in str(info.value) and "b.tif" in str(info.value)
+
+
+def test_windows_cover_the_grid_once(raster_factory):
+    a = raster_factory("a.tif", ramp(70, 45))
+    with RasterStack.open([a]) as stack:
+        seen = np.zeros(stack.grid.shape, int)
+        for w in stack.grid.windows(32):
+            seen[w.row_off:w.row_off + w.height, w.col_off:w.col_off + w.width] += 1
+    assert (seen == 1).all()
