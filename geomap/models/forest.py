@@ -50,7 +50,7 @@ class LithologyForest(ClassifierMixin, BaseEstimator):
     groups_ : ndarray of int
         The group of each feature.
     fallbacks_ : dict
-        Fallback forests by the tuple of available groups, filled on first need.
+        Fallback forests keyed by the available groups ("0,2"), filled on first need.
     """
 
     def __init__(
@@ -125,9 +125,10 @@ class LithologyForest(ClassifierMixin, BaseEstimator):
         return self._forest().fit(self.X_train_[rows][:, cols], self.y_train_[rows])
 
     def _fallback(self, available: tuple) -> RandomForestClassifier | None:
-        if available not in self.fallbacks_:
-            self.fallbacks_[available] = self._fit_subset(available)
-        return self.fallbacks_[available]
+        key = ",".join(map(str, available))
+        if key not in self.fallbacks_:
+            self.fallbacks_[key] = self._fit_subset(available)
+        return self.fallbacks_[key]
 
     def available_groups(self, X: np.ndarray) -> np.ndarray:
         """Boolean (n_samples, n_groups): which feature groups are complete for each row."""

@@ -28,7 +28,7 @@ def test_pixels_missing_a_group_are_predicted_by_a_fallback():
     proba = model.predict_proba(test)
     assert np.isfinite(proba).all()
     assert (model.predict(test) == y_test).mean() > 0.8
-    assert list(model.fallbacks_) == [(1,)]
+    assert list(model.fallbacks_) == ["1"]
     test[:5] = np.nan
     proba = model.predict_proba(test)
     assert np.isnan(proba[:5]).all() and np.isfinite(proba[5:]).all()

@@ -1,0 +1,253 @@
+"""Files a geologist opens: styled GeoTIFFs, legend, QGIS style, report and the model bundle.
+
+Class maps carry their colours (a GeoTIFF colour table), their class names (a JSON list in the
+``CLASS_NAMES`` tag and GDAL category names in the ``.aux.xml`` beside them) and a QGIS paletted
+style, so they open styled in QGIS. The model bundle is saved with skops, never pickle, and loading
+accepts only the types geomap writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+import skops.io as sio
+
+from geomap.errors import ModelError, OutputExistsError
+from geomap.stack import Grid
+
+CLASS_NODATA = 255
+MAX_CLASSES = 255
+
+#: Colours by words commonly found in unit names, after geological map conventions.
+_NAMED_COLOURS = {
+    "granite": (239, 120, 130), "granodiorite": (230, 140, 150), "rhyolite": (250, 170, 190),
+    "basalt": (70, 140, 80), "dolerite": (40, 110, 60), "gabbro": (30, 90, 60),
+    "andesite": (150, 190, 110), "ultramafic": (90, 60, 130), "sandstone": (245, 215, 100),
+    "shale": (150, 150, 160), "mudstone": (170, 160, 150), "siltstone": (200, 185, 140),
+    "limestone": (120, 180, 230), "dolomite": (150, 200, 240), "alluvium": (255, 245, 190),
+    "colluvium": (235, 225, 170), "gneiss": (200, 120, 200), "schist": (175, 140, 210),
+    "quartzite": (250, 240, 220), "conglomerate": (230, 180, 80), "water": (60, 120, 220),
+}
+_PALETTE = (
+    (228, 26, 28), (55, 126, 184), (77, 175, 74), (152, 78, 163), (255, 127, 0), (255, 255, 51),
+    (166, 86, 40), (247, 129, 191), (153, 153, 153), (102, 194, 165), (252, 141, 98),
+    (141, 160, 203), (231, 138, 195), (166, 216, 84), (255, 217, 47), (229, 196, 148),
+)
+
+
+def class_colours(names: Sequence[str]) -> list[tuple[int, int, int]]:
+    """An RGB colour per class: conventional colours for known rock names, a palette otherwise."""
+    out, spare = [], iter(_PALETTE * (len(names) // len(_PALETTE) + 1))
+    for name in names:
+        lowered = name.lower()
+        match = next((c for word, c in _NAMED_COLOURS.items() if word in lowered), None)
+        out.append(match if match is not None else next(spare))
+    return out
+
+
+def hex_colour(rgb: Sequence[int]) -> str:
+    """'#rrggbb' of an RGB triple."""
+    return "#{:02x}{:02x}{:02x}".format(*rgb[:3])
+
+
+def raster_profile(grid: Grid, count: int, dtype: str, nodata: float | None) -> dict:
+    """Creation options of an output GeoTIFF on the grid: tiled, DEFLATE."""
+    return {
+        "driver": "GTiff", "width": grid.width, "height": grid.height, "count": count,
+        "dtype": dtype, "nodata": nodata, "crs": grid.crs, "transform": grid.transform,
+        "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate",
+        "predictor": 3 if dtype.startswith("float") else 2, "BIGTIFF": "IF_SAFER",
+    }
+
+
+def style_class_raster(dataset, names: Sequence[str], colours: Sequence[tuple]) -> None:
+    """Set the colour table, the ``CLASS_NAMES`` tag and the band description of a class map."""
+    table = {i: (*c, 255) for i, c in enumerate(colours)}
+    table[CLASS_NODATA] = (0, 0, 0, 0)
+    dataset.write_colormap(1, table)
+    dataset.update_tags(CLASS_NAMES=json.dumps(list(names)))
+    dataset.set_band_description(1, "class")
+
+
+def to_cog(tmp_path: Path, out_path: Path, *, categorical: bool) -> None:
+    """Copy a tiled GeoTIFF to a Cloud-Optimised GeoTIFF with internal overviews."""
+    resampling = "NEAREST" if categorical else "AVERAGE"
+    predictor = "NO" if categorical else "FLOATING_POINT"
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
+        rasterio.shutil.copy(
+            tmp_path, out_path, driver="COG", compress="DEFLATE", predictor=predictor,
+            overview_resampling=resampling, blocksize=256, BIGTIFF="IF_SAFER",
+        )
+
+
+def write_category_names(raster_path: Path, names: Sequence[str]) -> Path:
+    """Write GDAL category names for band 1 in the PAM ``.aux.xml`` file beside the raster."""
+    cats = "".join(f"      <Category>{escape(n)}</Category>\n" for n in names)
+    text = (
+        "<PAMDataset>\n  <PAMRasterBand band=\"1\">\n    <CategoryNames>\n"
+        f"{cats}    </CategoryNames>\n  </PAMRasterBand>\n</PAMDataset>\n"
+    )
+    aux = raster_path.with_name(raster_path.name + ".aux.xml")
+    aux.write_text(text, encoding="utf-8")
+    return aux
+
+
+def write_qml(path: Path, names: Sequence[str], colours: Sequence[tuple]) -> None:
+    """A QGIS paletted-raster style with the class names and colours."""
+    entries = "".join(
+        f'          <paletteEntry value="{i}" color="{hex_colour(c)}" alpha="255" '
+        f'label="{escape(n, {chr(34): "&quot;"})}"/>\n'
+        for i, (n, c) in enumerate(zip(names, colours))
+    )
+    path.write_text(
+        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
+        '<qgis version="3.28.0" styleCategories="AllStyleCategories">\n'
+        "  <pipe>\n"
+        '    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" '
+        'nodataColor="">\n'
+        "      <rasterTransparency/>\n"
+        "      <colorPalette>\n"
+        f"{entries}"
+        "      </colorPalette>\n"
+        "    </rasterrenderer>\n"
+        "  </pipe>\n"
+        "</qgis>\n",
+        encoding="utf-8",
+    )
+
+
+def write_legend(
+    path: Path,
+    names: Sequence[str],
+    colours: Sequence[tuple],
+    samples: Sequence[int],
+    mapped_pixels: Sequence[int],
+    pixel_area: float,
+) -> None:
+    """``legend.csv``: code, name, colour, training samples, mapped pixels and area."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(
+            ["code", "name", "colour", "training_samples", "mapped_pixels", "mapped_area_km2"]
+        )
+        for i, (n, c, s, m) in enumerate(zip(names, colours, samples, mapped_pixels)):
+            writer.writerow([i, n, hex_colour(c), int(s), int(m), round(m * pixel_area / 1e6, 6)])
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: Path, data: dict) -> None:
+    """JSON with numpy values and paths converted, NaN written as null."""
+    path.write_text(json.dumps(_jsonable(data), indent=2, allow_nan=False), encoding="utf-8")
+
+
+def save_model(path: Path, bundle: dict) -> None:
+    """Save a model bundle (estimator, feature recipe, class names, expected inputs) with skops."""
+    sio.dump(bundle, path)
+
+
+#: Types a geomap model bundle may hold beyond skops' defaults.
+TRUSTED_TYPES = (
+    "geomap.models.forest.LithologyForest",
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._tree.Tree",
+)
+
+
+def load_model(path: str | Path) -> dict:
+    """Load a model bundle written by :func:`save_model`, refusing any type geomap does not write.
+
+    Raises
+    ------
+    ModelError
+        If the file is missing, is not a skops bundle or holds untrusted types.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"Model '{path}' does not exist; give the model.skops of a geomap run.")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # skops raises zipfile, JSON and key errors for foreign files
+        raise ModelError(
+            f"Model '{path}' is not a geomap model bundle ({type(exc).__name__}: {exc})."
+        ) from None
+    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if refused:
+        raise ModelError(
+            f"Model '{path}' holds types geomap does not trust and will not load: {refused}. "
+            "Only load bundles written by geomap."
+        )
+    bundle = sio.load(path, trusted=list(untrusted))
+    if not isinstance(bundle, dict) or "estimator" not in bundle:
+        raise ModelError(f"Model '{path}' is a skops file but not a geomap model bundle.")
+    return bundle
+
+
+def check_out_dir(out: Path, overwrite: bool) -> None:
+    """Refuse an output folder that holds files, unless overwriting was asked for.
+
+    Raises
+    ------
+    OutputExistsError
+        If ``out`` is a file, or a non-empty folder and ``overwrite`` is false.
+    """
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"Output '{out}' is a file; give a folder path for --out.")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise OutputExistsError(
+            f"Output folder '{out}' already holds files; give a new or empty folder, or pass "
+            "--overwrite to replace them."
+        )
+
+
+@contextmanager
+def staged_output(out: Path, overwrite: bool):
+    """Yield a temporary folder beside ``out``; move it into place only if the block succeeds.
+
+    A failed run leaves ``out`` as it was and no temporary folder behind.
+    """
+    out = Path(out)
+    check_out_dir(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the output folder is the user's
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+        os.replace(out, old / "previous")
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

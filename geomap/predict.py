@@ -1,0 +1,176 @@
+"""Streamed prediction: windows of the grid -> features -> class probabilities -> GeoTIFF writers.
+
+Memory is bounded by the window size, whatever the size of the scene. Each window is read with the
+halo its features need (plus the smoothing radius), so the streamed map equals a whole-image
+computation exactly. Reading and feature computation of the next window run in a background thread
+while the forest predicts the current one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from geomap.export import CLASS_NODATA, raster_profile, style_class_raster
+from geomap.features import FeatureRecipe, focal_mean_std
+from geomap.stack import RasterStack
+
+UNCERTAINTY_BANDS = ("entropy", "margin", "missing_inputs")
+
+#: GDAL block cache while streaming, in bytes; keeps peak memory bounded for any scene size.
+GDAL_CACHE_BYTES = 256 * 2**20
+
+
+@dataclass
+class PredictionSummary:
+    """Counts and timings of a streamed prediction."""
+
+    class_pixels: np.ndarray
+    mapped_pixels: int = 0
+    reduced_input_pixels: int = 0
+    nodata_pixels: int = 0
+    source_nodata_pixels: list = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)
+
+    def to_dict(self, class_names: Sequence[str], source_names: Sequence[str]) -> dict:
+        """JSON-ready figures."""
+        total = self.mapped_pixels + self.nodata_pixels
+        return {
+            "mapped_pixels": self.mapped_pixels,
+            "nodata_pixels": self.nodata_pixels,
+            "reduced_input_pixels": self.reduced_input_pixels,
+            "pixels_per_class": dict(zip(class_names, self.class_pixels.tolist())),
+            "source_nodata_fraction": {
+                n: round(c / max(total, 1), 6) for n, c in zip(source_names, self.source_nodata_pixels)
+            },
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+
+
+def smooth_probabilities(proba: np.ndarray, size: int) -> np.ndarray:
+    """NaN-ignoring focal mean of (classes, H, W) probabilities; output (classes, H-s+1, W-s+1)."""
+    mean, _ = focal_mean_std(proba, size)
+    r = size // 2
+    centre = proba[:, r:proba.shape[1] - r, r:proba.shape[2] - r]
+    mean[np.isnan(centre)] = np.nan
+    return mean
+
+
+def uncertainty(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised entropy (0..1) and margin uncertainty 1 - (p1 - p2) of (classes, ...) arrays."""
+    n = proba.shape[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.where(proba > 0, np.log(np.where(proba > 0, proba, 1)), 0)
+    entropy = -(proba * logs).sum(axis=0) / np.log(n)
+    top2 = np.sort(proba, axis=0)[-2:]
+    margin = 1 - (top2[1] - top2[0])
+    nan = np.isnan(proba).any(axis=0)
+    entropy[nan], margin[nan] = np.nan, np.nan
+    return entropy.astype("float32"), margin.astype("float32")
+
+
+class _Window:
+    """Everything the forest needs for one window, prepared in the background."""
+
+    def __init__(self, stack: RasterStack, recipe: FeatureRecipe, win: Window, pad: int) -> None:
+        t0 = time.perf_counter()
+        feats = recipe.compute(stack.read(win, halo=recipe.halo + pad))
+        self.win = win
+        self.shape = feats.shape[1:]
+        self.X = np.ascontiguousarray(feats.reshape(feats.shape[0], -1).T)
+        self.rows = np.flatnonzero(np.isfinite(self.X).any(axis=1))
+        raw = np.isnan(feats[:len(recipe.band_names), pad:self.shape[0] - pad, pad:self.shape[1] - pad])
+        source = np.asarray(recipe.band_source)
+        self.source_missing = np.stack(
+            [raw[source == s].any(axis=0) for s in range(len(stack.sources))], axis=-1
+        )
+        self.seconds = time.perf_counter() - t0
+
+
+def predict_stack(
+    stack: RasterStack,
+    recipe: FeatureRecipe,
+    model,
+    class_names: Sequence[str],
+    colours: Sequence[tuple],
+    out_dir: Path,
+    *,
+    block_size: int = 512,
+    smooth: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> PredictionSummary:
+    """Predict every window of the stack and write ``lithology``, ``uncertainty`` and
+    ``probabilities`` tiled GeoTIFFs (``*.stream.tif``) into ``out_dir``.
+
+    Parameters
+    ----------
+    smooth : int
+        Side of the window over which class probabilities are averaged (1: no smoothing).
+    progress : callable, optional
+        Called with (windows done, windows in all) after each window.
+    """
+    n_cls, grid = len(class_names), stack.grid
+    pad = smooth // 2
+    windows = list(grid.windows(block_size))
+    summary = PredictionSummary(
+        class_pixels=np.zeros(n_cls, "int64"), source_nodata_pixels=[0] * len(stack.sources)
+    )
+    seconds = {"features": 0.0, "model": 0.0, "write": 0.0}
+    paths = {k: out_dir / f"{k}.stream.tif" for k in ("lithology", "uncertainty", "probabilities")}
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), \
+            rasterio.open(paths["lithology"], "w", **raster_profile(grid, 1, "uint8", CLASS_NODATA)) as lith, \
+            rasterio.open(paths["uncertainty"], "w", **raster_profile(grid, 3, "float32", np.nan)) as unc, \
+            rasterio.open(paths["probabilities"], "w", **raster_profile(grid, n_cls, "float32", np.nan)) as prob, \
+            ThreadPoolExecutor(max_workers=1) as pool:
+        style_class_raster(lith, class_names, colours)
+        for i, name in enumerate(UNCERTAINTY_BANDS, start=1):
+            unc.set_band_description(i, name)
+        for i, name in enumerate(class_names, start=1):
+            prob.set_band_description(i, name)
+        pending = pool.submit(_Window, stack, recipe, windows[0], pad)
+        for i in range(len(windows)):
+            job = pending.result()
+            if i + 1 < len(windows):
+                pending = pool.submit(_Window, stack, recipe, windows[i + 1], pad)
+            seconds["features"] += job.seconds
+            t0 = time.perf_counter()
+            proba = np.full((job.X.shape[0], n_cls), np.nan, dtype="float32")
+            if len(job.rows):
+                proba[job.rows] = model.predict_proba(job.X[job.rows])
+            proba = proba.T.reshape(n_cls, *job.shape)
+            if smooth > 1:
+                proba = smooth_probabilities(proba, smooth)
+            t1 = time.perf_counter()
+            _write_window(job, proba, (lith, unc, prob), summary, stack)
+            seconds["model"] += t1 - t0
+            seconds["write"] += time.perf_counter() - t1
+            if progress is not None:
+                progress(i + 1, len(windows))
+    summary.seconds = seconds
+    return summary
+
+
+def _write_window(job: _Window, proba: np.ndarray, writers, summary, stack) -> None:
+    lith, unc, prob = writers
+    nodata = np.isnan(proba).any(axis=0)
+    codes = np.argmax(np.nan_to_num(proba, nan=-1.0), axis=0).astype("uint8")
+    codes[nodata] = CLASS_NODATA
+    entropy, margin = uncertainty(proba)
+    missing = job.source_missing.mean(axis=-1).astype("float32")
+    missing[nodata] = np.nan
+    lith.write(codes, 1, window=job.win)
+    unc.write(np.stack([entropy, margin, missing]), window=job.win)
+    prob.write(proba.astype("float32"), window=job.win)
+    summary.class_pixels += np.bincount(codes[~nodata], minlength=len(summary.class_pixels))
+    summary.mapped_pixels += int((~nodata).sum())
+    summary.nodata_pixels += int(nodata.sum())
+    summary.reduced_input_pixels += int(((missing > 0) & ~nodata).sum())
+    for s in range(len(stack.sources)):
+        summary.source_nodata_pixels[s] += int(job.source_missing[..., s].sum())

@@ -1,0 +1,344 @@
+"""The whole path from files to a map, as the CLI and the app run it.
+
+:func:`run` opens the rasters, places the observations, trains, cross-validates, streams the
+prediction and writes every output into a staged folder that replaces ``out`` only when complete.
+:func:`predict` applies a saved model bundle to rasters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from geomap import __version__
+from geomap.errors import LabelError, ModelError
+from geomap.export import (
+    check_out_dir,
+    class_colours,
+    load_model,
+    save_model,
+    staged_output,
+    to_cog,
+    write_category_names,
+    write_json,
+    write_legend,
+    write_qml,
+)
+from geomap.features import FeatureRecipe
+from geomap.labels import Samples, class_order, extract_features, read_labels, sample_labels
+from geomap.models import LithologyForest
+from geomap.predict import PredictionSummary, predict_stack
+from geomap.stack import RasterStack
+from geomap.validate import cross_validate
+
+MODEL_FORMAT = "geomap-model"
+MODEL_VERSION = 1
+_MAP_SAMPLE = 5000
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; saved in ``report.json`` so the run can be repeated."""
+
+    rasters: list[Path]
+    labels: Path
+    label_column: str
+    out: Path
+    model: str = "rf"
+    trees: int = 200
+    random_state: int = 0
+    crs: str | None = None
+    resolution: float | None = None
+    block_size: int = 512
+    cv_folds: int = 5
+    features: str = "default"
+    label_crs: str | None = None
+    max_per_class: int = 2000
+    smooth: int = 3
+    overwrite: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready configuration."""
+        out = asdict(self)
+        out["rasters"] = [str(p) for p in self.rasters]
+        out["labels"], out["out"] = str(self.labels), str(self.out)
+        return out
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(2**22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _inputs(paths: Sequence[Path]) -> list[dict]:
+    return [{"path": str(p), "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in paths]
+
+
+def feature_groups(recipe: FeatureRecipe) -> list[int]:
+    """A group id per feature: features computed from the same sources share a group."""
+    keys = sorted(set(recipe.feature_sources))
+    return [keys.index(k) for k in recipe.feature_sources]
+
+
+def prepare_samples(
+    stack: RasterStack, recipe: FeatureRecipe, labels_path: Path, samples: Samples
+) -> tuple[Samples, np.ndarray, dict]:
+    """Features of the labelled pixels; drops those where no source has data."""
+    X = extract_features(stack, recipe, samples.rows, samples.cols)
+    has_data = np.isfinite(X).any(axis=1)
+    counts = dict(samples.counts, on_nodata=int((~has_data).sum()), used=int(has_data.sum()))
+    if not has_data.any():
+        raise LabelError(
+            f"Labels '{labels_path}': all {len(samples)} labelled pixels fall on nodata in every "
+            "raster. Check the rasters' nodata values, or give observations inside the data."
+        )
+    return samples.subset(has_data), X[has_data], counts
+
+
+def encode_classes(labels: np.ndarray, labels_path: Path) -> tuple[list[str], np.ndarray, list]:
+    """Class names in order, integer codes, and notes on classes too thin to validate.
+
+    Raises
+    ------
+    LabelError
+        If there is a single class.
+    """
+    names = class_order(labels)
+    if len(names) < 2:
+        raise LabelError(
+            f"Labels '{labels_path}': every observation on the rasters is of one class "
+            f"({names[0]!r}); a map needs at least two. Add observations of other rock types or "
+            "check --label-column."
+        )
+    if len(names) > 255:
+        raise LabelError(f"Labels '{labels_path}': {len(names)} classes; geomap maps at most 255.")
+    codes = np.searchsorted(np.array(names), labels) if names == sorted(names) else np.array(
+        [names.index(v) for v in labels]
+    )
+    counts = np.bincount(codes, minlength=len(names))
+    notes = [
+        f"Class '{n}' has only {c} sample(s); its accuracy figures mean little and it may vanish "
+        "from cross-validation folds. Add observations of it."
+        for n, c in zip(names, counts)
+        if c < 5
+    ]
+    return names, codes, notes
+
+
+def _map_sample(stack: RasterStack, random_state: int) -> np.ndarray:
+    rng = np.random.default_rng(random_state)
+    grid = stack.grid
+    n = min(_MAP_SAMPLE, grid.width * grid.height)
+    flat = rng.choice(grid.width * grid.height, size=n, replace=False)
+    return np.column_stack(grid.xy(flat // grid.width, flat % grid.width))
+
+
+def _importance(model: LithologyForest, recipe: FeatureRecipe, stack: RasterStack) -> dict:
+    imp = model.feature_importances_
+    order = np.argsort(imp)[::-1]
+    by_source: dict[str, float] = {}
+    for value, sources in zip(imp, recipe.feature_sources):
+        for s in sources:
+            name = stack.sources[s].path.name
+            by_source[name] = by_source.get(name, 0.0) + float(value) / len(sources)
+    return {
+        "method": "mean decrease in impurity of the main forest",
+        "features": {recipe.names[i]: float(imp[i]) for i in order},
+        "by_source": dict(sorted(by_source.items(), key=lambda kv: -kv[1])),
+    }
+
+
+def _write_outputs(
+    tmp: Path,
+    stack: RasterStack,
+    recipe: FeatureRecipe,
+    bundle: dict,
+    samples_per_class: np.ndarray,
+    block_size: int,
+    progress: Progress | None,
+) -> PredictionSummary:
+    names, colours = bundle["class_names"], bundle["colours"]
+
+    def tick(done: int, total: int) -> None:
+        if progress is not None:
+            progress("predict", done, total)
+
+    summary = predict_stack(
+        stack, recipe, bundle["estimator"], names, colours, tmp, block_size=block_size,
+        smooth=bundle["smooth"], progress=tick,
+    )
+    t0 = time.perf_counter()
+    for kind in ("lithology", "uncertainty", "probabilities"):
+        stream = tmp / f"{kind}.stream.tif"
+        to_cog(stream, tmp / f"{kind}.tif", categorical=kind == "lithology")
+        stream.unlink()
+    write_category_names(tmp / "lithology.tif", names)
+    write_qml(tmp / "lithology.qml", names, colours)
+    pixel_area = abs(stack.grid.res[0] * stack.grid.res[1])
+    write_legend(tmp / "legend.csv", names, colours, samples_per_class, summary.class_pixels, pixel_area)
+    save_model(tmp / "model.skops", bundle)
+    summary.seconds["finalise"] = time.perf_counter() - t0
+    return summary
+
+
+def run(config: RunConfig, progress: Progress | None = None) -> dict:
+    """Train on the observations, validate, map the whole stack and write every output.
+
+    Returns
+    -------
+    dict
+        The report also written to ``report.json``.
+
+    Raises
+    ------
+    GeomapError
+        For any problem with the inputs or the output folder; nothing is written then.
+    """
+    t_start = time.perf_counter()
+    if config.model != "rf":
+        raise ModelError(f"Model '{config.model}' is not supported. Available: rf.")
+    config.out = Path(config.out)
+    check_out_dir(config.out, config.overwrite)
+    timings: dict[str, float] = {}
+    with RasterStack.open(config.rasters, crs=config.crs, resolution=config.resolution) as stack:
+        labels = read_labels(config.labels, config.label_column, crs=config.label_crs)
+        placed = sample_labels(
+            labels, stack.grid, max_per_class=config.max_per_class, random_state=config.random_state
+        )
+        recipe = FeatureRecipe.build(
+            stack.band_names, stack.band_source, min(stack.grid.res), config.features
+        )
+        samples, X, counts = prepare_samples(stack, recipe, Path(config.labels), placed)
+        names, y, notes = encode_classes(samples.labels, Path(config.labels))
+        timings["samples"] = time.perf_counter() - t_start
+        estimator = LithologyForest(
+            n_estimators=config.trees, feature_groups=feature_groups(recipe),
+            random_state=config.random_state,
+        )
+        xy = np.column_stack(stack.grid.xy(samples.rows, samples.cols))
+        t0 = time.perf_counter()
+        if progress is not None:
+            progress("validate", 0, 1)
+        cv = cross_validate(
+            estimator, X, y, xy, names, map_xy=_map_sample(stack, config.random_state),
+            n_folds=config.cv_folds, random_state=config.random_state,
+        )
+        timings["cross_validation"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        model = estimator.fit(X, y)
+        timings["fit"] = time.perf_counter() - t0
+        bundle = make_bundle(model, recipe, names, stack, config.smooth)
+        samples_per_class = np.bincount(y, minlength=len(names))
+        report = {
+            "geomap_version": __version__,
+            "python": platform.python_version(),
+            "configuration": config.to_dict(),
+            "inputs": {"rasters": _inputs(config.rasters), "labels": _inputs([Path(config.labels)])},
+            **stack.describe(),
+            "features": recipe.to_dict(),
+            "samples": {
+                "counts": counts,
+                "per_class": dict(zip(names, samples_per_class.tolist())),
+                "by_kind": {k: int((samples.kind == k).sum()) for k in ("point", "polygon")},
+            },
+            "warnings": notes,
+            "validation": {
+                "random": cv["random"], "spatial": cv["spatial"], "summary": cv["summary"],
+            },
+            "importance": _importance(model, recipe, stack),
+        }
+        with staged_output(config.out, config.overwrite) as tmp:
+            summary = _write_outputs(
+                tmp, stack, recipe, bundle, samples_per_class, config.block_size, progress
+            )
+            report["prediction"] = summary.to_dict(names, [s.path.name for s in stack.sources])
+            timings.update({f"predict_{k}": v for k, v in summary.seconds.items()})
+            timings["total"] = time.perf_counter() - t_start
+            report["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
+            write_json(tmp / "report.json", report)
+    return report
+
+
+def make_bundle(
+    model, recipe: FeatureRecipe, names: Sequence[str], stack: RasterStack, smooth: int
+) -> dict:
+    """What ``model.skops`` holds: the estimator and everything needed to apply it again."""
+    return {
+        "format": MODEL_FORMAT,
+        "version": MODEL_VERSION,
+        "geomap_version": __version__,
+        "estimator": model,
+        "recipe": recipe.to_dict(),
+        "class_names": list(names),
+        "colours": [list(c) for c in class_colours(names)],
+        "smooth": int(smooth),
+        "inputs": [
+            {"name": s.path.name, "bands": list(s.band_names)} for s in stack.sources
+        ],
+        "grid": stack.grid.to_dict(),
+    }
+
+
+def _check_inputs(bundle: dict, stack: RasterStack, model_path: Path) -> None:
+    expected = [len(i["bands"]) for i in bundle["inputs"]]
+    given = [s.count for s in stack.sources]
+    if expected != given:
+        listed = ", ".join(f"{i['name']} ({len(i['bands'])} bands)" for i in bundle["inputs"])
+        raise ModelError(
+            f"Model '{model_path}' was trained on {len(expected)} rasters with {expected} bands "
+            f"({listed}); got {len(given)} rasters with {given} bands. Give the same kinds of "
+            "rasters, in the same order."
+        )
+
+
+def predict(
+    model_path: Path,
+    rasters: Sequence[Path],
+    out: Path,
+    *,
+    block_size: int = 512,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> dict:
+    """Apply a saved model bundle to rasters and write the maps into ``out``.
+
+    The grid takes the model's CRS and resolution and the rasters' common footprint, so the
+    training rasters give back the training map exactly.
+    """
+    t_start = time.perf_counter()
+    out = Path(out)
+    check_out_dir(out, overwrite)
+    bundle = load_model(model_path)
+    recipe = FeatureRecipe.from_dict(bundle["recipe"])
+    grid = bundle["grid"]
+    with RasterStack.open(rasters, crs=grid["crs"], resolution=grid["resolution"][0]) as stack:
+        _check_inputs(bundle, stack, Path(model_path))
+        n_cls = len(bundle["class_names"])
+        with staged_output(out, overwrite) as tmp:
+            summary = _write_outputs(
+                tmp, stack, recipe, bundle, np.zeros(n_cls, int), block_size, progress
+            )
+            report = {
+                "geomap_version": __version__,
+                "model": str(model_path),
+                "inputs": {"rasters": _inputs(rasters)},
+                **stack.describe(),
+                "prediction": summary.to_dict(
+                    bundle["class_names"], [s.path.name for s in stack.sources]
+                ),
+                "timings_seconds": {"total": round(time.perf_counter() - t_start, 3)},
+            }
+            write_json(tmp / "report.json", report)
+    return report

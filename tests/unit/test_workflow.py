@@ -1,0 +1,129 @@
+import json
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+
+from geomap.errors import ModelError, OutputExistsError
+from geomap.export import load_model
+from geomap.workflow import RunConfig, predict, run
+
+
+@pytest.fixture(scope="module")
+def result(demo_scene, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "map"
+    config = RunConfig(
+        rasters=list(demo_scene.rasters), labels=demo_scene.points_gpkg,
+        label_column="lithology", out=out, trees=60, block_size=64,
+    )
+    report = run(config)
+    return out, report
+
+
+def test_every_output_is_written(result):
+    out, _ = result
+    names = {p.name for p in out.iterdir()}
+    assert names == {
+        "lithology.tif", "lithology.tif.aux.xml", "uncertainty.tif", "probabilities.tif",
+        "legend.csv", "lithology.qml", "report.json", "model.skops",
+    }
+
+
+def test_lithology_is_a_styled_cog(result, demo_scene):
+    out, report = result
+    with rasterio.open(out / "lithology.tif") as src:
+        assert src.dtypes == ("uint8",) and src.nodata == 255
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        names = json.loads(src.tags()["CLASS_NAMES"])
+        cmap = src.colormap(1)
+        data = src.read(1)
+    assert names == list(demo_scene.class_names)
+    assert cmap[names.index("granite")][:3] == (239, 120, 130)
+    assert set(np.unique(data)) <= set(range(len(names)))
+    cats = ET.parse(out / "lithology.tif.aux.xml").findall(".//Category")
+    assert [c.text for c in cats] == names
+    qml = ET.parse(out / "lithology.qml").findall(".//paletteEntry")
+    assert [e.get("label") for e in qml] == names
+    legend = pd.read_csv(out / "legend.csv")
+    assert list(legend["name"]) == names
+    assert legend["mapped_pixels"].sum() == data.size
+    assert legend["training_samples"].sum() == report["samples"]["counts"]["used"]
+
+
+def test_uncertainty_and_probabilities(result, demo_scene):
+    out, _ = result
+    with rasterio.open(out / "uncertainty.tif") as unc, rasterio.open(out / "probabilities.tif") as prob:
+        assert unc.descriptions == ("entropy", "margin", "missing_inputs")
+        assert prob.descriptions == demo_scene.class_names
+        u, p = unc.read(), prob.read()
+    assert np.nanmin(u[:2]) >= 0 and np.nanmax(u[:2]) <= 1 + 1e-6
+    np.testing.assert_allclose(p.sum(axis=0), 1, atol=1e-5)
+    # the cloud over landsat is mapped from the other sources and flagged
+    assert (u[2] > 0).any() and np.isfinite(u[0]).all()
+
+
+def test_report_has_both_validations_and_configuration(result):
+    out, report = result
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["validation"]["random"]["overall_accuracy"] > 0.5
+    assert set(saved["validation"]["spatial"]) >= {
+        "overall_accuracy", "balanced_accuracy", "macro_f1", "kappa", "per_class_recall",
+        "confusion_matrix", "block_size",
+    }
+    assert saved["validation"]["summary"]
+    assert saved["configuration"]["trees"] == 60
+    assert len(saved["inputs"]["rasters"][0]["sha256"]) == 64
+    assert saved["grid"]["width"] == 160
+    assert sum(saved["importance"]["features"].values()) == pytest.approx(1.0)
+
+
+def test_map_is_close_to_the_truth(result, demo_scene):
+    out, report = result
+    with rasterio.open(out / "lithology.tif") as m, rasterio.open(demo_scene.truth) as t:
+        accuracy = (m.read(1) == t.read(1)).mean()
+    assert accuracy > 0.7
+    assert abs(report["validation"]["spatial"]["overall_accuracy"] - accuracy) < 0.15
+
+
+def test_predict_with_the_bundle_reproduces_the_map(result, demo_scene, tmp_path):
+    out, _ = result
+    predict(out / "model.skops", list(demo_scene.rasters), tmp_path / "again", block_size=64)
+    for name in ("lithology.tif", "probabilities.tif"):
+        with rasterio.open(out / name) as a, rasterio.open(tmp_path / "again" / name) as b:
+            np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_streaming_is_independent_of_block_size(result, demo_scene, tmp_path):
+    out, _ = result
+    predict(out / "model.skops", list(demo_scene.rasters), tmp_path / "big", block_size=200)
+    with rasterio.open(out / "probabilities.tif") as a, rasterio.open(tmp_path / "big" / "probabilities.tif") as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_predict_refuses_other_inputs(result, demo_scene, tmp_path):
+    out, _ = result
+    with pytest.raises(ModelError, match="trained on 4 rasters"):
+        predict(out / "model.skops", list(demo_scene.rasters[:2]), tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_model_bundle_refuses_untrusted_types(result, tmp_path):
+    import skops.io as sio
+
+    evil = tmp_path / "evil.skops"
+    sio.dump({"estimator": pd.Timestamp("2020-01-01")}, evil)
+    with pytest.raises(ModelError, match="does not trust"):
+        load_model(evil)
+    bundle = load_model(result[0] / "model.skops")
+    assert bundle["class_names"] and bundle["recipe"]["band_names"]
+
+
+def test_existing_output_is_refused_and_kept(result, demo_scene):
+    out, _ = result
+    before = (out / "report.json").read_bytes()
+    config = RunConfig(list(demo_scene.rasters), demo_scene.points_gpkg, "lithology", out)
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        run(config)
+    assert (out / "report.json").read_bytes() == before
