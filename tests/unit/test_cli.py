@@ -1,0 +1,189 @@
+"""The geomap command: help, a run, and one test per bad input (message, exit 2, nothing written)."""
+
+import subprocess
+import sys
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from affine import Affine
+from shapely.geometry import Point
+
+from geomap.cli import main
+
+X0, Y0 = 500000.0, 5200000.0
+
+
+@pytest.fixture
+def scene(raster_factory, tmp_path):
+    """Two small rasters and 60 observations of three classes in a GeoPackage."""
+    rng = np.random.default_rng(0)
+    truth = (np.arange(60)[None, :] // 20).repeat(60, axis=0)  # three vertical bands
+    bands = np.stack([truth * 10 + rng.normal(0, 3, truth.shape), truth * -5 + rng.normal(0, 3, truth.shape)])
+    a = raster_factory("sat.tif", bands.astype("float32"), descriptions=["red", "nir"])
+    b = raster_factory("mag.tif", (truth * 2.0 + rng.normal(0, 1, truth.shape)).astype("float32"))
+    r, c = rng.integers(0, 60, 60), rng.integers(0, 60, 60)
+    names = np.array(["granite", "basalt", "shale"])[truth[r, c]]
+    pts = gpd.GeoDataFrame(
+        {"lithology": names}, geometry=[Point(X0 + 30 * cc + 15, Y0 - 30 * rr - 15) for rr, cc in zip(r, c)],
+        crs="EPSG:32633",
+    )
+    labels = tmp_path / "obs.gpkg"
+    pts.to_file(labels)
+    return {"rasters": [a, b], "labels": labels, "points": pts, "tmp": tmp_path}
+
+
+def args(scene, out=None, labels=None, column="lithology", rasters=None, extra=()):
+    argv = ["run", "--labels", str(labels or scene["labels"]), "--label-column", column,
+            "--out", str(out or scene["tmp"] / "out"), "--trees", "10", "--quiet", *extra]
+    for r in rasters or scene["rasters"]:
+        argv += ["--raster", str(r)]
+    return argv
+
+
+def fails(capsys, argv, *phrases, out=None):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    for phrase in phrases:
+        assert phrase in err, err
+    if out is not None:
+        assert not out.exists()
+    return err
+
+
+def test_help_lists_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--raster", "--labels", "--label-column", "--out", "--model", "--trees",
+                   "--random-state", "--crs", "--resolution", "--block-size", "--cv-folds",
+                   "--features", "--label-crs", "--quiet", "--overwrite", "--smooth"):
+        assert option in text
+    assert subprocess.run([sys.executable, "-m", "geomap.cli", "--help"], capture_output=True).returncode == 0
+
+
+def test_a_run_and_a_predict(scene, capsys):
+    out = scene["tmp"] / "out"
+    assert main(args(scene)) == 0
+    assert (out / "lithology.tif").exists()
+    again = scene["tmp"] / "again"
+    argv = ["predict", "--model", str(out / "model.skops"), "--out", str(again), "--quiet"]
+    for r in scene["rasters"]:
+        argv += ["--raster", str(r)]
+    assert main(argv) == 0
+    assert (again / "lithology.tif").exists()
+
+
+def test_not_a_raster(scene, capsys):
+    bad = scene["tmp"] / "photo.tif"
+    bad.write_bytes(b"\x89PNG not really")
+    out = scene["tmp"] / "o"
+    fails(capsys, args(scene, out=out, rasters=[bad]), "photo.tif", "cannot read it as a raster", out=out)
+
+
+def test_truncated_raster(scene, capsys, raster_factory):
+    p = raster_factory("cut.tif", np.random.default_rng(0).random((300, 300)).astype("float32"))
+    p.write_bytes(p.read_bytes()[:20000])
+    out = scene["tmp"] / "o"
+    fails(capsys, args(scene, out=out, rasters=[p]), "cut.tif", "truncated", out=out)
+
+
+def test_raster_without_crs(scene, capsys, raster_factory):
+    p = raster_factory("nocrs.tif", np.ones((10, 10), "float32"), crs=None)
+    out = scene["tmp"] / "o"
+    fails(capsys, args(scene, out=out, rasters=[p]), "nocrs.tif", "no coordinate reference system", out=out)
+
+
+def test_missing_raster(scene, capsys):
+    out = scene["tmp"] / "o"
+    fails(capsys, args(scene, out=out, rasters=[scene["tmp"] / "gone.tif"]), "gone.tif", "does not exist", out=out)
+
+
+def test_rasters_that_do_not_overlap(scene, capsys, raster_factory):
+    far = raster_factory("far.tif", np.ones((10, 10), "float32"), transform=Affine(30, 0, 700000, 0, -30, Y0))
+    out = scene["tmp"] / "o"
+    fails(capsys, args(scene, out=out, rasters=[scene["rasters"][0], far]), "do not overlap", "far.tif", out=out)
+
+
+def test_all_nan_band(scene, capsys, raster_factory):
+    p = raster_factory("nan.tif", np.full((10, 10), np.nan, "float32"))
+    out = scene["tmp"] / "o"
+    fails(capsys, args(scene, out=out, rasters=[scene["rasters"][0], p]), "nan.tif", "no valid value", out=out)
+
+
+def test_label_column_that_does_not_exist(scene, capsys):
+    out = scene["tmp"] / "o"
+    fails(capsys, args(scene, out=out, column="rock"), "no column 'rock'", "lithology", out=out)
+
+
+def test_labels_that_cover_no_pixel(scene, capsys):
+    far = scene["points"].copy()
+    far.geometry = far.geometry.translate(1e5, 0)
+    path = scene["tmp"] / "far.gpkg"
+    far.to_file(path)
+    out = scene["tmp"] / "o"
+    fails(capsys, args(scene, out=out, labels=path), "cover no pixel", "EPSG:32633", out=out)
+
+
+def test_single_class(scene, capsys):
+    one = scene["points"].assign(lithology="granite")
+    path = scene["tmp"] / "one.gpkg"
+    one.to_file(path)
+    out = scene["tmp"] / "o"
+    fails(capsys, args(scene, out=out, labels=path), "one class", "'granite'", out=out)
+
+
+def test_class_with_one_sample_warns(scene, capsys):
+    pts = scene["points"].copy()
+    pts.loc[0, "lithology"] = "dolerite"
+    path = scene["tmp"] / "rare.gpkg"
+    pts.to_file(path)
+    main([a for a in args(scene, labels=path) if a != "--quiet"])
+    err = capsys.readouterr().err
+    assert "Class 'dolerite' has only 1 sample" in err
+
+
+def test_csv_without_coordinates(scene, capsys):
+    path = scene["tmp"] / "obs.csv"
+    pd.DataFrame({"station": [1], "lithology": ["granite"]}).to_csv(path, index=False)
+    out = scene["tmp"] / "o"
+    fails(capsys, args(scene, out=out, labels=path), "obs.csv", "no coordinate columns", "lon/lat", out=out)
+
+
+def test_empty_label_file(scene, capsys):
+    path = scene["tmp"] / "empty.geojson"
+    path.touch()
+    out = scene["tmp"] / "o"
+    fails(capsys, args(scene, out=out, labels=path), "empty.geojson", "empty", out=out)
+
+
+def test_labels_all_on_nodata(scene, capsys, raster_factory):
+    data = np.full((2, 60, 60), -9999, "float32")
+    data[:, :5, :5] = 1.0
+    holes = raster_factory("holes.tif", data, nodata=-9999)
+    pts = scene["points"].copy()
+    pts.geometry = [Point(X0 + 900 + 30 * i, Y0 - 900) for i in range(len(pts))]
+    path = scene["tmp"] / "onholes.gpkg"
+    pts.to_file(path)
+    out = scene["tmp"] / "o"
+    fails(capsys, args(scene, out=out, labels=path, rasters=[holes]), "fall on nodata", out=out)
+
+
+def test_output_folder_that_exists(scene, capsys):
+    out = scene["tmp"] / "taken"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    fails(capsys, args(scene, out=out), "already holds files", "--overwrite")
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in scene["tmp"].iterdir() if p.name.startswith(".taken")) == []
+
+
+def test_overwrite_replaces_the_folder(scene, capsys):
+    out = scene["tmp"] / "taken"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    assert main(args(scene, out=out, extra=["--overwrite"])) == 0
+    assert not (out / "old.txt").exists() and (out / "lithology.tif").exists()
