@@ -130,6 +130,7 @@ def cross_validate(
     class_names: Sequence[str],
     *,
     map_xy: np.ndarray,
+    X_eval: np.ndarray | None = None,
     n_folds: int = 5,
     random_state: int | None = 0,
 ) -> dict:
@@ -145,6 +146,9 @@ def cross_validate(
         Sample coordinates in map units.
     map_xy : ndarray (m, 2)
         Coordinates of a random sample of mapped pixels (to size the spatial blocks).
+    X_eval : ndarray (n, k, n_features), optional
+        Features of the k pixels around each sample whose probabilities the map averages (its
+        smoothing window). Held-out samples are then scored exactly as the map predicts them.
 
     Returns
     -------
@@ -164,7 +168,7 @@ def cross_validate(
     )
     out = {}
     for name, folds in (("random", random_folds), ("spatial", spatial_folds)):
-        proba = _oof_proba(estimator, X, y, folds, len(class_names))
+        proba = _oof_proba(estimator, X, y, folds, len(class_names), X_eval)
         pred = np.argmax(np.nan_to_num(proba, nan=-1), axis=1)
         out[name] = metrics(y, pred, class_names)
         out[name]["n_folds"] = int(len(np.unique(folds)))
@@ -177,16 +181,21 @@ def cross_validate(
     return out
 
 
-def _oof_proba(estimator, X, y, folds, n_classes) -> np.ndarray:
+def _oof_proba(estimator, X, y, folds, n_classes, X_eval=None) -> np.ndarray:
+    if X_eval is None:
+        X_eval = X[:, None, :]
     proba = np.full((len(y), n_classes), np.nan)
     for f in np.unique(folds):
         test = folds == f
         model = clone(estimator).fit(X[~test], y[~test])
-        p = model.predict_proba(X[test])
-        cols = np.asarray(model.classes_, dtype=int)
-        block = np.zeros((test.sum(), n_classes))
-        block[:, cols] = np.nan_to_num(p, nan=0.0)
-        proba[test] = block
+        around = X_eval[test]
+        flat = around.reshape(-1, around.shape[-1])
+        full = np.zeros((flat.shape[0], n_classes))
+        full[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(flat)
+        full[np.isnan(flat).all(axis=1)] = np.nan  # pixels with no data, as in the map
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods stay NaN
+            proba[test] = np.nanmean(full.reshape(around.shape[0], around.shape[1], n_classes), axis=1)
     return proba
 
 

@@ -107,6 +107,23 @@ def prepare_samples(
     return samples.subset(has_data), X[has_data], counts
 
 
+def neighbourhood_features(
+    stack: RasterStack, recipe: FeatureRecipe, samples: Samples, size: int
+) -> np.ndarray:
+    """Features of the ``size`` x ``size`` pixels around each sample, (n, size**2, n_features).
+
+    Pixels beyond the grid are NaN, as in the streamed prediction.
+    """
+    r = size // 2
+    dr, dc = (a.ravel() for a in np.mgrid[-r:r + 1, -r:r + 1])
+    rows = (samples.rows[:, None] + dr).ravel()
+    cols = (samples.cols[:, None] + dc).ravel()
+    inside = (rows >= 0) & (rows < stack.grid.height) & (cols >= 0) & (cols < stack.grid.width)
+    out = np.full((len(rows), recipe.n_features), np.nan, dtype="float32")
+    out[inside] = extract_features(stack, recipe, rows[inside], cols[inside])
+    return out.reshape(len(samples), size * size, recipe.n_features)
+
+
 def encode_classes(labels: np.ndarray, labels_path: Path) -> tuple[list[str], np.ndarray, list]:
     """Class names in order, integer codes, and notes on classes too thin to validate.
 
@@ -233,6 +250,7 @@ def run(config: RunConfig, progress: Progress | None = None) -> dict:
             progress("validate", 0, 1)
         cv = cross_validate(
             estimator, X, y, xy, names, map_xy=_map_sample(stack, config.random_state),
+            X_eval=neighbourhood_features(stack, recipe, samples, config.smooth),
             n_folds=config.cv_folds, random_state=config.random_state,
         )
         timings["cross_validation"] = time.perf_counter() - t0

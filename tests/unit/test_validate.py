@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+
+from geomap.validate import (
+    block_groups,
+    choose_block_size,
+    cross_validate,
+    metrics,
+    summary_sentence,
+)
+
+
+def test_metrics_on_a_hand_example():
+    m = metrics(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), ["granite", "shale"])
+    assert m["overall_accuracy"] == 0.75
+    assert m["balanced_accuracy"] == 0.75
+    assert m["per_class_recall"] == {"granite": 0.5, "shale": 1.0}
+    assert m["confusion_matrix"] == [[1, 1], [0, 2]]
+    assert m["kappa"] == pytest.approx(0.5)
+
+
+def test_block_groups():
+    xy = np.array([[0, 0], [9, 9], [10, 0], [25, 31]], float)
+    assert len(set(block_groups(xy, 10).tolist())) == 3
+    assert block_groups(xy, 10)[0] == block_groups(xy, 10)[1]
+
+
+def _clusters(rng, n_clusters=12, per=25, extent=10000.0, spread=100.0):
+    centres = rng.uniform(0, extent, (n_clusters, 2))
+    xy = np.repeat(centres, per, axis=0) + rng.normal(0, spread, (n_clusters * per, 2))
+    return xy, np.repeat(np.arange(n_clusters) % 3, per)
+
+
+def test_block_size_grows_when_the_map_is_far_from_clustered_samples():
+    rng = np.random.default_rng(0)
+    xy, y = _clusters(rng)
+    map_xy = rng.uniform(0, 10000, (3000, 2))
+    size, details = choose_block_size(xy, y, map_xy)
+    assert size > 1000  # whole clusters held out
+    dense = rng.uniform(0, 10000, (400, 2))
+    near = dense + rng.normal(0, 20, dense.shape)  # map pixels right next to samples
+    small, _ = choose_block_size(dense, rng.integers(0, 3, 400), near)
+    assert small < size
+    assert len(details["candidates"]) == len(details["distance_mismatch"])
+
+
+def test_spatial_cv_is_less_optimistic_on_clustered_data():
+    rng = np.random.default_rng(1)
+    xy, _ = _clusters(rng, n_clusters=20, per=20)
+    # a class field with spatial structure plus cluster-specific offsets that leak in random CV
+    y = (np.sin(xy[:, 0] / 1500) > 0).astype(int) + (xy[:, 1] > 5000)
+    cluster = np.repeat(np.arange(20), 20)
+    X = np.column_stack([y + rng.normal(0, 1.2, len(y)), rng.normal(0, 1, 20)[cluster] + 0.01 * cluster])
+    est = RandomForestClassifier(50, random_state=0)
+    out = cross_validate(est, X, y, xy, ["a", "b", "c"], map_xy=rng.uniform(0, 10000, (2000, 2)))
+    assert out["random"]["overall_accuracy"] > out["spatial"]["overall_accuracy"]
+    assert out["spatial_oof_proba"].shape == (400, 3)
+
+
+def test_neighbourhood_evaluation_averages_probabilities():
+    rng = np.random.default_rng(2)
+    y = np.repeat([0, 1], 50)
+    X = (y[:, None] + rng.normal(0, 0.8, (100, 1))).astype("float32")
+    X_eval = np.repeat(X[:, None, :], 9, axis=1)
+    X_eval[:, 1:] = y[:, None, None] + rng.normal(0, 0.8, (100, 8, 1))  # noisy neighbours
+    X_eval[0, :] = np.nan  # a sample whose neighbourhood has no data
+    xy = rng.uniform(0, 1000, (100, 2))
+    est = RandomForestClassifier(30, random_state=0)
+    plain = cross_validate(est, X, y, xy, ["a", "b"], map_xy=xy)
+    smooth = cross_validate(est, X, y, xy, ["a", "b"], map_xy=xy, X_eval=X_eval)
+    assert np.isnan(smooth["random_oof_proba"][0]).all()
+    assert smooth["random"]["overall_accuracy"] > plain["random"]["overall_accuracy"]
+
+
+def test_summary_sentence_warns_only_beyond_the_gap():
+    assert "more optimistic" in summary_sentence(0.9, 0.7)
+    assert "agree" in summary_sentence(0.80, 0.78)
