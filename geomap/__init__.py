@@ -1,3 +1,3 @@
-"""geomap: lithology maps and honest uncertainty from survey rasters and sparse field observations."""
+"""geomap: lithology maps and honest uncertainty from survey rasters and field observations."""
 
 __version__ = "0.1.0"

@@ -38,15 +38,31 @@ def _odd_int(text: str) -> int:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--raster", action="append", required=True, type=Path, metavar="FILE",
+        "--raster",
+        action="append",
+        required=True,
+        type=Path,
+        metavar="FILE",
         help="an input raster (GeoTIFF, JPEG2000, VRT, any format GDAL reads; one or many bands); "
         "repeat for each file",
     )
-    p.add_argument("--out", required=True, type=Path, metavar="DIR",
-                   help="output folder; must not exist or be empty unless --overwrite")
-    p.add_argument("--overwrite", action="store_true", help="replace the files in a non-empty --out")
-    p.add_argument("--block-size", type=_positive_int, default=512, metavar="PX",
-                   help="side of the square windows streamed through the model (default 512)")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="output folder; must not exist or be empty unless --overwrite",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the files in a non-empty --out"
+    )
+    p.add_argument(
+        "--block-size",
+        type=_positive_int,
+        default=512,
+        metavar="PX",
+        help="side of the square windows streamed through the model (default 512)",
+    )
     p.add_argument("--quiet", action="store_true", help="print only errors")
 
 
@@ -56,45 +72,89 @@ def build_parser() -> argparse.ArgumentParser:
         prog="geomap",
         description="Lithology maps and honest uncertainty from survey rasters and sparse field "
         "observations.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"geomap {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
-        "run", help="train on field observations, validate and map the rasters",
+        "run",
+        help="train on field observations, validate and map the rasters",
         description="Train a model on the observations, cross-validate it (random and spatial "
         "blocks), map every pixel of the rasters' common footprint and write lithology.tif, "
         "uncertainty.tif, probabilities.tif, legend.csv, lithology.qml, report.json and "
         "model.skops into --out.",
     )
     _add_common(p)
-    p.add_argument("--labels", required=True, type=Path, metavar="FILE",
-                   help="observations: points or polygons in GeoPackage, GeoJSON, Shapefile "
-                   "(.shp or zipped) or CSV with x/y, lon/lat or easting/northing columns")
-    p.add_argument("--label-column", required=True, metavar="NAME",
-                   help="the column holding each observation's class (text or integers)")
-    p.add_argument("--label-crs", metavar="CRS",
-                   help="CRS of a CSV's coordinates (default EPSG:4326 for lon/lat columns)")
-    p.add_argument("--model", default="rf", choices=["rf"], help="model kind (default rf: random forest)")
-    p.add_argument("--trees", type=_positive_int, default=200, help="trees in the forest (default 200)")
-    p.add_argument("--random-state", type=int, default=0, help="seed of every random step (default 0)")
-    p.add_argument("--crs", metavar="CRS",
-                   help="CRS of the output grid (default: the first raster's)")
-    p.add_argument("--resolution", type=float, metavar="UNITS",
-                   help="pixel size of the output grid in its CRS units (default: the finest input)")
-    p.add_argument("--cv-folds", type=_positive_int, default=5,
-                   help="folds of the random and spatial cross-validation (default 5)")
-    p.add_argument("--features", default="default", choices=list(PRESETS),
-                   help="feature preset: raw bands only, default (focal 3 and 7 px), rich (3, 7, 15 px)")
-    p.add_argument("--max-per-class", type=_positive_int, default=2000, metavar="N",
-                   help="most polygon pixels sampled per class (default 2000)")
-    p.add_argument("--smooth", type=_odd_int, default=3, metavar="PX",
-                   help="side of the window over which class probabilities are averaged; 1 turns "
-                   "smoothing off (default 3)")
+    p.add_argument(
+        "--labels",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="observations: points or polygons in GeoPackage, GeoJSON, Shapefile "
+        "(.shp or zipped) or CSV with x/y, lon/lat or easting/northing columns",
+    )
+    p.add_argument(
+        "--label-column",
+        required=True,
+        metavar="NAME",
+        help="the column holding each observation's class (text or integers)",
+    )
+    p.add_argument(
+        "--label-crs",
+        metavar="CRS",
+        help="CRS of a CSV's coordinates (default EPSG:4326 for lon/lat columns)",
+    )
+    p.add_argument(
+        "--model", default="rf", choices=["rf"], help="model kind (default rf: random forest)"
+    )
+    p.add_argument(
+        "--trees", type=_positive_int, default=200, help="trees in the forest (default 200)"
+    )
+    p.add_argument(
+        "--random-state", type=int, default=0, help="seed of every random step (default 0)"
+    )
+    p.add_argument(
+        "--crs", metavar="CRS", help="CRS of the output grid (default: the first raster's)"
+    )
+    p.add_argument(
+        "--resolution",
+        type=float,
+        metavar="UNITS",
+        help="pixel size of the output grid in its CRS units (default: the finest input)",
+    )
+    p.add_argument(
+        "--cv-folds",
+        type=_positive_int,
+        default=5,
+        help="folds of the random and spatial cross-validation (default 5)",
+    )
+    p.add_argument(
+        "--features",
+        default="default",
+        choices=list(PRESETS),
+        help="feature preset: raw bands only, default (focal 3 and 7 px), rich (3, 7, 15 px)",
+    )
+    p.add_argument(
+        "--max-per-class",
+        type=_positive_int,
+        default=2000,
+        metavar="N",
+        help="most polygon pixels sampled per class (default 2000)",
+    )
+    p.add_argument(
+        "--smooth",
+        type=_odd_int,
+        default=3,
+        metavar="PX",
+        help="side of the window over which class probabilities are averaged; 1 turns "
+        "smoothing off (default 3)",
+    )
 
     q = sub.add_parser(
-        "predict", help="apply a saved model to rasters",
+        "predict",
+        help="apply a saved model to rasters",
         description="Map rasters with the model.skops of an earlier run. The rasters must be of "
         "the same kinds, in the same order, as those the model was trained on.",
     )
@@ -131,7 +191,11 @@ def _summarise(report: dict) -> None:
             m = val[kind]
             log.info(
                 "%s CV: overall accuracy %.3f, balanced %.3f, macro-F1 %.3f, kappa %.3f",
-                kind, m["overall_accuracy"], m["balanced_accuracy"], m["macro_f1"], m["kappa"],
+                kind,
+                m["overall_accuracy"],
+                m["balanced_accuracy"],
+                m["macro_f1"],
+                m["kappa"],
             )
         log.info(val["summary"])
     for note in report.get("warnings", []):
@@ -139,7 +203,9 @@ def _summarise(report: dict) -> None:
     pred = report["prediction"]
     log.info(
         "mapped %d pixels (%d with reduced inputs), %d nodata; wrote %s",
-        pred["mapped_pixels"], pred["reduced_input_pixels"], pred["nodata_pixels"],
+        pred["mapped_pixels"],
+        pred["reduced_input_pixels"],
+        pred["nodata_pixels"],
         report.get("configuration", {}).get("out", "the output folder"),
     )
 
@@ -154,17 +220,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             config = RunConfig(
-                rasters=args.raster, labels=args.labels, label_column=args.label_column,
-                out=args.out, model=args.model, trees=args.trees, random_state=args.random_state,
-                crs=args.crs, resolution=args.resolution, block_size=args.block_size,
-                cv_folds=args.cv_folds, features=args.features, label_crs=args.label_crs,
-                max_per_class=args.max_per_class, smooth=args.smooth, overwrite=args.overwrite,
+                rasters=args.raster,
+                labels=args.labels,
+                label_column=args.label_column,
+                out=args.out,
+                model=args.model,
+                trees=args.trees,
+                random_state=args.random_state,
+                crs=args.crs,
+                resolution=args.resolution,
+                block_size=args.block_size,
+                cv_folds=args.cv_folds,
+                features=args.features,
+                label_crs=args.label_crs,
+                max_per_class=args.max_per_class,
+                smooth=args.smooth,
+                overwrite=args.overwrite,
             )
             report = run(config, progress=bar)
         else:
             report = predict(
-                args.model, args.raster, args.out, block_size=args.block_size,
-                overwrite=args.overwrite, progress=bar,
+                args.model,
+                args.raster,
+                args.out,
+                block_size=args.block_size,
+                overwrite=args.overwrite,
+                progress=bar,
             )
             report.setdefault("configuration", {"out": str(args.out)})
     except GeomapError as exc:

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from geomap.errors import InputDataError
+from geomap.kernels import focal_mean_std
 
 #: Focal window sizes per preset; "raw" uses the bands alone.
 PRESETS: dict[str, tuple[int, ...]] = {"raw": (), "default": (3, 7), "rich": (3, 7, 15)}
@@ -151,7 +152,7 @@ class FeatureRecipe:
             raise InputDataError(
                 f"Expected a block of {len(self.band_names)} bands; got shape {block.shape}."
             )
-        inner = block[:, h:block.shape[1] - h, h:block.shape[2] - h]
+        inner = block[:, h : block.shape[1] - h, h : block.shape[2] - h]
         parts = [inner.astype("float32", copy=False)]
         centre_nan = np.isnan(inner)
         for k in self.focal_sizes:
@@ -170,7 +171,7 @@ class FeatureRecipe:
         slope, rough = slope_roughness(ring, self.pixel_size)
         k = self._tpi_size
         mean, _ = focal_mean_std(_trim(dem[None], h, k // 2), k)
-        centre = dem[h:dem.shape[0] - h, h:dem.shape[1] - h]
+        centre = dem[h : dem.shape[0] - h, h : dem.shape[1] - h]
         tpi = centre - mean[0]
         out = np.stack([slope, rough, tpi]).astype("float32")
         out[:, np.isnan(centre)] = np.nan
@@ -199,36 +200,7 @@ class FeatureRecipe:
 def _trim(block: np.ndarray, halo: int, radius: int) -> np.ndarray:
     """The part of a halo-grown block that a filter of ``radius`` needs."""
     d = halo - radius
-    return block[:, d:block.shape[1] - d, d:block.shape[2] - d]
-
-
-def _box_sum(a: np.ndarray, k: int) -> np.ndarray:
-    """Sum over k x k windows of the last two axes ('valid' mode), in a fixed order."""
-    h, w = a.shape[-2] - k + 1, a.shape[-1] - k + 1
-    rows = a[..., 0:h, :].copy()
-    for i in range(1, k):
-        rows += a[..., i:i + h, :]
-    out = rows[..., :, 0:w].copy()
-    for j in range(1, k):
-        out += rows[..., :, j:j + w]
-    return out
-
-
-def focal_mean_std(a: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """NaN-ignoring focal mean and standard deviation over k x k windows ('valid' mode).
-
-    ``a`` has shape (bands, H, W); results have shape (bands, H - k + 1, W - k + 1), float32,
-    NaN where a window holds no valid value.
-    """
-    valid = np.isfinite(a)
-    v = np.where(valid, a, 0).astype("float64")
-    count = _box_sum(valid.astype("float64"), k)
-    total = _box_sum(v, k)
-    total_sq = _box_sum(v * v, k)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / count
-        var = np.maximum(total_sq / count - mean * mean, 0.0)
-    return mean.astype("float32"), np.sqrt(var).astype("float32")
+    return block[:, d : block.shape[1] - d, d : block.shape[2] - d]
 
 
 def slope_roughness(dem: np.ndarray, pixel_size: float) -> tuple[np.ndarray, np.ndarray]:
@@ -237,10 +209,10 @@ def slope_roughness(dem: np.ndarray, pixel_size: float) -> tuple[np.ndarray, np.
     ``dem`` has shape (H, W); results (H - 2, W - 2). A missing neighbour takes the centre value.
     """
     h, w = dem.shape[0] - 2, dem.shape[1] - 2
-    centre = dem[1:1 + h, 1:1 + w]
+    centre = dem[1 : 1 + h, 1 : 1 + w]
 
     def nb(di: int, dj: int) -> np.ndarray:
-        v = dem[1 + di:1 + di + h, 1 + dj:1 + dj + w]
+        v = dem[1 + di : 1 + di + h, 1 + dj : 1 + dj + w]
         return np.where(np.isnan(v), centre, v).astype("float64")
 
     z = {(i, j): nb(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1)}

@@ -78,8 +78,8 @@ def read_labels(
     else:
         raise LabelError(
             f"Labels '{path}': the format '{suffix or path.name}' is not supported. Give a "
-            f"GeoPackage, GeoJSON, Shapefile (.shp or zipped) or CSV ({', '.join(VECTOR_SUFFIXES)}, "
-            ".csv)."
+            "GeoPackage, GeoJSON, Shapefile (.shp or zipped) or CSV "
+            f"({', '.join(VECTOR_SUFFIXES)}, .csv)."
         )
     return _tidy(frame, path, column)
 
@@ -116,8 +116,8 @@ def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
     if crs is None:
         if pair[0] not in _GEOGRAPHIC:
             raise LabelError(
-                f"Labels '{path}': coordinates in columns '{lower[pair[0]]}'/'{lower[pair[1]]}' have "
-                "no stated CRS. Give it with --label-crs, e.g. --label-crs EPSG:32633."
+                f"Labels '{path}': coordinates in columns '{lower[pair[0]]}'/'{lower[pair[1]]}' "
+                "have no stated CRS. Give it with --label-crs, e.g. --label-crs EPSG:32633."
             )
         crs = "EPSG:4326"
     x = pd.to_numeric(table[lower[pair[0]]], errors="coerce")
@@ -166,7 +166,9 @@ def class_order(names: Sequence[str]) -> list[str]:
     """Sorted unique class names, numbers in numeric order ("2" before "10")."""
 
     def key(name: str) -> list:
-        return [(0, int(t), "") if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", name)]
+        return [
+            (0, int(t), "") if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", name)
+        ]
 
     return sorted(set(names), key=key)
 
@@ -188,8 +190,12 @@ class Samples:
     def subset(self, keep: np.ndarray) -> Samples:
         """The samples where ``keep`` is true, with the same counts."""
         return Samples(
-            self.rows[keep], self.cols[keep], self.labels[keep], self.kind[keep],
-            self.source[keep], dict(self.counts),
+            self.rows[keep],
+            self.cols[keep],
+            self.labels[keep],
+            self.kind[keep],
+            self.source[keep],
+            dict(self.counts),
         )
 
 
@@ -210,12 +216,18 @@ def sample_labels(
     labels = labels.to_crs(grid.crs).reset_index(drop=True)
     rng = np.random.default_rng(random_state)
     is_point = labels.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
-    parts = [_point_pixels(labels[is_point], grid), _polygon_pixels(labels[~is_point], grid, max_per_class, rng)]
+    parts = [
+        _point_pixels(labels[is_point], grid),
+        _polygon_pixels(labels[~is_point], grid, max_per_class, rng),
+    ]
     rows, cols, idx, kind = (np.concatenate(p) for p in zip(*parts))
     if len(rows) == 0:
         raise LabelError(_no_overlap_message(labels, grid))
     samples = Samples(
-        rows=rows, cols=cols, labels=labels["label"].to_numpy()[idx].astype(str), kind=kind,
+        rows=rows,
+        cols=cols,
+        labels=labels["label"].to_numpy()[idx].astype(str),
+        kind=kind,
         source=labels["source"].to_numpy()[idx].astype(str),
     )
     samples.counts = {
@@ -260,9 +272,11 @@ def _polygon_pixels(
         for col in range(c0, c1, _RASTERISE_BLOCK):
             win = Window(col, row, min(_RASTERISE_BLOCK, c1 - col), min(_RASTERISE_BLOCK, r1 - row))
             burnt = rasterize(
-                shapes, out_shape=(int(win.height), int(win.width)),
+                shapes,
+                out_shape=(int(win.height), int(win.width)),
                 transform=grid.transform @ grid.transform.translation(win.col_off, win.row_off),
-                fill=0, dtype="int64",
+                fill=0,
+                dtype="int64",
             )
             rr, cc = np.nonzero(burnt)
             ids = burnt[rr, cc] - 1
@@ -273,7 +287,9 @@ def _polygon_pixels(
     return rows[chosen], cols[chosen], ids[chosen], np.full(len(chosen), "polygon")
 
 
-def _round_robin(classes: np.ndarray, polygon: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+def _round_robin(
+    classes: np.ndarray, polygon: np.ndarray, cap: int, rng: np.random.Generator
+) -> np.ndarray:
     """Indices of at most ``cap`` pixels per class, drawn in turn from each of its polygons."""
     order = rng.permutation(len(polygon))
     order = order[np.argsort(polygon[order], kind="stable")]

@@ -18,14 +18,11 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from geomap.export import CLASS_NODATA, raster_profile, style_class_raster
+from geomap.export import CLASS_NODATA, GDAL_CACHE_BYTES, raster_profile, style_class_raster
 from geomap.features import FeatureRecipe, focal_mean_std
 from geomap.stack import RasterStack
 
 UNCERTAINTY_BANDS = ("entropy", "margin", "missing_inputs")
-
-#: GDAL block cache while streaming, in bytes; keeps peak memory bounded for any scene size.
-GDAL_CACHE_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -48,7 +45,8 @@ class PredictionSummary:
             "reduced_input_pixels": self.reduced_input_pixels,
             "pixels_per_class": dict(zip(class_names, self.class_pixels.tolist())),
             "source_nodata_fraction": {
-                n: round(c / max(total, 1), 6) for n, c in zip(source_names, self.source_nodata_pixels)
+                n: round(c / max(total, 1), 6)
+                for n, c in zip(source_names, self.source_nodata_pixels)
             },
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
@@ -58,7 +56,7 @@ def smooth_probabilities(proba: np.ndarray, size: int) -> np.ndarray:
     """NaN-ignoring focal mean of (classes, H, W) probabilities; output (classes, H-s+1, W-s+1)."""
     mean, _ = focal_mean_std(proba, size)
     r = size // 2
-    centre = proba[:, r:proba.shape[1] - r, r:proba.shape[2] - r]
+    centre = proba[:, r : proba.shape[1] - r, r : proba.shape[2] - r]
     mean[np.isnan(centre)] = np.nan
     return mean
 
@@ -86,7 +84,9 @@ class _Window:
         self.shape = feats.shape[1:]
         self.X = np.ascontiguousarray(feats.reshape(feats.shape[0], -1).T)
         self.rows = np.flatnonzero(np.isfinite(self.X).any(axis=1))
-        raw = np.isnan(feats[:len(recipe.band_names), pad:self.shape[0] - pad, pad:self.shape[1] - pad])
+        raw = np.isnan(
+            feats[: len(recipe.band_names), pad : self.shape[0] - pad, pad : self.shape[1] - pad]
+        )
         source = np.asarray(recipe.band_source)
         self.source_missing = np.stack(
             [raw[source == s].any(axis=0) for s in range(len(stack.sources))], axis=-1
@@ -106,8 +106,10 @@ def predict_stack(
     smooth: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> PredictionSummary:
-    """Predict every window of the stack and write ``lithology``, ``uncertainty`` and
-    ``probabilities`` tiled GeoTIFFs (``*.stream.tif``) into ``out_dir``.
+    """Predict every window of the stack and write the maps into ``out_dir``.
+
+    Writes ``lithology.stream.tif`` (turned into a COG afterwards), ``uncertainty.tif`` and
+    ``probabilities.tif``.
 
     Parameters
     ----------
@@ -123,12 +125,24 @@ def predict_stack(
         class_pixels=np.zeros(n_cls, "int64"), source_nodata_pixels=[0] * len(stack.sources)
     )
     seconds = {"features": 0.0, "model": 0.0, "write": 0.0}
-    paths = {k: out_dir / f"{k}.stream.tif" for k in ("lithology", "uncertainty", "probabilities")}
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), \
-            rasterio.open(paths["lithology"], "w", **raster_profile(grid, 1, "uint8", CLASS_NODATA)) as lith, \
-            rasterio.open(paths["uncertainty"], "w", **raster_profile(grid, 3, "float32", np.nan)) as unc, \
-            rasterio.open(paths["probabilities"], "w", **raster_profile(grid, n_cls, "float32", np.nan)) as prob, \
-            ThreadPoolExecutor(max_workers=1) as pool:
+    paths = {
+        "lithology": out_dir / "lithology.stream.tif",
+        "uncertainty": out_dir / "uncertainty.tif",
+        "probabilities": out_dir / "probabilities.tif",
+    }
+    with (
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
+        rasterio.open(
+            paths["lithology"], "w", **raster_profile(grid, 1, "uint8", CLASS_NODATA)
+        ) as lith,
+        rasterio.open(
+            paths["uncertainty"], "w", **raster_profile(grid, 3, "float32", np.nan)
+        ) as unc,
+        rasterio.open(
+            paths["probabilities"], "w", **raster_profile(grid, n_cls, "float32", np.nan)
+        ) as prob,
+        ThreadPoolExecutor(max_workers=1) as pool,
+    ):
         style_class_raster(lith, class_names, colours)
         for i, name in enumerate(UNCERTAINTY_BANDS, start=1):
             unc.set_band_description(i, name)

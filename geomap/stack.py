@@ -133,7 +133,7 @@ def inspect_raster(path: str | Path) -> Source:
             raise _fail(
                 path,
                 "it has no coordinate reference system.",
-                "Assign one, e.g. `rio edit-info --crs EPSG:32633 FILE`, or export it with its CRS.",
+                "Assign one (`rio edit-info --crs EPSG:32633 FILE`) or export it with its CRS.",
             )
         if src.transform == Affine.identity() and not src.gcps[0]:
             raise _fail(
@@ -176,7 +176,11 @@ def _band_names(path: Path, src: rasterio.DatasetReader) -> tuple[str, ...]:
 def _check_bands(path: Path, src: rasterio.DatasetReader) -> None:
     """Decimated read of every band: catches truncated files and bands with no valid value."""
     scale = max(src.width, src.height) / _CHECK_SIZE
-    shape = (src.count, max(1, round(src.height / max(scale, 1))), max(1, round(src.width / max(scale, 1))))
+    shape = (
+        src.count,
+        max(1, round(src.height / max(scale, 1))),
+        max(1, round(src.width / max(scale, 1))),
+    )
     try:
         data = src.read(out_shape=shape, masked=True)
     except RasterioError as exc:
@@ -283,7 +287,7 @@ class RasterStack:
         self.band_source = np.repeat(np.arange(len(self.sources)), [s.count for s in self.sources])
         self.resampling = tuple(_resampling_for(s, grid) for s in self.sources)
         self._datasets: list = []
-        self._vrts: list = []
+        self._readers: list = []
 
     @classmethod
     def open(
@@ -307,14 +311,18 @@ class RasterStack:
         if grid is None:
             grid = choose_grid(sources, crs=crs, resolution=resolution)
         stack = cls(sources, grid)
-        stack._open_vrts()
+        stack._open_readers()
         return stack
 
-    def _open_vrts(self) -> None:
+    def _open_readers(self) -> None:
         for source, resampling in zip(self.sources, self.resampling):
             dataset = rasterio.open(source.path)
             self._datasets.append(dataset)
-            self._vrts.append(
+            offset = _aligned_offset(source, self.grid)
+            if offset is not None:
+                self._readers.append(_DirectReader(dataset, source, offset))
+                continue
+            self._readers.append(
                 WarpedVRT(
                     dataset,
                     crs=self.grid.crs,
@@ -341,7 +349,9 @@ class RasterStack:
         no data or the halo leaves the grid.
         """
         big = Window(
-            window.col_off - halo, window.row_off - halo, window.width + 2 * halo,
+            window.col_off - halo,
+            window.row_off - halo,
+            window.width + 2 * halo,
             window.height + 2 * halo,
         )
         out = np.full((self.n_bands, int(big.height), int(big.width)), np.nan, dtype="float32")
@@ -354,9 +364,9 @@ class RasterStack:
         rs = slice(r0 - int(big.row_off), r1 - int(big.row_off))
         cs = slice(c0 - int(big.col_off), c1 - int(big.col_off))
         start = 0
-        for source, vrt in zip(self.sources, self._vrts):
-            data = vrt.read(window=inner)
-            out[start:start + source.count, rs, cs] = data
+        for source, reader in zip(self.sources, self._readers):
+            data = reader.read(window=inner)
+            out[start : start + source.count, rs, cs] = data
             start += source.count
         return out
 
@@ -380,15 +390,50 @@ class RasterStack:
 
     def close(self) -> None:
         """Close every open dataset."""
-        for handle in self._vrts + self._datasets:
+        for handle in self._readers + self._datasets:
             handle.close()
-        self._vrts, self._datasets = [], []
+        self._readers, self._datasets = [], []
 
     def __enter__(self) -> RasterStack:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _aligned_offset(source: Source, grid: Grid) -> tuple[int, int] | None:
+    """(column, row) of the grid's origin in the source when their pixels coincide, else None."""
+    if source.crs != grid.crs or not np.allclose(source.res, grid.res, rtol=1e-9, atol=0):
+        return None
+    col = (grid.transform.c - source.bounds[0]) / source.res[0]
+    row = (source.bounds[3] - grid.transform.f) / source.res[1]
+    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+        return None
+    return round(col), round(row)
+
+
+class _DirectReader:
+    """Reads a source already on the grid's pixels without warping (the common case)."""
+
+    def __init__(self, dataset, source: Source, offset: tuple[int, int]) -> None:
+        self.dataset, self.source, self.offset = dataset, source, offset
+
+    def read(self, window: Window) -> np.ndarray:
+        col, row = int(window.col_off) + self.offset[0], int(window.row_off) + self.offset[1]
+        h, w = int(window.height), int(window.width)
+        out = np.full((self.source.count, h, w), np.nan, dtype="float32")
+        c0, r0 = max(col, 0), max(row, 0)
+        c1, r1 = min(col + w, self.source.width), min(row + h, self.source.height)
+        if c1 <= c0 or r1 <= r0:
+            return out
+        data = self.dataset.read(window=Window(c0, r0, c1 - c0, r1 - r0), out_dtype="float32")
+        if self.source.nodata is not None and not np.isnan(self.source.nodata):
+            data[data == np.float32(self.source.nodata)] = np.nan
+        out[:, r0 - row : r1 - row, c0 - col : c1 - col] = data
+        return out
+
+    def close(self) -> None:
+        """The dataset is closed by the stack."""
 
 
 def _resampling_for(source: Source, grid: Grid) -> str:
@@ -399,6 +444,4 @@ def _resampling_for(source: Source, grid: Grid) -> str:
 def _unique_names(sources: Sequence[Source]) -> tuple[str, ...]:
     names = [n for s in sources for n in s.band_names]
     seen = {n for n in names if names.count(n) > 1}
-    return tuple(
-        f"{s.path.stem}:{n}" if n in seen else n for s in sources for n in s.band_names
-    )
+    return tuple(f"{s.path.stem}:{n}" if n in seen else n for s in sources for n in s.band_names)

@@ -38,7 +38,9 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) 
     return {
         "overall_accuracy": float(accuracy_score(y_true, y_pred)),
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "macro_f1": float(
+            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        ),
         "kappa": float(cohen_kappa_score(y_true, y_pred, labels=labels)),
         "per_class_recall": {n: float(r) for n, r in zip(class_names, recall)},
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
@@ -195,7 +197,9 @@ def _oof_proba(estimator, X, y, folds, n_classes, X_eval=None) -> np.ndarray:
         full[np.isnan(flat).all(axis=1)] = np.nan  # pixels with no data, as in the map
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods stay NaN
-            proba[test] = np.nanmean(full.reshape(around.shape[0], around.shape[1], n_classes), axis=1)
+            proba[test] = np.nanmean(
+                full.reshape(around.shape[0], around.shape[1], n_classes), axis=1
+            )
     return proba
 
 

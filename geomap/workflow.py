@@ -19,6 +19,7 @@ import numpy as np
 from geomap import __version__
 from geomap.errors import LabelError, ModelError
 from geomap.export import (
+    add_overviews,
     check_out_dir,
     class_colours,
     load_model,
@@ -115,7 +116,7 @@ def neighbourhood_features(
     Pixels beyond the grid are NaN, as in the streamed prediction.
     """
     r = size // 2
-    dr, dc = (a.ravel() for a in np.mgrid[-r:r + 1, -r:r + 1])
+    dr, dc = (a.ravel() for a in np.mgrid[-r : r + 1, -r : r + 1])
     rows = (samples.rows[:, None] + dr).ravel()
     cols = (samples.cols[:, None] + dc).ravel()
     inside = (rows >= 0) & (rows < stack.grid.height) & (cols >= 0) & (cols < stack.grid.width)
@@ -141,8 +142,10 @@ def encode_classes(labels: np.ndarray, labels_path: Path) -> tuple[list[str], np
         )
     if len(names) > 255:
         raise LabelError(f"Labels '{labels_path}': {len(names)} classes; geomap maps at most 255.")
-    codes = np.searchsorted(np.array(names), labels) if names == sorted(names) else np.array(
-        [names.index(v) for v in labels]
+    codes = (
+        np.searchsorted(np.array(names), labels)
+        if names == sorted(names)
+        else np.array([names.index(v) for v in labels])
     )
     counts = np.bincount(codes, minlength=len(names))
     notes = [
@@ -192,21 +195,32 @@ def _write_outputs(
         if progress is not None:
             progress("predict", done, total)
 
+    t_wall = time.perf_counter()
     summary = predict_stack(
-        stack, recipe, bundle["estimator"], names, colours, tmp, block_size=block_size,
-        smooth=bundle["smooth"], progress=tick,
+        stack,
+        recipe,
+        bundle["estimator"],
+        names,
+        colours,
+        tmp,
+        block_size=block_size,
+        smooth=bundle["smooth"],
+        progress=tick,
     )
     t0 = time.perf_counter()
-    for kind in ("lithology", "uncertainty", "probabilities"):
-        stream = tmp / f"{kind}.stream.tif"
-        to_cog(stream, tmp / f"{kind}.tif", categorical=kind == "lithology")
-        stream.unlink()
+    to_cog(tmp / "lithology.stream.tif", tmp / "lithology.tif")
+    (tmp / "lithology.stream.tif").unlink()
+    for kind in ("uncertainty", "probabilities"):
+        add_overviews(tmp / f"{kind}.tif")
     write_category_names(tmp / "lithology.tif", names)
     write_qml(tmp / "lithology.qml", names, colours)
     pixel_area = abs(stack.grid.res[0] * stack.grid.res[1])
-    write_legend(tmp / "legend.csv", names, colours, samples_per_class, summary.class_pixels, pixel_area)
+    write_legend(
+        tmp / "legend.csv", names, colours, samples_per_class, summary.class_pixels, pixel_area
+    )
     save_model(tmp / "model.skops", bundle)
     summary.seconds["finalise"] = time.perf_counter() - t0
+    summary.seconds["wall"] = time.perf_counter() - t_wall
     return summary
 
 
@@ -241,7 +255,8 @@ def run(config: RunConfig, progress: Progress | None = None) -> dict:
         names, y, notes = encode_classes(samples.labels, Path(config.labels))
         timings["samples"] = time.perf_counter() - t_start
         estimator = LithologyForest(
-            n_estimators=config.trees, feature_groups=feature_groups(recipe),
+            n_estimators=config.trees,
+            feature_groups=feature_groups(recipe),
             random_state=config.random_state,
         )
         xy = np.column_stack(stack.grid.xy(samples.rows, samples.cols))
@@ -249,9 +264,15 @@ def run(config: RunConfig, progress: Progress | None = None) -> dict:
         if progress is not None:
             progress("validate", 0, 1)
         cv = cross_validate(
-            estimator, X, y, xy, names, map_xy=_map_sample(stack, config.random_state),
+            estimator,
+            X,
+            y,
+            xy,
+            names,
+            map_xy=_map_sample(stack, config.random_state),
             X_eval=neighbourhood_features(stack, recipe, samples, config.smooth),
-            n_folds=config.cv_folds, random_state=config.random_state,
+            n_folds=config.cv_folds,
+            random_state=config.random_state,
         )
         timings["cross_validation"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -263,7 +284,10 @@ def run(config: RunConfig, progress: Progress | None = None) -> dict:
             "geomap_version": __version__,
             "python": platform.python_version(),
             "configuration": config.to_dict(),
-            "inputs": {"rasters": _inputs(config.rasters), "labels": _inputs([Path(config.labels)])},
+            "inputs": {
+                "rasters": _inputs(config.rasters),
+                "labels": _inputs([Path(config.labels)]),
+            },
             **stack.describe(),
             "features": recipe.to_dict(),
             "samples": {
@@ -273,7 +297,9 @@ def run(config: RunConfig, progress: Progress | None = None) -> dict:
             },
             "warnings": notes,
             "validation": {
-                "random": cv["random"], "spatial": cv["spatial"], "summary": cv["summary"],
+                "random": cv["random"],
+                "spatial": cv["spatial"],
+                "summary": cv["summary"],
             },
             "importance": _importance(model, recipe, stack),
         }
@@ -302,9 +328,7 @@ def make_bundle(
         "class_names": list(names),
         "colours": [list(c) for c in class_colours(names)],
         "smooth": int(smooth),
-        "inputs": [
-            {"name": s.path.name, "bands": list(s.band_names)} for s in stack.sources
-        ],
+        "inputs": [{"name": s.path.name, "bands": list(s.band_names)} for s in stack.sources],
         "grid": stack.grid.to_dict(),
     }
 

@@ -27,8 +27,14 @@ def write_raster(
         data = data[None]
     transform = transform or Affine(30.0, 0, 500000.0, 0, -30.0, 5200000.0)
     profile = {
-        "driver": driver, "width": data.shape[2], "height": data.shape[1], "count": data.shape[0],
-        "dtype": data.dtype.name, "transform": transform, "nodata": nodata, **options,
+        "driver": driver,
+        "width": data.shape[2],
+        "height": data.shape[1],
+        "count": data.shape[0],
+        "dtype": data.dtype.name,
+        "transform": transform,
+        "nodata": nodata,
+        **options,
     }
     if crs is not None:
         profile["crs"] = crs

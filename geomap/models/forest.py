@@ -91,8 +91,10 @@ class LithologyForest(ClassifierMixin, BaseEstimator):
         """
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype="float32")
         check_classification_targets(y)
-        groups = np.zeros(X.shape[1], int) if self.feature_groups is None else np.asarray(
-            self.feature_groups, dtype=int
+        groups = (
+            np.zeros(X.shape[1], int)
+            if self.feature_groups is None
+            else np.asarray(self.feature_groups, dtype=int)
         )
         if groups.shape != (X.shape[1],):
             raise ModelError(
@@ -133,8 +135,10 @@ class LithologyForest(ClassifierMixin, BaseEstimator):
     def available_groups(self, X: np.ndarray) -> np.ndarray:
         """Boolean (n_samples, n_groups): which feature groups are complete for each row."""
         check_is_fitted(self)
+        return self._available(np.isfinite(X))
+
+    def _available(self, finite: np.ndarray) -> np.ndarray:
         names = np.unique(self.groups_)
-        finite = np.isfinite(X)
         return np.stack([finite[:, self.groups_ == g].all(axis=1) for g in names], axis=1)
 
     def predict_proba(self, X) -> np.ndarray:
@@ -150,21 +154,27 @@ class LithologyForest(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype="float32")
+        finite = np.isfinite(X)
+        avail = self._available(finite)
+        bits = avail.astype(np.int64) @ (np.int64(1) << np.arange(avail.shape[1], dtype=np.int64))
+        if (bits == bits[0]).all() and avail[0].all():  # every row has every feature
+            return self.forest_.predict_proba(X)
         out = np.full((X.shape[0], len(self.classes_)), np.nan)
-        avail = self.available_groups(X)
         names = np.unique(self.groups_)
-        patterns, inverse = np.unique(avail, axis=0, return_inverse=True)
-        for p, pattern in enumerate(patterns):
-            rows = np.flatnonzero(inverse.ravel() == p)
-            forest, cols = self.forest_, np.ones(X.shape[1], bool)
+        patterns, first, inverse = np.unique(bits, return_index=True, return_inverse=True)
+        for p, row in enumerate(first):
+            pattern = avail[row]
+            rows = np.flatnonzero(inverse == p)
+            forest, cols = self.forest_, slice(None)
             if pattern.any() and not pattern.all():
                 key = tuple(names[pattern].tolist())
                 if self._fallback(key) is not None:
-                    forest, cols = self._fallback(key), np.isin(self.groups_, key)
-            proba = forest.predict_proba(X[np.ix_(rows, np.flatnonzero(cols))])
+                    forest = self._fallback(key)
+                    cols = np.flatnonzero(np.isin(self.groups_, key))
+            proba = forest.predict_proba(X[rows][:, cols])
             out[rows] = 0.0
             out[np.ix_(rows, np.searchsorted(self.classes_, forest.classes_))] = proba
-        out[~np.isfinite(X).any(axis=1)] = np.nan
+        out[~finite.any(axis=1)] = np.nan
         return out
 
     def predict(self, X) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The geomap command: help, a run, and one test per bad input (message, exit 2, nothing written)."""
+"""The geomap command: help, a run, one test per bad input (message, exit 2, nothing written)."""
 
 import subprocess
 import sys
@@ -20,13 +20,16 @@ def scene(raster_factory, tmp_path):
     """Two small rasters and 60 observations of three classes in a GeoPackage."""
     rng = np.random.default_rng(0)
     truth = (np.arange(60)[None, :] // 20).repeat(60, axis=0)  # three vertical bands
-    bands = np.stack([truth * 10 + rng.normal(0, 3, truth.shape), truth * -5 + rng.normal(0, 3, truth.shape)])
+    bands = np.stack(
+        [truth * 10 + rng.normal(0, 3, truth.shape), truth * -5 + rng.normal(0, 3, truth.shape)]
+    )
     a = raster_factory("sat.tif", bands.astype("float32"), descriptions=["red", "nir"])
     b = raster_factory("mag.tif", (truth * 2.0 + rng.normal(0, 1, truth.shape)).astype("float32"))
     r, c = rng.integers(0, 60, 60), rng.integers(0, 60, 60)
     names = np.array(["granite", "basalt", "shale"])[truth[r, c]]
     pts = gpd.GeoDataFrame(
-        {"lithology": names}, geometry=[Point(X0 + 30 * cc + 15, Y0 - 30 * rr - 15) for rr, cc in zip(r, c)],
+        {"lithology": names},
+        geometry=[Point(X0 + 30 * cc + 15, Y0 - 30 * rr - 15) for rr, cc in zip(r, c)],
         crs="EPSG:32633",
     )
     labels = tmp_path / "obs.gpkg"
@@ -35,8 +38,19 @@ def scene(raster_factory, tmp_path):
 
 
 def args(scene, out=None, labels=None, column="lithology", rasters=None, extra=()):
-    argv = ["run", "--labels", str(labels or scene["labels"]), "--label-column", column,
-            "--out", str(out or scene["tmp"] / "out"), "--trees", "10", "--quiet", *extra]
+    argv = [
+        "run",
+        "--labels",
+        str(labels or scene["labels"]),
+        "--label-column",
+        column,
+        "--out",
+        str(out or scene["tmp"] / "out"),
+        "--trees",
+        "10",
+        "--quiet",
+        *extra,
+    ]
     for r in rasters or scene["rasters"]:
         argv += ["--raster", str(r)]
     return argv
@@ -58,11 +72,31 @@ def test_help_lists_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     text = capsys.readouterr().out
-    for option in ("--raster", "--labels", "--label-column", "--out", "--model", "--trees",
-                   "--random-state", "--crs", "--resolution", "--block-size", "--cv-folds",
-                   "--features", "--label-crs", "--quiet", "--overwrite", "--smooth"):
+    for option in (
+        "--raster",
+        "--labels",
+        "--label-column",
+        "--out",
+        "--model",
+        "--trees",
+        "--random-state",
+        "--crs",
+        "--resolution",
+        "--block-size",
+        "--cv-folds",
+        "--features",
+        "--label-crs",
+        "--quiet",
+        "--overwrite",
+        "--smooth",
+    ):
         assert option in text
-    assert subprocess.run([sys.executable, "-m", "geomap.cli", "--help"], capture_output=True).returncode == 0
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "geomap.cli", "--help"], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def test_a_run_and_a_predict(scene, capsys):
@@ -81,7 +115,13 @@ def test_not_a_raster(scene, capsys):
     bad = scene["tmp"] / "photo.tif"
     bad.write_bytes(b"\x89PNG not really")
     out = scene["tmp"] / "o"
-    fails(capsys, args(scene, out=out, rasters=[bad]), "photo.tif", "cannot read it as a raster", out=out)
+    fails(
+        capsys,
+        args(scene, out=out, rasters=[bad]),
+        "photo.tif",
+        "cannot read it as a raster",
+        out=out,
+    )
 
 
 def test_truncated_raster(scene, capsys, raster_factory):
@@ -94,24 +134,50 @@ def test_truncated_raster(scene, capsys, raster_factory):
 def test_raster_without_crs(scene, capsys, raster_factory):
     p = raster_factory("nocrs.tif", np.ones((10, 10), "float32"), crs=None)
     out = scene["tmp"] / "o"
-    fails(capsys, args(scene, out=out, rasters=[p]), "nocrs.tif", "no coordinate reference system", out=out)
+    fails(
+        capsys,
+        args(scene, out=out, rasters=[p]),
+        "nocrs.tif",
+        "no coordinate reference system",
+        out=out,
+    )
 
 
 def test_missing_raster(scene, capsys):
     out = scene["tmp"] / "o"
-    fails(capsys, args(scene, out=out, rasters=[scene["tmp"] / "gone.tif"]), "gone.tif", "does not exist", out=out)
+    fails(
+        capsys,
+        args(scene, out=out, rasters=[scene["tmp"] / "gone.tif"]),
+        "gone.tif",
+        "does not exist",
+        out=out,
+    )
 
 
 def test_rasters_that_do_not_overlap(scene, capsys, raster_factory):
-    far = raster_factory("far.tif", np.ones((10, 10), "float32"), transform=Affine(30, 0, 700000, 0, -30, Y0))
+    far = raster_factory(
+        "far.tif", np.ones((10, 10), "float32"), transform=Affine(30, 0, 700000, 0, -30, Y0)
+    )
     out = scene["tmp"] / "o"
-    fails(capsys, args(scene, out=out, rasters=[scene["rasters"][0], far]), "do not overlap", "far.tif", out=out)
+    fails(
+        capsys,
+        args(scene, out=out, rasters=[scene["rasters"][0], far]),
+        "do not overlap",
+        "far.tif",
+        out=out,
+    )
 
 
 def test_all_nan_band(scene, capsys, raster_factory):
     p = raster_factory("nan.tif", np.full((10, 10), np.nan, "float32"))
     out = scene["tmp"] / "o"
-    fails(capsys, args(scene, out=out, rasters=[scene["rasters"][0], p]), "nan.tif", "no valid value", out=out)
+    fails(
+        capsys,
+        args(scene, out=out, rasters=[scene["rasters"][0], p]),
+        "nan.tif",
+        "no valid value",
+        out=out,
+    )
 
 
 def test_label_column_that_does_not_exist(scene, capsys):
@@ -150,7 +216,14 @@ def test_csv_without_coordinates(scene, capsys):
     path = scene["tmp"] / "obs.csv"
     pd.DataFrame({"station": [1], "lithology": ["granite"]}).to_csv(path, index=False)
     out = scene["tmp"] / "o"
-    fails(capsys, args(scene, out=out, labels=path), "obs.csv", "no coordinate columns", "lon/lat", out=out)
+    fails(
+        capsys,
+        args(scene, out=out, labels=path),
+        "obs.csv",
+        "no coordinate columns",
+        "lon/lat",
+        out=out,
+    )
 
 
 def test_empty_label_file(scene, capsys):

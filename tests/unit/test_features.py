@@ -11,8 +11,17 @@ def _recipe(names=("red", "nir", "K", "Th", "U", "dem"), preset="default"):
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("K", "K"), ("k_pct", "K"), ("eTh", "Th"), ("U ppm", "U"), ("dem", "dem"),
-     ("srtm_30m", "dem"), ("Elevation", "dem"), ("red", None), ("kaolinite", None)],
+    [
+        ("K", "K"),
+        ("k_pct", "K"),
+        ("eTh", "Th"),
+        ("U ppm", "U"),
+        ("dem", "dem"),
+        ("srtm_30m", "dem"),
+        ("Elevation", "dem"),
+        ("red", None),
+        ("kaolinite", None),
+    ],
 )
 def test_band_kind_reads_names(name, kind):
     assert band_kind(name) == kind
@@ -64,9 +73,9 @@ def test_streamed_features_equal_whole_image_exactly():
     whole = r.compute(padded)
     assert whole.shape == (r.n_features, 90, 110)
     for r0, c0, hh, ww in [(0, 0, 32, 32), (17, 41, 25, 30), (58, 80, 32, 30)]:
-        block = padded[:, r0:r0 + hh + 2 * h, c0:c0 + ww + 2 * h]
+        block = padded[:, r0 : r0 + hh + 2 * h, c0 : c0 + ww + 2 * h]
         part = r.compute(block)
-        np.testing.assert_array_equal(part, whole[:, r0:r0 + hh, c0:c0 + ww])
+        np.testing.assert_array_equal(part, whole[:, r0 : r0 + hh, c0 : c0 + ww])
 
 
 def test_missing_centre_makes_that_sources_features_nan_only():

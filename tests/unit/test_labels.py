@@ -4,13 +4,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from rasterio.windows import Window
 from shapely.geometry import LineString, Point, box
 
 from geomap.errors import LabelError, MissingFileError
 from geomap.features import FeatureRecipe
 from geomap.labels import class_order, extract_features, read_labels, sample_labels
 from geomap.stack import RasterStack
-from rasterio.windows import Window
 
 X0, Y0 = 500000.0, 5200000.0  # grid origin of the conftest rasters (30 m pixels)
 
@@ -116,8 +116,9 @@ def test_integer_classes_sort_numerically():
 
 
 def test_labels_outside_the_stack_name_both_extents(tmp_path, stack):
-    far = gpd.GeoDataFrame({"label": ["a"], "source": "far.gpkg"},
-                           geometry=[Point(X0 + 1e6, Y0)], crs=32633)
+    far = gpd.GeoDataFrame(
+        {"label": ["a"], "source": "far.gpkg"}, geometry=[Point(X0 + 1e6, Y0)], crs=32633
+    )
     with pytest.raises(LabelError, match="cover no pixel") as info:
         sample_labels(far, stack.grid)
     assert "EPSG:32633" in str(info.value) and "1500000.0" in str(info.value)
@@ -129,7 +130,8 @@ def test_polygons_are_capped_and_shared_across_polygons(stack):
     other = box(X0 + 30 * 85, Y0 - 30 * 40, X0 + 30 * 95, Y0 - 30 * 20)  # 200 pixels
     frame = gpd.GeoDataFrame(
         {"label": ["granite", "granite", "shale"], "source": "map.gpkg"},
-        geometry=[big, small, other], crs=32633,
+        geometry=[big, small, other],
+        crs=32633,
     )
     s = sample_labels(frame, stack.grid, max_per_class=120, random_state=1)
     granite = s.labels == "granite"

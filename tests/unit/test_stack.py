@@ -151,5 +151,35 @@ def test_windows_cover_the_grid_once(raster_factory):
     with RasterStack.open([a]) as stack:
         seen = np.zeros(stack.grid.shape, int)
         for w in stack.grid.windows(32):
-            seen[w.row_off:w.row_off + w.height, w.col_off:w.col_off + w.width] += 1
+            seen[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width] += 1
     assert (seen == 1).all()
+
+
+def test_sources_on_the_grid_are_read_directly_like_a_warp(raster_factory):
+    data = ramp(50, 60, "uint16")
+    data[10:20, 30:40] = 7
+    a = raster_factory("a.tif", data, nodata=7)
+    shifted = Affine(30.0, 0, 500000.0 + 30 * 5, 0, -30.0, 5200000.0 - 30 * 3)
+    b = raster_factory("b.tif", ramp(40, 40), transform=shifted)  # aligned, offset by whole pixels
+    with RasterStack.open([a, b]) as stack:
+        assert all(type(r).__name__ == "_DirectReader" for r in stack._readers)
+        direct = stack.read(Window(0, 0, 40, 30), halo=3)
+        with rasterio.open(a) as ds, rasterio.open(b) as ds2:
+            from rasterio.vrt import WarpedVRT
+
+            warped = []
+            for d in (ds, ds2):
+                with WarpedVRT(
+                    d,
+                    crs=stack.grid.crs,
+                    transform=stack.grid.transform,
+                    width=stack.grid.width,
+                    height=stack.grid.height,
+                    nodata=np.nan,
+                    dtype="float32",
+                    resampling=1,
+                ) as vrt:
+                    warped.append(vrt.read(1, window=Window(0, 0, 40, 30)))
+    np.testing.assert_array_equal(direct[0, 3:-3, 3:-3], warped[0])
+    np.testing.assert_array_equal(direct[1, 3:-3, 3:-3], warped[1])
+    assert np.isnan(direct[0, 3 + 10, 3 + 35 - 5])  # nodata 7 inside the hole

@@ -51,7 +51,9 @@ def test_spatial_cv_is_less_optimistic_on_clustered_data():
     # a class field with spatial structure plus cluster-specific offsets that leak in random CV
     y = (np.sin(xy[:, 0] / 1500) > 0).astype(int) + (xy[:, 1] > 5000)
     cluster = np.repeat(np.arange(20), 20)
-    X = np.column_stack([y + rng.normal(0, 1.2, len(y)), rng.normal(0, 1, 20)[cluster] + 0.01 * cluster])
+    X = np.column_stack(
+        [y + rng.normal(0, 1.2, len(y)), rng.normal(0, 1, 20)[cluster] + 0.01 * cluster]
+    )
     est = RandomForestClassifier(50, random_state=0)
     out = cross_validate(est, X, y, xy, ["a", "b", "c"], map_xy=rng.uniform(0, 10000, (2000, 2)))
     assert out["random"]["overall_accuracy"] > out["spatial"]["overall_accuracy"]

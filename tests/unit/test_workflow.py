@@ -15,8 +15,12 @@ from geomap.workflow import RunConfig, predict, run
 def result(demo_scene, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "map"
     config = RunConfig(
-        rasters=list(demo_scene.rasters), labels=demo_scene.points_gpkg,
-        label_column="lithology", out=out, trees=60, block_size=64,
+        rasters=list(demo_scene.rasters),
+        labels=demo_scene.points_gpkg,
+        label_column="lithology",
+        out=out,
+        trees=60,
+        block_size=64,
     )
     report = run(config)
     return out, report
@@ -26,8 +30,14 @@ def test_every_output_is_written(result):
     out, _ = result
     names = {p.name for p in out.iterdir()}
     assert names == {
-        "lithology.tif", "lithology.tif.aux.xml", "uncertainty.tif", "probabilities.tif",
-        "legend.csv", "lithology.qml", "report.json", "model.skops",
+        "lithology.tif",
+        "lithology.tif.aux.xml",
+        "uncertainty.tif",
+        "probabilities.tif",
+        "legend.csv",
+        "lithology.qml",
+        "report.json",
+        "model.skops",
     }
 
 
@@ -54,7 +64,10 @@ def test_lithology_is_a_styled_cog(result, demo_scene):
 
 def test_uncertainty_and_probabilities(result, demo_scene):
     out, _ = result
-    with rasterio.open(out / "uncertainty.tif") as unc, rasterio.open(out / "probabilities.tif") as prob:
+    with (
+        rasterio.open(out / "uncertainty.tif") as unc,
+        rasterio.open(out / "probabilities.tif") as prob,
+    ):
         assert unc.descriptions == ("entropy", "margin", "missing_inputs")
         assert prob.descriptions == demo_scene.class_names
         u, p = unc.read(), prob.read()
@@ -69,8 +82,13 @@ def test_report_has_both_validations_and_configuration(result):
     saved = json.loads((out / "report.json").read_text())
     assert saved["validation"]["random"]["overall_accuracy"] > 0.5
     assert set(saved["validation"]["spatial"]) >= {
-        "overall_accuracy", "balanced_accuracy", "macro_f1", "kappa", "per_class_recall",
-        "confusion_matrix", "block_size",
+        "overall_accuracy",
+        "balanced_accuracy",
+        "macro_f1",
+        "kappa",
+        "per_class_recall",
+        "confusion_matrix",
+        "block_size",
     }
     assert saved["validation"]["summary"]
     assert saved["configuration"]["trees"] == 60
@@ -98,7 +116,10 @@ def test_predict_with_the_bundle_reproduces_the_map(result, demo_scene, tmp_path
 def test_streaming_is_independent_of_block_size(result, demo_scene, tmp_path):
     out, _ = result
     predict(out / "model.skops", list(demo_scene.rasters), tmp_path / "big", block_size=200)
-    with rasterio.open(out / "probabilities.tif") as a, rasterio.open(tmp_path / "big" / "probabilities.tif") as b:
+    with (
+        rasterio.open(out / "probabilities.tif") as a,
+        rasterio.open(tmp_path / "big" / "probabilities.tif") as b,
+    ):
         np.testing.assert_array_equal(a.read(), b.read())
 
 

@@ -1,0 +1,170 @@
+"""Speed and memory of streamed prediction against in-memory predict_proba of the same forest.
+
+For each size, a 12-band float32 stack with known geology is generated (in a child process, once),
+then `geomap run` maps it in a fresh child process that reports its peak RSS. The reference is
+measured in this process: the same fitted forest's `predict_proba` on features of the same scene
+already in memory (a strip of rows, enough for a stable rate). Both rates are pixels per second of
+wall time; their ratio is what to read, since machines here are noisy.
+
+    python benchmarks/speed_memory.py --sizes 4000 8000 --workdir /tmp/geomap-bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from rasterio.windows import Window
+
+from geomap.export import load_model
+from geomap.features import FeatureRecipe
+from geomap.stack import RasterStack
+
+_CHILD = """
+import resource, sys, json
+from geomap.cli import main
+code = main(sys.argv[1:])
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"code": code, "peak_rss_mb": peak}))
+"""
+
+
+def generate(directory: Path, size: int, bands: int) -> tuple[list[Path], Path]:
+    done = directory / "done.json"
+    if not done.exists():
+        code = (
+            "import sys, json; from geomap.synthetic import write_benchmark_stack as w; "
+            f"p, pts, t = w(sys.argv[1], size={size}, n_bands={bands}); "
+            "info = {'rasters': [str(x) for x in p], 'points': str(pts)}; "
+            "json.dump(info, open(sys.argv[2], 'w'))"
+        )
+        subprocess.run([sys.executable, "-c", code, str(directory), str(done)], check=True)
+    info = json.loads(done.read_text())
+    return [Path(p) for p in info["rasters"]], Path(info["points"])
+
+
+def run_child(argv: list[str]) -> tuple[dict, float]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, *argv], capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"child failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1]), wall
+
+
+def in_memory_rate(model_path: Path, rasters: list[Path], rows: int) -> tuple[float, int]:
+    """Pixels per second of the forest's predict_proba on features already in memory."""
+    bundle = load_model(model_path)
+    recipe = FeatureRecipe.from_dict(bundle["recipe"])
+    with RasterStack.open(rasters) as stack:
+        win = Window(0, 0, stack.grid.width, min(rows, stack.grid.height))
+        feats = recipe.compute(stack.read(win, halo=recipe.halo))
+    X = np.ascontiguousarray(feats.reshape(feats.shape[0], -1).T)
+    forest = bundle["estimator"].forest_
+    forest.predict_proba(X[:1000])  # warm up
+    t0 = time.perf_counter()
+    forest.predict_proba(X)
+    return X.shape[0] / (time.perf_counter() - t0), X.shape[0]
+
+
+def bench(size: int, args) -> dict:
+    directory = args.workdir / f"stack_{size}_{args.bands}"
+    t0 = time.perf_counter()
+    rasters, points = generate(directory, size, args.bands)
+    print(f"[{size}] stack ready ({time.perf_counter() - t0:.0f} s)", flush=True)
+    out = args.workdir / f"run_{size}"
+    argv = [
+        "run",
+        "--labels",
+        str(points),
+        "--label-column",
+        "lithology",
+        "--out",
+        str(out),
+        "--overwrite",
+        "--trees",
+        str(args.trees),
+        "--quiet",
+    ]
+    for r in rasters:
+        argv += ["--raster", str(r)]
+    child, wall = run_child(argv)
+    report = json.loads((out / "report.json").read_text())
+    pred = report["prediction"]
+    pixels = pred["mapped_pixels"] + pred["nodata_pixels"]
+    stream_rate = pixels / pred["seconds"]["wall"]
+    ref_rate, ref_pixels = in_memory_rate(out / "model.skops", rasters, args.reference_rows)
+    result = {
+        "size": size,
+        "bands": args.bands,
+        "trees": args.trees,
+        "pixels": pixels,
+        "run_wall_s": round(wall, 1),
+        "predict_wall_s": round(pred["seconds"]["wall"], 1),
+        "predict_seconds": pred["seconds"],
+        "streamed_px_per_s": round(stream_rate),
+        "in_memory_px_per_s": round(ref_rate),
+        "reference_pixels": ref_pixels,
+        "throughput_ratio": round(stream_rate / ref_rate, 3),
+        "peak_rss_mb": round(child["peak_rss_mb"]),
+        "in_memory_features_would_need_mb": round(
+            pixels * len(report["features"]["names"]) * 4 / 2**20
+        ),
+    }
+    if args.predict:
+        child, wall = run_child(
+            [
+                "predict",
+                "--model",
+                str(out / "model.skops"),
+                "--out",
+                str(args.workdir / f"pred_{size}"),
+                "--overwrite",
+                "--quiet",
+                *sum((["--raster", str(r)] for r in rasters), []),
+            ]
+        )
+        result["predict_command_wall_s"] = round(wall, 1)
+        result["predict_command_peak_rss_mb"] = round(child["peak_rss_mb"])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4000, 8000])
+    parser.add_argument("--bands", type=int, default=12)
+    parser.add_argument("--trees", type=int, default=100)
+    parser.add_argument(
+        "--reference-rows",
+        type=int,
+        default=256,
+        help="rows of the scene held in memory for the predict_proba reference",
+    )
+    parser.add_argument("--predict", action="store_true", help="also time `geomap predict`")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/geomap-bench"))
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for size in args.sizes:
+        results.append(bench(size, args))
+        print(json.dumps(results[-1], indent=1), flush=True)
+    print("\nsize  pixels      streamed px/s  in-memory px/s  ratio  peak RSS MB")
+    for r in results:
+        print(
+            f"{r['size']:<5} {r['pixels']:<11} {r['streamed_px_per_s']:<14} "
+            f"{r['in_memory_px_per_s']:<15} {r['throughput_ratio']:<6} {r['peak_rss_mb']}"
+        )
+    (args.workdir / "speed_memory.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
