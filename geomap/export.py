@@ -28,7 +28,7 @@ from geomap.stack import Grid
 
 CLASS_NODATA = 255
 #: GDAL block cache while writing, in bytes; keeps peak memory bounded for any scene size.
-GDAL_CACHE_BYTES = 256 * 2**20
+GDAL_CACHE_BYTES = 64 * 2**20
 MAX_CLASSES = 255
 
 #: Colours by words commonly found in unit names, after geological map conventions.

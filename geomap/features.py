@@ -13,7 +13,7 @@ named as an elevation model. Pixel coordinates are never features.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -147,24 +147,42 @@ class FeatureRecipe:
         ndarray of float32, shape (n_features, height, width)
             NaN wherever a feature's source has no data at the pixel.
         """
+        return np.concatenate(list(self._parts(block)), axis=0)
+
+    def compute_pixels(self, block: np.ndarray) -> np.ndarray:
+        """The same features as :meth:`compute`, laid out as a (pixels, n_features) table.
+
+        Each group of features is written straight into the table, so memory holds the table
+        and one group, not two copies of every feature.
+        """
+        h = self.halo
+        shape = (block.shape[1] - 2 * h, block.shape[2] - 2 * h)
+        out = np.empty((shape[0] * shape[1], self.n_features), dtype="float32")
+        start = 0
+        for part in self._parts(block):
+            out[:, start : start + len(part)] = part.reshape(len(part), -1).T
+            start += len(part)
+        return out
+
+    def _parts(self, block: np.ndarray) -> Iterator[np.ndarray]:
         h = self.halo
         if block.ndim != 3 or block.shape[0] != len(self.band_names):
             raise InputDataError(
                 f"Expected a block of {len(self.band_names)} bands; got shape {block.shape}."
             )
         inner = block[:, h : block.shape[1] - h, h : block.shape[2] - h]
-        parts = [inner.astype("float32", copy=False)]
+        yield inner.astype("float32", copy=False)
         centre_nan = np.isnan(inner)
         for k in self.focal_sizes:
             mean, std = focal_mean_std(_trim(block, h, k // 2), k)
             mean[centre_nan] = np.nan
             std[centre_nan] = np.nan
-            parts += [mean, std]
+            yield mean
+            yield std
         if self.ratios:
-            parts.append(np.stack([_ratio(inner[a], inner[b]) for a, b in self.ratios]))
+            yield np.stack([_ratio(inner[a], inner[b]) for a, b in self.ratios])
         if self.dem_band is not None:
-            parts.append(self._terrain(block[self.dem_band], h))
-        return np.concatenate(parts, axis=0)
+            yield self._terrain(block[self.dem_band], h)
 
     def _terrain(self, dem: np.ndarray, h: int) -> np.ndarray:
         ring = _trim(dem[None], h, 1)[0]

@@ -79,18 +79,17 @@ class _Window:
 
     def __init__(self, stack: RasterStack, recipe: FeatureRecipe, win: Window, pad: int) -> None:
         t0 = time.perf_counter()
-        feats = recipe.compute(stack.read(win, halo=recipe.halo + pad))
+        block = stack.read(win, halo=recipe.halo + pad)
         self.win = win
-        self.shape = feats.shape[1:]
-        self.X = np.ascontiguousarray(feats.reshape(feats.shape[0], -1).T)
-        self.rows = np.flatnonzero(np.isfinite(self.X).any(axis=1))
-        raw = np.isnan(
-            feats[: len(recipe.band_names), pad : self.shape[0] - pad, pad : self.shape[1] - pad]
-        )
+        self.shape = (block.shape[1] - 2 * recipe.halo, block.shape[2] - 2 * recipe.halo)
+        h = recipe.halo + pad
+        inner = np.isnan(block[:, h : block.shape[1] - h, h : block.shape[2] - h])
         source = np.asarray(recipe.band_source)
         self.source_missing = np.stack(
-            [raw[source == s].any(axis=0) for s in range(len(stack.sources))], axis=-1
+            [inner[source == s].any(axis=0) for s in range(len(stack.sources))], axis=-1
         )
+        self.X = recipe.compute_pixels(block)
+        self.rows = np.flatnonzero(np.isfinite(self.X).any(axis=1))
         self.seconds = time.perf_counter() - t0
 
 
@@ -156,7 +155,9 @@ def predict_stack(
             seconds["features"] += job.seconds
             t0 = time.perf_counter()
             proba = np.full((job.X.shape[0], n_cls), np.nan, dtype="float32")
-            if len(job.rows):
+            if len(job.rows) == len(job.X):  # no copy when every pixel has data
+                proba[:] = model.predict_proba(job.X)
+            elif len(job.rows):
                 proba[job.rows] = model.predict_proba(job.X[job.rows])
             proba = proba.T.reshape(n_cls, *job.shape)
             if smooth > 1:

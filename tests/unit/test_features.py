@@ -92,3 +92,14 @@ def test_missing_centre_makes_that_sources_features_nan_only():
 def test_wrong_band_count_is_refused():
     with pytest.raises(InputDataError, match="Expected a block of 6 bands"):
         _recipe().compute(np.zeros((3, 20, 20), "float32"))
+
+
+def test_pixel_table_holds_the_same_features():
+    rng = np.random.default_rng(1)
+    r = _recipe()
+    block = rng.normal(50, 5, size=(6, 30 + 2 * r.halo, 20 + 2 * r.halo)).astype("float32")
+    block[2, 10:15, 10:15] = np.nan
+    planes = r.compute(block)
+    table = r.compute_pixels(block)
+    assert table.flags.c_contiguous and table.shape == (600, r.n_features)
+    np.testing.assert_array_equal(table, planes.reshape(r.n_features, -1).T)
