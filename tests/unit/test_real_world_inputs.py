@@ -1,0 +1,111 @@
+"""Inputs shaped like real deliveries: Sentinel-2 JPEG2000 bands at 10/20/60 m, single-band
+Landsat files with different nodata values, and zipped-shapefile polygons as ground truth."""
+
+import json
+import zipfile
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.features import shapes
+from shapely.geometry import shape
+
+from geomap.synthetic import CLASS_NAMES, ORIGIN, truth_at
+from geomap.workflow import RunConfig, run
+
+X0, Y0 = ORIGIN
+EXTENT = 3000.0  # metres
+SEED = 7
+
+
+def _truth(res: float, pad: float = 0.0) -> tuple[np.ndarray, Affine]:
+    n = int(round((EXTENT + 2 * pad) / res))
+    transform = Affine(res, 0, X0 - pad, 0, -res, Y0 + pad)
+    cols, rows = np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5)
+    x, y = transform * (cols, rows)
+    return truth_at(x, y, seed=SEED), transform
+
+
+def _band(path, res, offset, nodata, dtype, driver="GTiff", pad=0.0, hole=False, **options):
+    codes, transform = _truth(res, pad)
+    rng = np.random.default_rng(int(res) + offset)
+    means = rng.uniform(500, 3000, len(CLASS_NAMES))
+    data = means[codes] + rng.normal(0, 150, codes.shape)
+    if hole:  # a cloud: nodata in the middle of the scene
+        c = codes.shape[0] // 2
+        data[c - 10 : c + 10, c - 10 : c + 10] = nodata
+    profile = {
+        "driver": driver, "width": codes.shape[1], "height": codes.shape[0], "count": 1,
+        "dtype": dtype, "crs": "EPSG:32633", "transform": transform, **options,
+    }
+    if nodata is not None and driver == "GTiff":
+        profile["nodata"] = nodata
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data.astype(dtype)[None])
+    return path
+
+
+@pytest.fixture(scope="module")
+def delivery(tmp_path_factory):
+    d = tmp_path_factory.mktemp("delivery")
+    jp2 = {"driver": "JP2OpenJPEG", "QUALITY": 100, "REVERSIBLE": "YES"}
+    rasters = [
+        _band(d / "T33TWN_20240611T100559_B02_10m.jp2", 10, 2, None, "uint16", **jp2),
+        _band(d / "T33TWN_20240611T100559_B04_10m.jp2", 10, 4, None, "uint16", **jp2),
+        _band(d / "T33TWN_20240611T100559_B11_20m.jp2", 20, 11, None, "uint16", pad=40, **jp2),
+        _band(d / "T33TWN_20240611T100559_B09_60m.jp2", 60, 9, None, "uint16", pad=120, **jp2),
+        _band(d / "LC09_L2SP_190027_SR_B5.TIF", 30, 5, 0, "uint16", pad=60, hole=True),
+        _band(d / "LC09_L2SP_190027_ST_B10.TIF", 30, 10, -9999, "float32", pad=60),
+    ]
+    codes, transform = _truth(60)
+    patch = np.zeros_like(codes, bool)
+    patch[10:40, 5:45] = True
+    polys = [
+        {"lithology": CLASS_NAMES[int(v)], "geometry": shape(g)}
+        for g, v in shapes(codes.astype("int16"), mask=patch, transform=transform)
+    ]
+    frame = gpd.GeoDataFrame(polys, crs="EPSG:32633").to_crs("EPSG:4326")
+    frame.to_file(d / "old_map.shp")
+    with zipfile.ZipFile(d / "old_map.zip", "w") as z:
+        for ext in ("shp", "shx", "dbf", "prj", "cpg"):
+            z.write(d / f"old_map.{ext}", f"old_map.{ext}")
+    out = d / "map"
+    report = run(RunConfig(rasters, d / "old_map.zip", "lithology", out, trees=40, block_size=128))
+    return rasters, out, report
+
+
+def test_grid_is_the_finest_input_and_each_source_is_reported(delivery):
+    rasters, out, report = delivery
+    assert report["grid"]["resolution"] == [10.0, 10.0]
+    assert report["grid"]["width"] == 300
+    res = {s["path"].split("/")[-1]: (s["resolution"][0], s["resampling"]) for s in report["sources"]}
+    assert res["T33TWN_20240611T100559_B09_60m.jp2"] == (60.0, "bilinear")
+    assert res["LC09_L2SP_190027_SR_B5.TIF"] == (30.0, "bilinear")
+    nodata = {s["path"].split("/")[-1]: s["nodata"] for s in report["sources"]}
+    assert nodata["LC09_L2SP_190027_SR_B5.TIF"] == 0 and nodata["LC09_L2SP_190027_ST_B10.TIF"] == -9999
+
+
+def test_polygons_from_a_zipped_shapefile_train_the_map(delivery):
+    _, out, report = delivery
+    assert report["samples"]["by_kind"]["polygon"] > 500
+    codes, _ = _truth(10)
+    with rasterio.open(out / "lithology.tif") as src:
+        mapped = src.read(1)
+        names = json.loads(src.tags()["CLASS_NAMES"])
+    truth = np.array([names.index(CLASS_NAMES[c]) if CLASS_NAMES[c] in names else 255 for c in range(6)])[codes]
+    known = truth != 255
+    assert (mapped[known] == truth[known]).mean() > 0.6
+
+
+def test_landsat_hole_is_filled_from_other_sources_and_flagged(delivery):
+    _, out, report = delivery
+    with rasterio.open(out / "uncertainty.tif") as src:
+        missing = src.read(3)
+    with rasterio.open(out / "lithology.tif") as src:
+        mapped = src.read(1)
+    assert (mapped != 255).all()
+    assert report["prediction"]["reduced_input_pixels"] > 0
+    centre = missing[140:160, 140:160]
+    assert (centre > 0).mean() > 0.5 and np.isclose(centre.max(), 1 / 6)
