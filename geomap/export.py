@@ -146,7 +146,7 @@ def add_overviews(path: Path) -> None:
         rasterio.open(path, "r+") as dst,
     ):
         factors, f = [], 2
-        while max(dst.width, dst.height) / f >= 256 / 2:
+        while max(dst.width, dst.height) / (f // 2) > 256:
             factors.append(f)
             f *= 2
         if factors:

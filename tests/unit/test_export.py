@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+
+from geomap.errors import OutputExistsError
+from geomap.export import (
+    add_overviews,
+    class_colours,
+    hex_colour,
+    raster_profile,
+    staged_output,
+    style_class_raster,
+    to_cog,
+)
+from geomap.stack import Grid
+
+
+def test_known_rock_names_get_conventional_colours_and_others_a_palette():
+    colours = class_colours(["Granite (Permian)", "basalt", "unit 7", "unit 8"])
+    assert colours[0] == (239, 120, 130) and colours[1] == (70, 140, 80)
+    assert colours[2] != colours[3]
+    assert hex_colour((255, 0, 16)) == "#ff0010"
+
+
+def test_a_failed_block_leaves_nothing(tmp_path):
+    out = tmp_path / "map"
+    with pytest.raises(RuntimeError), staged_output(out, overwrite=False) as tmp:
+        (tmp / "lithology.tif").write_text("half")
+        raise RuntimeError("disk full")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_overwrite_keeps_the_old_folder_until_the_new_one_is_complete(tmp_path):
+    out = tmp_path / "map"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), staged_output(out, overwrite=True):
+        raise RuntimeError("crash")
+    assert (out / "old.txt").read_text() == "old"
+    with staged_output(out, overwrite=True) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert [p.name for p in out.iterdir()] == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["map"]
+    with pytest.raises(OutputExistsError):
+        with staged_output(out, overwrite=False):
+            pass
+
+
+def _grid(n):
+    return Grid(CRS.from_epsg(32633), Affine(30, 0, 500000, 0, -30, 5200000), n, n)
+
+
+def test_class_map_becomes_a_cog_with_colours_and_overviews(tmp_path):
+    grid = _grid(1100)
+    stream = tmp_path / "s.tif"
+    with rasterio.open(stream, "w", **raster_profile(grid, 1, "uint8", 255)) as dst:
+        style_class_raster(dst, ["a", "b"], [(1, 2, 3), (4, 5, 6)])
+        dst.write((np.indices((1100, 1100)).sum(axis=0) % 2).astype("uint8")[None])
+    to_cog(stream, tmp_path / "cog.tif")
+    with rasterio.open(tmp_path / "cog.tif") as src:
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert src.overviews(1) == [2, 4, 8]
+        assert src.colormap(1)[1] == (4, 5, 6, 255)
+        assert src.tags()["CLASS_NAMES"] == '["a", "b"]'
+        assert src.compression.name == "deflate"
+
+
+def test_float_outputs_get_averaged_overviews(tmp_path):
+    grid = _grid(600)
+    path = tmp_path / "p.tif"
+    with rasterio.open(path, "w", **raster_profile(grid, 2, "float32", np.nan)) as dst:
+        dst.write(np.ones((2, 600, 600), "float32"))
+    add_overviews(path)
+    with rasterio.open(path) as src:
+        assert src.overviews(1) == [2, 4]
+        assert src.read(1, out_shape=(150, 150)).mean() == pytest.approx(1.0)
