@@ -185,6 +185,25 @@ class _Bar:
 
 
 def _summarise(report: dict) -> None:
+    grid = report["grid"]
+    log.info(
+        "grid: %s, %g x %g units per pixel, %d x %d pixels",
+        grid["crs"],
+        *grid["resolution"],
+        grid["width"],
+        grid["height"],
+    )
+    nodata = report["prediction"]["source_nodata_fraction"]
+    for source in report["sources"]:
+        name = source["path"].rsplit("/", 1)[-1]
+        log.info(
+            "  %s: %s, %g units, %s, nodata %.1f%% of the grid",
+            name,
+            source["crs"],
+            source["resolution"][0],
+            source["resampling"],
+            100 * nodata.get(name, 0.0),
+        )
     val = report.get("validation")
     if val:
         for kind in ("random", "spatial"):

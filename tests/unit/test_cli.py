@@ -210,6 +210,8 @@ def test_class_with_one_sample_warns(scene, capsys):
     main([a for a in args(scene, labels=path) if a != "--quiet"])
     err = capsys.readouterr().err
     assert "Class 'dolerite' has only 1 sample" in err
+    assert "grid: EPSG:32633, 30 x 30 units per pixel, 60 x 60 pixels" in err
+    assert "sat.tif: EPSG:32633, 30 units, bilinear, nodata 0.0% of the grid" in err
 
 
 def test_csv_without_coordinates(scene, capsys):
