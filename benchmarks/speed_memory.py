@@ -142,7 +142,7 @@ def main() -> None:
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[4000, 8000])
     parser.add_argument("--bands", type=int, default=12)
-    parser.add_argument("--trees", type=int, default=100)
+    parser.add_argument("--trees", type=int, default=200)
     parser.add_argument(
         "--reference-rows",
         type=int,

@@ -63,7 +63,7 @@ class RunConfig:
     features: str = "default"
     label_crs: str | None = None
     max_per_class: int = 2000
-    smooth: int = 3
+    smooth: int = 1
     overwrite: bool = False
     extra: dict = field(default_factory=dict)
 

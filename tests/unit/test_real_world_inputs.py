@@ -37,8 +37,14 @@ def _band(path, res, offset, nodata, dtype, driver="GTiff", pad=0.0, hole=False,
         c = codes.shape[0] // 2
         data[c - 10 : c + 10, c - 10 : c + 10] = nodata
     profile = {
-        "driver": driver, "width": codes.shape[1], "height": codes.shape[0], "count": 1,
-        "dtype": dtype, "crs": "EPSG:32633", "transform": transform, **options,
+        "driver": driver,
+        "width": codes.shape[1],
+        "height": codes.shape[0],
+        "count": 1,
+        "dtype": dtype,
+        "crs": "EPSG:32633",
+        "transform": transform,
+        **options,
     }
     if nodata is not None and driver == "GTiff":
         profile["nodata"] = nodata
@@ -80,11 +86,15 @@ def test_grid_is_the_finest_input_and_each_source_is_reported(delivery):
     rasters, out, report = delivery
     assert report["grid"]["resolution"] == [10.0, 10.0]
     assert report["grid"]["width"] == 300
-    res = {s["path"].split("/")[-1]: (s["resolution"][0], s["resampling"]) for s in report["sources"]}
+    res = {
+        s["path"].split("/")[-1]: (s["resolution"][0], s["resampling"]) for s in report["sources"]
+    }
     assert res["T33TWN_20240611T100559_B09_60m.jp2"] == (60.0, "bilinear")
     assert res["LC09_L2SP_190027_SR_B5.TIF"] == (30.0, "bilinear")
     nodata = {s["path"].split("/")[-1]: s["nodata"] for s in report["sources"]}
-    assert nodata["LC09_L2SP_190027_SR_B5.TIF"] == 0 and nodata["LC09_L2SP_190027_ST_B10.TIF"] == -9999
+    assert (
+        nodata["LC09_L2SP_190027_SR_B5.TIF"] == 0 and nodata["LC09_L2SP_190027_ST_B10.TIF"] == -9999
+    )
 
 
 def test_polygons_from_a_zipped_shapefile_train_the_map(delivery):
@@ -94,7 +104,9 @@ def test_polygons_from_a_zipped_shapefile_train_the_map(delivery):
     with rasterio.open(out / "lithology.tif") as src:
         mapped = src.read(1)
         names = json.loads(src.tags()["CLASS_NAMES"])
-    truth = np.array([names.index(CLASS_NAMES[c]) if CLASS_NAMES[c] in names else 255 for c in range(6)])[codes]
+    truth = np.array(
+        [names.index(CLASS_NAMES[c]) if CLASS_NAMES[c] in names else 255 for c in range(6)]
+    )[codes]
     known = truth != 255
     assert (mapped[known] == truth[known]).mean() > 0.6
 
