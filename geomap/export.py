@@ -24,11 +24,9 @@ import rasterio.shutil
 import skops.io as sio
 
 from geomap.errors import ModelError, OutputExistsError
-from geomap.stack import Grid
+from geomap.stack import GDAL_CACHE_BYTES, Grid
 
 CLASS_NODATA = 255
-#: GDAL block cache while writing, in bytes; keeps peak memory bounded for any scene size.
-GDAL_CACHE_BYTES = 64 * 2**20
 MAX_CLASSES = 255
 
 #: Colours by words commonly found in unit names, after geological map conventions.

@@ -29,14 +29,35 @@ _KIND_TOKENS = {
     "Th": {"th", "thorium", "eth"},
     "U": {"u", "uranium", "eu"},
     "dem": {"dem", "dtm", "dsm", "elevation", "elev", "height", "altitude", "srtm", "topography"},
+    # optical bands by name, or by Sentinel-2 band code (zero-padded, unlike Landsat's B1..B7)
+    "blue": {"blue", "b02"},
+    "green": {"green", "b03"},
+    "red": {"red", "b04"},
+    "nir": {"nir", "b08", "b8a"},
+    "swir1": {"swir1", "swir16", "b11"},
+    "swir2": {"swir2", "swir22", "b12"},
 }
-_RATIOS = (("K", "Th"), ("U", "Th"), ("U", "K"))
+#: Ratios added where both bands are recognised: radiometric K/Th, U/Th, U/K; and the optical
+#: ratios of geological remote sensing (Sabins 1999): ferric iron (red/blue), ferrous iron
+#: (swir1/nir), clay and carbonate hydroxyl (swir1/swir2), vegetation (nir/red). Ratios cancel
+#: the brightness changes of illumination and albedo that a forest cannot divide out by itself.
+_RATIOS = (
+    ("K", "Th"),
+    ("U", "Th"),
+    ("U", "K"),
+    ("red", "blue"),
+    ("swir1", "nir"),
+    ("swir1", "swir2"),
+    ("nir", "red"),
+)
 _RATIO_FLOOR = 1e-3
 
 
 def band_kind(name: str) -> str | None:
-    """Which special quantity a band name stands for: "K", "Th", "U", "dem" or None."""
+    """Which quantity a band name stands for: "K", "Th", "U", "dem", an optical band or None."""
     tokens = set(re.split(r"[^a-z0-9]+", name.lower())) - {""}
+    if "edge" in tokens:  # "red edge" bands are not the red band
+        return None
     for kind, words in _KIND_TOKENS.items():
         if tokens & words:
             return kind
@@ -76,7 +97,7 @@ class FeatureRecipe:
                 f"Feature preset '{preset}' is not supported. Available: {', '.join(PRESETS)}."
             )
         kinds = [band_kind(n) for n in band_names]
-        index = {k: kinds.index(k) for k in ("K", "Th", "U", "dem") if k in kinds}
+        index = {k: kinds.index(k) for k in _KIND_TOKENS if k in kinds}
         use_extras = preset != "raw"
         ratios = tuple(
             (index[a], index[b]) for a, b in _RATIOS if use_extras and a in index and b in index

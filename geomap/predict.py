@@ -18,9 +18,9 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from geomap.export import CLASS_NODATA, GDAL_CACHE_BYTES, raster_profile, style_class_raster
+from geomap.export import CLASS_NODATA, raster_profile, style_class_raster
 from geomap.features import FeatureRecipe, focal_mean_std
-from geomap.stack import RasterStack
+from geomap.stack import GDAL_CACHE_BYTES, RasterStack
 
 UNCERTAINTY_BANDS = ("entropy", "margin", "missing_inputs")
 

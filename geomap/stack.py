@@ -25,6 +25,9 @@ from geomap.errors import MissingFileError, RasterError
 
 #: Longest side, in pixels, of the decimated read used to check a source when it is opened.
 _CHECK_SIZE = 256
+#: GDAL block cache, in bytes, wherever geomap reads or writes rasters. GDAL's default (5% of
+#: RAM) lets a decimated read of a large file keep every decompressed block in memory.
+GDAL_CACHE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,11 @@ def inspect_raster(path: str | Path) -> Source:
         raise MissingFileError(f"Raster '{path}' does not exist; check the path and its spelling.")
     if path.is_file() and path.stat().st_size == 0:
         raise _fail(path, "the file is empty (0 bytes).", "Copy or export the raster again.")
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        return _inspect(path)
+
+
+def _inspect(path: Path) -> Source:
     try:
         src = rasterio.open(path)
     except RasterioIOError as exc:

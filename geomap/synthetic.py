@@ -51,24 +51,29 @@ _GX, _GY = np.cos(_ANGLES), np.sin(_ANGLES)
 _GEOLOGISTS = ("A. Okafor", "B. Lindqvist", "C. Moreau", "D. Tanaka")
 
 # Per-unit tables, rows in CLASS_NAMES order.
-_SPECTRA = np.array([  # blue green red nir swir1 swir2, reflectance x 10000
-    [760, 1000, 1250, 2250, 2700, 2050],  # alluvium
-    [650, 820, 1000, 1700, 2050, 1650],  # basalt
-    [900, 1150, 1400, 2250, 2900, 2250],  # granite
-    [980, 1250, 1480, 2300, 2950, 2120],  # limestone
-    [820, 1100, 1500, 2250, 3000, 2400],  # sandstone
-    [760, 980, 1220, 2050, 2700, 2150],  # shale
-], dtype=np.float64)
+_SPECTRA = np.array(
+    [  # blue green red nir swir1 swir2, reflectance x 10000
+        [760, 1000, 1250, 2250, 2700, 2050],  # alluvium
+        [650, 820, 1000, 1700, 2050, 1650],  # basalt
+        [900, 1150, 1400, 2250, 2900, 2250],  # granite
+        [980, 1250, 1480, 2300, 2950, 2120],  # limestone
+        [820, 1100, 1500, 2250, 3000, 2400],  # sandstone
+        [760, 980, 1220, 2050, 2700, 2150],  # shale
+    ],
+    dtype=np.float64,
+)
 _VEG_SPECTRUM = np.array([350, 650, 450, 3800, 1900, 900], dtype=np.float64)
 _CLOUD_SPECTRUM = np.array([6500, 6600, 6700, 7000, 5500, 4500], dtype=np.float64)
 _VEG_BIAS = np.array([0.45, 0.2, 0.25, 0.1, 0.2, 0.35])
 _TEXTURE = np.array([0.02, 0.14, 0.16, 0.1, 0.07, 0.03])  # amplitude of ~40 m noise
 _ALBEDO = np.array([0.12, 0.2, 0.15, 0.2, 0.2, 0.12])
-_RADIO = np.array([  # K %, Th ppm, U ppm
-    [1.6, 0.5, 3.8, 0.3, 0.9, 2.4],
-    [9.0, 2.0, 18.0, 1.5, 5.0, 12.0],
-    [2.2, 0.6, 4.5, 2.0, 1.2, 3.0],
-])
+_RADIO = np.array(
+    [  # K %, Th ppm, U ppm
+        [1.6, 0.5, 3.8, 0.3, 0.9, 2.4],
+        [9.0, 2.0, 18.0, 1.5, 5.0, 12.0],
+        [2.2, 0.6, 4.5, 2.0, 1.2, 3.0],
+    ]
+)
 _MAGNETIC = np.array([[40.0, 1200.0, 300.0, 0.0, 20.0, 60.0]])  # nT per unit fraction
 _RESISTANCE = np.array([[0.2, 0.9, 1.0, 0.55, 0.7, 0.1]])  # relief (0..1) of bedrock units
 
@@ -184,9 +189,13 @@ def _geology(seed: int) -> _Geology:
     rng = np.random.default_rng([seed, 7])
     fold, fault, dyke = rng.uniform(0.2, 1.4), rng.uniform(1.8, 2.6), rng.uniform(2.7, 3.1)
     return _Geology(
-        (np.cos(fold), np.sin(fold)), rng.uniform(5000, 7000), rng.uniform(0, 2 * np.pi),
-        rng.choice([-1.0, 1.0]) * rng.uniform(0.25, 0.4), rng.uniform(0, 10_000),
-        (np.cos(fault), np.sin(fault)), (np.cos(dyke), np.sin(dyke)),
+        (np.cos(fold), np.sin(fold)),
+        rng.uniform(5000, 7000),
+        rng.uniform(0, 2 * np.pi),
+        rng.choice([-1.0, 1.0]) * rng.uniform(0.25, 0.4),
+        rng.uniform(0, 10_000),
+        (np.cos(fault), np.sin(fault)),
+        (np.cos(dyke), np.sin(dyke)),
     )
 
 
@@ -402,11 +411,25 @@ def _write(grid: _Grid, outputs: list[_Output], fill, block_rows: int) -> None:
     with rasterio.Env(GDAL_CACHEMAX=64), ExitStack() as stack:
         targets = []
         for out in outputs:
-            dst = stack.enter_context(rasterio.open(
-                out.path, "w", driver="GTiff", width=grid.width, height=grid.height,
-                count=len(out.descriptions), dtype=out.dtype, crs=grid.crs,
-                transform=grid.transform, nodata=out.nodata, tiled=True, blockxsize=256,
-                blockysize=256, compress="deflate", predictor=3 if out.dtype == "float32" else 2))
+            dst = stack.enter_context(
+                rasterio.open(
+                    out.path,
+                    "w",
+                    driver="GTiff",
+                    width=grid.width,
+                    height=grid.height,
+                    count=len(out.descriptions),
+                    dtype=out.dtype,
+                    crs=grid.crs,
+                    transform=grid.transform,
+                    nodata=out.nodata,
+                    tiled=True,
+                    blockxsize=256,
+                    blockysize=256,
+                    compress="deflate",
+                    predictor=3 if out.dtype == "float32" else 2,
+                )
+            )
             dst.descriptions, dst.units = out.descriptions, out.units
             dst.update_tags(SOURCE="synthetic (geomap.synthetic)", **out.tags)
             targets.append(dst)
@@ -432,8 +455,12 @@ def _cloud(size: int, pixel_size: float, seed: int) -> _Cloud:
     extent = size * pixel_size
     centre = (_X0 + extent * rng.uniform(0.3, 0.7), _Y0 - extent * rng.uniform(0.3, 0.7))
     angle = rng.uniform(0, np.pi)
-    return _Cloud(centre, (0.12 * extent, 0.08 * extent), (np.cos(angle), np.sin(angle)),
-                  (0.07 * extent, -0.05 * extent))
+    return _Cloud(
+        centre,
+        (0.12 * extent, 0.08 * extent),
+        (np.cos(angle), np.sin(angle)),
+        (0.07 * extent, -0.05 * extent),
+    )
 
 
 def _cloud_radius(x, y, cloud: _Cloud, seed: int, shift=(0.0, 0.0)) -> np.ndarray:
@@ -448,7 +475,8 @@ def _landsat(x, y, codes, seed: int, cloud: _Cloud | None) -> np.ndarray:
     """Six uint16 bands: rock spectra, vegetation, albedo and texture noise, a cloud."""
     veg = np.clip(_VEG_BIAS[codes] + 0.4 * _fbm(x, y, 900, 3, seed, 50), 0, 0.85)
     rock = _SPECTRA[codes].T * (
-        1 + _ALBEDO[codes] * _fbm(x, y, 350, 2, seed, 51)
+        1
+        + _ALBEDO[codes] * _fbm(x, y, 350, 2, seed, 51)
         + _TEXTURE[codes] * _noise(x, y, 40, _key(seed, 52))
     )
     for b in range(len(BANDS)):
@@ -494,10 +522,22 @@ def _tmi(x, y, anomaly, seed: int) -> np.ndarray:
 def _write_reference(directory: Path, grid: _Grid, seed: int, cloud, block_rows: int) -> None:
     """``landsat.tif`` and ``truth.tif`` in one pass over the reference grid."""
     outputs = [
-        _Output(directory / "landsat.tif", "uint16", 0, BANDS, ("reflectance x 10000",) * 6,
-                {"SEED": str(seed)}),
-        _Output(directory / "truth.tif", "uint8", 255, ("lithology",), ("class code",),
-                {"CLASS_NAMES": json.dumps(list(CLASS_NAMES)), "SEED": str(seed)}),
+        _Output(
+            directory / "landsat.tif",
+            "uint16",
+            0,
+            BANDS,
+            ("reflectance x 10000",) * 6,
+            {"SEED": str(seed)},
+        ),
+        _Output(
+            directory / "truth.tif",
+            "uint8",
+            255,
+            ("lithology",),
+            ("class code",),
+            {"CLASS_NAMES": json.dumps(list(CLASS_NAMES)), "SEED": str(seed)},
+        ),
     ]
 
     def fill(x, y):
@@ -507,8 +547,9 @@ def _write_reference(directory: Path, grid: _Grid, seed: int, cloud, block_rows:
     _write(grid, outputs, fill, block_rows)
 
 
-def _write_geophysics(rasters: tuple[Path, ...], size: int, pixel_size: float, seed: int,
-                      block_rows: int) -> None:
+def _write_geophysics(
+    rasters: tuple[Path, ...], size: int, pixel_size: float, seed: int, block_rows: int
+) -> None:
     """``radiometrics.tif``, ``magnetics.tif`` and ``dem.tif``, each on its own grid."""
     to_utm = Transformer.from_crs("EPSG:4326", CRS, always_xy=True)
     radio = _geographic(size, pixel_size)
@@ -532,12 +573,24 @@ def _write_geophysics(rasters: tuple[Path, ...], size: int, pixel_size: float, s
         relief = _blurred(x, y, partial(_bedrock, seed=seed), _RESISTANCE, sigma=70.0)
         return [_chunked(lambda *a: _elevation(*a, seed), x, y, relief[0])[None]]
 
-    _write(radio, [_Output(rasters[1], "float32", -9999.0, ("K", "Th", "U"), ("%", "ppm", "ppm"),
-                           {})], radiometrics, block_rows)
-    _write(_covering(size, pixel_size, 2 * pixel_size, 0.37, 4),
-           [_Output(rasters[2], "float32", -99999.0, ("tmi",), ("nT",), {})], magnetics, block_rows)
-    _write(_covering(size, pixel_size, pixel_size, 0.5, 8),
-           [_Output(rasters[3], "int16", -32768, ("elevation",), ("m",), {})], dem, block_rows)
+    _write(
+        radio,
+        [_Output(rasters[1], "float32", -9999.0, ("K", "Th", "U"), ("%", "ppm", "ppm"), {})],
+        radiometrics,
+        block_rows,
+    )
+    _write(
+        _covering(size, pixel_size, 2 * pixel_size, 0.37, 4),
+        [_Output(rasters[2], "float32", -99999.0, ("tmi",), ("nT",), {})],
+        magnetics,
+        block_rows,
+    )
+    _write(
+        _covering(size, pixel_size, pixel_size, 0.5, 8),
+        [_Output(rasters[3], "int16", -32768, ("elevation",), ("m",), {})],
+        dem,
+        block_rows,
+    )
 
 
 # ---------------------------------------------------------------------------- labels
@@ -581,9 +634,13 @@ def _field_points(n_points: int, size: int, pixel_size: float, seed: int, cloud)
     n_classes = len(CLASS_NAMES)
     codes[wrong] = (codes[wrong] + rng.integers(1, n_classes, wrong.size)) % n_classes
     return gpd.GeoDataFrame(
-        {"obs_id": np.arange(1, n_points + 1), "lithology": np.asarray(CLASS_NAMES)[codes],
-         "geologist": names},
-        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=CRS,
+        {
+            "obs_id": np.arange(1, n_points + 1),
+            "lithology": np.asarray(CLASS_NAMES)[codes],
+            "geologist": names,
+        },
+        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+        crs=CRS,
     )
 
 
@@ -591,8 +648,14 @@ def _write_points(points: gpd.GeoDataFrame, gpkg: Path, csv: Path | None) -> Non
     points.to_file(gpkg, driver="GPKG", layer="field_points")
     if csv is not None:
         lonlat = points.to_crs("EPSG:4326")
-        table = pd.DataFrame({"obs_id": points["obs_id"], "lon": lonlat.geometry.x,
-                              "lat": lonlat.geometry.y, "lithology": points["lithology"]})
+        table = pd.DataFrame(
+            {
+                "obs_id": points["obs_id"],
+                "lon": lonlat.geometry.x,
+                "lat": lonlat.geometry.y,
+                "lithology": points["lithology"],
+            }
+        )
         table.to_csv(csv, index=False, float_format="%.8f")
 
 
@@ -604,14 +667,16 @@ def _legacy_map(points: gpd.GeoDataFrame, grid: _Grid, seed: int) -> gpd.GeoData
     corners = np.linspace(0, grid.width - side, 5).round().astype(int)
     _, row0, col0 = min(
         (int(np.sum((rows >= r) & (rows < r + side) & (cols >= c) & (cols < c + side))), r, c)
-        for r in corners for c in corners
+        for r in corners
+        for c in corners
     )
     codes = truth_at(*grid.centres(row0, side, col0, side), seed=seed)
     t = grid.transform
     transform = Affine(t.a, 0, t.c + col0 * t.a, 0, t.e, t.f + row0 * t.e)
     parts = [(CLASS_NAMES[int(v)], shape(g)) for g, v in shapes(codes, transform=transform)]
-    frame = gpd.GeoDataFrame({"lithology": [p[0] for p in parts]},
-                             geometry=[p[1] for p in parts], crs=CRS)
+    frame = gpd.GeoDataFrame(
+        {"lithology": [p[0] for p in parts]}, geometry=[p[1] for p in parts], crs=CRS
+    )
     return frame.dissolve(by="lithology", as_index=False)
 
 
@@ -619,16 +684,27 @@ def _legacy_map(points: gpd.GeoDataFrame, grid: _Grid, seed: int) -> gpd.GeoData
 
 
 def _check(size: int, pixel_size: float, n_points: int, block_rows: int) -> None:
-    for name, value, low in (("size", size, 16), ("n_points", n_points, 10),
-                             ("block_rows", block_rows, 1)):
+    for name, value, low in (
+        ("size", size, 16),
+        ("n_points", n_points, 10),
+        ("block_rows", block_rows, 1),
+    ):
         if int(value) != value or value < low:
             raise ValueError(f"{name} has to be an integer >= {low}; got {value!r}.")
     if not pixel_size > 0:
         raise ValueError(f"pixel_size has to be a positive number of metres; got {pixel_size!r}.")
 
 
-def make_scene(directory: str | Path, *, size: int = 400, pixel_size: float = 30.0, seed: int = 0,
-               n_points: int = 300, cloud: bool = True, block_rows: int = 1024) -> Scene:
+def make_scene(
+    directory: str | Path,
+    *,
+    size: int = 400,
+    pixel_size: float = 30.0,
+    seed: int = 0,
+    n_points: int = 300,
+    cloud: bool = True,
+    block_rows: int = 1024,
+) -> Scene:
     """Write a synthetic survey scene with its known truth.
 
     The reference grid is EPSG:32633 with its top-left corner at ``ORIGIN``; every raster is
@@ -670,9 +746,15 @@ def make_scene(directory: str | Path, *, size: int = 400, pixel_size: float = 30
     sky = _cloud(size, pixel_size, seed) if cloud else None
     _write_reference(directory, grid, seed, sky, block_rows)
     _write_geophysics(rasters, size, pixel_size, seed, block_rows)
-    scene = Scene(directory, rasters, directory / "field_points.gpkg",
-                  directory / "field_points.csv", directory / "legacy_map.gpkg",
-                  directory / "truth.tif", CLASS_NAMES)
+    scene = Scene(
+        directory,
+        rasters,
+        directory / "field_points.gpkg",
+        directory / "field_points.csv",
+        directory / "legacy_map.gpkg",
+        directory / "truth.tif",
+        CLASS_NAMES,
+    )
     points = _field_points(n_points, size, pixel_size, seed, sky)
     for path in (scene.points_gpkg, scene.polygons_gpkg):
         path.unlink(missing_ok=True)
@@ -681,9 +763,16 @@ def make_scene(directory: str | Path, *, size: int = 400, pixel_size: float = 30
     return scene
 
 
-def write_benchmark_stack(directory: str | Path, *, size: int, n_bands: int = 12,
-                          pixel_size: float = 30.0, seed: int = 0, block_rows: int = 512,
-                          n_points: int = 1000) -> tuple[list[Path], Path, Path]:
+def write_benchmark_stack(
+    directory: str | Path,
+    *,
+    size: int,
+    n_bands: int = 12,
+    pixel_size: float = 30.0,
+    seed: int = 0,
+    block_rows: int = 512,
+    n_points: int = 1000,
+) -> tuple[list[Path], Path, Path]:
     """Write a large single-band float32 stack on the reference grid, for benchmarks.
 
     Each band is a per-unit mean (random, fixed by ``seed``) plus two shared correlated noise
@@ -720,8 +809,16 @@ def write_benchmark_stack(directory: str | Path, *, size: int, n_bands: int = 12
     weights = np.random.default_rng([seed, 19]).normal(0, 0.8, (2, n_bands))
     paths = [directory / f"band_{b + 1:02d}.tif" for b in range(n_bands)]
     outputs = [_Output(p, "float32", -9999.0, (p.stem,), ("",), {}) for p in paths]
-    outputs.append(_Output(directory / "truth.tif", "uint8", 255, ("lithology",), ("class code",),
-                           {"CLASS_NAMES": json.dumps(list(CLASS_NAMES)), "SEED": str(seed)}))
+    outputs.append(
+        _Output(
+            directory / "truth.tif",
+            "uint8",
+            255,
+            ("lithology",),
+            ("class code",),
+            {"CLASS_NAMES": json.dumps(list(CLASS_NAMES)), "SEED": str(seed)},
+        )
+    )
 
     def bands(x, y, codes):
         shared = np.stack([_fbm(x, y, 500, 2, seed, 110), _noise(x, y, 60, _key(seed, 111))])

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import rasterio
 
 from geomap import __version__
 from geomap.errors import LabelError, ModelError
@@ -35,7 +36,7 @@ from geomap.features import FeatureRecipe
 from geomap.labels import Samples, class_order, extract_features, read_labels, sample_labels
 from geomap.models import LithologyForest
 from geomap.predict import PredictionSummary, predict_stack
-from geomap.stack import RasterStack
+from geomap.stack import GDAL_CACHE_BYTES, RasterStack
 from geomap.validate import cross_validate
 
 MODEL_FORMAT = "geomap-model"
@@ -237,6 +238,11 @@ def run(config: RunConfig, progress: Progress | None = None) -> dict:
     GeomapError
         For any problem with the inputs or the output folder; nothing is written then.
     """
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        return _run(config, progress)
+
+
+def _run(config: RunConfig, progress: Progress | None) -> dict:
     t_start = time.perf_counter()
     if config.model != "rf":
         raise ModelError(f"Model '{config.model}' is not supported. Available: rf.")
@@ -359,6 +365,11 @@ def predict(
     The grid takes the model's CRS and resolution and the rasters' common footprint, so the
     training rasters give back the training map exactly.
     """
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        return _predict(model_path, rasters, out, block_size, overwrite, progress)
+
+
+def _predict(model_path, rasters, out, block_size, overwrite, progress) -> dict:
     t_start = time.perf_counter()
     out = Path(out)
     check_out_dir(out, overwrite)

@@ -19,8 +19,12 @@ def _recipe(names=("red", "nir", "K", "Th", "U", "dem"), preset="default"):
         ("dem", "dem"),
         ("srtm_30m", "dem"),
         ("Elevation", "dem"),
-        ("red", None),
+        ("red", "red"),
         ("kaolinite", None),
+        ("T33TWN_20240611T100559_B11_20m", "swir1"),
+        ("B8A", "nir"),
+        ("red edge 1", None),
+        ("SR_B5", None),
     ],
 )
 def test_band_kind_reads_names(name, kind):
@@ -29,12 +33,20 @@ def test_band_kind_reads_names(name, kind):
 
 def test_recipe_declares_ratios_terrain_and_halo():
     r = _recipe()
-    assert r.ratios == ((2, 3), (4, 3), (4, 2))
+    assert r.ratios == ((2, 3), (4, 3), (4, 2), (1, 0))
     assert r.dem_band == 5
     assert "K/Th" in r.names and "dem_slope" in r.names and "dem_tpi15" in r.names
     assert r.halo == 7  # tpi window of 15
     assert len(r.feature_sources) == r.n_features
     assert FeatureRecipe.from_dict(r.to_dict()) == r
+
+
+def test_optical_ratios_where_bands_are_named():
+    r = FeatureRecipe.build(["blue", "green", "red", "nir", "swir1", "swir2"], [0] * 6, 30.0)
+    assert [n for n in r.names if "/" in n] == ["red/blue", "swir1/nir", "swir1/swir2", "nir/red"]
+    block = np.full((6, 1 + 2 * r.halo, 1 + 2 * r.halo), 2.0, dtype="float32")
+    block[0] = 4.0  # blue twice as bright as red
+    assert r.compute(block)[r.names.index("red/blue"), 0, 0] == 0.5
 
 
 def test_raw_preset_is_bands_only():
@@ -83,7 +95,7 @@ def test_missing_centre_makes_that_sources_features_nan_only():
     block = np.ones((6, 1 + 2 * r.halo, 1 + 2 * r.halo), dtype="float32")
     block[0, r.halo, r.halo] = np.nan
     feats = r.compute(block)[:, 0, 0]
-    red_features = [i for i, n in enumerate(r.names) if n.startswith("red")]
+    red_features = [i for i, n in enumerate(r.names) if "red" in n]
     assert np.isnan(feats[red_features]).all()
     others = [i for i in range(r.n_features) if i not in red_features]
     assert np.isfinite(feats[others]).all()
