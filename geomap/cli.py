@@ -29,6 +29,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _at_least(minimum: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"has to be at least {minimum}; got {value}")
+        return value
+
+    return parse
+
+
 def _odd_int(text: str) -> int:
     value = _positive_int(text)
     if value % 2 == 0:
@@ -58,7 +68,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--block-size",
-        type=_positive_int,
+        type=_at_least(16),
         default=512,
         metavar="PX",
         help="side of the square windows streamed through the model (default 512)",
@@ -126,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--cv-folds",
-        type=_positive_int,
+        type=_at_least(2),
         default=5,
         help="folds of the random and spatial cross-validation (default 5)",
     )
@@ -194,15 +204,14 @@ def _summarise(report: dict) -> None:
         grid["height"],
     )
     nodata = report["prediction"]["source_nodata_fraction"]
-    for source in report["sources"]:
-        name = source["path"].rsplit("/", 1)[-1]
+    for source, fraction in zip(report["sources"], nodata):
         log.info(
             "  %s: %s, %g units, %s, nodata %.1f%% of the grid",
-            name,
+            Path(source["path"]).name,
             source["crs"],
             source["resolution"][0],
             source["resampling"],
-            100 * nodata.get(name, 0.0),
+            100 * fraction,
         )
     val = report.get("validation")
     if val:

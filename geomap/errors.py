@@ -32,7 +32,3 @@ class OutputExistsError(GeomapError, FileExistsError):
 
 class ModelError(GeomapError, ValueError):
     """A model cannot be trained, loaded or applied to these inputs."""
-
-
-class GeomapWarning(UserWarning):
-    """Something worth the user's attention that does not stop the run."""

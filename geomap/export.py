@@ -27,7 +27,6 @@ from geomap.errors import ModelError, OutputExistsError
 from geomap.stack import GDAL_CACHE_BYTES, Grid
 
 CLASS_NODATA = 255
-MAX_CLASSES = 255
 
 #: Colours by words commonly found in unit names, after geological map conventions.
 _NAMED_COLOURS = {
@@ -79,7 +78,7 @@ def class_colours(names: Sequence[str]) -> list[tuple[int, int, int]]:
     for name in names:
         lowered = name.lower()
         match = next((c for word, c in _NAMED_COLOURS.items() if word in lowered), None)
-        out.append(match if match is not None else next(spare))
+        out.append(match if match is not None and match not in out else next(spare))
     return out
 
 
@@ -264,19 +263,26 @@ def load_model(path: str | Path) -> dict:
             "Only load bundles written by geomap."
         )
     bundle = sio.load(path, trusted=list(untrusted))
-    if not isinstance(bundle, dict) or "estimator" not in bundle:
+    if not isinstance(bundle, dict) or bundle.get("format") != "geomap-model":
         raise ModelError(f"Model '{path}' is a skops file but not a geomap model bundle.")
     return bundle
 
 
-def check_out_dir(out: Path, overwrite: bool) -> None:
+def check_out_dir(out: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> None:
     """Refuse an output folder that holds files, unless overwriting was asked for.
 
     Raises
     ------
     OutputExistsError
-        If ``out`` is a file, or a non-empty folder and ``overwrite`` is false.
+        If ``out`` is a file, a non-empty folder and ``overwrite`` is false, or holds an input.
     """
+    root = Path(out).resolve()
+    for path in inputs:
+        if root in Path(path).resolve().parents:
+            raise OutputExistsError(
+                f"Input '{path}' lies inside the output folder '{out}', which the run replaces. "
+                "Give another --out."
+            )
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"Output '{out}' is a file; give a folder path for --out.")
     if out.is_dir() and any(out.iterdir()) and not overwrite:

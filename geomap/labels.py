@@ -122,6 +122,14 @@ def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
         crs = "EPSG:4326"
     x = pd.to_numeric(table[lower[pair[0]]], errors="coerce")
     y = pd.to_numeric(table[lower[pair[1]]], errors="coerce")
+    bad = np.flatnonzero((x.isna() | y.isna()).to_numpy())
+    if len(bad):
+        rows = ", ".join(str(r + 2) for r in bad[:5])  # +2: header line, 1-based lines
+        raise LabelError(
+            f"Labels '{path}': {len(bad)} rows have empty or non-numeric coordinates in "
+            f"'{lower[pair[0]]}'/'{lower[pair[1]]}' (lines {rows}...). Fix or remove them; write "
+            "decimals with a point, not a comma."
+        )
     try:
         return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(x, y), crs=crs)
     except CRSError as exc:
@@ -165,10 +173,10 @@ def _class_name(value) -> str:
 def class_order(names: Sequence[str]) -> list[str]:
     """Sorted unique class names, numbers in numeric order ("2" before "10")."""
 
-    def key(name: str) -> list:
-        return [
-            (0, int(t), "") if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", name)
-        ]
+    def key(name: str) -> tuple:
+        parts = re.split(r"([0-9]+)", name)  # text at even positions, digits at odd ones
+        natural = [int(t) if i % 2 else t.lower() for i, t in enumerate(parts)]
+        return (natural, name)  # the raw name breaks ties ("Basalt" / "basalt")
 
     return sorted(set(names), key=key)
 
@@ -265,7 +273,10 @@ def _polygon_pixels(
         return empty
     pixel_area = grid.res[0] * grid.res[1]
     expected = np.maximum(polygons.area.to_numpy() / pixel_area, 1.0)
-    p_by_polygon = np.minimum(1.0, 4.0 * cap / expected)  # thin big polygons while burning
+    # Thin big polygons while burning: each keeps about four times its share of its class's cap,
+    # so memory is bounded per class, not by the mapped area.
+    per_class = polygons["label"].map(polygons["label"].value_counts()).to_numpy()
+    p_by_polygon = np.minimum(1.0, 4.0 * np.maximum(cap / per_class, 16) / expected)
     shapes = list(zip(polygons.geometry.values, polygons.index.to_numpy() + 1))
     found = []
     for row in range(r0, r1, _RASTERISE_BLOCK):
@@ -276,15 +287,30 @@ def _polygon_pixels(
                 out_shape=(int(win.height), int(win.width)),
                 transform=grid.transform @ grid.transform.translation(win.col_off, win.row_off),
                 fill=0,
-                dtype="int64",
+                dtype="int32",
             )
             rr, cc = np.nonzero(burnt)
             ids = burnt[rr, cc] - 1
             keep = rng.random(len(ids)) < p_by_polygon[polygons.index.get_indexer(ids)]
             found.append((rr[keep] + row, cc[keep] + col, ids[keep]))
     rows, cols, ids = (np.concatenate(p) for p in zip(*found))
+    rows, cols, ids = _add_unburnt(polygons, grid, rows, cols, ids)
+    if len(ids) == 0:
+        return empty
     chosen = _round_robin(polygons.loc[ids, "label"].to_numpy(), ids, cap, rng)
     return rows[chosen], cols[chosen], ids[chosen], np.full(len(chosen), "polygon")
+
+
+def _add_unburnt(polygons, grid, rows, cols, ids):
+    """Polygons smaller than a pixel centre burn nothing: give each its representative point."""
+    missing = np.setdiff1d(polygons.index.to_numpy(), ids)
+    if len(missing) == 0:
+        return rows, cols, ids
+    r, c, idx, _ = _point_pixels(
+        gpd.GeoDataFrame(geometry=polygons.loc[missing].representative_point(), crs=polygons.crs),
+        grid,
+    )
+    return np.r_[rows, r], np.r_[cols, c], np.r_[ids, idx]
 
 
 def _round_robin(

@@ -8,6 +8,7 @@ while the forest predicts the current one.
 
 from __future__ import annotations
 
+import ctypes
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,18 +37,15 @@ class PredictionSummary:
     source_nodata_pixels: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
 
-    def to_dict(self, class_names: Sequence[str], source_names: Sequence[str]) -> dict:
-        """JSON-ready figures."""
-        total = self.mapped_pixels + self.nodata_pixels
+    def to_dict(self, class_names: Sequence[str]) -> dict:
+        """JSON-ready figures; ``source_nodata_fraction`` follows the order of the sources."""
+        total = max(self.mapped_pixels + self.nodata_pixels, 1)
         return {
             "mapped_pixels": self.mapped_pixels,
             "nodata_pixels": self.nodata_pixels,
             "reduced_input_pixels": self.reduced_input_pixels,
             "pixels_per_class": dict(zip(class_names, self.class_pixels.tolist())),
-            "source_nodata_fraction": {
-                n: round(c / max(total, 1), 6)
-                for n, c in zip(source_names, self.source_nodata_pixels)
-            },
+            "source_nodata_fraction": [round(c / total, 6) for c in self.source_nodata_pixels],
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
 
@@ -169,7 +167,19 @@ def predict_stack(
             if progress is not None:
                 progress(i + 1, len(windows))
     summary.seconds = seconds
+    _release_freed_memory()
     return summary
+
+
+def _release_freed_memory() -> None:
+    """Hand the windows' freed heap back to the system, which glibc does not do by itself.
+
+    The steps after streaming (overviews, COG) then do not add their memory on top of its peak.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _write_window(job: _Window, proba: np.ndarray, writers, summary, stack) -> None:

@@ -1,8 +1,9 @@
 """The aligned raster stack: input rasters read onto one reference grid, window by window.
 
-A :class:`RasterStack` never holds a scene in memory. Each source raster is warped lazily onto the
-reference :class:`Grid` through a GDAL warped VRT, and :meth:`RasterStack.read` returns one window
-(plus an optional halo) of every band as float32, with NaN wherever a source has no data.
+A :class:`RasterStack` never holds a scene in memory. A source whose pixels coincide with the
+reference :class:`Grid` is read by window directly; any other is warped lazily onto it through a
+GDAL warped VRT. :meth:`RasterStack.read` returns one window (plus an optional halo) of every band
+as float32, with NaN wherever a source has no data.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.enums import MaskFlags
 from rasterio.errors import CRSError, RasterioError, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, transform_bounds
@@ -75,6 +77,7 @@ class Grid:
         """A JSON-ready description."""
         return {
             "crs": self.crs.to_string(),
+            "crs_wkt": self.crs.to_wkt(),
             "transform": list(self.transform)[:6],
             "width": self.width,
             "height": self.height,
@@ -137,6 +140,13 @@ def _inspect(path: Path) -> Source:
             "Give a GeoTIFF, JPEG2000, VRT or another format GDAL opens.",
         ) from None
     with src:
+        if src.count == 0:
+            names = ", ".join(src.subdatasets[:5]) or "none"
+            raise _fail(
+                path,
+                "it holds no raster band itself, only subdatasets.",
+                f"Give one of them instead (e.g. {names}).",
+            )
         if src.crs is None:
             raise _fail(
                 path,
@@ -149,10 +159,10 @@ def _inspect(path: Path) -> Source:
                 "it has no georeferencing (identity transform).",
                 "Export it with its geotransform.",
             )
-        if src.transform.b != 0 or src.transform.d != 0:
+        if src.transform.b != 0 or src.transform.d != 0 or src.transform.e > 0:
             raise _fail(
                 path,
-                "it is rotated, which geomap does not read.",
+                "it is rotated or south-up, which geomap does not read.",
                 "Warp it north-up first, e.g. `gdalwarp IN OUT`.",
             )
         _check_bands(path, src)
@@ -243,12 +253,13 @@ def choose_grid(
     *,
     crs: str | CRS | None = None,
     resolution: float | None = None,
+    origin: tuple[float, float] | None = None,
 ) -> Grid:
     """Choose the reference grid for a list of sources.
 
     The default is the CRS of the first source, the finest resolution among the sources and the
-    intersection of their footprints, with pixel edges snapped to the first source's grid when it
-    shares the CRS.
+    intersection of their footprints, with pixel edges snapped to ``origin`` (a pixel corner;
+    default the first source's top-left corner when it shares the CRS, else (0, 0)).
 
     Raises
     ------
@@ -265,20 +276,24 @@ def choose_grid(
     feet = [_footprint_in(s, grid_crs) for s in sources]
     left, bottom = max(f[0] for f in feet), max(f[1] for f in feet)
     right, top = min(f[2] for f in feet), min(f[3] for f in feet)
-    if right - left < res or top - bottom < res:
-        listed = "; ".join(
-            f"'{s.path.name}' {tuple(round(v, 3) for v in f)}" for s, f in zip(sources, feet)
-        )
-        raise RasterError(
-            f"The rasters do not overlap: their footprints in {grid_crs.to_string()} are {listed}. "
-            "Give rasters of the same area, or check that each file's CRS is right."
-        )
-    x0, y0 = (sources[0].bounds[0], sources[0].bounds[3]) if sources[0].crs == grid_crs else (0, 0)
+    if origin is None:
+        same = sources[0].crs == grid_crs
+        origin = (sources[0].bounds[0], sources[0].bounds[3]) if same else (0.0, 0.0)
+    x0, y0 = origin
     eps = 1e-6 * res
     left = x0 + math.ceil((left - x0) / res - eps) * res
     top = y0 - math.ceil((y0 - top) / res - eps) * res
     width = int(math.floor((right - left) / res + eps))
     height = int(math.floor((top - bottom) / res + eps))
+    if width < 1 or height < 1:
+        listed = "; ".join(
+            f"'{s.path.name}' {tuple(round(v, 3) for v in f)}" for s, f in zip(sources, feet)
+        )
+        raise RasterError(
+            f"The rasters do not overlap by a whole pixel of {res:g}: their footprints in "
+            f"{grid_crs.to_string()} are {listed}. Give rasters of the same area, or check that "
+            "each file's CRS is right."
+        )
     return Grid(grid_crs, Affine(res, 0, left, 0, -res, top), width, height)
 
 
@@ -304,6 +319,7 @@ class RasterStack:
         *,
         crs: str | CRS | None = None,
         resolution: float | None = None,
+        origin: tuple[float, float] | None = None,
         grid: Grid | None = None,
     ) -> RasterStack:
         """Check every raster and build the stack on the default or the given grid.
@@ -317,9 +333,13 @@ class RasterStack:
             raise RasterError("No raster given; pass at least one with --raster.")
         sources = [inspect_raster(p) for p in paths]
         if grid is None:
-            grid = choose_grid(sources, crs=crs, resolution=resolution)
+            grid = choose_grid(sources, crs=crs, resolution=resolution, origin=origin)
         stack = cls(sources, grid)
-        stack._open_readers()
+        try:
+            stack._open_readers()
+        except BaseException:
+            stack.close()
+            raise
         return stack
 
     def _open_readers(self) -> None:
@@ -373,7 +393,15 @@ class RasterStack:
         cs = slice(c0 - int(big.col_off), c1 - int(big.col_off))
         start = 0
         for source, reader in zip(self.sources, self._readers):
-            data = reader.read(window=inner)
+            try:
+                data = reader.read(window=inner)
+            except RasterioError as exc:
+                raise _fail(
+                    source.path,
+                    f"reading rows {r0}-{r1} and columns {c0}-{c1} of the grid failed ({exc}); the "
+                    "file is corrupt there.",
+                    "Copy or download it again.",
+                ) from None
             out[start : start + source.count, rs, cs] = data
             start += source.count
         return out
@@ -425,6 +453,10 @@ class _DirectReader:
 
     def __init__(self, dataset, source: Source, offset: tuple[int, int]) -> None:
         self.dataset, self.source, self.offset = dataset, source, offset
+        flags = dataset.mask_flag_enums[0]
+        self.masked = source.nodata is None and (
+            MaskFlags.per_dataset in flags or MaskFlags.alpha in flags
+        )
 
     def read(self, window: Window) -> np.ndarray:
         col, row = int(window.col_off) + self.offset[0], int(window.row_off) + self.offset[1]
@@ -437,6 +469,10 @@ class _DirectReader:
         data = self.dataset.read(window=Window(c0, r0, c1 - c0, r1 - r0), out_dtype="float32")
         if self.source.nodata is not None and not np.isnan(self.source.nodata):
             data[data == np.float32(self.source.nodata)] = np.nan
+        elif self.masked:  # an internal mask or alpha band, as the warper would use it
+            data[:, self.dataset.read_masks(1, window=Window(c0, r0, c1 - c0, r1 - r0)) == 0] = (
+                np.nan
+            )
         out[:, r0 - row : r1 - row, c0 - col : c1 - col] = data
         return out
 

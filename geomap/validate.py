@@ -27,6 +27,8 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+from geomap.errors import ModelError
+
 #: Gap between random and spatial accuracy above which the report warns in words.
 OPTIMISM_GAP = 0.05
 
@@ -115,7 +117,7 @@ def choose_block_size(
         splitter = StratifiedGroupKFold(n_folds, shuffle=True, random_state=random_state)
         cv_d = _held_out_distances(xy, _fold_ids(splitter, y, groups))
         scores.append(wasserstein_distance(cv_d, map_d))
-    best = int(np.argmin(scores))
+    best = int(np.argmin(scores)) if np.isfinite(scores).any() else 0  # 0: the most blocks
     details = {
         "candidates": [float(c) for c in candidates],
         "distance_mismatch": [float(s) if np.isfinite(s) else None for s in scores],
@@ -159,12 +161,22 @@ def cross_validate(
         believe, and the spatial out-of-fold probabilities under ``spatial_oof_proba``.
     """
     n_folds = int(min(n_folds, np.bincount(y).max()))
+    if n_folds < 2:
+        raise ModelError(
+            "Cross-validation needs at least two observations of one class; every class has one."
+        )
     size, details = choose_block_size(xy, y, map_xy, n_folds=n_folds, random_state=random_state)
+    n_blocks = len(np.unique(block_groups(xy, size)))
+    if n_blocks < 2:
+        raise ModelError(
+            f"Spatial cross-validation needs observations in at least two blocks of {size:.0f} map "
+            "units; all of them lie in one. Add observations elsewhere in the survey area."
+        )
     random_folds = _fold_ids(
         StratifiedKFold(n_folds, shuffle=True, random_state=random_state), y, None
     )
     spatial_folds = _fold_ids(
-        StratifiedGroupKFold(n_folds, shuffle=True, random_state=random_state),
+        StratifiedGroupKFold(min(n_folds, n_blocks), shuffle=True, random_state=random_state),
         y,
         block_groups(xy, size),
     )

@@ -11,7 +11,7 @@ import hashlib
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from geomap.export import (
     write_legend,
     write_qml,
 )
-from geomap.features import FeatureRecipe
+from geomap.features import FeatureRecipe, band_kind
 from geomap.labels import Samples, class_order, extract_features, read_labels, sample_labels
 from geomap.models import LithologyForest
 from geomap.predict import PredictionSummary, predict_stack
@@ -66,7 +66,6 @@ class RunConfig:
     max_per_class: int = 2000
     smooth: int = 1
     overwrite: bool = False
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready configuration."""
@@ -247,7 +246,7 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
     if config.model != "rf":
         raise ModelError(f"Model '{config.model}' is not supported. Available: rf.")
     config.out = Path(config.out)
-    check_out_dir(config.out, config.overwrite)
+    check_out_dir(config.out, config.overwrite, [*config.rasters, Path(config.labels)])
     timings: dict[str, float] = {}
     with RasterStack.open(config.rasters, crs=config.crs, resolution=config.resolution) as stack:
         labels = read_labels(config.labels, config.label_column, crs=config.label_crs)
@@ -276,7 +275,9 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
             xy,
             names,
             map_xy=_map_sample(stack, config.random_state),
-            X_eval=neighbourhood_features(stack, recipe, samples, config.smooth),
+            X_eval=neighbourhood_features(stack, recipe, samples, config.smooth)
+            if config.smooth > 1
+            else None,
             n_folds=config.cv_folds,
             random_state=config.random_state,
         )
@@ -313,7 +314,7 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
             summary = _write_outputs(
                 tmp, stack, recipe, bundle, samples_per_class, config.block_size, progress
             )
-            report["prediction"] = summary.to_dict(names, [s.path.name for s in stack.sources])
+            report["prediction"] = summary.to_dict(names)
             timings.update({f"predict_{k}": v for k, v in summary.seconds.items()})
             timings["total"] = time.perf_counter() - t_start
             report["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
@@ -342,12 +343,15 @@ def make_bundle(
 def _check_inputs(bundle: dict, stack: RasterStack, model_path: Path) -> None:
     expected = [len(i["bands"]) for i in bundle["inputs"]]
     given = [s.count for s in stack.sources]
-    if expected != given:
-        listed = ", ".join(f"{i['name']} ({len(i['bands'])} bands)" for i in bundle["inputs"])
+    trained = [b for i in bundle["inputs"] for b in i["bands"]]
+    swapped = [(a, b) for a, b in zip(trained, stack.band_names) if band_kind(a) != band_kind(b)]
+    if expected != given or swapped:
+        listed = ", ".join(f"{i['name']} ({', '.join(i['bands'])})" for i in bundle["inputs"])
+        seen = ", ".join(f"{s.path.name} ({', '.join(s.band_names)})" for s in stack.sources)
         raise ModelError(
-            f"Model '{model_path}' was trained on {len(expected)} rasters with {expected} bands "
-            f"({listed}); got {len(given)} rasters with {given} bands. Give the same kinds of "
-            "rasters, in the same order."
+            f"Model '{model_path}' was trained on {len(expected)} rasters with {expected} bands: "
+            f"{listed}; got {len(given)} rasters with {given} bands: {seen}. Give the same kinds "
+            "of rasters, in the same order."
         )
 
 
@@ -372,11 +376,14 @@ def predict(
 def _predict(model_path, rasters, out, block_size, overwrite, progress) -> dict:
     t_start = time.perf_counter()
     out = Path(out)
-    check_out_dir(out, overwrite)
+    check_out_dir(out, overwrite, [*rasters, Path(model_path)])
     bundle = load_model(model_path)
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
     grid = bundle["grid"]
-    with RasterStack.open(rasters, crs=grid["crs"], resolution=grid["resolution"][0]) as stack:
+    origin = (grid["transform"][2], grid["transform"][5])  # the training grid's pixel lattice
+    with RasterStack.open(
+        rasters, crs=grid["crs_wkt"], resolution=grid["resolution"][0], origin=origin
+    ) as stack:
         _check_inputs(bundle, stack, Path(model_path))
         n_cls = len(bundle["class_names"])
         with staged_output(out, overwrite) as tmp:
@@ -388,9 +395,7 @@ def _predict(model_path, rasters, out, block_size, overwrite, progress) -> dict:
                 "model": str(model_path),
                 "inputs": {"rasters": _inputs(rasters)},
                 **stack.describe(),
-                "prediction": summary.to_dict(
-                    bundle["class_names"], [s.path.name for s in stack.sources]
-                ),
+                "prediction": summary.to_dict(bundle["class_names"]),
                 "timings_seconds": {"total": round(time.perf_counter() - t_start, 3)},
             }
             write_json(tmp / "report.json", report)

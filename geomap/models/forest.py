@@ -132,11 +132,6 @@ class LithologyForest(ClassifierMixin, BaseEstimator):
             self.fallbacks_[key] = self._fit_subset(available)
         return self.fallbacks_[key]
 
-    def available_groups(self, X: np.ndarray) -> np.ndarray:
-        """Boolean (n_samples, n_groups): which feature groups are complete for each row."""
-        check_is_fitted(self)
-        return self._available(np.isfinite(X))
-
     def _available(self, finite: np.ndarray) -> np.ndarray:
         names = np.unique(self.groups_)
         return np.stack([finite[:, self.groups_ == g].all(axis=1) for g in names], axis=1)
@@ -157,7 +152,8 @@ class LithologyForest(ClassifierMixin, BaseEstimator):
         finite = np.isfinite(X)
         avail = self._available(finite)
         bits = avail.astype(np.int64) @ (np.int64(1) << np.arange(avail.shape[1], dtype=np.int64))
-        if (bits == bits[0]).all() and avail[0].all():  # every row has every feature
+        complete = self.forest_.classes_.shape == self.classes_.shape
+        if complete and (bits == bits[0]).all() and avail[0].all():  # every row, every feature
             return self.forest_.predict_proba(X)
         out = np.full((X.shape[0], len(self.classes_)), np.nan)
         names = np.unique(self.groups_)
@@ -191,7 +187,7 @@ class LithologyForest(ClassifierMixin, BaseEstimator):
             raise ModelError(
                 f"{missing.sum()} rows have no finite feature and cannot be predicted."
             )
-        return self.classes_[np.nanargmax(np.nan_to_num(proba, nan=-1.0), axis=1)]
+        return self.classes_[np.argmax(np.nan_to_num(proba, nan=-1.0), axis=1)]
 
     @property
     def feature_importances_(self) -> np.ndarray:

@@ -262,3 +262,11 @@ def test_overwrite_replaces_the_folder(scene, capsys):
     (out / "old.txt").write_text("old")
     assert main(args(scene, out=out, extra=["--overwrite"])) == 0
     assert not (out / "old.txt").exists() and (out / "lithology.tif").exists()
+
+
+@pytest.mark.parametrize(("option", "value"), [("--block-size", "8"), ("--cv-folds", "1")])
+def test_out_of_range_options_are_refused_before_any_work(scene, capsys, option, value):
+    with pytest.raises(SystemExit) as info:
+        main(args(scene, extra=[option, value]))
+    assert info.value.code == 2
+    assert "has to be at least" in capsys.readouterr().err

@@ -55,3 +55,14 @@ def test_feature_groups_must_match_features():
     X, y = _data(20)
     with pytest.raises(ModelError, match="one group per feature"):
         LithologyForest(n_estimators=3, feature_groups=[0, 1]).fit(X, y)
+
+
+def test_a_class_seen_only_under_a_cloud_keeps_its_column():
+    X, y = _data()
+    y[:20] = 3  # a fourth class observed only where group 0 has no data
+    X[:20, :2] = np.nan
+    model = LithologyForest(n_estimators=10, feature_groups=[0, 0, 1, 1], random_state=0).fit(X, y)
+    assert list(model.classes_) == [0, 1, 2, 3] and list(model.forest_.classes_) == [0, 1, 2]
+    test, _ = _data(30, seed=4)
+    proba = model.predict_proba(test)
+    assert proba.shape == (30, 4) and (proba[:, 3] == 0).all()

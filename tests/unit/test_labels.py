@@ -110,9 +110,34 @@ def test_lines_are_refused(tmp_path):
         read_labels(p, "r")
 
 
-def test_integer_classes_sort_numerically():
+def test_integer_classes_sort_numerically_and_ties_are_stable():
     assert class_order(["10", "2", "1", "2"]) == ["1", "2", "10"]
     assert class_order(["shale", "Basalt", "granite"]) == ["Basalt", "granite", "shale"]
+    assert (
+        class_order(["basalt", "Basalt"])
+        == class_order(["Basalt", "basalt"])
+        == ["Basalt", "basalt"]
+    )
+    assert class_order(["5²", "unit 10", "unit 9"]) == ["5²", "unit 9", "unit 10"]
+
+
+def test_csv_with_unreadable_coordinates_names_the_lines(tmp_path):
+    p = tmp_path / "obs.csv"
+    p.write_text('lon,lat,rock\n15.1,47.2,granite\n"15,1","47,2",basalt\n,47.3,shale\n')
+    with pytest.raises(
+        LabelError, match=r"2 rows have empty or non-numeric coordinates.*lines 3, 4"
+    ):
+        read_labels(p, "rock")
+
+
+def test_polygons_smaller_than_a_pixel_give_their_point(stack):
+    tiny = gpd.GeoDataFrame(
+        {"label": ["a", "b"], "source": "map.gpkg"},
+        geometry=[box(X0 + 1, Y0 - 9, X0 + 4, Y0 - 6), box(X0 + 301, Y0 - 309, X0 + 304, Y0 - 306)],
+        crs=32633,
+    )
+    s = sample_labels(tiny, stack.grid)
+    assert list(s.rows) == [0, 10] and list(s.labels) == ["a", "b"]
 
 
 def test_labels_outside_the_stack_name_both_extents(tmp_path, stack):

@@ -62,7 +62,7 @@ def test_nodata_and_halo_outside_grid_are_nan(raster_factory):
     assert block.shape == (1, 14, 14)
     assert np.isnan(block[0, :2]).all() and np.isnan(block[0, :, :2]).all()
     assert np.isnan(block[0, 7, 7])
-    assert block[0, 2, 2] == 0 + 0 or np.isnan(block[0, 2, 2])  # value 0 at (0,0) is nodata too
+    assert np.isnan(block[0, 2, 2])  # the value 0 at (0, 0) is nodata too
     assert block[0, 3, 4] == data[1, 2]
 
 
@@ -183,3 +183,45 @@ def test_sources_on_the_grid_are_read_directly_like_a_warp(raster_factory):
     np.testing.assert_array_equal(direct[0, 3:-3, 3:-3], warped[0])
     np.testing.assert_array_equal(direct[1, 3:-3, 3:-3], warped[1])
     assert np.isnan(direct[0, 3 + 10, 3 + 35 - 5])  # nodata 7 inside the hole
+
+
+def test_internal_mask_without_nodata_is_nan(tmp_path):
+    path = tmp_path / "masked.tif"
+    profile = {
+        "driver": "GTiff",
+        "width": 20,
+        "height": 20,
+        "count": 1,
+        "dtype": "uint16",
+        "crs": "EPSG:32633",
+        "transform": T30,
+    }
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.full((1, 20, 20), 5, "uint16"))
+        mask = np.full((20, 20), 255, "uint8")
+        mask[:5] = 0
+        dst.write_mask(mask)
+    with RasterStack.open([path]) as stack:
+        block = stack.read(Window(0, 0, 20, 20))
+    assert np.isnan(block[0, :5]).all() and (block[0, 5:] == 5).all()
+
+
+def test_overlap_smaller_than_a_pixel_is_refused(raster_factory):
+    a = raster_factory("a.tif", ramp(10, 10))
+    b = raster_factory(
+        "b.tif", ramp(10, 10), transform=Affine(30, 0, 500000 + 30 * 9.5, 0, -30, 5200000)
+    )
+    with pytest.raises(RasterError, match="do not overlap by a whole pixel"):
+        RasterStack.open([a, b])
+
+
+def test_south_up_raster_is_refused(raster_factory):
+    p = raster_factory("up.tif", ramp(10, 10), transform=Affine(30, 0, 500000, 0, 30, 5200000))
+    with pytest.raises(RasterError, match="south-up"):
+        inspect_raster(p)
+
+
+def test_grid_origin_can_be_imposed(raster_factory):
+    a = raster_factory("a.tif", ramp(20, 20), transform=Affine(30, 0, 500010, 0, -30, 5200007))
+    grid = choose_grid([inspect_raster(a)], origin=(500000.0, 5200000.0))
+    assert (grid.transform.c - 500000) % 30 == 0 and (5200000 - grid.transform.f) % 30 == 0

@@ -92,8 +92,9 @@ def test_landsat_is_exactly_on_the_reference_grid(scene):
 @pytest.mark.parametrize("index", [1, 2, 3])
 def test_other_rasters_cover_the_footprint_with_a_margin(scene, index):
     with rasterio.open(scene.rasters[index]) as src:
-        left, bottom, right, top = transform_bounds("EPSG:32633", src.crs, *FOOTPRINT,
-                                                    densify_pts=21)
+        left, bottom, right, top = transform_bounds(
+            "EPSG:32633", src.crs, *FOOTPRINT, densify_pts=21
+        )
         rx, ry = src.res
         assert src.bounds.left <= left - 3 * rx and src.bounds.right >= right + 3 * rx
         assert src.bounds.bottom <= bottom - 3 * ry and src.bounds.top >= top + 3 * ry
@@ -120,8 +121,9 @@ def test_radiometric_gaps_lie_outside_the_footprint(scene):
     rows, cols = np.nonzero(missing[0])
     west, east = t.c + cols * t.a, t.c + (cols + 1) * t.a
     north, south = t.f + rows * t.e, t.f + (rows + 1) * t.e
-    left, bottom, right, top = transform_bounds("EPSG:32633", "EPSG:4326", *FOOTPRINT,
-                                                densify_pts=21)
+    left, bottom, right, top = transform_bounds(
+        "EPSG:32633", "EPSG:4326", *FOOTPRINT, densify_pts=21
+    )
     assert np.all((east < left) | (west > right) | (north < bottom) | (south > top))
     assert np.all(data[~missing] >= 0)
 
@@ -196,7 +198,8 @@ def test_csv_reprojects_onto_the_gpkg_points(scene):
     points = gpd.read_file(scene.points_gpkg)
     assert list(table.columns) == ["obs_id", "lon", "lat", "lithology"]
     x, y = Transformer.from_crs("EPSG:4326", "EPSG:32633", always_xy=True).transform(
-        table["lon"], table["lat"])
+        table["lon"], table["lat"]
+    )
     np.testing.assert_allclose(np.column_stack([x, y]), point_xy(scene), atol=0.01)
     assert table["lithology"].tolist() == points["lithology"].tolist()
     assert table["obs_id"].tolist() == points["obs_id"].tolist()
@@ -241,8 +244,9 @@ def test_per_pixel_random_forest_is_moderately_hard(scene):
 
 
 def test_benchmark_stack_is_windowed_and_on_the_reference_grid(tmp_path):
-    paths, points, truth = write_benchmark_stack(tmp_path / "a", size=96, n_bands=3, block_rows=40,
-                                                 n_points=50)
+    paths, points, truth = write_benchmark_stack(
+        tmp_path / "a", size=96, n_bands=3, block_rows=40, n_points=50
+    )
     again, _, truth_again = write_benchmark_stack(tmp_path / "b", size=96, n_bands=3, n_points=50)
     assert [p.name for p in paths] == ["band_01.tif", "band_02.tif", "band_03.tif"]
     for path, other in zip([*paths, truth], [*again, truth_again], strict=True):
@@ -254,8 +258,9 @@ def test_benchmark_stack_is_windowed_and_on_the_reference_grid(tmp_path):
     assert len(gpd.read_file(points)) == 50
 
 
-@pytest.mark.parametrize("kwargs", [{"size": 4}, {"n_points": 0}, {"pixel_size": 0.0},
-                                    {"block_rows": 0}, {"size": 64.5}])
+@pytest.mark.parametrize(
+    "kwargs", [{"size": 4}, {"n_points": 0}, {"pixel_size": 0.0}, {"block_rows": 0}, {"size": 64.5}]
+)
 def test_invalid_arguments_are_refused(tmp_path, kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         make_scene(tmp_path, **kwargs)

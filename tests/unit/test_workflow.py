@@ -1,10 +1,14 @@
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+from affine import Affine
+from shapely.geometry import Point
 
 from geomap.errors import ModelError, OutputExistsError
 from geomap.export import load_model
@@ -148,3 +152,53 @@ def test_existing_output_is_refused_and_kept(result, demo_scene):
     with pytest.raises(OutputExistsError, match="--overwrite"):
         run(config)
     assert (out / "report.json").read_bytes() == before
+
+
+def test_predict_refuses_swapped_rasters(result, demo_scene, tmp_path):
+    out, _ = result
+    swapped = [
+        demo_scene.rasters[0],
+        demo_scene.rasters[1],
+        demo_scene.rasters[3],
+        demo_scene.rasters[2],
+    ]
+    with pytest.raises(ModelError, match="same kinds of rasters, in the same order"):
+        predict(out / "model.skops", swapped, tmp_path / "x")
+
+
+def test_inputs_inside_the_output_folder_are_protected(demo_scene, tmp_path):
+    import shutil
+
+    out = tmp_path / "work"
+    out.mkdir()
+    inside = [Path(shutil.copy(r, out)) for r in demo_scene.rasters]
+    config = RunConfig(inside, demo_scene.points_gpkg, "lithology", out, overwrite=True)
+    with pytest.raises(OutputExistsError, match="lies inside the output folder"):
+        run(config)
+    assert all(p.exists() for p in inside)
+
+
+def test_predict_reproduces_a_grid_in_a_crs_without_authority(tmp_path, raster_factory):
+    rng = np.random.default_rng(0)
+    proj = "+proj=utm +zone=33 +ellps=WGS84 +towgs84=0,0,0 +units=m +no_defs"
+    truth = (np.arange(40)[None, :] // 14).repeat(40, axis=0)
+    data = np.stack([truth * 10 + rng.normal(0, 3, truth.shape) for _ in range(2)]).astype(
+        "float32"
+    )
+    transform = Affine(30.0, 0, 500010.0, 0, -30.0, 5200007.0)
+    r = raster_factory("a.tif", data, crs=proj, transform=transform)
+    rows, cols = rng.integers(0, 40, 50), rng.integers(0, 40, 50)
+    pts = gpd.GeoDataFrame(
+        {"lithology": np.array(["a", "b", "c"])[truth[rows, cols]]},
+        geometry=[Point(500010 + 30 * c + 15, 5200007 - 30 * rr - 15) for rr, c in zip(rows, cols)],
+        crs=proj,
+    )
+    pts.to_file(tmp_path / "obs.gpkg")
+    run(RunConfig([r], tmp_path / "obs.gpkg", "lithology", tmp_path / "m", trees=10))
+    predict(tmp_path / "m" / "model.skops", [r], tmp_path / "p")
+    with (
+        rasterio.open(tmp_path / "m" / "lithology.tif") as a,
+        rasterio.open(tmp_path / "p" / "lithology.tif") as b,
+    ):
+        assert a.transform == b.transform == transform
+        np.testing.assert_array_equal(a.read(), b.read())
