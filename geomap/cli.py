@@ -154,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="most polygon pixels sampled per class (default 2000)",
     )
     p.add_argument(
+        "--nodata",
+        type=float,
+        metavar="VALUE",
+        help="value taken as no data in rasters that declare none (e.g. 0 for Sentinel-2 "
+        "JPEG2000); `geomap predict` reuses it",
+    )
+    p.add_argument(
         "--smooth",
         type=_odd_int,
         default=1,
@@ -263,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 label_crs=args.label_crs,
                 max_per_class=args.max_per_class,
                 smooth=args.smooth,
+                nodata=args.nodata,
                 overwrite=args.overwrite,
             )
             report = run(config, progress=bar)

@@ -110,8 +110,11 @@ def _fail(path: Path, what: str, fix: str) -> RasterError:
     return RasterError(f"Raster '{path}': {what} {fix}")
 
 
-def inspect_raster(path: str | Path) -> Source:
+def inspect_raster(path: str | Path, nodata: float | None = None) -> Source:
     """Open one raster, check it can be used and describe it.
+
+    ``nodata`` is the value taken as no data when the file declares none (Sentinel-2 JPEG2000
+    files use 0 without saying so).
 
     Raises
     ------
@@ -127,10 +130,10 @@ def inspect_raster(path: str | Path) -> Source:
     if path.is_file() and path.stat().st_size == 0:
         raise _fail(path, "the file is empty (0 bytes).", "Copy or export the raster again.")
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        return _inspect(path)
+        return _inspect(path, nodata)
 
 
-def _inspect(path: Path) -> Source:
+def _inspect(path: Path, nodata: float | None) -> Source:
     try:
         src = rasterio.open(path)
     except RasterioIOError as exc:
@@ -172,7 +175,7 @@ def _inspect(path: Path) -> Source:
             crs=src.crs,
             res=(abs(src.transform.a), abs(src.transform.e)),
             dtype=src.dtypes[0],
-            nodata=src.nodata,
+            nodata=src.nodata if src.nodata is not None else nodata,
             width=src.width,
             height=src.height,
             bounds=tuple(src.bounds),
@@ -321,6 +324,7 @@ class RasterStack:
         resolution: float | None = None,
         origin: tuple[float, float] | None = None,
         grid: Grid | None = None,
+        nodata: float | None = None,
     ) -> RasterStack:
         """Check every raster and build the stack on the default or the given grid.
 
@@ -331,7 +335,7 @@ class RasterStack:
         """
         if not paths:
             raise RasterError("No raster given; pass at least one with --raster.")
-        sources = [inspect_raster(p) for p in paths]
+        sources = [inspect_raster(p, nodata) for p in paths]
         if grid is None:
             grid = choose_grid(sources, crs=crs, resolution=resolution, origin=origin)
         stack = cls(sources, grid)

@@ -65,6 +65,7 @@ class RunConfig:
     label_crs: str | None = None
     max_per_class: int = 2000
     smooth: int = 1
+    nodata: float | None = None
     overwrite: bool = False
 
     def to_dict(self) -> dict:
@@ -248,7 +249,9 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
     config.out = Path(config.out)
     check_out_dir(config.out, config.overwrite, [*config.rasters, Path(config.labels)])
     timings: dict[str, float] = {}
-    with RasterStack.open(config.rasters, crs=config.crs, resolution=config.resolution) as stack:
+    with RasterStack.open(
+        config.rasters, crs=config.crs, resolution=config.resolution, nodata=config.nodata
+    ) as stack:
         labels = read_labels(config.labels, config.label_column, crs=config.label_crs)
         placed = sample_labels(
             labels, stack.grid, max_per_class=config.max_per_class, random_state=config.random_state
@@ -285,7 +288,7 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
         t0 = time.perf_counter()
         model = estimator.fit(X, y)
         timings["fit"] = time.perf_counter() - t0
-        bundle = make_bundle(model, recipe, names, stack, config.smooth)
+        bundle = make_bundle(model, recipe, names, stack, config.smooth, config.nodata)
         samples_per_class = np.bincount(y, minlength=len(names))
         report = {
             "geomap_version": __version__,
@@ -323,7 +326,12 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
 
 
 def make_bundle(
-    model, recipe: FeatureRecipe, names: Sequence[str], stack: RasterStack, smooth: int
+    model,
+    recipe: FeatureRecipe,
+    names: Sequence[str],
+    stack: RasterStack,
+    smooth: int,
+    nodata: float | None,
 ) -> dict:
     """What ``model.skops`` holds: the estimator and everything needed to apply it again."""
     return {
@@ -335,6 +343,7 @@ def make_bundle(
         "class_names": list(names),
         "colours": [list(c) for c in class_colours(names)],
         "smooth": int(smooth),
+        "nodata": nodata,
         "inputs": [{"name": s.path.name, "bands": list(s.band_names)} for s in stack.sources],
         "grid": stack.grid.to_dict(),
     }
@@ -382,7 +391,11 @@ def _predict(model_path, rasters, out, block_size, overwrite, progress) -> dict:
     grid = bundle["grid"]
     origin = (grid["transform"][2], grid["transform"][5])  # the training grid's pixel lattice
     with RasterStack.open(
-        rasters, crs=grid["crs_wkt"], resolution=grid["resolution"][0], origin=origin
+        rasters,
+        crs=grid["crs_wkt"],
+        resolution=grid["resolution"][0],
+        origin=origin,
+        nodata=bundle["nodata"],
     ) as stack:
         _check_inputs(bundle, stack, Path(model_path))
         n_cls = len(bundle["class_names"])

@@ -225,3 +225,13 @@ def test_grid_origin_can_be_imposed(raster_factory):
     a = raster_factory("a.tif", ramp(20, 20), transform=Affine(30, 0, 500010, 0, -30, 5200007))
     grid = choose_grid([inspect_raster(a)], origin=(500000.0, 5200000.0))
     assert (grid.transform.c - 500000) % 30 == 0 and (5200000 - grid.transform.f) % 30 == 0
+
+
+def test_undeclared_nodata_can_be_given(raster_factory):
+    data = ramp(10, 10, "uint16") + 1
+    data[:, :3] = 0  # Sentinel-2 JPEG2000 style: 0 outside the orbit, not declared
+    p = raster_factory("b02.tif", data)
+    with RasterStack.open([p], nodata=0) as stack:
+        block = stack.read(Window(0, 0, 10, 10))
+        assert stack.sources[0].nodata == 0
+    assert np.isnan(block[0, :, :3]).all() and np.isfinite(block[0, :, 3:]).all()
