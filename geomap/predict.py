@@ -162,19 +162,22 @@ def predict_stack(
                 proba = smooth_probabilities(proba, smooth)
             t1 = time.perf_counter()
             _write_window(job, proba, (lith, unc, prob), summary, stack)
+            del job, proba
+            _release_freed_memory()
             seconds["model"] += t1 - t0
             seconds["write"] += time.perf_counter() - t1
             if progress is not None:
                 progress(i + 1, len(windows))
     summary.seconds = seconds
-    _release_freed_memory()
     return summary
 
 
 def _release_freed_memory() -> None:
-    """Hand the windows' freed heap back to the system, which glibc does not do by itself.
+    """Hand freed heap back to the system, which glibc does not do by itself.
 
-    The steps after streaming (overviews, COG) then do not add their memory on top of its peak.
+    Windows are allocated and freed from several threads; without this, fragments of every
+    thread's heap pile up over a long scene (peak RSS 795 to 983 MB between two 8000 x 8000 runs)
+    and the steps after streaming (overviews, COG) add their memory on top.
     """
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -89,6 +89,7 @@ def test_help_lists_every_option(capsys):
         "--quiet",
         "--overwrite",
         "--smooth",
+        "--nodata",
     ):
         assert option in text
     assert (
