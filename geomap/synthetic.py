@@ -530,14 +530,7 @@ def _write_reference(directory: Path, grid: _Grid, seed: int, cloud, block_rows:
             ("reflectance x 10000",) * 6,
             {"SEED": str(seed)},
         ),
-        _Output(
-            directory / "truth.tif",
-            "uint8",
-            255,
-            ("lithology",),
-            ("class code",),
-            {"CLASS_NAMES": json.dumps(list(CLASS_NAMES)), "SEED": str(seed)},
-        ),
+        _truth_output(directory, seed),
     ]
 
     def fill(x, y):
@@ -695,6 +688,17 @@ def _check(size: int, pixel_size: float, n_points: int, block_rows: int) -> None
         raise ValueError(f"pixel_size has to be a positive number of metres; got {pixel_size!r}.")
 
 
+def _truth_output(directory: Path, seed: int) -> _Output:
+    return _Output(
+        directory / "truth.tif",
+        "uint8",
+        255,
+        ("lithology",),
+        ("class code",),
+        {"CLASS_NAMES": json.dumps(list(CLASS_NAMES)), "SEED": str(seed)},
+    )
+
+
 def make_scene(
     directory: str | Path,
     *,
@@ -809,16 +813,7 @@ def write_benchmark_stack(
     weights = np.random.default_rng([seed, 19]).normal(0, 0.8, (2, n_bands))
     paths = [directory / f"band_{b + 1:02d}.tif" for b in range(n_bands)]
     outputs = [_Output(p, "float32", -9999.0, (p.stem,), ("",), {}) for p in paths]
-    outputs.append(
-        _Output(
-            directory / "truth.tif",
-            "uint8",
-            255,
-            ("lithology",),
-            ("class code",),
-            {"CLASS_NAMES": json.dumps(list(CLASS_NAMES)), "SEED": str(seed)},
-        )
-    )
+    outputs.append(_truth_output(directory, seed))
 
     def bands(x, y, codes):
         shared = np.stack([_fbm(x, y, 500, 2, seed, 110), _noise(x, y, 60, _key(seed, 111))])
