@@ -9,6 +9,7 @@ as float32, with NaN wherever a source has no data.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
-from rasterio.errors import CRSError, RasterioError, RasterioIOError
+from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, transform_bounds
 from rasterio.windows import Window
@@ -135,7 +136,9 @@ def inspect_raster(path: str | Path, nodata: float | None = None) -> Source:
 
 def _inspect(path: Path, nodata: float | None) -> Source:
     try:
-        src = rasterio.open(path)
+        with warnings.catch_warnings():  # geomap says what is missing, in its own words
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(path)
     except RasterioIOError as exc:
         raise _fail(
             path,

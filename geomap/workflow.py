@@ -143,11 +143,8 @@ def encode_classes(labels: np.ndarray, labels_path: Path) -> tuple[list[str], np
         )
     if len(names) > 255:
         raise LabelError(f"Labels '{labels_path}': {len(names)} classes; geomap maps at most 255.")
-    codes = (
-        np.searchsorted(np.array(names), labels)
-        if names == sorted(names)
-        else np.array([names.index(v) for v in labels])
-    )
+    unique, inverse = np.unique(labels, return_inverse=True)
+    codes = np.array([names.index(u) for u in unique])[inverse.ravel()]
     counts = np.bincount(codes, minlength=len(names))
     notes = [
         f"Class '{n}' has only {c} sample(s); its accuracy figures mean little and it may vanish "

@@ -60,7 +60,7 @@ def fails(capsys, argv, *phrases, out=None):
     code = main(argv)
     err = capsys.readouterr().err
     assert code == 2, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "Warning" not in err
     for phrase in phrases:
         assert phrase in err, err
     if out is not None:
@@ -271,3 +271,20 @@ def test_out_of_range_options_are_refused_before_any_work(scene, capsys, option,
         main(args(scene, extra=[option, value]))
     assert info.value.code == 2
     assert "has to be at least" in capsys.readouterr().err
+
+
+def test_a_photo_named_tif_gets_one_clear_message_and_no_library_warning(scene, capsys):
+    import warnings
+
+    import rasterio
+
+    photo = scene["tmp"] / "photo.tif"
+    with rasterio.open(
+        photo.with_suffix(".png"), "w", driver="PNG", width=8, height=8, count=1, dtype="uint8"
+    ) as dst:
+        dst.write(np.zeros((1, 8, 8), "uint8"))
+    photo.write_bytes(photo.with_suffix(".png").read_bytes())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fails(capsys, args(scene, rasters=[photo]), "photo.tif", "no coordinate reference system")
+    assert not [w for w in caught if "georeferenc" in str(w.message).lower()]
