@@ -158,7 +158,10 @@ def cross_validate(
     -------
     dict
         ``random`` and ``spatial`` metrics, the spatial block size, a plain sentence on which to
-        believe, and the spatial out-of-fold probabilities under ``spatial_oof_proba``.
+        believe, and what calibration needs: the out-of-fold probabilities of each sample under
+        ``random_oof_proba`` and ``spatial_oof_proba`` (n, n_classes; NaN where the sample's
+        neighbourhood has no data) and its fold under ``random_folds`` and ``spatial_folds``
+        (n,) int; a sample's out-of-fold probabilities come from the model trained without its fold.
     """
     n_folds = int(min(n_folds, np.bincount(y).max()))
     if n_folds < 2:
@@ -187,6 +190,7 @@ def cross_validate(
         out[name] = metrics(y, pred, class_names)
         out[name]["n_folds"] = int(len(np.unique(folds)))
         out[f"{name}_oof_proba"] = proba
+        out[f"{name}_folds"] = folds
     out["spatial"]["block_size"] = size
     out["spatial"]["block_size_choice"] = details
     out["summary"] = summary_sentence(

@@ -78,3 +78,20 @@ def test_neighbourhood_evaluation_averages_probabilities():
 def test_summary_sentence_warns_only_beyond_the_gap():
     assert "more optimistic" in summary_sentence(0.9, 0.7)
     assert "agree" in summary_sentence(0.80, 0.78)
+
+
+def test_cross_validate_returns_folds_and_out_of_fold_probabilities_for_calibration():
+    rng = np.random.default_rng(3)
+    xy, y = _clusters(rng, n_clusters=10, per=10)
+    X = (y[:, None] + rng.normal(0, 0.7, (len(y), 2))).astype("float32")
+    est = RandomForestClassifier(20, random_state=0)
+    out = cross_validate(est, X, y, xy, ["a", "b", "c"], map_xy=rng.uniform(0, 10000, (500, 2)))
+    for kind in ("random", "spatial"):
+        folds, proba = out[f"{kind}_folds"], out[f"{kind}_oof_proba"]
+        assert folds.shape == (len(y),) and folds.dtype.kind == "i"
+        assert len(np.unique(folds)) == out[kind]["n_folds"]
+        pred = np.argmax(proba, axis=1)
+        assert (pred == y).mean() == out[kind]["overall_accuracy"]
+    blocks = block_groups(xy, out["spatial"]["block_size"])
+    for b in np.unique(blocks):  # a spatial block is never split between folds
+        assert len(np.unique(out["spatial_folds"][blocks == b])) == 1

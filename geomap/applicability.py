@@ -1,0 +1,421 @@
+"""Where the map can be trusted: dissimilarity index, area of applicability, expected accuracy.
+
+The dissimilarity index (DI, Meyer & Pebesma 2021) of a pixel is the distance, in the feature
+space standardised with the training mean and standard deviation and weighted by feature
+importance, to the nearest training sample, divided by the mean distance between training
+samples. The area of applicability (AOA) holds the pixels whose DI does not exceed what the
+training samples themselves show under spatial cross-validation: each sample's distance to the
+nearest sample outside its own fold, with outliers cut at the upper whisker of the box plot
+(75th percentile + 1.5 IQR, as CAST does).
+
+The expected accuracy of a pixel is the probability that its mapped class is right, learned by a
+logistic regression from the spatial cross-validation: for every training sample, whether its
+held-out prediction was right, against the entropy of its held-out probabilities and its
+cross-validated DI. The regression is kept monotone: more uncertainty or more dissimilarity never
+raises the expected accuracy.
+
+Missing data. Like :class:`geomap.models.LithologyForest`, a pixel missing a feature group (a
+source with no data there) is handled with the groups it has: its DI is measured in the subspace
+of the complete groups, against the training samples complete in them, divided by their mean
+distance in that subspace, and compared with the threshold of that subspace. A pixel with no
+complete group has no DI (NaN), lies outside the AOA and gets the expected accuracy of the most
+dissimilar training sample.
+
+Everything applies per window: :meth:`Applicability.transform` takes the features and class
+probabilities of any set of pixels, and :class:`AccuracyTally` adds the map-wide estimate up window
+by window. Nearest neighbours come from a k-d tree on the training samples, never from a dense
+pixel x sample matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial import cKDTree
+from scipy.spatial.distance import cdist
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import check_is_fitted
+
+from geomap.errors import ModelError
+
+#: Training samples beyond which the mean pairwise distance is estimated on a random subset.
+PAIR_SAMPLE = 4000
+_PAIR_CHUNK = 512
+
+
+def normalised_entropy(proba: np.ndarray) -> np.ndarray:
+    """Entropy of (n, n_classes) probabilities divided by log(n_classes): 0 sure, 1 uniform."""
+    proba = np.asarray(proba, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.where(proba > 0, np.log(np.where(proba > 0, proba, 1.0)), 0.0)
+    out = -(proba * logs).sum(axis=1) / np.log(max(proba.shape[1], 2))
+    out[np.isnan(proba).any(axis=1)] = np.nan
+    return out
+
+
+def mean_pairwise_distance(Z: np.ndarray, random_state: int | None = 0) -> float:
+    """Mean Euclidean distance between distinct rows of ``Z``, computed in chunks.
+
+    Above :data:`PAIR_SAMPLE` rows the mean is taken over a random subset of that many rows, so
+    memory and time stay bounded whatever the number of training samples.
+    """
+    if len(Z) > PAIR_SAMPLE:
+        rng = np.random.default_rng(random_state)
+        Z = Z[np.sort(rng.choice(len(Z), PAIR_SAMPLE, replace=False))]
+    n = len(Z)
+    if n < 2:
+        return float("nan")
+    total = 0.0
+    for start in range(0, n, _PAIR_CHUNK):
+        total += cdist(Z[start : start + _PAIR_CHUNK], Z).sum()
+    return float(total / (n * (n - 1)))
+
+
+def cv_nearest_distance(Z: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Distance from each row to the nearest row of another fold (inf if there is none)."""
+    out = np.full(len(Z), np.inf)
+    for f in np.unique(folds):
+        test = folds == f
+        if (~test).any():
+            out[test] = cKDTree(Z[~test]).query(Z[test])[0]
+    return out
+
+
+def aoa_threshold(train_di: np.ndarray, whisker: float = 1.5) -> float:
+    """Upper whisker of the box plot of the training samples' cross-validated DI.
+
+    The largest value not above the 75th percentile + ``whisker`` x IQR (``boxplot.stats`` in R,
+    as CAST uses), so a few outlying samples do not widen the area of applicability.
+    """
+    values = np.asarray(train_di, dtype="float64")
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return float("nan")
+    q1, q3 = np.percentile(values, [25, 75])
+    return float(values[values <= q3 + whisker * (q3 - q1)].max())
+
+
+def _group_bits(finite: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Bit mask of the complete feature groups of each row (bit i: the i-th distinct group)."""
+    names = np.unique(groups)
+    bits = np.zeros(finite.shape[0], dtype=np.int64)
+    for i, g in enumerate(names):
+        bits |= finite[:, groups == g].all(axis=1).astype(np.int64) << np.int64(i)
+    return bits
+
+
+@dataclass
+class _Space:
+    """A subspace of complete feature groups: its columns, training rows and tree."""
+
+    cols: np.ndarray
+    rows: np.ndarray
+    tree: cKDTree | None
+    mean_distance: float
+    threshold: float
+
+
+class Applicability(BaseEstimator):
+    """Dissimilarity index, area of applicability and expected accuracy of a fitted map model.
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_features,), optional
+        Importance of each feature (e.g. ``model.feature_importances_``); standardised features
+        are multiplied by it. Default: equal weights.
+    feature_groups : sequence of int, optional
+        The group (input source) of each feature, as given to ``LithologyForest``. Default: one
+        group.
+    whisker : float, default=1.5
+        IQR multiple of the outlier cut of the threshold.
+    random_state : int, optional
+        Seed of the subset used for the mean pairwise distance of large training sets.
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray
+        Training mean and standard deviation of each feature.
+    weights_ : ndarray
+        Feature weights, summing to one.
+    mean_distance_, threshold_ : float
+        Mean distance between training samples and the AOA threshold, with every feature.
+    train_di_ : ndarray
+        Cross-validated DI of each training sample.
+    calibrator_ : LogisticRegression
+        P(mapped class right) from (entropy, DI); ``inputs_`` names the inputs it kept.
+    spaces_ : dict
+        Mean distance and threshold of each subspace of complete groups ("0,2"), on first need.
+    """
+
+    def __init__(
+        self,
+        weights: Sequence[float] | None = None,
+        feature_groups: Sequence[int] | None = None,
+        whisker: float = 1.5,
+        random_state: int | None = 0,
+    ) -> None:
+        self.weights = weights
+        self.feature_groups = feature_groups
+        self.whisker = whisker
+        self.random_state = random_state
+
+    def fit(self, X, y, *, folds, oof_proba) -> Applicability:
+        """Learn the training feature space, the AOA threshold and the accuracy calibration.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            Training features (NaN where a source has no data), as given to the model.
+        y : ndarray of shape (n_samples,)
+            Integer class codes (0..n_classes-1).
+        folds : ndarray of shape (n_samples,)
+            Spatial cross-validation fold of each sample (``cross_validate(...)["spatial_folds"]``).
+        oof_proba : ndarray of shape (n_samples, n_classes)
+            Held-out probabilities of each sample (``cross_validate(...)["spatial_oof_proba"]``).
+
+        Raises
+        ------
+        ModelError
+            If the shapes disagree or fewer than two folds or samples are given.
+        """
+        X, y, folds, oof_proba = self._check_fit(X, y, folds, oof_proba)
+        self.n_features_in_ = X.shape[1]
+        self.mean_ = np.nanmean(X, axis=0)
+        scale = np.nanstd(X, axis=0)
+        self.scale_ = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        self.mean_ = np.nan_to_num(self.mean_)
+        weights = np.ones(X.shape[1]) if self.weights is None else np.asarray(self.weights, float)
+        self.weights_ = weights / weights.sum() if weights.sum() > 0 else np.ones(X.shape[1])
+        self.groups_ = self._groups(X.shape[1])
+        self.train_ = self.embed(X)
+        self.folds_ = np.asarray(folds, dtype=int)
+        self.spaces_, self._cache = {}, {}
+        self.train_di_ = self._train_di()
+        full = self._space(self._full_key())
+        self.mean_distance_, self.threshold_ = full.mean_distance, full.threshold
+        self._fit_calibration(y, oof_proba)
+        return self
+
+    def _check_fit(self, X, y, folds, oof_proba):
+        X = np.asarray(X, dtype="float64")
+        y, folds = np.asarray(y), np.asarray(folds)
+        oof_proba = np.asarray(oof_proba, dtype="float64")
+        n = X.shape[0] if X.ndim == 2 else -1
+        if n < 2 or y.shape != (n,) or folds.shape != (n,) or oof_proba.shape[0] != n:
+            raise ModelError(
+                "Applicability.fit needs X (n, n_features) with n >= 2 and y, folds and oof_proba "
+                f"with n rows; got X {X.shape}, y {y.shape}, folds {folds.shape}, oof_proba "
+                f"{oof_proba.shape}."
+            )
+        if len(np.unique(folds)) < 2:
+            raise ModelError(
+                f"Applicability.fit needs samples in at least two folds; got "
+                f"{len(np.unique(folds))}. Pass cross_validate(...)['spatial_folds']."
+            )
+        if self.weights is not None and np.shape(self.weights) != (X.shape[1],):
+            raise ModelError(
+                f"weights has to give one weight per feature ({X.shape[1]}); got shape "
+                f"{np.shape(self.weights)}."
+            )
+        return X, y, folds, oof_proba
+
+    def _groups(self, n_features: int) -> np.ndarray:
+        if self.feature_groups is None:
+            return np.zeros(n_features, int)
+        groups = np.asarray(self.feature_groups, dtype=int)
+        if groups.shape != (n_features,):
+            raise ModelError(
+                f"feature_groups has to give one group per feature ({n_features}); got "
+                f"{groups.shape[0]}."
+            )
+        return groups
+
+    def embed(self, X) -> np.ndarray:
+        """Features standardised with the training mean and sd and multiplied by the weights."""
+        return (np.asarray(X, dtype="float64") - self.mean_) / self.scale_ * self.weights_
+
+    def _full_key(self) -> int:
+        return (1 << len(np.unique(self.groups_))) - 1
+
+    def _space(self, bits: int) -> _Space:
+        """The subspace of the groups in ``bits``: built on first need, statistics kept."""
+        if bits in self._cache:
+            return self._cache[bits]
+        names = np.unique(self.groups_)
+        keep = [g for i, g in enumerate(names) if bits >> i & 1]
+        cols = np.flatnonzero(np.isin(self.groups_, keep))
+        rows = np.flatnonzero(np.isfinite(self.train_[:, cols]).all(axis=1)) if keep else []
+        rows = np.asarray(rows, dtype=int)
+        Z = self.train_[np.ix_(rows, cols)]
+        key = ",".join(map(str, keep))
+        if key not in self.spaces_:
+            self.spaces_[key] = self._space_statistics(Z, self.folds_[rows])
+        mean_distance, threshold = self.spaces_[key]
+        tree = cKDTree(Z) if len(rows) and np.isfinite(mean_distance) else None
+        self._cache[bits] = _Space(cols, rows, tree, mean_distance, threshold)
+        return self._cache[bits]
+
+    def _space_statistics(self, Z: np.ndarray, folds: np.ndarray) -> list[float]:
+        mean_distance = mean_pairwise_distance(Z, self.random_state)
+        if not mean_distance > 0:  # fewer than two samples, or all identical
+            return [float("nan"), float("nan")]
+        di = cv_nearest_distance(Z, folds) / mean_distance
+        return [mean_distance, aoa_threshold(di, self.whisker)]
+
+    def _train_di(self) -> np.ndarray:
+        """Cross-validated DI of each training sample, in the subspace of its complete groups."""
+        bits = _group_bits(np.isfinite(self.train_), self.groups_)
+        out = np.full(len(bits), np.nan)
+        for b in np.unique(bits[bits > 0]):
+            space = self._space(int(b))
+            if not np.isfinite(space.mean_distance):
+                continue
+            Z = self.train_[np.ix_(space.rows, space.cols)]
+            di = cv_nearest_distance(Z, self.folds_[space.rows]) / space.mean_distance
+            pos = np.searchsorted(space.rows, np.flatnonzero(bits == b))
+            out[bits == b] = di[pos]
+        out[~np.isfinite(out)] = np.nan
+        return out
+
+    def dissimilarity(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """DI of each row of ``X`` and the AOA threshold that applies to it.
+
+        Returns
+        -------
+        di, threshold : ndarray of shape (n,)
+            NaN for rows with no complete feature group (or no training sample to compare with).
+        """
+        check_is_fitted(self)
+        Z = self.embed(X)
+        bits = _group_bits(np.isfinite(Z), self.groups_)
+        di = np.full(len(Z), np.nan)
+        threshold = np.full(len(Z), np.nan)
+        for b in np.unique(bits[bits > 0]):
+            space, rows = self._space(int(b)), np.flatnonzero(bits == b)
+            if space.tree is None:
+                continue
+            distance = space.tree.query(Z[np.ix_(rows, space.cols)])[0]
+            di[rows] = distance / space.mean_distance
+            threshold[rows] = space.threshold
+        return di, threshold
+
+    def _fit_calibration(self, y: np.ndarray, oof_proba: np.ndarray) -> None:
+        entropy = normalised_entropy(oof_proba)
+        ok = np.isfinite(entropy)
+        self.di_cap_ = (
+            float(np.nanmax(self.train_di_)) if np.isfinite(self.train_di_).any() else 1.0
+        )
+        inputs = np.column_stack([entropy, self._di_input(self.train_di_)])[ok]
+        right = (np.argmax(oof_proba[ok], axis=1) == y[ok]).astype(int)
+        self.oof_accuracy_ = float(right.mean()) if len(right) else float("nan")
+        self.inputs_ = ["entropy", "dissimilarity"]
+        keep = [0, 1]
+        while True:
+            if len(np.unique(right)) < 2 or not keep:  # all right or all wrong: a constant
+                self.inputs_, self.calibrator_ = [], None
+                return
+            model = LogisticRegression(C=1.0).fit(inputs[:, keep], right)
+            wrong_sign = [k for k, c in zip(keep, model.coef_[0]) if c > 0]
+            if not wrong_sign:
+                break
+            keep = [k for k in keep if k not in wrong_sign]  # never reward uncertainty
+        self.inputs_ = [self.inputs_[k] for k in keep]
+        self.calibrator_ = model
+
+    def _di_input(self, di: np.ndarray) -> np.ndarray:
+        return np.where(np.isfinite(di), di, self.di_cap_)
+
+    def expected_accuracy(self, proba, di) -> np.ndarray:
+        """P(the mapped class is right) from class probabilities and DI; NaN where no data."""
+        check_is_fitted(self)
+        proba = np.asarray(proba, dtype="float64")
+        entropy = normalised_entropy(proba)
+        out = np.full(len(entropy), np.nan)
+        ok = np.isfinite(entropy)
+        if self.calibrator_ is None:
+            out[ok] = self.oof_accuracy_
+            return out
+        columns = {"entropy": entropy[ok], "dissimilarity": self._di_input(np.asarray(di))[ok]}
+        inputs = np.column_stack([columns[name] for name in self.inputs_])
+        out[ok] = self.calibrator_.predict_proba(inputs)[:, 1]
+        return out
+
+    def transform(self, X, proba) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """DI, AOA mask and expected accuracy of a window's pixels.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_pixels, n_features)
+            The pixels' features, computed as for the model (NaN where a source has no data).
+        proba : ndarray of shape (n_pixels, n_classes)
+            The map's class probabilities of the same pixels (NaN where nothing is mapped).
+
+        Returns
+        -------
+        di, aoa, expected_accuracy : ndarray of float32, shape (n_pixels,)
+            ``aoa`` is 1 inside the area of applicability and 0 outside; all three are NaN where
+            the pixel is not mapped (``proba`` NaN).
+        """
+        di, threshold = self.dissimilarity(X)
+        aoa = (di <= threshold).astype("float32")
+        accuracy = self.expected_accuracy(proba, di)
+        unmapped = np.isnan(accuracy)
+        di[unmapped], aoa[unmapped] = np.nan, np.nan
+        return di.astype("float32"), aoa, accuracy.astype("float32")
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_cache", None)  # k-d trees are rebuilt on first need
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._cache = {}
+
+
+@dataclass
+class AccuracyTally:
+    """Map-wide expected accuracy, added up window by window.
+
+    ``add`` takes the class codes, expected accuracy and AOA mask of a window's mapped pixels;
+    ``to_dict`` gives the ``map_accuracy_estimate`` of the report.
+    """
+
+    n_classes: int
+    pixels: np.ndarray = field(init=False)
+    accuracy_sum: np.ndarray = field(init=False)
+    inside: int = 0
+
+    def __post_init__(self) -> None:
+        self.pixels = np.zeros(self.n_classes, "int64")
+        self.accuracy_sum = np.zeros(self.n_classes, "float64")
+
+    def add(self, codes: np.ndarray, expected_accuracy: np.ndarray, aoa: np.ndarray) -> None:
+        """Count the mapped pixels of a window (those with a finite expected accuracy)."""
+        codes, acc, aoa = (np.asarray(a).ravel() for a in (codes, expected_accuracy, aoa))
+        mapped = np.isfinite(acc)
+        codes = codes[mapped].astype(int)
+        self.pixels += np.bincount(codes, minlength=self.n_classes)
+        self.accuracy_sum += np.bincount(codes, acc[mapped], minlength=self.n_classes)
+        self.inside += int((aoa[mapped] == 1).sum())
+
+    def to_dict(self, class_names: Sequence[str]) -> dict:
+        """``overall_accuracy``, ``per_class`` (mean over the pixels mapped as it), AOA share."""
+        total = int(self.pixels.sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_class = self.accuracy_sum / self.pixels
+        return {
+            "overall_accuracy": float(self.accuracy_sum.sum() / total) if total else None,
+            "per_class": {
+                n: (float(a) if p else None) for n, a, p in zip(class_names, per_class, self.pixels)
+            },
+            "aoa_fraction": self.inside / total if total else None,
+            "mapped_pixels": total,
+            "method": (
+                "mean over the mapped pixels of P(mapped class right), a logistic calibration of "
+                "the held-out spatial-CV predictions on their entropy and dissimilarity index"
+            ),
+        }

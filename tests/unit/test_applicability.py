@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+
+from geomap.applicability import (
+    AccuracyTally,
+    Applicability,
+    aoa_threshold,
+    cv_nearest_distance,
+    mean_pairwise_distance,
+    normalised_entropy,
+)
+from geomap.errors import ModelError
+
+# Four training samples on the corners of a square; mean (1, 1), sd 1 in both features, so the
+# standardised samples are (+-1, +-1) and, with equal weights 0.5, (+-0.5, +-0.5).
+SQUARE = np.array([[0, 0], [2, 0], [0, 2], [2, 2]], float)
+SQUARE_Y = np.array([0, 1, 0, 1])
+SQUARE_FOLDS = np.array([0, 0, 1, 1])
+# Side 1 four times, diagonal sqrt(2) twice: (4 + 2 * 1.41421356) / 6.
+SQUARE_MEAN_DISTANCE = 1.13807119
+
+
+def _fitted(X=SQUARE, y=SQUARE_Y, folds=SQUARE_FOLDS, **kwargs):
+    proba = np.eye(2)[y] * 0.8 + 0.1
+    return Applicability(**kwargs).fit(X, y, folds=folds, oof_proba=proba)
+
+
+def test_dissimilarity_index_matches_a_hand_computed_case():
+    app = _fitted()
+    assert app.mean_distance_ == pytest.approx(SQUARE_MEAN_DISTANCE)
+    # (4, 1) -> standardised (3, 0) -> weighted (1.5, 0); nearest corner (0.5, +-0.5) at
+    # sqrt(1 + 0.25) = 1.11803399. (1, 1) -> (0, 0), at sqrt(0.5) = 0.70710678 from every corner.
+    di, _ = app.dissimilarity(np.array([[4, 1], [1, 1], [2, 2]], float))
+    assert di == pytest.approx([1.11803399 / 1.13807119, 0.70710678 / 1.13807119, 0.0])
+
+
+def test_importance_weights_stretch_the_feature_space():
+    app = _fitted(weights=[3.0, 1.0])  # weights 0.75, 0.25: corners at (+-0.75, +-0.25)
+    # pairs: 2 x 1.5 (along x), 2 x 0.5 (along y), 2 x sqrt(1.5**2 + 0.5**2) = 1.58113883
+    expected_mean = (2 * 1.5 + 2 * 0.5 + 2 * 1.58113883) / 6
+    assert app.mean_distance_ == pytest.approx(expected_mean)
+    di, _ = app.dissimilarity(np.array([[4, 1]], float))  # (2.25, 0): 1.5 along x, 0.25 along y
+    assert di[0] == pytest.approx(np.hypot(1.5, 0.25) / expected_mean)
+
+
+def test_cross_validated_distance_ignores_the_own_fold():
+    Z = np.array([[0.0], [0.1], [1.0], [3.0]])
+    folds = np.array([0, 0, 1, 1])
+    # 0.0 and 0.1 are each other's nearest, but in the same fold: their nearest elsewhere is 1.0
+    assert cv_nearest_distance(Z, folds) == pytest.approx([1.0, 0.9, 0.9, 2.9])
+
+
+def test_mean_pairwise_distance_hand_case_and_subsample_bound():
+    # pairs 1, 3 and 2 apart
+    assert mean_pairwise_distance(np.array([[0.0], [1.0], [3.0]])) == pytest.approx(2.0)
+    assert np.isnan(mean_pairwise_distance(np.zeros((1, 2))))
+    big = np.random.default_rng(0).normal(size=(5000, 2))
+    # two standard normals in 2-D: E|a - b| = sqrt(pi) = 1.7725
+    assert mean_pairwise_distance(big) == pytest.approx(np.sqrt(np.pi), rel=0.03)
+
+
+def test_threshold_is_the_upper_whisker_and_ignores_an_outlier():
+    di = np.array([0.1, 0.2, 0.2, 0.3, 0.3, 0.4, 5.0])
+    # q1 0.2, q3 0.35, IQR 0.15: fence 0.575, so the largest value below it, 0.4
+    assert aoa_threshold(di) == pytest.approx(0.4)
+    assert aoa_threshold(di[:-1]) == pytest.approx(0.4)  # the outlier did not move it
+    assert aoa_threshold(np.array([0.5, np.nan, np.inf])) == 0.5
+    assert np.isnan(aoa_threshold(np.array([np.nan])))
+
+
+def test_threshold_from_training_cv_dissimilarity_and_mask():
+    app = _fitted()
+    # every corner's nearest corner in the other fold is 1.0 away (a side): train DI 1 / 1.138
+    assert app.train_di_ == pytest.approx(np.full(4, 1 / SQUARE_MEAN_DISTANCE))
+    assert app.threshold_ == pytest.approx(1 / SQUARE_MEAN_DISTANCE)
+    proba = np.array([[0.9, 0.1], [0.5, 0.5], [np.nan, np.nan]])
+    di, aoa, acc = app.transform(np.array([[1, 1], [9, 9], [1, 1]], float), proba)
+    assert aoa[:2].tolist() == [1.0, 0.0]
+    assert np.isnan([di[2], aoa[2], acc[2]]).all()  # not mapped: no value
+    assert di.dtype == aoa.dtype == acc.dtype == np.float32
+
+
+def test_missing_feature_group_uses_the_complete_groups():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 3))
+    X[:5, 2] = np.nan  # five samples miss the second source
+    y, folds = np.arange(60) % 2, np.arange(60) % 3
+    app = _fitted(X, y, folds, feature_groups=[0, 0, 1])
+    assert np.isfinite(app.train_di_).all()
+    pixel = np.array([[0.3, -0.2, np.nan], [np.nan, np.nan, np.nan]])
+    di, threshold = app.dissimilarity(pixel)
+    sub = Applicability().fit(X[:, :2], y, folds=folds, oof_proba=np.full((60, 2), 0.5))
+    expected, _ = sub.dissimilarity(pixel[:1, :2])
+    # same as a model of the first source alone (the weights of its features are equal in both)
+    assert di[0] == pytest.approx(expected[0])
+    assert threshold[0] == pytest.approx(sub.threshold_)
+    assert np.isnan(di[1])
+    assert set(app.spaces_) == {"0,1", "0"}
+
+
+def test_bad_fit_inputs_raise_model_errors():
+    with pytest.raises(ModelError, match="two folds"):
+        _fitted(folds=np.zeros(4, int))
+    with pytest.raises(ModelError, match="n rows"):
+        Applicability().fit(SQUARE, SQUARE_Y[:3], folds=SQUARE_FOLDS, oof_proba=np.ones((4, 2)))
+    with pytest.raises(ModelError, match="one weight per feature"):
+        _fitted(weights=[1.0])
+    with pytest.raises(ModelError, match="one group per feature"):
+        _fitted(feature_groups=[0])
+
+
+def test_normalised_entropy():
+    p = np.array([[1.0, 0.0], [0.5, 0.5], [np.nan, np.nan]])
+    out = normalised_entropy(p)
+    assert out[:2] == pytest.approx([0.0, 1.0])
+    assert np.isnan(out[2])
+
+
+def test_accuracy_tally_adds_up_windows():
+    tally = AccuracyTally(3)
+    tally.add(np.array([0, 0, 1]), np.array([0.9, 0.7, 0.5]), np.array([1, 0, 1]))
+    tally.add(np.array([[1, 2]]), np.array([[0.3, np.nan]]), np.array([[0, np.nan]]))
+    out = tally.to_dict(["a", "b", "c"])
+    assert out["overall_accuracy"] == pytest.approx((0.9 + 0.7 + 0.5 + 0.3) / 4)
+    assert out["per_class"] == {"a": pytest.approx(0.8), "b": pytest.approx(0.4), "c": None}
+    assert out["aoa_fraction"] == 0.5
+    assert out["mapped_pixels"] == 4
