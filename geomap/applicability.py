@@ -107,6 +107,75 @@ def _group_bits(finite: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return bits
 
 
+class AccuracyCalibration(BaseEstimator):
+    """P(mapped class right) as a monotone logistic function of entropy and dissimilarity.
+
+    Fitted on held-out predictions: for each sample, the normalised entropy of its out-of-fold
+    probabilities, its cross-validated DI and whether its out-of-fold class was right. An input
+    whose fitted coefficient would make the accuracy grow with it (more uncertainty or more
+    dissimilarity never makes a pixel more likely right) is dropped and the model refitted; with
+    no input left, or when every held-out prediction was right (or wrong), the expected accuracy
+    is the held-out accuracy.
+
+    Parameters
+    ----------
+    C : float, default=1.0
+        Inverse L2 regularisation strength of the logistic regression.
+
+    Attributes
+    ----------
+    inputs_ : list of str
+        The inputs kept, among "entropy" and "dissimilarity".
+    model_ : LogisticRegression or None
+        The regression on ``inputs_``; None for a constant.
+    base_rate_ : float
+        The held-out accuracy.
+    """
+
+    def __init__(self, C: float = 1.0) -> None:
+        self.C = C
+
+    def fit(self, entropy, dissimilarity, right) -> AccuracyCalibration:
+        """Fit on held-out entropy, DI and correctness (booleans).
+
+        Raises
+        ------
+        ModelError
+            If the three arrays differ in length or are empty.
+        """
+        columns = np.column_stack([entropy, dissimilarity]).astype("float64")
+        right = np.asarray(right, dtype=bool)
+        if len(right) == 0 or columns.shape != (len(right), 2) or not np.isfinite(columns).all():
+            raise ModelError(
+                "The accuracy calibration needs finite entropy and dissimilarity and a "
+                f"right/wrong flag for each held-out sample; got {columns.shape[0]} rows of "
+                f"inputs, {len(right)} flags."
+            )
+        self.base_rate_ = float(right.mean())
+        keep = [0, 1]
+        self.model_ = None
+        while keep and 0 < right.sum() < len(right):
+            model = LogisticRegression(C=self.C).fit(columns[:, keep], right)
+            rising = [k for k, c in zip(keep, model.coef_[0]) if c > 0]
+            if not rising:
+                self.model_ = model
+                break
+            keep = [k for k in keep if k not in rising]
+        names = ("entropy", "dissimilarity")
+        self.inputs_ = [names[k] for k in keep] if self.model_ is not None else []
+        return self
+
+    def predict(self, entropy, dissimilarity) -> np.ndarray:
+        """Expected accuracy of each row."""
+        check_is_fitted(self)
+        entropy = np.asarray(entropy, dtype="float64")
+        if self.model_ is None:
+            return np.full(entropy.shape, self.base_rate_)
+        columns = {"entropy": entropy, "dissimilarity": np.asarray(dissimilarity, "float64")}
+        inputs = np.column_stack([columns[name] for name in self.inputs_])
+        return self.model_.predict_proba(inputs)[:, 1]
+
+
 @dataclass
 class _Space:
     """A subspace of complete feature groups: its columns, training rows and tree."""
@@ -144,8 +213,8 @@ class Applicability(BaseEstimator):
         Mean distance between training samples and the AOA threshold, with every feature.
     train_di_ : ndarray
         Cross-validated DI of each training sample.
-    calibrator_ : LogisticRegression
-        P(mapped class right) from (entropy, DI); ``inputs_`` names the inputs it kept.
+    calibration_ : AccuracyCalibration
+        P(mapped class right) from the entropy and DI of the held-out predictions.
     spaces_ : dict
         Mean distance and threshold of each subspace of complete groups ("0,2"), on first need.
     """
@@ -303,44 +372,26 @@ class Applicability(BaseEstimator):
         return di, threshold
 
     def _fit_calibration(self, y: np.ndarray, oof_proba: np.ndarray) -> None:
+        finite = np.isfinite(self.train_di_)
+        self.di_cap_ = float(self.train_di_[finite].max()) if finite.any() else 1.0
         entropy = normalised_entropy(oof_proba)
         ok = np.isfinite(entropy)
-        self.di_cap_ = (
-            float(np.nanmax(self.train_di_)) if np.isfinite(self.train_di_).any() else 1.0
+        right = np.argmax(oof_proba[ok], axis=1) == y[ok]
+        self.calibration_ = AccuracyCalibration().fit(
+            entropy[ok], self._di_input(self.train_di_[ok]), right
         )
-        inputs = np.column_stack([entropy, self._di_input(self.train_di_)])[ok]
-        right = (np.argmax(oof_proba[ok], axis=1) == y[ok]).astype(int)
-        self.oof_accuracy_ = float(right.mean()) if len(right) else float("nan")
-        self.inputs_ = ["entropy", "dissimilarity"]
-        keep = [0, 1]
-        while True:
-            if len(np.unique(right)) < 2 or not keep:  # all right or all wrong: a constant
-                self.inputs_, self.calibrator_ = [], None
-                return
-            model = LogisticRegression(C=1.0).fit(inputs[:, keep], right)
-            wrong_sign = [k for k, c in zip(keep, model.coef_[0]) if c > 0]
-            if not wrong_sign:
-                break
-            keep = [k for k in keep if k not in wrong_sign]  # never reward uncertainty
-        self.inputs_ = [self.inputs_[k] for k in keep]
-        self.calibrator_ = model
 
     def _di_input(self, di: np.ndarray) -> np.ndarray:
+        """DI for the calibration: rows without one count as the most dissimilar sample."""
         return np.where(np.isfinite(di), di, self.di_cap_)
 
     def expected_accuracy(self, proba, di) -> np.ndarray:
         """P(the mapped class is right) from class probabilities and DI; NaN where no data."""
         check_is_fitted(self)
-        proba = np.asarray(proba, dtype="float64")
         entropy = normalised_entropy(proba)
         out = np.full(len(entropy), np.nan)
         ok = np.isfinite(entropy)
-        if self.calibrator_ is None:
-            out[ok] = self.oof_accuracy_
-            return out
-        columns = {"entropy": entropy[ok], "dissimilarity": self._di_input(np.asarray(di))[ok]}
-        inputs = np.column_stack([columns[name] for name in self.inputs_])
-        out[ok] = self.calibrator_.predict_proba(inputs)[:, 1]
+        out[ok] = self.calibration_.predict(entropy[ok], self._di_input(np.asarray(di)[ok]))
         return out
 
     def transform(self, X, proba) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -232,6 +232,8 @@ def save_model(path: Path, bundle: dict) -> None:
 
 #: Types a geomap model bundle may hold beyond skops' defaults.
 TRUSTED_TYPES = (
+    "geomap.applicability.AccuracyCalibration",
+    "geomap.applicability.Applicability",
     "geomap.models.forest.LithologyForest",
     "sklearn.ensemble._forest.RandomForestClassifier",
     "sklearn.tree._classes.DecisionTreeClassifier",

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from geomap.applicability import (
+    AccuracyCalibration,
     AccuracyTally,
     Applicability,
     aoa_threshold,
@@ -10,6 +11,7 @@ from geomap.applicability import (
     normalised_entropy,
 )
 from geomap.errors import ModelError
+from geomap.export import load_model, save_model
 
 # Four training samples on the corners of a square; mean (1, 1), sd 1 in both features, so the
 # standardised samples are (+-1, +-1) and, with equal weights 0.5, (+-0.5, +-0.5).
@@ -125,3 +127,77 @@ def test_accuracy_tally_adds_up_windows():
     assert out["per_class"] == {"a": pytest.approx(0.8), "b": pytest.approx(0.4), "c": None}
     assert out["aoa_fraction"] == 0.5
     assert out["mapped_pixels"] == 4
+
+
+def _known_calibration_data(n=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    entropy, di = rng.uniform(0, 1, n), rng.uniform(0, 2, n)
+    truth = 1 / (1 + np.exp(-(3.0 - 4.0 * entropy - 1.5 * di)))
+    return entropy, di, rng.uniform(size=n) < truth, truth
+
+
+def test_calibration_recovers_a_known_accuracy_function():
+    entropy, di, right, _ = _known_calibration_data()
+    cal = AccuracyCalibration().fit(entropy, di, right)
+    grid_e, grid_d = np.meshgrid(np.linspace(0, 1, 5), np.linspace(0, 2, 5))
+    truth = 1 / (1 + np.exp(-(3.0 - 4.0 * grid_e - 1.5 * grid_d)))
+    assert cal.predict(grid_e.ravel(), grid_d.ravel()) == pytest.approx(truth.ravel(), abs=0.05)
+    assert cal.inputs_ == ["entropy", "dissimilarity"]
+
+
+def test_calibration_is_monotone_and_drops_an_input_that_would_reward_dissimilarity():
+    rng = np.random.default_rng(1)
+    entropy = rng.uniform(0, 1, 3000)
+    di = rng.uniform(0, 2, 3000)
+    # accuracy that grows with DI here: an artefact the calibration must not learn
+    right = rng.uniform(size=3000) < 1 / (1 + np.exp(-(2.0 - 3.0 * entropy + 1.0 * di)))
+    cal = AccuracyCalibration().fit(entropy, di, right)
+    assert cal.inputs_ == ["entropy"]
+    e = np.linspace(0, 1, 11)
+    for d in (0.0, 1.0, 5.0):
+        values = cal.predict(e, np.full(11, d))
+        assert (np.diff(values) <= 0).all()
+    assert cal.predict([0.3, 0.3], [0.1, 9.0])[0] == cal.predict([0.3, 0.3], [0.1, 9.0])[1]
+
+
+def test_calibration_without_errors_is_the_held_out_accuracy():
+    cal = AccuracyCalibration().fit([0.1, 0.5, 0.9], [0.2, 0.4, 0.1], [True, True, True])
+    assert cal.model_ is None and cal.predict([0.2, 0.99], [0, 3]).tolist() == [1.0, 1.0]
+    with pytest.raises(ModelError, match="right/wrong flag"):
+        AccuracyCalibration().fit([0.1, np.nan], [0.2, 0.3], [True, False])
+
+
+def _scene_like(seed=2, n=300):
+    """Two informative features, a noise feature; class boundary at x0 = 0."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = (X[:, 0] + rng.normal(0, 0.5, n) > 0).astype(int)
+    p1 = 1 / (1 + np.exp(-3 * X[:, 0]))
+    return X, y, np.arange(n) % 5, np.column_stack([1 - p1, p1])
+
+
+def test_expected_accuracy_falls_with_uncertainty_and_dissimilarity():
+    X, y, folds, oof = _scene_like()
+    app = Applicability(weights=[0.6, 0.3, 0.1]).fit(X, y, folds=folds, oof_proba=oof)
+    near, far = np.zeros((1, 3)), np.full((1, 3), 8.0)
+    sure, unsure = np.array([[0.98, 0.02]]), np.array([[0.55, 0.45]])
+    acc = {
+        (p, d): app.transform(x, q)[2][0]
+        for p, q in (("sure", sure), ("unsure", unsure))
+        for d, x in (("near", near), ("far", far))
+    }
+    assert acc["sure", "near"] > acc["unsure", "near"]
+    assert acc["sure", "near"] >= acc["sure", "far"]
+    assert 0 < acc["unsure", "far"] < 1
+
+
+def test_applicability_round_trips_through_a_model_bundle(tmp_path):
+    X, y, folds, oof = _scene_like()
+    app = Applicability(feature_groups=[0, 0, 1]).fit(X, y, folds=folds, oof_proba=oof)
+    pixels = np.array([[0.1, 0.2, np.nan], [3.0, -1.0, 0.5]])
+    proba = np.array([[0.7, 0.3], [0.2, 0.8]])
+    before = app.transform(pixels, proba)
+    save_model(tmp_path / "m.skops", {"format": "geomap-model", "applicability": app})
+    loaded = load_model(tmp_path / "m.skops")["applicability"]
+    for a, b in zip(before, loaded.transform(pixels, proba)):
+        np.testing.assert_array_equal(a, b)
