@@ -66,22 +66,46 @@ def read_labels(
         observation or holds geometries other than points and polygons.
     """
     path = Path(path)
+    return _tidy(_read_any(path, crs, layer), path, column)
+
+
+def label_columns(
+    path: str | Path, *, crs: str | None = None, layer: str | None = None
+) -> list[str]:
+    """The columns of an observation file that may hold the class, in file order.
+
+    The geometry and, in a CSV, the coordinate columns are left out.
+
+    Raises
+    ------
+    MissingFileError, LabelError
+        As :func:`read_labels`.
+    """
+    frame = _read_any(Path(path), crs, layer)
+    lower = {str(c).lower().strip() for c in frame.columns}
+    coords = next((p for p in COORD_PAIRS if p[0] in lower and p[1] in lower), ())
+    return [
+        str(c)
+        for c in frame.columns
+        if c != frame.geometry.name and str(c).lower().strip() not in coords
+    ]
+
+
+def _read_any(path: Path, crs: str | None, layer: str | None) -> gpd.GeoDataFrame:
     if not path.exists():
         raise MissingFileError(f"Labels '{path}' do not exist; check the path and its spelling.")
     if path.is_file() and path.stat().st_size == 0:
         raise LabelError(f"Labels '{path}': the file is empty (0 bytes). Export it again.")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        frame = _read_csv(path, crs)
-    elif suffix in VECTOR_SUFFIXES:
-        frame = _read_vector(path, layer)
-    else:
-        raise LabelError(
-            f"Labels '{path}': the format '{suffix or path.name}' is not supported. Give a "
-            "GeoPackage, GeoJSON, Shapefile (.shp or zipped) or CSV "
-            f"({', '.join(VECTOR_SUFFIXES)}, .csv)."
-        )
-    return _tidy(frame, path, column)
+        return _read_csv(path, crs)
+    if suffix in VECTOR_SUFFIXES:
+        return _read_vector(path, layer)
+    raise LabelError(
+        f"Labels '{path}': the format '{suffix or path.name}' is not supported. Give a "
+        "GeoPackage, GeoJSON, Shapefile (.shp or zipped) or CSV "
+        f"({', '.join(VECTOR_SUFFIXES)}, .csv)."
+    )
 
 
 def _read_vector(path: Path, layer: str | None) -> gpd.GeoDataFrame:

@@ -9,7 +9,13 @@ from shapely.geometry import LineString, Point, box
 
 from geomap.errors import LabelError, MissingFileError
 from geomap.features import FeatureRecipe
-from geomap.labels import class_order, extract_features, read_labels, sample_labels
+from geomap.labels import (
+    class_order,
+    extract_features,
+    label_columns,
+    read_labels,
+    sample_labels,
+)
 from geomap.stack import RasterStack
 
 X0, Y0 = 500000.0, 5200000.0  # grid origin of the conftest rasters (30 m pixels)
@@ -87,6 +93,20 @@ def test_missing_column_lists_the_columns(tmp_path):
     points().to_file(p)
     with pytest.raises(LabelError, match="no column 'rocktype'. The columns are: lithology, note"):
         read_labels(p, "rocktype")
+
+
+def test_label_columns_leave_out_geometry_and_coordinates(tmp_path):
+    gpkg = tmp_path / "obs.gpkg"
+    points().to_file(gpkg)
+    assert label_columns(gpkg) == ["lithology", "note"]
+    csv = tmp_path / "obs.csv"
+    g = points().to_crs("EPSG:4326")
+    table = pd.DataFrame({"id": [1, 2, 3, 4], "LON": g.geometry.x, "Lat": g.geometry.y})
+    table.assign(rock=g["lithology"].values).to_csv(csv, index=False)
+    assert label_columns(csv) == ["id", "rock"]
+    with pytest.raises(LabelError, match="empty"):
+        (tmp_path / "empty.gpkg").write_bytes(b"")
+        label_columns(tmp_path / "empty.gpkg")
 
 
 def test_missing_and_empty_and_unreadable_files(tmp_path):

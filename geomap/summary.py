@@ -1,0 +1,68 @@
+"""What geomap makes of a set of inputs, before any training: grid, sources, samples, warnings.
+
+The app shows it on its Data page; it reads only the rasters' headers and the observations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from geomap.labels import class_order, read_labels, sample_labels
+from geomap.stack import RasterStack
+
+#: Fewer samples than this in a class make its accuracy figures meaningless.
+FEW_SAMPLES = 5
+
+
+def describe_inputs(
+    rasters: Sequence[str | Path],
+    labels: str | Path | None = None,
+    label_column: str | None = None,
+    *,
+    label_crs: str | None = None,
+    nodata: float | None = None,
+    max_per_class: int = 2000,
+) -> dict:
+    """The reference grid, each source and, with labels, the samples per class and warnings.
+
+    Raises
+    ------
+    GeomapError
+        For any input that ``geomap run`` would refuse for the same reason.
+    """
+    with RasterStack.open(rasters, nodata=nodata) as stack:
+        out = {**stack.describe(), "warnings": []}
+        if labels is None or label_column is None:
+            return out
+        frame = read_labels(labels, label_column, crs=label_crs)
+        samples = sample_labels(frame, stack.grid, max_per_class=max_per_class, random_state=0)
+    names = class_order(samples.labels)
+    counts = {str(n): int(np.sum(samples.labels == n)) for n in names}
+    out["samples"] = {"counts": samples.counts, "per_class": counts}
+    out["warnings"] = _sample_warnings(Path(labels), samples.counts, counts)
+    return out
+
+
+def _sample_warnings(path: Path, placed: dict, per_class: dict) -> list[str]:
+    notes = []
+    if len(per_class) < 2:
+        notes.append(
+            f"'{path.name}' gives only the class(es) {sorted(per_class)} on the rasters; a map "
+            "needs at least two. Add observations of other rock types or pick another column."
+        )
+    notes += [
+        f"Class '{name}' has only {n} sample(s); its accuracy figures will mean little. Add "
+        "observations of it."
+        for name, n in per_class.items()
+        if n < FEW_SAMPLES
+    ]
+    outside = placed.get("points_outside_grid", 0)
+    if outside:
+        notes.append(
+            f"{outside} of {placed.get('points', 0)} points in '{path.name}' fall outside the "
+            "rasters' common footprint and are not used."
+        )
+    return notes

@@ -1,0 +1,185 @@
+"""Map layers for a web map: small RGBA images in Web Mercator, read from overviews.
+
+A web map never needs the full-resolution raster: :func:`class_overlay` and
+:func:`continuous_overlay` read a band decimated to at most ``max_size`` pixels a side (GDAL takes
+the nearest overview), reproject it to EPSG:3857, which Leaflet stretches image overlays in, and
+colour it. The result carries its corners in latitude/longitude, as Leaflet wants them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from matplotlib import colormaps
+from PIL import Image
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.warp import calculate_default_transform, reproject, transform_bounds
+
+from geomap.errors import RasterError
+from geomap.export import hex_colour
+from geomap.labels import read_labels
+
+WEB_MERCATOR = CRS.from_epsg(3857)
+_FILL = -1.0
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """An RGBA image (rows, cols, 4) in Web Mercator and its ((south, west), (north, east))."""
+
+    image: np.ndarray
+    bounds: tuple[tuple[float, float], tuple[float, float]]
+    value_range: tuple[float, float] | None = None
+
+
+def _read_decimated(path: Path, band: int, max_size: int, resampling: Resampling):
+    """Band ``band`` at most ``max_size`` pixels a side (from overviews), as float with NaN."""
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise RasterError(f"Map layer '{path}' cannot be opened ({exc}).") from None
+    with src:
+        if not 1 <= band <= src.count:
+            raise RasterError(f"Map layer '{path}' has {src.count} band(s); band {band} asked.")
+        scale = max(src.width / max_size, src.height / max_size, 1.0)
+        shape = (max(1, round(src.height / scale)), max(1, round(src.width / scale)))
+        data = src.read(band, out_shape=shape, resampling=resampling, masked=True)
+        transform = src.transform * src.transform.scale(src.width / shape[1], src.height / shape[0])
+        meta = {
+            "crs": src.crs,
+            "transform": transform,
+            "colormap": _colormap(src),
+            "tags": src.tags(),
+        }
+    return data.astype("float64").filled(np.nan), meta
+
+
+def _colormap(src) -> dict | None:
+    try:
+        return src.colormap(1)
+    except ValueError:
+        return None
+
+
+def _to_web_mercator(data: np.ndarray, meta: dict, resampling: Resampling):
+    """Reproject a (rows, cols) float array with NaN holes; returns the array and lat/lon bounds."""
+    rows, cols = data.shape
+    left, top = meta["transform"] * (0, 0)
+    right, bottom = meta["transform"] * (cols, rows)
+    dst_transform, width, height = calculate_default_transform(
+        meta["crs"], WEB_MERCATOR, cols, rows, left=left, bottom=bottom, right=right, top=top
+    )
+    out = np.full((height, width), _FILL)
+    reproject(
+        np.where(np.isnan(data), _FILL, data),
+        out,
+        src_transform=meta["transform"],
+        src_crs=meta["crs"],
+        src_nodata=_FILL,
+        dst_transform=dst_transform,
+        dst_crs=WEB_MERCATOR,
+        dst_nodata=_FILL,
+        resampling=resampling,
+    )
+    out[out == _FILL] = np.nan
+    x0, y1 = dst_transform * (0, 0)
+    x1, y0 = dst_transform * (width, height)
+    west, south, east, north = transform_bounds(WEB_MERCATOR, "EPSG:4326", x0, y0, x1, y1)
+    return out, ((south, west), (north, east))
+
+
+def class_overlay(path: str | Path, max_size: int = 1024) -> Overlay:
+    """The class map at ``path`` coloured with its own colour table (nodata transparent).
+
+    Raises
+    ------
+    RasterError
+        If the file cannot be read or has no colour table.
+    """
+    path = Path(path)
+    data, meta = _read_decimated(path, 1, max_size, Resampling.nearest)
+    if meta["colormap"] is None:
+        raise RasterError(f"Map layer '{path}' has no colour table; it is not a geomap class map.")
+    web, bounds = _to_web_mercator(data, meta, Resampling.nearest)
+    lut = np.zeros((256, 4), dtype="uint8")
+    for code, rgba in meta["colormap"].items():
+        if 0 <= code < 256:
+            lut[code] = rgba
+    codes = np.where(np.isnan(web), 255, web).astype("uint8")
+    image = lut[codes]
+    image[np.isnan(web)] = 0
+    return Overlay(image, bounds)
+
+
+def continuous_overlay(
+    path: str | Path,
+    band: int = 1,
+    *,
+    cmap: str = "magma",
+    vmin: float | None = 0.0,
+    vmax: float | None = 1.0,
+    max_size: int = 1024,
+) -> Overlay:
+    """Band ``band`` of ``path`` coloured with the matplotlib colour map ``cmap`` over vmin..vmax.
+
+    A ``vmin`` or ``vmax`` of None takes the 2nd or 98th percentile of the displayed values.
+    """
+    data, meta = _read_decimated(Path(path), band, max_size, Resampling.average)
+    web, bounds = _to_web_mercator(data, meta, Resampling.bilinear)
+    valid = web[np.isfinite(web)]
+    if vmin is None:
+        vmin = float(np.percentile(valid, 2)) if valid.size else 0.0
+    if vmax is None:
+        vmax = float(np.percentile(valid, 98)) if valid.size else 1.0
+    scaled = np.clip((web - vmin) / max(vmax - vmin, 1e-12), 0, 1)
+    image = (colormaps[cmap](np.nan_to_num(scaled)) * 255).astype("uint8")
+    image[np.isnan(web)] = 0
+    return Overlay(image, bounds, (float(vmin), float(vmax)))
+
+
+def colour_ramp(cmap: str = "magma", steps: int = 8) -> list[str]:
+    """Evenly spaced '#rrggbb' colours of a matplotlib colour map, low to high (for colour bars)."""
+    colours = colormaps[cmap](np.linspace(0, 1, steps))
+    return [hex_colour([round(c * 255) for c in rgba[:3]]) for rgba in colours]
+
+
+def class_legend(path: str | Path) -> list[tuple[str, str]]:
+    """(name, '#rrggbb') of each class of a geomap class map, from its tag and colour table."""
+    with rasterio.open(path) as src:
+        names = json.loads(src.tags().get("CLASS_NAMES", "[]"))
+        table = _colormap(src) or {}
+    return [(n, hex_colour(table.get(i, (0, 0, 0)))) for i, n in enumerate(names)]
+
+
+def zoom_for(bounds: tuple[tuple[float, float], tuple[float, float]], pixels: int = 700) -> int:
+    """A Web Mercator zoom level that fits ``bounds`` into about ``pixels`` screen pixels."""
+    (south, west), (north, east) = bounds
+    span = max(east - west, (north - south) / max(math.cos(math.radians((north + south) / 2)), 0.1))
+    return int(max(1, min(18, math.floor(math.log2(360 * pixels / 256 / max(span, 1e-9))))))
+
+
+def to_png(image: np.ndarray) -> bytes:
+    """PNG bytes of an RGBA (rows, cols, 4) uint8 image."""
+    buffer = io.BytesIO()
+    Image.fromarray(image, mode="RGBA").save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def observations_geojson(
+    path: str | Path, column: str, *, crs: str | None = None, max_features: int = 5000
+) -> dict:
+    """Observations as GeoJSON in longitude/latitude with ``label`` and ``source`` properties.
+
+    At most ``max_features`` are returned (an even draw) so that a browser stays responsive.
+    """
+    frame = read_labels(path, column, crs=crs).to_crs("EPSG:4326")
+    if len(frame) > max_features:
+        frame = frame.iloc[np.linspace(0, len(frame) - 1, max_features).astype(int)]
+    return json.loads(frame.to_json(drop_id=True))

@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from pyproj import Transformer
+
+from geomap.errors import RasterError
+from geomap.export import style_class_raster
+from geomap.webmap import (
+    class_legend,
+    class_overlay,
+    colour_ramp,
+    continuous_overlay,
+    observations_geojson,
+    to_png,
+    zoom_for,
+)
+
+COLOURS = [(255, 0, 0), (0, 0, 255)]
+
+
+@pytest.fixture
+def class_map(raster_factory):
+    """A 200 x 300 UTM class map: left half code 0, right half code 1, a nodata corner."""
+    data = np.zeros((200, 300), dtype="uint8")
+    data[:, 150:] = 1
+    data[:20, :20] = 255
+    path = raster_factory("classes.tif", data, nodata=255)
+    with rasterio.open(path, "r+") as dst:
+        style_class_raster(dst, ["granite", "basalt"], COLOURS)
+        dst.build_overviews([2, 4], rasterio.enums.Resampling.nearest)
+    return path
+
+
+def _utm_to_lonlat(x, y):
+    return Transformer.from_crs("EPSG:32633", "EPSG:4326", always_xy=True).transform(x, y)
+
+
+def test_class_overlay_colours_transparency_and_bounds(class_map):
+    overlay = class_overlay(class_map, max_size=100)
+    image = overlay.image
+    assert image.dtype == np.uint8 and image.shape[2] == 4
+    assert max(image.shape[:2]) <= 110  # decimated to about max_size, not full resolution
+    rows, cols = image.shape[:2]
+    assert tuple(image[rows // 2, cols // 4]) == (255, 0, 0, 255)
+    assert tuple(image[rows // 2, 3 * cols // 4]) == (0, 0, 255, 255)
+    assert image[1, 1, 3] == 0  # nodata corner is transparent
+    (south, west), (north, east) = overlay.bounds
+    lon0, lat0 = _utm_to_lonlat(500000.0, 5200000.0)  # top-left corner of the raster
+    lon1, lat1 = _utm_to_lonlat(500000.0 + 300 * 30, 5200000.0 - 200 * 30)
+    assert west == pytest.approx(lon0, abs=1e-3) and north == pytest.approx(lat0, abs=1e-3)
+    assert east == pytest.approx(lon1, abs=2e-3) and south == pytest.approx(lat1, abs=2e-3)
+
+
+def test_class_overlay_refuses_a_raster_without_colour_table(raster_factory):
+    path = raster_factory("plain.tif", np.zeros((10, 10), "uint8"))
+    with pytest.raises(RasterError, match="no colour table"):
+        class_overlay(path)
+
+
+def test_class_legend_reads_names_and_colours(class_map):
+    assert class_legend(class_map) == [("granite", "#ff0000"), ("basalt", "#0000ff")]
+
+
+def test_continuous_overlay_scales_between_vmin_and_vmax(raster_factory):
+    data = np.tile(np.linspace(0, 1, 100, dtype="float32"), (50, 1))
+    data[:, :5] = np.nan
+    path = raster_factory("u.tif", data, nodata=np.nan)
+    overlay = continuous_overlay(path, cmap="gray", vmin=0.0, vmax=1.0)
+    row = overlay.image[overlay.image.shape[0] // 2]
+    opaque = row[row[:, 3] == 255, 0].astype(int)
+    assert (np.diff(opaque) >= 0).all() and opaque[0] < 30 and opaque[-1] > 225
+    assert (row[:3, 3] == 0).all()  # NaN columns are transparent
+    assert overlay.value_range == (0.0, 1.0)
+
+
+def test_continuous_overlay_takes_percentiles_when_no_range_is_given(raster_factory):
+    data = np.tile(np.arange(100, dtype="float32"), (20, 1))
+    path = raster_factory("v.tif", data)
+    lo, hi = continuous_overlay(path, vmin=None, vmax=None).value_range
+    assert 0 < lo < 5 and 94 < hi < 99
+
+
+def test_continuous_overlay_names_a_missing_band(raster_factory):
+    path = raster_factory("one.tif", np.zeros((5, 5), "float32"))
+    with pytest.raises(RasterError, match="has 1 band"):
+        continuous_overlay(path, band=2)
+
+
+def test_to_png_round_trips(tmp_path):
+    from PIL import Image
+
+    image = np.zeros((4, 6, 4), dtype="uint8")
+    image[1, 2] = (10, 20, 30, 255)
+    (tmp_path / "x.png").write_bytes(to_png(image))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "x.png")), image)
+
+
+def test_colour_ramp_ends():
+    assert colour_ramp("gray", 3) == ["#000000", "#808080", "#ffffff"]
+
+
+def test_zoom_for_fits_the_extent():
+    assert zoom_for(((46.8, 15.0), (46.9, 15.15))) in (12, 13)
+    assert zoom_for(((-60, -170), (70, 170))) <= 2
+
+
+def test_observations_geojson_is_in_lonlat_with_class_and_source(demo_scene):
+    geojson = observations_geojson(demo_scene.points_gpkg, "lithology")
+    feature = geojson["features"][0]
+    lon, lat = feature["geometry"]["coordinates"]
+    assert -180 <= lon <= 180 and -90 <= lat <= 90
+    assert feature["properties"]["source"] == demo_scene.points_gpkg.name
+    assert feature["properties"]["label"] in demo_scene.class_names
