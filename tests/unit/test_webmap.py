@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import rasterio
-from affine import Affine
 from pyproj import Transformer
 
 from geomap.errors import RasterError
