@@ -1,0 +1,347 @@
+"""Where to send the next field crew: ranked field sites, spread in geography and feature space.
+
+A site is worth visiting where the map expects to be wrong: its score is the expected error,
+1 - expected accuracy (:mod:`geomap.applicability`), which is highest for uncertain pixels and for
+pixels unlike any observation (outside the area of applicability). Candidates are collected while
+the map streams, window by window, with bounded memory: each window keeps its best pixel per cell
+of half the minimum spacing, and the pool keeps at most ``capacity`` candidates by score.
+
+:meth:`SiteCandidates.select` then picks sites greedily: the best remaining candidate at least
+``min_spacing`` from every site already chosen, its score discounted by how well a chosen site
+would already cover it in feature space (a candidate whose DI to a chosen site is below the AOA
+threshold would fall inside the area of applicability once that site is observed). So N sites
+are not N pixels of one uncertain contact, nor N pixels of one unsampled rock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import box
+
+from geomap.errors import InputDataError, MissingFileError
+
+#: Columns of the sites table, in order (``walk_m`` only with an access layer).
+SITE_COLUMNS = (
+    "rank",
+    "score",
+    "predicted_class",
+    "runner_up_class",
+    "expected_accuracy",
+    "dissimilarity",
+    "inside_aoa",
+    "reason",
+)
+_UNITS = {"": 1.0, "m": 1.0, "km": 1000.0}
+_FIELDS = ("x", "y", "score", "code", "runner_up", "accuracy", "di", "aoa")
+
+
+def parse_distance(text: str | float) -> float:
+    """Metres from a distance such as ``"2km"``, ``"500 m"`` or ``1500``.
+
+    Raises
+    ------
+    InputDataError
+        If the text is not a positive number with an optional unit m or km.
+    """
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(m|km)?\s*", str(text).lower())
+    value = float(match.group(1)) * _UNITS[match.group(2) or ""] if match else 0.0
+    if not value > 0:
+        raise InputDataError(
+            f"Distance {text!r} is not a positive distance; give metres or kilometres, such as "
+            "'2km', '500m' or 1500."
+        )
+    return value
+
+
+def default_spacing(bounds: Sequence[float], n: int) -> float:
+    """Half the side of a square cell of the map's area shared among ``n`` sites, in map units."""
+    left, bottom, right, top = bounds
+    return 0.5 * float(np.sqrt(abs((right - left) * (top - bottom)) / max(int(n), 1)))
+
+
+class AccessLayer:
+    """Roads or tracks (any vector file) and the zone within walking distance of them.
+
+    Parameters
+    ----------
+    geometry : shapely geometry
+        Union of the access features in the map CRS.
+    max_walk : float
+        Walking distance in map units.
+    """
+
+    def __init__(self, geometry, max_walk: float) -> None:
+        self.geometry = geometry
+        self.max_walk = float(max_walk)
+        self.zone = geometry.buffer(max_walk)
+        shapely.prepare(self.zone)
+
+    def reachable(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """True where a point lies within walking distance."""
+        return shapely.contains_xy(self.zone, x, y) if len(x) else np.zeros(0, bool)
+
+    def walk(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Straight-line distance from each point to the nearest access feature."""
+        return shapely.distance(self.geometry, shapely.points(x, y))
+
+
+def read_access(path: str | Path, crs, bounds: Sequence[float], max_walk: float) -> AccessLayer:
+    """Read an access layer (roads.gpkg, tracks.shp, ...) into the map CRS.
+
+    Parameters
+    ----------
+    path : file path
+        Any vector file geopandas reads.
+    crs : CRS
+        The map's CRS.
+    bounds : (left, bottom, right, top)
+        The map's bounds in ``crs``.
+    max_walk : float
+        Largest distance from an access feature to a site, in map units.
+
+    Raises
+    ------
+    MissingFileError
+        If the file does not exist.
+    InputDataError
+        If it cannot be read, has no CRS or no feature, ``max_walk`` is not positive, or no part
+        of it comes within ``max_walk`` of the map.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"Access layer '{path}' does not exist; check the path.")
+    if not max_walk > 0:
+        raise InputDataError(f"max_walk has to be a positive distance; got {max_walk!r}.")
+    try:
+        frame = gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises its own errors for files it cannot open
+        raise InputDataError(
+            f"Access layer '{path}' cannot be read as a vector file ({exc}); give a GeoPackage, "
+            "GeoJSON or Shapefile of roads or tracks."
+        ) from None
+    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    if frame.crs is None or frame.empty:
+        what = "has no CRS" if frame.crs is None else "holds no geometry"
+        raise InputDataError(f"Access layer '{path}' {what}; give a file with features and a CRS.")
+    geometry = frame.to_crs(crs).geometry.union_all()
+    reach = box(*bounds).buffer(max_walk)
+    if not geometry.intersects(reach):
+        raise InputDataError(
+            f"Access layer '{path}' (bounds {tuple(round(v) for v in frame.total_bounds)} in "
+            f"{frame.crs.to_string()}) comes nowhere within {max_walk:g} map units of the map "
+            f"(bounds {tuple(round(v) for v in bounds)}); check the file or its CRS."
+        )
+    return AccessLayer(geometry, max_walk)
+
+
+class SiteCandidates:
+    """Candidate field sites collected window by window, then N chosen, ranked and spread.
+
+    Parameters
+    ----------
+    applicability : Applicability
+        The fitted applicability of the map (its feature space, mean distance and threshold).
+    class_names : sequence of str
+        Class names, in the order of the probabilities' columns.
+    n : int
+        Number of sites to suggest (at least 1).
+    min_spacing : float
+        Least distance between two sites, in map units (see :func:`default_spacing`).
+    crs : CRS
+        The map's CRS, for the returned sites.
+    access : AccessLayer, optional
+        Keep only pixels within walking distance of it.
+    capacity : int, optional
+        Most candidates kept at once; default ``max(5000, 100 * n)``.
+
+    Raises
+    ------
+    InputDataError
+        If ``n`` < 1 or ``min_spacing`` is negative.
+    """
+
+    def __init__(
+        self,
+        applicability,
+        class_names: Sequence[str],
+        n: int,
+        min_spacing: float,
+        crs,
+        *,
+        access: AccessLayer | None = None,
+        capacity: int | None = None,
+    ) -> None:
+        if int(n) != n or n < 1:
+            raise InputDataError(
+                f"The number of suggested sites has to be an integer of at least 1; got {n!r}."
+            )
+        if not min_spacing >= 0:
+            raise InputDataError(f"min_spacing has to be zero or more; got {min_spacing!r}.")
+        self.applicability = applicability
+        self.class_names = list(class_names)
+        self.n, self.min_spacing, self.crs, self.access = int(n), float(min_spacing), crs, access
+        self.capacity = int(capacity or max(5000, 100 * self.n))
+        self.valid_pixels = 0
+        self.reachable_pixels = 0
+        self._pool: dict[str, np.ndarray] = {}
+
+    def add(self, x, y, X, proba, di, aoa, expected_accuracy) -> None:
+        """Offer a window's pixels (flat arrays, one row per pixel).
+
+        Parameters
+        ----------
+        x, y : ndarray (n_pixels,)
+            Map coordinates of the pixel centres.
+        X : ndarray (n_pixels, n_features)
+            The pixels' features.
+        proba : ndarray (n_pixels, n_classes)
+            The map's class probabilities.
+        di, aoa, expected_accuracy : ndarray (n_pixels,)
+            What :meth:`Applicability.transform` returned for these pixels.
+        """
+        accuracy = np.asarray(expected_accuracy, dtype="float64").ravel()
+        keep = np.isfinite(accuracy)
+        self.valid_pixels += int(keep.sum())
+        x, y = np.asarray(x, "float64").ravel(), np.asarray(y, "float64").ravel()
+        if self.access is not None:
+            keep[keep] = self.access.reachable(x[keep], y[keep])
+        self.reachable_pixels += int(keep.sum())
+        rows = self._best_per_cell(x, y, 1 - accuracy, keep)
+        if len(rows) == 0:
+            return
+        order = np.argsort(-np.nan_to_num(np.asarray(proba)[rows], nan=-1.0), axis=1)
+        window = {
+            "x": x[rows],
+            "y": y[rows],
+            "score": 1 - accuracy[rows],
+            "code": order[:, 0],
+            "runner_up": order[:, 1] if order.shape[1] > 1 else order[:, 0],
+            "accuracy": accuracy[rows],
+            "di": np.asarray(di, "float64").ravel()[rows],
+            "aoa": np.asarray(aoa, "float64").ravel()[rows],
+            "z": np.nan_to_num(self.applicability.embed(np.asarray(X)[rows])),
+        }
+        self._merge(window)
+
+    def _best_per_cell(self, x, y, score, keep) -> np.ndarray:
+        """Rows of the best-scoring kept pixel in each cell of half the spacing."""
+        rows = np.flatnonzero(keep)
+        if self.min_spacing == 0 or len(rows) == 0:
+            return rows
+        cell = self.min_spacing / 2
+        cx, cy = np.floor(x[rows] / cell).astype("int64"), np.floor(y[rows] / cell).astype("int64")
+        rows = rows[np.lexsort((-score[rows], cy, cx))]  # by cell, best first within a cell
+        cx, cy = np.floor(x[rows] / cell).astype("int64"), np.floor(y[rows] / cell).astype("int64")
+        first = np.ones(len(rows), bool)
+        first[1:] = (cx[1:] != cx[:-1]) | (cy[1:] != cy[:-1])
+        return rows[first]
+
+    def _merge(self, window: dict) -> None:
+        pool = (
+            window
+            if not self._pool
+            else {k: np.concatenate([self._pool[k], window[k]]) for k in window}
+        )
+        if len(pool["score"]) > self.capacity:
+            top = np.argpartition(-pool["score"], self.capacity - 1)[: self.capacity]
+            pool = {k: v[np.sort(top)] for k, v in pool.items()}
+        self._pool = pool
+
+    def select(self) -> gpd.GeoDataFrame:
+        """The ``n`` sites, ranked by discounted score, at least ``min_spacing`` apart.
+
+        Fewer than ``n`` rows come back only when the spacing leaves no room for more.
+
+        Raises
+        ------
+        InputDataError
+            If ``n`` exceeds the mapped pixels, or no mapped pixel is within walking distance.
+        """
+        if self.n > self.valid_pixels:
+            raise InputDataError(
+                f"{self.n} sites were asked for but the map has {self.valid_pixels} mapped "
+                f"pixel(s); ask for at most {self.valid_pixels}."
+            )
+        if not self._pool:
+            raise InputDataError(
+                f"None of the {self.valid_pixels} mapped pixels lies within "
+                f"{self.access.max_walk:g} map units of the access layer; raise the walking "
+                "distance or give another access layer."
+            )
+        chosen, discounted = self._greedy()
+        return self._table(np.asarray(chosen, int), discounted)
+
+    def _greedy(self) -> tuple[list[int], list[float]]:
+        pool = self._pool
+        scale = self.applicability.mean_distance_ * self.applicability.threshold_
+        scale = scale if np.isfinite(scale) and scale > 0 else np.inf  # no discount then
+        covered = np.full(len(pool["score"]), np.inf)
+        allowed = np.ones(len(pool["score"]), bool)
+        chosen, discounted = [], []
+        while len(chosen) < self.n and allowed.any():
+            effective = pool["score"] * np.minimum(1.0, covered / scale)
+            i = int(np.argmax(np.where(allowed, effective, -np.inf)))
+            chosen.append(i)
+            discounted.append(float(effective[i]))
+            gap = np.hypot(pool["x"] - pool["x"][i], pool["y"] - pool["y"][i])
+            allowed &= gap >= max(self.min_spacing, 1e-9)
+            covered = np.minimum(covered, np.linalg.norm(pool["z"] - pool["z"][i], axis=1))
+        return chosen, discounted
+
+    def _table(self, chosen: np.ndarray, discounted: list[float]) -> gpd.GeoDataFrame:
+        pool = {k: v[chosen] for k, v in self._pool.items() if k != "z"}
+        names = np.asarray(self.class_names, dtype=object)
+        frame = pd.DataFrame(
+            {
+                "rank": np.arange(1, len(chosen) + 1),
+                "score": np.round(discounted, 4),
+                "predicted_class": names[pool["code"]],
+                "runner_up_class": names[pool["runner_up"]],
+                "expected_accuracy": np.round(pool["accuracy"], 4),
+                "dissimilarity": np.round(pool["di"], 4),
+                "inside_aoa": pool["aoa"] == 1,
+                "reason": [self._reason(pool, k) for k in range(len(chosen))],
+                "x": pool["x"],
+                "y": pool["y"],
+            }
+        )
+        if self.access is not None:
+            frame["walk_m"] = np.round(self.access.walk(pool["x"], pool["y"]), 1)
+        geometry = gpd.points_from_xy(pool["x"], pool["y"])
+        return gpd.GeoDataFrame(frame, geometry=geometry, crs=self.crs)
+
+    def _reason(self, pool: dict, k: int) -> str:
+        name, other = self.class_names[pool["code"][k]], self.class_names[pool["runner_up"][k]]
+        accuracy, di = pool["accuracy"][k], pool["di"][k]
+        if pool["aoa"][k] == 1:
+            return (
+                f"mapped {name} but could be {other} (expected accuracy {accuracy:.2f}); inside "
+                "the area of applicability: an observation settles the contact"
+            )
+        limit = self.applicability.threshold_
+        unlike = f"dissimilarity {di:.2f} > {limit:.2f}" if np.isfinite(di) else "inputs missing"
+        return (
+            f"mapped {name} (expected accuracy {accuracy:.2f}) outside the area of applicability "
+            f"({unlike}): unlike any observation"
+        )
+
+
+def write_sites(sites: gpd.GeoDataFrame, gpkg: str | Path, csv: str | Path) -> None:
+    """Write sites to a GeoPackage (layer ``suggested_samples``, map CRS) and a lon/lat CSV.
+
+    The CSV has ``rank``, ``lon`` and ``lat`` (WGS 84, for a GPS) first, then the other columns,
+    with the map coordinates as ``x`` and ``y``.
+    """
+    sites.to_file(gpkg, driver="GPKG", layer="suggested_samples")
+    lonlat = sites.geometry.to_crs("EPSG:4326")
+    table = pd.DataFrame(sites.drop(columns="geometry"))
+    table.insert(1, "lon", np.round(lonlat.x.to_numpy(), 7))
+    table.insert(2, "lat", np.round(lonlat.y.to_numpy(), 7))
+    table.to_csv(csv, index=False)

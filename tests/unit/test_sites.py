@@ -1,0 +1,146 @@
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import LineString
+
+from geomap.applicability import Applicability
+from geomap.errors import InputDataError, MissingFileError
+from geomap.sites import (
+    SiteCandidates,
+    default_spacing,
+    parse_distance,
+    read_access,
+    write_sites,
+)
+
+CRS = "EPSG:32633"
+BOUNDS = (500_000.0, 5_190_000.0, 510_000.0, 5_200_000.0)  # 10 km square
+
+
+@pytest.fixture(scope="module")
+def app():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 2))
+    y = (X[:, 0] > 0).astype(int)
+    proba = np.column_stack([1 - (y * 0.8 + 0.1), y * 0.8 + 0.1])
+    return Applicability().fit(X, y, folds=np.arange(80) % 4, oof_proba=proba)
+
+
+def _window(app, rng, n=400, x0=BOUNDS[0], y0=BOUNDS[1], side=10_000.0):
+    x, y = x0 + rng.uniform(0, side, n), y0 + rng.uniform(0, side, n)
+    X = rng.normal(0, 2, (n, 2))
+    p = rng.dirichlet([1, 1], n)
+    di, aoa, acc = app.transform(X, p)
+    return x, y, X, p, di, aoa, acc
+
+
+def test_sites_keep_the_minimum_spacing_and_are_ranked(app):
+    rng = np.random.default_rng(1)
+    candidates = SiteCandidates(app, ["a", "b"], 12, 1500.0, CRS)
+    for _ in range(4):  # four windows
+        candidates.add(*_window(app, rng))
+    sites = candidates.select()
+    assert len(sites) == 12
+    xy = np.column_stack([sites["x"], sites["y"]])
+    gaps = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    assert gaps[~np.eye(12, dtype=bool)].min() >= 1500.0
+    assert sites["rank"].tolist() == list(range(1, 13))
+    assert (np.diff(sites["score"]) <= 1e-9).all()
+    assert set(sites["predicted_class"]) <= {"a", "b"} and sites["reason"].str.len().min() > 20
+
+
+def test_a_site_discounts_candidates_like_it_in_feature_space(app):
+    far = np.array([[6.0, 6.0]])  # the same unsampled rock at two places
+    other = np.array([[-6.0, 6.0]])  # another unsampled rock
+    X = np.vstack([far, far, other])
+    proba = np.array([[0.5, 0.5], [0.5, 0.5], [0.6, 0.4]])
+    di, aoa, acc = app.transform(X, proba)
+    acc = np.array([0.30, 0.31, 0.45], dtype="float32")  # the look-alike scores second
+    candidates = SiteCandidates(app, ["a", "b"], 2, 100.0, CRS)
+    candidates.add([0.0, 5000.0, 9000.0], [0.0, 0.0, 0.0], X, proba, di, aoa, acc)
+    sites = candidates.select()
+    assert sites["x"].tolist() == [0.0, 9000.0]  # not the look-alike at 5000
+    assert not sites["inside_aoa"].any()
+    assert "outside the area of applicability" in sites["reason"][0]
+
+
+def test_candidates_stay_bounded_while_streaming(app):
+    rng = np.random.default_rng(2)
+    candidates = SiteCandidates(app, ["a", "b"], 3, 200.0, CRS, capacity=150)
+    for _ in range(10):
+        candidates.add(*_window(app, rng, n=2000))
+    assert len(candidates._pool["score"]) == 150
+    assert candidates.valid_pixels == 20000
+    assert len(candidates.select()) == 3
+
+
+def test_sites_are_written_to_geopackage_and_lon_lat_csv(app, tmp_path):
+    rng = np.random.default_rng(3)
+    candidates = SiteCandidates(app, ["a", "b"], 5, 1000.0, CRS)
+    candidates.add(*_window(app, rng))
+    sites = candidates.select()
+    write_sites(sites, tmp_path / "s.gpkg", tmp_path / "s.csv")
+    back = gpd.read_file(tmp_path / "s.gpkg", layer="suggested_samples")
+    assert back.crs == CRS and len(back) == 5
+    assert back["predicted_class"].tolist() == sites["predicted_class"].tolist()
+    table = pd.read_csv(tmp_path / "s.csv")
+    assert table.columns[:3].tolist() == ["rank", "lon", "lat"]
+    lonlat = sites.to_crs("EPSG:4326").geometry
+    np.testing.assert_allclose(table["lon"], lonlat.x, atol=1e-6)
+    np.testing.assert_allclose(table["lat"], lonlat.y, atol=1e-6)
+    assert 14 < table["lon"].min() < 16 and 46 < table["lat"].min() < 47.5  # UTM 33N near 15E
+
+
+def test_access_layer_keeps_sites_within_walking_distance(app, tmp_path):
+    road = gpd.GeoDataFrame(
+        geometry=[LineString([(500_000, 5_195_000), (510_000, 5_195_000)])], crs=CRS
+    ).to_crs("EPSG:4326")  # any CRS: it is reprojected
+    road.to_file(tmp_path / "roads.gpkg")
+    access = read_access(tmp_path / "roads.gpkg", CRS, BOUNDS, parse_distance("1km"))
+    rng = np.random.default_rng(4)
+    candidates = SiteCandidates(app, ["a", "b"], 6, 500.0, CRS, access=access)
+    candidates.add(*_window(app, rng, n=3000))
+    sites = candidates.select()
+    assert len(sites) == 6 and (sites["walk_m"] <= 1000.0).all()
+    assert (abs(sites["y"] - 5_195_000) <= 1000.0).all()
+    assert candidates.reachable_pixels < candidates.valid_pixels
+
+
+def test_bad_inputs_raise_clear_errors(app, tmp_path):
+    for n in (0, -3, 2.5):
+        with pytest.raises(InputDataError, match="at least 1"):
+            SiteCandidates(app, ["a", "b"], n, 100.0, CRS)
+    candidates = SiteCandidates(app, ["a", "b"], 50, 100.0, CRS)
+    candidates.add(*_window(app, np.random.default_rng(5), n=20))
+    with pytest.raises(InputDataError, match="20 mapped pixel"):
+        candidates.select()
+    far = gpd.GeoDataFrame(geometry=[LineString([(0, 0), (1000, 0)])], crs=CRS)
+    far.to_file(tmp_path / "far.gpkg")
+    with pytest.raises(InputDataError, match="nowhere within 2000"):
+        read_access(tmp_path / "far.gpkg", CRS, BOUNDS, 2000.0)
+    with pytest.raises(MissingFileError, match="does not exist"):
+        read_access(tmp_path / "missing.gpkg", CRS, BOUNDS, 2000.0)
+    for text in ("far", "-2km", "0", "2 miles"):
+        with pytest.raises(InputDataError, match="positive distance"):
+            parse_distance(text)
+
+
+def test_no_pixel_within_walking_distance(app, tmp_path):
+    road = gpd.GeoDataFrame(
+        geometry=[LineString([(500_000, 5_199_990), (500_010, 5_199_990)])], crs=CRS
+    )
+    road.to_file(tmp_path / "corner.gpkg")
+    access = read_access(tmp_path / "corner.gpkg", CRS, BOUNDS, 1.0)
+    candidates = SiteCandidates(app, ["a", "b"], 2, 100.0, CRS, access=access)
+    x, y, X, p, di, aoa, acc = _window(app, np.random.default_rng(6), n=50, x0=505_000)
+    candidates.add(x, y, X, p, di, aoa, acc)
+    with pytest.raises(InputDataError, match="within 1 map units"):
+        candidates.select()
+
+
+def test_distances_and_default_spacing():
+    assert parse_distance("2km") == 2000.0
+    assert parse_distance(" 500 m") == 500.0
+    assert parse_distance(1500) == 1500.0
+    assert default_spacing(BOUNDS, 25) == pytest.approx(1000.0)  # 10 km / 5 / 2
