@@ -204,6 +204,29 @@ def write_legend(
             writer.writerow([i, n, hex_colour(c), int(s), int(m), round(m * pixel_area / 1e6, 6)])
 
 
+def write_profile_legend(
+    path: Path,
+    names: Sequence[str],
+    colours: Sequence[tuple],
+    training: Sequence[int],
+    mapped_pixels: Sequence[int],
+    pixel_area: float,
+    feature_names: Sequence[str],
+    profiles: np.ndarray,
+) -> None:
+    """A cluster legend: code, name, colour, pixels, area and the mean of every feature."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(
+            ["code", "name", "colour", "training_pixels", "mapped_pixels", "mapped_area_km2"]
+            + [f"mean_{n}" for n in feature_names]
+        )
+        for i, (n, c, s, m) in enumerate(zip(names, colours, training, mapped_pixels)):
+            means = [None if not np.isfinite(v) else float(f"{v:.6g}") for v in profiles[i]]
+            area = round(m * pixel_area / 1e6, 6)
+            writer.writerow([i, n, hex_colour(c), int(s), int(m), area, *means])
+
+
 def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -235,6 +258,10 @@ TRUSTED_TYPES = (
     "geomap.applicability.AccuracyCalibration",
     "geomap.applicability.Applicability",
     "geomap.models.forest.LithologyForest",
+    "geomap.models.som.SOMClassifier",
+    "geomap.models.som.SelfOrganizingMap",
+    "geomap.models.som_clusters.SOMClusters",
+    "sklearn.frozen._frozen.FrozenEstimator",
     "sklearn.ensemble._forest.RandomForestClassifier",
     "sklearn.tree._classes.DecisionTreeClassifier",
     "sklearn.tree._tree.Tree",

@@ -18,9 +18,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from geomap.errors import ModelError
+from geomap.models.base import MostProbableMixin
 
 
-class LithologyForest(ClassifierMixin, BaseEstimator):
+class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
     """Random forest classifier with fallback forests for pixels missing a feature group.
 
     Parameters
@@ -172,22 +173,6 @@ class LithologyForest(ClassifierMixin, BaseEstimator):
             out[np.ix_(rows, np.searchsorted(self.classes_, forest.classes_))] = proba
         out[~finite.any(axis=1)] = np.nan
         return out
-
-    def predict(self, X) -> np.ndarray:
-        """Most probable class of each row.
-
-        Raises
-        ------
-        ModelError
-            If a row has no finite feature.
-        """
-        proba = self.predict_proba(X)
-        missing = np.isnan(proba).all(axis=1)
-        if missing.any():
-            raise ModelError(
-                f"{missing.sum()} rows have no finite feature and cannot be predicted."
-            )
-        return self.classes_[np.argmax(np.nan_to_num(proba, nan=-1.0), axis=1)]
 
     @property
     def feature_importances_(self) -> np.ndarray:
