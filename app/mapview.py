@@ -1,0 +1,187 @@
+"""The interactive map: offline Leaflet assets, layers rendered from the run's GeoTIFFs, legends.
+
+Leaflet's JavaScript and CSS are served by this app, never by a CDN, so the map works in a field
+camp or a closed network: the ``django-js-lib-leaflet`` package (Leaflet 1.9.4, BSD-2-Clause)
+holds them, and declaring its folder as a Streamlit component makes Streamlit serve it under
+``/component/<name>/``. Without a basemap no tile is requested at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import folium
+import rasterio
+import streamlit as st
+import streamlit.components.v1 as components
+
+from geomap import webmap
+
+LEAFLET_DIR = Path(str(resources.files("js_lib_leaflet") / "static" / "js_lib_leaflet"))
+_LEAFLET = components.declare_component("leaflet_assets", path=str(LEAFLET_DIR))
+LEAFLET_JS = f"/component/{_LEAFLET.name}/leaflet.js"
+LEAFLET_CSS = f"/component/{_LEAFLET.name}/leaflet.css"
+NO_BASEMAP = "None (works offline)"
+BASEMAPS = {NO_BASEMAP: None, "OpenStreetMap (needs internet)": "OpenStreetMap"}
+MAX_SIZE = 900
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """A map layer read from one band of one output file."""
+
+    title: str
+    file: str
+    band: int
+    kind: str  # "class" or "continuous"
+    cmap: str = "magma"
+    vmin: float | None = 0.0
+    vmax: float | None = 1.0
+    note: str = ""
+
+
+LAYERS = (
+    LayerSpec("Lithology", "lithology.tif", 1, "class"),
+    LayerSpec(
+        "Uncertainty: entropy",
+        "uncertainty.tif",
+        1,
+        "continuous",
+        note="0: one class certain; 1: every class equally likely",
+    ),
+    LayerSpec(
+        "Uncertainty: margin",
+        "uncertainty.tif",
+        2,
+        "continuous",
+        note="1 - (p1 - p2): high where the two likeliest classes are close",
+    ),
+    LayerSpec(
+        "Missing inputs",
+        "uncertainty.tif",
+        3,
+        "continuous",
+        "Blues",
+        note="share of input rasters with no data at the pixel (a cloud)",
+    ),
+)
+
+
+def available_layers(out: Path, class_names: list[str]) -> list[LayerSpec]:
+    """The layers whose files the run wrote, plus one probability layer per class."""
+    layers = [s for s in LAYERS if (out / s.file).exists() and _has_band(out / s.file, s.band)]
+    if (out / "probabilities.tif").exists():
+        layers += [
+            LayerSpec(f"Probability: {n}", "probabilities.tif", i + 1, "continuous", "viridis")
+            for i, n in enumerate(class_names)
+        ]
+    return layers
+
+
+def _has_band(path: Path, band: int) -> bool:
+    with rasterio.open(path) as src:
+        return band <= src.count
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def render(path: str, mtime_ns: int, spec: LayerSpec) -> tuple[str, tuple, tuple | None]:
+    """A layer as a PNG data URL with its bounds, cached by file, version and style."""
+    if spec.kind == "class":
+        overlay = webmap.class_overlay(path, MAX_SIZE)
+    else:
+        overlay = webmap.continuous_overlay(
+            path, spec.band, cmap=spec.cmap, vmin=spec.vmin, vmax=spec.vmax, max_size=MAX_SIZE
+        )
+    url = "data:image/png;base64," + base64.b64encode(webmap.to_png(overlay.image)).decode()
+    return url, overlay.bounds, overlay.value_range
+
+
+def offline_map(bounds: tuple, basemap: str | None) -> folium.Map:
+    """A folium map that loads Leaflet from this app and tiles only when a basemap is chosen."""
+    (south, west), (north, east) = bounds
+    m = folium.Map(
+        location=[(south + north) / 2, (west + east) / 2],
+        zoom_start=webmap.zoom_for(bounds),
+        tiles=None,
+        control_scale=True,
+    )
+    m.default_js = [("leaflet", LEAFLET_JS)]
+    m.default_css = [("leaflet_css", LEAFLET_CSS)]
+    if basemap:
+        folium.TileLayer(basemap, name=basemap, control=True).add_to(m)
+    m.fit_bounds([[south, west], [north, east]])
+    return m
+
+
+def rendered(out: Path, spec: LayerSpec) -> tuple[str, tuple, tuple | None]:
+    """:func:`render` of a layer of the run in ``out``."""
+    path = out / spec.file
+    return render(str(path), path.stat().st_mtime_ns, spec)
+
+
+def add_overlay(
+    m: folium.Map, out: Path, spec: LayerSpec, opacity: float, show: bool = True
+) -> tuple | None:
+    """Add a layer to the map (ticked off in the layer control unless ``show``).
+
+    Returns its (vmin, vmax) for continuous layers.
+    """
+    url, bounds, value_range = rendered(out, spec)
+    folium.raster_layers.ImageOverlay(
+        url,
+        bounds=[list(bounds[0]), list(bounds[1])],
+        opacity=opacity,
+        name=spec.title,
+        show=show,
+    ).add_to(m)
+    return value_range
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def observations(path: str, mtime_ns: int, column: str, crs: str | None) -> dict:
+    """The observations file as GeoJSON in longitude/latitude, cached by file and version."""
+    return webmap.observations_geojson(path, column, crs=crs)
+
+
+def add_observations(m: folium.Map, geojson: dict, colours: dict[str, str]) -> None:
+    """Field observations as small circles (points) or outlines (polygons) with popups."""
+    folium.GeoJson(
+        geojson,
+        name="Field observations",
+        marker=folium.CircleMarker(radius=4, weight=1, fill=True, fill_opacity=0.9),
+        style_function=lambda f: {
+            "color": "#000000",
+            "weight": 1,
+            "fillColor": colours.get(f["properties"]["label"], "#ffffff"),
+            "fillOpacity": 0.9,
+        },
+        popup=folium.GeoJsonPopup(fields=["label", "source"], aliases=["class", "file"]),
+    ).add_to(m)
+
+
+def class_legend_html(entries: list[tuple[str, str]], title: str) -> str:
+    """A legend of class swatches and names."""
+    rows = "".join(
+        f'<div class="geomap-legend-row"><span style="display:inline-block;width:14px;'
+        f'height:14px;background:{c};border:1px solid #555;margin-right:6px"></span>'
+        f"{html.escape(n)}</div>"
+        for n, c in entries
+    )
+    return f'<div class="geomap-legend"><b>{html.escape(title)}</b>{rows}</div>'
+
+
+def colour_bar_html(spec: LayerSpec, value_range: tuple[float, float]) -> str:
+    """A horizontal colour bar with its end values and what the layer means."""
+    stops = ", ".join(webmap.colour_ramp(spec.cmap, 9))
+    lo, hi = value_range
+    note = f'<div style="font-size:0.8em">{html.escape(spec.note)}</div>' if spec.note else ""
+    return (
+        f'<div class="geomap-colourbar"><b>{html.escape(spec.title)}</b>'
+        f'<div style="height:12px;background:linear-gradient(to right, {stops})"></div>'
+        f'<div style="display:flex;justify-content:space-between;font-size:0.8em">'
+        f"<span>{lo:.3g}</span><span>{hi:.3g}</span></div>{note}</div>"
+    )

@@ -1,0 +1,47 @@
+"""geomap web app: the frame. Pages live in views/; the science lives in the geomap package."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import session  # noqa: E402
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def _icon() -> Image.Image:
+    """A 32 x 32 favicon of folded strata, drawn here so that no icon is fetched from a CDN."""
+    rows, cols = np.mgrid[0:32, 0:32]
+    bands = ((cols + 6 * np.sin(rows / 5)) // 8).astype(int) % 3
+    palette = np.array([[245, 215, 100], [150, 150, 160], [120, 180, 230]], dtype="uint8")
+    return Image.fromarray(palette[bands])
+
+
+st.set_page_config(page_title="geomap", page_icon=_icon(), layout="wide")
+
+pages = [
+    st.Page("views/data.py", title="Data", icon=":material/upload_file:", default=True),
+    st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("views/map.py", title="Map", icon=":material/map:"),
+    st.Page("views/export.py", title="Export", icon=":material/download:"),
+]
+navigation = st.navigation(pages)
+
+with st.sidebar:
+    data = session.inputs()
+    if data.rasters:
+        source = "demo scene" if data.demo else "your files"
+        st.caption(f"Inputs: {len(data.rasters)} raster(s) from the {source}")
+    run = session.current_run()
+    if run is not None:
+        st.caption(f"Map: {run['params']['model']} run `{run['key']}`")
+
+navigation.run()

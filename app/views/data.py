@@ -1,0 +1,151 @@
+"""Data page: the demo scene in one click, or uploaded rasters and observations."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+import session
+from geomap.labels import label_columns
+from geomap.summary import describe_inputs
+
+_CLASS_WORDS = ("lith", "unit", "class", "rock", "geol", "formation")
+
+st.title("Survey data")
+st.write(
+    "Give geomap the survey rasters (satellite bands, radiometrics, magnetics, gravity, "
+    "elevation; any CRS and resolution) and the field observations (points or mapped polygons)."
+)
+
+if st.button("Open the demo scene", key="open_demo", type="primary", icon=":material/science:"):
+    st.session_state.source = "demo"
+
+limit = st.get_option("server.maxUploadSize")
+
+
+def _uploaded() -> None:
+    st.session_state.source = "upload"
+
+
+left, right = st.columns(2)
+with left:
+    raster_files = st.file_uploader(
+        "Rasters",
+        type=session.RASTER_TYPES,
+        accept_multiple_files=True,
+        key="raster_files",
+        on_change=_uploaded,
+        help=f"GeoTIFF, JPEG2000 and other single files GDAL reads, up to {limit} MB each. "
+        "Larger scenes: run the `geomap` command line on the files where they are.",
+    )
+with right:
+    label_file = st.file_uploader(
+        "Field observations",
+        type=session.LABEL_TYPES,
+        key="label_file",
+        on_change=_uploaded,
+        help="GeoPackage, GeoJSON, a zipped Shapefile (.shp with its .dbf, .shx and .prj in one "
+        ".zip) or CSV with x/y, easting/northing or lon/lat columns.",
+    )
+st.caption(
+    f"Uploads stay in a private folder of this browser session (removed when it ends), up to "
+    f"{limit} MB per file."
+)
+
+
+def _sync_uploads() -> session.Inputs:
+    """Save new uploads into the workspace; returns inputs pointing at the saved files."""
+    ws = session.workspace()
+    saved = st.session_state.setdefault("saved_uploads", {})
+    for f in [*(raster_files or []), *([label_file] if label_file else [])]:
+        if f.file_id not in saved:
+            kind = "labels" if f is label_file else "rasters"
+            saved[f.file_id] = ws.save(kind, f.name, f.getvalue())
+    return session.Inputs(
+        rasters=[saved[f.file_id] for f in raster_files or []],
+        labels=saved[label_file.file_id] if label_file else None,
+    )
+
+
+source = st.session_state.get("source")
+if source == "demo":
+    data = session.demo_inputs()
+elif source == "upload":
+    data = _sync_uploads()
+else:
+    st.info("Open the demo scene, or upload rasters and observations.")
+    st.stop()
+
+if data.labels is not None and not data.demo:
+    if data.labels.suffix.lower() == ".csv":
+        data.label_crs = (
+            st.text_input(
+                "CRS of the CSV coordinates",
+                key="label_crs",
+                placeholder="EPSG:4326 for lon/lat columns; e.g. EPSG:32633 for x/y",
+                help="Needed for x/y and easting/northing columns; lon/lat are read as EPSG:4326.",
+            )
+            or None
+        )
+    columns: list[str] = []
+    with session.reported("Reading the observations"):
+        columns = label_columns(data.labels, crs=data.label_crs)
+    if columns:
+        guess = next((c for c in columns if c.lower().startswith(_CLASS_WORDS)), columns[0])
+        data.label_column = st.selectbox(
+            "Column holding the rock type", columns, index=columns.index(guess), key="label_column"
+        )
+st.session_state.inputs = data
+
+if not data.rasters:
+    st.warning("Upload at least one raster.")
+    st.stop()
+
+
+@st.cache_data(max_entries=32, show_spinner="Reading the inputs...")
+def _describe(rasters, labels, column, crs, stamps) -> dict:
+    return describe_inputs(rasters, labels, column, label_crs=crs)
+
+
+stamps = tuple(p.stat().st_mtime_ns for p in [*data.rasters, *filter(None, [data.labels])])
+with session.reported("Reading the inputs"):
+    summary = _describe(
+        tuple(map(str, data.rasters)),
+        str(data.labels) if data.labels else None,
+        data.label_column,
+        data.label_crs,
+        stamps,
+    )
+    grid = summary["grid"]
+    st.subheader("Reference grid")
+    st.write(
+        f"{grid['crs']}, {grid['resolution'][0]:g} x {grid['resolution'][1]:g} units per pixel, "
+        f"{grid['width']} x {grid['height']} pixels; every raster is read onto it window by window."
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "file": [s["path"].rsplit("/", 1)[-1] for s in summary["sources"]],
+                "bands": [", ".join(s["bands"]) for s in summary["sources"]],
+                "CRS": [s["crs"] for s in summary["sources"]],
+                "resolution": [f"{s['resolution'][0]:.6g}" for s in summary["sources"]],
+                "type": [s["dtype"] for s in summary["sources"]],
+                "nodata": [s["nodata"] for s in summary["sources"]],
+                "resampling": [s["resampling"] for s in summary["sources"]],
+            }
+        ),
+        hide_index=True,
+        key="sources_table",
+    )
+    if "samples" in summary:
+        st.subheader("Observations on the grid")
+        st.dataframe(
+            pd.DataFrame(summary["samples"]["per_class"].items(), columns=["class", "samples"]),
+            hide_index=True,
+            key="samples_table",
+        )
+    for note in summary["warnings"]:
+        st.warning(note)
+    if data.ready:
+        st.success("Ready: go to **Train**.")
+        st.page_link("views/train.py", label="Train a model", icon=":material/arrow_forward:")

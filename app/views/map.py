@@ -1,0 +1,75 @@
+"""Map page: lithology, uncertainty and probabilities over the survey area, toggled by the user."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import folium
+import streamlit as st
+from streamlit_folium import st_folium
+
+import mapview
+import session
+from geomap import webmap
+
+st.title("Map")
+result = session.current_run()
+if result is None:
+    st.info("Train a model first: the map shows the result of the latest run.")
+    st.page_link("views/train.py", label="Go to Train", icon=":material/arrow_back:")
+    st.stop()
+
+out = result["out"]
+report = result["report"]
+names = list(report["samples"]["per_class"])
+layers = {spec.title: spec for spec in mapview.available_layers(out, names)}
+POINTS = "Field observations"
+
+controls, legend = st.columns([3, 1])
+with controls:
+    chosen = st.multiselect(
+        "Layers",
+        [*layers, POINTS],
+        default=["Lithology", "Uncertainty: margin", POINTS],
+        key="map_layers",
+        help="The first chosen layer is shown; tick the others in the map's layer control.",
+    )
+    a, b = st.columns(2)
+    opacity = a.slider("Opacity", 0.0, 1.0, 0.8, 0.05, key="opacity")
+    basemap = b.radio(
+        "Basemap",
+        list(mapview.BASEMAPS),
+        key="basemap",
+        horizontal=True,
+        help="Without a basemap nothing is fetched from the internet.",
+    )
+
+bounds = mapview.rendered(out, layers["Lithology"])[1]
+m = mapview.offline_map(bounds, mapview.BASEMAPS[basemap])
+legend_html = []
+with session.reported("Drawing the map"):
+    rasters = [title for title in chosen if title != POINTS]
+    for i, title in enumerate(rasters):
+        spec = layers[title]
+        value_range = mapview.add_overlay(m, out, spec, opacity, show=i == 0)
+        if spec.kind == "class":
+            entries = webmap.class_legend(out / spec.file)
+            legend_html.append(mapview.class_legend_html(entries, spec.title))
+        else:
+            legend_html.append(mapview.colour_bar_html(spec, value_range))
+    if POINTS in chosen:
+        config = report["configuration"]
+        labels = Path(config["labels"])
+        geojson = mapview.observations(
+            str(labels), labels.stat().st_mtime_ns, config["label_column"], config["label_crs"]
+        )
+        mapview.add_observations(m, geojson, dict(webmap.class_legend(out / "lithology.tif")))
+    folium.LayerControl(collapsed=False).add_to(m)
+    with controls:
+        st_folium(m, height=620, use_container_width=True, returned_objects=[], key="map")
+with legend:
+    st.markdown("".join(legend_html), unsafe_allow_html=True)
+    st.caption(
+        "Uncertainty is highest where the forest hesitates between units; the spatial CV on the "
+        "Train page says how often the map is right away from the observations."
+    )

@@ -1,0 +1,138 @@
+"""Every page driven through Streamlit's AppTest: demo scene -> train -> map -> export."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+import rasterio
+
+import session
+
+
+def _errors(app) -> list[str]:
+    return [e.value for e in app.error]
+
+
+@pytest.fixture
+def trained(app):
+    """The app after opening the demo scene and training a small forest."""
+    app.run()
+    assert not app.exception
+    app.button(key="open_demo").click().run()
+    assert not app.exception and not _errors(app)
+    app.switch_page("views/train.py").run()
+    app.slider(key="trees").set_value(30)
+    app.slider(key="cv_folds").set_value(3)
+    app.button(key="train").click().run()
+    assert not app.exception and not _errors(app)
+    return app
+
+
+def test_data_page_shows_grid_sources_and_samples(app):
+    app.run()
+    assert not app.exception
+    assert not app.dataframe  # nothing chosen yet
+    app.button(key="open_demo").click().run()
+    assert not app.exception
+    sources = app.dataframe[0].value
+    assert list(sources["file"]) == list(session.DEMO_RASTERS)
+    assert list(sources["CRS"])[1] == "EPSG:4326"  # the radiometrics come in lon/lat
+    samples = app.dataframe[1].value
+    assert samples["samples"].sum() == 300 and len(samples) == 6
+    assert any("EPSG:32633" in m.value for m in app.markdown)
+    assert app.success[0].value.startswith("Ready")
+
+
+def test_train_page_reports_both_cross_validations(trained):
+    key = trained.session_state["current_run"]
+    result = trained.session_state["runs"][key]
+    table = trained.dataframe[0].value
+    assert list(table.columns) == ["spatial CV (believe this)", "random CV"]
+    spatial = result["report"]["validation"]["spatial"]["overall_accuracy"]
+    assert table.loc["overall accuracy", "spatial CV (believe this)"] == pytest.approx(spatial)
+    assert 0.5 < spatial <= 1.0
+    assert any("is the one to quote" in m.value for m in trained.markdown)
+    assert result["report"]["configuration"]["trees"] == 30
+
+
+def test_same_data_and_parameters_do_not_train_again(trained, monkeypatch):
+    key = trained.session_state["current_run"]
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr("geomap.workflow.run", must_not_run)
+    trained.button(key="train").click().run()
+    assert not trained.exception and not _errors(trained)
+    assert trained.session_state["current_run"] == key
+    assert any("without training again" in i.value for i in trained.info)
+
+
+def test_map_page_draws_layers_legend_and_probabilities(trained):
+    trained.switch_page("views/map.py").run()
+    assert not trained.exception and not _errors(trained)
+    legend = " ".join(m.value for m in trained.markdown)
+    for name in ("alluvium", "basalt", "granite", "limestone", "sandstone", "shale"):
+        assert name in legend
+    layers = trained.multiselect(key="map_layers")
+    assert "Probability: basalt" in layers.options and "Uncertainty: entropy" in layers.options
+    layers.set_value(list(layers.options)).run()
+    assert not trained.exception and not _errors(trained)
+    trained.slider(key="opacity").set_value(0.4).run()
+    trained.radio(key="basemap").set_value("OpenStreetMap (needs internet)").run()
+    assert not trained.exception and not _errors(trained)
+
+
+def test_export_page_offers_every_file_and_a_zip(trained):
+    trained.switch_page("views/export.py").run()
+    assert not trained.exception and not _errors(trained)
+    out = trained.session_state["runs"][trained.session_state["current_run"]]["out"]
+    files = sorted(p.name for p in out.iterdir())
+    buttons = trained.get("download_button")
+    assert len(buttons) == len(files) + 1
+    zips = list((out.parent.parent / "zips").glob("*.zip"))
+    assert len(zips) == 1
+    assert sorted(zipfile.ZipFile(zips[0]).namelist()) == files
+    with rasterio.open(out / "lithology.tif") as src:
+        assert "CLASS_NAMES" in src.tags() and src.colormap(1)
+
+
+def test_pages_before_training_point_back(app):
+    app.run()
+    for page in ("views/train.py", "views/map.py", "views/export.py"):
+        app.switch_page(page).run()
+        assert not app.exception
+        assert app.info, page
+
+
+def test_a_bad_raster_shows_geomaps_message_and_the_session_goes_on(app, tmp_path):
+    bad = tmp_path / "scan.tif"
+    bad.write_bytes(b"this is a scanned field sheet, not a raster")
+    demo = session.demo_inputs()
+    app.session_state["inputs"] = session.Inputs(
+        rasters=[bad], labels=demo.labels, label_column="lithology"
+    )
+    app.run()
+    app.switch_page("views/train.py").run()
+    app.button(key="train").click().run()
+    assert not app.exception
+    (message,) = _errors(app)
+    assert "scan.tif" in message and message.startswith("Training failed")
+    app.switch_page("views/data.py").run()
+    assert not app.exception
+
+
+def test_an_unexpected_error_is_reported_as_a_bug_and_logged(app, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr("geomap.workflow.run", broken)
+    app.session_state["inputs"] = session.demo_inputs()
+    app.run()
+    app.switch_page("views/train.py").run()
+    app.button(key="train").click().run()
+    assert not app.exception
+    (message,) = _errors(app)
+    assert "bug in geomap" in message
+    assert "ZeroDivisionError" in caplog.text

@@ -1,0 +1,33 @@
+"""The per-session workspace: private, safe file names, removed with the session."""
+
+from __future__ import annotations
+
+import gc
+
+import session
+
+
+def test_each_session_gets_its_own_folder_and_it_is_removed():
+    a, b = session.Workspace(), session.Workspace()
+    assert a.root != b.root and a.root.is_dir() and b.root.is_dir()
+    path = a.save("rasters", "dem.tif", b"x")
+    assert path.parent.parent == a.root and not list(b.root.iterdir())
+    root = a.root
+    a.close()
+    assert not root.exists() and b.root.exists()
+    root_b = b.root
+    del b
+    gc.collect()
+    assert not root_b.exists()
+
+
+def test_uploaded_names_cannot_escape_the_workspace():
+    ws = session.Workspace()
+    try:
+        for name in ("../../etc/passwd.tif", "..\\..\\evil.tif", "  spaced name (1).tif", ".."):
+            path = ws.save("rasters", name, b"x")
+            assert path.parent == ws.root / "rasters"
+            assert not path.name.startswith(".")
+    finally:
+        ws.close()
+    assert session.safe_name("field sheet #3.gpkg") == "field_sheet_3.gpkg"

@@ -1,0 +1,87 @@
+"""The app in a real headless Chromium with the network cut: demo -> train -> map -> export."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import rasterio
+from playwright.sync_api import expect
+
+CLASSES = ("alluvium", "basalt", "granite", "limestone", "sandstone", "shale")
+
+
+def _go(page, name: str) -> None:
+    page.get_by_role("link", name=name, exact=True).first.click()
+
+
+def _map_frame(page):
+    return page.frame_locator("iframe[title*='streamlit_folium']")
+
+
+def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
+    page = offline.page
+    timings = {}
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Open the demo scene").click()
+    expect(page.get_by_text("Ready: go to")).to_be_visible()
+    timings["demo"] = time.perf_counter() - t0
+
+    _go(page, "Train")
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Train and map").click()
+    expect(page.get_by_text("is the one to quote")).to_be_visible(timeout=300_000)
+    timings["train"] = time.perf_counter() - t0
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()  # CV side by side
+
+    _go(page, "Map")
+    t0 = time.perf_counter()
+    frame = _map_frame(page)
+    expect(frame.locator("img.leaflet-image-layer").first).to_be_visible(timeout=120_000)
+    expect(frame.locator(".leaflet-control-layers")).to_be_visible()
+    expect(frame.locator("path.leaflet-interactive").first).to_be_attached()  # observations
+    timings["map"] = time.perf_counter() - t0
+    for name in CLASSES:
+        expect(page.locator(".geomap-legend").get_by_text(name, exact=True)).to_be_visible()
+    expect(page.locator(".geomap-colourbar")).to_be_visible()
+    shot = tmp_path / "map.png"
+    page.screenshot(path=shot, full_page=True)
+    assert shot.stat().st_size > 20_000
+    keep = os.environ.get("GEOMAP_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(keep) / "map.png")
+
+    _go(page, "Export")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="lithology.tif", exact=True).click()
+    saved = tmp_path / "lithology.tif"
+    info.value.save_as(saved)
+    with rasterio.open(saved) as src:
+        assert src.count == 1 and src.dtypes[0] == "uint8"
+        assert re.search("granite", src.tags()["CLASS_NAMES"])
+        assert src.colormap(1)[0][3] == 255
+    print("demo flow seconds:", {k: round(v, 1) for k, v in timings.items()})
+    assert offline.blocked == [], offline.blocked
+
+
+def test_a_bad_upload_shows_a_message_naming_the_file(offline, tmp_path):
+    page = offline.page
+    bad = tmp_path / "field_photo.tif"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not a GeoTIFF at all")
+    page.locator("input[type=file]").first.set_input_files(bad)
+    alert = page.get_by_text(re.compile("Reading the inputs failed: .*field_photo.tif"))
+    expect(alert).to_be_visible()
+    assert offline.blocked == [], offline.blocked
+
+
+def test_two_sessions_do_not_see_each_others_data(offline, new_session):
+    offline.page.get_by_role("button", name="Open the demo scene").click()
+    expect(offline.page.get_by_text("Ready: go to")).to_be_visible()
+    other = new_session()
+    expect(other.page.get_by_text("Open the demo scene, or upload")).to_be_visible()
+    _go(other.page, "Map")
+    expect(other.page.get_by_text("Train a model first")).to_be_visible()
