@@ -1,0 +1,20 @@
+# geomap web app: docker build -t geomap . && docker run -p 8501:8501 geomap
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /srv/geomap
+
+# rasterio, pyogrio and numba ship wheels with GDAL/LLVM inside: no system packages are needed.
+COPY pyproject.toml README.md ./
+COPY geomap ./geomap
+RUN pip install .
+COPY app ./app
+COPY .streamlit ./.streamlit
+COPY data_samples ./data_samples
+
+RUN useradd --create-home geomap
+USER geomap
+EXPOSE 8501
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"
+CMD ["streamlit", "run", "app/streamlit_app.py", "--server.port=8501", "--server.address=0.0.0.0"]
