@@ -11,7 +11,8 @@ from pathlib import Path
 from geomap import __version__
 from geomap.errors import GeomapError
 from geomap.features import PRESETS
-from geomap.workflow import RunConfig, predict, run
+from geomap.subunits import SubunitConfig, subunits
+from geomap.workflow import MODELS, RunConfig, predict, run
 
 log = logging.getLogger("geomap")
 
@@ -19,6 +20,9 @@ _EPILOG = """examples:
   geomap run --raster landsat.tif --raster radiometrics.tif --labels field.gpkg \\
       --label-column lithology --out map1
   geomap predict --model map1/model.skops --raster landsat.tif --raster radiometrics.tif --out map2
+  geomap run --raster landsat.tif --raster radiometrics.tif --model som-clusters --out units
+  geomap subunits --map map1/lithology.tif --unit basalt --raster landsat.tif \
+      --raster radiometrics.tif --out basalt_units
 """
 
 
@@ -37,6 +41,75 @@ def _at_least(minimum: int):
         return value
 
     return parse
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"has to be greater than 0; got {text}")
+    return value
+
+
+def _som_size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    try:
+        rows, cols = (int(parts[0]), int(parts[-1])) if len(parts) <= 2 else (0, 0)
+    except ValueError:
+        rows = cols = 0
+    if rows < 1 or cols < 1 or rows * cols < 2:
+        raise argparse.ArgumentTypeError(
+            f"has to be ROWSxCOLS (e.g. 20x30) or N for N x N nodes, at least 2 nodes; got {text!r}"
+        )
+    return rows, cols
+
+
+def _add_som(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("self-organizing map (--model som, som-clusters and subunits)")
+    g.add_argument(
+        "--som-size",
+        type=_som_size,
+        metavar="ROWSxCOLS",
+        help="nodes of the map, e.g. 20x30 or 25 (default: about 5 sqrt(N) nodes for N training "
+        "pixels, shaped by the data's two main principal components)",
+    )
+    g.add_argument(
+        "--iterations",
+        type=_positive_int,
+        metavar="N",
+        help="training updates (default 10 per node, at least 2000)",
+    )
+    g.add_argument(
+        "--sigma",
+        type=_positive_float,
+        help="initial neighbourhood radius in nodes, shrinking to 1 (default: a quarter of the "
+        "map's longer side)",
+    )
+    g.add_argument(
+        "--learning-rate",
+        type=_positive_float,
+        default=0.5,
+        help="initial learning rate, shrinking to 0 (default 0.5)",
+    )
+    g.add_argument(
+        "--clusters",
+        type=_at_least(2),
+        metavar="K",
+        help="clusters of the codebook (default: the count of 2..12 with the lowest "
+        "Davies-Bouldin index)",
+    )
+    g.add_argument(
+        "--cluster-method",
+        choices=["kmeans", "agglomerative"],
+        default="kmeans",
+        help="k-means on node vectors, or Ward clustering of neighbouring nodes (default kmeans)",
+    )
+    g.add_argument(
+        "--som-samples",
+        type=_at_least(100),
+        default=100_000,
+        metavar="N",
+        help="most stack pixels the map is trained on (default 100000)",
+    )
 
 
 def _odd_int(text: str) -> int:
@@ -99,15 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument(
         "--labels",
-        required=True,
         type=Path,
         metavar="FILE",
         help="observations: points or polygons in GeoPackage, GeoJSON, Shapefile "
-        "(.shp or zipped) or CSV with x/y, lon/lat or easting/northing columns",
+        "(.shp or zipped) or CSV with x/y, lon/lat or easting/northing columns (required "
+        "except with --model som-clusters)",
     )
     p.add_argument(
         "--label-column",
-        required=True,
         metavar="NAME",
         help="the column holding each observation's class (text or integers)",
     )
@@ -117,7 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="CRS of a CSV's coordinates (default EPSG:4326 for lon/lat columns)",
     )
     p.add_argument(
-        "--model", default="rf", choices=["rf"], help="model kind (default rf: random forest)"
+        "--model",
+        default="rf",
+        choices=list(MODELS),
+        help="rf: random forest (default); som: self-organizing map labelled from the "
+        "observations; som-clusters: SOM clusters, no labels needed",
     )
     p.add_argument(
         "--trees", type=_positive_int, default=200, help="trees in the forest (default 200)"
@@ -168,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="side of the window over which class probabilities are averaged, e.g. 3; off by "
         "default (1) because it erased thin units in benchmarks/quality.py",
     )
+    _add_som(p)
 
     q = sub.add_parser(
         "predict",
@@ -177,7 +254,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--model", required=True, type=Path, metavar="FILE", help="model.skops of a run")
     _add_common(q)
+    _add_subunits(sub)
     return parser
+
+
+def _add_subunits(sub) -> None:
+    s = sub.add_parser(
+        "subunits",
+        help="map the sub-units of one unit of a map with a self-organizing map",
+        description="Train a SOM on the pixels of one unit of a geomap class map and cluster its "
+        "codebook; write subunits.tif (other pixels nodata), subunits_legend.csv, "
+        "subunits.qml, quantization_error.tif, SOM plots, report.json and model.skops.",
+    )
+    s.add_argument(
+        "--map", required=True, type=Path, metavar="FILE", help="lithology.tif of a geomap run"
+    )
+    s.add_argument("--unit", required=True, metavar="NAME", help="the unit to divide, e.g. basalt")
+    _add_common(s)
+    s.add_argument("--features", default="default", choices=list(PRESETS), help="feature preset")
+    s.add_argument(
+        "--random-state", type=int, default=0, help="seed of every random step (default 0)"
+    )
+    s.add_argument(
+        "--nodata", type=float, metavar="VALUE", help="value taken as no data in the rasters"
+    )
+    _add_som(s)
+
+
+def _som_options(args) -> dict:
+    return {
+        "som_size": args.som_size,
+        "iterations": args.iterations,
+        "sigma": args.sigma,
+        "learning_rate": args.learning_rate,
+        "clusters": args.clusters,
+        "cluster_method": args.cluster_method,
+        "som_samples": args.som_samples,
+    }
 
 
 class _Bar:
@@ -272,8 +385,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 smooth=args.smooth,
                 nodata=args.nodata,
                 overwrite=args.overwrite,
+                **_som_options(args),
             )
             report = run(config, progress=bar)
+        elif args.command == "subunits":
+            config = SubunitConfig(
+                map=args.map,
+                unit=args.unit,
+                rasters=args.raster,
+                out=args.out,
+                features=args.features,
+                random_state=args.random_state,
+                block_size=args.block_size,
+                nodata=args.nodata,
+                overwrite=args.overwrite,
+                **_som_options(args),
+            )
+            report = subunits(config, progress=bar)
         else:
             report = predict(
                 args.model,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,7 +117,6 @@ def predict_stack(
     """
     n_cls, grid = len(class_names), stack.grid
     pad = smooth // 2
-    windows = list(grid.windows(block_size))
     summary = PredictionSummary(
         class_pixels=np.zeros(n_cls, "int64"), source_nodata_pixels=[0] * len(stack.sources)
     )
@@ -138,18 +137,13 @@ def predict_stack(
         rasterio.open(
             paths["probabilities"], "w", **raster_profile(grid, n_cls, "float32", np.nan)
         ) as prob,
-        ThreadPoolExecutor(max_workers=1) as pool,
     ):
         style_class_raster(lith, class_names, colours)
         for i, name in enumerate(UNCERTAINTY_BANDS, start=1):
             unc.set_band_description(i, name)
         for i, name in enumerate(class_names, start=1):
             prob.set_band_description(i, name)
-        pending = pool.submit(_Window, stack, recipe, windows[0], pad)
-        for i in range(len(windows)):
-            job = pending.result()
-            if i + 1 < len(windows):
-                pending = pool.submit(_Window, stack, recipe, windows[i + 1], pad)
+        for i, n_windows, job in iter_windows(stack, recipe, block_size, pad):
             seconds["features"] += job.seconds
             t0 = time.perf_counter()
             proba = np.full((job.X.shape[0], n_cls), np.nan, dtype="float32")
@@ -161,18 +155,37 @@ def predict_stack(
             if smooth > 1:
                 proba = smooth_probabilities(proba, smooth)
             t1 = time.perf_counter()
-            _write_window(job, proba, (lith, unc, prob), summary, stack)
+            write_class_window(job, proba, (lith, unc, prob), summary, stack)
             del job, proba
-            _release_freed_memory()
+            release_freed_memory()
             seconds["model"] += t1 - t0
             seconds["write"] += time.perf_counter() - t1
             if progress is not None:
-                progress(i + 1, len(windows))
+                progress(i + 1, n_windows)
     summary.seconds = seconds
     return summary
 
 
-def _release_freed_memory() -> None:
+def iter_windows(
+    stack: RasterStack, recipe: FeatureRecipe, block_size: int, pad: int = 0
+) -> Iterator[tuple[int, int, _Window]]:
+    """Yield (index, number of windows, prepared window) over the grid, row by row.
+
+    Reading and feature computation of the next window run in a background thread while the
+    caller works on the current one.
+    """
+    windows = list(stack.grid.windows(block_size))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_Window, stack, recipe, windows[0], pad)
+        for i in range(len(windows)):
+            job = pending.result()
+            if i + 1 < len(windows):
+                pending = pool.submit(_Window, stack, recipe, windows[i + 1], pad)
+            yield i, len(windows), job
+            del job
+
+
+def release_freed_memory() -> None:
     """Hand freed heap back to the system, which glibc does not do by itself.
 
     Windows are allocated and freed from several threads; without this, fragments of every
@@ -185,7 +198,8 @@ def _release_freed_memory() -> None:
         pass
 
 
-def _write_window(job: _Window, proba: np.ndarray, writers, summary, stack) -> None:
+def write_class_window(job: _Window, proba: np.ndarray, writers, summary, stack) -> None:
+    """Write the class codes, uncertainty and probabilities of a window; update the summary."""
     lith, unc, prob = writers
     nodata = np.isnan(proba).any(axis=0)
     codes = np.argmax(np.nan_to_num(proba, nan=-1.0), axis=0).astype("uint8")

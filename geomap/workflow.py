@@ -46,13 +46,38 @@ _MAP_SAMPLE = 5000
 Progress = Callable[[str, int, int], None]
 
 
+@dataclass(kw_only=True)
+class SOMOptions:
+    """Options of the self-organizing map runs (``som``, ``som-clusters``, ``subunits``)."""
+
+    som_size: tuple[int, int] | None = None
+    iterations: int | None = None
+    sigma: float | None = None
+    learning_rate: float = 0.5
+    clusters: int | None = None
+    cluster_method: str = "kmeans"
+    som_samples: int = 100_000
+
+    def to_dict(self) -> dict:
+        """JSON-ready configuration: every field (the SOM options last), paths as text."""
+        fields = asdict(self)
+        som = [k for k in fields if k in SOMOptions.__dataclass_fields__]
+        out = {k: fields[k] for k in [*(k for k in fields if k not in som), *som]}
+        for key, value in out.items():
+            if isinstance(value, Path):
+                out[key] = str(value)
+            elif isinstance(value, (list, tuple)):
+                out[key] = [str(v) if isinstance(v, Path) else v for v in value]
+        return out
+
+
 @dataclass
-class RunConfig:
+class RunConfig(SOMOptions):
     """Everything that defines a run; saved in ``report.json`` so the run can be repeated."""
 
     rasters: list[Path]
-    labels: Path
-    label_column: str
+    labels: Path | None
+    label_column: str | None
     out: Path
     model: str = "rf"
     trees: int = 200
@@ -68,12 +93,23 @@ class RunConfig:
     nodata: float | None = None
     overwrite: bool = False
 
-    def to_dict(self) -> dict:
-        """JSON-ready configuration."""
-        out = asdict(self)
-        out["rasters"] = [str(p) for p in self.rasters]
-        out["labels"], out["out"] = str(self.labels), str(self.out)
-        return out
+
+MODELS = ("rf", "som", "som-clusters")
+
+
+def require_labels(config: RunConfig) -> None:
+    """Refuse a model that learns from observations when none are given.
+
+    Raises
+    ------
+    ModelError
+        If ``labels`` or ``label_column`` is missing.
+    """
+    if config.labels is None or not config.label_column:
+        raise ModelError(
+            f"Model '{config.model}' learns from field observations; give --labels FILE and "
+            "--label-column NAME, or use --model som-clusters, which maps units without labels."
+        )
 
 
 def _sha256(path: Path) -> str:
@@ -178,6 +214,21 @@ def _importance(model: LithologyForest, recipe: FeatureRecipe, stack: RasterStac
     }
 
 
+def pixel_area(stack: RasterStack) -> float:
+    """Area of one grid pixel in square CRS units."""
+    return abs(stack.grid.res[0] * stack.grid.res[1])
+
+
+def finalise_class_map(
+    tmp: Path, stem: str, names: Sequence[str], colours: Sequence[tuple]
+) -> None:
+    """Turn ``<stem>.stream.tif`` into the COG ``<stem>.tif`` with category names and a QML."""
+    to_cog(tmp / f"{stem}.stream.tif", tmp / f"{stem}.tif")
+    (tmp / f"{stem}.stream.tif").unlink()
+    write_category_names(tmp / f"{stem}.tif", names)
+    write_qml(tmp / f"{stem}.qml", names, colours)
+
+
 def _write_outputs(
     tmp: Path,
     stack: RasterStack,
@@ -206,15 +257,16 @@ def _write_outputs(
         progress=tick,
     )
     t0 = time.perf_counter()
-    to_cog(tmp / "lithology.stream.tif", tmp / "lithology.tif")
-    (tmp / "lithology.stream.tif").unlink()
+    finalise_class_map(tmp, "lithology", names, colours)
     for kind in ("uncertainty", "probabilities"):
         add_overviews(tmp / f"{kind}.tif")
-    write_category_names(tmp / "lithology.tif", names)
-    write_qml(tmp / "lithology.qml", names, colours)
-    pixel_area = abs(stack.grid.res[0] * stack.grid.res[1])
     write_legend(
-        tmp / "legend.csv", names, colours, samples_per_class, summary.class_pixels, pixel_area
+        tmp / "legend.csv",
+        names,
+        colours,
+        samples_per_class,
+        summary.class_pixels,
+        pixel_area(stack),
     )
     save_model(tmp / "model.skops", bundle)
     summary.seconds["finalise"] = time.perf_counter() - t0
@@ -241,8 +293,15 @@ def run(config: RunConfig, progress: Progress | None = None) -> dict:
 
 def _run(config: RunConfig, progress: Progress | None) -> dict:
     t_start = time.perf_counter()
+    if config.model not in MODELS:
+        raise ModelError(
+            f"Model '{config.model}' is not supported. Available: {', '.join(MODELS)}."
+        )
     if config.model != "rf":
-        raise ModelError(f"Model '{config.model}' is not supported. Available: rf.")
+        from geomap.som_workflow import run_som  # here: som_workflow builds on this module
+
+        return run_som(config, progress)
+    require_labels(config)
     config.out = Path(config.out)
     check_out_dir(config.out, config.overwrite, [*config.rasters, Path(config.labels)])
     timings: dict[str, float] = {}
@@ -329,9 +388,14 @@ def make_bundle(
     stack: RasterStack,
     smooth: int,
     nodata: float | None,
+    **extra,
 ) -> dict:
-    """What ``model.skops`` holds: the estimator and everything needed to apply it again."""
+    """What ``model.skops`` holds: the estimator and everything needed to apply it again.
+
+    ``extra`` entries (the SOM bundles' ``kind``, ``clusters``, ...) are added as they are.
+    """
     return {
+        **extra,
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
         "geomap_version": __version__,
@@ -359,6 +423,25 @@ def _check_inputs(bundle: dict, stack: RasterStack, model_path: Path) -> None:
             f"{listed}; got {len(given)} rasters with {given} bands: {seen}. Give the same kinds "
             "of rasters, in the same order."
         )
+
+
+def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> dict:
+    """Write the outputs of a bundle of any kind; the report's ``prediction`` entries."""
+    kind = bundle.get("kind", "rf")
+    if kind == "rf":
+        n_cls = len(bundle["class_names"])
+        summary = _write_outputs(
+            tmp, stack, recipe, bundle, np.zeros(n_cls, int), block_size, progress
+        )
+        return {"prediction": summary.to_dict(bundle["class_names"])}
+    if kind not in MODELS:
+        raise ModelError(
+            f"Model bundle of kind '{kind}' cannot be applied with `geomap predict`; run "
+            f"`geomap {kind}` again on the new rasters."
+        )
+    from geomap.som_workflow import write_som_outputs  # here: som_workflow builds on this module
+
+    return write_som_outputs(tmp, stack, recipe, bundle, block_size, progress)
 
 
 def predict(
@@ -395,17 +478,14 @@ def _predict(model_path, rasters, out, block_size, overwrite, progress) -> dict:
         nodata=bundle["nodata"],
     ) as stack:
         _check_inputs(bundle, stack, Path(model_path))
-        n_cls = len(bundle["class_names"])
         with staged_output(out, overwrite) as tmp:
-            summary = _write_outputs(
-                tmp, stack, recipe, bundle, np.zeros(n_cls, int), block_size, progress
-            )
+            prediction = _predict_outputs(tmp, stack, recipe, bundle, block_size, progress)
             report = {
                 "geomap_version": __version__,
                 "model": str(model_path),
                 "inputs": {"rasters": _inputs(rasters)},
                 **stack.describe(),
-                "prediction": summary.to_dict(bundle["class_names"]),
+                **prediction,
                 "timings_seconds": {"total": round(time.perf_counter() - t_start, 3)},
             }
             write_json(tmp / "report.json", report)

@@ -12,6 +12,7 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.feature_extraction.image import grid_to_graph
 from sklearn.metrics import davies_bouldin_score, silhouette_score
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from geomap.errors import ModelError
 from geomap.models.som import fitted_som
@@ -96,7 +97,8 @@ class SOMClusters(TransformerMixin, ClusterMixin, BaseEstimator):
                 f"({self.som_.shape_[0]} x {self.som_.shape_[1]}); give at most {n_nodes} clusters "
                 "or a larger --som-size."
             )
-        labels, self.scores_ = self._choose()
+        with threadpool_limits(1):  # a codebook is tiny: threads cost 10 times the work
+            labels, self.scores_ = self._choose()
         bmu, _ = self.som_.bmu(X)
         self._number(labels, bmu)
         self.labels_ = self.cluster_of(bmu)

@@ -90,6 +90,13 @@ def test_help_lists_every_option(capsys):
         "--overwrite",
         "--smooth",
         "--nodata",
+        "--som-size",
+        "--iterations",
+        "--sigma",
+        "--learning-rate",
+        "--clusters",
+        "--cluster-method",
+        "--som-samples",
     ):
         assert option in text
     assert (
@@ -288,3 +295,52 @@ def test_a_photo_named_tif_gets_one_clear_message_and_no_library_warning(scene, 
         warnings.simplefilter("always")
         fails(capsys, args(scene, rasters=[photo]), "photo.tif", "no coordinate reference system")
     assert not [w for w in caught if "georeferenc" in str(w.message).lower()]
+
+
+SOM_FAST = ["--som-samples", "2000", "--iterations", "500"]
+
+
+def _som_argv(scene, out, model="som-clusters", extra=()):
+    argv = ["run", "--model", model, "--out", str(out), "--quiet", *SOM_FAST, *extra]
+    for r in scene["rasters"]:
+        argv += ["--raster", str(r)]
+    return argv
+
+
+def test_som_clusters_needs_no_labels_and_its_bundle_predicts(scene):
+    out = scene["tmp"] / "units"
+    assert main(_som_argv(scene, out, extra=["--clusters", "3", "--som-size", "6x8"])) == 0
+    assert (out / "clusters.tif").exists() and (out / "quantization_error.tif").exists()
+    again = scene["tmp"] / "again"
+    argv = ["predict", "--model", str(out / "model.skops"), "--out", str(again), "--quiet"]
+    for r in scene["rasters"]:
+        argv += ["--raster", str(r)]
+    assert main(argv) == 0 and (again / "clusters.tif").exists()
+
+
+def test_som_and_subunits_from_the_command_line(scene, capsys):
+    out = scene["tmp"] / "som"
+    extra = ["--labels", str(scene["labels"]), "--label-column", "lithology", "--cv-folds", "2"]
+    assert main(_som_argv(scene, out, model="som", extra=extra)) == 0
+    assert (out / "label_distance.tif").exists() and (out / "lithology.tif").exists()
+    sub = ["subunits", "--map", str(out / "lithology.tif"), "--out", str(scene["tmp"] / "sub")]
+    sub += ["--quiet", "--clusters", "2", *SOM_FAST]
+    for r in scene["rasters"]:
+        sub += ["--raster", str(r)]
+    assert main([*sub, "--unit", "shale"]) == 0
+    assert (scene["tmp"] / "sub" / "subunits.tif").exists()
+    fails(capsys, [*sub, "--overwrite", "--unit", "gneiss"], "'gneiss' is not in the map",
+          "'basalt', 'granite', 'shale'")  # fmt: skip
+
+
+def test_som_without_labels_is_refused(scene, capsys):
+    out = scene["tmp"] / "x"
+    fails(capsys, _som_argv(scene, out, model="som"), "give --labels FILE", "som-clusters", out=out)
+
+
+@pytest.mark.parametrize("value", ["0x4", "ax3", "1x1", "2x3x4"])
+def test_bad_som_size_is_refused_before_any_work(scene, capsys, value):
+    with pytest.raises(SystemExit) as info:
+        main(_som_argv(scene, scene["tmp"] / "x", extra=["--som-size", value]))
+    assert info.value.code == 2
+    assert "ROWSxCOLS" in capsys.readouterr().err

@@ -1,0 +1,171 @@
+"""Streamed SOM outputs: every window's best matching units -> clusters, novelty and class maps.
+
+One pass over the grid: each window's features are matched to the map's nodes once (a chunked
+matrix search, :func:`geomap.models.som.best_matching_units`) and every output is read off the
+nodes: the cluster, the quantization error and its percentile, and, for the semi-supervised model,
+the class probabilities and the label distance. Memory is bounded by the window size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from geomap.export import CLASS_NODATA, raster_profile, style_class_raster
+from geomap.features import FeatureRecipe
+from geomap.models import SOMClassifier, SOMClusters
+from geomap.predict import (
+    UNCERTAINTY_BANDS,
+    PredictionSummary,
+    iter_windows,
+    release_freed_memory,
+    write_class_window,
+)
+from geomap.stack import GDAL_CACHE_BYTES, RasterStack
+
+QE_BANDS = ("quantization_error", "percentile", "missing_features")
+
+
+@dataclass
+class SOMSummary:
+    """Counts and timings of a streamed SOM pass: of clusters, and of classes for ``som``."""
+
+    clusters: PredictionSummary
+    classes: PredictionSummary | None = None
+    seconds: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SOMLayers:
+    """What a SOM pass writes: the fitted models, names and colours, the file stem of clusters."""
+
+    clusters: SOMClusters
+    cluster_names: Sequence[str]
+    cluster_colours: Sequence[tuple]
+    stem: str = "clusters"
+    classifier: SOMClassifier | None = None
+    class_names: Sequence[str] = ()
+    class_colours: Sequence[tuple] = ()
+
+
+def _open_writers(files: ExitStack, layers: SOMLayers, out_dir: Path, grid) -> dict:
+    def create(name: str, count: int, dtype: str, nodata, bands: Sequence[str] = ()):
+        dst = files.enter_context(
+            rasterio.open(out_dir / name, "w", **raster_profile(grid, count, dtype, nodata))
+        )
+        for i, band in enumerate(bands, start=1):
+            dst.set_band_description(i, band)
+        return dst
+
+    w = {
+        "clusters": create(f"{layers.stem}.stream.tif", 1, "uint8", CLASS_NODATA),
+        "qe": create("quantization_error.tif", len(QE_BANDS), "float32", np.nan, QE_BANDS),
+    }
+    style_class_raster(w["clusters"], layers.cluster_names, layers.cluster_colours)
+    if layers.classifier is not None:
+        names = layers.class_names
+        w["label_distance"] = create("label_distance.tif", 1, "float32", np.nan, ["label_distance"])
+        w["lith"] = create("lithology.stream.tif", 1, "uint8", CLASS_NODATA)
+        style_class_raster(w["lith"], names, layers.class_colours)
+        w["unc"] = create("uncertainty.tif", 3, "float32", np.nan, UNCERTAINTY_BANDS)
+        w["prob"] = create("probabilities.tif", len(names), "float32", np.nan, names)
+    return w
+
+
+def stream_som(
+    stack: RasterStack,
+    recipe: FeatureRecipe,
+    layers: SOMLayers,
+    out_dir: Path,
+    *,
+    block_size: int = 512,
+    within: Callable[[Window], np.ndarray] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SOMSummary:
+    """Match every window to the map and write its outputs into ``out_dir``.
+
+    Writes ``<stem>.stream.tif`` (turned into a COG afterwards) and ``quantization_error.tif``;
+    with a classifier also ``lithology.stream.tif``, ``uncertainty.tif``, ``probabilities.tif``
+    and ``label_distance.tif``.
+
+    Parameters
+    ----------
+    within : callable, optional
+        Given a window, a boolean (height, width) array of the pixels to map; others are nodata.
+    progress : callable, optional
+        Called with (windows done, windows in all) after each window.
+    """
+
+    def counts(n: int) -> PredictionSummary:
+        return PredictionSummary(
+            np.zeros(n, "int64"), source_nodata_pixels=[0] * len(stack.sources)
+        )
+
+    summary = SOMSummary(counts(layers.clusters.n_clusters_))
+    if layers.classifier is not None:
+        summary.classes = counts(len(layers.class_names))
+    seconds = {"features": 0.0, "model": 0.0, "write": 0.0}
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), ExitStack() as files:
+        writers = _open_writers(files, layers, out_dir, stack.grid)
+        for i, n_windows, job in iter_windows(stack, recipe, block_size):
+            seconds["features"] += job.seconds
+            t0 = time.perf_counter()
+            rows = job.rows
+            if within is not None:
+                rows = rows[within(job.win).ravel()[rows]]
+            bmu, dist = _match(layers.clusters.som_, job.X, rows)
+            t1 = time.perf_counter()
+            _write_som_window(job, bmu, dist, layers, writers, summary, stack)
+            del job, bmu, dist
+            release_freed_memory()
+            seconds["model"] += t1 - t0
+            seconds["write"] += time.perf_counter() - t1
+            if progress is not None:
+                progress(i + 1, n_windows)
+    summary.seconds = seconds
+    return summary
+
+
+def _match(som, X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if len(rows) == len(X):  # no copy when every pixel has data
+        return som.bmu(X)
+    bmu = np.full(len(X), -1, dtype="int32")
+    dist = np.full(len(X), np.nan, dtype="float32")
+    if len(rows):
+        bmu[rows], dist[rows] = som.bmu(X[rows])
+    return bmu, dist
+
+
+def _write_som_window(job, bmu, dist, layers: SOMLayers, writers, summary, stack) -> None:
+    shape, win = job.shape, job.win
+    mapped = bmu >= 0
+    cluster = layers.clusters.cluster_of(bmu)
+    codes = np.where(mapped, cluster, CLASS_NODATA).astype("uint8")
+    missing = np.full(len(bmu), np.nan, dtype="float32")
+    missing[mapped] = 1 - np.isfinite(job.X[mapped]).mean(axis=1)
+    percentile = layers.clusters.som_.qe_percentile(dist)
+    writers["clusters"].write(codes.reshape(shape), 1, window=win)
+    writers["qe"].write(np.stack([dist, percentile, missing]).reshape(3, *shape), window=win)
+    counts = summary.clusters
+    counts.class_pixels += np.bincount(cluster[mapped], minlength=len(counts.class_pixels))
+    counts.mapped_pixels += int(mapped.sum())
+    counts.nodata_pixels += int((~mapped).sum())
+    counts.reduced_input_pixels += int((missing > 0).sum())
+    for s in range(len(stack.sources)):
+        counts.source_nodata_pixels[s] += int(job.source_missing[..., s].sum())
+    clf = layers.classifier
+    if clf is None:
+        return
+    distance = np.where(mapped, clf.label_distance_[np.maximum(bmu, 0)], np.nan)
+    writers["label_distance"].write(distance.astype("float32").reshape(1, *shape), window=win)
+    proba = clf.proba_of(bmu).T.reshape(len(clf.classes_), *shape)
+    write_class_window(
+        job, proba, (writers["lith"], writers["unc"], writers["prob"]), summary.classes, stack
+    )

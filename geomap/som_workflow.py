@@ -1,0 +1,353 @@
+"""Self-organizing-map runs: unsupervised clusters, semi-supervised lithology and sub-units.
+
+``geomap run --model som-clusters`` (no labels), ``geomap run --model som`` (labels) and
+``geomap subunits`` train a SOM on a bounded random sample of stack pixels, stream the whole grid
+through it (:mod:`geomap.som_stream`) and write every output into a staged folder that replaces
+``out`` only when complete. :func:`write_som_outputs` also serves ``geomap predict``.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+from sklearn.frozen import FrozenEstimator
+
+from geomap import __version__
+from geomap.errors import ModelError
+from geomap.export import (
+    add_overviews,
+    check_out_dir,
+    class_colours,
+    save_model,
+    staged_output,
+    write_json,
+    write_legend,
+    write_profile_legend,
+)
+from geomap.features import FeatureRecipe
+from geomap.labels import read_labels, sample_labels
+from geomap.models import SelfOrganizingMap, SOMClassifier, SOMClusters
+from geomap.som_plots import write_som_plots
+from geomap.som_stream import SOMLayers, stream_som
+from geomap.stack import GDAL_CACHE_BYTES, RasterStack
+from geomap.validate import cross_validate
+from geomap.workflow import (
+    Progress,
+    RunConfig,
+    _inputs,
+    _map_sample,
+    encode_classes,
+    finalise_class_map,
+    make_bundle,
+    pixel_area,
+    prepare_samples,
+    require_labels,
+)
+
+#: Side of the square tiles the training sample is drawn from.
+SAMPLE_TILE = 64
+
+Within = Callable[[Window], np.ndarray]
+
+
+def sample_pixels(
+    stack: RasterStack,
+    recipe: FeatureRecipe,
+    n: int,
+    random_state: int | None,
+    within: Within | None = None,
+) -> np.ndarray:
+    """Features of about ``n`` random pixels with every feature, from random tiles of the grid.
+
+    Tiles of ``SAMPLE_TILE`` pixels are visited in random order and at most
+    ``max(256, n / tiles)`` pixels are taken from each, until ``n`` are collected: reading stays a
+    small share of the scene and the sample does not depend on the streaming block size.
+
+    Parameters
+    ----------
+    within : callable, optional
+        Given a window, a boolean (height, width) array of the pixels that may be sampled.
+
+    Returns
+    -------
+    ndarray of float32 (m, n_features), m <= n
+    """
+    grid, t = stack.grid, SAMPLE_TILE
+    rng = np.random.default_rng(random_state)
+    tiles = [(r, c) for r in range(0, grid.height, t) for c in range(0, grid.width, t)]
+    per_tile = max(256, -(-n // len(tiles)))
+    parts, total = [], 0
+    for i in rng.permutation(len(tiles)):
+        if total >= n:
+            break
+        r, c = tiles[i]
+        win = Window(c, r, min(t, grid.width - c), min(t, grid.height - r))
+        keep = np.ones(int(win.width * win.height), bool) if within is None else within(win).ravel()
+        if not keep.any():
+            continue
+        X = recipe.compute_pixels(stack.read(win, halo=recipe.halo))
+        idx = np.flatnonzero(keep & np.isfinite(X).all(axis=1))
+        if len(idx) > per_tile:
+            idx = np.sort(rng.choice(idx, per_tile, replace=False))
+        parts.append(X[idx])
+        total += len(idx)
+    X = np.concatenate(parts) if parts else np.empty((0, recipe.n_features), "float32")
+    return X[np.sort(rng.choice(len(X), n, replace=False))] if len(X) > n else X
+
+
+def make_som(config, random_state: int | None) -> SelfOrganizingMap:
+    """The (unfitted) map a run's SOM options describe."""
+    return SelfOrganizingMap(
+        shape=None if config.som_size is None else tuple(config.som_size),
+        n_iterations=config.iterations,
+        sigma=config.sigma,
+        learning_rate=config.learning_rate,
+        max_samples=config.som_samples,
+        random_state=random_state,
+    )
+
+
+def fit_clusters(config, sample: np.ndarray, som: SelfOrganizingMap) -> SOMClusters:
+    """Cluster the codebook of a fitted map; ``sample`` gives the clusters' mean profiles."""
+    return SOMClusters(
+        som=FrozenEstimator(som),
+        n_clusters=config.clusters,
+        method=config.cluster_method,
+        random_state=config.random_state,
+    ).fit(sample)
+
+
+def cluster_names(prefix: str, k: int) -> list[str]:
+    """``"<prefix> 1"`` .. ``"<prefix> k"``."""
+    return [f"{prefix} {i + 1}" for i in range(k)]
+
+
+def som_report(clusters: SOMClusters, classifier: SOMClassifier | None = None) -> dict:
+    """The map's size, training and clustering, for ``report.json``."""
+    som = clusters.som_
+    out = {
+        "shape": list(som.shape_),
+        "nodes": int(len(som.codebook_)),
+        "iterations": som.n_iterations_,
+        "sigma": som.sigma_,
+        "learning_rate": som.learning_rate,
+        "training_pixels": som.n_train_,
+        "mean_quantization_error": som.quantization_error_,
+        "empty_nodes": int((som.hits_ == 0).sum()),
+        "clusters": {
+            "n_clusters": clusters.n_clusters_,
+            "method": clusters.method,
+            "chosen_by": "--clusters"
+            if clusters.n_clusters is not None
+            else f"best {clusters.criterion} index of 2..{clusters.max_clusters} clusters "
+            "(codebook nodes holding training pixels)",
+            "scores": {str(k): v for k, v in clusters.scores_.items()},
+            "training_pixels": clusters.cluster_hits_.tolist(),
+        },
+    }
+    if classifier is not None:
+        out["labelled_nodes"] = int((classifier.node_counts_.sum(axis=1) > 0).sum())
+        out["label_bandwidth"] = classifier.bandwidth_
+    return out
+
+
+def write_som_outputs(
+    tmp: Path,
+    stack: RasterStack,
+    recipe: FeatureRecipe,
+    bundle: dict,
+    block_size: int,
+    progress: Progress | None,
+    within: Within | None = None,
+) -> dict:
+    """Stream a SOM bundle over the stack and write its maps, legends, plots and model.
+
+    Returns
+    -------
+    dict
+        ``prediction`` (and ``clusters`` for the semi-supervised model) for the report.
+    """
+    clusters = bundle["clusters"]
+    classifier = bundle["estimator"] if bundle["kind"] == "som" else None
+    layers = SOMLayers(
+        clusters,
+        bundle["cluster_names"],
+        [tuple(c) for c in bundle["cluster_colours"]],
+        bundle["cluster_stem"],
+        classifier,
+        bundle["class_names"] if classifier is not None else (),
+        [tuple(c) for c in bundle["colours"]] if classifier is not None else (),
+    )
+
+    def tick(done: int, total: int) -> None:
+        if progress is not None:
+            progress("predict", done, total)
+
+    t0 = time.perf_counter()
+    summary = stream_som(
+        stack, recipe, layers, tmp, block_size=block_size, within=within, progress=tick
+    )
+    t1 = time.perf_counter()
+    _finalise(tmp, stack, recipe, layers, summary)
+    save_model(tmp / "model.skops", bundle)
+    summary.seconds.update(finalise=time.perf_counter() - t1, wall=time.perf_counter() - t0)
+    summary.clusters.seconds = summary.seconds
+    clusters_part = summary.clusters.to_dict(layers.cluster_names)
+    if classifier is None:
+        return {"prediction": clusters_part}
+    summary.classes.seconds = summary.seconds
+    return {"prediction": summary.classes.to_dict(layers.class_names), "clusters": clusters_part}
+
+
+def _finalise(tmp, stack, recipe, layers: SOMLayers, summary) -> None:
+    stem, area = layers.stem, pixel_area(stack)
+    finalise_class_map(tmp, stem, layers.cluster_names, layers.cluster_colours)
+    clusters = layers.clusters
+    write_profile_legend(
+        tmp / f"{stem}_legend.csv",
+        layers.cluster_names,
+        layers.cluster_colours,
+        clusters.cluster_hits_,
+        summary.clusters.class_pixels,
+        area,
+        recipe.names,
+        clusters.cluster_profile_,
+    )
+    add_overviews(tmp / "quantization_error.tif")
+    title = "Sub-units" if stem == "subunits" else "SOM"
+    write_som_plots(clusters, recipe.names, tmp, title)
+    clf = layers.classifier
+    if clf is None:
+        return
+    add_overviews(tmp / "label_distance.tif")
+    finalise_class_map(tmp, "lithology", layers.class_names, layers.class_colours)
+    for kind in ("uncertainty", "probabilities"):
+        add_overviews(tmp / f"{kind}.tif")
+    samples = clf.node_counts_.sum(axis=0)
+    write_legend(
+        tmp / "legend.csv",
+        layers.class_names,
+        layers.class_colours,
+        samples,
+        summary.classes.class_pixels,
+        area,
+    )
+
+
+def _check_som_run(config: RunConfig) -> None:
+    if config.model == "som":
+        require_labels(config)
+    if config.smooth != 1:
+        raise ModelError(
+            f"--smooth {config.smooth} applies to the random forest only; SOM models map each "
+            "pixel from its best matching unit. Leave --smooth out with --model "
+            f"{config.model}."
+        )
+
+
+def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
+    """Train a SOM on a sample of the stack and map it: ``som-clusters`` or ``som`` runs.
+
+    Called by :func:`geomap.workflow.run` for ``config.model`` ``"som"`` and ``"som-clusters"``.
+
+    Returns
+    -------
+    dict
+        The report also written to ``report.json``.
+
+    Raises
+    ------
+    GeomapError
+        For any problem with the inputs, the options or the output folder; nothing is written.
+    """
+    t_start = time.perf_counter()
+    _check_som_run(config)
+    config.out = Path(config.out)
+    labels = [] if config.labels is None else [Path(config.labels)]
+    check_out_dir(config.out, config.overwrite, [*config.rasters, *labels])
+    with (
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
+        RasterStack.open(
+            config.rasters, crs=config.crs, resolution=config.resolution, nodata=config.nodata
+        ) as stack,
+    ):
+        recipe = FeatureRecipe.build(
+            stack.band_names, stack.band_source, min(stack.grid.res), config.features
+        )
+        report = {
+            "geomap_version": __version__,
+            "python": platform.python_version(),
+            "configuration": config.to_dict(),
+            "inputs": {"rasters": _inputs(config.rasters), "labels": _inputs(labels)},
+            **stack.describe(),
+            "features": recipe.to_dict(),
+        }
+        bundle = _fit(config, stack, recipe, report, progress)
+        report["timings_seconds"] = {"fit": round(time.perf_counter() - t_start, 3)}
+        with staged_output(config.out, config.overwrite) as tmp:
+            report.update(
+                write_som_outputs(tmp, stack, recipe, bundle, config.block_size, progress)
+            )
+            report["timings_seconds"]["total"] = round(time.perf_counter() - t_start, 3)
+            write_json(tmp / "report.json", report)
+    return report
+
+
+def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
+    """Fit the map, its clusters and (for ``som``) the node labels; fill the report."""
+    sample = sample_pixels(stack, recipe, config.som_samples, config.random_state)
+    labelled = _labelled(config, stack, recipe, report) if config.model == "som" else None
+    train = sample if labelled is None else np.concatenate([sample, labelled["X"]])
+    som = make_som(config, config.random_state).fit(train)
+    clusters = fit_clusters(config, sample if len(sample) else train, som)
+    names = cluster_names("cluster", clusters.n_clusters_)
+    extra = {
+        "kind": config.model,
+        "clusters": clusters,
+        "cluster_names": names,
+        "cluster_colours": [list(c) for c in class_colours(names)],
+        "cluster_stem": "clusters",
+    }
+    if labelled is None:
+        report["som"] = som_report(clusters)
+        return make_bundle(clusters, recipe, names, stack, 1, config.nodata, **extra)
+    classifier = SOMClassifier(som=FrozenEstimator(som))
+    if progress is not None:
+        progress("validate", 0, 1)
+    cv = cross_validate(
+        classifier,
+        labelled["X"],
+        labelled["y"],
+        labelled["xy"],
+        labelled["names"],
+        map_xy=_map_sample(stack, config.random_state),
+        n_folds=config.cv_folds,
+        random_state=config.random_state,
+    )
+    report["validation"] = {k: cv[k] for k in ("random", "spatial", "summary")}
+    classifier.fit(labelled["X"], labelled["y"])
+    report["som"] = som_report(clusters, classifier)
+    return make_bundle(classifier, recipe, labelled["names"], stack, 1, config.nodata, **extra)
+
+
+def _labelled(config: RunConfig, stack, recipe, report: dict) -> dict:
+    """Features, codes and coordinates of the observations (as the forest run places them)."""
+    labels = read_labels(config.labels, config.label_column, crs=config.label_crs)
+    placed = sample_labels(
+        labels, stack.grid, max_per_class=config.max_per_class, random_state=config.random_state
+    )
+    samples, X, counts = prepare_samples(stack, recipe, Path(config.labels), placed)
+    names, y, notes = encode_classes(samples.labels, Path(config.labels))
+    report["samples"] = {
+        "counts": counts,
+        "per_class": dict(zip(names, np.bincount(y, minlength=len(names)).tolist())),
+    }
+    report["warnings"] = notes
+    xy = np.column_stack(stack.grid.xy(samples.rows, samples.cols))
+    return {"X": X, "y": y, "xy": xy, "names": names}

@@ -1,0 +1,145 @@
+"""Sub-units of one mapped unit: a SOM and codebook clustering of that unit's pixels only.
+
+After a map is made, the pixels of one unit (say basalt) often still hold compositional
+variation worth mapping (Cracknell et al. 2014). :func:`subunits` trains a SOM on the unit's pixels
+of a geomap class map and writes ``subunits.tif`` (every other pixel is nodata) with its legend,
+QGIS style, quantization error and SOM plots.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import rasterio
+
+from geomap import __version__
+from geomap.errors import InputDataError, MissingFileError, ModelError
+from geomap.export import check_out_dir, class_colours, staged_output, write_json
+from geomap.features import FeatureRecipe
+from geomap.som_workflow import (
+    cluster_names,
+    fit_clusters,
+    make_som,
+    sample_pixels,
+    som_report,
+    write_som_outputs,
+)
+from geomap.stack import GDAL_CACHE_BYTES, Grid, RasterStack
+from geomap.workflow import Progress, SOMOptions, _inputs, make_bundle
+
+
+@dataclass
+class SubunitConfig(SOMOptions):
+    """Everything that defines a sub-unit run; saved in ``report.json``."""
+
+    map: Path
+    unit: str
+    rasters: list[Path]
+    out: Path
+    features: str = "default"
+    random_state: int = 0
+    block_size: int = 512
+    nodata: float | None = None
+    overwrite: bool = False
+
+
+def unit_code(dataset, path: Path, unit: str) -> int:
+    """The code of ``unit`` in a geomap class map.
+
+    Raises
+    ------
+    InputDataError
+        If the map has no class names or none is ``unit``.
+    """
+    tag = dataset.tags().get("CLASS_NAMES")
+    if tag is None:
+        raise InputDataError(
+            f"Map '{path}' has no class names (CLASS_NAMES tag); give the lithology.tif of a "
+            "geomap run."
+        )
+    names = json.loads(tag)
+    if unit not in names:
+        listed = ", ".join(repr(n) for n in names)
+        raise InputDataError(
+            f"Unit {unit!r} is not in the map '{path}'. Its units are: {listed}. Give one of them "
+            "with --unit (names are case-sensitive)."
+        )
+    return names.index(unit)
+
+
+def subunits(config: SubunitConfig, progress: Progress | None = None) -> dict:
+    """Map the sub-units of one unit of a class map.
+
+    Returns
+    -------
+    dict
+        The report also written to ``report.json``.
+
+    Raises
+    ------
+    GeomapError
+        For a missing map, an unknown unit, a unit with too few pixels, bad rasters or options,
+        or an output folder that holds files; nothing is written then.
+    """
+    t_start = time.perf_counter()
+    config.out, config.map = Path(config.out), Path(config.map)
+    if not config.map.is_file():
+        raise MissingFileError(f"Map '{config.map}' does not exist; give a geomap lithology.tif.")
+    check_out_dir(config.out, config.overwrite, [config.map, *config.rasters])
+    with (
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
+        rasterio.open(config.map) as class_map,
+    ):
+        code = unit_code(class_map, config.map, config.unit)
+        grid = Grid(class_map.crs, class_map.transform, class_map.width, class_map.height)
+
+        def within(win):
+            return class_map.read(1, window=win) == code
+
+        with RasterStack.open(config.rasters, grid=grid, nodata=config.nodata) as stack:
+            recipe = FeatureRecipe.build(
+                stack.band_names, stack.band_source, min(grid.res), config.features
+            )
+            bundle = _fit(config, stack, recipe, within)
+            report = {
+                "geomap_version": __version__,
+                "configuration": config.to_dict(),
+                "inputs": {"rasters": _inputs(config.rasters), "map": _inputs([config.map])},
+                **stack.describe(),
+                "features": recipe.to_dict(),
+                "som": som_report(bundle["clusters"]),
+            }
+            with staged_output(config.out, config.overwrite) as tmp:
+                report.update(
+                    write_som_outputs(
+                        tmp, stack, recipe, bundle, config.block_size, progress, within
+                    )
+                )
+                report["timings_seconds"] = {"total": round(time.perf_counter() - t_start, 3)}
+                write_json(tmp / "report.json", report)
+    return report
+
+
+def _fit(config: SubunitConfig, stack: RasterStack, recipe: FeatureRecipe, within) -> dict:
+    sample = sample_pixels(stack, recipe, config.som_samples, config.random_state, within)
+    if len(sample) < 8:
+        raise ModelError(
+            f"Unit {config.unit!r} has {len(sample)} pixels with data in every raster in "
+            f"'{config.map}'; sub-units need at least 8 (more than 100 to mean much). Choose a "
+            "larger unit or check the rasters cover the map."
+        )
+    som = make_som(config, config.random_state).fit(sample)
+    clusters = fit_clusters(config, sample, som)
+    names = cluster_names(f"{config.unit} subunit", clusters.n_clusters_)
+    extra = {
+        "kind": "subunits",
+        "unit": config.unit,
+        "clusters": clusters,
+        "cluster_names": names,
+        "cluster_colours": [list(c) for c in class_colours(names)],
+        "cluster_stem": "subunits",
+    }
+    return make_bundle(clusters, recipe, names, stack, 1, config.nodata, **extra)

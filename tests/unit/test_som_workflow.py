@@ -1,0 +1,228 @@
+"""SOM runs end to end on a small generated scene: outputs, novelty, streaming, bad inputs."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from PIL import Image
+
+from geomap.errors import InputDataError, ModelError
+from geomap.export import load_model
+from geomap.som_workflow import sample_pixels
+from geomap.stack import RasterStack
+from geomap.subunits import SubunitConfig, subunits
+from geomap.workflow import RunConfig, predict, run
+
+SOM = {"som_samples": 6000, "iterations": 2000, "block_size": 64, "cv_folds": 3}
+UNOBSERVED = "basalt"
+
+
+def _config(scene, out, **kw):
+    return RunConfig(
+        rasters=list(scene.rasters),
+        labels=kw.pop("labels", None),
+        label_column="lithology",
+        out=out,
+        **{"model": "som-clusters", **SOM, **kw},
+    )
+
+
+@pytest.fixture(scope="module")
+def clusters_run(demo_scene, tmp_path_factory):
+    out = tmp_path_factory.mktemp("som") / "clusters"
+    return out, run(_config(demo_scene, out))
+
+
+@pytest.fixture(scope="module")
+def som_run(demo_scene, tmp_path_factory):
+    """A semi-supervised run whose observations of one unit were all removed."""
+    tmp = tmp_path_factory.mktemp("som")
+    points = gpd.read_file(demo_scene.points_gpkg)
+    labels = tmp / "no_basalt.gpkg"
+    points[points["lithology"] != UNOBSERVED].to_file(labels)
+    out = tmp / "som"
+    return out, run(_config(demo_scene, out, model="som", labels=labels))
+
+
+def _read(path, band=None):
+    with rasterio.open(path) as src:
+        return src.read(band) if band else src.read()
+
+
+def test_som_clusters_writes_styled_clusters_novelty_and_plots(clusters_run):
+    out, report = clusters_run
+    assert {p.name for p in out.iterdir()} == {
+        "clusters.tif",
+        "clusters.tif.aux.xml",
+        "clusters.qml",
+        "clusters_legend.csv",
+        "quantization_error.tif",
+        "som_u_matrix.png",
+        "som_component_planes.png",
+        "som_hit_map.png",
+        "report.json",
+        "model.skops",
+    }
+    k = report["som"]["clusters"]["n_clusters"]
+    names = [f"cluster {i + 1}" for i in range(k)]
+    with rasterio.open(out / "clusters.tif") as src:
+        assert src.dtypes == ("uint8",) and src.nodata == 255
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert json.loads(src.tags()["CLASS_NAMES"]) == names
+        assert len({src.colormap(1)[i] for i in range(k)}) == k
+        codes = src.read(1)
+    assert set(np.unique(codes)) <= set(range(k))
+    assert [
+        e.get("label") for e in ET.parse(out / "clusters.qml").findall(".//paletteEntry")
+    ] == names
+    legend = pd.read_csv(out / "clusters_legend.csv")
+    assert list(legend["name"]) == names and legend["mapped_pixels"].sum() == codes.size
+    assert {"mean_K", "mean_tmi", "mean_elevation"} <= set(legend.columns)
+    for name in ("som_u_matrix.png", "som_component_planes.png", "som_hit_map.png"):
+        assert min(Image.open(out / name).size) > 300
+    assert report["som"]["clusters"]["chosen_by"].startswith("best davies-bouldin")
+    assert report["configuration"]["labels"] is None
+
+
+def test_quantization_error_and_its_percentile(clusters_run):
+    out, _ = clusters_run
+    with rasterio.open(out / "quantization_error.tif") as src:
+        assert src.descriptions == ("quantization_error", "percentile", "missing_features")
+        qe, pct, missing = src.read()
+    assert np.isfinite(qe).all() and (qe >= 0).all()
+    assert 0 <= np.nanmin(pct) and np.nanmax(pct) <= 100 and 40 < np.median(pct) < 60
+    # under the cloud the landsat features are missing: matched over the others, and flagged
+    assert (missing > 0.2).any() and (missing[missing > 0] < 1).all()
+
+
+def test_som_clusters_agree_with_the_truth(clusters_run, demo_scene):
+    from sklearn.metrics import normalized_mutual_info_score
+
+    out, _ = clusters_run
+    assert (
+        normalized_mutual_info_score(
+            _read(demo_scene.truth, 1).ravel(), _read(out / "clusters.tif", 1).ravel()
+        )
+        > 0.3
+    )
+
+
+def test_som_writes_the_forest_outputs_with_validation(som_run, demo_scene):
+    out, report = som_run
+    names = {p.name for p in out.iterdir()}
+    assert {
+        "lithology.tif",
+        "uncertainty.tif",
+        "probabilities.tif",
+        "legend.csv",
+        "lithology.qml",
+    } <= names
+    assert {"clusters.tif", "quantization_error.tif", "label_distance.tif"} <= names
+    for kind in ("random", "spatial"):
+        assert 0 <= report["validation"][kind]["overall_accuracy"] <= 1
+    classes = [n for n in demo_scene.class_names if n != UNOBSERVED]
+    assert json.loads(rasterio.open(out / "lithology.tif").tags()["CLASS_NAMES"]) == classes
+    np.testing.assert_allclose(_read(out / "probabilities.tif").sum(axis=0), 1, atol=1e-5)
+    truth = _read(demo_scene.truth, 1)
+    lith = np.array(classes)[_read(out / "lithology.tif", 1)]
+    observed = truth != demo_scene.class_names.index(UNOBSERVED)
+    truth_names = np.array(demo_scene.class_names)[truth]
+    assert (lith[observed] == truth_names[observed]).mean() > 0.5
+    assert report["som"]["labelled_nodes"] > 0
+
+
+def test_label_distance_stands_out_over_the_unit_nobody_observed(som_run, demo_scene):
+    out, _ = som_run
+    distance = _read(out / "label_distance.tif", 1)
+    unobserved = _read(demo_scene.truth, 1) == demo_scene.class_names.index(UNOBSERVED)
+    assert np.nanmean(distance[unobserved]) > 2 * np.nanmean(distance[~unobserved])
+
+
+def test_predict_with_a_som_bundle_reproduces_every_layer_at_any_block_size(
+    som_run, demo_scene, tmp_path
+):
+    out, _ = som_run
+    bundle = load_model(out / "model.skops")
+    assert bundle["kind"] == "som" and bundle["cluster_stem"] == "clusters"
+    again = tmp_path / "again"
+    report = predict(out / "model.skops", list(demo_scene.rasters), again, block_size=16)
+    assert report["prediction"]["mapped_pixels"] == 160 * 160
+    for name in (
+        "lithology.tif",
+        "probabilities.tif",
+        "uncertainty.tif",
+        "clusters.tif",
+        "quantization_error.tif",
+        "label_distance.tif",
+    ):
+        np.testing.assert_array_equal(_read(out / name), _read(again / name), err_msg=name)
+
+
+def test_subunits_of_one_unit(som_run, demo_scene, tmp_path):
+    out, _ = som_run
+    config = SubunitConfig(
+        map=out / "lithology.tif",
+        unit="granite",
+        rasters=list(demo_scene.rasters),
+        out=tmp_path / "sub",
+        clusters=3,
+        iterations=1000,
+        block_size=64,
+    )
+    report = subunits(config)
+    codes = _read(tmp_path / "sub" / "subunits.tif", 1)
+    granite = _read(out / "lithology.tif", 1) == json.loads(
+        rasterio.open(out / "lithology.tif").tags()["CLASS_NAMES"]
+    ).index("granite")
+    assert (codes[~granite] == 255).all() and set(np.unique(codes[granite])) == {0, 1, 2}
+    assert report["prediction"]["mapped_pixels"] == granite.sum()
+    legend = pd.read_csv(tmp_path / "sub" / "subunits_legend.csv")
+    assert list(legend["name"]) == ["granite subunit 1", "granite subunit 2", "granite subunit 3"]
+    assert (tmp_path / "sub" / "som_u_matrix.png").exists()
+    with pytest.raises(ModelError, match="cannot be applied with `geomap predict`"):
+        predict(tmp_path / "sub" / "model.skops", list(demo_scene.rasters), tmp_path / "p")
+
+
+def test_a_unit_not_in_the_map_is_refused_with_the_names(som_run, demo_scene, tmp_path):
+    out, _ = som_run
+    config = SubunitConfig(
+        map=out / "lithology.tif",
+        unit="Granite",
+        rasters=list(demo_scene.rasters),
+        out=tmp_path / "sub",
+    )
+    with pytest.raises(InputDataError, match="Its units are: .*'granite'"):
+        subunits(config)
+    assert not (tmp_path / "sub").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"model": "som"}, "learns from field observations; give --labels"),
+        ({"clusters": 500, "som_size": (10, 10)}, "--clusters 500 does not fit a SOM of 100 nodes"),
+        ({"som_size": (100, 100)}, "10000 nodes is larger than its training sample"),
+        ({"smooth": 3}, "--smooth 3 applies to the random forest only"),
+        ({"model": "kohonen"}, "Available: rf, som, som-clusters"),
+    ],
+)
+def test_bad_som_options_are_refused_and_write_nothing(demo_scene, tmp_path, options, error):
+    out = tmp_path / "out"
+    with pytest.raises(ModelError, match=error):
+        run(_config(demo_scene, out, **options))
+    assert not out.exists()
+
+
+def test_sample_is_bounded_valid_and_reproducible(demo_scene):
+    with RasterStack.open(demo_scene.rasters) as stack:
+        from geomap.features import FeatureRecipe
+
+        recipe = FeatureRecipe.build(stack.band_names, stack.band_source, 30.0)
+        a = sample_pixels(stack, recipe, 3000, 1)
+        b = sample_pixels(stack, recipe, 3000, 1)
+    assert a.shape == (3000, recipe.n_features) and np.isfinite(a).all()
+    np.testing.assert_array_equal(a, b)
