@@ -6,7 +6,8 @@ importance, to the nearest training sample, divided by the mean distance between
 samples. The area of applicability (AOA) holds the pixels whose DI does not exceed what the
 training samples themselves show under spatial cross-validation: each sample's distance to the
 nearest sample outside its own fold, with outliers cut at the upper whisker of the box plot
-(75th percentile + 1.5 IQR, as CAST does).
+(75th percentile + 1.5 IQR, as CAST does, with quartiles interpolated linearly where R's
+``boxplot.stats`` takes Tukey's hinges; the two differ slightly for a few samples).
 
 The expected accuracy of a pixel is the probability that its mapped class is right, learned by a
 logistic regression from the spatial cross-validation: for every training sample, whether its
@@ -43,6 +44,8 @@ from geomap.errors import ModelError
 
 #: Training samples beyond which the mean pairwise distance is estimated on a random subset.
 PAIR_SAMPLE = 4000
+#: Pixels whose DI is computed at once (bounds the temporaries of a large window).
+ROW_CHUNK = 65536
 _PAIR_CHUNK = 512
 
 
@@ -352,12 +355,24 @@ class Applicability(BaseEstimator):
     def dissimilarity(self, X) -> tuple[np.ndarray, np.ndarray]:
         """DI of each row of ``X`` and the AOA threshold that applies to it.
 
+        Rows are processed :data:`ROW_CHUNK` at a time, so temporaries stay small whatever the
+        window size.
+
         Returns
         -------
         di, threshold : ndarray of shape (n,)
             NaN for rows with no complete feature group (or no training sample to compare with).
         """
         check_is_fitted(self)
+        X = np.asarray(X)
+        di = np.full(len(X), np.nan)
+        threshold = np.full(len(X), np.nan)
+        for start in range(0, len(X), ROW_CHUNK):
+            part = slice(start, start + ROW_CHUNK)
+            di[part], threshold[part] = self._dissimilarity(X[part])
+        return di, threshold
+
+    def _dissimilarity(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Z = self.embed(X)
         bits = _group_bits(np.isfinite(Z), self.groups_)
         di = np.full(len(Z), np.nan)
@@ -416,6 +431,31 @@ class Applicability(BaseEstimator):
         unmapped = np.isnan(accuracy)
         di[unmapped], aoa[unmapped] = np.nan, np.nan
         return di.astype("float32"), aoa, accuracy.astype("float32")
+
+    def describe(self) -> dict:
+        """JSON-ready figures for the report: threshold, distances and the calibration."""
+        check_is_fitted(self)
+        cal = self.calibration_
+        model = cal.model_
+        return {
+            "method": (
+                "dissimilarity index (Meyer & Pebesma 2021): distance in the standardised, "
+                "importance-weighted feature space to the nearest training sample / mean distance "
+                "between training samples; AOA threshold: upper whisker of the training samples' "
+                "spatial-CV dissimilarity"
+            ),
+            "threshold": self.threshold_,
+            "mean_training_distance": self.mean_distance_,
+            "training_dissimilarity_median": float(np.nanmedian(self.train_di_)),
+            "training_outside_aoa": int((self.train_di_ > self.threshold_).sum()),
+            "calibration": {
+                "model": "logistic" if model is not None else "constant",
+                "inputs": list(cal.inputs_),
+                "coefficients": [] if model is None else model.coef_[0].tolist(),
+                "intercept": None if model is None else float(model.intercept_[0]),
+                "held_out_accuracy": cal.base_rate_,
+            },
+        }
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -201,3 +203,20 @@ def test_applicability_round_trips_through_a_model_bundle(tmp_path):
     loaded = load_model(tmp_path / "m.skops")["applicability"]
     for a, b in zip(before, loaded.transform(pixels, proba)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_large_windows_are_computed_in_chunks_with_the_same_result(monkeypatch):
+    X, y, folds, oof = _scene_like()
+    app = Applicability().fit(X, y, folds=folds, oof_proba=oof)
+    pixels = np.random.default_rng(3).normal(size=(1000, 3))
+    whole = app.dissimilarity(pixels)
+    monkeypatch.setattr("geomap.applicability.ROW_CHUNK", 7)
+    for a, b in zip(whole, app.dissimilarity(pixels)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_describe_is_json_ready():
+    X, y, folds, oof = _scene_like()
+    out = Applicability().fit(X, y, folds=folds, oof_proba=oof).describe()
+    assert json.loads(json.dumps(out))["calibration"]["inputs"]
+    assert out["threshold"] > out["training_dissimilarity_median"]
