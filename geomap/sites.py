@@ -281,12 +281,12 @@ class SiteCandidates:
     def _greedy(self) -> tuple[list[int], list[float]]:
         pool = self._pool
         scale = self.applicability.mean_distance_ * self.applicability.threshold_
-        scale = scale if np.isfinite(scale) and scale > 0 else np.inf  # no discount then
+        discount = bool(np.isfinite(scale) and scale > 0)  # no threshold: spacing alone
         covered = np.full(len(pool["score"]), np.inf)
         allowed = np.ones(len(pool["score"]), bool)
         chosen, discounted = [], []
         while len(chosen) < self.n and allowed.any():
-            effective = pool["score"] * np.minimum(1.0, covered / scale)
+            effective = pool["score"] * (np.minimum(1.0, covered / scale) if discount else 1.0)
             i = int(np.argmax(np.where(allowed, effective, -np.inf)))
             chosen.append(i)
             discounted.append(float(effective[i]))

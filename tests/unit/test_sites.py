@@ -1,3 +1,5 @@
+import copy
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -144,3 +146,15 @@ def test_distances_and_default_spacing():
     assert parse_distance(" 500 m") == 500.0
     assert parse_distance(1500) == 1500.0
     assert default_spacing(BOUNDS, 25) == pytest.approx(1000.0)  # 10 km / 5 / 2
+
+
+def test_without_a_threshold_sites_are_spread_by_spacing_alone(app):
+    blind = copy.deepcopy(app)
+    blind.threshold_ = float("nan")
+    rng = np.random.default_rng(7)
+    x, y, X, p, di, aoa, acc = _window(app, rng, n=300)
+    candidates = SiteCandidates(blind, ["a", "b"], 4, 2000.0, CRS)
+    candidates.add(x, y, X, p, di, aoa, acc)
+    sites = candidates.select()
+    assert len(sites) == 4 and np.isfinite(sites["score"]).all()
+    assert sites["score"].iloc[0] == pytest.approx(1 - np.nanmin(acc), abs=1e-4)
