@@ -67,6 +67,11 @@ def _sync_uploads() -> session.Inputs:
     )
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def _columns(path: str, mtime_ns: int, crs: str | None) -> list[str]:
+    return label_columns(path, crs=crs)
+
+
 source = st.session_state.get("source")
 if source == "demo":
     data = session.demo_inputs()
@@ -89,7 +94,7 @@ if data.labels is not None and not data.demo:
         )
     columns: list[str] = []
     with session.reported("Reading the observations"):
-        columns = label_columns(data.labels, crs=data.label_crs)
+        columns = _columns(str(data.labels), data.labels.stat().st_mtime_ns, data.label_crs)
     if columns:
         guess = next((c for c in columns if c.lower().startswith(_CLASS_WORDS)), columns[0])
         data.label_column = st.selectbox(

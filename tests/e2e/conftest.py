@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("GEOMAP_CHROMIUM", "/usr/bin/chromium")
@@ -28,6 +29,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+# The machines running these tests are small and shared: give the app time to answer.
+expect.set_options(timeout=60_000)
 
 
 def _free_port() -> int:
@@ -46,7 +50,8 @@ def server(tmp_path_factory):
         "--server.port", str(port), "--server.address", "127.0.0.1",
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
-    env = {**os.environ, "HOME": str(log.parent)}
+    tmp = tmp_path_factory.mktemp("server_tmp")  # the sessions' workspaces go here
+    env = {**os.environ, "HOME": str(log.parent), "TMPDIR": str(tmp)}
     with open(log, "w") as out:
         process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -77,8 +82,6 @@ def browser():
             "chromium-driver (apt-get install -y chromium chromium-driver); the browser tests "
             "need it."
         )
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

@@ -85,3 +85,16 @@ def test_two_sessions_do_not_see_each_others_data(offline, new_session):
     expect(other.page.get_by_text("Open the demo scene, or upload")).to_be_visible()
     _go(other.page, "Map")
     expect(other.page.get_by_text("Train a model first")).to_be_visible()
+
+
+def test_uploaded_rasters_and_csv_observations_are_ready_to_train(offline):
+    page = offline.page
+    demo = Path(__file__).resolve().parents[2] / "data_samples" / "demo"
+    inputs = page.locator("input[type=file]")
+    rasters = ("landsat.tif", "radiometrics.tif", "magnetics.tif", "dem.tif")
+    inputs.nth(0).set_input_files([demo / name for name in rasters])
+    inputs.nth(1).set_input_files(demo / "field_points.csv")
+    expect(page.get_by_text("Ready: go to")).to_be_visible()
+    expect(page.get_by_text("Column holding the rock type")).to_be_visible()
+    expect(page.get_by_text("EPSG:32633, 30 x 30 units per pixel")).to_be_visible()
+    assert offline.blocked == [], offline.blocked
