@@ -44,40 +44,40 @@ class LayerSpec:
     note: str = ""
 
 
+# fmt: off
 LAYERS = (
     LayerSpec("Lithology", "lithology.tif", 1, "class"),
-    LayerSpec(
-        "Uncertainty: entropy",
-        "uncertainty.tif",
-        1,
-        "continuous",
-        note="0: one class certain; 1: every class equally likely",
-    ),
-    LayerSpec(
-        "Uncertainty: margin",
-        "uncertainty.tif",
-        2,
-        "continuous",
-        note="1 - (p1 - p2): high where the two likeliest classes are close",
-    ),
-    LayerSpec(
-        "Missing inputs",
-        "uncertainty.tif",
-        3,
-        "continuous",
-        "Blues",
-        note="share of input rasters with no data at the pixel (a cloud)",
-    ),
+    LayerSpec("Uncertainty: entropy", "uncertainty.tif", 1, "continuous",
+              note="0: one class certain; 1: every class equally likely"),
+    LayerSpec("Uncertainty: margin", "uncertainty.tif", 2, "continuous",
+              note="1 - (p1 - p2): high where the two likeliest classes are close"),
+    LayerSpec("Missing inputs", "uncertainty.tif", 3, "continuous", "Blues",
+              note="share of input rasters with no data at the pixel (a cloud)"),
+    LayerSpec("Expected accuracy", "expected_accuracy.tif", 1, "continuous", "RdYlGn",
+              note="probability that the mapped class is right (calibrated on spatial CV)"),
+    LayerSpec("Area of applicability", "applicability.tif", 2, "continuous", "Greys_r",
+              note="1 inside: the inputs resemble the training data; 0 outside"),
+    LayerSpec("Dissimilarity index", "applicability.tif", 1, "continuous", "viridis", None, None,
+              note="distance to the nearest training sample in feature space"),
+    LayerSpec("SOM clusters", "clusters.tif", 1, "class"),
+    LayerSpec("SOM sub-units", "subunits.tif", 1, "class"),
+    LayerSpec("Quantization error (percentile)", "quantization_error.tif", 2, "continuous",
+              "viridis", 0.0, 100.0,
+              note="how unlike its SOM node a pixel is, against the training pixels"),
+    LayerSpec("Label distance", "label_distance.tif", 1, "continuous", "viridis", None, None,
+              note="codebook distance to the nearest labelled node: high = nothing like it seen"),
 )
+# fmt: on
 
 
-def available_layers(out: Path, class_names: list[str]) -> list[LayerSpec]:
-    """The layers whose files the run wrote, plus one probability layer per class."""
+def available_layers(out: Path) -> list[LayerSpec]:
+    """The layers whose files the run wrote, plus one probability layer per mapped class."""
     layers = [s for s in LAYERS if (out / s.file).exists() and _has_band(out / s.file, s.band)]
-    if (out / "probabilities.tif").exists():
+    if (out / "probabilities.tif").exists() and (out / "lithology.tif").exists():
+        names = [name for name, _ in webmap.class_legend(out / "lithology.tif")]
         layers += [
             LayerSpec(f"Probability: {n}", "probabilities.tif", i + 1, "continuous", "viridis")
-            for i, n in enumerate(class_names)
+            for i, n in enumerate(names)
         ]
     return layers
 

@@ -20,17 +20,19 @@ if result is None:
     st.stop()
 
 out = result["out"]
-report = result["report"]
-names = list(report["samples"]["per_class"])
-layers = {spec.title: spec for spec in mapview.available_layers(out, names)}
+config = result["report"]["configuration"]
+layers = {spec.title: spec for spec in mapview.available_layers(out)}
+first = next(iter(layers.values()))
 POINTS = "Field observations"
+offered = [*layers, *([POINTS] if config.get("labels") else [])]
+DEFAULT = ("Lithology", "SOM clusters", "Uncertainty: margin", POINTS)
 
 controls, legend = st.columns([3, 1])
 with controls:
     chosen = st.multiselect(
         "Layers",
-        [*layers, POINTS],
-        default=["Lithology", "Uncertainty: margin", POINTS],
+        offered,
+        default=[t for t in DEFAULT if t in offered],
         key="map_layers",
         help="The first chosen layer is shown; tick the others in the map's layer control.",
     )
@@ -44,7 +46,7 @@ with controls:
         help="Without a basemap nothing is fetched from the internet.",
     )
 
-bounds = mapview.rendered(out, layers["Lithology"])[1]
+bounds = mapview.rendered(out, first)[1]
 m = mapview.offline_map(bounds, mapview.BASEMAPS[basemap])
 legend_html = []
 with session.reported("Drawing the map"):
@@ -58,12 +60,12 @@ with session.reported("Drawing the map"):
         else:
             legend_html.append(mapview.colour_bar_html(spec, value_range))
     if POINTS in chosen:
-        config = report["configuration"]
         labels = Path(config["labels"])
         geojson = mapview.observations(
             str(labels), labels.stat().st_mtime_ns, config["label_column"], config["label_crs"]
         )
-        mapview.add_observations(m, geojson, dict(webmap.class_legend(out / "lithology.tif")))
+        colours = dict(webmap.class_legend(out / first.file)) if first.kind == "class" else {}
+        mapview.add_observations(m, geojson, colours)
     folium.LayerControl(collapsed=False).add_to(m)
     with controls:
         st_folium(m, height=620, use_container_width=True, returned_objects=[], key="map")
