@@ -307,7 +307,10 @@ class Applicability(BaseEstimator):
 
     def embed(self, X) -> np.ndarray:
         """Features standardised with the training mean and sd and multiplied by the weights."""
-        return (np.asarray(X, dtype="float64") - self.mean_) / self.scale_ * self.weights_
+        factor = self.weights_ / self.scale_
+        Z = np.multiply(X, factor, dtype="float64")  # one pass, whatever the input dtype
+        Z -= self.mean_ * factor
+        return Z
 
     def _full_key(self) -> int:
         return (1 << len(np.unique(self.groups_))) - 1
