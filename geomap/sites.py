@@ -9,8 +9,10 @@ of half the minimum spacing, and the pool keeps at most ``capacity`` candidates 
 :meth:`SiteCandidates.select` then picks sites greedily: the best remaining candidate at least
 ``min_spacing`` from every site already chosen, its score discounted by how well a chosen site
 would already cover it in feature space (a candidate whose DI to a chosen site is below the AOA
-threshold would fall inside the area of applicability once that site is observed). So N sites
-are not N pixels of one uncertain contact, nor N pixels of one unsampled rock.
+threshold would fall inside the area of applicability once that site is observed): the score is
+multiplied by min(1, DI to the nearest chosen site / threshold). So N sites are not N pixels of
+one uncertain contact, nor N pixels of one unsampled rock. For this spread only, a feature missing
+at a pixel counts as the training mean.
 """
 
 from __future__ import annotations
