@@ -127,9 +127,10 @@ with left:
 with right:
     st.markdown("**What the forest uses** (mean decrease in impurity)")
     imp = report["importance"]
-    st.bar_chart(pd.Series(imp["by_source"], name="importance"), horizontal=True)
-    top = dict(list(imp["features"].items())[:12])
-    st.bar_chart(pd.Series(top, name="importance"), horizontal=True)
+    by_source = pd.DataFrame(imp["by_source"].items(), columns=["input", "importance"])
+    st.bar_chart(by_source, x="input", y="importance", horizontal=True, sort="-importance")
+    top = pd.DataFrame(list(imp["features"].items())[:12], columns=["feature", "importance"])
+    st.bar_chart(top, x="feature", y="importance", horizontal=True, sort="-importance")
 
 pred = report["prediction"]
 st.caption(
