@@ -15,6 +15,7 @@ import re
 import shutil
 import tempfile
 import weakref
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -58,6 +59,18 @@ class Workspace:
     def run_dir(self, key: str) -> Path:
         """The output folder of the run with this key (not created)."""
         return self.root / "runs" / key
+
+    def zip_run(self, out: Path, key: str) -> Path:
+        """A zip of every file of the run in ``out``, written once into the workspace."""
+        path = self.root / "zips" / f"geomap-{key}.zip"
+        if not path.exists():
+            path.parent.mkdir(exist_ok=True)
+            tmp = path.with_suffix(".part")
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+                for f in sorted(out.iterdir()):
+                    z.write(f, f.name)
+            tmp.replace(path)
+        return path
 
     def close(self) -> None:
         """Remove the folder now."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import streamlit as st
@@ -29,41 +28,35 @@ if result is None:
 out: Path = result["out"]
 
 
-def _zip(out: Path, key: str) -> Path:
-    """A zip of the run's files, written once into the session's workspace."""
-    path = session.workspace().root / "zips" / f"geomap-{key}.zip"
-    if not path.exists():
-        path.parent.mkdir(exist_ok=True)
-        tmp = path.with_suffix(".part")
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-            for f in sorted(out.iterdir()):
-                z.write(f, f.name)
-        tmp.replace(path)
-    return path
+def _reader(path: Path):
+    """Read a file only when its button is clicked, not on every render of the page."""
+    return lambda: path.read_bytes()
 
 
-with session.reported("Preparing the downloads"):
-    bundle = _zip(out, result["key"])
-    with open(bundle, "rb") as f:
-        st.download_button(
-            f"Everything as one zip ({bundle.stat().st_size / 1e6:.1f} MB)",
-            f,
-            file_name=bundle.name,
-            mime="application/zip",
-            type="primary",
-            key="dl_zip",
-            icon=":material/folder_zip:",
-        )
-    for path in sorted(out.iterdir(), key=lambda p: (p.name not in DESCRIPTIONS, p.name)):
-        left, right = st.columns([1, 2])
-        with open(path, "rb") as f:
-            left.download_button(
-                path.name,
-                f,
-                file_name=path.name,
-                mime=MIME.get(path.suffix, "application/octet-stream"),
-                key=f"dl_{path.name}",
-            )
-        size = path.stat().st_size / 1e6
-        right.caption(f"{DESCRIPTIONS.get(path.name, '')} ({size:.2f} MB)")
+def _zipped(out: Path, key: str):
+    return lambda: session.workspace().zip_run(out, key).read_bytes()
+
+
+total = sum(p.stat().st_size for p in out.iterdir()) / 1e6
+st.download_button(
+    f"Everything as one zip (about {total:.1f} MB before compression)",
+    _zipped(out, result["key"]),
+    file_name=f"geomap-{result['key']}.zip",
+    mime="application/zip",
+    type="primary",
+    key="dl_zip",
+    icon=":material/folder_zip:",
+    on_click="ignore",
+)
+for path in sorted(out.iterdir(), key=lambda p: (p.name not in DESCRIPTIONS, p.name)):
+    left, right = st.columns([1, 2])
+    left.download_button(
+        path.name,
+        _reader(path),
+        file_name=path.name,
+        mime=MIME.get(path.suffix, "application/octet-stream"),
+        key=f"dl_{path.name}",
+        on_click="ignore",
+    )
+    right.caption(f"{DESCRIPTIONS.get(path.name, '')} ({path.stat().st_size / 1e6:.2f} MB)")
 st.caption("Open lithology.tif in QGIS: it is styled with the class names and colours.")

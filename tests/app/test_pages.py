@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
-
 import pytest
 import rasterio
 
@@ -91,9 +89,7 @@ def test_export_page_offers_every_file_and_a_zip(trained):
     files = sorted(p.name for p in out.iterdir())
     buttons = trained.get("download_button")
     assert len(buttons) == len(files) + 1
-    zips = list((out.parent.parent / "zips").glob("*.zip"))
-    assert len(zips) == 1
-    assert sorted(zipfile.ZipFile(zips[0]).namelist()) == files
+    assert not (out.parent.parent / "zips").exists()  # made only when asked for
     with rasterio.open(out / "lithology.tif") as src:
         assert "CLASS_NAMES" in src.tags() and src.colormap(1)
 

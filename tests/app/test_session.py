@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import zipfile
 
 import session
 
@@ -31,3 +32,18 @@ def test_uploaded_names_cannot_escape_the_workspace():
     finally:
         ws.close()
     assert session.safe_name("field sheet #3.gpkg") == "field_sheet_3.gpkg"
+
+
+def test_zip_of_a_run_holds_every_file_and_is_made_once(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "lithology.tif").write_bytes(b"tif")
+    (out / "report.json").write_text("{}")
+    ws = session.Workspace()
+    try:
+        path = ws.zip_run(out, "abc")
+        assert sorted(zipfile.ZipFile(path).namelist()) == ["lithology.tif", "report.json"]
+        stamp = path.stat().st_mtime_ns
+        assert ws.zip_run(out, "abc").stat().st_mtime_ns == stamp
+    finally:
+        ws.close()
