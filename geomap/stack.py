@@ -217,7 +217,7 @@ def _check_bands(path: Path, src: rasterio.DatasetReader) -> None:
     if np.issubdtype(data.dtype, np.floating):
         mask |= ~np.isfinite(data.filled(0))
     for i in range(src.count):
-        if mask[i].all():
+        if mask[i].all() and not _band_has_data(src, i + 1):
             desc = src.descriptions[i] or f"band {i + 1}"
             raise _fail(
                 path,
@@ -225,6 +225,22 @@ def _check_bands(path: Path, src: rasterio.DatasetReader) -> None:
                 f"({src.nodata}).",
                 "Remove that band or fix its nodata value.",
             )
+
+
+def _band_has_data(src: rasterio.DatasetReader, band: int) -> bool:
+    """Whether any pixel of the band is valid, read block by block at full resolution.
+
+    Only called when the decimated check read found none: a small valid patch can fall between
+    the decimated samples.
+    """
+    for _, window in src.block_windows(band):
+        data = src.read(band, window=window, masked=True)
+        valid = ~np.ma.getmaskarray(data)
+        if np.issubdtype(data.dtype, np.floating):
+            valid &= np.isfinite(data.filled(np.nan))
+        if valid.any():
+            return True
+    return False
 
 
 def _grid_crs(sources: Sequence[Source], crs: str | CRS | None) -> CRS:

@@ -137,6 +137,16 @@ def test_all_nan_band(raster_factory):
         inspect_raster(p)
 
 
+def test_a_small_valid_patch_missed_by_the_decimated_check_is_not_called_empty(raster_factory):
+    data = np.full((1, 1500, 1500), np.nan, "float32")
+    data[0, 701:704, 701:704] = 5.0  # 3 x 3 pixels between the samples of a 256-px decimation
+    p = raster_factory("patch.tif", data, tiled=True, blockxsize=256, blockysize=256)
+    with rasterio.open(p) as src:
+        decimated = src.read(1, out_shape=(256, 256))
+    assert np.isnan(decimated).all()  # the case this test is about
+    assert inspect_raster(p).count == 1
+
+
 def test_rasters_that_do_not_overlap(raster_factory):
     a = raster_factory("a.tif", ramp(10, 10))
     far = Affine(30.0, 0, 600000.0, 0, -30.0, 5200000.0)
