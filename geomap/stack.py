@@ -28,6 +28,7 @@ from geomap.errors import MissingFileError, RasterError
 
 #: Longest side, in pixels, of the decimated read used to check a source when it is opened.
 _CHECK_SIZE = 256
+_EARTH_RADIUS_M = 6_371_008.8  # WGS 84 mean radius
 #: GDAL block cache, in bytes, wherever geomap reads or writes rasters. GDAL's default (5% of
 #: RAM) lets a decimated read of a large file keep every decompressed block in memory.
 GDAL_CACHE_BYTES = 64 * 2**20
@@ -57,6 +58,35 @@ class Grid:
     def shape(self) -> tuple[int, int]:
         """(height, width)."""
         return (self.height, self.width)
+
+    @property
+    def ground_res(self) -> tuple[float, float]:
+        """Pixel width and height in metres on the ground, at the grid's centre.
+
+        Projected grids convert their linear unit (metre, foot, ...); geographic grids (degrees)
+        use the sphere of the WGS 84 mean radius at the centre latitude.
+        """
+        if self.crs.is_geographic:
+            left, bottom, right, top = self.bounds
+            metres_per_degree = math.pi * _EARTH_RADIUS_M / 180
+            lat = math.radians((bottom + top) / 2)
+            return (
+                self.res[0] * metres_per_degree * math.cos(lat),
+                self.res[1] * metres_per_degree,
+            )
+        factor = self.crs.linear_units_factor[1]
+        return (self.res[0] * factor, self.res[1] * factor)
+
+    @property
+    def pixel_size_m(self) -> float:
+        """Side in metres of a square pixel of the same area (for terrain features)."""
+        return math.sqrt(self.pixel_area_m2)
+
+    @property
+    def pixel_area_m2(self) -> float:
+        """Ground area of a pixel in square metres, at the grid's centre."""
+        width, height = self.ground_res
+        return width * height
 
     def windows(self, block_size: int) -> Iterator[Window]:
         """Yield the grid's windows of at most ``block_size`` square pixels, row by row."""

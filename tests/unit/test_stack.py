@@ -245,3 +245,24 @@ def test_undeclared_nodata_can_be_given(raster_factory):
         block = stack.read(Window(0, 0, 10, 10))
         assert stack.sources[0].nodata == 0
     assert np.isnan(block[0, :, :3]).all() and np.isfinite(block[0, :, 3:]).all()
+
+
+@pytest.mark.parametrize(
+    ("crs", "res", "expected"),
+    [
+        ("EPSG:32633", 30.0, (30.0, 30.0)),
+        ("EPSG:2227", 100.0, (30.48006, 30.48006)),  # California zone 3, US survey feet
+        ("EPSG:4326", 0.001, (0.001 * 111195.08 * np.cos(np.radians(45.0)), 111.19508)),
+    ],
+)
+def test_ground_resolution_in_metres(crs, res, expected):
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from geomap.stack import Grid
+
+    top = 45.05 if crs == "EPSG:4326" else 5_000_000.0
+    grid = Grid(CRS.from_user_input(crs), Affine(res, 0, 10.0, 0, -res, top), 100, 100)
+    assert grid.ground_res == pytest.approx(expected, rel=1e-4)
+    assert grid.pixel_area_m2 == pytest.approx(expected[0] * expected[1], rel=1e-4)
+    assert grid.pixel_size_m == pytest.approx(np.sqrt(expected[0] * expected[1]), rel=1e-4)
