@@ -76,7 +76,7 @@ def _add_som(p: argparse.ArgumentParser) -> None:
         "--iterations",
         type=_positive_int,
         metavar="N",
-        help="training updates (default 10 per node, at least 2000)",
+        help="training updates (default 20 per node, at least 2000)",
     )
     g.add_argument(
         "--sigma",

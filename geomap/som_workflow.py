@@ -33,6 +33,7 @@ from geomap.export import (
 from geomap.features import FeatureRecipe
 from geomap.labels import read_labels, sample_labels
 from geomap.models import SelfOrganizingMap, SOMClassifier, SOMClusters
+from geomap.predict import release_freed_memory
 from geomap.som_plots import write_som_plots
 from geomap.som_stream import SOMLayers, stream_som
 from geomap.stack import GDAL_CACHE_BYTES, RasterStack
@@ -98,6 +99,8 @@ def sample_pixels(
         parts.append(X[idx])
         total += len(idx)
     X = np.concatenate(parts) if parts else np.empty((0, recipe.n_features), "float32")
+    del parts
+    release_freed_memory()
     return X[np.sort(rng.choice(len(X), n, replace=False))] if len(X) > n else X
 
 

@@ -23,8 +23,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from geomap.errors import ModelError
 from geomap.models.base import MostProbableMixin
 
-#: Most rows of a (rows x nodes) distance block held at once, in elements (16 MB of float32).
-_BLOCK_ELEMENTS = 2**22
+#: Elements of the (rows x nodes) distance block computed at once: 4 MB of float32 stays in cache.
+_BLOCK_ELEMENTS = 2**20
 _QUANTILES = np.linspace(0, 100, 1001)
 
 
@@ -91,28 +91,37 @@ def best_matching_units(
 
 
 def _search(Z, mask, W, bmu, dist, block_elements) -> None:
-    """Fill ``bmu`` and ``dist`` for rows of ``Z`` (zeros where ``mask`` is False)."""
-    w2 = np.einsum("ij,ij->i", W, W)
-    WT = np.ascontiguousarray(W.T)
-    W2T = np.ascontiguousarray((W * W).T)
-    step = max(1, block_elements // max(len(W), 1))
-    buf = np.empty((min(step, len(Z)), len(W)), dtype="float32")
+    """Fill ``bmu`` and ``dist`` for rows of ``Z`` (zeros where ``mask`` is False).
+
+    Each chunk is one matrix product of the rows augmented with ones (or their mask) and the
+    codebook augmented with its squared norms: ``[z, 1] @ [[-2 W^T], [||w||^2]]``, so no pass
+    over the (rows x nodes) block is spent adding terms. The distance to the chosen node is then
+    computed directly, so it does not depend on how rows were chunked.
+    """
+    f, n_nodes = W.shape[1], len(W)
+    extra = 1 if mask is None else f
+    Wa = np.empty((f + extra, n_nodes), dtype="float32")
+    Wa[:f] = -2 * W.T
+    Wa[f:] = (W * W).sum(axis=1) if mask is None else (W * W).T
+    step = max(1, block_elements // max(n_nodes, 1))
+    za = np.ones((min(step, len(Z)), f + extra), dtype="float32")
+    d = np.empty((min(step, len(Z)), n_nodes), dtype="float32")
     for start in range(0, len(Z), step):
         z = Z[start : start + step]
-        d = buf[: len(z)]
-        np.matmul(z, WT, out=d)
-        d *= -2
-        if mask is None:
-            d += w2
-        else:
-            d += mask[start : start + step].astype("float32") @ W2T
-        best = np.argmin(d, axis=1)
-        z2 = np.einsum("ij,ij->i", z, z)
-        sq = np.maximum(d[np.arange(len(z)), best] + z2, 0)
+        m = len(z)
+        za[:m, :f] = z
         if mask is not None:
-            sq *= W.shape[1] / mask[start : start + step].sum(axis=1)
-        bmu[start : start + len(z)] = best
-        dist[start : start + len(z)] = np.sqrt(sq)
+            za[:m, f:] = mask[start : start + step]
+        np.matmul(za[:m], Wa, out=d[:m])
+        best = np.argmin(d[:m], axis=1)
+        diff = z - W[best]  # the distance itself row by row: the same whatever the chunk
+        if mask is not None:
+            diff *= mask[start : start + step]
+        sq = np.einsum("ij,ij->i", diff, diff)
+        if mask is not None:
+            sq *= f / mask[start : start + step].sum(axis=1)
+        bmu[start : start + m] = best
+        dist[start : start + m] = np.sqrt(sq)
 
 
 def _unfrozen(som):
@@ -129,7 +138,7 @@ class SelfOrganizingMap(TransformerMixin, BaseEstimator):
     shape : (int, int), optional
         Rows and columns of nodes. Default: :func:`default_shape` of the training sample.
     n_iterations : int, optional
-        Training updates (one sample each). Default: 10 per node, at least 2000.
+        Training updates (one sample each). Default: 20 per node, at least 2000.
     sigma : float, optional
         Initial neighbourhood radius in nodes, decreasing linearly to 1. Default: a quarter of the
         longer side, at least 1.5.
@@ -201,7 +210,7 @@ class SelfOrganizingMap(TransformerMixin, BaseEstimator):
         Z = self.standardise(X)
         rows, cols = self._check_shape(Z)
         self.shape_ = (rows, cols)
-        iterations = self.n_iterations or max(2000, 10 * rows * cols)
+        iterations = self.n_iterations or max(2000, 20 * rows * cols)
         sigma = self.sigma if self.sigma is not None else max(1.5, max(rows, cols) / 4)
         self.n_iterations_, self.sigma_ = int(iterations), float(min(sigma, max(rows, cols)))
         self.codebook_ = self._train(Z, rows, cols, rng)
@@ -247,7 +256,9 @@ class SelfOrganizingMap(TransformerMixin, BaseEstimator):
     def standardise(self, X) -> np.ndarray:
         """Features in the map's standardised units (NaN kept)."""
         check_is_fitted(self)
-        return ((np.asarray(X, dtype="float32") - self.mean_) / self.scale_).astype("float32")
+        Z = np.subtract(X, self.mean_, dtype="float32")  # one copy, divided in place
+        Z /= self.scale_
+        return Z
 
     def bmu(self, X) -> tuple[np.ndarray, np.ndarray]:
         """BMU and quantization error of each row; see :func:`best_matching_units`."""
