@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 
 from geomap.models import SOMClusters  # noqa: E402
 
@@ -23,12 +24,11 @@ _MAX_PLANES = 30
 def _outline(ax, node_cluster: np.ndarray) -> None:
     """Draw cluster boundaries between nodes and the cluster number at each cluster's centre."""
     rows, cols = node_cluster.shape
-    for r in range(rows):
-        for c in range(cols):
-            if c + 1 < cols and node_cluster[r, c] != node_cluster[r, c + 1]:
-                ax.plot([c + 0.5, c + 0.5], [r - 0.5, r + 0.5], color="black", lw=1.2)
-            if r + 1 < rows and node_cluster[r, c] != node_cluster[r + 1, c]:
-                ax.plot([c - 0.5, c + 0.5], [r + 0.5, r + 0.5], color="black", lw=1.2)
+    r, c = np.nonzero(node_cluster[:, 1:] != node_cluster[:, :-1])  # between columns c and c+1
+    segments = [[(cc + 0.5, rr - 0.5), (cc + 0.5, rr + 0.5)] for rr, cc in zip(r, c)]
+    r, c = np.nonzero(node_cluster[1:] != node_cluster[:-1])  # between rows r and r+1
+    segments += [[(cc - 0.5, rr + 0.5), (cc + 0.5, rr + 0.5)] for rr, cc in zip(r, c)]
+    ax.add_collection(LineCollection(segments, colors="black", linewidths=1.2))
     for k in np.unique(node_cluster):
         rr, cc = np.nonzero(node_cluster == k)
         i = np.argmin((rr - rr.mean()) ** 2 + (cc - cc.mean()) ** 2)  # a node inside the cluster

@@ -291,6 +291,11 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
             **stack.describe(),
             "features": recipe.to_dict(),
         }
+        if config.model == "som-clusters" and config.labels is not None:
+            report["warnings"] = [
+                f"Labels '{config.labels}' are not used by --model som-clusters; use --model som "
+                "to map rock types from them."
+            ]
         bundle = _fit(config, stack, recipe, report, progress)
         report["timings_seconds"] = {"fit": round(time.perf_counter() - t_start, 3)}
         with staged_output(config.out, config.overwrite) as tmp:
