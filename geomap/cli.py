@@ -12,7 +12,8 @@ from geomap import __version__
 from geomap.errors import GeomapError
 from geomap.features import PRESETS
 from geomap.subunits import SubunitConfig, subunits
-from geomap.workflow import MODELS, RunConfig, predict, run
+from geomap.trust import SiteRequest
+from geomap.workflow import MODELS, RunConfig, predict, run, suggest
 
 log = logging.getLogger("geomap")
 
@@ -21,6 +22,8 @@ _EPILOG = """examples:
       --label-column lithology --out map1
   geomap predict --model map1/model.skops --raster landsat.tif --raster radiometrics.tif --out map2
   geomap run --raster landsat.tif --raster radiometrics.tif --model som-clusters --out units
+  geomap suggest --model map1/model.skops --raster landsat.tif --raster radiometrics.tif \
+      --n 20 --access roads.gpkg --max-walk 2km --out season2.gpkg
   geomap subunits --map map1/lithology.tif --unit basalt --raster landsat.tif \
       --raster radiometrics.tif --out basalt_units
 """
@@ -245,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
         "default (1) because it erased thin units in benchmarks/quality.py",
     )
     _add_som(p)
+    _add_sites(p.add_argument_group("where to sample next"), "--suggest")
 
     q = sub.add_parser(
         "predict",
@@ -255,7 +259,55 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--model", required=True, type=Path, metavar="FILE", help="model.skops of a run")
     _add_common(q)
     _add_subunits(sub)
+    _add_suggest(sub)
     return parser
+
+
+def _add_sites(group, count_flag: str) -> None:
+    group.add_argument(
+        count_flag,
+        type=int,
+        default=30,
+        metavar="N",
+        help="field sites to suggest, ranked by how much an observation there would improve the "
+        "map (default 30)",
+    )
+    group.add_argument(
+        "--access",
+        type=Path,
+        metavar="FILE",
+        help="roads or tracks (any vector file); keep only sites within --max-walk of them",
+    )
+    group.add_argument(
+        "--max-walk",
+        default="2km",
+        metavar="DIST",
+        help="walking distance from --access, e.g. 2km or 500m (default 2km)",
+    )
+
+
+def _add_suggest(sub) -> None:
+    s = sub.add_parser(
+        "suggest",
+        help="suggest field sites from a saved forest model",
+        description="Stream the rasters through a model.skops of `geomap run` and write the N "
+        "field sites where an observation would improve the map most, spread across the map "
+        "and the feature space: --out (GeoPackage) and the same name with .csv (lon/lat).",
+    )
+    s.add_argument("--model", required=True, type=Path, metavar="FILE", help="model.skops of a run")
+    s.add_argument(
+        "--raster", action="append", required=True, type=Path, metavar="FILE",
+        help="an input raster, as for the run; repeat for each file",
+    )  # fmt: skip
+    s.add_argument(
+        "--out", required=True, type=Path, metavar="FILE", help="the sites' GeoPackage (.gpkg)"
+    )
+    _add_sites(s, "--n")
+    s.add_argument("--overwrite", action="store_true", help="replace --out and its .csv")
+    s.add_argument(
+        "--block-size", type=_at_least(16), default=512, metavar="PX", help="window side"
+    )
+    s.add_argument("--quiet", action="store_true", help="print only errors")
 
 
 def _add_subunits(sub) -> None:
@@ -346,6 +398,16 @@ def _summarise(report: dict) -> None:
                 m["kappa"],
             )
         log.info(val["summary"])
+    estimate = report.get("map_accuracy_estimate")
+    if estimate and estimate["overall_accuracy"] is not None:
+        log.info(
+            "expected accuracy of the whole map %.3f; %.0f%% of it inside the area of "
+            "applicability",
+            estimate["overall_accuracy"],
+            100 * estimate["aoa_fraction"],
+        )
+    if "suggested_samples" in report:
+        log.info("%d suggested field sites in suggested_samples.gpkg/.csv", _n_sites(report))
     for note in report.get("warnings", []):
         log.warning("warning: %s", note)
     pred = report["prediction"]
@@ -356,6 +418,10 @@ def _summarise(report: dict) -> None:
         pred["nodata_pixels"],
         report.get("configuration", {}).get("out", "the output folder"),
     )
+
+
+def _n_sites(report: dict) -> int:
+    return report["suggested_samples"]["n_written"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -385,6 +451,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 smooth=args.smooth,
                 nodata=args.nodata,
                 overwrite=args.overwrite,
+                suggest=args.suggest,
+                access=args.access,
+                max_walk=args.max_walk,
                 **_som_options(args),
             )
             report = run(config, progress=bar)
@@ -402,6 +471,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 **_som_options(args),
             )
             report = subunits(config, progress=bar)
+        elif args.command == "suggest":
+            request = SiteRequest(args.n, args.access, args.max_walk)
+            report = suggest(
+                args.model,
+                args.raster,
+                args.out,
+                request,
+                block_size=args.block_size,
+                overwrite=args.overwrite,
+            )
+            log.info("wrote %d sites to %s and its .csv", _n_sites(report), args.out)
+            return 0
         else:
             report = predict(
                 args.model,

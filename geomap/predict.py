@@ -12,6 +12,7 @@ import ctypes
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,7 +88,8 @@ class _Window:
             [inner[source == s].any(axis=0) for s in range(len(stack.sources))], axis=-1
         )
         self.X = recipe.compute_pixels(block)
-        self.rows = np.flatnonzero(np.isfinite(self.X).any(axis=1))
+        self.n_finite = np.count_nonzero(np.isfinite(self.X), axis=1)  # features with data
+        self.rows = np.flatnonzero(self.n_finite)
         self.seconds = time.perf_counter() - t0
 
 
@@ -102,6 +104,7 @@ def predict_stack(
     block_size: int = 512,
     smooth: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    hooks: Sequence = (),
 ) -> PredictionSummary:
     """Predict every window of the stack and write the maps into ``out_dir``.
 
@@ -114,6 +117,10 @@ def predict_stack(
         Side of the window over which class probabilities are averaged (1: no smoothing).
     progress : callable, optional
         Called with (windows done, windows in all) after each window.
+    hooks : sequence, optional
+        Layers computed beside the map (such as :class:`geomap.trust.TrustLayers`): each is
+        entered as ``hook.writing(out_dir, grid)`` and called as ``hook.window(job, proba, pad)``
+        for every window.
     """
     n_cls, grid = len(class_names), stack.grid
     pad = smooth // 2
@@ -127,6 +134,7 @@ def predict_stack(
         "probabilities": out_dir / "probabilities.tif",
     }
     with (
+        ExitStack() as extra,
         rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
         rasterio.open(
             paths["lithology"], "w", **raster_profile(grid, 1, "uint8", CLASS_NODATA)
@@ -143,19 +151,16 @@ def predict_stack(
             unc.set_band_description(i, name)
         for i, name in enumerate(class_names, start=1):
             prob.set_band_description(i, name)
+        for hook in hooks:
+            extra.enter_context(hook.writing(out_dir, grid))
         for i, n_windows, job in iter_windows(stack, recipe, block_size, pad):
             seconds["features"] += job.seconds
             t0 = time.perf_counter()
-            proba = np.full((job.X.shape[0], n_cls), np.nan, dtype="float32")
-            if len(job.rows) == len(job.X):  # no copy when every pixel has data
-                proba[:] = model.predict_proba(job.X)
-            elif len(job.rows):
-                proba[job.rows] = model.predict_proba(job.X[job.rows])
-            proba = proba.T.reshape(n_cls, *job.shape)
-            if smooth > 1:
-                proba = smooth_probabilities(proba, smooth)
+            proba = window_proba(model, job, n_cls, smooth)
             t1 = time.perf_counter()
             write_class_window(job, proba, (lith, unc, prob), summary, stack)
+            for hook in hooks:
+                hook.window(job, proba, pad)
             del job, proba
             release_freed_memory()
             seconds["model"] += t1 - t0
@@ -164,6 +169,19 @@ def predict_stack(
                 progress(i + 1, n_windows)
     summary.seconds = seconds
     return summary
+
+
+def window_proba(model, job: _Window, n_classes: int, smooth: int = 1) -> np.ndarray:
+    """Class probabilities (classes, rows, cols) of a window; NaN where no source has data."""
+    proba = np.full((job.X.shape[0], n_classes), np.nan, dtype="float32")
+    if len(job.rows) == len(job.X):  # no copy when every pixel has data
+        proba[:] = model.predict_proba(job.X)
+    elif len(job.rows):
+        proba[job.rows] = model.predict_proba(job.X[job.rows])
+    proba = proba.T.reshape(n_classes, *job.shape)
+    if smooth > 1:
+        proba = smooth_probabilities(proba, smooth)
+    return proba
 
 
 def iter_windows(

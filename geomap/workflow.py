@@ -18,6 +18,7 @@ import numpy as np
 import rasterio
 
 from geomap import __version__
+from geomap.applicability import Applicability
 from geomap.errors import LabelError, ModelError
 from geomap.export import (
     add_overviews,
@@ -37,6 +38,13 @@ from geomap.labels import Samples, class_order, extract_features, read_labels, s
 from geomap.models import LithologyForest
 from geomap.predict import PredictionSummary, predict_stack
 from geomap.stack import GDAL_CACHE_BYTES, RasterStack
+from geomap.trust import (
+    SiteRequest,
+    TrustLayers,
+    bundle_applicability,
+    staged_sites,
+    stream_sites,
+)
 from geomap.validate import cross_validate
 
 MODEL_FORMAT = "geomap-model"
@@ -92,6 +100,9 @@ class RunConfig(SOMOptions):
     smooth: int = 1
     nodata: float | None = None
     overwrite: bool = False
+    suggest: int = 30
+    access: Path | None = None
+    max_walk: str = "2km"
 
 
 MODELS = ("rf", "som", "som-clusters")
@@ -215,8 +226,8 @@ def _importance(model: LithologyForest, recipe: FeatureRecipe, stack: RasterStac
 
 
 def pixel_area(stack: RasterStack) -> float:
-    """Area of one grid pixel in square CRS units."""
-    return abs(stack.grid.res[0] * stack.grid.res[1])
+    """Ground area of one grid pixel in square metres (degree grids: at the grid's centre)."""
+    return stack.grid.pixel_area_m2
 
 
 def finalise_class_map(
@@ -237,6 +248,7 @@ def _write_outputs(
     samples_per_class: np.ndarray,
     block_size: int,
     progress: Progress | None,
+    trust: TrustLayers | None = None,
 ) -> PredictionSummary:
     names, colours = bundle["class_names"], bundle["colours"]
 
@@ -255,6 +267,7 @@ def _write_outputs(
         block_size=block_size,
         smooth=bundle["smooth"],
         progress=tick,
+        hooks=[trust] if trust is not None else [],
     )
     t0 = time.perf_counter()
     finalise_class_map(tmp, "lithology", names, colours)
@@ -313,7 +326,7 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
             labels, stack.grid, max_per_class=config.max_per_class, random_state=config.random_state
         )
         recipe = FeatureRecipe.build(
-            stack.band_names, stack.band_source, min(stack.grid.res), config.features
+            stack.band_names, stack.band_source, stack.grid.pixel_size_m, config.features
         )
         samples, X, counts = prepare_samples(stack, recipe, Path(config.labels), placed)
         names, y, notes = encode_classes(samples.labels, Path(config.labels))
@@ -344,7 +357,22 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
         t0 = time.perf_counter()
         model = estimator.fit(X, y)
         timings["fit"] = time.perf_counter() - t0
-        bundle = make_bundle(model, recipe, names, stack, config.smooth, config.nodata)
+        t0 = time.perf_counter()
+        applicability = Applicability(
+            weights=model.feature_importances_,
+            feature_groups=feature_groups(recipe),
+            random_state=config.random_state,
+        ).fit(X, y, folds=cv["spatial_folds"], oof_proba=cv["spatial_oof_proba"])
+        trust = TrustLayers(
+            applicability,
+            names,
+            stack.grid,
+            SiteRequest(config.suggest, config.access, config.max_walk),
+        )
+        timings["applicability_fit"] = time.perf_counter() - t0
+        bundle = make_bundle(
+            model, recipe, names, stack, config.smooth, config.nodata, applicability=applicability
+        )
         samples_per_class = np.bincount(y, minlength=len(names))
         report = {
             "geomap_version": __version__,
@@ -371,9 +399,11 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
         }
         with staged_output(config.out, config.overwrite) as tmp:
             summary = _write_outputs(
-                tmp, stack, recipe, bundle, samples_per_class, config.block_size, progress
+                tmp, stack, recipe, bundle, samples_per_class, config.block_size, progress, trust
             )
             report["prediction"] = summary.to_dict(names)
+            report.update(trust.finish(tmp))
+            timings["applicability_stream"] = trust.seconds
             timings.update({f"predict_{k}": v for k, v in summary.seconds.items()})
             timings["total"] = time.perf_counter() - t_start
             report["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
@@ -429,11 +459,16 @@ def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> dict:
     """Write the outputs of a bundle of any kind; the report's ``prediction`` entries."""
     kind = bundle.get("kind", "rf")
     if kind == "rf":
-        n_cls = len(bundle["class_names"])
+        names = bundle["class_names"]
+        app = bundle.get("applicability")
+        trust = TrustLayers(app, names, stack.grid) if app is not None else None
         summary = _write_outputs(
-            tmp, stack, recipe, bundle, np.zeros(n_cls, int), block_size, progress
+            tmp, stack, recipe, bundle, np.zeros(len(names), int), block_size, progress, trust
         )
-        return {"prediction": summary.to_dict(bundle["class_names"])}
+        return {
+            "prediction": summary.to_dict(names),
+            **(trust.finish(tmp) if trust is not None else {}),
+        }
     if kind not in MODELS:
         raise ModelError(
             f"Model bundle of kind '{kind}' cannot be applied with `geomap predict`; run "
@@ -442,6 +477,62 @@ def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> dict:
     from geomap.som_workflow import write_som_outputs  # here: som_workflow builds on this module
 
     return write_som_outputs(tmp, stack, recipe, bundle, block_size, progress)
+
+
+def open_for_bundle(bundle: dict, rasters: Sequence[Path], model_path: Path) -> RasterStack:
+    """The rasters on the bundle's grid: its CRS, resolution and pixel lattice.
+
+    Raises
+    ------
+    ModelError
+        If the rasters are not of the kinds, in the order, the model was trained on.
+    """
+    grid = bundle["grid"]
+    stack = RasterStack.open(
+        rasters,
+        crs=grid["crs_wkt"],
+        resolution=grid["resolution"][0],
+        origin=(grid["transform"][2], grid["transform"][5]),
+        nodata=bundle["nodata"],
+    )
+    try:
+        _check_inputs(bundle, stack, model_path)
+    except BaseException:
+        stack.close()
+        raise
+    return stack
+
+
+def suggest(
+    model_path: Path,
+    rasters: Sequence[Path],
+    out: Path,
+    sites: SiteRequest,
+    *,
+    block_size: int = 512,
+    overwrite: bool = False,
+) -> dict:
+    """Suggest field sites from a saved forest bundle: ``out`` (GeoPackage) and its .csv.
+
+    Raises
+    ------
+    GeomapError
+        For a bundle without applicability, rasters that do not fit it, bad site options or an
+        existing ``out``; nothing is written then.
+    """
+    out = Path(out)
+    bundle = load_model(model_path)
+    applicability = bundle_applicability(bundle, Path(model_path))
+    recipe = FeatureRecipe.from_dict(bundle["recipe"])
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        with open_for_bundle(bundle, rasters, Path(model_path)) as stack:
+            trust = TrustLayers(
+                applicability, bundle["class_names"], stack.grid, sites, write_maps=False
+            )
+            with staged_sites(out, overwrite) as tmp:
+                stream_sites(stack, recipe, bundle, trust, block_size)
+                report = trust.finish(tmp)
+    return report
 
 
 def predict(
@@ -468,16 +559,7 @@ def _predict(model_path, rasters, out, block_size, overwrite, progress) -> dict:
     check_out_dir(out, overwrite, [*rasters, Path(model_path)])
     bundle = load_model(model_path)
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
-    grid = bundle["grid"]
-    origin = (grid["transform"][2], grid["transform"][5])  # the training grid's pixel lattice
-    with RasterStack.open(
-        rasters,
-        crs=grid["crs_wkt"],
-        resolution=grid["resolution"][0],
-        origin=origin,
-        nodata=bundle["nodata"],
-    ) as stack:
-        _check_inputs(bundle, stack, Path(model_path))
+    with open_for_bundle(bundle, rasters, Path(model_path)) as stack:
         with staged_output(out, overwrite) as tmp:
             prediction = _predict_outputs(tmp, stack, recipe, bundle, block_size, progress)
             report = {

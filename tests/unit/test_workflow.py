@@ -42,6 +42,10 @@ def test_every_output_is_written(result):
         "lithology.qml",
         "report.json",
         "model.skops",
+        "applicability.tif",
+        "expected_accuracy.tif",
+        "suggested_samples.gpkg",
+        "suggested_samples.csv",
     }
 
 
@@ -112,7 +116,12 @@ def test_map_is_close_to_the_truth(result, demo_scene):
 def test_predict_with_the_bundle_reproduces_the_map(result, demo_scene, tmp_path):
     out, _ = result
     predict(out / "model.skops", list(demo_scene.rasters), tmp_path / "again", block_size=64)
-    for name in ("lithology.tif", "probabilities.tif"):
+    for name in (
+        "lithology.tif",
+        "probabilities.tif",
+        "applicability.tif",
+        "expected_accuracy.tif",
+    ):
         with rasterio.open(out / name) as a, rasterio.open(tmp_path / "again" / name) as b:
             np.testing.assert_array_equal(a.read(), b.read())
 

@@ -1,0 +1,234 @@
+"""Where the map can be trusted and where to sample next, streamed beside the map.
+
+:class:`TrustLayers` is a hook of :func:`geomap.predict.predict_stack`: for every window it writes
+the dissimilarity index and the area of applicability (``applicability.tif``) and the expected
+accuracy (``expected_accuracy.tif``) of :class:`geomap.applicability.Applicability`, adds the
+window to the map-wide accuracy estimate and offers its pixels as candidate field sites. Memory is
+that of one window plus a bounded pool of candidates. :func:`suggest` does the same from a saved
+model bundle without writing the maps (``geomap suggest``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from geomap.applicability import AccuracyTally, Applicability
+from geomap.errors import ModelError, OutputExistsError
+from geomap.export import add_overviews, raster_profile
+from geomap.predict import iter_windows, window_proba
+from geomap.sites import (
+    SiteCandidates,
+    default_spacing,
+    parse_distance,
+    read_access,
+    write_sites,
+)
+from geomap.stack import Grid
+
+APPLICABILITY_BANDS = ("dissimilarity_index", "aoa")
+
+
+@dataclass
+class SiteRequest:
+    """How many field sites to suggest, and optionally within what walk of an access layer."""
+
+    n: int = 30
+    access: Path | None = None
+    max_walk: str | float = "2km"
+
+
+class TrustLayers:
+    """Applicability, expected accuracy, map-wide estimate and site candidates, window by window.
+
+    Parameters
+    ----------
+    applicability : Applicability
+        Fitted on the training samples and their spatial cross-validation.
+    class_names : sequence of str
+        In the order of the probabilities.
+    grid : Grid
+        The map's grid.
+    sites : SiteRequest, optional
+        Suggest field sites; checked here, before anything is written.
+    write_maps : bool, default True
+        Write ``applicability.tif`` and ``expected_accuracy.tif``.
+
+    Raises
+    ------
+    InputDataError, MissingFileError
+        For a bad number of sites, walking distance or access layer.
+    """
+
+    def __init__(
+        self,
+        applicability: Applicability,
+        class_names: Sequence[str],
+        grid: Grid,
+        sites: SiteRequest | None = None,
+        *,
+        write_maps: bool = True,
+    ) -> None:
+        self.applicability = applicability
+        self.class_names = [str(n) for n in class_names]
+        self.grid = grid
+        self.write_maps = write_maps
+        self.tally = AccuracyTally(len(self.class_names))
+        self.seconds = 0.0
+        self.candidates = None
+        self.request = sites
+        if sites is not None:
+            max_walk = parse_distance(sites.max_walk)
+            access = (
+                read_access(sites.access, grid.crs, grid.bounds, max_walk) if sites.access else None
+            )
+            self.candidates = SiteCandidates(
+                applicability,
+                self.class_names,
+                sites.n,
+                default_spacing(grid.bounds, sites.n),
+                grid.crs,
+                access=access,
+            )
+        self._writers: tuple = ()
+
+    @contextmanager
+    def writing(self, out_dir: Path, grid: Grid) -> Iterator[TrustLayers]:
+        """Open the two GeoTIFF writers in ``out_dir`` for the duration of the stream."""
+        if not self.write_maps:
+            yield self
+            return
+        with ExitStack() as stack:
+            app = stack.enter_context(
+                rasterio.open(
+                    out_dir / "applicability.tif",
+                    "w",
+                    **raster_profile(grid, 2, "float32", np.nan),
+                )
+            )
+            acc = stack.enter_context(
+                rasterio.open(
+                    out_dir / "expected_accuracy.tif",
+                    "w",
+                    **raster_profile(grid, 1, "float32", np.nan),
+                )
+            )
+            for i, name in enumerate(APPLICABILITY_BANDS, start=1):
+                app.set_band_description(i, name)
+            acc.set_band_description(1, "expected_accuracy")
+            self._writers = (app, acc)
+            try:
+                yield self
+            finally:
+                self._writers = ()
+
+    def window(self, job, proba: np.ndarray, pad: int = 0) -> None:
+        """Compute and write the layers of one window; ``proba`` is (classes, rows, cols)."""
+        t0 = time.perf_counter()
+        n_cls, h, w = proba.shape
+        X = job.X
+        if pad:
+            X = X.reshape(h + 2 * pad, w + 2 * pad, -1)[pad:-pad, pad:-pad].reshape(h * w, -1)
+        P = proba.reshape(n_cls, -1).T
+        di, aoa, acc = self.applicability.transform(X, P)
+        codes = np.argmax(np.nan_to_num(P, nan=-1.0), axis=1)
+        self.tally.add(codes, acc, aoa)
+        if self._writers:
+            self._writers[0].write(np.stack([di, aoa]).reshape(2, h, w), window=job.win)
+            self._writers[1].write(acc.reshape(1, h, w), window=job.win)
+        if self.candidates is not None:
+            rows, cols = np.mgrid[
+                job.win.row_off : job.win.row_off + h, job.win.col_off : job.win.col_off + w
+            ]
+            x, y = self.grid.xy(rows.ravel(), cols.ravel())
+            self.candidates.add(x, y, X, P, di, aoa, acc)
+        self.seconds += time.perf_counter() - t0
+
+    def finish(self, out_dir: Path) -> dict:
+        """Overviews, the suggested sites; returns the report's entries."""
+        t0 = time.perf_counter()
+        if self.write_maps:
+            for name in ("applicability.tif", "expected_accuracy.tif"):
+                add_overviews(out_dir / name)
+        report = {
+            "applicability": self.applicability.describe(),
+            "map_accuracy_estimate": self.tally.to_dict(self.class_names),
+        }
+        if self.candidates is not None:
+            sites = self.candidates.select()
+            write_sites(
+                sites, out_dir / "suggested_samples.gpkg", out_dir / "suggested_samples.csv"
+            )
+            report["suggested_samples"] = self._sites_report(len(sites))
+        self.seconds += time.perf_counter() - t0
+        return report
+
+    def _sites_report(self, written: int) -> dict:
+        request = self.request
+        return {
+            "n_requested": request.n,
+            "n_written": written,
+            "min_spacing": self.candidates.min_spacing,
+            "access": str(request.access) if request.access else None,
+            "max_walk_m": parse_distance(request.max_walk) if request.access else None,
+            "reachable_pixels": self.candidates.reachable_pixels,
+        }
+
+
+def bundle_applicability(bundle: dict, model_path: Path) -> Applicability:
+    """The applicability a model bundle holds.
+
+    Raises
+    ------
+    ModelError
+        If the bundle has none (a SOM bundle, or one saved before geomap 0.2).
+    """
+    applicability = bundle.get("applicability")
+    if applicability is None:
+        raise ModelError(
+            f"Model '{model_path}' holds no area of applicability (it is a "
+            f"'{bundle.get('kind', 'rf')}' bundle, or older); run `geomap run --model rf` again "
+            "to make one that can suggest sites."
+        )
+    return applicability
+
+
+def stream_sites(stack, recipe, bundle: dict, trust: TrustLayers, block_size: int) -> None:
+    """Run the bundle's model over the stack only to feed ``trust`` (no map is written)."""
+    n_cls = len(bundle["class_names"])
+    for _, _, job in iter_windows(stack, recipe, block_size, bundle["smooth"] // 2):
+        proba = window_proba(bundle["estimator"], job, n_cls, bundle["smooth"])
+        trust.window(job, proba, bundle["smooth"] // 2)
+
+
+@contextmanager
+def staged_sites(out: Path, overwrite: bool) -> Iterator[Path]:
+    """A temporary folder beside ``out``; its sites files replace ``out`` and its .csv at the end.
+
+    Raises
+    ------
+    OutputExistsError
+        If ``out`` or its .csv exists and ``overwrite`` is not set.
+    """
+    targets = [out, out.with_suffix(".csv")]
+    existing = [str(t) for t in targets if t.exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(
+            f"{', '.join(existing)} already exist(s); choose another --out or pass --overwrite."
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".geomap-sites-", dir=out.parent))
+    try:
+        yield tmp
+        for name, target in zip(("suggested_samples.gpkg", "suggested_samples.csv"), targets):
+            (tmp / name).replace(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,160 @@
+"""The applicability layers, accuracy estimate and suggested sites streamed beside the map."""
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from shapely.geometry import LineString
+
+from geomap.cli import main
+from geomap.errors import InputDataError, ModelError, OutputExistsError
+from geomap.trust import SiteRequest
+from geomap.workflow import RunConfig, predict, run, suggest
+
+
+@pytest.fixture(scope="module")
+def mapped(demo_scene, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trust") / "map"
+    config = RunConfig(
+        rasters=list(demo_scene.rasters),
+        labels=demo_scene.points_gpkg,
+        label_column="lithology",
+        out=out,
+        trees=40,
+        block_size=64,
+        suggest=12,
+    )
+    return out, run(config)
+
+
+def test_applicability_and_expected_accuracy_rasters(mapped, demo_scene):
+    out, report = mapped
+    with rasterio.open(out / "applicability.tif") as src:
+        assert src.descriptions == ("dissimilarity_index", "aoa")
+        di, aoa = src.read()
+    with rasterio.open(out / "expected_accuracy.tif") as src:
+        acc = src.read(1)
+    with rasterio.open(out / "lithology.tif") as m, rasterio.open(demo_scene.truth) as t:
+        right = m.read(1) == t.read(1)
+    assert np.isfinite(di).all() and set(np.unique(aoa)) <= {0.0, 1.0}
+    assert ((acc >= 0) & (acc <= 1)).all()
+    # the layers mean something: wrong pixels have a lower expected accuracy, more of them out
+    assert acc[~right].mean() < acc[right].mean()
+    assert (1 - right[aoa == 0]).mean() > (1 - right[aoa == 1]).mean()
+    estimate = report["map_accuracy_estimate"]
+    assert estimate["overall_accuracy"] == pytest.approx(acc.mean(), abs=1e-6)
+    # calibrated on the spatial CV, so it follows it (both pessimistic on this small scene)
+    spatial = report["validation"]["spatial"]["overall_accuracy"]
+    assert abs(estimate["overall_accuracy"] - spatial) < 0.05
+    assert estimate["aoa_fraction"] == pytest.approx(aoa.mean())
+    assert report["applicability"] and "applicability_stream" in report["timings_seconds"]
+
+
+def test_suggested_sites_are_spread_and_readable_by_a_gps(mapped):
+    out, report = mapped
+    sites = gpd.read_file(out / "suggested_samples.gpkg")
+    table = pd.read_csv(out / "suggested_samples.csv")
+    assert len(sites) == len(table) == report["suggested_samples"]["n_written"] == 12
+    assert list(sites["rank"]) == list(range(1, 13))
+    assert {"score", "predicted_class", "expected_accuracy", "dissimilarity", "reason"} <= set(
+        sites.columns
+    )
+    assert list(table.columns[:3]) == ["rank", "lon", "lat"]
+    assert table["lon"].between(-180, 180).all() and table["lat"].between(-90, 90).all()
+    xy = np.column_stack([sites.geometry.x, sites.geometry.y])
+    gaps = np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1))
+    np.fill_diagonal(gaps, np.inf)
+    assert gaps.min() >= report["suggested_samples"]["min_spacing"] - 1e-6
+
+
+def test_layers_do_not_depend_on_the_block_size(mapped, demo_scene, tmp_path):
+    out, _ = mapped
+    predict(out / "model.skops", list(demo_scene.rasters), tmp_path / "big", block_size=200)
+    for name in ("applicability.tif", "expected_accuracy.tif"):
+        with rasterio.open(out / name) as a, rasterio.open(tmp_path / "big" / name) as b:
+            np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_suggest_from_a_saved_model(mapped, demo_scene, tmp_path):
+    out, _ = mapped
+    target = tmp_path / "season2" / "sites.gpkg"
+    report = suggest(out / "model.skops", list(demo_scene.rasters), target, SiteRequest(n=5))
+    assert len(gpd.read_file(target)) == 5 == report["suggested_samples"]["n_written"]
+    assert len(pd.read_csv(target.with_suffix(".csv"))) == 5
+    assert sorted(p.name for p in target.parent.iterdir()) == ["sites.csv", "sites.gpkg"]
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        suggest(out / "model.skops", list(demo_scene.rasters), target, SiteRequest(n=5))
+
+
+def test_sites_within_walking_distance_of_a_track(mapped, demo_scene, tmp_path):
+    out, _ = mapped
+    with rasterio.open(demo_scene.truth) as src:
+        left, bottom, right, top = src.bounds
+    track = gpd.GeoDataFrame(
+        geometry=[LineString([(left, (bottom + top) / 2), (right, (bottom + top) / 2)])],
+        crs=src.crs,
+    )
+    track.to_file(tmp_path / "track.gpkg")
+    target = tmp_path / "walk.gpkg"
+    request = SiteRequest(n=4, access=tmp_path / "track.gpkg", max_walk="500m")
+    suggest(out / "model.skops", list(demo_scene.rasters), target, request)
+    sites = gpd.read_file(target)
+    assert (sites["walk_m"] <= 500).all()
+    assert (abs(sites.geometry.y - (bottom + top) / 2) <= 500 + 1e-6).all()
+
+
+def test_bad_site_requests_write_nothing(mapped, demo_scene, tmp_path):
+    out, _ = mapped
+    rasters = list(demo_scene.rasters)
+    with pytest.raises(InputDataError, match="at least 1"):
+        suggest(out / "model.skops", rasters, tmp_path / "a.gpkg", SiteRequest(n=0))
+    with pytest.raises(InputDataError, match="mapped pixel"):
+        suggest(out / "model.skops", rasters, tmp_path / "b.gpkg", SiteRequest(n=10**6))
+    far = gpd.GeoDataFrame(geometry=[LineString([(0, 0), (1000, 1000)])], crs="EPSG:32633")
+    far.to_file(tmp_path / "far.gpkg")
+    with pytest.raises(InputDataError, match="nowhere within 2000"):
+        suggest(
+            out / "model.skops",
+            rasters,
+            tmp_path / "c.gpkg",
+            SiteRequest(n=3, access=tmp_path / "far.gpkg"),
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["far.gpkg"]
+
+
+def test_a_run_refuses_zero_sites_before_writing(demo_scene, tmp_path):
+    config = RunConfig(
+        rasters=list(demo_scene.rasters),
+        labels=demo_scene.points_gpkg,
+        label_column="lithology",
+        out=tmp_path / "map",
+        trees=10,
+        suggest=0,
+    )
+    with pytest.raises(InputDataError, match="at least 1"):
+        run(config)
+    assert not (tmp_path / "map").exists()
+
+
+def test_suggest_needs_a_bundle_with_applicability(mapped, demo_scene, tmp_path):
+    from geomap.export import load_model, save_model
+
+    out, _ = mapped
+    bundle = load_model(out / "model.skops")
+    del bundle["applicability"]
+    save_model(tmp_path / "old.skops", bundle)
+    with pytest.raises(ModelError, match="no area of applicability"):
+        suggest(
+            tmp_path / "old.skops", list(demo_scene.rasters), tmp_path / "s.gpkg", SiteRequest()
+        )
+
+
+def test_cli_suggest(mapped, demo_scene, tmp_path, capsys):
+    out, _ = mapped
+    args = ["suggest", "--model", str(out / "model.skops"), "--n", "3", "--out"]
+    rasters = [a for r in demo_scene.rasters for a in ("--raster", str(r))]
+    assert main([*args, str(tmp_path / "s.gpkg"), *rasters, "--quiet"]) == 0
+    assert len(gpd.read_file(tmp_path / "s.gpkg")) == 3
+    assert main([*args, str(tmp_path / "s.gpkg"), *rasters]) == 2
+    assert "--overwrite" in capsys.readouterr().err
