@@ -427,9 +427,8 @@ def _n_sites(report: dict) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", force=True
-    )
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
+    log.setLevel(logging.WARNING if args.quiet else logging.INFO)  # not the libraries' chatter
     bar = _Bar(args.quiet)
     try:
         if args.command == "run":
