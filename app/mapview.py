@@ -163,6 +163,30 @@ def add_observations(m: folium.Map, geojson: dict, colours: dict[str, str]) -> N
     ).add_to(m)
 
 
+SITE_FIELDS = ("rank", "predicted_class", "expected_accuracy", "reason")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def sites(path: str, mtime_ns: int) -> dict:
+    """Suggested field sites as GeoJSON in longitude/latitude, cached by file and version."""
+    return webmap.vector_geojson(path, SITE_FIELDS)
+
+
+def add_sites(m: folium.Map, geojson: dict) -> None:
+    """Suggested field sites as white rings with their rank, class, accuracy and reason."""
+    folium.GeoJson(
+        geojson,
+        name="Suggested field sites",
+        marker=folium.CircleMarker(radius=7, weight=3, fill=True, fill_opacity=0.6),
+        style_function=lambda f: {"color": "#d7191c", "fillColor": "#ffffff", "weight": 3},
+        popup=folium.GeoJsonPopup(
+            fields=list(SITE_FIELDS),
+            aliases=["rank", "mapped as", "expected accuracy", "why here"],
+        ),
+        tooltip=folium.GeoJsonTooltip(fields=["rank"], aliases=["site"]),
+    ).add_to(m)
+
+
 def class_legend_html(entries: list[tuple[str, str]], title: str) -> str:
     """A legend of class swatches and names."""
     rows = "".join(

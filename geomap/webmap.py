@@ -11,9 +11,11 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import rasterio
 from matplotlib import colormaps
@@ -183,3 +185,9 @@ def observations_geojson(
     if len(frame) > max_features:
         frame = frame.iloc[np.linspace(0, len(frame) - 1, max_features).astype(int)]
     return json.loads(frame.to_json(drop_id=True))
+
+
+def vector_geojson(path: str | Path, columns: Sequence[str]) -> dict:
+    """The given columns of a vector file (e.g. suggested sites) as GeoJSON in lon/lat."""
+    frame = gpd.read_file(path).to_crs("EPSG:4326")
+    return json.loads(frame[[*columns, frame.geometry.name]].to_json(drop_id=True))

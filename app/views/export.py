@@ -17,6 +17,10 @@ DESCRIPTIONS = {
     "legend.csv": "code, name, colour, training samples and mapped area per class",
     "report.json": "inputs, grid, cross-validation, importance, timings, configuration",
     "model.skops": "the fitted model, for `geomap predict` on other rasters",
+    "applicability.tif": "dissimilarity index and area-of-applicability mask (1 inside)",
+    "expected_accuracy.tif": "probability that the mapped class is right, pixel by pixel",
+    "suggested_samples.gpkg": "suggested field sites, ranked, with the reason for each",
+    "suggested_samples.csv": "the same sites with lon/lat for a GPS",
 }
 MIME = {".tif": "image/tiff", ".json": "application/json", ".csv": "text/csv"}
 

@@ -24,7 +24,12 @@ config = result["report"]["configuration"]
 layers = {spec.title: spec for spec in mapview.available_layers(out)}
 first = next(iter(layers.values()))
 POINTS = "Field observations"
-offered = [*layers, *([POINTS] if config.get("labels") else [])]
+SITES = "Suggested field sites"
+offered = [
+    *layers,
+    *([POINTS] if config.get("labels") else []),
+    *([SITES] if (out / "suggested_samples.gpkg").exists() else []),
+]
 DEFAULT = ("Lithology", "SOM clusters", "Uncertainty: margin", POINTS)
 
 controls, legend = st.columns([3, 1])
@@ -50,7 +55,7 @@ bounds = mapview.rendered(out, first)[1]
 m = mapview.offline_map(bounds, mapview.BASEMAPS[basemap])
 legend_html = []
 with session.reported("Drawing the map"):
-    rasters = [title for title in chosen if title != POINTS]
+    rasters = [title for title in chosen if title in layers]
     for i, title in enumerate(rasters):
         spec = layers[title]
         value_range = mapview.add_overlay(m, out, spec, opacity, show=i == 0)
@@ -66,6 +71,9 @@ with session.reported("Drawing the map"):
         )
         colours = dict(webmap.class_legend(out / first.file)) if first.kind == "class" else {}
         mapview.add_observations(m, geojson, colours)
+    if SITES in chosen:
+        path = out / "suggested_samples.gpkg"
+        mapview.add_sites(m, mapview.sites(str(path), path.stat().st_mtime_ns))
     folium.LayerControl(collapsed=False).add_to(m)
     with controls:
         st_folium(m, height=620, use_container_width=True, returned_objects=[], key="map")

@@ -40,6 +40,14 @@ with st.form("train_form", border=False):
             key="smooth",
             help="1 = off. Smoothing erased thin units (dykes) in the quality benchmark.",
         )
+        n_sites = st.number_input(
+            "Field sites to suggest",
+            1,
+            500,
+            30,
+            key="suggest",
+            help="Places where a new observation would improve the map most, spread out.",
+        )
     submitted = st.form_submit_button("Train and map", type="primary", key="train")
 
 params = {
@@ -50,6 +58,7 @@ params = {
     "random_state": int(seed),
     "max_per_class": int(max_per_class),
     "smooth": int(smooth),
+    "suggest": int(n_sites),
 }
 
 
@@ -106,6 +115,16 @@ st.dataframe(
     ).style.format("{:.3f}"),
     key="cv_table",
 )
+estimate = report.get("map_accuracy_estimate")
+if estimate and estimate["overall_accuracy"] is not None:
+    sites = report.get("suggested_samples", {}).get("n_written", 0)
+    st.info(
+        f"Expected accuracy of the whole map: **{estimate['overall_accuracy']:.2f}** (calibrated "
+        f"on the spatial CV, pixel by pixel); **{100 * estimate['aoa_fraction']:.0f}%** of the "
+        f"map lies inside the area of applicability. {sites} suggested field sites are on the "
+        "Map page and in the Export files.",
+        icon=":material/verified:",
+    )
 for note in report.get("warnings", []):
     st.warning(note)
 

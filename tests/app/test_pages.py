@@ -51,6 +51,8 @@ def test_train_page_reports_both_cross_validations(trained):
     assert table.loc["overall accuracy", "spatial CV (believe this)"] == pytest.approx(spatial)
     assert 0.5 < spatial <= 1.0
     assert any("is the one to quote" in m.value for m in trained.markdown)
+    estimate = result["report"]["map_accuracy_estimate"]["overall_accuracy"]
+    assert any(f"**{estimate:.2f}**" in i.value for i in trained.info)
     assert result["report"]["configuration"]["trees"] == 30
 
 
@@ -74,7 +76,14 @@ def test_map_page_draws_layers_legend_and_probabilities(trained):
     for name in ("alluvium", "basalt", "granite", "limestone", "sandstone", "shale"):
         assert name in legend
     layers = trained.multiselect(key="map_layers")
-    assert "Probability: basalt" in layers.options and "Uncertainty: entropy" in layers.options
+    for title in (
+        "Probability: basalt",
+        "Uncertainty: entropy",
+        "Expected accuracy",
+        "Area of applicability",
+        "Suggested field sites",
+    ):
+        assert title in layers.options
     layers.set_value(list(layers.options)).run()
     assert not trained.exception and not _errors(trained)
     trained.slider(key="opacity").set_value(0.4).run()

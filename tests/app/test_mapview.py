@@ -1,0 +1,62 @@
+"""The map is built from local assets only: no element asks for a CDN."""
+
+from __future__ import annotations
+
+import re
+
+import folium
+
+import mapview
+
+
+def _walk(element):
+    yield element
+    for child in getattr(element, "_children", {}).values():
+        yield from _walk(child)
+
+
+def test_a_full_map_loads_nothing_from_outside(tmp_path):
+    bounds = ((46.8, 15.0), (46.9, 15.1))
+    m = mapview.offline_map(bounds, None)
+    folium.raster_layers.ImageOverlay(
+        "data:image/png;base64,", bounds=[list(b) for b in bounds]
+    ).add_to(m)
+    point = {"type": "Point", "coordinates": [15.05, 46.85]}
+    observation = {"label": "granite", "source": "f.gpkg"}
+    mapview.add_observations(
+        m,
+        {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": point, "properties": observation},
+        ]},
+        {"granite": "#ff0000"},
+    )  # fmt: skip
+    site = {"rank": 1, "predicted_class": "granite", "expected_accuracy": 0.4, "reason": "far"}
+    mapview.add_sites(
+        m,
+        {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": point, "properties": site},
+        ]},
+    )  # fmt: skip
+    folium.LayerControl().add_to(m)
+    links = [
+        url
+        for element in _walk(m)
+        for _, url in [*getattr(element, "default_js", []), *getattr(element, "default_css", [])]
+    ]
+    assert links == [mapview.LEAFLET_JS, mapview.LEAFLET_CSS]
+    html = m.get_root().render()
+    assert not re.findall(r"(?:src|href)=\"https?://", html)
+    assert "tile.openstreetmap" not in html
+
+
+def test_leaflet_is_served_from_the_installed_package():
+    assert (mapview.LEAFLET_DIR / "leaflet.js").stat().st_size > 100_000
+    assert (mapview.LEAFLET_DIR / "leaflet.css").exists()
+    assert mapview.LEAFLET_JS.startswith("/component/") and mapview.LEAFLET_JS.endswith(
+        "/leaflet.js"
+    )
+
+
+def test_a_basemap_is_added_only_when_asked_for():
+    bounds = ((46.8, 15.0), (46.9, 15.1))
+    assert "tile.openstreetmap" in mapview.offline_map(bounds, "OpenStreetMap").get_root().render()
