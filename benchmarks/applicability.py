@@ -14,6 +14,10 @@ cross-validation and applied to every pixel of the scene (in memory; the scenes 
   retrained; the gain in true accuracy of the N suggested sites is set against N random valid
   pixels (mean of several draws) and the N pixels of highest entropy.
 
+The shipped path is checked too: `geomap run` maps each scene (streamed, with its own seeds), and
+the estimate in its report.json, the AOA error rates from applicability.tif and the AUROC from
+expected_accuracy.tif are measured against the truth (columns "run ...").
+
     python benchmarks/applicability.py                     # seeds 11 23 37 41 59
     python benchmarks/applicability.py --seeds 11 --n 30
 """
@@ -40,7 +44,7 @@ from geomap.sites import SiteCandidates, default_spacing
 from geomap.stack import RasterStack
 from geomap.synthetic import make_scene
 from geomap.validate import cross_validate
-from geomap.workflow import encode_classes, feature_groups, prepare_samples
+from geomap.workflow import RunConfig, encode_classes, feature_groups, prepare_samples, run
 
 NODATA = 255
 MAP_SAMPLE = 5000
@@ -259,7 +263,46 @@ COLUMNS = (
     ("gain sugg", "gain_suggested", "{:+.4f}"),
     ("gain rand", "gain_random", "{:+.4f}"),
     ("gain ent", "gain_entropy", "{:+.4f}"),
+    ("run |est-true|", "run_estimate_error", "{:.3f}"),
+    ("run err in", "run_error_inside_aoa", "{:.3f}"),
+    ("run err out", "run_error_outside_aoa", "{:.3f}"),
+    ("run AUROC", "run_auroc_expected_error", "{:.3f}"),
 )
+
+
+def shipped_figures(scene, args: argparse.Namespace) -> dict:
+    """The same figures from the files `geomap run` writes."""
+    out = args.workdir / f"run_{scene.directory.name}"
+    config = RunConfig(
+        rasters=list(scene.rasters),
+        labels=scene.points_gpkg,
+        label_column=scene.label_column,
+        out=out,
+        trees=args.trees,
+        suggest=args.n,
+        overwrite=True,
+    )
+    report = run(config)
+    with (
+        rasterio.open(out / "lithology.tif") as m,
+        rasterio.open(out / "applicability.tif") as a,
+        rasterio.open(out / "expected_accuracy.tif") as e,
+        rasterio.open(scene.truth) as t,
+    ):
+        mapped, aoa, acc = m.read(1).ravel(), a.read(2).ravel(), e.read(1).ravel()
+        truth = t.read(1).ravel()
+        names = json.loads(m.tags()["CLASS_NAMES"])
+    truth_names = np.array(list(scene.class_names) + [""] * 256)[truth]
+    valid = (mapped != NODATA) & np.isfinite(acc)
+    wrong = np.array(names + [""])[np.minimum(mapped, len(names))][valid] != truth_names[valid]
+    inside = aoa[valid] == 1
+    estimate = report["map_accuracy_estimate"]["overall_accuracy"]
+    return {
+        "run_estimate_error": abs(estimate - (1 - wrong.mean())),
+        "run_error_inside_aoa": float(wrong[inside].mean()),
+        "run_error_outside_aoa": float(wrong[~inside].mean()) if (~inside).any() else np.nan,
+        "run_auroc_expected_error": float(roc_auc_score(wrong, 1 - acc[valid])),
+    }
 
 
 def seed_figures(seed: int, args: argparse.Namespace) -> dict:
@@ -273,6 +316,7 @@ def seed_figures(seed: int, args: argparse.Namespace) -> dict:
     truth, _ = truth_codes(scene, list(t.names))
     figures, layers = applicability_figures(t, truth, app, args.window)
     figures.update(season_figures(t, scene, app, layers, args, seed))
+    figures.update(shipped_figures(scene, args))
     return {"seed": seed, **figures, "seconds": time.perf_counter() - t0}
 
 
