@@ -153,4 +153,9 @@ with session.reported("Reading the inputs"):
         st.warning(note)
     if data.ready:
         st.success("Ready: go to **Train**.")
-        st.page_link("views/train.py", label="Train a model", icon=":material/arrow_forward:")
+    else:
+        st.success(
+            "Rasters ready: **Train** can cluster them with a self-organizing map now; the forest "
+            "and the labelled SOM also need observations."
+        )
+    st.page_link("views/train.py", label="Train a model", icon=":material/arrow_forward:")

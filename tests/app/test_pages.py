@@ -141,3 +141,31 @@ def test_an_unexpected_error_is_reported_as_a_bug_and_logged(app, monkeypatch, c
     (message,) = _errors(app)
     assert "bug in geomap" in message
     assert "ZeroDivisionError" in caplog.text
+
+
+@pytest.mark.parametrize("model", ["som-clusters", "som"])
+def test_som_modes_train_and_map(app, model):
+    app.run()
+    app.button(key="open_demo").click().run()
+    app.switch_page("views/train.py").run()
+    app.radio(key="model").set_value(model).run()
+    app.number_input(key="clusters").set_value(5)
+    app.number_input(key="som_side").set_value(8)
+    app.number_input(key="iterations").set_value(3000)
+    app.slider(key="cv_folds").set_value(3)
+    app.button(key="train").click().run()
+    assert not app.exception and not _errors(app)
+    report = app.session_state["runs"][app.session_state["current_run"]]["report"]
+    assert report["som"]["clusters"]["n_clusters"] == 5 and report["som"]["shape"] == [8, 8]
+    assert any("8 x 8 nodes trained on" in m.value for m in app.markdown)
+    # U-matrix, hit map, component planes (and the confusion matrix when there are labels)
+    assert len(app.get("image")) == 3 + (model == "som")
+    assert ("validation" in report) == (model == "som")
+    app.switch_page("views/map.py").run()
+    assert not app.exception and not _errors(app)
+    layers = app.multiselect(key="map_layers")
+    assert "SOM clusters" in layers.value
+    assert "Quantization error (percentile)" in layers.options
+    assert ("Label distance" in layers.options) == (model == "som")
+    legend = " ".join(m.value for m in app.markdown)
+    assert "cluster 1" in legend

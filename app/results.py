@@ -1,0 +1,100 @@
+"""How a run is shown on the Train page: one function per section of its report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import streamlit as st
+
+_ROWS = ["overall_accuracy", "balanced_accuracy", "macro_f1", "kappa"]
+SOM_PLOTS = {
+    "som_u_matrix.png": "U-matrix: distances between neighbouring nodes (ridges separate groups)",
+    "som_hit_map.png": "Hit map: training pixels per node",
+    "som_component_planes.png": "Component planes: each feature across the nodes",
+}
+
+
+def validation(report: dict) -> None:
+    """Spatial and random cross-validation side by side, and which to believe."""
+    val = report["validation"]
+    st.subheader("How accurate is the map?")
+    st.write(val["summary"])
+    table = pd.DataFrame(
+        {
+            "spatial CV (believe this)": [val["spatial"][r] for r in _ROWS],
+            "random CV": [val["random"][r] for r in _ROWS],
+        },
+        index=[r.replace("_", " ") for r in _ROWS],
+    )
+    st.dataframe(table.style.format("{:.3f}"), key="cv_table")
+
+
+def trust(report: dict) -> None:
+    """The expected accuracy of the whole map and the share inside the area of applicability."""
+    estimate = report.get("map_accuracy_estimate")
+    if not estimate or estimate["overall_accuracy"] is None:
+        return
+    sites = report.get("suggested_samples", {}).get("n_written", 0)
+    st.info(
+        f"Expected accuracy of the whole map: **{estimate['overall_accuracy']:.2f}** (calibrated "
+        f"on the spatial CV, pixel by pixel); **{100 * estimate['aoa_fraction']:.0f}%** of the "
+        f"map lies inside the area of applicability. {sites} suggested field sites are on the "
+        "Map page and in the Export files.",
+        icon=":material/verified:",
+    )
+
+
+def confusion(report: dict) -> None:
+    """The spatial-CV confusion matrix as a labelled heat map."""
+    names = list(report["samples"]["per_class"])
+    matrix = report["validation"]["spatial"]["confusion_matrix"]
+    st.markdown("**Confusion matrix, spatial CV** (rows observed, columns predicted)")
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.imshow(matrix, cmap="Blues")
+    for i, row in enumerate(matrix):
+        for j, n in enumerate(row):
+            ax.text(j, i, n, ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    fig.tight_layout()
+    st.pyplot(fig, clear_figure=True)
+    plt.close(fig)
+
+
+def importance(report: dict) -> None:
+    """Importance by input file and of the top features, largest first."""
+    imp = report["importance"]
+    st.markdown("**What the forest uses** (mean decrease in impurity)")
+    by_source = pd.DataFrame(imp["by_source"].items(), columns=["input", "importance"])
+    st.bar_chart(by_source, x="input", y="importance", horizontal=True, sort="-importance")
+    top = pd.DataFrame(list(imp["features"].items())[:12], columns=["feature", "importance"])
+    st.bar_chart(top, x="feature", y="importance", horizontal=True, sort="-importance")
+
+
+def som(report: dict, out: Path) -> None:
+    """The map's size, its clusters and the SOM plots."""
+    info = report["som"]
+    clusters = info["clusters"]
+    st.subheader("Self-organizing map")
+    st.write(
+        f"{info['shape'][0]} x {info['shape'][1]} nodes trained on "
+        f"{info['training_pixels']:,} pixels; mean quantization error "
+        f"{info['mean_quantization_error']:.3g}. {clusters['n_clusters']} clusters "
+        f"({clusters['method']}), chosen by {clusters['chosen_by']}."
+    )
+    plots = [(out / name, caption) for name, caption in SOM_PLOTS.items() if (out / name).exists()]
+    for column, (path, caption) in zip(st.columns(len(plots) or 1), plots):
+        column.image(str(path), caption=caption)
+
+
+def footer(report: dict) -> None:
+    """Pixels mapped and the time it took."""
+    pred = report.get("prediction")
+    if pred:
+        st.caption(
+            f"Mapped {pred['mapped_pixels']:,} pixels ({pred['reduced_input_pixels']:,} from "
+            f"fewer inputs, e.g. under a cloud), {pred['nodata_pixels']:,} without data; "
+            f"{report['timings_seconds']['total']:.1f} s."
+        )
