@@ -85,8 +85,11 @@ def som(report: dict, out: Path) -> None:
         f"({clusters['method']}), chosen by {clusters['chosen_by']}."
     )
     plots = [(out / name, caption) for name, caption in SOM_PLOTS.items() if (out / name).exists()]
-    for column, (path, caption) in zip(st.columns(len(plots) or 1), plots):
+    small, wide = plots[:2], plots[2:]  # the component planes need the page's width
+    for column, (path, caption) in zip(st.columns(2), small):
         column.image(str(path), caption=caption)
+    for path, caption in wide:
+        st.image(str(path), caption=caption)
 
 
 def footer(report: dict) -> None:

@@ -79,7 +79,8 @@ with session.reported("Drawing the map"):
         st_folium(m, height=620, use_container_width=True, returned_objects=[], key="map")
 with legend:
     st.markdown("".join(legend_html), unsafe_allow_html=True)
-    st.caption(
-        "Uncertainty is highest where the forest hesitates between units; the spatial CV on the "
-        "Train page says how often the map is right away from the observations."
-    )
+    if "validation" in result["report"]:
+        st.caption(
+            "Uncertainty is highest where the model hesitates between units; expected accuracy "
+            "and the area of applicability say where the map can be trusted."
+        )

@@ -71,8 +71,9 @@ with st.form("train_form", border=False):
             "pixels; rich: also 15 pixels. Ratios (K/Th, U/Th, swir/nir...) and terrain come "
             "with band names.",
         ),
-        "cv_folds": int(b.slider("Cross-validation folds", 2, 10, 5, key="cv_folds")),
     }  # fmt: skip
+    if model != "som-clusters":
+        params["cv_folds"] = int(b.slider("Cross-validation folds", 2, 10, 5, key="cv_folds"))
     params.update(_forest_options() if model == "rf" else _som_options())
     with st.expander("More"):
         params["random_state"] = int(

@@ -152,7 +152,10 @@ def test_som_modes_train_and_map(app, model):
     app.number_input(key="clusters").set_value(5)
     app.number_input(key="som_side").set_value(8)
     app.number_input(key="iterations").set_value(3000)
-    app.slider(key="cv_folds").set_value(3)
+    folds = [s for s in app.slider if s.key == "cv_folds"]
+    assert len(folds) == (model == "som")  # clusters are not cross-validated
+    for slider in folds:
+        slider.set_value(3)
     app.button(key="train").click().run()
     assert not app.exception and not _errors(app)
     report = app.session_state["runs"][app.session_state["current_run"]]["report"]
