@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.windows import Window
+from threadpoolctl import threadpool_limits
 
 from geomap.export import CLASS_NODATA, raster_profile, style_class_raster
 from geomap.features import FeatureRecipe
@@ -112,7 +113,13 @@ def stream_som(
     if layers.classifier is not None:
         summary.classes = counts(len(layers.class_names))
     seconds = {"features": 0.0, "model": 0.0, "write": 0.0}
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), ExitStack() as files:
+    with (
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
+        ExitStack() as files,
+        # One BLAS thread: the other core computes the next window's features. Two BLAS threads
+        # beside the feature thread spin against it (2.5 to 4 times slower on 2 cores).
+        threadpool_limits(1, user_api="blas"),
+    ):
         writers = _open_writers(files, layers, out_dir, stack.grid)
         for i, n_windows, job in iter_windows(stack, recipe, block_size):
             seconds["features"] += job.seconds
@@ -134,12 +141,13 @@ def stream_som(
 
 
 def _match(som, X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """BMU of the given rows of a window's features, which are standardised in place."""
     if len(rows) == len(X):  # no copy when every pixel has data
-        return som.bmu(X)
+        return som.bmu(X, copy=False)
     bmu = np.full(len(X), -1, dtype="int32")
     dist = np.full(len(X), np.nan, dtype="float32")
     if len(rows):
-        bmu[rows], dist[rows] = som.bmu(X[rows])
+        bmu[rows], dist[rows] = som.bmu(X[rows], copy=False)
     return bmu, dist
 
 
@@ -148,8 +156,8 @@ def _write_som_window(job, bmu, dist, layers: SOMLayers, writers, summary, stack
     mapped = bmu >= 0
     cluster = layers.clusters.cluster_of(bmu)
     codes = np.where(mapped, cluster, CLASS_NODATA).astype("uint8")
-    missing = np.full(len(bmu), np.nan, dtype="float32")
-    missing[mapped] = 1 - np.isfinite(job.X[mapped]).mean(axis=1)
+    missing = (1 - job.n_finite / job.X.shape[1]).astype("float32")
+    missing[~mapped] = np.nan
     percentile = layers.clusters.som_.qe_percentile(dist)
     writers["clusters"].write(codes.reshape(shape), 1, window=win)
     writers["qe"].write(np.stack([dist, percentile, missing]).reshape(3, *shape), window=win)

@@ -281,7 +281,7 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
         ) as stack,
     ):
         recipe = FeatureRecipe.build(
-            stack.band_names, stack.band_source, min(stack.grid.res), config.features
+            stack.band_names, stack.band_source, stack.grid.pixel_size_m, config.features
         )
         report = {
             "geomap_version": __version__,

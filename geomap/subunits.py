@@ -101,7 +101,7 @@ def subunits(config: SubunitConfig, progress: Progress | None = None) -> dict:
 
         with RasterStack.open(config.rasters, grid=grid, nodata=config.nodata) as stack:
             recipe = FeatureRecipe.build(
-                stack.band_names, stack.band_source, min(grid.res), config.features
+                stack.band_names, stack.band_source, grid.pixel_size_m, config.features
             )
             bundle = _fit(config, stack, recipe, within)
             report = {

@@ -70,10 +70,9 @@ def best_matching_units(
     """
     Z = np.asarray(Z, dtype="float32")
     W = np.asarray(codebook, dtype="float32")
-    finite = np.isfinite(Z)
     bmu = np.full(len(Z), -1, dtype="int32")
     dist = np.full(len(Z), np.nan, dtype="float32")
-    complete = finite.all(axis=1)
+    complete = np.isfinite(Z.sum(axis=1))  # one pass; NaN in a row makes its sum NaN
     if complete.all():
         _search(Z, None, W, bmu, dist, block_elements)
         return bmu, dist
@@ -82,10 +81,12 @@ def best_matching_units(
         b, d = bmu[rows], dist[rows]
         _search(Z[rows], None, W, b, d, block_elements)
         bmu[rows], dist[rows] = b, d
-    rows = np.flatnonzero(finite.any(axis=1) & ~complete)
+    rows = np.flatnonzero(~complete)
+    finite = np.isfinite(Z[rows])
+    rows, finite = rows[finite.any(axis=1)], finite[finite.any(axis=1)]
     if len(rows):
         b, d = bmu[rows], dist[rows]
-        _search(np.where(finite[rows], Z[rows], 0), finite[rows], W, b, d, block_elements)
+        _search(np.where(finite, Z[rows], 0), finite, W, b, d, block_elements)
         bmu[rows], dist[rows] = b, d
     return bmu, dist
 
@@ -253,18 +254,27 @@ class SelfOrganizingMap(TransformerMixin, BaseEstimator):
         som.train(Z, self.n_iterations_, random_order=True)
         return som.get_weights().reshape(rows * cols, Z.shape[1]).astype("float32")
 
-    def standardise(self, X) -> np.ndarray:
-        """Features in the map's standardised units (NaN kept)."""
+    def standardise(self, X, copy: bool = True) -> np.ndarray:
+        """Features in the map's standardised units (NaN kept); in place if not ``copy``."""
         check_is_fitted(self)
-        Z = np.subtract(X, self.mean_, dtype="float32")  # one copy, divided in place
+        if copy:
+            Z = np.subtract(X, self.mean_, dtype="float32")  # one copy, divided in place
+        else:
+            Z = np.subtract(X, self.mean_, out=X)
         Z /= self.scale_
         return Z
 
-    def bmu(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """BMU and quantization error of each row; see :func:`best_matching_units`."""
+    def bmu(self, X, copy: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """BMU and quantization error of each row; see :func:`best_matching_units`.
+
+        With ``copy=False`` a float32 ``X`` is standardised in place (a streamed window's
+        features, not needed afterwards), which saves a copy of the window.
+        """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype="float32")
-        return best_matching_units(self.standardise(X), self.codebook_)
+        X = validate_data(
+            self, X, reset=False, ensure_all_finite="allow-nan", dtype="float32", copy=False
+        )
+        return best_matching_units(self.standardise(X, copy=copy), self.codebook_)
 
     def qe_percentile(self, distance: np.ndarray) -> np.ndarray:
         """Percentile (0-100) of distances within the training distribution; NaN kept."""
