@@ -304,6 +304,90 @@ def run(config: RunConfig, progress: Progress | None = None) -> dict:
         return _run(config, progress)
 
 
+@dataclass
+class _Trained:
+    """What training a forest on the observations gives."""
+
+    recipe: FeatureRecipe
+    samples: Samples
+    counts: dict
+    names: list[str]
+    y: np.ndarray
+    notes: list[str]
+    cv: dict
+    model: LithologyForest
+    applicability: Applicability
+
+
+def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict) -> _Trained:
+    """Place the observations, cross-validate, fit the forest and its applicability."""
+    t0 = time.perf_counter()
+    labels = read_labels(config.labels, config.label_column, crs=config.label_crs)
+    placed = sample_labels(
+        labels, stack.grid, max_per_class=config.max_per_class, random_state=config.random_state
+    )
+    recipe = FeatureRecipe.build(
+        stack.band_names, stack.band_source, stack.grid.pixel_size_m, config.features
+    )
+    samples, X, counts = prepare_samples(stack, recipe, Path(config.labels), placed)
+    names, y, notes = encode_classes(samples.labels, Path(config.labels))
+    estimator = LithologyForest(
+        n_estimators=config.trees,
+        feature_groups=feature_groups(recipe),
+        random_state=config.random_state,
+    )
+    timings["samples"] = time.perf_counter() - t0
+    if progress is not None:
+        progress("validate", 0, 1)
+    t0 = time.perf_counter()
+    cv = cross_validate(
+        estimator,
+        X,
+        y,
+        np.column_stack(stack.grid.xy(samples.rows, samples.cols)),
+        names,
+        map_xy=_map_sample(stack, config.random_state),
+        X_eval=neighbourhood_features(stack, recipe, samples, config.smooth)
+        if config.smooth > 1
+        else None,
+        n_folds=config.cv_folds,
+        random_state=config.random_state,
+    )
+    timings["cross_validation"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model = estimator.fit(X, y)
+    applicability = Applicability(
+        weights=model.feature_importances_,
+        feature_groups=feature_groups(recipe),
+        random_state=config.random_state,
+    ).fit(X, y, folds=cv["spatial_folds"], oof_proba=cv["spatial_oof_proba"])
+    timings["fit"] = time.perf_counter() - t0
+    return _Trained(recipe, samples, counts, names, y, notes, cv, model, applicability)
+
+
+def _forest_report(config: RunConfig, stack: RasterStack, t: _Trained) -> dict:
+    """The report of a forest run before its prediction."""
+    return {
+        "geomap_version": __version__,
+        "python": platform.python_version(),
+        "configuration": config.to_dict(),
+        "inputs": {
+            "rasters": _inputs(config.rasters),
+            "labels": _inputs([Path(config.labels)]),
+        },
+        **stack.describe(),
+        "features": t.recipe.to_dict(),
+        "samples": {
+            "counts": t.counts,
+            "per_class": dict(zip(t.names, np.bincount(t.y, minlength=len(t.names)).tolist())),
+            "by_kind": {k: int((t.samples.kind == k).sum()) for k in ("point", "polygon")},
+        },
+        "warnings": t.notes,
+        "validation": {k: t.cv[k] for k in ("random", "spatial", "summary")},
+        "importance": _importance(t.model, t.recipe, stack),
+    }
+
+
 def _run(config: RunConfig, progress: Progress | None) -> dict:
     t_start = time.perf_counter()
     if config.model not in MODELS:
@@ -321,87 +405,20 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
     with RasterStack.open(
         config.rasters, crs=config.crs, resolution=config.resolution, nodata=config.nodata
     ) as stack:
-        labels = read_labels(config.labels, config.label_column, crs=config.label_crs)
-        placed = sample_labels(
-            labels, stack.grid, max_per_class=config.max_per_class, random_state=config.random_state
-        )
-        recipe = FeatureRecipe.build(
-            stack.band_names, stack.band_source, stack.grid.pixel_size_m, config.features
-        )
-        samples, X, counts = prepare_samples(stack, recipe, Path(config.labels), placed)
-        names, y, notes = encode_classes(samples.labels, Path(config.labels))
-        timings["samples"] = time.perf_counter() - t_start
-        estimator = LithologyForest(
-            n_estimators=config.trees,
-            feature_groups=feature_groups(recipe),
-            random_state=config.random_state,
-        )
-        xy = np.column_stack(stack.grid.xy(samples.rows, samples.cols))
-        t0 = time.perf_counter()
-        if progress is not None:
-            progress("validate", 0, 1)
-        cv = cross_validate(
-            estimator,
-            X,
-            y,
-            xy,
-            names,
-            map_xy=_map_sample(stack, config.random_state),
-            X_eval=neighbourhood_features(stack, recipe, samples, config.smooth)
-            if config.smooth > 1
-            else None,
-            n_folds=config.cv_folds,
-            random_state=config.random_state,
-        )
-        timings["cross_validation"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        model = estimator.fit(X, y)
-        timings["fit"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        applicability = Applicability(
-            weights=model.feature_importances_,
-            feature_groups=feature_groups(recipe),
-            random_state=config.random_state,
-        ).fit(X, y, folds=cv["spatial_folds"], oof_proba=cv["spatial_oof_proba"])
-        trust = TrustLayers(
-            applicability,
-            names,
-            stack.grid,
-            SiteRequest(config.suggest, config.access, config.max_walk),
-        )
-        timings["applicability_fit"] = time.perf_counter() - t0
+        t = _train_forest(config, stack, progress, timings)
+        sites = SiteRequest(config.suggest, config.access, config.max_walk)
+        trust = TrustLayers(t.applicability, t.names, stack.grid, sites)
         bundle = make_bundle(
-            model, recipe, names, stack, config.smooth, config.nodata, applicability=applicability
-        )
-        samples_per_class = np.bincount(y, minlength=len(names))
-        report = {
-            "geomap_version": __version__,
-            "python": platform.python_version(),
-            "configuration": config.to_dict(),
-            "inputs": {
-                "rasters": _inputs(config.rasters),
-                "labels": _inputs([Path(config.labels)]),
-            },
-            **stack.describe(),
-            "features": recipe.to_dict(),
-            "samples": {
-                "counts": counts,
-                "per_class": dict(zip(names, samples_per_class.tolist())),
-                "by_kind": {k: int((samples.kind == k).sum()) for k in ("point", "polygon")},
-            },
-            "warnings": notes,
-            "validation": {
-                "random": cv["random"],
-                "spatial": cv["spatial"],
-                "summary": cv["summary"],
-            },
-            "importance": _importance(model, recipe, stack),
-        }
+            t.model, t.recipe, t.names, stack, config.smooth, config.nodata,
+            applicability=t.applicability,
+        )  # fmt: skip
+        report = _forest_report(config, stack, t)
+        per_class = np.bincount(t.y, minlength=len(t.names))
         with staged_output(config.out, config.overwrite) as tmp:
             summary = _write_outputs(
-                tmp, stack, recipe, bundle, samples_per_class, config.block_size, progress, trust
+                tmp, stack, t.recipe, bundle, per_class, config.block_size, progress, trust
             )
-            report["prediction"] = summary.to_dict(names)
+            report["prediction"] = summary.to_dict(t.names)
             report.update(trust.finish(tmp))
             timings["applicability_stream"] = trust.seconds
             timings.update({f"predict_{k}": v for k, v in summary.seconds.items()})
