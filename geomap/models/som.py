@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 from minisom import MiniSom
+from scipy.spatial.distance import cdist
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -454,7 +455,7 @@ def label_nodes(
     proba = np.zeros(counts.shape)
     proba[hit] = counts[hit] / total[hit, None]
     W = codebook.astype("float64")
-    d = np.sqrt(np.maximum(((W[:, None, :] - W[None, hit, :]) ** 2).sum(-1), 0))
+    d = cdist(W, W[hit])  # (nodes x labelled nodes); a broadcast difference took 300 MB
     nearest = d.min(axis=1)
     weights = np.exp(-(d**2 - nearest[:, None] ** 2) / (2 * bandwidth**2))
     spread = weights @ proba[hit] / weights.sum(axis=1, keepdims=True)
