@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ from sklearn.metrics import normalized_mutual_info_score
 
 sys.path.insert(0, str(Path(__file__).parent))
 from quality import NODATA, to_truth_codes  # noqa: E402
-from speed_memory import generate  # noqa: E402
+from speed_memory import generate, run_child  # noqa: E402
 
 from geomap.export import load_model  # noqa: E402
 from geomap.features import FeatureRecipe  # noqa: E402
@@ -48,16 +47,6 @@ from geomap.models.som import best_matching_units  # noqa: E402
 from geomap.stack import RasterStack  # noqa: E402
 from geomap.synthetic import make_scene  # noqa: E402
 from geomap.workflow import RunConfig, run  # noqa: E402
-
-#: The child reports VmHWM, its own peak: ru_maxrss of a child started by fork keeps the parent's
-#: RSS at the fork (a parent holding 1.5 GB gives a trivial child a ru_maxrss of 1.5 GB).
-_CHILD = """
-import json, re, sys
-from geomap.cli import main
-code = main(sys.argv[1:])
-hwm = re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)
-print(json.dumps({"code": code, "peak_rss_mb": int(hwm) / 1024}))
-"""
 
 TARGETS = {"accuracy": 0.45, "nmi": 0.30, "label_distance_ratio": 1.0, "throughput_ratio": 0.8}
 
@@ -177,15 +166,6 @@ def in_memory_rates(model_path: Path, rasters: list[Path], windows: int) -> tupl
         "plain": _rate(lambda: plain_search(Z, W), len(Z)),
     }
     return rates, len(Z)
-
-
-def run_child(argv: list[str]) -> tuple[dict, float]:
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _CHILD, *argv], capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"child failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1]), wall
 
 
 def speed(size: int, args) -> dict:

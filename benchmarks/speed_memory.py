@@ -28,12 +28,14 @@ from geomap.export import load_model
 from geomap.features import FeatureRecipe
 from geomap.stack import RasterStack
 
+#: The child reports VmHWM, its own peak: ru_maxrss of a child started by fork keeps the parent's
+#: RSS at the fork (a parent holding 1.5 GB gives a trivial child a ru_maxrss of 1.5 GB).
 _CHILD = """
-import resource, sys, json
+import json, re, sys
 from geomap.cli import main
 code = main(sys.argv[1:])
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"code": code, "peak_rss_mb": peak}))
+hwm = re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)
+print(json.dumps({"code": code, "peak_rss_mb": int(hwm) / 1024}))
 """
 
 
