@@ -89,6 +89,7 @@ def stream_som(
     block_size: int = 512,
     within: Callable[[Window], np.ndarray] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    hooks: Sequence = (),
 ) -> SOMSummary:
     """Match every window to the map and write its outputs into ``out_dir``.
 
@@ -102,6 +103,9 @@ def stream_som(
         Given a window, a boolean (height, width) array of the pixels to map; others are nodata.
     progress : callable, optional
         Called with (windows done, windows in all) after each window.
+    hooks : sequence, optional
+        With a classifier: layers computed beside the map from the raw features and the class
+        probabilities, as in :func:`geomap.predict.predict_stack`.
     """
 
     def counts(n: int) -> PredictionSummary:
@@ -121,7 +125,10 @@ def stream_som(
         threadpool_limits(1, user_api="blas"),
     ):
         writers = _open_writers(files, layers, out_dir, stack.grid)
+        for hook in hooks:
+            files.enter_context(hook.writing(out_dir, stack.grid))
         for i, n_windows, job in iter_windows(stack, recipe, block_size):
+            raw = _Raw(job.X.copy(), job.win) if hooks else None  # _match standardises job.X
             seconds["features"] += job.seconds
             t0 = time.perf_counter()
             rows = job.rows
@@ -130,7 +137,12 @@ def stream_som(
             bmu, dist = _match(layers.clusters.som_, job.X, rows)
             t1 = time.perf_counter()
             _write_som_window(job, bmu, dist, layers, writers, summary, stack)
-            del job, bmu, dist
+            if hooks:
+                clf = layers.classifier
+                proba = clf.proba_of(bmu).T.reshape(len(clf.classes_), *job.shape)
+                for hook in hooks:
+                    hook.window(raw, proba)
+            del job, bmu, dist, raw
             release_freed_memory()
             seconds["model"] += t1 - t0
             seconds["write"] += time.perf_counter() - t1
@@ -138,6 +150,14 @@ def stream_som(
                 progress(i + 1, n_windows)
     summary.seconds = seconds
     return summary
+
+
+@dataclass
+class _Raw:
+    """A window's features before standardisation, for the hooks."""
+
+    X: np.ndarray
+    win: Window
 
 
 def _match(som, X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

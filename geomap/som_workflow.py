@@ -19,6 +19,7 @@ from rasterio.windows import Window
 from sklearn.frozen import FrozenEstimator
 
 from geomap import __version__
+from geomap.applicability import Applicability
 from geomap.errors import ModelError
 from geomap.export import (
     add_overviews,
@@ -37,6 +38,7 @@ from geomap.predict import release_freed_memory
 from geomap.som_plots import write_som_plots
 from geomap.som_stream import SOMLayers, stream_som
 from geomap.stack import GDAL_CACHE_BYTES, RasterStack
+from geomap.trust import SiteRequest, TrustLayers
 from geomap.validate import cross_validate
 from geomap.workflow import (
     Progress,
@@ -44,6 +46,7 @@ from geomap.workflow import (
     _inputs,
     _map_sample,
     encode_classes,
+    feature_groups,
     finalise_class_map,
     make_bundle,
     pixel_area,
@@ -168,8 +171,12 @@ def write_som_outputs(
     block_size: int,
     progress: Progress | None,
     within: Within | None = None,
+    sites: SiteRequest | None = None,
 ) -> dict:
     """Stream a SOM bundle over the stack and write its maps, legends, plots and model.
+
+    A ``som`` bundle with an applicability also gets ``applicability.tif``,
+    ``expected_accuracy.tif`` and, with ``sites``, the suggested field sites.
 
     Returns
     -------
@@ -192,10 +199,13 @@ def write_som_outputs(
         if progress is not None:
             progress("predict", done, total)
 
+    app = bundle.get("applicability") if classifier is not None else None
+    trust = TrustLayers(app, bundle["class_names"], stack.grid, sites) if app else None
     t0 = time.perf_counter()
     summary = stream_som(
-        stack, recipe, layers, tmp, block_size=block_size, within=within, progress=tick
-    )
+        stack, recipe, layers, tmp, block_size=block_size, within=within, progress=tick,
+        hooks=[trust] if trust else [],
+    )  # fmt: skip
     t1 = time.perf_counter()
     _finalise(tmp, stack, recipe, layers, summary)
     save_model(tmp / "model.skops", bundle)
@@ -205,7 +215,8 @@ def write_som_outputs(
     if classifier is None:
         return {"prediction": clusters_part}
     summary.classes.seconds = summary.seconds
-    return {"prediction": summary.classes.to_dict(layers.class_names), "clusters": clusters_part}
+    out = {"prediction": summary.classes.to_dict(layers.class_names), "clusters": clusters_part}
+    return {**out, **(trust.finish(tmp) if trust else {})}
 
 
 def _finalise(tmp, stack, recipe, layers: SOMLayers, summary) -> None:
@@ -298,9 +309,12 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
             ]
         bundle = _fit(config, stack, recipe, report, progress)
         report["timings_seconds"] = {"fit": round(time.perf_counter() - t_start, 3)}
+        sites = SiteRequest(config.suggest, config.access, config.max_walk)
         with staged_output(config.out, config.overwrite) as tmp:
             report.update(
-                write_som_outputs(tmp, stack, recipe, bundle, config.block_size, progress)
+                write_som_outputs(
+                    tmp, stack, recipe, bundle, config.block_size, progress, sites=sites
+                )
             )
             report["timings_seconds"]["total"] = round(time.perf_counter() - t_start, 3)
             write_json(tmp / "report.json", report)
@@ -341,6 +355,11 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
     report["validation"] = {k: cv[k] for k in ("random", "spatial", "summary")}
     classifier.fit(labelled["X"], labelled["y"])
     report["som"] = som_report(clusters, classifier)
+    extra["applicability"] = Applicability(
+        feature_groups=feature_groups(recipe), random_state=config.random_state
+    ).fit(
+        labelled["X"], labelled["y"], folds=cv["spatial_folds"], oof_proba=cv["spatial_oof_proba"]
+    )
     return make_bundle(classifier, recipe, labelled["names"], stack, 1, config.nodata, **extra)
 
 

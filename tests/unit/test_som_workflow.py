@@ -158,8 +158,30 @@ def test_predict_with_a_som_bundle_reproduces_every_layer_at_any_block_size(
         "clusters.tif",
         "quantization_error.tif",
         "label_distance.tif",
+        "applicability.tif",
+        "expected_accuracy.tif",
     ):
         np.testing.assert_array_equal(_read(out / name), _read(again / name), err_msg=name)
+
+
+def test_som_maps_where_it_can_be_trusted_and_suggests_sites(som_run, demo_scene):
+    out, report = som_run
+    di, aoa = _read(out / "applicability.tif")
+    accuracy = _read(out / "expected_accuracy.tif", 1)
+    assert ((accuracy >= 0) & (accuracy <= 1)).all()
+    estimate = report["map_accuracy_estimate"]
+    assert estimate["overall_accuracy"] == pytest.approx(accuracy.mean(), abs=1e-6)
+    # the unit nobody observed is less like the training data than the observed ones
+    unobserved = _read(demo_scene.truth, 1) == demo_scene.class_names.index(UNOBSERVED)
+    assert di[unobserved].mean() > di[~unobserved].mean()
+    assert (1 - aoa[unobserved]).mean() > (1 - aoa[~unobserved]).mean()
+    sites = gpd.read_file(out / "suggested_samples.gpkg")
+    assert len(sites) == report["suggested_samples"]["n_written"] == 30
+
+
+def test_som_clusters_have_no_applicability(clusters_run):
+    out, report = clusters_run
+    assert not (out / "applicability.tif").exists() and "map_accuracy_estimate" not in report
 
 
 def test_subunits_of_one_unit(som_run, demo_scene, tmp_path):
