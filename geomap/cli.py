@@ -424,78 +424,90 @@ def _n_sites(report: dict) -> int:
     return report["suggested_samples"]["n_written"]
 
 
+def _run(args, bar) -> dict:
+    config = RunConfig(
+        rasters=args.raster,
+        labels=args.labels,
+        label_column=args.label_column,
+        out=args.out,
+        model=args.model,
+        trees=args.trees,
+        random_state=args.random_state,
+        crs=args.crs,
+        resolution=args.resolution,
+        block_size=args.block_size,
+        cv_folds=args.cv_folds,
+        features=args.features,
+        label_crs=args.label_crs,
+        max_per_class=args.max_per_class,
+        smooth=args.smooth,
+        nodata=args.nodata,
+        overwrite=args.overwrite,
+        suggest=args.suggest,
+        access=args.access,
+        max_walk=args.max_walk,
+        **_som_options(args),
+    )
+    return run(config, progress=bar)
+
+
+def _subunits(args, bar) -> dict:
+    config = SubunitConfig(
+        map=args.map,
+        unit=args.unit,
+        rasters=args.raster,
+        out=args.out,
+        features=args.features,
+        random_state=args.random_state,
+        block_size=args.block_size,
+        nodata=args.nodata,
+        overwrite=args.overwrite,
+        **_som_options(args),
+    )
+    return subunits(config, progress=bar)
+
+
+def _predict(args, bar) -> dict:
+    report = predict(
+        args.model,
+        args.raster,
+        args.out,
+        block_size=args.block_size,
+        overwrite=args.overwrite,
+        progress=bar,
+    )
+    report.setdefault("configuration", {"out": str(args.out)})
+    return report
+
+
+def _suggest(args, bar) -> None:
+    request = SiteRequest(args.n, args.access, args.max_walk)
+    report = suggest(
+        args.model,
+        args.raster,
+        args.out,
+        request,
+        block_size=args.block_size,
+        overwrite=args.overwrite,
+    )
+    log.info("wrote %d sites to %s and its .csv", _n_sites(report), args.out)
+
+
+_COMMANDS = {"run": _run, "subunits": _subunits, "predict": _predict, "suggest": _suggest}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)  # not the libraries' chatter
-    bar = _Bar(args.quiet)
     try:
-        if args.command == "run":
-            config = RunConfig(
-                rasters=args.raster,
-                labels=args.labels,
-                label_column=args.label_column,
-                out=args.out,
-                model=args.model,
-                trees=args.trees,
-                random_state=args.random_state,
-                crs=args.crs,
-                resolution=args.resolution,
-                block_size=args.block_size,
-                cv_folds=args.cv_folds,
-                features=args.features,
-                label_crs=args.label_crs,
-                max_per_class=args.max_per_class,
-                smooth=args.smooth,
-                nodata=args.nodata,
-                overwrite=args.overwrite,
-                suggest=args.suggest,
-                access=args.access,
-                max_walk=args.max_walk,
-                **_som_options(args),
-            )
-            report = run(config, progress=bar)
-        elif args.command == "subunits":
-            config = SubunitConfig(
-                map=args.map,
-                unit=args.unit,
-                rasters=args.raster,
-                out=args.out,
-                features=args.features,
-                random_state=args.random_state,
-                block_size=args.block_size,
-                nodata=args.nodata,
-                overwrite=args.overwrite,
-                **_som_options(args),
-            )
-            report = subunits(config, progress=bar)
-        elif args.command == "suggest":
-            request = SiteRequest(args.n, args.access, args.max_walk)
-            report = suggest(
-                args.model,
-                args.raster,
-                args.out,
-                request,
-                block_size=args.block_size,
-                overwrite=args.overwrite,
-            )
-            log.info("wrote %d sites to %s and its .csv", _n_sites(report), args.out)
-            return 0
-        else:
-            report = predict(
-                args.model,
-                args.raster,
-                args.out,
-                block_size=args.block_size,
-                overwrite=args.overwrite,
-                progress=bar,
-            )
-            report.setdefault("configuration", {"out": str(args.out)})
+        report = _COMMANDS[args.command](args, _Bar(args.quiet))
     except GeomapError as exc:
         print(f"geomap {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    _summarise(report)
+    if report is not None:
+        _summarise(report)
     return 0
 
 
