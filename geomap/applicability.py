@@ -384,7 +384,10 @@ class Applicability(BaseEstimator):
             space, rows = self._space(int(b)), np.flatnonzero(bits == b)
             if space.tree is None:
                 continue
-            distance = space.tree.query(Z[np.ix_(rows, space.cols)])[0]
+            every_row, every_col = len(rows) == len(Z), len(space.cols) == Z.shape[1]
+            sub = Z[rows] if not every_row else Z  # no copy in the common case: all of it
+            sub = sub[:, space.cols] if not every_col else sub
+            distance = space.tree.query(sub, workers=-1)[0]
             di[rows] = distance / space.mean_distance
             threshold[rows] = space.threshold
         return di, threshold
