@@ -97,7 +97,7 @@ def bench(size: int, args) -> dict:
     t0 = time.perf_counter()
     rasters, points = generate(directory, size, args.bands)
     print(f"[{size}] stack ready ({time.perf_counter() - t0:.0f} s)", flush=True)
-    out = args.workdir / f"run_{size}"
+    out = args.workdir / f"run_{size}{'' if args.applicability else '_no_aoa'}"
     argv = [
         "run",
         "--labels",
@@ -113,6 +113,8 @@ def bench(size: int, args) -> dict:
     ]
     for r in rasters:
         argv += ["--raster", str(r)]
+    if not args.applicability:
+        argv.append("--no-applicability")
     child, wall = run_child(argv)
     report = json.loads((out / "report.json").read_text())
     pred = report["prediction"]
@@ -172,6 +174,12 @@ def main() -> None:
         help="256-pixel windows held in memory for the predict_proba reference",
     )
     parser.add_argument("--predict", action="store_true", help="also time `geomap predict`")
+    parser.add_argument(
+        "--no-applicability",
+        dest="applicability",
+        action="store_false",
+        help="run `geomap run --no-applicability` (the map alone)",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/geomap-bench"))
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)

@@ -264,6 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_sites(group, count_flag: str) -> None:
+    if count_flag == "--suggest":
+        group.add_argument(
+            "--no-applicability",
+            dest="applicability",
+            action="store_false",
+            help="skip applicability.tif, expected_accuracy.tif and the suggested sites (25 to "
+            "40%% of the prediction time in benchmarks); the model keeps what `geomap suggest` "
+            "needs",
+        )
     group.add_argument(
         count_flag,
         type=int,
@@ -446,6 +455,7 @@ def _run(args, bar) -> dict:
         suggest=args.suggest,
         access=args.access,
         max_walk=args.max_walk,
+        applicability=args.applicability,
         **_som_options(args),
     )
     return run(config, progress=bar)

@@ -103,6 +103,7 @@ class RunConfig(SOMOptions):
     suggest: int = 30
     access: Path | None = None
     max_walk: str = "2km"
+    applicability: bool = True
 
 
 MODELS = ("rf", "som", "som-clusters")
@@ -407,7 +408,11 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
     ) as stack:
         t = _train_forest(config, stack, progress, timings)
         sites = SiteRequest(config.suggest, config.access, config.max_walk)
-        trust = TrustLayers(t.applicability, t.names, stack.grid, sites)
+        trust = (
+            TrustLayers(t.applicability, t.names, stack.grid, sites)
+            if config.applicability
+            else None
+        )
         bundle = make_bundle(
             t.model, t.recipe, t.names, stack, config.smooth, config.nodata,
             applicability=t.applicability,
@@ -419,8 +424,9 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
                 tmp, stack, t.recipe, bundle, per_class, config.block_size, progress, trust
             )
             report["prediction"] = summary.to_dict(t.names)
-            report.update(trust.finish(tmp))
-            timings["applicability_stream"] = trust.seconds
+            if trust is not None:
+                report.update(trust.finish(tmp))
+                timings["applicability_stream"] = trust.seconds
             timings.update({f"predict_{k}": v for k, v in summary.seconds.items()})
             timings["total"] = time.perf_counter() - t_start
             report["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}

@@ -1,5 +1,7 @@
 """The applicability layers, accuracy estimate and suggested sites streamed beside the map."""
 
+import json
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -158,3 +160,15 @@ def test_cli_suggest(mapped, demo_scene, tmp_path, capsys):
     assert len(gpd.read_file(tmp_path / "s.gpkg")) == 3
     assert main([*args, str(tmp_path / "s.gpkg"), *rasters]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_no_applicability_skips_the_layers_but_keeps_what_suggest_needs(demo_scene, tmp_path):
+    rasters = [a for r in demo_scene.rasters for a in ("--raster", str(r))]
+    out = tmp_path / "fast"
+    argv = ["run", *rasters, "--labels", str(demo_scene.points_gpkg), "--label-column"]
+    assert main([*argv, "lithology", "--out", str(out), "--trees", "10", "--no-applicability"]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert not names & {"applicability.tif", "expected_accuracy.tif", "suggested_samples.gpkg"}
+    assert "map_accuracy_estimate" not in json.loads((out / "report.json").read_text())
+    suggest(out / "model.skops", list(demo_scene.rasters), tmp_path / "s.gpkg", SiteRequest(n=2))
+    assert len(gpd.read_file(tmp_path / "s.gpkg")) == 2
