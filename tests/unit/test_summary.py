@@ -27,9 +27,9 @@ def test_describe_inputs_warns_of_one_class_thin_classes_and_points_outside(demo
         {"lithology": ["granite"]}, geometry=[Point(0.0, 0.0)], crs=frame.crs
     )
     path = tmp_path / "few.gpkg"
-    gpd.GeoDataFrame(
-        frame[["lithology", "geometry"]].to_dict("list"), crs=frame.crs
-    ).pipe(lambda f: gpd.pd.concat([f, outside])).to_file(path)
+    gpd.GeoDataFrame(frame[["lithology", "geometry"]].to_dict("list"), crs=frame.crs).pipe(
+        lambda f: gpd.pd.concat([f, outside])
+    ).to_file(path)
     warnings = describe_inputs(demo_scene.rasters, path, "lithology")["warnings"]
     assert any("'basalt' has only 2 sample(s)" in w for w in warnings)
     assert any("1 of 13 points" in w for w in warnings)
