@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +36,9 @@ import rasterio
 from rasterio.windows import Window
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).parent))
+from quality import save_verdicts  # noqa: E402
 
 from geomap.applicability import AccuracyTally, Applicability, normalised_entropy
 from geomap.features import FeatureRecipe
@@ -369,19 +373,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"N = {args.n} sites; random: mean of {args.random_draws} draws\n")
     print_table(results, mean)
     print()
-    checks = targets(mean)
-    for check in checks:
-        print(f"{'PASS' if check['pass'] else 'FAIL'}  {check['target']}")
-    summary = {
-        "configuration": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "seeds": results,
-        "mean": mean,
-        "targets": checks,
-        "seconds": time.perf_counter() - t0,
-    }
-    path = args.workdir / "applicability.json"
-    path.write_text(json.dumps(summary, indent=1))
-    print(f"\nfigures: {path}\ntotal {summary['seconds']:.0f} s")
+    save_verdicts(args, results, mean, targets(mean), t0, "applicability.json")
 
 
 if __name__ == "__main__":

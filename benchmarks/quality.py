@@ -301,7 +301,11 @@ def main(argv: list[str] | None = None) -> None:
     if not args.fast:
         print_table("ablations (true accuracy, AUROC of entropy)", ABLATION_COLUMNS, results, mean)
     print()
-    checks = targets(mean)
+    save_verdicts(args, results, mean, targets(mean), t0, "quality.json")
+
+
+def save_verdicts(args, results: list, mean: dict, checks: list, t0: float, name: str) -> None:
+    """Print one PASS/FAIL line per target and write every figure into ``args.workdir / name``."""
     for check in checks:
         print(f"{'PASS' if check['pass'] else 'FAIL'}  {check['target']}")
     summary = {
@@ -311,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
         "targets": checks,
         "seconds": time.perf_counter() - t0,
     }
-    path = args.workdir / "quality.json"
+    path = args.workdir / name
     path.write_text(json.dumps(summary, indent=1))
     print(f"\nfigures: {path}\ntotal {summary['seconds']:.0f} s")
 

@@ -34,17 +34,15 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import rasterio
-from rasterio.windows import Window
 from sklearn.metrics import normalized_mutual_info_score
 
 sys.path.insert(0, str(Path(__file__).parent))
 from quality import NODATA, to_truth_codes  # noqa: E402
-from speed_memory import generate, run_child  # noqa: E402
+from speed_memory import generate, reference_features, run_child  # noqa: E402
 
 from geomap.export import load_model  # noqa: E402
 from geomap.features import FeatureRecipe  # noqa: E402
 from geomap.models.som import best_matching_units  # noqa: E402
-from geomap.stack import RasterStack  # noqa: E402
 from geomap.synthetic import make_scene  # noqa: E402
 from geomap.workflow import RunConfig, run  # noqa: E402
 
@@ -150,16 +148,7 @@ def in_memory_rates(model_path: Path, rasters: list[Path], windows: int) -> tupl
     bundle = load_model(model_path)
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
     som = bundle["clusters"].som_
-    rng = np.random.default_rng(0)
-    with RasterStack.open(rasters) as stack:
-        rows = rng.integers(0, stack.grid.height - 256, windows)
-        cols = rng.integers(0, stack.grid.width - 256, windows)
-        X = np.concatenate(
-            [
-                recipe.compute_pixels(stack.read(Window(c, r, 256, 256), halo=recipe.halo))
-                for r, c in zip(rows, cols)
-            ]
-        )
+    X = reference_features(recipe, rasters, windows)
     Z, W = som.standardise(X), som.codebook_
     rates = {
         "geomap": _rate(lambda: best_matching_units(Z, W), len(Z)),

@@ -64,6 +64,20 @@ def run_child(argv: list[str]) -> tuple[dict, float]:
     return json.loads(proc.stdout.strip().splitlines()[-1]), wall
 
 
+def reference_features(recipe: FeatureRecipe, rasters: list[Path], windows: int) -> np.ndarray:
+    """Features of ``windows`` 256-pixel windows spread over the scene (seeded), in memory."""
+    rng = np.random.default_rng(0)
+    with RasterStack.open(rasters) as stack:
+        rows = rng.integers(0, stack.grid.height - 256, windows)
+        cols = rng.integers(0, stack.grid.width - 256, windows)
+        return np.concatenate(
+            [
+                recipe.compute_pixels(stack.read(Window(c, r, 256, 256), halo=recipe.halo))
+                for r, c in zip(rows, cols)
+            ]
+        )
+
+
 def in_memory_rate(model_path: Path, rasters: list[Path], windows: int) -> tuple[float, int]:
     """Pixels per second of the forest's predict_proba on features already in memory.
 
@@ -72,16 +86,7 @@ def in_memory_rate(model_path: Path, rasters: list[Path], windows: int) -> tuple
     """
     bundle = load_model(model_path)
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
-    rng = np.random.default_rng(0)
-    with RasterStack.open(rasters) as stack:
-        rows = rng.integers(0, stack.grid.height - 256, windows)
-        cols = rng.integers(0, stack.grid.width - 256, windows)
-        X = np.concatenate(
-            [
-                recipe.compute_pixels(stack.read(Window(c, r, 256, 256), halo=recipe.halo))
-                for r, c in zip(rows, cols)
-            ]
-        )
+    X = reference_features(recipe, rasters, windows)
     forest = bundle["estimator"].forest_
     forest.predict_proba(X[:1000])  # warm up
     seconds = []

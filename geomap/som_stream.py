@@ -136,13 +136,10 @@ def stream_som(
                 rows = rows[within(job.win).ravel()[rows]]
             bmu, dist = _match(layers.clusters.som_, job.X, rows)
             t1 = time.perf_counter()
-            _write_som_window(job, bmu, dist, layers, writers, summary, stack)
-            if hooks:
-                clf = layers.classifier
-                proba = clf.proba_of(bmu).T.reshape(len(clf.classes_), *job.shape)
-                for hook in hooks:
-                    hook.window(raw, proba)
-            del job, bmu, dist, raw
+            proba = _write_som_window(job, bmu, dist, layers, writers, summary, stack)
+            for hook in hooks if proba is not None else ():
+                hook.window(raw, proba)
+            del job, bmu, dist, raw, proba
             release_freed_memory()
             seconds["model"] += t1 - t0
             seconds["write"] += time.perf_counter() - t1
@@ -171,7 +168,8 @@ def _match(som, X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return bmu, dist
 
 
-def _write_som_window(job, bmu, dist, layers: SOMLayers, writers, summary, stack) -> None:
+def _write_som_window(job, bmu, dist, layers: SOMLayers, writers, summary, stack):
+    """Write a window's layers; returns its class probabilities (None without a classifier)."""
     shape, win = job.shape, job.win
     mapped = bmu >= 0
     cluster = layers.clusters.cluster_of(bmu)
@@ -190,10 +188,11 @@ def _write_som_window(job, bmu, dist, layers: SOMLayers, writers, summary, stack
         counts.source_nodata_pixels[s] += int(job.source_missing[..., s].sum())
     clf = layers.classifier
     if clf is None:
-        return
+        return None
     distance = np.where(mapped, clf.label_distance_[np.maximum(bmu, 0)], np.nan)
     writers["label_distance"].write(distance.astype("float32").reshape(1, *shape), window=win)
     proba = clf.proba_of(bmu).T.reshape(len(clf.classes_), *shape)
     write_class_window(
         job, proba, (writers["lith"], writers["unc"], writers["prob"]), summary.classes, stack
     )
+    return proba
