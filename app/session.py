@@ -162,13 +162,21 @@ def current_run() -> dict | None:
     return runs().get(key) if key else None
 
 
+def user_message(text: str, root: Path | None) -> str:
+    """A core message with the workspace's private folders taken out of uploaded files' paths."""
+    if root is None:
+        return text
+    return re.sub(re.escape(str(root)) + r"/[^/'\s]+/", "", text)
+
+
 @contextmanager
 def reported(action: str) -> Iterator[None]:
     """Show a GeomapError as its message and any other exception as a bug; the session goes on."""
     try:
         yield
     except GeomapError as exc:
-        st.error(f"{action} failed: {exc}", icon=":material/error:")
+        root = st.session_state["workspace"].root if "workspace" in st.session_state else None
+        st.error(f"{action} failed: {user_message(str(exc), root)}", icon=":material/error:")
     except Exception:
         log.exception("%s failed with an unexpected error", action)
         st.error(

@@ -47,3 +47,12 @@ def test_zip_of_a_run_holds_every_file_and_is_made_once(tmp_path):
         assert ws.zip_run(out, "abc").stat().st_mtime_ns == stamp
     finally:
         ws.close()
+
+
+def test_messages_name_uploaded_files_without_the_private_folder(tmp_path):
+    root = tmp_path / "geomap-session-x"
+    text = f"Raster '{root}/rasters/notes.tif': GDAL cannot read it ('{root}/rasters/notes.tif')."
+    assert session.user_message(text, root) == (
+        "Raster 'notes.tif': GDAL cannot read it ('notes.tif')."
+    )
+    assert session.user_message(text, None) == text
