@@ -38,8 +38,8 @@ navigation = st.navigation(pages)
 with st.sidebar:
     data = session.inputs()
     if data.rasters:
-        source = "demo scene" if data.demo else "your files"
-        st.caption(f"Inputs: {len(data.rasters)} raster(s) from the {source}")
+        origin = "from the demo scene" if data.demo else "uploaded"
+        st.caption(f"Inputs: {len(data.rasters)} raster(s) {origin}")
     run = session.current_run()
     if run is not None:
         st.caption(f"Map: {run['params']['model']} run `{run['key']}`")

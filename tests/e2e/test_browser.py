@@ -98,4 +98,5 @@ def test_uploaded_rasters_and_csv_observations_are_ready_to_train(offline):
     expect(page.get_by_text("Ready: go to")).to_be_visible()
     expect(page.get_by_text("Column holding the rock type")).to_be_visible()
     expect(page.get_by_text("EPSG:32633, 30 x 30 units per pixel")).to_be_visible()
+    expect(page.get_by_text("Inputs: 4 raster(s) uploaded")).to_be_visible()
     assert offline.blocked == [], offline.blocked
