@@ -35,13 +35,15 @@ pages = [
 ]
 navigation = st.navigation(pages)
 
-with st.sidebar:
-    data = session.inputs()
-    if data.rasters:
-        origin = "from the demo scene" if data.demo else "uploaded"
-        st.caption(f"Inputs: {len(data.rasters)} raster(s) {origin}")
-    run = session.current_run()
-    if run is not None:
-        st.caption(f"Map: {run['params']['model']} run `{run['key']}`")
-
-navigation.run()
+status = st.sidebar.container()  # filled after the page ran, so it shows what the page chose
+try:
+    navigation.run()
+finally:  # also when a page stops early (st.stop)
+    with status:
+        data = session.inputs()
+        if data.rasters:
+            origin = "from the demo scene" if data.demo else "uploaded"
+            st.caption(f"Inputs: {len(data.rasters)} raster(s) {origin}")
+        run = session.current_run()
+        if run is not None:
+            st.caption(f"Map: {run['params']['model']} run `{run['key']}`")

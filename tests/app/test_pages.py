@@ -40,6 +40,8 @@ def test_data_page_shows_grid_sources_and_samples(app):
     assert samples["samples"].sum() == 300 and len(samples) == 6
     assert any("EPSG:32633" in m.value for m in app.markdown)
     assert app.success[0].value.startswith("Ready")
+    # the sidebar tells what the page chose in the same run, not one run late
+    assert [c.value for c in app.sidebar.caption] == ["Inputs: 4 raster(s) from the demo scene"]
 
 
 def test_train_page_reports_both_cross_validations(trained):
