@@ -83,9 +83,7 @@ class Trained:
             self.grid = stack.grid
             labels = read_labels(scene.points_gpkg, scene.label_column)
             placed = sample_labels(labels, stack.grid, random_state=seed)
-            recipe = FeatureRecipe.build(
-                stack.band_names, stack.band_source, min(stack.grid.res), "default"
-            )
+            recipe = FeatureRecipe.for_stack(stack, "default")
             samples, self.X, _ = prepare_samples(stack, recipe, scene.points_gpkg, placed)
             self.names, self.y, _ = encode_classes(samples.labels, scene.points_gpkg)
             self.groups = feature_groups(recipe)

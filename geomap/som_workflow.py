@@ -291,9 +291,7 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
             config.rasters, crs=config.crs, resolution=config.resolution, nodata=config.nodata
         ) as stack,
     ):
-        recipe = FeatureRecipe.build(
-            stack.band_names, stack.band_source, stack.grid.pixel_size_m, config.features
-        )
+        recipe = FeatureRecipe.for_stack(stack, config.features)
         report = {
             "geomap_version": __version__,
             "python": platform.python_version(),

@@ -360,6 +360,7 @@ class RasterStack:
         self.grid = grid
         self.band_names = _unique_names(self.sources)
         self.band_source = np.repeat(np.arange(len(self.sources)), [s.count for s in self.sources])
+        self.band_grid = _native_grid_ids(self.sources)[self.band_source]
         self.resampling = tuple(_resampling_for(s, grid) for s in self.sources)
         self._datasets: list = []
         self._readers: list = []
@@ -488,6 +489,12 @@ class RasterStack:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _native_grid_ids(sources: Sequence[Source]) -> np.ndarray:
+    """One id per source; sources recorded on the same native grid (one image) share it."""
+    keys = [(s.crs.to_wkt(), s.res, s.bounds, s.width, s.height) for s in sources]
+    return np.array([keys.index(k) for k in keys], dtype=int)
 
 
 def _aligned_offset(source: Source, grid: Grid) -> tuple[int, int] | None:

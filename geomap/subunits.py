@@ -100,9 +100,7 @@ def subunits(config: SubunitConfig, progress: Progress | None = None) -> dict:
             return class_map.read(1, window=win) == code
 
         with RasterStack.open(config.rasters, grid=grid, nodata=config.nodata) as stack:
-            recipe = FeatureRecipe.build(
-                stack.band_names, stack.band_source, grid.pixel_size_m, config.features
-            )
+            recipe = FeatureRecipe.for_stack(stack, config.features)
             bundle = _fit(config, stack, recipe, within)
             report = {
                 "geomap_version": __version__,

@@ -327,9 +327,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
     placed = sample_labels(
         labels, stack.grid, max_per_class=config.max_per_class, random_state=config.random_state
     )
-    recipe = FeatureRecipe.build(
-        stack.band_names, stack.band_source, stack.grid.pixel_size_m, config.features
-    )
+    recipe = FeatureRecipe.for_stack(stack, config.features)
     samples, X, counts = prepare_samples(stack, recipe, Path(config.labels), placed)
     names, y, notes = encode_classes(samples.labels, Path(config.labels))
     estimator = LithologyForest(

@@ -3,6 +3,7 @@ import pytest
 
 from geomap.errors import InputDataError
 from geomap.features import FeatureRecipe, band_kind, focal_mean_std, slope_roughness
+from geomap.kernels import kuwahara
 
 
 def _recipe(names=("red", "nir", "K", "Th", "U", "dem"), preset="default"):
@@ -95,9 +96,10 @@ def test_missing_centre_makes_that_sources_features_nan_only():
     block = np.ones((6, 1 + 2 * r.halo, 1 + 2 * r.halo), dtype="float32")
     block[0, r.halo, r.halo] = np.nan
     feats = r.compute(block)[:, 0, 0]
-    red_features = [i for i, n in enumerate(r.names) if "red" in n]
-    assert np.isnan(feats[red_features]).all()
-    others = [i for i in range(r.n_features) if i not in red_features]
+    # red's own features, and the Kuwahara means of its image (red and nir choose together)
+    missing = [i for i, n in enumerate(r.names) if "red" in n or n == "nir_kuwahara5"]
+    assert np.isnan(feats[missing]).all()
+    others = [i for i in range(r.n_features) if i not in missing]
     assert np.isfinite(feats[others]).all()
 
 
@@ -115,3 +117,72 @@ def test_pixel_table_holds_the_same_features():
     table = r.compute_pixels(block)
     assert table.flags.c_contiguous and table.shape == (600, r.n_features)
     np.testing.assert_array_equal(table, planes.reshape(r.n_features, -1).T)
+
+
+def test_kuwahara_keeps_a_contact_sharp_and_smooths_noise():
+    rng = np.random.default_rng(3)
+    img = np.where(np.arange(12) < 6, 100.0, 200.0)[None, None, :].repeat(12, axis=1)
+    noisy = (img + rng.normal(0, 5, img.shape)).astype("float32")
+    out = kuwahara(noisy, [0], 3)  # 5 x 5 window, 3 x 3 squares
+    inner = img[:, 2:-2, 2:-2]
+    # every pixel keeps its own side of the contact, including those next to it
+    assert np.abs(out - inner).max() < 15
+    assert np.abs(out - inner).std() < 0.6 * np.abs(noisy[:, 2:-2, 2:-2] - inner).std()
+    mean, _ = focal_mean_std(noisy, 5)  # a plain mean puts the contact pixels half-way
+    assert np.abs(mean - inner).max() > 30
+
+
+def test_kuwahara_bands_of_a_group_choose_one_square():
+    band = np.where(np.indices((5, 5)).sum(axis=0) % 2, 1.0, 20.0).astype("float32")
+    band[:3, :3] = 7.0  # the top-left square is uniform, the others vary a lot
+    other = np.arange(1, 26, dtype="float32").reshape(5, 5)  # bottom-right: least relative spread
+    together = kuwahara(np.stack([band, other]), [0, 0], 3)
+    assert together[0, 0, 0] == 7.0
+    assert together[1, 0, 0] == other[:3, :3].mean()  # follows the first band's choice
+    alone = kuwahara(np.stack([band, other]), [0, 1], 3)
+    # alone, one band chooses by variance: equal in every square, so the first (top-left) wins
+    assert alone[1, 0, 0] == other[:3, :3].mean()
+    assert kuwahara(np.stack([other, other]), [0, 0], 3)[0, 0, 0] == other[2:, 2:].mean()
+
+
+def test_kuwahara_skips_squares_mostly_without_data():
+    a = np.ones((1, 5, 5), "float32")
+    a[0, :3, :3] = np.nan
+    a[0, 2, 2] = 1.0
+    a[0, 2:, 2:] = 5.0
+    a[0, 2, 2] = 1.0
+    out = kuwahara(a, [0], 3)
+    assert np.isfinite(out).all() and out[0, 0, 0] != 5.0  # the top-left square is skipped
+    a[0, 2, 2] = np.nan
+    assert np.isnan(kuwahara(a, [0], 3)).all()  # no data at the pixel: none out
+
+
+def test_stack_bands_on_one_native_grid_are_one_image(tmp_path):
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from geomap.stack import RasterStack
+
+    def write(name, transform, width):
+        profile = dict(driver="GTiff", width=width, height=width, count=1, dtype="float32")
+        profile.update(crs="EPSG:32633", transform=transform)
+        with rasterio.open(tmp_path / name, "w", **profile) as dst:
+            dst.write(np.ones((1, width, width), "float32"))
+        return tmp_path / name
+
+    b4 = write("B04.tif", from_origin(500000, 5200000, 10, 10), 20)
+    b8 = write("B08.tif", from_origin(500000, 5200000, 10, 10), 20)
+    b11 = write("B11.tif", from_origin(500000, 5200000, 20, 20), 10)
+    with RasterStack.open([b4, b8, b11]) as stack:
+        recipe = FeatureRecipe.for_stack(stack)
+    assert recipe.kuwahara_groups == (0, 0, 2)
+    sources = dict(zip(recipe.names, recipe.feature_sources))
+    assert sources["B04_kuwahara5"] == (0, 1) and sources["B11_kuwahara5"] == (2,)
+
+
+def test_models_saved_before_kuwahara_features_load_without_them():
+    saved = _recipe().to_dict()
+    for key in ("kuwahara_size", "kuwahara_groups"):
+        del saved[key]
+    old = FeatureRecipe.from_dict(saved)
+    assert old.kuwahara_size == 0 and not any("kuwahara" in n for n in old.names)
