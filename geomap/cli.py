@@ -224,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="default",
         choices=list(PRESETS),
         help="feature preset: raw (bands only); default (focal mean and std over 3 and 7 px, "
-        "edge-preserving Kuwahara mean over 5 px, ratios, terrain); rich (focal 3, 7 and 15 px)",
+        "edge-preserving Kuwahara means over 3 and 5 px, ratios, terrain); rich (focal 3, 7 "
+        "and 15 px)",
     )
     p.add_argument(
         "--max-per-class",

@@ -68,9 +68,9 @@ with st.form("train_form", border=False):
         "features": a.selectbox(
             "Features", list(PRESETS), index=list(PRESETS).index("default"), key="features",
             help="raw: the bands only; default: plus focal mean and deviation over 3 and 7 "
-            "pixels and a 5-pixel Kuwahara mean that smooths noise without blurring contacts; "
-            "rich: also 15 pixels. Ratios (K/Th, U/Th, swir/nir...) and terrain come with band "
-            "names.",
+            "pixels and Kuwahara means over 3 and 5 pixels, which smooth noise without blurring "
+            "contacts; rich: also 15 pixels. Ratios (K/Th, U/Th, swir/nir...) and terrain come "
+            "with band names.",
         ),
     }  # fmt: skip
     if model != "som-clusters":
