@@ -59,6 +59,7 @@ _RATIOS = (
     ("nir", "red"),
 )
 _RATIO_FLOOR = 1e-3
+_OPTICAL = ("blue", "green", "red", "nir", "swir1", "swir2")
 
 
 def band_kind(name: str) -> str | None:
@@ -85,6 +86,7 @@ class FeatureRecipe:
     dem_band: int | None = None
     kuwahara_sizes: tuple[int, ...] = ()
     kuwahara_groups: tuple[int, ...] = ()
+    optical: tuple[int, ...] = ()
     names: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -118,6 +120,7 @@ class FeatureRecipe:
             (index[a], index[b]) for a, b in _RATIOS if use_extras and a in index and b in index
         )
         grid = band_source if band_grid is None else band_grid
+        optical = tuple(index[k] for k in _OPTICAL if k in index)
         recipe = cls(
             band_names=tuple(band_names),
             band_source=tuple(int(s) for s in band_source),
@@ -128,6 +131,7 @@ class FeatureRecipe:
             dem_band=index.get("dem") if use_extras else None,
             kuwahara_sizes=KUWAHARA_SIZES[preset],
             kuwahara_groups=tuple(int(g) for g in grid),
+            optical=optical if use_extras and len(optical) >= 3 else (),
         )
         return recipe
 
@@ -150,9 +154,12 @@ class FeatureRecipe:
         for k in self.focal_sizes:
             names += [f"{b}_mean{k}" for b in self.band_names]
             names += [f"{b}_std{k}" for b in self.band_names]
+        ratios = [f"{self.band_names[a]}/{self.band_names[b]}" for a, b in self.ratios]
         for k in self.kuwahara_sizes:
             names += [f"{b}_kuwahara{k}" for b in self.band_names]
-        names += [f"{self.band_names[a]}/{self.band_names[b]}" for a, b in self.ratios]
+            names += [f"{r}_kuwahara{k}" for r in ratios]
+            names += [f"{self.band_names[b]}_share_kuwahara{k}" for b in self.optical]
+        names += ratios
         if self.dem_band is not None:
             dem = self.band_names[self.dem_band]
             names += [f"{dem}_slope", f"{dem}_roughness", f"{dem}_tpi{self._tpi_size}"]
@@ -182,8 +189,12 @@ class FeatureRecipe:
         per_band = [(s,) for s in src]
         out = list(per_band) + per_band * (2 * len(self.focal_sizes))
         grp = self.kuwahara_groups
-        image = [tuple(sorted({s for s, h in zip(src, grp) if h == g})) for g in grp]
-        out += image * len(self.kuwahara_sizes)
+        image = [{s for s, h in zip(src, grp) if h == g} for g in grp]  # a band's Kuwahara inputs
+        smooth = [tuple(sorted(i)) for i in image]
+        smooth += [tuple(sorted(image[a] | image[b])) for a, b in self.ratios]
+        spectrum = set().union(*(image[b] for b in self.optical))
+        smooth += [tuple(sorted(spectrum))] * len(self.optical)
+        out += smooth * len(self.kuwahara_sizes)
         out += [tuple(sorted({src[a], src[b]})) for a, b in self.ratios]
         if self.dem_band is not None:
             out += [(src[self.dem_band],)] * 3
@@ -235,11 +246,25 @@ class FeatureRecipe:
             yield mean
             yield std
         for k in self.kuwahara_sizes:
-            yield self._kuwahara(block, h, k, centre_nan)
+            smooth = self._kuwahara(block, h, k, centre_nan)
+            yield smooth
+            yield from self._spectral(smooth)
         if self.ratios:
             yield np.stack([_ratio(inner[a], inner[b]) for a, b in self.ratios])
         if self.dem_band is not None:
             yield self._terrain(block[self.dem_band], h)
+
+    def _spectral(self, bands: np.ndarray) -> Iterator[np.ndarray]:
+        """Ratios and, with three optical bands or more, each one's share of their sum.
+
+        From Kuwahara means, these are far less noisy than from single pixels (a ratio adds the
+        noise of both bands), and the shares give the spectrum's shape whatever its brightness.
+        """
+        if self.ratios:
+            yield np.stack([_ratio(bands[a], bands[b]) for a, b in self.ratios])
+        if self.optical:
+            optical = np.maximum(bands[list(self.optical)], _RATIO_FLOOR)
+            yield (optical / optical.sum(axis=0)).astype("float32")
 
     def _kuwahara(self, block: np.ndarray, h: int, k: int, centre_nan: np.ndarray) -> np.ndarray:
         q = k // 2 + 1
@@ -280,6 +305,7 @@ class FeatureRecipe:
             dem_band=data["dem_band"],
             kuwahara_sizes=tuple(data.get("kuwahara_sizes", ())),  # none in older models
             kuwahara_groups=tuple(data.get("kuwahara_groups", ())),
+            optical=tuple(data.get("optical", ())),
         )
 
 

@@ -44,10 +44,31 @@ def test_recipe_declares_ratios_terrain_and_halo():
 
 def test_optical_ratios_where_bands_are_named():
     r = FeatureRecipe.build(["blue", "green", "red", "nir", "swir1", "swir2"], [0] * 6, 30.0)
-    assert [n for n in r.names if "/" in n] == ["red/blue", "swir1/nir", "swir1/swir2", "nir/red"]
+    raw = [n for n in r.names if "/" in n and "kuwahara" not in n]
+    assert raw == ["red/blue", "swir1/nir", "swir1/swir2", "nir/red"]
+    assert [n for n in r.names if n.endswith("_kuwahara3") and "/" in n] == [
+        f"{n}_kuwahara3" for n in raw
+    ]
     block = np.full((6, 1 + 2 * r.halo, 1 + 2 * r.halo), 2.0, dtype="float32")
     block[0] = 4.0  # blue twice as bright as red
-    assert r.compute(block)[r.names.index("red/blue"), 0, 0] == 0.5
+    feats = r.compute(block)[:, 0, 0]
+    assert feats[r.names.index("red/blue")] == 0.5
+    assert feats[r.names.index("red/blue_kuwahara5")] == 0.5
+
+
+def test_spectral_shape_from_kuwahara_means_ignores_brightness():
+    r = FeatureRecipe.build(["blue", "green", "red", "nir", "swir1", "swir2", "K"], [0] * 7, 30.0)
+    shares = [r.names.index(f"{b}_share_kuwahara3") for b in r.band_names[:6]]
+    rng = np.random.default_rng(0)
+    spectrum = np.array([800, 1000, 1200, 2200, 2800, 2100], "float32")[:, None, None]
+    size = 1 + 2 * r.halo
+    bright = spectrum * rng.uniform(0.5, 2.0, (1, size, size)).astype("float32")  # shade, albedo
+    block = np.concatenate([bright, np.ones((1, size, size), "float32")])
+    feats = r.compute(block)[:, 0, 0]
+    np.testing.assert_allclose(feats[shares], spectrum.ravel() / spectrum.sum(), rtol=1e-5)
+    assert not any("K_share" in n for n in r.names)  # optical bands only
+    two = FeatureRecipe.build(["red", "nir"], [0, 0], 30.0)
+    assert not any("_share" in n for n in two.names)  # a spectrum needs three bands
 
 
 def test_raw_preset_is_bands_only():
@@ -178,6 +199,7 @@ def test_stack_bands_on_one_native_grid_are_one_image(tmp_path):
     assert recipe.kuwahara_groups == (0, 0, 2)
     sources = dict(zip(recipe.names, recipe.feature_sources))
     assert sources["B04_kuwahara3"] == (0, 1) and sources["B11_kuwahara5"] == (2,)
+    assert sources["B04_share_kuwahara3"] == (0, 1, 2)  # the spectrum needs every optical band
 
 
 def test_models_saved_before_kuwahara_features_load_without_them():
