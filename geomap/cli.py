@@ -11,6 +11,7 @@ from pathlib import Path
 from geomap import __version__
 from geomap.errors import GeomapError
 from geomap.features import PRESETS
+from geomap.stack import BLOCK_SIZE
 from geomap.subunits import SubunitConfig, subunits
 from geomap.trust import SiteRequest
 from geomap.workflow import MODELS, RunConfig, predict, run, suggest
@@ -145,9 +146,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--block-size",
         type=_at_least(16),
-        default=512,
+        default=BLOCK_SIZE,
         metavar="PX",
-        help="side of the square windows streamed through the model (default 512)",
+        help=f"side of the square windows streamed through the model (default {BLOCK_SIZE})",
     )
     p.add_argument("--quiet", action="store_true", help="print only errors")
 
@@ -316,7 +317,7 @@ def _add_suggest(sub) -> None:
     _add_sites(s, "--n")
     s.add_argument("--overwrite", action="store_true", help="replace --out and its .csv")
     s.add_argument(
-        "--block-size", type=_at_least(16), default=512, metavar="PX", help="window side"
+        "--block-size", type=_at_least(16), default=BLOCK_SIZE, metavar="PX", help="window side"
     )
     s.add_argument("--quiet", action="store_true", help="print only errors")
 

@@ -66,87 +66,84 @@ def focal_mean_std(a: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(parallel=True, cache=True)
-def _quadrant_stats(a, q, mean, var, count):  # pragma: no cover - compiled
+def _box_stats(a, q, mean, var, count):  # pragma: no cover - compiled
     bands, height, width = a.shape
     h, w = height - q + 1, width - q + 1
-    for b in prange(bands):
-        for i in range(h):
+    rs = np.empty((height, w))
+    rq = np.empty((height, w))
+    rc = np.empty((height, w))
+    for b in range(bands):  # one band's float64 row sums at a time, rows in parallel
+        for i in prange(height):
             for j in range(w):
                 s = 0.0
+                ss = 0.0
                 c = 0.0
-                for di in range(q):
-                    for dj in range(q):
-                        v = np.float64(a[b, i + di, j + dj])
-                        if v == v:
-                            s += v
-                            c += 1.0
+                for t in range(q):
+                    v = np.float64(a[b, i, j + t])
+                    if v == v:
+                        s += v
+                        ss += v * v
+                        c += 1.0
+                rs[i, j] = s
+                rq[i, j] = ss
+                rc[i, j] = c
+        for i in prange(h):
+            for j in range(w):
+                s = 0.0
+                ss = 0.0
+                c = 0.0
+                for t in range(q):
+                    s += rs[i + t, j]
+                    ss += rq[i + t, j]
+                    c += rc[i + t, j]
                 count[b, i, j] = c
                 if c > 0:
-                    m = s / c
-                    ss = 0.0  # second pass: no cancellation on large offsets (nT, metres)
-                    for di in range(q):
-                        for dj in range(q):
-                            v = np.float64(a[b, i + di, j + dj])
-                            if v == v:
-                                ss += (v - m) * (v - m)
-                    mean[b, i, j] = m
-                    var[b, i, j] = ss / c
+                    mean[b, i, j] = s / c
+                    var[b, i, j] = max((c * ss - s * s) / (c * c), 0.0)  # exact on integers
                 else:
                     mean[b, i, j] = np.nan
                     var[b, i, j] = np.nan
 
 
 @njit(parallel=True, cache=True)
-def _kuwahara(a, group, n_groups, q, out):  # pragma: no cover - compiled
-    bands, height, width = a.shape
+def _pick_squares(a, mean, var, count, q, out):  # pragma: no cover - compiled
+    bands = a.shape[0]
     r = q - 1
-    h, w = height - 2 * r, width - 2 * r
-    mean = np.empty((bands, height - r, width - r))
-    var = np.empty((bands, height - r, width - r))
-    count = np.empty((bands, height - r, width - r))
-    _quadrant_stats(a, q, mean, var, count)
-    size = np.empty(n_groups, np.int64)
-    size[:] = 0
-    for b in range(bands):
-        size[group[b]] += 1
-    need = (q * q) // 2 + 1  # a quadrant counts when over half of it has data
+    h, w = out.shape[1], out.shape[2]
+    need = (q * q) // 2 + 1  # a square counts when over half of it has data
     for i in prange(h):
         for j in range(w):
-            for g in range(n_groups):
-                best = -1
-                best_score = np.inf
-                best_count = -1.0
-                fallback = 0
-                for k in range(4):  # top-left, top-right, bottom-left, bottom-right
-                    qi, qj = i + r * (k // 2), j + r * (k % 2)
-                    score = 0.0
-                    least = np.inf
-                    for b in range(bands):
-                        if group[b] != g:
-                            continue
-                        least = min(least, count[b, qi, qj])
-                        m = mean[b, qi, qj]
-                        if size[g] == 1:
-                            score += var[b, qi, qj]
-                        elif m * m > 0:
-                            score += var[b, qi, qj] / (m * m)
-                    if least > best_count:
-                        best_count = least
-                        fallback = k
-                    if least >= need and score < best_score:
-                        best_score = score
-                        best = k
-                if best < 0:
-                    best = fallback
-                qi, qj = i + r * (best // 2), j + r * (best % 2)
+            best = -1
+            best_score = np.inf
+            best_count = -1.0
+            fallback = 0
+            for k in range(4):  # top-left, top-right, bottom-left, bottom-right
+                qi, qj = i + r * (k // 2), j + r * (k % 2)
+                score = 0.0
+                least = np.inf
                 for b in range(bands):
-                    if group[b] == g:
-                        centre = a[b, i + r, j + r]
-                        out[b, i, j] = mean[b, qi, qj] if centre == centre else np.nan
+                    least = min(least, count[b, qi, qj])
+                    m = np.float64(mean[b, qi, qj])
+                    if bands == 1:
+                        score += var[b, qi, qj]
+                    elif m * m > 0:
+                        score += var[b, qi, qj] / (m * m)
+                if least > best_count:
+                    best_count = least
+                    fallback = k
+                if least >= need and score < best_score:
+                    best_score = score
+                    best = k
+            if best < 0:
+                best = fallback
+            qi, qj = i + r * (best // 2), j + r * (best % 2)
+            for b in range(bands):
+                centre = a[b, i + r, j + r]
+                out[b, i, j] = mean[b, qi, qj] if centre == centre else np.nan
 
 
 def kuwahara(a: np.ndarray, groups, q: int) -> np.ndarray:
-    """Kuwahara filter: each pixel takes the mean of its most uniform q x q quadrant.
+    """Kuwahara filter: each pixel takes the mean of its most uniform q x q square.
 
     Of the four q x q squares that have the pixel as a corner, the one whose values vary least
     is averaged, so noise is smoothed without blurring across a contact (Kuwahara et al. 1976).
@@ -159,9 +156,18 @@ def kuwahara(a: np.ndarray, groups, q: int) -> np.ndarray:
     ``a`` has shape (bands, H, W); the result (bands, H - 2(q - 1), W - 2(q - 1)), float32.
     """
     a = np.ascontiguousarray(a, dtype="float32")
-    group = np.unique(np.asarray(groups, dtype=np.int64), return_inverse=True)[1].ravel()
+    groups = np.asarray(groups)
     r = q - 1
     out = np.empty((a.shape[0], a.shape[1] - 2 * r, a.shape[2] - 2 * r), dtype="float32")
-    if min(out.shape) > 0:
-        _kuwahara(a, group, int(group.max()) + 1, q, out)
+    if min(out.shape) <= 0:
+        return out
+    for g in np.unique(groups):  # one group at a time: memory for its bands only
+        members = np.flatnonzero(groups == g)
+        part = np.ascontiguousarray(a[members])
+        shape = (len(members), a.shape[1] - r, a.shape[2] - r)
+        mean, var, count = (np.empty(shape, dtype="float32") for _ in range(3))
+        _box_stats(part, q, mean, var, count)
+        picked = np.empty((len(members), *out.shape[1:]), dtype="float32")
+        _pick_squares(part, mean, var, count, q, picked)
+        out[members] = picked
     return out

@@ -22,7 +22,7 @@ from rasterio.windows import Window
 
 from geomap.export import CLASS_NODATA, raster_profile, style_class_raster
 from geomap.features import FeatureRecipe, focal_mean_std
-from geomap.stack import GDAL_CACHE_BYTES, RasterStack
+from geomap.stack import BLOCK_SIZE, GDAL_CACHE_BYTES, RasterStack
 
 UNCERTAINTY_BANDS = ("entropy", "margin", "missing_inputs")
 
@@ -101,7 +101,7 @@ def predict_stack(
     colours: Sequence[tuple],
     out_dir: Path,
     *,
-    block_size: int = 512,
+    block_size: int = BLOCK_SIZE,
     smooth: int = 1,
     progress: Callable[[int, int], None] | None = None,
     hooks: Sequence = (),

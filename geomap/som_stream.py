@@ -29,7 +29,7 @@ from geomap.predict import (
     release_freed_memory,
     write_class_window,
 )
-from geomap.stack import GDAL_CACHE_BYTES, RasterStack
+from geomap.stack import BLOCK_SIZE, GDAL_CACHE_BYTES, RasterStack
 
 QE_BANDS = ("quantization_error", "percentile", "missing_features")
 
@@ -86,7 +86,7 @@ def stream_som(
     layers: SOMLayers,
     out_dir: Path,
     *,
-    block_size: int = 512,
+    block_size: int = BLOCK_SIZE,
     within: Callable[[Window], np.ndarray] | None = None,
     progress: Callable[[int, int], None] | None = None,
     hooks: Sequence = (),

@@ -27,7 +27,7 @@ from geomap.som_workflow import (
     som_report,
     write_som_outputs,
 )
-from geomap.stack import GDAL_CACHE_BYTES, Grid, RasterStack
+from geomap.stack import BLOCK_SIZE, GDAL_CACHE_BYTES, Grid, RasterStack
 from geomap.workflow import Progress, SOMOptions, _inputs, make_bundle
 
 
@@ -41,7 +41,7 @@ class SubunitConfig(SOMOptions):
     out: Path
     features: str = "default"
     random_state: int = 0
-    block_size: int = 512
+    block_size: int = BLOCK_SIZE
     nodata: float | None = None
     overwrite: bool = False
 

@@ -37,7 +37,7 @@ from geomap.features import FeatureRecipe, band_kind
 from geomap.labels import Samples, class_order, extract_features, read_labels, sample_labels
 from geomap.models import LithologyForest
 from geomap.predict import PredictionSummary, predict_stack
-from geomap.stack import GDAL_CACHE_BYTES, RasterStack
+from geomap.stack import BLOCK_SIZE, GDAL_CACHE_BYTES, RasterStack
 from geomap.trust import (
     SiteRequest,
     TrustLayers,
@@ -92,7 +92,7 @@ class RunConfig(SOMOptions):
     random_state: int = 0
     crs: str | None = None
     resolution: float | None = None
-    block_size: int = 512
+    block_size: int = BLOCK_SIZE
     cv_folds: int = 5
     features: str = "default"
     label_crs: str | None = None
@@ -530,7 +530,7 @@ def suggest(
     out: Path,
     sites: SiteRequest,
     *,
-    block_size: int = 512,
+    block_size: int = BLOCK_SIZE,
     overwrite: bool = False,
 ) -> dict:
     """Suggest field sites from a saved forest bundle: ``out`` (GeoPackage) and its .csv.
@@ -561,7 +561,7 @@ def predict(
     rasters: Sequence[Path],
     out: Path,
     *,
-    block_size: int = 512,
+    block_size: int = BLOCK_SIZE,
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> dict:

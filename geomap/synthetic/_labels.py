@@ -51,16 +51,30 @@ def _field_points(n_points: int, size: int, pixel_size: float, seed: int, cloud)
         walks.append(_traverse(np.asarray(start), count, extent, bounds, rng))
         names += [_GEOLOGISTS[walk % len(_GEOLOGISTS)]] * count
     xy = np.vstack(walks)
+    frame = _observed(xy, seed, rng)
+    frame["geologist"] = names
+    return frame
+
+
+def _check_points(n_points: int, size: int, pixel_size: float, seed: int) -> gpd.GeoDataFrame:
+    """Observations at uniformly random places, labelled like the field points."""
+    rng = np.random.default_rng([seed, 23])
+    extent = size * pixel_size
+    xy = np.column_stack(
+        [_X0 + rng.uniform(0, extent, n_points), _Y0 - rng.uniform(0, extent, n_points)]
+    )
+    return _observed(xy, seed, rng)
+
+
+def _observed(xy: np.ndarray, seed: int, rng: np.random.Generator) -> gpd.GeoDataFrame:
+    """Observations at ``xy``: the unit at the exact place, ~2% of them mislabelled."""
+    n_points = len(xy)
     codes = truth_at(xy[:, 0], xy[:, 1], seed=seed)
     wrong = rng.choice(n_points, max(1, round(0.02 * n_points)), replace=False)
     n_classes = len(CLASS_NAMES)
     codes[wrong] = (codes[wrong] + rng.integers(1, n_classes, wrong.size)) % n_classes
     return gpd.GeoDataFrame(
-        {
-            "obs_id": np.arange(1, n_points + 1),
-            "lithology": np.asarray(CLASS_NAMES)[codes],
-            "geologist": names,
-        },
+        {"obs_id": np.arange(1, n_points + 1), "lithology": np.asarray(CLASS_NAMES)[codes]},
         geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
         crs=CRS,
     )

@@ -20,6 +20,7 @@ from geomap.synthetic import (
     CLASS_NAMES,
     ORIGIN,
     Scene,
+    check_points,
     make_scene,
     truth_at,
     write_benchmark_stack,
@@ -173,6 +174,20 @@ def test_points_match_the_truth_with_a_few_mislabelled(scene):
     assert points["geologist"].nunique() > 1
     truth = np.asarray(CLASS_NAMES)[truth_at(points.geometry.x, points.geometry.y, seed=0)]
     assert 0.95 <= np.mean(points["lithology"] == truth) < 1.0
+
+
+def test_check_points_are_spread_and_labelled_like_the_field_points(scene):
+    check = check_points(scene, 1000)
+    assert len(check) == 1000 and check.crs.to_epsg() == 32633
+    xy = np.column_stack([check.geometry.x, check.geometry.y])
+    assert np.all((xy > FOOTPRINT[:2]) & (xy < FOOTPRINT[2:]))
+    # spread: each quarter of the footprint holds about a quarter of them
+    centre = (np.asarray(FOOTPRINT[:2]) + FOOTPRINT[2:]) / 2
+    quarters = np.bincount(((xy > centre) * [1, 2]).sum(axis=1), minlength=4)
+    assert quarters.min() > 200
+    truth = np.asarray(CLASS_NAMES)[truth_at(xy[:, 0], xy[:, 1], seed=0)]
+    assert np.mean(check["lithology"] != truth) == 0.02  # mislabelled, like the field points
+    assert check.equals(check_points(scene, 1000))
 
 
 def test_points_are_clustered_inside_the_footprint(scene):
