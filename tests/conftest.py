@@ -61,3 +61,21 @@ def demo_scene(tmp_path_factory):
     from geomap.synthetic import make_scene
 
     return make_scene(tmp_path_factory.mktemp("scene"), size=160, n_points=220, seed=3)
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_scene, tmp_path_factory):
+    """``geomap run`` on the demo scene with its defaults (60 trees, 12 sites): (out, report)."""
+    from geomap.workflow import RunConfig, run
+
+    out = tmp_path_factory.mktemp("run") / "map"
+    config = RunConfig(
+        rasters=list(demo_scene.rasters),
+        labels=demo_scene.points_gpkg,
+        label_column="lithology",
+        out=out,
+        trees=60,
+        block_size=64,
+        suggest=12,
+    )
+    return out, run(config)

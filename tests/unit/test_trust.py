@@ -15,19 +15,10 @@ from geomap.trust import SiteRequest
 from geomap.workflow import RunConfig, predict, run, suggest
 
 
-@pytest.fixture(scope="module")
-def mapped(demo_scene, tmp_path_factory):
-    out = tmp_path_factory.mktemp("trust") / "map"
-    config = RunConfig(
-        rasters=list(demo_scene.rasters),
-        labels=demo_scene.points_gpkg,
-        label_column="lithology",
-        out=out,
-        trees=40,
-        block_size=64,
-        suggest=12,
-    )
-    return out, run(config)
+@pytest.fixture
+def mapped(demo_run):
+    """The session's run of the demo scene (tests/conftest.py)."""
+    return demo_run
 
 
 def test_applicability_and_expected_accuracy_rasters(mapped, demo_scene):

@@ -15,19 +15,10 @@ from geomap.export import load_model
 from geomap.workflow import RunConfig, predict, run
 
 
-@pytest.fixture(scope="module")
-def result(demo_scene, tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "map"
-    config = RunConfig(
-        rasters=list(demo_scene.rasters),
-        labels=demo_scene.points_gpkg,
-        label_column="lithology",
-        out=out,
-        trees=60,
-        block_size=64,
-    )
-    report = run(config)
-    return out, report
+@pytest.fixture
+def result(demo_run):
+    """The session's run of the demo scene (tests/conftest.py)."""
+    return demo_run
 
 
 def test_every_output_is_written(result):
