@@ -54,17 +54,38 @@ st.caption(
 
 
 def _sync_uploads() -> session.Inputs:
-    """Save new uploads into the workspace; returns inputs pointing at the saved files."""
+    """Save new uploads into the workspace; returns inputs pointing at the saved files.
+
+    Streamlit empties the upload boxes when the user comes back from another page (and tells
+    the page they changed), so an empty box keeps the files it held until new ones are uploaded
+    or the user forgets them.
+    """
     ws = session.workspace()
     saved = st.session_state.setdefault("saved_uploads", {})
     for f in [*(raster_files or []), *([label_file] if label_file else [])]:
         if f.file_id not in saved:
             kind = "labels" if f is label_file else "rasters"
             saved[f.file_id] = ws.save(kind, f.name, f.getvalue())
-    return session.Inputs(
-        rasters=[saved[f.file_id] for f in raster_files or []],
-        labels=saved[label_file.file_id] if label_file else None,
-    )
+    kept = st.session_state.setdefault("kept_uploads", {"rasters": [], "labels": None})
+    if raster_files:
+        kept["rasters"] = [saved[f.file_id] for f in raster_files]
+    if label_file:
+        kept["labels"] = saved[label_file.file_id]
+    earlier = [*(kept["rasters"] if not raster_files else [])]
+    earlier += [kept["labels"]] if kept["labels"] and not label_file else []
+    if earlier:
+        note, forget = st.columns([4, 1], vertical_alignment="center")
+        note.caption(
+            "Using the files uploaded earlier in this session: "
+            f"{', '.join(p.name for p in earlier)}. Upload others to replace them."
+        )
+        if forget.button("Forget them", key="forget_uploads"):
+            if not raster_files:
+                kept["rasters"] = []
+            if not label_file:
+                kept["labels"] = None
+            st.rerun()
+    return session.Inputs(rasters=list(kept["rasters"]), labels=kept["labels"])
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

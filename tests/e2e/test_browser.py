@@ -99,4 +99,13 @@ def test_uploaded_rasters_and_csv_observations_are_ready_to_train(offline):
     expect(page.get_by_text("Column holding the rock type")).to_be_visible()
     expect(page.get_by_text("EPSG:32633, 30 x 30 units per pixel")).to_be_visible()
     expect(page.get_by_text("Inputs: 4 raster(s) uploaded")).to_be_visible()
+
+    # Streamlit empties upload boxes on another page: coming back keeps the files
+    _go(page, "Train")
+    expect(page.get_by_role("button", name="Train and map")).to_be_visible()
+    _go(page, "Data")
+    expect(page.get_by_text("Using the files uploaded earlier in this session")).to_be_visible()
+    expect(page.get_by_text("Ready: go to")).to_be_visible()
+    page.get_by_role("button", name="Forget them").click()
+    expect(page.get_by_text("Upload at least one raster.")).to_be_visible()
     assert offline.blocked == [], offline.blocked
