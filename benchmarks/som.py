@@ -14,7 +14,7 @@ Speed (`--speed-sizes`): a 12-band float32 stack is generated per size (in a chi
 the streamed rate (pixels per second of the whole output step: reading, features, best-matching-
 unit search, writing, overviews, COG, plots) is set against two in-memory numpy BMU searches of
 the same fitted map on standardised features of 256-pixel windows already in memory (median of 3
-calls): geomap's own chunked search without any I/O (`best_matching_units`, the strict
+calls): geomap's own chunked search without any I/O (`nearest_rows`, the strict
 reference) and the plain numpy expansion `||z||^2 - 2 z.W + ||w||^2` one window at a time.
 
     python benchmarks/som.py                                   # seeds 404 505 606, speed at 2000
@@ -42,7 +42,7 @@ from speed_memory import generate, reference_features, run_child  # noqa: E402
 
 from geomap.export import load_model  # noqa: E402
 from geomap.features import FeatureRecipe  # noqa: E402
-from geomap.models.som import best_matching_units  # noqa: E402
+from geomap.kernels import nearest_rows  # noqa: E402
 from geomap.synthetic import make_scene  # noqa: E402
 from geomap.workflow import RunConfig, run  # noqa: E402
 
@@ -151,7 +151,7 @@ def in_memory_rates(model_path: Path, rasters: list[Path], windows: int) -> tupl
     X = reference_features(recipe, rasters, windows)
     Z, W = som.standardise(X), som.codebook_
     rates = {
-        "geomap": _rate(lambda: best_matching_units(Z, W), len(Z)),
+        "geomap": _rate(lambda: nearest_rows(Z, W), len(Z)),
         "plain": _rate(lambda: plain_search(Z, W), len(Z)),
     }
     return rates, len(Z)

@@ -1,13 +1,18 @@
-"""Compiled inner loops (numba) of the feature computation.
+"""Inner loops shared by the features and the models.
 
-Every output value is summed in a fixed order from its own neighbourhood only, never from where a
-window starts, so streamed results equal whole-image results exactly.
+The feature kernels are compiled (numba): every output value is summed in a fixed order from its
+own neighbourhood only, never from where a window starts, so streamed results equal whole-image
+results exactly. :func:`nearest_rows` is the chunked nearest-neighbour search of the SOM and of
+the spectral screen.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+#: Elements of the (rows x nodes) distance block computed at once: 4 MB of float32 stays in cache.
+_BLOCK_ELEMENTS = 2**20
 
 
 def focal_mean_std(a: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -130,3 +135,86 @@ def kuwahara(a: np.ndarray, groups, q: int) -> np.ndarray:
         _pick_squares(part, mean, var, count, q, picked)
         out[members] = picked
     return out
+
+
+def nearest_rows(
+    Z: np.ndarray, codebook: np.ndarray, block_elements: int = _BLOCK_ELEMENTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest row of ``codebook`` (a SOM's best matching unit, a training sample) and its distance.
+
+    Searched in chunked matrix form.
+
+    Squared distances are ``||z||^2 - 2 z.w + ||w||^2``: one matrix product per chunk of rows,
+    never a loop over rows. Rows missing some features are matched over the features they have,
+    ``||z_a||^2 - 2 z_a.w + m.(w*w)`` with ``m`` the mask of available features, and the distance
+    is scaled by ``sqrt(n_features / n_available)`` to stay comparable.
+
+    Parameters
+    ----------
+    Z : ndarray (n, n_features)
+        Standardised features, NaN where missing.
+    codebook : ndarray (n_nodes, n_features)
+        Node vectors in the same units.
+
+    Returns
+    -------
+    bmu : ndarray of int32 (n,)
+        Index of the best matching node; -1 for rows with no finite feature.
+    distance : ndarray of float32 (n,)
+        Euclidean distance to that node; NaN for rows with no finite feature.
+    """
+    Z = np.asarray(Z, dtype="float32")
+    W = np.asarray(codebook, dtype="float32")
+    bmu = np.full(len(Z), -1, dtype="int32")
+    dist = np.full(len(Z), np.nan, dtype="float32")
+    complete = np.isfinite(Z.sum(axis=1))  # one pass; NaN in a row makes its sum NaN
+    if complete.all():
+        _search(Z, None, W, bmu, dist, block_elements)
+        return bmu, dist
+    rows = np.flatnonzero(complete)
+    if len(rows):
+        b, d = bmu[rows], dist[rows]
+        _search(Z[rows], None, W, b, d, block_elements)
+        bmu[rows], dist[rows] = b, d
+    rows = np.flatnonzero(~complete)
+    finite = np.isfinite(Z[rows])
+    rows, finite = rows[finite.any(axis=1)], finite[finite.any(axis=1)]
+    if len(rows):
+        b, d = bmu[rows], dist[rows]
+        _search(np.where(finite, Z[rows], 0), finite, W, b, d, block_elements)
+        bmu[rows], dist[rows] = b, d
+    return bmu, dist
+
+
+def _search(Z, mask, W, bmu, dist, block_elements) -> None:
+    """Fill ``bmu`` and ``dist`` for rows of ``Z`` (zeros where ``mask`` is False).
+
+    Each chunk is one matrix product of the rows augmented with ones (or their mask) and the
+    codebook augmented with its squared norms: ``[z, 1] @ [[-2 W^T], [||w||^2]]``, so no pass
+    over the (rows x nodes) block is spent adding terms. The distance to the chosen node is then
+    computed directly, so it does not depend on how rows were chunked.
+    """
+    f, n_nodes = W.shape[1], len(W)
+    extra = 1 if mask is None else f
+    Wa = np.empty((f + extra, n_nodes), dtype="float32")
+    Wa[:f] = -2 * W.T
+    Wa[f:] = (W * W).sum(axis=1) if mask is None else (W * W).T
+    step = max(1, block_elements // max(n_nodes, 1))
+    za = np.ones((min(step, len(Z)), f + extra), dtype="float32")
+    d = np.empty((min(step, len(Z)), n_nodes), dtype="float32")
+    for start in range(0, len(Z), step):
+        z = Z[start : start + step]
+        m = len(z)
+        za[:m, :f] = z
+        if mask is not None:
+            za[:m, f:] = mask[start : start + step]
+        np.matmul(za[:m], Wa, out=d[:m])
+        best = np.argmin(d[:m], axis=1)
+        diff = z - W[best]  # the distance itself row by row: the same whatever the chunk
+        if mask is not None:
+            diff *= mask[start : start + step]
+        sq = np.einsum("ij,ij->i", diff, diff)
+        if mask is not None:
+            sq *= f / mask[start : start + step].sum(axis=1)
+        bmu[start : start + m] = best
+        dist[start : start + m] = np.sqrt(sq)

@@ -1,7 +1,7 @@
 """Streamed SOM outputs: every window's best matching units -> clusters, novelty and class maps.
 
 One pass over the grid: each window's features are matched to the map's nodes once (a chunked
-matrix search, :func:`geomap.models.som.best_matching_units`) and every output is read off the
+matrix search, :func:`geomap.kernels.nearest_rows`) and every output is read off the
 nodes: the cluster, the quantization error and its percentile, and, for the semi-supervised model,
 the class probabilities and the label distance. Memory is bounded by the window size.
 """

@@ -9,8 +9,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from geomap.errors import ModelError
 from geomap.export import load_model, save_model
+from geomap.kernels import nearest_rows
 from geomap.models import SelfOrganizingMap, SOMClassifier, SOMClusters
-from geomap.models.som import best_matching_units, default_shape, label_nodes
+from geomap.models.som import default_shape, label_nodes
 
 FAST = {"n_iterations": 300, "random_state": 0}
 
@@ -49,11 +50,11 @@ def _brute(Z, W):
 def test_bmu_search_matches_brute_force_whatever_the_chunk():
     rng = np.random.default_rng(1)
     Z, W = rng.normal(size=(500, 6)).astype("float32"), rng.normal(size=(37, 6)).astype("float32")
-    bmu, dist = best_matching_units(Z, W)
+    bmu, dist = nearest_rows(Z, W)
     ref_bmu, ref_dist = _brute(Z, W)
     np.testing.assert_array_equal(bmu, ref_bmu)
     np.testing.assert_allclose(dist, ref_dist, rtol=1e-4, atol=1e-5)
-    small = best_matching_units(Z, W, block_elements=37 * 7)  # chunks of 7 rows
+    small = nearest_rows(Z, W, block_elements=37 * 7)  # chunks of 7 rows
     np.testing.assert_array_equal(small[0], bmu)
     np.testing.assert_array_equal(small[1], dist)
 
@@ -63,7 +64,7 @@ def test_rows_missing_features_are_matched_over_the_features_they_have():
     Z, W = rng.normal(size=(200, 4)).astype("float32"), rng.normal(size=(20, 4)).astype("float32")
     Z[:50, 1] = np.nan
     Z[50] = np.nan
-    bmu, dist = best_matching_units(Z, W)
+    bmu, dist = nearest_rows(Z, W)
     ref_bmu, ref_dist = _brute(Z[:50][:, [0, 2, 3]], W[:, [0, 2, 3]])
     np.testing.assert_array_equal(bmu[:50], ref_bmu)
     np.testing.assert_allclose(dist[:50], ref_dist * np.sqrt(4 / 3), rtol=1e-4)
