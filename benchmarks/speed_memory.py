@@ -1,7 +1,9 @@
 """Speed and memory of streamed prediction against in-memory predict_proba of the same forest.
 
 For each size, a 12-band float32 stack with known geology is generated (in a child process, once),
-then `geomap run` maps it in a fresh child process that reports its peak RSS. The reference is
+its bands named like a survey's (six Landsat bands, K, Th, U, TMI, elevation, gravity) so that
+geomap derives the ratios, spectral shares, terrain and spectral screen it would for one; then
+`geomap run` maps it in a fresh child process that reports its peak RSS. The reference is
 measured in this process: the same fitted forest's `predict_proba` on features of the same scene
 already in memory (windows spread over the scene, median of three calls). Both rates are pixels
 per second of wall time; the streamed one covers the whole prediction step (reading, features,
@@ -39,12 +41,30 @@ print(json.dumps({"code": code, "peak_rss_mb": int(hwm) / 1024}))
 """
 
 
+#: Band names of the generated stack, in order (beyond 12 bands: band_13, ...).
+SURVEY = (
+    "blue",
+    "green",
+    "red",
+    "nir",
+    "swir1",
+    "swir2",
+    "K",
+    "Th",
+    "U",
+    "tmi",
+    "elevation",
+    "gravity",
+)
+
+
 def generate(directory: Path, size: int, bands: int) -> tuple[list[Path], Path]:
     done = directory / "done.json"
+    names = [*SURVEY[:bands], *(f"band_{b + 1}" for b in range(len(SURVEY), bands))]
     if not done.exists():
         code = (
             "import sys, json; from geomap.synthetic import write_benchmark_stack as w; "
-            f"p, pts, t = w(sys.argv[1], size={size}, n_bands={bands}); "
+            f"p, pts, t = w(sys.argv[1], size={size}, n_bands={bands}, names={names!r}); "
             "info = {'rasters': [str(x) for x in p], 'points': str(pts)}; "
             "json.dump(info, open(sys.argv[2], 'w'))"
         )
@@ -98,7 +118,7 @@ def in_memory_rate(model_path: Path, rasters: list[Path], windows: int) -> tuple
 
 
 def bench(size: int, args) -> dict:
-    directory = args.workdir / f"stack_{size}_{args.bands}"
+    directory = args.workdir / f"survey_{size}_{args.bands}"
     t0 = time.perf_counter()
     rasters, points = generate(directory, size, args.bands)
     print(f"[{size}] stack ready ({time.perf_counter() - t0:.0f} s)", flush=True)

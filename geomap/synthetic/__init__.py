@@ -21,6 +21,7 @@ observations and the legacy map).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -197,6 +198,7 @@ def write_benchmark_stack(
     seed: int = 0,
     block_rows: int = 512,
     n_points: int = 1000,
+    names: Sequence[str] | None = None,
 ) -> tuple[list[Path], Path, Path]:
     """Write a large single-band float32 stack on the reference grid, for benchmarks.
 
@@ -214,6 +216,9 @@ def write_benchmark_stack(
         Number of ``band_NN.tif`` files.
     n_points : int
         Number of field observations in ``field_points.gpkg``.
+    names : sequence of str, optional
+        Band descriptions (``n_bands`` of them), e.g. a survey's ``blue`` ... ``K`` ... ``tmi``,
+        so that geomap derives the features it would for such a survey. Default: the file stems.
 
     Returns
     -------
@@ -228,12 +233,15 @@ def write_benchmark_stack(
     _check(size, pixel_size, n_points, block_rows)
     if n_bands < 1:
         raise ValueError(f"n_bands has to be at least 1; got {n_bands!r}.")
+    if names is not None and len(names) != n_bands:
+        raise ValueError(f"names has to give {n_bands} band names; got {len(names)}.")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     means = np.random.default_rng([seed, 17]).normal(0, 1, (len(CLASS_NAMES), n_bands))
     weights = np.random.default_rng([seed, 19]).normal(0, 0.8, (2, n_bands))
     paths = [directory / f"band_{b + 1:02d}.tif" for b in range(n_bands)]
-    outputs = [_Output(p, "float32", -9999.0, (p.stem,), ("",), {}) for p in paths]
+    labels = [p.stem for p in paths] if names is None else list(names)
+    outputs = [_Output(p, "float32", -9999.0, (n,), ("",), {}) for p, n in zip(paths, labels)]
     outputs.append(_truth_output(directory, seed))
 
     def bands(x, y, codes):

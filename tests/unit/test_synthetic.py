@@ -271,6 +271,13 @@ def test_benchmark_stack_is_windowed_and_on_the_reference_grid(tmp_path):
         assert np.array_equal(read(path), read(other))
     assert read(paths[0]).dtype == np.float32
     assert len(gpd.read_file(points)) == 50
+    named, _, _ = write_benchmark_stack(
+        tmp_path / "c", size=32, n_bands=2, n_points=10, names=["blue", "K"]
+    )
+    with rasterio.open(named[0]) as a, rasterio.open(named[1]) as b:
+        assert (a.descriptions, b.descriptions) == (("blue",), ("K",))
+    with pytest.raises(ValueError, match="2 band names"):
+        write_benchmark_stack(tmp_path / "d", size=32, n_bands=2, names=["blue"])
 
 
 @pytest.mark.parametrize(
