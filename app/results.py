@@ -98,6 +98,8 @@ def footer(report: dict) -> None:
     if pred:
         st.caption(
             f"Mapped {pred['mapped_pixels']:,} pixels ({pred['reduced_input_pixels']:,} from "
-            f"fewer inputs, e.g. under a cloud), {pred['nodata_pixels']:,} without data; "
+            f"fewer inputs, e.g. under a cloud; {pred.get('screened_pixels', 0):,} of them where "
+            f"the optical bands were unlike every observation's), {pred['nodata_pixels']:,} "
+            "without data; "
             f"{report['timings_seconds']['total']:.1f} s."
         )

@@ -44,6 +44,7 @@ from geomap.applicability import AccuracyTally, Applicability, normalised_entrop
 from geomap.features import FeatureRecipe
 from geomap.labels import read_labels, sample_labels
 from geomap.models import LithologyForest
+from geomap.screen import screen_for
 from geomap.sites import SiteCandidates, default_spacing
 from geomap.stack import RasterStack
 from geomap.synthetic import make_scene
@@ -90,7 +91,10 @@ class Trained:
             block = stack.read(Window(0, 0, self.grid.width, self.grid.height), halo=recipe.halo)
             self.X_map = recipe.compute_pixels(block)
         self.estimator = LithologyForest(
-            n_estimators=trees, feature_groups=self.groups, random_state=seed
+            n_estimators=trees,
+            feature_groups=self.groups,
+            screen=screen_for(recipe),
+            random_state=seed,
         )
         xy = np.column_stack(self.grid.xy(samples.rows, samples.cols))
         self.cv = cross_validate(
@@ -104,6 +108,7 @@ class Trained:
         )
         self.model = clone(self.estimator).fit(self.X, self.y)
         self.proba = self.predict(self.model)
+        self.X_seen = self.screened_features(self.model)
 
     def _map_xy(self, seed: int) -> np.ndarray:
         rng = np.random.default_rng(seed)
@@ -117,6 +122,14 @@ class Trained:
         rows = np.flatnonzero(np.isfinite(self.X_map).any(axis=1))
         proba[rows] = model.predict_proba(self.X_map[rows])
         return proba
+
+    def screened_features(self, model) -> np.ndarray:
+        """The features as the streamed layers see them: what the screen flags is missing."""
+        X = self.X_map.copy()
+        if model.screen_ is not None:
+            flagged = model.screen_.flag(X)
+            X[np.ix_(flagged, np.asarray(model.screen_.drop, dtype=int))] = np.nan
+        return X
 
 
 def truth_codes(scene, names: list[str]) -> np.ndarray:
@@ -150,13 +163,13 @@ def windows(grid, size: int):
 
 def applicability_figures(t: Trained, truth: np.ndarray, app, window: int) -> tuple[dict, dict]:
     """Estimated against true accuracy, AOA error rates and AUROC; and the per-pixel layers."""
-    layers = {k: np.full(len(t.X_map), np.nan) for k in ("di", "aoa", "accuracy")}
+    layers = {k: np.full(len(t.X_seen), np.nan) for k in ("di", "aoa", "accuracy")}
     tally = AccuracyTally(len(t.names))
     pred = predicted_codes(t.proba)
     seconds = 0.0
     for idx in windows(t.grid, window):
         t0 = time.perf_counter()
-        di, aoa, acc = app.transform(t.X_map[idx], t.proba[idx])
+        di, aoa, acc = app.transform(t.X_seen[idx], t.proba[idx])
         seconds += time.perf_counter() - t0
         layers["di"][idx], layers["aoa"][idx], layers["accuracy"][idx] = di, aoa, acc
         tally.add(pred[idx], acc, aoa)
@@ -176,7 +189,7 @@ def applicability_figures(t: Trained, truth: np.ndarray, app, window: int) -> tu
         "auroc_entropy": float(roc_auc_score(wrong, entropy)),
         "threshold": app.threshold_,
         "calibration_inputs": ",".join(app.calibration_.inputs_),
-        "transform_pixels_per_second": len(t.X_map) / seconds,
+        "transform_pixels_per_second": len(t.X_seen) / seconds,
     }
     figures["estimate_error"] = abs(figures["estimated_accuracy"] - figures["true_accuracy"])
     figures["spatial_cv_error"] = abs(figures["spatial_cv_accuracy"] - figures["true_accuracy"])
@@ -196,7 +209,7 @@ def suggested_pixels(t: Trained, app, layers: dict, n: int, window: int) -> np.n
         candidates.add(
             x,
             y,
-            t.X_map[idx],
+            t.X_seen[idx],
             t.proba[idx],
             layers["di"][idx],
             layers["aoa"][idx],

@@ -1,10 +1,11 @@
 """Mapping quality on synthetic scenes with a known truth: geomap against a plain per-pixel forest.
 
-For each seed a scene is generated with `geomap.synthetic.make_scene` and mapped four ways:
+For each seed a scene is generated with `geomap.synthetic.make_scene` and mapped five ways:
 
 - `geomap`: the default pipeline (neighbourhood features, no probability smoothing);
 - `geomap_smooth3`: the same with 3 x 3 probability smoothing (smooth=3);
 - `geomap_raw`: raw bands only (features="raw");
+- `geomap_no_screen`: the default pipeline without the spectral screen (`geomap.screen`);
 - `plain_forest`: the per-pixel random forest a geologist would script by hand: every band
   reprojected in memory onto the truth grid (bilinear, NaN for no data), a scikit-learn
   RandomForestClassifier trained on the pixels under the field points, uncertainty the normalised
@@ -47,6 +48,7 @@ NODATA = 255
 ABLATIONS = {
     "geomap_smooth3": {"smooth": 3},
     "geomap_raw": {"features": "raw"},
+    "geomap_no_screen": {"spectral_screen": False},
 }
 CHECK_POINTS = 2000
 CV_METRICS = ("overall_accuracy", "balanced_accuracy", "macro_f1", "kappa")
@@ -71,6 +73,7 @@ ABLATION_COLUMNS = (
     ("default OA", "geomap", "true_accuracy", "{:.3f}"),
     ("smooth3 OA", "geomap_smooth3", "true_accuracy", "{:.3f}"),
     ("raw OA", "geomap_raw", "true_accuracy", "{:.3f}"),
+    ("no-screen OA", "geomap_no_screen", "true_accuracy", "{:.3f}"),
     ("default AUROC", "geomap", "auroc_entropy", "{:.3f}"),
     ("smooth3 AUROC", "geomap_smooth3", "auroc_entropy", "{:.3f}"),
     ("raw AUROC", "geomap_raw", "auroc_entropy", "{:.3f}"),

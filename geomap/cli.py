@@ -250,6 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="side of the window over which class probabilities are averaged, e.g. 3; off by "
         "default (1) because it erased thin units in benchmarks/quality.py",
     )
+    p.add_argument(
+        "--no-spectral-screen",
+        dest="spectral_screen",
+        action="store_false",
+        help="keep the optical bands at pixels whose spectrum is unlike every observation's "
+        "(by default they are mapped from the other rasters, like pixels under a cloud: haze "
+        "and cloud shadow the nodata mask missed)",
+    )
     _add_som(p)
     _add_sites(p.add_argument_group("where to sample next"), "--suggest")
 
@@ -424,9 +432,11 @@ def _summarise(report: dict) -> None:
         log.warning("warning: %s", note)
     pred = report["prediction"]
     log.info(
-        "mapped %d pixels (%d with reduced inputs), %d nodata; wrote %s",
+        "mapped %d pixels (%d with reduced inputs, %d of them optical pixels unlike every "
+        "observation's), %d nodata; wrote %s",
         pred["mapped_pixels"],
         pred["reduced_input_pixels"],
+        pred.get("screened_pixels", 0),
         pred["nodata_pixels"],
         report.get("configuration", {}).get("out", "the output folder"),
     )
@@ -459,6 +469,7 @@ def _run(args, bar) -> dict:
         access=args.access,
         max_walk=args.max_walk,
         applicability=args.applicability,
+        spectral_screen=args.spectral_screen,
         **_som_options(args),
     )
     return run(config, progress=bar)

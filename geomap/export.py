@@ -261,6 +261,7 @@ TRUSTED_TYPES = (
     "geomap.models.som.SOMClassifier",
     "geomap.models.som.SelfOrganizingMap",
     "geomap.models.som_clusters.SOMClusters",
+    "geomap.screen.SpectralScreen",
     "sklearn.frozen._frozen.FrozenEstimator",
     "sklearn.ensemble._forest.RandomForestClassifier",
     "sklearn.tree._classes.DecisionTreeClassifier",

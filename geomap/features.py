@@ -200,6 +200,25 @@ class FeatureRecipe:
             out += [(src[self.dem_band],)] * 3
         return tuple(out)
 
+    def optical_screen(self) -> tuple[list[int], list[int], list[int]] | None:
+        """What :class:`geomap.screen.SpectralScreen` measures and drops, for optical imagery.
+
+        Returns (measured features: each optical band and its Kuwahara means; dropped features:
+        every feature computed from a source holding an optical band, such as the Kuwahara
+        means of bands that choose their square with them; those sources), or None without
+        optical features (fewer than three recognised bands, or the ``raw`` preset).
+        """
+        if not self.optical:
+            return None
+        bands = [self.band_names[b] for b in self.optical]
+        index = {n: i for i, n in enumerate(self.names)}
+        measured = list(self.optical) + [
+            index[f"{b}_kuwahara{k}"] for k in self.kuwahara_sizes for b in bands
+        ]
+        optical = {self.band_source[b] for b in self.optical}
+        drop = [i for i, src in enumerate(self.feature_sources) if optical & set(src)]
+        return measured, drop, sorted(optical)
+
     def compute(self, block: np.ndarray) -> np.ndarray:
         """Features of the inner pixels of a block.
 

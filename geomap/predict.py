@@ -34,6 +34,7 @@ class PredictionSummary:
     class_pixels: np.ndarray
     mapped_pixels: int = 0
     reduced_input_pixels: int = 0
+    screened_pixels: int = 0
     nodata_pixels: int = 0
     source_nodata_pixels: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
@@ -45,6 +46,7 @@ class PredictionSummary:
             "mapped_pixels": self.mapped_pixels,
             "nodata_pixels": self.nodata_pixels,
             "reduced_input_pixels": self.reduced_input_pixels,
+            "screened_pixels": self.screened_pixels,
             "pixels_per_class": dict(zip(class_names, self.class_pixels.tolist())),
             "source_nodata_fraction": [round(c / total, 6) for c in self.source_nodata_pixels],
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
@@ -79,7 +81,7 @@ class _Window:
     def __init__(self, stack: RasterStack, recipe: FeatureRecipe, win: Window, pad: int) -> None:
         t0 = time.perf_counter()
         block = stack.read(win, halo=recipe.halo + pad)
-        self.win = win
+        self.win, self.pad = win, pad
         self.shape = (block.shape[1] - 2 * recipe.halo, block.shape[2] - 2 * recipe.halo)
         h = recipe.halo + pad
         inner = np.isnan(block[:, h : block.shape[1] - h, h : block.shape[2] - h])
@@ -87,10 +89,20 @@ class _Window:
         self.source_missing = np.stack(
             [inner[source == s].any(axis=0) for s in range(len(stack.sources))], axis=-1
         )
+        self.source_screened = np.zeros_like(self.source_missing)
         self.X = recipe.compute_pixels(block)
         self.n_finite = np.count_nonzero(np.isfinite(self.X), axis=1)  # features with data
         self.rows = np.flatnonzero(self.n_finite)
         self.seconds = time.perf_counter() - t0
+
+    def screened(self, rows: np.ndarray, screen) -> None:
+        """Rows a :class:`geomap.screen.SpectralScreen` flagged: its features, sources missing."""
+        self.X[np.ix_(rows, np.asarray(screen.drop, dtype=int))] = np.nan
+        flagged = np.zeros(len(self.X), dtype=bool)
+        flagged[rows] = True
+        p = self.pad
+        inner = flagged.reshape(self.shape)[p : self.shape[0] - p, p : self.shape[1] - p]
+        self.source_screened[..., list(screen.sources)] = inner[..., None]
 
 
 def predict_stack(
@@ -174,10 +186,15 @@ def predict_stack(
 def window_proba(model, job: _Window, n_classes: int, smooth: int = 1) -> np.ndarray:
     """Class probabilities (classes, rows, cols) of a window; NaN where no source has data."""
     proba = np.full((job.X.shape[0], n_classes), np.nan, dtype="float32")
-    if len(job.rows) == len(job.X):  # no copy when every pixel has data
-        proba[:] = model.predict_proba(job.X)
-    elif len(job.rows):
-        proba[job.rows] = model.predict_proba(job.X[job.rows])
+    every = len(job.rows) == len(job.X)  # no copy when every pixel has data
+    if len(job.rows):
+        X = job.X if every else job.X[job.rows]
+        if hasattr(model, "screened_proba"):
+            proba[job.rows], flagged = model.screened_proba(X)
+            if flagged.any():
+                job.screened(job.rows[flagged], model.screen_)
+        else:
+            proba[job.rows] = model.predict_proba(X)
     proba = proba.T.reshape(n_classes, *job.shape)
     if smooth > 1:
         proba = smooth_probabilities(proba, smooth)
@@ -223,7 +240,7 @@ def write_class_window(job: _Window, proba: np.ndarray, writers, summary, stack)
     codes = np.argmax(np.nan_to_num(proba, nan=-1.0), axis=0).astype("uint8")
     codes[nodata] = CLASS_NODATA
     entropy, margin = uncertainty(proba)
-    missing = job.source_missing.mean(axis=-1).astype("float32")
+    missing = (job.source_missing | job.source_screened).mean(axis=-1).astype("float32")
     missing[nodata] = np.nan
     lith.write(codes, 1, window=job.win)
     unc.write(np.stack([entropy, margin, missing]), window=job.win)
@@ -232,5 +249,6 @@ def write_class_window(job: _Window, proba: np.ndarray, writers, summary, stack)
     summary.mapped_pixels += int((~nodata).sum())
     summary.nodata_pixels += int(nodata.sum())
     summary.reduced_input_pixels += int(((missing > 0) & ~nodata).sum())
+    summary.screened_pixels += int((job.source_screened.any(axis=-1) & ~nodata).sum())
     for s in range(len(stack.sources)):
         summary.source_nodata_pixels[s] += int(job.source_missing[..., s].sum())

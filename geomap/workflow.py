@@ -37,6 +37,7 @@ from geomap.features import FeatureRecipe, band_kind
 from geomap.labels import Samples, class_order, extract_features, read_labels, sample_labels
 from geomap.models import LithologyForest
 from geomap.predict import PredictionSummary, predict_stack
+from geomap.screen import screen_for
 from geomap.stack import BLOCK_SIZE, GDAL_CACHE_BYTES, RasterStack
 from geomap.trust import (
     SiteRequest,
@@ -104,6 +105,7 @@ class RunConfig(SOMOptions):
     access: Path | None = None
     max_walk: str = "2km"
     applicability: bool = True
+    spectral_screen: bool = True
 
 
 MODELS = ("rf", "som", "som-clusters")
@@ -333,6 +335,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
     estimator = LithologyForest(
         n_estimators=config.trees,
         feature_groups=feature_groups(recipe),
+        screen=screen_for(recipe) if config.spectral_screen else None,
         random_state=config.random_state,
     )
     timings["samples"] = time.perf_counter() - t0
@@ -384,6 +387,7 @@ def _forest_report(config: RunConfig, stack: RasterStack, t: _Trained) -> dict:
         "warnings": t.notes,
         "validation": {k: t.cv[k] for k in ("random", "spatial", "summary")},
         "importance": _importance(t.model, t.recipe, stack),
+        "spectral_screen": None if t.model.screen_ is None else t.model.screen_.describe(),
     }
 
 

@@ -46,6 +46,12 @@ def _forest_options() -> dict:
                 help="1 = off. Smoothing erased thin units (dykes) in the quality benchmark.",
             )
         ),
+        "spectral_screen": st.checkbox(
+            "Map haze and cloud shadow from the other rasters", value=True, key="screen",
+            help="Pixels whose optical bands are unlike every observation's (haze at a cloud's "
+            "edge, its shadow: what the nodata mask missed) are mapped without the satellite "
+            "image, like pixels under the cloud, and shown in the missing-inputs layer.",
+        ),
     }  # fmt: skip
 
 

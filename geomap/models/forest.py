@@ -2,7 +2,9 @@
 
 :class:`LithologyForest` trains a scikit-learn random forest on the samples with every feature.
 Where a source has no data at a pixel (a cloud in the satellite image), the pixel is predicted by a
-fallback forest trained on the same samples with only the feature groups present there. Fallback
+fallback forest trained on the same samples with only the feature groups present there; with a
+:class:`geomap.screen.SpectralScreen`, pixels whose optical values are unlike every training
+sample (haze, cloud shadow) are treated the same way. Fallback
 forests are trained on first need from the training data the estimator keeps, deterministically,
 so a saved model reproduces the same map.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -37,6 +39,8 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
     feature_groups : sequence of int, optional
         The group (input source) of each feature. A pixel missing any feature of a group is
         predicted without that group. Default: all features form one group.
+    screen : SpectralScreen, optional
+        Rows it flags lose its dropped features before prediction (see :mod:`geomap.screen`).
     random_state : int, optional
         Seed of every forest.
     n_jobs : int, default=-1
@@ -52,6 +56,8 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         The group of each feature.
     fallbacks_ : dict
         Fallback forests keyed by the available groups ("0,2"), filled on first need.
+    screen_ : SpectralScreen or None
+        The screen fitted on the training samples.
     """
 
     def __init__(
@@ -61,6 +67,7 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         min_samples_leaf: int = 1,
         class_weight="balanced",
         feature_groups: Sequence[int] | None = None,
+        screen=None,
         random_state: int | None = None,
         n_jobs: int = -1,
     ) -> None:
@@ -69,6 +76,7 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         self.min_samples_leaf = min_samples_leaf
         self.class_weight = class_weight
         self.feature_groups = feature_groups
+        self.screen = screen
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -110,6 +118,7 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
                 "observations of other rock types."
             )
         self.X_train_, self.y_train_ = X, y
+        self.screen_ = None if self.screen is None else clone(self.screen).fit(X)
         self.fallbacks_ = {}
         self.forest_ = self._fit_subset(tuple(np.unique(groups)))
         return self
@@ -142,14 +151,26 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
 
         Rows with every feature use the main forest; rows missing a feature group use a fallback
         forest trained without it; rows with no complete group use the main forest, whose trees
-        send a missing value to the larger child.
+        send a missing value to the larger child. Rows the screen flags lose its features first.
 
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
         """
+        return self.screened_proba(X)[0]
+
+    def screened_proba(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities (see :meth:`predict_proba`) and the rows the screen flagged."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype="float32")
+        screen = getattr(self, "screen_", None)  # bundles saved before the screen have none
+        flagged = np.zeros(len(X), dtype=bool) if screen is None else screen.flag(X)
+        if flagged.any():
+            X = X.copy()  # the caller's array stays as it was
+            X[np.ix_(flagged, np.asarray(screen.drop, dtype=int))] = np.nan
+        return self._proba(X), flagged
+
+    def _proba(self, X: np.ndarray) -> np.ndarray:
         finite = np.isfinite(X)
         avail = self._available(finite)
         bits = avail.astype(np.int64) @ (np.int64(1) << np.arange(avail.shape[1], dtype=np.int64))

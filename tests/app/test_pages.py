@@ -56,6 +56,20 @@ def test_train_page_reports_both_cross_validations(trained):
     estimate = result["report"]["map_accuracy_estimate"]["overall_accuracy"]
     assert any(f"**{estimate:.2f}**" in i.value for i in trained.info)
     assert result["report"]["configuration"]["trees"] == 30
+    screened = result["report"]["prediction"]["screened_pixels"]
+    assert result["report"]["configuration"]["spectral_screen"] is True and screened > 0
+    assert any(f"{screened:,} of them where the optical" in c.value for c in trained.caption)
+
+
+def test_the_spectral_screen_can_be_switched_off(trained):
+    first = trained.session_state["current_run"]
+    trained.checkbox(key="screen").uncheck()
+    trained.button(key="train").click().run()
+    assert not trained.exception and not _errors(trained)
+    key = trained.session_state["current_run"]
+    report = trained.session_state["runs"][key]["report"]
+    assert key != first and report["spectral_screen"] is None
+    assert report["prediction"]["screened_pixels"] == 0
 
 
 def test_same_data_and_parameters_do_not_train_again(trained, monkeypatch):

@@ -76,6 +76,41 @@ def test_uncertainty_and_probabilities(result, demo_scene):
     assert (u[2] > 0).any() and np.isfinite(u[0]).all()
 
 
+def test_haze_and_shadow_the_mask_missed_are_mapped_without_landsat(result, demo_scene):
+    from geomap.synthetic._rasters import _cloud, _cloud_radius
+
+    out, report = result
+    assert report["spectral_screen"]["active"] and report["spectral_screen"]["sources"] == [0]
+    with rasterio.open(out / "uncertainty.tif") as unc, rasterio.open(demo_scene.rasters[0]) as ls:
+        missing, landsat = unc.read(3), ls.read(1)
+        rows, cols = np.mgrid[0 : unc.height, 0 : unc.width]
+        x, y = unc.transform * (cols + 0.5, rows + 0.5)
+    screened = (missing > 0) & (landsat != 0)  # landsat has data, yet it was not used
+    assert screened.sum() == report["prediction"]["screened_pixels"]
+    assert 0 < screened.mean() < 0.05
+    np.testing.assert_allclose(missing[screened], 1 / len(demo_scene.rasters))
+    cloud = _cloud(160, 30.0, 3)
+    r = _cloud_radius(x, y, cloud, 3)
+    artefact = (r < 1.3) | (_cloud_radius(x, y, cloud, 3, cloud.shadow) < 1)
+    assert artefact[screened].mean() > 0.8  # 95%: the haze ring and the shadow (6% of the scene)
+    assert artefact.mean() < 0.1
+
+
+def test_the_screen_can_be_switched_off(demo_scene, tmp_path):
+    from geomap.cli import main
+
+    rasters = [a for r in demo_scene.rasters for a in ("--raster", str(r))]
+    out = tmp_path / "unscreened"
+    argv = ["run", *rasters, "--labels", str(demo_scene.points_gpkg), "--label-column"]
+    argv += ["lithology", "--out", str(out), "--trees", "10", "--no-applicability"]
+    assert main([*argv, "--no-spectral-screen", "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["spectral_screen"] is None and report["prediction"]["screened_pixels"] == 0
+    assert report["configuration"]["spectral_screen"] is False
+    with rasterio.open(out / "uncertainty.tif") as unc, rasterio.open(demo_scene.rasters[0]) as ls:
+        assert ((unc.read(3) > 0) == (ls.read(1) == 0)).all()  # only the cloud itself
+
+
 def test_report_has_both_validations_and_configuration(result):
     out, report = result
     saved = json.loads((out / "report.json").read_text())

@@ -1,0 +1,126 @@
+"""Spectral screen: optical pixels unlike every observation are mapped from the other sources."""
+
+import numpy as np
+from sklearn.base import clone
+
+from geomap.features import FeatureRecipe
+from geomap.models import LithologyForest
+from geomap.screen import MAX_REFERENCE, SpectralScreen, _thin, screen_for
+
+
+def _scene(n=300, seed=0):
+    """Columns 0-2: an 'optical' image; 3-4: 'geophysics'. Both separate the three classes."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    optical = y[:, None] * [1.0, -1.0, 0.5] + rng.normal(0, 0.3, (n, 3))
+    geophysics = y[:, None] * [0.8, 0.8] + rng.normal(0, 0.3, (n, 2))
+    return np.hstack([optical, geophysics]).astype("float32"), y
+
+
+SCREEN = SpectralScreen(columns=[0, 1, 2], drop=[0, 1, 2], sources=[0])
+
+
+def test_far_spectra_are_flagged_and_training_like_ones_are_not():
+    X, _ = _scene()
+    screen = clone(SCREEN).fit(X)
+    probe, _ = _scene(200, seed=1)
+    assert screen.flag(probe).mean() < 0.02
+    hazy = probe.copy()
+    hazy[:, :3] = 0.4 * hazy[:, :3] + 0.6 * np.float32([9.0, 9.0, 9.0])  # mixed with a bright cloud
+    assert screen.flag(hazy).all()
+    hazy[:10, 1] = np.nan  # a pixel missing an optical value is the fallback's already
+    assert not screen.flag(hazy)[:10].any()
+
+
+def test_the_threshold_does_not_depend_on_how_densely_samples_lie():
+    X, _ = _scene()
+    rng = np.random.default_rng(5)
+    dense = np.vstack([X] + [X + rng.normal(0, 0.01, X.shape).astype("float32") for _ in range(9)])
+    probe, _ = _scene(400, seed=2)
+    probe[:, :3] *= np.linspace(0.5, 3.0, 400)[:, None]  # from training-like to far
+    sparse_flags = clone(SCREEN).fit(X).flag(probe)
+    dense_flags = clone(SCREEN).fit(dense).flag(probe)
+    assert 0.1 < sparse_flags.mean() < 0.9
+    assert (sparse_flags != dense_flags).mean() < 0.03
+
+
+def test_thinning_keeps_every_sample_within_its_radius_and_bounds_the_reference():
+    Z = np.random.default_rng(0).normal(size=(3000, 4)).astype("float32")
+    kept = _thin(Z, 0.3)
+    assert len(kept) <= MAX_REFERENCE
+    d = np.sqrt(((Z[:, None, :] - kept[None]) ** 2).sum(axis=2)).min(axis=1)
+    radius = d.max()
+    assert radius > 0.3  # the radius grew: 3000 normal samples need more than 500 at 0.3
+    near = _thin(Z[:200], 0.3)
+    d = np.sqrt(((Z[:200, None, :] - near[None]) ** 2).sum(axis=2)).min(axis=1)
+    assert len(near) < 200 and d.max() <= 0.3
+
+
+def test_too_few_samples_switch_the_screen_off():
+    X, _ = _scene(9)
+    screen = clone(SCREEN).fit(X)
+    assert not screen.active_ and not screen.flag(X * 100).any()
+    assert screen.describe()["active"] is False
+
+
+def test_forest_maps_flagged_pixels_from_the_other_sources():
+    X, y = _scene()
+    groups = [0, 0, 0, 1, 1]
+    model = LithologyForest(n_estimators=30, feature_groups=groups, screen=SCREEN, random_state=0)
+    model.fit(X, y)
+    probe, y_probe = _scene(200, seed=3)
+    hazy = probe.copy()
+    hazy[:100, :3] = 0.4 * hazy[:100, :3] + 0.6 * np.float32([9.0, 9.0, 9.0])
+    before = hazy.copy()
+    proba, flagged = model.screened_proba(hazy)
+    np.testing.assert_array_equal(hazy, before)  # the caller's array is left as it was
+    assert flagged[:100].all() and flagged[100:].mean() < 0.05
+    without = hazy.copy()
+    without[:100, :3] = np.nan
+    np.testing.assert_array_equal(proba[:100], model.predict_proba(without)[:100])
+    np.testing.assert_array_equal(model.predict_proba(hazy), proba)
+    assert (model.predict(hazy)[:100] == y_probe[:100]).mean() > 0.8
+    unscreened = clone(model).set_params(screen=None).fit(X, y)
+    assert unscreened.screen_ is None
+    assert (unscreened.predict(hazy)[:100] == y_probe[:100]).mean() < 0.6
+
+
+def test_recipe_screens_the_optical_image_and_nothing_else():
+    names = ["blue", "green", "red", "nir", "swir1", "swir2", "K", "Th", "U"]
+    source = [0] * 6 + [1] * 3
+    recipe = FeatureRecipe.build(names, source, 30.0, "default")
+    measured, drop, sources = recipe.optical_screen()
+    assert [recipe.names[i] for i in measured[:6]] == names[:6]
+    assert {recipe.names[i] for i in measured[6:]} == {
+        f"{b}_kuwahara{k}" for b in names[:6] for k in (3, 5)
+    }
+    assert sources == [0]
+    assert all(0 in recipe.feature_sources[i] for i in drop)
+    kept = [recipe.names[i] for i in range(recipe.n_features) if i not in drop]
+    assert "K/Th" in kept and "Th_kuwahara5" in kept and "blue_share_kuwahara3" not in kept
+    assert len(kept) + len(drop) == recipe.n_features
+    assert FeatureRecipe.build(names, source, 30.0, "raw").optical_screen() is None
+    assert screen_for(FeatureRecipe.build(names[6:], [0, 0, 0], 30.0, "default")) is None
+
+
+def test_optical_bands_in_separate_files_are_screened_together():
+    names = ["B02", "B03", "B04", "B08", "tmi"]
+    recipe = FeatureRecipe.build(names, [0, 1, 2, 3, 4], 10.0, "default", band_grid=[0, 0, 0, 0, 1])
+    measured, drop, sources = recipe.optical_screen()
+    assert sources == [0, 1, 2, 3] and len(measured) == 4 * 3
+    assert not any(recipe.names[i].startswith("tmi") for i in drop)
+    one_grid = FeatureRecipe.build(names, [0, 1, 2, 3, 4], 10.0, "default", band_grid=[0] * 5)
+    measured, drop, sources = one_grid.optical_screen()
+    assert sources == [0, 1, 2, 3]
+    dropped = {one_grid.names[i] for i in drop}
+    assert "tmi_kuwahara3" in dropped  # its square is chosen with the optical bands
+    assert not {"tmi", "tmi_mean3", "tmi_std7"} & dropped
+
+
+def test_a_higher_threshold_flags_a_subset():
+    X, _ = _scene()
+    probe, _ = _scene(400, seed=4)
+    probe[:, :3] *= np.linspace(0.5, 3.0, 400)[:, None]
+    low = SpectralScreen([0, 1, 2], [0, 1, 2], [0], threshold=0.3).fit(X).flag(probe)
+    high = SpectralScreen([0, 1, 2], [0, 1, 2], [0], threshold=1.5).fit(X).flag(probe)
+    assert 0 < high.sum() < low.sum() and (high <= low).all()
