@@ -37,6 +37,8 @@ _KIND_TOKENS = {
     "Th": {"th", "thorium", "eth"},
     "U": {"u", "uranium", "eu"},
     "dem": {"dem", "dtm", "dsm", "elevation", "elev", "height", "altitude", "srtm", "topography"},
+    "magnetic": {"tmi", "mag", "magnetic", "magnetics", "rtp", "rmi"},
+    "gravity": {"gravity", "grav", "bouguer", "cba", "freeair"},
     # optical bands by name, or by Sentinel-2 band code (zero-padded, unlike Landsat's B1..B7)
     "blue": {"blue", "b02"},
     "green": {"green", "b03"},
@@ -60,10 +62,13 @@ _RATIOS = (
 )
 _RATIO_FLOOR = 1e-3
 _OPTICAL = ("blue", "green", "red", "nir", "swir1", "swir2")
+#: Geophysical quantities: never one image with a satellite's bands, even on its grid.
+_FAMILY = {"K": "radiometric", "Th": "radiometric", "U": "radiometric", "dem": "dem"}
+_FAMILY.update(magnetic="magnetic", gravity="gravity")
 
 
 def band_kind(name: str) -> str | None:
-    """Which quantity a band name stands for: "K", "Th", "U", "dem", an optical band or None."""
+    """The quantity a band name stands for ("K", "dem", "magnetic", "red"...) or None."""
     tokens = set(re.split(r"[^a-z0-9]+", name.lower())) - {""}
     if "edge" in tokens:  # "red edge" bands are not the red band
         return None
@@ -101,8 +106,10 @@ class FeatureRecipe:
         """Make the recipe of a preset for these bands.
 
         ``band_grid`` gives each band the id of its native grid (bands recorded on one grid are
-        one image, e.g. Landsat bands in separate files); the bands of a grid choose their
-        Kuwahara square together. Default: one image per source.
+        one image, e.g. Landsat bands in separate files); the bands of an image choose their
+        Kuwahara square together. Bands named as geophysics (K, Th, U; elevation; magnetics;
+        gravity) are never part of a satellite's image, even regridded onto it: each quantity
+        family on a grid is its own image. Default: one image per source.
 
         Raises
         ------
@@ -120,6 +127,7 @@ class FeatureRecipe:
             (index[a], index[b]) for a, b in _RATIOS if use_extras and a in index and b in index
         )
         grid = band_source if band_grid is None else band_grid
+        family = [(g, _FAMILY.get(k, "image")) for g, k in zip(grid, kinds)]
         optical = tuple(index[k] for k in _OPTICAL if k in index)
         recipe = cls(
             band_names=tuple(band_names),
@@ -130,7 +138,7 @@ class FeatureRecipe:
             ratios=ratios,
             dem_band=index.get("dem") if use_extras else None,
             kuwahara_sizes=KUWAHARA_SIZES[preset],
-            kuwahara_groups=tuple(int(g) for g in grid),
+            kuwahara_groups=tuple(sorted(set(family), key=family.index).index(f) for f in family),
             optical=optical if use_extras and len(optical) >= 3 else (),
         )
         return recipe
@@ -205,17 +213,23 @@ class FeatureRecipe:
 
         Returns (measured features: each optical band and its Kuwahara means; dropped features:
         every feature computed from a source holding an optical band, such as the Kuwahara
-        means of bands that choose their square with them; those sources), or None without
-        optical features (fewer than three recognised bands, or the ``raw`` preset).
+        means of bands that choose their square with them; those sources), or None: without
+        optical features (fewer than three recognised bands, or the ``raw`` preset), when a file
+        holding optical bands also holds geophysics (dropping it would drop the geophysics),
+        and when no band lies outside those files (nothing to map a screened pixel from).
         """
         if not self.optical:
+            return None
+        optical = {self.band_source[b] for b in self.optical}
+        inside = [s in optical for s in self.band_source]
+        kinds = [band_kind(n) for n, i in zip(self.band_names, inside) if i]
+        if all(inside) or any(k in _FAMILY for k in kinds):
             return None
         bands = [self.band_names[b] for b in self.optical]
         index = {n: i for i, n in enumerate(self.names)}
         measured = list(self.optical) + [
             index[f"{b}_kuwahara{k}"] for k in self.kuwahara_sizes for b in bands
         ]
-        optical = {self.band_source[b] for b in self.optical}
         drop = [i for i, src in enumerate(self.feature_sources) if optical & set(src)]
         return measured, drop, sorted(optical)
 

@@ -263,6 +263,11 @@ def _check_som_run(config: RunConfig) -> None:
             "pixel from its best matching unit. Leave --smooth out with --model "
             f"{config.model}."
         )
+    if not config.spectral_screen:
+        raise ModelError(
+            "--no-spectral-screen applies to the random forest only; SOM models match each "
+            f"pixel over the features it has. Leave it out with --model {config.model}."
+        )
 
 
 def run_som(config: RunConfig, progress: Progress | None = None) -> dict:

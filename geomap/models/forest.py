@@ -163,11 +163,14 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         """Class probabilities (see :meth:`predict_proba`) and the rows the screen flagged."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype="float32")
-        screen = getattr(self, "screen_", None)  # bundles saved before the screen have none
-        flagged = np.zeros(len(X), dtype=bool) if screen is None else screen.flag(X)
+        flagged = np.zeros(len(X), dtype=bool) if self.screen_ is None else self.screen_.flag(X)
         if flagged.any():
+            drop = np.asarray(self.screen_.drop, dtype=int)
+            kept = ~np.isin(np.unique(self.groups_), self.groups_[drop])  # groups it leaves
+            rest = self._available(np.isfinite(X[flagged]))[:, kept].any(axis=1)
+            flagged[np.flatnonzero(flagged)[~rest]] = False  # nothing else to map it from
             X = X.copy()  # the caller's array stays as it was
-            X[np.ix_(flagged, np.asarray(screen.drop, dtype=int))] = np.nan
+            X[np.ix_(flagged, drop)] = np.nan
         return self._proba(X), flagged
 
     def _proba(self, X: np.ndarray) -> np.ndarray:
@@ -194,6 +197,12 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
             out[np.ix_(rows, np.searchsorted(self.classes_, forest.classes_))] = proba
         out[~finite.any(axis=1)] = np.nan
         return out
+
+    def __setstate__(self, state: dict) -> None:
+        state.setdefault("screen", None)  # bundles saved before the spectral screen
+        if "forest_" in state:
+            state.setdefault("screen_", None)
+        super().__setstate__(state)
 
     @property
     def feature_importances_(self) -> np.ndarray:

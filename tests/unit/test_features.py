@@ -194,11 +194,13 @@ def test_stack_bands_on_one_native_grid_are_one_image(tmp_path):
     b4 = write("B04.tif", from_origin(500000, 5200000, 10, 10), 20)
     b8 = write("B08.tif", from_origin(500000, 5200000, 10, 10), 20)
     b11 = write("B11.tif", from_origin(500000, 5200000, 20, 20), 10)
-    with RasterStack.open([b4, b8, b11]) as stack:
+    k = write("K.tif", from_origin(500000, 5200000, 10, 10), 20)  # regridded onto the 10 m bands
+    with RasterStack.open([b4, b8, b11, k]) as stack:
         recipe = FeatureRecipe.for_stack(stack)
-    assert recipe.kuwahara_groups == (0, 0, 2)
+    assert recipe.kuwahara_groups == (0, 0, 1, 2)  # geophysics is never the satellite's image
     sources = dict(zip(recipe.names, recipe.feature_sources))
     assert sources["B04_kuwahara3"] == (0, 1) and sources["B11_kuwahara5"] == (2,)
+    assert sources["K_kuwahara3"] == (3,)
     assert sources["B04_share_kuwahara3"] == (0, 1, 2)  # the spectrum needs every optical band
 
 

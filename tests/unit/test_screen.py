@@ -46,14 +46,27 @@ def test_the_threshold_does_not_depend_on_how_densely_samples_lie():
 
 def test_thinning_keeps_every_sample_within_its_radius_and_bounds_the_reference():
     Z = np.random.default_rng(0).normal(size=(3000, 4)).astype("float32")
-    kept = _thin(Z, 0.3)
-    assert len(kept) <= MAX_REFERENCE
+    kept, radius = _thin(Z, 0.3)
+    assert len(kept) <= MAX_REFERENCE and radius > 0.3  # 3000 samples needed a larger radius
     d = np.sqrt(((Z[:, None, :] - kept[None]) ** 2).sum(axis=2)).min(axis=1)
-    radius = d.max()
-    assert radius > 0.3  # the radius grew: 3000 normal samples need more than 500 at 0.3
-    near = _thin(Z[:200], 0.3)
+    assert d.max() <= radius
+    near, same = _thin(Z[:200], 0.3)
     d = np.sqrt(((Z[:200, None, :] - near[None]) ** 2).sum(axis=2)).min(axis=1)
-    assert len(near) < 200 and d.max() <= 0.3
+    assert len(near) < 200 and same == 0.3 and d.max() <= 0.3
+
+
+def test_thinning_flags_exactly_what_the_full_training_set_would():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(4000, 3)).astype("float32")
+    screen = SpectralScreen([0, 1, 2], [0, 1, 2], [0]).fit(X)
+    assert len(screen.reference_) <= MAX_REFERENCE < len(X)
+    probe = (rng.normal(size=(3000, 3)) * 1.8).astype("float32")
+    flagged = screen.flag(probe)
+    Z, P = (X - screen.mean_) / screen.scale_, (probe - screen.mean_) / screen.scale_
+    full = np.sqrt(((P[:, None, :] - Z[None]) ** 2).sum(axis=2)).min(axis=1)
+    full_flags = full > screen.threshold * screen.spread_
+    assert 0 < flagged.sum() < len(probe)
+    np.testing.assert_array_equal(flagged, full_flags)
 
 
 def test_too_few_samples_switch_the_screen_off():
@@ -85,6 +98,32 @@ def test_forest_maps_flagged_pixels_from_the_other_sources():
     assert (unscreened.predict(hazy)[:100] == y_probe[:100]).mean() < 0.6
 
 
+def test_a_pixel_with_nothing_else_to_map_it_from_is_not_screened():
+    X, y = _scene()
+    model = LithologyForest(n_estimators=10, feature_groups=[0, 0, 0, 1, 1], screen=SCREEN)
+    model.fit(X, y)
+    probe, _ = _scene(20, seed=6)
+    probe[:, :3] = 50.0  # far from every training spectrum
+    probe[:10, 3] = np.nan  # and no geophysics either
+    proba, flagged = model.screened_proba(probe)
+    assert not flagged[:10].any() and flagged[10:].all()
+    assert np.isfinite(proba).all()
+
+
+def test_model_bundles_saved_before_the_screen_still_load_and_predict(tmp_path):
+    from geomap.export import load_model, save_model
+
+    X, y = _scene()
+    model = LithologyForest(n_estimators=10, feature_groups=[0, 0, 0, 1, 1]).fit(X, y)
+    del model.screen, model.screen_  # as a model of geomap 0.1 was saved
+    save_model(tmp_path / "old.skops", {"format": "geomap-model", "estimator": model})
+    old = load_model(tmp_path / "old.skops")["estimator"]
+    assert old.screen is None and old.screen_ is None and "LithologyForest" in repr(old)
+    proba, flagged = old.screened_proba(X)
+    assert not flagged.any()
+    np.testing.assert_array_equal(proba, model.forest_.predict_proba(X))
+
+
 def test_recipe_screens_the_optical_image_and_nothing_else():
     names = ["blue", "green", "red", "nir", "swir1", "swir2", "K", "Th", "U"]
     source = [0] * 6 + [1] * 3
@@ -113,14 +152,16 @@ def test_optical_bands_in_separate_files_are_screened_together():
     measured, drop, sources = one_grid.optical_screen()
     assert sources == [0, 1, 2, 3]
     dropped = {one_grid.names[i] for i in drop}
-    assert "tmi_kuwahara3" in dropped  # its square is chosen with the optical bands
-    assert not {"tmi", "tmi_mean3", "tmi_std7"} & dropped
+    assert not {"tmi", "tmi_mean3", "tmi_std7", "tmi_kuwahara3"} & dropped  # its own image
+    unknown = FeatureRecipe.build([*names[:4], "band_5"], [0, 1, 2, 3, 4], 10.0, band_grid=[0] * 5)
+    dropped = {unknown.names[i] for i in unknown.optical_screen()[1]}
+    assert "band_5_kuwahara3" in dropped and "band_5" not in dropped  # may be the same sensor's
 
 
-def test_a_higher_threshold_flags_a_subset():
-    X, _ = _scene()
-    probe, _ = _scene(400, seed=4)
-    probe[:, :3] *= np.linspace(0.5, 3.0, 400)[:, None]
-    low = SpectralScreen([0, 1, 2], [0, 1, 2], [0], threshold=0.3).fit(X).flag(probe)
-    high = SpectralScreen([0, 1, 2], [0, 1, 2], [0], threshold=1.5).fit(X).flag(probe)
-    assert 0 < high.sum() < low.sum() and (high <= low).all()
+def test_no_screen_where_it_would_drop_geophysics_or_everything():
+    one_file = FeatureRecipe.build(["blue", "green", "red", "nir", "K", "Th"], [0] * 6, 30.0)
+    assert one_file.optical is not None and one_file.optical_screen() is None
+    optical_only = FeatureRecipe.build(["blue", "green", "red", "nir"], [0, 0, 1, 1], 30.0)
+    assert optical_only.optical_screen() is None
+    thermal = FeatureRecipe.build(["blue", "green", "red", "thermal", "K"], [0, 0, 0, 0, 1], 30.0)
+    assert thermal.optical_screen()[2] == [0]  # an unrecognised band rides with its image

@@ -229,6 +229,7 @@ def test_a_unit_not_in_the_map_is_refused_with_the_names(som_run, demo_scene, tm
         ({"clusters": 500, "som_size": (10, 10)}, "--clusters 500 does not fit a SOM of 100 nodes"),
         ({"som_size": (100, 100)}, "10000 nodes is larger than its training sample"),
         ({"smooth": 3}, "--smooth 3 applies to the random forest only"),
+        ({"spectral_screen": False}, "--no-spectral-screen applies to the random forest only"),
         ({"model": "kohonen"}, "Available: rf, som, som-clusters"),
     ],
 )
