@@ -59,10 +59,17 @@ def test_thinning_flags_exactly_what_the_full_training_set_would():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(4000, 3)).astype("float32")
     screen = SpectralScreen([0, 1, 2], [0, 1, 2], [0]).fit(X)
-    assert len(screen.reference_) <= MAX_REFERENCE < len(X)
+    sizes = [len(kept) for kept, _ in screen.levels_]
+    assert sizes[0] < sizes[1] <= MAX_REFERENCE < sizes[2] == len(X)
+    Z = (X - screen.mean_) / screen.scale_
+    for kept, radius in screen.levels_:  # every sample lies within the radius of a kept one
+        assert (
+            np.sqrt(((Z[:, None, :] - kept[None]) ** 2).sum(axis=2)).min(axis=1).max()
+            <= radius + 1e-5
+        )
     probe = (rng.normal(size=(3000, 3)) * 1.8).astype("float32")
     flagged = screen.flag(probe)
-    Z, P = (X - screen.mean_) / screen.scale_, (probe - screen.mean_) / screen.scale_
+    P = (probe - screen.mean_) / screen.scale_
     full = np.sqrt(((P[:, None, :] - Z[None]) ** 2).sum(axis=2)).min(axis=1)
     full_flags = full > screen.threshold * screen.spread_
     assert 0 < flagged.sum() < len(probe)
