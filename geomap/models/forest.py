@@ -22,6 +22,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from geomap.errors import ModelError
 from geomap.models.base import MostProbableMixin
 
+#: Rows below which a forest predicts tree by tree in this thread (see ``_forest_proba``).
+SMALL_BATCH = 1024
+
 
 class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
     """Random forest classifier with fallback forests for pixels missing a feature group.
@@ -143,8 +146,9 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         return self.fallbacks_[key]
 
     def _available(self, finite: np.ndarray) -> np.ndarray:
-        names = np.unique(self.groups_)
-        return np.stack([finite[:, self.groups_ == g].all(axis=1) for g in names], axis=1)
+        """Per row and group: whether every feature of the group is finite (one matrix product)."""
+        member = self.groups_[:, None] == np.unique(self.groups_)[None, :]
+        return (~finite).astype("float32") @ member.astype("float32") == 0
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities; rows with no finite feature get NaN.
@@ -169,9 +173,12 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
             kept = ~np.isin(np.unique(self.groups_), self.groups_[drop])  # groups it leaves
             rest = self._available(np.isfinite(X[flagged]))[:, kept].any(axis=1)
             flagged[np.flatnonzero(flagged)[~rest]] = False  # nothing else to map it from
-            X = X.copy()  # the caller's array stays as it was
-            X[np.ix_(flagged, drop)] = np.nan
-        return self._proba(X), flagged
+        proba = self._proba(X)  # every row as it is, then the few flagged ones again
+        if flagged.any():
+            screened = X[flagged]  # a copy: the caller's array stays as it was
+            screened[:, drop] = np.nan
+            proba[flagged] = self._proba(screened)
+        return proba, flagged
 
     def _proba(self, X: np.ndarray) -> np.ndarray:
         finite = np.isfinite(X)
@@ -192,7 +199,7 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
                 if self._fallback(key) is not None:
                     forest = self._fallback(key)
                     cols = np.flatnonzero(np.isin(self.groups_, key))
-            proba = forest.predict_proba(X[rows][:, cols])
+            proba = _forest_proba(forest, X[rows][:, cols])
             out[rows] = 0.0
             out[np.ix_(rows, np.searchsorted(self.classes_, forest.classes_))] = proba
         out[~finite.any(axis=1)] = np.nan
@@ -214,3 +221,16 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+
+def _forest_proba(forest: RandomForestClassifier, X: np.ndarray) -> np.ndarray:
+    """``forest.predict_proba``; for a few rows tree by tree, without starting threads.
+
+    A window's pixels in haze or at a cloud's edge are a few dozen: threads for 200 trees would
+    cost more than the trees.
+    """
+    if len(X) >= SMALL_BATCH:
+        return forest.predict_proba(X)
+    X = np.ascontiguousarray(X, dtype="float32")  # what the trees check, checked once
+    trees = forest.estimators_
+    return np.sum([t.predict_proba(X, check_input=False) for t in trees], axis=0) / len(trees)

@@ -66,3 +66,13 @@ def test_a_class_seen_only_under_a_cloud_keeps_its_column():
     test, _ = _data(30, seed=4)
     proba = model.predict_proba(test)
     assert proba.shape == (30, 4) and (proba[:, 3] == 0).all()
+
+
+def test_a_few_rows_are_predicted_tree_by_tree_as_the_forest_would():
+    from geomap.models.forest import SMALL_BATCH, _forest_proba
+
+    X, y = _data()
+    forest = LithologyForest(n_estimators=20, random_state=0).fit(X, y).forest_
+    few, many = X[:7], np.vstack([X] * (SMALL_BATCH // len(X) + 1))
+    np.testing.assert_allclose(_forest_proba(forest, few), forest.predict_proba(few), atol=1e-12)
+    np.testing.assert_array_equal(_forest_proba(forest, many), forest.predict_proba(many))
