@@ -220,3 +220,20 @@ def test_describe_is_json_ready():
     out = Applicability().fit(X, y, folds=folds, oof_proba=oof).describe()
     assert json.loads(json.dumps(out))["calibration"]["inputs"]
     assert out["threshold"] > out["training_dissimilarity_median"]
+
+
+def test_many_features_are_searched_in_matrix_form_with_the_k_d_trees_result(monkeypatch):
+    import geomap.applicability as applicability
+
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(300, 40)), rng.integers(0, 2, 300)
+    folds = rng.integers(0, 5, 300)
+    X[:20, 30:] = np.nan  # a subspace of 30 features too
+    probe = rng.normal(size=(500, 40)) * 1.5
+    probe[:50, 30:] = np.nan
+    groups = [0] * 30 + [1] * 10
+    matrix = _fitted(X, y, folds, feature_groups=groups).dissimilarity(probe)[0]
+    monkeypatch.setattr(applicability, "KDTREE_MAX_DIMS", 100)
+    tree = _fitted(X, y, folds, feature_groups=groups).dissimilarity(probe)[0]
+    assert np.isfinite(matrix).all()
+    np.testing.assert_allclose(matrix, tree, rtol=1e-5)
