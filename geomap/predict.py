@@ -184,17 +184,17 @@ def predict_stack(
 
 
 def window_proba(model, job: _Window, n_classes: int, smooth: int = 1) -> np.ndarray:
-    """Class probabilities (classes, rows, cols) of a window; NaN where no source has data."""
+    """Class probabilities (classes, rows, cols) of a window; NaN where no source has data.
+
+    ``model`` is a :class:`geomap.models.LithologyForest`; what its spectral screen flags is
+    marked on the window (missing features and sources).
+    """
     proba = np.full((job.X.shape[0], n_classes), np.nan, dtype="float32")
     every = len(job.rows) == len(job.X)  # no copy when every pixel has data
     if len(job.rows):
-        X = job.X if every else job.X[job.rows]
-        if hasattr(model, "screened_proba"):
-            proba[job.rows], flagged = model.screened_proba(X)
-            if flagged.any():
-                job.screened(job.rows[flagged], model.screen_)
-        else:
-            proba[job.rows] = model.predict_proba(X)
+        proba[job.rows], flagged = model.screened_proba(job.X if every else job.X[job.rows])
+        if flagged.any():
+            job.screened(job.rows[flagged], model.screen_)
     proba = proba.T.reshape(n_classes, *job.shape)
     if smooth > 1:
         proba = smooth_probabilities(proba, smooth)

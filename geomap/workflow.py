@@ -490,7 +490,7 @@ def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> dict:
         summary = _write_outputs(
             tmp, stack, recipe, bundle, np.zeros(len(names), int), block_size, progress, trust
         )
-        screen = getattr(bundle["estimator"], "screen_", None)
+        screen = bundle["estimator"].screen_
         return {
             "prediction": summary.to_dict(names),
             "spectral_screen": None if screen is None else screen.describe(),
