@@ -31,6 +31,9 @@ from geomap.errors import ModelError
 
 #: Gap between random and spatial accuracy above which the report warns in words.
 OPTIMISM_GAP = 0.05
+#: Fewest blocks per spatial fold: with one block a fold holds whatever classes that block has,
+#: and the group splitter cannot balance the folds by class.
+BLOCKS_PER_FOLD = 2
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict:
@@ -96,6 +99,9 @@ def choose_block_size(
     map_xy : ndarray (m, 2)
         Coordinates of pixels where the map is predicted (a random sample).
 
+    Block sides that leave fewer than ``BLOCKS_PER_FOLD`` blocks per fold are not chosen unless
+    no side leaves enough (then the one with the most blocks is).
+
     Returns
     -------
     size : float
@@ -111,7 +117,7 @@ def choose_block_size(
     scores = []
     for size in candidates:
         groups = block_groups(xy, size)
-        if len(np.unique(groups)) < n_folds:
+        if len(np.unique(groups)) < BLOCKS_PER_FOLD * n_folds:
             scores.append(np.inf)
             continue
         splitter = StratifiedGroupKFold(n_folds, shuffle=True, random_state=random_state)

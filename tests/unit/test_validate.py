@@ -45,6 +45,16 @@ def test_block_size_grows_when_the_map_is_far_from_clustered_samples():
     assert len(details["candidates"]) == len(details["distance_mismatch"])
 
 
+def test_every_spatial_fold_gets_at_least_two_blocks():
+    rng = np.random.default_rng(2)
+    xy, y = _clusters(rng, n_clusters=8, per=30, spread=300.0)
+    map_xy = rng.uniform(0, 10000, (3000, 2))  # far from the eight clusters
+    size, details = choose_block_size(xy, y, map_xy, n_folds=5)
+    assert len(np.unique(block_groups(xy, size))) >= 10
+    finite = [c for c, m in zip(details["candidates"], details["distance_mismatch"]) if m]
+    assert all(len(np.unique(block_groups(xy, c))) >= 10 for c in finite)
+
+
 def test_spatial_cv_is_less_optimistic_on_clustered_data():
     rng = np.random.default_rng(1)
     xy, _ = _clusters(rng, n_clusters=20, per=20)
