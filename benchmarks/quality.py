@@ -1,11 +1,15 @@
 """Mapping quality on synthetic scenes with a known truth: geomap against a plain per-pixel forest.
 
-For each seed a scene is generated with `geomap.synthetic.make_scene` and mapped five ways:
+For each seed a scene is generated with `geomap.synthetic.make_scene` and mapped six ways:
 
 - `geomap`: the default pipeline (neighbourhood features, no probability smoothing);
 - `geomap_smooth3`: the same with 3 x 3 probability smoothing (smooth=3);
 - `geomap_raw`: raw bands only (features="raw");
 - `geomap_no_screen`: the default pipeline without the spectral screen (`geomap.screen`);
+- `geomap_exact_labels`: the default pipeline trained on the same field points labelled with the
+  truth of their pixel (no mislabels, no point across a contact from its pixel centre): a
+  control that shows how far each CV is from the true accuracy when the labels mean what the
+  truth means, apart from the label noise;
 - `plain_forest`: the per-pixel random forest a geologist would script by hand: every band
   reprojected in memory onto the truth grid (bilinear, NaN for no data), a scikit-learn
   RandomForestClassifier trained on the pixels under the field points, uncertainty the normalised
@@ -79,6 +83,14 @@ ABLATION_COLUMNS = (
     ("raw AUROC", "geomap_raw", "auroc_entropy", "{:.3f}"),
     ("smooth3 spat CV", "geomap_smooth3", "spatial_cv_overall_accuracy", "{:.3f}"),
     ("raw spat CV", "geomap_raw", "spatial_cv_overall_accuracy", "{:.3f}"),
+)
+CONTROL_COLUMNS = (
+    ("true OA", "geomap_exact_labels", "true_accuracy", "{:.3f}"),
+    ("random CV", "geomap_exact_labels", "random_cv_overall_accuracy", "{:.3f}"),
+    ("spatial CV", "geomap_exact_labels", "spatial_cv_overall_accuracy", "{:.3f}"),
+    ("|spat-true|", "geomap_exact_labels", "spatial_gap", "{:.3f}"),
+    ("|rand-true|", "geomap_exact_labels", "random_gap", "{:.3f}"),
+    ("block m", "geomap_exact_labels", "spatial_block_size_m", "{:.0f}"),
 )
 
 
@@ -158,14 +170,16 @@ def geomap_figures(
 ) -> dict:
     """Run geomap on a scene with ``options`` overriding RunConfig defaults; score its outputs."""
     config = RunConfig(
-        rasters=list(scene.rasters),
-        labels=scene.points_gpkg,
-        label_column=scene.label_column,
-        out=out,
-        trees=trees,
-        random_state=seed,
-        overwrite=True,
-        **options,
+        **{
+            "rasters": list(scene.rasters),
+            "labels": scene.points_gpkg,
+            "label_column": scene.label_column,
+            "out": out,
+            "trees": trees,
+            "random_state": seed,
+            "overwrite": True,
+            **options,
+        }
     )
     t0 = time.perf_counter()
     report = run(config)
@@ -254,6 +268,18 @@ def scene_figures(scene: Scene) -> dict:
     return {"label_truth_agreement": float(agree.mean()), "points_on_grid": int(len(pixels))}
 
 
+def exact_labels(scene: Scene, path: Path) -> Path:
+    """The field points relabelled with the truth of their pixel, written to ``path``."""
+    truth, profile = read_truth(scene)
+    points = gpd.read_file(scene.points_gpkg).to_crs(profile["crs"])
+    pixels, _ = point_pixels(scene, profile, points)
+    if len(pixels) != len(points):
+        raise RuntimeError(f"{scene.points_gpkg}: field points off the truth grid")
+    points[scene.label_column] = np.asarray(scene.class_names)[truth.ravel()[pixels]]
+    points.to_file(path, driver="GPKG")
+    return path
+
+
 def seed_figures(seed: int, args: argparse.Namespace) -> dict:
     """Every map of one seed's scene, scored."""
     t0 = time.perf_counter()
@@ -261,7 +287,10 @@ def seed_figures(seed: int, args: argparse.Namespace) -> dict:
     scene = make_scene(base / "scene", size=args.size, seed=seed)
     out = {"scene": scene_figures(scene)}
     check = point_pixels(scene, read_truth(scene)[1], check_points(scene, CHECK_POINTS))
-    variants = {"geomap": {}, **({} if args.fast else ABLATIONS)}
+    variants = {"geomap": {}}
+    if not args.fast:
+        control = {"labels": exact_labels(scene, base / "exact_labels.gpkg")}
+        variants.update(ABLATIONS, geomap_exact_labels=control)
     for name, options in variants.items():
         out[name] = geomap_figures(scene, check, base / name, seed, args.trees, options)
     out["plain_forest"] = plain_forest_figures(scene, seed, args.trees)
@@ -314,6 +343,16 @@ def targets(mean: dict) -> list[dict]:
             g["spatial_check_gap"] < g["random_check_gap"],
         ),
     ]
+    if "geomap_exact_labels" in mean:
+        c = mean["geomap_exact_labels"]
+        checks.append(
+            (
+                f"labels = pixel truth: mean |spatial CV - true| = {c['spatial_gap']:.3f} < mean "
+                f"|random CV - true| = {c['random_gap']:.3f} (not an issue target: a control "
+                "without label noise)",
+                c["spatial_gap"] < c["random_gap"],
+            )
+        )
     return [{"target": text, "pass": bool(ok)} for text, ok in checks]
 
 
@@ -328,6 +367,8 @@ def main(argv: list[str] | None = None) -> None:
     print_table("geomap (default) against the plain per-pixel forest", MAIN_COLUMNS, results, mean)
     if not args.fast:
         print_table("ablations (true accuracy, AUROC of entropy)", ABLATION_COLUMNS, results, mean)
+        title = "control: the same points labelled with their pixel's truth"
+        print_table(title, CONTROL_COLUMNS, results, mean)
     print()
     save_verdicts(args, results, mean, targets(mean), t0, "quality.json")
 
