@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -27,6 +28,16 @@ from geomap.errors import ModelError, OutputExistsError
 from geomap.stack import GDAL_CACHE_BYTES, Grid
 
 CLASS_NODATA = 255
+_CLASS_MAPS = ("lithology", "clusters", "subunits")
+
+#: Names of the files geomap writes in an output folder (and the side files QGIS or GDAL add to
+#: them): ``--overwrite`` replaces a folder that holds nothing else.
+OUTPUT_NAMES = re.compile(
+    r"(lithology|clusters|subunits|uncertainty|probabilities|applicability|expected_accuracy"
+    r"|quantization_error|label_distance)\.tif(\.aux\.xml|\.ovr)?"
+    r"|(lithology|clusters|subunits)\.qml|((clusters|subunits)_)?legend\.csv"
+    r"|suggested_samples\.(csv|gpkg(-wal|-shm)?)|som_[a-z_]+\.png|report\.json|model\.skops"
+)
 
 #: Colours by words commonly found in unit names, after geological map conventions.
 _NAMED_COLOURS = {
@@ -299,12 +310,17 @@ def load_model(path: str | Path) -> dict:
 
 
 def check_out_dir(out: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> None:
-    """Refuse an output folder that holds files, unless overwriting was asked for.
+    """Refuse an output folder that holds files, unless overwriting a previous run was asked for.
+
+    ``overwrite`` replaces only geomap's own outputs (:data:`OUTPUT_NAMES`): a folder that also
+    holds anything else (survey data, notes, subfolders) is refused, so nothing of the user's is
+    deleted.
 
     Raises
     ------
     OutputExistsError
-        If ``out`` is a file, a non-empty folder and ``overwrite`` is false, or holds an input.
+        If ``out`` is a file, a non-empty folder and ``overwrite`` is false, holds files geomap did
+        not write, or holds an input.
     """
     root = Path(out).resolve()
     for path in inputs:
@@ -315,20 +331,39 @@ def check_out_dir(out: Path, overwrite: bool, inputs: Sequence[Path] = ()) -> No
             )
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"Output '{out}' is a file; give a folder path for --out.")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not overwrite:
         raise OutputExistsError(
             f"Output folder '{out}' already holds files; give a new or empty folder, or pass "
             "--overwrite to replace them."
+        )
+    foreign = sorted(
+        p.name + ("/" if p.is_dir() else "")
+        for p in out.iterdir()
+        if p.is_dir() or not OUTPUT_NAMES.fullmatch(p.name)
+    )
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        raise OutputExistsError(
+            f"Output folder '{out}' holds {len(foreign)} item(s) geomap did not write ({shown}); "
+            "--overwrite replaces only the outputs of an earlier geomap run, so nothing was "
+            "written or deleted. Give a new or empty folder for --out, or move those files."
         )
 
 
 @contextmanager
 def staged_output(out: Path, overwrite: bool):
-    """Yield a temporary folder beside ``out``; move it into place only if the block succeeds.
+    """Yield a temporary folder beside ``out``; move its files in only if the block succeeds.
 
-    A failed run leaves ``out`` as it was and no temporary folder behind.
+    A failed run leaves ``out`` as it was and no temporary folder behind. A folder that exists
+    (empty, or a previous run's when overwriting) is kept, itself: its old files are set aside and
+    the new ones moved in, the class maps last, so ``--out .`` works and a shell inside the folder
+    sees the new files.
     """
-    out = Path(out)
+    out = Path(out).absolute()
     check_out_dir(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -340,10 +375,13 @@ def staged_output(out: Path, overwrite: bool):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-        os.replace(out, old / "previous")
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+    for path in out.iterdir():
+        os.replace(path, old / path.name)
+    for path in sorted(tmp.iterdir(), key=lambda p: p.suffix == ".tif" and p.stem in _CLASS_MAPS):
+        os.replace(path, out / path.name)
+    tmp.rmdir()
+    shutil.rmtree(old, ignore_errors=True)

@@ -264,12 +264,29 @@ def test_output_folder_that_exists(scene, capsys):
     assert sorted(p.name for p in scene["tmp"].iterdir() if p.name.startswith(".taken")) == []
 
 
-def test_overwrite_replaces_the_folder(scene, capsys):
+def test_overwrite_replaces_an_earlier_run_and_nothing_else(scene, capsys):
     out = scene["tmp"] / "taken"
-    out.mkdir()
-    (out / "old.txt").write_text("old")
+    assert main(args(scene, out=out)) == 0
+    (out / "lithology.tif.aux.xml").write_text("<PAMDataset/>")  # as QGIS leaves it
+    (out / "probabilities.tif").write_text("an older run's")
     assert main(args(scene, out=out, extra=["--overwrite"])) == 0
-    assert not (out / "old.txt").exists() and (out / "lithology.tif").exists()
+    assert (out / "probabilities.tif").stat().st_size > 100
+    (out / "my_notes.txt").write_text("keep me")
+    (out / "field data").mkdir()
+    before = sorted(p.name for p in out.iterdir())
+    err = fails(capsys, args(scene, out=out, extra=["--overwrite"]), "did not write")
+    assert "field data/" in err and "my_notes.txt" in err
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert (out / "my_notes.txt").read_text() == "keep me"
+
+
+def test_out_dot_writes_into_the_current_folder(scene, capsys, monkeypatch):
+    here = scene["tmp"] / "season1"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert main(args(scene, out=".")) == 0, capsys.readouterr().err
+    assert (here / "lithology.tif").exists() and (here / "report.json").exists()
+    assert sorted(p.name for p in scene["tmp"].iterdir() if p.name.startswith(".")) == []
 
 
 @pytest.mark.parametrize(("option", "value"), [("--block-size", "8"), ("--cv-folds", "1")])

@@ -35,14 +35,16 @@ def test_a_failed_block_leaves_nothing(tmp_path):
 def test_overwrite_keeps_the_old_folder_until_the_new_one_is_complete(tmp_path):
     out = tmp_path / "map"
     out.mkdir()
-    (out / "old.txt").write_text("old")
+    (out / "report.json").write_text("old")
     with pytest.raises(RuntimeError), staged_output(out, overwrite=True):
         raise RuntimeError("crash")
-    assert (out / "old.txt").read_text() == "old"
+    assert (out / "report.json").read_text() == "old"
+    inode = out.stat().st_ino
     with staged_output(out, overwrite=True) as tmp:
-        (tmp / "new.txt").write_text("new")
-    assert [p.name for p in out.iterdir()] == ["new.txt"]
+        (tmp / "legend.csv").write_text("new")
+    assert [p.name for p in out.iterdir()] == ["legend.csv"]
     assert [p.name for p in tmp_path.iterdir()] == ["map"]
+    assert out.stat().st_ino == inode  # the same folder: a shell inside it sees the new files
     with pytest.raises(OutputExistsError):
         with staged_output(out, overwrite=False):
             pass
