@@ -10,6 +10,7 @@ and a round-robin draw across polygons, so one large polygon does not swamp the 
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,9 +109,27 @@ def _read_any(path: Path, crs: str | None, layer: str | None) -> gpd.GeoDataFram
     )
 
 
-def _read_vector(path: Path, layer: str | None) -> gpd.GeoDataFrame:
+def _zipped_shapefile(path: Path) -> str | Path:
+    """What GDAL should open for a zip: the zip itself, or its one Shapefile inside a folder."""
     try:
-        frame = gpd.read_file(path, layer=layer)
+        with zipfile.ZipFile(path) as z:
+            inner = [n for n in z.namelist() if n.lower().endswith(".shp")]
+    except (zipfile.BadZipFile, OSError):
+        return path  # GDAL says what is wrong with it
+    if len(inner) > 1:
+        raise LabelError(
+            f"Labels '{path}': the zip holds {len(inner)} Shapefiles ({', '.join(inner[:5])}); "
+            "zip one Shapefile (its .shp, .shx, .dbf and .prj) per file."
+        )
+    if len(inner) == 1 and "/" in inner[0]:
+        return f"/vsizip/{path}/{inner[0]}"  # zipped with its folder, as Windows does
+    return path
+
+
+def _read_vector(path: Path, layer: str | None) -> gpd.GeoDataFrame:
+    source = _zipped_shapefile(path) if path.suffix.lower() == ".zip" else path
+    try:
+        frame = gpd.read_file(source, layer=layer)
     except (DataSourceError, ValueError, OSError) as exc:
         raise LabelError(
             f"Labels '{path}': the file cannot be read as vector data ({exc}). Check that it is a "
@@ -179,8 +198,15 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
             f"Labels '{path}': geometries of type {sorted(kinds)} found; geomap reads points "
             "(observations) and polygons (mapped units). Buffer lines into polygons first."
         )
+    names = frame[column].map(_class_name)
+    if (names == "").all():
+        raise LabelError(
+            f"Labels '{path}': every value in '{column}' is blank; pass the column that holds "
+            "the classes with --label-column."
+        )
+    frame, names = frame[names != ""], names[names != ""]  # a blank class is no observation
     out = gpd.GeoDataFrame(
-        {"label": frame[column].map(_class_name), "source": path.name},
+        {"label": names, "source": path.name},
         geometry=frame.geometry.values,
         crs=frame.crs,
     )
@@ -192,6 +218,20 @@ def _class_name(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
+
+
+def lookalike_notes(names: Sequence[str], path: Path) -> list[str]:
+    """Warnings on class names that differ only in capitals or spaces ("Granite", "granite")."""
+    groups: dict[str, list[str]] = {}
+    for name in class_order(names):
+        groups.setdefault(" ".join(name.split()).casefold(), []).append(name)
+    return [
+        f"Classes {', '.join(repr(n) for n in same)} in '{path.name}' differ only in capitals or "
+        f"spaces; geomap maps them as {len(same)} classes. If they are one unit, write it one "
+        "way in the file."
+        for same in groups.values()
+        if len(same) > 1
+    ]
 
 
 def class_order(names: Sequence[str]) -> list[str]:
@@ -270,6 +310,27 @@ def sample_labels(
         "polygon_pixels": int((kind == "polygon").sum()),
     }
     return samples
+
+
+def placement_notes(path: Path, counts: dict) -> list[str]:
+    """Warnings on observations that were read but are not used: off the rasters or on nodata.
+
+    ``counts`` is :attr:`Samples.counts`, with ``on_nodata`` once features were extracted.
+    """
+    notes = []
+    outside = counts.get("points_outside_grid", 0)
+    if outside:
+        notes.append(
+            f"{outside} of {counts.get('points', 0)} points in '{path.name}' fall outside the "
+            "rasters' common footprint and are not used."
+        )
+    nodata = counts.get("on_nodata", 0)
+    if nodata:
+        notes.append(
+            f"{nodata} labelled pixels of '{path.name}' fall where no raster has data and are "
+            "not used."
+        )
+    return notes
 
 
 def _point_pixels(points: gpd.GeoDataFrame, grid: Grid) -> tuple[np.ndarray, ...]:

@@ -32,7 +32,7 @@ from geomap.export import (
     write_profile_legend,
 )
 from geomap.features import FeatureRecipe
-from geomap.labels import read_labels, sample_labels
+from geomap.labels import placement_notes, read_labels, sample_labels
 from geomap.models import SelfOrganizingMap, SOMClassifier, SOMClusters
 from geomap.predict import release_freed_memory
 from geomap.som_plots import write_som_plots
@@ -378,6 +378,6 @@ def _labelled(config: RunConfig, stack, recipe, report: dict) -> dict:
         "counts": counts,
         "per_class": dict(zip(names, np.bincount(y, minlength=len(names)).tolist())),
     }
-    report["warnings"] = notes
+    report["warnings"] = placement_notes(Path(config.labels), counts) + notes
     xy = np.column_stack(stack.grid.xy(samples.rows, samples.cols))
     return {"X": X, "y": y, "xy": xy, "names": names}

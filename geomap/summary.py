@@ -10,7 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from geomap.labels import class_order, read_labels, sample_labels
+from geomap.labels import (
+    class_order,
+    lookalike_notes,
+    placement_notes,
+    read_labels,
+    sample_labels,
+)
 from geomap.stack import RasterStack
 
 #: Fewer samples than this in a class make its accuracy figures meaningless.
@@ -59,10 +65,4 @@ def _sample_warnings(path: Path, placed: dict, per_class: dict) -> list[str]:
         for name, n in per_class.items()
         if n < FEW_SAMPLES
     ]
-    outside = placed.get("points_outside_grid", 0)
-    if outside:
-        notes.append(
-            f"{outside} of {placed.get('points', 0)} points in '{path.name}' fall outside the "
-            "rasters' common footprint and are not used."
-        )
-    return notes
+    return notes + lookalike_notes(list(per_class), path) + placement_notes(path, placed)

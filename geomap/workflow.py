@@ -34,7 +34,15 @@ from geomap.export import (
     write_qml,
 )
 from geomap.features import FeatureRecipe, band_kind
-from geomap.labels import Samples, class_order, extract_features, read_labels, sample_labels
+from geomap.labels import (
+    Samples,
+    class_order,
+    extract_features,
+    lookalike_notes,
+    placement_notes,
+    read_labels,
+    sample_labels,
+)
 from geomap.models import LithologyForest
 from geomap.predict import PredictionSummary, predict_stack
 from geomap.screen import screen_for
@@ -196,7 +204,7 @@ def encode_classes(labels: np.ndarray, labels_path: Path) -> tuple[list[str], np
     unique, inverse = np.unique(labels, return_inverse=True)
     codes = np.array([names.index(u) for u in unique])[inverse.ravel()]
     counts = np.bincount(codes, minlength=len(names))
-    notes = [
+    notes = lookalike_notes(names, labels_path) + [
         f"Class '{n}' has only {c} sample(s); its accuracy figures mean little and it may vanish "
         "from cross-validation folds. Add observations of it."
         for n, c in zip(names, counts)
@@ -332,6 +340,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
     recipe = FeatureRecipe.for_stack(stack, config.features)
     samples, X, counts = prepare_samples(stack, recipe, Path(config.labels), placed)
     names, y, notes = encode_classes(samples.labels, Path(config.labels))
+    notes = placement_notes(Path(config.labels), counts) + notes
     estimator = LithologyForest(
         n_estimators=config.trees,
         feature_groups=feature_groups(recipe),

@@ -13,6 +13,8 @@ from geomap.labels import (
     class_order,
     extract_features,
     label_columns,
+    lookalike_notes,
+    placement_notes,
     read_labels,
     sample_labels,
 )
@@ -60,6 +62,50 @@ def test_zipped_shapefile(tmp_path, stack):
         for ext in ("shp", "shx", "dbf", "prj", "cpg"):
             f.write(tmp_path / f"obs.{ext}", f"obs.{ext}")
     assert len(read_labels(z, "lithology")) == 4
+
+
+def _zip(tmp_path, name, members):
+    z = tmp_path / name
+    with zipfile.ZipFile(z, "w") as f:
+        for stem, inner in members:
+            for ext in ("shp", "shx", "dbf", "prj", "cpg"):
+                f.write(tmp_path / f"{stem}.{ext}", f"{inner}.{ext}")
+    return z
+
+
+def test_zipped_shapefile_inside_its_folder(tmp_path, stack):
+    points().to_file(tmp_path / "obs.shp")
+    z = _zip(tmp_path, "obs.zip", [("obs", "legacy map/obs")])  # "Send to > Compressed folder"
+    assert len(read_labels(z, "lithology")) == 4
+    two = _zip(tmp_path, "two.zip", [("obs", "a/obs"), ("obs", "b/obs")])
+    with pytest.raises(LabelError, match="holds 2 Shapefiles.*one Shapefile"):
+        read_labels(two, "lithology")
+
+
+def test_blank_classes_are_not_observations(tmp_path):
+    p = tmp_path / "obs.gpkg"
+    points(labels=["granite", " ", "basalt", ""]).to_file(p)
+    assert list(read_labels(p, "lithology")["label"]) == ["granite", "basalt"]
+    points(labels=[" ", "", "  ", ""]).to_file(p)
+    with pytest.raises(LabelError, match="every value in 'lithology' is blank"):
+        read_labels(p, "lithology")
+
+
+def test_class_names_that_differ_in_capitals_or_spaces_are_flagged(tmp_path):
+    notes = lookalike_notes(["Granite", "granite", "basalt", "Old  Red", "old red"], tmp_path)
+    assert len(notes) == 2
+    assert "'Granite', 'granite'" in notes[0] and "2 classes" in notes[0]
+    assert lookalike_notes(["granite", "basalt"], tmp_path) == []
+
+
+def test_observations_off_the_rasters_or_on_nodata_are_reported(tmp_path, stack):
+    far = points(6)
+    far.geometry = [*far.geometry[:4], Point(X0 - 1000, Y0), Point(X0 + 2985, Y0 - 2985)]
+    far.to_file(tmp_path / "obs.gpkg")
+    s = sample_labels(read_labels(tmp_path / "obs.gpkg", "lithology"), stack.grid)
+    notes = placement_notes(tmp_path / "obs.gpkg", {**s.counts, "on_nodata": 1})
+    assert notes[0].startswith("1 of 6 points in 'obs.gpkg' fall outside")
+    assert notes[1].startswith("1 labelled pixels of 'obs.gpkg' fall where no raster has data")
 
 
 def test_csv_with_lon_lat_defaults_to_wgs84(tmp_path, stack):
