@@ -234,6 +234,13 @@ def summary_sentence(random_oa: float, spatial_oa: float) -> str:
             f"cross-validation ({spatial_oa:.2f}) because nearby observations resemble each other; "
             f"expect about {spatial_oa:.2f} accuracy away from the observations."
         )
+    if -gap > OPTIMISM_GAP:
+        return (
+            f"Spatial cross-validation ({spatial_oa:.2f}) is {-gap:.2f} higher than random "
+            f"cross-validation ({random_oa:.2f}), which happens when classes have few observations "
+            f"or their names are inconsistent: neither figure is reliable; quote the lower, "
+            f"{random_oa:.2f}, and check the class names and counts."
+        )
     return (
         f"Random ({random_oa:.2f}) and spatial ({spatial_oa:.2f}) cross-validation agree within "
         f"{OPTIMISM_GAP:.2f}; the spatial figure ({spatial_oa:.2f}) is the one to quote."

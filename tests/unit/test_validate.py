@@ -88,6 +88,8 @@ def test_neighbourhood_evaluation_averages_probabilities():
 def test_summary_sentence_warns_only_beyond_the_gap():
     assert "more optimistic" in summary_sentence(0.9, 0.7)
     assert "agree" in summary_sentence(0.80, 0.78)
+    higher = summary_sentence(0.20, 0.32)
+    assert "higher than random" in higher and "quote the lower, 0.20" in higher
 
 
 def test_cross_validate_returns_folds_and_out_of_fold_probabilities_for_calibration():
