@@ -116,6 +116,18 @@ def _add_som(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _Once(argparse.Action):
+    """An option that may be given once: a second one is an error, not silently the winner."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(
+                f"{option_string} given twice; geomap reads one file of observations. Put the "
+                "points and polygons in one file (a GeoPackage layer or GeoJSON may hold both)."
+            )
+        setattr(namespace, self.dest, values)
+
+
 def _odd_int(text: str) -> int:
     value = _positive_int(text)
     if value % 2 == 0:
@@ -177,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--labels",
         type=Path,
+        action=_Once,
         metavar="FILE",
         help="observations: points or polygons in GeoPackage, GeoJSON, Shapefile "
         "(.shp or zipped) or CSV with x/y, lon/lat or easting/northing columns (required "

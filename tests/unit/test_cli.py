@@ -255,6 +255,26 @@ def test_labels_all_on_nodata(scene, capsys, raster_factory):
     fails(capsys, args(scene, out=out, labels=path, rasters=[holes]), "fall on nodata", out=out)
 
 
+def test_labels_given_twice_is_an_error(scene, capsys):
+    argv = args(scene, extra=["--labels", str(scene["labels"])])
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "--labels given twice" in capsys.readouterr().err
+    assert not (scene["tmp"] / "out").exists()
+
+
+def test_observations_off_the_rasters_are_reported(scene, capsys):
+    pts = scene["points"].copy()
+    pts.geometry = pts.geometry.translate(xoff=900.0)  # half of them east of the rasters
+    labels = scene["tmp"] / "shifted.gpkg"
+    pts.to_file(labels)
+    assert main(args(scene, labels=labels)) == 0
+    err = capsys.readouterr().err
+    outside = int((pts.geometry.x > X0 + 1800).sum())
+    assert f"warning: {outside} of 60 points in 'shifted.gpkg' fall outside" in err
+
+
 def test_output_folder_that_exists(scene, capsys):
     out = scene["tmp"] / "taken"
     out.mkdir()
