@@ -47,6 +47,13 @@ _KIND_TOKENS = {
     "swir1": {"swir1", "swir16", "b11"},
     "swir2": {"swir2", "swir22", "b12"},
 }
+#: Landsat file names (``LC08_L2SP_..._SR_B2``): the sensor from the product ID, then the band.
+_LANDSAT_SENSOR = {"lc08": "oli", "lc09": "oli", "lo08": "oli", "lo09": "oli"}
+_LANDSAT_SENSOR.update(le07="tm", lt05="tm", lt04="tm")
+_LANDSAT_BANDS = {
+    "oli": {2: "blue", 3: "green", 4: "red", 5: "nir", 6: "swir1", 7: "swir2"},
+    "tm": {1: "blue", 2: "green", 3: "red", 4: "nir", 5: "swir1", 7: "swir2"},
+}
 #: Ratios added where both bands are recognised: radiometric K/Th, U/Th, U/K; and the optical
 #: ratios of geological remote sensing (Sabins 1999): ferric iron (red/blue), ferrous iron
 #: (swir1/nir), clay and carbonate hydroxyl (swir1/swir2), vegetation (nir/red). Ratios cancel
@@ -75,6 +82,11 @@ def band_kind(name: str) -> str | None:
     for kind, words in _KIND_TOKENS.items():
         if tokens & words:
             return kind
+    # USGS names end in an upper-case _B<n>; geomap names unnamed bands of a file <stem>_b<n>
+    number = re.search(r"_B(\d{1,2})$", name)
+    sensor = next((_LANDSAT_SENSOR[t] for t in tokens if t in _LANDSAT_SENSOR), None)
+    if number and sensor:
+        return _LANDSAT_BANDS[sensor].get(int(number.group(1)))
     return None
 
 

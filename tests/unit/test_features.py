@@ -25,7 +25,14 @@ def _recipe(names=("red", "nir", "K", "Th", "U", "dem"), preset="default"):
         ("T33TWN_20240611T100559_B11_20m", "swir1"),
         ("B8A", "nir"),
         ("red edge 1", None),
-        ("SR_B5", None),
+        ("SR_B5", None),  # no sensor in the name: Landsat 5 and 8 number bands differently
+        ("LC08_L2SP_190026_20220512_20220519_02_T1_SR_B2", "blue"),
+        ("LC09_L2SP_190026_20230507_20230509_02_T1_SR_B7", "swir2"),
+        ("LT05_L2SP_190026_19990812_20200908_02_T1_SR_B2", "green"),
+        ("LE07_L1TP_190026_20020512_20200917_02_T1_B4", "nir"),
+        ("LC08_L2SP_190026_20220512_20220519_02_T1_ST_B10", None),  # thermal
+        ("LC08_L2SP_190026_20220512_20220519_02_T1_QA_PIXEL", None),
+        ("LC08_L2SP_190026_20220512_20220519_02_T1_stack_b2", None),  # band 2 of a stack file
     ],
 )
 def test_band_kind_reads_names(name, kind):
