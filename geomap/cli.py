@@ -203,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--label-crs",
         metavar="CRS",
-        help="CRS of a CSV's coordinates (default EPSG:4326 for lon/lat columns)",
+        help="CRS of the observations' coordinates where the file does not say it: a CSV's "
+        "(default EPSG:4326 for lon/lat columns), or a vector file without one",
     )
     p.add_argument(
         "--model",

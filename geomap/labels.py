@@ -9,6 +9,7 @@ and a round-robin draw across polygons, so one large polygon does not swamp the 
 
 from __future__ import annotations
 
+import csv
 import re
 import zipfile
 from collections.abc import Sequence
@@ -30,12 +31,16 @@ from geomap.stack import Grid, RasterStack
 #: Coordinate column pairs accepted in CSV files (case-insensitive), in order of preference.
 COORD_PAIRS = (
     ("x", "y"),
+    ("point_x", "point_y"),  # ArcGIS "Add XY Coordinates"
     ("easting", "northing"),
+    ("east", "north"),
     ("lon", "lat"),
     ("long", "lat"),
+    ("lng", "lat"),
     ("longitude", "latitude"),
+    ("x_wgs84", "y_wgs84"),
 )
-_GEOGRAPHIC = {"lon", "long", "longitude"}
+_GEOGRAPHIC = {"lon", "long", "lng", "longitude", "x_wgs84"}
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip")
 
 _EXTRACT_BLOCK = 64
@@ -101,7 +106,7 @@ def _read_any(path: Path, crs: str | None, layer: str | None) -> gpd.GeoDataFram
     if suffix == ".csv":
         return _read_csv(path, crs)
     if suffix in VECTOR_SUFFIXES:
-        return _read_vector(path, layer)
+        return _read_vector(path, layer, crs)
     raise LabelError(
         f"Labels '{path}': the format '{suffix or path.name}' is not supported. Give a "
         "GeoPackage, GeoJSON, Shapefile (.shp or zipped) or CSV "
@@ -126,7 +131,7 @@ def _zipped_shapefile(path: Path) -> str | Path:
     return path
 
 
-def _read_vector(path: Path, layer: str | None) -> gpd.GeoDataFrame:
+def _read_vector(path: Path, layer: str | None, crs: str | None = None) -> gpd.GeoDataFrame:
     source = _zipped_shapefile(path) if path.suffix.lower() == ".zip" else path
     try:
         frame = gpd.read_file(source, layer=layer)
@@ -135,19 +140,48 @@ def _read_vector(path: Path, layer: str | None) -> gpd.GeoDataFrame:
             f"Labels '{path}': the file cannot be read as vector data ({exc}). Check that it is a "
             "complete GeoPackage, GeoJSON or zipped Shapefile."
         ) from None
+    if frame.crs is not None and frame.crs.is_geographic and not frame.empty:
+        left, bottom, right, top = frame.total_bounds
+        if max(abs(left), abs(right)) > 360 or max(abs(bottom), abs(top)) > 90:
+            if crs is not None:  # GeoJSON says WGS 84 whatever it holds
+                return _with_crs(frame, crs, path)
+            raise LabelError(
+                f"Labels '{path}': the coordinates (x {left:.0f} to {right:.0f}, y {bottom:.0f} "
+                f"to {top:.0f}) are not longitudes and latitudes, yet the file says "
+                f"{frame.crs.to_string()} (GeoJSON always does). Give their CRS with "
+                "--label-crs, e.g. --label-crs EPSG:32633, or save the file as a GeoPackage with "
+                "its CRS."
+            )
     if frame.crs is None:
+        if crs is not None:
+            return _with_crs(frame, crs, path)
         raise LabelError(
             f"Labels '{path}': the file has no coordinate reference system. Save it with its CRS "
-            "(for a Shapefile, include the .prj file)."
+            "(for a Shapefile, include the .prj file), or give it with --label-crs."
         )
     return frame
 
 
-def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
+def _with_crs(frame: gpd.GeoDataFrame, crs: str, path: Path) -> gpd.GeoDataFrame:
     try:
-        table = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise LabelError(f"Labels '{path}': the CSV cannot be parsed ({exc}).") from None
+        return frame.set_crs(crs, allow_override=True)
+    except CRSError as exc:
+        raise LabelError(f"Labels '{path}': the CRS '{crs}' is not understood ({exc}).") from None
+
+
+def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
+    """A CSV separated by commas, semicolons or tabs, in UTF-8 or (else) Windows-1252."""
+    table = None
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            table = pd.read_csv(path, sep=None, engine="python", encoding=encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+            raise LabelError(f"Labels '{path}': the CSV cannot be parsed ({exc}).") from None
+    if table is None:
+        raise LabelError(f"Labels '{path}': the CSV is neither UTF-8 nor Windows-1252 text.")
     lower = {c.lower().strip(): c for c in table.columns}
     pair = next((p for p in COORD_PAIRS if p[0] in lower and p[1] in lower), None)
     if pair is None:
@@ -163,8 +197,7 @@ def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
                 "have no stated CRS. Give it with --label-crs, e.g. --label-crs EPSG:32633."
             )
         crs = "EPSG:4326"
-    x = pd.to_numeric(table[lower[pair[0]]], errors="coerce")
-    y = pd.to_numeric(table[lower[pair[1]]], errors="coerce")
+    x, y = (_decimals(table[lower[name]]) for name in pair)
     bad = np.flatnonzero((x.isna() | y.isna()).to_numpy())
     if len(bad):
         rows = ", ".join(str(r + 2) for r in bad[:5])  # +2: header line, 1-based lines
@@ -173,10 +206,16 @@ def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
             f"'{lower[pair[0]]}'/'{lower[pair[1]]}' (lines {rows}...). Fix or remove them; write "
             "decimals with a point, not a comma."
         )
-    try:
-        return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(x, y), crs=crs)
-    except CRSError as exc:
-        raise LabelError(f"Labels '{path}': the CRS '{crs}' is not understood ({exc}).") from None
+    return _with_crs(gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(x, y)), crs, path)
+
+
+def _decimals(column: pd.Series) -> pd.Series:
+    """Numbers of a coordinate column, written with a decimal point or a decimal comma."""
+    if not pd.api.types.is_numeric_dtype(column):
+        text = column.astype(str).str.strip()
+        if text.str.fullmatch(r"-?\d+,\d*").any() and not text.str.contains(r"\.").any():
+            column = text.str.replace(",", ".", regex=False)
+    return pd.to_numeric(column, errors="coerce")
 
 
 def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:

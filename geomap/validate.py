@@ -243,5 +243,5 @@ def summary_sentence(random_oa: float, spatial_oa: float) -> str:
         )
     return (
         f"Random ({random_oa:.2f}) and spatial ({spatial_oa:.2f}) cross-validation agree within "
-        f"{OPTIMISM_GAP:.2f}; the spatial figure ({spatial_oa:.2f}) is the one to quote."
+        f"{OPTIMISM_GAP:.2f}; of the two, believe the spatial figure ({spatial_oa:.2f})."
     )

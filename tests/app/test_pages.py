@@ -52,7 +52,7 @@ def test_train_page_reports_both_cross_validations(trained):
     spatial = result["report"]["validation"]["spatial"]["overall_accuracy"]
     assert table.loc["overall accuracy", "spatial CV (believe this)"] == pytest.approx(spatial)
     assert 0.5 < spatial <= 1.0
-    assert any("is the one to quote" in m.value for m in trained.markdown)
+    assert any("believe the spatial figure" in m.value for m in trained.markdown)
     estimate = result["report"]["map_accuracy_estimate"]["overall_accuracy"]
     assert any(f"**{estimate:.2f}**" in i.value for i in trained.info)
     assert result["report"]["configuration"]["trees"] == 30

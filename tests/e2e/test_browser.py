@@ -33,7 +33,7 @@ def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
     _go(page, "Train")
     t0 = time.perf_counter()
     page.get_by_role("button", name="Train and map").click()
-    expect(page.get_by_text("is the one to quote")).to_be_visible(timeout=300_000)
+    expect(page.get_by_text("believe the spatial figure")).to_be_visible(timeout=300_000)
     timings["train"] = time.perf_counter() - t0
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible()  # CV side by side
 

@@ -126,6 +126,44 @@ def test_csv_with_eastings_needs_label_crs(tmp_path, stack):
     assert set(labels["label"]) == {"7"}
 
 
+def test_european_and_arcgis_csv_exports(tmp_path, stack):
+    g = points().to_crs("EPSG:4326")
+    text = "Nr;Längengrad;Lithologie;LNG;LAT\n" + "".join(
+        f"{i};x;{n};{str(round(x, 8)).replace('.', ',')};{str(round(y, 8)).replace('.', ',')}\n"
+        for i, (n, x, y) in enumerate(
+            zip(["Gneis", "Glimmerschiefer"] * 2, g.geometry.x, g.geometry.y)
+        )
+    )
+    p = tmp_path / "excel.csv"
+    p.write_bytes(text.encode("cp1252"))  # Excel's "CSV (semicolon)" in a German Windows
+    labels = read_labels(p, "Lithologie")
+    assert list(labels["label"][:2]) == ["Gneis", "Glimmerschiefer"]
+    assert list(sample_labels(labels, stack.grid).cols) == [1, 11, 21, 31]
+    q = tmp_path / "arcgis.csv"
+    e = points()
+    pd.DataFrame({"POINT_X": e.geometry.x, "POINT_Y": e.geometry.y, "unit": 1}).to_csv(q)
+    assert len(read_labels(q, "unit", crs="EPSG:32633")) == 4
+
+
+def test_geojson_holding_projected_coordinates_needs_their_crs(tmp_path, stack):
+    p = tmp_path / "utm.geojson"
+    text = points().set_crs(None, allow_override=True).to_json()  # GeoJSON says nothing: WGS 84
+    p.write_text(text)
+    with pytest.raises(LabelError, match="not longitudes and latitudes.*--label-crs"):
+        read_labels(p, "lithology")
+    s = sample_labels(read_labels(p, "lithology", crs="EPSG:32633"), stack.grid)
+    assert list(s.cols) == [1, 11, 21, 31]
+
+
+def test_label_crs_gives_a_vector_file_its_missing_crs(tmp_path, stack):
+    points().to_file(tmp_path / "obs.shp")
+    (tmp_path / "obs.prj").unlink()
+    with pytest.raises(LabelError, match="no coordinate reference system.*--label-crs"):
+        read_labels(tmp_path / "obs.shp", "lithology")
+    labels = read_labels(tmp_path / "obs.shp", "lithology", crs="EPSG:32633")
+    assert list(sample_labels(labels, stack.grid).rows) == [1, 11, 21, 31]
+
+
 def test_csv_without_coordinates_lists_accepted_names(tmp_path):
     p = tmp_path / "obs.csv"
     pd.DataFrame({"a": [1], "b": [2], "rock": ["x"]}).to_csv(p, index=False)
