@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -279,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         help="apply a saved model to rasters",
         description="Map rasters with the model.skops of an earlier run. The rasters must be of "
-        "the same kinds, in the same order, as those the model was trained on.",
+        "the same kinds, in the same order, as those the model was trained on; rasters whose "
+        "band names match the training ones are put in that order.",
     )
     q.add_argument("--model", required=True, type=Path, metavar="FILE", help="model.skops of a run")
     _add_common(q)
@@ -403,19 +406,21 @@ class _Bar:
 def _summarise(report: dict) -> None:
     grid = report["grid"]
     log.info(
-        "grid: %s, %g x %g units per pixel, %d x %d pixels",
+        "grid: %s, %g x %g %s per pixel, %d x %d pixels",
         grid["crs"],
         *grid["resolution"],
+        grid["units"],
         grid["width"],
         grid["height"],
     )
     nodata = report["prediction"]["source_nodata_fraction"]
     for source, fraction in zip(report["sources"], nodata):
         log.info(
-            "  %s: %s, %g units, %s, nodata %.1f%% of the grid",
+            "  %s: %s, %g %s, %s, nodata %.1f%% of the grid",
             Path(source["path"]).name,
             source["crs"],
             source["resolution"][0],
+            source["units"],
             source["resampling"],
             100 * fraction,
         )
@@ -528,22 +533,37 @@ def _suggest(args, bar) -> None:
         block_size=args.block_size,
         overwrite=args.overwrite,
     )
+    for note in report["warnings"]:
+        log.warning("warning: %s", note)
     log.info("wrote %d sites to %s and its .csv", _n_sites(report), args.out)
 
 
 _COMMANDS = {"run": _run, "subunits": _subunits, "predict": _predict, "suggest": _suggest}
 
 
+def _stop(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: no half-written output is left
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    SIGTERM (a scheduler's time limit, ``kill``) stops the run like Ctrl-C: the temporary output
+    folder is removed and ``--out`` stays as it was.
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)  # not the libraries' chatter
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop) if main_thread else None
     try:
         report = _COMMANDS[args.command](args, _Bar(args.quiet))
     except GeomapError as exc:
         print(f"geomap {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     if report is not None:
         _summarise(report)
     return 0

@@ -304,12 +304,13 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
             "inputs": {"rasters": _inputs(config.rasters), "labels": _inputs(labels)},
             **stack.describe(),
             "features": recipe.to_dict(),
+            "warnings": stack.notes(),
         }
         if config.model == "som-clusters" and config.labels is not None:
-            report["warnings"] = [
+            report["warnings"].append(
                 f"Labels '{config.labels}' are not used by --model som-clusters; use --model som "
                 "to map rock types from them."
-            ]
+            )
         bundle = _fit(config, stack, recipe, report, progress)
         report["timings_seconds"] = {"fit": round(time.perf_counter() - t_start, 3)}
         sites = SiteRequest(config.suggest, config.access, config.max_walk)
@@ -378,6 +379,6 @@ def _labelled(config: RunConfig, stack, recipe, report: dict) -> dict:
         "counts": counts,
         "per_class": dict(zip(names, np.bincount(y, minlength=len(names)).tolist())),
     }
-    report["warnings"] = placement_notes(Path(config.labels), counts) + notes
+    report["warnings"] += placement_notes(Path(config.labels), counts) + notes
     xy = np.column_stack(stack.grid.xy(samples.rows, samples.cols))
     return {"X": X, "y": y, "xy": xy, "names": names}

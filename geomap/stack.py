@@ -117,8 +117,25 @@ class Grid:
             "width": self.width,
             "height": self.height,
             "resolution": list(self.res),
+            "units": crs_units(self.crs),
             "bounds": list(self.bounds),
         }
+
+
+#: Share of exact zeros in a band without nodata above which geomap suggests --nodata 0.
+ZERO_SHARE = 0.005
+
+
+def crs_units(crs: CRS) -> str:
+    """The unit of a CRS's coordinates, for people: "m", "degrees", "ft" or GDAL's name."""
+    if crs.is_geographic:
+        return "degrees"
+    unit = (crs.linear_units or "").lower()
+    if unit in ("metre", "meter", "m"):
+        return "m"
+    if "foot" in unit or "feet" in unit:
+        return "ft"
+    return unit or "CRS units"
 
 
 @dataclass(frozen=True)
@@ -134,6 +151,9 @@ class Source:
     width: int
     height: int
     bounds: tuple[float, float, float, float]
+    #: Share of each band's pixels that are exactly 0, when 0 may be an undeclared fill value
+    #: (no nodata, no negative value); 0 otherwise.
+    zero_share: tuple[float, ...] = ()
 
     @property
     def count(self) -> int:
@@ -205,7 +225,7 @@ def _inspect(path: Path, nodata: float | None) -> Source:
                 "it is rotated or south-up, which geomap does not read.",
                 "Warp it north-up first, e.g. `gdalwarp IN OUT`.",
             )
-        _check_bands(path, src)
+        zeros = _check_bands(path, src)
         return Source(
             path=path,
             band_names=_band_names(path, src),
@@ -216,6 +236,7 @@ def _inspect(path: Path, nodata: float | None) -> Source:
             width=src.width,
             height=src.height,
             bounds=tuple(src.bounds),
+            zero_share=zeros if src.nodata is None and nodata is None else (0.0,) * src.count,
         )
 
 
@@ -231,8 +252,12 @@ def _band_names(path: Path, src: rasterio.DatasetReader) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _check_bands(path: Path, src: rasterio.DatasetReader) -> None:
-    """Decimated read of every band: catches truncated files and bands with no valid value."""
+def _check_bands(path: Path, src: rasterio.DatasetReader) -> tuple[float, ...]:
+    """Decimated read of every band: catches truncated files and bands with no valid value.
+
+    Returns the share of each band's valid pixels that are exactly 0 where no value is negative
+    (0 then may be a fill value nobody declared); 0.0 for the other bands.
+    """
     scale = max(src.width, src.height) / _CHECK_SIZE
     shape = (
         src.count,
@@ -259,6 +284,12 @@ def _check_bands(path: Path, src: rasterio.DatasetReader) -> None:
                 f"({src.nodata}).",
                 "Remove that band or fix its nodata value.",
             )
+    shares = []
+    for band, invalid in zip(data, mask):
+        values = np.asarray(band)[~invalid]
+        fill = len(values) > 0 and values.min() == 0
+        shares.append(float(np.mean(values == 0)) if fill else 0.0)
+    return tuple(shares)
 
 
 def _band_has_data(src: rasterio.DatasetReader, band: int) -> bool:
@@ -423,6 +454,31 @@ class RasterStack:
                 )
             )
 
+    def notes(self) -> list[str]:
+        """Warnings on the inputs: undeclared fill values, a needlessly fine grid.
+
+        A band with many exact zeros and no nodata may use 0 for missing data; a grid whose
+        pixels are much finer than any input's costs time and adds no detail.
+        """
+        notes = [
+            f"Raster '{s.path.name}': {max(s.zero_share):.0%} of its pixels are exactly 0 and it "
+            "declares no nodata value. If 0 marks missing data there (a cloud mask, the edge of "
+            "a scene), pass --nodata 0 so those pixels are mapped from the other rasters."
+            for s in self.sources
+            if s.zero_share and max(s.zero_share) >= ZERO_SHARE
+        ]
+        finest = min(_res_in(s, self.grid.crs) for s in self.sources)
+        res = min(self.grid.res)
+        if res >= finest / 2:
+            return notes
+        unit = crs_units(self.grid.crs)
+        return notes + [
+            f"The grid's pixels ({res:g} {unit}) are {finest / res:.1f} times finer than the "
+            f"finest input's ({finest:g} {unit}): {self.grid.width * self.grid.height:,} pixels "
+            f"to map, {(finest / res) ** 2:.0f} times as many as at the inputs' resolution, with "
+            "no more detail. Leave out --resolution unless this is meant."
+        ]
+
     @property
     def n_bands(self) -> int:
         """Number of bands over all sources."""
@@ -474,6 +530,7 @@ class RasterStack:
                     "bands": list(s.band_names),
                     "crs": s.crs.to_string(),
                     "resolution": list(s.res),
+                    "units": crs_units(s.crs),
                     "dtype": s.dtype,
                     "nodata": s.nodata,
                     "resampling": r,

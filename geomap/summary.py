@@ -40,7 +40,7 @@ def describe_inputs(
         For any input that ``geomap run`` would refuse for the same reason.
     """
     with RasterStack.open(rasters, nodata=nodata) as stack:
-        out = {**stack.describe(), "warnings": []}
+        out = {**stack.describe(), "warnings": stack.notes()}
         if labels is None or label_column is None:
             return out
         frame = read_labels(labels, label_column, crs=label_crs)
@@ -48,7 +48,7 @@ def describe_inputs(
     names = class_order(samples.labels)
     counts = {str(n): int(np.sum(samples.labels == n)) for n in names}
     out["samples"] = {"counts": samples.counts, "per_class": counts}
-    out["warnings"] = _sample_warnings(Path(labels), samples.counts, counts)
+    out["warnings"] += _sample_warnings(Path(labels), samples.counts, counts)
     return out
 
 

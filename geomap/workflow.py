@@ -19,7 +19,7 @@ import rasterio
 
 from geomap import __version__
 from geomap.applicability import Applicability
-from geomap.errors import LabelError, ModelError
+from geomap.errors import InputDataError, LabelError, ModelError
 from geomap.export import (
     add_overviews,
     check_out_dir,
@@ -46,7 +46,7 @@ from geomap.labels import (
 from geomap.models import LithologyForest
 from geomap.predict import PredictionSummary, predict_stack
 from geomap.screen import screen_for
-from geomap.stack import BLOCK_SIZE, GDAL_CACHE_BYTES, RasterStack
+from geomap.stack import BLOCK_SIZE, GDAL_CACHE_BYTES, RasterStack, inspect_raster
 from geomap.trust import (
     SiteRequest,
     TrustLayers,
@@ -393,7 +393,7 @@ def _forest_report(config: RunConfig, stack: RasterStack, t: _Trained) -> dict:
             "per_class": dict(zip(t.names, np.bincount(t.y, minlength=len(t.names)).tolist())),
             "by_kind": {k: int((t.samples.kind == k).sum()) for k in ("point", "polygon")},
         },
-        "warnings": t.notes,
+        "warnings": stack.notes() + t.notes,
         "validation": {k: t.cv[k] for k in ("random", "spatial", "summary")},
         "importance": _importance(t.model, t.recipe, stack),
         "spectral_screen": None if t.model.screen_ is None else t.model.screen_.describe(),
@@ -475,18 +475,55 @@ def make_bundle(
 
 
 def _check_inputs(bundle: dict, stack: RasterStack, model_path: Path) -> None:
-    expected = [len(i["bands"]) for i in bundle["inputs"]]
-    given = [s.count for s in stack.sources]
-    trained = [b for i in bundle["inputs"] for b in i["bands"]]
-    swapped = [(a, b) for a, b in zip(trained, stack.band_names) if band_kind(a) != band_kind(b)]
-    if expected != given or swapped:
-        listed = ", ".join(f"{i['name']} ({', '.join(i['bands'])})" for i in bundle["inputs"])
-        seen = ", ".join(f"{s.path.name} ({', '.join(s.band_names)})" for s in stack.sources)
-        raise ModelError(
-            f"Model '{model_path}' was trained on {len(expected)} rasters with {expected} bands: "
-            f"{listed}; got {len(given)} rasters with {given} bands: {seen}. Give the same kinds "
-            "of rasters, in the same order."
-        )
+    trained = [(i["name"], tuple(i["bands"])) for i in bundle["inputs"]]
+    given = [(s.path.name, s.band_names) for s in stack.sources]
+    position = _first_difference(trained, given)
+    if position is None:
+        return
+    listed = ", ".join(f"{name} ({', '.join(bands)})" for name, bands in trained)
+    raise ModelError(
+        f"Model '{model_path}' was trained on {len(trained)} rasters, in this order: {listed}. "
+        f"Raster {position} differs: {_describe_input(trained, position)} at training, "
+        f"{_describe_input(given, position)} now. Give the same kinds of rasters, in the same "
+        "order (rasters whose band names match the training ones are put in order for you)."
+    )
+
+
+def _first_difference(trained: list, given: list) -> int | None:
+    """1-based position of the first raster whose band count or band kinds differ, or None."""
+    for position, ((_, want), (_, got)) in enumerate(zip(trained, given), start=1):
+        if [band_kind(b) for b in want] != [band_kind(b) for b in got]:
+            return position
+    if len(trained) != len(given):
+        return min(len(trained), len(given)) + 1
+    return None
+
+
+def _describe_input(inputs: list, position: int) -> str:
+    if position > len(inputs):
+        return "nothing"
+    name, bands = inputs[position - 1]
+    return f"'{name}' ({', '.join(bands)})"
+
+
+def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path], list[str]]:
+    """The rasters in the order the model was trained on, when their band names say it.
+
+    Returns the rasters (reordered only when every raster's band names match exactly one
+    training input's, and the order differs) and a note when they were reordered.
+    """
+    trained = [tuple(i["bands"]) for i in bundle["inputs"]]
+    named = {tuple(inspect_raster(p, bundle["nodata"]).band_names): Path(p) for p in rasters}
+    if len(named) != len(rasters) or set(named) != set(trained) or len(set(trained)) < len(trained):
+        return list(rasters), []
+    ordered = [named[bands] for bands in trained]
+    if ordered == [Path(p) for p in rasters]:
+        return ordered, []
+    listed = ", ".join(p.name for p in ordered)
+    return ordered, [
+        f"The rasters were given in another order than at training; geomap put them in the "
+        f"training order by their band names: {listed}."
+    ]
 
 
 def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> dict:
@@ -557,9 +594,15 @@ def suggest(
         existing ``out``; nothing is written then.
     """
     out = Path(out)
+    if out.suffix.lower() != ".gpkg":
+        raise InputDataError(
+            f"Sites output '{out}': the sites are written as a GeoPackage, with a .csv beside it; "
+            f"give a name ending in .gpkg, e.g. '{out.with_suffix('.gpkg')}'."
+        )
     bundle = load_model(model_path)
     applicability = bundle_applicability(bundle, Path(model_path))
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
+    rasters, notes = training_order(bundle, rasters)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
         with open_for_bundle(bundle, rasters, Path(model_path)) as stack:
             trust = TrustLayers(
@@ -568,7 +611,7 @@ def suggest(
             with staged_sites(out, overwrite) as tmp:
                 stream_sites(stack, recipe, bundle, trust, block_size)
                 report = trust.finish(tmp)
-    return report
+    return {**report, "warnings": notes}
 
 
 def predict(
@@ -595,6 +638,7 @@ def _predict(model_path, rasters, out, block_size, overwrite, progress) -> dict:
     check_out_dir(out, overwrite, [*rasters, Path(model_path)])
     bundle = load_model(model_path)
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
+    rasters, notes = training_order(bundle, rasters)
     with open_for_bundle(bundle, rasters, Path(model_path)) as stack:
         with staged_output(out, overwrite) as tmp:
             prediction = _predict_outputs(tmp, stack, recipe, bundle, block_size, progress)
@@ -603,6 +647,7 @@ def _predict(model_path, rasters, out, block_size, overwrite, progress) -> dict:
                 "model": str(model_path),
                 "inputs": {"rasters": _inputs(rasters)},
                 **stack.describe(),
+                "warnings": notes + stack.notes(),
                 **prediction,
                 "timings_seconds": {"total": round(time.perf_counter() - t_start, 3)},
             }

@@ -145,7 +145,8 @@ with session.reported("Reading the inputs"):
     grid = summary["grid"]
     st.subheader("Reference grid")
     st.write(
-        f"{grid['crs']}, {grid['resolution'][0]:g} x {grid['resolution'][1]:g} units per pixel, "
+        f"{grid['crs']}, {grid['resolution'][0]:g} x {grid['resolution'][1]:g} {grid['units']} "
+        "per pixel, "
         f"{grid['width']} x {grid['height']} pixels; every raster is read onto it window by window."
     )
     st.dataframe(
@@ -154,7 +155,9 @@ with session.reported("Reading the inputs"):
                 "file": [s["path"].rsplit("/", 1)[-1] for s in summary["sources"]],
                 "bands": [", ".join(s["bands"]) for s in summary["sources"]],
                 "CRS": [s["crs"] for s in summary["sources"]],
-                "resolution": [f"{s['resolution'][0]:.6g}" for s in summary["sources"]],
+                "resolution": [
+                    f"{s['resolution'][0]:.6g} {s['units']}" for s in summary["sources"]
+                ],
                 "type": [s["dtype"] for s in summary["sources"]],
                 "nodata": [s["nodata"] for s in summary["sources"]],
                 "resampling": [s["resampling"] for s in summary["sources"]],

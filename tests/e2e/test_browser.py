@@ -97,7 +97,7 @@ def test_uploaded_rasters_and_csv_observations_are_ready_to_train(offline):
     inputs.nth(1).set_input_files(demo / "field_points.csv")
     expect(page.get_by_text("Ready: go to")).to_be_visible()
     expect(page.get_by_text("Column holding the rock type")).to_be_visible()
-    expect(page.get_by_text("EPSG:32633, 30 x 30 units per pixel")).to_be_visible()
+    expect(page.get_by_text("EPSG:32633, 30 x 30 m per pixel")).to_be_visible()
     expect(page.get_by_text("Inputs: 4 raster(s) uploaded")).to_be_visible()
 
     # Streamlit empties upload boxes on another page: coming back keeps the files

@@ -218,8 +218,8 @@ def test_class_with_one_sample_warns(scene, capsys):
     main([a for a in args(scene, labels=path) if a != "--quiet"])
     err = capsys.readouterr().err
     assert "Class 'dolerite' has only 1 sample" in err
-    assert "grid: EPSG:32633, 30 x 30 units per pixel, 60 x 60 pixels" in err
-    assert "sat.tif: EPSG:32633, 30 units, bilinear, nodata 0.0% of the grid" in err
+    assert "grid: EPSG:32633, 30 x 30 m per pixel, 60 x 60 pixels" in err
+    assert "sat.tif: EPSG:32633, 30 m, bilinear, nodata 0.0% of the grid" in err
 
 
 def test_csv_without_coordinates(scene, capsys):
@@ -253,6 +253,27 @@ def test_labels_all_on_nodata(scene, capsys, raster_factory):
     pts.to_file(path)
     out = scene["tmp"] / "o"
     fails(capsys, args(scene, out=out, labels=path, rasters=[holes]), "fall on nodata", out=out)
+
+
+def test_sigterm_mid_run_leaves_nothing(scene):
+    out = scene["tmp"] / "killed"
+    script = (
+        "import os, signal, sys, time\n"
+        "import geomap.workflow as w\n"
+        "def writes(tmp, *a, **k):\n"
+        "    (tmp / 'lithology.stream.tif').write_text('half')\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(30)\n"
+        "w._write_outputs = writes\n"
+        "from geomap.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args(scene, out=out)], capture_output=True, timeout=120
+    )
+    assert done.returncode == 128 + 15, done.stderr.decode()[-2000:]
+    assert not out.exists()
+    assert [p.name for p in scene["tmp"].iterdir() if p.name.startswith(".")] == []
 
 
 def test_labels_given_twice_is_an_error(scene, capsys):

@@ -241,10 +241,17 @@ def test_undeclared_nodata_can_be_given(raster_factory):
     data = ramp(10, 10, "uint16") + 1
     data[:, :3] = 0  # Sentinel-2 JPEG2000 style: 0 outside the orbit, not declared
     p = raster_factory("b02.tif", data)
+    with RasterStack.open([p]) as stack:
+        (note,) = stack.notes()
+        assert note.startswith("Raster 'b02.tif': 30% of its pixels are exactly 0 and it declares")
+        assert "pass --nodata 0" in note
     with RasterStack.open([p], nodata=0) as stack:
         block = stack.read(Window(0, 0, 10, 10))
-        assert stack.sources[0].nodata == 0
+        assert stack.sources[0].nodata == 0 and stack.notes() == []
     assert np.isnan(block[0, :, :3]).all() and np.isfinite(block[0, :, 3:]).all()
+    signed = raster_factory("tmi.tif", (data.astype("float32") - 50)[None, 0])  # zeros, negatives
+    with RasterStack.open([signed]) as stack:
+        assert stack.notes() == []
 
 
 @pytest.mark.parametrize(
@@ -266,3 +273,17 @@ def test_ground_resolution_in_metres(crs, res, expected):
     assert grid.ground_res == pytest.approx(expected, rel=1e-4)
     assert grid.pixel_area_m2 == pytest.approx(expected[0] * expected[1], rel=1e-4)
     assert grid.pixel_size_m == pytest.approx(np.sqrt(expected[0] * expected[1]), rel=1e-4)
+
+
+def test_a_grid_much_finer_than_the_inputs_is_flagged_and_units_are_named(raster_factory):
+    a = raster_factory("a.tif", np.ones((1, 20, 20), "float32"))  # 30 m pixels
+    with RasterStack.open([a], resolution=20) as stack:
+        assert stack.notes() == []
+        assert stack.describe()["grid"]["units"] == "m"
+        assert stack.describe()["sources"][0]["units"] == "m"
+    with RasterStack.open([a], resolution=3) as stack:
+        (note,) = stack.notes()
+        assert note.startswith("The grid's pixels (3 m) are 10.0 times finer than the finest")
+        assert "40,000 pixels" in note and "100 times as many" in note
+    with RasterStack.open([a], crs="EPSG:4326") as stack:
+        assert stack.describe()["grid"]["units"] == "degrees" and stack.notes() == []

@@ -78,6 +78,10 @@ def test_suggest_from_a_saved_model(mapped, demo_scene, tmp_path):
     assert sorted(p.name for p in target.parent.iterdir()) == ["sites.csv", "sites.gpkg"]
     with pytest.raises(OutputExistsError, match="--overwrite"):
         suggest(out / "model.skops", list(demo_scene.rasters), target, SiteRequest(n=5))
+    shp = tmp_path / "season2" / "sites.shp"
+    with pytest.raises(InputDataError, match="ending in .gpkg, e.g. '.*sites.gpkg'"):
+        suggest(out / "model.skops", list(demo_scene.rasters), shp, SiteRequest(n=5))
+    assert not shp.exists()
 
 
 def test_sites_within_walking_distance_of_a_track(mapped, demo_scene, tmp_path):

@@ -189,16 +189,23 @@ def test_existing_output_is_refused_and_kept(result, demo_scene):
     assert (out / "report.json").read_bytes() == before
 
 
-def test_predict_refuses_swapped_rasters(result, demo_scene, tmp_path):
+def test_predict_puts_rasters_named_as_at_training_in_order(result, demo_scene, tmp_path):
     out, _ = result
-    swapped = [
-        demo_scene.rasters[0],
-        demo_scene.rasters[1],
-        demo_scene.rasters[3],
-        demo_scene.rasters[2],
-    ]
-    with pytest.raises(ModelError, match="same kinds of rasters, in the same order"):
-        predict(out / "model.skops", swapped, tmp_path / "x")
+    swapped = [demo_scene.rasters[i] for i in (0, 1, 3, 2)]
+    report = predict(out / "model.skops", swapped, tmp_path / "x")
+    assert report["warnings"][0].startswith("The rasters were given in another order")
+    again = tmp_path / "x" / "lithology.tif"
+    with rasterio.open(out / "lithology.tif") as a, rasterio.open(again) as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_predict_refuses_a_raster_of_another_kind_and_says_which(result, demo_scene, tmp_path):
+    out, _ = result
+    wrong = [demo_scene.rasters[i] for i in (0, 1, 2, 2)]  # magnetics where the DEM was
+    with pytest.raises(ModelError, match="Raster 4 differs: 'dem.tif' .* at training") as info:
+        predict(out / "model.skops", wrong, tmp_path / "x")
+    assert "'magnetics.tif' (tmi) now" in str(info.value)
+    assert not (tmp_path / "x").exists()
 
 
 def test_inputs_inside_the_output_folder_are_protected(demo_scene, tmp_path):
