@@ -67,7 +67,7 @@ def uncertainty(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = proba.shape[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = np.where(proba > 0, np.log(np.where(proba > 0, proba, 1)), 0)
-    entropy = -(proba * logs).sum(axis=0) / np.log(n)
+    entropy = (proba * logs).sum(axis=0) / -np.log(n) + 0.0  # + 0.0: a sure pixel is 0, not -0
     top2 = np.sort(proba, axis=0)[-2:]
     margin = 1 - (top2[1] - top2[0])
     nan = np.isnan(proba).any(axis=0)

@@ -12,6 +12,7 @@ from shapely.geometry import Point
 
 from geomap.errors import ModelError, OutputExistsError
 from geomap.export import load_model
+from geomap.predict import uncertainty
 from geomap.workflow import RunConfig, predict, run
 
 
@@ -59,6 +60,12 @@ def test_lithology_is_a_styled_cog(result, demo_scene):
     assert list(legend["name"]) == names
     assert legend["mapped_pixels"].sum() == data.size
     assert legend["training_samples"].sum() == report["samples"]["counts"]["used"]
+
+
+def test_a_sure_pixel_has_entropy_zero_not_minus_zero():
+    entropy, margin = uncertainty(np.array([[1.0, 0.5], [0.0, 0.5]]))
+    assert entropy.tolist() == [0.0, 1.0] and not np.signbit(entropy).any()
+    assert margin.tolist() == [0.0, 1.0]
 
 
 def test_uncertainty_and_probabilities(result, demo_scene):
