@@ -437,6 +437,8 @@ def _summarise(report: dict) -> None:
                 m["kappa"],
             )
         log.info(val["summary"])
+    if "training" in report:  # geomap predict: the model's own validation
+        log.info("at training: %s", report["training"]["validation"]["summary"])
     estimate = report.get("map_accuracy_estimate")
     if estimate and estimate["overall_accuracy"] is not None:
         log.info(

@@ -424,12 +424,12 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
             if config.applicability
             else None
         )
+        per_class = np.bincount(t.y, minlength=len(t.names))
         bundle = make_bundle(
             t.model, t.recipe, t.names, stack, config.smooth, config.nodata,
-            applicability=t.applicability,
+            applicability=t.applicability, training=_training_context(t, per_class),
         )  # fmt: skip
         report = _forest_report(config, stack, t)
-        per_class = np.bincount(t.y, minlength=len(t.names))
         with staged_output(config.out, config.overwrite) as tmp:
             summary = _write_outputs(
                 tmp, stack, t.recipe, bundle, per_class, config.block_size, progress, trust
@@ -443,6 +443,18 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
             report["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
             write_json(tmp / "report.json", report)
     return report
+
+
+def _training_context(t: _Trained, per_class: np.ndarray) -> dict:
+    """What a map made later from the bundle tells about its training: samples, validation."""
+    return {
+        "samples_per_class": per_class.tolist(),
+        "validation": {
+            kind: {"overall_accuracy": t.cv[kind]["overall_accuracy"]}
+            for kind in ("random", "spatial")
+        }
+        | {"summary": t.cv["summary"]},
+    }
 
 
 def make_bundle(
@@ -533,11 +545,12 @@ def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> dict:
         names = bundle["class_names"]
         app = bundle.get("applicability")
         trust = TrustLayers(app, names, stack.grid) if app is not None else None
-        summary = _write_outputs(
-            tmp, stack, recipe, bundle, np.zeros(len(names), int), block_size, progress, trust
-        )
+        training = bundle.get("training", {})  # bundles saved before it was kept have none
+        per_class = np.asarray(training.get("samples_per_class", np.zeros(len(names), int)))
+        summary = _write_outputs(tmp, stack, recipe, bundle, per_class, block_size, progress, trust)
         screen = bundle["estimator"].screen_
         return {
+            **({"training": training} if training else {}),
             "prediction": summary.to_dict(names),
             "spectral_screen": None if screen is None else screen.describe(),
             **(trust.finish(tmp) if trust is not None else {}),

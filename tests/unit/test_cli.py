@@ -112,11 +112,13 @@ def test_a_run_and_a_predict(scene, capsys):
     assert main(args(scene)) == 0
     assert (out / "lithology.tif").exists()
     again = scene["tmp"] / "again"
-    argv = ["predict", "--model", str(out / "model.skops"), "--out", str(again), "--quiet"]
+    argv = ["predict", "--model", str(out / "model.skops"), "--out", str(again)]
     for r in scene["rasters"]:
         argv += ["--raster", str(r)]
+    capsys.readouterr()
     assert main(argv) == 0
     assert (again / "lithology.tif").exists()
+    assert "at training: " in capsys.readouterr().err
 
 
 def test_not_a_raster(scene, capsys):

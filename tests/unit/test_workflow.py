@@ -147,8 +147,15 @@ def test_map_is_close_to_the_truth(result, demo_scene):
 
 
 def test_predict_with_the_bundle_reproduces_the_map(result, demo_scene, tmp_path):
-    out, _ = result
-    predict(out / "model.skops", list(demo_scene.rasters), tmp_path / "again", block_size=64)
+    out, report = result
+    again = predict(
+        out / "model.skops", list(demo_scene.rasters), tmp_path / "again", block_size=64
+    )
+    spatial = report["validation"]["spatial"]["overall_accuracy"]
+    assert again["training"]["validation"]["spatial"]["overall_accuracy"] == spatial
+    assert again["training"]["validation"]["summary"] == report["validation"]["summary"]
+    legends = [pd.read_csv(d / "legend.csv") for d in (out, tmp_path / "again")]
+    assert legends[1]["training_samples"].tolist() == legends[0]["training_samples"].tolist()
     for name in (
         "lithology.tif",
         "probabilities.tif",
