@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -83,7 +84,8 @@ def assert_drawn_as_coded(raster: Path, png: Path, classes: list[dict]) -> None:
 
 
 def test_the_forest_map_opens_styled_in_qgis_with_every_layer(demo_run, tmp_path):
-    out, report = demo_run
+    out = Path(shutil.copytree(demo_run[0], tmp_path / "map"))  # QGIS writes .aux.xml beside
+    report = demo_run[1]
     rasters = ["lithology", "uncertainty", "probabilities", "applicability", "expected_accuracy"]
     files = [
         {
@@ -146,7 +148,7 @@ def som_clusters(demo_scene, tmp_path_factory):
 
 
 def test_som_clusters_open_styled_in_qgis(som_clusters, tmp_path):
-    out = som_clusters
+    out = Path(shutil.copytree(som_clusters, tmp_path / "clusters"))
     files = [
         {"path": str(out / "clusters.tif"), "kind": "raster", "render": str(tmp_path / "c.png")},
         {"path": str(out / "quantization_error.tif"), "kind": "raster"},
