@@ -122,11 +122,15 @@ class _Once(argparse.Action):
     """An option that may be given once: a second one is an error, not silently the winner."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        if getattr(namespace, self.dest, None) is not None:
-            parser.error(
-                f"{option_string} given twice; geomap reads one file of observations. Put the "
-                "points and polygons in one file (a GeoPackage layer or GeoJSON may hold both)."
+        first = getattr(namespace, self.dest, None)
+        if first is not None:
+            hint = (
+                " geomap reads one file of observations: put the points and polygons in one file "
+                "(a GeoPackage layer or GeoJSON may hold both)."
+                if self.dest == "labels"
+                else ""
             )
+            parser.error(f"{option_string} given twice ({first} and {values}); give it once.{hint}")
         setattr(namespace, self.dest, values)
 
 
@@ -164,7 +168,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         metavar="PX",
         help=f"side of the square windows streamed through the model (default {BLOCK_SIZE})",
     )
-    p.add_argument("--quiet", action="store_true", help="print only errors")
+    p.add_argument("--quiet", action="store_true", help="print only warnings and errors")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--label-column",
+        action=_Once,
         metavar="NAME",
         help="the column holding each observation's class (text or integers)",
     )
@@ -344,7 +349,7 @@ def _add_suggest(sub) -> None:
     s.add_argument(
         "--block-size", type=_at_least(16), default=BLOCK_SIZE, metavar="PX", help="window side"
     )
-    s.add_argument("--quiet", action="store_true", help="print only errors")
+    s.add_argument("--quiet", action="store_true", help="print only warnings and errors")
 
 
 def _add_subunits(sub) -> None:
@@ -563,6 +568,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GeomapError as exc:
         print(f"geomap {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"geomap {args.command}: interrupted; nothing was written.", file=sys.stderr)
+        return 130
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)

@@ -243,13 +243,15 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
             f"Labels '{path}': every value in '{column}' is blank; pass the column that holds "
             "the classes with --label-column."
         )
+    blank = int((names == "").sum())
     frame, names = frame[names != ""], names[names != ""]  # a blank class is no observation
     out = gpd.GeoDataFrame(
         {"label": names, "source": path.name},
         geometry=frame.geometry.values,
         crs=frame.crs,
-    )
-    return out.reset_index(drop=True)
+    ).reset_index(drop=True)
+    out.attrs["blank_classes"] = blank
+    return out
 
 
 def _class_name(value) -> str:
@@ -262,7 +264,7 @@ def _class_name(value) -> str:
 def lookalike_notes(names: Sequence[str], path: Path) -> list[str]:
     """Warnings on class names that differ only in capitals or spaces ("Granite", "granite")."""
     groups: dict[str, list[str]] = {}
-    for name in class_order(names):
+    for name in class_order([str(n) for n in names]):
         groups.setdefault(" ".join(name.split()).casefold(), []).append(name)
     return [
         f"Classes {', '.join(repr(n) for n in same)} in '{path.name}' differ only in capitals or "
@@ -347,16 +349,23 @@ def sample_labels(
         "polygons": int((~is_point).sum()),
         "points_outside_grid": int(is_point.sum() - (kind == "point").sum()),
         "polygon_pixels": int((kind == "polygon").sum()),
+        "blank_classes": int(labels.attrs.get("blank_classes", 0)),
+        "classes_off_grid": class_order(set(labels["label"]) - set(samples.labels)),
     }
     return samples
 
 
 def placement_notes(path: Path, counts: dict) -> list[str]:
-    """Warnings on observations that were read but are not used: off the rasters or on nodata.
+    """Warnings on observations read but not used, and on classes left with none.
 
-    ``counts`` is :attr:`Samples.counts`, with ``on_nodata`` once features were extracted.
+    Observations with a blank class, off the rasters or on nodata are not used; a class of the
+    file may be left with no observation. ``counts`` is :attr:`Samples.counts`, with
+    ``on_nodata`` and ``classes_on_nodata`` once features were extracted.
     """
     notes = []
+    blank = counts.get("blank_classes", 0)
+    if blank:
+        notes.append(f"{blank} observations in '{path.name}' have a blank class and are not used.")
     outside = counts.get("points_outside_grid", 0)
     if outside:
         notes.append(
@@ -368,6 +377,13 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
         notes.append(
             f"{nodata} labelled pixels of '{path.name}' fall where no raster has data and are "
             "not used."
+        )
+    lost = [*counts.get("classes_off_grid", []), *counts.get("classes_on_nodata", [])]
+    if lost:
+        notes.append(
+            f"Class(es) {', '.join(repr(str(c)) for c in lost)} of '{path.name}' have no "
+            "observation where the rasters have data, so the map cannot show them. Add "
+            "observations of them inside the rasters."
         )
     return notes
 

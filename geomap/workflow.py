@@ -158,7 +158,12 @@ def prepare_samples(
     """Features of the labelled pixels; drops those where no source has data."""
     X = extract_features(stack, recipe, samples.rows, samples.cols)
     has_data = np.isfinite(X).any(axis=1)
-    counts = dict(samples.counts, on_nodata=int((~has_data).sum()), used=int(has_data.sum()))
+    counts = dict(
+        samples.counts,
+        on_nodata=int((~has_data).sum()),
+        used=int(has_data.sum()),
+        classes_on_nodata=class_order(set(samples.labels) - set(samples.labels[has_data])),
+    )
     if not has_data.any():
         raise LabelError(
             f"Labels '{labels_path}': all {len(samples)} labelled pixels fall on nodata in every "

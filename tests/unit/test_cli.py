@@ -278,13 +278,24 @@ def test_sigterm_mid_run_leaves_nothing(scene):
     assert [p.name for p in scene["tmp"].iterdir() if p.name.startswith(".")] == []
 
 
-def test_labels_given_twice_is_an_error(scene, capsys):
-    argv = args(scene, extra=["--labels", str(scene["labels"])])
+@pytest.mark.parametrize("option", ["--labels", "--label-column"])
+def test_an_option_given_twice_is_an_error(scene, capsys, option):
+    argv = args(scene, extra=[option, "other"])
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
-    assert "--labels given twice" in capsys.readouterr().err
+    assert f"{option} given twice (" in capsys.readouterr().err
     assert not (scene["tmp"] / "out").exists()
+
+
+def test_ctrl_c_says_nothing_was_written(scene, capsys, monkeypatch):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("geomap.cli.run", interrupted)
+    assert main(args(scene)) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; nothing was written" in err and "Traceback" not in err
 
 
 def test_observations_off_the_rasters_are_reported(scene, capsys):

@@ -82,17 +82,21 @@ def test_zipped_shapefile_inside_its_folder(tmp_path, stack):
         read_labels(two, "lithology")
 
 
-def test_blank_classes_are_not_observations(tmp_path):
+def test_blank_classes_are_not_observations(tmp_path, stack):
     p = tmp_path / "obs.gpkg"
     points(labels=["granite", " ", "basalt", ""]).to_file(p)
-    assert list(read_labels(p, "lithology")["label"]) == ["granite", "basalt"]
+    labels = read_labels(p, "lithology")
+    assert list(labels["label"]) == ["granite", "basalt"]
+    (note,) = placement_notes(p, sample_labels(labels, stack.grid).counts)
+    assert note == "2 observations in 'obs.gpkg' have a blank class and are not used."
     points(labels=[" ", "", "  ", ""]).to_file(p)
     with pytest.raises(LabelError, match="every value in 'lithology' is blank"):
         read_labels(p, "lithology")
 
 
 def test_class_names_that_differ_in_capitals_or_spaces_are_flagged(tmp_path):
-    notes = lookalike_notes(["Granite", "granite", "basalt", "Old  Red", "old red"], tmp_path)
+    names = np.array(["Granite", "granite", "basalt", "Old  Red", "old red"])  # numpy strings
+    notes = lookalike_notes(names, tmp_path)
     assert len(notes) == 2
     assert "'Granite', 'granite'" in notes[0] and "2 classes" in notes[0]
     assert lookalike_notes(["granite", "basalt"], tmp_path) == []
@@ -106,6 +110,14 @@ def test_observations_off_the_rasters_or_on_nodata_are_reported(tmp_path, stack)
     notes = placement_notes(tmp_path / "obs.gpkg", {**s.counts, "on_nodata": 1})
     assert notes[0].startswith("1 of 6 points in 'obs.gpkg' fall outside")
     assert notes[1].startswith("1 labelled pixels of 'obs.gpkg' fall where no raster has data")
+    assert len(notes) == 2
+    far["lithology"] = ["granite"] * 4 + ["dolerite", "granite"]  # dolerite: off the grid
+    far.to_file(tmp_path / "obs.gpkg")
+    s = sample_labels(read_labels(tmp_path / "obs.gpkg", "lithology"), stack.grid)
+    counts = {**s.counts, "classes_on_nodata": ["gneiss"]}
+    assert placement_notes(tmp_path / "obs.gpkg", counts)[-1].startswith(
+        "Class(es) 'dolerite', 'gneiss' of 'obs.gpkg' have no observation where the rasters"
+    )
 
 
 def test_csv_with_lon_lat_defaults_to_wgs84(tmp_path, stack):
