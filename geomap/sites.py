@@ -229,6 +229,7 @@ class SiteCandidates:
             "di": np.asarray(di, "float64").ravel()[rows],
             "aoa": np.asarray(aoa, "float64").ravel()[rows],
             "z": np.nan_to_num(self.applicability.embed(np.asarray(X)[rows])),
+            "fewer": np.isnan(np.asarray(X)[rows]).any(axis=1),
         }
         self._merge(window)
 
@@ -322,16 +323,21 @@ class SiteCandidates:
     def _reason(self, pool: dict, k: int) -> str:
         name, other = self.class_names[pool["code"][k]], self.class_names[pool["runner_up"][k]]
         accuracy, di = pool["accuracy"][k], pool["di"][k]
+        fewer = (
+            "; some rasters have no data here (a cloud, a gap), so it is mapped from the others"
+            if pool["fewer"][k]
+            else ""
+        )
         if pool["aoa"][k] == 1:
             return (
                 f"mapped {name} but could be {other} (expected accuracy {accuracy:.2f}); inside "
-                "the area of applicability: an observation settles the contact"
+                f"the area of applicability: an observation settles the contact{fewer}"
             )
         limit = self.applicability.threshold_
         unlike = f"dissimilarity {di:.2f} > {limit:.2f}" if np.isfinite(di) else "inputs missing"
         return (
             f"mapped {name} (expected accuracy {accuracy:.2f}) outside the area of applicability "
-            f"({unlike}): unlike any observation"
+            f"({unlike}): unlike any observation{fewer}"
         )
 
 

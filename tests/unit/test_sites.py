@@ -67,6 +67,19 @@ def test_a_site_discounts_candidates_like_it_in_feature_space(app):
     assert "outside the area of applicability" in sites["reason"][0]
 
 
+def test_a_site_where_a_raster_has_no_data_says_so(app):
+    X = np.array([[0.1, np.nan], [0.2, 0.1]])  # the first pixel is under a cloud in band 2
+    proba = np.array([[0.5, 0.5], [0.55, 0.45]])
+    di, aoa, acc = app.transform(X, proba)
+    candidates = SiteCandidates(app, ["a", "b"], 2, 100.0, CRS)
+    candidates.add([0.0, 5000.0], [0.0, 0.0], X, proba, di, aoa, np.array([0.3, 0.4]))
+    reasons = candidates.select().set_index("x")["reason"]
+    assert reasons[0.0].endswith(
+        "some rasters have no data here (a cloud, a gap), so it is mapped from the others"
+    )
+    assert "no data here" not in reasons[5000.0]
+
+
 def test_candidates_stay_bounded_while_streaming(app):
     rng = np.random.default_rng(2)
     candidates = SiteCandidates(app, ["a", "b"], 3, 200.0, CRS, capacity=150)
