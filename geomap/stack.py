@@ -552,6 +552,95 @@ class RasterStack:
         self.close()
 
 
+class PartialStack:
+    """A stack in which some sources of a saved model are absent: their bands read as NaN.
+
+    For mapping an area that one survey did not cover (no radiometrics on the next sheet) with a
+    model trained with it: every pixel is then mapped from the other sources, as under a cloud.
+    Reads, the grid, ``sources`` (with a stand-in for each absent one) and the report follow
+    :class:`RasterStack`.
+
+    Parameters
+    ----------
+    stack : RasterStack
+        The sources that are there, in the model's order.
+    absent : dict
+        Position of each absent source in the model's order -> its band names.
+    """
+
+    def __init__(self, stack: RasterStack, absent: dict[int, tuple[str, ...]]) -> None:
+        self._stack = stack
+        self.grid = stack.grid
+        present = iter(stack.sources)
+        total = len(stack.sources) + len(absent)
+        self.sources = tuple(
+            _stand_in(absent[i], stack.grid) if i in absent else next(present) for i in range(total)
+        )
+        self.band_names = _unique_names(self.sources)
+        self._absent = absent
+        self._present_bands = np.concatenate(
+            [np.full(s.count, i not in absent) for i, s in enumerate(self.sources)]
+        )
+
+    def read(self, window: Window, halo: int = 0) -> np.ndarray:
+        """As :meth:`RasterStack.read`, with NaN bands for the absent sources."""
+        there = self._stack.read(window, halo)
+        out = np.full((len(self._present_bands), *there.shape[1:]), np.nan, dtype="float32")
+        out[self._present_bands] = there
+        return out
+
+    def describe(self) -> dict:
+        """As :meth:`RasterStack.describe`; an absent source has ``absent: true``."""
+        out = self._stack.describe()
+        given = iter(out["sources"])
+        out["sources"] = [
+            {
+                "path": str(s.path),
+                "bands": list(s.band_names),
+                "absent": True,
+                "crs": s.crs.to_string(),
+                "resolution": list(s.res),
+                "units": crs_units(s.crs),
+                "dtype": s.dtype,
+                "nodata": None,
+                "resampling": "none: no raster given",
+            }
+            if i in self._absent
+            else next(given)
+            for i, s in enumerate(self.sources)
+        ]
+        return out
+
+    def notes(self) -> list[str]:
+        """As :meth:`RasterStack.notes`."""
+        return self._stack.notes()
+
+    def close(self) -> None:
+        """Close the sources that are there."""
+        self._stack.close()
+
+    def __enter__(self) -> PartialStack:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _stand_in(bands: tuple[str, ...], grid: Grid) -> Source:
+    """The stand-in for an absent source: its band names on the grid, no data anywhere."""
+    return Source(
+        path=Path(f"(no raster for {', '.join(bands)})"),
+        band_names=tuple(bands),
+        crs=grid.crs,
+        res=grid.res,
+        dtype="float32",
+        nodata=None,
+        width=grid.width,
+        height=grid.height,
+        bounds=grid.bounds,
+    )
+
+
 def _native_grid_ids(sources: Sequence[Source]) -> np.ndarray:
     """One id per source; sources recorded on the same native grid (one image) share it."""
     keys = [(s.crs.to_wkt(), s.res, s.bounds, s.width, s.height) for s in sources]

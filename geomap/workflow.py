@@ -46,7 +46,13 @@ from geomap.labels import (
 from geomap.models import LithologyForest
 from geomap.predict import PredictionSummary, predict_stack
 from geomap.screen import screen_for
-from geomap.stack import BLOCK_SIZE, GDAL_CACHE_BYTES, RasterStack, inspect_raster
+from geomap.stack import (
+    BLOCK_SIZE,
+    GDAL_CACHE_BYTES,
+    PartialStack,
+    RasterStack,
+    inspect_raster,
+)
 from geomap.trust import (
     SiteRequest,
     TrustLayers,
@@ -523,24 +529,34 @@ def _describe_input(inputs: list, position: int) -> str:
     return f"'{name}' ({', '.join(bands)})"
 
 
-def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path], list[str]]:
+def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | None], list[str]]:
     """The rasters in the order the model was trained on, when their band names say it.
 
-    Returns the rasters (reordered only when every raster's band names match exactly one
-    training input's, and the order differs) and a note when they were reordered.
+    When every raster's band names match exactly one training input's, the rasters come back in
+    the training order, with None for a training input no raster was given for (an area one
+    survey did not cover); otherwise as given. Notes say what was reordered or is absent.
     """
     trained = [tuple(i["bands"]) for i in bundle["inputs"]]
     named = {tuple(inspect_raster(p, bundle["nodata"]).band_names): Path(p) for p in rasters}
-    if len(named) != len(rasters) or set(named) != set(trained) or len(set(trained)) < len(trained):
+    matched = len(named) == len(rasters) and set(named) <= set(trained)
+    if not matched or len(set(trained)) < len(trained):
         return list(rasters), []
-    ordered = [named[bands] for bands in trained]
-    if ordered == [Path(p) for p in rasters]:
-        return ordered, []
-    listed = ", ".join(p.name for p in ordered)
-    return ordered, [
-        f"The rasters were given in another order than at training; geomap put them in the "
-        f"training order by their band names: {listed}."
+    ordered = [named.get(bands) for bands in trained]
+    notes = [
+        f"No raster was given for '{i['name']}' ({', '.join(i['bands'])}); every pixel is mapped "
+        "from the other rasters, as under a cloud (uncertainty.tif band 3), and is less certain "
+        "than at training."
+        for i, path in zip(bundle["inputs"], ordered)
+        if path is None
     ]
+    present = [p for p in ordered if p is not None]
+    if present != [Path(p) for p in rasters]:
+        notes.insert(
+            0,
+            "The rasters were given in another order than at training; geomap put them in the "
+            f"training order by their band names: {', '.join(p.name for p in present)}.",
+        )
+    return ordered, notes
 
 
 def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> dict:
@@ -570,8 +586,13 @@ def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> dict:
     return write_som_outputs(tmp, stack, recipe, bundle, block_size, progress)
 
 
-def open_for_bundle(bundle: dict, rasters: Sequence[Path], model_path: Path) -> RasterStack:
+def open_for_bundle(
+    bundle: dict, rasters: Sequence[Path | None], model_path: Path
+) -> RasterStack | PartialStack:
     """The rasters on the bundle's grid: its CRS, resolution and pixel lattice.
+
+    A None in ``rasters`` (see :func:`training_order`) stands for a training input that is
+    absent: its bands read as no data everywhere.
 
     Raises
     ------
@@ -580,18 +601,20 @@ def open_for_bundle(bundle: dict, rasters: Sequence[Path], model_path: Path) -> 
     """
     grid = bundle["grid"]
     stack = RasterStack.open(
-        rasters,
+        [p for p in rasters if p is not None],
         crs=grid["crs_wkt"],
         resolution=grid["resolution"][0],
         origin=(grid["transform"][2], grid["transform"][5]),
         nodata=bundle["nodata"],
     )
+    absent = {i: tuple(bundle["inputs"][i]["bands"]) for i, p in enumerate(rasters) if p is None}
+    whole = PartialStack(stack, absent) if absent else stack
     try:
-        _check_inputs(bundle, stack, model_path)
+        _check_inputs(bundle, whole, model_path)
     except BaseException:
         stack.close()
         raise
-    return stack
+    return whole
 
 
 def suggest(
@@ -663,7 +686,7 @@ def _predict(model_path, rasters, out, block_size, overwrite, progress) -> dict:
             report = {
                 "geomap_version": __version__,
                 "model": str(model_path),
-                "inputs": {"rasters": _inputs(rasters)},
+                "inputs": {"rasters": _inputs([p for p in rasters if p is not None])},
                 **stack.describe(),
                 "warnings": notes + stack.notes(),
                 **prediction,

@@ -5,7 +5,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from geomap.errors import MissingFileError, RasterError
-from geomap.stack import RasterStack, choose_grid, inspect_raster
+from geomap.stack import PartialStack, RasterStack, choose_grid, inspect_raster
 
 T30 = Affine(30.0, 0, 500000.0, 0, -30.0, 5200000.0)
 
@@ -287,3 +287,18 @@ def test_a_grid_much_finer_than_the_inputs_is_flagged_and_units_are_named(raster
         assert "40,000 pixels" in note and "100 times as many" in note
     with RasterStack.open([a], crs="EPSG:4326") as stack:
         assert stack.describe()["grid"]["units"] == "degrees" and stack.notes() == []
+
+
+def test_a_partial_stack_reads_absent_sources_as_no_data(raster_factory):
+    a = raster_factory("a.tif", ramp(20, 20))
+    c = raster_factory("c.tif", ramp(20, 20) * 2, descriptions=["tmi"])
+    with RasterStack.open([a, c]) as there:
+        whole = PartialStack(there, {1: ("K", "Th")})
+        assert [s.band_names for s in whole.sources] == [("a",), ("K", "Th"), ("tmi",)]
+        block = whole.read(Window(2, 3, 5, 4), halo=1)
+        direct = there.read(Window(2, 3, 5, 4), halo=1)
+        assert block.shape == (4, 6, 7) and np.isnan(block[1:3]).all()
+        np.testing.assert_array_equal(block[[0, 3]], direct)
+        sources = whole.describe()["sources"]
+        assert [s.get("absent", False) for s in sources] == [False, True, False]
+        assert sources[1]["bands"] == ["K", "Th"]

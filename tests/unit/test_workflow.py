@@ -178,8 +178,9 @@ def test_streaming_is_independent_of_block_size(result, demo_scene, tmp_path):
 
 def test_predict_refuses_other_inputs(result, demo_scene, tmp_path):
     out, _ = result
-    with pytest.raises(ModelError, match="trained on 4 rasters"):
-        predict(out / "model.skops", list(demo_scene.rasters[:2]), tmp_path / "x")
+    unknown = [*demo_scene.rasters[:2], demo_scene.truth]  # a raster the model never saw
+    with pytest.raises(ModelError, match="trained on 4 rasters.*Raster 3 differs"):
+        predict(out / "model.skops", unknown, tmp_path / "x")
     assert not (tmp_path / "x").exists()
 
 
@@ -211,6 +212,22 @@ def test_predict_puts_rasters_named_as_at_training_in_order(result, demo_scene, 
     again = tmp_path / "x" / "lithology.tif"
     with rasterio.open(out / "lithology.tif") as a, rasterio.open(again) as b:
         np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_predict_maps_an_area_one_survey_did_not_cover(result, demo_scene, tmp_path):
+    out, _ = result
+    no_radiometrics = [demo_scene.rasters[i] for i in (0, 2, 3)]
+    report = predict(out / "model.skops", no_radiometrics, tmp_path / "sheet2")
+    assert report["warnings"][0].startswith("No raster was given for 'radiometrics.tif' (K, Th, U)")
+    assert report["sources"][1]["absent"] and report["prediction"]["source_nodata_fraction"][1] == 1
+    with (
+        rasterio.open(out / "lithology.tif") as full,
+        rasterio.open(tmp_path / "sheet2" / "lithology.tif") as part,
+        rasterio.open(tmp_path / "sheet2" / "uncertainty.tif") as unc,
+    ):
+        a, b, missing = full.read(1), part.read(1), unc.read(3)
+    assert (b != 255).all() and (missing > 0).all()  # every pixel mapped, from fewer inputs
+    assert 0.7 < (a == b).mean() < 1.0
 
 
 def test_predict_refuses_a_raster_of_another_kind_and_says_which(result, demo_scene, tmp_path):
