@@ -115,12 +115,21 @@ def _nearest_distance(Z: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return lambda rows: nearest_rows(np.asarray(rows, dtype="float32"), reference)[1]
 
 
-def _group_bits(finite: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Bit mask of the complete feature groups of each row (bit i: the i-th distinct group)."""
-    names = np.unique(groups)
-    bits = np.zeros(finite.shape[0], dtype=np.int64)
-    for i, g in enumerate(names):
-        bits |= finite[:, groups == g].all(axis=1).astype(np.int64) << np.int64(i)
+def _group_bits(Z: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Bit mask of the complete feature groups of each row of ``Z`` (bit i: the i-th group).
+
+    Rows with every feature (most pixels) are found with one sum per row; only the others are
+    checked group by group.
+    """
+    names, inverse = np.unique(groups, return_inverse=True)
+    weights = np.int64(1) << np.arange(len(names), dtype=np.int64)
+    bits = np.full(len(Z), weights.sum(), dtype=np.int64)
+    partial = np.flatnonzero(~np.isfinite(Z.sum(axis=1)))  # NaN anywhere makes the sum NaN
+    if len(partial):
+        order = np.argsort(inverse, kind="stable")
+        starts = np.searchsorted(inverse[order], np.arange(len(names)))
+        finite = np.isfinite(Z[partial][:, order])
+        bits[partial] = np.logical_and.reduceat(finite, starts, axis=1).astype(np.int64) @ weights
     return bits
 
 
@@ -320,10 +329,16 @@ class Applicability(BaseEstimator):
         return groups
 
     def embed(self, X) -> np.ndarray:
-        """Features standardised with the training mean and sd and multiplied by the weights."""
+        """Features standardised with the training mean and sd and multiplied by the weights.
+
+        Pixels' float32 features stay float32 (the nearest-neighbour search is float32);
+        anything else is embedded in float64.
+        """
+        X = np.asarray(X)
+        dtype = np.float32 if X.dtype == np.float32 else np.float64
         factor = self.weights_ / self.scale_
-        Z = np.multiply(X, factor, dtype="float64")  # one pass, whatever the input dtype
-        Z -= self.mean_ * factor
+        Z = np.multiply(X, factor.astype(dtype), dtype=dtype)  # one pass
+        Z -= (self.mean_ * factor).astype(dtype)
         return Z
 
     def _full_key(self) -> int:
@@ -358,7 +373,7 @@ class Applicability(BaseEstimator):
 
     def _train_di(self) -> np.ndarray:
         """Cross-validated DI of each training sample, in the subspace of its complete groups."""
-        bits = _group_bits(np.isfinite(self.train_), self.groups_)
+        bits = _group_bits(self.train_, self.groups_)
         out = np.full(len(bits), np.nan)
         for b in np.unique(bits[bits > 0]):
             space = self._space(int(b))
@@ -393,7 +408,7 @@ class Applicability(BaseEstimator):
 
     def _dissimilarity(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Z = self.embed(X)
-        bits = _group_bits(np.isfinite(Z), self.groups_)
+        bits = _group_bits(Z, self.groups_)
         di = np.full(len(Z), np.nan)
         threshold = np.full(len(Z), np.nan)
         for b in np.unique(bits[bits > 0]):
