@@ -208,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the column holding each observation's class (text or integers)",
     )
     p.add_argument(
+        "--label-layer",
+        metavar="NAME",
+        help="the layer of a GeoPackage of several layers that holds the observations (default: "
+        "the only layer with --label-column)",
+    )
+    p.add_argument(
         "--label-crs",
         metavar="CRS",
         help="CRS of the observations' coordinates where the file does not say it: a CSV's "
@@ -488,6 +494,7 @@ def _run(args, bar) -> dict:
         cv_folds=args.cv_folds,
         features=args.features,
         label_crs=args.label_crs,
+        label_layer=args.label_layer,
         max_per_class=args.max_per_class,
         smooth=args.smooth,
         nodata=args.nodata,

@@ -19,6 +19,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 from pyogrio.errors import DataSourceError
 from rasterio.errors import CRSError
 from rasterio.features import rasterize
@@ -61,7 +62,8 @@ def read_labels(
     crs : str, optional
         The CRS of a CSV's coordinates. Default EPSG:4326 for lon/lat columns; required for x/y.
     layer : str, optional
-        The layer of a multi-layer file.
+        The layer of a multi-layer file (a project GeoPackage). Default: the file's only layer,
+        or the only one with a column ``column``.
 
     Raises
     ------
@@ -69,10 +71,11 @@ def read_labels(
         If the file does not exist.
     LabelError
         If the file cannot be read, lacks the column or coordinates, has no CRS, holds no usable
-        observation or holds geometries other than points and polygons.
+        observation or holds geometries other than points and polygons, or holds several layers
+        and not exactly one has the column.
     """
     path = Path(path)
-    return _tidy(_read_any(path, crs, layer), path, column)
+    return _tidy(_read_any(path, crs, layer, column), path, column)
 
 
 def label_columns(
@@ -82,12 +85,19 @@ def label_columns(
 
     The geometry and, in a CSV, the coordinate columns are left out.
 
+    In a file of several layers and no ``layer``, the columns of every layer.
+
     Raises
     ------
     MissingFileError, LabelError
         As :func:`read_labels`.
     """
-    frame = _read_any(Path(path), crs, layer)
+    path = Path(path)
+    layers = _layers(path) if layer is None else []
+    if len(layers) > 1:
+        fields = [str(f) for name in layers for f in pyogrio.read_info(path, layer=name)["fields"]]
+        return list(dict.fromkeys(fields))
+    frame = _read_any(path, crs, layer)
     lower = {str(c).lower().strip() for c in frame.columns}
     coords = next((p for p in COORD_PAIRS if p[0] in lower and p[1] in lower), ())
     return [
@@ -97,7 +107,35 @@ def label_columns(
     ]
 
 
-def _read_any(path: Path, crs: str | None, layer: str | None) -> gpd.GeoDataFrame:
+def _layers(path: Path) -> list[str]:
+    """Layer names of a vector file; [] where there is nothing to choose or GDAL cannot tell."""
+    if path.suffix.lower() not in (".gpkg",) or not path.is_file():
+        return []
+    try:
+        return [str(name) for name, _ in pyogrio.list_layers(path)]
+    except (DataSourceError, OSError):
+        return []  # reading it says what is wrong
+
+
+def _choose_layer(path: Path, column: str | None) -> str | None:
+    """The layer of a multi-layer file that holds ``column``; None for a one-layer file."""
+    layers = _layers(path)
+    if len(layers) < 2 or column is None:
+        return None
+    having = [n for n in layers if column in pyogrio.read_info(path, layer=n)["fields"]]
+    if len(having) == 1:
+        return having[0]
+    which = f"{len(having)} of them ({', '.join(having)})" if having else "none of them"
+    raise LabelError(
+        f"Labels '{path}' hold {len(layers)} layers ({', '.join(layers)}) and {which} "
+        f"have a column '{column}'. Name the layer with --label-layer, or save the observations "
+        "in a file of their own."
+    )
+
+
+def _read_any(
+    path: Path, crs: str | None, layer: str | None, column: str | None = None
+) -> gpd.GeoDataFrame:
     if not path.exists():
         raise MissingFileError(f"Labels '{path}' do not exist; check the path and its spelling.")
     if path.is_file() and path.stat().st_size == 0:
@@ -106,7 +144,7 @@ def _read_any(path: Path, crs: str | None, layer: str | None) -> gpd.GeoDataFram
     if suffix == ".csv":
         return _read_csv(path, crs)
     if suffix in VECTOR_SUFFIXES:
-        return _read_vector(path, layer, crs)
+        return _read_vector(path, layer or _choose_layer(path, column), crs)
     raise LabelError(
         f"Labels '{path}': the format '{suffix or path.name}' is not supported. Give a "
         "GeoPackage, GeoJSON, Shapefile (.shp or zipped) or CSV "

@@ -369,7 +369,9 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
 
 def _labelled(config: RunConfig, stack, recipe, report: dict) -> dict:
     """Features, codes and coordinates of the observations (as the forest run places them)."""
-    labels = read_labels(config.labels, config.label_column, crs=config.label_crs)
+    labels = read_labels(
+        config.labels, config.label_column, crs=config.label_crs, layer=config.label_layer
+    )
     placed = sample_labels(
         labels, stack.grid, max_per_class=config.max_per_class, random_state=config.random_state
     )

@@ -111,6 +111,7 @@ class RunConfig(SOMOptions):
     cv_folds: int = 5
     features: str = "default"
     label_crs: str | None = None
+    label_layer: str | None = None
     max_per_class: int = 2000
     smooth: int = 1
     nodata: float | None = None
@@ -344,7 +345,9 @@ class _Trained:
 def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict) -> _Trained:
     """Place the observations, cross-validate, fit the forest and its applicability."""
     t0 = time.perf_counter()
-    labels = read_labels(config.labels, config.label_column, crs=config.label_crs)
+    labels = read_labels(
+        config.labels, config.label_column, crs=config.label_crs, layer=config.label_layer
+    )
     placed = sample_labels(
         labels, stack.grid, max_per_class=config.max_per_class, random_state=config.random_state
     )

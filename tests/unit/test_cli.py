@@ -1,5 +1,6 @@
 """The geomap command: help, a run, one test per bad input (message, exit 2, nothing written)."""
 
+import json
 import subprocess
 import sys
 
@@ -86,6 +87,7 @@ def test_help_lists_every_option(capsys):
         "--cv-folds",
         "--features",
         "--label-crs",
+        "--label-layer",
         "--quiet",
         "--overwrite",
         "--smooth",
@@ -276,6 +278,17 @@ def test_sigterm_mid_run_leaves_nothing(scene):
     assert done.returncode == 128 + 15, done.stderr.decode()[-2000:]
     assert not out.exists()
     assert [p.name for p in scene["tmp"].iterdir() if p.name.startswith(".")] == []
+
+
+def test_label_layer_picks_one_layer_of_a_project_geopackage(scene, capsys):
+    project = scene["tmp"] / "project.gpkg"
+    scene["points"].to_file(project, layer="season_2024")
+    scene["points"].assign(lithology="granite").to_file(project, layer="season_2023")
+    fails(capsys, args(scene, labels=project), "hold 2 layers", "--label-layer")
+    assert main(args(scene, labels=project, extra=["--label-layer", "season_2024"])) == 0
+    report = json.loads((scene["tmp"] / "out" / "report.json").read_text())
+    assert report["configuration"]["label_layer"] == "season_2024"
+    assert len(report["samples"]["per_class"]) == 3
 
 
 @pytest.mark.parametrize("option", ["--labels", "--label-column"])

@@ -21,6 +21,7 @@ from geomap.labels import (
 from geomap.stack import RasterStack
 
 X0, Y0 = 500000.0, 5200000.0  # grid origin of the conftest rasters (30 m pixels)
+CRS = "EPSG:32633"
 
 
 @pytest.fixture
@@ -46,6 +47,21 @@ def test_geopackage_points_keep_text_names(tmp_path, stack):
     s = sample_labels(labels, stack.grid)
     assert list(s.rows) == [1, 11, 21, 31] and list(s.cols) == [1, 11, 21, 31]
     assert set(s.source) == {"obs.gpkg"}
+
+
+def test_a_project_geopackage_of_several_layers(tmp_path, stack):
+    p = tmp_path / "project.gpkg"
+    faults = gpd.GeoDataFrame(
+        {"throw_m": [10.0]}, geometry=[LineString([(X0, Y0), (X0 + 900, Y0 - 900)])], crs=CRS
+    )
+    faults.to_file(p, layer="faults")
+    points().to_file(p, layer="observations")
+    assert len(read_labels(p, "lithology")) == 4  # the only layer with the column
+    assert label_columns(p) == ["throw_m", "lithology", "note"]
+    points(labels=["x", "y", "x", "y"]).to_file(p, layer="old_observations")
+    with pytest.raises(LabelError, match="hold 3 layers .*2 of them .*--label-layer"):
+        read_labels(p, "lithology")
+    assert set(read_labels(p, "lithology", layer="old_observations")["label"]) == {"x", "y"}
 
 
 def test_points_in_another_crs_are_reprojected(tmp_path, stack):
