@@ -23,7 +23,7 @@ def validation(report: dict) -> None:
     st.write(val["summary"])
     table = pd.DataFrame(
         {
-            "spatial CV (believe this)": [val["spatial"][r] for r in _ROWS],
+            "spatial CV": [val["spatial"][r] for r in _ROWS],
             "random CV": [val["random"][r] for r in _ROWS],
         },
         index=[r.replace("_", " ") for r in _ROWS],

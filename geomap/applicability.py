@@ -124,7 +124,8 @@ def _group_bits(Z: np.ndarray, groups: np.ndarray) -> np.ndarray:
     names, inverse = np.unique(groups, return_inverse=True)
     weights = np.int64(1) << np.arange(len(names), dtype=np.int64)
     bits = np.full(len(Z), weights.sum(), dtype=np.int64)
-    partial = np.flatnonzero(~np.isfinite(Z.sum(axis=1)))  # NaN anywhere makes the sum NaN
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow only sends a row below
+        partial = np.flatnonzero(~np.isfinite(Z.sum(axis=1)))  # NaN anywhere makes it NaN
     if len(partial):
         order = np.argsort(inverse, kind="stable")
         starts = np.searchsorted(inverse[order], np.arange(len(names)))

@@ -209,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--label-layer",
+        action=_Once,
         metavar="NAME",
         help="the layer of a GeoPackage of several layers that holds the observations (default: "
         "the only layer with --label-column)",
@@ -580,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"geomap {args.command}: interrupted; nothing was written.", file=sys.stderr)
         return 130
     finally:
-        if main_thread:
+        if main_thread and previous is not None:  # None: a handler set outside Python
             signal.signal(signal.SIGTERM, previous)
     if report is not None:
         _summarise(report)

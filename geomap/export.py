@@ -36,7 +36,9 @@ OUTPUT_NAMES = re.compile(
     r"(lithology|clusters|subunits|uncertainty|probabilities|applicability|expected_accuracy"
     r"|quantization_error|label_distance)\.tif(\.aux\.xml|\.ovr)?"
     r"|(lithology|clusters|subunits)\.qml|((clusters|subunits)_)?legend\.csv"
-    r"|suggested_samples\.(csv|gpkg(-wal|-shm)?)|som_[a-z_]+\.png|report\.json|model\.skops"
+    r"|suggested_samples\.(csv|gpkg(-wal|-shm|-journal)?)|som_[a-z_]+\.png(\.aux\.xml)?"
+    r"|report\.json|model\.skops"
+    r"|\.DS_Store|Thumbs\.db|desktop\.ini"  # what file browsers leave in any folder
 )
 
 #: Colours by words commonly found in unit names, after geological map conventions.
@@ -363,7 +365,7 @@ def staged_output(out: Path, overwrite: bool):
     the new ones moved in, the class maps last, so ``--out .`` works and a shell inside the folder
     sees the new files.
     """
-    out = Path(out).absolute()
+    out = Path(out).resolve()  # a link's target: the temporary folder goes on its filesystem
     check_out_dir(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -379,9 +381,22 @@ def staged_output(out: Path, overwrite: bool):
         os.replace(tmp, out)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-    for path in out.iterdir():
-        os.replace(path, old / path.name)
-    for path in sorted(tmp.iterdir(), key=lambda p: p.suffix == ".tif" and p.stem in _CLASS_MAPS):
-        os.replace(path, out / path.name)
+    moved_in: list[str] = []
+    try:
+        for path in out.iterdir():
+            os.replace(path, old / path.name)
+        for path in sorted(
+            tmp.iterdir(), key=lambda p: p.suffix == ".tif" and p.stem in _CLASS_MAPS
+        ):
+            os.replace(path, out / path.name)
+            moved_in.append(path.name)
+    except BaseException:  # put everything back as it was
+        for name in moved_in:
+            os.replace(out / name, tmp / name)
+        for path in old.iterdir():
+            os.replace(path, out / path.name)
+        shutil.rmtree(tmp, ignore_errors=True)
+        old.rmdir()
+        raise
     tmp.rmdir()
     shutil.rmtree(old, ignore_errors=True)

@@ -79,14 +79,15 @@ def band_kind(name: str) -> str | None:
     tokens = set(re.split(r"[^a-z0-9]+", name.lower())) - {""}
     if "edge" in tokens:  # "red edge" bands are not the red band
         return None
-    for kind, words in _KIND_TOKENS.items():
-        if tokens & words:
-            return kind
-    # USGS names end in an upper-case _B<n>; geomap names unnamed bands of a file <stem>_b<n>
+    # USGS names end in an upper-case _B<n>; geomap names unnamed bands of a file <stem>_b<n>.
+    # Before the other names: Landsat 8's thermal B11 is not Sentinel-2's SWIR B11.
     number = re.search(r"_B(\d{1,2})$", name)
     sensor = next((_LANDSAT_SENSOR[t] for t in tokens if t in _LANDSAT_SENSOR), None)
     if number and sensor:
         return _LANDSAT_BANDS[sensor].get(int(number.group(1)))
+    for kind, words in _KIND_TOKENS.items():
+        if tokens & words:
+            return kind
     return None
 
 

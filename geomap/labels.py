@@ -20,7 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
-from pyogrio.errors import DataSourceError
+from pyogrio.errors import DataLayerError, DataSourceError
 from rasterio.errors import CRSError
 from rasterio.features import rasterize
 from rasterio.windows import Window
@@ -128,8 +128,8 @@ def _choose_layer(path: Path, column: str | None) -> str | None:
     which = f"{len(having)} of them ({', '.join(having)})" if having else "none of them"
     raise LabelError(
         f"Labels '{path}' hold {len(layers)} layers ({', '.join(layers)}) and {which} "
-        f"have a column '{column}'. Name the layer with --label-layer, or save the observations "
-        "in a file of their own."
+        f"have a column '{column}'. Name the layer (--label-layer on the command line), or save "
+        "the observations in a file of their own."
     )
 
 
@@ -156,7 +156,13 @@ def _zipped_shapefile(path: Path) -> str | Path:
     """What GDAL should open for a zip: the zip itself, or its one Shapefile inside a folder."""
     try:
         with zipfile.ZipFile(path) as z:
-            inner = [n for n in z.namelist() if n.lower().endswith(".shp")]
+            inner = [
+                n
+                for n in z.namelist()
+                if n.lower().endswith(".shp")
+                and not n.startswith("__MACOSX/")  # macOS Finder's resource forks
+                and not n.rsplit("/", 1)[-1].startswith("._")
+            ]
     except (zipfile.BadZipFile, OSError):
         return path  # GDAL says what is wrong with it
     if len(inner) > 1:
@@ -173,6 +179,11 @@ def _read_vector(path: Path, layer: str | None, crs: str | None = None) -> gpd.G
     source = _zipped_shapefile(path) if path.suffix.lower() == ".zip" else path
     try:
         frame = gpd.read_file(source, layer=layer)
+    except DataLayerError:
+        raise LabelError(
+            f"Labels '{path}': there is no layer '{layer}'. Its layers are: "
+            f"{', '.join(_layers(path)) or '(none found)'}."
+        ) from None
     except (DataSourceError, ValueError, OSError) as exc:
         raise LabelError(
             f"Labels '{path}': the file cannot be read as vector data ({exc}). Check that it is a "
@@ -212,7 +223,13 @@ def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
     table = None
     for encoding in ("utf-8-sig", "cp1252"):
         try:
-            table = pd.read_csv(path, sep=None, engine="python", encoding=encoding)
+            with open(path, encoding=encoding, newline="") as f:
+                sample = f.read(65536)
+            try:
+                sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+            except csv.Error:  # one column, or nothing to tell: commas
+                sep = ","
+            table = pd.read_csv(path, sep=sep, encoding=encoding)
             break
         except UnicodeDecodeError:
             continue
@@ -263,7 +280,9 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
             f"Labels '{path}': there is no column '{column}'. The columns are: "
             f"{', '.join(map(str, columns)) or '(none)'}. Pass one of them with --label-column."
         )
-    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty & frame[column].notna()]
+    placed = frame.geometry.notna() & ~frame.geometry.is_empty
+    unset = int((placed & frame[column].isna()).sum())  # empty cells, NULLs: blank classes
+    frame = frame[placed & frame[column].notna()]
     if frame.empty:
         raise LabelError(
             f"Labels '{path}': the file holds no observation with both a geometry and a value in "
@@ -281,7 +300,7 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
             f"Labels '{path}': every value in '{column}' is blank; pass the column that holds "
             "the classes with --label-column."
         )
-    blank = int((names == "").sum())
+    blank = unset + int((names == "").sum())
     frame, names = frame[names != ""], names[names != ""]  # a blank class is no observation
     out = gpd.GeoDataFrame(
         {"label": names, "source": path.name},

@@ -461,7 +461,7 @@ class RasterStack:
         pixels are much finer than any input's costs time and adds no detail.
         """
         notes = [
-            f"Raster '{s.path.name}': {max(s.zero_share):.0%} of its pixels are exactly 0 and it "
+            f"Raster '{s.path.name}': {max(s.zero_share):.1%} of its pixels are exactly 0 and it "
             "declares no nodata value. If 0 marks missing data there (a cloud mask, the edge of "
             "a scene), pass --nodata 0 so those pixels are mapped from the other rasters."
             for s in self.sources

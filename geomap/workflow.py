@@ -547,8 +547,7 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
     ordered = [named.get(bands) for bands in trained]
     notes = [
         f"No raster was given for '{i['name']}' ({', '.join(i['bands'])}); every pixel is mapped "
-        "from the other rasters, as under a cloud (uncertainty.tif band 3), and is less certain "
-        "than at training."
+        "from the other rasters, as under a cloud, and is less certain than at training."
         for i, path in zip(bundle["inputs"], ordered)
         if path is None
     ]
@@ -691,7 +690,7 @@ def _predict(model_path, rasters, out, block_size, overwrite, progress) -> dict:
                 "model": str(model_path),
                 "inputs": {"rasters": _inputs([p for p in rasters if p is not None])},
                 **stack.describe(),
-                "warnings": notes + stack.notes(),
+                "warnings": notes,  # the grid and nodata are the model's: no --nodata advice
                 **prediction,
                 "timings_seconds": {"total": round(time.perf_counter() - t_start, 3)},
             }

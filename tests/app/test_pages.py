@@ -48,9 +48,9 @@ def test_train_page_reports_both_cross_validations(trained):
     key = trained.session_state["current_run"]
     result = trained.session_state["runs"][key]
     table = trained.dataframe[0].value
-    assert list(table.columns) == ["spatial CV (believe this)", "random CV"]
+    assert list(table.columns) == ["spatial CV", "random CV"]
     spatial = result["report"]["validation"]["spatial"]["overall_accuracy"]
-    assert table.loc["overall accuracy", "spatial CV (believe this)"] == pytest.approx(spatial)
+    assert table.loc["overall accuracy", "spatial CV"] == pytest.approx(spatial)
     assert 0.5 < spatial <= 1.0
     assert any("believe the spatial figure" in m.value for m in trained.markdown)
     estimate = result["report"]["map_accuracy_estimate"]["overall_accuracy"]

@@ -50,6 +50,45 @@ def test_overwrite_keeps_the_old_folder_until_the_new_one_is_complete(tmp_path):
             pass
 
 
+def test_a_failure_while_moving_the_files_in_puts_the_old_run_back(tmp_path, monkeypatch):
+    import os
+
+    out = tmp_path / "map"
+    out.mkdir()
+    (out / "report.json").write_text("old")
+    (out / "legend.csv").write_text("old")
+    real, calls = os.replace, []
+
+    def flaky(src, dst):
+        calls.append(dst)
+        if len(calls) == 4:  # two old files set aside, one new moved in, then the disk fails
+            raise OSError("disk full")
+        real(src, dst)
+
+    with pytest.raises(OSError, match="disk full"):
+        with staged_output(out, overwrite=True) as tmp:
+            (tmp / "legend.csv").write_text("new")
+            (tmp / "report.json").write_text("new")
+            monkeypatch.setattr(os, "replace", flaky)
+    monkeypatch.undo()
+    assert {p.name: p.read_text() for p in out.iterdir()} == {
+        "report.json": "old",
+        "legend.csv": "old",
+    }
+    assert [p.name for p in tmp_path.iterdir()] == ["map"]
+
+
+def test_an_output_folder_given_as_a_link_is_filled_where_it_points(tmp_path):
+    target = tmp_path / "disk" / "maps"
+    target.mkdir(parents=True)
+    link = tmp_path / "maps"
+    link.symlink_to(target)
+    with staged_output(link, overwrite=False) as tmp:
+        (tmp / "report.json").write_text("new")
+    assert (target / "report.json").read_text() == "new" and link.is_symlink()
+    assert sorted(p.name for p in (tmp_path / "disk").iterdir()) == ["maps"]
+
+
 def _grid(n):
     return Grid(CRS.from_epsg(32633), Affine(30, 0, 500000, 0, -30, 5200000), n, n)
 

@@ -31,6 +31,7 @@ def _recipe(names=("red", "nir", "K", "Th", "U", "dem"), preset="default"):
         ("LT05_L2SP_190026_19990812_20200908_02_T1_SR_B2", "green"),
         ("LE07_L1TP_190026_20020512_20200917_02_T1_B4", "nir"),
         ("LC08_L2SP_190026_20220512_20220519_02_T1_ST_B10", None),  # thermal
+        ("LC08_L1TP_190026_20220512_20220519_02_T1_B11", None),  # thermal, not S-2's SWIR B11
         ("LC08_L2SP_190026_20220512_20220519_02_T1_QA_PIXEL", None),
         ("LC08_L2SP_190026_20220512_20220519_02_T1_stack_b2", None),  # band 2 of a stack file
     ],

@@ -98,6 +98,28 @@ def test_zipped_shapefile_inside_its_folder(tmp_path, stack):
         read_labels(two, "lithology")
 
 
+def test_a_zip_from_a_mac_with_its_resource_forks(tmp_path, stack):
+    points().to_file(tmp_path / "obs.shp")
+    z = _zip(tmp_path, "mac.zip", [("obs", "field/obs")])
+    with zipfile.ZipFile(z, "a") as f:
+        f.writestr("__MACOSX/field/._obs.shp", b"\x00\x05\x16\x07")
+    assert len(read_labels(z, "lithology")) == 4
+
+
+def test_a_layer_that_is_not_there_lists_those_that_are(tmp_path):
+    p = tmp_path / "project.gpkg"
+    points().to_file(p, layer="observations")
+    with pytest.raises(LabelError, match="no layer 'obs2024'. Its layers are: observations"):
+        read_labels(p, "lithology", layer="obs2024")
+
+
+def test_a_csv_of_one_column_is_read_as_one_column(tmp_path):
+    p = tmp_path / "units.csv"
+    p.write_text("unit\ngranite\nbasalt\n")
+    with pytest.raises(LabelError, match=r"no coordinate columns found among \['unit'\]"):
+        read_labels(p, "unit")
+
+
 def test_blank_classes_are_not_observations(tmp_path, stack):
     p = tmp_path / "obs.gpkg"
     points(labels=["granite", " ", "basalt", ""]).to_file(p)
@@ -105,6 +127,12 @@ def test_blank_classes_are_not_observations(tmp_path, stack):
     assert list(labels["label"]) == ["granite", "basalt"]
     (note,) = placement_notes(p, sample_labels(labels, stack.grid).counts)
     assert note == "2 observations in 'obs.gpkg' have a blank class and are not used."
+    g = points().to_crs("EPSG:4326")
+    csv_path = tmp_path / "obs.csv"
+    rock = ["granite", None, " ", "basalt"]  # an empty cell and a space
+    pd.DataFrame({"lon": g.geometry.x, "lat": g.geometry.y, "rock": rock}).to_csv(csv_path)
+    counts = sample_labels(read_labels(csv_path, "rock"), stack.grid).counts
+    assert counts["blank_classes"] == 2
     points(labels=[" ", "", "  ", ""]).to_file(p)
     with pytest.raises(LabelError, match="every value in 'lithology' is blank"):
         read_labels(p, "lithology")

@@ -11,7 +11,7 @@ import rasterio
 from PIL import Image
 
 from geomap.errors import InputDataError, ModelError
-from geomap.export import load_model
+from geomap.export import OUTPUT_NAMES, load_model
 from geomap.som_workflow import sample_pixels
 from geomap.stack import RasterStack
 from geomap.subunits import SubunitConfig, subunits
@@ -86,6 +86,11 @@ def test_som_clusters_writes_styled_clusters_novelty_and_plots(clusters_run):
         assert min(Image.open(out / name).size) > 300
     assert report["som"]["clusters"]["chosen_by"].startswith("best davies-bouldin")
     assert report["configuration"]["labels"] is None
+
+
+def test_overwrite_knows_every_file_of_a_som_run(clusters_run, som_run):
+    for out, _ in (clusters_run, som_run):
+        assert all(OUTPUT_NAMES.fullmatch(p.name) for p in out.iterdir())
 
 
 def test_quantization_error_and_its_percentile(clusters_run):
@@ -205,6 +210,7 @@ def test_subunits_of_one_unit(som_run, demo_scene, tmp_path):
     legend = pd.read_csv(tmp_path / "sub" / "subunits_legend.csv")
     assert list(legend["name"]) == ["granite subunit 1", "granite subunit 2", "granite subunit 3"]
     assert (tmp_path / "sub" / "som_u_matrix.png").exists()
+    assert all(OUTPUT_NAMES.fullmatch(p.name) for p in (tmp_path / "sub").iterdir())
     with pytest.raises(ModelError, match="cannot be applied with `geomap predict`"):
         predict(tmp_path / "sub" / "model.skops", list(demo_scene.rasters), tmp_path / "p")
 

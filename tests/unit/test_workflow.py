@@ -11,7 +11,7 @@ from affine import Affine
 from shapely.geometry import Point
 
 from geomap.errors import ModelError, OutputExistsError
-from geomap.export import load_model
+from geomap.export import OUTPUT_NAMES, load_model
 from geomap.predict import uncertainty
 from geomap.workflow import RunConfig, predict, run
 
@@ -39,6 +39,10 @@ def test_every_output_is_written(result):
         "suggested_samples.gpkg",
         "suggested_samples.csv",
     }
+
+
+def test_overwrite_knows_every_file_of_a_run(result):
+    assert all(OUTPUT_NAMES.fullmatch(p.name) for p in result[0].iterdir())
 
 
 def test_lithology_is_a_styled_cog(result, demo_scene):
