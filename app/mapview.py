@@ -142,9 +142,11 @@ def add_overlay(
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def observations(path: str, mtime_ns: int, column: str, crs: str | None) -> dict:
+def observations(
+    path: str, mtime_ns: int, column: str, crs: str | None, layer: str | None = None
+) -> dict:
     """The observations file as GeoJSON in longitude/latitude, cached by file and version."""
-    return webmap.observations_geojson(path, column, crs=crs)
+    return webmap.observations_geojson(path, column, crs=crs, layer=layer)
 
 
 def add_observations(m: folium.Map, geojson: dict, colours: dict[str, str]) -> None:

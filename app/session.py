@@ -92,6 +92,7 @@ class Inputs:
     labels: Path | None = None
     label_column: str | None = None
     label_crs: str | None = None
+    label_layer: str | None = None
     demo: bool = False
 
     @property
@@ -146,6 +147,7 @@ def run_key(data: Inputs, params: dict) -> str:
         "files": [file_digest(p) for p in files],
         "label_column": data.label_column,
         "label_crs": data.label_crs,
+        "label_layer": data.label_layer,
         "params": params,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -107,6 +107,11 @@ def label_columns(
     ]
 
 
+def label_layers(path: str | Path) -> list[str]:
+    """The layers of an observation file: more than one only for a GeoPackage that has them."""
+    return _layers(Path(path))
+
+
 def _layers(path: Path) -> list[str]:
     """Layer names of a vector file; [] where there is nothing to choose or GDAL cannot tell."""
     if path.suffix.lower() not in (".gpkg",) or not path.is_file():

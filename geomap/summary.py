@@ -29,6 +29,7 @@ def describe_inputs(
     label_column: str | None = None,
     *,
     label_crs: str | None = None,
+    label_layer: str | None = None,
     nodata: float | None = None,
     max_per_class: int = 2000,
 ) -> dict:
@@ -43,7 +44,7 @@ def describe_inputs(
         out = {**stack.describe(), "warnings": stack.notes()}
         if labels is None or label_column is None:
             return out
-        frame = read_labels(labels, label_column, crs=label_crs)
+        frame = read_labels(labels, label_column, crs=label_crs, layer=label_layer)
         samples = sample_labels(frame, stack.grid, max_per_class=max_per_class, random_state=0)
     names = class_order(samples.labels)
     counts = {str(n): int(np.sum(samples.labels == n)) for n in names}

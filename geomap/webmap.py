@@ -175,13 +175,18 @@ def to_png(image: np.ndarray) -> bytes:
 
 
 def observations_geojson(
-    path: str | Path, column: str, *, crs: str | None = None, max_features: int = 5000
+    path: str | Path,
+    column: str,
+    *,
+    crs: str | None = None,
+    layer: str | None = None,
+    max_features: int = 5000,
 ) -> dict:
     """Observations as GeoJSON in longitude/latitude with ``label`` and ``source`` properties.
 
     At most ``max_features`` are returned (an even draw) so that a browser stays responsive.
     """
-    frame = read_labels(path, column, crs=crs).to_crs("EPSG:4326")
+    frame = read_labels(path, column, crs=crs, layer=layer).to_crs("EPSG:4326")
     if len(frame) > max_features:
         frame = frame.iloc[np.linspace(0, len(frame) - 1, max_features).astype(int)]
     return json.loads(frame.to_json(drop_id=True))

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import session
-from geomap.labels import label_columns
+from geomap.labels import label_columns, label_layers
 from geomap.summary import describe_inputs
 
 _CLASS_WORDS = ("lith", "unit", "class", "rock", "geol", "formation")
@@ -89,8 +89,8 @@ def _sync_uploads() -> session.Inputs:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _columns(path: str, mtime_ns: int, crs: str | None) -> list[str]:
-    return label_columns(path, crs=crs)
+def _columns(path: str, mtime_ns: int, crs: str | None, layer: str | None) -> list[str]:
+    return label_columns(path, crs=crs, layer=layer)
 
 
 source = st.session_state.get("source")
@@ -113,9 +113,14 @@ if data.labels is not None and not data.demo:
             )
             or None
         )
+    layers = label_layers(data.labels)
+    if len(layers) > 1:  # a project GeoPackage
+        data.label_layer = st.selectbox("Layer holding the observations", layers, key="label_layer")
     columns: list[str] = []
     with session.reported("Reading the observations"):
-        columns = _columns(str(data.labels), data.labels.stat().st_mtime_ns, data.label_crs)
+        columns = _columns(
+            str(data.labels), data.labels.stat().st_mtime_ns, data.label_crs, data.label_layer
+        )
     if columns:
         guess = next((c for c in columns if c.lower().startswith(_CLASS_WORDS)), columns[0])
         data.label_column = st.selectbox(
@@ -129,8 +134,8 @@ if not data.rasters:
 
 
 @st.cache_data(max_entries=32, show_spinner="Reading the inputs...")
-def _describe(rasters, labels, column, crs, stamps) -> dict:
-    return describe_inputs(rasters, labels, column, label_crs=crs)
+def _describe(rasters, labels, column, crs, layer, stamps) -> dict:
+    return describe_inputs(rasters, labels, column, label_crs=crs, label_layer=layer)
 
 
 stamps = tuple(p.stat().st_mtime_ns for p in [*data.rasters, *filter(None, [data.labels])])
@@ -140,6 +145,7 @@ with session.reported("Reading the inputs"):
         str(data.labels) if data.labels else None,
         data.label_column,
         data.label_crs,
+        data.label_layer,
         stamps,
     )
     grid = summary["grid"]

@@ -67,7 +67,11 @@ with session.reported("Drawing the map"):
     if POINTS in chosen:
         labels = Path(config["labels"])
         geojson = mapview.observations(
-            str(labels), labels.stat().st_mtime_ns, config["label_column"], config["label_crs"]
+            str(labels),
+            labels.stat().st_mtime_ns,
+            config["label_column"],
+            config["label_crs"],
+            config.get("label_layer"),  # runs of this session made before the layer choice
         )
         colours = dict(webmap.class_legend(out / first.file)) if first.kind == "class" else {}
         mapview.add_observations(m, geojson, colours)

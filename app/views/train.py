@@ -108,6 +108,7 @@ def _train(key: str) -> None:
         labels=data.labels if labelled else None,
         label_column=data.label_column if labelled else None,
         label_crs=data.label_crs,
+        label_layer=data.label_layer,
         out=out,
         overwrite=True,
         **params,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import pytest
 import rasterio
 
@@ -125,6 +126,35 @@ def test_pages_before_training_point_back(app):
         app.switch_page(page).run()
         assert not app.exception
         assert app.info, page
+
+
+def test_a_project_geopackage_asks_for_the_layer_of_the_observations(app, tmp_path):
+    demo = session.demo_inputs()
+    points = gpd.read_file(demo.labels)
+    project = tmp_path / "project.gpkg"
+    points.to_file(project, layer="season_2024")
+    points.iloc[:50].to_file(project, layer="season_2023")
+    app.session_state["source"] = "upload"
+    app.session_state["kept_uploads"] = {"rasters": list(demo.rasters), "labels": project}
+    app.run()
+    assert not app.exception and not _errors(app)
+    layer = app.selectbox(key="label_layer")
+    assert layer.options == ["season_2024", "season_2023"]
+    assert app.dataframe[1].value["samples"].sum() == 300
+    layer.select("season_2023").run()
+    assert not app.exception and not _errors(app)
+    assert app.dataframe[1].value["samples"].sum() == 50
+    assert app.session_state["inputs"].label_layer == "season_2023"
+    app.switch_page("views/train.py").run()
+    app.slider(key="trees").set_value(20)
+    app.slider(key="cv_folds").set_value(3)
+    app.button(key="train").click().run()
+    assert not app.exception and not _errors(app)
+    (run,) = app.session_state["runs"].values()
+    assert run["report"]["configuration"]["label_layer"] == "season_2023"
+    assert sum(run["report"]["samples"]["per_class"].values()) == 50
+    app.switch_page("views/map.py").run()  # draws the observations of that layer
+    assert not app.exception and not _errors(app)
 
 
 def test_a_bad_raster_shows_geomaps_message_and_the_session_goes_on(app, tmp_path):
