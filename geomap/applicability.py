@@ -43,7 +43,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from geomap.errors import ModelError
-from geomap.kernels import nearest_rows
+from geomap.kernels import group_bits, nearest_rows
 
 #: Training samples beyond which the mean pairwise distance is estimated on a random subset.
 PAIR_SAMPLE = 4000
@@ -113,25 +113,6 @@ def _nearest_distance(Z: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         return lambda rows: tree.query(rows, workers=-1)[0]
     reference = np.asarray(Z, dtype="float32")
     return lambda rows: nearest_rows(np.asarray(rows, dtype="float32"), reference)[1]
-
-
-def _group_bits(Z: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Bit mask of the complete feature groups of each row of ``Z`` (bit i: the i-th group).
-
-    Rows with every feature (most pixels) are found with one sum per row; only the others are
-    checked group by group.
-    """
-    names, inverse = np.unique(groups, return_inverse=True)
-    weights = np.int64(1) << np.arange(len(names), dtype=np.int64)
-    bits = np.full(len(Z), weights.sum(), dtype=np.int64)
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow only sends a row below
-        partial = np.flatnonzero(~np.isfinite(Z.sum(axis=1)))  # NaN anywhere makes it NaN
-    if len(partial):
-        order = np.argsort(inverse, kind="stable")
-        starts = np.searchsorted(inverse[order], np.arange(len(names)))
-        finite = np.isfinite(Z[partial][:, order])
-        bits[partial] = np.logical_and.reduceat(finite, starts, axis=1).astype(np.int64) @ weights
-    return bits
 
 
 class AccuracyCalibration(BaseEstimator):
@@ -374,7 +355,7 @@ class Applicability(BaseEstimator):
 
     def _train_di(self) -> np.ndarray:
         """Cross-validated DI of each training sample, in the subspace of its complete groups."""
-        bits = _group_bits(self.train_, self.groups_)
+        bits = group_bits(self.train_, self.groups_)
         out = np.full(len(bits), np.nan)
         for b in np.unique(bits[bits > 0]):
             space = self._space(int(b))
@@ -409,7 +390,7 @@ class Applicability(BaseEstimator):
 
     def _dissimilarity(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Z = self.embed(X)
-        bits = _group_bits(Z, self.groups_)
+        bits = group_bits(Z, self.groups_)
         di = np.full(len(Z), np.nan)
         threshold = np.full(len(Z), np.nan)
         for b in np.unique(bits[bits > 0]):

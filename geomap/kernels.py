@@ -218,3 +218,22 @@ def _search(Z, mask, W, bmu, dist, block_elements) -> None:
             sq *= f / mask[start : start + step].sum(axis=1)
         bmu[start : start + m] = best
         dist[start : start + m] = np.sqrt(sq)
+
+
+def group_bits(Z: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Bit mask of the complete feature groups of each row of ``Z``: which sources have data.
+
+    Bit i stands for the i-th distinct group in sorted order. Rows with every feature (most
+    pixels) are found with one sum per row; only the others are checked group by group.
+    """
+    names, inverse = np.unique(groups, return_inverse=True)
+    weights = np.int64(1) << np.arange(len(names), dtype=np.int64)
+    bits = np.full(len(Z), weights.sum(), dtype=np.int64)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow only sends a row below
+        partial = np.flatnonzero(~np.isfinite(Z.sum(axis=1)))  # NaN anywhere makes it NaN
+    if len(partial):
+        order = np.argsort(inverse, kind="stable")
+        starts = np.searchsorted(inverse[order], np.arange(len(names)))
+        finite = np.isfinite(Z[partial][:, order])
+        bits[partial] = np.logical_and.reduceat(finite, starts, axis=1).astype(np.int64) @ weights
+    return bits

@@ -240,6 +240,21 @@ def _inspect(path: Path, nodata: float | None) -> Source:
         )
 
 
+def band_names_of(path: str | Path) -> tuple[str, ...] | None:
+    """A raster's band names from its header alone; None when GDAL cannot open it.
+
+    Cheap (no pixel is read): for matching files to a model's inputs before
+    :meth:`RasterStack.open` checks them and says what is wrong with a bad one.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                return _band_names(Path(path), src)
+    except (RasterioIOError, OSError):
+        return None
+
+
 def _band_names(path: Path, src: rasterio.DatasetReader) -> tuple[str, ...]:
     names = []
     for i, desc in enumerate(src.descriptions, start=1):

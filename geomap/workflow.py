@@ -51,7 +51,7 @@ from geomap.stack import (
     GDAL_CACHE_BYTES,
     PartialStack,
     RasterStack,
-    inspect_raster,
+    band_names_of,
 )
 from geomap.trust import (
     SiteRequest,
@@ -540,7 +540,7 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
     survey did not cover); otherwise as given. Notes say what was reordered or is absent.
     """
     trained = [tuple(i["bands"]) for i in bundle["inputs"]]
-    named = {tuple(inspect_raster(p, bundle["nodata"]).band_names): Path(p) for p in rasters}
+    named = {band_names_of(p): Path(p) for p in rasters}
     matched = len(named) == len(rasters) and set(named) <= set(trained)
     if not matched or len(set(trained)) < len(trained):
         return list(rasters), []

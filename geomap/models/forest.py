@@ -20,6 +20,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from geomap.errors import ModelError
+from geomap.kernels import group_bits
 from geomap.models.base import MostProbableMixin
 
 #: Rows below which a forest predicts tree by tree in this thread (see ``_forest_proba``).
@@ -145,11 +146,6 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
             self.fallbacks_[key] = self._fit_subset(available)
         return self.fallbacks_[key]
 
-    def _available(self, finite: np.ndarray) -> np.ndarray:
-        """Per row and group: whether every feature of the group is finite (one matrix product)."""
-        member = self.groups_[:, None] == np.unique(self.groups_)[None, :]
-        return (~finite).astype("float32") @ member.astype("float32") == 0
-
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities; rows with no finite feature get NaN.
 
@@ -170,8 +166,10 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         flagged = np.zeros(len(X), dtype=bool) if self.screen_ is None else self.screen_.flag(X)
         if flagged.any():
             drop = np.asarray(self.screen_.drop, dtype=int)
-            kept = ~np.isin(np.unique(self.groups_), self.groups_[drop])  # groups it leaves
-            rest = self._available(np.isfinite(X[flagged]))[:, kept].any(axis=1)
+            names = np.unique(self.groups_)
+            kept = ~np.isin(names, self.groups_[drop])  # the groups it leaves
+            left = kept.astype(np.int64) @ (np.int64(1) << np.arange(len(names), dtype=np.int64))
+            rest = (group_bits(X[flagged], self.groups_) & left) != 0
             flagged[np.flatnonzero(flagged)[~rest]] = False  # nothing else to map it from
         proba = self._proba(X)  # every row as it is, then the few flagged ones again
         if flagged.any():
@@ -181,17 +179,16 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         return proba, flagged
 
     def _proba(self, X: np.ndarray) -> np.ndarray:
-        finite = np.isfinite(X)
-        avail = self._available(finite)
-        bits = avail.astype(np.int64) @ (np.int64(1) << np.arange(avail.shape[1], dtype=np.int64))
+        names = np.unique(self.groups_)
+        bits = group_bits(X, self.groups_)
+        every = (1 << len(names)) - 1
         complete = self.forest_.classes_.shape == self.classes_.shape
-        if complete and (bits == bits[0]).all() and avail[0].all():  # every row, every feature
+        if complete and (bits == every).all():  # every row, every feature
             return self.forest_.predict_proba(X)
         out = np.full((X.shape[0], len(self.classes_)), np.nan)
-        names = np.unique(self.groups_)
         patterns, first, inverse = np.unique(bits, return_index=True, return_inverse=True)
         for p, row in enumerate(first):
-            pattern = avail[row]
+            pattern = ((bits[row] >> np.arange(len(names))) & 1) == 1
             rows = np.flatnonzero(inverse == p)
             forest, cols = self.forest_, slice(None)
             if pattern.any() and not pattern.all():
@@ -202,7 +199,8 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
             proba = _forest_proba(forest, X[rows][:, cols])
             out[rows] = 0.0
             out[np.ix_(rows, np.searchsorted(self.classes_, forest.classes_))] = proba
-        out[~finite.any(axis=1)] = np.nan
+        none = np.flatnonzero(bits == 0)  # no complete group: perhaps no feature at all
+        out[none[~np.isfinite(X[none]).any(axis=1)]] = np.nan
         return out
 
     def __setstate__(self, state: dict) -> None:
