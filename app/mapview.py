@@ -143,10 +143,15 @@ def add_overlay(
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def observations(
-    path: str, mtime_ns: int, column: str, crs: str | None, layer: str | None = None
+    path: str,
+    mtime_ns: int,
+    column: str,
+    crs: str | None,
+    layer: str | None = None,
+    legend: str | None = None,
 ) -> dict:
     """The observations file as GeoJSON in longitude/latitude, cached by file and version."""
-    return webmap.observations_geojson(path, column, crs=crs, layer=layer)
+    return webmap.observations_geojson(path, column, crs=crs, layer=layer, legend=legend)
 
 
 def add_observations(m: folium.Map, geojson: dict, colours: dict[str, str]) -> None:

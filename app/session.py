@@ -33,6 +33,7 @@ DEMO_RASTERS = ("landsat.tif", "radiometrics.tif", "magnetics.tif", "dem.tif")
 DEMO_LABELS = "field_points.gpkg"
 RASTER_TYPES = ["tif", "tiff", "jp2", "img", "nc", "hdf", "ers", "bil", "asc"]
 LABEL_TYPES = ["gpkg", "geojson", "json", "zip", "csv"]
+LEGEND_TYPES = ["csv", "txt"]
 
 
 class Workspace:
@@ -93,6 +94,7 @@ class Inputs:
     label_column: str | None = None
     label_crs: str | None = None
     label_layer: str | None = None
+    legend: Path | None = None
     demo: bool = False
 
     @property
@@ -142,7 +144,7 @@ def _digest(path: str, size: int, mtime_ns: int) -> str:
 
 def run_key(data: Inputs, params: dict) -> str:
     """A short hash of the input files' contents, the label choices and the parameters."""
-    files = [*data.rasters, *([data.labels] if data.labels else [])]
+    files = [*data.rasters, *(p for p in (data.labels, data.legend) if p is not None)]
     payload = {
         "files": [file_digest(p) for p in files],
         "label_column": data.label_column,

@@ -215,6 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
         "the only layer with --label-column)",
     )
     p.add_argument(
+        "--legend",
+        type=Path,
+        action=_Once,
+        metavar="FILE",
+        help="CSV naming and colouring the classes: a column of the values in --label-column "
+        "(e.g. integer codes), a 'name' column and an optional 'colour' column (#rrggbb, r,g,b "
+        "or a colour name); the maps list the units in its row order, values with the same "
+        "name become one unit; an earlier run's legend.csv works",
+    )
+    p.add_argument(
         "--label-crs",
         metavar="CRS",
         help="CRS of the observations' coordinates where the file does not say it: a CSV's "
@@ -496,6 +506,7 @@ def _run(args, bar) -> dict:
         features=args.features,
         label_crs=args.label_crs,
         label_layer=args.label_layer,
+        legend=args.legend,
         max_per_class=args.max_per_class,
         smooth=args.smooth,
         nodata=args.nodata,

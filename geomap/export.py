@@ -9,12 +9,13 @@ accepts only the types geomap writes.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -85,13 +86,26 @@ _PALETTE = (
 )
 
 
-def class_colours(names: Sequence[str]) -> list[tuple[int, int, int]]:
-    """An RGB colour per class: conventional colours for known rock names, a palette otherwise."""
-    out, spare = [], iter(_PALETTE * (len(names) // len(_PALETTE) + 1))
+def class_colours(
+    names: Sequence[str], fixed: Mapping[str, tuple[int, int, int]] | None = None
+) -> list[tuple[int, int, int]]:
+    """An RGB colour per class: the ``fixed`` one, a rock name's conventional one, or a palette's.
+
+    ``fixed`` (a user's legend) maps class names to colours; no other class takes one of them.
+    """
+    fixed = {n: tuple(c) for n, c in (fixed or {}).items() if n in names}
+    free = [c for c in _PALETTE if c not in fixed.values()] or list(_PALETTE)
+    spare = itertools.cycle(free)
+    out: list[tuple[int, int, int]] = []
     for name in names:
         lowered = name.lower()
         match = next((c for word, c in _NAMED_COLOURS.items() if word in lowered), None)
-        out.append(match if match is not None and match not in out else next(spare))
+        if name in fixed:
+            out.append(fixed[name])
+        elif match is not None and match not in out and match not in fixed.values():
+            out.append(match)
+        else:
+            out.append(next(spare))
     return out
 
 

@@ -223,9 +223,11 @@ def _with_crs(frame: gpd.GeoDataFrame, crs: str, path: Path) -> gpd.GeoDataFrame
         raise LabelError(f"Labels '{path}': the CRS '{crs}' is not understood ({exc}).") from None
 
 
-def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
-    """A CSV separated by commas, semicolons or tabs, in UTF-8 or (else) Windows-1252."""
-    table = None
+def read_table(path: Path, what: str = "Labels") -> pd.DataFrame:
+    """A CSV separated by commas, semicolons, tabs or bars, in UTF-8 or (else) Windows-1252.
+
+    ``what`` starts the error messages ("Labels", "Legend").
+    """
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             with open(path, encoding=encoding, newline="") as f:
@@ -234,14 +236,16 @@ def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
                 sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
             except csv.Error:  # one column, or nothing to tell: commas
                 sep = ","
-            table = pd.read_csv(path, sep=sep, encoding=encoding)
-            break
+            return pd.read_csv(path, sep=sep, encoding=encoding)
         except UnicodeDecodeError:
             continue
         except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
-            raise LabelError(f"Labels '{path}': the CSV cannot be parsed ({exc}).") from None
-    if table is None:
-        raise LabelError(f"Labels '{path}': the CSV is neither UTF-8 nor Windows-1252 text.")
+            raise LabelError(f"{what} '{path}': the CSV cannot be parsed ({exc}).") from None
+    raise LabelError(f"{what} '{path}': the CSV is neither UTF-8 nor Windows-1252 text.")
+
+
+def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
+    table = read_table(path)
     lower = {c.lower().strip(): c for c in table.columns}
     pair = next((p for p in COORD_PAIRS if p[0] in lower and p[1] in lower), None)
     if pair is None:
@@ -299,7 +303,7 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
             f"Labels '{path}': geometries of type {sorted(kinds)} found; geomap reads points "
             "(observations) and polygons (mapped units). Buffer lines into polygons first."
         )
-    names = frame[column].map(_class_name)
+    names = frame[column].map(class_value)
     if (names == "").all():
         raise LabelError(
             f"Labels '{path}': every value in '{column}' is blank; pass the column that holds "
@@ -316,7 +320,7 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
     return out
 
 
-def _class_name(value) -> str:
+def class_value(value) -> str:
     """Text of a class value; integral floats (1.0, read from a shapefile) become "1"."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))

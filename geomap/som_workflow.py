@@ -32,7 +32,7 @@ from geomap.export import (
     write_profile_legend,
 )
 from geomap.features import FeatureRecipe
-from geomap.labels import placement_notes, read_labels, sample_labels
+from geomap.labels import placement_notes, sample_labels
 from geomap.models import SelfOrganizingMap, SOMClassifier, SOMClusters
 from geomap.predict import release_freed_memory
 from geomap.som_plots import write_som_plots
@@ -43,14 +43,16 @@ from geomap.validate import cross_validate
 from geomap.workflow import (
     Progress,
     RunConfig,
-    _inputs,
     _map_sample,
     encode_classes,
     feature_groups,
     finalise_class_map,
+    input_files,
+    input_paths,
     make_bundle,
     pixel_area,
     prepare_samples,
+    read_observations,
     require_labels,
 )
 
@@ -288,8 +290,7 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
     t_start = time.perf_counter()
     _check_som_run(config)
     config.out = Path(config.out)
-    labels = [] if config.labels is None else [Path(config.labels)]
-    check_out_dir(config.out, config.overwrite, [*config.rasters, *labels])
+    check_out_dir(config.out, config.overwrite, input_paths(config))
     with (
         rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
         RasterStack.open(
@@ -301,7 +302,7 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
             "geomap_version": __version__,
             "python": platform.python_version(),
             "configuration": config.to_dict(),
-            "inputs": {"rasters": _inputs(config.rasters), "labels": _inputs(labels)},
+            "inputs": input_files(config),
             **stack.describe(),
             "features": recipe.to_dict(),
             "warnings": stack.notes(),
@@ -364,23 +365,24 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
     ).fit(
         labelled["X"], labelled["y"], folds=cv["spatial_folds"], oof_proba=cv["spatial_oof_proba"]
     )
-    return make_bundle(classifier, recipe, labelled["names"], stack, 1, config.nodata, **extra)
+    return make_bundle(
+        classifier, recipe, labelled["names"], stack, 1, config.nodata, labelled["legend"], **extra
+    )
 
 
 def _labelled(config: RunConfig, stack, recipe, report: dict) -> dict:
     """Features, codes and coordinates of the observations (as the forest run places them)."""
-    labels = read_labels(
-        config.labels, config.label_column, crs=config.label_crs, layer=config.label_layer
-    )
+    labels, legend, legend_notes = read_observations(config)
     placed = sample_labels(
         labels, stack.grid, max_per_class=config.max_per_class, random_state=config.random_state
     )
     samples, X, counts = prepare_samples(stack, recipe, Path(config.labels), placed)
-    names, y, notes = encode_classes(samples.labels, Path(config.labels))
+    names, y, notes = encode_classes(samples.labels, Path(config.labels), legend)
     report["samples"] = {
         "counts": counts,
         "per_class": dict(zip(names, np.bincount(y, minlength=len(names)).tolist())),
     }
-    report["warnings"] += placement_notes(Path(config.labels), counts) + notes
+    report["warnings"] += legend_notes + placement_notes(Path(config.labels), counts) + notes
+    report["legend"] = None if legend is None else legend.to_dict()
     xy = np.column_stack(stack.grid.xy(samples.rows, samples.cols))
-    return {"X": X, "y": y, "xy": xy, "names": names}
+    return {"X": X, "y": y, "xy": xy, "names": names, "legend": legend}

@@ -17,6 +17,7 @@ from geomap.labels import (
     read_labels,
     sample_labels,
 )
+from geomap.legend import Legend
 from geomap.stack import RasterStack
 
 #: Fewer samples than this in a class make its accuracy figures meaningless.
@@ -30,10 +31,13 @@ def describe_inputs(
     *,
     label_crs: str | None = None,
     label_layer: str | None = None,
+    legend: str | Path | None = None,
     nodata: float | None = None,
     max_per_class: int = 2000,
 ) -> dict:
     """The reference grid, each source and, with labels, the samples per class and warnings.
+
+    With a ``legend`` (see :mod:`geomap.legend`) the classes carry its names, in its order.
 
     Raises
     ------
@@ -45,8 +49,13 @@ def describe_inputs(
         if labels is None or label_column is None:
             return out
         frame = read_labels(labels, label_column, crs=label_crs, layer=label_layer)
+        key = None
+        if legend is not None:
+            key = Legend.read(legend, frame["label"].unique(), label_column)
+            frame, notes = key.apply(frame)
+            out["warnings"] += notes
         samples = sample_labels(frame, stack.grid, max_per_class=max_per_class, random_state=0)
-    names = class_order(samples.labels)
+    names = key.sort(samples.labels) if key is not None else class_order(samples.labels)
     counts = {str(n): int(np.sum(samples.labels == n)) for n in names}
     out["samples"] = {"counts": samples.counts, "per_class": counts}
     out["warnings"] += _sample_warnings(Path(labels), samples.counts, counts)

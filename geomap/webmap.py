@@ -27,6 +27,7 @@ from rasterio.warp import calculate_default_transform, reproject, transform_boun
 from geomap.errors import RasterError
 from geomap.export import hex_colour
 from geomap.labels import read_labels
+from geomap.legend import Legend
 
 WEB_MERCATOR = CRS.from_epsg(3857)
 _FILL = -1.0
@@ -180,13 +181,18 @@ def observations_geojson(
     *,
     crs: str | None = None,
     layer: str | None = None,
+    legend: str | Path | None = None,
     max_features: int = 5000,
 ) -> dict:
     """Observations as GeoJSON in longitude/latitude with ``label`` and ``source`` properties.
 
-    At most ``max_features`` are returned (an even draw) so that a browser stays responsive.
+    With a ``legend`` the labels are its unit names, as in the run's maps. At most
+    ``max_features`` are returned (an even draw) so that a browser stays responsive.
     """
-    frame = read_labels(path, column, crs=crs, layer=layer).to_crs("EPSG:4326")
+    frame = read_labels(path, column, crs=crs, layer=layer)
+    if legend is not None:
+        frame = Legend.read(legend, frame["label"].unique(), column).apply(frame)[0]
+    frame = frame.to_crs("EPSG:4326")
     if len(frame) > max_features:
         frame = frame.iloc[np.linspace(0, len(frame) - 1, max_features).astype(int)]
     return json.loads(frame.to_json(drop_id=True))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import rasterio
 
@@ -43,6 +44,7 @@ from geomap.labels import (
     read_labels,
     sample_labels,
 )
+from geomap.legend import Legend
 from geomap.models import LithologyForest
 from geomap.predict import PredictionSummary, predict_stack
 from geomap.screen import screen_for
@@ -112,6 +114,7 @@ class RunConfig(SOMOptions):
     features: str = "default"
     label_crs: str | None = None
     label_layer: str | None = None
+    legend: Path | None = None
     max_per_class: int = 2000
     smooth: int = 1
     nodata: float | None = None
@@ -124,6 +127,21 @@ class RunConfig(SOMOptions):
 
 
 MODELS = ("rf", "som", "som-clusters")
+
+
+def input_paths(config: RunConfig) -> list[Path]:
+    """Every file the run reads (none may lie inside ``--out``)."""
+    files = [config.labels, config.legend, config.access]
+    return [*map(Path, config.rasters), *(Path(f) for f in files if f is not None)]
+
+
+def input_files(config: RunConfig) -> dict:
+    """Names, sizes and checksums of the rasters, the observations and the legend."""
+    out = {"rasters": _inputs(config.rasters)}
+    for key in ("labels", "legend"):
+        if getattr(config, key) is not None:
+            out[key] = _inputs([Path(getattr(config, key))])
+    return out
 
 
 def require_labels(config: RunConfig) -> None:
@@ -196,15 +214,19 @@ def neighbourhood_features(
     return out.reshape(len(samples), size * size, recipe.n_features)
 
 
-def encode_classes(labels: np.ndarray, labels_path: Path) -> tuple[list[str], np.ndarray, list]:
+def encode_classes(
+    labels: np.ndarray, labels_path: Path, legend: Legend | None = None
+) -> tuple[list[str], np.ndarray, list]:
     """Class names in order, integer codes, and notes on classes too thin to validate.
+
+    The order is the ``legend``'s, else natural ("2" before "10").
 
     Raises
     ------
     LabelError
         If there is a single class.
     """
-    names = class_order(labels)
+    names = legend.sort(labels) if legend is not None else class_order(labels)
     if len(names) < 2:
         raise LabelError(
             f"Labels '{labels_path}': every observation on the rasters is of one class "
@@ -340,21 +362,32 @@ class _Trained:
     cv: dict
     model: LithologyForest
     applicability: Applicability
+    legend: Legend | None
+
+
+def read_observations(config: RunConfig) -> tuple[gpd.GeoDataFrame, Legend | None, list[str]]:
+    """The observations (unit names from ``config.legend`` if given), the legend, its warnings."""
+    labels = read_labels(
+        config.labels, config.label_column, crs=config.label_crs, layer=config.label_layer
+    )
+    if config.legend is None:
+        return labels, None, []
+    legend = Legend.read(config.legend, labels["label"].unique(), config.label_column)
+    labels, notes = legend.apply(labels)
+    return labels, legend, notes
 
 
 def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict) -> _Trained:
     """Place the observations, cross-validate, fit the forest and its applicability."""
     t0 = time.perf_counter()
-    labels = read_labels(
-        config.labels, config.label_column, crs=config.label_crs, layer=config.label_layer
-    )
+    labels, legend, legend_notes = read_observations(config)
     placed = sample_labels(
         labels, stack.grid, max_per_class=config.max_per_class, random_state=config.random_state
     )
     recipe = FeatureRecipe.for_stack(stack, config.features)
     samples, X, counts = prepare_samples(stack, recipe, Path(config.labels), placed)
-    names, y, notes = encode_classes(samples.labels, Path(config.labels))
-    notes = placement_notes(Path(config.labels), counts) + notes
+    names, y, notes = encode_classes(samples.labels, Path(config.labels), legend)
+    notes = legend_notes + placement_notes(Path(config.labels), counts) + notes
     estimator = LithologyForest(
         n_estimators=config.trees,
         feature_groups=feature_groups(recipe),
@@ -387,7 +420,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
         random_state=config.random_state,
     ).fit(X, y, folds=cv["spatial_folds"], oof_proba=cv["spatial_oof_proba"])
     timings["fit"] = time.perf_counter() - t0
-    return _Trained(recipe, samples, counts, names, y, notes, cv, model, applicability)
+    return _Trained(recipe, samples, counts, names, y, notes, cv, model, applicability, legend)
 
 
 def _forest_report(config: RunConfig, stack: RasterStack, t: _Trained) -> dict:
@@ -396,10 +429,8 @@ def _forest_report(config: RunConfig, stack: RasterStack, t: _Trained) -> dict:
         "geomap_version": __version__,
         "python": platform.python_version(),
         "configuration": config.to_dict(),
-        "inputs": {
-            "rasters": _inputs(config.rasters),
-            "labels": _inputs([Path(config.labels)]),
-        },
+        "inputs": input_files(config),
+        "legend": None if t.legend is None else t.legend.to_dict(),
         **stack.describe(),
         "features": t.recipe.to_dict(),
         "samples": {
@@ -420,13 +451,18 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
         raise ModelError(
             f"Model '{config.model}' is not supported. Available: {', '.join(MODELS)}."
         )
+    if config.legend is not None and config.labels is None:
+        raise LabelError(
+            f"Legend '{config.legend}' names the classes of observations, and no --labels are "
+            "given. Give --labels with --label-column, or leave --legend out."
+        )
     if config.model != "rf":
         from geomap.som_workflow import run_som  # here: som_workflow builds on this module
 
         return run_som(config, progress)
     require_labels(config)
     config.out = Path(config.out)
-    check_out_dir(config.out, config.overwrite, [*config.rasters, Path(config.labels)])
+    check_out_dir(config.out, config.overwrite, input_paths(config))
     timings: dict[str, float] = {}
     with RasterStack.open(
         config.rasters, crs=config.crs, resolution=config.resolution, nodata=config.nodata
@@ -442,6 +478,7 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
         bundle = make_bundle(
             t.model, t.recipe, t.names, stack, config.smooth, config.nodata,
             applicability=t.applicability, training=_training_context(t, per_class),
+            legend=t.legend,
         )  # fmt: skip
         report = _forest_report(config, stack, t)
         with staged_output(config.out, config.overwrite) as tmp:
@@ -478,11 +515,13 @@ def make_bundle(
     stack: RasterStack,
     smooth: int,
     nodata: float | None,
+    legend: Legend | None = None,
     **extra,
 ) -> dict:
     """What ``model.skops`` holds: the estimator and everything needed to apply it again.
 
-    ``extra`` entries (the SOM bundles' ``kind``, ``clusters``, ...) are added as they are.
+    Class colours are the ``legend``'s where it gives them. ``extra`` entries (the SOM bundles'
+    ``kind``, ``clusters``, ...) are added as they are.
     """
     return {
         **extra,
@@ -492,7 +531,9 @@ def make_bundle(
         "estimator": model,
         "recipe": recipe.to_dict(),
         "class_names": list(names),
-        "colours": [list(c) for c in class_colours(names)],
+        "colours": [
+            list(c) for c in class_colours(names, None if legend is None else legend.colours)
+        ],
         "smooth": int(smooth),
         "nodata": nodata,
         "inputs": [{"name": s.path.name, "bands": list(s.band_names)} for s in stack.sources],

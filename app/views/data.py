@@ -47,6 +47,16 @@ with right:
         help="GeoPackage, GeoJSON, a zipped Shapefile (.shp with its .dbf, .shx and .prj in one "
         ".zip) or CSV with x/y, easting/northing or lon/lat columns.",
     )
+    legend_file = st.file_uploader(
+        "Legend (optional)",
+        type=session.LEGEND_TYPES,
+        key="legend_file",
+        on_change=_uploaded,
+        help="A CSV naming and colouring the classes: a column of the values in the class "
+        "column (e.g. integer codes), a 'name' column and an optional 'colour' column "
+        "(#rrggbb). The map lists the units in its row order; values given the same name "
+        "become one unit. An earlier run's legend.csv works.",
+    )
 st.caption(
     f"Uploads stay in a private folder of this browser session (removed when it ends), up to "
     f"{limit} MB per file."
@@ -62,17 +72,19 @@ def _sync_uploads() -> session.Inputs:
     """
     ws = session.workspace()
     saved = st.session_state.setdefault("saved_uploads", {})
-    for f in [*(raster_files or []), *([label_file] if label_file else [])]:
+    singles = {"labels": label_file, "legend": legend_file}
+    for f in [*(raster_files or []), *filter(None, singles.values())]:
         if f.file_id not in saved:
-            kind = "labels" if f is label_file else "rasters"
+            kind = next((k for k, s in singles.items() if f is s), "rasters")
             saved[f.file_id] = ws.save(kind, f.name, f.getvalue())
     kept = st.session_state.setdefault("kept_uploads", {"rasters": [], "labels": None})
     if raster_files:
         kept["rasters"] = [saved[f.file_id] for f in raster_files]
-    if label_file:
-        kept["labels"] = saved[label_file.file_id]
+    for kind, f in singles.items():
+        if f:
+            kept[kind] = saved[f.file_id]
     earlier = [*(kept["rasters"] if not raster_files else [])]
-    earlier += [kept["labels"]] if kept["labels"] and not label_file else []
+    earlier += [kept[k] for k, f in singles.items() if kept.get(k) and not f]
     if earlier:
         note, forget = st.columns([4, 1], vertical_alignment="center")
         note.caption(
@@ -82,10 +94,13 @@ def _sync_uploads() -> session.Inputs:
         if forget.button("Forget them", key="forget_uploads"):
             if not raster_files:
                 kept["rasters"] = []
-            if not label_file:
-                kept["labels"] = None
+            for kind, f in singles.items():
+                if not f:
+                    kept[kind] = None
             st.rerun()
-    return session.Inputs(rasters=list(kept["rasters"]), labels=kept["labels"])
+    return session.Inputs(
+        rasters=list(kept["rasters"]), labels=kept["labels"], legend=kept.get("legend")
+    )
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -134,11 +149,13 @@ if not data.rasters:
 
 
 @st.cache_data(max_entries=32, show_spinner="Reading the inputs...")
-def _describe(rasters, labels, column, crs, layer, stamps) -> dict:
-    return describe_inputs(rasters, labels, column, label_crs=crs, label_layer=layer)
+def _describe(rasters, labels, column, crs, layer, legend, stamps) -> dict:
+    return describe_inputs(rasters, labels, column, label_crs=crs, label_layer=layer, legend=legend)
 
 
-stamps = tuple(p.stat().st_mtime_ns for p in [*data.rasters, *filter(None, [data.labels])])
+stamps = tuple(
+    p.stat().st_mtime_ns for p in [*data.rasters, *filter(None, [data.labels, data.legend])]
+)
 with session.reported("Reading the inputs"):
     summary = _describe(
         tuple(map(str, data.rasters)),
@@ -146,6 +163,7 @@ with session.reported("Reading the inputs"):
         data.label_column,
         data.label_crs,
         data.label_layer,
+        str(data.legend) if data.legend else None,
         stamps,
     )
     grid = summary["grid"]

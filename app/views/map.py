@@ -72,6 +72,7 @@ with session.reported("Drawing the map"):
             config["label_column"],
             config["label_crs"],
             config.get("label_layer"),  # runs of this session made before the layer choice
+            config.get("legend"),
         )
         colours = dict(webmap.class_legend(out / first.file)) if first.kind == "class" else {}
         mapview.add_observations(m, geojson, colours)

@@ -109,6 +109,7 @@ def _train(key: str) -> None:
         label_column=data.label_column if labelled else None,
         label_crs=data.label_crs,
         label_layer=data.label_layer,
+        legend=data.legend if labelled else None,
         out=out,
         overwrite=True,
         **params,

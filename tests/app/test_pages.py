@@ -13,6 +13,17 @@ def _errors(app) -> list[str]:
     return [e.value for e in app.error]
 
 
+def _train_one(app) -> dict:
+    """Train a small forest on the Data page's inputs; the session's only run."""
+    app.switch_page("views/train.py").run()
+    app.slider(key="trees").set_value(20)
+    app.slider(key="cv_folds").set_value(3)
+    app.button(key="train").click().run()
+    assert not app.exception and not _errors(app)
+    (run,) = app.session_state["runs"].values()
+    return run
+
+
 @pytest.fixture
 def trained(app):
     """The app after opening the demo scene and training a small forest."""
@@ -145,16 +156,40 @@ def test_a_project_geopackage_asks_for_the_layer_of_the_observations(app, tmp_pa
     assert not app.exception and not _errors(app)
     assert app.dataframe[1].value["samples"].sum() == 50
     assert app.session_state["inputs"].label_layer == "season_2023"
-    app.switch_page("views/train.py").run()
-    app.slider(key="trees").set_value(20)
-    app.slider(key="cv_folds").set_value(3)
-    app.button(key="train").click().run()
-    assert not app.exception and not _errors(app)
-    (run,) = app.session_state["runs"].values()
+    run = _train_one(app)
     assert run["report"]["configuration"]["label_layer"] == "season_2023"
     assert sum(run["report"]["samples"]["per_class"].values()) == 50
     app.switch_page("views/map.py").run()  # draws the observations of that layer
     assert not app.exception and not _errors(app)
+
+
+def test_a_legend_names_and_colours_the_classes_from_data_page_to_map(app, tmp_path):
+    demo = session.demo_inputs()
+    legend = tmp_path / "legend.csv"
+    legend.write_text(
+        "code,name,colour\nshale,Shale unit,#102030\ngranite,Granite unit,#a0b0c0\n"
+        "basalt,Basalt unit,\n"
+    )
+    app.session_state["source"] = "upload"
+    app.session_state["kept_uploads"] = {
+        "rasters": list(demo.rasters),
+        "labels": demo.labels,
+        "legend": legend,
+    }
+    app.run()
+    assert not app.exception and not _errors(app)
+    classes = app.dataframe[1].value["class"].tolist()
+    assert classes[:3] == ["Shale unit", "Granite unit", "Basalt unit"]
+    assert any("legend.csv" in c.value for c in app.caption)  # kept upload, listed as in use
+    assert any("not in the legend" in w.value for w in app.warning)  # alluvium, ...
+    run = _train_one(app)
+    assert run["report"]["legend"]["units"] == ["Shale unit", "Granite unit", "Basalt unit"]
+    with rasterio.open(run["out"] / "lithology.tif") as src:
+        assert src.colormap(1)[0][:3] == (0x10, 0x20, 0x30)
+    app.switch_page("views/map.py").run()
+    assert not app.exception and not _errors(app)
+    legend_html = "".join(m.value for m in app.markdown)
+    assert "Shale unit" in legend_html and "#102030" in legend_html
 
 
 def test_a_bad_raster_shows_geomaps_message_and_the_session_goes_on(app, tmp_path):

@@ -88,6 +88,7 @@ def test_help_lists_every_option(capsys):
         "--features",
         "--label-crs",
         "--label-layer",
+        "--legend",
         "--quiet",
         "--overwrite",
         "--smooth",

@@ -1,0 +1,215 @@
+"""A geologist's legend: unit names for the values in the observations, their order and colours.
+
+Surveys often code units as integers in their field database (1 = granite, 2 = basalt, ...) and
+keep a house legend with fixed colours. ``--legend FILE`` reads a CSV with a column of the values
+found in the observations' class column, a column of unit names and, optionally, a column of
+colours. The maps, ``legend.csv``, the QGIS style and the report then carry the names and colours
+in the legend's row order (a stratigraphic column reads top to bottom). Values given the same name
+are mapped as one unit. A previous run's ``legend.csv`` (with its colours edited) serves as one:
+its ``name`` column holds the observations' values.
+
+The column of values is the one, among those named like a code (``code``, ``value``, ``id``,
+``class`` or the observations' own ``--label-column``) or a name, that holds the most values of
+the observations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+from matplotlib.colors import to_rgb
+
+from geomap.errors import LabelError, MissingFileError
+from geomap.labels import class_order, class_value, read_table
+
+KEY_COLUMNS = ("code", "value", "id", "class", "unit_code", "lith_code")
+NAME_COLUMNS = ("name", "unit", "unit_name", "lithology", "rock", "description", "label")
+COLOUR_COLUMNS = ("colour", "color", "rgb", "hex")
+
+
+@dataclass(frozen=True)
+class Legend:
+    """Unit names for observation values, the units' order and their colours.
+
+    Attributes
+    ----------
+    path : Path
+        The legend file (for messages).
+    rename : dict
+        Observation value (as text) -> unit name.
+    order : tuple of str
+        Unit names in the legend's row order, each once.
+    colours : dict
+        Unit name -> (r, g, b) 0..255, for units whose row gives a colour.
+    """
+
+    path: Path
+    rename: dict[str, str]
+    order: tuple[str, ...]
+    colours: dict[str, tuple[int, int, int]]
+
+    @classmethod
+    def read(
+        cls, path: str | Path, values: Iterable[str], label_column: str | None = None
+    ) -> Legend:
+        """Read a legend CSV for observations holding ``values`` (their classes, as text).
+
+        Raises
+        ------
+        MissingFileError
+            If the file does not exist.
+        LabelError
+            If no column holds any of the values, a value has two names, or a colour cannot be
+            read.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise MissingFileError(f"Legend '{path}': the file does not exist.")
+        if path.suffix.lower() not in (".csv", ".txt", ".tsv"):
+            raise LabelError(
+                f"Legend '{path}': give the legend as a CSV table (columns such as code, name, "
+                "colour), e.g. exported from a spreadsheet."
+            )
+        table = read_table(path, "Legend")
+        if table.empty:
+            raise LabelError(f"Legend '{path}': the table has no rows.")
+        columns = {str(c).strip().casefold(): c for c in table.columns}
+        values = {str(v) for v in values}
+        key = _key_column(table, columns, values, label_column, path)
+        name = next((columns[c] for c in columns if _is_name(c) and columns[c] != key), None)
+        colour = next((columns[c] for c in columns if _is_colour(c)), None)
+        rename: dict[str, str] = {}
+        order: list[str] = []
+        colours: dict[str, tuple[int, int, int]] = {}
+        for line, row in zip(range(2, len(table) + 2), table.to_dict("records")):
+            value = _text(row[key])
+            if not value:
+                continue
+            unit = (_text(row[name]) if name is not None else "") or value
+            if rename.get(value, unit) != unit:
+                raise LabelError(
+                    f"Legend '{path}': value {value!r} has two names, {rename[value]!r} and "
+                    f"{unit!r} (line {line}). Give each value one name."
+                )
+            rename[value] = unit
+            if unit not in order:
+                order.append(unit)
+            if colour is not None and _text(row[colour]):
+                rgb = parse_colour(row[colour], path, line)
+                if colours.setdefault(unit, rgb) != rgb:
+                    raise LabelError(
+                        f"Legend '{path}': unit {unit!r} has two colours (line {line}). Give "
+                        "values of one unit the same colour, or leave all but one blank."
+                    )
+        return cls(path, rename, tuple(order), colours)
+
+    def apply(self, labels: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str]]:
+        """Observations with their unit names, and warnings.
+
+        The warnings name values the legend lacks, units of the legend without observations and
+        values it merges into one unit.
+        """
+        values = labels["label"].astype(str)
+        missing = class_order(set(values) - set(self.rename))
+        out = labels.copy()
+        out["label"] = values.map(lambda v: self.rename.get(v, v))
+        notes = []
+        if missing:
+            notes.append(
+                f"{len(missing)} class value(s) of the observations are not in the legend "
+                f"'{self.path.name}' ({', '.join(map(repr, missing[:8]))}); they are mapped under "
+                "their own names. Add them to the legend to name them."
+            )
+        unseen = [u for u in self.order if u not in set(out["label"])]
+        if unseen:
+            notes.append(
+                f"Units of the legend '{self.path.name}' with no observation cannot be mapped: "
+                f"{', '.join(map(repr, unseen[:8]))}{' ...' if len(unseen) > 8 else ''}."
+            )
+        present = set(values)
+        for unit in self.order:
+            merged = [v for v, u in self.rename.items() if u == unit and v in present]
+            if len(merged) > 1:
+                notes.append(
+                    f"The legend '{self.path.name}' maps values {', '.join(map(repr, merged))} "
+                    f"as one unit, {unit!r}."
+                )
+        return out, notes
+
+    def sort(self, names: Iterable[str]) -> list[str]:
+        """Unit names in legend order; names the legend lacks after them, in natural order."""
+        names = set(names)
+        known = [u for u in self.order if u in names]
+        return known + class_order(names - set(known))
+
+    def to_dict(self) -> dict:
+        """The legend as ``report.json`` shows it: file, units in order, colours."""
+        return {
+            "file": self.path.name,
+            "units": list(self.order),
+            "colours": {u: "#{:02x}{:02x}{:02x}".format(*c) for u, c in self.colours.items()},
+        }
+
+
+def _is_name(column: str) -> bool:
+    return column in NAME_COLUMNS or "name" in column
+
+
+def _is_colour(column: str) -> bool:
+    return column in COLOUR_COLUMNS or column.startswith(("colour", "color"))
+
+
+def _text(value) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return class_value(value)
+
+
+def _key_column(table, columns: dict, values: set[str], label_column: str | None, path: Path):
+    """The column holding the most observation values; code-like names win ties."""
+    preferred = [label_column.casefold()] if label_column else []
+    candidates = [
+        columns[c]
+        for c in [*preferred, *KEY_COLUMNS, *(c for c in columns if _is_name(c))]
+        if c in columns
+    ]
+    candidates = list(dict.fromkeys(candidates)) or list(table.columns)
+    hits = [len(values & {_text(v) for v in table[c]}) for c in candidates]
+    if max(hits, default=0) == 0:
+        shown = ", ".join(map(repr, class_order(values)[:6]))
+        raise LabelError(
+            f"Legend '{path}': none of the observations' class values ({shown}) appears in its "
+            f"columns {', '.join(map(str, table.columns))}. Give a column 'code' (or 'value') "
+            "with the values as they are in the observations, a column 'name' and optionally "
+            "'colour' (#rrggbb)."
+        )
+    return candidates[int(np.argmax(hits))]
+
+
+_RGB = re.compile(r"^(?:rgb\s*\()?\s*(\d{1,3})\s*[,; ]\s*(\d{1,3})\s*[,; ]\s*(\d{1,3})\s*\)?$")
+
+
+def parse_colour(value, path: Path, line: int) -> tuple[int, int, int]:
+    """(r, g, b) 0..255 of a legend's colour cell.
+
+    Accepted: '#rrggbb', '#rgb', 'rrggbb', 'r,g,b' (0..255), 'rgb(r, g, b)' or a colour name.
+    """
+    text = str(value).strip()
+    numbers = _RGB.match(text)
+    if numbers and all(int(n) <= 255 for n in numbers.groups()):
+        r, g, b = (int(n) for n in numbers.groups())
+        return r, g, b
+    if re.fullmatch(r"[0-9a-fA-F]{6}", text):
+        text = "#" + text
+    try:
+        return tuple(int(round(255 * c)) for c in to_rgb(text))  # type: ignore[return-value]
+    except ValueError:
+        raise LabelError(
+            f"Legend '{path}': the colour {text!r} on line {line} is not understood. Write it "
+            "as #rrggbb (e.g. #e4781e), as r,g,b from 0 to 255, or as a colour name."
+        ) from None

@@ -1,0 +1,200 @@
+"""--legend: integer codes get names, units take the legend's order and colours, end to end."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from shapely.geometry import Point
+
+from geomap.cli import main
+from geomap.errors import LabelError, MissingFileError
+from geomap.export import class_colours
+from geomap.legend import Legend, parse_colour
+from geomap.summary import describe_inputs
+from geomap.webmap import observations_geojson
+
+X0, Y0 = 500000.0, 5200000.0
+CODES = {"granite": 11, "basalt": 12, "shale": 30}
+
+
+@pytest.fixture
+def coded(raster_factory, tmp_path):
+    """Two rasters of three vertical units; observations holding integer codes (LITH_CODE)."""
+    rng = np.random.default_rng(1)
+    truth = (np.arange(60)[None, :] // 20).repeat(60, axis=0)
+    bands = np.stack([truth * 10 + rng.normal(0, 3, truth.shape), truth * -5.0])
+    a = raster_factory("sat.tif", bands.astype("float32"), descriptions=["red", "nir"])
+    b = raster_factory("mag.tif", (truth * 2.0 + rng.normal(0, 1, truth.shape)).astype("float32"))
+    r, c = rng.integers(0, 60, 90), rng.integers(0, 60, 90)
+    names = np.array(["granite", "basalt", "shale"])[truth[r, c]]
+    pts = gpd.GeoDataFrame(
+        {"LITH_CODE": [CODES[n] for n in names]},
+        geometry=[Point(X0 + 30 * cc + 15, Y0 - 30 * rr - 15) for rr, cc in zip(r, c)],
+        crs="EPSG:32633",
+    )
+    labels = tmp_path / "obs.gpkg"
+    pts.to_file(labels)
+    return {"rasters": [a, b], "labels": labels, "tmp": tmp_path}
+
+
+def _write(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _run(scene, out, legend, extra=()):
+    argv = ["run", "--labels", str(scene["labels"]), "--label-column", "LITH_CODE"]
+    argv += ["--legend", str(legend), "--out", str(out), "--trees", "10", "--quiet", *extra]
+    for r in scene["rasters"]:
+        argv += ["--raster", str(r)]
+    return main(argv)
+
+
+def test_codes_are_mapped_with_the_legends_names_order_and_colours(coded, capsys):
+    legend = _write(
+        coded["tmp"] / "house_legend.csv",
+        "LITH_CODE;Unit name;Colour\n30;Shale (Devonian);#1f78b4\n11;Granite;200,20,60\n"
+        "12;Basalt;\n99;Gabbro;darkgreen\n",
+    )
+    out = coded["tmp"] / "map"
+    assert _run(coded, out, legend, ["--no-applicability"]) == 0
+    err = capsys.readouterr().err
+    assert "'Gabbro'" in err  # a unit of the legend without observations is named
+    order = ["Shale (Devonian)", "Granite", "Basalt"]
+    with rasterio.open(out / "lithology.tif") as src:
+        assert json.loads(src.tags()["CLASS_NAMES"]) == order
+        cmap = src.colormap(1)
+    assert cmap[0][:3] == (0x1F, 0x78, 0xB4) and cmap[1][:3] == (200, 20, 60)
+    assert cmap[2][:3] not in {(0x1F, 0x78, 0xB4), (200, 20, 60)}  # basalt: its own colour
+    table = pd.read_csv(out / "legend.csv")
+    assert table["name"].tolist() == order
+    assert table["colour"].tolist()[:2] == ["#1f78b4", "#c8143c"]
+    assert 'label="Shale (Devonian)"' in (out / "lithology.qml").read_text()
+    report = json.loads((out / "report.json").read_text())
+    assert report["legend"]["units"] == [*order, "Gabbro"]
+    assert report["inputs"]["legend"][0]["path"].endswith("house_legend.csv")
+    assert set(report["samples"]["per_class"]) == set(order)
+    assert list(report["validation"]["spatial"]["per_class_recall"]) == order
+    again = coded["tmp"] / "again"  # predict keeps the names and colours from the model
+    argv = ["predict", "--model", str(out / "model.skops"), "--out", str(again), "--quiet"]
+    for r in coded["rasters"]:
+        argv += ["--raster", str(r)]
+    assert main(argv) == 0
+    with rasterio.open(again / "lithology.tif") as src:
+        assert json.loads(src.tags()["CLASS_NAMES"]) == order
+        assert src.colormap(1)[0][:3] == (0x1F, 0x78, 0xB4)
+
+
+def test_an_earlier_runs_legend_csv_recolours_a_text_labelled_run(coded, tmp_path):
+    frame = gpd.read_file(coded["labels"])
+    frame["lithology"] = frame["LITH_CODE"].map({v: k for k, v in CODES.items()})
+    text = tmp_path / "text.gpkg"
+    frame.to_file(text)
+    first = tmp_path / "first"
+    argv = ["run", "--labels", str(text), "--label-column", "lithology", "--out", str(first)]
+    argv += ["--trees", "10", "--quiet", "--no-applicability"]
+    for r in coded["rasters"]:
+        argv += ["--raster", str(r)]
+    assert main(argv) == 0
+    edited = pd.read_csv(first / "legend.csv")
+    edited.loc[edited["name"] == "shale", "colour"] = "#123456"
+    edited = edited.iloc[::-1]  # the geologist's order: shale on top
+    edited.to_csv(tmp_path / "legend.csv", index=False)
+    second = tmp_path / "second"
+    argv[argv.index(str(first))] = str(second)
+    assert main([*argv, "--legend", str(tmp_path / "legend.csv")]) == 0
+    with rasterio.open(second / "lithology.tif") as src:
+        assert json.loads(src.tags()["CLASS_NAMES"]) == ["shale", "granite", "basalt"]
+        assert src.colormap(1)[0][:3] == (0x12, 0x34, 0x56)
+
+
+def test_values_given_one_name_are_one_unit(coded):
+    legend = _write(coded["tmp"] / "l.csv", "code,name\n11,igneous\n12,igneous\n30,shale\n")
+    frame = gpd.read_file(coded["labels"]).rename(columns={"LITH_CODE": "label"})
+    frame["label"] = frame["label"].astype(str)
+    key = Legend.read(legend, frame["label"].unique())
+    named, notes = key.apply(frame)
+    assert set(named["label"]) == {"igneous", "shale"}
+    assert any("'11', '12' as one unit, 'igneous'" in n for n in notes)
+    assert key.sort(["shale", "igneous", "zz"]) == ["igneous", "shale", "zz"]
+
+
+def test_values_missing_from_the_legend_keep_their_own_names(coded):
+    legend = _write(coded["tmp"] / "l.csv", "code,name\n11,granite\n12,basalt\n")
+    summary = describe_inputs(coded["rasters"], coded["labels"], "LITH_CODE", legend=legend)
+    assert set(summary["samples"]["per_class"]) == {"granite", "basalt", "30"}
+    assert list(summary["samples"]["per_class"])[:2] == ["granite", "basalt"]
+    assert any("not in the legend 'l.csv' ('30')" in w for w in summary["warnings"])
+
+
+def test_the_map_draws_observations_under_the_legends_names(coded):
+    legend = _write(coded["tmp"] / "l.csv", "code,name\n11,granite\n12,basalt\n30,shale\n")
+    geojson = observations_geojson(coded["labels"], "LITH_CODE", legend=legend)
+    assert {f["properties"]["label"] for f in geojson["features"]} == set(CODES)
+
+
+@pytest.mark.parametrize(
+    ("text", "phrases"),
+    [
+        ("code,name\n1,granite\n2,basalt\n", ["none of the observations' class values", "'11'"]),
+        ("code,name\n11,granite\n11,basalt\n", ["'11' has two names", "line 3"]),
+        ("code,name,colour\n11,granite,#12345\n", ["colour '#12345' on line 2", "#rrggbb"]),
+        ("code,name,colour\n11,granite,red\n12,granite,blue\n", ["'granite' has two colours"]),
+        ("code,name\n", ["no rows"]),
+    ],
+)
+def test_a_bad_legend_gets_a_message_naming_the_file(coded, text, phrases):
+    legend = _write(coded["tmp"] / "bad_legend.csv", text)
+    with pytest.raises(LabelError) as info:
+        Legend.read(legend, ["11", "12", "30"], "LITH_CODE")
+    assert "bad_legend.csv" in str(info.value)
+    for phrase in phrases:
+        assert phrase in str(info.value)
+
+
+def test_legend_errors_from_the_command_line_write_nothing(coded, capsys):
+    out = coded["tmp"] / "o"
+    assert _run(coded, out, coded["tmp"] / "nowhere.csv") == 2
+    assert "nowhere.csv" in capsys.readouterr().err and not out.exists()
+    spreadsheet = coded["tmp"] / "legend.xlsx"
+    spreadsheet.write_bytes(b"PK\x03\x04")
+    assert _run(coded, out, spreadsheet) == 2
+    assert "as a CSV table" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(MissingFileError):
+        Legend.read(coded["tmp"] / "nowhere.csv", ["11"])
+
+
+def test_a_legend_without_labels_is_refused(coded, capsys):
+    legend = _write(coded["tmp"] / "l.csv", "code,name\n11,granite\n")
+    argv = ["run", "--model", "som-clusters", "--legend", str(legend), "--quiet"]
+    argv += ["--out", str(coded["tmp"] / "o"), "--raster", str(coded["rasters"][0])]
+    assert main(argv) == 2
+    assert "no --labels are given" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("cell", "rgb"),
+    [
+        ("#E4781E", (228, 120, 30)),
+        ("e4781e", (228, 120, 30)),
+        ("#fff", (255, 255, 255)),
+        ("228, 120, 30", (228, 120, 30)),
+        ("rgb(1 2 3)", (1, 2, 3)),
+        ("navy", (0, 0, 128)),
+    ],
+)
+def test_colour_cells(cell, rgb, tmp_path):
+    assert parse_colour(cell, tmp_path / "l.csv", 2) == rgb
+
+
+def test_colours_of_other_classes_avoid_the_fixed_ones():
+    palette_first = class_colours(["a", "b"])
+    fixed = class_colours(["a", "b", "granite"], {"b": palette_first[0], "granite": (1, 2, 3)})
+    assert fixed[1] == palette_first[0] and fixed[2] == (1, 2, 3)
+    assert fixed[0] not in (palette_first[0], (1, 2, 3))
+    assert len(set(class_colours([f"u{i}" for i in range(40)]))) == 16  # the palette cycles
