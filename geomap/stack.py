@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import rasterio
@@ -154,6 +155,8 @@ class Source:
     #: Share of each band's pixels that are exactly 0, when 0 may be an undeclared fill value
     #: (no nodata, no negative value); 0 otherwise.
     zero_share: tuple[float, ...] = ()
+    #: A nodata value the file declares but GDAL ignores (a VRT's -9999 on integer bands).
+    ignored_nodata: str | None = None
 
     @property
     def count(self) -> int:
@@ -226,6 +229,7 @@ def _inspect(path: Path, nodata: float | None) -> Source:
                 "Warp it north-up first, e.g. `gdalwarp IN OUT`.",
             )
         zeros = _check_bands(path, src)
+        ignored = _vrt_nodata(path) if src.driver == "VRT" and src.nodata is None else None
         return Source(
             path=path,
             band_names=_band_names(path, src),
@@ -237,7 +241,21 @@ def _inspect(path: Path, nodata: float | None) -> Source:
             height=src.height,
             bounds=tuple(src.bounds),
             zero_share=zeros if src.nodata is None and nodata is None else (0.0,) * src.count,
+            ignored_nodata=ignored,
         )
+
+
+def _vrt_nodata(path: Path) -> str | None:
+    """The ``NoDataValue`` a VRT file writes for its bands, read from its XML.
+
+    GDAL drops a value its band type cannot hold (-9999 on UInt16) and reports no nodata.
+    """
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (ElementTree.ParseError, OSError):
+        return None
+    values = [v.text.strip() for v in root.iter("NoDataValue") if v.text and v.text.strip()]
+    return values[0] if values else None
 
 
 def band_names_of(path: str | Path) -> tuple[str, ...] | None:
@@ -476,6 +494,14 @@ class RasterStack:
         pixels are much finer than any input's costs time and adds no detail.
         """
         notes = [
+            f"Raster '{s.path.name}' declares nodata {s.ignored_nodata}, which its {s.dtype} "
+            "bands cannot hold, so GDAL ignores it and no pixel of it is taken as missing. Give "
+            "the value its missing pixels hold with --nodata (often 0 in such a VRT), or set a "
+            "NoDataValue in the band type's range."
+            for s in self.sources
+            if s.ignored_nodata is not None and s.nodata is None
+        ]
+        notes += [
             f"Raster '{s.path.name}': {max(s.zero_share):.1%} of its pixels are exactly 0 and it "
             "declares no nodata value. If 0 marks missing data there (a cloud mask, the edge of "
             "a scene), pass --nodata 0 so those pixels are mapped from the other rasters."
