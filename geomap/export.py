@@ -38,7 +38,7 @@ OUTPUT_NAMES = re.compile(
     r"|quantization_error|label_distance)\.tif(\.aux\.xml|\.ovr)?"
     r"|(lithology|clusters|subunits)\.qml|((clusters|subunits)_)?legend\.csv"
     r"|suggested_samples\.(csv|gpkg(-wal|-shm|-journal)?)|som_[a-z_]+\.png(\.aux\.xml)?"
-    r"|report\.json|model\.skops"
+    r"|report\.(json|html)|model\.skops"
     r"|\.DS_Store|Thumbs\.db|desktop\.ini"  # what file browsers leave in any folder
 )
 

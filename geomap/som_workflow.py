@@ -35,6 +35,7 @@ from geomap.features import FeatureRecipe
 from geomap.labels import placement_notes, sample_labels
 from geomap.models import SelfOrganizingMap, SOMClassifier, SOMClusters
 from geomap.predict import release_freed_memory
+from geomap.report_html import write_report_html
 from geomap.som_plots import write_som_plots
 from geomap.som_stream import SOMLayers, stream_som
 from geomap.stack import GDAL_CACHE_BYTES, RasterStack
@@ -323,6 +324,7 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
             )
             report["timings_seconds"]["total"] = round(time.perf_counter() - t_start, 3)
             write_json(tmp / "report.json", report)
+            write_report_html(tmp / "report.html", report, Path(config.out).resolve().name)
     return report
 
 

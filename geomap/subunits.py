@@ -19,6 +19,7 @@ from geomap import __version__
 from geomap.errors import InputDataError, MissingFileError, ModelError
 from geomap.export import check_out_dir, class_colours, staged_output, write_json
 from geomap.features import FeatureRecipe
+from geomap.report_html import write_report_html
 from geomap.som_workflow import (
     cluster_names,
     fit_clusters,
@@ -118,6 +119,7 @@ def subunits(config: SubunitConfig, progress: Progress | None = None) -> dict:
                 )
                 report["timings_seconds"] = {"total": round(time.perf_counter() - t_start, 3)}
                 write_json(tmp / "report.json", report)
+                write_report_html(tmp / "report.html", report, Path(config.out).resolve().name)
     return report
 
 

@@ -47,6 +47,7 @@ from geomap.labels import (
 from geomap.legend import Legend
 from geomap.models import LithologyForest
 from geomap.predict import PredictionSummary, predict_stack
+from geomap.report_html import write_report_html
 from geomap.screen import screen_for
 from geomap.stack import (
     BLOCK_SIZE,
@@ -493,6 +494,7 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
             timings["total"] = time.perf_counter() - t_start
             report["timings_seconds"] = {k: round(v, 3) for k, v in timings.items()}
             write_json(tmp / "report.json", report)
+            write_report_html(tmp / "report.html", report, config.out.resolve().name)
     return report
 
 
@@ -736,4 +738,5 @@ def _predict(model_path, rasters, out, block_size, overwrite, progress) -> dict:
                 "timings_seconds": {"total": round(time.perf_counter() - t_start, 3)},
             }
             write_json(tmp / "report.json", report)
+            write_report_html(tmp / "report.html", report, Path(out).resolve().name)
     return report

@@ -15,6 +15,7 @@ DESCRIPTIONS = {
     "uncertainty.tif": "entropy, margin and missing-inputs bands",
     "probabilities.tif": "one band per class",
     "legend.csv": "code, name, colour, training samples and mapped area per class",
+    "report.html": "the run's report to read: units, accuracy, where to trust the map, inputs",
     "report.json": "inputs, grid, cross-validation, importance, timings, configuration",
     "model.skops": "the fitted model, for `geomap predict` on other rasters",
     "applicability.tif": "dissimilarity index and area-of-applicability mask (1 inside)",
@@ -22,7 +23,12 @@ DESCRIPTIONS = {
     "suggested_samples.gpkg": "suggested field sites, ranked, with the reason for each",
     "suggested_samples.csv": "the same sites with lon/lat for a GPS",
 }
-MIME = {".tif": "image/tiff", ".json": "application/json", ".csv": "text/csv"}
+MIME = {
+    ".tif": "image/tiff",
+    ".json": "application/json",
+    ".csv": "text/csv",
+    ".html": "text/html",
+}
 
 st.title("Export")
 result = session.current_run()

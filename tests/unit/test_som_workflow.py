@@ -65,6 +65,7 @@ def test_som_clusters_writes_styled_clusters_novelty_and_plots(clusters_run):
         "som_component_planes.png",
         "som_hit_map.png",
         "report.json",
+        "report.html",
         "model.skops",
     }
     k = report["som"]["clusters"]["n_clusters"]

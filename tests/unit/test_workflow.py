@@ -33,6 +33,7 @@ def test_every_output_is_written(result):
         "legend.csv",
         "lithology.qml",
         "report.json",
+        "report.html",
         "model.skops",
         "applicability.tif",
         "expected_accuracy.tif",

@@ -1,0 +1,262 @@
+"""``report.html``: the run's report for people, one self-contained page (no script, no network).
+
+``report.json`` holds every figure for programs and for repeating a run; this page shows what a
+geologist reads first: the units and their area, which accuracy to believe and why, the per-class
+figures and confusions, where the map can be trusted, the inputs and the warnings. It is written
+from the report and the run's legend CSV, so it shows exactly what the other files hold.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+
+#: What each output file holds, for the page's file list.
+FILE_NOTES = {
+    "lithology.tif": "the map: class codes with colours and names (opens styled in QGIS)",
+    "clusters.tif": "SOM clusters, styled like the map",
+    "subunits.tif": "sub-units of one mapped unit",
+    "uncertainty.tif": "entropy, margin uncertainty and the share of inputs missing per pixel",
+    "probabilities.tif": "one band per class",
+    "applicability.tif": "dissimilarity index and area-of-applicability mask",
+    "expected_accuracy.tif": "probability that the mapped class is right",
+    "quantization_error.tif": "distance of each pixel to its SOM node",
+    "label_distance.tif": "distance of each pixel to the nearest labelled SOM node",
+    "suggested_samples.gpkg": "where to sample next, ranked (CSV beside it has lon/lat)",
+    "legend.csv": "code, name, colour, samples and mapped area per class",
+    "model.skops": "the model, for geomap predict",
+    "report.json": "every figure of this page and the full configuration",
+}
+_STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:64em;color:#222;padding:0 1em}
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:.5em 0}td,th{padding:.2em .6em;border:1px solid #ddd}
+th{background:#f4f4f4;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.sw{display:inline-block;width:1em;height:1em;border:1px solid #555;vertical-align:middle}
+.warn{background:#fff6e0;border-left:4px solid #e0a000;padding:.4em .8em;margin:.3em 0}
+.say{background:#eef5ff;border-left:4px solid #3a78c0;padding:.5em .8em}
+.diag{background:#e6f2e6}small{color:#666}
+"""
+
+
+def write_report_html(path: Path, report: dict, title: str) -> None:
+    """Write the page for ``report`` (as in ``report.json``) beside the run's other outputs.
+
+    ``title`` names the run (its output folder). The units come from the folder's
+    ``legend.csv`` (else its clusters' or sub-units' legend).
+    """
+    legends = ("legend.csv", "clusters_legend.csv", "subunits_legend.csv")
+    legend = next((path.parent / n for n in legends if (path.parent / n).exists()), None)
+    units = _read_legend(legend) if legend is not None else []
+    parts = [
+        _head(title, report),
+        _units(units, report),
+        _accuracy(
+            report.get("validation") or report.get("training", {}).get("validation"),
+            report.get("grid", {}).get("units", "map units"),
+        ),
+        _trust(report),
+        _warnings(report.get("warnings", [])),
+        _inputs(report),
+        _importance(report.get("importance")),
+        _files(path.parent),
+        "</body></html>\n",
+    ]
+    path.write_text("".join(p for p in parts if p), encoding="utf-8")
+
+
+def _read_legend(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric=()) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in
+                  enumerate(row))
+        + "</tr>"
+        for row in rows
+    )  # fmt: skip
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _head(folder: str, report: dict) -> str:
+    made = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    model = report.get("configuration", {}).get("model", "rf")
+    kind = {"rf": "random forest", "som": "labelled SOM", "som-clusters": "SOM clusters"}
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>geomap: '
+        f"{escape(folder)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>geomap map report: {escape(folder)}</h1><p><small>{escape(made)}, geomap "
+        f"{escape(str(report.get('geomap_version', '?')))}, model: "
+        f"{escape(kind.get(model, str(model)))}</small></p>"
+    )
+
+
+def _units(units: list[dict], report: dict) -> str:
+    if not units:
+        return ""
+    area = sum(float(u.get("mapped_area_km2") or 0) for u in units) or 1.0
+    samples_key = next((k for k in ("training_samples", "training_pixels") if k in units[0]), None)
+    rows = [
+        [
+            f'<span class="sw" style="background:{escape(u["colour"])}"></span>',
+            escape(u["name"]),
+            escape(u.get(samples_key, "")) if samples_key else "",
+            f"{float(u['mapped_area_km2']):.2f}",
+            f"{100 * float(u['mapped_area_km2']) / area:.1f}%",
+        ]
+        for u in units
+    ]
+    pred = report.get("prediction", {})
+    mapped = pred.get("mapped_pixels") or pred.get("classes", {}).get("mapped_pixels")
+    note = f"<p>{mapped:,} pixels mapped.</p>" if isinstance(mapped, int) else ""
+    return (
+        "<h2>Map units</h2>"
+        + note
+        + _table(["", "unit", "training samples", "area km²", "share"], rows, numeric=(2, 3, 4))
+    )
+
+
+def _accuracy(validation: dict | None, units: str) -> str:
+    if not validation or "spatial" not in validation:
+        return ""
+    sp, rd = validation["spatial"], validation["random"]
+    metrics = [
+        ("overall accuracy", "overall_accuracy"),
+        ("balanced accuracy", "balanced_accuracy"),
+        ("macro-F1", "macro_f1"),
+        ("kappa", "kappa"),
+    ]
+    rows = [[escape(label), f"{sp[k]:.3f}", f"{rd[k]:.3f}"] for label, k in metrics if k in sp]
+    sentence = escape(validation.get("summary", ""))
+    table = _table(["", "spatial CV", "random CV"], rows, numeric=(1, 2))
+    out = f'<h2>Accuracy</h2><p class="say">{sentence}</p>{table}'
+    if "per_class_recall" not in sp:  # a map made with `geomap predict`: the training's figures
+        return out + "<p><small>Cross-validation of the model when it was trained.</small></p>"
+    block = sp.get("block_size")
+    blocks = f" Spatial blocks of {block:,.0f} {escape(units)} square." if block else ""
+    names = list(sp["per_class_recall"])
+    recall = [
+        [escape(n), f"{sp['per_class_recall'][n]:.2f}", f"{rd['per_class_recall'][n]:.2f}"]
+        for n in names
+    ]
+    return (
+        out
+        + f"<p><small>{sp['n_folds']} folds over {sp['n_samples']} samples.{blocks}</small></p>"
+        + "<h3>Recall per unit</h3>"
+        + _table(["unit", "spatial CV", "random CV"], recall, numeric=(1, 2))
+        + "<h3>Spatial-CV confusions</h3>"
+        + "<p><small>Rows: observed unit; columns: mapped unit.</small></p>"
+        + _confusion(names, sp["confusion_matrix"])
+    )
+
+
+def _confusion(names: list[str], matrix: list[list[int]]) -> str:
+    head = "<tr><th></th>" + "".join(f"<th>{escape(n)}</th>" for n in names) + "</tr>"
+    body = "".join(
+        f"<tr><th>{escape(n)}</th>"
+        + "".join(f'<td class="n{" diag" if i == j else ""}">{v}</td>' for j, v in enumerate(row))
+        + "</tr>"
+        for i, (n, row) in enumerate(zip(names, matrix))
+    )
+    return f"<table>{head}{body}</table>"
+
+
+def _trust(report: dict) -> str:
+    estimate = report.get("map_accuracy_estimate")
+    pred = report.get("prediction", {})
+    lines = []
+    if estimate:
+        lines.append(
+            f"Expected accuracy over the mapped pixels: <b>{estimate['overall_accuracy']:.2f}</b> "
+            f"(<code>expected_accuracy.tif</code>); {100 * estimate['aoa_fraction']:.1f}% of the "
+            "pixels lie inside the area of applicability (<code>applicability.tif</code>)."
+        )
+    reduced = pred.get("reduced_input_pixels")
+    if reduced:
+        screened = pred.get("screened_pixels", 0)
+        haze = f", or {screened:,} optical pixels unlike every observation" if screened else ""
+        lines.append(
+            f"{reduced:,} pixels were mapped from fewer inputs (no data in a raster, as under a "
+            f"cloud{haze}): band 3 of <code>uncertainty.tif</code>."
+        )
+    sites = report.get("suggested_samples")
+    if sites and sites.get("n_written"):
+        lines.append(
+            f"{sites['n_written']} field sites are suggested in "
+            "<code>suggested_samples.gpkg</code>, ranked by how much an observation there would "
+            "improve the map."
+        )
+    if not lines:
+        return ""
+    return "<h2>Where the map can be trusted</h2>" + "".join(f"<p>{t}</p>" for t in lines)
+
+
+def _warnings(warnings: list[str]) -> str:
+    if not warnings:
+        return ""
+    return "<h2>Warnings</h2>" + "".join(f'<div class="warn">{escape(w)}</div>' for w in warnings)
+
+
+def _inputs(report: dict) -> str:
+    grid = report.get("grid")
+    if not grid:
+        return ""
+    out = (
+        "<h2>Inputs</h2>"
+        f"<p>Grid: {escape(str(grid['crs']))}, {grid['resolution'][0]:g} x "
+        f"{grid['resolution'][1]:g} {escape(grid.get('units', ''))} per pixel, {grid['width']} x "
+        f"{grid['height']} pixels.</p>"
+    )
+    fractions = report.get("prediction", {}).get("source_nodata_fraction") or []
+    rows = []
+    for i, s in enumerate(report.get("sources", [])):
+        share = f"{100 * fractions[i]:.1f}%" if i < len(fractions) else ""
+        rows.append(
+            [
+                escape(Path(s["path"]).name),
+                escape(", ".join(s["bands"])),
+                escape(str(s["crs"])),
+                f"{s['resolution'][0]:.6g} {escape(s.get('units', ''))}",
+                escape(s["resampling"]),
+                share,
+            ]
+        )
+    out += _table(["raster", "bands", "CRS", "resolution", "resampling", "no data"], rows, (5,))
+    counts = report.get("samples", {}).get("counts")
+    labels = report.get("inputs", {}).get("labels")
+    if counts and labels:
+        out += (
+            f"<p>Observations: {escape(Path(labels[0]['path']).name)}, {counts['used']} samples "
+            f"used of {counts['observations']} read.</p>"
+        )
+    return out
+
+
+def _importance(importance: dict | None) -> str:
+    if not importance or not importance.get("by_source"):
+        return ""
+    rows = [[escape(k), f"{v:.2f}"] for k, v in importance["by_source"].items()]
+    top = list(importance.get("features", {}).items())[:10]
+    return (
+        "<h2>What the model relies on</h2>"
+        + _table(["raster", "share of importance"], rows, numeric=(1,))
+        + "<p><small>Ten most important features: "
+        + escape(", ".join(f"{k} ({v:.3f})" for k, v in top))
+        + "</small></p>"
+    )
+
+
+def _files(folder: Path) -> str:
+    rows = [
+        [f"<code>{escape(p.name)}</code>", escape(FILE_NOTES[p.name])]
+        for p in sorted(folder.iterdir())
+        if p.name in FILE_NOTES
+    ]
+    return "<h2>Files</h2>" + _table(["file", "content"], rows) if rows else ""

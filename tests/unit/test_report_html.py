@@ -1,0 +1,115 @@
+"""report.html: the run for people, self-contained, matching report.json and legend.csv."""
+
+from __future__ import annotations
+
+import csv
+import json
+from html.parser import HTMLParser
+
+from geomap.report_html import write_report_html
+
+
+class _Page(HTMLParser):
+    """Text of the page, its headings, table rows and any external reference."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text, self.headings, self.rows, self.external = [], [], [], []
+        self._row, self._tag = None, None
+
+    def handle_starttag(self, tag, attrs):
+        self._tag = tag
+        if tag == "tr":
+            self._row = []
+        if tag in ("td", "th") and self._row is not None:
+            self._row.append("")
+        for name, value in attrs:
+            if name in ("src", "href") or (value and "url(" in value):
+                self.external.append(value)
+        if tag == "script":
+            self.external.append("script")
+
+    def handle_endtag(self, tag):
+        if tag == "tr" and self._row is not None:
+            self.rows.append(self._row)
+            self._row = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._tag in ("h1", "h2"):
+            self.headings.append(data)
+        if self._row:
+            self._row[-1] += data.strip()
+
+
+def _page(path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+def test_the_page_shows_the_runs_units_accuracy_and_trust(demo_run):
+    out, report = demo_run
+    page = _page(out / "report.html")
+    assert page.headings[0] == f"geomap map report: {out.name}"  # the folder, not the staging one
+    warned = ["Warnings"] if report["warnings"] else []
+    assert page.headings[1:] == [
+        "Map units",
+        "Accuracy",
+        "Where the map can be trusted",
+        *warned,
+        "Inputs",
+        "What the model relies on",
+        "Files",
+    ]
+    assert all(w in page.text for w in report["warnings"])
+    assert not page.external  # opens offline, from a field laptop or an e-mail
+    with open(out / "legend.csv", encoding="utf-8") as f:
+        legend = list(csv.DictReader(f))
+    for unit in legend:
+        assert [unit["name"], unit["training_samples"]] == next(
+            r[1:3] for r in page.rows if len(r) > 2 and r[1] == unit["name"]
+        )
+    spatial = report["validation"]["spatial"]
+    random_ = report["validation"]["random"]
+    assert ["overall accuracy", f"{spatial['overall_accuracy']:.3f}",
+            f"{random_['overall_accuracy']:.3f}"] in page.rows  # fmt: skip
+    text = " ".join(page.text)
+    assert report["validation"]["summary"] in text
+    names = list(spatial["per_class_recall"])
+    confusion = [r for r in page.rows if r and r[0] in names and len(r) == len(names) + 1]
+    assert [[int(v) for v in r[1:]] for r in confusion] == spatial["confusion_matrix"]
+    estimate = report["map_accuracy_estimate"]["overall_accuracy"]
+    assert f"Expected accuracy over the mapped pixels: {estimate:.2f}" in "".join(page.text)
+    assert ["report.json", "every figure of this page and the full configuration"] in page.rows
+
+
+def test_a_predicted_map_shows_the_training_figures(demo_run, demo_scene, tmp_path):
+    from geomap.workflow import predict
+
+    out, report = demo_run
+    again = tmp_path / "sheet_2"
+    predict(out / "model.skops", list(demo_scene.rasters), again)
+    page = _page(again / "report.html")
+    assert page.headings[0] == "geomap map report: sheet_2"
+    assert "Accuracy" in page.headings
+    assert "Cross-validation of the model when it was trained." in page.text
+    assert report["validation"]["summary"] in " ".join(page.text)
+
+
+def test_names_and_warnings_are_escaped(tmp_path):
+    legend = tmp_path / "legend.csv"
+    legend.write_text(
+        "code,name,colour,training_samples,mapped_pixels,mapped_area_km2\n"
+        '0,"<b>Granite & co</b>",#ff0000,10,100,0.09\n1,"Basalt ""Ö""",#00ff00,5,50,0.045\n',
+        encoding="utf-8",
+    )
+    report = {"warnings": ["Class '<script>x</script>' has 1 sample"], "geomap_version": "t"}
+    write_report_html(tmp_path / "report.html", report, "run <1>")
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<script>" not in html and "<b>Granite" not in html
+    page = _page(tmp_path / "report.html")
+    assert page.headings[0] == "geomap map report: run <1>"
+    assert ["", "<b>Granite & co</b>", "10", "0.09", "66.7%"] in page.rows
+    assert "Class '<script>x</script>' has 1 sample" in page.text
+    json.dumps(report)  # the report is left as it was given
