@@ -31,6 +31,9 @@ from geomap.errors import ModelError
 
 #: Gap between random and spatial accuracy above which the report warns in words.
 OPTIMISM_GAP = 0.05
+#: Below this ratio of held-out to map distances the spatial CV cannot stand for the map: the
+#: observations cluster in a small part of it (a mapped patch, one valley's traverses).
+REACH = 0.5
 #: Fewest blocks per spatial fold: with one block a fold holds whatever classes that block has,
 #: and the group splitter cannot balance the folds by class.
 BLOCKS_PER_FOLD = 2
@@ -114,20 +117,23 @@ def choose_block_size(
     nn = cKDTree(xy).query(xy, k=2)[0][:, 1]
     smallest = max(float(np.median(nn)), extent / 200)
     candidates = np.geomspace(smallest, extent / 2, 12)
-    scores = []
+    scores, medians = [], []
     for size in candidates:
         groups = block_groups(xy, size)
         if len(np.unique(groups)) < BLOCKS_PER_FOLD * n_folds:
             scores.append(np.inf)
+            medians.append(np.nan)
             continue
         splitter = StratifiedGroupKFold(n_folds, shuffle=True, random_state=random_state)
         cv_d = _held_out_distances(xy, _fold_ids(splitter, y, groups))
         scores.append(wasserstein_distance(cv_d, map_d))
+        medians.append(float(np.median(cv_d)))
     best = int(np.argmin(scores)) if np.isfinite(scores).any() else 0  # 0: the most blocks
     details = {
         "candidates": [float(c) for c in candidates],
         "distance_mismatch": [float(s) if np.isfinite(s) else None for s in scores],
         "median_map_to_sample_distance": float(np.median(map_d)),
+        "median_held_out_distance": None if np.isnan(medians[best]) else medians[best],
     }
     return float(candidates[best]), details
 
@@ -200,7 +206,7 @@ def cross_validate(
     out["spatial"]["block_size"] = size
     out["spatial"]["block_size_choice"] = details
     out["summary"] = summary_sentence(
-        out["random"]["overall_accuracy"], out["spatial"]["overall_accuracy"]
+        out["random"]["overall_accuracy"], out["spatial"]["overall_accuracy"], reach(details)
     )
     return out
 
@@ -225,8 +231,33 @@ def _oof_proba(estimator, X, y, folds, n_classes, X_eval=None) -> np.ndarray:
     return proba
 
 
-def summary_sentence(random_oa: float, spatial_oa: float) -> str:
-    """Plain words on which accuracy figure to believe."""
+def reach(details: dict) -> float | None:
+    """Held-out distance over map distance (medians) from :func:`choose_block_size`'s details.
+
+    How far spatial CV held observations out from the others, as a share of how far the map's
+    pixels lie from the nearest observation; None when not known.
+    """
+    held = details.get("median_held_out_distance")
+    mapped = details["median_map_to_sample_distance"]
+    return None if held is None or mapped <= 0 else held / mapped
+
+
+def summary_sentence(random_oa: float, spatial_oa: float, reach: float | None = None) -> str:
+    """Plain words on which accuracy figure to believe.
+
+    ``reach`` below :data:`REACH` (see :func:`reach`) means no block size could hold the
+    observations out as far as the map lies from them: the figures then speak for the
+    observations' surroundings only, and the sentence says so.
+    """
+    if reach is not None and reach < REACH:
+        return (
+            f"Spatial ({spatial_oa:.2f}) and random ({random_oa:.2f}) cross-validation speak only "
+            "for the surroundings of the observations: they cover a small part of the map, whose "
+            f"pixels lie {1 / max(reach, 1e-9):.0f} times farther from the nearest observation "
+            "than the held-out observations lay from the others (medians). Expect lower accuracy "
+            "away from them: see the expected accuracy and the area of applicability, and add "
+            "observations elsewhere."
+        )
     gap = random_oa - spatial_oa
     if gap > OPTIMISM_GAP:
         return (

@@ -94,6 +94,23 @@ def test_summary_sentence_warns_only_beyond_the_gap():
     assert "higher than random" in higher and "quote the lower, 0.20" in higher
 
 
+def test_observations_in_a_small_patch_of_the_map_get_a_caution_not_a_figure_to_believe():
+    rng = np.random.default_rng(5)
+    xy, y = _clusters(rng, n_clusters=10, per=10)
+    X = (y[:, None] + rng.normal(0, 0.7, (len(y), 2))).astype("float32")
+    est = RandomForestClassifier(n_estimators=20, random_state=0)
+    span = np.ptp(xy, axis=0).max()
+    wide = rng.uniform(-20 * span, 20 * span, (2000, 2))  # the map reaches far beyond them
+    far = cross_validate(est, X, y, xy, ["a", "b", "c"], map_xy=wide)
+    choice = far["spatial"]["block_size_choice"]
+    assert choice["median_held_out_distance"] < 0.1 * choice["median_map_to_sample_distance"]
+    assert "speak only for the surroundings of the observations" in far["summary"]
+    assert "believe" not in far["summary"]
+    near = cross_validate(est, X, y, xy, ["a", "b", "c"], map_xy=xy + rng.normal(0, 5, xy.shape))
+    assert "speak only" not in near["summary"]
+    assert "30 times farther" in summary_sentence(0.98, 0.97, reach=1 / 30)
+
+
 def test_cross_validate_returns_folds_and_out_of_fold_probabilities_for_calibration():
     rng = np.random.default_rng(3)
     xy, y = _clusters(rng, n_clusters=10, per=10)
