@@ -392,6 +392,7 @@ def sample_labels(
     LabelError
         If no observation falls on the grid.
     """
+    given = labels
     labels = labels.to_crs(grid.crs).reset_index(drop=True)
     rng = np.random.default_rng(random_state)
     is_point = labels.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
@@ -401,7 +402,7 @@ def sample_labels(
     ]
     rows, cols, idx, kind = (np.concatenate(p) for p in zip(*parts))
     if len(rows) == 0:
-        raise LabelError(_no_overlap_message(labels, grid))
+        raise LabelError(_no_overlap_message(labels, grid, given))
     samples = Samples(
         rows=rows,
         cols=cols,
@@ -457,8 +458,10 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
 def _point_pixels(points: gpd.GeoDataFrame, grid: Grid) -> tuple[np.ndarray, ...]:
     exploded = points.explode(index_parts=False)
     x, y = exploded.geometry.x.to_numpy(), exploded.geometry.y.to_numpy()
-    col = np.floor((x - grid.transform.c) / grid.transform.a).astype("int64")
-    row = np.floor((y - grid.transform.f) / grid.transform.e).astype("int64")
+    fx, fy = (x - grid.transform.c) / grid.transform.a, (y - grid.transform.f) / grid.transform.e
+    placed = np.isfinite(fx) & np.isfinite(fy)  # inf: not valid in their stated CRS
+    col = np.floor(np.where(placed, fx, -1)).astype("int64")
+    row = np.floor(np.where(placed, fy, -1)).astype("int64")
     inside = (row >= 0) & (row < grid.height) & (col >= 0) & (col < grid.width)
     idx = exploded.index.to_numpy()[inside]
     return row[inside], col[inside], idx, np.full(len(idx), "point")
@@ -535,10 +538,19 @@ def _round_robin(
     return np.sort(np.concatenate(keep))
 
 
-def _no_overlap_message(labels: gpd.GeoDataFrame, grid: Grid) -> str:
+def _no_overlap_message(labels: gpd.GeoDataFrame, grid: Grid, given: gpd.GeoDataFrame) -> str:
     lb = ", ".join(f"{v:.1f}" for v in labels.total_bounds)
     gb = ", ".join(f"{v:.1f}" for v in grid.bounds)
     src = labels["source"].iloc[0] if len(labels) else "labels"
+    if not np.isfinite(labels.total_bounds).all():  # coordinates impossible in their stated CRS
+        left, bottom, right, top = given.total_bounds
+        return (
+            f"Labels '{src}': the coordinates (x {left:.6g} to {right:.6g}, y {bottom:.6g} to "
+            f"{top:.6g}) cannot be placed on the rasters' {grid.crs.to_string()}: they are not "
+            f"valid in the CRS given for them, {given.crs.to_string()} (for EPSG:4326, longitudes "
+            "within +-180 and latitudes within +-90). Give the CRS they are really in (--label-crs "
+            "for a CSV or a file without one)."
+        )
     return (
         f"Labels '{src}' cover no pixel of the raster stack: in {grid.crs.to_string()} the labels "
         f"span ({lb}) and the stack spans ({gb}). Check the file, its CRS (--label-crs for a CSV) "

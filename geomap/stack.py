@@ -214,7 +214,8 @@ def _inspect(path: Path, nodata: float | None) -> Source:
             raise _fail(
                 path,
                 "it has no coordinate reference system.",
-                "Assign one (`rio edit-info --crs EPSG:32633 FILE`) or export it with its CRS.",
+                "Export it with its CRS (in QGIS: Export > Save As, with the layer's CRS set) or "
+                "assign one (`rio edit-info --crs EPSG:32633 FILE`).",
             )
         if src.transform == Affine.identity() and not src.gcps[0]:
             raise _fail(
@@ -410,7 +411,8 @@ def choose_grid(
             f"'{s.path.name}' {tuple(round(v, 3) for v in f)}" for s, f in zip(sources, feet)
         )
         raise RasterError(
-            f"The rasters do not overlap by a whole pixel of {res:g}: their footprints in "
+            f"The rasters do not overlap by a whole pixel of {res:g} {crs_units(grid_crs)}: their "
+            f"footprints in "
             f"{grid_crs.to_string()} are {listed}. Give rasters of the same area, or check that "
             "each file's CRS is right."
         )

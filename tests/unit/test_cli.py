@@ -207,6 +207,17 @@ def test_labels_that_cover_no_pixel(scene, capsys):
     fails(capsys, args(scene, out=out, labels=path), "cover no pixel", "EPSG:32633", out=out)
 
 
+def test_projected_coordinates_given_as_longitudes_get_a_crs_message(scene, capsys):
+    pts = scene["points"]
+    table = pd.DataFrame({"x": pts.geometry.x, "y": pts.geometry.y, "lithology": pts.lithology})
+    path = scene["tmp"] / "utm.csv"
+    table.to_csv(path, index=False)
+    out = scene["tmp"] / "o"
+    argv = args(scene, out=out, labels=path, extra=["--label-crs", "EPSG:4326"])
+    err = fails(capsys, argv, "not valid in the CRS given for them, EPSG:4326", "x 500", out=out)
+    assert "inf" not in err
+
+
 def test_single_class(scene, capsys):
     one = scene["points"].assign(lithology="granite")
     path = scene["tmp"] / "one.gpkg"
