@@ -166,11 +166,90 @@ def current_run() -> dict | None:
     return runs().get(key) if key else None
 
 
+#: The command line's options in core messages, and the app's controls that do the same.
+_CONTROLS = (
+    (r"--label-crs, e\.g\. --label-crs (\S+?)([.,])", r"the box '{crs}', e.g. \1\2"),
+    (r"--label-crs", "the box '{crs}'"),
+    (r"--label-column", "the box 'Column holding the rock type'"),
+    (r"--label-layer", "the box 'Layer holding the observations'"),
+    (r"--legend", "the 'Legend' upload"),
+)
+CRS_BOX = "CRS of the observations' coordinates"
+
+
 def user_message(text: str, root: Path | None) -> str:
-    """A core message with the workspace's private folders taken out of uploaded files' paths."""
+    """A core message in the app's words.
+
+    The workspace's private folders are taken out of uploaded files' paths, and command-line
+    options are replaced by the controls that do the same.
+    """
+    for pattern, words in _CONTROLS:
+        text = re.sub(pattern, words.format(crs=CRS_BOX), text)
     if root is None:
         return text
     return re.sub(re.escape(str(root)) + r"/[^/'\s]+/", "", text)
+
+
+_CLASS_NAMES = (
+    *("lithology", "lith", "rock", "rock_type", "unit", "class", "geology", "formation", "code"),
+)
+_CLASS_PREFIXES = ("lith", "rock", "unit", "class", "formation", "geol")
+_NOT_CLASSES = ("geologist", "observer", "author", "collector", "date", "time")
+
+
+def guess_class_column(columns: list[str]) -> str:
+    """The column most likely to hold the rock type.
+
+    A usual name, then a usual prefix (not a person's or a date's column), else the first.
+    """
+    folded = [c.casefold() for c in columns]
+    for name in _CLASS_NAMES:
+        if name in folded:
+            return columns[folded.index(name)]
+    for column, low in zip(columns, folded):
+        if low.startswith(_CLASS_PREFIXES) and not any(w in low for w in _NOT_CLASSES):
+            return column
+    return columns[0]
+
+
+def stale_note(run: dict, data: Inputs) -> str | None:
+    """Why ``run`` no longer matches the Data page's inputs, or None when it does."""
+    config = run["report"]["configuration"]
+    changed = []
+    if list(map(str, data.rasters)) != list(config["rasters"]):
+        changed.append("rasters")
+    if config.get("labels") is not None:
+        if str(data.labels) != config["labels"]:
+            changed.append("observations")
+        elif data.label_column != config.get("label_column"):
+            changed.append("class column")
+        if (str(data.legend) if data.legend else None) != config.get("legend"):
+            changed.append("legend")
+    if not changed:
+        return None
+    return (
+        f"This run was made before the {', '.join(changed)} changed on the Data page; train "
+        "again to map the new inputs."
+    )
+
+
+def begin_training(key: str) -> None:
+    """Note that a run started: a page that finds it unfinished says it was stopped."""
+    st.session_state.training = key
+
+
+def end_training() -> None:
+    """The run finished (or failed with a message)."""
+    st.session_state.pop("training", None)
+
+
+def interrupted() -> bool:
+    """Whether a run of this session was stopped before it finished; asked once.
+
+    Streamlit stops a page's run when the user leaves the page or changes a control on it.
+    """
+    key = st.session_state.pop("training", None)
+    return key is not None and key not in runs()
 
 
 @contextmanager

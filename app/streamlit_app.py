@@ -36,6 +36,12 @@ pages = [
 navigation = st.navigation(pages)
 
 status = st.sidebar.container()  # filled after the page ran, so it shows what the page chose
+if session.interrupted():
+    st.warning(
+        "The last training stopped before it finished: the page was left or a setting changed "
+        "while it ran. Train again and stay on the Train page until it is done.",
+        icon=":material/warning:",
+    )
 try:
     navigation.run()
 finally:  # also when a page stops early (st.stop)

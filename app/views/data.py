@@ -9,8 +9,6 @@ import session
 from geomap.labels import label_columns, label_layers
 from geomap.summary import describe_inputs
 
-_CLASS_WORDS = ("lith", "unit", "class", "rock", "geol", "formation")
-
 st.title("Survey data")
 st.write(
     "Give geomap the survey rasters (satellite bands, radiometrics, magnetics, gravity, "
@@ -23,8 +21,12 @@ if st.button("Open the demo scene", key="open_demo", type="primary", icon=":mate
 limit = st.get_option("server.maxUploadSize")
 
 
-def _uploaded() -> None:
+def _uploaded(kind: str, key: str) -> None:
+    """An upload box changed: new files, or files removed with their x (then forget them)."""
     st.session_state.source = "upload"
+    if not st.session_state.get(key):
+        kept = st.session_state.get("kept_uploads", {})
+        kept[kind] = [] if kind == "rasters" else None
 
 
 left, right = st.columns(2)
@@ -35,6 +37,7 @@ with left:
         accept_multiple_files=True,
         key="raster_files",
         on_change=_uploaded,
+        args=("rasters", "raster_files"),
         help=f"GeoTIFF, JPEG2000 and other single files GDAL reads, up to {limit} MB each. "
         "Larger scenes: run the `geomap` command line on the files where they are.",
     )
@@ -44,6 +47,7 @@ with right:
         type=session.LABEL_TYPES,
         key="label_file",
         on_change=_uploaded,
+        args=("labels", "label_file"),
         help="GeoPackage, GeoJSON, a zipped Shapefile (.shp with its .dbf, .shx and .prj in one "
         ".zip) or CSV with x/y, easting/northing or lon/lat columns.",
     )
@@ -52,6 +56,7 @@ with right:
         type=session.LEGEND_TYPES,
         key="legend_file",
         on_change=_uploaded,
+        args=("legend", "legend_file"),
         help="A CSV naming and colouring the classes: a column of the values in the class "
         "column (e.g. integer codes), a 'name' column and an optional 'colour' column "
         "(#rrggbb). The map lists the units in its row order; values given the same name "
@@ -118,16 +123,19 @@ else:
     st.stop()
 
 if data.labels is not None and not data.demo:
-    if data.labels.suffix.lower() == ".csv":
-        data.label_crs = (
-            st.text_input(
-                "CRS of the CSV coordinates",
-                key="label_crs",
-                placeholder="EPSG:4326 for lon/lat columns; e.g. EPSG:32633 for x/y",
-                help="Needed for x/y and easting/northing columns; lon/lat are read as EPSG:4326.",
-            )
-            or None
+    csv_file = data.labels.suffix.lower() == ".csv"
+    data.label_crs = (
+        st.text_input(
+            session.CRS_BOX,
+            key="label_crs",
+            placeholder="EPSG:4326 for lon/lat columns; e.g. EPSG:32633 for x/y"
+            if csv_file
+            else "only if the file has none, e.g. EPSG:32633",
+            help="Needed for a CSV's x/y or easting/northing columns (lon/lat are read as "
+            "EPSG:4326), and for a file saved without its CRS (a Shapefile without .prj).",
         )
+        or None
+    )
     layers = label_layers(data.labels)
     if len(layers) > 1:  # a project GeoPackage
         data.label_layer = st.selectbox("Layer holding the observations", layers, key="label_layer")
@@ -137,9 +145,11 @@ if data.labels is not None and not data.demo:
             str(data.labels), data.labels.stat().st_mtime_ns, data.label_crs, data.label_layer
         )
     if columns:
-        guess = next((c for c in columns if c.lower().startswith(_CLASS_WORDS)), columns[0])
         data.label_column = st.selectbox(
-            "Column holding the rock type", columns, index=columns.index(guess), key="label_column"
+            "Column holding the rock type",
+            columns,
+            index=columns.index(session.guess_class_column(columns)),
+            key=f"label_column:{data.labels.name}:{data.labels.stat().st_mtime_ns}",  # per file
         )
 st.session_state.inputs = data
 

@@ -19,6 +19,9 @@ if result is None:
     st.page_link("views/train.py", label="Go to Train", icon=":material/arrow_back:")
     st.stop()
 
+stale = session.stale_note(result, session.inputs())
+if stale:
+    st.info(stale, icon=":material/update:")
 out = result["out"]
 config = result["report"]["configuration"]
 layers = {spec.title: spec for spec in mapview.available_layers(out)}

@@ -90,6 +90,7 @@ with st.form("train_form", border=False):
             st.number_input("Most polygon pixels per class", 10, 100_000, 2000, key="max_per_class")
         )
     submitted = st.form_submit_button("Train and map", type="primary", key="train")
+st.caption("Stay on this page while it trains: leaving it stops the run.")
 
 
 def _train(key: str) -> None:
@@ -114,8 +115,10 @@ def _train(key: str) -> None:
         overwrite=True,
         **params,
     )
-    report = run(config, progress=progress)
-    bar.empty()
+    try:
+        report = run(config, progress=progress)
+    finally:  # a failed run leaves its message, not a stalled bar
+        bar.empty()
     session.runs()[key] = {"key": key, "out": out, "report": report, "params": params}
     st.session_state.current_run = key
 
@@ -126,12 +129,17 @@ if submitted:
         st.session_state.current_run = key
         st.info("Same data and parameters as an earlier run: showing it without training again.")
     else:
+        session.begin_training(key)
         with session.reported("Training"):
             _train(key)
+        session.end_training()  # not reached when Streamlit stops the page: interrupted()
 
 result = session.current_run()
 if result is None:
     st.stop()
+stale = session.stale_note(result, data)
+if stale:
+    st.info(stale, icon=":material/update:")
 report = result["report"]
 if "validation" in report:
     results.validation(report)

@@ -139,6 +139,30 @@ def test_pages_before_training_point_back(app):
         assert app.info, page
 
 
+def test_a_training_stopped_by_leaving_the_page_is_reported(app):
+    app.session_state["training"] = "0123456789abcdef"  # begun, never finished
+    app.run()
+    assert any("The last training stopped before it finished" in w.value for w in app.warning)
+    app.run()  # said once
+    assert not any("The last training stopped" in w.value for w in app.warning)
+
+
+def test_the_map_says_when_the_data_page_changed_after_training(app):
+    demo = session.demo_inputs()
+    app.session_state["source"] = "upload"
+    app.session_state["kept_uploads"] = {"rasters": list(demo.rasters), "labels": demo.labels}
+    app.run()
+    _train_one(app)
+    app.switch_page("views/map.py").run()
+    assert not any("changed on the Data page" in i.value for i in app.info)
+    app.switch_page("views/data.py").run()
+    column = next(s for s in app.selectbox if s.label == "Column holding the rock type")
+    assert column.value == "lithology"
+    column.select("geologist").run()
+    app.switch_page("views/map.py").run()
+    assert any("class column changed on the Data page" in i.value for i in app.info)
+
+
 def test_a_project_geopackage_asks_for_the_layer_of_the_observations(app, tmp_path):
     demo = session.demo_inputs()
     points = gpd.read_file(demo.labels)

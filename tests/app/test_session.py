@@ -56,3 +56,44 @@ def test_messages_name_uploaded_files_without_the_private_folder(tmp_path):
         "Raster 'notes.tif': GDAL cannot read it ('notes.tif')."
     )
     assert session.user_message(text, None) == text
+
+
+def test_messages_name_the_apps_controls_not_command_line_options():
+    text = session.user_message(
+        "Labels 'a.csv': coordinates in columns 'x'/'y' have no stated CRS. Give it with "
+        "--label-crs, e.g. --label-crs EPSG:32633. Or pick another --label-column.",
+        None,
+    )
+    assert "--" not in text
+    assert f"the box '{session.CRS_BOX}', e.g. EPSG:32633." in text
+    assert "the box 'Column holding the rock type'" in text
+
+
+def test_the_class_column_guess_skips_the_geologists_name():
+    assert session.guess_class_column(["obs_id", "geologist", "code"]) == "code"
+    assert session.guess_class_column(["obs_id", "geologist"]) == "obs_id"
+    assert session.guess_class_column(["obs_id", "geologist", "LITH_CODE"]) == "LITH_CODE"
+    assert session.guess_class_column(["Geologist", "Geology"]) == "Geology"
+    assert session.guess_class_column(["unit_name", "Lithology"]) == "Lithology"
+
+
+def test_a_run_made_from_other_inputs_is_flagged(tmp_path):
+    a, b = tmp_path / "a.tif", tmp_path / "obs.gpkg"
+    run = {
+        "report": {
+            "configuration": {
+                "rasters": [str(a)],
+                "labels": str(b),
+                "label_column": "lithology",
+                "legend": None,
+            }
+        }
+    }
+    same = session.Inputs(rasters=[a], labels=b, label_column="lithology")
+    assert session.stale_note(run, same) is None
+    column = session.Inputs(rasters=[a], labels=b, label_column="geologist")
+    assert "class column changed" in session.stale_note(run, column)
+    more = session.Inputs(rasters=[a, tmp_path / "dem.tif"], labels=b, label_column="lithology")
+    assert "rasters changed" in session.stale_note(run, more)
+    run["report"]["configuration"]["labels"] = None  # SOM clusters: observations do not matter
+    assert session.stale_note(run, session.Inputs(rasters=[a])) is None

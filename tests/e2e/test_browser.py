@@ -109,3 +109,16 @@ def test_uploaded_rasters_and_csv_observations_are_ready_to_train(offline):
     page.get_by_role("button", name="Forget them").click()
     expect(page.get_by_text("Upload at least one raster.")).to_be_visible()
     assert offline.blocked == [], offline.blocked
+
+
+def test_removing_an_upload_with_its_x_forgets_it(offline):
+    page = offline.page
+    demo = Path(__file__).resolve().parents[2] / "data_samples" / "demo"
+    inputs = page.locator("input[type=file]")
+    inputs.nth(0).set_input_files(demo / "landsat.tif")
+    inputs.nth(1).set_input_files(demo / "field_points.gpkg")
+    expect(page.get_by_text("Ready: go to")).to_be_visible()
+    page.get_by_role("button", name="Remove field_points.gpkg").click()
+    expect(page.get_by_text(re.compile("Rasters ready"))).to_be_visible()
+    expect(page.get_by_text("Ready: go to")).to_have_count(0)
+    assert offline.blocked == [], offline.blocked
