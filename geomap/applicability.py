@@ -116,14 +116,17 @@ def _nearest_distance(Z: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 
 
 class AccuracyCalibration(BaseEstimator):
-    """P(mapped class right) as a monotone logistic function of entropy and dissimilarity.
+    """P(mapped class right): a monotone logistic function of entropy, DI and missing inputs.
 
     Fitted on held-out predictions: for each sample, the normalised entropy of its out-of-fold
-    probabilities, its cross-validated DI and whether its out-of-fold class was right. An input
-    whose fitted coefficient would make the accuracy grow with it (more uncertainty or more
-    dissimilarity never makes a pixel more likely right) is dropped and the model refitted; with
-    no input left, or when every held-out prediction was right (or wrong), the expected accuracy
-    is the held-out accuracy.
+    probabilities, its cross-validated DI, the share of the model's importance its missing
+    inputs carry (a sample under a cloud lacks the satellite's) and whether its out-of-fold class
+    was right. The inputs are scaled by their standard deviation before the (L2-penalised)
+    regression, so that the penalty does not erase an input that few samples carry, such as the
+    missing share of the few observations under a cloud. An input whose fitted coefficient would
+    make the accuracy grow with it (more uncertainty, dissimilarity or missing data never makes a
+    pixel more likely right) is dropped and the model refitted; with no input left, or when every
+    held-out prediction was right (or wrong), the expected accuracy is the held-out accuracy.
 
     Parameters
     ----------
@@ -133,9 +136,11 @@ class AccuracyCalibration(BaseEstimator):
     Attributes
     ----------
     inputs_ : list of str
-        The inputs kept, among "entropy" and "dissimilarity".
+        The inputs kept, among "entropy", "dissimilarity" and "missing_importance".
     model_ : LogisticRegression or None
-        The regression on ``inputs_``; None for a constant.
+        The regression on ``inputs_`` divided by ``scale_``; None for a constant.
+    scale_ : ndarray
+        The standard deviation of each input kept (1 where it does not vary).
     base_rate_ : float
         The held-out accuracy.
     """
@@ -143,45 +148,70 @@ class AccuracyCalibration(BaseEstimator):
     def __init__(self, C: float = 1.0) -> None:
         self.C = C
 
-    def fit(self, entropy, dissimilarity, right) -> AccuracyCalibration:
-        """Fit on held-out entropy, DI and correctness (booleans).
+    def fit(self, entropy, dissimilarity, right, missing=None) -> AccuracyCalibration:
+        """Fit on held-out entropy, DI, correctness (booleans) and, optionally, missing inputs.
+
+        ``missing`` is the share of the model's importance each sample lacked (its missing
+        inputs); it is used only if some sample lacked any.
 
         Raises
         ------
         ModelError
-            If the three arrays differ in length or are empty.
+            If the arrays differ in length or are empty.
         """
-        columns = np.column_stack([entropy, dissimilarity]).astype("float64")
+        inputs = [entropy, dissimilarity]
+        if missing is not None and np.any(np.asarray(missing) > 0):
+            inputs.append(missing)
+        columns = np.column_stack(inputs).astype("float64")
         right = np.asarray(right, dtype=bool)
-        if len(right) == 0 or columns.shape != (len(right), 2) or not np.isfinite(columns).all():
+        shape = (len(right), len(inputs))
+        if len(right) == 0 or columns.shape != shape or not np.isfinite(columns).all():
             raise ModelError(
-                "The accuracy calibration needs finite entropy and dissimilarity and a "
-                f"right/wrong flag for each held-out sample; got {columns.shape[0]} rows of "
+                "The accuracy calibration needs finite entropy, dissimilarity (and missing share) "
+                f"and a right/wrong flag for each held-out sample; got {columns.shape[0]} rows of "
                 f"inputs, {len(right)} flags."
             )
         self.base_rate_ = float(right.mean())
-        keep = [0, 1]
+        spread = columns.std(axis=0)
+        scale = np.where(spread > 0, spread, 1.0)
+        keep = list(range(len(inputs)))
         self.model_ = None
         while keep and 0 < right.sum() < len(right):
-            model = LogisticRegression(C=self.C).fit(columns[:, keep], right)
+            model = LogisticRegression(C=self.C).fit(columns[:, keep] / scale[keep], right)
             rising = [k for k, c in zip(keep, model.coef_[0]) if c > 0]
             if not rising:
                 self.model_ = model
                 break
             keep = [k for k in keep if k not in rising]
-        names = ("entropy", "dissimilarity")
+        names = ("entropy", "dissimilarity", "missing_importance")
         self.inputs_ = [names[k] for k in keep] if self.model_ is not None else []
+        self.scale_ = scale[keep] if self.model_ is not None else np.ones(0)
         return self
 
-    def predict(self, entropy, dissimilarity) -> np.ndarray:
-        """Expected accuracy of each row."""
+    def predict(self, entropy, dissimilarity, missing=None) -> np.ndarray:
+        """Expected accuracy of each row (``missing``: share of importance lacked, default 0)."""
         check_is_fitted(self)
         entropy = np.asarray(entropy, dtype="float64")
         if self.model_ is None:
             return np.full(entropy.shape, self.base_rate_)
-        columns = {"entropy": entropy, "dissimilarity": np.asarray(dissimilarity, "float64")}
+        columns = {
+            "entropy": entropy,
+            "dissimilarity": np.asarray(dissimilarity, "float64"),
+            "missing_importance": np.zeros(entropy.shape)
+            if missing is None
+            else np.asarray(missing, "float64"),
+        }
         inputs = np.column_stack([columns[name] for name in self.inputs_])
-        return self.model_.predict_proba(inputs)[:, 1]
+        scale = getattr(self, "scale_", np.ones(len(self.inputs_)))  # bundles before scaling
+        return self.model_.predict_proba(inputs / scale)[:, 1]
+
+    @property
+    def coefficients_(self) -> list[float]:
+        """The logistic coefficients per unit of each input (not of its scaled value)."""
+        if self.model_ is None:
+            return []
+        scale = getattr(self, "scale_", np.ones(len(self.inputs_)))
+        return (self.model_.coef_[0] / scale).tolist()
 
 
 @dataclass
@@ -368,27 +398,43 @@ class Applicability(BaseEstimator):
         out[~np.isfinite(out)] = np.nan
         return out
 
-    def dissimilarity(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """DI of each row of ``X`` and the AOA threshold that applies to it.
+    def dissimilarity(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """DI of each row of ``X``, its AOA threshold and the importance its missing inputs carry.
 
         Rows are processed :data:`ROW_CHUNK` at a time, so temporaries stay small whatever the
         window size.
 
         Returns
         -------
-        di, threshold : ndarray of shape (n,)
-            NaN for rows with no complete feature group (or no training sample to compare with).
+        di, threshold, missing : ndarray of shape (n,)
+            ``di`` and ``threshold`` are NaN for rows with no complete feature group (or no
+            training sample to compare with); ``missing`` is 0 for complete rows.
         """
         check_is_fitted(self)
         X = np.asarray(X)
         di = np.full(len(X), np.nan)
         threshold = np.full(len(X), np.nan)
+        missing = np.zeros(len(X))
         for start in range(0, len(X), ROW_CHUNK):
             part = slice(start, start + ROW_CHUNK)
-            di[part], threshold[part] = self._dissimilarity(X[part])
-        return di, threshold
+            di[part], threshold[part], missing[part] = self._dissimilarity(X[part])
+        return di, threshold, missing
 
-    def _dissimilarity(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def missing_importance(self, bits: np.ndarray) -> np.ndarray:
+        """Share of the feature weights (importance) in the groups a row lacks.
+
+        ``bits`` are the rows' :func:`geomap.kernels.group_bits`.
+        """
+        names, inverse = np.unique(self.groups_, return_inverse=True)
+        group_weight = np.bincount(inverse, weights=self.weights_, minlength=len(names))
+        total = group_weight.sum() or 1.0
+        out = np.zeros(len(bits))
+        for b in np.unique(bits):
+            lacked = [(int(b) >> i & 1) == 0 for i in range(len(names))]
+            out[bits == b] = group_weight[lacked].sum() / total
+        return out
+
+    def _dissimilarity(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         Z = self.embed(X)
         bits = group_bits(Z, self.groups_)
         di = np.full(len(Z), np.nan)
@@ -403,7 +449,7 @@ class Applicability(BaseEstimator):
             distance = space.nearest(sub)
             di[rows] = distance / space.mean_distance
             threshold[rows] = space.threshold
-        return di, threshold
+        return di, threshold, self.missing_importance(bits)
 
     def _fit_calibration(self, y: np.ndarray, oof_proba: np.ndarray) -> None:
         finite = np.isfinite(self.train_di_)
@@ -411,21 +457,27 @@ class Applicability(BaseEstimator):
         entropy = normalised_entropy(oof_proba)
         ok = np.isfinite(entropy)
         right = np.argmax(oof_proba[ok], axis=1) == y[ok]
+        missing = self.missing_importance(group_bits(self.train_, self.groups_))
         self.calibration_ = AccuracyCalibration().fit(
-            entropy[ok], self._di_input(self.train_di_[ok]), right
+            entropy[ok], self._di_input(self.train_di_[ok]), right, missing[ok]
         )
 
     def _di_input(self, di: np.ndarray) -> np.ndarray:
         """DI for the calibration: rows without one count as the most dissimilar sample."""
         return np.where(np.isfinite(di), di, self.di_cap_)
 
-    def expected_accuracy(self, proba, di) -> np.ndarray:
-        """P(the mapped class is right) from class probabilities and DI; NaN where no data."""
+    def expected_accuracy(self, proba, di, missing=None) -> np.ndarray:
+        """P(the mapped class is right); NaN where no data.
+
+        From class probabilities, DI and the share of importance the pixel's missing inputs
+        carry (``missing``, default 0).
+        """
         check_is_fitted(self)
         entropy = normalised_entropy(proba)
         out = np.full(len(entropy), np.nan)
         ok = np.isfinite(entropy)
-        out[ok] = self.calibration_.predict(entropy[ok], self._di_input(np.asarray(di)[ok]))
+        lacked = None if missing is None else np.asarray(missing)[ok]
+        out[ok] = self.calibration_.predict(entropy[ok], self._di_input(np.asarray(di)[ok]), lacked)
         return out
 
     def transform(self, X, proba) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -444,9 +496,9 @@ class Applicability(BaseEstimator):
             ``aoa`` is 1 inside the area of applicability and 0 outside; all three are NaN where
             the pixel is not mapped (``proba`` NaN).
         """
-        di, threshold = self.dissimilarity(X)
+        di, threshold, missing = self.dissimilarity(X)
         aoa = (di <= threshold).astype("float32")
-        accuracy = self.expected_accuracy(proba, di)
+        accuracy = self.expected_accuracy(proba, di, missing)
         unmapped = np.isnan(accuracy)
         di[unmapped], aoa[unmapped] = np.nan, np.nan
         return di.astype("float32"), aoa, accuracy.astype("float32")
@@ -470,7 +522,7 @@ class Applicability(BaseEstimator):
             "calibration": {
                 "model": "logistic" if model is not None else "constant",
                 "inputs": list(cal.inputs_),
-                "coefficients": [] if model is None else model.coef_[0].tolist(),
+                "coefficients": cal.coefficients_,
                 "intercept": None if model is None else float(model.intercept_[0]),
                 "held_out_accuracy": cal.base_rate_,
             },

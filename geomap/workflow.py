@@ -169,6 +169,7 @@ def _sha256(path: Path) -> str:
 
 
 def _inputs(paths: Sequence[Path]) -> list[dict]:
+    paths = [Path(p) for p in paths]
     return [{"path": str(p), "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in paths]
 
 

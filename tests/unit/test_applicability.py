@@ -34,7 +34,7 @@ def test_dissimilarity_index_matches_a_hand_computed_case():
     assert app.mean_distance_ == pytest.approx(SQUARE_MEAN_DISTANCE)
     # (4, 1) -> standardised (3, 0) -> weighted (1.5, 0); nearest corner (0.5, +-0.5) at
     # sqrt(1 + 0.25) = 1.11803399. (1, 1) -> (0, 0), at sqrt(0.5) = 0.70710678 from every corner.
-    di, _ = app.dissimilarity(np.array([[4, 1], [1, 1], [2, 2]], float))
+    di, _, _ = app.dissimilarity(np.array([[4, 1], [1, 1], [2, 2]], float))
     assert di == pytest.approx([1.11803399 / 1.13807119, 0.70710678 / 1.13807119, 0.0])
 
 
@@ -43,7 +43,7 @@ def test_importance_weights_stretch_the_feature_space():
     # pairs: 2 x 1.5 (along x), 2 x 0.5 (along y), 2 x sqrt(1.5**2 + 0.5**2) = 1.58113883
     expected_mean = (2 * 1.5 + 2 * 0.5 + 2 * 1.58113883) / 6
     assert app.mean_distance_ == pytest.approx(expected_mean)
-    di, _ = app.dissimilarity(np.array([[4, 1]], float))  # (2.25, 0): 1.5 along x, 0.25 along y
+    di, _, _ = app.dissimilarity(np.array([[4, 1]], float))  # (2.25, 0): 1.5 along x, 0.25 along y
     assert di[0] == pytest.approx(np.hypot(1.5, 0.25) / expected_mean)
 
 
@@ -92,9 +92,9 @@ def test_missing_feature_group_uses_the_complete_groups():
     app = _fitted(X, y, folds, feature_groups=[0, 0, 1])
     assert np.isfinite(app.train_di_).all()
     pixel = np.array([[0.3, -0.2, np.nan], [np.nan, np.nan, np.nan]])
-    di, threshold = app.dissimilarity(pixel)
+    di, threshold, _ = app.dissimilarity(pixel)
     sub = Applicability().fit(X[:, :2], y, folds=folds, oof_proba=np.full((60, 2), 0.5))
-    expected, _ = sub.dissimilarity(pixel[:1, :2])
+    expected, _, _ = sub.dissimilarity(pixel[:1, :2])
     # same as a model of the first source alone (the weights of its features are equal in both)
     assert di[0] == pytest.approx(expected[0])
     assert threshold[0] == pytest.approx(sub.threshold_)
@@ -160,6 +160,32 @@ def test_calibration_is_monotone_and_drops_an_input_that_would_reward_dissimilar
         values = cal.predict(e, np.full(11, d))
         assert (np.diff(values) <= 0).all()
     assert cal.predict([0.3, 0.3], [0.1, 9.0])[0] == cal.predict([0.3, 0.3], [0.1, 9.0])[1]
+
+
+def test_a_few_samples_lacking_an_input_teach_the_calibration_their_lower_accuracy():
+    rng = np.random.default_rng(4)
+    n, under_cloud = 300, 20  # as on the demo scene: 18 of 300 observations under the cloud
+    entropy, di = rng.uniform(0, 0.5, n), rng.uniform(0, 0.5, n)
+    missing = np.zeros(n)
+    missing[:under_cloud] = 0.4  # the satellite carried 40% of the importance
+    right = np.ones(n, bool)
+    right[rng.choice(np.arange(under_cloud, n), 28, replace=False)] = False  # 90% right
+    right[:5] = False  # 75% right under the cloud
+    cal = AccuracyCalibration().fit(entropy, di, right, missing)
+    assert "missing_importance" in cal.inputs_
+    clear, cloud = cal.predict([0.2, 0.2], [0.2, 0.2], [0.0, 0.4])
+    assert cloud < clear - 0.08  # close to the held-out 0.75 vs 0.90, not shrunk away
+    assert cal.predict([0.2], [0.2]) == pytest.approx(clear)  # missing defaults to none
+    nobody = AccuracyCalibration().fit(entropy, di, right, np.zeros(n))
+    assert "missing_importance" not in nobody.inputs_
+
+
+def test_applicability_weighs_missing_inputs_by_their_importance():
+    X = np.array([[0, 0, 1], [2, 0, 1], [0, 2, 3], [2, 2, 3]], float)
+    app = _fitted(X, weights=[0.5, 0.3, 0.2], feature_groups=[0, 0, 1])
+    pixels = np.array([[1, 1, 2], [np.nan, np.nan, 2], [1, 1, np.nan], [np.nan, 1, 2]])
+    _, _, missing = app.dissimilarity(pixels)
+    assert missing == pytest.approx([0.0, 0.8, 0.2, 0.8])
 
 
 def test_calibration_without_errors_is_the_held_out_accuracy():
