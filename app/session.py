@@ -95,6 +95,7 @@ class Inputs:
     label_crs: str | None = None
     label_layer: str | None = None
     legend: Path | None = None
+    nodata: float | None = None
     demo: bool = False
 
     @property
@@ -150,6 +151,7 @@ def run_key(data: Inputs, params: dict) -> str:
         "label_column": data.label_column,
         "label_crs": data.label_crs,
         "label_layer": data.label_layer,
+        "nodata": data.nodata,
         "params": params,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -168,13 +170,19 @@ def current_run() -> dict | None:
 
 #: The command line's options in core messages, and the app's controls that do the same.
 _CONTROLS = (
+    (r"with --label-crs, e\.g\. --label-crs (\S+?)([.,])", r"in the box '{crs}', e.g. \1\2"),
     (r"--label-crs, e\.g\. --label-crs (\S+?)([.,])", r"the box '{crs}', e.g. \1\2"),
+    (r"with --label-crs", "in the box '{crs}'"),
     (r"--label-crs", "the box '{crs}'"),
     (r"--label-column", "the box 'Column holding the rock type'"),
     (r"--label-layer", "the box 'Layer holding the observations'"),
     (r"--legend", "the 'Legend' upload"),
+    (r"pass --nodata (\S+)", r"enter \1 in the box '{nodata}'"),
+    (r"with --nodata", "in the box '{nodata}'"),
+    (r"--nodata", "the box '{nodata}'"),
 )
 CRS_BOX = "CRS of the observations' coordinates"
+NODATA_BOX = "No-data value of rasters that declare none"
 
 
 def user_message(text: str, root: Path | None) -> str:
@@ -184,10 +192,16 @@ def user_message(text: str, root: Path | None) -> str:
     options are replaced by the controls that do the same.
     """
     for pattern, words in _CONTROLS:
-        text = re.sub(pattern, words.format(crs=CRS_BOX), text)
+        text = re.sub(pattern, words.format(crs=CRS_BOX, nodata=NODATA_BOX), text)
     if root is None:
         return text
     return re.sub(re.escape(str(root)) + r"/[^/'\s]+/", "", text)
+
+
+def in_app_words(text: str) -> str:
+    """:func:`user_message` for this session's workspace."""
+    root = st.session_state["workspace"].root if "workspace" in st.session_state else None
+    return user_message(text, root)
 
 
 _CLASS_NAMES = (
@@ -218,6 +232,8 @@ def stale_note(run: dict, data: Inputs) -> str | None:
     changed = []
     if list(map(str, data.rasters)) != list(config["rasters"]):
         changed.append("rasters")
+    if data.nodata != config.get("nodata"):
+        changed.append("no-data value")
     if config.get("labels") is not None:
         if str(data.labels) != config["labels"]:
             changed.append("observations")
@@ -258,8 +274,7 @@ def reported(action: str) -> Iterator[None]:
     try:
         yield
     except GeomapError as exc:
-        root = st.session_state["workspace"].root if "workspace" in st.session_state else None
-        st.error(f"{action} failed: {user_message(str(exc), root)}", icon=":material/error:")
+        st.error(f"{action} failed: {in_app_words(str(exc))}", icon=":material/error:")
     except Exception:
         log.exception("%s failed with an unexpected error", action)
         st.error(

@@ -151,6 +151,19 @@ if data.labels is not None and not data.demo:
             index=columns.index(session.guess_class_column(columns)),
             key=f"label_column:{data.labels.name}:{data.labels.stat().st_mtime_ns}",  # per file
         )
+if not data.demo:
+    nodata = st.text_input(
+        session.NODATA_BOX,
+        key="nodata",
+        placeholder="e.g. 0 for Sentinel-2 JPEG2000",
+        help="The value that marks missing pixels in rasters whose files do not say it (0 "
+        "outside a Sentinel-2 orbit or around a mosaic). Those pixels are mapped from the other "
+        "rasters, as under a cloud.",
+    ).strip()
+    try:
+        data.nodata = float(nodata) if nodata else None
+    except ValueError:
+        st.error(f"'{nodata}' is not a number: give the no-data value as a number, e.g. 0.")
 st.session_state.inputs = data
 
 if not data.rasters:
@@ -159,8 +172,10 @@ if not data.rasters:
 
 
 @st.cache_data(max_entries=32, show_spinner="Reading the inputs...")
-def _describe(rasters, labels, column, crs, layer, legend, stamps) -> dict:
-    return describe_inputs(rasters, labels, column, label_crs=crs, label_layer=layer, legend=legend)
+def _describe(rasters, labels, column, crs, layer, legend, nodata, stamps) -> dict:
+    return describe_inputs(
+        rasters, labels, column, label_crs=crs, label_layer=layer, legend=legend, nodata=nodata
+    )
 
 
 stamps = tuple(
@@ -174,6 +189,7 @@ with session.reported("Reading the inputs"):
         data.label_crs,
         data.label_layer,
         str(data.legend) if data.legend else None,
+        data.nodata,
         stamps,
     )
     grid = summary["grid"]
@@ -208,7 +224,7 @@ with session.reported("Reading the inputs"):
             key="samples_table",
         )
     for note in summary["warnings"]:
-        st.warning(note)
+        st.warning(session.in_app_words(note))
     if data.ready:
         st.success("Ready: go to **Train**.")
     else:

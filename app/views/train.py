@@ -111,6 +111,7 @@ def _train(key: str) -> None:
         label_crs=data.label_crs,
         label_layer=data.label_layer,
         legend=data.legend if labelled else None,
+        nodata=data.nodata,
         out=out,
         overwrite=True,
         **params,
@@ -145,7 +146,7 @@ if "validation" in report:
     results.validation(report)
 results.trust(report)
 for note in report.get("warnings", []):
-    st.warning(note)
+    st.warning(session.in_app_words(note))
 if "validation" in report:
     left, right = st.columns(2)
     with left:

@@ -163,6 +163,28 @@ def test_the_map_says_when_the_data_page_changed_after_training(app):
     assert any("class column changed on the Data page" in i.value for i in app.info)
 
 
+def test_the_no_data_box_serves_rasters_that_do_not_declare_theirs(app, tmp_path):
+    demo = session.demo_inputs()
+    with rasterio.open(demo.rasters[0]) as src:
+        profile, bands = src.profile, src.read()
+    bands[:, :, :40] = 0  # the edge of a scene, 0 without a declared nodata
+    profile.update(nodata=None)
+    edge = tmp_path / "scene_edge.tif"
+    with rasterio.open(edge, "w", **profile) as dst:
+        dst.write(bands)
+    app.session_state["source"] = "upload"
+    app.session_state["kept_uploads"] = {"rasters": [edge, *demo.rasters[1:]], "labels": None}
+    app.run()
+    hint = next(w.value for w in app.warning if "exactly 0" in w.value)
+    assert f"enter 0 in the box '{session.NODATA_BOX}' so those" in hint
+    app.text_input(key="nodata").input("0").run()
+    assert not any("exactly 0" in w.value for w in app.warning)
+    assert app.session_state["inputs"].nodata == 0.0
+    assert app.dataframe[0].value["nodata"].tolist()[0] == 0.0
+    app.text_input(key="nodata").input("zero").run()
+    assert any("'zero' is not a number" in e.value for e in app.error)
+
+
 def test_a_project_geopackage_asks_for_the_layer_of_the_observations(app, tmp_path):
     demo = session.demo_inputs()
     points = gpd.read_file(demo.labels)

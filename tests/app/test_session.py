@@ -65,7 +65,7 @@ def test_messages_name_the_apps_controls_not_command_line_options():
         None,
     )
     assert "--" not in text
-    assert f"the box '{session.CRS_BOX}', e.g. EPSG:32633." in text
+    assert f"Give it in the box '{session.CRS_BOX}', e.g. EPSG:32633." in text
     assert "the box 'Column holding the rock type'" in text
 
 
