@@ -88,7 +88,9 @@ def _has_band(path: Path, band: int) -> bool:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def render(path: str, mtime_ns: int, spec: LayerSpec) -> tuple[str, tuple, tuple | None]:
+def render(
+    path: str, mtime_ns: int, spec: LayerSpec
+) -> tuple[str, tuple, tuple | None, tuple | None]:
     """A layer as a PNG data URL with its bounds, cached by file, version and style."""
     if spec.kind == "class":
         overlay = webmap.class_overlay(path, MAX_SIZE)
@@ -97,7 +99,7 @@ def render(path: str, mtime_ns: int, spec: LayerSpec) -> tuple[str, tuple, tuple
             path, spec.band, cmap=spec.cmap, vmin=spec.vmin, vmax=spec.vmax, max_size=MAX_SIZE
         )
     url = "data:image/png;base64," + base64.b64encode(webmap.to_png(overlay.image)).decode()
-    return url, overlay.bounds, overlay.value_range
+    return url, overlay.bounds, overlay.value_range, overlay.data_range
 
 
 def offline_map(bounds: tuple, basemap: str | None) -> folium.Map:
@@ -117,7 +119,7 @@ def offline_map(bounds: tuple, basemap: str | None) -> folium.Map:
     return m
 
 
-def rendered(out: Path, spec: LayerSpec) -> tuple[str, tuple, tuple | None]:
+def rendered(out: Path, spec: LayerSpec) -> tuple[str, tuple, tuple | None, tuple | None]:
     """:func:`render` of a layer of the run in ``out``."""
     path = out / spec.file
     return render(str(path), path.stat().st_mtime_ns, spec)
@@ -125,12 +127,13 @@ def rendered(out: Path, spec: LayerSpec) -> tuple[str, tuple, tuple | None]:
 
 def add_overlay(
     m: folium.Map, out: Path, spec: LayerSpec, opacity: float, show: bool = True
-) -> tuple | None:
+) -> tuple[tuple | None, tuple | None]:
     """Add a layer to the map (ticked off in the layer control unless ``show``).
 
-    Returns its (vmin, vmax) for continuous layers.
+    Returns its colour ramp's (vmin, vmax) and the (min, max) of its values for continuous
+    layers (None, None for class maps).
     """
-    url, bounds, value_range = rendered(out, spec)
+    url, bounds, value_range, data_range = rendered(out, spec)
     folium.raster_layers.ImageOverlay(
         url,
         bounds=[list(bounds[0]), list(bounds[1])],
@@ -138,7 +141,7 @@ def add_overlay(
         name=spec.title,
         show=show,
     ).add_to(m)
-    return value_range
+    return value_range, data_range
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -205,14 +208,28 @@ def class_legend_html(entries: list[tuple[str, str]], title: str) -> str:
     return f'<div class="geomap-legend"><b>{html.escape(title)}</b>{rows}</div>'
 
 
-def colour_bar_html(spec: LayerSpec, value_range: tuple[float, float]) -> str:
-    """A horizontal colour bar with its end values and what the layer means."""
+def colour_bar_html(
+    spec: LayerSpec, value_range: tuple[float, float], data_range: tuple | None = None
+) -> str:
+    """A horizontal colour bar with its end values and what the layer means.
+
+    An end the layer's values go beyond (``data_range``) is marked <= or >= and the bar says
+    the values reach further.
+    """
     stops = ", ".join(webmap.colour_ramp(spec.cmap, 9))
     lo, hi = value_range
+    below = data_range is not None and data_range[0] < lo
+    above = data_range is not None and data_range[1] > hi
+    reach = ""
+    if below or above:
+        parts = [f"down to {data_range[0]:.3g}"] if below else []
+        parts += [f"up to {data_range[1]:.3g}"] if above else []
+        reach = f'<div style="font-size:0.8em">Values reach {" and ".join(parts)}.</div>'
+    lo_text, hi_text = f"{'≤ ' if below else ''}{lo:.3g}", f"{'≥ ' if above else ''}{hi:.3g}"
     note = f'<div style="font-size:0.8em">{html.escape(spec.note)}</div>' if spec.note else ""
     return (
         f'<div class="geomap-colourbar"><b>{html.escape(spec.title)}</b>'
         f'<div style="height:12px;background:linear-gradient(to right, {stops})"></div>'
         f'<div style="display:flex;justify-content:space-between;font-size:0.8em">'
-        f"<span>{lo:.3g}</span><span>{hi:.3g}</span></div>{note}</div>"
+        f"<span>{lo_text}</span><span>{hi_text}</span></div>{reach}{note}</div>"
     )

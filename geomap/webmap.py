@@ -35,11 +35,16 @@ _FILL = -1.0
 
 @dataclass(frozen=True)
 class Overlay:
-    """An RGBA image (rows, cols, 4) in Web Mercator and its ((south, west), (north, east))."""
+    """An RGBA image (rows, cols, 4) in Web Mercator and its ((south, west), (north, east)).
+
+    ``value_range`` is the (low, high) of the colour ramp of a continuous layer, ``data_range``
+    the (lowest, highest) value shown: beyond the ramp's ends the colours are clipped.
+    """
 
     image: np.ndarray
     bounds: tuple[tuple[float, float], tuple[float, float]]
     value_range: tuple[float, float] | None = None
+    data_range: tuple[float, float] | None = None
 
 
 def _read_decimated(path: Path, band: int, max_size: int, resampling: Resampling):
@@ -144,7 +149,8 @@ def continuous_overlay(
     scaled = np.clip((web - vmin) / max(vmax - vmin, 1e-12), 0, 1)
     image = (colormaps[cmap](np.nan_to_num(scaled)) * 255).astype("uint8")
     image[np.isnan(web)] = 0
-    return Overlay(image, bounds, (float(vmin), float(vmax)))
+    shown = (float(valid.min()), float(valid.max())) if valid.size else None
+    return Overlay(image, bounds, (float(vmin), float(vmax)), shown)
 
 
 def colour_ramp(cmap: str = "magma", steps: int = 8) -> list[str]:

@@ -61,12 +61,12 @@ with session.reported("Drawing the map"):
     rasters = [title for title in chosen if title in layers]
     for i, title in enumerate(rasters):
         spec = layers[title]
-        value_range = mapview.add_overlay(m, out, spec, opacity, show=i == 0)
+        value_range, data_range = mapview.add_overlay(m, out, spec, opacity, show=i == 0)
         if spec.kind == "class":
             entries = webmap.class_legend(out / spec.file)
             legend_html.append(mapview.class_legend_html(entries, spec.title))
         else:
-            legend_html.append(mapview.colour_bar_html(spec, value_range))
+            legend_html.append(mapview.colour_bar_html(spec, value_range, data_range))
     if POINTS in chosen:
         labels = Path(config["labels"])
         geojson = mapview.observations(

@@ -60,3 +60,12 @@ def test_leaflet_is_served_from_the_installed_package():
 def test_a_basemap_is_added_only_when_asked_for():
     bounds = ((46.8, 15.0), (46.9, 15.1))
     assert "tile.openstreetmap" in mapview.offline_map(bounds, "OpenStreetMap").get_root().render()
+
+
+def test_a_colour_bar_says_when_values_go_beyond_its_ends():
+    spec = next(s for s in mapview.LAYERS if s.title == "Dissimilarity index")
+    clipped = mapview.colour_bar_html(spec, (0.1, 0.4), (0.05, 5.95))
+    assert "≤ 0.1" in clipped and "≥ 0.4" in clipped
+    assert "Values reach down to 0.05 and up to 5.95." in clipped
+    inside = mapview.colour_bar_html(spec, (0.0, 1.0), (0.2, 0.9))
+    assert "≤" not in inside and "≥" not in inside and "Values reach" not in inside

@@ -76,8 +76,11 @@ def test_continuous_overlay_scales_between_vmin_and_vmax(raster_factory):
 def test_continuous_overlay_takes_percentiles_when_no_range_is_given(raster_factory):
     data = np.tile(np.arange(100, dtype="float32"), (20, 1))
     path = raster_factory("v.tif", data)
-    lo, hi = continuous_overlay(path, vmin=None, vmax=None).value_range
+    overlay = continuous_overlay(path, vmin=None, vmax=None)
+    lo, hi = overlay.value_range
     assert 0 < lo < 5 and 94 < hi < 99
+    low, high = overlay.data_range  # what the colour bar marks as beyond its ends
+    assert low < lo and high > hi and high == pytest.approx(99)
 
 
 def test_continuous_overlay_names_a_missing_band(raster_factory):
