@@ -52,7 +52,8 @@ LAYERS = (
     LayerSpec("Uncertainty: margin", "uncertainty.tif", 2, "continuous",
               note="1 - (p1 - p2): high where the two likeliest classes are close"),
     LayerSpec("Missing inputs", "uncertainty.tif", 3, "continuous", "Blues",
-              note="share of input rasters with no data at the pixel (a cloud)"),
+              note="share of input rasters not used at the pixel: no data (a cloud) or optical "
+                   "bands screened out (haze, shadow)"),
     LayerSpec("Expected accuracy", "expected_accuracy.tif", 1, "continuous", "RdYlGn",
               note="probability that the mapped class is right (calibrated on spatial CV)"),
     LayerSpec("Area of applicability", "applicability.tif", 2, "continuous", "Greys_r",
