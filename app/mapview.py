@@ -153,8 +153,13 @@ def observations(
     crs: str | None,
     layer: str | None = None,
     legend: str | None = None,
+    legend_mtime_ns: int | None = None,
 ) -> dict:
-    """The observations file as GeoJSON in longitude/latitude, cached by file and version."""
+    """The observations file as GeoJSON in longitude/latitude, cached by file and version.
+
+    The legend's version is part of the key: a legend uploaded again under its name renames the
+    points too.
+    """
     return webmap.observations_geojson(path, column, crs=crs, layer=layer, legend=legend)
 
 

@@ -174,7 +174,11 @@ _CONTROLS = (
     (r"--label-crs, e\.g\. --label-crs (\S+?)([.,])", r"the box '{crs}', e.g. \1\2"),
     (r"with --label-crs", "in the box '{crs}'"),
     (r"--label-crs", "the box '{crs}'"),
-    (r"--label-column", "the box 'Column holding the rock type'"),
+    (r"check --label-column", "check the choice of '{column}'"),
+    (r"Pass (.{0,40}?) with --label-column", r"Choose \1 in '{column}'"),
+    (r"pass (.{0,40}?) with --label-column", r"choose \1 in '{column}'"),
+    (r"--label-column( NAME)?", "the box '{column}'"),
+    (r"\(--label-layer on the command line\)", "(in the box 'Layer holding the observations')"),
     (r"--label-layer", "the box 'Layer holding the observations'"),
     (r"--legend", "the 'Legend' upload"),
     (r"pass --nodata (\S+)", r"enter \1 in the box '{nodata}'"),
@@ -183,6 +187,7 @@ _CONTROLS = (
 )
 CRS_BOX = "CRS of the observations' coordinates"
 NODATA_BOX = "No-data value of rasters that declare none"
+COLUMN_BOX = "Column holding the rock type"
 
 
 def user_message(text: str, root: Path | None) -> str:
@@ -192,7 +197,8 @@ def user_message(text: str, root: Path | None) -> str:
     options are replaced by the controls that do the same.
     """
     for pattern, words in _CONTROLS:
-        text = re.sub(pattern, words.format(crs=CRS_BOX, nodata=NODATA_BOX), text)
+        boxes = {"crs": CRS_BOX, "nodata": NODATA_BOX, "column": COLUMN_BOX}
+        text = re.sub(pattern, words.format(**boxes), text)
     if root is None:
         return text
     return re.sub(re.escape(str(root)) + r"/[^/'\s]+/", "", text)

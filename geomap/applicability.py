@@ -115,6 +115,15 @@ def _nearest_distance(Z: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return lambda rows: nearest_rows(np.asarray(rows, dtype="float32"), reference)[1]
 
 
+#: Fewest held-out samples lacking an input for the calibration to learn what that costs.
+MIN_LACKING = 10
+
+
+def _enough_lacking(lacking: np.ndarray, right: np.ndarray) -> bool:
+    seen = right[lacking]
+    return len(seen) >= MIN_LACKING and 0 < seen.sum() < len(seen)
+
+
 class AccuracyCalibration(BaseEstimator):
     """P(mapped class right): a monotone logistic function of entropy, DI and missing inputs.
 
@@ -152,18 +161,19 @@ class AccuracyCalibration(BaseEstimator):
         """Fit on held-out entropy, DI, correctness (booleans) and, optionally, missing inputs.
 
         ``missing`` is the share of the model's importance each sample lacked (its missing
-        inputs); it is used only if some sample lacked any.
+        inputs); it is used only when at least :data:`MIN_LACKING` samples lacked some, among
+        them right and wrong ones (with fewer, one sample would set the whole cloud's accuracy).
 
         Raises
         ------
         ModelError
             If the arrays differ in length or are empty.
         """
+        right = np.asarray(right, dtype=bool)
         inputs = [entropy, dissimilarity]
-        if missing is not None and np.any(np.asarray(missing) > 0):
+        if missing is not None and _enough_lacking(np.asarray(missing) > 0, right):
             inputs.append(missing)
         columns = np.column_stack(inputs).astype("float64")
-        right = np.asarray(right, dtype=bool)
         shape = (len(right), len(inputs))
         if len(right) == 0 or columns.shape != shape or not np.isfinite(columns).all():
             raise ModelError(
@@ -578,6 +588,8 @@ class AccuracyTally:
             "mapped_pixels": total,
             "method": (
                 "mean over the mapped pixels of P(mapped class right), a logistic calibration of "
-                "the held-out spatial-CV predictions on their entropy and dissimilarity index"
+                "the held-out spatial-CV predictions on their entropy, dissimilarity index and "
+                "the share of the model's importance their missing inputs carry (see "
+                "applicability.calibration.inputs)"
             ),
         }

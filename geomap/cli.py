@@ -222,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="CSV naming and colouring the classes: a column of the values in --label-column "
         "(e.g. integer codes), a 'name' column and an optional 'colour' column (#rrggbb, r,g,b "
         "or a colour name); the maps list the units in its row order, values with the same "
-        "name become one unit; an earlier run's legend.csv works",
+        "name become one unit; an earlier run's legend.csv works for observations holding "
+        "unit names",
     )
     p.add_argument(
         "--label-crs",

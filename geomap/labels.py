@@ -223,10 +223,11 @@ def _with_crs(frame: gpd.GeoDataFrame, crs: str, path: Path) -> gpd.GeoDataFrame
         raise LabelError(f"Labels '{path}': the CRS '{crs}' is not understood ({exc}).") from None
 
 
-def read_table(path: Path, what: str = "Labels") -> pd.DataFrame:
+def read_table(path: Path, what: str = "Labels", dtype=None) -> pd.DataFrame:
     """A CSV separated by commas, semicolons, tabs or bars, in UTF-8 or (else) Windows-1252.
 
-    ``what`` starts the error messages ("Labels", "Legend").
+    ``what`` starts the error messages ("Labels", "Legend"); ``dtype`` as pandas takes it
+    (``str``: every cell as written, "01" stays "01").
     """
     for encoding in ("utf-8-sig", "cp1252"):
         try:
@@ -236,7 +237,7 @@ def read_table(path: Path, what: str = "Labels") -> pd.DataFrame:
                 sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
             except csv.Error:  # one column, or nothing to tell: commas
                 sep = ","
-            return pd.read_csv(path, sep=sep, encoding=encoding)
+            return pd.read_csv(path, sep=sep, encoding=encoding, dtype=dtype)
         except UnicodeDecodeError:
             continue
         except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:

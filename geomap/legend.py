@@ -8,9 +8,10 @@ in the legend's row order (a stratigraphic column reads top to bottom). Values g
 are mapped as one unit. A previous run's ``legend.csv`` (with its colours edited) serves as one:
 its ``name`` column holds the observations' values.
 
-The column of values is the one, among those named like a code (``code``, ``value``, ``id``,
-``class`` or the observations' own ``--label-column``) or a name, that holds the most values of
-the observations.
+The column of values is the one that holds the most values of the observations (cells read as
+written: "01" stays "01"); on a tie, one named like the observations' own ``--label-column``,
+then like a code (``code``, ``value``, ``id``, ``class``), then like a name. In a geomap
+``legend.csv`` it is the ``name`` column (its ``code`` column holds the map's codes).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 from matplotlib.colors import to_rgb
 
 from geomap.errors import LabelError, MissingFileError
-from geomap.labels import class_order, class_value, read_table
+from geomap.labels import class_order, read_table
 
 KEY_COLUMNS = ("code", "value", "id", "class", "unit_code", "lith_code")
 NAME_COLUMNS = ("name", "unit", "unit_name", "lithology", "rock", "description", "label")
@@ -75,14 +76,21 @@ class Legend:
                 f"Legend '{path}': give the legend as a CSV table (columns such as code, name, "
                 "colour), e.g. exported from a spreadsheet."
             )
-        table = read_table(path, "Legend")
+        table = read_table(path, "Legend", dtype=str)  # "01" stays "01", "2.10" is not "2.1"
         if table.empty:
             raise LabelError(f"Legend '{path}': the table has no rows.")
         columns = {str(c).strip().casefold(): c for c in table.columns}
         values = {str(v) for v in values}
-        key = _key_column(table, columns, values, label_column, path)
+        own = {"code", "name", "training_samples"} <= set(columns)  # a geomap legend.csv
+        key = _key_column(table, columns, values, label_column, path, own)
         name = next((columns[c] for c in columns if _is_name(c) and columns[c] != key), None)
-        colour = next((columns[c] for c in columns if _is_colour(c)), None)
+        colour = next((columns[c] for c in columns if _is_colour(c) and columns[c] != key), None)
+        if name is None and colour is None:
+            raise LabelError(
+                f"Legend '{path}': column '{key}' holds the observations' values, but no column "
+                f"holds names or colours (columns: {', '.join(map(str, table.columns))}). Head "
+                "them 'name' and 'colour'."
+            )
         rename: dict[str, str] = {}
         order: list[str] = []
         colours: dict[str, tuple[int, int, int]] = {}
@@ -157,7 +165,7 @@ class Legend:
 
 
 def _is_name(column: str) -> bool:
-    return column in NAME_COLUMNS or "name" in column
+    return (column in NAME_COLUMNS or "name" in column) and not _is_colour(column)
 
 
 def _is_colour(column: str) -> bool:
@@ -165,20 +173,25 @@ def _is_colour(column: str) -> bool:
 
 
 def _text(value) -> str:
+    """A cell as text; "3.0" as "3", as an observation value read as a number gives it."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
-    return class_value(value)
+    text = str(value).strip()
+    return text[: text.index(".")] if re.fullmatch(r"-?\d+\.0+", text) else text
 
 
-def _key_column(table, columns: dict, values: set[str], label_column: str | None, path: Path):
-    """The column holding the most observation values; code-like names win ties."""
+def _key_column(
+    table, columns: dict, values: set[str], label_column: str | None, path: Path, own: bool
+):
+    """The column holding the most observation values; code-like names win ties.
+
+    In a geomap ``legend.csv`` (``own``) the values are the names: its ``code`` column holds the
+    map's codes 0..n-1, not the observations'.
+    """
     preferred = [label_column.casefold()] if label_column else []
-    candidates = [
-        columns[c]
-        for c in [*preferred, *KEY_COLUMNS, *(c for c in columns if _is_name(c))]
-        if c in columns
-    ]
-    candidates = list(dict.fromkeys(candidates)) or list(table.columns)
+    ranked = ["name"] if own else [*preferred, *KEY_COLUMNS, *(c for c in columns if _is_name(c))]
+    ranked += [] if own else list(columns)  # any other column may hold them too
+    candidates = list(dict.fromkeys(columns[c] for c in ranked if c in columns))
     hits = [len(values & {_text(v) for v in table[c]}) for c in candidates]
     if max(hits, default=0) == 0:
         shown = ", ".join(map(repr, class_order(values)[:6]))
@@ -187,6 +200,12 @@ def _key_column(table, columns: dict, values: set[str], label_column: str | None
             f"columns {', '.join(map(str, table.columns))}. Give a column 'code' (or 'value') "
             "with the values as they are in the observations, a column 'name' and optionally "
             "'colour' (#rrggbb)."
+            + (
+                " This is a geomap legend.csv: its names must be the observations' values (its "
+                "'code' column holds the map's codes, not yours)."
+                if own
+                else ""
+            )
         )
     return candidates[int(np.argmax(hits))]
 

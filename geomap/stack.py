@@ -230,7 +230,9 @@ def _inspect(path: Path, nodata: float | None) -> Source:
                 "Warp it north-up first, e.g. `gdalwarp IN OUT`.",
             )
         zeros = _check_bands(path, src)
-        ignored = _vrt_nodata(path) if src.driver == "VRT" and src.nodata is None else None
+        ignored = None
+        if src.driver == "VRT" and src.nodata is None:
+            ignored = _vrt_nodata(path, src.dtypes[0])
         return Source(
             path=path,
             band_names=_band_names(path, src),
@@ -246,17 +248,29 @@ def _inspect(path: Path, nodata: float | None) -> Source:
         )
 
 
-def _vrt_nodata(path: Path) -> str | None:
-    """The ``NoDataValue`` a VRT file writes for its bands, read from its XML.
+def _vrt_nodata(path: Path, dtype: str) -> str | None:
+    """A ``NoDataValue`` the VRT's XML gives that bands of ``dtype`` cannot hold, if any.
 
-    GDAL drops a value its band type cannot hold (-9999 on UInt16) and reports no nodata.
+    GDAL drops such a value (-9999 on UInt16) and reports no nodata.
     """
     try:
         root = ElementTree.parse(path).getroot()
     except (ElementTree.ParseError, OSError):
         return None
     values = [v.text.strip() for v in root.iter("NoDataValue") if v.text and v.text.strip()]
-    return values[0] if values else None
+    return next((v for v in values if not _holds(dtype, v)), None)
+
+
+def _holds(dtype: str, value: str) -> bool:
+    """Whether a band of ``dtype`` can hold ``value`` (else GDAL drops it as nodata)."""
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    if np.dtype(dtype).kind in "iu":
+        info = np.iinfo(dtype)
+        return number.is_integer() and info.min <= number <= info.max
+    return np.isnan(number) or abs(number) <= np.finfo(dtype).max or np.isinf(number)
 
 
 def band_names_of(path: str | Path) -> tuple[str, ...] | None:

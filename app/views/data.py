@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import streamlit as st
 
@@ -60,7 +62,7 @@ with right:
         help="A CSV naming and colouring the classes: a column of the values in the class "
         "column (e.g. integer codes), a 'name' column and an optional 'colour' column "
         "(#rrggbb). The map lists the units in its row order; values given the same name "
-        "become one unit. An earlier run's legend.csv works.",
+        "become one unit. An earlier run's legend.csv works for observations holding names.",
     )
 st.caption(
     f"Uploads stay in a private folder of this browser session (removed when it ends), up to "
@@ -146,7 +148,7 @@ if data.labels is not None and not data.demo:
         )
     if columns:
         data.label_column = st.selectbox(
-            "Column holding the rock type",
+            session.COLUMN_BOX,
             columns,
             index=columns.index(session.guess_class_column(columns)),
             key=f"label_column:{data.labels.name}:{data.labels.stat().st_mtime_ns}",  # per file
@@ -162,7 +164,10 @@ if not data.demo:
     ).strip()
     try:
         data.nodata = float(nodata) if nodata else None
+        if data.nodata is not None and not math.isfinite(data.nodata):
+            raise ValueError(nodata)
     except ValueError:
+        data.nodata = None
         st.error(f"'{nodata}' is not a number: give the no-data value as a number, e.g. 0.")
 st.session_state.inputs = data
 

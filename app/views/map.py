@@ -76,6 +76,7 @@ with session.reported("Drawing the map"):
             config["label_crs"],
             config.get("label_layer"),  # runs of this session made before the layer choice
             config.get("legend"),
+            Path(config["legend"]).stat().st_mtime_ns if config.get("legend") else None,
         )
         colours = dict(webmap.class_legend(out / first.file)) if first.kind == "class" else {}
         mapview.add_observations(m, geojson, colours)

@@ -67,6 +67,19 @@ def test_messages_name_the_apps_controls_not_command_line_options():
     assert "--" not in text
     assert f"Give it in the box '{session.CRS_BOX}', e.g. EPSG:32633." in text
     assert "the box 'Column holding the rock type'" in text
+    for core, app in [
+        ("The columns are: a, b. Pass one of them with --label-column.",
+         "The columns are: a, b. Choose one of them in 'Column holding the rock type'."),
+        ("blank; pass the column that holds the classes with --label-column.",
+         "blank; choose the column that holds the classes in 'Column holding the rock type'."),
+        ("rock types or check --label-column.",
+         "rock types or check the choice of 'Column holding the rock type'."),
+        ("Name the layer (--label-layer on the command line), or",
+         "Name the layer (in the box 'Layer holding the observations'), or"),
+        ("a scene), pass --nodata 0 so those",
+         f"a scene), enter 0 in the box '{session.NODATA_BOX}' so those"),
+    ]:  # fmt: skip
+        assert session.user_message(core, None) == app
 
 
 def test_the_class_column_guess_skips_the_geologists_name():

@@ -180,6 +180,21 @@ def test_a_few_samples_lacking_an_input_teach_the_calibration_their_lower_accura
     assert "missing_importance" not in nobody.inputs_
 
 
+@pytest.mark.parametrize("lacking", [1, 2, 9])
+def test_too_few_samples_lacking_an_input_do_not_set_the_clouds_accuracy(lacking):
+    rng = np.random.default_rng(5)
+    n = 300
+    entropy, di = rng.uniform(0, 0.5, n), rng.uniform(0, 0.5, n)
+    missing = np.zeros(n)
+    missing[:lacking] = 0.4
+    right = rng.uniform(size=n) < 0.9
+    right[0] = False  # the one observation under the cloud happened to be wrong
+    cal = AccuracyCalibration().fit(entropy, di, right, missing)
+    assert "missing_importance" not in cal.inputs_
+    clear, cloud = cal.predict([0.2, 0.2], [0.2, 0.2], [0.0, 0.4])
+    assert cloud == clear  # not 0.02 from one wrong sample
+
+
 def test_applicability_weighs_missing_inputs_by_their_importance():
     X = np.array([[0, 0, 1], [2, 0, 1], [0, 2, 3], [2, 2, 3]], float)
     app = _fitted(X, weights=[0.5, 0.3, 0.2], feature_groups=[0, 0, 1])

@@ -198,3 +198,34 @@ def test_colours_of_other_classes_avoid_the_fixed_ones():
     assert fixed[1] == palette_first[0] and fixed[2] == (1, 2, 3)
     assert fixed[0] not in (palette_first[0], (1, 2, 3))
     assert len(set(class_colours([f"u{i}" for i in range(40)]))) == 16  # the palette cycles
+
+
+def test_a_geomap_legend_csv_does_not_lend_its_map_codes_to_integer_observations(coded):
+    first = coded["tmp"] / "first"
+    legend = _write(coded["tmp"] / "l.csv", "code,name\n11,granite\n12,basalt\n30,shale\n")
+    assert _run(coded, first, legend, ["--no-applicability"]) == 0
+    with pytest.raises(LabelError, match="This is a geomap legend.csv"):
+        Legend.read(first / "legend.csv", ["0", "1", "2", "11", "12", "30"], "LITH_CODE")
+
+
+@pytest.mark.parametrize(
+    ("text", "values", "rename", "colours"),
+    [
+        ("Symbol,Name,Colour\nQal,Alluvium,#ffff00\nKgr,Granite,\n", ["Qal", "Kgr"],
+         {"Qal": "Alluvium", "Kgr": "Granite"}, {"Alluvium": (255, 255, 0)}),
+        ("unit_no;desc_name;colour\n01;Basalt;008000\n02;Tuff;\n", ["01", "02"],
+         {"01": "Basalt", "02": "Tuff"}, {"Basalt": (0, 128, 0)}),
+        ("code;colour name;unit\n2.10;red;Chert\n2.1;blue;Marl\n", ["2.10", "2.1"],
+         {"2.10": "Chert", "2.1": "Marl"}, {"Chert": (255, 0, 0), "Marl": (0, 0, 255)}),
+        ("value,name\n3.0,Gneiss\n", ["3"], {"3": "Gneiss"}, {}),
+    ],
+)  # fmt: skip
+def test_legend_cells_are_read_as_written(tmp_path, text, values, rename, colours):
+    key = Legend.read(_write(tmp_path / "l.csv", text), values)
+    assert key.rename == rename and key.colours == colours
+
+
+def test_a_legend_with_neither_names_nor_colours_says_so(tmp_path):
+    legend = _write(tmp_path / "polish.csv", "Kod;Nazwa;Kolor\n11;granit;czerwony\n")
+    with pytest.raises(LabelError, match="no column holds names or colours"):
+        Legend.read(legend, ["11"])

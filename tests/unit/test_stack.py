@@ -254,20 +254,27 @@ def test_undeclared_nodata_can_be_given(raster_factory):
         assert stack.notes() == []
 
 
+def _mosaic_vrt(path, *nodata_per_band):
+    """A UInt16 VRT over tile.tif with one band per value (None: no NoDataValue)."""
+    bands = "".join(
+        f'<VRTRasterBand dataType="UInt16" band="{i}">'
+        + ("" if v is None else f"<NoDataValue>{v}</NoDataValue>")
+        + '<SimpleSource><SourceFilename relativeToVRT="1">tile.tif</SourceFilename>'
+        "<SourceBand>1</SourceBand></SimpleSource></VRTRasterBand>"
+        for i, v in enumerate(nodata_per_band, start=1)
+    )
+    path.write_text(
+        '<VRTDataset rasterXSize="10" rasterYSize="10"><SRS>EPSG:32633</SRS>'
+        f"<GeoTransform>500000, 30, 0, 5200000, 0, -30</GeoTransform>{bands}</VRTDataset>"
+    )
+    return path
+
+
 def test_a_vrt_nodata_its_band_type_cannot_hold_is_flagged(raster_factory, tmp_path):
     data = ramp(10, 10, "uint16") + 1
     data[:, :4] = 0  # where the mosaic has no tile
     raster_factory("tile.tif", data)
-    vrt = tmp_path / "mosaic.vrt"
-    band = (
-        '<VRTRasterBand dataType="UInt16" band="1"><NoDataValue>-9999</NoDataValue>'
-        '<SimpleSource><SourceFilename relativeToVRT="1">tile.tif</SourceFilename>'
-        "<SourceBand>1</SourceBand></SimpleSource></VRTRasterBand>"
-    )
-    vrt.write_text(
-        '<VRTDataset rasterXSize="10" rasterYSize="10"><SRS>EPSG:32633</SRS>'
-        f"<GeoTransform>500000, 30, 0, 5200000, 0, -30</GeoTransform>{band}</VRTDataset>"
-    )
+    vrt = _mosaic_vrt(tmp_path / "mosaic.vrt", -9999)
     with RasterStack.open([vrt]) as stack:
         assert stack.sources[0].nodata is None  # GDAL dropped it
         ignored = [n for n in stack.notes() if "-9999" in n]
@@ -275,9 +282,10 @@ def test_a_vrt_nodata_its_band_type_cannot_hold_is_flagged(raster_factory, tmp_p
     with RasterStack.open([vrt], nodata=0) as stack:
         assert stack.notes() == []
         assert np.isnan(stack.read(Window(0, 0, 10, 10))[0, :, :4]).all()
-    vrt.write_text(vrt.read_text().replace("-9999", "0"))  # a value GDAL keeps: no warning
-    with RasterStack.open([vrt]) as stack:
+    with RasterStack.open([_mosaic_vrt(vrt, 0)]) as stack:  # a value GDAL keeps
         assert stack.sources[0].nodata == 0 and stack.notes() == []
+    with RasterStack.open([_mosaic_vrt(vrt, None, 0)]) as stack:  # band 2's 0 is kept too
+        assert not [n for n in stack.notes() if "cannot hold" in n]
 
 
 @pytest.mark.parametrize(
