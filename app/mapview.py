@@ -154,17 +154,24 @@ def observations(
     layer: str | None = None,
     legend: str | None = None,
     legend_mtime_ns: int | None = None,
+    class_map: str | None = None,
+    class_map_mtime_ns: int | None = None,
 ) -> dict:
     """The observations file as GeoJSON in longitude/latitude, cached by file and version.
 
     The legend's version is part of the key: a legend uploaded again under its name renames the
-    points too.
+    points too. With the run's ``class_map`` each point also carries the class mapped there.
     """
-    return webmap.observations_geojson(path, column, crs=crs, layer=layer, legend=legend)
+    return webmap.observations_geojson(
+        path, column, crs=crs, layer=layer, legend=legend, class_map=class_map
+    )
 
 
 def add_observations(m: folium.Map, geojson: dict, colours: dict[str, str]) -> None:
     """Field observations as small circles (points) or outlines (polygons) with popups."""
+    mapped = bool(geojson["features"]) and "mapped" in geojson["features"][0]["properties"]
+    fields = ["label", "mapped", "source"] if mapped else ["label", "source"]
+    aliases = ["observed", "mapped", "file"] if mapped else ["class", "file"]
     folium.GeoJson(
         geojson,
         name="Field observations",
@@ -175,7 +182,7 @@ def add_observations(m: folium.Map, geojson: dict, colours: dict[str, str]) -> N
             "fillColor": colours.get(f["properties"]["label"], "#ffffff"),
             "fillOpacity": 0.9,
         },
-        popup=folium.GeoJsonPopup(fields=["label", "source"], aliases=["class", "file"]),
+        popup=folium.GeoJsonPopup(fields=fields, aliases=aliases),
     ).add_to(m)
 
 

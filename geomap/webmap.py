@@ -188,20 +188,44 @@ def observations_geojson(
     crs: str | None = None,
     layer: str | None = None,
     legend: str | Path | None = None,
+    class_map: str | Path | None = None,
     max_features: int = 5000,
 ) -> dict:
     """Observations as GeoJSON in longitude/latitude with ``label`` and ``source`` properties.
 
-    With a ``legend`` the labels are its unit names, as in the run's maps. At most
-    ``max_features`` are returned (an even draw) so that a browser stays responsive.
+    With a ``legend`` the labels are its unit names, as in the run's maps; with a geomap
+    ``class_map`` (``lithology.tif``) a ``mapped`` property gives the class the map shows at each
+    point, so a popup can say "observed granite, mapped basalt". At most ``max_features`` are
+    returned (an even draw) so that a browser stays responsive.
     """
     frame = read_labels(path, column, crs=crs, layer=layer)
     if legend is not None:
         frame = Legend.read(legend, frame["label"].unique(), column).apply(frame)[0]
+    if class_map is not None:
+        frame["mapped"] = mapped_classes(frame, Path(class_map))
     frame = frame.to_crs("EPSG:4326")
     if len(frame) > max_features:
         frame = frame.iloc[np.linspace(0, len(frame) - 1, max_features).astype(int)]
     return json.loads(frame.to_json(drop_id=True))
+
+
+def mapped_classes(frame: gpd.GeoDataFrame, class_map: Path) -> list[str]:
+    """The class a geomap class map shows at each point of ``frame``.
+
+    "" for polygons and for points off the map or on its nodata.
+    """
+    out = [""] * len(frame)
+    with rasterio.open(class_map) as src:
+        names = json.loads(src.tags().get("CLASS_NAMES", "[]"))
+        points = frame.to_crs(src.crs)
+        where = np.flatnonzero((points.geom_type == "Point").to_numpy())
+        if len(where) == 0:
+            return out
+        xy = [(g.x, g.y) for g in points.geometry.iloc[where]]
+        for i, value in zip(where, src.sample(xy, indexes=1, masked=True)):
+            if not np.ma.is_masked(value[0]) and 0 <= int(value[0]) < len(names):
+                out[i] = names[int(value[0])]
+    return out
 
 
 def vector_geojson(path: str | Path, columns: Sequence[str]) -> dict:

@@ -68,7 +68,7 @@ with session.reported("Drawing the map"):
         else:
             legend_html.append(mapview.colour_bar_html(spec, value_range, data_range))
     if POINTS in chosen:
-        labels = Path(config["labels"])
+        labels, lith = Path(config["labels"]), out / "lithology.tif"
         geojson = mapview.observations(
             str(labels),
             labels.stat().st_mtime_ns,
@@ -77,6 +77,7 @@ with session.reported("Drawing the map"):
             config.get("label_layer"),  # runs of this session made before the layer choice
             config.get("legend"),
             Path(config["legend"]).stat().st_mtime_ns if config.get("legend") else None,
+            *((str(lith), lith.stat().st_mtime_ns) if lith.exists() else ()),
         )
         colours = dict(webmap.class_legend(out / first.file)) if first.kind == "class" else {}
         mapview.add_observations(m, geojson, colours)

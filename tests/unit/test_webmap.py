@@ -1,3 +1,4 @@
+import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
@@ -114,3 +115,20 @@ def test_observations_geojson_is_in_lonlat_with_class_and_source(demo_scene):
     assert -180 <= lon <= 180 and -90 <= lat <= 90
     assert feature["properties"]["source"] == demo_scene.points_gpkg.name
     assert feature["properties"]["label"] in demo_scene.class_names
+
+
+def test_observations_carry_the_class_mapped_where_they_are(demo_scene, demo_run, tmp_path):
+    out, _ = demo_run
+    geojson = observations_geojson(
+        demo_scene.points_gpkg, "lithology", class_map=out / "lithology.tif"
+    )
+    mapped = [f["properties"]["mapped"] for f in geojson["features"]]
+    observed = [f["properties"]["label"] for f in geojson["features"]]
+    assert set(mapped) <= set(demo_scene.class_names)
+    agree = np.mean([m == o for m, o in zip(mapped, observed)])
+    assert 0.85 < agree < 1.0  # the map fits its observations, not all of them
+    frame = gpd.read_file(demo_scene.points_gpkg).iloc[:3]
+    frame.geometry = frame.geometry.translate(1e6, 0)  # far off the map
+    frame.to_file(tmp_path / "far.gpkg")
+    far = observations_geojson(tmp_path / "far.gpkg", "lithology", class_map=out / "lithology.tif")
+    assert [f["properties"]["mapped"] for f in far["features"]] == ["", "", ""]
