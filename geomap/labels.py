@@ -304,7 +304,7 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
             f"Labels '{path}': geometries of type {sorted(kinds)} found; geomap reads points "
             "(observations) and polygons (mapped units). Buffer lines into polygons first."
         )
-    names = frame[column].map(class_value)
+    names = frame[column].map(_class_name)
     if (names == "").all():
         raise LabelError(
             f"Labels '{path}': every value in '{column}' is blank; pass the column that holds "
@@ -321,7 +321,7 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
     return out
 
 
-def class_value(value) -> str:
+def _class_name(value) -> str:
     """Text of a class value; integral floats (1.0, read from a shapefile) become "1"."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))

@@ -26,7 +26,8 @@ import numpy as np
 from matplotlib.colors import to_rgb
 
 from geomap.errors import LabelError, MissingFileError
-from geomap.labels import class_order, read_table
+from geomap.export import hex_colour
+from geomap.labels import class_order, read_labels, read_table
 
 KEY_COLUMNS = ("code", "value", "id", "class", "unit_code", "lith_code")
 NAME_COLUMNS = ("name", "unit", "unit_name", "lithology", "rock", "description", "label")
@@ -160,8 +161,28 @@ class Legend:
         return {
             "file": self.path.name,
             "units": list(self.order),
-            "colours": {u: "#{:02x}{:02x}{:02x}".format(*c) for u, c in self.colours.items()},
+            "colours": {u: hex_colour(c) for u, c in self.colours.items()},
         }
+
+
+def read_named(
+    path: str | Path,
+    column: str,
+    legend: str | Path | None = None,
+    *,
+    crs: str | None = None,
+    layer: str | None = None,
+) -> tuple[gpd.GeoDataFrame, Legend | None, list[str]]:
+    """:func:`geomap.labels.read_labels`, with the ``legend``'s unit names when one is given.
+
+    Returns the observations, the legend (None without one) and its warnings.
+    """
+    labels = read_labels(path, column, crs=crs, layer=layer)
+    if legend is None:
+        return labels, None, []
+    key = Legend.read(legend, labels["label"].unique(), column)
+    named, notes = key.apply(labels)
+    return named, key, notes
 
 
 def _is_name(column: str) -> bool:

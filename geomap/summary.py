@@ -14,10 +14,9 @@ from geomap.labels import (
     class_order,
     lookalike_notes,
     placement_notes,
-    read_labels,
     sample_labels,
 )
-from geomap.legend import Legend
+from geomap.legend import read_named
 from geomap.stack import RasterStack
 
 #: Fewer samples than this in a class make its accuracy figures meaningless.
@@ -48,12 +47,10 @@ def describe_inputs(
         out = {**stack.describe(), "warnings": stack.notes()}
         if labels is None or label_column is None:
             return out
-        frame = read_labels(labels, label_column, crs=label_crs, layer=label_layer)
-        key = None
-        if legend is not None:
-            key = Legend.read(legend, frame["label"].unique(), label_column)
-            frame, notes = key.apply(frame)
-            out["warnings"] += notes
+        frame, key, notes = read_named(
+            labels, label_column, legend, crs=label_crs, layer=label_layer
+        )
+        out["warnings"] += notes
         samples = sample_labels(frame, stack.grid, max_per_class=max_per_class, random_state=0)
     names = key.sort(samples.labels) if key is not None else class_order(samples.labels)
     counts = {str(n): int(np.sum(samples.labels == n)) for n in names}

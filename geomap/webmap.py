@@ -26,8 +26,7 @@ from rasterio.warp import calculate_default_transform, reproject, transform_boun
 
 from geomap.errors import RasterError
 from geomap.export import hex_colour
-from geomap.labels import read_labels
-from geomap.legend import Legend
+from geomap.legend import read_named
 
 WEB_MERCATOR = CRS.from_epsg(3857)
 _FILL = -1.0
@@ -198,9 +197,7 @@ def observations_geojson(
     point, so a popup can say "observed granite, mapped basalt". At most ``max_features`` are
     returned (an even draw) so that a browser stays responsive.
     """
-    frame = read_labels(path, column, crs=crs, layer=layer)
-    if legend is not None:
-        frame = Legend.read(legend, frame["label"].unique(), column).apply(frame)[0]
+    frame = read_named(path, column, legend, crs=crs, layer=layer)[0]
     if class_map is not None:
         frame["mapped"] = mapped_classes(frame, Path(class_map))
     frame = frame.to_crs("EPSG:4326")

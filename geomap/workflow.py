@@ -41,10 +41,9 @@ from geomap.labels import (
     extract_features,
     lookalike_notes,
     placement_notes,
-    read_labels,
     sample_labels,
 )
-from geomap.legend import Legend
+from geomap.legend import Legend, read_named
 from geomap.models import LithologyForest
 from geomap.predict import PredictionSummary, predict_stack
 from geomap.report_html import write_report_html
@@ -369,14 +368,13 @@ class _Trained:
 
 def read_observations(config: RunConfig) -> tuple[gpd.GeoDataFrame, Legend | None, list[str]]:
     """The observations (unit names from ``config.legend`` if given), the legend, its warnings."""
-    labels = read_labels(
-        config.labels, config.label_column, crs=config.label_crs, layer=config.label_layer
+    return read_named(
+        config.labels,
+        config.label_column,
+        config.legend,
+        crs=config.label_crs,
+        layer=config.label_layer,
     )
-    if config.legend is None:
-        return labels, None, []
-    legend = Legend.read(config.legend, labels["label"].unique(), config.label_column)
-    labels, notes = legend.apply(labels)
-    return labels, legend, notes
 
 
 def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict) -> _Trained:
