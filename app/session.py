@@ -168,6 +168,38 @@ def current_run() -> dict | None:
     return runs().get(key) if key else None
 
 
+def map_view(run_key: str, drawn: tuple) -> tuple[tuple[float, float] | None, int | None]:
+    """The view (centre, zoom) to give the map about to be drawn; (None, None) leaves it be.
+
+    ``drawn`` is what the map shows (layers, opacity, basemap). A map that replaces the one on
+    screen, or is drawn on coming back to the page, opens where the user left this run's map
+    (none yet: the whole survey). While the same map stays on screen the browser holds its
+    view: sending the last reported one back would undo a zoom still under way.
+    """
+    on_screen = st.session_state.get("map_on_screen")
+    st.session_state.map_on_screen = drawn
+    view = st.session_state.get("map_view")
+    if on_screen == drawn or not view or view["run"] != run_key:
+        return None, None
+    return view["center"], view["zoom"]
+
+
+def remember_map_view(run_key: str, state: dict | None) -> None:
+    """Keep the map's view (centre, zoom) as the browser last reported it."""
+    center = (state or {}).get("center")
+    if center and (state or {}).get("zoom") is not None:
+        st.session_state.map_view = {
+            "run": run_key,
+            "center": (center["lat"], center["lng"]),
+            "zoom": int(state["zoom"]),
+        }
+
+
+def map_left() -> None:
+    """The Map page is not shown: its map is drawn anew when the user comes back."""
+    st.session_state.pop("map_on_screen", None)
+
+
 #: The command line's options in core messages, and the app's controls that do the same.
 _CONTROLS = (
     (r"with --label-crs, e\.g\. --label-crs (\S+?)([.,])", r"in the box '{crs}', e.g. \1\2"),

@@ -45,6 +45,8 @@ if session.interrupted():
 try:
     navigation.run()
 finally:  # also when a page stops early (st.stop)
+    if navigation.url_path != "map":
+        session.map_left()
     with status:
         data = session.inputs()
         if data.rasters:

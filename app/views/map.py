@@ -86,7 +86,17 @@ with session.reported("Drawing the map"):
         mapview.add_sites(m, mapview.sites(str(path), path.stat().st_mtime_ns))
     folium.LayerControl(collapsed=False).add_to(m)
     with controls:
-        st_folium(m, height=620, use_container_width=True, returned_objects=[], key="map")
+        center, zoom = session.map_view(result["key"], (tuple(chosen), opacity, basemap))
+        state = st_folium(
+            m,
+            height=620,
+            use_container_width=True,
+            returned_objects=["center", "zoom"],
+            center=center,
+            zoom=zoom,
+            key="map",
+        )
+        session.remember_map_view(result["key"], state)
 with legend:
     st.markdown("".join(legend_html), unsafe_allow_html=True)
     if "validation" in result["report"]:

@@ -110,3 +110,21 @@ def test_a_run_made_from_other_inputs_is_flagged(tmp_path):
     assert "rasters changed" in session.stale_note(run, more)
     run["report"]["configuration"]["labels"] = None  # SOM clusters: observations do not matter
     assert session.stale_note(run, session.Inputs(rasters=[a])) is None
+
+
+def test_a_redrawn_map_opens_where_the_user_left_it_and_a_shown_one_is_left_alone():
+    import streamlit as st
+
+    for key in ("map_view", "map_on_screen"):
+        st.session_state.pop(key, None)
+    assert session.map_view("run1", ("Lithology", 0.8)) == (None, None)  # first: whole survey
+    session.remember_map_view("run1", {"zoom": 12})  # the component's default: no centre yet
+    assert session.map_view("run1", ("Lithology", 0.7)) == (None, None)
+    session.remember_map_view("run1", {"center": {"lat": -31.5, "lng": 116.2}, "zoom": 14})
+    # the same map stays on screen: its view is the browser's, never sent back
+    assert session.map_view("run1", ("Lithology", 0.7)) == (None, None)
+    assert session.map_view("run1", ("Lithology", 0.6)) == ((-31.5, 116.2), 14)  # redrawn
+    assert session.map_view("run1", ("Lithology", 0.6)) == (None, None)
+    session.map_left()  # another page, then back: drawn anew where it was left
+    assert session.map_view("run1", ("Lithology", 0.6)) == ((-31.5, 116.2), 14)
+    assert session.map_view("run2", ("Lithology", 0.8)) == (None, None)  # another run's area

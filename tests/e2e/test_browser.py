@@ -22,6 +22,30 @@ def _map_frame(page):
     return page.frame_locator("iframe[title*='streamlit_folium']")
 
 
+def _zoom_in_then_redraw_keeps_the_view(page) -> None:
+    """Zoom in twice (quickly), then move the opacity slider, which draws the map anew.
+
+    The map's scale bar tells the zoom: it must stay the zoomed-in one (no snapping back while
+    zooming, no return to the whole survey after the redraw).
+    """
+    scale = _map_frame(page).locator(".leaflet-control-scale-line").first
+    seen = [scale.inner_text()]
+    for _ in range(2):
+        _map_frame(page).locator(".leaflet-control-zoom-in").click()
+        expect(scale).not_to_have_text(seen[-1])
+        seen.append(scale.inner_text())
+    page.wait_for_timeout(3000)  # the view reaches the server, which must not send it back
+    whole, zoomed = seen[0], seen[-1]
+    assert scale.inner_text() == zoomed, seen
+    drawn = page.locator("iframe[title*='streamlit_folium']").element_handle()
+    page.get_by_role("slider", name="Opacity").press("ArrowLeft")
+    drawn.wait_for_element_state("hidden")  # the map is replaced
+    expect(page.locator("iframe[title*='streamlit_folium']")).to_have_count(1)
+    expect(_map_frame(page).locator("img.leaflet-image-layer").first).to_be_visible()
+    page.wait_for_timeout(2000)
+    assert scale.inner_text() == zoomed != whole, (whole, zoomed, scale.inner_text())
+
+
 def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
     page = offline.page
     timings = {}
@@ -54,6 +78,8 @@ def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(keep) / "map.png")
+
+    _zoom_in_then_redraw_keeps_the_view(page)
 
     _go(page, "Export")
     with page.expect_download() as info:
