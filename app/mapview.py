@@ -170,8 +170,12 @@ def observations(
 def add_observations(m: folium.Map, geojson: dict, colours: dict[str, str]) -> None:
     """Field observations as small circles (points) or outlines (polygons) with popups."""
     mapped = bool(geojson["features"]) and "mapped" in geojson["features"][0]["properties"]
-    fields = ["label", "mapped", "source"] if mapped else ["label", "source"]
-    aliases = ["observed", "mapped", "file"] if mapped else ["class", "file"]
+    fields = ["site", "label", "mapped", "source"] if mapped else ["site", "label", "source"]
+    aliases = (
+        ["observation", "observed", "mapped", "file"]
+        if mapped
+        else ["observation", "class", "file"]
+    )
     folium.GeoJson(
         geojson,
         name="Field observations",

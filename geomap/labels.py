@@ -42,6 +42,11 @@ COORD_PAIRS = (
     ("x_wgs84", "y_wgs84"),
 )
 _GEOGRAPHIC = {"lon", "long", "lng", "longitude", "x_wgs84"}
+#: Names of columns that identify an observation (case-insensitive), in order of preference.
+SITE_COLUMNS = (
+    *("station", "station_id", "site", "site_id", "obs_id", "observation", "sample", "sample_id"),
+    *("point_id", "waypoint", "wpt", "id", "name"),
+)
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip")
 
 _EXTRACT_BLOCK = 64
@@ -51,7 +56,10 @@ _RASTERISE_BLOCK = 2048
 def read_labels(
     path: str | Path, column: str, *, crs: str | None = None, layer: str | None = None
 ) -> gpd.GeoDataFrame:
-    """Read observations into a GeoDataFrame with columns ``label``, ``source`` and geometry.
+    """Read observations into a GeoDataFrame with columns ``label``, ``source``, ``site``, geometry.
+
+    ``site`` names each observation as the file does (an identifier column such as ``station``
+    or ``obs_id``, else "line 14" of a CSV or "record 13" of a vector file).
 
     Parameters
     ----------
@@ -313,12 +321,32 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
     blank = unset + int((names == "").sum())
     frame, names = frame[names != ""], names[names != ""]  # a blank class is no observation
     out = gpd.GeoDataFrame(
-        {"label": names, "source": path.name},
+        {"label": names, "source": path.name, "site": _site_names(frame, path, column)},
         geometry=frame.geometry.values,
         crs=frame.crs,
     ).reset_index(drop=True)
     out.attrs["blank_classes"] = blank
     return out
+
+
+def _site_names(frame: gpd.GeoDataFrame, path: Path, column: str) -> pd.Series:
+    """What the geologist calls each observation, to find it in their notes and file.
+
+    The name and value of an identifier column (``station``, ``obs_id``, ``sample``, ``id``,
+    ``*_id``, ...): "station GM-023"; else its place in the file: "line 14" of a CSV (the
+    header is line 1), "record 13" of other formats.
+    """
+    word, first = ("line", 2) if path.suffix.lower() == ".csv" else ("record", 1)
+    place = pd.Series([f"{word} {i + first}" for i in frame.index], index=frame.index)
+    columns = {
+        str(c).casefold(): c for c in frame.columns if c not in (column, frame.geometry.name)
+    }
+    named = next((columns[n] for n in SITE_COLUMNS if n in columns), None)
+    named = named or next((columns[c] for c in columns if c.endswith("_id")), None)
+    if named is None:
+        return place
+    names = frame[named].map(lambda v: "" if pd.isna(v) else _class_name(v))
+    return (f"{named} " + names).where(names != "", place)
 
 
 def _class_name(value) -> str:

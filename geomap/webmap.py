@@ -190,7 +190,7 @@ def observations_geojson(
     class_map: str | Path | None = None,
     max_features: int = 5000,
 ) -> dict:
-    """Observations as GeoJSON in longitude/latitude with ``label`` and ``source`` properties.
+    """Observations as GeoJSON in longitude/latitude with ``label``, ``source``, ``site``.
 
     With a ``legend`` the labels are its unit names, as in the run's maps; with a geomap
     ``class_map`` (``lithology.tif``) a ``mapped`` property gives the class the map shows at each

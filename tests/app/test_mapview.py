@@ -22,7 +22,7 @@ def test_a_full_map_loads_nothing_from_outside(tmp_path):
         "data:image/png;base64,", bounds=[list(b) for b in bounds]
     ).add_to(m)
     point = {"type": "Point", "coordinates": [15.05, 46.85]}
-    observation = {"label": "granite", "source": "f.gpkg"}
+    observation = {"label": "granite", "source": "f.gpkg", "site": "station GM-7"}
     mapview.add_observations(
         m,
         {"type": "FeatureCollection", "features": [
@@ -46,6 +46,7 @@ def test_a_full_map_loads_nothing_from_outside(tmp_path):
     assert links == [mapview.LEAFLET_JS, mapview.LEAFLET_CSS]
     html = m.get_root().render()
     assert not re.findall(r"(?:src|href)=\"https?://", html)
+    assert '"observation"' in html and '"site"' in html  # the popup names the observation
     assert "tile.openstreetmap" not in html
 
 

@@ -138,6 +138,33 @@ def test_blank_classes_are_not_observations(tmp_path, stack):
         read_labels(p, "lithology")
 
 
+def test_each_observation_is_named_as_the_geologist_finds_it_in_the_file(tmp_path):
+    p = tmp_path / "obs.gpkg"
+    frame = points(labels=["granite", "", "basalt", "granite"])
+    frame["Station"] = ["GM-01", "GM-02", None, "GM-04"]
+    frame.to_file(p)
+    # the id column's name and value; without a value, the record (the blank one is dropped)
+    assert list(read_labels(p, "lithology")["site"]) == [
+        "Station GM-01",
+        "record 3",
+        "Station GM-04",
+    ]
+    frame.drop(columns="Station").assign(sample_id=[7.0, 8.0, 9.0, 10.0]).to_file(p)
+    assert list(read_labels(p, "lithology")["site"]) == [
+        "sample_id 7",
+        "sample_id 9",
+        "sample_id 10",
+    ]
+    frame.drop(columns="Station").to_file(p)  # no identifier: the place in the file
+    assert list(read_labels(p, "lithology")["site"]) == ["record 1", "record 3", "record 4"]
+    csv_path = tmp_path / "obs.csv"
+    csv_path.write_text("lon,lat,rock\n15.0,46.9,granite\n15.1,46.9,\n15.2,46.9,basalt\n")
+    assert list(read_labels(csv_path, "rock")["site"]) == ["line 2", "line 4"]
+    # the class column is never the identifier, even when named like one
+    csv_path.write_text("lon,lat,id\n15.0,46.9,granite\n")
+    assert list(read_labels(csv_path, "id")["site"]) == ["line 2"]
+
+
 def test_class_names_that_differ_in_capitals_or_spaces_are_flagged(tmp_path):
     names = np.array(["Granite", "granite", "basalt", "Old  Red", "old red"])  # numpy strings
     notes = lookalike_notes(names, tmp_path)

@@ -114,6 +114,7 @@ def test_observations_geojson_is_in_lonlat_with_class_and_source(demo_scene):
     lon, lat = feature["geometry"]["coordinates"]
     assert -180 <= lon <= 180 and -90 <= lat <= 90
     assert feature["properties"]["source"] == demo_scene.points_gpkg.name
+    assert feature["properties"]["site"] == "obs_id 1"
     assert feature["properties"]["label"] in demo_scene.class_names
 
 
