@@ -191,12 +191,16 @@ def add_observations(m: folium.Map, geojson: dict, colours: dict[str, str]) -> N
 
 
 SITE_FIELDS = ("rank", "predicted_class", "expected_accuracy", "reason")
+CHECK_FIELDS = ("rank", "site", "observed", "held_out", "p_observed")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def sites(path: str, mtime_ns: int) -> dict:
-    """Suggested field sites as GeoJSON in longitude/latitude, cached by file and version."""
-    return webmap.vector_geojson(path, SITE_FIELDS)
+def points(path: str, mtime_ns: int, fields: tuple[str, ...]) -> dict:
+    """Points of a run's file (suggested sites, observations to check) as lon/lat GeoJSON.
+
+    Cached by file, version and fields.
+    """
+    return webmap.vector_geojson(path, fields)
 
 
 def add_sites(m: folium.Map, geojson: dict) -> None:
@@ -211,6 +215,21 @@ def add_sites(m: folium.Map, geojson: dict) -> None:
             aliases=["rank", "mapped as", "expected accuracy", "why here"],
         ),
         tooltip=folium.GeoJsonTooltip(fields=["rank"], aliases=["site"]),
+    ).add_to(m)
+
+
+def add_to_check(m: folium.Map, geojson: dict) -> None:
+    """Observations to check as black-and-yellow rings, with what the held-out map says there."""
+    folium.GeoJson(
+        geojson,
+        name="Observations to check",
+        marker=folium.CircleMarker(radius=8, weight=3, fill=False),
+        style_function=lambda f: {"color": "#ffd700", "weight": 3, "dashArray": "4 3"},
+        popup=folium.GeoJsonPopup(
+            fields=list(CHECK_FIELDS),
+            aliases=["rank", "observation", "observed", "mapped without it", "p(observed)"],
+        ),
+        tooltip=folium.GeoJsonTooltip(fields=["site"], aliases=["check"]),
     ).add_to(m)
 
 

@@ -46,6 +46,34 @@ def trust(report: dict) -> None:
     )
 
 
+def to_check(report: dict, out: Path) -> None:
+    """The observations the held-out map gives another unit: a list to revisit."""
+    checks = report.get("observations_to_check")
+    if not checks or not checks["n_listed"]:
+        return
+    st.markdown(
+        f"**{checks['n_listed']} of {checks['n_points']} observations to check**: the model "
+        "trained without their surroundings maps another unit there and gives theirs less than "
+        "one chance in ten. A misidentified rock, a point across a contact, or a unit the "
+        "rasters do not separate: look at your notes or revisit them. They are a layer on the "
+        "Map page and a file on the Export page."
+    )
+    table = pd.read_csv(out / "observations_to_check.csv")
+    shown = table[["rank", "site", "observed", "held_out", "p_observed", "p_held_out"]]
+    st.dataframe(
+        shown.rename(
+            columns={
+                "site": "observation",
+                "held_out": "mapped without it",
+                "p_observed": "p(observed)",
+                "p_held_out": "p(mapped)",
+            }
+        ),
+        hide_index=True,
+        key="to_check_table",
+    )
+
+
 def confusion(report: dict) -> None:
     """The spatial-CV confusion matrix as a labelled heat map."""
     names = list(report["samples"]["per_class"])

@@ -473,6 +473,14 @@ def _summarise(report: dict) -> None:
         )
     if "suggested_samples" in report:
         log.info("%d suggested field sites in suggested_samples.gpkg/.csv", _n_sites(report))
+    checks = report.get("observations_to_check")
+    if checks and checks["n_listed"]:
+        log.info(
+            "%d of %d observations are mapped as another unit by the held-out model: check them "
+            "in observations_to_check.gpkg/.csv",
+            checks["n_listed"],
+            checks["n_points"],
+        )
     for note in report.get("warnings", []):
         log.warning("warning: %s", note)
     pred = report["prediction"]

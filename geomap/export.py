@@ -37,7 +37,8 @@ OUTPUT_NAMES = re.compile(
     r"(lithology|clusters|subunits|uncertainty|probabilities|applicability|expected_accuracy"
     r"|quantization_error|label_distance)\.tif(\.aux\.xml|\.ovr)?"
     r"|(lithology|clusters|subunits)\.qml|((clusters|subunits)_)?legend\.csv"
-    r"|suggested_samples\.(csv|gpkg(-wal|-shm|-journal)?)|som_[a-z_]+\.png(\.aux\.xml)?"
+    r"|(suggested_samples|observations_to_check)\.(csv|gpkg(-wal|-shm|-journal)?)"
+    r"|som_[a-z_]+\.png(\.aux\.xml)?"
     r"|report\.(json|html)|model\.skops"
     r"|\.DS_Store|Thumbs\.db|desktop\.ini"  # what file browsers leave in any folder
 )
@@ -414,3 +415,17 @@ def staged_output(out: Path, overwrite: bool):
         raise
     tmp.rmdir()
     shutil.rmtree(old, ignore_errors=True)
+
+
+def write_points(points, gpkg: str | Path, csv_path: str | Path, layer: str) -> None:
+    """Write points to a GeoPackage layer (their CRS) and to a CSV for a GPS.
+
+    The CSV's first column stays first, then ``lon`` and ``lat`` (WGS 84), then the other
+    columns.
+    """
+    points.to_file(gpkg, driver="GPKG", layer=layer)
+    lonlat = points.geometry.to_crs("EPSG:4326")
+    table = points.drop(columns=points.geometry.name).copy()
+    table.insert(1, "lon", np.round(lonlat.x.to_numpy(), 7))
+    table.insert(2, "lat", np.round(lonlat.y.to_numpy(), 7))
+    table.to_csv(csv_path, index=False)

@@ -383,13 +383,19 @@ def class_order(names: Sequence[str]) -> list[str]:
 
 @dataclass
 class Samples:
-    """Labelled pixels of the reference grid."""
+    """Labelled pixels of the reference grid.
+
+    ``site`` names each sample's observation as its file does; ``xy`` is where it was observed
+    (a point's own coordinates in the grid's CRS, a polygon pixel's centre).
+    """
 
     rows: np.ndarray
     cols: np.ndarray
     labels: np.ndarray
     kind: np.ndarray
     source: np.ndarray
+    site: np.ndarray
+    xy: np.ndarray
     counts: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -403,6 +409,8 @@ class Samples:
             self.labels[keep],
             self.kind[keep],
             self.source[keep],
+            self.site[keep],
+            self.xy[keep],
             dict(self.counts),
         )
 
@@ -438,6 +446,8 @@ def sample_labels(
         labels=labels["label"].to_numpy()[idx].astype(str),
         kind=kind,
         source=labels["source"].to_numpy()[idx].astype(str),
+        site=labels["site"].to_numpy()[idx].astype(str),
+        xy=_observed_xy(labels, grid, rows, cols, idx, kind),
     )
     samples.counts = {
         "observations": int(len(labels)),
@@ -449,6 +459,16 @@ def sample_labels(
         "classes_off_grid": class_order(set(labels["label"]) - set(samples.labels)),
     }
     return samples
+
+
+def _observed_xy(labels, grid: Grid, rows, cols, idx, kind) -> np.ndarray:
+    """Where each sample was observed: a point's own place, a pixel centre otherwise."""
+    xy = np.column_stack(grid.xy(rows, cols))
+    where = np.flatnonzero(kind == "point")
+    geoms = labels.geometry.iloc[idx[where]]
+    single = (geoms.geom_type == "Point").to_numpy()
+    xy[where[single]] = np.column_stack([geoms[single].x, geoms[single].y])
+    return xy
 
 
 def placement_notes(path: Path, counts: dict) -> list[str]:

@@ -26,6 +26,8 @@ FILE_NOTES = {
     "quantization_error.tif": "distance of each pixel to its SOM node",
     "label_distance.tif": "distance of each pixel to the nearest labelled SOM node",
     "suggested_samples.gpkg": "where to sample next, ranked (CSV beside it has lon/lat)",
+    "observations_to_check.gpkg": "observations the held-out model maps as another unit, "
+    "ranked (CSV beside it has lon/lat)",
     "legend.csv": "code, name, colour, samples and mapped area per class",
     "model.skops": "the model, for geomap predict",
     "report.json": "every figure of this page and the full configuration",
@@ -58,6 +60,7 @@ def write_report_html(path: Path, report: dict, title: str) -> None:
             report.get("validation") or report.get("training", {}).get("validation"),
             report.get("grid", {}).get("units", "map units"),
         ),
+        _to_check(report.get("observations_to_check")),
         _trust(report),
         _warnings(report.get("warnings", [])),
         _inputs(report),
@@ -154,6 +157,34 @@ def _accuracy(validation: dict | None, units: str) -> str:
         + "<h3>Spatial-CV confusions</h3>"
         + "<p><small>Rows: observed unit; columns: mapped unit.</small></p>"
         + _confusion(names, sp["confusion_matrix"])
+    )
+
+
+def _to_check(checks: dict | None) -> str:
+    if not checks or not checks["n_listed"]:
+        return ""
+    rows = [
+        [
+            str(c["rank"]),
+            escape(str(c["site"])),
+            escape(str(c["observed"])),
+            escape(str(c["held_out"])),
+            f"{c['p_held_out']:.2f}",
+        ]
+        for c in checks["first"]
+    ]
+    more = checks["n_listed"] - len(rows)
+    return (
+        "<h2>Observations to check</h2>"
+        f"<p>{checks['n_listed']} of {checks['n_points']} point observations are mapped as another "
+        "unit, with confidence, by the model trained without their surroundings (spatial CV): "
+        "a misidentified rock, a point on the wrong side of a contact, or a unit the rasters do "
+        "not separate. Revisit them, or look again at your notes: "
+        "<code>observations_to_check.gpkg</code> (CSV with lon/lat beside it).</p>"
+        + _table(
+            ["rank", "observation", "observed", "held-out map", "its probability"], rows, (0, 4)
+        )
+        + (f"<p><small>and {more} more in the file.</small></p>" if more > 0 else "")
     )
 
 

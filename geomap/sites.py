@@ -339,17 +339,3 @@ class SiteCandidates:
             f"mapped {name} (expected accuracy {accuracy:.2f}) outside the area of applicability "
             f"({unlike}): unlike any observation{fewer}"
         )
-
-
-def write_sites(sites: gpd.GeoDataFrame, gpkg: str | Path, csv: str | Path) -> None:
-    """Write sites to a GeoPackage (layer ``suggested_samples``, map CRS) and a lon/lat CSV.
-
-    The CSV has ``rank``, ``lon`` and ``lat`` (WGS 84, for a GPS) first, then the other columns,
-    with the map coordinates as ``x`` and ``y``.
-    """
-    sites.to_file(gpkg, driver="GPKG", layer="suggested_samples")
-    lonlat = sites.geometry.to_crs("EPSG:4326")
-    table = pd.DataFrame(sites.drop(columns="geometry"))
-    table.insert(1, "lon", np.round(lonlat.x.to_numpy(), 7))
-    table.insert(2, "lat", np.round(lonlat.y.to_numpy(), 7))
-    table.to_csv(csv, index=False)

@@ -23,14 +23,13 @@ import rasterio
 
 from geomap.applicability import AccuracyTally, Applicability
 from geomap.errors import ModelError, OutputExistsError
-from geomap.export import add_overviews, raster_profile
+from geomap.export import add_overviews, raster_profile, write_points
 from geomap.predict import iter_windows, window_proba
 from geomap.sites import (
     SiteCandidates,
     default_spacing,
     parse_distance,
     read_access,
-    write_sites,
 )
 from geomap.stack import Grid
 
@@ -164,8 +163,11 @@ class TrustLayers:
         }
         if self.candidates is not None:
             sites = self.candidates.select()
-            write_sites(
-                sites, out_dir / "suggested_samples.gpkg", out_dir / "suggested_samples.csv"
+            write_points(
+                sites,
+                out_dir / "suggested_samples.gpkg",
+                out_dir / "suggested_samples.csv",
+                "suggested_samples",
             )
             report["suggested_samples"] = self._sites_report(len(sites))
         self.seconds += time.perf_counter() - t0

@@ -46,6 +46,7 @@ from geomap.labels import (
 from geomap.legend import Legend, read_named
 from geomap.models import LithologyForest
 from geomap.predict import PredictionSummary, predict_stack
+from geomap.recheck import write_observations_to_check
 from geomap.report_html import write_report_html
 from geomap.screen import screen_for
 from geomap.stack import (
@@ -486,6 +487,11 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
                 tmp, stack, t.recipe, bundle, per_class, config.block_size, progress, trust
             )
             report["prediction"] = summary.to_dict(t.names)
+            checks = write_observations_to_check(
+                tmp, t.samples, t.y, t.cv["spatial_oof_proba"], t.names, stack.grid.crs
+            )
+            if checks is not None:
+                report["observations_to_check"] = checks
             if trust is not None:
                 report.update(trust.finish(tmp))
                 timings["applicability_stream"] = trust.seconds

@@ -22,6 +22,8 @@ DESCRIPTIONS = {
     "expected_accuracy.tif": "probability that the mapped class is right, pixel by pixel",
     "suggested_samples.gpkg": "suggested field sites, ranked, with the reason for each",
     "suggested_samples.csv": "the same sites with lon/lat for a GPS",
+    "observations_to_check.gpkg": "observations the map made without them gives another unit",
+    "observations_to_check.csv": "the same observations with lon/lat for a GPS",
 }
 MIME = {
     ".tif": "image/tiff",

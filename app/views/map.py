@@ -28,12 +28,14 @@ layers = {spec.title: spec for spec in mapview.available_layers(out)}
 first = next(iter(layers.values()))
 POINTS = "Field observations"
 SITES = "Suggested field sites"
+CHECKS = "Observations to check"
 offered = [
     *layers,
     *([POINTS] if config.get("labels") else []),
     *([SITES] if (out / "suggested_samples.gpkg").exists() else []),
+    *([CHECKS] if (out / "observations_to_check.gpkg").exists() else []),
 ]
-DEFAULT = ("Lithology", "SOM clusters", "Uncertainty: margin", POINTS)
+DEFAULT = ("Lithology", "SOM clusters", "Uncertainty: margin", POINTS, CHECKS)
 
 controls, legend = st.columns([3, 1])
 with controls:
@@ -83,7 +85,13 @@ with session.reported("Drawing the map"):
         mapview.add_observations(m, geojson, colours)
     if SITES in chosen:
         path = out / "suggested_samples.gpkg"
-        mapview.add_sites(m, mapview.sites(str(path), path.stat().st_mtime_ns))
+        mapview.add_sites(
+            m, mapview.points(str(path), path.stat().st_mtime_ns, mapview.SITE_FIELDS)
+        )
+    if CHECKS in chosen:
+        path = out / "observations_to_check.gpkg"
+        geojson = mapview.points(str(path), path.stat().st_mtime_ns, mapview.CHECK_FIELDS)
+        mapview.add_to_check(m, geojson)
     folium.LayerControl(collapsed=False).add_to(m)
     with controls:
         center, zoom = session.map_view(result["key"], (tuple(chosen), opacity, basemap))

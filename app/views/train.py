@@ -154,6 +154,7 @@ if "validation" in report:
     if "importance" in report:
         with right:
             results.importance(report)
+results.to_check(report, result["out"])
 if "som" in report:
     results.som(report, result["out"])
 results.footer(report)

@@ -71,6 +71,12 @@ def test_train_page_reports_both_cross_validations(trained):
     screened = result["report"]["prediction"]["screened_pixels"]
     assert result["report"]["configuration"]["spectral_screen"] is True and screened > 0
     assert any(f"{screened:,} of them where the optical" in c.value for c in trained.caption)
+    checks = result["report"]["observations_to_check"]
+    assert checks["n_listed"] > 0  # the demo's field points hold misidentified rocks
+    shown = next(d.value for d in trained.dataframe if "mapped without it" in d.value.columns)
+    assert len(shown) == checks["n_listed"]
+    assert shown["observation"].iloc[0] == checks["first"][0]["site"]
+    assert shown["observation"].str.startswith("obs_id ").all()
 
 
 def test_the_spectral_screen_can_be_switched_off(trained):
@@ -110,8 +116,10 @@ def test_map_page_draws_layers_legend_and_probabilities(trained):
         "Expected accuracy",
         "Area of applicability",
         "Suggested field sites",
+        "Observations to check",
     ):
         assert title in layers.options
+    assert "Observations to check" in layers.value  # shown by default
     layers.set_value(list(layers.options)).run()
     assert not trained.exception and not _errors(trained)
     trained.slider(key="opacity").set_value(0.4).run()

@@ -47,6 +47,19 @@ def test_geopackage_points_keep_text_names(tmp_path, stack):
     s = sample_labels(labels, stack.grid)
     assert list(s.rows) == [1, 11, 21, 31] and list(s.cols) == [1, 11, 21, 31]
     assert set(s.source) == {"obs.gpkg"}
+    assert list(s.site) == ["record 1", "record 2", "record 3", "record 4"]
+    kept = s.subset(np.array([False, True, False, True]))
+    assert list(kept.site) == ["record 2", "record 4"] and kept.xy.shape == (2, 2)
+
+
+def test_samples_keep_where_each_point_was_observed_not_its_pixel_centre(stack):
+    frame = points().assign(site=["a", "b", "c", "d"], source="obs.gpkg")
+    frame = frame.rename(columns={"lithology": "label"})
+    frame.geometry = frame.geometry.translate(-8.0, 11.0)  # off the pixel centres
+    s = sample_labels(frame, stack.grid)
+    assert list(s.rows) == [1, 11, 21, 31]
+    np.testing.assert_allclose(s.xy[:, 0], X0 + 37 + 300 * np.arange(4))
+    np.testing.assert_allclose(s.xy[:, 1], Y0 - 34 - 300 * np.arange(4))
 
 
 def test_a_project_geopackage_of_several_layers(tmp_path, stack):
@@ -319,7 +332,7 @@ def test_csv_with_unreadable_coordinates_names_the_lines(tmp_path):
 
 def test_polygons_smaller_than_a_pixel_give_their_point(stack):
     tiny = gpd.GeoDataFrame(
-        {"label": ["a", "b"], "source": "map.gpkg"},
+        {"label": ["a", "b"], "source": "map.gpkg", "site": ["record 1", "record 2"]},
         geometry=[box(X0 + 1, Y0 - 9, X0 + 4, Y0 - 6), box(X0 + 301, Y0 - 309, X0 + 304, Y0 - 306)],
         crs=32633,
     )
@@ -329,7 +342,9 @@ def test_polygons_smaller_than_a_pixel_give_their_point(stack):
 
 def test_labels_outside_the_stack_name_both_extents(tmp_path, stack):
     far = gpd.GeoDataFrame(
-        {"label": ["a"], "source": "far.gpkg"}, geometry=[Point(X0 + 1e6, Y0)], crs=32633
+        {"label": ["a"], "source": "far.gpkg", "site": "record 1"},
+        geometry=[Point(X0 + 1e6, Y0)],
+        crs=32633,
     )
     with pytest.raises(LabelError, match="cover no pixel") as info:
         sample_labels(far, stack.grid)
@@ -341,11 +356,12 @@ def test_polygons_are_capped_and_shared_across_polygons(stack):
     small = box(X0 + 30 * 85, Y0 - 30 * 10, X0 + 30 * 95, Y0)  # 100 pixels
     other = box(X0 + 30 * 85, Y0 - 30 * 40, X0 + 30 * 95, Y0 - 30 * 20)  # 200 pixels
     frame = gpd.GeoDataFrame(
-        {"label": ["granite", "granite", "shale"], "source": "map.gpkg"},
+        {"label": ["granite", "granite", "shale"], "source": "map.gpkg", "site": "record 1"},
         geometry=[big, small, other],
         crs=32633,
     )
     s = sample_labels(frame, stack.grid, max_per_class=120, random_state=1)
+    np.testing.assert_allclose(s.xy, np.column_stack(stack.grid.xy(s.rows, s.cols)))
     granite = s.labels == "granite"
     assert granite.sum() == 120 and (~granite).sum() == 120
     from_small = (s.cols[granite] >= 85).sum()

@@ -53,9 +53,12 @@ def test_the_page_shows_the_runs_units_accuracy_and_trust(demo_run):
     page = _page(out / "report.html")
     assert page.headings[0] == f"geomap map report: {out.name}"  # the folder, not the staging one
     warned = ["Warnings"] if report["warnings"] else []
+    checks = report["observations_to_check"]
+    assert checks["n_listed"] > 0 and checks["first"][0]["site"] in page.text
     assert page.headings[1:] == [
         "Map units",
         "Accuracy",
+        "Observations to check",
         "Where the map can be trusted",
         *warned,
         "Inputs",

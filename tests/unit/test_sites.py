@@ -8,12 +8,12 @@ from shapely.geometry import LineString
 
 from geomap.applicability import Applicability
 from geomap.errors import InputDataError, MissingFileError
+from geomap.export import write_points
 from geomap.sites import (
     SiteCandidates,
     default_spacing,
     parse_distance,
     read_access,
-    write_sites,
 )
 
 CRS = "EPSG:32633"
@@ -95,7 +95,7 @@ def test_sites_are_written_to_geopackage_and_lon_lat_csv(app, tmp_path):
     candidates = SiteCandidates(app, ["a", "b"], 5, 1000.0, CRS)
     candidates.add(*_window(app, rng))
     sites = candidates.select()
-    write_sites(sites, tmp_path / "s.gpkg", tmp_path / "s.csv")
+    write_points(sites, tmp_path / "s.gpkg", tmp_path / "s.csv", "suggested_samples")
     back = gpd.read_file(tmp_path / "s.gpkg", layer="suggested_samples")
     assert back.crs == CRS and len(back) == 5
     assert back["predicted_class"].tolist() == sites["predicted_class"].tolist()

@@ -39,6 +39,8 @@ def test_every_output_is_written(result):
         "expected_accuracy.tif",
         "suggested_samples.gpkg",
         "suggested_samples.csv",
+        "observations_to_check.gpkg",
+        "observations_to_check.csv",
     }
 
 
