@@ -168,6 +168,28 @@ def current_run() -> dict | None:
     return runs().get(key) if key else None
 
 
+#: Widgets whose values outlive their page: Streamlit forgets a widget's value when the page
+#: showing it is left, so a no-data value, a CRS or the number of trees would silently go back to
+#: its default after a visit to the map.
+KEPT_WIDGETS = (
+    *("label_crs", "label_layer", "nodata"),
+    *("model", "trees", "suggest", "smooth", "screen", "clusters", "som_side", "iterations"),
+    *("features", "cv_folds", "random_state", "max_per_class"),
+    *("map_layers", "opacity", "basemap"),
+)
+KEPT_PREFIXES = ("label_column:",)
+
+
+def keep_widget_values() -> None:
+    """Make the values of :data:`KEPT_WIDGETS` the session's own, so leaving a page keeps them.
+
+    Called by the frame on every run, before the page (Streamlit's documented way).
+    """
+    for key in list(st.session_state.keys()):
+        if key in KEPT_WIDGETS or str(key).startswith(KEPT_PREFIXES):
+            st.session_state[key] = st.session_state[key]
+
+
 def map_view(run_key: str, drawn: tuple) -> tuple[tuple[float, float] | None, int | None]:
     """The view (centre, zoom) to give the map about to be drawn; (None, None) leaves it be.
 

@@ -34,6 +34,7 @@ pages = [
     st.Page("views/export.py", title="Export", icon=":material/download:"),
 ]
 navigation = st.navigation(pages)
+session.keep_widget_values()
 
 status = st.sidebar.container()  # filled after the page ran, so it shows what the page chose
 if session.interrupted():

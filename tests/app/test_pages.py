@@ -307,3 +307,25 @@ def test_som_modes_train_and_map(app, model):
     assert ("Label distance" in layers.options) == (model == "som")
     legend = " ".join(m.value for m in app.markdown)
     assert "cluster 1" in legend
+
+
+def test_choices_survive_a_visit_to_other_pages(app):
+    demo = session.demo_inputs()
+    app.session_state["source"] = "upload"
+    app.session_state["kept_uploads"] = {"rasters": list(demo.rasters), "labels": demo.labels}
+    app.run()
+    app.text_input(key="nodata").input("7").run()
+    app.text_input(key="label_crs").input("EPSG:32633").run()
+    next(s for s in app.selectbox if s.label == session.COLUMN_BOX).select("geologist").run()
+    app.switch_page("views/train.py").run()
+    app.radio(key="model").set_value("som").run()
+    app.switch_page("views/map.py").run()
+    app.switch_page("views/data.py").run()  # Streamlit forgets a left page's widgets
+    assert app.text_input(key="nodata").value == "7"
+    assert app.text_input(key="label_crs").value == "EPSG:32633"
+    assert next(s for s in app.selectbox if s.label == session.COLUMN_BOX).value == "geologist"
+    data = app.session_state["inputs"]
+    assert (data.nodata, data.label_crs, data.label_column) == (7.0, "EPSG:32633", "geologist")
+    app.switch_page("views/train.py").run()
+    assert app.radio(key="model").value == "som"
+    assert not app.exception and not app.warning
