@@ -1,7 +1,9 @@
 """Per-browser-session state: a private workspace folder, the chosen inputs and the trained runs.
 
-Every browser session gets its own temporary folder for uploads and outputs; it is removed when
-Streamlit drops the session (or the server stops), so no session sees another's files. Runs are
+Every browser session gets its own temporary folder for uploads and outputs, so no session sees
+another's files. The page's address carries a random token (``?session=...``): reloading the
+page, or opening the address again within :data:`KEEP_SECONDS`, finds the uploads, runs and
+choices where they were; the folder is removed after that (or when the server stops). Runs are
 memoised in the session by a hash of the input files and the parameters, so moving between pages
 or layers never trains again.
 """
@@ -12,8 +14,11 @@ import hashlib
 import json
 import logging
 import re
+import secrets
 import shutil
 import tempfile
+import threading
+import time
 import weakref
 import zipfile
 from collections.abc import Iterator
@@ -112,6 +117,72 @@ def demo_inputs() -> Inputs:
         label_column="lithology",
         demo=True,
     )
+
+
+SESSION_PARAM = "session"
+#: How long a browser session's files, runs and choices wait for its address to be opened again.
+KEEP_SECONDS = 12 * 3600
+#: What a reload finds again, besides the values of :data:`KEPT_WIDGETS`.
+_PERSISTED = (
+    *("workspace", "inputs", "runs", "current_run", "source", "saved_uploads", "kept_uploads"),
+    "map_view",
+)
+
+
+class _Sessions:
+    """The state of every browser session of this server, by token, for a reload to resume."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.saved: dict[str, tuple[float, dict]] = {}
+
+    def get(self, token: str) -> dict | None:
+        with self.lock:
+            entry = self.saved.get(token)
+        return None if entry is None else entry[1]
+
+    def put(self, token: str, state: dict) -> None:
+        """Keep ``state``; forget sessions unused for :data:`KEEP_SECONDS` (their folders go)."""
+        now = time.monotonic()
+        with self.lock:
+            self.saved[token] = (now, state)
+            for old in [t for t, (seen, _) in self.saved.items() if now - seen > KEEP_SECONDS]:
+                del self.saved[old]
+
+
+@st.cache_resource(show_spinner=False)
+def _sessions() -> _Sessions:
+    return _Sessions()
+
+
+def _persisted(key: str) -> bool:
+    return key in _PERSISTED or key in KEPT_WIDGETS or key.startswith(KEPT_PREFIXES)
+
+
+def resume() -> None:
+    """Give this browser session its token; after a reload, the state it had under it.
+
+    Called by the frame at the start of every run, before the page.
+    """
+    if "token" not in st.session_state:
+        token = st.query_params.get(SESSION_PARAM)
+        state = _sessions().get(token) if token else None
+        if state is None:
+            token = secrets.token_urlsafe(16)
+        else:
+            for key, value in state.items():
+                st.session_state[key] = value
+            log.info("a browser session resumed its uploads and runs after a reload")
+        st.session_state.token = token
+    if st.query_params.get(SESSION_PARAM) != st.session_state.token:
+        st.query_params[SESSION_PARAM] = st.session_state.token
+
+
+def remember() -> None:
+    """Keep this session's state for :func:`resume` (called by the frame after every run)."""
+    if "token" in st.session_state:
+        state = {k: st.session_state[k] for k in list(st.session_state.keys()) if _persisted(k)}
+        _sessions().put(st.session_state.token, state)
 
 
 def workspace() -> Workspace:

@@ -34,6 +34,7 @@ pages = [
     st.Page("views/export.py", title="Export", icon=":material/download:"),
 ]
 navigation = st.navigation(pages)
+session.resume()
 session.keep_widget_values()
 
 status = st.sidebar.container()  # filled after the page ran, so it shows what the page chose
@@ -48,6 +49,7 @@ try:
 finally:  # also when a page stops early (st.stop)
     if navigation.url_path != "map":
         session.map_left()
+    session.remember()
     with status:
         data = session.inputs()
         if data.rasters:

@@ -65,8 +65,10 @@ with right:
         "become one unit. An earlier run's legend.csv works for observations holding names.",
     )
 st.caption(
-    f"Uploads stay in a private folder of this browser session (removed when it ends), up to "
-    f"{limit} MB per file."
+    f"Uploads stay in a private folder of this browser session, up to {limit} MB per file. "
+    "Reloading the page, or opening its address again within "
+    f"{session.KEEP_SECONDS // 3600} hours, finds them and the runs again; keep the address to "
+    "yourself: it opens your session."
 )
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import pytest
 import rasterio
+from streamlit.testing.v1 import AppTest
 
 import session
+
+APP = Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py"
 
 
 def _errors(app) -> list[str]:
@@ -329,3 +334,26 @@ def test_choices_survive_a_visit_to_other_pages(app):
     app.switch_page("views/train.py").run()
     assert app.radio(key="model").value == "som"
     assert not app.exception and not app.warning
+
+
+def test_a_reloaded_page_finds_its_uploads_runs_and_choices(trained):
+    token = trained.session_state["token"]
+    assert trained.query_params["session"] == token  # in the address
+    first = trained.session_state["current_run"]
+    trained.switch_page("views/map.py").run()
+    trained.slider(key="opacity").set_value(0.3).run()
+    reloaded = AppTest.from_file(str(APP), default_timeout=300)
+    reloaded.query_params["session"] = token  # the same address, a new browser session
+    reloaded.run()
+    assert not reloaded.exception
+    assert reloaded.session_state["token"] == token
+    assert reloaded.session_state["current_run"] == first
+    reloaded.switch_page("views/map.py").run()
+    assert not reloaded.exception and not _errors(reloaded)
+    assert reloaded.slider(key="opacity").value == 0.3
+    assert not any("Train a model first" in i.value for i in reloaded.info)
+    stranger = AppTest.from_file(str(APP), default_timeout=300)
+    stranger.query_params["session"] = "not-a-session"
+    stranger.run()
+    assert stranger.session_state["token"] not in (token, "not-a-session")
+    assert "runs" not in stranger.session_state

@@ -91,6 +91,12 @@ def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
         assert re.search("granite", src.tags()["CLASS_NAMES"])
         assert src.colormap(1)[0][3] == 255
     print("demo flow seconds:", {k: round(v, 1) for k, v in timings.items()})
+
+    assert re.search(r"[?&]session=[\w-]{16,}", page.url), page.url  # the address holds it
+    page.reload()  # a new browser session under the same address: nothing is lost
+    expect(page.get_by_role("button", name="lithology.tif", exact=True)).to_be_visible()
+    _go(page, "Map")
+    expect(_map_frame(page).locator("img.leaflet-image-layer").first).to_be_visible()
     assert offline.blocked == [], offline.blocked
 
 
