@@ -52,11 +52,11 @@ def to_check(report: dict, out: Path) -> None:
     if not checks or not checks["n_listed"]:
         return
     st.markdown(
-        f"**{checks['n_listed']} of {checks['n_points']} observations to check**: the model "
-        "trained without their surroundings maps another unit there and gives theirs less than "
-        "one chance in ten. A misidentified rock, a point across a contact, or a unit the "
-        "rasters do not separate: look at your notes or revisit them. They are a layer on the "
-        "Map page and a file on the Export page."
+        f"**Observations to check: {checks['n_listed']}** of the {checks['n_points']} used. The "
+        "model trained without their surroundings maps another unit there and gives theirs "
+        "less than one chance in ten. A misidentified rock, a point across a contact, or a "
+        "unit the rasters do not separate: look at your notes or revisit them. They are a "
+        "layer on the Map page and a file on the Export page."
     )
     table = pd.read_csv(out / "observations_to_check.csv")
     shown = table[["rank", "site", "observed", "held_out", "p_observed", "p_held_out"]]

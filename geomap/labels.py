@@ -59,7 +59,7 @@ def read_labels(
     """Read observations into a GeoDataFrame with columns ``label``, ``source``, ``site``, geometry.
 
     ``site`` names each observation as the file does (an identifier column such as ``station``
-    or ``obs_id``, else "line 14" of a CSV or "record 13" of a vector file).
+    or ``obs_id``, else "line 14" of a CSV or "fid 13" of a vector file).
 
     Parameters
     ----------
@@ -191,7 +191,7 @@ def _zipped_shapefile(path: Path) -> str | Path:
 def _read_vector(path: Path, layer: str | None, crs: str | None = None) -> gpd.GeoDataFrame:
     source = _zipped_shapefile(path) if path.suffix.lower() == ".zip" else path
     try:
-        frame = gpd.read_file(source, layer=layer)
+        frame = gpd.read_file(source, layer=layer, fid_as_index=True)
     except DataLayerError:
         raise LabelError(
             f"Labels '{path}': there is no layer '{layer}'. Its layers are: "
@@ -245,7 +245,9 @@ def read_table(path: Path, what: str = "Labels", dtype=None) -> pd.DataFrame:
                 sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
             except csv.Error:  # one column, or nothing to tell: commas
                 sep = ","
-            return pd.read_csv(path, sep=sep, encoding=encoding, dtype=dtype)
+            table = pd.read_csv(path, sep=sep, encoding=encoding, dtype=dtype)
+            table.attrs["dialect"] = (encoding, sep)
+            return table
         except UnicodeDecodeError:
             continue
         except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
@@ -254,7 +256,9 @@ def read_table(path: Path, what: str = "Labels", dtype=None) -> pd.DataFrame:
 
 
 def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
+    """The CSV's points, indexed by the line each row starts on."""
     table = read_table(path)
+    table.index = _record_lines(path, *table.attrs["dialect"], len(table))
     lower = {c.lower().strip(): c for c in table.columns}
     pair = next((p for p in COORD_PAIRS if p[0] in lower and p[1] in lower), None)
     if pair is None:
@@ -273,13 +277,28 @@ def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
     x, y = (_decimals(table[lower[name]]) for name in pair)
     bad = np.flatnonzero((x.isna() | y.isna()).to_numpy())
     if len(bad):
-        rows = ", ".join(str(r + 2) for r in bad[:5])  # +2: header line, 1-based lines
+        rows = ", ".join(str(table.index[r]) for r in bad[:5])
         raise LabelError(
             f"Labels '{path}': {len(bad)} rows have empty or non-numeric coordinates in "
             f"'{lower[pair[0]]}'/'{lower[pair[1]]}' (lines {rows}...). Fix or remove them; write "
             "decimals with a point, not a comma."
         )
-    return _with_crs(gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(x, y)), crs, path)
+    frame = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(x, y))
+    return _with_crs(frame, crs, path)
+
+
+def _record_lines(path: Path, encoding: str, sep: str, n_rows: int) -> pd.Index:
+    """The line each data row of a CSV starts on (blank lines and cells over lines counted)."""
+    starts, line = [], 1
+    with open(path, encoding=encoding, newline="") as f:
+        reader = csv.reader(f, delimiter=sep)
+        for row in reader:
+            if row:  # pandas skips blank lines
+                starts.append(line)
+            line = reader.line_num + 1
+    if len(starts) - 1 != n_rows:  # a dialect the two parsers read differently
+        return pd.RangeIndex(2, n_rows + 2)
+    return pd.Index(starts[1:])
 
 
 def _decimals(column: pd.Series) -> pd.Series:
@@ -332,21 +351,43 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
 def _site_names(frame: gpd.GeoDataFrame, path: Path, column: str) -> pd.Series:
     """What the geologist calls each observation, to find it in their notes and file.
 
-    The name and value of an identifier column (``station``, ``obs_id``, ``sample``, ``id``,
-    ``*_id``, ...): "station GM-023"; else its place in the file: "line 14" of a CSV (the
-    header is line 1), "record 13" of other formats.
+    The name and value of an identifier column ("station GM-023"): the first of
+    :data:`SITE_COLUMNS` or ``*_id`` (spaces and hyphens read as underscores) whose values are
+    nearly all distinct and are not the classes; a value written twice gets its place too. Else
+    its place: "line 14" of a CSV (the header is line 1), "fid 13" of other formats (the
+    feature id QGIS shows): ``frame``'s index (see :func:`_read_csv`, :func:`_read_vector`).
     """
-    word, first = ("line", 2) if path.suffix.lower() == ".csv" else ("record", 1)
-    place = pd.Series([f"{word} {i + first}" for i in frame.index], index=frame.index)
-    columns = {
-        str(c).casefold(): c for c in frame.columns if c not in (column, frame.geometry.name)
-    }
-    named = next((columns[n] for n in SITE_COLUMNS if n in columns), None)
-    named = named or next((columns[c] for c in columns if c.endswith("_id")), None)
+    word = "line" if path.suffix.lower() == ".csv" else "fid"
+    place = pd.Series([f"{word} {i}" for i in frame.index], index=frame.index)
+    named = _site_column(frame, column)
     if named is None:
         return place
-    names = frame[named].map(lambda v: "" if pd.isna(v) else _class_name(v))
-    return (f"{named} " + names).where(names != "", place)
+    values = frame[named]
+    if word == "line":  # cells as written: "007" stays "007"
+        text = read_table(path, dtype=str)
+        values = text[named].set_axis(_record_lines(path, *text.attrs["dialect"], len(text)))
+    names = values.loc[frame.index].map(lambda v: "" if pd.isna(v) else _class_name(v))
+    sites = (f"{named} " + names).where(names != "", place)
+    twice = names.duplicated(keep=False) & (names != "")
+    return sites.where(~twice, sites + " (" + place + ")")
+
+
+def _site_column(frame: gpd.GeoDataFrame, column: str) -> str | None:
+    """The column that names the observations, if one does (see :func:`_site_names`)."""
+    columns = {}
+    for c in frame.columns:
+        if c not in (column, frame.geometry.name):
+            columns.setdefault(re.sub(r"[\s-]+", "_", str(c).strip().casefold()), c)
+    ranked = [columns[n] for n in SITE_COLUMNS if n in columns]
+    ranked += [c for n, c in columns.items() if n.endswith("_id") and c not in ranked]
+    classes = frame[column].map(_class_name)
+    for name in ranked:
+        values = frame[name].map(lambda v: "" if pd.isna(v) else _class_name(v))
+        given = values[values != ""]
+        distinct = len(given) > 0 and given.nunique() >= 0.9 * len(given)
+        if distinct and (given != classes[given.index]).mean() > 0.5:
+            return name
+    return None
 
 
 def _class_name(value) -> str:
@@ -386,7 +427,8 @@ class Samples:
     """Labelled pixels of the reference grid.
 
     ``site`` names each sample's observation as its file does; ``xy`` is where it was observed
-    (a point's own coordinates in the grid's CRS, a polygon pixel's centre).
+    (a point's, or a multipoint part's, own coordinates in the grid's CRS; a polygon pixel's
+    centre).
     """
 
     rows: np.ndarray
@@ -437,17 +479,18 @@ def sample_labels(
         _point_pixels(labels[is_point], grid),
         _polygon_pixels(labels[~is_point], grid, max_per_class, rng),
     ]
-    rows, cols, idx, kind = (np.concatenate(p) for p in zip(*parts))
+    rows, cols, idx, kind, xy = (np.concatenate(p) for p in zip(*parts))
     if len(rows) == 0:
         raise LabelError(_no_overlap_message(labels, grid, given))
+    sites = labels["site"] if "site" in labels else "fid " + (labels.index + 1).astype(str)
     samples = Samples(
         rows=rows,
         cols=cols,
         labels=labels["label"].to_numpy()[idx].astype(str),
         kind=kind,
         source=labels["source"].to_numpy()[idx].astype(str),
-        site=labels["site"].to_numpy()[idx].astype(str),
-        xy=_observed_xy(labels, grid, rows, cols, idx, kind),
+        site=sites.to_numpy()[idx].astype(str),
+        xy=xy,
     )
     samples.counts = {
         "observations": int(len(labels)),
@@ -459,16 +502,6 @@ def sample_labels(
         "classes_off_grid": class_order(set(labels["label"]) - set(samples.labels)),
     }
     return samples
-
-
-def _observed_xy(labels, grid: Grid, rows, cols, idx, kind) -> np.ndarray:
-    """Where each sample was observed: a point's own place, a pixel centre otherwise."""
-    xy = np.column_stack(grid.xy(rows, cols))
-    where = np.flatnonzero(kind == "point")
-    geoms = labels.geometry.iloc[idx[where]]
-    single = (geoms.geom_type == "Point").to_numpy()
-    xy[where[single]] = np.column_stack([geoms[single].x, geoms[single].y])
-    return xy
 
 
 def placement_notes(path: Path, counts: dict) -> list[str]:
@@ -513,13 +546,14 @@ def _point_pixels(points: gpd.GeoDataFrame, grid: Grid) -> tuple[np.ndarray, ...
     row = np.floor(np.where(placed, fy, -1)).astype("int64")
     inside = (row >= 0) & (row < grid.height) & (col >= 0) & (col < grid.width)
     idx = exploded.index.to_numpy()[inside]
-    return row[inside], col[inside], idx, np.full(len(idx), "point")
+    xy = np.column_stack([x[inside], y[inside]])  # where it was observed, not the pixel centre
+    return row[inside], col[inside], idx, np.full(len(idx), "point"), xy
 
 
 def _polygon_pixels(
     polygons: gpd.GeoDataFrame, grid: Grid, cap: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, ...]:
-    empty = (np.empty(0, "int64"),) * 3 + (np.empty(0, "<U7"),)
+    empty = (np.empty(0, "int64"),) * 3 + (np.empty(0, "<U7"), np.empty((0, 2)))
     if polygons.empty:
         return empty
     left, bottom, right, top = polygons.total_bounds
@@ -556,7 +590,9 @@ def _polygon_pixels(
     if len(ids) == 0:
         return empty
     chosen = _round_robin(polygons.loc[ids, "label"].to_numpy(), ids, cap, rng)
-    return rows[chosen], cols[chosen], ids[chosen], np.full(len(chosen), "polygon")
+    rows, cols = rows[chosen], cols[chosen]
+    centres = np.column_stack(grid.xy(rows, cols))
+    return rows, cols, ids[chosen], np.full(len(chosen), "polygon"), centres
 
 
 def _add_unburnt(polygons, grid, rows, cols, ids):
@@ -564,7 +600,7 @@ def _add_unburnt(polygons, grid, rows, cols, ids):
     missing = np.setdiff1d(polygons.index.to_numpy(), ids)
     if len(missing) == 0:
         return rows, cols, ids
-    r, c, idx, _ = _point_pixels(
+    r, c, idx, *_ = _point_pixels(
         gpd.GeoDataFrame(geometry=polygons.loc[missing].representative_point(), crs=polygons.crs),
         grid,
     )

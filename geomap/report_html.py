@@ -169,6 +169,7 @@ def _to_check(checks: dict | None) -> str:
             escape(str(c["site"])),
             escape(str(c["observed"])),
             escape(str(c["held_out"])),
+            f"{c['p_observed']:.2f}",
             f"{c['p_held_out']:.2f}",
         ]
         for c in checks["first"]
@@ -176,13 +177,16 @@ def _to_check(checks: dict | None) -> str:
     more = checks["n_listed"] - len(rows)
     return (
         "<h2>Observations to check</h2>"
-        f"<p>{checks['n_listed']} of {checks['n_points']} point observations are mapped as another "
-        "unit, with confidence, by the model trained without their surroundings (spatial CV): "
+        f"<p>{checks['n_listed']} of the {checks['n_points']} point observations used are mapped "
+        "as another unit, with confidence, by the model trained without their surroundings "
+        "(spatial CV): "
         "a misidentified rock, a point on the wrong side of a contact, or a unit the rasters do "
         "not separate. Revisit them, or look again at your notes: "
         "<code>observations_to_check.gpkg</code> (CSV with lon/lat beside it).</p>"
         + _table(
-            ["rank", "observation", "observed", "held-out map", "its probability"], rows, (0, 4)
+            ["rank", "observation", "observed", "mapped without it", "p(observed)", "p(mapped)"],
+            rows,
+            (0, 4, 5),
         )
         + (f"<p><small>and {more} more in the file.</small></p>" if more > 0 else "")
     )

@@ -25,8 +25,10 @@ def _map_frame(page):
 def _zoom_in_then_redraw_keeps_the_view(page) -> None:
     """Zoom in twice (quickly), then move the opacity slider, which draws the map anew.
 
-    The map's scale bar tells the zoom: it must stay the zoomed-in one (no snapping back while
-    zooming, no return to the whole survey after the redraw).
+    The map's scale bar tells the zoom: it must stay the zoomed-in one (no return to the whole
+    survey after the redraw; no snapping back while zooming, which this catches only when the
+    second click beats the first zoom's round trip to the server: the deterministic check is
+    tests/app/test_session.py).
     """
     scale = _map_frame(page).locator(".leaflet-control-scale-line").first
     seen = [scale.inner_text()]

@@ -47,9 +47,9 @@ def test_geopackage_points_keep_text_names(tmp_path, stack):
     s = sample_labels(labels, stack.grid)
     assert list(s.rows) == [1, 11, 21, 31] and list(s.cols) == [1, 11, 21, 31]
     assert set(s.source) == {"obs.gpkg"}
-    assert list(s.site) == ["record 1", "record 2", "record 3", "record 4"]
+    assert list(s.site) == ["fid 1", "fid 2", "fid 3", "fid 4"]
     kept = s.subset(np.array([False, True, False, True]))
-    assert list(kept.site) == ["record 2", "record 4"] and kept.xy.shape == (2, 2)
+    assert list(kept.site) == ["fid 2", "fid 4"] and kept.xy.shape == (2, 2)
 
 
 def test_samples_keep_where_each_point_was_observed_not_its_pixel_centre(stack):
@@ -154,28 +154,62 @@ def test_blank_classes_are_not_observations(tmp_path, stack):
 def test_each_observation_is_named_as_the_geologist_finds_it_in_the_file(tmp_path):
     p = tmp_path / "obs.gpkg"
     frame = points(labels=["granite", "", "basalt", "granite"])
-    frame["Station"] = ["GM-01", "GM-02", None, "GM-04"]
+    frame["Station ID"] = ["GM-01", "GM-02", None, "GM-04"]
     frame.to_file(p)
-    # the id column's name and value; without a value, the record (the blank one is dropped)
+    # the id column's name and value; without a value, the feature id (the blank one is dropped)
     assert list(read_labels(p, "lithology")["site"]) == [
-        "Station GM-01",
-        "record 3",
-        "Station GM-04",
+        "Station ID GM-01",
+        "fid 3",
+        "Station ID GM-04",
     ]
-    frame.drop(columns="Station").assign(sample_id=[7.0, 8.0, 9.0, 10.0]).to_file(p)
+    frame.drop(columns="Station ID").assign(sample_id=[7.0, 8.0, 9.0, 10.0]).to_file(p)
     assert list(read_labels(p, "lithology")["site"]) == [
         "sample_id 7",
         "sample_id 9",
         "sample_id 10",
     ]
-    frame.drop(columns="Station").to_file(p)  # no identifier: the place in the file
-    assert list(read_labels(p, "lithology")["site"]) == ["record 1", "record 3", "record 4"]
+    frame.drop(columns="Station ID").to_file(p)  # no identifier: the feature id QGIS shows
+    assert list(read_labels(p, "lithology")["site"]) == ["fid 1", "fid 3", "fid 4"]
+
+
+def test_columns_of_codes_or_unit_names_do_not_name_observations(tmp_path):
+    p = tmp_path / "obs.gpkg"
+    frame = points(labels=["granite", "basalt", "granite", "basalt"])
+    frame["lith_id"] = [1, 2, 1, 2]  # a code per unit, not per observation
+    frame["name"] = ["Granite", "Basalt", "Granite", "Basalt"]
+    frame.to_file(p)
+    assert list(read_labels(p, "lithology")["site"]) == ["fid 1", "fid 2", "fid 3", "fid 4"]
+    frame["name"] = ["granite", "basalt", "granite2", "basalt2"]  # distinct, yet the classes
+    frame.drop(columns="lith_id").to_file(p)
+    assert read_labels(p, "lithology")["site"].iloc[0] == "fid 1"
+    visits = points(n=10)  # a station visited twice among ten: told apart by place
+    visits["station"] = ["A", "B", "A", *"CDEFGHI"]
+    visits.to_file(p)
+    assert list(read_labels(p, "lithology")["site"])[:4] == [
+        "station A (fid 1)",
+        "station B",
+        "station A (fid 3)",
+        "station C",
+    ]
+
+
+def test_csv_observations_are_named_by_their_line_and_their_ids_as_written(tmp_path):
     csv_path = tmp_path / "obs.csv"
     csv_path.write_text("lon,lat,rock\n15.0,46.9,granite\n15.1,46.9,\n15.2,46.9,basalt\n")
     assert list(read_labels(csv_path, "rock")["site"]) == ["line 2", "line 4"]
+    # a blank line and a note over two lines: the lines of the file, as an editor numbers them
+    csv_path.write_text(
+        'lon,lat,rock,note\n15.0,46.9,granite,"weathered,\nred"\n\n15.2,46.9,basalt,fresh\n'
+    )
+    assert list(read_labels(csv_path, "rock")["site"]) == ["line 2", "line 5"]
+    csv_path.write_text("lon,lat,rock,Station\n15.0,46.9,granite,007\n15.1,46.9,basalt,1e3\n")
+    assert list(read_labels(csv_path, "rock")["site"]) == ["Station 007", "Station 1e3"]
     # the class column is never the identifier, even when named like one
     csv_path.write_text("lon,lat,id\n15.0,46.9,granite\n")
     assert list(read_labels(csv_path, "id")["site"]) == ["line 2"]
+    csv_path.write_text("lon,lat,rock\n15.0,46.9,granite\n\n15.1,x,basalt\n")
+    with pytest.raises(LabelError, match=r"\(lines 4\.\.\.\)"):
+        read_labels(csv_path, "rock")
 
 
 def test_class_names_that_differ_in_capitals_or_spaces_are_flagged(tmp_path):
@@ -377,3 +411,16 @@ def test_extract_features_equals_whole_image(stack):
     whole = recipe.compute(stack.read(Window(0, 0, 100, 100), halo=recipe.halo))
     np.testing.assert_array_equal(got, whole[:, rows, cols].T)
     assert np.isnan(got[4]).all()
+
+
+def test_a_multipoint_observation_keeps_each_part_where_it_was(stack):
+    from shapely.geometry import MultiPoint
+
+    frame = gpd.GeoDataFrame(
+        {"label": ["granite"], "source": "obs.gpkg"},  # no site: named by its feature
+        geometry=[MultiPoint([(X0 + 37, Y0 - 34), (X0 + 337, Y0 - 334)])],
+        crs=CRS,
+    )
+    s = sample_labels(frame, stack.grid)
+    np.testing.assert_allclose(s.xy, [[X0 + 37, Y0 - 34], [X0 + 337, Y0 - 334]])
+    assert list(s.site) == ["fid 1", "fid 1"] and list(s.kind) == ["point", "point"]
