@@ -4,12 +4,21 @@ Leaflet's JavaScript and CSS are served by this app, never by a CDN, so the map 
 camp or a closed network: the ``django-js-lib-leaflet`` package (Leaflet 1.9.4, BSD-2-Clause)
 holds them, and declaring its folder as a Streamlit component makes Streamlit serve it under
 ``/component/<name>/``. Without a basemap no tile is requested at all.
+
+The layers' PNGs are served the same way, from a folder of this server process named by their
+SHA-256 (unguessable without the image), so a redrawn map, or the rerun each pan and zoom
+causes, sends their addresses, not the images, and the browser keeps them in its cache.
 """
 
 from __future__ import annotations
 
-import base64
+import atexit
+import hashlib
 import html
+import os
+import shutil
+import tempfile
+import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -23,6 +32,11 @@ from geomap import webmap
 
 LEAFLET_DIR = Path(str(resources.files("js_lib_leaflet") / "static" / "js_lib_leaflet"))
 _LEAFLET = components.declare_component("leaflet_assets", path=str(LEAFLET_DIR))
+OVERLAY_DIR = Path(tempfile.mkdtemp(prefix="geomap-overlays-"))
+atexit.register(shutil.rmtree, OVERLAY_DIR, ignore_errors=True)
+_OVERLAYS = components.declare_component("overlays", path=str(OVERLAY_DIR))
+#: An overlay PNG not drawn for this long is removed (drawn again, it is written again).
+OVERLAY_SECONDS = 3600
 LEAFLET_JS = f"/component/{_LEAFLET.name}/leaflet.js"
 LEAFLET_CSS = f"/component/{_LEAFLET.name}/leaflet.css"
 NO_BASEMAP = "None (works offline)"
@@ -91,16 +105,32 @@ def _has_band(path: Path, band: int) -> bool:
 @st.cache_data(max_entries=64, show_spinner=False)
 def render(
     path: str, mtime_ns: int, spec: LayerSpec
-) -> tuple[str, tuple, tuple | None, tuple | None]:
-    """A layer as a PNG data URL with its bounds, cached by file, version and style."""
+) -> tuple[bytes, tuple, tuple | None, tuple | None]:
+    """A layer as PNG bytes with its bounds, cached by file, version and style."""
     if spec.kind == "class":
         overlay = webmap.class_overlay(path, MAX_SIZE)
     else:
         overlay = webmap.continuous_overlay(
             path, spec.band, cmap=spec.cmap, vmin=spec.vmin, vmax=spec.vmax, max_size=MAX_SIZE
         )
-    url = "data:image/png;base64," + base64.b64encode(webmap.to_png(overlay.image)).decode()
-    return url, overlay.bounds, overlay.value_range, overlay.data_range
+    return webmap.to_png(overlay.image), overlay.bounds, overlay.value_range, overlay.data_range
+
+
+def overlay_url(png: bytes) -> str:
+    """The address this server gives a layer's PNG (written once; old ones are removed)."""
+    name = hashlib.sha256(png).hexdigest() + ".png"
+    path = OVERLAY_DIR / name
+    if path.exists():
+        os.utime(path)  # drawn now: not old
+    else:
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(png)
+        tmp.replace(path)
+        old = time.time() - OVERLAY_SECONDS
+        for other in OVERLAY_DIR.glob("*.png"):
+            if other.stat().st_mtime < old:
+                other.unlink(missing_ok=True)
+    return f"/component/{_OVERLAYS.name}/{name}"
 
 
 def offline_map(bounds: tuple, basemap: str | None) -> folium.Map:
@@ -121,9 +151,10 @@ def offline_map(bounds: tuple, basemap: str | None) -> folium.Map:
 
 
 def rendered(out: Path, spec: LayerSpec) -> tuple[str, tuple, tuple | None, tuple | None]:
-    """:func:`render` of a layer of the run in ``out``."""
+    """:func:`render` of a layer of the run in ``out``, its PNG served at the address given."""
     path = out / spec.file
-    return render(str(path), path.stat().st_mtime_ns, spec)
+    png, *rest = render(str(path), path.stat().st_mtime_ns, spec)
+    return (overlay_url(png), *rest)
 
 
 def add_overlay(
@@ -135,13 +166,15 @@ def add_overlay(
     layers (None, None for class maps).
     """
     url, bounds, value_range, data_range = rendered(out, spec)
-    folium.raster_layers.ImageOverlay(
-        url,
+    layer = folium.raster_layers.ImageOverlay(
+        "data:,",
         bounds=[list(bounds[0]), list(bounds[1])],
         opacity=opacity,
         name=spec.title,
         show=show,
-    ).add_to(m)
+    )
+    layer.url = url  # an address on this server (folium would read it as a local file's path)
+    layer.add_to(m)
     return value_range, data_range
 
 

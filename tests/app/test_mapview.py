@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import folium
+import numpy as np
 
 import mapview
+from geomap import webmap
 
 
 def _walk(element):
@@ -70,3 +73,17 @@ def test_a_colour_bar_says_when_values_go_beyond_its_ends():
     assert "Values reach down to 0.05 and up to 5.95." in clipped
     inside = mapview.colour_bar_html(spec, (0.0, 1.0), (0.2, 0.9))
     assert "≤" not in inside and "≥" not in inside and "Values reach" not in inside
+
+
+def test_layer_images_are_served_by_the_app_under_unguessable_names(tmp_path):
+    png = webmap.to_png(np.zeros((4, 4, 4), dtype="uint8"))
+    url = mapview.overlay_url(png)
+    name = url.rsplit("/", 1)[1]
+    assert url.startswith("/component/") and len(name) == 64 + 4  # sha-256 of the image
+    assert (mapview.OVERLAY_DIR / name).read_bytes() == png
+    assert mapview.overlay_url(png) == url  # the same image, the same address
+    stale = mapview.OVERLAY_DIR / ("0" * 64 + ".png")
+    stale.write_bytes(png)
+    os.utime(stale, (0, 0))  # drawn long ago
+    mapview.overlay_url(webmap.to_png(np.full((4, 4, 4), 255, dtype="uint8")))
+    assert not stale.exists() and (mapview.OVERLAY_DIR / name).exists()

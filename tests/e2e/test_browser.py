@@ -67,6 +67,8 @@ def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
     t0 = time.perf_counter()
     frame = _map_frame(page)
     expect(frame.locator("img.leaflet-image-layer").first).to_be_visible(timeout=120_000)
+    loaded = "i => i.complete && i.naturalWidth > 0 && i.src.includes('/component/')"
+    assert frame.locator("img.leaflet-image-layer").first.evaluate(loaded)  # served by the app
     expect(frame.locator(".leaflet-control-layers")).to_be_visible()
     expect(frame.locator("path.leaflet-interactive").first).to_be_attached()  # observations
     timings["map"] = time.perf_counter() - t0
