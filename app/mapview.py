@@ -224,7 +224,10 @@ def add_observations(m: folium.Map, geojson: dict, colours: dict[str, str]) -> N
 
 
 SITE_FIELDS = ("rank", "predicted_class", "expected_accuracy", "reason")
-CHECK_FIELDS = ("rank", "site", "observed", "held_out", "p_observed")
+CHECK_FIELDS = ("rank", "site", "observed", "held_out", "p_observed", "p_held_out")
+#: How each point layer is drawn, for the map and its legend: (ring colour, fill, dashes).
+SITE_STYLE = ("#d7191c", "#ffffff", None)
+CHECK_STYLE = ("#000000", None, "4 3")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -242,7 +245,7 @@ def add_sites(m: folium.Map, geojson: dict) -> None:
         geojson,
         name="Suggested field sites",
         marker=folium.CircleMarker(radius=7, weight=3, fill=True, fill_opacity=0.6),
-        style_function=lambda f: {"color": "#d7191c", "fillColor": "#ffffff", "weight": 3},
+        style_function=lambda f: {"color": SITE_STYLE[0], "fillColor": SITE_STYLE[1], "weight": 3},
         popup=folium.GeoJsonPopup(
             fields=list(SITE_FIELDS),
             aliases=["rank", "mapped as", "expected accuracy", "why here"],
@@ -252,18 +255,48 @@ def add_sites(m: folium.Map, geojson: dict) -> None:
 
 
 def add_to_check(m: folium.Map, geojson: dict) -> None:
-    """Observations to check as black-and-yellow rings, with what the held-out map says there."""
+    """Observations to check as dashed rings, with what the held-out map says there."""
     folium.GeoJson(
         geojson,
         name="Observations to check",
-        marker=folium.CircleMarker(radius=8, weight=3, fill=False),
-        style_function=lambda f: {"color": "#ffd700", "weight": 3, "dashArray": "4 3"},
+        marker=folium.CircleMarker(radius=9, weight=2.5, fill=False),
+        style_function=lambda f: {
+            "color": CHECK_STYLE[0],
+            "weight": 2.5,
+            "dashArray": CHECK_STYLE[2],
+        },
         popup=folium.GeoJsonPopup(
             fields=list(CHECK_FIELDS),
-            aliases=["rank", "observation", "observed", "mapped without it", "p(observed)"],
+            aliases=[
+                *("rank", "observation", "observed", "mapped without it", "p(observed)"),
+                "p(mapped)",
+            ],
         ),
         tooltip=folium.GeoJsonTooltip(fields=["site"], aliases=["check"]),
     ).add_to(m)
+
+
+def points_legend_html(layers: list[str]) -> str:
+    """What the point layers' symbols mean: field observations, sites, observations to check."""
+    symbols = {
+        "Field observations": ("#000000", "#dddddd", None, 4, "the unit's colour inside"),
+        "Suggested field sites": (*SITE_STYLE, 7, "ranked; click for why"),
+        "Observations to check": (*CHECK_STYLE, 8, "mapped as another unit without them"),
+    }
+    rows = []
+    for title in layers:
+        if title in symbols:
+            ring, fill, dashes, radius, note = symbols[title]
+            svg = (
+                f'<svg width="20" height="20"><circle cx="10" cy="10" r="{radius}" '
+                f'stroke="{ring}" stroke-width="2" fill="{fill or "none"}" '
+                f'stroke-dasharray="{dashes or "none"}"/></svg>'
+            )
+            rows.append(
+                f'<div class="geomap-legend-row">{svg} {html.escape(title)}'
+                f'<div style="font-size:0.8em;margin-left:24px">{html.escape(note)}</div></div>'
+            )
+    return f'<div class="geomap-legend">{"".join(rows)}</div>' if rows else ""
 
 
 def class_legend_html(entries: list[tuple[str, str]], title: str) -> str:

@@ -71,6 +71,10 @@ def to_check(report: dict, out: Path) -> None:
         ),
         hide_index=True,
         key="to_check_table",
+        column_config={
+            "p(observed)": st.column_config.NumberColumn(format="%.2f"),
+            "p(mapped)": st.column_config.NumberColumn(format="%.2f"),
+        },
     )
 
 

@@ -168,6 +168,7 @@ def resume() -> None:
         token = st.query_params.get(SESSION_PARAM)
         state = _sessions().get(token) if token else None
         if state is None:
+            st.session_state.session_lost = bool(token)
             token = secrets.token_urlsafe(16)
         else:
             for key, value in state.items():
@@ -176,6 +177,11 @@ def resume() -> None:
         st.session_state.token = token
     if st.query_params.get(SESSION_PARAM) != st.session_state.token:
         st.query_params[SESSION_PARAM] = st.session_state.token
+
+
+def lost() -> bool:
+    """Whether the address named a session this server no longer holds; asked once."""
+    return bool(st.session_state.pop("session_lost", False))
 
 
 def remember() -> None:

@@ -38,6 +38,13 @@ session.resume()
 session.keep_widget_values()
 
 status = st.sidebar.container()  # filled after the page ran, so it shows what the page chose
+if session.lost():
+    st.info(
+        "This address's session is no longer on the server: the app was restarted, or the "
+        f"session was unused for {session.KEEP_SECONDS // 3600} hours. Its uploads and maps are "
+        "gone; open the demo scene or upload the files again.",
+        icon=":material/history:",
+    )
 if session.interrupted():
     st.warning(
         "The last training stopped before it finished: the page was left or a setting changed "

@@ -149,12 +149,10 @@ if data.labels is not None and not data.demo:
             str(data.labels), data.labels.stat().st_mtime_ns, data.label_crs, data.label_layer
         )
     if columns:
-        data.label_column = st.selectbox(
-            session.COLUMN_BOX,
-            columns,
-            index=columns.index(session.guess_class_column(columns)),
-            key=f"label_column:{data.labels.name}:{data.labels.stat().st_mtime_ns}",  # per file
-        )
+        key = f"label_column:{data.labels.name}:{data.labels.stat().st_mtime_ns}"  # per file
+        if st.session_state.get(key) not in columns:  # first time, or another layer's columns
+            st.session_state[key] = session.guess_class_column(columns)
+        data.label_column = st.selectbox(session.COLUMN_BOX, columns, key=key)
 if not data.demo:
     nodata = st.text_input(
         session.NODATA_BOX,

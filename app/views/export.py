@@ -22,8 +22,9 @@ DESCRIPTIONS = {
     "expected_accuracy.tif": "probability that the mapped class is right, pixel by pixel",
     "suggested_samples.gpkg": "suggested field sites, ranked, with the reason for each",
     "suggested_samples.csv": "the same sites with lon/lat for a GPS",
-    "observations_to_check.gpkg": "observations the map made without them gives another unit",
-    "observations_to_check.csv": "the same observations with lon/lat for a GPS",
+    "observations_to_check.gpkg": "observations to check: the model trained without them maps "
+    "another unit there",
+    "observations_to_check.csv": "observations to check, with lon/lat for a GPS",
 }
 MIME = {
     ".tif": "image/tiff",
@@ -70,5 +71,7 @@ for path in sorted(out.iterdir(), key=lambda p: (p.name not in DESCRIPTIONS, p.n
         key=f"dl_{path.name}",
         on_click="ignore",
     )
-    right.caption(f"{DESCRIPTIONS.get(path.name, '')} ({path.stat().st_size / 1e6:.2f} MB)")
+    size = path.stat().st_size
+    shown = f"{size / 1e6:.2f} MB" if size >= 100_000 else f"{max(size / 1e3, 0.1):.1f} kB"
+    right.caption(f"{DESCRIPTIONS.get(path.name, '')} ({shown})")
 st.caption("Open lithology.tif in QGIS: it is styled with the class names and colours.")

@@ -69,6 +69,12 @@ with session.reported("Drawing the map"):
             legend_html.append(mapview.class_legend_html(entries, spec.title))
         else:
             legend_html.append(mapview.colour_bar_html(spec, value_range, data_range))
+        if i > 0:
+            legend_html.append(
+                '<div style="font-size:0.8em;margin-bottom:0.6em">(tick it in the map\'s layer '
+                "control to see it)</div>"
+            )
+    legend_html.append(mapview.points_legend_html(chosen))
     if POINTS in chosen:
         labels, lith = Path(config["labels"]), out / "lithology.tif"
         geojson = mapview.observations(
@@ -92,7 +98,7 @@ with session.reported("Drawing the map"):
         path = out / "observations_to_check.gpkg"
         geojson = mapview.points(str(path), path.stat().st_mtime_ns, mapview.CHECK_FIELDS)
         mapview.add_to_check(m, geojson)
-    folium.LayerControl(collapsed=False).add_to(m)
+    folium.LayerControl(collapsed=False, position="bottomright").add_to(m)  # not over popups
     with controls:
         center, zoom = session.map_view(result["key"], (tuple(chosen), opacity, basemap))
         state = st_folium(

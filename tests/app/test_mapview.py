@@ -87,3 +87,10 @@ def test_layer_images_are_served_by_the_app_under_unguessable_names(tmp_path):
     os.utime(stale, (0, 0))  # drawn long ago
     mapview.overlay_url(webmap.to_png(np.full((4, 4, 4), 255, dtype="uint8")))
     assert not stale.exists() and (mapview.OVERLAY_DIR / name).exists()
+
+
+def test_the_legend_explains_the_point_symbols_shown():
+    html = mapview.points_legend_html(["Lithology", "Observations to check"])
+    assert "Observations to check" in html and 'stroke-dasharray="4 3"' in html
+    assert "Suggested field sites" not in html
+    assert mapview.points_legend_html(["Lithology"]) == ""

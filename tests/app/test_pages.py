@@ -125,6 +125,8 @@ def test_map_page_draws_layers_legend_and_probabilities(trained):
     ):
         assert title in layers.options
     assert "Observations to check" in layers.value  # shown by default
+    legend = " ".join(m.value for m in trained.markdown)
+    assert "mapped as another unit without them" in legend and "tick it in the map" in legend
     layers.set_value(list(layers.options)).run()
     assert not trained.exception and not _errors(trained)
     trained.slider(key="opacity").set_value(0.4).run()
@@ -357,3 +359,6 @@ def test_a_reloaded_page_finds_its_uploads_runs_and_choices(trained):
     stranger.run()
     assert stranger.session_state["token"] not in (token, "not-a-session")
     assert "runs" not in stranger.session_state
+    assert any("session is no longer on the server" in i.value for i in stranger.info)
+    stranger.run()
+    assert not any("no longer on the server" in i.value for i in stranger.info)  # said once
