@@ -29,6 +29,8 @@ FILE_NOTES = {
     "observations_to_check.gpkg": "observations the held-out model maps as another unit, "
     "ranked (CSV beside it has lon/lat)",
     "legend.csv": "code, name, colour, samples and mapped area per class",
+    "lithology.qml": "QGIS style of the map (QGIS also reads the colours from the file)",
+    "lithology.tif.aux.xml": "the class names as GDAL categories, read by QGIS and GDAL",
     "model.skops": "the model, for geomap predict",
     "report.json": "every figure of this page and the full configuration",
 }
@@ -178,8 +180,8 @@ def _to_check(checks: dict | None) -> str:
     return (
         "<h2>Observations to check</h2>"
         f"<p>{checks['n_listed']} of the {checks['n_points']} point observations used are mapped "
-        "as another unit, with confidence, by the model trained without their surroundings "
-        "(spatial CV): "
+        "as another unit by the model trained without their surroundings (spatial CV), which "
+        "gives their own unit less than one chance in ten: "
         "a misidentified rock, a point on the wrong side of a contact, or a unit the rasters do "
         "not separate. Revisit them, or look again at your notes: "
         "<code>observations_to_check.gpkg</code> (CSV with lon/lat beside it).</p>"
