@@ -340,28 +340,36 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
     blank = unset + int((names == "").sum())
     frame, names = frame[names != ""], names[names != ""]  # a blank class is no observation
     out = gpd.GeoDataFrame(
-        {"label": names, "source": path.name, "site": _site_names(frame, path, column)},
+        {"label": names, "source": path.name, **_site_names(frame, path, column)},
         geometry=frame.geometry.values,
         crs=frame.crs,
     ).reset_index(drop=True)
     out.attrs["blank_classes"] = blank
+    out.attrs["site_key"] = _site_column(frame, column) or _place_word(path)
     return out
 
 
-def _site_names(frame: gpd.GeoDataFrame, path: Path, column: str) -> pd.Series:
+def _place_word(path: Path) -> str:
+    return "line" if path.suffix.lower() == ".csv" else "fid"
+
+
+def _site_names(frame: gpd.GeoDataFrame, path: Path, column: str) -> dict[str, pd.Series]:
     """What the geologist calls each observation, to find it in their notes and file.
 
-    The name and value of an identifier column ("station GM-023"): the first of
+    ``site``: the name and value of an identifier column ("station GM-023"): the first of
     :data:`SITE_COLUMNS` or ``*_id`` (spaces and hyphens read as underscores) whose values are
     nearly all distinct and are not the classes; a value written twice gets its place too. Else
     its place: "line 14" of a CSV (the header is line 1), "fid 13" of other formats (the
     feature id QGIS shows): ``frame``'s index (see :func:`_read_csv`, :func:`_read_vector`).
+    ``site_key``: the identifier's value alone ("GM-023"; "" where blank), else the place's
+    number, to join outputs to the file in a GIS.
     """
-    word = "line" if path.suffix.lower() == ".csv" else "fid"
-    place = pd.Series([f"{word} {i}" for i in frame.index], index=frame.index)
+    word = _place_word(path)
+    numbers = pd.Series([str(i) for i in frame.index], index=frame.index)
+    place = f"{word} " + numbers
     named = _site_column(frame, column)
     if named is None:
-        return place
+        return {"site": place, "site_key": numbers}
     values = frame[named]
     if word == "line":  # cells as written: "007" stays "007"
         text = read_table(path, dtype=str)
@@ -369,7 +377,7 @@ def _site_names(frame: gpd.GeoDataFrame, path: Path, column: str) -> pd.Series:
     names = values.loc[frame.index].map(lambda v: "" if pd.isna(v) else _class_name(v))
     sites = (f"{named} " + names).where(names != "", place)
     twice = names.duplicated(keep=False) & (names != "")
-    return sites.where(~twice, sites + " (" + place + ")")
+    return {"site": sites.where(~twice, sites + " (" + place + ")"), "site_key": names}
 
 
 def _site_column(frame: gpd.GeoDataFrame, column: str) -> str | None:
@@ -426,9 +434,10 @@ def class_order(names: Sequence[str]) -> list[str]:
 class Samples:
     """Labelled pixels of the reference grid.
 
-    ``site`` names each sample's observation as its file does; ``xy`` is where it was observed
-    (a point's, or a multipoint part's, own coordinates in the grid's CRS; a polygon pixel's
-    centre).
+    ``site`` names each sample's observation as its file does and ``site_key`` is that name's
+    value alone (the column it comes from is ``counts["site_key"]``). ``xy`` is where it was
+    observed (a point's, or a multipoint part's, own coordinates in the grid's CRS; a polygon
+    pixel's centre).
     """
 
     rows: np.ndarray
@@ -437,6 +446,7 @@ class Samples:
     kind: np.ndarray
     source: np.ndarray
     site: np.ndarray
+    site_key: np.ndarray
     xy: np.ndarray
     counts: dict = field(default_factory=dict)
 
@@ -452,6 +462,7 @@ class Samples:
             self.kind[keep],
             self.source[keep],
             self.site[keep],
+            self.site_key[keep],
             self.xy[keep],
             dict(self.counts),
         )
@@ -482,7 +493,9 @@ def sample_labels(
     rows, cols, idx, kind, xy = (np.concatenate(p) for p in zip(*parts))
     if len(rows) == 0:
         raise LabelError(_no_overlap_message(labels, grid, given))
-    sites = labels["site"] if "site" in labels else "fid " + (labels.index + 1).astype(str)
+    fids = (labels.index + 1).astype(str)
+    sites = labels["site"] if "site" in labels else "fid " + fids
+    keys = labels["site_key"] if "site_key" in labels else pd.Series(fids)
     samples = Samples(
         rows=rows,
         cols=cols,
@@ -490,6 +503,7 @@ def sample_labels(
         kind=kind,
         source=labels["source"].to_numpy()[idx].astype(str),
         site=sites.to_numpy()[idx].astype(str),
+        site_key=keys.to_numpy()[idx].astype(str),
         xy=xy,
     )
     samples.counts = {
@@ -499,6 +513,7 @@ def sample_labels(
         "points_outside_grid": int(is_point.sum() - (kind == "point").sum()),
         "polygon_pixels": int((kind == "polygon").sum()),
         "blank_classes": int(labels.attrs.get("blank_classes", 0)),
+        "site_key": labels.attrs.get("site_key", "fid"),
         "classes_off_grid": class_order(set(labels["label"]) - set(samples.labels)),
     }
     return samples

@@ -29,6 +29,7 @@ from geomap.export import write_points
 from geomap.labels import Samples
 
 FILES = ("observations_to_check.gpkg", "observations_to_check.csv")
+_COLUMNS = ("file", "observed", "held_out", "p_observed", "p_held_out")
 #: Largest held-out probability of the observed unit at a listed observation.
 P_OBSERVED_MAX = 0.1
 RULE = (
@@ -58,8 +59,10 @@ def observations_to_check(
     Returns
     -------
     GeoDataFrame
-        ``rank``, ``site``, ``file``, ``observed``, ``held_out`` (the class held-out mapped),
-        ``p_observed``, ``p_held_out`` and the point, most confident disagreement first.
+        ``rank``, ``site``, the file's key (its identifier column by name, e.g. ``obs_id``,
+        with the value as written; else ``line`` or ``fid``), ``file``, ``observed``,
+        ``held_out`` (the class held-out mapped), ``p_observed``, ``p_held_out`` and the point,
+        most confident disagreement first.
     """
     y = np.asarray(y)
     proba = np.asarray(oof_proba, dtype="float64")
@@ -73,10 +76,14 @@ def observations_to_check(
     order = np.argsort(-(p_other - p_observed), kind="stable")
     idx, p_observed, p_other = idx[order], p_observed[order], p_other[order]
     names = np.asarray(class_names, dtype=object)
+    key = samples.counts.get("site_key") or "fid"
+    reserved = ("rank", "site", *_COLUMNS, "geometry", "fid")  # a GeoPackage has its own fid
+    key = key if key.casefold() not in reserved else f"{key}_in_file"
     return gpd.GeoDataFrame(
         {
             "rank": np.arange(1, len(idx) + 1),
             "site": samples.site[idx],
+            key: samples.site_key[idx],  # the observations file's own key, for a GIS join
             "file": samples.source[idx],
             "observed": names[y[idx]],
             "held_out": names[best[idx]],

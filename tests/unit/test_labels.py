@@ -151,17 +151,17 @@ def test_blank_classes_are_not_observations(tmp_path, stack):
         read_labels(p, "lithology")
 
 
-def test_each_observation_is_named_as_the_geologist_finds_it_in_the_file(tmp_path):
+def test_each_observation_is_named_as_the_geologist_finds_it_in_the_file(tmp_path, stack):
     p = tmp_path / "obs.gpkg"
     frame = points(labels=["granite", "", "basalt", "granite"])
     frame["Station ID"] = ["GM-01", "GM-02", None, "GM-04"]
     frame.to_file(p)
     # the id column's name and value; without a value, the feature id (the blank one is dropped)
-    assert list(read_labels(p, "lithology")["site"]) == [
-        "Station ID GM-01",
-        "fid 3",
-        "Station ID GM-04",
-    ]
+    labels = read_labels(p, "lithology")
+    assert list(labels["site"]) == ["Station ID GM-01", "fid 3", "Station ID GM-04"]
+    assert list(labels["site_key"]) == ["GM-01", "", "GM-04"]  # to join outputs on Station ID
+    assert labels.attrs["site_key"] == "Station ID"
+    assert sample_labels(labels, stack.grid).counts["site_key"] == "Station ID"
     frame.drop(columns="Station ID").assign(sample_id=[7.0, 8.0, 9.0, 10.0]).to_file(p)
     assert list(read_labels(p, "lithology")["site"]) == [
         "sample_id 7",
@@ -203,7 +203,12 @@ def test_csv_observations_are_named_by_their_line_and_their_ids_as_written(tmp_p
     )
     assert list(read_labels(csv_path, "rock")["site"]) == ["line 2", "line 5"]
     csv_path.write_text("lon,lat,rock,Station\n15.0,46.9,granite,007\n15.1,46.9,basalt,1e3\n")
-    assert list(read_labels(csv_path, "rock")["site"]) == ["Station 007", "Station 1e3"]
+    labels = read_labels(csv_path, "rock")
+    assert list(labels["site"]) == ["Station 007", "Station 1e3"]
+    assert list(labels["site_key"]) == ["007", "1e3"]
+    csv_path.write_text("lon,lat,rock\n15.0,46.9,granite\n")
+    labels = read_labels(csv_path, "rock")
+    assert (list(labels["site_key"]), labels.attrs["site_key"]) == (["2"], "line")
     # the class column is never the identifier, even when named like one
     csv_path.write_text("lon,lat,id\n15.0,46.9,granite\n")
     assert list(read_labels(csv_path, "id")["site"]) == ["line 2"]

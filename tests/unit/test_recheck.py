@@ -24,6 +24,8 @@ def samples_of(kinds: list[str]) -> Samples:
         kind=np.array(kinds),
         source=np.array(["obs.gpkg"] * n),
         site=np.array([f"station {i + 1}" for i in range(n)]),
+        site_key=np.array([str(i + 1) for i in range(n)]),
+        counts={"site_key": "station"},
         xy=np.column_stack([500000.0 + 10 * np.arange(n), 5200000.0 - 10 * np.arange(n)]),
     )
 
@@ -46,6 +48,7 @@ def test_points_the_held_out_map_gives_another_unit_are_listed_most_confident_fi
     )
     table = observations_to_check(samples_of(["point"] * 10), y, proba, NAMES, CRS)
     assert list(table["site"]) == ["station 7", "station 6", "station 3", "station 9"]
+    assert list(table["station"]) == ["7", "6", "3", "9"]  # the file's own key, to join on
     assert list(table["rank"]) == [1, 2, 3, 4]
     assert list(table["observed"]) == ["basalt", "granite", "basalt", "shale"]
     assert list(table["held_out"]) == ["granite", "shale", "granite", "basalt"]
@@ -66,13 +69,15 @@ def test_polygon_pixels_are_not_observations_to_check(tmp_path):
 def test_the_list_is_written_for_qgis_and_a_gps(tmp_path):
     y = np.array([0, 0, 1, 1])
     proba = np.array([[0.9, 0.1, 0], [0.05, 0.95, 0], [0.1, 0.9, 0], [0.2, 0.8, 0]])
-    entry = write_observations_to_check(tmp_path, samples_of(["point"] * 4), y, proba, NAMES, CRS)
+    points = samples_of(["point"] * 4)
+    points.counts["site_key"] = "fid"  # no identifier column: the feature ids of the file
+    entry = write_observations_to_check(tmp_path, points, y, proba, NAMES, CRS)
     assert entry["n_listed"] == 1 and entry["n_points"] == 4
     assert entry["first"][0]["site"] == "station 2"
     layer = gpd.read_file(tmp_path / "observations_to_check.gpkg", layer="observations_to_check")
     assert layer.crs == CRS and list(layer["held_out"]) == ["granite"]
     table = pd.read_csv(tmp_path / "observations_to_check.csv")
-    assert list(table.columns[:4]) == ["rank", "lon", "lat", "site"]
+    assert list(table.columns[:5]) == ["rank", "lon", "lat", "site", "fid_in_file"]
     assert 14 < table["lon"].iloc[0] < 16 and 46 < table["lat"].iloc[0] < 48
     y_fine = np.array([0, 0, 1, 1])
     proba_fine = np.array([[0.9, 0.1, 0], [0.8, 0.2, 0], [0.1, 0.9, 0], [0.2, 0.8, 0]])
@@ -130,6 +135,7 @@ def test_a_run_lists_observations_given_the_wrong_unit(demo_scene, planted, tmp_
     listed = pd.read_csv(out / "observations_to_check.csv")
     # the rule finds about 9 in 10 misidentified points (benchmarks/recheck.py)
     assert len(set(wrong) & set(listed["site"])) >= 2, (wrong, listed.to_string())
+    assert (listed["site"] == "obs_id " + listed["obs_id"].astype(str)).all()  # joins on obs_id
     assert len(listed) < 0.1 * n_points  # a short list to revisit, not every hard point
     entry = report["observations_to_check"]
     assert entry["n_listed"] == len(listed) and entry["n_points"] == n_points
