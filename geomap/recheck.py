@@ -18,6 +18,7 @@ misidentified points; confident learning's per-class thresholds (Northcutt et al
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def observations_to_check(
         {
             "rank": np.arange(1, len(idx) + 1),
             "site": samples.site[idx],
-            key: samples.site_key[idx],  # the observations file's own key, for a GIS join
+            key: _as_written(samples.site_key[idx]),  # the file's own key, for a GIS join
             "file": samples.source[idx],
             "observed": names[y[idx]],
             "held_out": names[best[idx]],
@@ -93,6 +94,13 @@ def observations_to_check(
         geometry=gpd.points_from_xy(samples.xy[idx, 0], samples.xy[idx, 1]),
         crs=crs,
     )
+
+
+def _as_written(keys: np.ndarray) -> np.ndarray:
+    """Keys that are all plain integers as integers (a join needs the same type), else text."""
+    if len(keys) and all(re.fullmatch(r"-?[1-9]\d{0,17}|0", k) for k in keys):
+        return keys.astype("int64")
+    return keys
 
 
 def write_observations_to_check(

@@ -48,7 +48,7 @@ def test_points_the_held_out_map_gives_another_unit_are_listed_most_confident_fi
     )
     table = observations_to_check(samples_of(["point"] * 10), y, proba, NAMES, CRS)
     assert list(table["site"]) == ["station 7", "station 6", "station 3", "station 9"]
-    assert list(table["station"]) == ["7", "6", "3", "9"]  # the file's own key, to join on
+    assert list(table["station"]) == [7, 6, 3, 9]  # the file's own key, to join on
     assert list(table["rank"]) == [1, 2, 3, 4]
     assert list(table["observed"]) == ["basalt", "granite", "basalt", "shale"]
     assert list(table["held_out"]) == ["granite", "shale", "granite", "basalt"]
@@ -136,7 +136,18 @@ def test_a_run_lists_observations_given_the_wrong_unit(demo_scene, planted, tmp_
     # the rule finds about 9 in 10 misidentified points (benchmarks/recheck.py)
     assert len(set(wrong) & set(listed["site"])) >= 2, (wrong, listed.to_string())
     assert (listed["site"] == "obs_id " + listed["obs_id"].astype(str)).all()  # joins on obs_id
+    layer = gpd.read_file(out / "observations_to_check.gpkg")
+    assert layer["obs_id"].dtype == "int64"  # the type of the field file's obs_id
     assert len(listed) < 0.1 * n_points  # a short list to revisit, not every hard point
     entry = report["observations_to_check"]
     assert entry["n_listed"] == len(listed) and entry["n_points"] == n_points
     assert "Observations to check" in (out / "report.html").read_text()
+
+
+def test_keys_written_with_leading_zeros_stay_text():
+    from geomap.recheck import _as_written
+
+    assert _as_written(np.array(["12", "7"])).tolist() == [12, 7]
+    assert _as_written(np.array(["007", "12"])).tolist() == ["007", "12"]
+    assert _as_written(np.array(["GM-1", "12"])).tolist() == ["GM-1", "12"]
+    assert _as_written(np.array(["12", ""])).tolist() == ["12", ""]  # a blank id: text
