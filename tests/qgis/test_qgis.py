@@ -94,7 +94,10 @@ def test_the_forest_map_opens_styled_in_qgis_with_every_layer(demo_run, tmp_path
             "render": str(tmp_path / "lithology.png") if name == "lithology" else None,
         }
         for name in rasters
-    ] + [{"path": str(out / "suggested_samples.gpkg"), "kind": "vector"}]
+    ] + [
+        {"path": str(out / f"{name}.gpkg"), "kind": "vector"}
+        for name in ("suggested_samples", "observations_to_check")
+    ]
     seen = in_qgis(tmp_path, files)["files"]
     assert all(seen[f["path"]]["valid"] for f in files)
     lith = seen[str(out / "lithology.tif")]
@@ -116,6 +119,9 @@ def test_the_forest_map_opens_styled_in_qgis_with_every_layer(demo_run, tmp_path
     sites = seen[str(out / "suggested_samples.gpkg")]
     assert sites["features"] == report["suggested_samples"]["n_written"] > 0
     assert {"rank", "predicted_class", "reason"} <= set(sites["fields"])
+    checks = seen[str(out / "observations_to_check.gpkg")]
+    assert checks["features"] == report["observations_to_check"]["n_listed"] > 0
+    assert {"rank", "site", "obs_id", "observed", "held_out"} <= set(checks["fields"])
 
 
 def test_class_names_with_quotes_ampersands_and_accents_survive_into_qgis(demo_scene, tmp_path):
