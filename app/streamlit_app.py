@@ -37,7 +37,22 @@ navigation = st.navigation(pages)
 session.resume()
 session.keep_widget_values()
 
-status = st.sidebar.container()  # filled after the page ran, so it shows what the page chose
+status = st.sidebar.empty()
+
+
+def show_status() -> None:
+    """The inputs and the map of this session, in the sidebar."""
+    with status.container():
+        data = session.inputs()
+        if data.rasters:
+            origin = "from the demo scene" if data.demo else "uploaded"
+            st.caption(f"Inputs: {len(data.rasters)} raster(s) {origin}")
+        run = session.current_run()
+        if run is not None:
+            st.caption(f"Map: {run['params']['model']} run `{run['key']}`")
+
+
+show_status()  # shown while the page runs (a training), replaced by what the page chose
 if session.lost():
     st.info(
         "This address's session is no longer on the server: the app was restarted, or the "
@@ -57,11 +72,4 @@ finally:  # also when a page stops early (st.stop)
     if navigation.url_path != "map":
         session.map_left()
     session.remember()
-    with status:
-        data = session.inputs()
-        if data.rasters:
-            origin = "from the demo scene" if data.demo else "uploaded"
-            st.caption(f"Inputs: {len(data.rasters)} raster(s) {origin}")
-        run = session.current_run()
-        if run is not None:
-            st.caption(f"Map: {run['params']['model']} run `{run['key']}`")
+    show_status()

@@ -138,7 +138,12 @@ def test_uploaded_rasters_and_csv_observations_are_ready_to_train(offline):
 
     # Streamlit empties upload boxes on another page: coming back keeps the files
     _go(page, "Train")
-    expect(page.get_by_role("button", name="Train and map")).to_be_visible()
+    page.get_by_role("slider", name="Trees in the forest").press("ArrowLeft")  # a quick one
+    page.get_by_role("button", name="Train and map").click()
+    expect(page.get_by_text("Cross-validating")).to_be_visible()
+    sidebar = page.get_by_test_id("stSidebar").inner_text()  # now, while it trains
+    assert "Inputs: 4 raster(s) uploaded" in sidebar, sidebar  # drawn before the page runs
+    expect(page.get_by_text("believe the spatial figure")).to_be_visible(timeout=300_000)
     _go(page, "Data")
     expect(page.get_by_text("Using the files uploaded earlier in this session")).to_be_visible()
     expect(page.get_by_text("Ready: go to")).to_be_visible()
