@@ -339,21 +339,20 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
         )
     blank = unset + int((names == "").sum())
     frame, names = frame[names != ""], names[names != ""]  # a blank class is no observation
+    sites, key = _site_names(frame, path, column)
     out = gpd.GeoDataFrame(
-        {"label": names, "source": path.name, **_site_names(frame, path, column)},
+        {"label": names, "source": path.name, **sites},
         geometry=frame.geometry.values,
         crs=frame.crs,
     ).reset_index(drop=True)
     out.attrs["blank_classes"] = blank
-    out.attrs["site_key"] = _site_column(frame, column) or _place_word(path)
+    out.attrs["site_key"] = key
     return out
 
 
-def _place_word(path: Path) -> str:
-    return "line" if path.suffix.lower() == ".csv" else "fid"
-
-
-def _site_names(frame: gpd.GeoDataFrame, path: Path, column: str) -> dict[str, pd.Series]:
+def _site_names(
+    frame: gpd.GeoDataFrame, path: Path, column: str
+) -> tuple[dict[str, pd.Series], str]:
     """What the geologist calls each observation, to find it in their notes and file.
 
     ``site``: the name and value of an identifier column ("station GM-023"): the first of
@@ -362,14 +361,15 @@ def _site_names(frame: gpd.GeoDataFrame, path: Path, column: str) -> dict[str, p
     its place: "line 14" of a CSV (the header is line 1), "fid 13" of other formats (the
     feature id QGIS shows): ``frame``'s index (see :func:`_read_csv`, :func:`_read_vector`).
     ``site_key``: the identifier's value alone ("GM-023"; "" where blank), else the place's
-    number, to join outputs to the file in a GIS.
+    number, to join outputs to the file in a GIS. Also returns the key's column name (the
+    identifier column's, else "line" or "fid").
     """
-    word = _place_word(path)
+    word = "line" if path.suffix.lower() == ".csv" else "fid"
     numbers = pd.Series([str(i) for i in frame.index], index=frame.index)
     place = f"{word} " + numbers
     named = _site_column(frame, column)
     if named is None:
-        return {"site": place, "site_key": numbers}
+        return {"site": place, "site_key": numbers}, word
     values = frame[named]
     if word == "line":  # cells as written: "007" stays "007"
         text = read_table(path, dtype=str)
@@ -377,7 +377,7 @@ def _site_names(frame: gpd.GeoDataFrame, path: Path, column: str) -> dict[str, p
     names = values.loc[frame.index].map(lambda v: "" if pd.isna(v) else _class_name(v))
     sites = (f"{named} " + names).where(names != "", place)
     twice = names.duplicated(keep=False) & (names != "")
-    return {"site": sites.where(~twice, sites + " (" + place + ")"), "site_key": names}
+    return {"site": sites.where(~twice, sites + " (" + place + ")"), "site_key": names}, named
 
 
 def _site_column(frame: gpd.GeoDataFrame, column: str) -> str | None:
