@@ -3,22 +3,25 @@
 Memory is bounded by the window size, whatever the size of the scene. Each window is read with the
 halo its features need (plus the smoothing radius), so the streamed map equals a whole-image
 computation exactly. Reading and feature computation of the next window run in a background thread
-while the forest predicts the current one.
+while the forest predicts the current one, and writing the previous window (with the layers computed
+beside the map) in another.
 """
 
 from __future__ import annotations
 
 import ctypes
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from rasterio.windows import Window
+from threadpoolctl import threadpool_limits
 
 from geomap.export import CLASS_NODATA, raster_profile, style_class_raster
 from geomap.features import FeatureRecipe, focal_mean_std
@@ -165,22 +168,69 @@ def predict_stack(
             prob.set_band_description(i, name)
         for hook in hooks:
             extra.enter_context(hook.writing(out_dir, grid))
-        for i, n_windows, job in iter_windows(stack, recipe, block_size, pad):
-            seconds["features"] += job.seconds
+
+        def write(job: _Window, proba: np.ndarray) -> None:
             t0 = time.perf_counter()
-            proba = window_proba(model, job, n_cls, smooth)
-            t1 = time.perf_counter()
             write_class_window(job, proba, (lith, unc, prob), summary, stack)
             for hook in hooks:
                 hook.window(job, proba, pad)
             del job, proba
             release_freed_memory()
-            seconds["model"] += t1 - t0
-            seconds["write"] += time.perf_counter() - t1
-            if progress is not None:
-                progress(i + 1, n_windows)
+            seconds["write"] += time.perf_counter() - t0
+
+        # Window i is written (and its hooks run) in the background while the forest predicts
+        # window i + 1: one writer thread keeps the windows in order, and progress is reported
+        # from this thread once a window is written.
+        with ThreadPoolExecutor(max_workers=1) as writer, single_threaded_blas():
+            written = None
+            for i, n_windows, job in iter_windows(stack, recipe, block_size, pad):
+                seconds["features"] += job.seconds
+                t0 = time.perf_counter()
+                proba = window_proba(model, job, n_cls, smooth)
+                seconds["model"] += time.perf_counter() - t0
+                if written is not None:
+                    _wait(written, progress, i, n_windows)
+                written = writer.submit(write, job, proba)
+                del job, proba
+            if written is not None:
+                _wait(written, progress, n_windows, n_windows)
     summary.seconds = seconds
     return summary
+
+
+def _wait(written, progress, done: int, n_windows: int) -> None:
+    written.result()  # raises what the writer raised
+    if progress is not None:
+        progress(done, n_windows)
+
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limit = None
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """One BLAS thread while streaming, restored after the last stream of the process ends.
+
+    The forest predicts on every core while the writer thread runs the hooks' matrix products
+    (the applicability's nearest-sample search): a multi-threaded BLAS there would compete with
+    the forest's threads (its threads also spin while waiting). Counted, so that streams running
+    side by side (sessions of the app) restore the setting only when the last one ends.
+    """
+    global _blas_users, _blas_limit
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limit = threadpool_limits(1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limit.restore_original_limits()
+                _blas_limit = None
 
 
 def window_proba(model, job: _Window, n_classes: int, smooth: int = 1) -> np.ndarray:
