@@ -13,6 +13,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import session  # noqa: E402
+from geomap.kernels import warm_up_in_background  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
@@ -26,6 +27,18 @@ def _icon() -> Image.Image:
 
 
 st.set_page_config(page_title="geomap", page_icon=_icon(), layout="wide")
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_up_kernels():
+    """Compile the feature kernels once per server while the user uploads.
+
+    numba takes 2 s after an install (2 cores); otherwise the first training would wait for it.
+    """
+    return warm_up_in_background()
+
+
+_warm_up_kernels()
 
 pages = [
     st.Page("views/data.py", title="Data", icon=":material/upload_file:", default=True),

@@ -4,9 +4,16 @@ The feature kernels are compiled (numba): every output value is summed in a fixe
 own neighbourhood only, never from where a window starts, so streamed results equal whole-image
 results exactly. :func:`nearest_rows` is the chunked nearest-neighbour search of the SOM and of
 the spectral screen.
+
+numba compiles the kernels on their first call after an install (2 s on 2 cores) and keeps them
+in its disk cache; :func:`warm_up_in_background` lets the web app do that while the user uploads.
 """
 
 from __future__ import annotations
+
+import subprocess
+import sys
+import threading
 
 import numpy as np
 from numba import njit, prange
@@ -237,3 +244,29 @@ def group_bits(Z: np.ndarray, groups: np.ndarray) -> np.ndarray:
         finite = np.isfinite(Z[partial][:, order])
         bits[partial] = np.logical_and.reduceat(finite, starts, axis=1).astype(np.int64) @ weights
     return bits
+
+
+def warm_up() -> None:
+    """Compile the feature kernels, or load them from numba's disk cache, on a tiny array."""
+    a = np.zeros((1, 4, 4), dtype="float32")
+    focal_mean_std(a, 3)
+    kuwahara(a, [0], 2)
+
+
+def warm_up_in_background() -> threading.Thread:
+    """Run :func:`warm_up` in a child process (no GIL shared with the caller); returns its waiter.
+
+    The child fills numba's disk cache, so the caller's first feature computation loads the
+    kernels instead of compiling them. Failures are the child's own: the caller compiles on
+    first use as it would have anyway.
+    """
+    command = [sys.executable, "-c", "from geomap.kernels import warm_up; warm_up()"]
+    waiter = threading.Thread(
+        target=subprocess.run,
+        args=(command,),
+        kwargs={"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": False},
+        name="geomap-kernel-warm-up",
+        daemon=True,
+    )
+    waiter.start()
+    return waiter

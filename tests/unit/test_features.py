@@ -3,7 +3,7 @@ import pytest
 
 from geomap.errors import InputDataError
 from geomap.features import FeatureRecipe, band_kind, focal_mean_std, slope_roughness
-from geomap.kernels import kuwahara
+from geomap.kernels import kuwahara, warm_up_in_background
 
 
 def _recipe(names=("red", "nir", "K", "Th", "U", "dem"), preset="default"):
@@ -218,3 +218,12 @@ def test_models_saved_before_kuwahara_features_load_without_them():
         del saved[key]
     old = FeatureRecipe.from_dict(saved)
     assert old.kuwahara_sizes == () and not any("kuwahara" in n for n in old.names)
+
+
+def test_kernels_compile_in_a_child_process_into_numbas_disk_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))  # read by the child only
+    waiter = warm_up_in_background()
+    waiter.join(timeout=600)
+    assert not waiter.is_alive()
+    cached = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
+    assert {"kernels._box_stats", "kernels._pick_squares"} <= cached
