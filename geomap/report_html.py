@@ -215,6 +215,16 @@ def _trust(report: dict) -> str:
             f"(<code>expected_accuracy.tif</code>); {100 * estimate['aoa_fraction']:.1f}% of the "
             "pixels lie inside the area of applicability (<code>applicability.tif</code>)."
         )
+    applicability = report.get("applicability") or {}
+    reference, training = (
+        applicability.get("reference_samples"),
+        applicability.get("training_samples"),
+    )
+    if reference and training and reference < training:
+        lines.append(
+            f"Dissimilarity was measured against a random {reference:,} of the {training:,} "
+            "training samples (each costs one distance per pixel)."
+        )
     reduced = pred.get("reduced_input_pixels")
     if reduced:
         screened = pred.get("screened_pixels", 0)

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy.spatial.distance import cdist
 
 from geomap.applicability import (
     AccuracyCalibration,
@@ -278,3 +279,38 @@ def test_many_features_are_searched_in_matrix_form_with_the_k_d_trees_result(mon
     tree = _fitted(X, y, folds, feature_groups=groups).dissimilarity(probe)[0]
     assert np.isfinite(matrix).all()
     np.testing.assert_allclose(matrix, tree, rtol=1e-5)
+
+
+def test_many_training_samples_are_measured_against_a_random_reference_subset():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 3))
+    y, folds = (X[:, 0] > 0).astype(int), np.arange(300) % 5
+    app = _fitted(X, y, folds, max_reference=40)
+    ref, Z = app.reference_, app.embed(X)
+    assert ref.sum() == 40
+    md = mean_pairwise_distance(Z[ref])
+    assert app.mean_distance_ == pytest.approx(md)
+    pixels = rng.normal(size=(50, 3))
+    di, threshold, _ = app.dissimilarity(pixels)
+    assert di == pytest.approx(cdist(app.embed(pixels), Z[ref]).min(axis=1) / md)
+    # each training sample against the reference samples of the other folds, for the threshold
+    held_out = [cdist(Z[i : i + 1], Z[ref & (folds != folds[i])]).min() / md for i in range(300)]
+    assert app.train_di_ == pytest.approx(held_out)
+    assert threshold == pytest.approx(np.full(50, aoa_threshold(app.train_di_)))
+    described = app.describe()
+    assert (described["reference_samples"], described["training_samples"]) == (40, 300)
+    assert _fitted(X, y, folds, max_reference=300).reference_.all()  # at the limit: all
+
+
+def test_a_model_saved_before_the_reference_subset_measures_against_every_sample():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(60, 3))
+    y, folds = (X[:, 1] > 0).astype(int), np.arange(60) % 3
+    app = _fitted(X, y, folds)
+    state = app.__getstate__()
+    del state["reference_"], state["max_reference"]
+    old = Applicability.__new__(Applicability)
+    old.__setstate__(state)
+    assert old.reference_.all() and old.max_reference is None
+    pixels = rng.normal(size=(20, 3))
+    assert old.dissimilarity(pixels)[0] == pytest.approx(app.dissimilarity(pixels)[0])

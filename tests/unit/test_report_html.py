@@ -116,3 +116,16 @@ def test_names_and_warnings_are_escaped(tmp_path):
     assert ["", "<b>Granite & co</b>", "10", "0.09", "66.7%"] in page.rows
     assert "Class '<script>x</script>' has 1 sample" in page.text
     json.dumps(report)  # the report is left as it was given
+
+
+def test_the_page_says_when_dissimilarity_used_a_subset_of_the_samples(tmp_path):
+    report = {
+        "map_accuracy_estimate": {"overall_accuracy": 0.9, "aoa_fraction": 0.95},
+        "applicability": {"reference_samples": 2000, "training_samples": 12000},
+    }
+    write_report_html(tmp_path / "report.html", report, "patch")
+    text = " ".join(_page(tmp_path / "report.html").text)
+    assert "measured against a random 2,000 of the 12,000 training samples" in text
+    report["applicability"] = {"reference_samples": 300, "training_samples": 300}
+    write_report_html(tmp_path / "report.html", report, "points")
+    assert "measured against a random" not in " ".join(_page(tmp_path / "report.html").text)
