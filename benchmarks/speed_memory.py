@@ -179,7 +179,11 @@ def bench(size: int, args) -> dict:
                 *sum((["--raster", str(r)] for r in rasters), []),
             ]
         )
+        predicted = json.loads((args.workdir / f"pred_{size}" / "report.json").read_text())
         result["predict_command_wall_s"] = round(wall, 1)
+        result["predict_command_ratio"] = round(
+            pixels / predicted["prediction"]["seconds"]["wall"] / ref_rate, 3
+        )
         result["predict_command_peak_rss_mb"] = round(child["peak_rss_mb"])
     return result
 
