@@ -171,36 +171,65 @@ def predict_stack(
             extra.enter_context(hook.writing(out_dir, grid))
 
         def write(job: _Window, proba: np.ndarray) -> None:
-            t0 = time.perf_counter()
             write_class_window(job, proba, (lith, unc, prob), summary, stack)
             for hook in hooks:
                 hook.window(job, proba, pad)
-            del job, proba
-            release_freed_memory()
-            seconds["write"] += time.perf_counter() - t0
 
-        # Window i is written (and its hooks run) in the background while the forest predicts
-        # window i + 1: one writer thread keeps the windows in order, and progress is reported
-        # from this thread once a window is written.
-        with ThreadPoolExecutor(max_workers=1) as writer, single_threaded_blas():
-            written = None
-            for i, n_windows, job in iter_windows(stack, recipe, block_size, pad):
-                seconds["features"] += job.seconds
-                t0 = time.perf_counter()
-                proba = window_proba(model, job, n_cls, smooth)
-                seconds["model"] += time.perf_counter() - t0
-                if written is not None:
-                    _wait(written, progress, i, n_windows)
-                written = writer.submit(write, job, proba)
-                del job, proba
-            if written is not None:
-                _wait(written, progress, n_windows, n_windows)
+        stream_windows(stack, recipe, model, n_cls, write, block_size, smooth, progress, seconds)
     summary.seconds = seconds
     return summary
 
 
-def _wait(written, progress, done: int, n_windows: int) -> None:
-    written.result()  # raises what the writer raised
+def stream_windows(
+    stack: RasterStack,
+    recipe: FeatureRecipe,
+    model,
+    n_classes: int,
+    write: Callable[[_Window, np.ndarray], None],
+    block_size: int = BLOCK_SIZE,
+    smooth: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+    seconds: dict | None = None,
+) -> None:
+    """Predict every window of the stack and hand each (window, probabilities) to ``write``.
+
+    Three windows are in flight: a background thread reads the next one and computes its
+    features, this thread predicts the current one, and a writer thread runs ``write`` on the
+    previous one, so writing and what ``write`` computes (the applicability layers) take the
+    cores the forest leaves. ``write`` sees the windows in order, one at a time; what it raises
+    is raised here. ``progress(done, total)`` is called from this thread once a window is
+    written (Streamlit draws only from its script's thread). ``seconds`` gets the time spent
+    in "features", "model" and "write".
+    """
+    seconds = {} if seconds is None else seconds
+    for key in ("features", "model", "write"):
+        seconds.setdefault(key, 0.0)
+
+    def written(job: _Window, proba: np.ndarray) -> None:
+        t0 = time.perf_counter()
+        write(job, proba)
+        del job, proba
+        release_freed_memory()
+        seconds["write"] += time.perf_counter() - t0
+
+    pad = smooth // 2
+    with ThreadPoolExecutor(max_workers=1) as writer, single_threaded_blas():
+        pending = None
+        for i, n_windows, job in iter_windows(stack, recipe, block_size, pad):
+            seconds["features"] += job.seconds
+            t0 = time.perf_counter()
+            proba = window_proba(model, job, n_classes, smooth)
+            seconds["model"] += time.perf_counter() - t0
+            if pending is not None:
+                _wait(pending, progress, i, n_windows)
+            pending = writer.submit(written, job, proba)
+            del job, proba
+        if pending is not None:
+            _wait(pending, progress, n_windows, n_windows)
+
+
+def _wait(pending, progress, done: int, n_windows: int) -> None:
+    pending.result()  # raises what the writer raised
     if progress is not None:
         progress(done, n_windows)
 

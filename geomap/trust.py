@@ -24,7 +24,7 @@ import rasterio
 from geomap.applicability import AccuracyTally, Applicability
 from geomap.errors import ModelError, OutputExistsError
 from geomap.export import add_overviews, raster_profile, write_points
-from geomap.predict import iter_windows, window_proba
+from geomap.predict import stream_windows
 from geomap.sites import (
     SiteCandidates,
     default_spacing,
@@ -205,10 +205,16 @@ def bundle_applicability(bundle: dict, model_path: Path) -> Applicability:
 
 def stream_sites(stack, recipe, bundle: dict, trust: TrustLayers, block_size: int) -> None:
     """Run the bundle's model over the stack only to feed ``trust`` (no map is written)."""
-    n_cls = len(bundle["class_names"])
-    for _, _, job in iter_windows(stack, recipe, block_size, bundle["smooth"] // 2):
-        proba = window_proba(bundle["estimator"], job, n_cls, bundle["smooth"])
-        trust.window(job, proba, bundle["smooth"] // 2)
+    smooth = bundle["smooth"]
+    stream_windows(
+        stack,
+        recipe,
+        bundle["estimator"],
+        len(bundle["class_names"]),
+        lambda job, proba: trust.window(job, proba, smooth // 2),
+        block_size,
+        smooth,
+    )
 
 
 @contextmanager
