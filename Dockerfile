@@ -15,7 +15,8 @@ COPY data_samples ./data_samples
 RUN useradd --create-home geomap
 USER geomap
 # numba compiles the feature kernels into the user's cache now rather than in the first training
-RUN python -c "from geomap.kernels import warm_up; warm_up()"
+# (from /, so that the installed geomap, which the app imports, is the one compiled)
+RUN cd / && python -c "from geomap.kernels import warm_up; warm_up()"
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"

@@ -263,13 +263,15 @@ class Applicability(BaseEstimator):
     random_state : int, optional
         Seed of the random subsets of large training sets (reference samples, mean distance).
     max_reference : int or None, default=MAX_REFERENCE
-        Pixels are measured against at most this many training samples, a random subset when
-        there are more (None: all). Each DI costs one distance per reference sample, so the
-        thousands of pixels a mapped patch gives (up to 2000 per unit) would make the layer
-        cost several times the map; the threshold is set the same way (each training sample
-        against the reference samples of the other folds), so pixels and samples are measured
-        alike. Trained on a 12000-pixel patch, a subset of 2000 put 99.0% of a 2000 x 2000 map
-        on the same side of the threshold as all 12000 did (98.4% inside against 98.7%).
+        Pixels are measured against at most this many training samples (at least 2), a random
+        subset when there are more (None: all), drawn in each subspace of complete groups from
+        the samples complete in it, from every fold in proportion. Each DI costs one distance
+        per reference sample, so the thousands of pixels a mapped patch gives (up to 2000 per
+        unit) would make the layer cost several times the map; the threshold is set the same way
+        (each training sample against the reference samples of the other folds), so pixels and
+        samples are measured alike. Trained on a 12000-pixel patch, a subset of 2000 put
+        99.0% of a 2000 x 2000 map on the same side of the threshold as all 12000 did (98.4%
+        inside against 98.7%).
 
     Attributes
     ----------
@@ -278,11 +280,11 @@ class Applicability(BaseEstimator):
     weights_ : ndarray
         Feature weights, summing to one.
     mean_distance_, threshold_ : float
-        Mean distance between training samples and the AOA threshold, with every feature.
+        Mean distance between the reference samples and the AOA threshold, with every feature.
     train_di_ : ndarray
         Cross-validated DI of each training sample.
     reference_ : ndarray of bool
-        The training samples pixels are measured against.
+        The training samples pixels with every feature are measured against.
     calibration_ : AccuracyCalibration
         P(mapped class right) from the entropy and DI of the held-out predictions.
     spaces_ : dict
@@ -333,11 +335,13 @@ class Applicability(BaseEstimator):
         self.groups_ = self._groups(X.shape[1])
         self.train_ = self.embed(X)
         self.folds_ = np.asarray(folds, dtype=int)
-        self.reference_ = self._reference(len(X))
+        self.seed_ = int(np.random.default_rng(self.random_state).integers(2**31))
         self.spaces_, self._cache = {}, {}
         self.train_di_ = self._train_di()
         full = self._space(self._full_key())
         self.mean_distance_, self.threshold_ = full.mean_distance, full.threshold
+        self.reference_ = np.zeros(len(X), bool)
+        self.reference_[full.rows[full.reference]] = True
         self._fit_calibration(y, oof_proba)
         return self
 
@@ -357,6 +361,11 @@ class Applicability(BaseEstimator):
                 f"Applicability.fit needs samples in at least two folds; got "
                 f"{len(np.unique(folds))}. Pass cross_validate(...)['spatial_folds']."
             )
+        if self.max_reference is not None and self.max_reference < 2:
+            raise ModelError(
+                f"max_reference has to be at least 2 (or None for every sample); got "
+                f"{self.max_reference}."
+            )
         if self.weights is not None and np.shape(self.weights) != (X.shape[1],):
             raise ModelError(
                 f"weights has to give one weight per feature ({X.shape[1]}); got shape "
@@ -364,12 +373,22 @@ class Applicability(BaseEstimator):
             )
         return X, y, folds, oof_proba
 
-    def _reference(self, n: int) -> np.ndarray:
+    def _reference(self, folds: np.ndarray, bits: int) -> np.ndarray:
+        """Which of a subspace's samples (given by their folds) pixels are measured against.
+
+        All of them, or :attr:`max_reference` drawn from each fold in proportion (each fold
+        keeps at least one), with a seed fixed at fit and the subspace: the same after loading.
+        """
+        n = len(folds)
         keep = np.ones(n, bool)
-        if self.max_reference is not None and n > self.max_reference:
-            rng = np.random.default_rng(self.random_state)
-            keep[:] = False
-            keep[rng.choice(n, self.max_reference, replace=False)] = True
+        if self.max_reference is None or n <= self.max_reference:
+            return keep
+        rng = np.random.default_rng([self.seed_, bits])
+        keep[:] = False
+        for f in np.unique(folds):
+            members = np.flatnonzero(folds == f)
+            take = min(len(members), max(1, round(self.max_reference * len(members) / n)))
+            keep[rng.choice(members, take, replace=False)] = True
         return keep
 
     def _groups(self, n_features: int) -> np.ndarray:
@@ -409,7 +428,7 @@ class Applicability(BaseEstimator):
         rows = np.flatnonzero(np.isfinite(self.train_[:, cols]).all(axis=1)) if keep else []
         rows = np.asarray(rows, dtype=int)
         Z = self.train_[np.ix_(rows, cols)]
-        reference = self.reference_[rows]
+        reference = self._reference(self.folds_[rows], bits)
         key = ",".join(map(str, keep))
         if key not in self.spaces_:
             self.spaces_[key] = self._space_statistics(Z, self.folds_[rows], reference)
@@ -587,6 +606,7 @@ class Applicability(BaseEstimator):
         self.__dict__.update(state)
         if "train_" in state and "reference_" not in state:  # bundles before the subset
             self.max_reference, self.reference_ = None, np.ones(len(self.train_), bool)
+        self.__dict__.setdefault("max_reference", None)  # unfitted, from before the subset
         self._cache = {}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 from numba import njit, prange
@@ -261,10 +262,18 @@ def warm_up_in_background() -> threading.Thread:
     first use as it would have anyway.
     """
     command = [sys.executable, "-c", "from geomap.kernels import warm_up; warm_up()"]
+    # numba keys its cache on the source file: the child must import this very copy of geomap,
+    # not one in the caller's working directory (a source tree beside an installed package).
+    here = Path(__file__).resolve().parents[1]
     waiter = threading.Thread(
         target=subprocess.run,
         args=(command,),
-        kwargs={"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": False},
+        kwargs={
+            "cwd": here,
+            "stdout": subprocess.DEVNULL,
+            "stderr": subprocess.DEVNULL,
+            "check": False,
+        },
         name="geomap-kernel-warm-up",
         daemon=True,
     )

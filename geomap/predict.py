@@ -213,7 +213,7 @@ def stream_windows(
         seconds["write"] += time.perf_counter() - t0
 
     pad = smooth // 2
-    with ThreadPoolExecutor(max_workers=1) as writer, single_threaded_blas():
+    with single_threaded_blas(), ThreadPoolExecutor(max_workers=1) as writer:  # writer ends first
         pending = None
         for i, n_windows, job in iter_windows(stack, recipe, block_size, pad):
             seconds["features"] += job.seconds
@@ -246,7 +246,9 @@ def single_threaded_blas() -> Iterator[None]:
     The forest predicts on every core while the writer thread runs the hooks' matrix products
     (the applicability's nearest-sample search): a multi-threaded BLAS there would compete with
     the forest's threads (its threads also spin while waiting). Counted, so that streams running
-    side by side (sessions of the app) restore the setting only when the last one ends.
+    side by side (sessions of the app) restore the setting only when the last one ends. The
+    setting is the process's: while a stream runs, other BLAS work of the process (another
+    session's SOM training) runs on one thread too.
     """
     global _blas_users, _blas_limit
     with _blas_lock:

@@ -314,3 +314,30 @@ def test_a_model_saved_before_the_reference_subset_measures_against_every_sample
     assert old.reference_.all() and old.max_reference is None
     pixels = rng.normal(size=(20, 3))
     assert old.dissimilarity(pixels)[0] == pytest.approx(app.dissimilarity(pixels)[0])
+
+
+def test_a_source_few_samples_have_keeps_all_of_them_as_its_reference():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(3000, 3))
+    X[8:, 2] = np.nan  # the third input (its own group) has data at 8 samples only
+    y, folds = (X[:, 0] > 0).astype(int), np.arange(3000) % 4
+    kwargs = {"feature_groups": [0, 0, 1]}
+    subset = _fitted(X, y, folds, max_reference=200, **kwargs)
+    every = _fitted(X, y, folds, max_reference=None, **kwargs)
+    pixels = np.column_stack([rng.normal(size=(30, 2)), X[:8, 2].mean() + rng.normal(size=30)])
+    di, threshold, _ = subset.dissimilarity(pixels)
+    assert np.isfinite(di).all() and np.isfinite(threshold).all()
+    assert di == pytest.approx(every.dissimilarity(pixels)[0])  # all 8 are its reference
+    assert subset.reference_.sum() == 8
+    # pixels without the third input: measured against 200 of the 3000 samples, never closer
+    lacking = pixels.copy()
+    lacking[:, 2] = np.nan
+    near_subset, near_every = subset.dissimilarity(lacking)[0], every.dissimilarity(lacking)[0]
+    subspace_distance = near_subset * subset._space(1).mean_distance
+    assert (subspace_distance >= near_every * every._space(1).mean_distance - 1e-9).all()
+    assert 200 <= subset._space(1).reference.sum() <= 204  # drawn from each of the 4 folds
+
+
+def test_max_reference_below_two_is_refused():
+    with pytest.raises(ModelError, match="max_reference has to be at least 2"):
+        _fitted(max_reference=1)

@@ -221,9 +221,20 @@ def test_models_saved_before_kuwahara_features_load_without_them():
 
 
 def test_kernels_compile_in_a_child_process_into_numbas_disk_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))  # read by the child only
+    cache, elsewhere = tmp_path / "cache", tmp_path / "srv"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(cache))  # read by the child only
+    # a second copy of geomap in the working directory (a source tree beside the installed
+    # package, as in the Docker image): the child must compile the copy the caller imports
+    decoy = elsewhere / "geomap"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("")
+    (decoy / "kernels.py").write_text(
+        f"def warm_up():\n    open({str(tmp_path / 'decoy_ran')!r}, 'w').close()\n"
+    )
+    monkeypatch.chdir(elsewhere)
     waiter = warm_up_in_background()
     waiter.join(timeout=600)
     assert not waiter.is_alive()
-    cached = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
+    assert not (tmp_path / "decoy_ran").exists()
+    cached = {p.name.split("-")[0] for p in cache.rglob("*.nbi")}
     assert {"kernels._box_stats", "kernels._pick_squares"} <= cached
