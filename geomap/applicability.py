@@ -270,7 +270,7 @@ class Applicability(BaseEstimator):
         unit) would make the layer cost several times the map; the threshold is set the same way
         (each training sample against the reference samples of the other folds), so pixels and
         samples are measured alike. Trained on a 12000-pixel patch, a subset of 2000 put
-        99.0% of a 2000 x 2000 map on the same side of the threshold as all 12000 did (98.4%
+        99.0% of a 2000 x 2000 map on the same side of the threshold as all 12000 did (98.5%
         inside against 98.7%).
 
     Attributes
