@@ -136,7 +136,7 @@ def predict_stack(
     hooks : sequence, optional
         Layers computed beside the map (such as :class:`geomap.trust.TrustLayers`): each is
         entered as ``hook.writing(out_dir, grid)`` and called as ``hook.window(job, proba, pad)``
-        for every window.
+        for every window, in order, from the writer thread of :func:`stream_windows`.
     """
     n_cls, grid = len(class_names), stack.grid
     pad = smooth // 2
