@@ -10,6 +10,7 @@ beside the map) in another.
 from __future__ import annotations
 
 import ctypes
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +30,7 @@ from geomap.kernels import warm_up
 from geomap.stack import BLOCK_SIZE, GDAL_CACHE_BYTES, RasterStack
 
 UNCERTAINTY_BANDS = ("entropy", "margin", "missing_inputs")
+log = logging.getLogger("geomap")
 
 
 @dataclass
@@ -215,17 +217,23 @@ def stream_windows(
     pad = smooth // 2
     with single_threaded_blas(), ThreadPoolExecutor(max_workers=1) as writer:  # writer ends first
         pending = None
-        for i, n_windows, job in iter_windows(stack, recipe, block_size, pad):
-            seconds["features"] += job.seconds
-            t0 = time.perf_counter()
-            proba = window_proba(model, job, n_classes, smooth)
-            seconds["model"] += time.perf_counter() - t0
+        try:
+            for i, n_windows, job in iter_windows(stack, recipe, block_size, pad):
+                seconds["features"] += job.seconds
+                t0 = time.perf_counter()
+                proba = window_proba(model, job, n_classes, smooth)
+                seconds["model"] += time.perf_counter() - t0
+                if pending is not None:
+                    _wait(pending, progress, i, n_windows)
+                pending = writer.submit(written, job, proba)
+                del job, proba
             if pending is not None:
-                _wait(pending, progress, i, n_windows)
-            pending = writer.submit(written, job, proba)
-            del job, proba
-        if pending is not None:
-            _wait(pending, progress, n_windows, n_windows)
+                _wait(pending, progress, n_windows, n_windows)
+        except BaseException as error:
+            failure = None if pending is None else pending.exception()  # waits for the writer
+            if failure is not None and failure is not error:  # else it would be lost
+                log.warning("Writing a window failed too: %s: %s", type(failure).__name__, failure)
+            raise
 
 
 def _wait(pending, progress, done: int, n_windows: int) -> None:

@@ -144,3 +144,10 @@ def test_blas_stays_single_threaded_until_the_window_being_written_is_done(strea
             stream(tmp_path, [hook], model=_FailingModel(bundle["estimator"]))
         assert hook.windows and hook.blas == {1}
         assert _blas_threads() == {2}
+
+
+def test_a_writer_failure_is_logged_when_the_forest_fails_too(streamed, tmp_path, caplog):
+    bundle, stream, _ = streamed
+    with pytest.raises(RuntimeError, match="model failed"):
+        stream(tmp_path, [_Recorder(fail_at=0)], model=_FailingModel(bundle["estimator"]))
+    assert "Writing a window failed too: RuntimeError: hook failed" in caplog.text
