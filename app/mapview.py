@@ -133,8 +133,16 @@ def overlay_url(png: bytes) -> str:
     return f"/component/{_OVERLAYS.name}/{name}"
 
 
-def offline_map(bounds: tuple, basemap: str | None) -> folium.Map:
-    """A folium map that loads Leaflet from this app and tiles only when a basemap is chosen."""
+#: Height in pixels of a row of the layer control and of its frame and margin (Leaflet's style).
+CONTROL_ROW_PX, CONTROL_FRAME_PX = 26, 40
+
+
+def offline_map(bounds: tuple, basemap: str | None, control_rows: int = 0) -> folium.Map:
+    """A folium map that loads Leaflet from this app and tiles only when a basemap is chosen.
+
+    The scene opens above the layer control of ``control_rows`` rows (bottom right), which
+    would otherwise hide its lower-right corner.
+    """
     (south, west), (north, east) = bounds
     m = folium.Map(
         location=[(south + north) / 2, (west + east) / 2],
@@ -146,7 +154,8 @@ def offline_map(bounds: tuple, basemap: str | None) -> folium.Map:
     m.default_css = [("leaflet_css", LEAFLET_CSS)]
     if basemap:
         folium.TileLayer(basemap, name=basemap, control=True).add_to(m)
-    m.fit_bounds([[south, west], [north, east]])
+    room = control_rows * CONTROL_ROW_PX + CONTROL_FRAME_PX if control_rows else 0
+    m.fit_bounds([[south, west], [north, east]], padding_bottom_right=(0, room))
     return m
 
 

@@ -57,7 +57,8 @@ with controls:
     )
 
 bounds = mapview.rendered(out, first)[1]
-m = mapview.offline_map(bounds, mapview.BASEMAPS[basemap])
+rows = len(chosen) + (1 if mapview.BASEMAPS[basemap] else 0)  # entries of the layer control
+m = mapview.offline_map(bounds, mapview.BASEMAPS[basemap], control_rows=rows)
 legend_html = []
 with session.reported("Drawing the map"):
     rasters = [title for title in chosen if title in layers]

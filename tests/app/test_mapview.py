@@ -94,3 +94,11 @@ def test_the_legend_explains_the_point_symbols_shown():
     assert "Observations to check" in html and 'stroke-dasharray="4 3"' in html
     assert "Suggested field sites" not in html
     assert mapview.points_legend_html(["Lithology"]) == ""
+
+
+def test_the_scene_opens_above_the_layer_control():
+    bounds = ((46.8, 15.0), (46.9, 15.1))
+    html = mapview.offline_map(bounds, None, control_rows=4).get_root().render()
+    room = 4 * mapview.CONTROL_ROW_PX + mapview.CONTROL_FRAME_PX
+    assert f'"paddingBottomRight": [0, {room}]' in html
+    assert '"paddingBottomRight": [0, 0]' in mapview.offline_map(bounds, None).get_root().render()
