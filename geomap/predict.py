@@ -177,7 +177,10 @@ def predict_stack(
             for hook in hooks:
                 hook.window(job, proba, pad)
 
-        stream_windows(stack, recipe, model, n_cls, write, block_size, smooth, progress, seconds)
+        def compute(job: _Window) -> np.ndarray:
+            return window_proba(model, job, n_cls, smooth)
+
+        stream_windows(stack, recipe, compute, write, block_size, pad, progress, seconds)
     summary.seconds = seconds
     return summary
 
@@ -185,48 +188,48 @@ def predict_stack(
 def stream_windows(
     stack: RasterStack,
     recipe: FeatureRecipe,
-    model,
-    n_classes: int,
-    write: Callable[[_Window, np.ndarray], None],
+    compute: Callable[[_Window], object],
+    write: Callable[[_Window, object], None],
     block_size: int = BLOCK_SIZE,
-    smooth: int = 1,
+    pad: int = 0,
     progress: Callable[[int, int], None] | None = None,
     seconds: dict | None = None,
 ) -> None:
-    """Predict every window of the stack and hand each (window, probabilities) to ``write``.
+    """Run ``compute`` on every window of the stack and hand each (window, result) to ``write``.
 
     Three windows are in flight: a background thread reads the next one and computes its
-    features, this thread predicts the current one, and a writer thread runs ``write`` on the
-    previous one, so writing and what ``write`` computes (the applicability layers) take the
-    cores the forest leaves. ``write`` sees the windows in order, one at a time; what it raises
-    is raised here. ``progress(done, total)`` is called from this thread once a window is
-    written (Streamlit draws only from its script's thread). ``seconds`` gets the time spent
-    in "features", "model" and "write".
+    features, this thread runs ``compute`` (the model) on the current one, and a writer thread
+    runs ``write`` on the previous one, so writing and what ``write`` computes (the
+    applicability layers) take the cores the model leaves. ``write`` sees the windows in order,
+    one at a time; what either raises is raised here. Windows are read ``pad`` pixels wider
+    than the features' halo (for probability smoothing). ``progress(done, total)`` is called
+    from this thread once a window is written (Streamlit draws only from its script's thread).
+    ``seconds`` gets the time spent in "features", "model" and "write". BLAS runs on one thread
+    meanwhile (:func:`single_threaded_blas`).
     """
     seconds = {} if seconds is None else seconds
     for key in ("features", "model", "write"):
         seconds.setdefault(key, 0.0)
 
-    def written(job: _Window, proba: np.ndarray) -> None:
+    def written(job: _Window, result) -> None:
         t0 = time.perf_counter()
-        write(job, proba)
-        del job, proba
+        write(job, result)
+        del job, result
         release_freed_memory()
         seconds["write"] += time.perf_counter() - t0
 
-    pad = smooth // 2
     with single_threaded_blas(), ThreadPoolExecutor(max_workers=1) as writer:  # writer ends first
         pending = None
         try:
             for i, n_windows, job in iter_windows(stack, recipe, block_size, pad):
                 seconds["features"] += job.seconds
                 t0 = time.perf_counter()
-                proba = window_proba(model, job, n_classes, smooth)
+                result = compute(job)
                 seconds["model"] += time.perf_counter() - t0
                 if pending is not None:
                     _wait(pending, progress, i, n_windows)
-                pending = writer.submit(written, job, proba)
-                del job, proba
+                pending = writer.submit(written, job, result)
+                del job, result
             if pending is not None:
                 _wait(pending, progress, n_windows, n_windows)
         except BaseException as error:

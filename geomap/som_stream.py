@@ -3,12 +3,13 @@
 One pass over the grid: each window's features are matched to the map's nodes once (a chunked
 matrix search, :func:`geomap.kernels.nearest_rows`) and every output is read off the
 nodes: the cluster, the quantization error and its percentile, and, for the semi-supervised model,
-the class probabilities and the label distance. Memory is bounded by the window size.
+the class probabilities and the label distance. Windows go through the pipeline of
+:func:`geomap.predict.stream_windows`: the next window's features are computed while the current
+one is matched and the previous one written. Memory is bounded by the window size.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -17,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.windows import Window
-from threadpoolctl import threadpool_limits
 
 from geomap.export import CLASS_NODATA, raster_profile, style_class_raster
 from geomap.features import FeatureRecipe
@@ -25,8 +25,7 @@ from geomap.models import SOMClassifier, SOMClusters
 from geomap.predict import (
     UNCERTAINTY_BANDS,
     PredictionSummary,
-    iter_windows,
-    release_freed_memory,
+    stream_windows,
     write_class_window,
 )
 from geomap.stack import BLOCK_SIZE, GDAL_CACHE_BYTES, RasterStack
@@ -105,7 +104,8 @@ def stream_som(
         Called with (windows done, windows in all) after each window.
     hooks : sequence, optional
         With a classifier: layers computed beside the map from the raw features and the class
-        probabilities, as in :func:`geomap.predict.predict_stack`.
+        probabilities (``hook.window(job, proba)``, from the writer thread), as in
+        :func:`geomap.predict.predict_stack`.
     """
 
     def counts(n: int) -> PredictionSummary:
@@ -117,54 +117,38 @@ def stream_som(
     if layers.classifier is not None:
         summary.classes = counts(len(layers.class_names))
     seconds = {"features": 0.0, "model": 0.0, "write": 0.0}
-    with (
-        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
-        ExitStack() as files,
-        # One BLAS thread: the other core computes the next window's features. Two BLAS threads
-        # beside the feature thread spin against it (2.5 to 4 times slower on 2 cores).
-        threadpool_limits(1, user_api="blas"),
-    ):
+    som = layers.clusters.som_
+
+    def match(job) -> tuple[np.ndarray, np.ndarray]:
+        rows = job.rows
+        if within is not None:
+            rows = rows[within(job.win).ravel()[rows]]
+        # Without hooks the window's features are not needed afterwards: standardised in place.
+        return _match(som, job.X, rows, in_place=not hooks)
+
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), ExitStack() as files:
         writers = _open_writers(files, layers, out_dir, stack.grid)
         for hook in hooks:
             files.enter_context(hook.writing(out_dir, stack.grid))
-        for i, n_windows, job in iter_windows(stack, recipe, block_size):
-            raw = _Raw(job.X.copy(), job.win) if hooks else None  # _match standardises job.X
-            seconds["features"] += job.seconds
-            t0 = time.perf_counter()
-            rows = job.rows
-            if within is not None:
-                rows = rows[within(job.win).ravel()[rows]]
-            bmu, dist = _match(layers.clusters.som_, job.X, rows)
-            t1 = time.perf_counter()
-            proba = _write_som_window(job, bmu, dist, layers, writers, summary, stack)
+
+        def write(job, matched) -> None:
+            proba = _write_som_window(job, *matched, layers, writers, summary, stack)
             for hook in hooks if proba is not None else ():
-                hook.window(raw, proba)
-            del job, bmu, dist, raw, proba
-            release_freed_memory()
-            seconds["model"] += t1 - t0
-            seconds["write"] += time.perf_counter() - t1
-            if progress is not None:
-                progress(i + 1, n_windows)
+                hook.window(job, proba)
+
+        stream_windows(stack, recipe, match, write, block_size, progress=progress, seconds=seconds)
     summary.seconds = seconds
     return summary
 
 
-@dataclass
-class _Raw:
-    """A window's features before standardisation, for the hooks."""
-
-    X: np.ndarray
-    win: Window
-
-
-def _match(som, X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """BMU of the given rows of a window's features, which are standardised in place."""
+def _match(som, X: np.ndarray, rows: np.ndarray, in_place: bool) -> tuple[np.ndarray, np.ndarray]:
+    """BMU of the given rows of a window's features (standardised in place if ``in_place``)."""
     if len(rows) == len(X):  # no copy when every pixel has data
-        return som.bmu(X, copy=False)
+        return som.bmu(X, copy=not in_place)
     bmu = np.full(len(X), -1, dtype="int32")
     dist = np.full(len(X), np.nan, dtype="float32")
     if len(rows):
-        bmu[rows], dist[rows] = som.bmu(X[rows], copy=False)
+        bmu[rows], dist[rows] = som.bmu(X[rows], copy=False)  # X[rows] is a copy already
     return bmu, dist
 
 

@@ -24,7 +24,7 @@ import rasterio
 from geomap.applicability import AccuracyTally, Applicability
 from geomap.errors import ModelError, OutputExistsError
 from geomap.export import add_overviews, raster_profile, write_points
-from geomap.predict import stream_windows
+from geomap.predict import stream_windows, window_proba
 from geomap.sites import (
     SiteCandidates,
     default_spacing,
@@ -205,15 +205,14 @@ def bundle_applicability(bundle: dict, model_path: Path) -> Applicability:
 
 def stream_sites(stack, recipe, bundle: dict, trust: TrustLayers, block_size: int) -> None:
     """Run the bundle's model over the stack only to feed ``trust`` (no map is written)."""
-    smooth = bundle["smooth"]
+    model, n_classes, smooth = bundle["estimator"], len(bundle["class_names"]), bundle["smooth"]
     stream_windows(
         stack,
         recipe,
-        bundle["estimator"],
-        len(bundle["class_names"]),
+        lambda job: window_proba(model, job, n_classes, smooth),
         lambda job, proba: trust.window(job, proba, smooth // 2),
         block_size,
-        smooth,
+        smooth // 2,
     )
 
 

@@ -1,6 +1,7 @@
 """SOM runs end to end on a small generated scene: outputs, novelty, streaming, bad inputs."""
 
 import json
+import threading
 import xml.etree.ElementTree as ET
 
 import geopandas as gpd
@@ -9,12 +10,17 @@ import pandas as pd
 import pytest
 import rasterio
 from PIL import Image
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from geomap.errors import InputDataError, ModelError
 from geomap.export import OUTPUT_NAMES, load_model
+from geomap.features import FeatureRecipe
+from geomap.predict import iter_windows, single_threaded_blas
+from geomap.som_stream import SOMLayers, stream_som
 from geomap.som_workflow import sample_pixels
 from geomap.stack import RasterStack
 from geomap.subunits import SubunitConfig, subunits
+from geomap.trust import TrustLayers
 from geomap.workflow import RunConfig, predict, run
 
 SOM = {"som_samples": 6000, "iterations": 2000, "block_size": 64, "cv_folds": 3}
@@ -256,3 +262,70 @@ def test_sample_is_bounded_valid_and_reproducible(demo_scene):
         b = sample_pixels(stack, recipe, 3000, 1)
     assert a.shape == (3000, recipe.n_features) and np.isfinite(a).all()
     np.testing.assert_array_equal(a, b)
+
+
+def test_streamed_som_layers_equal_a_serial_computation_on_the_raw_features(
+    som_run, demo_scene, tmp_path
+):
+    """Matched in this thread, written (and the applicability computed) in the writer thread."""
+    out, _ = som_run
+    bundle = load_model(out / "model.skops")
+    recipe = FeatureRecipe.from_dict(bundle["recipe"])
+    clf, som = bundle["estimator"], bundle["clusters"].som_
+    names, calls = bundle["class_names"], []
+    layers = SOMLayers(
+        bundle["clusters"], bundle["cluster_names"], bundle["cluster_colours"], "clusters",
+        clf, names, bundle["colours"],
+    )  # fmt: skip
+    with RasterStack.open(list(demo_scene.rasters)) as stack:
+        trust = TrustLayers(bundle["applicability"], names, stack.grid)
+        stream_som(
+            stack, recipe, layers, tmp_path, block_size=48, hooks=[trust],
+            progress=lambda done, total: calls.append((done, total, threading.get_ident())),
+        )  # fmt: skip
+        expected = []
+        for _, _, job in iter_windows(stack, recipe, 48):
+            bmu, _ = som.bmu(job.X)  # a copy: job.X stays the raw features
+            P = clf.proba_of(bmu)
+            expected.append((job.win, bmu, bundle["applicability"].transform(job.X, P)[0]))
+    n = len(expected)
+    assert n > 1 and calls == [(i, n, threading.get_ident()) for i in range(1, n + 1)]
+    with (
+        rasterio.open(tmp_path / "clusters.stream.tif") as clusters,
+        rasterio.open(tmp_path / "lithology.stream.tif") as lith,
+        rasterio.open(tmp_path / "applicability.tif") as app,
+    ):
+        for win, bmu, di in expected:
+            shape = (int(win.height), int(win.width))
+            cluster = bundle["clusters"].cluster_of(bmu).reshape(shape)
+            assert np.array_equal(clusters.read(1, window=win), cluster)
+            codes = np.argmax(clf.proba_of(bmu), axis=1).reshape(shape)
+            assert np.array_equal(lith.read(1, window=win), codes)
+            assert np.array_equal(app.read(1, window=win), di.reshape(shape), equal_nan=True)
+
+
+def test_a_som_stream_keeps_blas_single_threaded_for_a_stream_that_started_during_it(
+    clusters_run, demo_scene, tmp_path
+):
+    """Two app sessions: a forest's stream starts while a SOM streams and outlives it."""
+    out, _ = clusters_run
+    bundle = load_model(out / "model.skops")
+    layers = SOMLayers(bundle["clusters"], bundle["cluster_names"], bundle["cluster_colours"])
+    other = single_threaded_blas()
+
+    def start_the_other(done, total):
+        if done == 1:
+            other.__enter__()
+
+    with threadpool_limits(2, user_api="blas"), RasterStack.open(list(demo_scene.rasters)) as s:
+        stream_som(
+            s, FeatureRecipe.from_dict(bundle["recipe"]), layers, tmp_path, block_size=64,
+            progress=start_the_other,
+        )  # fmt: skip
+        assert _blas_threads() == {1}  # the other stream still runs
+        other.__exit__(None, None, None)
+        assert _blas_threads() == {2}
+
+
+def _blas_threads() -> set[int]:
+    return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
