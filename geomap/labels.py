@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 from pyogrio.errors import DataLayerError, DataSourceError
-from rasterio.errors import CRSError
+from pyproj.exceptions import CRSError
 from rasterio.features import rasterize
 from rasterio.windows import Window
 
@@ -228,7 +228,10 @@ def _with_crs(frame: gpd.GeoDataFrame, crs: str, path: Path) -> gpd.GeoDataFrame
     try:
         return frame.set_crs(crs, allow_override=True)
     except CRSError as exc:
-        raise LabelError(f"Labels '{path}': the CRS '{crs}' is not understood ({exc}).") from None
+        raise LabelError(
+            f"Labels '{path}': the CRS '{crs}' given for them is not understood ({exc}). Give "
+            "an EPSG code (e.g. EPSG:32633 for UTM zone 33N), a PROJ string or WKT."
+        ) from None
 
 
 def read_table(path: Path, what: str = "Labels", dtype=None) -> pd.DataFrame:

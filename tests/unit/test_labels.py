@@ -1,3 +1,4 @@
+import re
 import zipfile
 
 import geopandas as gpd
@@ -297,6 +298,19 @@ def test_label_crs_gives_a_vector_file_its_missing_crs(tmp_path, stack):
         read_labels(tmp_path / "obs.shp", "lithology")
     labels = read_labels(tmp_path / "obs.shp", "lithology", crs="EPSG:32633")
     assert list(sample_labels(labels, stack.grid).rows) == [1, 11, 21, 31]
+
+
+@pytest.mark.parametrize("name", ["obs.csv", "obs.shp"])
+def test_a_label_crs_that_is_not_a_crs_is_named_in_the_message(tmp_path, name):
+    g = points()
+    if name == "obs.csv":
+        pd.DataFrame({"x": g.geometry.x, "y": g.geometry.y, "lithology": 1}).to_csv(tmp_path / name)
+    else:
+        g.to_file(tmp_path / name)
+        (tmp_path / "obs.prj").unlink()
+    expected = re.escape(f"'{tmp_path / name}'") + ".*'UTM 33N'.*EPSG:32633"
+    with pytest.raises(LabelError, match=expected):
+        read_labels(tmp_path / name, "lithology", crs="UTM 33N")
 
 
 def test_csv_without_coordinates_lists_accepted_names(tmp_path):
