@@ -213,7 +213,7 @@ class AccuracyCalibration(BaseEstimator):
         """Expected accuracy of each row (``missing``: share of importance lacked, default 0)."""
         check_is_fitted(self)
         entropy = np.asarray(entropy, dtype="float64")
-        if self.model_ is None:
+        if self.model_ is None or entropy.size == 0:  # no rows: a window without data
             return np.full(entropy.shape, self.base_rate_)
         columns = {
             "entropy": entropy,

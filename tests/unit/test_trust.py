@@ -167,3 +167,30 @@ def test_no_applicability_skips_the_layers_but_keeps_what_suggest_needs(demo_sce
     assert "map_accuracy_estimate" not in json.loads((out / "report.json").read_text())
     suggest(out / "model.skops", list(demo_scene.rasters), tmp_path / "s.gpkg", SiteRequest(n=2))
     assert len(gpd.read_file(tmp_path / "s.gpkg")) == 2
+
+
+def test_windows_where_no_raster_has_data_are_empty_in_every_layer(mapped, demo_scene, tmp_path):
+    """The west of every raster is nodata (a tile's orbit edge): whole windows have no pixel."""
+    rasters = []
+    for path in demo_scene.rasters:
+        with rasterio.open(path) as src:
+            data, profile, names = src.read(), src.profile, src.descriptions
+        data[:, :, : int(0.4 * src.width)] = src.nodata
+        rasters.append(tmp_path / path.name)
+        with rasterio.open(rasters[-1], "w", **profile) as dst:
+            dst.write(data)
+            dst.descriptions = names
+    out, _ = mapped
+    report = predict(out / "model.skops", rasters, tmp_path / "edge", block_size=16)
+    with rasterio.open(tmp_path / "edge" / "lithology.tif") as src:
+        codes, index = src.read(1), src.index
+    with rasterio.open(tmp_path / "edge" / "expected_accuracy.tif") as src:
+        accuracy = src.read(1)
+    assert (codes[:, :48] == 255).all() and np.isnan(accuracy[:, :48]).all()
+    assert np.array_equal(codes != 255, np.isfinite(accuracy))
+    assert 0.3 < report["prediction"]["nodata_pixels"] / codes.size < 0.5
+    sites = tmp_path / "sites.gpkg"
+    suggest(out / "model.skops", rasters, sites, SiteRequest(n=5), block_size=16)
+    points = gpd.read_file(sites).geometry
+    assert len(points) == 5
+    assert all(codes[index(p.x, p.y)] != 255 for p in points)  # on mapped pixels only
