@@ -262,6 +262,7 @@ def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
     """The CSV's points, indexed by the line each row starts on."""
     table = read_table(path)
     table.index = _record_lines(path, *table.attrs["dialect"], len(table))
+    table = table.dropna(how="all")  # rows of empty cells (";;;" below a spreadsheet's table)
     lower = {c.lower().strip(): c for c in table.columns}
     pair = next((p for p in COORD_PAIRS if p[0] in lower and p[1] in lower), None)
     if pair is None:
@@ -270,22 +271,32 @@ def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
             f"Labels '{path}': no coordinate columns found among {list(table.columns)}. Name them "
             f"one of {accepted} (any case)."
         )
-    if crs is None:
-        if pair[0] not in _GEOGRAPHIC:
-            raise LabelError(
-                f"Labels '{path}': coordinates in columns '{lower[pair[0]]}'/'{lower[pair[1]]}' "
-                "have no stated CRS. Give it with --label-crs, e.g. --label-crs EPSG:32633."
-            )
-        crs = "EPSG:4326"
     x, y = (_decimals(table[lower[name]]) for name in pair)
     bad = np.flatnonzero((x.isna() | y.isna()).to_numpy())
     if len(bad):
         rows = ", ".join(str(table.index[r]) for r in bad[:5])
+        first = table.iloc[bad[0]]
+        seen = f"'{first[lower[pair[0]]]}', '{first[lower[pair[1]]]}'"
         raise LabelError(
             f"Labels '{path}': {len(bad)} rows have empty or non-numeric coordinates in "
-            f"'{lower[pair[0]]}'/'{lower[pair[1]]}' (lines {rows}...). Fix or remove them; write "
-            "decimals with a point, not a comma."
+            f"'{lower[pair[0]]}'/'{lower[pair[1]]}' (lines {rows}; the first reads {seen}). "
+            "Write each coordinate as one decimal number (a decimal point or comma, no thousands "
+            "separators, no degrees-minutes-seconds), or remove those rows."
         )
+    if crs is None:
+        if pair[0] not in _GEOGRAPHIC:
+            degrees = bool(x.abs().le(180).all() and y.abs().le(90).all())
+            give = (
+                "They look like longitudes and latitudes: give it with --label-crs, e.g. "
+                "--label-crs EPSG:4326."
+                if degrees
+                else "Give it with --label-crs, e.g. --label-crs EPSG:32633."
+            )
+            raise LabelError(
+                f"Labels '{path}': coordinates in columns '{lower[pair[0]]}'/'{lower[pair[1]]}' "
+                f"have no stated CRS. {give}"
+            )
+        crs = "EPSG:4326"
     frame = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(x, y))
     return _with_crs(frame, crs, path)
 
@@ -314,12 +325,7 @@ def _decimals(column: pd.Series) -> pd.Series:
 
 
 def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
-    if column not in frame.columns:
-        columns = [c for c in frame.columns if c != frame.geometry.name]
-        raise LabelError(
-            f"Labels '{path}': there is no column '{column}'. The columns are: "
-            f"{', '.join(map(str, columns)) or '(none)'}. Pass one of them with --label-column."
-        )
+    column = _label_column(frame, path, column)
     placed = frame.geometry.notna() & ~frame.geometry.is_empty
     unset = int((placed & frame[column].isna()).sum())  # empty cells, NULLs: blank classes
     frame = frame[placed & frame[column].notna()]
@@ -351,6 +357,29 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
     out.attrs["blank_classes"] = blank
     out.attrs["site_key"] = key
     return out
+
+
+def _label_column(frame: gpd.GeoDataFrame, path: Path, column: str) -> str:
+    """The frame's column named ``column``, blanks around either name ignored ("Rock Type ")."""
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    if column in columns:
+        return column
+    same = [c for c in columns if str(c).strip() == column.strip()]
+    if len(same) == 1:
+        return same[0]
+    if not columns and path.suffix.lower() in (".shp", ".zip"):
+        raise LabelError(
+            f"Labels '{path}': the Shapefile has no attribute table, so no column '{column}'. A "
+            "Shapefile keeps its columns in the .dbf file beside the .shp: put the .shp, .shx, "
+            ".dbf and .prj files together (in one zip)."
+        )
+    alike = [c for c in columns if str(c).strip().casefold() == column.strip().casefold()]
+    hint = f" Did you mean '{alike[0]}' (names are case-sensitive)?" if len(alike) == 1 else ""
+    names = ", ".join(f"'{c}'" for c in columns) or "(none)"
+    raise LabelError(
+        f"Labels '{path}': there is no column '{column}'.{hint} The columns are: {names}. Pass "
+        "one of them with --label-column."
+    )
 
 
 def _site_names(
@@ -541,9 +570,9 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
         )
     nodata = counts.get("on_nodata", 0)
     if nodata:
+        what = "samples (points or polygon pixels)" if counts.get("polygon_pixels") else "points"
         notes.append(
-            f"{nodata} labelled pixels of '{path.name}' fall where no raster has data and are "
-            "not used."
+            f"{nodata} {what} of '{path.name}' fall where no raster has data and are not used."
         )
     lost = [*counts.get("classes_off_grid", []), *counts.get("classes_on_nodata", [])]
     if lost:

@@ -232,7 +232,7 @@ def encode_classes(
     if len(names) < 2:
         raise LabelError(
             f"Labels '{labels_path}': every observation on the rasters is of one class "
-            f"({names[0]!r}); a map needs at least two. Add observations of other rock types or "
+            f"('{names[0]}'); a map needs at least two. Add observations of other rock types or "
             "check --label-column."
         )
     if len(names) > 255:

@@ -223,7 +223,7 @@ def test_single_class(scene, capsys):
     path = scene["tmp"] / "one.gpkg"
     one.to_file(path)
     out = scene["tmp"] / "o"
-    fails(capsys, args(scene, out=out, labels=path), "one class", "'granite'", out=out)
+    fails(capsys, args(scene, out=out, labels=path), "of one class ('granite')", out=out)
 
 
 def test_class_with_one_sample_warns(scene, capsys):

@@ -214,7 +214,7 @@ def test_csv_observations_are_named_by_their_line_and_their_ids_as_written(tmp_p
     csv_path.write_text("lon,lat,id\n15.0,46.9,granite\n")
     assert list(read_labels(csv_path, "id")["site"]) == ["line 2"]
     csv_path.write_text("lon,lat,rock\n15.0,46.9,granite\n\n15.1,x,basalt\n")
-    with pytest.raises(LabelError, match=r"\(lines 4\.\.\.\)"):
+    with pytest.raises(LabelError, match=r"\(lines 4; the first reads .15\.1., .x.\)"):
         read_labels(csv_path, "rock")
 
 
@@ -233,7 +233,11 @@ def test_observations_off_the_rasters_or_on_nodata_are_reported(tmp_path, stack)
     s = sample_labels(read_labels(tmp_path / "obs.gpkg", "lithology"), stack.grid)
     notes = placement_notes(tmp_path / "obs.gpkg", {**s.counts, "on_nodata": 1})
     assert notes[0].startswith("1 of 6 points in 'obs.gpkg' fall outside")
-    assert notes[1].startswith("1 labelled pixels of 'obs.gpkg' fall where no raster has data")
+    assert notes[1].startswith("1 points of 'obs.gpkg' fall where no raster has data")
+    polygons = {**s.counts, "on_nodata": 1, "polygon_pixels": 9}
+    assert placement_notes(tmp_path / "obs.gpkg", polygons)[1].startswith(
+        "1 samples (points or polygon pixels) of 'obs.gpkg' fall where no raster has data"
+    )
     assert len(notes) == 2
     far["lithology"] = ["granite"] * 4 + ["dolerite", "granite"]  # dolerite: off the grid
     far.to_file(tmp_path / "obs.gpkg")
@@ -324,8 +328,31 @@ def test_csv_without_coordinates_lists_accepted_names(tmp_path):
 def test_missing_column_lists_the_columns(tmp_path):
     p = tmp_path / "obs.gpkg"
     points().to_file(p)
-    with pytest.raises(LabelError, match="no column 'rocktype'. The columns are: lithology, note"):
+    with pytest.raises(LabelError, match="no column 'rocktype'. The columns are: 'lithology', "):
         read_labels(p, "rocktype")
+    with pytest.raises(LabelError, match="'Lithology'. Did you mean 'lithology' "):
+        read_labels(p, "Lithology")
+
+
+def test_a_column_named_with_a_trailing_blank_is_found(tmp_path):
+    p = tmp_path / "obs.csv"
+    g = points().to_crs("EPSG:4326")
+    pd.DataFrame({"lon": g.geometry.x, "lat": g.geometry.y, "Rock Type ": "granite"}).to_csv(p)
+    assert set(read_labels(p, "Rock Type")["label"]) == {"granite"}
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_a_shapefile_without_its_dbf_is_named_as_such(tmp_path, zipped):
+    points().to_file(tmp_path / "obs.shp")
+    (tmp_path / "obs.dbf").unlink()
+    path = tmp_path / "obs.shp"
+    if zipped:
+        path = tmp_path / "obs.zip"
+        with zipfile.ZipFile(path, "w") as z:
+            for part in ("obs.shp", "obs.shx", "obs.prj"):
+                z.write(tmp_path / part, part)
+    with pytest.raises(LabelError, match="no attribute table.*the .dbf file beside the .shp"):
+        read_labels(path, "lithology")
 
 
 def test_label_columns_leave_out_geometry_and_coordinates(tmp_path):
@@ -376,10 +403,22 @@ def test_integer_classes_sort_numerically_and_ties_are_stable():
 
 def test_csv_with_unreadable_coordinates_names_the_lines(tmp_path):
     p = tmp_path / "obs.csv"
-    p.write_text('lon,lat,rock\n15.1,47.2,granite\n"15,1","47,2",basalt\n,47.3,shale\n')
-    with pytest.raises(
-        LabelError, match=r"2 rows have empty or non-numeric coordinates.*lines 3, 4"
-    ):
+    p.write_text(
+        'lon,lat,rock\n15.1,47.2,granite\n"5.192.876,6","47,2",basalt\n,47.3,shale\n,,\n,,\n'
+    )
+    with pytest.raises(LabelError) as info:
+        read_labels(p, "rock")
+    message = str(info.value)
+    assert "2 rows have empty or non-numeric coordinates in 'lon'/'lat' (lines 3, 4;" in message
+    assert "the first reads '5.192.876,6', '47,2'" in message  # the blank rows are not counted
+    assert "no thousands separators, no degrees-minutes-seconds" in message
+
+
+def test_csv_of_degrees_in_x_y_columns_is_told_its_likely_crs(tmp_path):
+    g = points().to_crs("EPSG:4326")
+    p = tmp_path / "obs.csv"
+    pd.DataFrame({"X": g.geometry.x, "Y": g.geometry.y, "rock": "granite"}).to_csv(p)
+    with pytest.raises(LabelError, match="look like longitudes and latitudes.*EPSG:4326"):
         read_labels(p, "rock")
 
 
