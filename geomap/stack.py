@@ -368,9 +368,17 @@ def _grid_crs(sources: Sequence[Source], crs: str | CRS | None) -> CRS:
 
 
 def _res_in(source: Source, crs: CRS) -> float:
-    """The source's finer pixel size expressed in the units of ``crs``."""
+    """The source's finer pixel size expressed in the units of ``crs``.
+
+    A projected source in the same unit as ``crs`` keeps its pixel size as it is: a 25 m DEM in
+    EPSG:3035 is a 25 m grid in UTM too (projections differ in scale by well under 1% over a
+    survey), not the 25.08 m its reprojected footprint gives.
+    """
     if source.crs == crs:
         return min(source.res)
+    if source.crs.is_projected and crs.is_projected:
+        if source.crs.linear_units_factor == crs.linear_units_factor:
+            return min(source.res)
     transform, _, _ = calculate_default_transform(
         source.crs, crs, source.width, source.height, *source.bounds
     )
@@ -504,10 +512,11 @@ class RasterStack:
             )
 
     def notes(self) -> list[str]:
-        """Warnings on the inputs: undeclared fill values, a needlessly fine grid.
+        """Warnings on the inputs: undeclared fill values, a needlessly fine or coarse grid.
 
         A band with many exact zeros and no nodata may use 0 for missing data; a grid whose
-        pixels are much finer than any input's costs time and adds no detail.
+        pixels are much finer than any input's costs time and adds no detail; one much coarser
+        than every input's throws detail away.
         """
         notes = [
             f"Raster '{s.path.name}' declares nodata {s.ignored_nodata}, which its {s.dtype} "
@@ -517,24 +526,41 @@ class RasterStack:
             for s in self.sources
             if s.ignored_nodata is not None and s.nodata is None
         ]
-        notes += [
-            f"Raster '{s.path.name}': {max(s.zero_share):.1%} of its pixels are exactly 0 and it "
-            "declares no nodata value. If 0 marks missing data there (a cloud mask, the edge of "
-            "a scene), pass --nodata 0 so those pixels are mapped from the other rasters."
-            for s in self.sources
-            if s.zero_share and max(s.zero_share) >= ZERO_SHARE
-        ]
+        zeros = [s for s in self.sources if s.zero_share and max(s.zero_share) >= ZERO_SHARE]
+        if len(zeros) == 1:
+            notes.append(
+                f"Raster '{zeros[0].path.name}': {max(zeros[0].zero_share):.1%} of its pixels are "
+                "exactly 0 and it declares no nodata value."
+            )
+        elif zeros:  # the bands of one scene in separate files: one note, not one per file
+            shares = [max(s.zero_share) for s in zeros]
+            notes.append(
+                f"Rasters {', '.join(repr(s.path.name) for s in zeros)}: {min(shares):.1%} to "
+                f"{max(shares):.1%} of their pixels are exactly 0 and they declare no nodata value."
+            )
+        if zeros:
+            notes[-1] += (
+                " If 0 marks missing data there (a cloud mask, the edge of a scene), pass "
+                "--nodata 0 so those pixels are mapped from the other rasters."
+            )
         finest = min(_res_in(s, self.grid.crs) for s in self.sources)
-        res = min(self.grid.res)
-        if res >= finest / 2:
-            return notes
-        unit = crs_units(self.grid.crs)
-        return notes + [
-            f"The grid's pixels ({res:g} {unit}) are {finest / res:.1f} times finer than the "
-            f"finest input's ({finest:g} {unit}): {self.grid.width * self.grid.height:,} pixels "
-            f"to map, {(finest / res) ** 2:.0f} times as many as at the inputs' resolution, with "
-            "no more detail. Leave out --resolution unless this is meant."
-        ]
+        res, unit = min(self.grid.res), crs_units(self.grid.crs)
+        size = f"{self.grid.width:,} x {self.grid.height:,} pixels"
+        if res < finest / 2:
+            notes.append(
+                f"The grid's pixels ({res:g} {unit}) are {finest / res:.1f} times finer than the "
+                f"finest input's ({finest:g} {unit}): {size} to map, {(finest / res) ** 2:.0f} "
+                "times as many as at the inputs' resolution, with no more detail. Leave out "
+                "--resolution unless this is meant."
+            )
+        coarsest = max(_res_in(s, self.grid.crs) for s in self.sources)
+        if res > 2 * coarsest:
+            notes.append(
+                f"The grid's pixels ({res:g} {unit}) are {res / coarsest:.1f} times coarser than "
+                f"the coarsest input's ({coarsest:g} {unit}): the map has only {size}. Give a "
+                "finer --resolution, or leave it out to map at the finest input's."
+            )
+        return notes
 
     @property
     def n_bands(self) -> int:

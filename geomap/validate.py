@@ -183,9 +183,12 @@ def cross_validate(
     size, details = choose_block_size(xy, y, map_xy, n_folds=n_folds, random_state=random_state)
     n_blocks = len(np.unique(block_groups(xy, size)))
     if n_blocks < 2:
+        places = len(np.unique(xy, axis=0))
         raise ModelError(
-            f"Spatial cross-validation needs observations in at least two blocks of {size:.0f} map "
-            "units; all of them lie in one. Add observations elsewhere in the survey area."
+            f"Spatial cross-validation needs observations in at least two blocks of {size:g} map "
+            f"units; all {len(xy)} lie in one, at {places} distinct pixel(s) of the grid. Add "
+            "observations elsewhere in the survey area, or give a finer --resolution if the grid "
+            "is coarser than meant."
         )
     random_folds = _fold_ids(
         StratifiedKFold(n_folds, shuffle=True, random_state=random_state), y, None

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from geomap.errors import MissingFileError, RasterError
@@ -318,9 +319,39 @@ def test_a_grid_much_finer_than_the_inputs_is_flagged_and_units_are_named(raster
     with RasterStack.open([a], resolution=3) as stack:
         (note,) = stack.notes()
         assert note.startswith("The grid's pixels (3 m) are 10.0 times finer than the finest")
-        assert "40,000 pixels" in note and "100 times as many" in note
+        assert "200 x 200 pixels" in note and "100 times as many" in note
     with RasterStack.open([a], crs="EPSG:4326") as stack:
         assert stack.describe()["grid"]["units"] == "degrees" and stack.notes() == []
+    with RasterStack.open([a], resolution=300) as stack:  # --resolution 300 meant for 3
+        (note,) = stack.notes()
+        assert note.startswith("The grid's pixels (300 m) are 10.0 times coarser than the")
+        assert "the map has only 2 x 2 pixels. Give a finer --resolution" in note
+
+
+def test_zeros_in_the_bands_of_one_scene_get_one_note(raster_factory):
+    data = ramp(10, 10, "uint16") + 1
+    data[:, :3] = 0
+    paths = [raster_factory(f"{b}.tif", data, descriptions=[b]) for b in ("B02", "B03", "B04")]
+    with RasterStack.open(paths) as stack:
+        (note,) = stack.notes()
+    assert note.startswith("Rasters 'B02.tif', 'B03.tif', 'B04.tif': 30.0% to 30.0% of their")
+    assert note.endswith("pass --nodata 0 so those pixels are mapped from the other rasters.")
+
+
+def test_a_dem_projected_otherwise_in_metres_keeps_its_pixel_size(raster_factory):
+    a = raster_factory("landsat.tif", ramp(40, 40), crs="EPSG:32634")  # 30 m, UTM 34N
+    left, bottom, right, top = transform_bounds("EPSG:32634", "EPSG:3035", *_bounds(a))
+    transform = Affine(25.0, 0, left - 500, 0, -25.0, top + 500)
+    dem = raster_factory(
+        "dem.tif", ramp(110, 110), crs="EPSG:3035", transform=transform, descriptions=["dem"]
+    )
+    with RasterStack.open([a, dem]) as stack:
+        assert stack.grid.res == (25.0, 25.0) and stack.grid.crs == "EPSG:32634"
+
+
+def _bounds(path):
+    with rasterio.open(path) as src:
+        return src.bounds
 
 
 @pytest.mark.parametrize("gap", [0, 1, 2])

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
+from geomap.errors import ModelError
 from geomap.validate import (
     block_groups,
     choose_block_size,
@@ -126,3 +127,12 @@ def test_cross_validate_returns_folds_and_out_of_fold_probabilities_for_calibrat
     blocks = block_groups(xy, out["spatial"]["block_size"])
     for b in np.unique(blocks):  # a spatial block is never split between folds
         assert len(np.unique(out["spatial_folds"][blocks == b])) == 1
+
+
+def test_observations_all_on_one_pixel_are_refused_with_the_count_of_places():
+    """A grid far coarser than meant (--resolution 5000 for 5) puts every observation on one."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.repeat([0, 1], 20)
+    xy = np.full((40, 2), 2500.0)
+    with pytest.raises(ModelError, match=r"all 40 lie in one, at 1 distinct pixel\(s\) of the"):
+        cross_validate(RandomForestClassifier(5), X, y, xy, ["a", "b"], map_xy=xy)
