@@ -125,6 +125,8 @@ class Grid:
 
 #: Share of exact zeros in a band without nodata above which geomap suggests --nodata 0.
 ZERO_SHARE = 0.005
+#: A raster whose removal would grow the common footprint more than this many times is named.
+FOOTPRINT_SHRINK = 1.25
 
 
 def crs_units(crs: CRS) -> str:
@@ -553,6 +555,7 @@ class RasterStack:
                 "times as many as at the inputs' resolution, with no more detail. Leave out "
                 "--resolution unless this is meant."
             )
+        notes += self._footprint_notes()
         coarsest = max(_res_in(s, self.grid.crs) for s in self.sources)
         if res > 2 * coarsest:
             notes.append(
@@ -560,6 +563,31 @@ class RasterStack:
                 f"the coarsest input's ({coarsest:g} {unit}): the map has only {size}. Give a "
                 "finer --resolution, or leave it out to map at the finest input's."
             )
+        return notes
+
+    def _footprint_notes(self) -> list[str]:
+        """A raster that alone shrinks the common footprint (a band georeferenced elsewhere)."""
+        if len(self.sources) < 3:
+            return []  # with two, either may be the one that is off
+        feet = [_footprint_in(s, self.grid.crs) for s in self.sources]
+
+        def area(boxes) -> float:
+            width = min(b[2] for b in boxes) - max(b[0] for b in boxes)
+            height = min(b[3] for b in boxes) - max(b[1] for b in boxes)
+            return max(width, 0.0) * max(height, 0.0)
+
+        common = area(feet)
+        notes = []
+        for i, source in enumerate(self.sources):
+            without = area(feet[:i] + feet[i + 1 :])
+            if without > FOOTPRINT_SHRINK * common:
+                box = ", ".join(f"{v:.6g}" for v in feet[i])
+                notes.append(
+                    f"Raster '{source.path.name}' alone limits the map to {common / without:.0%} "
+                    f"of the area the other rasters share (its footprint in "
+                    f"{self.grid.crs.to_string()}: {box}). If it should cover that area, check "
+                    "its georeferencing (CRS and geotransform); to map the rest, leave it out."
+                )
         return notes
 
     @property

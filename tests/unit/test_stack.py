@@ -372,3 +372,15 @@ def test_a_partial_stack_reads_absent_sources_as_no_data(raster_factory, gap):
         sources = whole.describe()["sources"]
         assert [s.get("absent", False) for s in sources] == [i == gap for i in range(3)]
         assert sources[gap]["bands"] == ["K", "Th"]
+
+
+def test_a_raster_offset_from_the_others_is_named_as_what_shrinks_the_map(raster_factory):
+    bands = [raster_factory(f"{b}.tif", ramp(40, 40), descriptions=[b]) for b in ("B02", "B03")]
+    shifted = Affine(30.0, 0, 500000.0 + 600, 0, -30.0, 5200000.0)  # 20 pixels east
+    b11 = raster_factory("B11.tif", ramp(40, 40), transform=shifted, descriptions=["B11"])
+    with RasterStack.open(bands) as stack:
+        assert stack.notes() == []
+    with RasterStack.open([*bands, b11]) as stack:
+        (note,) = stack.notes()
+    assert note.startswith("Raster 'B11.tif' alone limits the map to 50% of the area the other")
+    assert "EPSG:32633: 500600, 5.1988e+06, 501800, 5.2e+06" in note
