@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -99,10 +100,34 @@ def importance(report: dict) -> None:
     """Importance by input file and of the top features, largest first."""
     imp = report["importance"]
     st.markdown("**What the forest uses** (mean decrease in impurity)")
-    by_source = pd.DataFrame(imp["by_source"].items(), columns=["input", "importance"])
+    prefix = common_beginning(list(imp["by_source"]))
+    by_source = pd.DataFrame(
+        [(n.removeprefix(prefix), v) for n, v in imp["by_source"].items()],
+        columns=["input", "importance"],
+    )
     st.bar_chart(by_source, x="input", y="importance", horizontal=True, sort="-importance")
-    top = pd.DataFrame(list(imp["features"].items())[:12], columns=["feature", "importance"])
+    top = pd.DataFrame(
+        [(f.removeprefix(prefix), v) for f, v in list(imp["features"].items())[:12]],
+        columns=["feature", "importance"],
+    )
     st.bar_chart(top, x="feature", y="importance", horizontal=True, sort="-importance")
+    if prefix:
+        st.caption(f"Inputs named without the beginning their names share, '{prefix}'.")
+
+
+def common_beginning(names: list[str]) -> str:
+    """The beginning all ``names`` share, up to a separator ("T33TWM_20230612T100031_").
+
+    Only a beginning of at least 6 characters that leaves something of every name: the bands
+    of one scene in separate files have long names the charts would cut to the same stub.
+    """
+    if len(names) < 2:
+        return ""
+    shared = os.path.commonprefix(names)
+    cut = max(shared.rfind(c) for c in "_-. :") + 1
+    if cut < 6 or any(len(n) <= cut for n in names):
+        return ""
+    return shared[:cut]
 
 
 def som(report: dict, out: Path) -> None:
