@@ -69,6 +69,7 @@ _RATIOS = (
 )
 _RATIO_FLOOR = 1e-3
 _OPTICAL = ("blue", "green", "red", "nir", "swir1", "swir2")
+_OPTICAL_WORDS = set().union(*(_KIND_TOKENS[k] for k in _OPTICAL))
 #: Geophysical quantities: never one image with a satellite's bands, even on its grid.
 _FAMILY = {"K": "radiometric", "Th": "radiometric", "U": "radiometric", "dem": "dem"}
 _FAMILY.update(magnetic="magnetic", gravity="gravity")
@@ -91,6 +92,24 @@ def band_kind(name: str) -> str | None:
     return None
 
 
+def _sensor_sets(band_names: Sequence[str], kinds: Sequence[str | None]) -> list[dict]:
+    """Per sensor (a scene: Sentinel-2 beside Landsat), the band index of each optical kind.
+
+    Bands are one scene's when their names are the same once the band's own words are taken out
+    (its code or colour and a resolution: "T33TWM_20230612T100031_B02_10m" and "..._B11_20m";
+    "LC09_..._SR_B2" and "..._SR_B6"; "blue.tif" and "red.tif"). In a scene, the first band of a
+    kind counts (Sentinel-2's B08 before its B8A).
+    """
+    sets: dict[str, dict] = {}
+    for b, (name, kind) in enumerate(zip(band_names, kinds)):
+        if kind not in _OPTICAL:
+            continue
+        tokens = re.split(r"[^a-z0-9]+", name.lower())
+        own = _OPTICAL_WORDS | {t for t in tokens if re.fullmatch(r"b\d{1,2}a?|\d+m", t)}
+        sets.setdefault("_".join(t for t in tokens if t and t not in own), {}).setdefault(kind, b)
+    return list(sets.values())
+
+
 @dataclass(frozen=True)
 class FeatureRecipe:
     """How features are computed from the stack bands; JSON-serialisable with :meth:`to_dict`."""
@@ -105,6 +124,7 @@ class FeatureRecipe:
     kuwahara_sizes: tuple[int, ...] = ()
     kuwahara_groups: tuple[int, ...] = ()
     optical: tuple[int, ...] = ()
+    optical_sets: tuple[int, ...] = ()
     names: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -134,14 +154,16 @@ class FeatureRecipe:
                 f"Feature preset '{preset}' is not supported. Available: {', '.join(PRESETS)}."
             )
         kinds = [band_kind(n) for n in band_names]
-        index = {k: kinds.index(k) for k in _KIND_TOKENS if k in kinds}
+        index = {k: kinds.index(k) for k in _FAMILY if k in kinds}
         use_extras = preset != "raw"
-        ratios = tuple(
-            (index[a], index[b]) for a, b in _RATIOS if use_extras and a in index and b in index
-        )
+        sets = _sensor_sets(band_names, kinds)
+        pairs = [(index[a], index[b]) for a, b in _RATIOS if a in index and b in index]
+        pairs += [(i[a], i[b]) for i in sets for a, b in _RATIOS if a in i and b in i]
+        ratios = tuple(pairs) if use_extras else ()
         grid = band_source if band_grid is None else band_grid
         family = [(g, _FAMILY.get(k, "image")) for g, k in zip(grid, kinds)]
-        optical = tuple(index[k] for k in _OPTICAL if k in index)
+        spectra = [tuple(i[k] for k in _OPTICAL if k in i) for i in sets] if use_extras else []
+        spectra = [bands for bands in spectra if len(bands) >= 3]  # a spectrum's shape
         recipe = cls(
             band_names=tuple(band_names),
             band_source=tuple(int(s) for s in band_source),
@@ -152,7 +174,8 @@ class FeatureRecipe:
             dem_band=index.get("dem") if use_extras else None,
             kuwahara_sizes=KUWAHARA_SIZES[preset],
             kuwahara_groups=tuple(sorted(set(family), key=family.index).index(f) for f in family),
-            optical=optical if use_extras and len(optical) >= 3 else (),
+            optical=tuple(b for bands in spectra for b in bands),
+            optical_sets=tuple(i for i, bands in enumerate(spectra) for _ in bands),
         )
         return recipe
 
@@ -213,8 +236,9 @@ class FeatureRecipe:
         image = [{s for s, h in zip(src, grp) if h == g} for g in grp]  # a band's Kuwahara inputs
         smooth = [tuple(sorted(i)) for i in image]
         smooth += [tuple(sorted(image[a] | image[b])) for a, b in self.ratios]
-        spectrum = set().union(*(image[b] for b in self.optical))
-        smooth += [tuple(sorted(spectrum))] * len(self.optical)
+        for members in self._spectra():
+            spectrum = set().union(*(image[b] for b in members))
+            smooth += [tuple(sorted(spectrum))] * len(members)
         out += smooth * len(self.kuwahara_sizes)
         out += [tuple(sorted({src[a], src[b]})) for a, b in self.ratios]
         if self.dem_band is not None:
@@ -308,9 +332,14 @@ class FeatureRecipe:
         """
         if self.ratios:
             yield np.stack([_ratio(bands[a], bands[b]) for a, b in self.ratios])
-        if self.optical:
-            optical = np.maximum(bands[list(self.optical)], _RATIO_FLOOR)
+        for members in self._spectra():
+            optical = np.maximum(bands[list(members)], _RATIO_FLOOR)
             yield (optical / optical.sum(axis=0)).astype("float32")
+
+    def _spectra(self) -> list[tuple[int, ...]]:
+        """The optical bands of each sensor, in the order of ``optical``."""
+        sets = self.optical_sets or (0,) * len(self.optical)  # recipes before sensor sets
+        return [tuple(b for b, s in zip(self.optical, sets) if s == i) for i in dict.fromkeys(sets)]
 
     def _kuwahara(self, block: np.ndarray, h: int, k: int, centre_nan: np.ndarray) -> np.ndarray:
         q = k // 2 + 1
@@ -352,6 +381,7 @@ class FeatureRecipe:
             kuwahara_sizes=tuple(data.get("kuwahara_sizes", ())),  # none in older models
             kuwahara_groups=tuple(data.get("kuwahara_groups", ())),
             optical=tuple(data.get("optical", ())),
+            optical_sets=tuple(data.get("optical_sets", ())),  # one sensor in older models
         )
 
 

@@ -79,6 +79,47 @@ def test_spectral_shape_from_kuwahara_means_ignores_brightness():
     assert not any("_share" in n for n in two.names)  # a spectrum needs three bands
 
 
+S2 = [f"T33TWM_20230612T100031_{b}" for b in ("B02_10m", "B03_10m", "B04_10m", "B08_10m")]
+S2 += [f"T33TWM_20230612T100031_{b}" for b in ("B8A_20m", "B11_20m", "B12_20m")]
+LANDSAT = [f"LC09_L2SP_190027_20230611_20230613_02_T1_SR_B{i}" for i in range(2, 8)]
+
+
+def test_each_sensor_gets_its_own_ratios_and_spectrum():
+    """Sentinel-2 beside Landsat: both scenes' ratios, each spectrum shared out on its own."""
+    r = FeatureRecipe.build([*S2, *LANDSAT, "K", "Th"], [*range(14), 13], 10.0)
+    ratios = [n for n in r.names if "/" in n and "kuwahara" not in n]
+    assert ratios[0] == "K/Th" and len(ratios) == 1 + 4 + 4
+    assert f"{S2[2]}/{S2[0]}" in ratios and f"{LANDSAT[2]}/{LANDSAT[0]}" in ratios
+    assert not any(S2[4] in n for n in ratios)  # B8A: the scene's second NIR band
+    assert r.optical == (0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12)
+    assert r.optical_sets == (0,) * 6 + (1,) * 6
+    spectrum = np.array([800, 1000, 1200, 2200, 2800, 2100], "float32")
+    size = 1 + 2 * r.halo
+    block = np.ones((15, size, size), "float32")
+    block[[0, 1, 2, 3, 5, 6]] = spectrum[:, None, None]
+    block[7:13] = 2 * spectrum[::-1, None, None]  # another sensor, another spectrum
+    feats = r.compute(block)[:, 0, 0]
+    shares = [feats[r.names.index(f"{b}_share_kuwahara3")] for b in (*S2[:4], *S2[5:], *LANDSAT)]
+    np.testing.assert_allclose(shares[:6], spectrum / spectrum.sum(), rtol=1e-5)
+    np.testing.assert_allclose(shares[6:], spectrum[::-1] / spectrum.sum(), rtol=1e-5)
+    sources = dict(zip(r.names, r.feature_sources))
+    assert sources[f"{S2[0]}_share_kuwahara3"] == (0, 1, 2, 3, 5, 6)
+    assert sources[f"{LANDSAT[0]}_share_kuwahara3"] == (7, 8, 9, 10, 11, 12)
+    again = FeatureRecipe.from_dict(r.to_dict())
+    assert again == r and again.names == r.names
+
+
+def test_models_saved_before_sensor_sets_keep_one_spectrum():
+    saved = FeatureRecipe.build(["blue", "green", "red", "nir"], [0] * 4, 30.0).to_dict()
+    del saved["optical_sets"]
+    old = FeatureRecipe.from_dict(saved)
+    block = np.full((4, 1 + 2 * old.halo, 1 + 2 * old.halo), 2.0, dtype="float32")
+    shares = old.compute(block)[
+        [old.names.index(f"{b}_share_kuwahara3") for b in "blue red".split()]
+    ]
+    np.testing.assert_allclose(shares[:, 0, 0], 0.25)
+
+
 def test_raw_preset_is_bands_only():
     r = _recipe(preset="raw")
     assert r.names == r.band_names and r.halo == 0
