@@ -183,6 +183,12 @@ def _describe(rasters, labels, column, crs, layer, legend, nodata, stamps) -> di
     )
 
 
+def _pixel_size(resolution) -> str:
+    """Pixel size as "30", or "0.00105 x 0.00072" where the sides differ (degrees)."""
+    x, y = (f"{v:.6g}" for v in resolution)
+    return x if x == y else f"{x} x {y}"
+
+
 stamps = tuple(
     p.stat().st_mtime_ns for p in [*data.rasters, *filter(None, [data.labels, data.legend])]
 )
@@ -211,7 +217,7 @@ with session.reported("Reading the inputs"):
                 "bands": [", ".join(s["bands"]) for s in summary["sources"]],
                 "CRS": [s["crs"] for s in summary["sources"]],
                 "resolution": [
-                    f"{s['resolution'][0]:.6g} {s['units']}" for s in summary["sources"]
+                    f"{_pixel_size(s['resolution'])} {s['units']}" for s in summary["sources"]
                 ],
                 "type": [s["dtype"] for s in summary["sources"]],
                 "nodata": [s["nodata"] for s in summary["sources"]],

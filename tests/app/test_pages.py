@@ -53,6 +53,7 @@ def test_data_page_shows_grid_sources_and_samples(app):
     sources = app.dataframe[0].value
     assert list(sources["file"]) == list(session.DEMO_RASTERS)
     assert list(sources["CRS"])[1] == "EPSG:4326"  # the radiometrics come in lon/lat
+    assert list(sources["resolution"])[:2] == ["30 m", "0.00118323 x 0.00080848 degrees"]
     samples = app.dataframe[1].value
     assert samples["samples"].sum() == 300 and len(samples) == 6
     assert any("EPSG:32633" in m.value for m in app.markdown)
