@@ -2,8 +2,9 @@
 
 For each seed a scene is generated with `geomap.synthetic.make_scene`, the forest is trained and
 cross-validated with the workflow's own steps (RasterStack, FeatureRecipe, sample_labels,
-prepare_samples, cross_validate), `geomap.applicability.Applicability` is fitted on the spatial
-cross-validation and applied to every pixel of the scene (in memory; the scenes are small), and:
+prepare_samples, simulated_outages, cross_validate), `geomap.applicability.Applicability` is
+fitted on the spatial cross-validation (and its simulated input outages) and applied to every
+pixel of the scene (in memory; the scenes are small), and:
 
 - the estimated map accuracy (mean expected accuracy over the mapped pixels) is set against the
   true accuracy, beside the spatial-CV accuracy as the estimate geomap gave before;
@@ -49,7 +50,14 @@ from geomap.sites import SiteCandidates, default_spacing
 from geomap.stack import RasterStack
 from geomap.synthetic import make_scene
 from geomap.validate import cross_validate
-from geomap.workflow import RunConfig, encode_classes, feature_groups, prepare_samples, run
+from geomap.workflow import (
+    RunConfig,
+    encode_classes,
+    feature_groups,
+    prepare_samples,
+    run,
+    simulated_outages,
+)
 
 NODATA = 255
 MAP_SAMPLE = 5000
@@ -97,6 +105,8 @@ class Trained:
             random_state=seed,
         )
         xy = np.column_stack(self.grid.xy(samples.rows, samples.cols))
+        self.model = clone(self.estimator).fit(self.X, self.y)
+        self.outages = simulated_outages(recipe, self.model.feature_importances_)
         self.cv = cross_validate(
             self.estimator,
             self.X,
@@ -104,9 +114,9 @@ class Trained:
             xy,
             self.names,
             map_xy=self._map_xy(seed),
+            outages=self.outages,
             random_state=seed,
         )
-        self.model = clone(self.estimator).fit(self.X, self.y)
         self.proba = self.predict(self.model)
         self.X_seen = self.screened_features(self.model)
 
@@ -327,7 +337,13 @@ def seed_figures(seed: int, args: argparse.Namespace) -> dict:
     t = Trained(scene, seed, args.trees)
     app = Applicability(
         weights=t.model.feature_importances_, feature_groups=t.groups, random_state=seed
-    ).fit(t.X, t.y, folds=t.cv["spatial_folds"], oof_proba=t.cv["spatial_oof_proba"])
+    ).fit(
+        t.X,
+        t.y,
+        folds=t.cv["spatial_folds"],
+        oof_proba=t.cv["spatial_oof_proba"],
+        outages=list(zip(t.outages, t.cv.get("spatial_outage_oof_proba", []))),
+    )
     truth, _ = truth_codes(scene, list(t.names))
     figures, layers = applicability_figures(t, truth, app, args.window)
     figures.update(season_figures(t, scene, app, layers, args, seed))

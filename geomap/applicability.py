@@ -168,12 +168,15 @@ class AccuracyCalibration(BaseEstimator):
     def __init__(self, C: float = 1.0) -> None:
         self.C = C
 
-    def fit(self, entropy, dissimilarity, right, missing=None) -> AccuracyCalibration:
+    def fit(
+        self, entropy, dissimilarity, right, missing=None, sample_weight=None
+    ) -> AccuracyCalibration:
         """Fit on held-out entropy, DI, correctness (booleans) and, optionally, missing inputs.
 
         ``missing`` is the share of the model's importance each sample lacked (its missing
         inputs); it is used only when at least :data:`MIN_LACKING` samples lacked some, among
         them right and wrong ones (with fewer, one sample would set the whole cloud's accuracy).
+        ``sample_weight`` weighs the rows (default 1 each).
 
         Raises
         ------
@@ -192,13 +195,16 @@ class AccuracyCalibration(BaseEstimator):
                 f"and a right/wrong flag for each held-out sample; got {columns.shape[0]} rows of "
                 f"inputs, {len(right)} flags."
             )
-        self.base_rate_ = float(right.mean())
+        weight = np.ones(len(right)) if sample_weight is None else np.asarray(sample_weight)
+        self.base_rate_ = float(np.average(right, weights=weight))
         spread = columns.std(axis=0)
         scale = np.where(spread > 0, spread, 1.0)
         keep = list(range(len(inputs)))
         self.model_ = None
         while keep and 0 < right.sum() < len(right):
-            model = LogisticRegression(C=self.C).fit(columns[:, keep] / scale[keep], right)
+            model = LogisticRegression(C=self.C).fit(
+                columns[:, keep] / scale[keep], right, sample_weight=weight
+            )
             rising = [k for k, c in zip(keep, model.coef_[0]) if c > 0]
             if not rising:
                 self.model_ = model
@@ -305,7 +311,7 @@ class Applicability(BaseEstimator):
         self.random_state = random_state
         self.max_reference = max_reference
 
-    def fit(self, X, y, *, folds, oof_proba) -> Applicability:
+    def fit(self, X, y, *, folds, oof_proba, outages=()) -> Applicability:
         """Learn the training feature space, the AOA threshold and the accuracy calibration.
 
         Parameters
@@ -318,6 +324,13 @@ class Applicability(BaseEstimator):
             Spatial cross-validation fold of each sample (``cross_validate(...)["spatial_folds"]``).
         oof_proba : ndarray of shape (n_samples, n_classes)
             Held-out probabilities of each sample (``cross_validate(...)["spatial_oof_proba"]``).
+        outages : sequence of (columns, oof_proba), optional
+            Simulated outages of an input: the feature columns it gives and the held-out
+            probabilities of each sample without them (``cross_validate(..., outages=...)``).
+            The calibration learns from them what a missing input costs, beside the few
+            observations that lacked one (those under a cloud), and where none did (a cloud
+            over unvisited ground, an input left out of ``geomap predict``); all outages
+            together weigh as much as the samples.
 
         Raises
         ------
@@ -342,7 +355,7 @@ class Applicability(BaseEstimator):
         self.mean_distance_, self.threshold_ = full.mean_distance, full.threshold
         self.reference_ = np.zeros(len(X), bool)
         self.reference_[full.rows[full.reference]] = True
-        self._fit_calibration(y, oof_proba)
+        self._fit_calibration(y, oof_proba, outages)
         return self
 
     def _check_fit(self, X, y, folds, oof_proba):
@@ -448,9 +461,12 @@ class Applicability(BaseEstimator):
         di = cv_nearest_distance(Z, folds, reference) / mean_distance
         return [mean_distance, aoa_threshold(di, self.whisker)]
 
-    def _train_di(self) -> np.ndarray:
-        """Cross-validated DI of each training sample, in the subspace of its complete groups."""
-        bits = group_bits(self.train_, self.groups_)
+    def _train_di(self, bits: np.ndarray | None = None) -> np.ndarray:
+        """Cross-validated DI of each training sample, in the subspace of its complete groups.
+
+        ``bits``: the groups each sample is taken to have (default: those it has).
+        """
+        bits = group_bits(self.train_, self.groups_) if bits is None else bits
         out = np.full(len(bits), np.nan)
         for b in np.unique(bits[bits > 0]):
             space = self._space(int(b))
@@ -517,16 +533,26 @@ class Applicability(BaseEstimator):
             threshold[rows] = space.threshold
         return di, threshold, self.missing_importance(bits)
 
-    def _fit_calibration(self, y: np.ndarray, oof_proba: np.ndarray) -> None:
+    def _fit_calibration(self, y: np.ndarray, oof_proba: np.ndarray, outages=()) -> None:
         finite = np.isfinite(self.train_di_)
         self.di_cap_ = float(self.train_di_[finite].max()) if finite.any() else 1.0
-        entropy = normalised_entropy(oof_proba)
-        ok = np.isfinite(entropy)
-        right = np.argmax(oof_proba[ok], axis=1) == y[ok]
-        missing = self.missing_importance(group_bits(self.train_, self.groups_))
-        self.calibration_ = AccuracyCalibration().fit(
-            entropy[ok], self._di_input(self.train_di_[ok]), right, missing[ok]
-        )
+        cases = [(oof_proba, self.train_di_, group_bits(self.train_, self.groups_), 1.0)]
+        for cols, proba in outages:
+            Z = self.train_.copy()
+            Z[:, np.asarray(cols, dtype=int)] = np.nan
+            bits = group_bits(Z, self.groups_)
+            cases.append((np.asarray(proba), self._train_di(bits), bits, 1 / len(outages)))
+        rows = []
+        for proba, di, bits, weight in cases:
+            entropy = normalised_entropy(proba)
+            ok = np.isfinite(entropy)
+            right = np.argmax(proba[ok], axis=1) == y[ok]
+            missing = self.missing_importance(bits)[ok]
+            rows.append((entropy[ok], self._di_input(di[ok]), right, missing, [weight] * ok.sum()))
+        self.held_out_accuracy_ = float(rows[0][2].mean()) if len(rows[0][2]) else float("nan")
+        entropy, di, right, missing, weight = (np.concatenate(c) for c in zip(*rows))
+        self.outages_ = len(outages)
+        self.calibration_ = AccuracyCalibration().fit(entropy, di, right, missing, weight)
 
     def _di_input(self, di: np.ndarray) -> np.ndarray:
         """DI for the calibration: rows without one count as the most dissimilar sample."""
@@ -593,7 +619,8 @@ class Applicability(BaseEstimator):
                 "inputs": list(cal.inputs_),
                 "coefficients": cal.coefficients_,
                 "intercept": None if model is None else float(model.intercept_[0]),
-                "held_out_accuracy": cal.base_rate_,
+                "held_out_accuracy": getattr(self, "held_out_accuracy_", cal.base_rate_),
+                "simulated_outages": getattr(self, "outages_", 0),
             },
         }
 

@@ -245,6 +245,29 @@ class FeatureRecipe:
             out += [(src[self.dem_band],)] * 3
         return tuple(out)
 
+    def outages(self) -> list[np.ndarray]:
+        """The feature columns each input outage removes, to simulate what one costs.
+
+        A cloud hides all of a satellite scene's files at once, and an airborne survey that
+        ends takes its K, Th and U files with it, so those go together; every other source
+        goes alone (an input left out). An outage that would leave no feature is not simulated.
+        """
+        sources = [set(s) for s in self.feature_sources]
+        units = [{self.band_source[b] for b in bands} for bands in self._spectra()]
+        kinds: dict[int, set] = {}
+        for name, s in zip(self.band_names, self.band_source):
+            kinds.setdefault(s, set()).add(_FAMILY.get(band_kind(name)))
+        survey = {s for s, k in kinds.items() if k == {"radiometric"}}
+        units += [survey] if survey else []
+        together = set().union(*units)
+        units += [{s} for s in dict.fromkeys(self.band_source) if s not in together]
+        out = []
+        for unit in units:
+            cols = np.array([i for i, s in enumerate(sources) if s & unit], dtype=int)
+            if len(cols) < self.n_features:
+                out.append(cols)
+        return out
+
     def optical_screen(self) -> tuple[list[int], list[int], list[int]] | None:
         """What :class:`geomap.screen.SpectralScreen` measures and drops, for optical imagery.
 

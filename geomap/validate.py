@@ -147,6 +147,7 @@ def cross_validate(
     *,
     map_xy: np.ndarray,
     X_eval: np.ndarray | None = None,
+    outages: Sequence[np.ndarray] = (),
     n_folds: int = 5,
     random_state: int | None = 0,
 ) -> dict:
@@ -165,6 +166,11 @@ def cross_validate(
     X_eval : ndarray (n, k, n_features), optional
         Features of the k pixels around each sample whose probabilities the map averages (its
         smoothing window). Held-out samples are then scored exactly as the map predicts them.
+    outages : sequence of int arrays, optional
+        Feature columns that go missing together (an input source under a cloud, or left out).
+        Each spatial fold's model also predicts its held-out samples with those columns set to
+        NaN, as the map predicts pixels where the source has no data:
+        ``spatial_outage_oof_proba`` holds one (n, n_classes) array per outage.
 
     Returns
     -------
@@ -200,7 +206,10 @@ def cross_validate(
     )
     out = {}
     for name, folds in (("random", random_folds), ("spatial", spatial_folds)):
-        proba = _oof_proba(estimator, X, y, folds, len(class_names), X_eval)
+        lost = outages if name == "spatial" else ()
+        proba, *out_lost = _oof_proba(estimator, X, y, folds, len(class_names), X_eval, lost)
+        if lost:
+            out["spatial_outage_oof_proba"] = out_lost
         pred = np.argmax(np.nan_to_num(proba, nan=-1), axis=1)
         out[name] = metrics(y, pred, class_names)
         out[name]["n_folds"] = int(len(np.unique(folds)))
@@ -214,24 +223,32 @@ def cross_validate(
     return out
 
 
-def _oof_proba(estimator, X, y, folds, n_classes, X_eval=None) -> np.ndarray:
+def _oof_proba(estimator, X, y, folds, n_classes, X_eval=None, outages=()) -> list[np.ndarray]:
+    """Out-of-fold probabilities, then one array per outage (its columns set to NaN)."""
     if X_eval is None:
         X_eval = X[:, None, :]
-    proba = np.full((len(y), n_classes), np.nan)
+    out = [np.full((len(y), n_classes), np.nan) for _ in range(1 + len(outages))]
     for f in np.unique(folds):
         test = folds == f
         model = clone(estimator).fit(X[~test], y[~test])
-        around = X_eval[test]
-        flat = around.reshape(-1, around.shape[-1])
-        full = np.zeros((flat.shape[0], n_classes))
-        full[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(flat)
-        full[np.isnan(flat).all(axis=1)] = np.nan  # pixels with no data, as in the map
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods stay NaN
-            proba[test] = np.nanmean(
-                full.reshape(around.shape[0], around.shape[1], n_classes), axis=1
-            )
-    return proba
+        for proba, cols in zip(out, [None, *outages]):
+            around = X_eval[test]
+            if cols is not None:
+                around = around.copy()
+                around[..., cols] = np.nan
+            proba[test] = _window_mean(model, around, n_classes)
+    return out
+
+
+def _window_mean(model, around: np.ndarray, n_classes: int) -> np.ndarray:
+    """Mean probabilities over each sample's window of pixels (n, k, n_features)."""
+    flat = around.reshape(-1, around.shape[-1])
+    full = np.zeros((flat.shape[0], n_classes))
+    full[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(flat)
+    full[np.isnan(flat).all(axis=1)] = np.nan  # pixels with no data, as in the map
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods stay NaN
+        return np.nanmean(full.reshape(around.shape[0], around.shape[1], n_classes), axis=1)
 
 
 def reach(details: dict) -> float | None:

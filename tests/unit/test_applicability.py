@@ -341,3 +341,26 @@ def test_a_source_few_samples_have_keeps_all_of_them_as_its_reference():
 def test_max_reference_below_two_is_refused():
     with pytest.raises(ModelError, match="max_reference has to be at least 2"):
         _fitted(max_reference=1)
+
+
+def test_simulated_outages_teach_what_a_missing_input_costs_where_no_sample_lacked_it():
+    """Without its informative input the model is as sure as before and right half the time."""
+    X, y, folds, oof = _scene_like()
+    rng = np.random.default_rng(7)
+    guess = rng.integers(0, 2, len(y))  # the fallback's confident guesses
+    blind = np.where(guess[:, None] == np.arange(2), 0.95, 0.05)
+    kwargs = dict(weights=[0.6, 0.3, 0.1], feature_groups=[0, 1, 1])
+    plain = Applicability(**kwargs).fit(X, y, folds=folds, oof_proba=oof)
+    taught = Applicability(**kwargs).fit(
+        X, y, folds=folds, oof_proba=oof, outages=[(np.array([0]), blind)]
+    )
+    pixels = np.array([[1.0, 0.2, 0.1], [np.nan, 0.2, 0.1]])  # the second lacks group 0
+    sure = np.array([[0.05, 0.95], [0.05, 0.95]])
+    complete, lacking = taught.transform(pixels, sure)[2]
+    assert lacking < complete - 0.25  # about the half it got right, not the complete 0.9
+    assert lacking < 0.7
+    assert "missing_importance" in taught.calibration_.inputs_
+    assert plain.transform(pixels, sure)[2][1] > 0.85  # nothing lacked it: no cost learnt
+    assert taught.describe()["calibration"]["simulated_outages"] == 1
+    held_out = (np.argmax(oof, axis=1) == y).mean()
+    assert taught.describe()["calibration"]["held_out_accuracy"] == pytest.approx(held_out)

@@ -109,6 +109,21 @@ def test_each_sensor_gets_its_own_ratios_and_spectrum():
     assert again == r and again.names == r.names
 
 
+def test_outages_take_a_scenes_or_a_surveys_files_together_and_other_sources_alone():
+    names = [*S2, *LANDSAT, "K_pct", "eTh_ppm", "dem"]
+    r = FeatureRecipe.build(names, [*range(16)], 10.0)
+    sources = r.feature_sources
+    lost = [{s for i in cols for s in sources[i]} for cols in r.outages()]
+    s2, landsat = {0, 1, 2, 3, 5, 6}, {7, 8, 9, 10, 11, 12}
+    units = [s2, landsat, {13, 14}, {4}, {15}]  # B8A: no spectrum's, so alone
+    assert [u & set().union(*units) for u in lost] == units
+    for cols, unit in zip(r.outages(), units):
+        hit = [i for i, src in enumerate(sources) if set(src) & set(unit)]
+        assert list(cols) == hit  # every feature computed from the outage's sources
+    alone = FeatureRecipe.build(["blue", "green", "red"], [0, 0, 0], 30.0)
+    assert alone.outages() == []  # nothing would be left to map from
+
+
 def test_models_saved_before_sensor_sets_keep_one_spectrum():
     saved = FeatureRecipe.build(["blue", "green", "red", "nir"], [0] * 4, 30.0).to_dict()
     del saved["optical_sets"]

@@ -11,8 +11,9 @@ from shapely.geometry import LineString
 
 from geomap.cli import main
 from geomap.errors import InputDataError, ModelError, OutputExistsError
+from geomap.features import FeatureRecipe
 from geomap.trust import SiteRequest
-from geomap.workflow import RunConfig, predict, run, suggest
+from geomap.workflow import RunConfig, predict, run, simulated_outages, suggest
 
 
 @pytest.fixture
@@ -194,3 +195,47 @@ def test_windows_where_no_raster_has_data_are_empty_in_every_layer(mapped, demo_
     points = gpd.read_file(sites).geometry
     assert len(points) == 5
     assert all(codes[index(p.x, p.y)] != 255 for p in points)  # on mapped pixels only
+
+
+def test_with_nobody_under_the_cloud_simulated_outages_price_the_missing_inputs(
+    mapped, demo_scene, tmp_path, monkeypatch
+):
+    out, _ = mapped
+    points = gpd.read_file(demo_scene.points_gpkg)
+    with rasterio.open(out / "uncertainty.tif") as src:
+        missing = src.read(3)
+        cells = [src.index(x, y) for x, y in zip(points.geometry.x, points.geometry.y)]
+    under = np.array([missing[r, c] > 0 for r, c in cells])
+    assert under.any()
+    points[~under].to_file(tmp_path / "clear.gpkg")
+
+    def expected(name):
+        config = RunConfig(
+            rasters=list(demo_scene.rasters), labels=tmp_path / "clear.gpkg",
+            label_column="lithology", out=tmp_path / name, trees=60, block_size=64, suggest=5,
+        )  # fmt: skip
+        calibration = run(config)["applicability"]["calibration"]
+        with rasterio.open(tmp_path / name / "expected_accuracy.tif") as src:
+            accuracy = src.read(1)
+        return calibration, accuracy[missing > 0].mean(), accuracy[missing == 0].mean()
+
+    calibration, fewer, complete = expected("simulated")
+    assert calibration["simulated_outages"] >= 1
+    assert "missing_importance" in calibration["inputs"]
+    monkeypatch.setattr("geomap.workflow.simulated_outages", lambda *args: [])
+    unaware, fewer_unaware, complete_unaware = expected("unaware")
+    assert unaware["simulated_outages"] == 0 and "missing_importance" not in unaware["inputs"]
+    assert fewer < fewer_unaware - 0.05  # the cloud is priced (0.86 against 0.94)
+    assert abs(complete - complete_unaware) < 0.03  # the rest hardly moves (0.016)
+
+
+def test_outages_carrying_little_of_the_importance_are_not_simulated():
+    recipe = FeatureRecipe.build(["blue", "green", "red", "K", "dem"], [0, 0, 0, 1, 2], 30.0)
+    importance = np.full(recipe.n_features, 1 / recipe.n_features)
+    simulated = simulated_outages(recipe, importance)
+    assert [list(c) for c in simulated] == [list(c) for c in recipe.outages()]
+    assert len(simulated) == 3  # the scene, the survey, the DEM
+    dem = recipe.outages()[2]
+    importance[:] = 0.0
+    importance[dem] = 1 / len(dem)  # the other inputs carry nothing: losing them costs nothing
+    assert [list(c) for c in simulated_outages(recipe, importance)] == [list(dem)]

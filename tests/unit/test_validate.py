@@ -136,3 +136,23 @@ def test_observations_all_on_one_pixel_are_refused_with_the_count_of_places():
     xy = np.full((40, 2), 2500.0)
     with pytest.raises(ModelError, match=r"all 40 lie in one, at 1 distinct pixel\(s\) of the"):
         cross_validate(RandomForestClassifier(5), X, y, xy, ["a", "b"], map_xy=xy)
+
+
+def test_outages_are_predicted_by_each_spatial_folds_model_without_their_columns():
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1], 60)
+    X = np.column_stack([y + rng.normal(0, 0.3, 120), rng.normal(0, 1, 120)])
+    xy = rng.uniform(0, 1000, (120, 2))
+    est = RandomForestClassifier(20, random_state=0)  # handles NaN features
+    out = cross_validate(est, X, y, xy, ["a", "b"], map_xy=xy, outages=[np.array([0])])
+    (lost,) = out["spatial_outage_oof_proba"]
+    folds = out["spatial_folds"]
+    test = folds == folds[0]
+    blind = X[test].copy()
+    blind[:, 0] = np.nan
+    by_hand = RandomForestClassifier(20, random_state=0).fit(X[~test], y[~test])
+    np.testing.assert_allclose(lost[test], by_hand.predict_proba(blind))
+    assert (np.argmax(lost, axis=1) == y).mean() < (
+        np.argmax(out["spatial_oof_proba"], 1) == y
+    ).mean()
+    assert "random_outage_oof_proba" not in out
