@@ -616,12 +616,19 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
     if not matched or len(set(trained)) < len(trained):
         return list(rasters), []
     ordered = [named.get(bands) for bands in trained]
-    notes = [
-        f"No raster was given for '{i['name']}' ({', '.join(i['bands'])}); every pixel is mapped "
-        "from the other rasters, as under a cloud, and is less certain than at training."
+    absent = [
+        f"'{i['name']}' ({', '.join(i['bands'])})"
         for i, path in zip(bundle["inputs"], ordered)
         if path is None
     ]
+    notes = (
+        [
+            f"No raster was given for {', '.join(absent)}; every pixel is mapped from the other "
+            "rasters, as under a cloud, and is less certain than at training."
+        ]
+        if absent
+        else []
+    )
     present = [p for p in ordered if p is not None]
     if present != [Path(p) for p in rasters]:
         notes.insert(

@@ -225,7 +225,13 @@ def test_predict_maps_an_area_one_survey_did_not_cover(result, demo_scene, tmp_p
     out, _ = result
     no_radiometrics = [demo_scene.rasters[i] for i in (0, 2, 3)]
     report = predict(out / "model.skops", no_radiometrics, tmp_path / "sheet2")
-    assert report["warnings"][0].startswith("No raster was given for 'radiometrics.tif' (K, Th, U)")
+    first = report["warnings"][0]
+    assert first.startswith("No raster was given for 'radiometrics.tif' (K, Th, U);")
+    two = predict(out / "model.skops", no_radiometrics[:2], tmp_path / "sheet3")["warnings"]
+    assert [w for w in two if w.startswith("No raster")] == [
+        "No raster was given for 'radiometrics.tif' (K, Th, U), 'dem.tif' (elevation); every pixel "
+        "is mapped from the other rasters, as under a cloud, and is less certain than at training."
+    ]
     assert report["sources"][1]["absent"] and report["prediction"]["source_nodata_fraction"][1] == 1
     with (
         rasterio.open(out / "lithology.tif") as full,
