@@ -683,11 +683,30 @@ def _no_overlap_message(labels: gpd.GeoDataFrame, grid: Grid, given: gpd.GeoData
             "within +-180 and latitudes within +-90). Give the CRS they are really in (--label-crs "
             "for a CSV or a file without one)."
         )
+    swapped = (
+        " With longitude and latitude swapped they fall on the rasters: check which column "
+        "holds which."
+        if _on_grid_if_swapped(given, grid)
+        else ""
+    )
     return (
         f"Labels '{src}' cover no pixel of the raster stack: in {grid.crs.to_string()} the labels "
-        f"span ({lb}) and the stack spans ({gb}). Check the file, its CRS (--label-crs for a CSV) "
-        "or the rasters."
+        f"span ({lb}) and the stack spans ({gb}).{swapped} Check the file, its CRS (--label-crs "
+        "for a CSV) or the rasters."
     )
+
+
+def _on_grid_if_swapped(given: gpd.GeoDataFrame, grid: Grid) -> bool:
+    """Whether longitude/latitude labels would fall on the grid with their columns swapped."""
+    if given.crs is None or not given.crs.is_geographic or given.empty:
+        return False
+    points = given.geometry.representative_point()[:1000]
+    turned = gpd.GeoSeries(gpd.points_from_xy(points.y, points.x), crs=given.crs)
+    with np.errstate(all="ignore"):
+        moved = turned.to_crs(grid.crs)
+    left, bottom, right, top = grid.bounds
+    x, y = moved.x.to_numpy(), moved.y.to_numpy()
+    return bool(((x >= left) & (x <= right) & (y >= bottom) & (y <= top)).any())
 
 
 def extract_features(

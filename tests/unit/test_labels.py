@@ -443,6 +443,18 @@ def test_labels_outside_the_stack_name_both_extents(tmp_path, stack):
     assert "EPSG:32633" in str(info.value) and "1500000.0" in str(info.value)
 
 
+def test_longitudes_and_latitudes_in_swapped_columns_are_pointed_out(tmp_path, stack):
+    g = points().to_crs("EPSG:4326")
+    p = tmp_path / "obs.csv"
+    pd.DataFrame({"lat": g.geometry.x, "lon": g.geometry.y, "rock": g["lithology"]}).to_csv(p)
+    with pytest.raises(LabelError, match="cover no pixel.*With longitude and latitude swapped"):
+        sample_labels(read_labels(p, "rock"), stack.grid)
+    far = gpd.GeoDataFrame({"label": ["a"], "source": "far.gpkg"}, geometry=[Point(0, 0)], crs=4326)
+    with pytest.raises(LabelError) as info:
+        sample_labels(far, stack.grid)
+    assert "swapped" not in str(info.value)
+
+
 def test_polygons_are_capped_and_shared_across_polygons(stack):
     big = box(X0, Y0 - 30 * 80, X0 + 30 * 80, Y0)  # 6400 pixels
     small = box(X0 + 30 * 85, Y0 - 30 * 10, X0 + 30 * 95, Y0)  # 100 pixels
