@@ -221,6 +221,8 @@ def _read_vector(path: Path, layer: str | None, crs: str | None = None) -> gpd.G
             f"Labels '{path}': the file has no coordinate reference system. Save it with its CRS "
             "(for a Shapefile, include the .prj file), or give it with --label-crs."
         )
+    if crs is not None and _with_crs(frame.iloc[:0], crs, path).crs != frame.crs:
+        frame.attrs["ignored_crs"] = [crs, frame.crs.to_string()]  # the file's own CRS wins
     return frame
 
 
@@ -356,6 +358,8 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
     ).reset_index(drop=True)
     out.attrs["blank_classes"] = blank
     out.attrs["site_key"] = key
+    if "ignored_crs" in frame.attrs:
+        out.attrs["ignored_crs"] = frame.attrs["ignored_crs"]
     return out
 
 
@@ -548,6 +552,8 @@ def sample_labels(
         "site_key": labels.attrs.get("site_key", "fid"),
         "classes_off_grid": class_order(set(labels["label"]) - set(samples.labels)),
     }
+    if "ignored_crs" in labels.attrs:
+        samples.counts["ignored_crs"] = labels.attrs["ignored_crs"]
     return samples
 
 
@@ -559,6 +565,12 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
     ``on_nodata`` and ``classes_on_nodata`` once features were extracted.
     """
     notes = []
+    if counts.get("ignored_crs"):
+        given, own = counts["ignored_crs"]
+        notes.append(
+            f"The CRS given for '{path.name}' ({given}) is not used: the file states its own, "
+            f"{own}. Clear --label-crs, or correct the file's CRS if that one is wrong."
+        )
     blank = counts.get("blank_classes", 0)
     if blank:
         notes.append(f"{blank} observations in '{path.name}' have a blank class and are not used.")

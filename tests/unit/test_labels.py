@@ -317,6 +317,20 @@ def test_a_label_crs_that_is_not_a_crs_is_named_in_the_message(tmp_path, name):
         read_labels(tmp_path / name, "lithology", crs="UTM 33N")
 
 
+def test_a_label_crs_a_file_overrides_with_its_own_is_noted(tmp_path, stack):
+    points().to_file(tmp_path / "obs.shp")  # with its .prj: EPSG:32633
+    labels = read_labels(tmp_path / "obs.shp", "lithology", crs="EPSG:4326")
+    notes = placement_notes(tmp_path / "obs.shp", sample_labels(labels, stack.grid).counts)
+    assert notes == [
+        "The CRS given for 'obs.shp' (EPSG:4326) is not used: the file states its own, "
+        "EPSG:32633. Clear --label-crs, or correct the file's CRS if that one is wrong."
+    ]
+    same = read_labels(tmp_path / "obs.shp", "lithology", crs="EPSG:32633")
+    assert placement_notes(tmp_path / "obs.shp", sample_labels(same, stack.grid).counts) == []
+    with pytest.raises(LabelError, match="'foo' given for them is not understood"):
+        read_labels(tmp_path / "obs.shp", "lithology", crs="foo")
+
+
 def test_csv_without_coordinates_lists_accepted_names(tmp_path):
     p = tmp_path / "obs.csv"
     pd.DataFrame({"a": [1], "b": [2], "rock": ["x"]}).to_csv(p, index=False)
