@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import altair as alt
 import matplotlib.pyplot as plt
 import pandas as pd
 import streamlit as st
@@ -101,18 +102,30 @@ def importance(report: dict) -> None:
     imp = report["importance"]
     st.markdown("**What the forest uses** (mean decrease in impurity)")
     prefix = common_beginning(list(imp["by_source"]))
-    by_source = pd.DataFrame(
-        [(n.removeprefix(prefix), v) for n, v in imp["by_source"].items()],
-        columns=["input", "importance"],
-    )
-    st.bar_chart(by_source, x="input", y="importance", horizontal=True, sort="-importance")
-    top = pd.DataFrame(
-        [(f.removeprefix(prefix), v) for f, v in list(imp["features"].items())[:12]],
-        columns=["feature", "importance"],
-    )
-    st.bar_chart(top, x="feature", y="importance", horizontal=True, sort="-importance")
+
+    def chart(items, label: str) -> None:
+        names = shown_names([n for n, _ in items], prefix)
+        table = pd.DataFrame({label: names, "importance": [v for _, v in items]})
+        bars = (
+            alt.Chart(table)
+            .mark_bar()
+            .encode(
+                x="importance:Q",
+                y=alt.Y(f"{label}:N", sort="-x", axis=alt.Axis(labelLimit=0)),  # names uncut
+                tooltip=[label, alt.Tooltip("importance:Q", format=".3f")],
+            )
+        )
+        st.altair_chart(bars)  # as wide as the column
+
+    chart(list(imp["by_source"].items()), "input")
+    chart(list(imp["features"].items())[:12], "feature")
     if prefix:
         st.caption(f"Inputs named without the beginning their names share, '{prefix}'.")
+
+
+def shown_names(names: list[str], prefix: str) -> list[str]:
+    """Names without ``prefix`` wherever it stands (a ratio of two bands holds it twice)."""
+    return [n.replace(prefix, "") for n in names] if prefix else list(names)
 
 
 def common_beginning(names: list[str]) -> str:

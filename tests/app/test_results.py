@@ -12,3 +12,11 @@ def test_the_bands_of_one_scene_are_charted_without_their_shared_beginning():
     assert results.common_beginning(["grid_K.tif", "grid_U.tif"]) == ""  # "grid_": too short
     assert results.common_beginning(["LC09_SR_", "LC09_SR_B2"]) == ""  # one would be empty
     assert results.common_beginning(["T33TWM_20230612T100031_B02.jp2"]) == ""
+
+
+def test_a_ratio_of_two_bands_loses_the_shared_beginning_of_both():
+    prefix = "T33TWM_20230612T100031_"
+    names = [f"{prefix}B04_10m/{prefix}B02_10m_kuwahara5", f"{prefix}B04_10m_kuwahara3", "K"]
+    shown = ["B04_10m/B02_10m_kuwahara5", "B04_10m_kuwahara3", "K"]
+    assert results.shown_names(names, prefix) == shown
+    assert results.shown_names(names, "") == names
