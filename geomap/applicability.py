@@ -162,7 +162,7 @@ class AccuracyCalibration(BaseEstimator):
     scale_ : ndarray
         The standard deviation of each input kept (1 where it does not vary).
     base_rate_ : float
-        The held-out accuracy.
+        The share of rows right (weighted): the expected accuracy of a constant calibration.
     """
 
     def __init__(self, C: float = 1.0) -> None:
@@ -292,7 +292,12 @@ class Applicability(BaseEstimator):
     reference_ : ndarray of bool
         The training samples pixels with every feature are measured against.
     calibration_ : AccuracyCalibration
-        P(mapped class right) from the entropy and DI of the held-out predictions.
+        P(mapped class right) from the entropy, DI and missing inputs of the held-out
+        predictions (and of the simulated outages).
+    held_out_accuracy_ : float
+        Accuracy of the held-out predictions with every input the samples had.
+    outages_ : int
+        Number of simulated input outages the calibration learnt from.
     spaces_ : dict
         Mean distance and threshold of each subspace of complete groups ("0,2"), on first need.
     """

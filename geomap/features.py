@@ -92,21 +92,32 @@ def band_kind(name: str) -> str | None:
     return None
 
 
+def _scene_key(name: str) -> str:
+    """A band's name without the band's own words: what the bands of one scene share.
+
+    The band's code or colour, a wavelength or band number and a resolution are taken out:
+    "T33TWM_20230612T100031_B02_10m" and "..._B11_20m" give "t33twm_20230612t100031";
+    "LC09_..._SR_B2" and "..._SR_B6" the product's ID; "blue" and "Band 2 - Blue" nothing.
+    """
+    tokens = re.split(r"[^a-z0-9]+", name.lower())
+    own = r"b\d{1,2}a?|\d+(m|nm)?|band"
+    return "_".join(t for t in tokens if t and t not in _OPTICAL_WORDS and not re.fullmatch(own, t))
+
+
 def _sensor_sets(band_names: Sequence[str], kinds: Sequence[str | None]) -> list[dict]:
     """Per sensor (a scene: Sentinel-2 beside Landsat), the band index of each optical kind.
 
-    Bands are one scene's when their names are the same once the band's own words are taken out
-    (its code or colour and a resolution: "T33TWM_20230612T100031_B02_10m" and "..._B11_20m";
-    "LC09_..._SR_B2" and "..._SR_B6"; "blue.tif" and "red.tif"). In a scene, the first band of a
-    kind counts (Sentinel-2's B08 before its B8A).
+    Bands are one scene's when their :func:`_scene_key` is the same. In a scene, the first band
+    of a kind counts (Sentinel-2's B08 before its B8A). When that leaves a scene with fewer than
+    three kinds (names that differ in other ways), the bands are taken as one scene, the first
+    of each kind counting, as before sensors were told apart.
     """
     sets: dict[str, dict] = {}
     for b, (name, kind) in enumerate(zip(band_names, kinds)):
-        if kind not in _OPTICAL:
-            continue
-        tokens = re.split(r"[^a-z0-9]+", name.lower())
-        own = _OPTICAL_WORDS | {t for t in tokens if re.fullmatch(r"b\d{1,2}a?|\d+m", t)}
-        sets.setdefault("_".join(t for t in tokens if t and t not in own), {}).setdefault(kind, b)
+        if kind in _OPTICAL:
+            sets.setdefault(_scene_key(name), {}).setdefault(kind, b)
+    if len(sets) > 1 and min(len(s) for s in sets.values()) < 3:
+        return [{k: kinds.index(k) for k in _OPTICAL if k in kinds}]
     return list(sets.values())
 
 
@@ -199,10 +210,11 @@ class FeatureRecipe:
             names += [f"{b}_mean{k}" for b in self.band_names]
             names += [f"{b}_std{k}" for b in self.band_names]
         ratios = [f"{self.band_names[a]}/{self.band_names[b]}" for a, b in self.ratios]
+        spectra = self._spectra()
         for k in self.kuwahara_sizes:
             names += [f"{b}_kuwahara{k}" for b in self.band_names]
             names += [f"{r}_kuwahara{k}" for r in ratios]
-            names += [f"{self.band_names[b]}_share_kuwahara{k}" for b in self.optical]
+            names += [f"{self.band_names[b]}_share_kuwahara{k}" for s in spectra for b in s]
         names += ratios
         if self.dem_band is not None:
             dem = self.band_names[self.dem_band]
@@ -248,21 +260,26 @@ class FeatureRecipe:
     def outages(self) -> list[np.ndarray]:
         """The feature columns each input outage removes, to simulate what one costs.
 
-        A cloud hides all of a satellite scene's files at once, and an airborne survey that
-        ends takes its K, Th and U files with it, so those go together; every other source
-        goes alone (an input left out). An outage that would leave no feature is not simulated.
+        A cloud hides every file of a satellite scene at once (bands whose names share a
+        :func:`_scene_key`, red-edge bands included), and an airborne survey that ends takes its
+        K, Th and U files with it, so those go together; every other geophysical source goes
+        alone (an input left out). An outage that would leave no feature is not simulated.
         """
-        sources = [set(s) for s in self.feature_sources]
-        units = [{self.band_source[b] for b in bands} for bands in self._spectra()]
-        kinds: dict[int, set] = {}
+        units: dict[tuple, set] = {}
         for name, s in zip(self.band_names, self.band_source):
-            kinds.setdefault(s, set()).add(_FAMILY.get(band_kind(name)))
-        survey = {s for s, k in kinds.items() if k == {"radiometric"}}
-        units += [survey] if survey else []
-        together = set().union(*units)
-        units += [{s} for s in dict.fromkeys(self.band_source) if s not in together]
+            family = _FAMILY.get(band_kind(name))
+            key = ("scene", _scene_key(name)) if family is None else (family, s)
+            units.setdefault(("survey",) if family == "radiometric" else key, set()).add(s)
+        merged: list[set] = []
+        for unit in units.values():  # a file holding bands of two units is one outage
+            overlapping = [m for m in merged if m & unit]
+            for m in overlapping:
+                merged.remove(m)
+                unit = unit | m
+            merged.append(unit)
+        sources = [set(s) for s in self.feature_sources]
         out = []
-        for unit in units:
+        for unit in merged:
             cols = np.array([i for i, s in enumerate(sources) if s & unit], dtype=int)
             if len(cols) < self.n_features:
                 out.append(cols)
@@ -280,14 +297,15 @@ class FeatureRecipe:
         """
         if not self.optical:
             return None
-        optical = {self.band_source[b] for b in self.optical}
+        first = self._spectra()[0]  # with two sensors, the first one's (one screen per run)
+        optical = {self.band_source[b] for b in first}
         inside = [s in optical for s in self.band_source]
         kinds = [band_kind(n) for n, i in zip(self.band_names, inside) if i]
         if all(inside) or any(k in _FAMILY for k in kinds):
             return None
-        bands = [self.band_names[b] for b in self.optical]
+        bands = [self.band_names[b] for b in first]
         index = {n: i for i, n in enumerate(self.names)}
-        measured = list(self.optical) + [
+        measured = list(first) + [
             index[f"{b}_kuwahara{k}"] for k in self.kuwahara_sizes for b in bands
         ]
         drop = [i for i, src in enumerate(self.feature_sources) if optical & set(src)]

@@ -372,19 +372,18 @@ def _grid_crs(sources: Sequence[Source], crs: str | CRS | None) -> CRS:
 def _res_in(source: Source, crs: CRS) -> float:
     """The source's finer pixel size expressed in the units of ``crs``.
 
-    A projected source in the same unit as ``crs`` keeps its pixel size as it is: a 25 m DEM in
-    EPSG:3035 is a 25 m grid in UTM too (projections differ in scale by well under 1% over a
-    survey), not the 25.08 m its reprojected footprint gives.
+    Where the reprojected size is within 1% of the native one, the native one: a 25 m DEM in
+    EPSG:3035 makes a 25 m grid in UTM, not the 25.08 m its reprojected footprint gives (a
+    Web Mercator raster's "10 m" at 60 degrees north stays the 5 m it is on the ground).
     """
+    native = min(source.res)
     if source.crs == crs:
-        return min(source.res)
-    if source.crs.is_projected and crs.is_projected:
-        if source.crs.linear_units_factor == crs.linear_units_factor:
-            return min(source.res)
+        return native
     transform, _, _ = calculate_default_transform(
         source.crs, crs, source.width, source.height, *source.bounds
     )
-    return min(abs(transform.a), abs(transform.e))
+    size = min(abs(transform.a), abs(transform.e))
+    return native if abs(size - native) <= 0.01 * native else size
 
 
 def _footprint_in(source: Source, crs: CRS) -> tuple[float, float, float, float]:
@@ -535,10 +534,11 @@ class RasterStack:
                 "exactly 0 and it declares no nodata value."
             )
         elif zeros:  # the bands of one scene in separate files: one note, not one per file
-            shares = [max(s.zero_share) for s in zeros]
+            low, high = (f"{f(max(s.zero_share) for s in zeros):.1%}" for f in (min, max))
             notes.append(
-                f"Rasters {', '.join(repr(s.path.name) for s in zeros)}: {min(shares):.1%} to "
-                f"{max(shares):.1%} of their pixels are exactly 0 and they declare no nodata value."
+                f"Rasters {', '.join(repr(s.path.name) for s in zeros)}: "
+                f"{low if low == high else f'{low} to {high}'} of their pixels are exactly 0 and "
+                "they declare no nodata value."
             )
         if zeros:
             notes[-1] += (

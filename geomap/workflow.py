@@ -381,7 +381,10 @@ def read_observations(config: RunConfig) -> tuple[gpd.GeoDataFrame, Legend | Non
 
 
 def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict) -> _Trained:
-    """Place the observations, cross-validate, fit the forest and its applicability."""
+    """Place the observations, fit the forest, cross-validate it, fit its applicability.
+
+    The cross-validation also simulates input outages for the accuracy calibration.
+    """
     t0 = time.perf_counter()
     labels, legend, legend_notes = read_observations(config)
     placed = sample_labels(

@@ -114,14 +114,39 @@ def test_outages_take_a_scenes_or_a_surveys_files_together_and_other_sources_alo
     r = FeatureRecipe.build(names, [*range(16)], 10.0)
     sources = r.feature_sources
     lost = [{s for i in cols for s in sources[i]} for cols in r.outages()]
-    s2, landsat = {0, 1, 2, 3, 5, 6}, {7, 8, 9, 10, 11, 12}
-    units = [s2, landsat, {13, 14}, {4}, {15}]  # B8A: no spectrum's, so alone
-    assert [u & set().union(*units) for u in lost] == units
+    s2, landsat = {0, 1, 2, 3, 4, 5, 6}, {7, 8, 9, 10, 11, 12}  # B8A (4): the scene's too
+    units = [s2, landsat, {13, 14}, {15}]
+    assert lost == units
+    raw = FeatureRecipe.build(names, [*range(16)], 10.0, "raw")  # no spectra: scenes by name
+    assert [{int(c) for c in cols} for cols in raw.outages()] == units
     for cols, unit in zip(r.outages(), units):
         hit = [i for i, src in enumerate(sources) if set(src) & set(unit)]
         assert list(cols) == hit  # every feature computed from the outage's sources
     alone = FeatureRecipe.build(["blue", "green", "red"], [0, 0, 0], 30.0)
     assert alone.outages() == []  # nothing would be left to map from
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["Band 2 - Blue", "Band 3 - Green", "Band 4 - Red", "Band 5 - NIR", "Band 6 - SWIR1"],
+        ["blue_490nm", "green_560nm", "red_665nm", "nir_842nm", "swir1_1610nm"],
+        ["blue_jan", "green_jan", "red_feb", "nir_feb", "swir1_feb"],  # a "scene" of 2 kinds
+    ],
+)
+def test_one_scenes_bands_named_otherwise_stay_one_spectrum(names):
+    r = FeatureRecipe.build(names, [0] * 5, 30.0)
+    assert len([n for n in r.names if "/" in n and "kuwahara" not in n]) == 3
+    assert r.optical == (0, 1, 2, 3, 4) and set(r.optical_sets) == {0}
+
+
+def test_with_two_sensors_the_screen_watches_the_first_and_maps_from_the_second():
+    r = FeatureRecipe.build([*S2, *LANDSAT], list(range(13)), 10.0)
+    measured, drop, sources = r.optical_screen()
+    assert sources == [0, 1, 2, 3, 5, 6]  # Sentinel-2's spectrum files
+    assert len(measured) == 6 * (1 + len(r.kuwahara_sizes))
+    kept = set(range(r.n_features)) - set(drop)
+    assert {r.names[i] for i in kept} >= {f"{LANDSAT[0]}_share_kuwahara3", LANDSAT[3]}
 
 
 def test_models_saved_before_sensor_sets_keep_one_spectrum():

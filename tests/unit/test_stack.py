@@ -334,7 +334,7 @@ def test_zeros_in_the_bands_of_one_scene_get_one_note(raster_factory):
     paths = [raster_factory(f"{b}.tif", data, descriptions=[b]) for b in ("B02", "B03", "B04")]
     with RasterStack.open(paths) as stack:
         (note,) = stack.notes()
-    assert note.startswith("Rasters 'B02.tif', 'B03.tif', 'B04.tif': 30.0% to 30.0% of their")
+    assert note.startswith("Rasters 'B02.tif', 'B03.tif', 'B04.tif': 30.0% of their pixels")
     assert note.endswith("pass --nodata 0 so those pixels are mapped from the other rasters.")
 
 
@@ -384,3 +384,19 @@ def test_a_raster_offset_from_the_others_is_named_as_what_shrinks_the_map(raster
         (note,) = stack.notes()
     assert note.startswith("Raster 'B11.tif' alone limits the map to 50% of the area the other")
     assert "EPSG:32633: 500600, 5.1988e+06, 501800, 5.2e+06" in note
+
+
+def test_web_mercator_metres_are_not_taken_for_ground_metres(raster_factory):
+    a = raster_factory(
+        "utm.tif",
+        ramp(40, 40),
+        crs="EPSG:32633",
+        transform=Affine(30.0, 0, 500000.0, 0, -30.0, 6660000.0),
+    )  # about 60 degrees north
+    left, bottom, right, top = transform_bounds("EPSG:32633", "EPSG:3857", *_bounds(a))
+    merc = raster_factory(
+        "merc.tif", ramp(500, 500), crs="EPSG:3857",
+        transform=Affine(10.0, 0, left - 100, 0, -10.0, top + 100), descriptions=["tmi"],
+    )  # fmt: skip
+    with RasterStack.open([a, merc]) as stack:
+        assert 4.9 < stack.grid.res[0] < 5.1  # "10 m" of Web Mercator is 5 m on the ground here
