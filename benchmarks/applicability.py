@@ -43,8 +43,9 @@ from quality import save_verdicts  # noqa: E402
 
 from geomap.applicability import AccuracyTally, Applicability, normalised_entropy
 from geomap.features import FeatureRecipe
-from geomap.labels import read_labels, sample_labels
+from geomap.labels import read_labels
 from geomap.models import LithologyForest
+from geomap.placement import sample_labels
 from geomap.screen import screen_for
 from geomap.sites import SiteCandidates, default_spacing
 from geomap.stack import RasterStack

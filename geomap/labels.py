@@ -1,10 +1,8 @@
-"""Ground truth: field observations (points) and mapped patches (polygons) -> labelled pixels.
+"""Ground truth files: field observations (points) and mapped patches (polygons) as read.
 
 :func:`read_labels` reads GeoPackage, GeoJSON, Shapefile (plain or zipped) and CSV into a
-GeoDataFrame with a text ``label`` column. :func:`sample_labels` places the observations on the
-stack's grid: points give their pixel, polygons are rasterised block by block with a per-class cap
-and a round-robin draw across polygons, so one large polygon does not swamp the others.
-:func:`extract_features` computes the features at those pixels.
+GeoDataFrame with a text ``label`` column, the observations named as their file names them;
+:mod:`geomap.placement` puts them on the stack's grid.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ import csv
 import re
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,12 +19,8 @@ import pandas as pd
 import pyogrio
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj.exceptions import CRSError
-from rasterio.features import rasterize
-from rasterio.windows import Window
 
 from geomap.errors import LabelError, MissingFileError
-from geomap.features import FeatureRecipe
-from geomap.stack import Grid, RasterStack
 
 #: Coordinate column pairs accepted in CSV files (case-insensitive), in order of preference.
 COORD_PAIRS = (
@@ -48,9 +41,6 @@ SITE_COLUMNS = (
     *("point_id", "waypoint", "wpt", "id", "name"),
 )
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip")
-
-_EXTRACT_BLOCK = 64
-_RASTERISE_BLOCK = 2048
 
 
 def read_labels(
@@ -464,277 +454,3 @@ def class_order(names: Sequence[str]) -> list[str]:
         return (natural, name)  # the raw name breaks ties ("Basalt" / "basalt")
 
     return sorted(set(names), key=key)
-
-
-@dataclass
-class Samples:
-    """Labelled pixels of the reference grid.
-
-    ``site`` names each sample's observation as its file does and ``site_key`` is that name's
-    value alone (the column it comes from is ``counts["site_key"]``). ``xy`` is where it was
-    observed (a point's, or a multipoint part's, own coordinates in the grid's CRS; a polygon
-    pixel's centre).
-    """
-
-    rows: np.ndarray
-    cols: np.ndarray
-    labels: np.ndarray
-    kind: np.ndarray
-    source: np.ndarray
-    site: np.ndarray
-    site_key: np.ndarray
-    xy: np.ndarray
-    counts: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def subset(self, keep: np.ndarray) -> Samples:
-        """The samples where ``keep`` is true, with the same counts."""
-        return Samples(
-            self.rows[keep],
-            self.cols[keep],
-            self.labels[keep],
-            self.kind[keep],
-            self.source[keep],
-            self.site[keep],
-            self.site_key[keep],
-            self.xy[keep],
-            dict(self.counts),
-        )
-
-
-def sample_labels(
-    labels: gpd.GeoDataFrame,
-    grid: Grid,
-    *,
-    max_per_class: int = 2000,
-    random_state: int | None = 0,
-) -> Samples:
-    """Place observations on the grid's pixels.
-
-    Raises
-    ------
-    LabelError
-        If no observation falls on the grid.
-    """
-    given = labels
-    labels = labels.to_crs(grid.crs).reset_index(drop=True)
-    rng = np.random.default_rng(random_state)
-    is_point = labels.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
-    parts = [
-        _point_pixels(labels[is_point], grid),
-        _polygon_pixels(labels[~is_point], grid, max_per_class, rng),
-    ]
-    rows, cols, idx, kind, xy = (np.concatenate(p) for p in zip(*parts))
-    if len(rows) == 0:
-        raise LabelError(_no_overlap_message(labels, grid, given))
-    fids = (labels.index + 1).astype(str)
-    sites = labels["site"] if "site" in labels else "fid " + fids
-    keys = labels["site_key"] if "site_key" in labels else pd.Series(fids)
-    samples = Samples(
-        rows=rows,
-        cols=cols,
-        labels=labels["label"].to_numpy()[idx].astype(str),
-        kind=kind,
-        source=labels["source"].to_numpy()[idx].astype(str),
-        site=sites.to_numpy()[idx].astype(str),
-        site_key=keys.to_numpy()[idx].astype(str),
-        xy=xy,
-    )
-    samples.counts = {
-        "observations": int(len(labels)),
-        "points": int(is_point.sum()),
-        "polygons": int((~is_point).sum()),
-        "points_outside_grid": int(is_point.sum() - (kind == "point").sum()),
-        "polygon_pixels": int((kind == "polygon").sum()),
-        "blank_classes": int(labels.attrs.get("blank_classes", 0)),
-        "site_key": labels.attrs.get("site_key", "fid"),
-        "classes_off_grid": class_order(set(labels["label"]) - set(samples.labels)),
-    }
-    if "ignored_crs" in labels.attrs:
-        samples.counts["ignored_crs"] = labels.attrs["ignored_crs"]
-    return samples
-
-
-def placement_notes(path: Path, counts: dict) -> list[str]:
-    """Warnings on observations read but not used, and on classes left with none.
-
-    Observations with a blank class, off the rasters or on nodata are not used; a class of the
-    file may be left with no observation. ``counts`` is :attr:`Samples.counts`, with
-    ``on_nodata`` and ``classes_on_nodata`` once features were extracted.
-    """
-    notes = []
-    if counts.get("ignored_crs"):
-        given, own = counts["ignored_crs"]
-        notes.append(
-            f"The CRS given for '{path.name}' ({given}) is not used: the file states its own, "
-            f"{own}. Clear --label-crs, or correct the file's CRS if that one is wrong."
-        )
-    blank = counts.get("blank_classes", 0)
-    if blank:
-        notes.append(f"{blank} observations in '{path.name}' have a blank class and are not used.")
-    outside = counts.get("points_outside_grid", 0)
-    if outside:
-        notes.append(
-            f"{outside} of {counts.get('points', 0)} points in '{path.name}' fall outside the "
-            "rasters' common footprint and are not used."
-        )
-    nodata = counts.get("on_nodata", 0)
-    if nodata:
-        what = "samples (points or polygon pixels)" if counts.get("polygon_pixels") else "points"
-        notes.append(
-            f"{nodata} {what} of '{path.name}' fall where no raster has data and are not used."
-        )
-    lost = [*counts.get("classes_off_grid", []), *counts.get("classes_on_nodata", [])]
-    if lost:
-        notes.append(
-            f"Class(es) {', '.join(repr(str(c)) for c in lost)} of '{path.name}' have no "
-            "observation where the rasters have data, so the map cannot show them. Add "
-            "observations of them inside the rasters."
-        )
-    return notes
-
-
-def _point_pixels(points: gpd.GeoDataFrame, grid: Grid) -> tuple[np.ndarray, ...]:
-    exploded = points.explode(index_parts=False)
-    x, y = exploded.geometry.x.to_numpy(), exploded.geometry.y.to_numpy()
-    fx, fy = (x - grid.transform.c) / grid.transform.a, (y - grid.transform.f) / grid.transform.e
-    placed = np.isfinite(fx) & np.isfinite(fy)  # inf: not valid in their stated CRS
-    col = np.floor(np.where(placed, fx, -1)).astype("int64")
-    row = np.floor(np.where(placed, fy, -1)).astype("int64")
-    inside = (row >= 0) & (row < grid.height) & (col >= 0) & (col < grid.width)
-    idx = exploded.index.to_numpy()[inside]
-    xy = np.column_stack([x[inside], y[inside]])  # where it was observed, not the pixel centre
-    return row[inside], col[inside], idx, np.full(len(idx), "point"), xy
-
-
-def _polygon_pixels(
-    polygons: gpd.GeoDataFrame, grid: Grid, cap: int, rng: np.random.Generator
-) -> tuple[np.ndarray, ...]:
-    empty = (np.empty(0, "int64"),) * 3 + (np.empty(0, "<U7"), np.empty((0, 2)))
-    if polygons.empty:
-        return empty
-    left, bottom, right, top = polygons.total_bounds
-    c0 = max(0, int(np.floor((left - grid.transform.c) / grid.res[0])))
-    r0 = max(0, int(np.floor((grid.transform.f - top) / grid.res[1])))
-    c1 = min(grid.width, int(np.ceil((right - grid.transform.c) / grid.res[0])))
-    r1 = min(grid.height, int(np.ceil((grid.transform.f - bottom) / grid.res[1])))
-    if c1 <= c0 or r1 <= r0:
-        return empty
-    pixel_area = grid.res[0] * grid.res[1]
-    expected = np.maximum(polygons.area.to_numpy() / pixel_area, 1.0)
-    # Thin big polygons while burning: each keeps about four times its share of its class's cap,
-    # so memory is bounded per class, not by the mapped area.
-    per_class = polygons["label"].map(polygons["label"].value_counts()).to_numpy()
-    p_by_polygon = np.minimum(1.0, 4.0 * np.maximum(cap / per_class, 16) / expected)
-    shapes = list(zip(polygons.geometry.values, polygons.index.to_numpy() + 1))
-    found = []
-    for row in range(r0, r1, _RASTERISE_BLOCK):
-        for col in range(c0, c1, _RASTERISE_BLOCK):
-            win = Window(col, row, min(_RASTERISE_BLOCK, c1 - col), min(_RASTERISE_BLOCK, r1 - row))
-            burnt = rasterize(
-                shapes,
-                out_shape=(int(win.height), int(win.width)),
-                transform=grid.transform @ grid.transform.translation(win.col_off, win.row_off),
-                fill=0,
-                dtype="int32",
-            )
-            rr, cc = np.nonzero(burnt)
-            ids = burnt[rr, cc] - 1
-            keep = rng.random(len(ids)) < p_by_polygon[polygons.index.get_indexer(ids)]
-            found.append((rr[keep] + row, cc[keep] + col, ids[keep]))
-    rows, cols, ids = (np.concatenate(p) for p in zip(*found))
-    rows, cols, ids = _add_unburnt(polygons, grid, rows, cols, ids)
-    if len(ids) == 0:
-        return empty
-    chosen = _round_robin(polygons.loc[ids, "label"].to_numpy(), ids, cap, rng)
-    rows, cols = rows[chosen], cols[chosen]
-    centres = np.column_stack(grid.xy(rows, cols))
-    return rows, cols, ids[chosen], np.full(len(chosen), "polygon"), centres
-
-
-def _add_unburnt(polygons, grid, rows, cols, ids):
-    """Polygons smaller than a pixel centre burn nothing: give each its representative point."""
-    missing = np.setdiff1d(polygons.index.to_numpy(), ids)
-    if len(missing) == 0:
-        return rows, cols, ids
-    r, c, idx, *_ = _point_pixels(
-        gpd.GeoDataFrame(geometry=polygons.loc[missing].representative_point(), crs=polygons.crs),
-        grid,
-    )
-    return np.r_[rows, r], np.r_[cols, c], np.r_[ids, idx]
-
-
-def _round_robin(
-    classes: np.ndarray, polygon: np.ndarray, cap: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Indices of at most ``cap`` pixels per class, drawn in turn from each of its polygons."""
-    order = rng.permutation(len(polygon))
-    order = order[np.argsort(polygon[order], kind="stable")]
-    starts = np.r_[0, np.flatnonzero(np.diff(polygon[order])) + 1]
-    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    keep = []
-    for cls in np.unique(classes):
-        members = order[classes[order] == cls]
-        ranks = rank[classes[order] == cls]
-        keep.append(members[np.lexsort((rng.random(len(ranks)), ranks))][:cap])
-    return np.sort(np.concatenate(keep))
-
-
-def _no_overlap_message(labels: gpd.GeoDataFrame, grid: Grid, given: gpd.GeoDataFrame) -> str:
-    lb = ", ".join(f"{v:.1f}" for v in labels.total_bounds)
-    gb = ", ".join(f"{v:.1f}" for v in grid.bounds)
-    src = labels["source"].iloc[0] if len(labels) else "labels"
-    if not np.isfinite(labels.total_bounds).all():  # coordinates impossible in their stated CRS
-        left, bottom, right, top = given.total_bounds
-        return (
-            f"Labels '{src}': the coordinates (x {left:.6g} to {right:.6g}, y {bottom:.6g} to "
-            f"{top:.6g}) cannot be placed on the rasters' {grid.crs.to_string()}: they are not "
-            f"valid in the CRS given for them, {given.crs.to_string()} (for EPSG:4326, longitudes "
-            "within +-180 and latitudes within +-90). Give the CRS they are really in (--label-crs "
-            "for a CSV or a file without one)."
-        )
-    swapped = (
-        " With longitude and latitude swapped they fall on the rasters: check which column "
-        "holds which."
-        if _on_grid_if_swapped(given, grid)
-        else ""
-    )
-    return (
-        f"Labels '{src}' cover no pixel of the raster stack: in {grid.crs.to_string()} the labels "
-        f"span ({lb}) and the stack spans ({gb}).{swapped} Check the file, its CRS (--label-crs "
-        "for a CSV) or the rasters."
-    )
-
-
-def _on_grid_if_swapped(given: gpd.GeoDataFrame, grid: Grid) -> bool:
-    """Whether longitude/latitude labels would fall on the grid with their columns swapped."""
-    if given.crs is None or not given.crs.is_geographic or given.empty:
-        return False
-    points = given.geometry.representative_point()[:1000]
-    turned = gpd.GeoSeries(gpd.points_from_xy(points.y, points.x), crs=given.crs)
-    with np.errstate(all="ignore"):
-        moved = turned.to_crs(grid.crs)
-    left, bottom, right, top = grid.bounds
-    x, y = moved.x.to_numpy(), moved.y.to_numpy()
-    return bool(((x >= left) & (x <= right) & (y >= bottom) & (y <= top)).any())
-
-
-def extract_features(
-    stack: RasterStack, recipe: FeatureRecipe, rows: np.ndarray, cols: np.ndarray
-) -> np.ndarray:
-    """Features at the given pixels, computed exactly as in a streamed prediction.
-
-    Returns float32 of shape (n_samples, n_features), NaN where a source has no data.
-    """
-    out = np.full((len(rows), recipe.n_features), np.nan, dtype="float32")
-    block = _EXTRACT_BLOCK
-    key = (rows // block) * (stack.grid.width // block + 1) + cols // block
-    for k in np.unique(key):
-        members = np.flatnonzero(key == k)
-        r0, c0 = (rows[members[0]] // block) * block, (cols[members[0]] // block) * block
-        win = Window(c0, r0, min(block, stack.grid.width - c0), min(block, stack.grid.height - r0))
-        feats = recipe.compute(stack.read(win, halo=recipe.halo))
-        out[members] = feats[:, rows[members] - r0, cols[members] - c0].T
-    return out

@@ -27,7 +27,7 @@ import numpy as np
 from rasterio.crs import CRS
 
 from geomap.export import write_points
-from geomap.labels import Samples
+from geomap.placement import Samples
 
 FILES = ("observations_to_check.gpkg", "observations_to_check.csv")
 _COLUMNS = ("file", "observed", "held_out", "p_observed", "p_held_out")

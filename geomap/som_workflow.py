@@ -32,8 +32,8 @@ from geomap.export import (
     write_profile_legend,
 )
 from geomap.features import FeatureRecipe
-from geomap.labels import placement_notes, sample_labels
 from geomap.models import SelfOrganizingMap, SOMClassifier, SOMClusters
+from geomap.placement import placement_notes, sample_labels
 from geomap.predict import release_freed_memory
 from geomap.report_html import write_report_html
 from geomap.som_plots import write_som_plots

@@ -10,13 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from geomap.labels import (
-    class_order,
-    lookalike_notes,
-    placement_notes,
-    sample_labels,
-)
+from geomap.labels import class_order, lookalike_notes
 from geomap.legend import read_named
+from geomap.placement import placement_notes, sample_labels
 from geomap.stack import RasterStack
 
 #: Fewer samples than this in a class make its accuracy figures meaningless.

@@ -35,16 +35,10 @@ from geomap.export import (
     write_qml,
 )
 from geomap.features import FeatureRecipe, band_kind
-from geomap.labels import (
-    Samples,
-    class_order,
-    extract_features,
-    lookalike_notes,
-    placement_notes,
-    sample_labels,
-)
+from geomap.labels import class_order, lookalike_notes
 from geomap.legend import Legend, read_named
 from geomap.models import LithologyForest
+from geomap.placement import Samples, extract_features, placement_notes, sample_labels
 from geomap.predict import PredictionSummary, predict_stack
 from geomap.recheck import write_observations_to_check
 from geomap.report_html import write_report_html

@@ -10,15 +10,8 @@ from shapely.geometry import LineString, Point, box
 
 from geomap.errors import LabelError, MissingFileError
 from geomap.features import FeatureRecipe
-from geomap.labels import (
-    class_order,
-    extract_features,
-    label_columns,
-    lookalike_notes,
-    placement_notes,
-    read_labels,
-    sample_labels,
-)
+from geomap.labels import class_order, label_columns, lookalike_notes, read_labels
+from geomap.placement import extract_features, placement_notes, sample_labels
 from geomap.stack import RasterStack
 
 X0, Y0 = 500000.0, 5200000.0  # grid origin of the conftest rasters (30 m pixels)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import rasterio
 
-from geomap.labels import Samples
+from geomap.placement import Samples
 from geomap.recheck import observations_to_check, write_observations_to_check
 
 CRS = "EPSG:32633"
