@@ -27,7 +27,8 @@ from threadpoolctl import threadpool_limits
 from geomap.export import CLASS_NODATA, raster_profile, style_class_raster
 from geomap.features import FeatureRecipe, focal_mean_std
 from geomap.kernels import warm_up
-from geomap.stack import BLOCK_SIZE, GDAL_CACHE_BYTES, RasterStack
+from geomap.sources import GDAL_CACHE_BYTES
+from geomap.stack import BLOCK_SIZE, RasterStack
 
 UNCERTAINTY_BANDS = ("entropy", "margin", "missing_inputs")
 log = logging.getLogger("geomap")

@@ -28,7 +28,8 @@ from geomap.predict import (
     stream_windows,
     write_class_window,
 )
-from geomap.stack import BLOCK_SIZE, GDAL_CACHE_BYTES, RasterStack
+from geomap.sources import GDAL_CACHE_BYTES
+from geomap.stack import BLOCK_SIZE, RasterStack
 
 QE_BANDS = ("quantization_error", "percentile", "missing_features")
 

@@ -38,7 +38,8 @@ from geomap.predict import release_freed_memory
 from geomap.report_html import write_report_html
 from geomap.som_plots import write_som_plots
 from geomap.som_stream import SOMLayers, stream_som
-from geomap.stack import GDAL_CACHE_BYTES, RasterStack
+from geomap.sources import GDAL_CACHE_BYTES
+from geomap.stack import RasterStack
 from geomap.trust import SiteRequest, TrustLayers
 from geomap.validate import cross_validate
 from geomap.workflow import (

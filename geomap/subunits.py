@@ -28,7 +28,8 @@ from geomap.som_workflow import (
     som_report,
     write_som_outputs,
 )
-from geomap.stack import BLOCK_SIZE, GDAL_CACHE_BYTES, Grid, RasterStack
+from geomap.sources import GDAL_CACHE_BYTES
+from geomap.stack import BLOCK_SIZE, Grid, RasterStack
 from geomap.workflow import Progress, SOMOptions, _inputs, make_bundle
 
 

@@ -43,13 +43,8 @@ from geomap.predict import PredictionSummary, predict_stack
 from geomap.recheck import write_observations_to_check
 from geomap.report_html import write_report_html
 from geomap.screen import screen_for
-from geomap.stack import (
-    BLOCK_SIZE,
-    GDAL_CACHE_BYTES,
-    PartialStack,
-    RasterStack,
-    band_names_of,
-)
+from geomap.sources import GDAL_CACHE_BYTES, band_names_of
+from geomap.stack import BLOCK_SIZE, PartialStack, RasterStack
 from geomap.trust import (
     SiteRequest,
     TrustLayers,

@@ -6,7 +6,8 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from geomap.errors import MissingFileError, RasterError
-from geomap.stack import PartialStack, RasterStack, choose_grid, inspect_raster
+from geomap.sources import inspect_raster
+from geomap.stack import PartialStack, RasterStack, choose_grid
 
 T30 = Affine(30.0, 0, 500000.0, 0, -30.0, 5200000.0)
 

@@ -1,0 +1,258 @@
+"""Input rasters as opened: what each file holds, checked before any pixel is warped.
+
+:func:`inspect_raster` opens a raster, checks that GDAL reads it, that it is georeferenced and
+that every band holds data (a decimated read), and describes it as a :class:`Source`: CRS,
+resolution, footprint, band names, data type and nodata. :mod:`geomap.stack` aligns sources on
+one grid.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
+
+from geomap.errors import MissingFileError, RasterError
+
+#: Longest side, in pixels, of the decimated read used to check a source when it is opened.
+_CHECK_SIZE = 256
+#: GDAL block cache, in bytes, wherever geomap reads or writes rasters. GDAL's default (5% of
+#: RAM) lets a decimated read of a large file keep every decompressed block in memory.
+GDAL_CACHE_BYTES = 64 * 2**20
+
+
+def crs_units(crs: CRS) -> str:
+    """The unit of a CRS's coordinates, for people: "m", "degrees", "ft" or GDAL's name."""
+    if crs.is_geographic:
+        return "degrees"
+    unit = (crs.linear_units or "").lower()
+    if unit in ("metre", "meter", "m"):
+        return "m"
+    if "foot" in unit or "feet" in unit:
+        return "ft"
+    return unit or "CRS units"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input raster as found on disk."""
+
+    path: Path
+    band_names: tuple[str, ...]
+    crs: CRS
+    res: tuple[float, float]
+    dtype: str
+    nodata: float | None
+    width: int
+    height: int
+    bounds: tuple[float, float, float, float]
+    #: Share of each band's pixels that are exactly 0, when 0 may be an undeclared fill value
+    #: (no nodata, no negative value); 0 otherwise.
+    zero_share: tuple[float, ...] = ()
+    #: A nodata value the file declares but GDAL ignores (a VRT's -9999 on integer bands).
+    ignored_nodata: str | None = None
+
+    @property
+    def count(self) -> int:
+        """Number of bands."""
+        return len(self.band_names)
+
+
+def raster_error(path: Path, what: str, fix: str) -> RasterError:
+    """The error of a raster: its path, what is wrong, what to do."""
+    return RasterError(f"Raster '{path}': {what} {fix}")
+
+
+def inspect_raster(path: str | Path, nodata: float | None = None) -> Source:
+    """Open one raster, check it can be used and describe it.
+
+    ``nodata`` is the value taken as no data when the file declares none (Sentinel-2 JPEG2000
+    files use 0 without saying so).
+
+    Raises
+    ------
+    MissingFileError
+        If the file does not exist.
+    RasterError
+        If GDAL cannot read it, it has no CRS or georeferencing, it is truncated, or a band holds
+        no valid value.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"Raster '{path}' does not exist; check the path and its spelling.")
+    if path.is_file() and path.stat().st_size == 0:
+        raise raster_error(path, "the file is empty (0 bytes).", "Copy or export the raster again.")
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        return _inspect(path, nodata)
+
+
+def _inspect(path: Path, nodata: float | None) -> Source:
+    try:
+        with warnings.catch_warnings():  # geomap says what is missing, in its own words
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(path)
+    except RasterioIOError as exc:
+        raise raster_error(
+            path,
+            f"GDAL cannot read it as a raster ({exc}).",
+            "Give a GeoTIFF, JPEG2000, VRT or another format GDAL opens.",
+        ) from None
+    with src:
+        if src.count == 0:
+            names = ", ".join(src.subdatasets[:5]) or "none"
+            raise raster_error(
+                path,
+                "it holds no raster band itself, only subdatasets.",
+                f"Give one of them instead (e.g. {names}).",
+            )
+        if src.crs is None:
+            raise raster_error(
+                path,
+                "it has no coordinate reference system.",
+                "Export it with its CRS (in QGIS: Export > Save As, with the layer's CRS set) or "
+                "assign one (`rio edit-info --crs EPSG:32633 FILE`).",
+            )
+        if src.transform == Affine.identity() and not src.gcps[0]:
+            raise raster_error(
+                path,
+                "it has no georeferencing (identity transform).",
+                "Export it with its geotransform.",
+            )
+        if src.transform.b != 0 or src.transform.d != 0 or src.transform.e > 0:
+            raise raster_error(
+                path,
+                "it is rotated or south-up, which geomap does not read.",
+                "Warp it north-up first, e.g. `gdalwarp IN OUT`.",
+            )
+        zeros = _check_bands(path, src)
+        ignored = None
+        if src.driver == "VRT" and src.nodata is None:
+            ignored = _vrt_nodata(path, src.dtypes[0])
+        return Source(
+            path=path,
+            band_names=_band_names(path, src),
+            crs=src.crs,
+            res=(abs(src.transform.a), abs(src.transform.e)),
+            dtype=src.dtypes[0],
+            nodata=src.nodata if src.nodata is not None else nodata,
+            width=src.width,
+            height=src.height,
+            bounds=tuple(src.bounds),
+            zero_share=zeros if src.nodata is None and nodata is None else (0.0,) * src.count,
+            ignored_nodata=ignored,
+        )
+
+
+def _vrt_nodata(path: Path, dtype: str) -> str | None:
+    """A ``NoDataValue`` the VRT's XML gives that bands of ``dtype`` cannot hold, if any.
+
+    GDAL drops such a value (-9999 on UInt16) and reports no nodata.
+    """
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (ElementTree.ParseError, OSError):
+        return None
+    values = [v.text.strip() for v in root.iter("NoDataValue") if v.text and v.text.strip()]
+    return next((v for v in values if not _holds(dtype, v)), None)
+
+
+def _holds(dtype: str, value: str) -> bool:
+    """Whether a band of ``dtype`` can hold ``value`` (else GDAL drops it as nodata)."""
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    if np.dtype(dtype).kind in "iu":
+        info = np.iinfo(dtype)
+        return number.is_integer() and info.min <= number <= info.max
+    return np.isnan(number) or abs(number) <= np.finfo(dtype).max or np.isinf(number)
+
+
+def band_names_of(path: str | Path) -> tuple[str, ...] | None:
+    """A raster's band names from its header alone; None when GDAL cannot open it.
+
+    Cheap (no pixel is read): for matching files to a model's inputs before
+    :meth:`RasterStack.open` checks them and says what is wrong with a bad one.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                return _band_names(Path(path), src)
+    except (RasterioIOError, OSError):
+        return None
+
+
+def _band_names(path: Path, src: rasterio.DatasetReader) -> tuple[str, ...]:
+    names = []
+    for i, desc in enumerate(src.descriptions, start=1):
+        if desc:
+            names.append(desc.strip())
+        elif src.count == 1:
+            names.append(path.stem)
+        else:
+            names.append(f"{path.stem}_b{i}")
+    return tuple(names)
+
+
+def _check_bands(path: Path, src: rasterio.DatasetReader) -> tuple[float, ...]:
+    """Decimated read of every band: catches truncated files and bands with no valid value.
+
+    Returns the share of each band's valid pixels that are exactly 0 where no value is negative
+    (0 then may be a fill value nobody declared); 0.0 for the other bands.
+    """
+    scale = max(src.width, src.height) / _CHECK_SIZE
+    shape = (
+        src.count,
+        max(1, round(src.height / max(scale, 1))),
+        max(1, round(src.width / max(scale, 1))),
+    )
+    try:
+        data = src.read(out_shape=shape, masked=True)
+    except RasterioError as exc:
+        raise raster_error(
+            path,
+            f"reading its pixels failed ({exc}); the file is truncated or corrupt.",
+            "Copy or download it again.",
+        ) from None
+    mask = np.ma.getmaskarray(data)
+    if np.issubdtype(data.dtype, np.floating):
+        mask |= ~np.isfinite(data.filled(0))
+    for i in range(src.count):
+        if mask[i].all() and not _band_has_data(src, i + 1):
+            desc = src.descriptions[i] or f"band {i + 1}"
+            raise raster_error(
+                path,
+                f"band {i + 1} ({desc}) holds no valid value: every pixel is NaN or nodata "
+                f"({src.nodata}).",
+                "Remove that band or fix its nodata value.",
+            )
+    shares = []
+    for band, invalid in zip(data, mask):
+        values = np.asarray(band)[~invalid]
+        fill = len(values) > 0 and values.min() == 0
+        shares.append(float(np.mean(values == 0)) if fill else 0.0)
+    return tuple(shares)
+
+
+def _band_has_data(src: rasterio.DatasetReader, band: int) -> bool:
+    """Whether any pixel of the band is valid, read block by block at full resolution.
+
+    Only called when the decimated check read found none: a small valid patch can fall between
+    the decimated samples.
+    """
+    for _, window in src.block_windows(band):
+        data = src.read(band, window=window, masked=True)
+        valid = ~np.ma.getmaskarray(data)
+        if np.issubdtype(data.dtype, np.floating):
+            valid &= np.isfinite(data.filled(np.nan))
+        if valid.any():
+            return True
+    return False
