@@ -95,12 +95,13 @@ def band_kind(name: str) -> str | None:
 def _scene_key(name: str) -> str:
     """A band's name without the band's own words: what the bands of one scene share.
 
-    The band's code or colour, a wavelength or band number and a resolution are taken out:
-    "T33TWM_20230612T100031_B02_10m" and "..._B11_20m" give "t33twm_20230612t100031";
-    "LC09_..._SR_B2" and "..._SR_B6" the product's ID; "blue" and "Band 2 - Blue" nothing.
+    The band's code or colour, a wavelength or band number, a resolution and Landsat's product
+    kind (SR reflectance, ST temperature) are taken out: "T33TWM_20230612T100031_B02_10m" and
+    "..._B11_20m" give "t33twm_20230612t100031"; "LC09_..._SR_B2" and "..._ST_B10" the product's
+    ID; "blue" and "Band 2 - Blue" nothing.
     """
     tokens = re.split(r"[^a-z0-9]+", name.lower())
-    own = r"b\d{1,2}a?|\d+(m|nm)?|band"
+    own = r"b\d{1,2}a?|\d+(m|nm)?|band|sr|st"
     return "_".join(t for t in tokens if t and t not in _OPTICAL_WORDS and not re.fullmatch(own, t))
 
 

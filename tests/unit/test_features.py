@@ -119,6 +119,10 @@ def test_outages_take_a_scenes_or_a_surveys_files_together_and_other_sources_alo
     assert lost == units
     raw = FeatureRecipe.build(names, [*range(16)], 10.0, "raw")  # no spectra: scenes by name
     assert [{int(c) for c in cols} for cols in raw.outages()] == units
+    thermal = LANDSAT[0].replace("_SR_B2", "_ST_B10")  # Landsat's surface temperature
+    hot = FeatureRecipe.build([*LANDSAT, thermal, "dem"], [*range(8)], 30.0)
+    scene = {int(c) for c in hot.outages()[0]}
+    assert scene >= set(range(7)) and 7 not in scene  # the 7 bands' own columns, not the DEM's
     for cols, unit in zip(r.outages(), units):
         hit = [i for i, src in enumerate(sources) if set(src) & set(unit)]
         assert list(cols) == hit  # every feature computed from the outage's sources
