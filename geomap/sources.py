@@ -101,7 +101,7 @@ def _inspect(path: Path, nodata: float | None) -> Source:
     except RasterioIOError as exc:
         raise raster_error(
             path,
-            f"GDAL cannot read it as a raster ({exc}).",
+            f"GDAL cannot read it as a raster ({str(exc).rstrip('.')}).",  # GDAL ends with "."
             "Give a GeoTIFF, JPEG2000, VRT or another format GDAL opens.",
         ) from None
     with src:

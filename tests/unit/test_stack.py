@@ -106,8 +106,9 @@ def test_missing_file(tmp_path):
 def test_not_a_raster(tmp_path):
     p = tmp_path / "notes.tif"
     p.write_text("this is not a raster")
-    with pytest.raises(RasterError, match="cannot read it as a raster"):
+    with pytest.raises(RasterError, match="cannot read it as a raster") as info:
         inspect_raster(p)
+    assert "format.)" not in str(info.value) and "format). Give a GeoTIFF" in str(info.value)
 
 
 def test_empty_file(tmp_path):
