@@ -24,11 +24,15 @@ limit = st.get_option("server.maxUploadSize")
 
 
 def _uploaded(kind: str, key: str) -> None:
-    """An upload box changed: new files, or files removed with their x (then forget them)."""
+    """An upload box changed: new files, or its last file removed with its x.
+
+    Removing the last file forgets it; rasters uploaded before the user left the page (and the
+    box was emptied) stay in use.
+    """
     st.session_state.source = "upload"
     if not st.session_state.get(key):
         kept = st.session_state.get("kept_uploads", {})
-        kept[kind] = [] if kind == "rasters" else None
+        kept[kind] = list(kept.get("earlier", [])) if kind == "rasters" else None
 
 
 left, right = st.columns(2)
@@ -76,8 +80,9 @@ def _sync_uploads() -> session.Inputs:
     """Save new uploads into the workspace; returns inputs pointing at the saved files.
 
     Streamlit empties the upload boxes when the user comes back from another page (and tells
-    the page they changed), so an empty box keeps the files it held until new ones are uploaded
-    or the user forgets them.
+    the page they changed), so an empty box keeps the files it held. Rasters uploaded then are
+    added to those (a file of the same name replaces its namesake); a new observation or legend
+    file replaces the earlier one. "Forget them" drops the earlier files.
     """
     ws = session.workspace()
     saved = st.session_state.setdefault("saved_uploads", {})
@@ -87,22 +92,25 @@ def _sync_uploads() -> session.Inputs:
             kind = next((k for k, s in singles.items() if f is s), "rasters")
             saved[f.file_id] = ws.save(kind, f.name, f.getvalue())
     kept = st.session_state.setdefault("kept_uploads", {"rasters": [], "labels": None})
-    if raster_files:
-        kept["rasters"] = [saved[f.file_id] for f in raster_files]
+    box = [saved[f.file_id] for f in raster_files or []]
+    if box:
+        kept["rasters"] = [p for p in kept.get("earlier", []) if p not in box] + box
+    else:
+        kept["earlier"] = list(kept["rasters"])
     for kind, f in singles.items():
         if f:
             kept[kind] = saved[f.file_id]
-    earlier = [*(kept["rasters"] if not raster_files else [])]
+    earlier = [p for p in kept["rasters"] if p not in box]
     earlier += [kept[k] for k, f in singles.items() if kept.get(k) and not f]
     if earlier:
         note, forget = st.columns([4, 1], vertical_alignment="center")
         note.caption(
-            "Using the files uploaded earlier in this session: "
-            f"{', '.join(p.name for p in earlier)}. Upload others to replace them."
+            f"{'Also using' if box else 'Using'} the files uploaded earlier in this session: "
+            f"{', '.join(p.name for p in earlier)}. Rasters uploaded now are added to them (one "
+            "of the same name replaces its namesake); new observations replace the earlier."
         )
         if forget.button("Forget them", key="forget_uploads"):
-            if not raster_files:
-                kept["rasters"] = []
+            kept["rasters"], kept["earlier"] = box, []
             for kind, f in singles.items():
                 if not f:
                     kept[kind] = None

@@ -128,13 +128,13 @@ def test_uploaded_rasters_and_csv_observations_are_ready_to_train(offline):
     page = offline.page
     demo = Path(__file__).resolve().parents[2] / "data_samples" / "demo"
     inputs = page.locator("input[type=file]")
-    rasters = ("landsat.tif", "radiometrics.tif", "magnetics.tif", "dem.tif")
+    rasters = ("landsat.tif", "radiometrics.tif", "magnetics.tif")
     inputs.nth(0).set_input_files([demo / name for name in rasters])
     inputs.nth(1).set_input_files(demo / "field_points.csv")
     expect(page.get_by_text("Ready: go to")).to_be_visible()
     expect(page.get_by_text("Column holding the rock type")).to_be_visible()
     expect(page.get_by_text("EPSG:32633, 30 x 30 m per pixel")).to_be_visible()
-    expect(page.get_by_text("Inputs: 4 raster(s) uploaded")).to_be_visible()
+    expect(page.get_by_text("Inputs: 3 raster(s) uploaded")).to_be_visible()
 
     # Streamlit empties upload boxes on another page: coming back keeps the files
     _go(page, "Train")
@@ -142,13 +142,22 @@ def test_uploaded_rasters_and_csv_observations_are_ready_to_train(offline):
     page.get_by_role("button", name="Train and map").click()
     expect(page.get_by_text("Cross-validating")).to_be_visible()
     sidebar = page.get_by_test_id("stSidebar").inner_text()  # now, while it trains
-    assert "Inputs: 4 raster(s) uploaded" in sidebar, sidebar  # drawn before the page runs
+    assert "Inputs: 3 raster(s) uploaded" in sidebar, sidebar  # drawn before the page runs
     expect(page.get_by_text("believe the spatial figure")).to_be_visible(timeout=300_000)
     _go(page, "Data")
     expect(page.get_by_text("Using the files uploaded earlier in this session")).to_be_visible()
     expect(page.get_by_text("Ready: go to")).to_be_visible()
+
+    # a raster forgotten at first is added to them; one of the same name replaces its namesake
+    inputs.nth(0).set_input_files(demo / "dem.tif")
+    expect(page.get_by_text("Inputs: 4 raster(s) uploaded")).to_be_visible()
+    inputs.nth(0).set_input_files(demo / "landsat.tif")
+    expect(page.get_by_text("Also using the files uploaded earlier")).to_be_visible()
+    expect(page.get_by_text("radiometrics.tif, magnetics.tif, field_points.csv")).to_be_visible()
+    expect(page.get_by_text("Inputs: 4 raster(s) uploaded")).to_be_visible()
     page.get_by_role("button", name="Forget them").click()
-    expect(page.get_by_text("Upload at least one raster.")).to_be_visible()
+    expect(page.get_by_text("Inputs: 2 raster(s) uploaded")).to_be_visible()
+    expect(page.get_by_text("Rasters ready")).to_be_visible()  # the observations forgotten too
     assert offline.blocked == [], offline.blocked
 
 
