@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from geomap import __version__
+from geomap.apply import predict, suggest
 from geomap.errors import GeomapError
 from geomap.features import PRESETS
 from geomap.stack import BLOCK_SIZE
 from geomap.subunits import SubunitConfig, subunits
 from geomap.trust import SiteRequest
-from geomap.workflow import MODELS, RunConfig, predict, run, suggest
+from geomap.workflow import MODELS, RunConfig, run
 
 log = logging.getLogger("geomap")
 

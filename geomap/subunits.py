@@ -30,7 +30,7 @@ from geomap.som_workflow import (
 )
 from geomap.sources import GDAL_CACHE_BYTES
 from geomap.stack import BLOCK_SIZE, Grid, RasterStack
-from geomap.workflow import Progress, SOMOptions, _inputs, make_bundle
+from geomap.workflow import Progress, SOMOptions, input_records, make_bundle
 
 
 @dataclass
@@ -107,7 +107,10 @@ def subunits(config: SubunitConfig, progress: Progress | None = None) -> dict:
             report = {
                 "geomap_version": __version__,
                 "configuration": config.to_dict(),
-                "inputs": {"rasters": _inputs(config.rasters), "map": _inputs([config.map])},
+                "inputs": {
+                    "rasters": input_records(config.rasters),
+                    "map": input_records([config.map]),
+                },
                 **stack.describe(),
                 "features": recipe.to_dict(),
                 "som": som_report(bundle["clusters"]),

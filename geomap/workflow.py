@@ -2,7 +2,7 @@
 
 :func:`run` opens the rasters, places the observations, trains, cross-validates, streams the
 prediction and writes every output into a staged folder that replaces ``out`` only when complete.
-:func:`predict` applies a saved model bundle to rasters.
+Applying a saved model bundle (``geomap predict``, ``geomap suggest``) is in :mod:`geomap.apply`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,11 @@ import rasterio
 
 from geomap import __version__
 from geomap.applicability import Applicability
-from geomap.bundles import open_for_bundle, training_order
-from geomap.errors import InputDataError, LabelError, ModelError
+from geomap.errors import LabelError, ModelError
 from geomap.export import (
     add_overviews,
     check_out_dir,
     class_colours,
-    load_model,
     save_model,
     staged_output,
     to_cog,
@@ -49,9 +47,6 @@ from geomap.stack import BLOCK_SIZE, RasterStack
 from geomap.trust import (
     SiteRequest,
     TrustLayers,
-    bundle_applicability,
-    staged_sites,
-    stream_sites,
 )
 from geomap.validate import cross_validate
 
@@ -130,10 +125,10 @@ def input_paths(config: RunConfig) -> list[Path]:
 
 def input_files(config: RunConfig) -> dict:
     """Names, sizes and checksums of the rasters, the observations and the legend."""
-    out = {"rasters": _inputs(config.rasters)}
+    out = {"rasters": input_records(config.rasters)}
     for key in ("labels", "legend"):
         if getattr(config, key) is not None:
-            out[key] = _inputs([Path(getattr(config, key))])
+            out[key] = input_records([Path(getattr(config, key))])
     return out
 
 
@@ -160,7 +155,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _inputs(paths: Sequence[Path]) -> list[dict]:
+def input_records(paths: Sequence[Path]) -> list[dict]:
+    """Path, size and SHA-256 of each input file, for the report."""
     paths = [Path(p) for p in paths]
     return [{"path": str(p), "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in paths]
 
@@ -279,7 +275,7 @@ def finalise_class_map(
     write_qml(tmp / f"{stem}.qml", names, colours)
 
 
-def _write_outputs(
+def write_forest_outputs(
     tmp: Path,
     stack: RasterStack,
     recipe: FeatureRecipe,
@@ -289,6 +285,7 @@ def _write_outputs(
     progress: Progress | None,
     trust: TrustLayers | None = None,
 ) -> PredictionSummary:
+    """Stream a forest bundle over the stack into ``tmp``: the maps, legend and model file."""
     names, colours = bundle["class_names"], bundle["colours"]
 
     def tick(done: int, total: int) -> None:
@@ -499,7 +496,7 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
         )  # fmt: skip
         report = _forest_report(config, stack, t)
         with staged_output(config.out, config.overwrite) as tmp:
-            summary = _write_outputs(
+            summary = write_forest_outputs(
                 tmp, stack, t.recipe, bundle, per_class, config.block_size, progress, trust
             )
             report["prediction"] = summary.to_dict(t.names)
@@ -562,110 +559,3 @@ def make_bundle(
         "inputs": [{"name": s.path.name, "bands": list(s.band_names)} for s in stack.sources],
         "grid": stack.grid.to_dict(),
     }
-
-
-def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> dict:
-    """Write the outputs of a bundle of any kind; the report's ``prediction`` entries."""
-    kind = bundle.get("kind", "rf")
-    if kind == "rf":
-        names = bundle["class_names"]
-        app = bundle.get("applicability")
-        trust = TrustLayers(app, names, stack.grid) if app is not None else None
-        training = bundle.get("training", {})  # bundles saved before it was kept have none
-        per_class = np.asarray(training.get("samples_per_class", np.zeros(len(names), int)))
-        summary = _write_outputs(tmp, stack, recipe, bundle, per_class, block_size, progress, trust)
-        screen = bundle["estimator"].screen_
-        return {
-            **({"training": training} if training else {}),
-            "prediction": summary.to_dict(names),
-            "spectral_screen": None if screen is None else screen.describe(),
-            **(trust.finish(tmp) if trust is not None else {}),
-        }
-    if kind not in MODELS:
-        raise ModelError(
-            f"Model bundle of kind '{kind}' cannot be applied with `geomap predict`; run "
-            f"`geomap {kind}` again on the new rasters."
-        )
-    from geomap.som_workflow import write_som_outputs  # here: som_workflow builds on this module
-
-    return write_som_outputs(tmp, stack, recipe, bundle, block_size, progress)
-
-
-def suggest(
-    model_path: Path,
-    rasters: Sequence[Path],
-    out: Path,
-    sites: SiteRequest,
-    *,
-    block_size: int = BLOCK_SIZE,
-    overwrite: bool = False,
-) -> dict:
-    """Suggest field sites from a saved forest bundle: ``out`` (GeoPackage) and its .csv.
-
-    Raises
-    ------
-    GeomapError
-        For a bundle without applicability, rasters that do not fit it, bad site options or an
-        existing ``out``; nothing is written then.
-    """
-    out = Path(out)
-    if out.suffix.lower() != ".gpkg":
-        raise InputDataError(
-            f"Sites output '{out}': the sites are written as a GeoPackage, with a .csv beside it; "
-            f"give a name ending in .gpkg, e.g. '{out.with_suffix('.gpkg')}'."
-        )
-    bundle = load_model(model_path)
-    applicability = bundle_applicability(bundle, Path(model_path))
-    recipe = FeatureRecipe.from_dict(bundle["recipe"])
-    rasters, notes = training_order(bundle, rasters)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        with open_for_bundle(bundle, rasters, Path(model_path)) as stack:
-            trust = TrustLayers(
-                applicability, bundle["class_names"], stack.grid, sites, write_maps=False
-            )
-            with staged_sites(out, overwrite) as tmp:
-                stream_sites(stack, recipe, bundle, trust, block_size)
-                report = trust.finish(tmp)
-    return {**report, "warnings": notes}
-
-
-def predict(
-    model_path: Path,
-    rasters: Sequence[Path],
-    out: Path,
-    *,
-    block_size: int = BLOCK_SIZE,
-    overwrite: bool = False,
-    progress: Progress | None = None,
-) -> dict:
-    """Apply a saved model bundle to rasters and write the maps into ``out``.
-
-    The grid takes the model's CRS and resolution and the rasters' common footprint, so the
-    training rasters give back the training map exactly.
-    """
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        return _predict(model_path, rasters, out, block_size, overwrite, progress)
-
-
-def _predict(model_path, rasters, out, block_size, overwrite, progress) -> dict:
-    t_start = time.perf_counter()
-    out = Path(out)
-    check_out_dir(out, overwrite, [*rasters, Path(model_path)])
-    bundle = load_model(model_path)
-    recipe = FeatureRecipe.from_dict(bundle["recipe"])
-    rasters, notes = training_order(bundle, rasters)
-    with open_for_bundle(bundle, rasters, Path(model_path)) as stack:
-        with staged_output(out, overwrite) as tmp:
-            prediction = _predict_outputs(tmp, stack, recipe, bundle, block_size, progress)
-            report = {
-                "geomap_version": __version__,
-                "model": str(model_path),
-                "inputs": {"rasters": _inputs([p for p in rasters if p is not None])},
-                **stack.describe(),
-                "warnings": notes,  # the grid and nodata are the model's: no --nodata advice
-                **prediction,
-                "timings_seconds": {"total": round(time.perf_counter() - t_start, 3)},
-            }
-            write_json(tmp / "report.json", report)
-            write_report_html(tmp / "report.html", report, Path(out).resolve().name)
-    return report

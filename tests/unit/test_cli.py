@@ -280,7 +280,7 @@ def test_sigterm_mid_run_leaves_nothing(scene):
         "    (tmp / 'lithology.stream.tif').write_text('half')\n"
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
         "    time.sleep(30)\n"
-        "w._write_outputs = writes\n"
+        "w.write_forest_outputs = writes\n"
         "from geomap.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )

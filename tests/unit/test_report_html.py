@@ -88,7 +88,7 @@ def test_the_page_shows_the_runs_units_accuracy_and_trust(demo_run):
 
 
 def test_a_predicted_map_shows_the_training_figures(demo_run, demo_scene, tmp_path):
-    from geomap.workflow import predict
+    from geomap.apply import predict
 
     out, report = demo_run
     again = tmp_path / "sheet_2"

@@ -12,6 +12,7 @@ import rasterio
 from PIL import Image
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from geomap.apply import predict
 from geomap.errors import InputDataError, ModelError
 from geomap.export import OUTPUT_NAMES, load_model
 from geomap.features import FeatureRecipe
@@ -21,7 +22,7 @@ from geomap.som_workflow import sample_pixels
 from geomap.stack import RasterStack
 from geomap.subunits import SubunitConfig, subunits
 from geomap.trust import TrustLayers
-from geomap.workflow import RunConfig, predict, run
+from geomap.workflow import RunConfig, run
 
 SOM = {"som_samples": 6000, "iterations": 2000, "block_size": 64, "cv_folds": 3}
 UNOBSERVED = "basalt"

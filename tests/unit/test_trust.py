@@ -9,11 +9,12 @@ import pytest
 import rasterio
 from shapely.geometry import LineString
 
+from geomap.apply import predict, suggest
 from geomap.cli import main
 from geomap.errors import InputDataError, ModelError, OutputExistsError
 from geomap.features import FeatureRecipe
 from geomap.trust import SiteRequest
-from geomap.workflow import RunConfig, predict, run, simulated_outages, suggest
+from geomap.workflow import RunConfig, run, simulated_outages
 
 
 @pytest.fixture

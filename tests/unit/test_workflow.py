@@ -10,10 +10,11 @@ import rasterio
 from affine import Affine
 from shapely.geometry import Point
 
+from geomap.apply import predict
 from geomap.errors import ModelError, OutputExistsError
 from geomap.export import OUTPUT_NAMES, load_model
 from geomap.predict import uncertainty
-from geomap.workflow import RunConfig, predict, run
+from geomap.workflow import RunConfig, run
 
 
 @pytest.fixture

@@ -1,0 +1,135 @@
+"""Apply a saved model bundle to rasters: ``geomap predict`` and ``geomap suggest``.
+
+:func:`predict` puts the rasters in the training order, opens them on the model's grid and
+writes the same outputs as ``geomap run`` (for forests and SOMs); :func:`suggest` streams the
+trust layers of a forest bundle and writes only the suggested field sites.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from geomap import __version__
+from geomap.bundles import open_for_bundle, training_order
+from geomap.errors import InputDataError, ModelError
+from geomap.export import check_out_dir, load_model, staged_output, write_json
+from geomap.features import FeatureRecipe
+from geomap.report_html import write_report_html
+from geomap.sources import GDAL_CACHE_BYTES
+from geomap.stack import BLOCK_SIZE
+from geomap.trust import SiteRequest, TrustLayers, bundle_applicability, staged_sites, stream_sites
+from geomap.workflow import MODELS, Progress, input_records, write_forest_outputs
+
+
+def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> dict:
+    """Write the outputs of a bundle of any kind; the report's ``prediction`` entries."""
+    kind = bundle.get("kind", "rf")
+    if kind == "rf":
+        names = bundle["class_names"]
+        app = bundle.get("applicability")
+        trust = TrustLayers(app, names, stack.grid) if app is not None else None
+        training = bundle.get("training", {})  # bundles saved before it was kept have none
+        per_class = np.asarray(training.get("samples_per_class", np.zeros(len(names), int)))
+        summary = write_forest_outputs(
+            tmp, stack, recipe, bundle, per_class, block_size, progress, trust
+        )
+        screen = bundle["estimator"].screen_
+        return {
+            **({"training": training} if training else {}),
+            "prediction": summary.to_dict(names),
+            "spectral_screen": None if screen is None else screen.describe(),
+            **(trust.finish(tmp) if trust is not None else {}),
+        }
+    if kind not in MODELS:
+        raise ModelError(
+            f"Model bundle of kind '{kind}' cannot be applied with `geomap predict`; run "
+            f"`geomap {kind}` again on the new rasters."
+        )
+    from geomap.som_workflow import write_som_outputs  # here: som_workflow builds on this module
+
+    return write_som_outputs(tmp, stack, recipe, bundle, block_size, progress)
+
+
+def suggest(
+    model_path: Path,
+    rasters: Sequence[Path],
+    out: Path,
+    sites: SiteRequest,
+    *,
+    block_size: int = BLOCK_SIZE,
+    overwrite: bool = False,
+) -> dict:
+    """Suggest field sites from a saved forest bundle: ``out`` (GeoPackage) and its .csv.
+
+    Raises
+    ------
+    GeomapError
+        For a bundle without applicability, rasters that do not fit it, bad site options or an
+        existing ``out``; nothing is written then.
+    """
+    out = Path(out)
+    if out.suffix.lower() != ".gpkg":
+        raise InputDataError(
+            f"Sites output '{out}': the sites are written as a GeoPackage, with a .csv beside it; "
+            f"give a name ending in .gpkg, e.g. '{out.with_suffix('.gpkg')}'."
+        )
+    bundle = load_model(model_path)
+    applicability = bundle_applicability(bundle, Path(model_path))
+    recipe = FeatureRecipe.from_dict(bundle["recipe"])
+    rasters, notes = training_order(bundle, rasters)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        with open_for_bundle(bundle, rasters, Path(model_path)) as stack:
+            trust = TrustLayers(
+                applicability, bundle["class_names"], stack.grid, sites, write_maps=False
+            )
+            with staged_sites(out, overwrite) as tmp:
+                stream_sites(stack, recipe, bundle, trust, block_size)
+                report = trust.finish(tmp)
+    return {**report, "warnings": notes}
+
+
+def predict(
+    model_path: Path,
+    rasters: Sequence[Path],
+    out: Path,
+    *,
+    block_size: int = BLOCK_SIZE,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> dict:
+    """Apply a saved model bundle to rasters and write the maps into ``out``.
+
+    The grid takes the model's CRS and resolution and the rasters' common footprint, so the
+    training rasters give back the training map exactly.
+    """
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        return _predict(model_path, rasters, out, block_size, overwrite, progress)
+
+
+def _predict(model_path, rasters, out, block_size, overwrite, progress) -> dict:
+    t_start = time.perf_counter()
+    out = Path(out)
+    check_out_dir(out, overwrite, [*rasters, Path(model_path)])
+    bundle = load_model(model_path)
+    recipe = FeatureRecipe.from_dict(bundle["recipe"])
+    rasters, notes = training_order(bundle, rasters)
+    with open_for_bundle(bundle, rasters, Path(model_path)) as stack:
+        with staged_output(out, overwrite) as tmp:
+            prediction = _predict_outputs(tmp, stack, recipe, bundle, block_size, progress)
+            report = {
+                "geomap_version": __version__,
+                "model": str(model_path),
+                "inputs": {"rasters": input_records([p for p in rasters if p is not None])},
+                **stack.describe(),
+                "warnings": notes,  # the grid and nodata are the model's: no --nodata advice
+                **prediction,
+                "timings_seconds": {"total": round(time.perf_counter() - t_start, 3)},
+            }
+            write_json(tmp / "report.json", report)
+            write_report_html(tmp / "report.html", report, Path(out).resolve().name)
+    return report
