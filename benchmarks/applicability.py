@@ -41,7 +41,7 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).parent))
 from quality import save_verdicts  # noqa: E402
 
-from geomap.applicability import AccuracyTally, Applicability, normalised_entropy
+from geomap.applicability import Applicability, normalised_entropy
 from geomap.features import FeatureRecipe
 from geomap.labels import read_labels
 from geomap.models import LithologyForest
@@ -50,6 +50,7 @@ from geomap.screen import screen_for
 from geomap.sites import SiteCandidates, default_spacing
 from geomap.stack import RasterStack
 from geomap.synthetic import make_scene
+from geomap.trust import AccuracyTally
 from geomap.validate import cross_validate
 from geomap.workflow import (
     RunConfig,

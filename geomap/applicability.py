@@ -25,37 +25,30 @@ complete group has no DI (NaN), lies outside the AOA and gets the expected accur
 dissimilar training sample.
 
 Everything applies per window: :meth:`Applicability.transform` takes the features and class
-probabilities of any set of pixels, and :class:`AccuracyTally` adds the map-wide estimate up window
-by window. Nearest neighbours come from a k-d tree on the training samples in a subspace of at
-most :data:`KDTREE_MAX_DIMS` features, and from the chunked matrix search of
-:func:`geomap.kernels.nearest_rows` in more (a k-d tree there visits nearly every sample: 2.8
-times slower with 120 features and 1000 samples); never from a whole pixel x sample matrix.
+probabilities of any set of pixels, and :class:`geomap.trust.AccuracyTally` adds the map-wide
+estimate up window by window. Nearest neighbours come from :func:`geomap.distances.nearest_distance`
+(a k-d tree in few dimensions, a chunked matrix search in many); never from a whole pixel x sample
+matrix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
-from scipy.spatial.distance import cdist
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
+from geomap.distances import cv_nearest_distance, mean_pairwise_distance, nearest_distance
 from geomap.errors import ModelError
-from geomap.kernels import group_bits, nearest_rows
+from geomap.kernels import group_bits
 
-#: Training samples beyond which the mean pairwise distance is estimated on a random subset.
-PAIR_SAMPLE = 4000
 #: Training samples a pixel's DI is measured against, at most (see :class:`Applicability`).
 MAX_REFERENCE = 2000
 #: Pixels whose DI is computed at once (bounds the temporaries of a large window).
 ROW_CHUNK = 65536
-#: Subspaces of more features are searched in matrix form rather than with a k-d tree.
-KDTREE_MAX_DIMS = 16
-_PAIR_CHUNK = 512
 
 
 def normalised_entropy(proba: np.ndarray) -> np.ndarray:
@@ -65,41 +58,6 @@ def normalised_entropy(proba: np.ndarray) -> np.ndarray:
         logs = np.where(proba > 0, np.log(np.where(proba > 0, proba, 1.0)), 0.0)
     out = -(proba * logs).sum(axis=1) / np.log(max(proba.shape[1], 2))
     out[np.isnan(proba).any(axis=1)] = np.nan
-    return out
-
-
-def mean_pairwise_distance(Z: np.ndarray, random_state: int | None = 0) -> float:
-    """Mean Euclidean distance between distinct rows of ``Z``, computed in chunks.
-
-    Above :data:`PAIR_SAMPLE` rows the mean is taken over a random subset of that many rows, so
-    memory and time stay bounded whatever the number of training samples.
-    """
-    if len(Z) > PAIR_SAMPLE:
-        rng = np.random.default_rng(random_state)
-        Z = Z[np.sort(rng.choice(len(Z), PAIR_SAMPLE, replace=False))]
-    n = len(Z)
-    if n < 2:
-        return float("nan")
-    total = 0.0
-    for start in range(0, n, _PAIR_CHUNK):
-        total += cdist(Z[start : start + _PAIR_CHUNK], Z).sum()
-    return float(total / (n * (n - 1)))
-
-
-def cv_nearest_distance(
-    Z: np.ndarray, folds: np.ndarray, reference: np.ndarray | None = None
-) -> np.ndarray:
-    """Distance from each row to the nearest row of another fold (inf if there is none).
-
-    ``reference`` (a boolean mask) limits the rows searched; every row is measured.
-    """
-    out = np.full(len(Z), np.inf)
-    searched = np.ones(len(Z), bool) if reference is None else np.asarray(reference, bool)
-    for f in np.unique(folds):
-        test = folds == f
-        other = ~test & searched
-        if other.any():
-            out[test] = cKDTree(Z[other]).query(Z[test])[0]
     return out
 
 
@@ -115,15 +73,6 @@ def aoa_threshold(train_di: np.ndarray, whisker: float = 1.5) -> float:
         return float("nan")
     q1, q3 = np.percentile(values, [25, 75])
     return float(values[values <= q3 + whisker * (q3 - q1)].max())
-
-
-def _nearest_distance(Z: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """The distance from rows to their nearest row of ``Z``: k-d tree or matrix search."""
-    if Z.shape[1] <= KDTREE_MAX_DIMS:
-        tree = cKDTree(Z)
-        return lambda rows: tree.query(rows, workers=-1)[0]
-    reference = np.asarray(Z, dtype="float32")
-    return lambda rows: nearest_rows(np.asarray(rows, dtype="float32"), reference)[1]
 
 
 #: Fewest held-out samples lacking an input for the calibration to learn what that costs.
@@ -453,7 +402,7 @@ class Applicability(BaseEstimator):
         mean_distance, threshold = self.spaces_[key]
         nearest = None
         if reference.any() and np.isfinite(mean_distance):
-            nearest = _nearest_distance(Z[reference])
+            nearest = nearest_distance(Z[reference])
         self._cache[bits] = _Space(cols, rows, reference, nearest, mean_distance, threshold)
         return self._cache[bits]
 
@@ -640,50 +589,3 @@ class Applicability(BaseEstimator):
             self.max_reference, self.reference_ = None, np.ones(len(self.train_), bool)
         self.__dict__.setdefault("max_reference", None)  # unfitted, from before the subset
         self._cache = {}
-
-
-@dataclass
-class AccuracyTally:
-    """Map-wide expected accuracy, added up window by window.
-
-    ``add`` takes the class codes, expected accuracy and AOA mask of a window's mapped pixels;
-    ``to_dict`` gives the ``map_accuracy_estimate`` of the report.
-    """
-
-    n_classes: int
-    pixels: np.ndarray = field(init=False)
-    accuracy_sum: np.ndarray = field(init=False)
-    inside: int = 0
-
-    def __post_init__(self) -> None:
-        self.pixels = np.zeros(self.n_classes, "int64")
-        self.accuracy_sum = np.zeros(self.n_classes, "float64")
-
-    def add(self, codes: np.ndarray, expected_accuracy: np.ndarray, aoa: np.ndarray) -> None:
-        """Count the mapped pixels of a window (those with a finite expected accuracy)."""
-        codes, acc, aoa = (np.asarray(a).ravel() for a in (codes, expected_accuracy, aoa))
-        mapped = np.isfinite(acc)
-        codes = codes[mapped].astype(int)
-        self.pixels += np.bincount(codes, minlength=self.n_classes)
-        self.accuracy_sum += np.bincount(codes, acc[mapped], minlength=self.n_classes)
-        self.inside += int((aoa[mapped] == 1).sum())
-
-    def to_dict(self, class_names: Sequence[str]) -> dict:
-        """``overall_accuracy``, ``per_class`` (mean over the pixels mapped as it), AOA share."""
-        total = int(self.pixels.sum())
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per_class = self.accuracy_sum / self.pixels
-        return {
-            "overall_accuracy": float(self.accuracy_sum.sum() / total) if total else None,
-            "per_class": {
-                n: (float(a) if p else None) for n, a, p in zip(class_names, per_class, self.pixels)
-            },
-            "aoa_fraction": self.inside / total if total else None,
-            "mapped_pixels": total,
-            "method": (
-                "mean over the mapped pixels of P(mapped class right), a logistic calibration of "
-                "the held-out spatial-CV predictions on their entropy, dissimilarity index and "
-                "the share of the model's importance their missing inputs carry (see "
-                "applicability.calibration.inputs)"
-            ),
-        }

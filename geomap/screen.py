@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from geomap.applicability import mean_pairwise_distance
+from geomap.distances import mean_pairwise_distance
 from geomap.features import FeatureRecipe
 from geomap.kernels import nearest_rows
 

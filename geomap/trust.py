@@ -3,9 +3,10 @@
 :class:`TrustLayers` is a hook of :func:`geomap.predict.predict_stack`: for every window it writes
 the dissimilarity index and the area of applicability (``applicability.tif``) and the expected
 accuracy (``expected_accuracy.tif``) of :class:`geomap.applicability.Applicability`, adds the
-window to the map-wide accuracy estimate and offers its pixels as candidate field sites. Memory is
-that of one window plus a bounded pool of candidates. :func:`suggest` does the same from a saved
-model bundle without writing the maps (``geomap suggest``).
+window to the map-wide accuracy estimate (:class:`AccuracyTally`) and offers its pixels as
+candidate field sites. Memory is that of one window plus a bounded pool of candidates.
+:func:`geomap.apply.suggest` does the same from a saved model bundle without writing the maps
+(``geomap suggest``).
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import rasterio
 
-from geomap.applicability import AccuracyTally, Applicability
+from geomap.applicability import Applicability
 from geomap.errors import ModelError, OutputExistsError
 from geomap.export import add_overviews, raster_profile, write_points
 from geomap.predict import stream_windows, window_proba
@@ -239,3 +240,50 @@ def staged_sites(out: Path, overwrite: bool) -> Iterator[Path]:
             (tmp / name).replace(target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass
+class AccuracyTally:
+    """Map-wide expected accuracy, added up window by window.
+
+    ``add`` takes the class codes, expected accuracy and AOA mask of a window's mapped pixels;
+    ``to_dict`` gives the ``map_accuracy_estimate`` of the report.
+    """
+
+    n_classes: int
+    pixels: np.ndarray = field(init=False)
+    accuracy_sum: np.ndarray = field(init=False)
+    inside: int = 0
+
+    def __post_init__(self) -> None:
+        self.pixels = np.zeros(self.n_classes, "int64")
+        self.accuracy_sum = np.zeros(self.n_classes, "float64")
+
+    def add(self, codes: np.ndarray, expected_accuracy: np.ndarray, aoa: np.ndarray) -> None:
+        """Count the mapped pixels of a window (those with a finite expected accuracy)."""
+        codes, acc, aoa = (np.asarray(a).ravel() for a in (codes, expected_accuracy, aoa))
+        mapped = np.isfinite(acc)
+        codes = codes[mapped].astype(int)
+        self.pixels += np.bincount(codes, minlength=self.n_classes)
+        self.accuracy_sum += np.bincount(codes, acc[mapped], minlength=self.n_classes)
+        self.inside += int((aoa[mapped] == 1).sum())
+
+    def to_dict(self, class_names: Sequence[str]) -> dict:
+        """``overall_accuracy``, ``per_class`` (mean over the pixels mapped as it), AOA share."""
+        total = int(self.pixels.sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_class = self.accuracy_sum / self.pixels
+        return {
+            "overall_accuracy": float(self.accuracy_sum.sum() / total) if total else None,
+            "per_class": {
+                n: (float(a) if p else None) for n, a, p in zip(class_names, per_class, self.pixels)
+            },
+            "aoa_fraction": self.inside / total if total else None,
+            "mapped_pixels": total,
+            "method": (
+                "mean over the mapped pixels of P(mapped class right), a logistic calibration of "
+                "the held-out spatial-CV predictions on their entropy, dissimilarity index and "
+                "the share of the model's importance their missing inputs carry (see "
+                "applicability.calibration.inputs)"
+            ),
+        }

@@ -4,15 +4,14 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
+from geomap import distances
 from geomap.applicability import (
     AccuracyCalibration,
-    AccuracyTally,
     Applicability,
     aoa_threshold,
-    cv_nearest_distance,
-    mean_pairwise_distance,
     normalised_entropy,
 )
+from geomap.distances import mean_pairwise_distance
 from geomap.errors import ModelError
 from geomap.export import load_model, save_model
 
@@ -46,22 +45,6 @@ def test_importance_weights_stretch_the_feature_space():
     assert app.mean_distance_ == pytest.approx(expected_mean)
     di, _, _ = app.dissimilarity(np.array([[4, 1]], float))  # (2.25, 0): 1.5 along x, 0.25 along y
     assert di[0] == pytest.approx(np.hypot(1.5, 0.25) / expected_mean)
-
-
-def test_cross_validated_distance_ignores_the_own_fold():
-    Z = np.array([[0.0], [0.1], [1.0], [3.0]])
-    folds = np.array([0, 0, 1, 1])
-    # 0.0 and 0.1 are each other's nearest, but in the same fold: their nearest elsewhere is 1.0
-    assert cv_nearest_distance(Z, folds) == pytest.approx([1.0, 0.9, 0.9, 2.9])
-
-
-def test_mean_pairwise_distance_hand_case_and_subsample_bound():
-    # pairs 1, 3 and 2 apart
-    assert mean_pairwise_distance(np.array([[0.0], [1.0], [3.0]])) == pytest.approx(2.0)
-    assert np.isnan(mean_pairwise_distance(np.zeros((1, 2))))
-    big = np.random.default_rng(0).normal(size=(5000, 2))
-    # two standard normals in 2-D: E|a - b| = sqrt(pi) = 1.7725
-    assert mean_pairwise_distance(big) == pytest.approx(np.sqrt(np.pi), rel=0.03)
 
 
 def test_threshold_is_the_upper_whisker_and_ignores_an_outlier():
@@ -119,17 +102,6 @@ def test_normalised_entropy():
     out = normalised_entropy(p)
     assert out[:2] == pytest.approx([0.0, 1.0])
     assert np.isnan(out[2])
-
-
-def test_accuracy_tally_adds_up_windows():
-    tally = AccuracyTally(3)
-    tally.add(np.array([0, 0, 1]), np.array([0.9, 0.7, 0.5]), np.array([1, 0, 1]))
-    tally.add(np.array([[1, 2]]), np.array([[0.3, np.nan]]), np.array([[0, np.nan]]))
-    out = tally.to_dict(["a", "b", "c"])
-    assert out["overall_accuracy"] == pytest.approx((0.9 + 0.7 + 0.5 + 0.3) / 4)
-    assert out["per_class"] == {"a": pytest.approx(0.8), "b": pytest.approx(0.4), "c": None}
-    assert out["aoa_fraction"] == 0.5
-    assert out["mapped_pixels"] == 4
 
 
 def _known_calibration_data(n=4000, seed=0):
@@ -265,8 +237,6 @@ def test_describe_is_json_ready():
 
 
 def test_many_features_are_searched_in_matrix_form_with_the_k_d_trees_result(monkeypatch):
-    import geomap.applicability as applicability
-
     rng = np.random.default_rng(3)
     X, y = rng.normal(size=(300, 40)), rng.integers(0, 2, 300)
     folds = rng.integers(0, 5, 300)
@@ -275,7 +245,7 @@ def test_many_features_are_searched_in_matrix_form_with_the_k_d_trees_result(mon
     probe[:50, 30:] = np.nan
     groups = [0] * 30 + [1] * 10
     matrix = _fitted(X, y, folds, feature_groups=groups).dissimilarity(probe)[0]
-    monkeypatch.setattr(applicability, "KDTREE_MAX_DIMS", 100)
+    monkeypatch.setattr(distances, "KDTREE_MAX_DIMS", 100)
     tree = _fitted(X, y, folds, feature_groups=groups).dissimilarity(probe)[0]
     assert np.isfinite(matrix).all()
     np.testing.assert_allclose(matrix, tree, rtol=1e-5)

@@ -13,7 +13,7 @@ from geomap.apply import predict, suggest
 from geomap.cli import main
 from geomap.errors import InputDataError, ModelError, OutputExistsError
 from geomap.features import FeatureRecipe
-from geomap.trust import SiteRequest
+from geomap.trust import AccuracyTally, SiteRequest
 from geomap.workflow import RunConfig, run, simulated_outages
 
 
@@ -240,3 +240,14 @@ def test_outages_carrying_little_of_the_importance_are_not_simulated():
     importance[:] = 0.0
     importance[dem] = 1 / len(dem)  # the other inputs carry nothing: losing them costs nothing
     assert [list(c) for c in simulated_outages(recipe, importance)] == [list(dem)]
+
+
+def test_accuracy_tally_adds_up_windows():
+    tally = AccuracyTally(3)
+    tally.add(np.array([0, 0, 1]), np.array([0.9, 0.7, 0.5]), np.array([1, 0, 1]))
+    tally.add(np.array([[1, 2]]), np.array([[0.3, np.nan]]), np.array([[0, np.nan]]))
+    out = tally.to_dict(["a", "b", "c"])
+    assert out["overall_accuracy"] == pytest.approx((0.9 + 0.7 + 0.5 + 0.3) / 4)
+    assert out["per_class"] == {"a": pytest.approx(0.8), "b": pytest.approx(0.4), "c": None}
+    assert out["aoa_fraction"] == 0.5
+    assert out["mapped_pixels"] == 4
