@@ -46,7 +46,7 @@ from geomap.features import FeatureRecipe
 from geomap.labels import read_labels
 from geomap.models import LithologyForest
 from geomap.placement import sample_labels
-from geomap.screen import screen_for
+from geomap.screen import screens_for
 from geomap.sites import SiteCandidates, default_spacing
 from geomap.stack import RasterStack
 from geomap.synthetic import make_scene
@@ -103,7 +103,7 @@ class Trained:
         self.estimator = LithologyForest(
             n_estimators=trees,
             feature_groups=self.groups,
-            screen=screen_for(recipe),
+            screens=screens_for(recipe),
             random_state=seed,
         )
         xy = np.column_stack(self.grid.xy(samples.rows, samples.cols))
@@ -136,12 +136,8 @@ class Trained:
         return proba
 
     def screened_features(self, model) -> np.ndarray:
-        """The features as the streamed layers see them: what the screen flags is missing."""
-        X = self.X_map.copy()
-        if model.screen_ is not None:
-            flagged = model.screen_.flag(X)
-            X[np.ix_(flagged, np.asarray(model.screen_.drop, dtype=int))] = np.nan
-        return X
+        """The features as the streamed layers see them: what the screens flag is missing."""
+        return model.screened_features(self.X_map)[0]
 
 
 def truth_codes(scene, names: list[str]) -> np.ndarray:

@@ -20,6 +20,7 @@ from geomap.errors import InputDataError, ModelError
 from geomap.export import check_out_dir, load_model, staged_output, write_json
 from geomap.features import FeatureRecipe
 from geomap.report_html import write_report_html
+from geomap.screen import describe_screens
 from geomap.sources import GDAL_CACHE_BYTES
 from geomap.stack import BLOCK_SIZE
 from geomap.trust import SiteRequest, TrustLayers, bundle_applicability, staged_sites, stream_sites
@@ -38,11 +39,10 @@ def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> dict:
         summary = write_forest_outputs(
             tmp, stack, recipe, bundle, per_class, block_size, progress, trust
         )
-        screen = bundle["estimator"].screen_
         return {
             **({"training": training} if training else {}),
             "prediction": summary.to_dict(names),
-            "spectral_screen": None if screen is None else screen.describe(),
+            "spectral_screen": describe_screens(bundle["estimator"].screens_),
             **(trust.finish(tmp) if trust is not None else {}),
         }
     if kind not in MODELS:

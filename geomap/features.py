@@ -122,6 +122,27 @@ def _sensor_sets(band_names: Sequence[str], kinds: Sequence[str | None]) -> list
     return list(sets.values())
 
 
+def _band_scenes(
+    band_names: Sequence[str], band_source: Sequence[int], spectra: Sequence[Sequence[int]]
+) -> list[int]:
+    """The sensor (index into ``spectra``) each band's scene is, or -1; all -1 for one sensor.
+
+    A band belongs to a sensor when its file holds that sensor's spectrum bands, or when its
+    :func:`_scene_key` (if not empty) is one of theirs: a scene's red-edge or thermal files.
+    """
+    out = [-1] * len(band_names)
+    if len(spectra) < 2:
+        return out
+    for i, members in enumerate(spectra):
+        files = {band_source[b] for b in members}
+        keys = {_scene_key(band_names[b]) for b in members} - {""}
+        for b, (name, src) in enumerate(zip(band_names, band_source)):
+            if out[b] < 0 and band_kind(name) not in _FAMILY:
+                if src in files or _scene_key(name) in keys:
+                    out[b] = i
+    return out
+
+
 @dataclass(frozen=True)
 class FeatureRecipe:
     """How features are computed from the stack bands; JSON-serialisable with :meth:`to_dict`."""
@@ -154,7 +175,9 @@ class FeatureRecipe:
         one image, e.g. Landsat bands in separate files); the bands of an image choose their
         Kuwahara square together. Bands named as geophysics (K, Th, U; elevation; magnetics;
         gravity) are never part of a satellite's image, even regridded onto it: each quantity
-        family on a grid is its own image. Default: one image per source.
+        family on a grid is its own image. With two sensors (see :func:`_band_scenes`), each
+        scene on a grid is its own image, so a cloud in one leaves the other's means whole.
+        Default: one image per source.
 
         Raises
         ------
@@ -173,9 +196,10 @@ class FeatureRecipe:
         pairs += [(i[a], i[b]) for i in sets for a, b in _RATIOS if a in i and b in i]
         ratios = tuple(pairs) if use_extras else ()
         grid = band_source if band_grid is None else band_grid
-        family = [(g, _FAMILY.get(k, "image")) for g, k in zip(grid, kinds)]
         spectra = [tuple(i[k] for k in _OPTICAL if k in i) for i in sets] if use_extras else []
         spectra = [bands for bands in spectra if len(bands) >= 3]  # a spectrum's shape
+        scenes = _band_scenes(band_names, band_source, spectra)
+        family = [(g, _FAMILY.get(k, "image"), c) for g, k, c in zip(grid, kinds, scenes)]
         recipe = cls(
             band_names=tuple(band_names),
             band_source=tuple(int(s) for s in band_source),
@@ -286,31 +310,34 @@ class FeatureRecipe:
                 out.append(cols)
         return out
 
-    def optical_screen(self) -> tuple[list[int], list[int], list[int]] | None:
-        """What :class:`geomap.screen.SpectralScreen` measures and drops, for optical imagery.
+    def optical_screens(self) -> list[tuple[list[int], list[int], list[int]]]:
+        """What each :class:`geomap.screen.SpectralScreen` measures and drops: one per sensor.
 
-        Returns (measured features: each optical band and its Kuwahara means; dropped features:
-        every feature computed from a source holding an optical band, such as the Kuwahara
-        means of bands that choose their square with them; those sources), or None: without
-        optical features (fewer than three recognised bands, or the ``raw`` preset), when a file
-        holding optical bands also holds geophysics (dropping it would drop the geophysics),
-        and when no band lies outside those files (nothing to map a screened pixel from).
+        Per sensor (see :meth:`_spectra`): measured features (its spectrum's bands and their
+        Kuwahara means), dropped features (every feature computed from a file of its scene:
+        the spectrum's files and, with two sensors, the files of bands named like them, such
+        as red edge) and those files. A sensor gets no screen when a file of its scene also
+        holds geophysics (dropping it would drop the geophysics) or when no band lies outside
+        its files (nothing to map a screened pixel from). Empty without optical features
+        (fewer than three recognised bands, or the ``raw`` preset).
         """
-        if not self.optical:
-            return None
-        first = self._spectra()[0]  # with two sensors, the first one's (one screen per run)
-        optical = {self.band_source[b] for b in first}
-        inside = [s in optical for s in self.band_source]
-        kinds = [band_kind(n) for n, i in zip(self.band_names, inside) if i]
-        if all(inside) or any(k in _FAMILY for k in kinds):
-            return None
-        bands = [self.band_names[b] for b in first]
         index = {n: i for i, n in enumerate(self.names)}
-        measured = list(first) + [
-            index[f"{b}_kuwahara{k}"] for k in self.kuwahara_sizes for b in bands
-        ]
-        drop = [i for i, src in enumerate(self.feature_sources) if optical & set(src)]
-        return measured, drop, sorted(optical)
+        scenes = _band_scenes(self.band_names, self.band_source, self._spectra())
+        out = []
+        for sensor, members in enumerate(self._spectra()):
+            files = {self.band_source[b] for b in members}
+            files |= {s for s, c in zip(self.band_source, scenes) if c == sensor}
+            inside = [s in files for s in self.band_source]
+            kinds = [band_kind(n) for n, held in zip(self.band_names, inside) if held]
+            if all(inside) or any(k in _FAMILY for k in kinds):
+                continue
+            bands = [self.band_names[b] for b in members]
+            measured = list(members) + [
+                index[f"{b}_kuwahara{k}"] for k in self.kuwahara_sizes for b in bands
+            ]
+            drop = [f for f, src in enumerate(self.feature_sources) if files & set(src)]
+            out.append((measured, drop, sorted(files)))
+        return out
 
     def compute(self, block: np.ndarray) -> np.ndarray:
         """Features of the inner pixels of a block.

@@ -109,7 +109,7 @@ class _Window:
         flagged[rows] = True
         p = self.pad
         inner = flagged.reshape(self.shape)[p : self.shape[0] - p, p : self.shape[1] - p]
-        self.source_screened[..., list(screen.sources)] = inner[..., None]
+        self.source_screened[..., list(screen.sources)] |= inner[..., None]
 
 
 def predict_stack(
@@ -280,15 +280,16 @@ def single_threaded_blas() -> Iterator[None]:
 def window_proba(model, job: _Window, n_classes: int, smooth: int = 1) -> np.ndarray:
     """Class probabilities (classes, rows, cols) of a window; NaN where no source has data.
 
-    ``model`` is a :class:`geomap.models.LithologyForest`; what its spectral screen flags is
+    ``model`` is a :class:`geomap.models.LithologyForest`; what its spectral screens flag is
     marked on the window (missing features and sources).
     """
     proba = np.full((job.X.shape[0], n_classes), np.nan, dtype="float32")
     every = len(job.rows) == len(job.X)  # no copy when every pixel has data
     if len(job.rows):
-        proba[job.rows], flagged = model.screened_proba(job.X if every else job.X[job.rows])
-        if flagged.any():
-            job.screened(job.rows[flagged], model.screen_)
+        proba[job.rows], flags = model.screened_proba(job.X if every else job.X[job.rows])
+        for screen, flagged in zip(model.screens_, flags.T):
+            if flagged.any():
+                job.screened(job.rows[flagged], screen)
     proba = proba.T.reshape(n_classes, *job.shape)
     if smooth > 1:
         proba = smooth_probabilities(proba, smooth)

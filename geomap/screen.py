@@ -4,7 +4,9 @@ Haze at the edge of a cloud mask, cloud shadow, smoke or a sensor artefact leave
 optical values lie far from every spectrum the observations sampled, while the geophysics under
 them is unaffected. A forest reads such a pixel as whatever rock its spectrum happens to resemble.
 The screen treats it like a pixel under the cloud: the optical sources count as missing there, the
-fallback forest maps it from the other sources, and the ``missing_inputs`` layer shows it.
+fallback forest maps it from the other sources, and the ``missing_inputs`` layer shows it. With
+two sensors (Sentinel-2 beside Landsat) each has its own screen, so haze in one scene is mapped
+from the other and the geophysics.
 
 A pixel is screened when the distance of its optical values (each optical band and its Kuwahara
 means, standardised with the training mean and standard deviation) to the nearest training sample
@@ -161,10 +163,14 @@ def _thin(Z: np.ndarray, radius: float) -> tuple[np.ndarray, float]:
         radius *= 1.5
 
 
-def screen_for(recipe: FeatureRecipe, threshold: float = 0.6) -> SpectralScreen | None:
-    """The screen of a feature recipe's optical image; None when it has no optical features."""
-    parts = recipe.optical_screen()
-    if parts is None:
-        return None
-    columns, drop, sources = parts
-    return SpectralScreen(columns=columns, drop=drop, sources=sources, threshold=threshold)
+def screens_for(recipe: FeatureRecipe, threshold: float = 0.6) -> list[SpectralScreen]:
+    """One screen per optical sensor of a feature recipe (none without optical features)."""
+    return [
+        SpectralScreen(columns=columns, drop=drop, sources=sources, threshold=threshold)
+        for columns, drop, sources in recipe.optical_screens()
+    ]
+
+
+def describe_screens(screens: Sequence[SpectralScreen]) -> list[dict] | None:
+    """The report's ``spectral_screen``: one entry per sensor screened, None without any."""
+    return [screen.describe() for screen in screens] or None

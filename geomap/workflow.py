@@ -41,7 +41,7 @@ from geomap.placement import Samples, extract_features, placement_notes, sample_
 from geomap.predict import PredictionSummary, predict_stack
 from geomap.recheck import write_observations_to_check
 from geomap.report_html import write_report_html
-from geomap.screen import screen_for
+from geomap.screen import describe_screens, screens_for
 from geomap.sources import GDAL_CACHE_BYTES
 from geomap.stack import BLOCK_SIZE, RasterStack
 from geomap.trust import (
@@ -384,7 +384,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
     estimator = LithologyForest(
         n_estimators=config.trees,
         feature_groups=feature_groups(recipe),
-        screen=screen_for(recipe) if config.spectral_screen else None,
+        screens=screens_for(recipe) if config.spectral_screen else (),
         random_state=config.random_state,
     )
     timings["samples"] = time.perf_counter() - t0
@@ -455,7 +455,7 @@ def _forest_report(config: RunConfig, stack: RasterStack, t: _Trained) -> dict:
         "warnings": stack.notes() + t.notes,
         "validation": {k: t.cv[k] for k in ("random", "spatial", "summary")},
         "importance": _importance(t.model, t.recipe, stack),
-        "spectral_screen": None if t.model.screen_ is None else t.model.screen_.describe(),
+        "spectral_screen": describe_screens(t.model.screens_),
     }
 
 

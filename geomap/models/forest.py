@@ -3,8 +3,8 @@
 :class:`LithologyForest` trains a scikit-learn random forest on the samples with every feature.
 Where a source has no data at a pixel (a cloud in the satellite image), the pixel is predicted by a
 fallback forest trained on the same samples with only the feature groups present there; with a
-:class:`geomap.screen.SpectralScreen`, pixels whose optical values are unlike every training
-sample (haze, cloud shadow) are treated the same way. Fallback
+:class:`geomap.screen.SpectralScreen` per optical sensor, pixels whose optical values are unlike
+every training sample (haze, cloud shadow) are treated the same way. Fallback
 forests are trained on first need from the training data the estimator keeps, deterministically,
 so a saved model reproduces the same map.
 """
@@ -43,8 +43,9 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
     feature_groups : sequence of int, optional
         The group (input source) of each feature. A pixel missing any feature of a group is
         predicted without that group. Default: all features form one group.
-    screen : SpectralScreen, optional
-        Rows it flags lose its dropped features before prediction (see :mod:`geomap.screen`).
+    screens : sequence of SpectralScreen, default=()
+        Rows a screen flags lose its dropped features before prediction (see
+        :mod:`geomap.screen`), one screen per optical sensor.
     random_state : int, optional
         Seed of every forest.
     n_jobs : int, default=-1
@@ -60,8 +61,8 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         The group of each feature.
     fallbacks_ : dict
         Fallback forests keyed by the available groups ("0,2"), filled on first need.
-    screen_ : SpectralScreen or None
-        The screen fitted on the training samples.
+    screens_ : list of SpectralScreen
+        The screens fitted on the training samples.
     """
 
     def __init__(
@@ -71,7 +72,7 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         min_samples_leaf: int = 1,
         class_weight="balanced",
         feature_groups: Sequence[int] | None = None,
-        screen=None,
+        screens: Sequence = (),
         random_state: int | None = None,
         n_jobs: int = -1,
     ) -> None:
@@ -80,7 +81,7 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         self.min_samples_leaf = min_samples_leaf
         self.class_weight = class_weight
         self.feature_groups = feature_groups
-        self.screen = screen
+        self.screens = screens
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -122,7 +123,7 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
                 "observations of other rock types."
             )
         self.X_train_, self.y_train_ = X, y
-        self.screen_ = None if self.screen is None else clone(self.screen).fit(X)
+        self.screens_ = [clone(screen).fit(X) for screen in self.screens or ()]
         self.fallbacks_ = {}
         self.forest_ = self._fit_subset(tuple(np.unique(groups)))
         return self
@@ -160,23 +161,53 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         return self.screened_proba(X)[0]
 
     def screened_proba(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """Class probabilities (see :meth:`predict_proba`) and the rows the screen flagged."""
+        """Class probabilities (see :meth:`predict_proba`) and the rows each screen flagged.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        flags : ndarray of bool, shape (n_samples, n_screens)
+        """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype="float32")
-        flagged = np.zeros(len(X), dtype=bool) if self.screen_ is None else self.screen_.flag(X)
-        if flagged.any():
-            drop = np.asarray(self.screen_.drop, dtype=int)
-            names = np.unique(self.groups_)
-            kept = ~np.isin(names, self.groups_[drop])  # the groups it leaves
-            left = kept.astype(np.int64) @ (np.int64(1) << np.arange(len(names), dtype=np.int64))
-            rest = (group_bits(X[flagged], self.groups_) & left) != 0
-            flagged[np.flatnonzero(flagged)[~rest]] = False  # nothing else to map it from
+        flags = self._screen_flags(X)
         proba = self._proba(X)  # every row as it is, then the few flagged ones again
-        if flagged.any():
-            screened = X[flagged]  # a copy: the caller's array stays as it was
-            screened[:, drop] = np.nan
-            proba[flagged] = self._proba(screened)
-        return proba, flagged
+        rows = np.flatnonzero(flags.any(axis=1))
+        if len(rows):
+            proba[rows] = self._proba(self._screened(X[rows], flags[rows]))
+        return proba, flags
+
+    def screened_features(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """The features the model maps each row from, and the flags of :meth:`screened_proba`.
+
+        A copy of ``X`` with each screen's dropped features missing on the rows it flags.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype="float32")
+        flags = self._screen_flags(X)
+        return self._screened(X.copy(), flags), flags
+
+    def _screen_flags(self, X: np.ndarray) -> np.ndarray:
+        """Rows each screen flags, (n, n_screens): only those left with a complete group."""
+        screens = getattr(self, "screens_", [])
+        flags = np.zeros((len(X), len(screens)), dtype=bool)
+        if not screens:
+            return flags
+        names = np.unique(self.groups_)
+        weights = np.int64(1) << np.arange(len(names), dtype=np.int64)
+        left = group_bits(X, self.groups_)  # the complete groups of each row
+        for k, screen in enumerate(screens):
+            lost = np.isin(names, self.groups_[np.asarray(screen.drop, dtype=int)]) @ weights
+            flagged = screen.flag(X) & ((left & ~lost) != 0)  # else nothing to map it from
+            left = np.where(flagged, left & ~lost, left)
+            flags[:, k] = flagged
+        return flags
+
+    def _screened(self, X: np.ndarray, flags: np.ndarray) -> np.ndarray:
+        """``X`` (changed in place) with each screen's dropped features missing where it flags."""
+        for k, screen in enumerate(self.screens_):
+            X[np.ix_(np.flatnonzero(flags[:, k]), np.asarray(screen.drop, dtype=int))] = np.nan
+        return X
 
     def _proba(self, X: np.ndarray) -> np.ndarray:
         names = np.unique(self.groups_)
@@ -204,9 +235,11 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         return out
 
     def __setstate__(self, state: dict) -> None:
-        state.setdefault("screen", None)  # bundles saved before the spectral screen
+        screen = state.pop("screen", None)  # bundles of one screen, or saved before it
+        state.setdefault("screens", () if screen is None else (screen,))
         if "forest_" in state:
-            state.setdefault("screen_", None)
+            fitted = state.pop("screen_", None)
+            state.setdefault("screens_", [] if fitted is None else [fitted])
         super().__setstate__(state)
 
     @property

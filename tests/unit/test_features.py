@@ -144,13 +144,28 @@ def test_one_scenes_bands_named_otherwise_stay_one_spectrum(names):
     assert r.optical == (0, 1, 2, 3, 4) and set(r.optical_sets) == {0}
 
 
-def test_with_two_sensors_the_screen_watches_the_first_and_maps_from_the_second():
+def test_with_two_sensors_each_has_its_screen_and_is_mapped_from_the_other():
     r = FeatureRecipe.build([*S2, *LANDSAT], list(range(13)), 10.0)
-    measured, drop, sources = r.optical_screen()
-    assert sources == [0, 1, 2, 3, 5, 6]  # Sentinel-2's spectrum files
-    assert len(measured) == 6 * (1 + len(r.kuwahara_sizes))
-    kept = set(range(r.n_features)) - set(drop)
-    assert {r.names[i] for i in kept} >= {f"{LANDSAT[0]}_share_kuwahara3", LANDSAT[3]}
+    (s2, s2_drop, s2_files), (ls, ls_drop, ls_files) = r.optical_screens()
+    assert s2_files == [0, 1, 2, 3, 4, 5, 6]  # Sentinel-2's files, its second NIR (B8A) too
+    assert ls_files == list(range(7, 13))
+    assert len(s2) == len(ls) == 6 * (1 + len(r.kuwahara_sizes))
+    kept = {r.names[i] for i in set(range(r.n_features)) - set(s2_drop)}
+    assert kept >= {f"{LANDSAT[0]}_share_kuwahara3", LANDSAT[3]}
+    assert not kept & {r.names[i] for i in set(range(r.n_features)) - set(ls_drop)}
+
+
+def test_two_sensors_on_one_grid_choose_their_kuwahara_squares_apart():
+    """A cloud in one scene must not take the other's Kuwahara means with it."""
+    one_grid = [0] * 14
+    r = FeatureRecipe.build([*S2, *LANDSAT, "K"], list(range(14)), 30.0, band_grid=one_grid)
+    groups = r.kuwahara_groups
+    assert len({groups[b] for b in range(7)}) == 1 and len({groups[b] for b in range(7, 13)}) == 1
+    assert len({groups[0], groups[7], groups[13]}) == 3
+    s2_cols = {c for c, src in enumerate(r.feature_sources) if set(src) & set(range(7))}
+    assert not any(LANDSAT[0] in r.names[c] for c in s2_cols)  # no Landsat feature uses S2
+    single = FeatureRecipe.build([*LANDSAT, "K"], list(range(7)), 30.0, band_grid=[0] * 7)
+    assert len(set(single.kuwahara_groups[:6])) == 1  # one sensor: as before
 
 
 def test_models_saved_before_sensor_sets_keep_one_spectrum():

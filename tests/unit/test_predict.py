@@ -55,7 +55,7 @@ class _FailingModel:
     """The bundle's model, failing on its second window."""
 
     def __init__(self, model) -> None:
-        self.model, self.screen_, self.calls = model, model.screen_, 0
+        self.model, self.screens_, self.calls = model, model.screens_, 0
 
     def screened_proba(self, X):
         self.calls += 1

@@ -5,7 +5,7 @@ from sklearn.base import clone
 
 from geomap.features import FeatureRecipe
 from geomap.models import LithologyForest
-from geomap.screen import MAX_REFERENCE, SpectralScreen, _thin, screen_for
+from geomap.screen import MAX_REFERENCE, SpectralScreen, _thin, describe_screens, screens_for
 
 
 def _scene(n=300, seed=0):
@@ -86,13 +86,16 @@ def test_too_few_samples_switch_the_screen_off():
 def test_forest_maps_flagged_pixels_from_the_other_sources():
     X, y = _scene()
     groups = [0, 0, 0, 1, 1]
-    model = LithologyForest(n_estimators=30, feature_groups=groups, screen=SCREEN, random_state=0)
+    model = LithologyForest(
+        n_estimators=30, feature_groups=groups, screens=[SCREEN], random_state=0
+    )
     model.fit(X, y)
     probe, y_probe = _scene(200, seed=3)
     hazy = probe.copy()
     hazy[:100, :3] = 0.4 * hazy[:100, :3] + 0.6 * np.float32([9.0, 9.0, 9.0])
     before = hazy.copy()
-    proba, flagged = model.screened_proba(hazy)
+    proba, flags = model.screened_proba(hazy)
+    flagged = flags[:, 0]
     np.testing.assert_array_equal(hazy, before)  # the caller's array is left as it was
     assert flagged[:100].all() and flagged[100:].mean() < 0.05
     without = hazy.copy()
@@ -100,21 +103,48 @@ def test_forest_maps_flagged_pixels_from_the_other_sources():
     np.testing.assert_array_equal(proba[:100], model.predict_proba(without)[:100])
     np.testing.assert_array_equal(model.predict_proba(hazy), proba)
     assert (model.predict(hazy)[:100] == y_probe[:100]).mean() > 0.8
-    unscreened = clone(model).set_params(screen=None).fit(X, y)
-    assert unscreened.screen_ is None
+    unscreened = clone(model).set_params(screens=()).fit(X, y)
+    assert unscreened.screens_ == []
     assert (unscreened.predict(hazy)[:100] == y_probe[:100]).mean() < 0.6
 
 
 def test_a_pixel_with_nothing_else_to_map_it_from_is_not_screened():
     X, y = _scene()
-    model = LithologyForest(n_estimators=10, feature_groups=[0, 0, 0, 1, 1], screen=SCREEN)
+    model = LithologyForest(n_estimators=10, feature_groups=[0, 0, 0, 1, 1], screens=[SCREEN])
     model.fit(X, y)
     probe, _ = _scene(20, seed=6)
     probe[:, :3] = 50.0  # far from every training spectrum
     probe[:10, 3] = np.nan  # and no geophysics either
-    proba, flagged = model.screened_proba(probe)
-    assert not flagged[:10].any() and flagged[10:].all()
+    proba, flags = model.screened_proba(probe)
+    assert not flags[:10, 0].any() and flags[10:, 0].all()
     assert np.isfinite(proba).all()
+
+
+def test_two_sensors_screens_drop_each_its_own_and_never_every_input():
+    """Columns 0-2 and 3-4 are two satellites, 5 the geophysics (groups 0, 1, 2)."""
+    X, y = _scene()
+    X = np.hstack([X[:, :3], X[:, :2] * 2, X[:, 3:4]])
+    first = SpectralScreen(columns=[0, 1, 2], drop=[0, 1, 2], sources=[0])
+    second = SpectralScreen(columns=[3, 4], drop=[3, 4], sources=[1])
+    groups = [0, 0, 0, 1, 1, 2]
+    model = LithologyForest(n_estimators=10, feature_groups=groups, screens=[first, second])
+    model.fit(X, y)
+    probe, _ = _scene(40, seed=8)
+    probe = np.hstack([probe[:, :3], probe[:, :2] * 2, probe[:, 3:4]])
+    probe[:10, 3:5] = 40.0  # a cloud in the second image only
+    probe[10:20, :5] = 40.0  # in both
+    probe[20:30, :5] = 40.0  # in both, and no geophysics there
+    probe[20:30, 5] = np.nan
+    proba, flags = model.screened_proba(probe)
+    assert not flags[:10, 0].any() and flags[:10, 1].all()
+    assert flags[10:20].all()  # both dropped: mapped from the geophysics
+    assert flags[20:30, 0].all() and not flags[20:30, 1].any()  # the second image is all left
+    assert not flags[30:].any() and np.isfinite(proba).all()
+    seen, same = model.screened_features(probe)
+    np.testing.assert_array_equal(same, flags)
+    assert np.isnan(seen[:10, 3:5]).all() and np.isfinite(seen[:10, :3]).all()
+    assert np.isnan(seen[10:20, :5]).all() and np.isfinite(seen[20:30, 3:5]).all()
+    np.testing.assert_array_equal(model.predict_proba(seen), proba)
 
 
 def test_model_bundles_saved_before_the_screen_still_load_and_predict(tmp_path):
@@ -122,20 +152,41 @@ def test_model_bundles_saved_before_the_screen_still_load_and_predict(tmp_path):
 
     X, y = _scene()
     model = LithologyForest(n_estimators=10, feature_groups=[0, 0, 0, 1, 1]).fit(X, y)
-    del model.screen, model.screen_  # as a model of geomap 0.1 was saved
+    del model.screens, model.screens_  # as a model of geomap 0.1 was saved
     save_model(tmp_path / "old.skops", {"format": "geomap-model", "estimator": model})
     old = load_model(tmp_path / "old.skops")["estimator"]
-    assert old.screen is None and old.screen_ is None and "LithologyForest" in repr(old)
-    proba, flagged = old.screened_proba(X)
-    assert not flagged.any()
+    assert old.screens == () and old.screens_ == [] and "LithologyForest" in repr(old)
+    proba, flags = old.screened_proba(X)
+    assert flags.shape == (len(X), 0)
     np.testing.assert_array_equal(proba, model.forest_.predict_proba(X))
+
+
+def test_model_bundles_of_one_screen_load_with_it_as_their_only_screen(tmp_path):
+    from geomap.export import load_model, save_model
+
+    X, y = _scene()
+    model = LithologyForest(n_estimators=10, feature_groups=[0, 0, 0, 1, 1], screens=[SCREEN])
+    model.fit(X, y)
+    probe, _ = _scene(50, seed=4)
+    probe[:25, :3] = 50.0
+    expected = model.screened_proba(probe)
+    model.screen, model.screen_ = model.screens[0], model.screens_[0]  # as saved before
+    del model.screens, model.screens_
+    save_model(tmp_path / "one.skops", {"format": "geomap-model", "estimator": model})
+    old = load_model(tmp_path / "one.skops")["estimator"]
+    assert len(old.screens) == 1 and len(old.screens_) == 1
+    proba, flags = old.screened_proba(probe)
+    np.testing.assert_array_equal(proba, expected[0])
+    np.testing.assert_array_equal(flags, expected[1])
+    assert flags[:25, 0].all()
+    assert describe_screens(old.screens_)[0]["active"] and describe_screens([]) is None
 
 
 def test_recipe_screens_the_optical_image_and_nothing_else():
     names = ["blue", "green", "red", "nir", "swir1", "swir2", "K", "Th", "U"]
     source = [0] * 6 + [1] * 3
     recipe = FeatureRecipe.build(names, source, 30.0, "default")
-    measured, drop, sources = recipe.optical_screen()
+    [(measured, drop, sources)] = recipe.optical_screens()
     assert [recipe.names[i] for i in measured[:6]] == names[:6]
     assert {recipe.names[i] for i in measured[6:]} == {
         f"{b}_kuwahara{k}" for b in names[:6] for k in (3, 5)
@@ -145,30 +196,30 @@ def test_recipe_screens_the_optical_image_and_nothing_else():
     kept = [recipe.names[i] for i in range(recipe.n_features) if i not in drop]
     assert "K/Th" in kept and "Th_kuwahara5" in kept and "blue_share_kuwahara3" not in kept
     assert len(kept) + len(drop) == recipe.n_features
-    assert FeatureRecipe.build(names, source, 30.0, "raw").optical_screen() is None
-    assert screen_for(FeatureRecipe.build(names[6:], [0, 0, 0], 30.0, "default")) is None
+    assert FeatureRecipe.build(names, source, 30.0, "raw").optical_screens() == []
+    assert screens_for(FeatureRecipe.build(names[6:], [0, 0, 0], 30.0, "default")) == []
 
 
 def test_optical_bands_in_separate_files_are_screened_together():
     names = ["B02", "B03", "B04", "B08", "tmi"]
     recipe = FeatureRecipe.build(names, [0, 1, 2, 3, 4], 10.0, "default", band_grid=[0, 0, 0, 0, 1])
-    measured, drop, sources = recipe.optical_screen()
+    [(measured, drop, sources)] = recipe.optical_screens()
     assert sources == [0, 1, 2, 3] and len(measured) == 4 * 3
     assert not any(recipe.names[i].startswith("tmi") for i in drop)
     one_grid = FeatureRecipe.build(names, [0, 1, 2, 3, 4], 10.0, "default", band_grid=[0] * 5)
-    measured, drop, sources = one_grid.optical_screen()
+    [(measured, drop, sources)] = one_grid.optical_screens()
     assert sources == [0, 1, 2, 3]
     dropped = {one_grid.names[i] for i in drop}
     assert not {"tmi", "tmi_mean3", "tmi_std7", "tmi_kuwahara3"} & dropped  # its own image
     unknown = FeatureRecipe.build([*names[:4], "band_5"], [0, 1, 2, 3, 4], 10.0, band_grid=[0] * 5)
-    dropped = {unknown.names[i] for i in unknown.optical_screen()[1]}
+    dropped = {unknown.names[i] for i in unknown.optical_screens()[0][1]}
     assert "band_5_kuwahara3" in dropped and "band_5" not in dropped  # may be the same sensor's
 
 
 def test_no_screen_where_it_would_drop_geophysics_or_everything():
     one_file = FeatureRecipe.build(["blue", "green", "red", "nir", "K", "Th"], [0] * 6, 30.0)
-    assert one_file.optical is not None and one_file.optical_screen() is None
+    assert one_file.optical is not None and one_file.optical_screens() == []
     optical_only = FeatureRecipe.build(["blue", "green", "red", "nir"], [0, 0, 1, 1], 30.0)
-    assert optical_only.optical_screen() is None
+    assert optical_only.optical_screens() == []
     thermal = FeatureRecipe.build(["blue", "green", "red", "thermal", "K"], [0, 0, 0, 0, 1], 30.0)
-    assert thermal.optical_screen()[2] == [0]  # an unrecognised band rides with its image
+    assert thermal.optical_screens()[0][2] == [0]  # an unrecognised band rides with its image

@@ -95,7 +95,8 @@ def test_haze_and_shadow_the_mask_missed_are_mapped_without_landsat(result, demo
     from geomap.synthetic._rasters import _cloud, _cloud_radius
 
     out, report = result
-    assert report["spectral_screen"]["active"] and report["spectral_screen"]["sources"] == [0]
+    [screen] = report["spectral_screen"]  # one sensor
+    assert screen["active"] and screen["sources"] == [0]
     with rasterio.open(out / "uncertainty.tif") as unc, rasterio.open(demo_scene.rasters[0]) as ls:
         missing, landsat = unc.read(3), ls.read(1)
         rows, cols = np.mgrid[0 : unc.height, 0 : unc.width]
@@ -109,6 +110,46 @@ def test_haze_and_shadow_the_mask_missed_are_mapped_without_landsat(result, demo
     artefact = (r < 1.3) | (_cloud_radius(x, y, cloud, 3, cloud.shadow) < 1)
     assert artefact[screened].mean() > 0.8  # 95%: the haze ring and the shadow (6% of the scene)
     assert artefact.mean() < 0.1
+
+
+def test_a_cloud_in_a_second_sensor_is_screened_and_mapped_from_the_first(demo_scene, tmp_path):
+    """Sentinel-2 beside Landsat on one grid, with a cloud the mask missed in Sentinel-2 only."""
+    with rasterio.open(demo_scene.rasters[0]) as src:
+        landsat, profile = src.read().astype("float32"), src.profile
+    rows, cols = np.mgrid[0 : profile["height"], 0 : profile["width"]]
+    points = gpd.read_file(demo_scene.points_gpkg).to_crs(profile["crs"])
+    p_cols, p_rows = ~profile["transform"] * (points.geometry.x.values, points.geometry.y.values)
+    far = np.min(np.hypot(rows[..., None] - p_rows, cols[..., None] - p_cols), axis=-1)
+    far[landsat[0] == 0] = 0
+    r0, c0 = np.unravel_index(np.argmax(far), far.shape)  # unvisited ground: no observation
+    radius = min(12.0, far[r0, c0] - 2)
+    blob = np.hypot(rows - r0, cols - c0) < radius
+    s2 = np.where(blob, 4000, landsat * 0.95)  # a cloud left unmasked: bright and flat
+    s2 = np.where(landsat[:1] != 0, np.clip(s2, 1, 65535), 0).astype("uint16")
+    path = tmp_path / "s2.tif"
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(s2)
+        dst.descriptions = tuple(
+            f"S2_{b}" for b in ("blue", "green", "red", "nir", "swir1", "swir2")
+        )
+    out = tmp_path / "two"
+    report = run(
+        RunConfig(
+            rasters=[*demo_scene.rasters, path],
+            labels=demo_scene.points_gpkg,
+            label_column="lithology",
+            out=out,
+            trees=30,
+            applicability=False,
+        )
+    )
+    landsat_screen, s2_screen = report["spectral_screen"]
+    assert landsat_screen["sources"] == [0] and s2_screen["sources"] == [len(demo_scene.rasters)]
+    with rasterio.open(out / "uncertainty.tif") as unc:
+        missing = unc.read(3)
+    clear = blob & (landsat[0] != 0) & (np.hypot(rows - r0, cols - c0) < radius - 3)
+    assert (missing[clear] > 0).mean() > 0.9  # S2 screened under its cloud: Landsat maps it
+    assert (missing[~blob] > 0).mean() < 0.1
 
 
 def test_the_screen_can_be_switched_off(demo_scene, tmp_path):
