@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).parent))
 from quality import save_verdicts  # noqa: E402
+from scenes import parse, scene_parser
 
 from geomap.applicability import Applicability, normalised_entropy
 from geomap.features import FeatureRecipe
@@ -66,21 +66,11 @@ MAP_SAMPLE = 5000
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[11, 23, 37, 41, 59])
-    parser.add_argument("--size", type=int, default=300, help="scene side in pixels")
-    parser.add_argument("--trees", type=int, default=200)
+    parser = scene_parser(__doc__, [11, 23, 37, 41, 59])
     parser.add_argument("--n", type=int, default=30, help="sites of the second field season")
     parser.add_argument("--random-draws", type=int, default=5, help="draws of N random sites")
     parser.add_argument("--window", type=int, default=100, help="window side for the streaming")
-    parser.add_argument("--workdir", type=Path, default=None, help="default: a fresh temp dir")
-    args = parser.parse_args(argv)
-    if args.workdir is None:
-        args.workdir = Path(tempfile.mkdtemp(prefix="geomap-applicability-"))
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    return args
+    return parse(parser, argv, "geomap-applicability-")
 
 
 # ---------------------------------------------------------------------------- training

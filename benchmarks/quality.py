@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,11 +41,12 @@ import pandas as pd
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.warp import reproject
+from scenes import parse, scene_config, scene_parser
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import roc_auc_score
 
 from geomap.synthetic import Scene, check_points, make_scene
-from geomap.workflow import RunConfig, run
+from geomap.workflow import run
 
 NODATA = 255
 ABLATIONS = {
@@ -95,19 +95,9 @@ CONTROL_COLUMNS = (
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[11, 23, 37, 41, 59])
-    parser.add_argument("--size", type=int, default=300, help="scene side in pixels")
-    parser.add_argument("--trees", type=int, default=200)
+    parser = scene_parser(__doc__, [11, 23, 37, 41, 59])
     parser.add_argument("--fast", action="store_true", help="skip the ablations")
-    parser.add_argument("--workdir", type=Path, default=None, help="default: a fresh temp dir")
-    args = parser.parse_args(argv)
-    if args.workdir is None:
-        args.workdir = Path(tempfile.mkdtemp(prefix="geomap-quality-"))
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    return args
+    return parse(parser, argv, "geomap-quality-")
 
 
 # ---------------------------------------------------------------------------- scoring
@@ -169,18 +159,7 @@ def geomap_figures(
     scene: Scene, check: tuple, out: Path, seed: int, trees: int, options: dict
 ) -> dict:
     """Run geomap on a scene with ``options`` overriding RunConfig defaults; score its outputs."""
-    config = RunConfig(
-        **{
-            "rasters": list(scene.rasters),
-            "labels": scene.points_gpkg,
-            "label_column": scene.label_column,
-            "out": out,
-            "trees": trees,
-            "random_state": seed,
-            "overwrite": True,
-            **options,
-        }
-    )
+    config = scene_config(scene, out, seed, trees, **options)
     t0 = time.perf_counter()
     report = run(config)
     seconds = time.perf_counter() - t0

@@ -21,30 +21,21 @@ for "off its pixel". Figures are counts and ratios measured in this one run; not
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
+from scenes import parse, scene_config, scene_parser
 
 from geomap.synthetic import CLASS_NAMES, make_scene, truth_at
-from geomap.workflow import RunConfig, run
+from geomap.workflow import run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(200, 212)))
-    parser.add_argument("--size", type=int, default=300, help="scene side in pixels")
-    parser.add_argument("--trees", type=int, default=200)
-    parser.add_argument("--workdir", type=Path, default=None, help="default: a fresh temp dir")
-    args = parser.parse_args(argv)
-    if args.workdir is None:
-        args.workdir = Path(tempfile.mkdtemp(prefix="geomap-recheck-"))
-    return args
+    parser = scene_parser(__doc__, list(range(200, 212)))
+    return parse(parser, argv, "geomap-recheck-")
 
 
 def point_truths(points: gpd.GeoDataFrame, truth_path: Path, seed: int) -> pd.DataFrame:
@@ -67,16 +58,7 @@ def point_truths(points: gpd.GeoDataFrame, truth_path: Path, seed: int) -> pd.Da
 def seed_figures(seed: int, args: argparse.Namespace) -> dict:
     scene = make_scene(args.workdir / f"scene_{seed}", size=args.size, seed=seed)
     out = args.workdir / f"run_{seed}"
-    config = RunConfig(
-        rasters=list(scene.rasters),
-        labels=scene.points_gpkg,
-        label_column=scene.label_column,
-        out=out,
-        trees=args.trees,
-        random_state=seed,
-        overwrite=True,
-    )
-    report = run(config)
+    report = run(scene_config(scene, out, seed, args.trees))
     truths = point_truths(gpd.read_file(scene.points_gpkg), scene.truth, seed)
     listed_file = out / "observations_to_check.csv"
     listed = set(pd.read_csv(listed_file)["site"]) if listed_file.exists() else set()

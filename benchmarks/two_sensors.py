@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from pathlib import Path
 from unittest import mock
 
@@ -30,27 +29,19 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
+from scenes import parse, scene_config, scene_parser
 
 from geomap import features, workflow
 from geomap.synthetic import make_scene
-from geomap.workflow import RunConfig, run
+from geomap.workflow import run
 
 S2_BANDS = tuple(f"S2_{b}" for b in ("blue", "green", "red", "nir", "swir1", "swir2"))
 CLOUD_SPECTRUM = np.array([4200, 4100, 4000, 3900, 3300, 2800], "float32")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[11, 23, 37, 41, 59])
-    parser.add_argument("--size", type=int, default=300, help="scene side in pixels")
-    parser.add_argument("--trees", type=int, default=200)
-    parser.add_argument("--workdir", type=Path, default=None, help="default: a fresh temp dir")
-    args = parser.parse_args(argv)
-    if args.workdir is None:
-        args.workdir = Path(tempfile.mkdtemp(prefix="geomap-two-sensors-"))
-    return args
+    parser = scene_parser(__doc__, [11, 23, 37, 41, 59])
+    return parse(parser, argv, "geomap-two-sensors-")
 
 
 def farthest_from_points(points: gpd.GeoDataFrame, profile: dict) -> tuple[int, int, float]:
@@ -122,15 +113,9 @@ def seed_figures(seed: int, args: argparse.Namespace) -> list[dict]:
             p.start()
         try:
             out = base / name.replace(" ", "_")
-            config = RunConfig(
-                rasters=[*scene.rasters, base / "s2.tif"],
-                labels=scene.points_gpkg,
-                label_column=scene.label_column,
-                out=out,
-                trees=args.trees,
-                random_state=seed,
-                overwrite=True,
-                applicability=False,
+            rasters = [*scene.rasters, base / "s2.tif"]
+            config = scene_config(
+                scene, out, seed, args.trees, rasters=rasters, applicability=False
             )
             report = run(config)
         finally:
