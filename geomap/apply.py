@@ -21,6 +21,7 @@ from geomap.export import check_out_dir, load_model, staged_output, write_json
 from geomap.features import FeatureRecipe
 from geomap.report_html import write_report_html
 from geomap.screen import describe_screens
+from geomap.som_workflow import write_som_outputs
 from geomap.sources import GDAL_CACHE_BYTES
 from geomap.stack import BLOCK_SIZE
 from geomap.trust import SiteRequest, TrustLayers, bundle_applicability, staged_sites, stream_sites
@@ -50,8 +51,6 @@ def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> dict:
             f"Model bundle of kind '{kind}' cannot be applied with `geomap predict`; run "
             f"`geomap {kind}` again on the new rasters."
         )
-    from geomap.som_workflow import write_som_outputs  # here: som_workflow builds on this module
-
     return write_som_outputs(tmp, stack, recipe, bundle, block_size, progress)
 
 

@@ -93,8 +93,9 @@ def _sync_uploads() -> session.Inputs:
             saved[f.file_id] = ws.save(kind, f.name, f.getvalue())
     kept = st.session_state.setdefault("kept_uploads", {"rasters": [], "labels": None})
     box = [saved[f.file_id] for f in raster_files or []]
-    if box:
-        kept["rasters"] = [p for p in kept.get("earlier", []) if p not in box] + box
+    if box:  # a namesake's bytes are the new upload's now: it is no longer an earlier file
+        kept["earlier"] = [p for p in kept.get("earlier", []) if p not in box]
+        kept["rasters"] = kept["earlier"] + box
     else:
         kept["earlier"] = list(kept["rasters"])
     for kind, f in singles.items():

@@ -155,8 +155,10 @@ def test_uploaded_rasters_and_csv_observations_are_ready_to_train(offline):
     expect(page.get_by_text("Also using the files uploaded earlier")).to_be_visible()
     expect(page.get_by_text("radiometrics.tif, magnetics.tif, field_points.csv")).to_be_visible()
     expect(page.get_by_text("Inputs: 4 raster(s) uploaded")).to_be_visible()
+    page.get_by_role("button", name="Remove landsat.tif").click()  # the namesake is gone too
+    expect(page.get_by_text("Inputs: 3 raster(s) uploaded")).to_be_visible()
     page.get_by_role("button", name="Forget them").click()
-    expect(page.get_by_text("Inputs: 2 raster(s) uploaded")).to_be_visible()
+    expect(page.get_by_text("Inputs: 1 raster(s) uploaded")).to_be_visible()
     expect(page.get_by_text("Rasters ready")).to_be_visible()  # the observations forgotten too
     assert offline.blocked == [], offline.blocked
 
