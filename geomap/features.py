@@ -95,13 +95,14 @@ def band_kind(name: str) -> str | None:
 def _scene_key(name: str) -> str:
     """A band's name without the band's own words: what the bands of one scene share.
 
-    The band's code or colour, a wavelength or band number, a resolution and Landsat's product
-    kind (SR reflectance, ST temperature) are taken out: "T33TWM_20230612T100031_B02_10m" and
-    "..._B11_20m" give "t33twm_20230612t100031"; "LC09_..._SR_B2" and "..._ST_B10" the product's
-    ID; "blue" and "Band 2 - Blue" nothing.
+    The band's code or colour, a wavelength or band number (up to four digits), a resolution
+    and Landsat's product kind (SR reflectance, ST temperature) are taken out:
+    "T33TWM_20230612T100031_B02_10m" and "..._B11_20m" give "t33twm_20230612t100031";
+    "LC09_..._SR_B2" and "..._ST_B10" the product's ID, with its path/row and dates, so two
+    acquisitions are two scenes; "blue" and "Band 2 - Blue" nothing.
     """
     tokens = re.split(r"[^a-z0-9]+", name.lower())
-    own = r"b\d{1,2}a?|\d+(m|nm)?|band|sr|st"
+    own = r"b\d{1,2}a?|\d{1,4}(m|nm)?|band|sr|st"
     return "_".join(t for t in tokens if t and t not in _OPTICAL_WORDS and not re.fullmatch(own, t))
 
 
@@ -316,17 +317,25 @@ class FeatureRecipe:
         Per sensor (see :meth:`_spectra`): measured features (its spectrum's bands and their
         Kuwahara means), dropped features (every feature computed from a file of its scene:
         the spectrum's files and, with two sensors, the files of bands named like them, such
-        as red edge) and those files. A sensor gets no screen when a file of its scene also
+        as red edge) and those files. Sensors that share a file (a composite of both) share one
+        screen, which measures both spectra. A sensor gets no screen when a file of its scene also
         holds geophysics (dropping it would drop the geophysics) or when no band lies outside
         its files (nothing to map a screened pixel from). Empty without optical features
         (fewer than three recognised bands, or the ``raw`` preset).
         """
         index = {n: i for i, n in enumerate(self.names)}
         scenes = _band_scenes(self.band_names, self.band_source, self._spectra())
-        out = []
+        merged: list[tuple[list[int], set[int]]] = []
         for sensor, members in enumerate(self._spectra()):
             files = {self.band_source[b] for b in members}
             files |= {s for s, c in zip(self.band_source, scenes) if c == sensor}
+            bands = list(members)
+            for other in [m for m in merged if m[1] & files]:  # sensors sharing a file: one screen
+                merged.remove(other)
+                bands, files = other[0] + bands, other[1] | files
+            merged.append((bands, files))
+        out = []
+        for members, files in merged:
             inside = [s in files for s in self.band_source]
             kinds = [band_kind(n) for n, held in zip(self.band_names, inside) if held]
             if all(inside) or any(k in _FAMILY for k in kinds):

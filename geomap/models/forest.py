@@ -188,19 +188,26 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         return self._screened(X.copy(), flags), flags
 
     def _screen_flags(self, X: np.ndarray) -> np.ndarray:
-        """Rows each screen flags, (n, n_screens): only those left with a complete group."""
+        """Rows each screen flags, (n, n_screens): only those left with a complete group.
+
+        Screens apply in order: a row two screens flag loses the first screen's features, then
+        the second's if a complete group is still left.
+        """
         screens = getattr(self, "screens_", [])
         flags = np.zeros((len(X), len(screens)), dtype=bool)
-        if not screens:
+        for k, screen in enumerate(screens):
+            flags[:, k] = screen.flag(X)
+        rows = np.flatnonzero(flags.any(axis=1))
+        if not len(rows):
             return flags
         names = np.unique(self.groups_)
         weights = np.int64(1) << np.arange(len(names), dtype=np.int64)
-        left = group_bits(X, self.groups_)  # the complete groups of each row
+        left = group_bits(X[rows], self.groups_)  # the complete groups of each flagged row
         for k, screen in enumerate(screens):
             lost = np.isin(names, self.groups_[np.asarray(screen.drop, dtype=int)]) @ weights
-            flagged = screen.flag(X) & ((left & ~lost) != 0)  # else nothing to map it from
+            flagged = flags[rows, k] & ((left & ~lost) != 0)  # else nothing to map it from
             left = np.where(flagged, left & ~lost, left)
-            flags[:, k] = flagged
+            flags[rows, k] = flagged
         return flags
 
     def _screened(self, X: np.ndarray, flags: np.ndarray) -> np.ndarray:

@@ -155,6 +155,17 @@ def test_with_two_sensors_each_has_its_screen_and_is_mapped_from_the_other():
     assert not kept & {r.names[i] for i in set(range(r.n_features)) - set(ls_drop)}
 
 
+def test_two_landsat_dates_are_two_scenes_with_their_own_spectrum_screen_and_outage():
+    june = [f"LC09_L2SP_190027_20230611_20230613_02_T1_SR_B{i}" for i in range(2, 8)]
+    august = [f"LC09_L2SP_190027_20230814_20230816_02_T1_SR_B{i}" for i in range(2, 8)]
+    r = FeatureRecipe.build([*june, *august, "K"], list(range(13)), 30.0, band_grid=[0] * 13)
+    assert r.optical_sets == (0,) * 6 + (1,) * 6
+    assert len(r.optical_screens()) == 2
+    scenes = [{s for c in cols for s in r.feature_sources[c]} for cols in r.outages()]
+    assert set(range(6)) in scenes and set(range(6, 12)) in scenes  # a cloud on one date
+    assert r.kuwahara_groups[0] != r.kuwahara_groups[6]
+
+
 def test_two_sensors_on_one_grid_choose_their_kuwahara_squares_apart():
     """A cloud in one scene must not take the other's Kuwahara means with it."""
     one_grid = [0] * 14

@@ -216,6 +216,16 @@ def test_optical_bands_in_separate_files_are_screened_together():
     assert "band_5_kuwahara3" in dropped and "band_5" not in dropped  # may be the same sensor's
 
 
+def test_two_sensors_in_one_composite_file_share_one_screen_of_both_spectra():
+    s2 = [f"S2_{b}" for b in ("blue", "green", "red", "nir", "swir1", "swir2")]
+    landsat = [f"L8_{b}" for b in ("blue", "green", "red", "nir", "swir1", "swir2")]
+    recipe = FeatureRecipe.build([*s2, *landsat, "tmi"], [0] * 12 + [1], 30.0)
+    assert len(set(recipe.optical_sets)) == 2
+    [(measured, drop, sources)] = recipe.optical_screens()
+    assert sources == [0] and set(range(12)) <= set(measured)
+    assert len(measured) == 12 * (1 + len(recipe.kuwahara_sizes))
+
+
 def test_no_screen_where_it_would_drop_geophysics_or_everything():
     one_file = FeatureRecipe.build(["blue", "green", "red", "nir", "K", "Th"], [0] * 6, 30.0)
     assert one_file.optical is not None and one_file.optical_screens() == []
