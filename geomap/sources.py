@@ -23,6 +23,13 @@ from geomap.errors import MissingFileError, RasterError
 
 #: Longest side, in pixels, of the decimated read used to check a source when it is opened.
 _CHECK_SIZE = 256
+#: Values this far from zero are no measurement (1e30 in Geosoft grids, float32's extremes):
+#: read as no data wherever they are, declared or not.
+FILL_MAGNITUDE = 1e20
+#: Fill values survey software writes without always declaring them.
+DUMMIES = frozenset({-99999.0, -9999.0, -32768.0, -32767.0, -999999.0, -99999.99, -9999.99})
+#: Share of a band's pixels holding one of :data:`DUMMIES` above which it is named.
+DUMMY_SHARE = 0.005
 #: GDAL block cache, in bytes, wherever geomap reads or writes rasters. GDAL's default (5% of
 #: RAM) lets a decimated read of a large file keep every decompressed block in memory.
 GDAL_CACHE_BYTES = 64 * 2**20
@@ -58,6 +65,8 @@ class Source:
     zero_share: tuple[float, ...] = ()
     #: A nodata value the file declares but GDAL ignores (a VRT's -9999 on integer bands).
     ignored_nodata: str | None = None
+    #: An undeclared dummy value its bands hold (-99999, 1e30...) and its largest share.
+    dummy: tuple[float, float] | None = None
 
     @property
     def count(self) -> int:
@@ -131,7 +140,7 @@ def _inspect(path: Path, nodata: float | None) -> Source:
                 "it is rotated or south-up, which geomap does not read.",
                 "Warp it north-up first, e.g. `gdalwarp IN OUT`.",
             )
-        zeros = _check_bands(path, src)
+        zeros, dummy = _check_bands(path, src)
         ignored = None
         if src.driver == "VRT" and src.nodata is None:
             ignored = _vrt_nodata(path, src.dtypes[0])
@@ -147,6 +156,7 @@ def _inspect(path: Path, nodata: float | None) -> Source:
             bounds=tuple(src.bounds),
             zero_share=zeros if src.nodata is None and nodata is None else (0.0,) * src.count,
             ignored_nodata=ignored,
+            dummy=dummy if src.nodata is None and nodata is None else None,
         )
 
 
@@ -202,11 +212,16 @@ def _band_names(path: Path, src: rasterio.DatasetReader) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _check_bands(path: Path, src: rasterio.DatasetReader) -> tuple[float, ...]:
+def _check_bands(
+    path: Path, src: rasterio.DatasetReader
+) -> tuple[tuple[float, ...], tuple[float, float] | None]:
     """Decimated read of every band: catches truncated files and bands with no valid value.
 
     Returns the share of each band's valid pixels that are exactly 0 where no value is negative
-    (0 then may be a fill value nobody declared); 0.0 for the other bands.
+    (0 then may be a fill value nobody declared; 0.0 for the other bands), and the dummy value
+    the bands hold, if any, with its largest share: a value of :data:`DUMMIES` that is a band's
+    minimum or maximum on at least :data:`DUMMY_SHARE` of its pixels, or any value of magnitude
+    :data:`FILL_MAGNITUDE` or more (read as no data whatever the file says).
     """
     scale = max(src.width, src.height) / _CHECK_SIZE
     shape = (
@@ -225,21 +240,41 @@ def _check_bands(path: Path, src: rasterio.DatasetReader) -> tuple[float, ...]:
     mask = np.ma.getmaskarray(data)
     if np.issubdtype(data.dtype, np.floating):
         mask |= ~np.isfinite(data.filled(0))
+    huge = np.abs(data.filled(0).astype("float64")) >= FILL_MAGNITUDE
     for i in range(src.count):
-        if mask[i].all() and not _band_has_data(src, i + 1):
+        if (mask[i] | huge[i]).all() and not _band_has_data(src, i + 1):
             desc = src.descriptions[i] or f"band {i + 1}"
             raise raster_error(
                 path,
-                f"band {i + 1} ({desc}) holds no valid value: every pixel is NaN or nodata "
-                f"({src.nodata}).",
+                f"band {i + 1} ({desc}) holds no valid value: every pixel is NaN, nodata "
+                f"({src.nodata}) or a dummy of magnitude {FILL_MAGNITUDE:g} or more.",
                 "Remove that band or fix its nodata value.",
             )
-    shares = []
+    shares, dummy = [], None
     for band, invalid in zip(data, mask):
         values = np.asarray(band)[~invalid]
         fill = len(values) > 0 and values.min() == 0
         shares.append(float(np.mean(values == 0)) if fill else 0.0)
-    return tuple(shares)
+        found = _dummy(values)
+        if found is not None and (dummy is None or found[1] > dummy[1]):
+            dummy = found
+    return tuple(shares), dummy
+
+
+def _dummy(values: np.ndarray) -> tuple[float, float] | None:
+    """The undeclared dummy value among a band's valid values, and its share; None if none."""
+    if not len(values):
+        return None
+    values = values.astype("float64")
+    huge = np.abs(values) >= FILL_MAGNITUDE
+    if huge.any():
+        kinds, counts = np.unique(values[huge], return_counts=True)
+        return float(kinds[np.argmax(counts)]), float(huge.mean())
+    for end in (values.min(), values.max()):
+        share = float(np.mean(values == end))
+        if end in DUMMIES and share >= DUMMY_SHARE:
+            return float(end), share
+    return None
 
 
 def _band_has_data(src: rasterio.DatasetReader, band: int) -> bool:
@@ -253,6 +288,7 @@ def _band_has_data(src: rasterio.DatasetReader, band: int) -> bool:
         valid = ~np.ma.getmaskarray(data)
         if np.issubdtype(data.dtype, np.floating):
             valid &= np.isfinite(data.filled(np.nan))
+            valid &= np.abs(data.filled(np.nan)) < FILL_MAGNITUDE
         if valid.any():
             return True
     return False

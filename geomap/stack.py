@@ -24,7 +24,7 @@ from rasterio.warp import calculate_default_transform, transform_bounds
 from rasterio.windows import Window
 
 from geomap.errors import RasterError
-from geomap.sources import Source, crs_units, inspect_raster, raster_error
+from geomap.sources import FILL_MAGNITUDE, Source, crs_units, inspect_raster, raster_error
 
 _EARTH_RADIUS_M = 6_371_008.8  # WGS 84 mean radius
 #: Side of the square windows streamed through a model: a multiple of the 256-pixel GeoTIFF
@@ -119,6 +119,24 @@ class Grid:
 
 #: Share of exact zeros in a band without nodata above which geomap suggests --nodata 0.
 ZERO_SHARE = 0.005
+
+
+def _dummy_note(source: Source) -> str:
+    """What a raster's undeclared dummy value is taken for, and what to do about it."""
+    value, share = source.dummy
+    head = f"Raster '{source.path.name}': {share:.1%} of its pixels hold {value:g}"
+    if abs(value) >= FILL_MAGNITUDE:
+        return (
+            f"{head}, a dummy no measurement takes (survey software writes it for no data); "
+            "they are read as no data."
+        )
+    return (
+        f"{head} and it declares no nodata value. If {value:g} marks missing data there, pass "
+        f"--nodata {value:g} so those pixels are mapped from the other rasters instead of read "
+        "as measurements."
+    )
+
+
 #: A raster whose removal would grow the common footprint more than this many times is named.
 FOOTPRINT_SHRINK = 1.25
 
@@ -310,6 +328,7 @@ class RasterStack:
                 " If 0 marks missing data there (a cloud mask, the edge of a scene), pass "
                 "--nodata 0 so those pixels are mapped from the other rasters."
             )
+        notes += [_dummy_note(s) for s in self.sources if s.dummy is not None]
         finest = min(_res_in(s, self.grid.crs) for s in self.sources)
         res, unit = min(self.grid.res), crs_units(self.grid.crs)
         size = f"{self.grid.width:,} x {self.grid.height:,} pixels"
@@ -392,6 +411,8 @@ class RasterStack:
                     "file is corrupt there.",
                     "Copy or download it again.",
                 ) from None
+            with np.errstate(invalid="ignore"):
+                data[np.abs(data) >= FILL_MAGNITUDE] = np.nan  # dummies, and what warping blurs
             out[start : start + source.count, rs, cs] = data
             start += source.count
         return out

@@ -257,6 +257,42 @@ def test_undeclared_nodata_can_be_given(raster_factory):
         assert stack.notes() == []
 
 
+def test_a_dummy_of_1e30_is_read_as_no_data_even_undeclared_and_noted(raster_factory):
+    tmi = ramp(20, 20) + 55000.0
+    tmi[:, 14:] = 1e30  # Geosoft's dummy, no nodata declared
+    p = raster_factory("tmi.tif", tmi, transform=Affine(60, 0, 500000, 0, -60, 5200000))
+    fine = raster_factory("b.tif", ramp(40, 40))  # 30 m: the 60 m grid is warped bilinearly
+    with RasterStack.open([fine, p]) as stack:
+        (note,) = stack.notes()
+        block = stack.read(Window(0, 0, 40, 40))
+    assert note.startswith("Raster 'tmi.tif': 30.0% of its pixels hold 1e+30, a dummy")
+    assert "read as no data" in note
+    values = block[1][np.isfinite(block[1])]
+    assert values.max() < 56000 and np.isnan(block[1, :, 30:]).all()  # no blur of the dummy
+
+
+def test_an_undeclared_survey_dummy_is_named_with_the_nodata_to_give(raster_factory):
+    tmi = ramp(20, 20) - 200.0
+    tmi[:4] = -99999.0
+    p = raster_factory("tmi.tif", tmi)
+    with RasterStack.open([p]) as stack:
+        (note,) = stack.notes()
+    assert "20.0% of its pixels hold -99999 and it declares no nodata value" in note
+    assert "pass --nodata -99999" in note
+    with RasterStack.open([p], nodata=-99999) as stack:
+        assert stack.notes() == []
+        assert np.isnan(stack.read(Window(0, 0, 20, 20))[0, :4]).all()
+    declared = raster_factory("declared.tif", tmi, nodata=-99999.0)
+    with RasterStack.open([declared]) as stack:
+        assert stack.notes() == []
+
+
+def test_a_band_of_dummies_only_is_refused(raster_factory):
+    p = raster_factory("empty.tif", np.full((10, 10), -1e32, "float32"))
+    with pytest.raises(RasterError, match="holds no valid value.*dummy"):
+        RasterStack.open([p])
+
+
 def _mosaic_vrt(path, *nodata_per_band):
     """A UInt16 VRT over tile.tif with one band per value (None: no NoDataValue)."""
     bands = "".join(
