@@ -78,6 +78,12 @@ def suggest(
             f"give a name ending in .gpkg, e.g. '{out.with_suffix('.gpkg')}'."
         )
     bundle = load_model(model_path)
+    if bundle.get("kind", "rf") != "rf":
+        raise ModelError(
+            f"Model '{model_path}' is a '{bundle['kind']}' bundle; `geomap suggest` streams a "
+            "random forest's trust layers. For a labelled SOM, give --suggest N to `geomap run "
+            "--model som`, or suggest from a forest run (`geomap run --model rf`)."
+        )
     applicability = bundle_applicability(bundle, Path(model_path))
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
     rasters, notes = training_order(bundle, rasters)

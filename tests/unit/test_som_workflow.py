@@ -12,7 +12,7 @@ import rasterio
 from PIL import Image
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from geomap.apply import predict
+from geomap.apply import predict, suggest
 from geomap.errors import InputDataError, ModelError
 from geomap.export import OUTPUT_NAMES, load_model
 from geomap.features import FeatureRecipe
@@ -21,7 +21,7 @@ from geomap.som_stream import SOMLayers, stream_som
 from geomap.som_workflow import sample_pixels
 from geomap.stack import RasterStack
 from geomap.subunits import SubunitConfig, subunits
-from geomap.trust import TrustLayers
+from geomap.trust import SiteRequest, TrustLayers
 from geomap.workflow import RunConfig, run
 
 SOM = {"som_samples": 6000, "iterations": 2000, "block_size": 64, "cv_folds": 3}
@@ -190,6 +190,14 @@ def test_som_maps_where_it_can_be_trusted_and_suggests_sites(som_run, demo_scene
     assert (1 - aoa[unobserved]).mean() > (1 - aoa[~unobserved]).mean()
     sites = gpd.read_file(out / "suggested_samples.gpkg")
     assert len(sites) == report["suggested_samples"]["n_written"] == 30
+
+
+def test_suggest_from_a_som_bundle_is_refused_with_the_way_to_do_it(som_run, demo_scene, tmp_path):
+    out, _ = som_run
+    sites = tmp_path / "sites.gpkg"
+    with pytest.raises(ModelError, match="'som' bundle.*--suggest N to `geomap run --model som`"):
+        suggest(out / "model.skops", list(demo_scene.rasters), sites, SiteRequest(5))
+    assert not sites.exists()
 
 
 def test_som_clusters_have_no_applicability(clusters_run):
