@@ -14,6 +14,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from rasterio.features import rasterize
 from rasterio.windows import Window
 
@@ -102,11 +103,12 @@ def sample_labels(
         site_key=keys.to_numpy()[idx].astype(str),
         xy=xy,
     )
+    n_points = int(shapely.get_num_geometries(labels.geometry[is_point].values).sum())  # parts
     samples.counts = {
         "observations": int(len(labels)),
-        "points": int(is_point.sum()),
+        "points": n_points,
         "polygons": int((~is_point).sum()),
-        "points_outside_grid": int(is_point.sum() - (kind == "point").sum()),
+        "points_outside_grid": n_points - int((kind == "point").sum()),
         "polygon_pixels": int((kind == "polygon").sum()),
         "blank_classes": int(labels.attrs.get("blank_classes", 0)),
         "site_key": labels.attrs.get("site_key", "fid"),

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from rasterio.windows import Window
-from shapely.geometry import LineString, Point, box
+from shapely.geometry import LineString, MultiPoint, Point, box
 
 from geomap.errors import LabelError, MissingFileError
 from geomap.features import FeatureRecipe
@@ -31,6 +31,23 @@ def points(n=4, crs="EPSG:32633", labels=None):
     geoms = [Point(X0 + 45 + 300 * i, Y0 - 45 - 300 * i) for i in range(n)]
     labels = labels or ["granite", "basalt"] * (n // 2)
     return gpd.GeoDataFrame({"lithology": labels, "note": "x"}, geometry=geoms, crs=crs)
+
+
+def test_multipoints_are_counted_point_by_point(tmp_path, stack):
+    inside = [Point(X0 + 45 + 300 * i, Y0 - 45 - 300 * i) for i in range(4)]
+    outside = [Point(X0 - 5000, Y0 + 5000 + 30 * i) for i in range(3)]
+    frame = gpd.GeoDataFrame(
+        {"lithology": ["granite", "basalt"]},
+        geometry=[MultiPoint(inside[:2] + outside), MultiPoint(inside[2:])],
+        crs=CRS,
+    )
+    p = tmp_path / "multi.geojson"
+    frame.to_file(p, driver="GeoJSON")
+    counts = sample_labels(read_labels(p, "lithology"), stack.grid).counts
+    assert counts["observations"] == 2 and counts["points"] == 7
+    assert counts["points_outside_grid"] == 3
+    (note,) = placement_notes(p, counts)
+    assert note.startswith("3 of 7 points")
 
 
 def test_geopackage_points_keep_text_names(tmp_path, stack):
