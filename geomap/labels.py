@@ -33,8 +33,21 @@ COORD_PAIRS = (
     ("lng", "lat"),
     ("longitude", "latitude"),
     ("x_wgs84", "y_wgs84"),
+    ("utm_x", "utm_y"),
+    ("utm_easting", "utm_northing"),
 )
 _GEOGRAPHIC = {"lon", "long", "lng", "longitude", "x_wgs84"}
+
+
+def coordinate_name(column) -> str:
+    """A column's name as :data:`COORD_PAIRS` spell it.
+
+    Lower case, without a trailing unit ("Easting (m)", "Lat [deg]") or "coord" word
+    ("X_COORD", "Y coordinate").
+    """
+    name = str(column).lower().strip()
+    name = re.sub(r"\s*[(\[][^)\]]*[)\]]$", "", name)
+    return re.sub(r"[\s_-]*coord(inate)?s?$", "", name).strip()
 #: Names of columns that identify an observation (case-insensitive), in order of preference.
 SITE_COLUMNS = (
     *("station", "station_id", "site", "site_id", "obs_id", "observation", "sample", "sample_id"),
@@ -96,12 +109,12 @@ def label_columns(
         fields = [str(f) for name in layers for f in pyogrio.read_info(path, layer=name)["fields"]]
         return list(dict.fromkeys(fields))
     frame = _read_any(path, crs, layer)
-    lower = {str(c).lower().strip() for c in frame.columns}
+    lower = {coordinate_name(c) for c in frame.columns}
     coords = next((p for p in COORD_PAIRS if p[0] in lower and p[1] in lower), ())
     return [
         str(c)
         for c in frame.columns
-        if c != frame.geometry.name and str(c).lower().strip() not in coords
+        if c != frame.geometry.name and coordinate_name(c) not in coords
     ]
 
 
@@ -255,13 +268,13 @@ def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
     table = read_table(path)
     table.index = _record_lines(path, *table.attrs["dialect"], len(table))
     table = table.dropna(how="all")  # rows of empty cells (";;;" below a spreadsheet's table)
-    lower = {c.lower().strip(): c for c in table.columns}
+    lower = {coordinate_name(c): c for c in table.columns}
     pair = next((p for p in COORD_PAIRS if p[0] in lower and p[1] in lower), None)
     if pair is None:
         accepted = ", ".join(f"{a}/{b}" for a, b in COORD_PAIRS)
         raise LabelError(
             f"Labels '{path}': no coordinate columns found among {list(table.columns)}. Name them "
-            f"one of {accepted} (any case)."
+            f"one of {accepted} (any case; a unit such as ' (m)' or a '_coord' ending is fine)."
         )
     x, y = (_decimals(table[lower[name]]) for name in pair)
     bad = np.flatnonzero((x.isna() | y.isna()).to_numpy())

@@ -266,6 +266,20 @@ def test_csv_with_lon_lat_defaults_to_wgs84(tmp_path, stack):
     assert list(s.cols) == [1, 11, 21, 31]
 
 
+@pytest.mark.parametrize(
+    "names",
+    [("X_COORD", "Y_COORD"), ("Easting (m)", "Northing (m)"), ("x coordinate", "y coordinate")],
+)
+def test_csv_coordinate_headers_with_units_or_coord_words_are_found(tmp_path, stack, names):
+    g = points()
+    p = tmp_path / "obs.csv"
+    table = {names[0]: g.geometry.x, names[1]: g.geometry.y, "rock": g["lithology"]}
+    pd.DataFrame(table).to_csv(p, index=False)
+    assert label_columns(p, crs=CRS) == ["rock"]
+    s = sample_labels(read_labels(p, "rock", crs=CRS), stack.grid)
+    assert list(s.cols) == [1, 11, 21, 31]
+
+
 def test_csv_with_eastings_needs_label_crs(tmp_path, stack):
     g = points()
     p = tmp_path / "obs.csv"
