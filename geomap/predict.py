@@ -112,6 +112,23 @@ class _Window:
         self.source_screened[..., list(screen.sources)] |= inner[..., None]
 
 
+#: Classes above which the windows shrink, so that a window's class probabilities (and their
+#: copies in the model and the writers) stay near those of a default window of 16 classes.
+WINDOW_CLASSES = 16
+
+
+def window_side(block_size: int, n_classes: int) -> int:
+    """The window side for ``n_classes``: ``block_size``, or less for many classes.
+
+    A legacy map of 100 units makes each window's probabilities 6 times those of 16 units; the
+    side shrinks by the square root of that, in multiples of 16 pixels and to 64 at least.
+    """
+    if n_classes <= WINDOW_CLASSES:
+        return block_size
+    side = int(BLOCK_SIZE * (WINDOW_CLASSES / n_classes) ** 0.5) // 16 * 16
+    return min(block_size, max(64, side))
+
+
 def predict_stack(
     stack: RasterStack,
     recipe: FeatureRecipe,
@@ -181,7 +198,8 @@ def predict_stack(
         def compute(job: _Window) -> np.ndarray:
             return window_proba(model, job, n_cls, smooth)
 
-        stream_windows(stack, recipe, compute, write, block_size, pad, progress, seconds)
+        side = window_side(block_size, n_cls)
+        stream_windows(stack, recipe, compute, write, side, pad, progress, seconds)
     summary.seconds = seconds
     return summary
 

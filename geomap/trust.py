@@ -25,7 +25,7 @@ import rasterio
 from geomap.applicability import Applicability
 from geomap.errors import ModelError, OutputExistsError
 from geomap.export import add_overviews, raster_profile, write_points
-from geomap.predict import stream_windows, window_proba
+from geomap.predict import stream_windows, window_proba, window_side
 from geomap.sites import (
     SiteCandidates,
     default_spacing,
@@ -212,7 +212,7 @@ def stream_sites(stack, recipe, bundle: dict, trust: TrustLayers, block_size: in
         recipe,
         lambda job: window_proba(model, job, n_classes, smooth),
         lambda job, proba: trust.window(job, proba, smooth // 2),
-        block_size,
+        window_side(block_size, n_classes),
         smooth // 2,
     )
 

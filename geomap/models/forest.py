@@ -25,6 +25,21 @@ from geomap.models.base import MostProbableMixin
 
 #: Rows below which a forest predicts tree by tree in this thread (see ``_forest_proba``).
 SMALL_BATCH = 1024
+#: Bytes the node tables of a forest's trees may take together: a tree holds a row of class
+#: weights per node, so with many classes and many samples (a legacy map of 40 units) unbounded
+#: trees ran to gigabytes.
+FOREST_BYTES = 64 << 20
+
+
+def leaf_cap(n_samples: int, n_classes: int, n_trees: int) -> int | None:
+    """Most leaves per tree for a forest's node tables to stay under :data:`FOREST_BYTES`.
+
+    A tree of L leaves has 2L - 1 nodes of ``n_classes`` float64 weights and about 64 bytes
+    of split data each. None when ``n_samples`` could not grow a tree that large: the trees then
+    grow as usual (200 trees of 6 classes: up to 2995 leaves; of 40 classes: 873).
+    """
+    leaves = FOREST_BYTES // (max(n_trees, 1) * 2 * (8 * n_classes + 64))
+    return int(max(leaves, 2)) if n_samples > leaves else None
 
 
 class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
@@ -85,11 +100,12 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def _forest(self) -> RandomForestClassifier:
+    def _forest(self, n_samples: int, n_classes: int) -> RandomForestClassifier:
         return RandomForestClassifier(
             n_estimators=self.n_estimators,
             max_features=self.max_features,
             min_samples_leaf=self.min_samples_leaf,
+            max_leaf_nodes=leaf_cap(n_samples, n_classes, self.n_estimators),
             class_weight=self.class_weight,
             random_state=self.random_state,
             n_jobs=self.n_jobs,
@@ -139,7 +155,8 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
                     "the rasters under the observations."
                 )
             return None
-        return self._forest().fit(self.X_train_[rows][:, cols], self.y_train_[rows])
+        y = self.y_train_[rows]
+        return self._forest(len(y), len(np.unique(y))).fit(self.X_train_[rows][:, cols], y)
 
     def _fallback(self, available: tuple) -> RandomForestClassifier | None:
         key = ",".join(map(str, available))

@@ -76,3 +76,22 @@ def test_a_few_rows_are_predicted_tree_by_tree_as_the_forest_would():
     few, many = X[:7], np.vstack([X] * (SMALL_BATCH // len(X) + 1))
     np.testing.assert_allclose(_forest_proba(forest, few), forest.predict_proba(few), atol=1e-12)
     np.testing.assert_array_equal(_forest_proba(forest, many), forest.predict_proba(many))
+
+
+def test_trees_of_many_classes_are_capped_so_a_forest_stays_small():
+    """100 classes that the features cannot tell apart: unbounded trees grow a leaf per sample."""
+    from geomap.models.forest import FOREST_BYTES, leaf_cap
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(100), 40)
+    X = rng.normal(size=(len(y), 5)).astype("float32")
+    model = LithologyForest(n_estimators=20, random_state=0).fit(X, y)
+    cap = leaf_cap(len(y), 100, 20)
+    assert cap is not None and cap < len(y)
+    trees = [t.tree_ for t in model.forest_.estimators_]
+    assert max(t.n_leaves for t in trees) <= cap
+    node_bytes = sum(t.value.nbytes + t.node_count * 64 for t in trees)
+    assert node_bytes <= FOREST_BYTES
+    uncapped = sum(t.tree_.n_leaves for t in LithologyForest(n_estimators=1).fit(X, y).forest_)
+    assert uncapped > cap  # the cap did bind here
+    assert leaf_cap(300, 6, 200) is None  # a few hundred field points: trees grow as usual

@@ -9,7 +9,13 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from geomap.export import load_model
 from geomap.features import FeatureRecipe
-from geomap.predict import iter_windows, predict_stack, single_threaded_blas, window_proba
+from geomap.predict import (
+    iter_windows,
+    predict_stack,
+    single_threaded_blas,
+    window_proba,
+    window_side,
+)
 from geomap.stack import RasterStack
 from geomap.trust import TrustLayers
 
@@ -151,3 +157,10 @@ def test_a_writer_failure_is_logged_when_the_forest_fails_too(streamed, tmp_path
     with pytest.raises(RuntimeError, match="model failed"):
         stream(tmp_path, [_Recorder(fail_at=0)], model=_FailingModel(bundle["estimator"]))
     assert "Writing a window failed too: RuntimeError: hook failed" in caplog.text
+
+
+def test_windows_shrink_for_many_classes_only():
+    assert window_side(256, 6) == 256 and window_side(256, 16) == 256
+    assert window_side(256, 100) == 96  # 256 * sqrt(16 / 100), in multiples of 16
+    assert window_side(256, 255) == 64
+    assert window_side(32, 100) == 32  # a smaller window asked for stays
