@@ -113,10 +113,29 @@ def sample_labels(
         "blank_classes": int(labels.attrs.get("blank_classes", 0)),
         "site_key": labels.attrs.get("site_key", "fid"),
         "classes_off_grid": class_order(set(labels["label"]) - set(samples.labels)),
+        "conflicting_pixels": _conflicts(samples),
     }
     if "ignored_crs" in labels.attrs:
         samples.counts["ignored_crs"] = labels.attrs["ignored_crs"]
     return samples
+
+
+def _conflicts(samples: Samples) -> dict:
+    """Pixels where points name different units: how many, and the first one's sites."""
+    point = np.flatnonzero(samples.kind == "point")
+    frame = pd.DataFrame(
+        {"pixel": samples.rows[point] * (samples.cols.max() + 1) + samples.cols[point]}
+    )
+    frame["label"], frame["site"] = samples.labels[point], samples.site[point]
+    units = frame.groupby("pixel")["label"].nunique()
+    mixed = units.index[units > 1]
+    if not len(mixed):
+        return {"pixels": 0}
+    first = frame[frame["pixel"] == mixed[0]].drop_duplicates("label")
+    return {
+        "pixels": int(len(mixed)),
+        "example": [f"{site} ({label})" for site, label in zip(first["site"], first["label"])],
+    }
 
 
 def placement_notes(path: Path, counts: dict) -> list[str]:
@@ -147,6 +166,14 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
         what = "samples (points or polygon pixels)" if counts.get("polygon_pixels") else "points"
         notes.append(
             f"{nodata} {what} of '{path.name}' fall where no raster has data and are not used."
+        )
+    conflicts = counts.get("conflicting_pixels", {}).get("pixels", 0)
+    if conflicts:
+        example = ", ".join(counts["conflicting_pixels"]["example"])
+        notes.append(
+            f"{conflicts} pixel(s) of the grid hold points of '{path.name}' that name different "
+            f"units (e.g. {example}): a contact inside one pixel, a duplicate entry or a wrong "
+            "label. They are all kept; check them."
         )
     lost = [*counts.get("classes_off_grid", []), *counts.get("classes_on_nodata", [])]
     if lost:

@@ -50,6 +50,21 @@ def test_multipoints_are_counted_point_by_point(tmp_path, stack):
     assert note.startswith("3 of 7 points")
 
 
+def test_points_naming_different_units_in_one_pixel_are_noted(tmp_path, stack):
+    frame = points(4)
+    twin = frame.iloc[[1]].assign(lithology="shale")  # a second entry for the same station
+    frame = pd.concat([frame, twin, frame.iloc[[2]]], ignore_index=True)  # and a true duplicate
+    p = tmp_path / "obs.gpkg"
+    frame.to_file(p)
+    counts = sample_labels(read_labels(p, "lithology"), stack.grid).counts
+    assert counts["conflicting_pixels"] == {
+        "pixels": 1,
+        "example": ["fid 2 (basalt)", "fid 5 (shale)"],
+    }
+    (note,) = placement_notes(p, counts)
+    assert note.startswith("1 pixel(s) of the grid hold points of 'obs.gpkg' that name different")
+
+
 def test_geopackage_points_keep_text_names(tmp_path, stack):
     p = tmp_path / "obs.gpkg"
     points().to_file(p)
