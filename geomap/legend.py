@@ -81,7 +81,7 @@ class Legend:
         if table.empty:
             raise LabelError(f"Legend '{path}': the table has no rows.")
         columns = {str(c).strip().casefold(): c for c in table.columns}
-        values = {str(v) for v in values}
+        values = {_code(v) for v in values}
         own = {"code", "name", "training_samples"} <= set(columns)  # a geomap legend.csv
         key = _key_column(table, columns, values, label_column, path, own)
         name = next((columns[c] for c in columns if _is_name(c) and columns[c] != key), None)
@@ -96,7 +96,7 @@ class Legend:
         order: list[str] = []
         colours: dict[str, tuple[int, int, int]] = {}
         for line, row in zip(range(2, len(table) + 2), table.to_dict("records")):
-            value = _text(row[key])
+            value = _code(row[key])
             if not value:
                 continue
             unit = (_text(row[name]) if name is not None else "") or value
@@ -124,9 +124,9 @@ class Legend:
         values it merges into one unit.
         """
         values = labels["label"].astype(str)
-        missing = class_order(set(values) - set(self.rename))
+        missing = class_order(v for v in set(values) if _code(v) not in self.rename)
         out = labels.copy()
-        out["label"] = values.map(lambda v: self.rename.get(v, v))
+        out["label"] = values.map(lambda v: self.rename.get(_code(v), v))
         notes = []
         if missing:
             notes.append(
@@ -142,7 +142,7 @@ class Legend:
             )
         present = set(values)
         for unit in self.order:
-            merged = [v for v, u in self.rename.items() if u == unit and v in present]
+            merged = [v for v in class_order(present) if self.rename.get(_code(v)) == unit]
             if len(merged) > 1:
                 notes.append(
                     f"The legend '{self.path.name}' maps values {', '.join(map(repr, merged))} "
@@ -201,6 +201,12 @@ def _text(value) -> str:
     return text[: text.index(".")] if re.fullmatch(r"-?\d+\.0+", text) else text
 
 
+def _code(value) -> str:
+    """A class value as legend and observations are matched: "01" and "1" are one code."""
+    text = _text(value)
+    return str(int(text)) if re.fullmatch(r"-?\d+", text) else text
+
+
 def _key_column(
     table, columns: dict, values: set[str], label_column: str | None, path: Path, own: bool
 ):
@@ -213,7 +219,7 @@ def _key_column(
     ranked = ["name"] if own else [*preferred, *KEY_COLUMNS, *(c for c in columns if _is_name(c))]
     ranked += [] if own else list(columns)  # any other column may hold them too
     candidates = list(dict.fromkeys(columns[c] for c in ranked if c in columns))
-    hits = [len(values & {_text(v) for v in table[c]}) for c in candidates]
+    hits = [len(values & {_code(v) for v in table[c]}) for c in candidates]
     if max(hits, default=0) == 0:
         shown = ", ".join(map(repr, class_order(values)[:6]))
         raise LabelError(

@@ -214,7 +214,7 @@ def test_a_geomap_legend_csv_does_not_lend_its_map_codes_to_integer_observations
         ("Symbol,Name,Colour\nQal,Alluvium,#ffff00\nKgr,Granite,\n", ["Qal", "Kgr"],
          {"Qal": "Alluvium", "Kgr": "Granite"}, {"Alluvium": (255, 255, 0)}),
         ("unit_no;desc_name;colour\n01;Basalt;008000\n02;Tuff;\n", ["01", "02"],
-         {"01": "Basalt", "02": "Tuff"}, {"Basalt": (0, 128, 0)}),
+         {"1": "Basalt", "2": "Tuff"}, {"Basalt": (0, 128, 0)}),  # integer codes, as numbers
         ("code;colour name;unit\n2.10;red;Chert\n2.1;blue;Marl\n", ["2.10", "2.1"],
          {"2.10": "Chert", "2.1": "Marl"}, {"Chert": (255, 0, 0), "Marl": (0, 0, 255)}),
         ("value,name\n3.0,Gneiss\n", ["3"], {"3": "Gneiss"}, {}),
@@ -223,6 +223,14 @@ def test_a_geomap_legend_csv_does_not_lend_its_map_codes_to_integer_observations
 def test_legend_cells_are_read_as_written(tmp_path, text, values, rename, colours):
     key = Legend.read(_write(tmp_path / "l.csv", text), values)
     assert key.rename == rename and key.colours == colours
+
+
+def test_integer_codes_match_with_or_without_leading_zeros(tmp_path):
+    legend = Legend.read(_write(tmp_path / "l.csv", "code,name\n01,Basalt\n02,Tuff\n"), ["1", "2"])
+    labels = gpd.GeoDataFrame({"label": ["1", "2", "02", "7"]}, geometry=[Point(0, 0)] * 4)
+    named, notes = legend.apply(labels)
+    assert list(named["label"]) == ["Basalt", "Tuff", "Tuff", "7"]
+    assert "('7')" in notes[0] and "maps values '02', '2' as one unit, 'Tuff'" in notes[-1]
 
 
 def test_a_legend_with_neither_names_nor_colours_says_so(tmp_path):
