@@ -175,6 +175,18 @@ def _footprint_in(source: Source, crs: CRS) -> tuple[float, float, float, float]
     return transform_bounds(source.crs, crs, *source.bounds, densify_pts=21)
 
 
+def _snap_origin(sources: Sequence[Source], crs: CRS, res: float) -> tuple[float, float]:
+    """The corner the grid's pixel edges snap to.
+
+    The top-left corner of the first source in the grid's CRS and at its pixel size (it is then
+    read pixel for pixel); else of the first source in that CRS; else (0, 0).
+    """
+    same = [s for s in sources if s.crs == crs]
+    exact = [s for s in same if abs(min(s.res) - res) <= 1e-6 * res and s.res[0] == s.res[1]]
+    first = (exact or same or [None])[0]
+    return (0.0, 0.0) if first is None else (first.bounds[0], first.bounds[3])
+
+
 def choose_grid(
     sources: Sequence[Source],
     *,
@@ -186,7 +198,7 @@ def choose_grid(
 
     The default is the CRS of the first source, the finest resolution among the sources and the
     intersection of their footprints, with pixel edges snapped to ``origin`` (a pixel corner;
-    default the first source's top-left corner when it shares the CRS, else (0, 0)).
+    default: see :func:`_snap_origin`).
 
     Raises
     ------
@@ -204,8 +216,7 @@ def choose_grid(
     left, bottom = max(f[0] for f in feet), max(f[1] for f in feet)
     right, top = min(f[2] for f in feet), min(f[3] for f in feet)
     if origin is None:
-        same = sources[0].crs == grid_crs
-        origin = (sources[0].bounds[0], sources[0].bounds[3]) if same else (0.0, 0.0)
+        origin = _snap_origin(sources, grid_crs, res)
     x0, y0 = origin
     eps = 1e-6 * res
     left = x0 + math.ceil((left - x0) / res - eps) * res

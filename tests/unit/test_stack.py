@@ -240,6 +240,26 @@ def test_grid_origin_can_be_imposed(raster_factory):
     assert (grid.transform.c - 500000) % 30 == 0 and (5200000 - grid.transform.f) % 30 == 0
 
 
+def test_the_grid_snaps_to_a_source_on_its_crs_and_pixel_size_wherever_it_is_listed(
+    raster_factory,
+):
+    coarse = raster_factory(
+        "rad.tif", ramp(100, 100), crs="EPSG:4326", transform=Affine(0.001, 0, 15, 0, -0.001, 47)
+    )
+    fine = raster_factory(
+        "landsat.tif", ramp(40, 40), transform=Affine(30, 0, 500015, 0, -30, 5205015)
+    )
+    with RasterStack.open([coarse, fine], crs="EPSG:32633", resolution=30) as stack:
+        t = stack.grid.transform
+        assert (t.c - 500015) % 30 == pytest.approx(0) and (5205015 - t.f) % 30 == pytest.approx(0)
+        block = stack.read(Window(0, 0, stack.grid.width, stack.grid.height))
+    with rasterio.open(fine) as src:  # the Landsat values as they are, not resampled
+        col, row = ~src.transform * (t.c, t.f)
+        np.testing.assert_array_equal(
+            block[1, 0, :5], src.read(1)[int(row), int(col) : int(col) + 5]
+        )
+
+
 def test_undeclared_nodata_can_be_given(raster_factory):
     data = ramp(10, 10, "uint16") + 1
     data[:, :3] = 0  # Sentinel-2 JPEG2000 style: 0 outside the orbit, not declared
