@@ -223,6 +223,15 @@ def choose_grid(
     top = y0 - math.ceil((y0 - top) / res - eps) * res
     width = int(math.floor((right - left) / res + eps))
     height = int(math.floor((top - bottom) / res + eps))
+    if (width < 1 or height < 1) and resolution is not None and right > left and top > bottom:
+        unit = crs_units(grid_crs)
+        raise RasterError(
+            f"The grid's pixel (--resolution {resolution:g}) is larger than the rasters' common "
+            f"footprint ({right - left:.6g} x {top - bottom:.6g} {unit} in "
+            f"{grid_crs.to_string()}): --resolution is in the units of the grid's CRS, {unit} "
+            "here. Give a smaller one"
+            + (", or --crs a projected CRS in metres." if grid_crs.is_geographic else ".")
+        )
     if width < 1 or height < 1:
         listed = "; ".join(
             f"'{s.path.name}' {tuple(round(v, 3) for v in f)}" for s, f in zip(sources, feet)

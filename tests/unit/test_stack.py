@@ -260,6 +260,14 @@ def test_the_grid_snaps_to_a_source_on_its_crs_and_pixel_size_wherever_it_is_lis
         )
 
 
+def test_a_resolution_larger_than_the_footprint_says_it_is_in_the_crs_units(raster_factory):
+    p = raster_factory(
+        "rad.tif", ramp(30, 30), crs="EPSG:4326", transform=Affine(0.001, 0, 15, 0, -0.001, 47)
+    )
+    with pytest.raises(RasterError, match=r"--resolution 30\) is larger .* degrees here.*--crs"):
+        RasterStack.open([p], resolution=30)
+
+
 def test_undeclared_nodata_can_be_given(raster_factory):
     data = ramp(10, 10, "uint16") + 1
     data[:, :3] = 0  # Sentinel-2 JPEG2000 style: 0 outside the orbit, not declared
