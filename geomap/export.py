@@ -26,8 +26,8 @@ import rasterio.shutil
 import skops.io as sio
 
 from geomap.errors import ModelError, OutputExistsError
+from geomap.grid import Grid
 from geomap.sources import GDAL_CACHE_BYTES
-from geomap.stack import Grid
 
 CLASS_NODATA = 255
 _CLASS_MAPS = ("lithology", "clusters", "subunits")

@@ -48,6 +48,8 @@ def coordinate_name(column) -> str:
     name = str(column).lower().strip()
     name = re.sub(r"\s*[(\[][^)\]]*[)\]]$", "", name)
     return re.sub(r"[\s_-]*coord(inate)?s?$", "", name).strip()
+
+
 #: Names of columns that identify an observation (case-insensitive), in order of preference.
 SITE_COLUMNS = (
     *("station", "station_id", "site", "site_id", "obs_id", "observation", "sample", "sample_id"),

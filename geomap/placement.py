@@ -20,8 +20,9 @@ from rasterio.windows import Window
 
 from geomap.errors import LabelError
 from geomap.features import FeatureRecipe
+from geomap.grid import Grid
 from geomap.labels import class_order
-from geomap.stack import Grid, RasterStack
+from geomap.stack import RasterStack
 
 _EXTRACT_BLOCK = 64
 _RASTERISE_BLOCK = 2048

@@ -1,120 +1,32 @@
 """The aligned raster stack: input rasters read onto one reference grid, window by window.
 
 A :class:`RasterStack` never holds a scene in memory. A source whose pixels coincide with the
-reference :class:`Grid` is read by window directly; any other is warped lazily onto it through a
-GDAL warped VRT. :meth:`RasterStack.read` returns one window (plus an optional halo) of every band
-as float32, with NaN wherever a source has no data.
+reference :class:`geomap.grid.Grid` is read by window directly; any other is warped lazily onto
+it through a GDAL warped VRT. :meth:`RasterStack.read` returns one window (plus an optional halo)
+of every band as float32, with NaN wherever a source has no data.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
-from rasterio.errors import CRSError, RasterioError
+from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
-from rasterio.warp import calculate_default_transform, transform_bounds
 from rasterio.windows import Window
 
 from geomap.errors import RasterError
+from geomap.grid import Grid, choose_grid, footprint_in, res_in
 from geomap.sources import FILL_MAGNITUDE, Source, crs_units, inspect_raster, raster_error
 
-_EARTH_RADIUS_M = 6_371_008.8  # WGS 84 mean radius
 #: Side of the square windows streamed through a model: a multiple of the 256-pixel GeoTIFF
 #: tiles, and small enough that a window's feature table (about a hundred features) stays near
 #: 25 MB; 512 took the peak of an 8000 x 8000 x 12 run to 0.99 GB.
 BLOCK_SIZE = 256
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A north-up pixel grid: CRS, affine transform and size."""
-
-    crs: CRS
-    transform: Affine
-    width: int
-    height: int
-
-    @property
-    def res(self) -> tuple[float, float]:
-        """Pixel width and height in CRS units."""
-        return (self.transform.a, -self.transform.e)
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        """(left, bottom, right, top) in CRS units."""
-        left, top = self.transform.c, self.transform.f
-        return (left, top - self.height * self.res[1], left + self.width * self.res[0], top)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """(height, width)."""
-        return (self.height, self.width)
-
-    @property
-    def ground_res(self) -> tuple[float, float]:
-        """Pixel width and height in metres on the ground, at the grid's centre.
-
-        Projected grids convert their linear unit (metre, foot, ...); geographic grids (degrees)
-        use the sphere of the WGS 84 mean radius at the centre latitude.
-        """
-        if self.crs.is_geographic:
-            left, bottom, right, top = self.bounds
-            metres_per_degree = math.pi * _EARTH_RADIUS_M / 180
-            lat = math.radians((bottom + top) / 2)
-            return (
-                self.res[0] * metres_per_degree * math.cos(lat),
-                self.res[1] * metres_per_degree,
-            )
-        factor = self.crs.linear_units_factor[1]
-        return (self.res[0] * factor, self.res[1] * factor)
-
-    @property
-    def pixel_size_m(self) -> float:
-        """Side in metres of a square pixel of the same area (for terrain features)."""
-        return math.sqrt(self.pixel_area_m2)
-
-    @property
-    def pixel_area_m2(self) -> float:
-        """Ground area of a pixel in square metres, at the grid's centre."""
-        width, height = self.ground_res
-        return width * height
-
-    def windows(self, block_size: int) -> Iterator[Window]:
-        """Yield the grid's windows of at most ``block_size`` square pixels, row by row."""
-        if block_size < 16:
-            raise ValueError(f"block_size has to be at least 16 pixels; got {block_size}.")
-        for row in range(0, self.height, block_size):
-            for col in range(0, self.width, block_size):
-                yield Window(
-                    col, row, min(block_size, self.width - col), min(block_size, self.height - row)
-                )
-
-    def xy(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Map coordinates of pixel centres."""
-        x = self.transform.c + (np.asarray(cols) + 0.5) * self.transform.a
-        y = self.transform.f + (np.asarray(rows) + 0.5) * self.transform.e
-        return x, y
-
-    def to_dict(self) -> dict:
-        """A JSON-ready description."""
-        return {
-            "crs": self.crs.to_string(),
-            "crs_wkt": self.crs.to_wkt(),
-            "transform": list(self.transform)[:6],
-            "width": self.width,
-            "height": self.height,
-            "resolution": list(self.res),
-            "units": crs_units(self.crs),
-            "bounds": list(self.bounds),
-        }
 
 
 #: Share of exact zeros in a band without nodata above which geomap suggests --nodata 0.
@@ -139,110 +51,6 @@ def _dummy_note(source: Source) -> str:
 
 #: A raster whose removal would grow the common footprint more than this many times is named.
 FOOTPRINT_SHRINK = 1.25
-
-
-def _grid_crs(sources: Sequence[Source], crs: str | CRS | None) -> CRS:
-    if crs is None:
-        return sources[0].crs
-    try:
-        return CRS.from_user_input(crs)
-    except CRSError as exc:
-        raise RasterError(
-            f"The reference CRS '{crs}' is not understood ({exc}); give e.g. EPSG:32633."
-        ) from None
-
-
-def _res_in(source: Source, crs: CRS) -> float:
-    """The source's finer pixel size expressed in the units of ``crs``.
-
-    Where the reprojected size is within 1% of the native one, the native one: a 25 m DEM in
-    EPSG:3035 makes a 25 m grid in UTM, not the 25.08 m its reprojected footprint gives (a
-    Web Mercator raster's "10 m" at 60 degrees north stays the 5 m it is on the ground).
-    """
-    native = min(source.res)
-    if source.crs == crs:
-        return native
-    transform, _, _ = calculate_default_transform(
-        source.crs, crs, source.width, source.height, *source.bounds
-    )
-    size = min(abs(transform.a), abs(transform.e))
-    return native if abs(size - native) <= 0.01 * native else size
-
-
-def _footprint_in(source: Source, crs: CRS) -> tuple[float, float, float, float]:
-    if source.crs == crs:
-        return source.bounds
-    return transform_bounds(source.crs, crs, *source.bounds, densify_pts=21)
-
-
-def _snap_origin(sources: Sequence[Source], crs: CRS, res: float) -> tuple[float, float]:
-    """The corner the grid's pixel edges snap to.
-
-    The top-left corner of the first source in the grid's CRS and at its pixel size (it is then
-    read pixel for pixel); else of the first source in that CRS; else (0, 0).
-    """
-    same = [s for s in sources if s.crs == crs]
-    exact = [s for s in same if abs(min(s.res) - res) <= 1e-6 * res and s.res[0] == s.res[1]]
-    first = (exact or same or [None])[0]
-    return (0.0, 0.0) if first is None else (first.bounds[0], first.bounds[3])
-
-
-def choose_grid(
-    sources: Sequence[Source],
-    *,
-    crs: str | CRS | None = None,
-    resolution: float | None = None,
-    origin: tuple[float, float] | None = None,
-) -> Grid:
-    """Choose the reference grid for a list of sources.
-
-    The default is the CRS of the first source, the finest resolution among the sources and the
-    intersection of their footprints, with pixel edges snapped to ``origin`` (a pixel corner;
-    default: see :func:`_snap_origin`).
-
-    Raises
-    ------
-    RasterError
-        If the footprints do not overlap or the resolution is not positive.
-    """
-    grid_crs = _grid_crs(sources, crs)
-    if resolution is None:
-        res = min(_res_in(s, grid_crs) for s in sources)
-    elif resolution <= 0:
-        raise RasterError(f"The resolution has to be positive; got {resolution}.")
-    else:
-        res = float(resolution)
-    feet = [_footprint_in(s, grid_crs) for s in sources]
-    left, bottom = max(f[0] for f in feet), max(f[1] for f in feet)
-    right, top = min(f[2] for f in feet), min(f[3] for f in feet)
-    if origin is None:
-        origin = _snap_origin(sources, grid_crs, res)
-    x0, y0 = origin
-    eps = 1e-6 * res
-    left = x0 + math.ceil((left - x0) / res - eps) * res
-    top = y0 - math.ceil((y0 - top) / res - eps) * res
-    width = int(math.floor((right - left) / res + eps))
-    height = int(math.floor((top - bottom) / res + eps))
-    if (width < 1 or height < 1) and resolution is not None and right > left and top > bottom:
-        unit = crs_units(grid_crs)
-        raise RasterError(
-            f"The grid's pixel (--resolution {resolution:g}) is larger than the rasters' common "
-            f"footprint ({right - left:.6g} x {top - bottom:.6g} {unit} in "
-            f"{grid_crs.to_string()}): --resolution is in the units of the grid's CRS, {unit} "
-            "here. Give a smaller one"
-            + (", or --crs a projected CRS in metres." if grid_crs.is_geographic else ".")
-        )
-    if width < 1 or height < 1:
-        listed = "; ".join(
-            f"'{s.path.name}' {tuple(round(v, 3) for v in f)}" for s, f in zip(sources, feet)
-        )
-        raise RasterError(
-            f"The rasters do not overlap by a whole pixel of {res:g} {crs_units(grid_crs)}: their "
-            f"footprints in "
-            f"{grid_crs.to_string()} are {listed}. Give rasters of the same area, or check that "
-            "each file's CRS is right."
-        )
-    return Grid(grid_crs, Affine(res, 0, left, 0, -res, top), width, height)
 
 
 class RasterStack:
@@ -349,7 +157,7 @@ class RasterStack:
                 "--nodata 0 so those pixels are mapped from the other rasters."
             )
         notes += [_dummy_note(s) for s in self.sources if s.dummy is not None]
-        finest = min(_res_in(s, self.grid.crs) for s in self.sources)
+        finest = min(res_in(s, self.grid.crs) for s in self.sources)
         res, unit = min(self.grid.res), crs_units(self.grid.crs)
         size = f"{self.grid.width:,} x {self.grid.height:,} pixels"
         if res < finest / 2:
@@ -360,7 +168,7 @@ class RasterStack:
                 "--resolution unless this is meant."
             )
         notes += self._footprint_notes()
-        coarsest = max(_res_in(s, self.grid.crs) for s in self.sources)
+        coarsest = max(res_in(s, self.grid.crs) for s in self.sources)
         if res > 2 * coarsest:
             notes.append(
                 f"The grid's pixels ({res:g} {unit}) are {res / coarsest:.1f} times coarser than "
@@ -373,7 +181,7 @@ class RasterStack:
         """A raster that alone shrinks the common footprint (a band georeferenced elsewhere)."""
         if len(self.sources) < 3:
             return []  # with two, either may be the one that is off
-        feet = [_footprint_in(s, self.grid.crs) for s in self.sources]
+        feet = [footprint_in(s, self.grid.crs) for s in self.sources]
 
         def area(boxes) -> float:
             width = min(b[2] for b in boxes) - max(b[0] for b in boxes)
@@ -609,7 +417,7 @@ class _DirectReader:
 
 def _resampling_for(source: Source, grid: Grid) -> str:
     """Bilinear when the source is as coarse as the grid or coarser, average when finer."""
-    return "bilinear" if _res_in(source, grid.crs) >= 0.999 * min(grid.res) else "average"
+    return "bilinear" if res_in(source, grid.crs) >= 0.999 * min(grid.res) else "average"
 
 
 def _unique_names(sources: Sequence[Source]) -> tuple[str, ...]:

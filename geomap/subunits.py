@@ -19,6 +19,7 @@ from geomap import __version__
 from geomap.errors import InputDataError, MissingFileError, ModelError
 from geomap.export import check_out_dir, class_colours, staged_output, write_json
 from geomap.features import FeatureRecipe
+from geomap.grid import Grid
 from geomap.report_html import write_report_html
 from geomap.som_workflow import (
     cluster_names,
@@ -29,7 +30,7 @@ from geomap.som_workflow import (
     write_som_outputs,
 )
 from geomap.sources import GDAL_CACHE_BYTES
-from geomap.stack import BLOCK_SIZE, Grid, RasterStack
+from geomap.stack import BLOCK_SIZE, RasterStack
 from geomap.workflow import Progress, SOMOptions, input_records, make_bundle
 
 

@@ -25,6 +25,7 @@ import rasterio
 from geomap.applicability import Applicability
 from geomap.errors import ModelError, OutputExistsError
 from geomap.export import add_overviews, raster_profile, write_points
+from geomap.grid import Grid
 from geomap.predict import stream_windows, window_proba, window_side
 from geomap.sites import (
     SiteCandidates,
@@ -32,7 +33,6 @@ from geomap.sites import (
     parse_distance,
     read_access,
 )
-from geomap.stack import Grid
 
 APPLICABILITY_BANDS = ("dissimilarity_index", "aoa")
 

@@ -14,7 +14,7 @@ from geomap.export import (
     style_class_raster,
     to_cog,
 )
-from geomap.stack import Grid
+from geomap.grid import Grid
 
 
 def test_known_rock_names_get_conventional_colours_and_others_a_palette():

@@ -6,8 +6,9 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from geomap.errors import MissingFileError, RasterError
+from geomap.grid import choose_grid
 from geomap.sources import inspect_raster
-from geomap.stack import PartialStack, RasterStack, choose_grid
+from geomap.stack import PartialStack, RasterStack
 
 T30 = Affine(30.0, 0, 500000.0, 0, -30.0, 5200000.0)
 
@@ -367,7 +368,7 @@ def test_ground_resolution_in_metres(crs, res, expected):
     from affine import Affine
     from rasterio.crs import CRS
 
-    from geomap.stack import Grid
+    from geomap.grid import Grid
 
     top = 45.05 if crs == "EPSG:4326" else 5_000_000.0
     grid = Grid(CRS.from_user_input(crs), Affine(res, 0, 10.0, 0, -res, top), 100, 100)

@@ -1,0 +1,212 @@
+"""The reference grid: one CRS, pixel size and extent that every input raster is read onto.
+
+:func:`choose_grid` takes the CRS of the first raster, the finest pixel size among them and the
+intersection of their footprints, with the pixel edges on a raster's own (overridable).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.errors import CRSError
+from rasterio.warp import calculate_default_transform, transform_bounds
+from rasterio.windows import Window
+
+from geomap.errors import RasterError
+from geomap.sources import Source, crs_units
+
+_EARTH_RADIUS_M = 6_371_008.8  # WGS 84 mean radius
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up pixel grid: CRS, affine transform and size."""
+
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
+
+    @property
+    def res(self) -> tuple[float, float]:
+        """Pixel width and height in CRS units."""
+        return (self.transform.a, -self.transform.e)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) in CRS units."""
+        left, top = self.transform.c, self.transform.f
+        return (left, top - self.height * self.res[1], left + self.width * self.res[0], top)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width)."""
+        return (self.height, self.width)
+
+    @property
+    def ground_res(self) -> tuple[float, float]:
+        """Pixel width and height in metres on the ground, at the grid's centre.
+
+        Projected grids convert their linear unit (metre, foot, ...); geographic grids (degrees)
+        use the sphere of the WGS 84 mean radius at the centre latitude.
+        """
+        if self.crs.is_geographic:
+            left, bottom, right, top = self.bounds
+            metres_per_degree = math.pi * _EARTH_RADIUS_M / 180
+            lat = math.radians((bottom + top) / 2)
+            return (
+                self.res[0] * metres_per_degree * math.cos(lat),
+                self.res[1] * metres_per_degree,
+            )
+        factor = self.crs.linear_units_factor[1]
+        return (self.res[0] * factor, self.res[1] * factor)
+
+    @property
+    def pixel_size_m(self) -> float:
+        """Side in metres of a square pixel of the same area (for terrain features)."""
+        return math.sqrt(self.pixel_area_m2)
+
+    @property
+    def pixel_area_m2(self) -> float:
+        """Ground area of a pixel in square metres, at the grid's centre."""
+        width, height = self.ground_res
+        return width * height
+
+    def windows(self, block_size: int) -> Iterator[Window]:
+        """Yield the grid's windows of at most ``block_size`` square pixels, row by row."""
+        if block_size < 16:
+            raise ValueError(f"block_size has to be at least 16 pixels; got {block_size}.")
+        for row in range(0, self.height, block_size):
+            for col in range(0, self.width, block_size):
+                yield Window(
+                    col, row, min(block_size, self.width - col), min(block_size, self.height - row)
+                )
+
+    def xy(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Map coordinates of pixel centres."""
+        x = self.transform.c + (np.asarray(cols) + 0.5) * self.transform.a
+        y = self.transform.f + (np.asarray(rows) + 0.5) * self.transform.e
+        return x, y
+
+    def to_dict(self) -> dict:
+        """A JSON-ready description."""
+        return {
+            "crs": self.crs.to_string(),
+            "crs_wkt": self.crs.to_wkt(),
+            "transform": list(self.transform)[:6],
+            "width": self.width,
+            "height": self.height,
+            "resolution": list(self.res),
+            "units": crs_units(self.crs),
+            "bounds": list(self.bounds),
+        }
+
+
+def _grid_crs(sources: Sequence[Source], crs: str | CRS | None) -> CRS:
+    if crs is None:
+        return sources[0].crs
+    try:
+        return CRS.from_user_input(crs)
+    except CRSError as exc:
+        raise RasterError(
+            f"The reference CRS '{crs}' is not understood ({exc}); give e.g. EPSG:32633."
+        ) from None
+
+
+def res_in(source: Source, crs: CRS) -> float:
+    """The source's finer pixel size expressed in the units of ``crs``.
+
+    Where the reprojected size is within 1% of the native one, the native one: a 25 m DEM in
+    EPSG:3035 makes a 25 m grid in UTM, not the 25.08 m its reprojected footprint gives (a
+    Web Mercator raster's "10 m" at 60 degrees north stays the 5 m it is on the ground).
+    """
+    native = min(source.res)
+    if source.crs == crs:
+        return native
+    transform, _, _ = calculate_default_transform(
+        source.crs, crs, source.width, source.height, *source.bounds
+    )
+    size = min(abs(transform.a), abs(transform.e))
+    return native if abs(size - native) <= 0.01 * native else size
+
+
+def footprint_in(source: Source, crs: CRS) -> tuple[float, float, float, float]:
+    """The source's bounds in ``crs`` (densified, so a reprojected edge's bulge is inside)."""
+    if source.crs == crs:
+        return source.bounds
+    return transform_bounds(source.crs, crs, *source.bounds, densify_pts=21)
+
+
+def _snap_origin(sources: Sequence[Source], crs: CRS, res: float) -> tuple[float, float]:
+    """The corner the grid's pixel edges snap to.
+
+    The top-left corner of the first source in the grid's CRS and at its pixel size (it is then
+    read pixel for pixel); else of the first source in that CRS; else (0, 0).
+    """
+    same = [s for s in sources if s.crs == crs]
+    exact = [s for s in same if abs(min(s.res) - res) <= 1e-6 * res and s.res[0] == s.res[1]]
+    first = (exact or same or [None])[0]
+    return (0.0, 0.0) if first is None else (first.bounds[0], first.bounds[3])
+
+
+def choose_grid(
+    sources: Sequence[Source],
+    *,
+    crs: str | CRS | None = None,
+    resolution: float | None = None,
+    origin: tuple[float, float] | None = None,
+) -> Grid:
+    """Choose the reference grid for a list of sources.
+
+    The default is the CRS of the first source, the finest resolution among the sources and the
+    intersection of their footprints, with pixel edges snapped to ``origin`` (a pixel corner;
+    default: see :func:`_snap_origin`).
+
+    Raises
+    ------
+    RasterError
+        If the footprints do not overlap or the resolution is not positive.
+    """
+    grid_crs = _grid_crs(sources, crs)
+    if resolution is None:
+        res = min(res_in(s, grid_crs) for s in sources)
+    elif resolution <= 0:
+        raise RasterError(f"The resolution has to be positive; got {resolution}.")
+    else:
+        res = float(resolution)
+    feet = [footprint_in(s, grid_crs) for s in sources]
+    left, bottom = max(f[0] for f in feet), max(f[1] for f in feet)
+    right, top = min(f[2] for f in feet), min(f[3] for f in feet)
+    if origin is None:
+        origin = _snap_origin(sources, grid_crs, res)
+    x0, y0 = origin
+    eps = 1e-6 * res
+    left = x0 + math.ceil((left - x0) / res - eps) * res
+    top = y0 - math.ceil((y0 - top) / res - eps) * res
+    width = int(math.floor((right - left) / res + eps))
+    height = int(math.floor((top - bottom) / res + eps))
+    if (width < 1 or height < 1) and resolution is not None and right > left and top > bottom:
+        unit = crs_units(grid_crs)
+        raise RasterError(
+            f"The grid's pixel (--resolution {resolution:g}) is larger than the rasters' common "
+            f"footprint ({right - left:.6g} x {top - bottom:.6g} {unit} in "
+            f"{grid_crs.to_string()}): --resolution is in the units of the grid's CRS, {unit} "
+            "here. Give a smaller one"
+            + (", or --crs a projected CRS in metres." if grid_crs.is_geographic else ".")
+        )
+    if width < 1 or height < 1:
+        listed = "; ".join(
+            f"'{s.path.name}' {tuple(round(v, 3) for v in f)}" for s, f in zip(sources, feet)
+        )
+        raise RasterError(
+            f"The rasters do not overlap by a whole pixel of {res:g} {crs_units(grid_crs)}: their "
+            f"footprints in "
+            f"{grid_crs.to_string()} are {listed}. Give rasters of the same area, or check that "
+            "each file's CRS is right."
+        )
+    return Grid(grid_crs, Affine(res, 0, left, 0, -res, top), width, height)
