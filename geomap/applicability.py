@@ -200,6 +200,7 @@ class _Space:
     nearest: Callable[[np.ndarray], np.ndarray] | None  # distance to the nearest training row
     mean_distance: float
     threshold: float
+    cv_di: np.ndarray | None = None  # the rows' cross-validated DI, when computed at fit
 
 
 class Applicability(BaseEstimator):
@@ -397,23 +398,25 @@ class Applicability(BaseEstimator):
         Z = self.train_[np.ix_(rows, cols)]
         reference = self._reference(self.folds_[rows], bits)
         key = ",".join(map(str, keep))
+        cv_di = None
         if key not in self.spaces_:
-            self.spaces_[key] = self._space_statistics(Z, self.folds_[rows], reference)
+            self.spaces_[key], cv_di = self._space_statistics(Z, self.folds_[rows], reference)
         mean_distance, threshold = self.spaces_[key]
         nearest = None
         if reference.any() and np.isfinite(mean_distance):
             nearest = nearest_distance(Z[reference])
-        self._cache[bits] = _Space(cols, rows, reference, nearest, mean_distance, threshold)
+        self._cache[bits] = _Space(cols, rows, reference, nearest, mean_distance, threshold, cv_di)
         return self._cache[bits]
 
     def _space_statistics(
         self, Z: np.ndarray, folds: np.ndarray, reference: np.ndarray
-    ) -> list[float]:
+    ) -> tuple[list[float], np.ndarray | None]:
+        """[mean distance, AOA threshold] of a subspace, and its rows' cross-validated DI."""
         mean_distance = mean_pairwise_distance(Z[reference], self.random_state)
         if not mean_distance > 0:  # fewer than two samples, or all identical
-            return [float("nan"), float("nan")]
+            return [float("nan"), float("nan")], None
         di = cv_nearest_distance(Z, folds, reference) / mean_distance
-        return [mean_distance, aoa_threshold(di, self.whisker)]
+        return [mean_distance, aoa_threshold(di, self.whisker)], di
 
     def _train_di(self, bits: np.ndarray | None = None) -> np.ndarray:
         """Cross-validated DI of each training sample, in the subspace of its complete groups.
@@ -426,9 +429,11 @@ class Applicability(BaseEstimator):
             space = self._space(int(b))
             if not np.isfinite(space.mean_distance):
                 continue
-            Z = self.train_[np.ix_(space.rows, space.cols)]
-            folds = self.folds_[space.rows]
-            di = cv_nearest_distance(Z, folds, space.reference) / space.mean_distance
+            di = space.cv_di  # computed with the threshold during fit
+            if di is None:  # a model loaded from a file: its statistics were kept, not the DI
+                Z = self.train_[np.ix_(space.rows, space.cols)]
+                folds = self.folds_[space.rows]
+                di = cv_nearest_distance(Z, folds, space.reference) / space.mean_distance
             pos = np.searchsorted(space.rows, np.flatnonzero(bits == b))
             out[bits == b] = di[pos]
         out[~np.isfinite(out)] = np.nan
