@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import rasterio
 import streamlit as st
 
 from geomap.errors import GeomapError
@@ -333,6 +334,32 @@ def user_message(text: str, root: Path | None) -> str:
     if root is None:
         return text
     return re.sub(re.escape(str(root)) + r"/[^/'\s]+/", "", text)
+
+
+def projected_first(rasters: list[Path]) -> list[Path]:
+    """The rasters with those in a projected CRS first, else in their order.
+
+    The grid takes the first raster's CRS. Uploads come in whatever order the browser gives
+    them, so radiometrics in degrees could put the whole map on a degree grid.
+    """
+    return sorted(rasters, key=lambda p: _geographic(str(p), _mtime(p)))
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _geographic(path: str, mtime_ns: int) -> bool:
+    """Whether a raster's CRS is geographic (False for a file GDAL cannot read: kept in place)."""
+    try:
+        with rasterio.open(path) as src:
+            return bool(src.crs is not None and src.crs.is_geographic)
+    except (rasterio.errors.RasterioError, OSError):
+        return False
 
 
 def in_app_words(text: str) -> str:

@@ -54,13 +54,15 @@ status = st.sidebar.empty()
 
 
 def show_status() -> None:
-    """The inputs and the map of this session, in the sidebar."""
+    """The inputs and the map of this session, in the sidebar (cleared when there are none)."""
+    data, run = session.inputs(), session.current_run()
+    if not data.rasters and run is None:
+        status.empty()  # an empty container would leave the earlier status on screen
+        return
     with status.container():
-        data = session.inputs()
         if data.rasters:
             origin = "from the demo scene" if data.demo else "uploaded"
             st.caption(f"Inputs: {len(data.rasters)} raster(s) {origin}")
-        run = session.current_run()
         if run is not None:
             st.caption(f"Map: {run['params']['model']} run `{run['key']}`")
 

@@ -32,7 +32,9 @@ def _uploaded(kind: str, key: str) -> None:
     st.session_state.source = "upload"
     if not st.session_state.get(key):
         kept = st.session_state.get("kept_uploads", {})
-        kept[kind] = list(kept.get("earlier", [])) if kind == "rasters" else None
+        replaced = kept.get("replaced", [])
+        earlier = [p for p in kept.get("earlier", []) if p not in replaced]
+        kept[kind] = earlier if kind == "rasters" else None
 
 
 left, right = st.columns(2)
@@ -93,11 +95,14 @@ def _sync_uploads() -> session.Inputs:
             saved[f.file_id] = ws.save(kind, f.name, f.getvalue())
     kept = st.session_state.setdefault("kept_uploads", {"rasters": [], "labels": None})
     box = [saved[f.file_id] for f in raster_files or []]
-    if box:  # a namesake's bytes are the new upload's now: it is no longer an earlier file
-        kept["earlier"] = [p for p in kept.get("earlier", []) if p not in box]
-        kept["rasters"] = kept["earlier"] + box
+    earlier = kept.get("earlier", [])
+    if box:  # a namesake keeps its place, with the new bytes; removed with its x, it is gone
+        replaced = [p for p in earlier if p in box or p in kept.get("replaced", [])]
+        kept["replaced"] = replaced
+        kept["rasters"] = [p for p in earlier if p in box or p not in replaced]
+        kept["rasters"] += [p for p in box if p not in earlier]
     else:
-        kept["earlier"] = list(kept["rasters"])
+        kept["earlier"], kept["replaced"] = list(kept["rasters"]), []
     for kind, f in singles.items():
         if f:
             kept[kind] = saved[f.file_id]
@@ -111,13 +116,15 @@ def _sync_uploads() -> session.Inputs:
             "of the same name replaces its namesake); new observations replace the earlier."
         )
         if forget.button("Forget them", key="forget_uploads"):
-            kept["rasters"], kept["earlier"] = box, []
+            kept["rasters"], kept["earlier"], kept["replaced"] = box, [], []
             for kind, f in singles.items():
                 if not f:
                     kept[kind] = None
             st.rerun()
     return session.Inputs(
-        rasters=list(kept["rasters"]), labels=kept["labels"], legend=kept.get("legend")
+        rasters=session.projected_first(kept["rasters"]),
+        labels=kept["labels"],
+        legend=kept.get("legend"),
     )
 
 
@@ -180,10 +187,6 @@ if not data.demo:
         st.error(f"'{nodata}' is not a number: give the no-data value as a number, e.g. 0.")
 st.session_state.inputs = data
 
-if not data.rasters:
-    st.warning("Upload at least one raster.")
-    st.stop()
-
 
 @st.cache_data(max_entries=32, show_spinner="Reading the inputs...")
 def _describe(rasters, labels, column, crs, layer, legend, nodata, stamps) -> dict:
@@ -198,58 +201,67 @@ def _pixel_size(resolution) -> str:
     return x if x == y else f"{x} x {y}"
 
 
-stamps = tuple(
-    p.stat().st_mtime_ns for p in [*data.rasters, *filter(None, [data.labels, data.legend])]
-)
-with session.reported("Reading the inputs"):
-    summary = _describe(
-        tuple(map(str, data.rasters)),
-        str(data.labels) if data.labels else None,
-        data.label_column,
-        data.label_crs,
-        data.label_layer,
-        str(data.legend) if data.legend else None,
-        data.nodata,
-        stamps,
+def _show_inputs(data: session.Inputs) -> None:
+    """The reference grid, every source and the observations per class, with the warnings."""
+    stamps = tuple(
+        p.stat().st_mtime_ns for p in [*data.rasters, *filter(None, [data.labels, data.legend])]
     )
-    grid = summary["grid"]
-    st.subheader("Reference grid")
-    st.write(
-        f"{grid['crs']}, {grid['resolution'][0]:g} x {grid['resolution'][1]:g} {grid['units']} "
-        "per pixel, "
-        f"{grid['width']} x {grid['height']} pixels; every raster is read onto it window by window."
-    )
-    st.dataframe(
-        pd.DataFrame(
-            {
-                "file": [s["path"].rsplit("/", 1)[-1] for s in summary["sources"]],
-                "bands": [", ".join(s["bands"]) for s in summary["sources"]],
-                "CRS": [s["crs"] for s in summary["sources"]],
-                "resolution": [
-                    f"{_pixel_size(s['resolution'])} {s['units']}" for s in summary["sources"]
-                ],
-                "type": [s["dtype"] for s in summary["sources"]],
-                "nodata": [s["nodata"] for s in summary["sources"]],
-                "resampling": [s["resampling"] for s in summary["sources"]],
-            }
-        ),
-        hide_index=True,
-        key="sources_table",
-    )
-    if "samples" in summary:
-        st.subheader("Observations on the grid")
+    with session.reported("Reading the inputs"):
+        summary = _describe(
+            tuple(map(str, data.rasters)),
+            str(data.labels) if data.labels else None,
+            data.label_column,
+            data.label_crs,
+            data.label_layer,
+            str(data.legend) if data.legend else None,
+            data.nodata,
+            stamps,
+        )
+        grid = summary["grid"]
+        st.subheader("Reference grid")
+        st.write(
+            f"{grid['crs']}, {grid['resolution'][0]:g} x {grid['resolution'][1]:g} "
+            f"{grid['units']} per pixel, {grid['width']} x {grid['height']} pixels; every raster "
+            "is read onto it window by window."
+        )
         st.dataframe(
-            pd.DataFrame(summary["samples"]["per_class"].items(), columns=["class", "samples"]),
+            pd.DataFrame(
+                {
+                    "file": [s["path"].rsplit("/", 1)[-1] for s in summary["sources"]],
+                    "bands": [", ".join(s["bands"]) for s in summary["sources"]],
+                    "CRS": [s["crs"] for s in summary["sources"]],
+                    "resolution": [
+                        f"{_pixel_size(s['resolution'])} {s['units']}" for s in summary["sources"]
+                    ],
+                    "type": [s["dtype"] for s in summary["sources"]],
+                    "nodata": [s["nodata"] for s in summary["sources"]],
+                    "resampling": [s["resampling"] for s in summary["sources"]],
+                }
+            ),
             hide_index=True,
-            key="samples_table",
+            key="sources_table",
         )
-    for note in summary["warnings"]:
-        st.warning(session.in_app_words(note))
-    if data.ready:
-        st.success("Ready: go to **Train**.")
-    else:
-        st.success(
-            "Rasters ready: **Train** can cluster them with a self-organizing map now; the forest "
-            "and the labelled SOM also need observations."
-        )
-    st.page_link("views/train.py", label="Train a model", icon=":material/arrow_forward:")
+        if "samples" in summary:
+            st.subheader("Observations on the grid")
+            st.dataframe(
+                pd.DataFrame(summary["samples"]["per_class"].items(), columns=["class", "samples"]),
+                hide_index=True,
+                key="samples_table",
+            )
+        for note in summary["warnings"]:
+            st.warning(session.in_app_words(note))
+        if data.ready:
+            st.success("Ready: go to **Train**.")
+        else:
+            st.success(
+                "Rasters ready: **Train** can cluster them with a self-organizing map now; the "
+                "forest and the labelled SOM also need observations."
+            )
+        st.page_link("views/train.py", label="Train a model", icon=":material/arrow_forward:")
+
+
+# not st.stop(): the frame redraws the sidebar after the page, which a stopped page cannot
+if data.rasters:
+    _show_inputs(data)
+else:
+    st.warning("Upload at least one raster.")

@@ -155,11 +155,16 @@ def test_uploaded_rasters_and_csv_observations_are_ready_to_train(offline):
     expect(page.get_by_text("Also using the files uploaded earlier")).to_be_visible()
     expect(page.get_by_text("radiometrics.tif, magnetics.tif, field_points.csv")).to_be_visible()
     expect(page.get_by_text("Inputs: 4 raster(s) uploaded")).to_be_visible()
+    expect(page.get_by_text("EPSG:32633, 30 x 30 m per pixel")).to_be_visible()  # not degrees
     page.get_by_role("button", name="Remove landsat.tif").click()  # the namesake is gone too
     expect(page.get_by_text("Inputs: 3 raster(s) uploaded")).to_be_visible()
+    expect(page.get_by_text("EPSG:32633, 30 x 30 m per pixel")).to_be_visible()  # degrees last
     page.get_by_role("button", name="Forget them").click()
     expect(page.get_by_text("Inputs: 1 raster(s) uploaded")).to_be_visible()
     expect(page.get_by_text("Rasters ready")).to_be_visible()  # the observations forgotten too
+    page.get_by_role("button", name="Remove dem.tif").click()
+    expect(page.get_by_text("Upload at least one raster.")).to_be_visible()
+    expect(page.get_by_test_id("stSidebar").get_by_text("Inputs:")).to_have_count(0)
     assert offline.blocked == [], offline.blocked
 
 
