@@ -137,16 +137,20 @@ def overlay_url(png: bytes) -> str:
 CONTROL_ROW_PX, CONTROL_FRAME_PX = 26, 40
 
 
-def offline_map(bounds: tuple, basemap: str | None, control_rows: int = 0) -> folium.Map:
+def offline_map(
+    bounds: tuple, basemap: str | None, control_rows: int = 0, view: tuple | None = None
+) -> folium.Map:
     """A folium map that loads Leaflet from this app and tiles only when a basemap is chosen.
 
     The scene opens above the layer control of ``control_rows`` rows (bottom right), which
-    would otherwise hide its lower-right corner.
+    would otherwise hide its lower-right corner; or at ``view`` (centre, zoom), where the user
+    left the map. The view goes into the map itself: given to the component beside a fit to
+    the scene, it lost to the fit, and a map redrawn with another layer opened zoomed out.
     """
     (south, west), (north, east) = bounds
     m = folium.Map(
-        location=[(south + north) / 2, (west + east) / 2],
-        zoom_start=webmap.zoom_for(bounds),
+        location=list(view[0]) if view else [(south + north) / 2, (west + east) / 2],
+        zoom_start=view[1] if view else webmap.zoom_for(bounds),
         tiles=None,
         control_scale=True,
     )
@@ -154,8 +158,9 @@ def offline_map(bounds: tuple, basemap: str | None, control_rows: int = 0) -> fo
     m.default_css = [("leaflet_css", LEAFLET_CSS)]
     if basemap:
         folium.TileLayer(basemap, name=basemap, control=True).add_to(m)
-    room = control_rows * CONTROL_ROW_PX + CONTROL_FRAME_PX if control_rows else 0
-    m.fit_bounds([[south, west], [north, east]], padding_bottom_right=(0, room))
+    if view is None:
+        room = control_rows * CONTROL_ROW_PX + CONTROL_FRAME_PX if control_rows else 0
+        m.fit_bounds([[south, west], [north, east]], padding_bottom_right=(0, room))
     return m
 
 

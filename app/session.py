@@ -274,14 +274,17 @@ def map_view(run_key: str, drawn: tuple) -> tuple[tuple[float, float] | None, in
     ``drawn`` is what the map shows (layers, opacity, basemap). A map that replaces the one on
     screen, or is drawn on coming back to the page, opens where the user left this run's map
     (none yet: the whole survey). While the same map stays on screen the browser holds its
-    view: sending the last reported one back would undo a zoom still under way.
+    view and gets the view it was drawn with again: sending the last reported one would undo
+    a zoom still under way, and sending none would change the component's arguments, which
+    draws it anew, fitted to the whole survey.
     """
-    on_screen = st.session_state.get("map_on_screen")
+    if st.session_state.get("map_on_screen") == drawn:  # the same arguments: nothing moves
+        return st.session_state.get("map_sent", (None, None))
     st.session_state.map_on_screen = drawn
     view = st.session_state.get("map_view")
-    if on_screen == drawn or not view or view["run"] != run_key:
-        return None, None
-    return view["center"], view["zoom"]
+    sent = (None, None) if not view or view["run"] != run_key else (view["center"], view["zoom"])
+    st.session_state.map_sent = sent
+    return sent
 
 
 def remember_map_view(run_key: str, state: dict | None) -> None:

@@ -58,7 +58,9 @@ with controls:
 
 bounds = mapview.rendered(out, first)[1]
 rows = len(chosen) + (1 if mapview.BASEMAPS[basemap] else 0)  # entries of the layer control
-m = mapview.offline_map(bounds, mapview.BASEMAPS[basemap], control_rows=rows)
+center, zoom = session.map_view(result["key"], (tuple(chosen), opacity, basemap))
+view = (center, zoom) if center is not None else None
+m = mapview.offline_map(bounds, mapview.BASEMAPS[basemap], control_rows=rows, view=view)
 legend_html = []
 with session.reported("Drawing the map"):
     rasters = [title for title in chosen if title in layers]
@@ -101,15 +103,8 @@ with session.reported("Drawing the map"):
         mapview.add_to_check(m, geojson)
     folium.LayerControl(collapsed=False, position="bottomright").add_to(m)  # not over popups
     with controls:
-        center, zoom = session.map_view(result["key"], (tuple(chosen), opacity, basemap))
         state = st_folium(
-            m,
-            height=620,
-            use_container_width=True,
-            returned_objects=["center", "zoom"],
-            center=center,
-            zoom=zoom,
-            key="map",
+            m, height=620, use_container_width=True, returned_objects=["center", "zoom"], key="map"
         )
         session.remember_map_view(result["key"], state)
 with legend:

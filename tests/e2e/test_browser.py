@@ -23,7 +23,7 @@ def _map_frame(page):
 
 
 def _zoom_in_then_redraw_keeps_the_view(page) -> None:
-    """Zoom in twice (quickly), then move the opacity slider, which draws the map anew.
+    """Zoom in twice (quickly), move the opacity slider, then add a layer: each draws it anew.
 
     The map's scale bar tells the zoom: it must stay the zoomed-in one (no return to the whole
     survey after the redraw; no snapping back while zooming, which this catches only when the
@@ -46,6 +46,15 @@ def _zoom_in_then_redraw_keeps_the_view(page) -> None:
     expect(_map_frame(page).locator("img.leaflet-image-layer").first).to_be_visible()
     page.wait_for_timeout(2000)
     assert scale.inner_text() == zoomed != whole, (whole, zoomed, scale.inner_text())
+    page.get_by_role("combobox").first.click()  # a layer more: a taller layer control
+    page.get_by_role("option", name="Missing inputs").click()
+    page.keyboard.press("Escape")
+    expect(
+        page.locator(".geomap-legend, .geomap-colourbar").get_by_text("Missing inputs")
+    ).to_be_visible()
+    page.wait_for_timeout(3000)
+    scale = _map_frame(page).locator(".leaflet-control-scale-line").first
+    assert scale.inner_text() == zoomed, (whole, zoomed, scale.inner_text())  # not fitted anew
 
 
 def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
