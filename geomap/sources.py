@@ -28,8 +28,9 @@ _CHECK_SIZE = 256
 FILL_MAGNITUDE = 1e20
 #: Fill values survey software writes without always declaring them.
 DUMMIES = frozenset({-99999.0, -9999.0, -32768.0, -32767.0, -999999.0, -99999.99, -9999.99})
-#: Share of a band's pixels holding one of :data:`DUMMIES` above which it is named.
-DUMMY_SHARE = 0.005
+#: Share of a band's pixels holding an undeclared fill (0, or one of :data:`DUMMIES`) above
+#: which the raster is named with the --nodata to give.
+FILL_SHARE = 0.005
 #: GDAL block cache, in bytes, wherever geomap reads or writes rasters. GDAL's default (5% of
 #: RAM) lets a decimated read of a large file keep every decompressed block in memory.
 GDAL_CACHE_BYTES = 64 * 2**20
@@ -220,7 +221,7 @@ def _check_bands(
     Returns the share of each band's valid pixels that are exactly 0 where no value is negative
     (0 then may be a fill value nobody declared; 0.0 for the other bands), and the dummy value
     the bands hold, if any, with its largest share: a value of :data:`DUMMIES` that is a band's
-    minimum or maximum on at least :data:`DUMMY_SHARE` of its pixels, or any value of magnitude
+    minimum or maximum on at least :data:`FILL_SHARE` of its pixels, or any value of magnitude
     :data:`FILL_MAGNITUDE` or more (read as no data whatever the file says).
     """
     scale = max(src.width, src.height) / _CHECK_SIZE
@@ -272,7 +273,7 @@ def _dummy(values: np.ndarray) -> tuple[float, float] | None:
         return float(kinds[np.argmax(counts)]), float(huge.mean())
     for end in (values.min(), values.max()):
         share = float(np.mean(values == end))
-        if end in DUMMIES and share >= DUMMY_SHARE:
+        if end in DUMMIES and share >= FILL_SHARE:
             return float(end), share
     return None
 

@@ -21,16 +21,19 @@ from rasterio.windows import Window
 
 from geomap.errors import RasterError
 from geomap.grid import Grid, choose_grid, footprint_in, res_in
-from geomap.sources import FILL_MAGNITUDE, Source, crs_units, inspect_raster, raster_error
+from geomap.sources import (
+    FILL_MAGNITUDE,
+    FILL_SHARE,
+    Source,
+    crs_units,
+    inspect_raster,
+    raster_error,
+)
 
 #: Side of the square windows streamed through a model: a multiple of the 256-pixel GeoTIFF
 #: tiles, and small enough that a window's feature table (about a hundred features) stays near
 #: 25 MB; 512 took the peak of an 8000 x 8000 x 12 run to 0.99 GB.
 BLOCK_SIZE = 256
-
-
-#: Share of exact zeros in a band without nodata above which geomap suggests --nodata 0.
-ZERO_SHARE = 0.005
 
 
 def _dummy_note(source: Source) -> str:
@@ -138,7 +141,7 @@ class RasterStack:
             for s in self.sources
             if s.ignored_nodata is not None and s.nodata is None
         ]
-        zeros = [s for s in self.sources if s.zero_share and max(s.zero_share) >= ZERO_SHARE]
+        zeros = [s for s in self.sources if s.zero_share and max(s.zero_share) >= FILL_SHARE]
         if len(zeros) == 1:
             notes.append(
                 f"Raster '{zeros[0].path.name}': {max(zeros[0].zero_share):.1%} of its pixels are "
@@ -239,8 +242,9 @@ class RasterStack:
                     "file is corrupt there.",
                     "Copy or download it again.",
                 ) from None
-            with np.errstate(invalid="ignore"):
-                data[np.abs(data) >= FILL_MAGNITUDE] = np.nan  # dummies, and what warping blurs
+            if np.dtype(source.dtype).kind == "f":  # integers cannot hold such dummies
+                with np.errstate(invalid="ignore"):
+                    data[np.abs(data) >= FILL_MAGNITUDE] = np.nan  # and what warping blurs
             out[start : start + source.count, rs, cs] = data
             start += source.count
         return out
