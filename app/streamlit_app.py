@@ -57,7 +57,7 @@ def show_status() -> None:
     """The inputs and the map of this session, in the sidebar (cleared when there are none)."""
     data, run = session.inputs(), session.current_run()
     if not data.rasters and run is None:
-        status.empty()  # an empty container would leave the earlier status on screen
+        status.empty()  # nothing to show: clear what the last run wrote there
         return
     with status.container():
         if data.rasters:
