@@ -429,6 +429,24 @@ class _Bar:
 
 
 def _summarise(report: dict) -> None:
+    _log_inputs(report)
+    _log_figures(report)
+    for note in report.get("warnings", []):
+        log.warning("warning: %s", note)
+    pred = report["prediction"]
+    log.info(
+        "mapped %d pixels (%d with reduced inputs, %d of them optical pixels unlike every "
+        "observation's), %d nodata; wrote %s",
+        pred["mapped_pixels"],
+        pred["reduced_input_pixels"],
+        pred.get("screened_pixels", 0),
+        pred["nodata_pixels"],
+        report.get("configuration", {}).get("out", "the output folder"),
+    )
+
+
+def _log_inputs(report: dict) -> None:
+    """The grid, then each source on it."""
     grid = report["grid"]
     log.info(
         "grid: %s, %g x %g %s per pixel, %d x %d pixels",
@@ -449,6 +467,10 @@ def _summarise(report: dict) -> None:
             source["resampling"],
             100 * fraction,
         )
+
+
+def _log_figures(report: dict) -> None:
+    """Cross-validation, the map's expected accuracy, and the lists written beside the map."""
     val = report.get("validation")
     if val:
         for kind in ("random", "spatial"):
@@ -482,18 +504,6 @@ def _summarise(report: dict) -> None:
             checks["n_listed"],
             checks["n_points"],
         )
-    for note in report.get("warnings", []):
-        log.warning("warning: %s", note)
-    pred = report["prediction"]
-    log.info(
-        "mapped %d pixels (%d with reduced inputs, %d of them optical pixels unlike every "
-        "observation's), %d nodata; wrote %s",
-        pred["mapped_pixels"],
-        pred["reduced_input_pixels"],
-        pred.get("screened_pixels", 0),
-        pred["nodata_pixels"],
-        report.get("configuration", {}).get("out", "the output folder"),
-    )
 
 
 def _n_sites(report: dict) -> int:
