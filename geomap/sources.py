@@ -68,6 +68,9 @@ class Source:
     ignored_nodata: str | None = None
     #: An undeclared dummy value its bands hold (-99999, 1e30...) and its largest share.
     dummy: tuple[float, float] | None = None
+    #: Each band's declared scale and offset: a value means ``stored * scale + offset``
+    #: (Landsat Collection 2 reflectance: 2.75e-05 and -0.2); empty when every band is 1 and 0.
+    scale_offset: tuple[tuple[float, float], ...] = ()
 
     @property
     def count(self) -> int:
@@ -158,7 +161,14 @@ def _inspect(path: Path, nodata: float | None) -> Source:
             zero_share=zeros if src.nodata is None and nodata is None else (0.0,) * src.count,
             ignored_nodata=ignored,
             dummy=dummy if src.nodata is None and nodata is None else None,
+            scale_offset=_scale_offset(src),
         )
+
+
+def _scale_offset(src: rasterio.DatasetReader) -> tuple[tuple[float, float], ...]:
+    """Each band's (scale, offset) when any band declares other than (1, 0), else ()."""
+    pairs = tuple(zip(map(float, src.scales), map(float, src.offsets)))
+    return pairs if any(pair != (1.0, 0.0) for pair in pairs) else ()
 
 
 def _vrt_nodata(path: Path, dtype: str) -> str | None:

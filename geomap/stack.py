@@ -245,6 +245,9 @@ class RasterStack:
             if np.dtype(source.dtype).kind == "f":  # integers cannot hold such dummies
                 with np.errstate(invalid="ignore"):
                     data[np.abs(data) >= FILL_MAGNITUDE] = np.nan  # and what warping blurs
+            if source.scale_offset:  # linear, so exact after bilinear or average resampling
+                scale, offset = np.asarray(source.scale_offset, dtype="float32").T
+                data = data * scale[:, None, None] + offset[:, None, None]
             out[start : start + source.count, rs, cs] = data
             start += source.count
         return out
@@ -262,6 +265,7 @@ class RasterStack:
                     "units": crs_units(s.crs),
                     "dtype": s.dtype,
                     "nodata": s.nodata,
+                    "scale_offset": [list(pair) for pair in s.scale_offset] or None,
                     "resampling": r,
                 }
                 for s, r in zip(self.sources, self.resampling)
@@ -332,6 +336,7 @@ class PartialStack:
                 "units": crs_units(s.crs),
                 "dtype": s.dtype,
                 "nodata": None,
+                "scale_offset": None,
                 "resampling": "none: no raster given",
             }
             if i in self._absent

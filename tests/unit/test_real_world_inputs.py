@@ -12,6 +12,7 @@ from affine import Affine
 from rasterio.features import shapes
 from shapely.geometry import shape
 
+from geomap.apply import predict
 from geomap.synthetic import CLASS_NAMES, ORIGIN, truth_at
 from geomap.workflow import RunConfig, run
 
@@ -121,3 +122,22 @@ def test_landsat_hole_is_filled_from_other_sources_and_flagged(delivery):
     assert report["prediction"]["reduced_input_pixels"] > 0
     centre = missing[140:160, 140:160]
     assert (centre > 0).mean() > 0.5 and np.isclose(centre.max(), 1 / 6)
+
+
+def test_a_band_reprocessed_with_a_declared_offset_predicts_the_same_map(delivery, tmp_path):
+    """Sentinel-2 baseline 04.00 adds 1000 to every DN and declares the offset: same ground."""
+    rasters, out, _ = delivery
+    with rasterio.open(rasters[4]) as src:
+        profile, dn = src.profile, src.read(1)
+    shifted = tmp_path / rasters[4].name
+    with rasterio.open(shifted, "w", **profile) as dst:
+        dst.write(np.where(dn == 0, 0, dn + 1000).astype("uint16")[None])
+        dst.offsets = (-1000.0,)
+    given = [*rasters[:4], shifted, rasters[5]]
+    report = predict(out / "model.skops", given, tmp_path / "again")
+    with (
+        rasterio.open(out / "lithology.tif") as a,
+        rasterio.open(tmp_path / "again" / "lithology.tif") as b,
+    ):
+        assert (a.read(1) == b.read(1)).mean() > 0.999
+    assert report["sources"][4]["scale_offset"] == [[1.0, -1000.0]]

@@ -467,3 +467,33 @@ def test_web_mercator_metres_are_not_taken_for_ground_metres(raster_factory):
     )  # fmt: skip
     with RasterStack.open([a, merc]) as stack:
         assert 4.9 < stack.grid.res[0] < 5.1  # "10 m" of Web Mercator is 5 m on the ground here
+
+
+def _declare(path, scale, offset):
+    with rasterio.open(path, "r+") as dst:
+        dst.scales = (scale,) * dst.count
+        dst.offsets = (offset,) * dst.count
+    return path
+
+
+def test_declared_scale_and_offset_give_the_values_direct_and_warped(raster_factory):
+    dn = ramp(20, 20, "uint16") + 1000
+    dn[0, 0] = 0
+    # Landsat Collection 2 surface reflectance: reflectance = DN * 2.75e-05 - 0.2
+    on_grid = _declare(raster_factory("sr_b4.tif", dn, nodata=0), 2.75e-05, -0.2)
+    coarse = Affine(60.0, 0, 500000.0, 0, -60.0, 5200000.0)
+    off_grid = _declare(
+        raster_factory("sr_b5.tif", dn[:10, :10], nodata=0, transform=coarse), 2.75e-05, -0.2
+    )
+    want = dn.astype("float64") * 2.75e-05 - 0.2
+    with RasterStack.open([on_grid, off_grid]) as stack:
+        block = stack.read(Window(0, 0, 20, 20))
+        sources = stack.describe()["sources"]
+    assert np.isnan(block[0, 0, 0])  # no data before scaling, not -0.2
+    np.testing.assert_allclose(block[0].ravel()[1:], want.ravel()[1:], rtol=1e-6)
+    inside = block[1][np.isfinite(block[1])]  # bilinear between scaled values stays in range
+    assert inside.min() >= 1000 * 2.75e-05 - 0.2 - 1e-6 and inside.max() <= want.max() + 1e-6
+    assert sources[0]["scale_offset"] == [[2.75e-05, -0.2]]
+    plain = raster_factory("plain.tif", dn)
+    with RasterStack.open([plain]) as stack:
+        assert stack.describe()["sources"][0]["scale_offset"] is None
