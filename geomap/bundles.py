@@ -7,6 +7,7 @@ bundle's grid and refuses rasters of other kinds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,18 +50,20 @@ def _describe_input(inputs: list, position: int) -> str:
 
 
 def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | None], list[str]]:
-    """The rasters in the order the model was trained on, when their band names say it.
+    """The rasters in the order the model was trained on, when their names say it.
 
-    When every raster's band names match exactly one training input's, the rasters come back in
-    the training order, with None for a training input no raster was given for (an area one
-    survey did not cover); otherwise as given. Notes say what was reordered or is absent.
+    A raster matches a training input with the same band names or, failing that, with the same
+    name once the words every raster's name shares are set aside ("east_AS.tif" for "west_AS.tif"
+    from a neighbouring sheet). When every raster matches exactly one training input, the
+    rasters come back in the training order, with None for a training input no raster was given
+    for (an area one survey did not cover); otherwise as given. Notes say what was reordered, is
+    absent, or could not be checked.
     """
     trained = [tuple(i["bands"]) for i in bundle["inputs"]]
-    named = {band_names_of(p): Path(p) for p in rasters}
-    matched = len(named) == len(rasters) and set(named) <= set(trained)
-    if not matched or len(set(trained)) < len(trained):
-        return list(rasters), []
-    ordered = [named.get(bands) for bands in trained]
+    given = [band_names_of(p) for p in rasters]
+    ordered = _by_names(trained, given, rasters)
+    if ordered is None:
+        return list(rasters), _unchecked_order(bundle, rasters, given)
     absent = [
         f"'{i['name']}' ({', '.join(i['bands'])})"
         for i, path in zip(bundle["inputs"], ordered)
@@ -76,12 +79,52 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
     )
     present = [p for p in ordered if p is not None]
     if present != [Path(p) for p in rasters]:
+        pairs = ", ".join(
+            f"{p.name} as {i['name']}" for i, p in zip(bundle["inputs"], ordered) if p is not None
+        )
         notes.insert(
             0,
             "The rasters were given in another order than at training; geomap put them in the "
-            f"training order by their band names: {', '.join(p.name for p in present)}.",
+            f"training order by their names: {pairs}.",
         )
     return ordered, notes
+
+
+def _by_names(trained: list[tuple], given: list, rasters: Sequence[Path]) -> list | None:
+    """Each training input's raster, matched by band names, then by distinctive words."""
+    for keys_of in (lambda names: names, _distinctive):
+        want, got = keys_of(trained), keys_of(given)
+        if None in given or len(set(got)) < len(got) or len(set(want)) < len(want):
+            continue
+        if set(got) <= set(want):
+            named = dict(zip(got, (Path(p) for p in rasters)))
+            return [named.get(key) for key in want]
+    return None
+
+
+def _distinctive(names: list) -> list:
+    """Each raster's words (from its band names) less those every raster's name holds."""
+    if None in names:
+        return names
+    words = [
+        frozenset(w for n in bands for w in re.split(r"[\W_]+", n.casefold()) if w)
+        for bands in names
+    ]
+    shared = frozenset.intersection(*words) if len(words) > 1 else frozenset()
+    return [w - shared for w in words]
+
+
+def _unchecked_order(bundle: dict, rasters: Sequence[Path], given: list) -> list[str]:
+    """A note when rasters of the same kinds could be swapped and their names do not tell."""
+    kinds = [tuple(band_kind(b) for b in bands) if bands else None for bands in given]
+    if len(rasters) < 2 or len(set(kinds)) == len(kinds):
+        return []
+    pairs = ", ".join(f"{Path(p).name} as {i['name']}" for i, p in zip(bundle["inputs"], rasters))
+    return [
+        "The rasters' names do not match the training ones, so geomap took them in the order "
+        f"given: {pairs}. geomap cannot check which is which; if the order is wrong, so is the "
+        "map: give them in the training order."
+    ]
 
 
 def open_for_bundle(

@@ -330,3 +330,37 @@ def test_predict_reproduces_a_grid_in_a_crs_without_authority(tmp_path, raster_f
     ):
         assert a.transform == b.transform == transform
         np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_predict_matches_a_neighbouring_sheets_rasters_by_their_distinctive_names(
+    tmp_path, raster_factory
+):
+    rng = np.random.default_rng(1)
+    truth = (np.arange(40)[None, :] // 14).repeat(40, axis=0)
+    vd = (np.array([0.0, 10.0, 10.0])[truth] + rng.normal(0, 1, truth.shape)).astype("float32")
+    asig = (np.array([0.0, 0.0, 10.0])[truth] + rng.normal(0, 1, truth.shape)).astype("float32")
+    west = [raster_factory("west_1VD.tif", vd), raster_factory("west_AS.tif", asig)]
+    rows, cols = rng.integers(0, 40, 60), rng.integers(0, 40, 60)
+    pts = gpd.GeoDataFrame(
+        {"lithology": np.array(["a", "b", "c"])[truth[rows, cols]]},
+        geometry=[Point(500000 + 30 * c + 15, 5200000 - 30 * r - 15) for r, c in zip(rows, cols)],
+        crs="EPSG:32633",
+    )
+    pts.to_file(tmp_path / "obs.gpkg")
+    run(RunConfig(west, tmp_path / "obs.gpkg", "lithology", tmp_path / "m", trees=10))
+    east = [raster_factory("east_AS.tif", asig), raster_factory("east_1VD.tif", vd)]
+    report = predict(tmp_path / "m" / "model.skops", east, tmp_path / "east")
+    assert report["warnings"][0].endswith(
+        "by their names: east_1VD.tif as west_1VD.tif, east_AS.tif as west_AS.tif."
+    )
+    with (
+        rasterio.open(tmp_path / "m" / "lithology.tif") as a,
+        rasterio.open(tmp_path / "east" / "lithology.tif") as b,
+    ):
+        np.testing.assert_array_equal(a.read(), b.read())
+    anonymous = [raster_factory("grid_a.tif", asig), raster_factory("grid_b.tif", vd)]
+    report = predict(tmp_path / "m" / "model.skops", anonymous, tmp_path / "anon")
+    assert report["warnings"][0].startswith(
+        "The rasters' names do not match the training ones, so geomap took them in the order "
+        "given: grid_a.tif as west_1VD.tif, grid_b.tif as west_AS.tif. geomap cannot check"
+    )
