@@ -115,6 +115,7 @@ def sample_labels(
         "site_key": labels.attrs.get("site_key", "fid"),
         "classes_off_grid": class_order(set(labels["label"]) - set(samples.labels)),
         "conflicting_pixels": _conflicts(samples),
+        "overlapping_polygons": _overlaps(labels[~is_point], grid),
     }
     if "ignored_crs" in labels.attrs:
         samples.counts["ignored_crs"] = labels.attrs["ignored_crs"]
@@ -176,6 +177,15 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
             f"units (e.g. {example}): a contact inside one pixel, a duplicate entry or a wrong "
             "label. They are all kept; check them."
         )
+    overlap = counts.get("overlapping_polygons", {}).get("pixels", 0)
+    if overlap:
+        example = " and ".join(counts["overlapping_polygons"]["example"])
+        notes.append(
+            f"Polygons of different units in '{path.name}' overlap over about {overlap} pixel(s) "
+            f"of the grid (the most: {example}). Each such pixel takes the unit of the smallest "
+            "polygon over it, as the most detailed mapping; if a large outline (a regional unit, "
+            "a map sheet) sits over detailed units by mistake, remove it or clip it."
+        )
     lost = [*counts.get("classes_off_grid", []), *counts.get("classes_on_nodata", [])]
     if lost:
         notes.append(
@@ -213,12 +223,15 @@ def _polygon_pixels(
     if c1 <= c0 or r1 <= r0:
         return empty
     pixel_area = grid.res[0] * grid.res[1]
-    expected = np.maximum(polygons.area.to_numpy() / pixel_area, 1.0)
+    area = _area_on(polygons, grid)
+    expected = np.maximum(area / pixel_area, 1.0)
     # Thin big polygons while burning: each keeps about four times its share of its class's cap,
     # so memory is bounded per class, not by the mapped area.
     per_class = polygons["label"].map(polygons["label"].value_counts()).to_numpy()
     p_by_polygon = np.minimum(1.0, 4.0 * np.maximum(cap / per_class, 16) / expected)
-    shapes = list(zip(polygons.geometry.values, polygons.index.to_numpy() + 1))
+    # Burnt largest first: where polygons overlap, the smallest (the most detailed mapping) wins.
+    order = np.argsort(-area, kind="stable")
+    shapes = list(zip(polygons.geometry.values[order], polygons.index.to_numpy()[order] + 1))
     found = []
     for row in range(r0, r1, _RASTERISE_BLOCK):
         for col in range(c0, c1, _RASTERISE_BLOCK):
@@ -242,6 +255,39 @@ def _polygon_pixels(
     rows, cols = rows[chosen], cols[chosen]
     centres = np.column_stack(grid.xy(rows, cols))
     return rows, cols, ids[chosen], np.full(len(chosen), "polygon"), centres
+
+
+def _area_on(polygons: gpd.GeoDataFrame, grid: Grid) -> np.ndarray:
+    """Each polygon's area inside the grid (a regional outline may be far larger)."""
+    return shapely.area(shapely.intersection(polygons.geometry.values, shapely.box(*grid.bounds)))
+
+
+def _overlaps(polygons: gpd.GeoDataFrame, grid: Grid) -> dict:
+    """Where polygons of different units overlap on the grid: pixels' worth, and the first pair."""
+    polygons = polygons.assign(geometry=polygons.geometry.intersection(shapely.box(*grid.bounds)))
+    pairs = gpd.sjoin(polygons, polygons, predicate="intersects")
+    pairs = pairs[
+        (pairs.index < pairs["index_right"]) & (pairs["label_left"] != pairs["label_right"])
+    ]
+    if pairs.empty:
+        return {"pixels": 0}
+    common = shapely.intersection(
+        polygons.geometry.loc[pairs.index].values,
+        polygons.geometry.loc[pairs["index_right"]].values,
+    )
+    pixels = shapely.area(common) / (grid.res[0] * grid.res[1])
+    if pixels.sum() < 0.5:  # shared borders only
+        return {"pixels": 0}
+    first = int(np.argmax(pixels))
+    named = [
+        f"{_site_of(polygons, i)} ({polygons.at[i, 'label']})"
+        for i in (pairs.index[first], pairs["index_right"].iloc[first])
+    ]
+    return {"pixels": round(float(pixels.sum())), "example": named}
+
+
+def _site_of(frame: gpd.GeoDataFrame, i: int) -> str:
+    return str(frame.at[i, "site"]) if "site" in frame else f"fid {i + 1}"
 
 
 def _add_unburnt(polygons, grid, rows, cols, ids):

@@ -1,5 +1,6 @@
 import re
 import zipfile
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -547,3 +548,39 @@ def test_a_multipoint_observation_keeps_each_part_where_it_was(stack):
     s = sample_labels(frame, stack.grid)
     np.testing.assert_allclose(s.xy, [[X0 + 37, Y0 - 34], [X0 + 337, Y0 - 334]])
     assert list(s.site) == ["fid 1", "fid 1"] and list(s.kind) == ["point", "point"]
+
+
+def test_overlapping_polygons_give_the_smallest_unit_and_a_note(stack):
+    regional = box(X0 - 3e5, Y0 - 3e5, X0 + 3e5, Y0 + 3e5)  # far beyond the 100 x 100 grid
+    dyke = box(X0 + 30 * 40, Y0 - 30 * 100, X0 + 30 * 44, Y0)  # 400 pixels
+    for order in ([regional, dyke], [dyke, regional]):
+        frame = gpd.GeoDataFrame(
+            {"label": ["limestone", "basalt"][:: 1 if order[0] is regional else -1]},
+            geometry=order,
+            crs=32633,
+        ).assign(source="map.gpkg")
+        s = sample_labels(frame, stack.grid, max_per_class=20000, random_state=0)
+        inside = (s.cols >= 40) & (s.cols < 44)
+        assert set(s.labels[inside]) == {"basalt"}  # listed first or last
+        assert (s.labels == "limestone").sum() == 100 * 96  # its area on the grid, not its own
+        overlap = s.counts["overlapping_polygons"]
+        assert overlap["pixels"] == 400
+        (note,) = [n for n in placement_notes(Path("map.gpkg"), s.counts) if "overlap" in n]
+        assert note.startswith(
+            "Polygons of different units in 'map.gpkg' overlap over about 400 pixel(s) of the grid"
+        )
+        assert "(limestone)" in note and "(basalt)" in note
+
+
+def test_a_polygon_larger_than_the_grid_is_capped_by_its_part_on_the_grid(stack):
+    frame = gpd.GeoDataFrame(
+        {"label": ["granite", "shale"], "source": "map.gpkg"},
+        geometry=[
+            box(X0 - 1e5, Y0 - 1e5, X0 + 30 * 50, Y0 + 1e5),
+            box(X0 + 30 * 60, Y0 - 900, X0 + 30 * 90, Y0),
+        ],
+        crs=32633,
+    )
+    s = sample_labels(frame, stack.grid, max_per_class=2000, random_state=0)
+    assert (s.labels == "granite").sum() == 2000  # of its 5000 pixels on the grid
+    assert s.counts["overlapping_polygons"] == {"pixels": 0}
