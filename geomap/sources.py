@@ -8,6 +8,7 @@ one grid.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ FILL_SHARE = 0.005
 #: GDAL block cache, in bytes, wherever geomap reads or writes rasters. GDAL's default (5% of
 #: RAM) lets a decimated read of a large file keep every decompressed block in memory.
 GDAL_CACHE_BYTES = 64 * 2**20
+#: A GDAL subdataset name: the driver, a colon, then the file and what inside it (not "C:\\").
+_SUBDATASET = re.compile(r"^[A-Za-z][A-Za-z0-9_]+:")
 
 
 def crs_units(crs: CRS) -> str:
@@ -78,6 +81,46 @@ class Source:
         return len(self.band_names)
 
 
+def source_file(path: Path) -> Path | None:
+    """The file on disk that holds a raster, or None when there is none.
+
+    The path itself, or what a GDAL name points into: the archive of ``/vsizip/maps.zip/tmi.tif``
+    or the file of a subdataset such as ``netcdf:survey.nc:tmi``.
+    """
+    text = str(path)
+    if text.startswith("/vsi") and text.count("/") >= 2:
+        inner = Path(text.split("/", 2)[2])
+        inside = (inner, *inner.parents, Path("/", inner), *Path("/", inner).parents)
+        return next((p for p in inside if p.is_file() and p != Path("/")), None)
+    if _SUBDATASET.match(text):
+        parts = (Path(part.strip('"')) for part in text.split(":")[1:])
+        return next((p for p in parts if p.is_file()), None)
+    return path if path.exists() else None
+
+
+def gdal_name(path: Path) -> str:
+    """The name to open a raster by: a path, or a GDAL name as GDAL reads it.
+
+    A path object folds the double slash of ``/vsizip//abs/maps.zip/tmi.tif`` into one, which
+    GDAL then reads as a relative path: it comes back here.
+    """
+    text = str(path)
+    if text.startswith("/vsi") and text.count("/") >= 2:
+        prefix, inner = text.split("/", 2)[1:]
+        relative = Path(inner)
+        if not any(p.is_file() for p in (relative, *relative.parents)):
+            return f"/{prefix}//{inner.lstrip('/')}"
+    return text
+
+
+def raster_stem(path: Path) -> str:
+    """A raster's name without folder or extension; a subdataset's own name ("tmi")."""
+    text = str(path)
+    if _SUBDATASET.match(text) and not path.exists():
+        return text.rsplit(":", 1)[-1].strip('"/') or path.stem
+    return path.stem
+
+
 def raster_error(path: Path, what: str, fix: str) -> RasterError:
     """The error of a raster: its path, what is wrong, what to do."""
     return RasterError(f"Raster '{path}': {what} {fix}")
@@ -98,7 +141,7 @@ def inspect_raster(path: str | Path, nodata: float | None = None) -> Source:
         no valid value.
     """
     path = Path(path)
-    if not path.exists():
+    if source_file(path) is None:
         raise MissingFileError(f"Raster '{path}' does not exist; check the path and its spelling.")
     if path.is_file() and path.stat().st_size == 0:
         raise raster_error(path, "the file is empty (0 bytes).", "Copy or export the raster again.")
@@ -110,7 +153,7 @@ def _inspect(path: Path, nodata: float | None) -> Source:
     try:
         with warnings.catch_warnings():  # geomap says what is missing, in its own words
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            src = rasterio.open(path)
+            src = rasterio.open(gdal_name(path))
     except RasterioIOError as exc:
         raise raster_error(
             path,
@@ -205,7 +248,7 @@ def band_names_of(path: str | Path) -> tuple[str, ...] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(path) as src:
+            with rasterio.open(gdal_name(path)) as src:
                 return _band_names(Path(path), src)
     except (RasterioIOError, OSError):
         return None
@@ -217,9 +260,9 @@ def _band_names(path: Path, src: rasterio.DatasetReader) -> tuple[str, ...]:
         if desc:
             names.append(desc.strip())
         elif src.count == 1:
-            names.append(path.stem)
+            names.append(raster_stem(path))
         else:
-            names.append(f"{path.stem}_b{i}")
+            names.append(f"{raster_stem(path)}_b{i}")
     return tuple(names)
 
 

@@ -26,8 +26,10 @@ from geomap.sources import (
     FILL_SHARE,
     Source,
     crs_units,
+    gdal_name,
     inspect_raster,
     raster_error,
+    raster_stem,
 )
 
 #: Side of the square windows streamed through a model: a multiple of the 256-pixel GeoTIFF
@@ -105,7 +107,7 @@ class RasterStack:
 
     def _open_readers(self) -> None:
         for source, resampling in zip(self.sources, self.resampling):
-            dataset = rasterio.open(source.path)
+            dataset = rasterio.open(gdal_name(source.path))
             self._datasets.append(dataset)
             offset = _aligned_offset(source, self.grid)
             if offset is not None:
@@ -432,4 +434,6 @@ def _resampling_for(source: Source, grid: Grid) -> str:
 def _unique_names(sources: Sequence[Source]) -> tuple[str, ...]:
     names = [n for s in sources for n in s.band_names]
     seen = {n for n in names if names.count(n) > 1}
-    return tuple(f"{s.path.stem}:{n}" if n in seen else n for s in sources for n in s.band_names)
+    return tuple(
+        f"{raster_stem(s.path)}:{n}" if n in seen else n for s in sources for n in s.band_names
+    )

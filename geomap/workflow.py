@@ -42,7 +42,7 @@ from geomap.predict import PredictionSummary, predict_stack
 from geomap.recheck import write_observations_to_check
 from geomap.report_html import write_report_html
 from geomap.screen import describe_screens, screens_for
-from geomap.sources import GDAL_CACHE_BYTES
+from geomap.sources import GDAL_CACHE_BYTES, source_file
 from geomap.stack import BLOCK_SIZE, RasterStack
 from geomap.trust import (
     SiteRequest,
@@ -156,9 +156,13 @@ def _sha256(path: Path) -> str:
 
 
 def input_records(paths: Sequence[Path]) -> list[dict]:
-    """Path, size and SHA-256 of each input file, for the report."""
-    paths = [Path(p) for p in paths]
-    return [{"path": str(p), "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in paths]
+    """Path, size and SHA-256 of each input file, for the report.
+
+    For a GDAL name (``/vsizip/maps.zip/tmi.tif``, ``netcdf:survey.nc:tmi``) the size and hash
+    are those of the file it points into.
+    """
+    files = [(str(p), source_file(Path(p)) or Path(p)) for p in paths]
+    return [{"path": p, "bytes": f.stat().st_size, "sha256": _sha256(f)} for p, f in files]
 
 
 def feature_groups(recipe: FeatureRecipe) -> list[int]:

@@ -497,3 +497,53 @@ def test_declared_scale_and_offset_give_the_values_direct_and_warped(raster_fact
     plain = raster_factory("plain.tif", dn)
     with RasterStack.open([plain]) as stack:
         assert stack.describe()["sources"][0]["scale_offset"] is None
+
+
+def _two_grid_netcdf(path, grids: dict):
+    """A classic netCDF with several grids on projected x/y: GDAL lists them as subdatasets."""
+    from scipy.io import netcdf_file
+
+    rows, cols = next(iter(grids.values())).shape
+    with netcdf_file(path, "w") as f:
+        f.createDimension("y", rows)
+        f.createDimension("x", cols)
+        x = f.createVariable("x", "f8", ("x",))
+        x[:] = 500000.0 + (np.arange(cols) + 0.5) * 30
+        x.standard_name = "projection_x_coordinate"
+        y = f.createVariable("y", "f8", ("y",))
+        y[:] = 5200000.0 - (np.arange(rows) + 0.5) * 30
+        y.standard_name = "projection_y_coordinate"
+        crs = f.createVariable("crs", "i4", ())
+        crs.grid_mapping_name = "transverse_mercator"
+        crs.crs_wkt = rasterio.crs.CRS.from_epsg(32633).to_wkt()
+        for name, grid in grids.items():
+            v = f.createVariable(name, "f4", ("y", "x"))
+            v[:] = grid
+            v.grid_mapping = "crs"
+
+
+def test_gdal_names_of_a_zipped_raster_and_a_netcdf_grid_are_read(raster_factory, tmp_path):
+    import zipfile
+
+    from geomap.workflow import input_records
+
+    tif = raster_factory("tmi.tif", ramp(20, 20), transform=T30)
+    with zipfile.ZipFile(tmp_path / "mag.zip", "w") as z:
+        z.write(tif, "tmi.tif")
+    survey = tmp_path / "survey.nc"
+    _two_grid_netcdf(survey, {"tmi": ramp(20, 20), "rtp": -ramp(20, 20)})
+    with pytest.raises(RasterError, match="(?i)only subdatasets.*netcdf:.*survey.nc:tmi"):
+        RasterStack.open([survey])
+    zipped, grid = f"/vsizip/{tmp_path}/mag.zip/tmi.tif", f"netcdf:{survey}:rtp"
+    with RasterStack.open([zipped, grid]) as stack:
+        assert stack.band_names == ("tmi", "rtp")
+        block = stack.read(Window(0, 0, 20, 20))
+    np.testing.assert_array_equal(block[0], ramp(20, 20))
+    np.testing.assert_array_equal(block[1], -ramp(20, 20))
+    records = input_records([zipped, grid])
+    assert [r["bytes"] for r in records] == [
+        (tmp_path / "mag.zip").stat().st_size,
+        survey.stat().st_size,
+    ]
+    with pytest.raises(MissingFileError, match="does not exist"):
+        RasterStack.open([f"/vsizip/{tmp_path}/nothing.zip/tmi.tif"])
