@@ -62,8 +62,11 @@ def suggest(
     *,
     block_size: int = BLOCK_SIZE,
     overwrite: bool = False,
+    nodata: float | None = None,
 ) -> dict:
     """Suggest field sites from a saved forest bundle: ``out`` (GeoPackage) and its .csv.
+
+    ``nodata`` is taken as no data in rasters that declare none (default: the training run's).
 
     Raises
     ------
@@ -88,7 +91,8 @@ def suggest(
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
     rasters, notes = training_order(bundle, rasters)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        with open_for_bundle(bundle, rasters, Path(model_path)) as stack:
+        with open_for_bundle(bundle, rasters, Path(model_path), nodata) as stack:
+            notes += stack.fill_notes()
             trust = TrustLayers(
                 applicability, bundle["class_names"], stack.grid, sites, write_maps=False
             )
@@ -106,24 +110,26 @@ def predict(
     block_size: int = BLOCK_SIZE,
     overwrite: bool = False,
     progress: Progress | None = None,
+    nodata: float | None = None,
 ) -> dict:
     """Apply a saved model bundle to rasters and write the maps into ``out``.
 
     The grid takes the model's CRS and resolution and the rasters' common footprint, so the
-    training rasters give back the training map exactly.
+    training rasters give back the training map exactly. ``nodata`` is taken as no data in
+    rasters that declare none (default: the training run's).
     """
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        return _predict(model_path, rasters, out, block_size, overwrite, progress)
+        return _predict(model_path, rasters, out, block_size, overwrite, progress, nodata)
 
 
-def _predict(model_path, rasters, out, block_size, overwrite, progress) -> dict:
+def _predict(model_path, rasters, out, block_size, overwrite, progress, nodata) -> dict:
     t_start = time.perf_counter()
     out = Path(out)
     check_out_dir(out, overwrite, [*rasters, Path(model_path)])
     bundle = load_model(model_path)
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
     rasters, notes = training_order(bundle, rasters)
-    with open_for_bundle(bundle, rasters, Path(model_path)) as stack:
+    with open_for_bundle(bundle, rasters, Path(model_path), nodata) as stack:
         with staged_output(out, overwrite) as tmp:
             prediction = _predict_outputs(tmp, stack, recipe, bundle, block_size, progress)
             report = {
@@ -131,7 +137,7 @@ def _predict(model_path, rasters, out, block_size, overwrite, progress) -> dict:
                 "model": str(model_path),
                 "inputs": {"rasters": input_records([p for p in rasters if p is not None])},
                 **stack.describe(),
-                "warnings": notes,  # the grid and nodata are the model's: no --nodata advice
+                "warnings": notes + stack.fill_notes(),  # the grid is the model's
                 **prediction,
                 "timings_seconds": {"total": round(time.perf_counter() - t_start, 3)},
             }

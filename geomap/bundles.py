@@ -128,12 +128,13 @@ def _unchecked_order(bundle: dict, rasters: Sequence[Path], given: list) -> list
 
 
 def open_for_bundle(
-    bundle: dict, rasters: Sequence[Path | None], model_path: Path
+    bundle: dict, rasters: Sequence[Path | None], model_path: Path, nodata: float | None = None
 ) -> RasterStack | PartialStack:
     """The rasters on the bundle's grid: its CRS, resolution and pixel lattice.
 
     A None in ``rasters`` (see :func:`training_order`) stands for a training input that is
-    absent: its bands read as no data everywhere.
+    absent: its bands read as no data everywhere. ``nodata`` is taken as no data in rasters that
+    declare none; by default, the value the model was trained with.
 
     Raises
     ------
@@ -146,7 +147,7 @@ def open_for_bundle(
         crs=grid["crs_wkt"],
         resolution=grid["resolution"][0],
         origin=(grid["transform"][2], grid["transform"][5]),
-        nodata=bundle["nodata"],
+        nodata=bundle["nodata"] if nodata is None else nodata,
     )
     absent = {i: tuple(bundle["inputs"][i]["bands"]) for i, p in enumerate(rasters) if p is None}
     whole = PartialStack(stack, absent) if absent else stack

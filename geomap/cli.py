@@ -311,9 +311,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--model", required=True, type=Path, metavar="FILE", help="model.skops of a run")
     _add_common(q)
+    _add_nodata(q)
     _add_subunits(sub)
     _add_suggest(sub)
     return parser
+
+
+def _add_nodata(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--nodata",
+        type=float,
+        metavar="VALUE",
+        help="value taken as no data in rasters that declare none (default: the training run's "
+        "--nodata)",
+    )
 
 
 def _add_sites(group, count_flag: str) -> None:
@@ -369,6 +380,7 @@ def _add_suggest(sub) -> None:
     s.add_argument(
         "--block-size", type=_at_least(16), default=BLOCK_SIZE, metavar="PX", help="window side"
     )
+    _add_nodata(s)
     s.add_argument("--quiet", action="store_true", help="print only warnings and errors")
 
 
@@ -565,6 +577,7 @@ def _predict(args, bar) -> dict:
         block_size=args.block_size,
         overwrite=args.overwrite,
         progress=bar,
+        nodata=args.nodata,
     )
     report.setdefault("configuration", {"out": str(args.out)})
     return report
@@ -579,6 +592,7 @@ def _suggest(args, bar) -> None:
         request,
         block_size=args.block_size,
         overwrite=args.overwrite,
+        nodata=args.nodata,
     )
     for note in report["warnings"]:
         log.warning("warning: %s", note)

@@ -131,9 +131,36 @@ class RasterStack:
     def notes(self) -> list[str]:
         """Warnings on the inputs: undeclared fill values, a needlessly fine or coarse grid.
 
-        A band with many exact zeros and no nodata may use 0 for missing data; a grid whose
-        pixels are much finer than any input's costs time and adds no detail; one much coarser
-        than every input's throws detail away.
+        A grid whose pixels are much finer than any input's costs time and adds no detail; one
+        much coarser than every input's throws detail away. See :meth:`fill_notes` for the
+        rest.
+        """
+        notes = self.fill_notes()
+        finest = min(res_in(s, self.grid.crs) for s in self.sources)
+        res, unit = min(self.grid.res), crs_units(self.grid.crs)
+        size = f"{self.grid.width:,} x {self.grid.height:,} pixels"
+        if res < finest / 2:
+            notes.append(
+                f"The grid's pixels ({res:g} {unit}) are {finest / res:.1f} times finer than the "
+                f"finest input's ({finest:g} {unit}): {size} to map, {(finest / res) ** 2:.0f} "
+                "times as many as at the inputs' resolution, with no more detail. Leave out "
+                "--resolution unless this is meant."
+            )
+        notes += self._footprint_notes()
+        coarsest = max(res_in(s, self.grid.crs) for s in self.sources)
+        if res > 2 * coarsest:
+            notes.append(
+                f"The grid's pixels ({res:g} {unit}) are {res / coarsest:.1f} times coarser than "
+                f"the coarsest input's ({coarsest:g} {unit}): the map has only {size}. Give a "
+                "finer --resolution, or leave it out to map at the finest input's."
+            )
+        return notes
+
+    def fill_notes(self) -> list[str]:
+        """Rasters that seem to hold missing data as values: an ignored, or no, nodata value.
+
+        A band with many exact zeros and no nodata may use 0 for missing data; so may one whose
+        end holds a survey dummy (-99999).
         """
         notes = [
             f"Raster '{s.path.name}' declares nodata {s.ignored_nodata}, which its {s.dtype} "
@@ -161,26 +188,7 @@ class RasterStack:
                 " If 0 marks missing data there (a cloud mask, the edge of a scene), pass "
                 "--nodata 0 so those pixels are mapped from the other rasters."
             )
-        notes += [_dummy_note(s) for s in self.sources if s.dummy is not None]
-        finest = min(res_in(s, self.grid.crs) for s in self.sources)
-        res, unit = min(self.grid.res), crs_units(self.grid.crs)
-        size = f"{self.grid.width:,} x {self.grid.height:,} pixels"
-        if res < finest / 2:
-            notes.append(
-                f"The grid's pixels ({res:g} {unit}) are {finest / res:.1f} times finer than the "
-                f"finest input's ({finest:g} {unit}): {size} to map, {(finest / res) ** 2:.0f} "
-                "times as many as at the inputs' resolution, with no more detail. Leave out "
-                "--resolution unless this is meant."
-            )
-        notes += self._footprint_notes()
-        coarsest = max(res_in(s, self.grid.crs) for s in self.sources)
-        if res > 2 * coarsest:
-            notes.append(
-                f"The grid's pixels ({res:g} {unit}) are {res / coarsest:.1f} times coarser than "
-                f"the coarsest input's ({coarsest:g} {unit}): the map has only {size}. Give a "
-                "finer --resolution, or leave it out to map at the finest input's."
-            )
-        return notes
+        return notes + [_dummy_note(s) for s in self.sources if s.dummy is not None]
 
     def _footprint_notes(self) -> list[str]:
         """A raster that alone shrinks the common footprint (a band georeferenced elsewhere)."""
@@ -350,6 +358,10 @@ class PartialStack:
     def notes(self) -> list[str]:
         """As :meth:`RasterStack.notes`."""
         return self._stack.notes()
+
+    def fill_notes(self) -> list[str]:
+        """As :meth:`RasterStack.fill_notes`."""
+        return self._stack.fill_notes()
 
     def close(self) -> None:
         """Close the sources that are there."""

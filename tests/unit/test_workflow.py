@@ -364,3 +364,23 @@ def test_predict_matches_a_neighbouring_sheets_rasters_by_their_distinctive_name
         "The rasters' names do not match the training ones, so geomap took them in the order "
         "given: grid_a.tif as west_1VD.tif, grid_b.tif as west_AS.tif. geomap cannot check"
     )
+
+
+def test_predict_names_an_undeclared_dummy_and_takes_the_nodata_given(result, demo_scene, tmp_path):
+    out, _ = result
+    with rasterio.open(demo_scene.rasters[2]) as src:  # magnetics: float
+        profile, tmi = src.profile, src.read(1)
+    tmi[20:40, :] = -99999.0  # a flight-line gap filled with the survey's dummy, undeclared
+    gap = tmp_path / "magnetics.tif"
+    with rasterio.open(gap, "w", **{**profile, "nodata": None}) as dst:
+        dst.write(tmi[None])
+    rasters = [*demo_scene.rasters[:2], gap, demo_scene.rasters[3]]
+    report = predict(out / "model.skops", rasters, tmp_path / "as_given")
+    assert any("pass --nodata -99999" in w for w in report["warnings"])
+    report = predict(out / "model.skops", rasters, tmp_path / "gap", nodata=-99999)
+    assert not any("-99999" in w for w in report["warnings"])
+    flagged = {}  # share of pixels mapped from fewer inputs (band 3 of uncertainty.tif)
+    for name in ("as_given", "gap"):
+        with rasterio.open(tmp_path / name / "uncertainty.tif") as src:
+            flagged[name] = (src.read(3) > 0).mean()
+    assert flagged["gap"] - flagged["as_given"] > 0.1  # the gap: 20 of 159 rows
