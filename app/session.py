@@ -30,6 +30,7 @@ import rasterio
 import streamlit as st
 
 from geomap.errors import GeomapError
+from geomap.labels import SITE_COLUMNS
 
 log = logging.getLogger("geomap.app")
 
@@ -381,7 +382,8 @@ _NOT_CLASSES = ("geologist", "observer", "author", "collector", "date", "time")
 def guess_class_column(columns: list[str]) -> str:
     """The column most likely to hold the rock type.
 
-    A usual name, then a usual prefix (not a person's or a date's column), else the first.
+    A usual name, then a usual prefix (not a person's or a date's column), else the first
+    that is neither an identifier's (``station``, ``obs_id``) nor a person's or a date's.
     """
     folded = [c.casefold() for c in columns]
     for name in _CLASS_NAMES:
@@ -390,7 +392,12 @@ def guess_class_column(columns: list[str]) -> str:
     for column, low in zip(columns, folded):
         if low.startswith(_CLASS_PREFIXES) and not any(w in low for w in _NOT_CLASSES):
             return column
-    return columns[0]
+    plain = [
+        c
+        for c, low in zip(columns, folded)
+        if low not in SITE_COLUMNS and not low.endswith("_id") and low not in _NOT_CLASSES
+    ]
+    return (plain or columns)[0]
 
 
 def stale_note(run: dict, data: Inputs) -> str | None:

@@ -55,6 +55,9 @@ SITE_COLUMNS = (
     *("station", "station_id", "site", "site_id", "obs_id", "observation", "sample", "sample_id"),
     *("point_id", "waypoint", "wpt", "id", "name"),
 )
+#: With this many points or more, a column with a different value at nearly every point is
+#: taken for an identifier, not a class.
+IDENTIFIER_POINTS = 20
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip")
 
 
@@ -355,6 +358,7 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
         )
     blank = unset + int((names == "").sum())
     frame, names = frame[names != ""], names[names != ""]  # a blank class is no observation
+    _refuse_identifiers(frame, names, path, column)
     sites, key = _site_names(frame, path, column)
     out = gpd.GeoDataFrame(
         {"label": names, "source": path.name, **sites},
@@ -366,6 +370,25 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
     if "ignored_crs" in frame.attrs:
         out.attrs["ignored_crs"] = frame.attrs["ignored_crs"]
     return out
+
+
+def _refuse_identifiers(frame: gpd.GeoDataFrame, names: pd.Series, path: Path, column: str):
+    """Refuse a column that names each observation (a station number) rather than its rock.
+
+    Points only: a legacy map may well hold one polygon per unit.
+    """
+    points = frame.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
+    n = int(points.sum())
+    distinct = names[points].nunique()
+    if n >= IDENTIFIER_POINTS and distinct >= 0.9 * n:
+        others = ", ".join(
+            f"'{c}'" for c in frame.columns if c not in (column, frame.geometry.name)
+        )
+        raise LabelError(
+            f"Labels '{path}': column '{column}' holds {distinct} different values among {n} "
+            "observations, so it names each observation rather than its rock type. Pass the "
+            f"column that holds the rock type with --label-column (the others: {others or 'none'})."
+        )
 
 
 def _label_column(frame: gpd.GeoDataFrame, path: Path, column: str) -> str:

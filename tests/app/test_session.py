@@ -84,7 +84,8 @@ def test_messages_name_the_apps_controls_not_command_line_options():
 
 def test_the_class_column_guess_skips_the_geologists_name():
     assert session.guess_class_column(["obs_id", "geologist", "code"]) == "code"
-    assert session.guess_class_column(["obs_id", "geologist"]) == "obs_id"
+    assert session.guess_class_column(["obs_id", "geologist"]) == "obs_id"  # refused, listed
+    assert session.guess_class_column(["station", "geologist", "Gestein"]) == "Gestein"
     assert session.guess_class_column(["obs_id", "geologist", "LITH_CODE"]) == "LITH_CODE"
     assert session.guess_class_column(["Geologist", "Geology"]) == "Geology"
     assert session.guess_class_column(["unit_name", "Lithology"]) == "Lithology"

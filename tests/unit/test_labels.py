@@ -584,3 +584,21 @@ def test_a_polygon_larger_than_the_grid_is_capped_by_its_part_on_the_grid(stack)
     s = sample_labels(frame, stack.grid, max_per_class=2000, random_state=0)
     assert (s.labels == "granite").sum() == 2000  # of its 5000 pixels on the grid
     assert s.counts["overlapping_polygons"] == {"pixels": 0}
+
+
+def test_a_column_naming_each_observation_is_refused_as_the_class(tmp_path):
+    g = points(24, labels=["granite", "basalt"] * 12).assign(
+        station=[f"GM-{i:03d}" for i in range(24)]
+    )
+    g.to_file(tmp_path / "obs.gpkg")
+    with pytest.raises(LabelError) as info:
+        read_labels(tmp_path / "obs.gpkg", "station")
+    assert str(info.value).startswith(
+        f"Labels '{tmp_path / 'obs.gpkg'}': column 'station' holds 24 different values among 24 "
+        "observations, so it names each observation rather than its rock type."
+    )
+    assert "(the others: 'lithology', 'note')" in str(info.value)
+    assert len(read_labels(tmp_path / "obs.gpkg", "lithology")) == 24
+    few = points(4).assign(station=["a", "b", "c", "d"])  # too few points to tell
+    few.to_file(tmp_path / "few.gpkg")
+    assert len(read_labels(tmp_path / "few.gpkg", "station")) == 4
