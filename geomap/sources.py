@@ -168,6 +168,15 @@ def _inspect(path: Path, nodata: float | None) -> Source:
                 "it holds no raster band itself, only subdatasets.",
                 f"Give one of them instead (e.g. {names}).",
             )
+        if src.crs is None and src.transform == Affine.identity() and not src.gcps[0]:
+            raise raster_error(
+                path,
+                f"it is not georeferenced: GDAL reads it as a {src.driver} image with neither a "
+                "coordinate reference system nor a geotransform, a picture rather than a map.",
+                "Give the raster exported from a GIS or the survey's software (GeoTIFF, "
+                "JPEG2000, ...); a scanned map or a photo needs georeferencing first (QGIS: "
+                "Raster > Georeferencer).",
+            )
         if src.crs is None:
             raise raster_error(
                 path,
