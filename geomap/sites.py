@@ -218,13 +218,16 @@ class SiteCandidates:
         rows = self._best_per_cell(x, y, 1 - accuracy, keep)
         if len(rows) == 0:
             return
-        order = np.argsort(-np.nan_to_num(np.asarray(proba)[rows], nan=-1.0), axis=1)
+        chances = np.nan_to_num(np.asarray(proba)[rows], nan=-1.0)
+        order = np.argsort(-chances, axis=1)
+        second = order[:, min(1, order.shape[1] - 1)]
+        likely = np.take_along_axis(chances, second[:, None], axis=1)[:, 0] > 0
         window = {
             "x": x[rows],
             "y": y[rows],
             "score": 1 - accuracy[rows],
             "code": order[:, 0],
-            "runner_up": order[:, 1] if order.shape[1] > 1 else order[:, 0],
+            "runner_up": np.where(likely & (order.shape[1] > 1), second, -1),  # -1: none
             "accuracy": accuracy[rows],
             "di": np.asarray(di, "float64").ravel()[rows],
             "aoa": np.asarray(aoa, "float64").ravel()[rows],
@@ -306,7 +309,7 @@ class SiteCandidates:
                 "rank": np.arange(1, len(chosen) + 1),
                 "score": np.round(discounted, 4),
                 "predicted_class": names[pool["code"]],
-                "runner_up_class": names[pool["runner_up"]],
+                "runner_up_class": np.where(pool["runner_up"] >= 0, names[pool["runner_up"]], ""),
                 "expected_accuracy": np.round(pool["accuracy"], 4),
                 "dissimilarity": np.round(pool["di"], 4),
                 "inside_aoa": pool["aoa"] == 1,
@@ -321,8 +324,9 @@ class SiteCandidates:
         return gpd.GeoDataFrame(frame, geometry=geometry, crs=self.crs)
 
     def _reason(self, pool: dict, k: int) -> str:
-        name, other = self.class_names[pool["code"][k]], self.class_names[pool["runner_up"][k]]
-        accuracy, di = pool["accuracy"][k], pool["di"][k]
+        name, accuracy, di = self.class_names[pool["code"][k]], pool["accuracy"][k], pool["di"][k]
+        other = pool["runner_up"][k]
+        could = f" but could be {self.class_names[other]}" if other >= 0 else ""
         fewer = (
             "; some rasters have no data here (a cloud, a gap), so it is mapped from the others"
             if pool["fewer"][k]
@@ -330,7 +334,7 @@ class SiteCandidates:
         )
         if pool["aoa"][k] == 1:
             return (
-                f"mapped {name} but could be {other} (expected accuracy {accuracy:.2f}); inside "
+                f"mapped {name}{could} (expected accuracy {accuracy:.2f}); inside "
                 f"the area of applicability: an observation settles the contact{fewer}"
             )
         limit = self.applicability.threshold_

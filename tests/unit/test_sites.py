@@ -171,3 +171,15 @@ def test_without_a_threshold_sites_are_spread_by_spacing_alone(app):
     sites = candidates.select()
     assert len(sites) == 4 and np.isfinite(sites["score"]).all()
     assert sites["score"].iloc[0] == pytest.approx(1 - np.nanmin(acc), abs=1e-4)
+
+
+def test_a_site_of_a_certain_pixel_names_no_runner_up(app):
+    X = np.array([[0.1, 0.2], [0.2, 0.1]])
+    proba = np.array([[0.0, 1.0, 0.0], [0.2, 0.7, 0.1]])  # a labelled SOM's node: one class
+    di, aoa, _ = app.transform(X[:, :2], proba[:, :2])
+    candidates = SiteCandidates(app, ["a", "b", "c"], 2, 100.0, CRS)
+    candidates.add([0.0, 5000.0], [0.0, 0.0], X, proba, di, np.ones(2), np.array([0.3, 0.4]))
+    sites = candidates.select().set_index("x")
+    assert sites.loc[0.0, "runner_up_class"] == "" and sites.loc[5000.0, "runner_up_class"] == "a"
+    assert sites.loc[0.0, "reason"].startswith("mapped b (expected accuracy 0.30); inside")
+    assert sites.loc[5000.0, "reason"].startswith("mapped b but could be a (expected accuracy")
