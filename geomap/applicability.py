@@ -568,6 +568,7 @@ class Applicability(BaseEstimator):
                 "random subset of that many is the reference of pixels and samples alike"
             ),
             "reference_samples": int(self.reference_.sum()),
+            "complete_samples": len(self._space(self._full_key()).rows),
             "training_samples": len(self.reference_),
             "threshold": self.threshold_,
             "mean_training_distance": self.mean_distance_,

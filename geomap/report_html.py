@@ -14,11 +14,23 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-#: What each output file holds, for the page's file list.
+#: What each output file holds, for the page's file list (and the app's Export page).
 FILE_NOTES = {
     "lithology.tif": "the map: class codes with colours and names (opens styled in QGIS)",
     "clusters.tif": "SOM clusters, styled like the map",
     "subunits.tif": "sub-units of one mapped unit",
+    "clusters.qml": "QGIS style of the clusters",
+    "subunits.qml": "QGIS style of the sub-units",
+    "clusters.tif.aux.xml": "the cluster names as GDAL categories, read by QGIS and GDAL",
+    "subunits.tif.aux.xml": "the sub-unit names as GDAL categories, read by QGIS and GDAL",
+    "clusters_legend.csv": "code, name, colour and mapped area per cluster",
+    "subunits_legend.csv": "code, name, colour and mapped area per sub-unit",
+    "som_u_matrix.png": "the SOM's U-matrix: distances between neighbouring nodes",
+    "som_hit_map.png": "the SOM's hit map: training samples per node",
+    "som_component_planes.png": "the SOM's component planes: each feature across the nodes",
+    "suggested_samples.csv": "the suggested sites with lon/lat for a GPS",
+    "observations_to_check.csv": "the observations to check, with lon/lat for a GPS",
+    "report.html": "this page",
     "uncertainty.tif": "entropy, margin uncertainty and the share of inputs missing per pixel",
     "probabilities.tif": "one band per class",
     "applicability.tif": "dissimilarity index and area-of-applicability mask",
@@ -63,7 +75,7 @@ def write_report_html(path: Path, report: dict, title: str) -> None:
             report.get("grid", {}).get("units", "map units"),
         ),
         _to_check(report.get("observations_to_check")),
-        _trust(report),
+        _trust(report, path.parent),
         _warnings(report.get("warnings", [])),
         _inputs(report),
         _importance(report.get("importance")),
@@ -205,7 +217,7 @@ def _confusion(names: list[str], matrix: list[list[int]]) -> str:
     return f"<table>{head}{body}</table>"
 
 
-def _trust(report: dict) -> str:
+def _trust(report: dict, folder: Path) -> str:
     estimate = report.get("map_accuracy_estimate")
     pred = report.get("prediction", {})
     lines = []
@@ -220,18 +232,29 @@ def _trust(report: dict) -> str:
         applicability.get("reference_samples"),
         applicability.get("training_samples"),
     )
-    if reference and training and reference < training:
+    complete = applicability.get("complete_samples", training)
+    if reference and complete and reference < complete:
         lines.append(
-            f"Dissimilarity was measured against a random {reference:,} of the {training:,} "
-            "training samples (each costs one distance per pixel)."
+            f"Dissimilarity was measured against a random {reference:,} of the {complete:,} "
+            "training samples with data in every input (each costs one distance per pixel)."
+        )
+    elif complete and training and complete < training:
+        lines.append(
+            f"Dissimilarity was measured against the {complete:,} of the {training:,} training "
+            "samples with data in every input; the others lie under a cloud or in a gap."
         )
     reduced = pred.get("reduced_input_pixels")
     if reduced:
         screened = pred.get("screened_pixels", 0)
         haze = f", or {screened:,} optical pixels unlike every observation" if screened else ""
+        layer = (
+            ": band 3 of <code>uncertainty.tif</code>"
+            if (folder / "uncertainty.tif").exists()
+            else ""
+        )
         lines.append(
             f"{reduced:,} pixels were mapped from fewer inputs (no data in a raster, as under a "
-            f"cloud{haze}): band 3 of <code>uncertainty.tif</code>."
+            f"cloud{haze}){layer}."
         )
     sites = report.get("suggested_samples")
     if sites and sites.get("n_written"):

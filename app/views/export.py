@@ -7,25 +7,8 @@ from pathlib import Path
 import streamlit as st
 
 import session
+from geomap.report_html import FILE_NOTES
 
-DESCRIPTIONS = {
-    "lithology.tif": "the class map (Cloud-Optimised GeoTIFF with colours and class names)",
-    "lithology.tif.aux.xml": "class names as GDAL categories (keep beside lithology.tif)",
-    "lithology.qml": "QGIS style: names and colours",
-    "uncertainty.tif": "entropy, margin and missing-inputs bands",
-    "probabilities.tif": "one band per class",
-    "legend.csv": "code, name, colour, training samples and mapped area per class",
-    "report.html": "the run's report to read: units, accuracy, where to trust the map, inputs",
-    "report.json": "inputs, grid, cross-validation, importance, timings, configuration",
-    "model.skops": "the fitted model, for `geomap predict` on other rasters",
-    "applicability.tif": "dissimilarity index and area-of-applicability mask (1 inside)",
-    "expected_accuracy.tif": "probability that the mapped class is right, pixel by pixel",
-    "suggested_samples.gpkg": "suggested field sites, ranked, with the reason for each",
-    "suggested_samples.csv": "the same sites with lon/lat for a GPS",
-    "observations_to_check.gpkg": "observations to check: the model trained without them maps "
-    "another unit there",
-    "observations_to_check.csv": "observations to check, with lon/lat for a GPS",
-}
 MIME = {
     ".tif": "image/tiff",
     ".json": "application/json",
@@ -39,6 +22,15 @@ if result is None:
     st.info("Train a model first: the files of the latest run are offered here.")
     st.stop()
 out: Path = result["out"]
+
+
+def _note(name: str) -> str:
+    """What a file holds; the run's report is read here, not 'this page'."""
+    return (
+        "the run's report to read in a browser"
+        if name == "report.html"
+        else FILE_NOTES.get(name, "")
+    )
 
 
 def _reader(path: Path):
@@ -61,7 +53,7 @@ st.download_button(
     icon=":material/folder_zip:",
     on_click="ignore",
 )
-for path in sorted(out.iterdir(), key=lambda p: (p.name not in DESCRIPTIONS, p.name)):
+for path in sorted(out.iterdir(), key=lambda p: (p.name not in FILE_NOTES, p.name)):
     left, right = st.columns([1, 2])
     left.download_button(
         path.name,
@@ -73,5 +65,7 @@ for path in sorted(out.iterdir(), key=lambda p: (p.name not in DESCRIPTIONS, p.n
     )
     size = path.stat().st_size
     shown = f"{size / 1e6:.2f} MB" if size >= 100_000 else f"{max(size / 1e3, 0.1):.1f} kB"
-    right.caption(f"{DESCRIPTIONS.get(path.name, '')} ({shown})")
-st.caption("Open lithology.tif in QGIS: it is styled with the class names and colours.")
+    right.caption(f"{_note(path.name)} ({shown})")
+maps = [n for n in ("lithology.tif", "clusters.tif", "subunits.tif") if (out / n).exists()]
+if maps:
+    st.caption(f"Open {maps[0]} in QGIS: it is styled with the class names and colours.")

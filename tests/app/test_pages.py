@@ -315,6 +315,11 @@ def test_som_modes_train_and_map(app, model):
     assert ("Label distance" in layers.options) == (model == "som")
     legend = " ".join(m.value for m in app.markdown)
     assert "cluster 1" in legend
+    app.switch_page("views/export.py").run()
+    captions = [c.value for c in app.caption]
+    assert not [c for c in captions if c.startswith("(")]  # every file says what it holds
+    shown = "lithology.tif" if model == "som" else "clusters.tif"
+    assert f"Open {shown} in QGIS: it is styled with the class names and colours." in captions
 
 
 def test_choices_survive_a_visit_to_other_pages(app):

@@ -125,7 +125,17 @@ def test_the_page_says_when_dissimilarity_used_a_subset_of_the_samples(tmp_path)
     }
     write_report_html(tmp_path / "report.html", report, "patch")
     text = " ".join(_page(tmp_path / "report.html").text)
-    assert "measured against a random 2,000 of the 12,000 training samples" in text
+    assert "measured against a random 2,000 of the 12,000 training samples with data" in text
     report["applicability"] = {"reference_samples": 300, "training_samples": 300}
     write_report_html(tmp_path / "report.html", report, "points")
-    assert "measured against a random" not in " ".join(_page(tmp_path / "report.html").text)
+    assert "measured against" not in " ".join(_page(tmp_path / "report.html").text)
+    report["applicability"] = {
+        "reference_samples": 282,
+        "complete_samples": 282,
+        "training_samples": 300,
+    }
+    report["prediction"] = {"reduced_input_pixels": 4723}
+    write_report_html(tmp_path / "report.html", report, "cloud")  # no uncertainty.tif beside it
+    text = " ".join(_page(tmp_path / "report.html").text)
+    assert "measured against the 282 of the 300 training samples with data in every input" in text
+    assert "4,723 pixels were mapped from fewer inputs" in text and "band 3" not in text
