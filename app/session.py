@@ -423,6 +423,21 @@ def stale_note(run: dict, data: Inputs) -> str | None:
     )
 
 
+#: Each model in a few words.
+MODEL_WORDS = {"rf": "random forest", "som": "labelled SOM", "som-clusters": "SOM clusters"}
+
+
+def describe_params(params: dict) -> str:
+    """A run's parameters in a few words: "random forest, 200 trees, default features, 5 folds"."""
+    parts = [MODEL_WORDS.get(params["model"], params["model"])]
+    if "trees" in params:
+        parts.append(f"{params['trees']} trees")
+    parts.append(f"{params['features']} features")
+    if "cv_folds" in params:
+        parts.append(f"{params['cv_folds']} folds")
+    return ", ".join(parts)
+
+
 def begin_training(key: str) -> None:
     """Note that a run started: a page that finds it unfinished says it was stopped."""
     st.session_state.training = key

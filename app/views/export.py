@@ -22,6 +22,10 @@ if result is None:
     st.info("Train a model first: the files of the latest run are offered here.")
     st.stop()
 out: Path = result["out"]
+stale = session.stale_note(result, session.inputs())
+if stale:
+    st.info(stale, icon=":material/update:")
+st.caption(f"Files of run `{result['key']}`: {session.describe_params(result['params'])}.")
 
 
 def _note(name: str) -> str:

@@ -141,6 +141,14 @@ if result is None:
 stale = session.stale_note(result, data)
 if stale:
     st.info(stale, icon=":material/update:")
+shown = result["params"]
+if shown["model"] != model:
+    st.info(
+        f"Below: the last run ({session.MODEL_WORDS[shown['model']]}). Press Train and map "
+        f"for {session.MODEL_WORDS[model]}.",
+        icon=":material/update:",
+    )
+st.caption(f"Results of run `{result['key']}`: {session.describe_params(shown)}.")
 report = result["report"]
 if "validation" in report:
     results.validation(report)

@@ -147,6 +147,21 @@ def test_export_page_offers_every_file_and_a_zip(trained):
         assert "CLASS_NAMES" in src.tags() and src.colormap(1)
 
 
+def test_the_results_say_which_run_and_model_they_come_from(trained):
+    key = trained.session_state["current_run"]
+    captions = [c.value for c in trained.caption]
+    assert f"Results of run `{key}`: random forest, 30 trees, default features, 3 folds." in (
+        captions
+    )
+    trained.radio(key="model").set_value("som-clusters").run()
+    (note,) = [i.value for i in trained.info if i.value.startswith("Below: the last run")]
+    assert note == "Below: the last run (random forest). Press Train and map for SOM clusters."
+    trained.switch_page("views/export.py").run()
+    assert f"Files of run `{key}`: random forest, 30 trees, default features, 3 folds." in [
+        c.value for c in trained.caption
+    ]
+
+
 def test_pages_before_training_point_back(app):
     app.run()
     for page in ("views/train.py", "views/map.py", "views/export.py"):
