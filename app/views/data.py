@@ -78,6 +78,27 @@ st.caption(
 )
 
 
+def _earlier_rasters(kept: dict, earlier: list) -> None:
+    """The rasters uploaded earlier, in a box where one can be removed (a file that is wrong)."""
+    if not earlier:
+        return
+    names = [p.name for p in earlier]
+    shown = st.session_state.get("earlier_shown", [])
+    chosen = st.session_state.get("earlier_rasters", names)
+    st.session_state.earlier_rasters = [n for n in names if n in chosen or n not in shown]
+    st.session_state.earlier_shown = names
+    keep = st.multiselect(
+        "Rasters uploaded earlier in this session, in use (remove one with its x)",
+        names,
+        key="earlier_rasters",
+    )
+    if len(keep) < len(names):
+        gone = [p for p in earlier if p.name not in keep]
+        for field in ("rasters", "earlier"):
+            kept[field] = [p for p in kept.get(field, []) if p not in gone]
+        st.rerun()
+
+
 def _sync_uploads() -> session.Inputs:
     """Save new uploads into the workspace; returns inputs pointing at the saved files.
 
@@ -107,13 +128,17 @@ def _sync_uploads() -> session.Inputs:
         if f:
             kept[kind] = saved[f.file_id]
     earlier = [p for p in kept["rasters"] if p not in box]
-    earlier += [kept[k] for k, f in singles.items() if kept.get(k) and not f]
-    if earlier:
+    singles_kept = {k: kept[k] for k, f in singles.items() if kept.get(k) and not f}
+    if earlier or singles_kept:
+        _earlier_rasters(kept, earlier)
+        words = {"labels": "Observations", "legend": "Legend"}
+        in_use = "; ".join(f"{words[k]} in use: {p.name}" for k, p in singles_kept.items())
         note, forget = st.columns([4, 1], vertical_alignment="center")
         note.caption(
-            f"{'Also using' if box else 'Using'} the files uploaded earlier in this session: "
-            f"{', '.join(p.name for p in earlier)}. Rasters uploaded now are added to them (one "
-            "of the same name replaces its namesake); new observations replace the earlier."
+            (f"{in_use} (a new upload replaces it). " if in_use else "")
+            + "Streamlit empties the upload boxes after a visit to another page; the files "
+            "uploaded earlier in this session stay in use. Rasters uploaded now are added to "
+            "them (one of the same name replaces its namesake)."
         )
         if forget.button("Forget them", key="forget_uploads"):
             kept["rasters"], kept["earlier"], kept["replaced"] = box, [], []

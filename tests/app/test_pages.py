@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
 import rasterio
 from streamlit.testing.v1 import AppTest
@@ -214,6 +215,29 @@ def test_the_no_data_box_serves_rasters_that_do_not_declare_theirs(app, tmp_path
     assert app.dataframe[0].value["nodata"].tolist()[0] == 0.0
     app.text_input(key="nodata").input("zero").run()
     assert any("'zero' is not a number" in e.value for e in app.error)
+
+
+def test_one_bad_raster_uploaded_earlier_can_be_removed_alone(app, tmp_path):
+    demo = session.demo_inputs()
+    photo = tmp_path / "outcrop_photo.tif"
+    with rasterio.open(photo, "w", driver="PNG", width=8, height=8, count=1, dtype="uint8") as d:
+        d.write(np.zeros((1, 8, 8), "uint8"))
+    app.session_state["source"] = "upload"
+    app.session_state["kept_uploads"] = {
+        "rasters": [*demo.rasters, photo],
+        "labels": demo.labels,
+    }
+    app.run()
+    assert any("outcrop_photo.tif': it is not georeferenced" in e.value for e in app.error)
+    box = app.multiselect(key="earlier_rasters")
+    assert box.value == [p.name for p in [*demo.rasters, photo]]
+    assert "Observations in use: field_points.gpkg (a new upload replaces it)." in (
+        " ".join(c.value for c in app.caption)
+    )
+    box.set_value([n for n in box.value if n != "outcrop_photo.tif"]).run()
+    assert not app.exception and not _errors(app)
+    assert app.session_state["inputs"].rasters == session.projected_first(list(demo.rasters))
+    assert app.session_state["inputs"].labels == demo.labels  # the rest stays
 
 
 def test_a_project_geopackage_asks_for_the_layer_of_the_observations(app, tmp_path):

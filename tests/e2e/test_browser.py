@@ -154,15 +154,17 @@ def test_uploaded_rasters_and_csv_observations_are_ready_to_train(offline):
     assert "Inputs: 3 raster(s) uploaded" in sidebar, sidebar  # drawn before the page runs
     expect(page.get_by_text("believe the spatial figure")).to_be_visible(timeout=300_000)
     _go(page, "Data")
-    expect(page.get_by_text("Using the files uploaded earlier in this session")).to_be_visible()
+    expect(page.get_by_text("Rasters uploaded earlier in this session, in use")).to_be_visible()
+    expect(page.get_by_text("Observations in use: field_points.csv")).to_be_visible()
     expect(page.get_by_text("Ready: go to")).to_be_visible()
 
     # a raster forgotten at first is added to them; one of the same name replaces its namesake
     inputs.nth(0).set_input_files(demo / "dem.tif")
     expect(page.get_by_text("Inputs: 4 raster(s) uploaded")).to_be_visible()
     inputs.nth(0).set_input_files(demo / "landsat.tif")
-    expect(page.get_by_text("Also using the files uploaded earlier")).to_be_visible()
-    expect(page.get_by_text("radiometrics.tif, magnetics.tif, field_points.csv")).to_be_visible()
+    earlier = page.get_by_test_id("stMultiSelect")
+    expect(earlier).not_to_contain_text("landsat.tif")  # it is in the box now
+    expect(earlier).to_contain_text("radiometrics.tif")
     expect(page.get_by_text("Inputs: 4 raster(s) uploaded")).to_be_visible()
     expect(page.get_by_text("EPSG:32633, 30 x 30 m per pixel")).to_be_visible()  # not degrees
     page.get_by_role("button", name="Remove landsat.tif").click()  # the namesake is gone too
