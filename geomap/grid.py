@@ -154,6 +154,36 @@ def _snap_origin(sources: Sequence[Source], crs: CRS, res: float) -> tuple[float
     return (0.0, 0.0) if first is None else (first.bounds[0], first.bounds[3])
 
 
+def _apart(sources: Sequence[Source], feet: list, crs: CRS) -> str:
+    """Which raster lies apart, when the others overlap without it; else an empty string."""
+    for i, source in enumerate(sources):
+        others = feet[:i] + feet[i + 1 :]
+        if len(others) < 2:
+            return ""
+        box = (
+            max(f[0] for f in others),
+            max(f[1] for f in others),
+            min(f[2] for f in others),
+            min(f[3] for f in others),
+        )
+        if box[2] <= box[0] or box[3] <= box[1]:
+            continue
+        dx = (feet[i][0] + feet[i][2] - box[0] - box[2]) / 2
+        dy = (feet[i][1] + feet[i][3] - box[1] - box[3]) / 2
+        unit = crs_units(crs)
+        scale, unit = (1000.0, "km") if unit == "m" else (1.0, unit)
+        ways = [
+            f"{abs(d) / scale:.3g} {unit} {word[d > 0]}"
+            for d, word in ((dy, ("south", "north")), (dx, ("west", "east")))
+            if abs(d) >= 0.05 * max(abs(dx), abs(dy))
+        ]
+        return (
+            f" '{source.path.name}' lies apart from the others, which do overlap: its centre is "
+            f"{' and '.join(ways)} of theirs. Leave it out, or check its CRS and georeferencing."
+        )
+    return ""
+
+
 def choose_grid(
     sources: Sequence[Source],
     *,
@@ -204,9 +234,8 @@ def choose_grid(
             f"'{s.path.name}' {tuple(round(v, 3) for v in f)}" for s, f in zip(sources, feet)
         )
         raise RasterError(
-            f"The rasters do not overlap by a whole pixel of {res:g} {crs_units(grid_crs)}: their "
-            f"footprints in "
-            f"{grid_crs.to_string()} are {listed}. Give rasters of the same area, or check that "
-            "each file's CRS is right."
+            f"The rasters do not overlap by a whole pixel of {res:g} {crs_units(grid_crs)}."
+            f"{_apart(sources, feet, grid_crs)} Their footprints in {grid_crs.to_string()} are "
+            f"{listed}. Give rasters of the same area, or check that each file's CRS is right."
         )
     return Grid(grid_crs, Affine(res, 0, left, 0, -res, top), width, height)

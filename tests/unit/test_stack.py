@@ -158,6 +158,14 @@ def test_rasters_that_do_not_overlap(raster_factory):
     with pytest.raises(RasterError, match="do not overlap") as info:
         choose_grid([inspect_raster(a), inspect_raster(b)])
     assert "a.tif" in str(info.value) and "b.tif" in str(info.value)
+    assert "lies apart" not in str(info.value)  # of two, either may be the one that is off
+    c = raster_factory("c.tif", ramp(10, 10))
+    with pytest.raises(RasterError) as info:
+        choose_grid([inspect_raster(a), inspect_raster(b), inspect_raster(c)])
+    assert (
+        "'b.tif' lies apart from the others, which do overlap: its centre is 100 km east of "
+        "theirs. Leave it out, or check its CRS and georeferencing."
+    ) in str(info.value)
 
 
 def test_windows_cover_the_grid_once(raster_factory):
