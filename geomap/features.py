@@ -75,8 +75,41 @@ _FAMILY = {"K": "radiometric", "Th": "radiometric", "U": "radiometric", "dem": "
 _FAMILY.update(magnetic="magnetic", gravity="gravity")
 
 
+#: Bands named by number alone, as Google Earth Engine exports them: Sentinel-2's B2..B12
+#: (without Sentinel-2's zero), Landsat Collection 2's SR_B1..SR_B7.
+_EE_SENTINEL = {2: "blue", 3: "green", 4: "red", 8: "nir", 11: "swir1", 12: "swir2"}
+
+
+def band_kinds(names: Sequence[str]) -> list[str | None]:
+    """:func:`band_kind` of each name, and of bands named by number once the set says whose.
+
+    "B2".."B12" are Sentinel-2's when the set holds B8 (or B8A) and B11 or B12; "SR_B1"..
+    "SR_B7" are Landsat 8/9's when it holds SR_B6, else Landsat 4-7's.
+    """
+    kinds = [band_kind(n) for n in names]
+    bare = {
+        i: re.fullmatch(r"(SR_)?B(\d{1,2})(A?)", n.strip(), re.IGNORECASE)
+        for i, n in enumerate(names)
+    }
+    bare = {i: m for i, m in bare.items() if m}
+    sentinel = {int(m.group(2)) for m in bare.values() if not m.group(1)}
+    landsat = {int(m.group(2)) for m in bare.values() if m.group(1)}
+    for i, m in bare.items():
+        number = int(m.group(2))
+        if not m.group(1) and 8 in sentinel and sentinel & {11, 12}:
+            kinds[i] = "nir" if m.group(3) else _EE_SENTINEL.get(number)
+        elif m.group(1) and landsat:
+            kinds[i] = _LANDSAT_BANDS["oli" if 6 in landsat else "tm"].get(number)
+    return kinds
+
+
 def band_kind(name: str) -> str | None:
-    """The quantity a band name stands for ("K", "dem", "magnetic", "red"...) or None."""
+    """The quantity a band name stands for ("K", "dem", "magnetic", "red"...) or None.
+
+    geomap's own names of unnamed bands (``<file>_b11``, the 11th band of a file) are not band
+    codes: the 11th band of an ASTER stack is thermal, not Sentinel-2's SWIR B11.
+    """
+    name = re.sub(r"_b\d+$", "", name)  # lower case: geomap's; a satellite's codes are upper case
     tokens = set(re.split(r"[^a-z0-9]+", name.lower())) - {""}
     if "edge" in tokens:  # "red edge" bands are not the red band
         return None
@@ -189,7 +222,7 @@ class FeatureRecipe:
             raise InputDataError(
                 f"Feature preset '{preset}' is not supported. Available: {', '.join(PRESETS)}."
             )
-        kinds = [band_kind(n) for n in band_names]
+        kinds = band_kinds(band_names)
         index = {k: kinds.index(k) for k in _FAMILY if k in kinds}
         use_extras = preset != "raw"
         sets = _sensor_sets(band_names, kinds)

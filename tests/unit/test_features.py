@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 
 from geomap.errors import InputDataError
-from geomap.features import FeatureRecipe, band_kind, focal_mean_std, slope_roughness
+from geomap.features import (
+    FeatureRecipe,
+    band_kind,
+    band_kinds,
+    focal_mean_std,
+    slope_roughness,
+)
 from geomap.kernels import kuwahara, warm_up_in_background
 
 
@@ -34,10 +40,24 @@ def _recipe(names=("red", "nir", "K", "Th", "U", "dem"), preset="default"):
         ("LC08_L1TP_190026_20220512_20220519_02_T1_B11", None),  # thermal, not S-2's SWIR B11
         ("LC08_L2SP_190026_20220512_20220519_02_T1_QA_PIXEL", None),
         ("LC08_L2SP_190026_20220512_20220519_02_T1_stack_b2", None),  # band 2 of a stack file
+        ("AST_L1T_00305122023_b11", None),  # geomap's name of a stack's 11th band: thermal
+        ("S2_B11", "swir1"),
     ],
 )
 def test_band_kind_reads_names(name, kind):
     assert band_kind(name) == kind
+
+
+def test_bands_named_by_number_alone_are_read_from_their_set():
+    earth_engine = ["B2", "B3", "B4", "B8", "B11", "B12"]  # Sentinel-2 as exported from GEE
+    assert band_kinds(earth_engine) == ["blue", "green", "red", "nir", "swir1", "swir2"]
+    oli = ["SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B6", "SR_B7"]  # Landsat 8/9 Collection 2
+    assert band_kinds(oli) == ["blue", "green", "red", "nir", "swir1", "swir2"]
+    tm = ["SR_B1", "SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B7"]  # Landsat 4-7: no SR_B6
+    assert band_kinds(tm) == ["blue", "green", "red", "nir", "swir1", "swir2"]
+    assert band_kinds(["B2", "B3", "B4"]) == [None, None, None]  # whose, the set does not say
+    recipe = FeatureRecipe.build([*earth_engine, "tmi"], [0] * 6 + [1], 10.0, "default")
+    assert len(recipe.ratios) == 4 and len(recipe.optical_screens()) == 1
 
 
 def test_recipe_declares_ratios_terrain_and_halo():
