@@ -110,6 +110,7 @@ def band_kind(name: str) -> str | None:
     codes: the 11th band of an ASTER stack is thermal, not Sentinel-2's SWIR B11.
     """
     name = re.sub(r"_b\d+$", "", name)  # lower case: geomap's; a satellite's codes are upper case
+    name = re.sub(r"(?i)swir[\s_-]+([12])\b", r"swir\1", name)  # "Band 6 - SWIR 1"
     tokens = set(re.split(r"[^a-z0-9]+", name.lower())) - {""}
     if "edge" in tokens:  # "red edge" bands are not the red band
         return None

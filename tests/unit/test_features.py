@@ -42,6 +42,8 @@ def _recipe(names=("red", "nir", "K", "Th", "U", "dem"), preset="default"):
         ("LC08_L2SP_190026_20220512_20220519_02_T1_stack_b2", None),  # band 2 of a stack file
         ("AST_L1T_00305122023_b11", None),  # geomap's name of a stack's 11th band: thermal
         ("S2_B11", "swir1"),
+        ("Band 6 - SWIR 1", "swir1"),
+        ("swir-2", "swir2"),
     ],
 )
 def test_band_kind_reads_names(name, kind):
