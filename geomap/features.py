@@ -135,9 +135,15 @@ def _scene_key(name: str) -> str:
     "LC09_..._SR_B2" and "..._ST_B10" the product's ID, with its path/row and dates, so two
     acquisitions are two scenes; "blue" and "Band 2 - Blue" nothing.
     """
-    tokens = re.split(r"[^a-z0-9]+", name.lower())
+    dated = re.sub(r"((?:19|20)\d\d)[-_.]?(\d\d)[-_.]?(\d\d)\b", r"\1\2\3", name.lower())
+    tokens = re.split(r"[^a-z0-9]+", dated)
     own = r"b\d{1,2}a?|\d{1,4}(m|nm)?|band|sr|st"
-    return "_".join(t for t in tokens if t and t not in _OPTICAL_WORDS and not re.fullmatch(own, t))
+    year = r"19[7-9]\d|20\d\d"  # an acquisition's year, not a wavelength
+    return "_".join(
+        t
+        for t in tokens
+        if t and t not in _OPTICAL_WORDS and (re.fullmatch(year, t) or not re.fullmatch(own, t))
+    )
 
 
 def _sensor_sets(band_names: Sequence[str], kinds: Sequence[str | None]) -> list[dict]:

@@ -444,8 +444,16 @@ def _resampling_for(source: Source, grid: Grid) -> str:
 
 
 def _unique_names(sources: Sequence[Source]) -> tuple[str, ...]:
+    """Band names, made unique by their file's name, or its folder's too ("2019-06-01/B02")."""
     names = [n for s in sources for n in s.band_names]
     seen = {n for n in names if names.count(n) > 1}
+    stems = [raster_stem(s.path) for s in sources]
+    files = [
+        f"{s.path.parent.name}/{stem}" if stems.count(stem) > 1 else stem
+        for s, stem in zip(sources, stems)
+    ]
     return tuple(
-        f"{raster_stem(s.path)}:{n}" if n in seen else n for s in sources for n in s.band_names
+        (n if n not in seen else file if n == stem else f"{file}:{n}")
+        for s, stem, file in zip(sources, stems, files)
+        for n in s.band_names
     )

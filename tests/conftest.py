@@ -50,6 +50,7 @@ def raster_factory(tmp_path):
     """Call with (name, data, **kwargs) to write a raster in tmp_path."""
 
     def make(name: str, data, **kwargs) -> Path:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         return write_raster(tmp_path / name, data, **kwargs)
 
     return make

@@ -371,3 +371,11 @@ def test_kernels_compile_in_a_child_process_into_numbas_disk_cache(tmp_path, mon
     assert not (tmp_path / "decoy_ran").exists()
     cached = {p.name.split("-")[0] for p in cache.rglob("*.nbi")}
     assert {"kernels._box_stats", "kernels._pick_squares"} <= cached
+
+
+def test_composites_of_two_years_are_two_scenes():
+    names = [f"S2_{year}:{b}" for year in (2019, 2023) for b in ("B02", "B03", "B04", "B08")]
+    r = FeatureRecipe.build(names, [0] * 4 + [1] * 4, 10.0)
+    assert r._spectra() == [(0, 1, 2, 3), (4, 5, 6, 7)]
+    wavelengths = ["blue_490", "green_560", "red_665", "nir_842"]  # numbers, not years
+    assert len(FeatureRecipe.build(wavelengths, [0] * 4, 10.0)._spectra()) == 1

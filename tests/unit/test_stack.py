@@ -555,3 +555,19 @@ def test_gdal_names_of_a_zipped_raster_and_a_netcdf_grid_are_read(raster_factory
     ]
     with pytest.raises(MissingFileError, match="does not exist"):
         RasterStack.open([f"/vsizip/{tmp_path}/nothing.zip/tmi.tif"])
+
+
+def test_same_named_files_of_two_dates_are_told_apart_by_their_folders(raster_factory):
+    from geomap.features import FeatureRecipe
+
+    paths = [
+        raster_factory(f"{date}/{band}.tif", ramp(10, 10))
+        for date in ("2019-06-01", "2023-06-01")
+        for band in ("B02", "B04", "B08", "B11")
+    ]
+    with RasterStack.open(paths) as stack:
+        names = stack.band_names
+    assert names[:2] == ("2019-06-01/B02", "2019-06-01/B04")
+    assert names[4:6] == ("2023-06-01/B02", "2023-06-01/B04")
+    recipe = FeatureRecipe.build(list(names), list(range(8)), 10.0, "default")
+    assert len(recipe._spectra()) == 2  # two acquisitions: two spectra, two screens
