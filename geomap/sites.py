@@ -24,6 +24,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 from shapely.geometry import box
 
@@ -122,7 +123,9 @@ def read_access(path: str | Path, crs, bounds: Sequence[float], max_walk: float)
     if not max_walk > 0:
         raise InputDataError(f"max_walk has to be a positive distance; got {max_walk!r}.")
     try:
-        frame = gpd.read_file(path)
+        frame = gpd.read_file(path, layer=_access_layer(path))
+    except InputDataError:
+        raise
     except Exception as exc:  # pyogrio raises its own errors for files it cannot open
         raise InputDataError(
             f"Access layer '{path}' cannot be read as a vector file ({exc}); give a GeoPackage, "
@@ -141,6 +144,23 @@ def read_access(path: str | Path, crs, bounds: Sequence[float], max_walk: float)
             f"(bounds {tuple(round(v) for v in bounds)}); check the file or its CRS."
         )
     return AccessLayer(geometry, max_walk)
+
+
+def _access_layer(path: Path) -> str | None:
+    """The layer of roads or tracks in a file of several: the only one of lines."""
+    layers = pyogrio.list_layers(path)
+    if len(layers) < 2:
+        return None
+    lines = [str(name) for name, kind in layers if "line" in str(kind).lower()]
+    if len(lines) == 1:
+        return lines[0]
+    listed = ", ".join(f"'{name}' ({kind})" for name, kind in layers)
+    raise InputDataError(
+        f"Access layer '{path}' holds {len(layers)} layers, {listed}, and "
+        f"{'none' if not lines else len(lines)} of them of lines: geomap cannot tell which holds "
+        "the roads or tracks. Save that layer to a file of its own (in QGIS: Export > Save "
+        "Features As) and give that file."
+    )
 
 
 class SiteCandidates:

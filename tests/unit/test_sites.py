@@ -183,3 +183,23 @@ def test_a_site_of_a_certain_pixel_names_no_runner_up(app):
     assert sites.loc[0.0, "runner_up_class"] == "" and sites.loc[5000.0, "runner_up_class"] == "a"
     assert sites.loc[0.0, "reason"].startswith("mapped b (expected accuracy 0.30); inside")
     assert sites.loc[5000.0, "reason"].startswith("mapped b but could be a (expected accuracy")
+
+
+def test_a_project_file_gives_its_only_layer_of_lines_as_access(tmp_path):
+    from shapely.geometry import Point
+
+    project = tmp_path / "project.gpkg"
+    gpd.GeoDataFrame(geometry=[Point(500_100, 5_190_100)], crs=CRS).to_file(project, layer="obs")
+    road = LineString([(500_000, 5_195_000), (510_000, 5_195_000)])
+    gpd.GeoDataFrame(geometry=[road], crs=CRS).to_file(project, layer="roads")
+    access = read_access(project, CRS, BOUNDS, 500.0)
+    assert access.reachable(
+        np.array([505_000.0, 505_000.0]), np.array([5_195_400.0, 5_190_100.0])
+    ).tolist() == [True, False]
+    gpd.GeoDataFrame(geometry=[road], crs=CRS).to_file(project, layer="tracks")
+    with pytest.raises(
+        InputDataError,
+        match=r"holds 3 layers, 'obs' \(Point\), 'roads' \(LineString\), 'tracks' "
+        r"\(LineString\), and 2 of them of lines",
+    ):
+        read_access(project, CRS, BOUNDS, 500.0)
