@@ -350,6 +350,14 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
             f"Labels '{path}': geometries of type {sorted(kinds)} found; geomap reads points "
             "(observations) and polygons (mapped units). Buffer lines into polygons first."
         )
+    listed = frame[column].map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray)))
+    if listed.any():
+        first = [str(v) for v in frame[column][listed].iloc[0]]  # lists: read as arrays
+        raise LabelError(
+            f"Labels '{path}': {int(listed.sum())} values in '{column}' are lists, not one class "
+            f"each (the first reads {first!r}). Give each observation one class, as text or a "
+            "number."
+        )
     names = frame[column].map(_class_name)
     if (names == "").all():
         raise LabelError(

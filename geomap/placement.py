@@ -201,6 +201,9 @@ def _point_pixels(points: gpd.GeoDataFrame, grid: Grid) -> tuple[np.ndarray, ...
     x, y = exploded.geometry.x.to_numpy(), exploded.geometry.y.to_numpy()
     fx, fy = (x - grid.transform.c) / grid.transform.a, (y - grid.transform.f) / grid.transform.e
     placed = np.isfinite(fx) & np.isfinite(fy)  # inf: not valid in their stated CRS
+    # A point on the grid's right or bottom edge belongs to the last pixel, not beyond it.
+    fx = np.where(np.isclose(fx, grid.width, rtol=0, atol=1e-6), grid.width - 0.5, fx)
+    fy = np.where(np.isclose(fy, grid.height, rtol=0, atol=1e-6), grid.height - 0.5, fy)
     col = np.floor(np.where(placed, fx, -1)).astype("int64")
     row = np.floor(np.where(placed, fy, -1)).astype("int64")
     inside = (row >= 0) & (row < grid.height) & (col >= 0) & (col < grid.width)

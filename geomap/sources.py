@@ -196,6 +196,14 @@ def _inspect(path: Path, nodata: float | None) -> Source:
                 "it is rotated or south-up, which geomap does not read.",
                 "Warp it north-up first, e.g. `gdalwarp IN OUT`.",
             )
+        if np.dtype(src.dtypes[0]).kind == "c":
+            raise raster_error(
+                path,
+                f"its bands hold complex numbers ({src.dtypes[0]}), as a radar image's phase and "
+                "amplitude do; geomap reads real values.",
+                "Give the amplitude or intensity (e.g. `gdal_translate -ot Float32` of the "
+                "modulus, or the backscatter product) as a raster of real numbers.",
+            )
         zeros, dummy = _check_bands(path, src)
         ignored = None
         if src.driver == "VRT" and src.nodata is None:

@@ -602,3 +602,27 @@ def test_a_column_naming_each_observation_is_refused_as_the_class(tmp_path):
     few = points(4).assign(station=["a", "b", "c", "d"])  # too few points to tell
     few.to_file(tmp_path / "few.gpkg")
     assert len(read_labels(tmp_path / "few.gpkg", "station")) == 4
+
+
+def test_points_on_the_grids_right_and_bottom_edges_take_the_last_pixel(stack):
+    edge = gpd.GeoDataFrame(
+        {"label": ["a", "b", "c"], "source": "obs.gpkg"},
+        geometry=[Point(X0 + 3000, Y0 - 45), Point(X0 + 45, Y0 - 3000), Point(X0 + 3031, Y0)],
+        crs=32633,
+    )
+    s = sample_labels(edge, stack.grid)
+    assert list(zip(s.rows, s.cols)) == [(1, 99), (99, 1)]  # the third lies beyond the edge
+    assert s.counts["points_outside_grid"] == 1
+
+
+def test_classes_written_as_lists_are_refused(tmp_path):
+    p = tmp_path / "obs.geojson"
+    p.write_text(
+        '{"type": "FeatureCollection", "features": ['
+        '{"type": "Feature", "properties": {"rock": ["basalt"]}, '
+        '"geometry": {"type": "Point", "coordinates": [15.0, 47.0]}}, '
+        '{"type": "Feature", "properties": {"rock": "granite"}, '
+        '"geometry": {"type": "Point", "coordinates": [15.1, 47.0]}}]}'
+    )
+    with pytest.raises(LabelError, match=r"2 values in 'rock' are lists.*reads \['basalt'\]"):
+        read_labels(p, "rock")

@@ -571,3 +571,9 @@ def test_same_named_files_of_two_dates_are_told_apart_by_their_folders(raster_fa
     assert names[4:6] == ("2023-06-01/B02", "2023-06-01/B04")
     recipe = FeatureRecipe.build(list(names), list(range(8)), 10.0, "default")
     assert len(recipe._spectra()) == 2  # two acquisitions: two spectra, two screens
+
+
+def test_a_complex_raster_is_refused_with_what_to_give(raster_factory):
+    p = raster_factory("slc.tif", (ramp(10, 10) + 1j * ramp(10, 10)).astype("complex64"))
+    with pytest.raises(RasterError, match=r"complex numbers \(complex64\).*amplitude"):
+        inspect_raster(p)
