@@ -615,6 +615,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)  # not the libraries' chatter
+    logging.getLogger("rasterio._env").setLevel(logging.ERROR)  # GDAL's notes: geomap says its own
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _stop) if main_thread else None
     try:

@@ -74,6 +74,9 @@ class Source:
     #: Each band's declared scale and offset: a value means ``stored * scale + offset``
     #: (Landsat Collection 2 reflectance: 2.75e-05 and -0.2); empty when every band is 1 and 0.
     scale_offset: tuple[tuple[float, float], ...] = ()
+    #: Its first row is the southernmost (an XYZ grid written from south to north): warped, as
+    #: its rows run the other way from the grid's.
+    south_up: bool = False
 
     @property
     def count(self) -> int:
@@ -190,10 +193,11 @@ def _inspect(path: Path, nodata: float | None) -> Source:
                 "it has no georeferencing (identity transform).",
                 "Export it with its geotransform.",
             )
-        if src.transform.b != 0 or src.transform.d != 0 or src.transform.e > 0:
+        if src.transform.b != 0 or src.transform.d != 0:
             raise raster_error(
                 path,
-                "it is rotated or south-up, which geomap does not read.",
+                "it is rotated (its geotransform turns the rows off north), which geomap does "
+                "not read.",
                 "Warp it north-up first, e.g. `gdalwarp IN OUT`.",
             )
         if np.dtype(src.dtypes[0]).kind == "c":
@@ -217,12 +221,19 @@ def _inspect(path: Path, nodata: float | None) -> Source:
             nodata=src.nodata if src.nodata is not None else nodata,
             width=src.width,
             height=src.height,
-            bounds=tuple(src.bounds),
+            bounds=_north_up_bounds(src.bounds),
+            south_up=src.transform.e > 0,
             zero_share=zeros if src.nodata is None and nodata is None else (0.0,) * src.count,
             ignored_nodata=ignored,
             dummy=dummy if src.nodata is None and nodata is None else None,
             scale_offset=_scale_offset(src),
         )
+
+
+def _north_up_bounds(bounds) -> tuple[float, float, float, float]:
+    """(left, bottom, right, top) with bottom below top, whichever way the rows run."""
+    left, bottom, right, top = bounds
+    return (min(left, right), min(bottom, top), max(left, right), max(bottom, top))
 
 
 def _scale_offset(src: rasterio.DatasetReader) -> tuple[tuple[float, float], ...]:

@@ -397,7 +397,9 @@ def _native_grid_ids(sources: Sequence[Source]) -> np.ndarray:
 
 def _aligned_offset(source: Source, grid: Grid) -> tuple[int, int] | None:
     """(column, row) of the grid's origin in the source when their pixels coincide, else None."""
-    if source.crs != grid.crs or not np.allclose(source.res, grid.res, rtol=1e-9, atol=0):
+    if source.south_up or source.crs != grid.crs:
+        return None
+    if not np.allclose(source.res, grid.res, rtol=1e-9, atol=0):
         return None
     col = (grid.transform.c - source.bounds[0]) / source.res[0]
     row = (source.bounds[3] - grid.transform.f) / source.res[1]

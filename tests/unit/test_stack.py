@@ -237,9 +237,17 @@ def test_overlap_smaller_than_a_pixel_is_refused(raster_factory):
         RasterStack.open([a, b])
 
 
-def test_south_up_raster_is_refused(raster_factory):
-    p = raster_factory("up.tif", ramp(10, 10), transform=Affine(30, 0, 500000, 0, 30, 5200000))
-    with pytest.raises(RasterError, match="south-up"):
+def test_a_south_up_raster_is_read_the_right_way_up_and_a_rotated_one_refused(raster_factory):
+    north = raster_factory("north.tif", ramp(10, 10))  # its first row at 5200000, the top
+    up = Affine(30, 0, 500000, 0, 30, 5200000 - 300)  # first row at the bottom
+    south = raster_factory("south.tif", ramp(10, 10)[::-1], transform=up)
+    with RasterStack.open([north, south]) as stack:
+        assert stack.sources[1].bounds == stack.sources[0].bounds
+        block = stack.read(Window(0, 0, 10, 10))
+    np.testing.assert_allclose(block[1], block[0])
+    turned = Affine(30, 5, 500000, 5, -30, 5200000)
+    p = raster_factory("turned.tif", ramp(10, 10), transform=turned)
+    with pytest.raises(RasterError, match="it is rotated"):
         inspect_raster(p)
 
 
