@@ -316,6 +316,7 @@ _CONTROLS = (
     (r"--label-column( NAME)?", "the box '{column}'"),
     (r"\(--label-layer on the command line\)", "(in the box 'Layer holding the observations')"),
     (r"--label-layer", "the box 'Layer holding the observations'"),
+    (r"Give the CRS it is in with --crs \([^)]*\), or export", "Export"),  # no such box
     (r"--legend", "the 'Legend' upload"),
     (r"pass --nodata (\S+)", r"enter \1 in the box '{nodata}'"),
     (r"with --nodata", "in the box '{nodata}'"),

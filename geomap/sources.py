@@ -77,6 +77,8 @@ class Source:
     #: Its first row is the southernmost (an XYZ grid written from south to north): warped, as
     #: its rows run the other way from the grid's.
     south_up: bool = False
+    #: The file states no CRS: ``crs`` is the one it was read in (``geomap run --crs``).
+    assumed_crs: bool = False
 
     @property
     def count(self) -> int:
@@ -129,11 +131,14 @@ def raster_error(path: Path, what: str, fix: str) -> RasterError:
     return RasterError(f"Raster '{path}': {what} {fix}")
 
 
-def inspect_raster(path: str | Path, nodata: float | None = None) -> Source:
+def inspect_raster(
+    path: str | Path, nodata: float | None = None, assume_crs: str | CRS | None = None
+) -> Source:
     """Open one raster, check it can be used and describe it.
 
     ``nodata`` is the value taken as no data when the file declares none (Sentinel-2 JPEG2000
-    files use 0 without saying so).
+    files use 0 without saying so); ``assume_crs`` the CRS of a georeferenced file that states
+    none (a Surfer grid).
 
     Raises
     ------
@@ -149,10 +154,10 @@ def inspect_raster(path: str | Path, nodata: float | None = None) -> Source:
     if path.is_file() and path.stat().st_size == 0:
         raise raster_error(path, "the file is empty (0 bytes).", "Copy or export the raster again.")
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        return _inspect(path, nodata)
+        return _inspect(path, nodata, assume_crs)
 
 
-def _inspect(path: Path, nodata: float | None) -> Source:
+def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> Source:
     try:
         with warnings.catch_warnings():  # geomap says what is missing, in its own words
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -180,12 +185,13 @@ def _inspect(path: Path, nodata: float | None) -> Source:
                 "JPEG2000, ...); a scanned map or a photo needs georeferencing first (QGIS: "
                 "Raster > Georeferencer).",
             )
-        if src.crs is None:
+        if src.crs is None and assume_crs is None:
             raise raster_error(
                 path,
                 "it has no coordinate reference system.",
-                "Export it with its CRS (in QGIS: Export > Save As, with the layer's CRS set) or "
-                "assign one (`rio edit-info --crs EPSG:32633 FILE`).",
+                "Give the CRS it is in with --crs (e.g. --crs EPSG:32633; the map is then made "
+                "in that CRS too), or export it with its CRS (in QGIS: set the layer's CRS, then "
+                "Export > Save As).",
             )
         if src.transform == Affine.identity() and not src.gcps[0]:
             raise raster_error(
@@ -215,7 +221,8 @@ def _inspect(path: Path, nodata: float | None) -> Source:
         return Source(
             path=path,
             band_names=_band_names(path, src),
-            crs=src.crs,
+            crs=src.crs or CRS.from_user_input(assume_crs),
+            assumed_crs=src.crs is None,
             res=(abs(src.transform.a), abs(src.transform.e)),
             dtype=src.dtypes[0],
             nodata=src.nodata if src.nodata is not None else nodata,

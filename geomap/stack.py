@@ -87,6 +87,9 @@ class RasterStack:
     ) -> RasterStack:
         """Check every raster and build the stack on the default or the given grid.
 
+        A raster georeferenced without a CRS (a Surfer or XYZ grid) is taken to be in ``crs``
+        when one is given, and :meth:`notes` says so.
+
         Raises
         ------
         MissingFileError, RasterError
@@ -94,7 +97,7 @@ class RasterStack:
         """
         if not paths:
             raise RasterError("No raster given; pass at least one with --raster.")
-        sources = [inspect_raster(p, nodata) for p in paths]
+        sources = [inspect_raster(p, nodata, assume_crs=crs) for p in paths]
         if grid is None:
             grid = choose_grid(sources, crs=crs, resolution=resolution, origin=origin)
         stack = cls(sources, grid)
@@ -116,6 +119,7 @@ class RasterStack:
             self._readers.append(
                 WarpedVRT(
                     dataset,
+                    src_crs=source.crs,  # the CRS it was given when the file has none
                     crs=self.grid.crs,
                     transform=self.grid.transform,
                     width=self.grid.width,
@@ -132,10 +136,10 @@ class RasterStack:
         """Warnings on the inputs: undeclared fill values, a needlessly fine or coarse grid.
 
         A grid whose pixels are much finer than any input's costs time and adds no detail; one
-        much coarser than every input's throws detail away. See :meth:`fill_notes` for the
+        much coarser than every input's throws detail away. See :meth:`file_notes` for the
         rest.
         """
-        notes = self.fill_notes()
+        notes = self.file_notes()
         finest = min(res_in(s, self.grid.crs) for s in self.sources)
         res, unit = min(self.grid.res), crs_units(self.grid.crs)
         size = f"{self.grid.width:,} x {self.grid.height:,} pixels"
@@ -156,7 +160,7 @@ class RasterStack:
             )
         return notes
 
-    def fill_notes(self) -> list[str]:
+    def file_notes(self) -> list[str]:
         """Rasters that seem to hold missing data as values: an ignored, or no, nodata value.
 
         A band with many exact zeros and no nodata may use 0 for missing data; so may one whose
@@ -188,6 +192,13 @@ class RasterStack:
                 " If 0 marks missing data there (a cloud mask, the edge of a scene), pass "
                 "--nodata 0 so those pixels are mapped from the other rasters."
             )
+        notes += [
+            f"Raster '{s.path.name}' states no CRS; it is read in {s.crs.to_string()}, the CRS "
+            "given with --crs. If it is in another, give its CRS in the file instead (in QGIS: "
+            "Layer CRS, then Export > Save As)."
+            for s in self.sources
+            if s.assumed_crs
+        ]
         return notes + [_dummy_note(s) for s in self.sources if s.dummy is not None]
 
     def _footprint_notes(self) -> list[str]:
@@ -359,9 +370,9 @@ class PartialStack:
         """As :meth:`RasterStack.notes`."""
         return self._stack.notes()
 
-    def fill_notes(self) -> list[str]:
-        """As :meth:`RasterStack.fill_notes`."""
-        return self._stack.fill_notes()
+    def file_notes(self) -> list[str]:
+        """As :meth:`RasterStack.file_notes`."""
+        return self._stack.file_notes()
 
     def close(self) -> None:
         """Close the sources that are there."""

@@ -585,3 +585,16 @@ def test_a_complex_raster_is_refused_with_what_to_give(raster_factory):
     p = raster_factory("slc.tif", (ramp(10, 10) + 1j * ramp(10, 10)).astype("complex64"))
     with pytest.raises(RasterError, match=r"complex numbers \(complex64\).*amplitude"):
         inspect_raster(p)
+
+
+def test_a_raster_without_a_crs_is_read_in_the_crs_given(raster_factory):
+    a = raster_factory("a.tif", ramp(10, 10))
+    grd = raster_factory("tmi.tif", ramp(10, 10) * 2, crs=None)  # a Surfer grid: no CRS
+    with pytest.raises(RasterError, match="no coordinate reference system.*--crs EPSG:32633"):
+        RasterStack.open([a, grd])
+    with RasterStack.open([a, grd], crs="EPSG:32633") as stack:
+        block = stack.read(Window(0, 0, 10, 10))
+        notes = [n for n in stack.notes() if "CRS" in n]
+    np.testing.assert_array_equal(block[1], ramp(10, 10) * 2)
+    (note,) = notes
+    assert note.startswith("Raster 'tmi.tif' states no CRS; it is read in EPSG:32633, the CRS")
