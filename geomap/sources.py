@@ -18,6 +18,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.enums import ColorInterp
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 
 from geomap.errors import MissingFileError, RasterError
@@ -79,6 +80,13 @@ class Source:
     south_up: bool = False
     #: The file states no CRS: ``crs`` is the one it was read in (``geomap run --crs``).
     assumed_crs: bool = False
+    #: Its alpha band (1-based), read as the others' mask and not as a band; None if none.
+    alpha: int | None = None
+
+    @property
+    def indexes(self) -> list[int]:
+        """The 1-based indexes of the bands read (all but the alpha band)."""
+        return [i for i in range(1, self.count + 2) if i != self.alpha][: self.count]
 
     @property
     def count(self) -> int:
@@ -218,9 +226,13 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> 
         ignored = None
         if src.driver == "VRT" and src.nodata is None:
             ignored = _vrt_nodata(path, src.dtypes[0])
+        alpha = _alpha_band(src)
+        kept = [i for i in range(src.count) if i + 1 != alpha]
+        scale_offset = _scale_offset(src)
         return Source(
             path=path,
             band_names=_band_names(path, src),
+            alpha=alpha,
             crs=src.crs or CRS.from_user_input(assume_crs),
             assumed_crs=src.crs is None,
             res=(abs(src.transform.a), abs(src.transform.e)),
@@ -230,11 +242,22 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> 
             height=src.height,
             bounds=_north_up_bounds(src.bounds),
             south_up=src.transform.e > 0,
-            zero_share=zeros if src.nodata is None and nodata is None else (0.0,) * src.count,
+            zero_share=tuple(zeros[i] for i in kept)
+            if src.nodata is None and nodata is None
+            else (0.0,) * len(kept),
             ignored_nodata=ignored,
             dummy=dummy if src.nodata is None and nodata is None else None,
-            scale_offset=_scale_offset(src),
+            scale_offset=tuple(scale_offset[i] for i in kept) if scale_offset else (),
         )
+
+
+def _alpha_band(src: rasterio.DatasetReader) -> int | None:
+    """The 1-based index of the band that says which pixels hold data, if one does.
+
+    It is no measurement: it is read as the mask of the others, not as a band.
+    """
+    alpha = [i for i, c in enumerate(src.colorinterp, start=1) if c == ColorInterp.alpha]
+    return alpha[0] if alpha and src.count > 1 else None
 
 
 def _north_up_bounds(bounds) -> tuple[float, float, float, float]:
@@ -290,8 +313,12 @@ def band_names_of(path: str | Path) -> tuple[str, ...] | None:
 
 
 def _band_names(path: Path, src: rasterio.DatasetReader) -> tuple[str, ...]:
+    """A name per band but the alpha band: its description, else the file's (and number)."""
     names = []
+    alpha = _alpha_band(src)
     for i, desc in enumerate(src.descriptions, start=1):
+        if i == alpha:
+            continue
         if desc:
             names.append(desc.strip())
         elif src.count == 1:

@@ -120,6 +120,7 @@ class RasterStack:
                 WarpedVRT(
                     dataset,
                     src_crs=source.crs,  # the CRS it was given when the file has none
+                    src_alpha=source.alpha or 0,
                     crs=self.grid.crs,
                     transform=self.grid.transform,
                     width=self.grid.width,
@@ -255,7 +256,7 @@ class RasterStack:
         start = 0
         for source, reader in zip(self.sources, self._readers):
             try:
-                data = reader.read(window=inner)
+                data = reader.read(source.indexes, window=inner)
             except RasterioError as exc:
                 raise raster_error(
                     source.path,
@@ -429,7 +430,7 @@ class _DirectReader:
             MaskFlags.per_dataset in flags or MaskFlags.alpha in flags
         )
 
-    def read(self, window: Window) -> np.ndarray:
+    def read(self, indexes: list[int], window: Window) -> np.ndarray:
         col, row = int(window.col_off) + self.offset[0], int(window.row_off) + self.offset[1]
         h, w = int(window.height), int(window.width)
         out = np.full((self.source.count, h, w), np.nan, dtype="float32")
@@ -437,9 +438,14 @@ class _DirectReader:
         c1, r1 = min(col + w, self.source.width), min(row + h, self.source.height)
         if c1 <= c0 or r1 <= r0:
             return out
-        data = self.dataset.read(window=Window(c0, r0, c1 - c0, r1 - r0), out_dtype="float32")
+        data = self.dataset.read(
+            indexes, window=Window(c0, r0, c1 - c0, r1 - r0), out_dtype="float32"
+        )
         if self.source.nodata is not None and not np.isnan(self.source.nodata):
             data[data == np.float32(self.source.nodata)] = np.nan
+        elif self.source.alpha:  # transparent: no data, as the warper reads it
+            alpha = self.dataset.read(self.source.alpha, window=Window(c0, r0, c1 - c0, r1 - r0))
+            data[:, alpha == 0] = np.nan
         elif self.masked:  # an internal mask or alpha band, as the warper would use it
             data[:, self.dataset.read_masks(1, window=Window(c0, r0, c1 - c0, r1 - r0)) == 0] = (
                 np.nan

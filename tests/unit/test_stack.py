@@ -598,3 +598,23 @@ def test_a_raster_without_a_crs_is_read_in_the_crs_given(raster_factory):
     np.testing.assert_array_equal(block[1], ramp(10, 10) * 2)
     (note,) = notes
     assert note.startswith("Raster 'tmi.tif' states no CRS; it is read in EPSG:32633, the CRS")
+
+
+def test_an_alpha_band_masks_the_others_and_is_no_band(raster_factory):
+    from rasterio.enums import ColorInterp
+
+    data = np.stack([ramp(10, 10, "uint8") + 1, ramp(10, 10, "uint8") + 2, np.full((10, 10), 255)])
+    data[2, :, :4] = 0  # transparent: no data there
+    p = raster_factory("rgba.tif", data.astype("uint8"), descriptions=["red", "nir"])
+    with rasterio.open(p, "r+") as dst:
+        dst.colorinterp = (ColorInterp.red, ColorInterp.green, ColorInterp.alpha)
+    coarse = raster_factory("dem.tif", ramp(5, 5), transform=Affine(60, 0, 500000, 0, -60, 5200000))
+    with RasterStack.open([p, coarse]) as stack:
+        assert stack.band_names == ("red", "nir", "dem")
+        block = stack.read(Window(0, 0, 10, 10))
+    assert np.isnan(block[:2, :, :4]).all()
+    np.testing.assert_array_equal(block[0, :, 4:], ramp(10, 10)[:, 4:] + 1)
+    with RasterStack.open([coarse, p], resolution=60.0) as stack:  # warped, alpha as mask
+        block = stack.read(Window(0, 0, 5, 5))
+        assert stack.band_names == ("dem", "red", "nir") and stack.resampling[1] == "average"
+    assert np.isnan(block[1:, :, :2]).all() and np.isfinite(block[1:, :, 2:]).all()
