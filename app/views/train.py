@@ -67,7 +67,7 @@ def _som_options() -> dict:
     }
 
 
-with st.form("train_form", border=False):
+with st.container():  # not a form: a value set and left untrained is kept (KEPT_WIDGETS)
     a, b = st.columns(2)
     params = {
         "model": model,
@@ -89,7 +89,7 @@ with st.form("train_form", border=False):
         params["max_per_class"] = int(
             st.number_input("Most polygon pixels per class", 10, 100_000, 2000, key="max_per_class")
         )
-    submitted = st.form_submit_button("Train and map", type="primary", key="train")
+    submitted = st.button("Train and map", type="primary", key="train")
 st.caption("Stay on this page while it trains: leaving it stops the run.")
 
 

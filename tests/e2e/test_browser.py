@@ -153,6 +153,12 @@ def test_uploaded_rasters_and_csv_observations_are_ready_to_train(offline):
     sidebar = page.get_by_test_id("stSidebar").inner_text()  # now, while it trains
     assert "Inputs: 3 raster(s) uploaded" in sidebar, sidebar  # drawn before the page runs
     expect(page.get_by_text("believe the spatial figure")).to_be_visible(timeout=300_000)
+    trees = page.get_by_role("slider", name="Trees in the forest")
+    trees.press("ArrowLeft")  # 180 trees, set but not trained: kept through a visit to the map
+    expect(trees).to_have_value("180")
+    _go(page, "Map")
+    _go(page, "Train")
+    expect(trees).to_have_value("180")
     _go(page, "Data")
     expect(page.get_by_text("Rasters uploaded earlier in this session, in use")).to_be_visible()
     expect(page.get_by_text("Observations in use: field_points.csv")).to_be_visible()
