@@ -55,7 +55,7 @@ _NAMED_COLOURS = {
     "andesite": (150, 190, 110),
     "ultramafic": (90, 60, 130),
     "sandstone": (245, 215, 100),
-    "shale": (150, 150, 160),
+    "shale": (190, 190, 195),  # lighter than granite: the two stay apart in protanopia
     "mudstone": (170, 160, 150),
     "siltstone": (200, 185, 140),
     "limestone": (120, 180, 230),
