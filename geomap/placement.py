@@ -84,6 +84,7 @@ def sample_labels(
     labels = labels.to_crs(grid.crs).reset_index(drop=True)
     rng = np.random.default_rng(random_state)
     is_point = labels.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
+    labels.loc[~is_point, labels.geometry.name] = _valid(labels.geometry.values[~is_point])
     parts = [
         _point_pixels(labels[is_point], grid),
         _polygon_pixels(labels[~is_point], grid, max_per_class, rng),
@@ -258,6 +259,20 @@ def _polygon_pixels(
     rows, cols = rows[chosen], cols[chosen]
     centres = np.column_stack(grid.xy(rows, cols))
     return rows, cols, ids[chosen], np.full(len(chosen), "polygon"), centres
+
+
+def _valid(polygons: np.ndarray) -> np.ndarray:
+    """Polygons as drawn, repaired where they cross themselves (a digitised bowtie).
+
+    A repair that leaves a collection (an area and a stray line) keeps only the area.
+    """
+    fixed = shapely.make_valid(polygons)
+    return np.array([_areas(g) if shapely.get_type_id(g) == 7 else g for g in fixed], dtype=object)
+
+
+def _areas(collection) -> shapely.Geometry:
+    parts = shapely.get_parts(collection)
+    return shapely.union_all(parts[shapely.get_dimensions(parts) == 2])
 
 
 def _area_on(polygons: gpd.GeoDataFrame, grid: Grid) -> np.ndarray:

@@ -214,7 +214,7 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> 
                 "not read.",
                 "Warp it north-up first, e.g. `gdalwarp IN OUT`.",
             )
-        if np.dtype(src.dtypes[0]).kind == "c":
+        if src.dtypes[0].startswith("complex"):  # complex64, and GDAL's CInt16 of SLC data
             raise raster_error(
                 path,
                 f"its bands hold complex numbers ({src.dtypes[0]}), as a radar image's phase and "

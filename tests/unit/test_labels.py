@@ -626,3 +626,18 @@ def test_classes_written_as_lists_are_refused(tmp_path):
     )
     with pytest.raises(LabelError, match=r"2 values in 'rock' are lists.*reads \['basalt'\]"):
         read_labels(p, "rock")
+
+
+def test_a_polygon_that_crosses_itself_is_mapped_as_drawn(stack):
+    from shapely.geometry import Polygon
+
+    x, y = X0 + 300, Y0 - 300  # a bowtie: two triangles of 100 pixels, left and right
+    bowtie = Polygon([(x, y), (x + 600, y - 600), (x + 600, y), (x, y - 600)])
+    frame = gpd.GeoDataFrame(
+        {"label": ["granite", "shale"], "source": "map.gpkg"},
+        geometry=[bowtie, box(x, y - 600, x + 120, y)],
+        crs=32633,
+    )
+    s = sample_labels(frame, stack.grid, max_per_class=5000, random_state=0)
+    assert s.counts["overlapping_polygons"]["pixels"] == 64  # the box over the left triangle
+    assert 120 < (s.labels == "granite").sum() < 140  # 200 pixels less the box's 64

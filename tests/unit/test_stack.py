@@ -618,3 +618,12 @@ def test_an_alpha_band_masks_the_others_and_is_no_band(raster_factory):
         block = stack.read(Window(0, 0, 5, 5))
         assert stack.band_names == ("dem", "red", "nir") and stack.resampling[1] == "average"
     assert np.isnan(block[1:, :, :2]).all() and np.isfinite(block[1:, :, 2:]).all()
+
+
+def test_a_cint16_radar_raster_is_refused_too(tmp_path):
+    p = tmp_path / "slc.tif"
+    profile = {"driver": "GTiff", "width": 4, "height": 4, "count": 1, "dtype": "complex_int16"}
+    with rasterio.open(p, "w", crs="EPSG:32633", transform=T30, **profile) as dst:
+        dst.write(np.ones((1, 4, 4), "complex64"))
+    with pytest.raises(RasterError, match=r"complex numbers \(complex_int16\)"):
+        inspect_raster(p)
