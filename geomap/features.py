@@ -83,33 +83,61 @@ _EE_SENTINEL = {2: "blue", 3: "green", 4: "red", 8: "nir", 11: "swir1", 12: "swi
 def band_kinds(names: Sequence[str]) -> list[str | None]:
     """:func:`band_kind` of each name, and of bands named by number once the set says whose.
 
-    "B2".."B12" are Sentinel-2's when the set holds B8 (or B8A) and B11 or B12; "SR_B1"..
-    "SR_B7" are Landsat 8/9's when it holds SR_B6, else Landsat 4-7's.
+    "B2".."B12" are Sentinel-2's when the set holds B8 and B12 (or B8A), and nobody's when it
+    holds B13 or B14 (ASTER) or B10 without B12 (Landsat, whose B11 is thermal). "SR_B1".."SR_B7"
+    are Landsat 8/9's when the set holds SR_B6 or ST_B10, Landsat 4-7's when it holds SR_B1 to
+    SR_B5 and SR_B7. geomap's names of a file's unnamed bands (``<file>_b1``, ``<file>_b2``...)
+    say nothing: the 11th band of an ASTER stack is thermal, not Sentinel-2's SWIR B11.
     """
     kinds = [band_kind(n) for n in names]
-    bare = {
-        i: re.fullmatch(r"(SR_)?B(\d{1,2})(A?)", n.strip(), re.IGNORECASE)
-        for i, n in enumerate(names)
-    }
-    bare = {i: m for i, m in bare.items() if m}
-    sentinel = {int(m.group(2)) for m in bare.values() if not m.group(1)}
-    landsat = {int(m.group(2)) for m in bare.values() if m.group(1)}
-    for i, m in bare.items():
-        number = int(m.group(2))
-        if not m.group(1) and 8 in sentinel and sentinel & {11, 12}:
-            kinds[i] = "nir" if m.group(3) else _EE_SENTINEL.get(number)
-        elif m.group(1) and landsat:
-            kinds[i] = _LANDSAT_BANDS["oli" if 6 in landsat else "tm"].get(number)
+    codes = {i: _number_code(n) for i, n in enumerate(names)}
+    codes = {i: c for i, c in codes.items() if c is not None}
+    numbers = {p: {c[1] for c in codes.values() if c[0] == p} for p in ("", "sr", "st")}
+    sentinel, reflectance = numbers[""], numbers["sr"]
+    other = sentinel & {13, 14} or (10 in sentinel and 12 not in sentinel)  # ASTER, Landsat
+    is_sentinel = 8 in sentinel and sentinel & {12, 108} and not other
+    oli = 6 in reflectance or 10 in numbers["st"]  # Landsat 4-7's SWIR1 is B5, thermal B6
+    sensor = "oli" if oli else "tm" if {1, 2, 3, 4, 5, 7} <= reflectance else None
+    for i, (prefix, number) in codes.items():
+        if not prefix and (is_sentinel or other):
+            kinds[i] = "nir" if number == 108 else _EE_SENTINEL.get(number) if not other else None
+        elif prefix == "sr" and sensor:
+            kinds[i] = _LANDSAT_BANDS[sensor].get(number)
+    for stem, members in _stack_bands(names).items():
+        for i in members:
+            kinds[i] = band_kind(stem)
     return kinds
 
 
-def band_kind(name: str) -> str | None:
-    """The quantity a band name stands for ("K", "dem", "magnetic", "red"...) or None.
+def _number_code(name: str) -> tuple[str, int] | None:
+    """A band's code after any file or folder part ("S2_2019:B2"), as (prefix, number).
 
-    geomap's own names of unnamed bands (``<file>_b11``, the 11th band of a file) are not band
-    codes: the 11th band of an ASTER stack is thermal, not Sentinel-2's SWIR B11.
+    ("", 8) for "B8", ("", 108) for "B8A", ("sr", 4) for "SR_B4", ("st", 10) for "ST_B10".
     """
-    name = re.sub(r"_b\d+$", "", name)  # lower case: geomap's; a satellite's codes are upper case
+    code = re.split(r"[:/]", name.strip())[-1]
+    match = re.fullmatch(r"(?:(SR|ST)_)?B(\d{1,2})(A?)", code, re.IGNORECASE)
+    if match is None:
+        return None
+    number = int(match.group(2)) + 100 * bool(match.group(3))
+    return (match.group(1) or "").lower(), number
+
+
+def _stack_bands(names: Sequence[str]) -> dict[str, list[int]]:
+    """Bands geomap named ``<file>_b<n>`` (a file without band names): file -> indexes."""
+    groups: dict[str, list[tuple[int, int]]] = {}
+    for i, name in enumerate(names):
+        match = re.fullmatch(r"(.+)_b(\d+)", name)
+        if match:
+            groups.setdefault(match.group(1), []).append((int(match.group(2)), i))
+    return {
+        stem: [i for _, i in members]
+        for stem, members in groups.items()
+        if len(members) > 1 and sorted(n for n, _ in members) == list(range(1, len(members) + 1))
+    }
+
+
+def band_kind(name: str) -> str | None:
+    """The quantity a band name stands for ("K", "dem", "magnetic", "red"...) or None."""
     name = re.sub(r"(?i)swir[\s_-]+([12])\b", r"swir\1", name)  # "Band 6 - SWIR 1"
     tokens = set(re.split(r"[^a-z0-9]+", name.lower())) - {""}
     if "edge" in tokens:  # "red edge" bands are not the red band

@@ -40,8 +40,8 @@ def _recipe(names=("red", "nir", "K", "Th", "U", "dem"), preset="default"):
         ("LC08_L1TP_190026_20220512_20220519_02_T1_B11", None),  # thermal, not S-2's SWIR B11
         ("LC08_L2SP_190026_20220512_20220519_02_T1_QA_PIXEL", None),
         ("LC08_L2SP_190026_20220512_20220519_02_T1_stack_b2", None),  # band 2 of a stack file
-        ("AST_L1T_00305122023_b11", None),  # geomap's name of a stack's 11th band: thermal
         ("S2_B11", "swir1"),
+        ("s2_b04", "red"),  # a file named in lower case
         ("Band 6 - SWIR 1", "swir1"),
         ("swir-2", "swir2"),
     ],
@@ -58,6 +58,15 @@ def test_bands_named_by_number_alone_are_read_from_their_set():
     tm = ["SR_B1", "SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B7"]  # Landsat 4-7: no SR_B6
     assert band_kinds(tm) == ["blue", "green", "red", "nir", "swir1", "swir2"]
     assert band_kinds(["B2", "B3", "B4"]) == [None, None, None]  # whose, the set does not say
+    landsat_toa = [f"B{i}" for i in range(1, 12)]  # Landsat 8 from GEE: B8 pan, B10-11 thermal
+    assert set(band_kinds(landsat_toa)) == {None}
+    aster = [f"B{i}" for i in range(1, 15)]  # ASTER: B13, B14 thermal
+    assert set(band_kinds(aster)) == {None}
+    assert band_kinds(["SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B7"]) == [None] * 5  # 8 or 5?
+    two_dates = [f"S2_{y}:{b}" for y in (2019, 2023) for b in earth_engine]
+    assert band_kinds(two_dates)[6:] == ["blue", "green", "red", "nir", "swir1", "swir2"]
+    stack = [f"AST_L1T_003_b{i}" for i in range(1, 15)]  # geomap's names of unnamed bands
+    assert set(band_kinds(stack)) == {None}  # its b11 is thermal, not Sentinel-2's SWIR
     recipe = FeatureRecipe.build([*earth_engine, "tmi"], [0] * 6 + [1], 10.0, "default")
     assert len(recipe.ratios) == 4 and len(recipe.optical_screens()) == 1
 
