@@ -246,7 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--random-state", type=int, default=0, help="seed of every random step (default 0)"
     )
     p.add_argument(
-        "--crs", metavar="CRS", help="CRS of the output grid (default: the first raster's)"
+        "--crs",
+        metavar="CRS",
+        help="CRS of the output grid (default: the first raster's), and of rasters that state "
+        "none (a Surfer or XYZ grid)",
     )
     p.add_argument(
         "--resolution",

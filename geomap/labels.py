@@ -383,12 +383,17 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
 def _refuse_identifiers(frame: gpd.GeoDataFrame, names: pd.Series, path: Path, column: str):
     """Refuse a column that names each observation (a station number) rather than its rock.
 
-    Points only: a legacy map may well hold one polygon per unit.
+    A different value at nearly every point, written with digits or in a column named like an
+    identifier. Points only: a legacy map may well hold one polygon per unit.
     """
     points = frame.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
     n = int(points.sum())
     distinct = names[points].nunique()
-    if n >= IDENTIFIER_POINTS and distinct >= 0.9 * n:
+    numbered = names[points].str.contains(r"\d").mean() >= 0.8  # "GM-023", "117"; not "dacite"
+    named = re.sub(r"[\s-]+", "_", column.strip().casefold())
+    if named in SITE_COLUMNS or named.endswith("_id"):
+        numbered = True
+    if n >= IDENTIFIER_POINTS and distinct >= 0.9 * n and numbered:
         others = ", ".join(
             f"'{c}'" for c in frame.columns if c not in (column, frame.geometry.name)
         )

@@ -151,7 +151,11 @@ def _access_layer(path: Path) -> str | None:
     layers = pyogrio.list_layers(path)
     if len(layers) < 2:
         return None
-    lines = [str(name) for name, kind in layers if "line" in str(kind).lower()]
+    lines = [
+        str(name)
+        for name, kind in layers
+        if "line" in str(kind).lower() and pyogrio.read_info(path, layer=name)["features"]
+    ]  # a GPX file lists its routes and tracks even when it holds none
     if len(lines) == 1:
         return lines[0]
     listed = ", ".join(f"'{name}' ({kind})" for name, kind in layers)

@@ -19,7 +19,12 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
-from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
+from rasterio.errors import (
+    NodataShadowWarning,
+    NotGeoreferencedWarning,
+    RasterioError,
+    RasterioIOError,
+)
 
 from geomap.errors import MissingFileError, RasterError
 
@@ -101,14 +106,17 @@ def source_file(path: Path) -> Path | None:
     or the file of a subdataset such as ``netcdf:survey.nc:tmi``.
     """
     text = str(path)
+    if path.exists():
+        return path
     if text.startswith("/vsi") and text.count("/") >= 2:
         inner = Path(text.split("/", 2)[2])
         inside = (inner, *inner.parents, Path("/", inner), *Path("/", inner).parents)
         return next((p for p in inside if p.is_file() and p != Path("/")), None)
     if _SUBDATASET.match(text):
-        parts = (Path(part.strip('"')) for part in text.split(":")[1:])
-        return next((p for p in parts if p.is_file()), None)
-    return path if path.exists() else None
+        quoted = re.search(r'"([^"]+)"', text)  # NETCDF:"C:\survey.nc":tmi
+        parts = [quoted.group(1)] if quoted else text.split(":")[1:]
+        return next((Path(p) for p in parts if Path(p).is_file()), None)
+    return None
 
 
 def gdal_name(path: Path) -> str:
@@ -346,7 +354,9 @@ def _check_bands(
         max(1, round(src.width / max(scale, 1))),
     )
     try:
-        data = src.read(out_shape=shape, masked=True)
+        with warnings.catch_warnings():  # nodata and an alpha band: both are applied
+            warnings.simplefilter("ignore", NodataShadowWarning)
+            data = src.read(out_shape=shape, masked=True)
     except RasterioError as exc:
         raise raster_error(
             path,

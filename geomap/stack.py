@@ -88,7 +88,8 @@ class RasterStack:
         """Check every raster and build the stack on the default or the given grid.
 
         A raster georeferenced without a CRS (a Surfer or XYZ grid) is taken to be in ``crs``
-        when one is given, and :meth:`notes` says so.
+        when one is given (``--crs``; a model's grid for ``geomap predict``), and :meth:`notes`
+        says so.
 
         Raises
         ------
@@ -120,7 +121,7 @@ class RasterStack:
                 WarpedVRT(
                     dataset,
                     src_crs=source.crs,  # the CRS it was given when the file has none
-                    src_alpha=source.alpha or 0,
+                    src_alpha=(source.alpha or 0) if source.nodata is None else 0,  # GDAL: one
                     crs=self.grid.crs,
                     transform=self.grid.transform,
                     width=self.grid.width,
@@ -194,9 +195,9 @@ class RasterStack:
                 "--nodata 0 so those pixels are mapped from the other rasters."
             )
         notes += [
-            f"Raster '{s.path.name}' states no CRS; it is read in {s.crs.to_string()}, the CRS "
-            "given with --crs. If it is in another, give its CRS in the file instead (in QGIS: "
-            "Layer CRS, then Export > Save As)."
+            f"Raster '{s.path.name}' states no CRS; it is read in {s.crs.to_string()}, the "
+            "map's CRS. If it is in another, give its CRS in the file instead (in QGIS: Layer "
+            "CRS, then Export > Save As)."
             for s in self.sources
             if s.assumed_crs
         ]
@@ -443,10 +444,10 @@ class _DirectReader:
         )
         if self.source.nodata is not None and not np.isnan(self.source.nodata):
             data[data == np.float32(self.source.nodata)] = np.nan
-        elif self.source.alpha:  # transparent: no data, as the warper reads it
+        if self.source.alpha:  # transparent: no data, as the warper reads it
             alpha = self.dataset.read(self.source.alpha, window=Window(c0, r0, c1 - c0, r1 - r0))
             data[:, alpha == 0] = np.nan
-        elif self.masked:  # an internal mask or alpha band, as the warper would use it
+        elif self.masked:  # an internal mask, as the warper would use it
             data[:, self.dataset.read_masks(1, window=Window(c0, r0, c1 - c0, r1 - r0)) == 0] = (
                 np.nan
             )
@@ -467,10 +468,15 @@ def _unique_names(sources: Sequence[Source]) -> tuple[str, ...]:
     names = [n for s in sources for n in s.band_names]
     seen = {n for n in names if names.count(n) > 1}
     stems = [raster_stem(s.path) for s in sources]
-    files = [
-        f"{s.path.parent.name}/{stem}" if stems.count(stem) > 1 else stem
-        for s, stem in zip(sources, stems)
-    ]
+    files = list(stems)
+    for depth in range(1, 8):  # folders until the files' names differ: 2019-06-01/B02
+        twice = {f for f in files if files.count(f) > 1}
+        if not twice:
+            break
+        files = [
+            "/".join([*s.path.parent.parts[-depth:], stem]) if f in twice else f
+            for s, stem, f in zip(sources, stems, files)
+        ]
     return tuple(
         (n if n not in seen else file if n == stem else f"{file}:{n}")
         for s, stem, file in zip(sources, stems, files)

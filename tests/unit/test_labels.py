@@ -641,3 +641,14 @@ def test_a_polygon_that_crosses_itself_is_mapped_as_drawn(stack):
     s = sample_labels(frame, stack.grid, max_per_class=5000, random_state=0)
     assert s.counts["overlapping_polygons"]["pixels"] == 64  # the box over the left triangle
     assert 120 < (s.labels == "granite").sum() < 140  # 200 pixels less the box's 64
+
+
+def test_many_rock_names_are_not_taken_for_identifiers(tmp_path):
+    rocks = [f"rock{c}" for c in "abcdefghijklmnopqr"]  # 18 different units at 20 points
+    names = ["basalt", "dacite", *[r.replace("rock", "tonalite ") for r in rocks]]
+    g = points(20, labels=names)
+    g.to_file(tmp_path / "obs.gpkg")
+    assert len(read_labels(tmp_path / "obs.gpkg", "lithology")) == 20
+    g.assign(sample_id=[f"{i}" for i in range(20)]).to_file(tmp_path / "ids.gpkg")
+    with pytest.raises(LabelError, match="names each observation"):
+        read_labels(tmp_path / "ids.gpkg", "sample_id")

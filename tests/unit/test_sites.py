@@ -3,6 +3,7 @@ import copy
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import pytest
 from shapely.geometry import LineString
 
@@ -192,6 +193,8 @@ def test_a_project_file_gives_its_only_layer_of_lines_as_access(tmp_path):
     gpd.GeoDataFrame(geometry=[Point(500_100, 5_190_100)], crs=CRS).to_file(project, layer="obs")
     road = LineString([(500_000, 5_195_000), (510_000, 5_195_000)])
     gpd.GeoDataFrame(geometry=[road], crs=CRS).to_file(project, layer="roads")
+    empty = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=CRS))  # as a GPX's empty routes
+    pyogrio.write_dataframe(empty, project, layer="routes", geometry_type="LineString")
     access = read_access(project, CRS, BOUNDS, 500.0)
     assert access.reachable(
         np.array([505_000.0, 505_000.0]), np.array([5_195_400.0, 5_190_100.0])
@@ -199,7 +202,7 @@ def test_a_project_file_gives_its_only_layer_of_lines_as_access(tmp_path):
     gpd.GeoDataFrame(geometry=[road], crs=CRS).to_file(project, layer="tracks")
     with pytest.raises(
         InputDataError,
-        match=r"holds 3 layers, 'obs' \(Point\), 'roads' \(LineString\), 'tracks' "
-        r"\(LineString\), and 2 of them of lines",
+        match=r"holds 4 layers, 'obs' \(Point\), 'roads' \(LineString\), 'routes' "
+        r"\(LineString\), 'tracks' \(LineString\), and 2 of them of lines",
     ):
         read_access(project, CRS, BOUNDS, 500.0)

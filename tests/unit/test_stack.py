@@ -579,6 +579,11 @@ def test_same_named_files_of_two_dates_are_told_apart_by_their_folders(raster_fa
     assert names[4:6] == ("2023-06-01/B02", "2023-06-01/B04")
     recipe = FeatureRecipe.build(list(names), list(range(8)), 10.0, "default")
     assert len(recipe._spectra()) == 2  # two acquisitions: two spectra, two screens
+    deeper = [raster_factory(f"{a}/2019/B02.tif", ramp(10, 10)) for a in ("east", "west")]
+    with RasterStack.open(deeper) as stack:
+        assert stack.band_names == ("east/2019/B02", "west/2019/B02")
+    colon = raster_factory("T10:30.tif", ramp(10, 10))  # a file, not a GDAL driver's name
+    assert inspect_raster(colon).band_names == ("T10:30",)
 
 
 def test_a_complex_raster_is_refused_with_what_to_give(raster_factory):
@@ -597,7 +602,7 @@ def test_a_raster_without_a_crs_is_read_in_the_crs_given(raster_factory):
         notes = [n for n in stack.notes() if "CRS" in n]
     np.testing.assert_array_equal(block[1], ramp(10, 10) * 2)
     (note,) = notes
-    assert note.startswith("Raster 'tmi.tif' states no CRS; it is read in EPSG:32633, the CRS")
+    assert note.startswith("Raster 'tmi.tif' states no CRS; it is read in EPSG:32633, the map's")
 
 
 def test_an_alpha_band_masks_the_others_and_is_no_band(raster_factory):
@@ -627,3 +632,18 @@ def test_a_cint16_radar_raster_is_refused_too(tmp_path):
         dst.write(np.ones((1, 4, 4), "complex64"))
     with pytest.raises(RasterError, match=r"complex numbers \(complex_int16\)"):
         inspect_raster(p)
+
+
+def test_an_alpha_band_and_a_nodata_value_both_mask_on_the_grid(raster_factory):
+    from rasterio.enums import ColorInterp
+
+    data = np.stack([np.full((10, 10), 5), ramp(10, 10, "uint8") + 9, np.full((10, 10), 255)])
+    data[2, :, :4] = 0  # transparent
+    data[0, 5:, :] = 7  # no data in band 1's lower half
+    p = raster_factory("rgba.tif", data.astype("uint8"), nodata=7)
+    with rasterio.open(p, "r+") as dst:
+        dst.colorinterp = (ColorInterp.red, ColorInterp.green, ColorInterp.alpha)
+    with RasterStack.open([p]) as stack:
+        block = stack.read(Window(0, 0, 10, 10))
+    assert np.isnan(block[:, :, :4]).all()  # the alpha
+    assert np.isnan(block[0, 5:]).all() and np.isfinite(block[0, :5, 4:]).all()  # the nodata
