@@ -281,17 +281,23 @@ def _area_on(polygons: gpd.GeoDataFrame, grid: Grid) -> np.ndarray:
 
 
 def _overlaps(polygons: gpd.GeoDataFrame, grid: Grid) -> dict:
-    """Where polygons of different units overlap on the grid: pixels' worth, and the first pair."""
-    polygons = polygons.assign(geometry=polygons.geometry.intersection(shapely.box(*grid.bounds)))
+    """Where polygons of different units overlap on the grid: pixels' worth, and the first pair.
+
+    Neighbours of a mapped patch touch along their shared borders: only pairs whose insides
+    meet (a DE-9IM test, far cheaper than their intersection) are intersected.
+    """
     pairs = gpd.sjoin(polygons, polygons, predicate="intersects")
     pairs = pairs[
         (pairs.index < pairs["index_right"]) & (pairs["label_left"] != pairs["label_right"])
     ]
-    if pairs.empty:
+    left = polygons.geometry.loc[pairs.index].values
+    right = polygons.geometry.loc[pairs["index_right"]].values
+    inside = shapely.relate_pattern(left, right, "T********")
+    if not inside.any():
         return {"pixels": 0}
+    pairs = pairs[inside]
     common = shapely.intersection(
-        polygons.geometry.loc[pairs.index].values,
-        polygons.geometry.loc[pairs["index_right"]].values,
+        shapely.intersection(left[inside], right[inside]), shapely.box(*grid.bounds)
     )
     pixels = shapely.area(common) / (grid.res[0] * grid.res[1])
     if pixels.sum() < 0.5:  # shared borders only
