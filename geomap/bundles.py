@@ -92,9 +92,11 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
 
 def _by_names(trained: list[tuple], given: list, rasters: Sequence[Path]) -> list | None:
     """Each training input's raster, matched by band names, then by distinctive words."""
+    if None in given:  # a file GDAL cannot open: opening the stack says what is wrong
+        return None
     for keys_of in (lambda names: names, _distinctive):
         want, got = keys_of(trained), keys_of(given)
-        if None in given or len(set(got)) < len(got) or len(set(want)) < len(want):
+        if len(set(got)) < len(got) or len(set(want)) < len(want):
             continue
         if set(got) <= set(want):
             named = dict(zip(got, (Path(p) for p in rasters)))
@@ -104,8 +106,6 @@ def _by_names(trained: list[tuple], given: list, rasters: Sequence[Path]) -> lis
 
 def _distinctive(names: list) -> list:
     """Each raster's words (from its band names) less those every raster's name holds."""
-    if None in names:
-        return names
     words = [
         frozenset(w for n in bands for w in re.split(r"[\W_]+", n.casefold()) if w)
         for bands in names

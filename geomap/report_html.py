@@ -44,7 +44,7 @@ FILE_NOTES = {
     "lithology.qml": "QGIS style of the map (QGIS also reads the colours from the file)",
     "lithology.tif.aux.xml": "the class names as GDAL categories, read by QGIS and GDAL",
     "model.skops": "the model, for geomap predict",
-    "report.json": "every figure of this page and the full configuration",
+    "report.json": "every figure of report.html and the full configuration",
 }
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:64em;color:#222;padding:0 1em}

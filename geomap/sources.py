@@ -185,51 +185,7 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> 
             "Give a GeoTIFF, JPEG2000, VRT or another format GDAL opens.",
         ) from None
     with src:
-        if src.count == 0:
-            names = ", ".join(src.subdatasets[:5]) or "none"
-            raise raster_error(
-                path,
-                "it holds no raster band itself, only subdatasets.",
-                f"Give one of them instead (e.g. {names}).",
-            )
-        if src.crs is None and src.transform == Affine.identity() and not src.gcps[0]:
-            raise raster_error(
-                path,
-                f"it is not georeferenced: GDAL reads it as a {src.driver} image with neither a "
-                "coordinate reference system nor a geotransform, a picture rather than a map.",
-                "Give the raster exported from a GIS or the survey's software (GeoTIFF, "
-                "JPEG2000, ...); a scanned map or a photo needs georeferencing first (QGIS: "
-                "Raster > Georeferencer).",
-            )
-        if src.crs is None and assume_crs is None:
-            raise raster_error(
-                path,
-                "it has no coordinate reference system.",
-                "Give the CRS it is in with --crs (e.g. --crs EPSG:32633; the map is then made "
-                "in that CRS too), or export it with its CRS (in QGIS: set the layer's CRS, then "
-                "Export > Save As).",
-            )
-        if src.transform == Affine.identity() and not src.gcps[0]:
-            raise raster_error(
-                path,
-                "it has no georeferencing (identity transform).",
-                "Export it with its geotransform.",
-            )
-        if src.transform.b != 0 or src.transform.d != 0:
-            raise raster_error(
-                path,
-                "it is rotated (its geotransform turns the rows off north), which geomap does "
-                "not read.",
-                "Warp it north-up first, e.g. `gdalwarp IN OUT`.",
-            )
-        if src.dtypes[0].startswith("complex"):  # complex64, and GDAL's CInt16 of SLC data
-            raise raster_error(
-                path,
-                f"its bands hold complex numbers ({src.dtypes[0]}), as a radar image's phase and "
-                "amplitude do; geomap reads real values.",
-                "Give the amplitude or intensity (e.g. `gdal_translate -ot Float32` of the "
-                "modulus, or the backscatter product) as a raster of real numbers.",
-            )
+        _check_readable(path, src, assume_crs)
         zeros, dummy = _check_bands(path, src)
         ignored = None
         if src.driver == "VRT" and src.nodata is None:
@@ -256,6 +212,59 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> 
             ignored_nodata=ignored,
             dummy=dummy if src.nodata is None and nodata is None else None,
             scale_offset=tuple(scale_offset[i] for i in kept) if scale_offset else (),
+        )
+
+
+def _check_readable(path: Path, src: rasterio.DatasetReader, assume_crs) -> None:
+    """Refuse what geomap cannot place or read.
+
+    Subdatasets only, no georeferencing, no CRS (unless ``assume_crs``), a rotation, complex
+    values.
+    """
+    if src.count == 0:
+        names = ", ".join(src.subdatasets[:5]) or "none"
+        raise raster_error(
+            path,
+            "it holds no raster band itself, only subdatasets.",
+            f"Give one of them instead (e.g. {names}).",
+        )
+    if src.crs is None and src.transform == Affine.identity() and not src.gcps[0]:
+        raise raster_error(
+            path,
+            f"it is not georeferenced: GDAL reads it as a {src.driver} image with neither a "
+            "coordinate reference system nor a geotransform, a picture rather than a map.",
+            "Give the raster exported from a GIS or the survey's software (GeoTIFF, "
+            "JPEG2000, ...); a scanned map or a photo needs georeferencing first (QGIS: "
+            "Raster > Georeferencer).",
+        )
+    if src.crs is None and assume_crs is None:
+        raise raster_error(
+            path,
+            "it has no coordinate reference system.",
+            "Give the CRS it is in with --crs (e.g. --crs EPSG:32633; the map is then made "
+            "in that CRS too), or export it with its CRS (in QGIS: set the layer's CRS, then "
+            "Export > Save As).",
+        )
+    if src.transform == Affine.identity() and not src.gcps[0]:
+        raise raster_error(
+            path,
+            "it has no georeferencing (identity transform).",
+            "Export it with its geotransform.",
+        )
+    if src.transform.b != 0 or src.transform.d != 0:
+        raise raster_error(
+            path,
+            "it is rotated (its geotransform turns the rows off north), which geomap does "
+            "not read.",
+            "Warp it north-up first, e.g. `gdalwarp IN OUT`.",
+        )
+    if src.dtypes[0].startswith("complex"):  # complex64, and GDAL's CInt16 of SLC data
+        raise raster_error(
+            path,
+            f"its bands hold complex numbers ({src.dtypes[0]}), as a radar image's phase and "
+            "amplitude do; geomap reads real values.",
+            "Give the amplitude or intensity (e.g. `gdal_translate -ot Float32` of the "
+            "modulus, or the backscatter product) as a raster of real numbers.",
         )
 
 
