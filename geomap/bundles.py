@@ -53,11 +53,11 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
     """The rasters in the order the model was trained on, when their names say it.
 
     A raster matches a training input with the same band names or, failing that, with the same
-    name once the words every raster's name shares are set aside ("east_AS.tif" for "west_AS.tif"
-    from a neighbouring sheet). When every raster matches exactly one training input, the
-    rasters come back in the training order, with None for a training input no raster was given
-    for (an area one survey did not cover); otherwise as given. Notes say what was reordered, is
-    absent, or could not be checked.
+    name once the words the other unmatched rasters' names share are set aside ("east_AS.tif"
+    for "west_AS.tif" from a neighbouring sheet). When every raster matches exactly one training
+    input, the rasters come back in the training order, with None for a training input no raster
+    was given for (an area one survey did not cover); otherwise as given. Notes say what was
+    reordered, is absent, or could not be checked.
     """
     trained = [tuple(i["bands"]) for i in bundle["inputs"]]
     given = [band_names_of(p) for p in rasters]
@@ -91,17 +91,22 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
 
 
 def _by_names(trained: list[tuple], given: list, rasters: Sequence[Path]) -> list | None:
-    """Each training input's raster, matched by band names, then by distinctive words."""
-    if None in given:  # a file GDAL cannot open: opening the stack says what is wrong
-        return None
-    for keys_of in (lambda names: names, _distinctive):
-        want, got = keys_of(trained), keys_of(given)
-        if len(set(got)) < len(got) or len(set(want)) < len(want):
-            continue
-        if set(got) <= set(want):
-            named = dict(zip(got, (Path(p) for p in rasters)))
-            return [named.get(key) for key in want]
-    return None
+    """Each training input's raster: by its band names, the rest by their distinctive words.
+
+    None unless every raster finds exactly one training input.
+    """
+    if None in given or len(set(given)) < len(given) or len(set(trained)) < len(trained):
+        return None  # None: a file GDAL cannot open; opening the stack says what is wrong
+    found = {trained.index(bands): Path(p) for bands, p in zip(given, rasters) if bands in trained}
+    rest = [(bands, Path(p)) for bands, p in zip(given, rasters) if bands not in trained]
+    if rest:
+        left = [i for i in range(len(trained)) if i not in found]
+        want = _distinctive([trained[i] for i in left])
+        got = _distinctive([bands for bands, _ in rest])
+        if len(set(want)) < len(want) or len(set(got)) < len(got) or not set(got) <= set(want):
+            return None
+        found.update({left[want.index(key)]: p for key, (_, p) in zip(got, rest)})
+    return [found.get(i) for i in range(len(trained))]
 
 
 def _distinctive(names: list) -> list:
