@@ -15,7 +15,7 @@ import numpy as np
 import rasterio
 
 from geomap import __version__
-from geomap.bundles import open_for_bundle, training_order
+from geomap.bundles import open_for_bundle, scale_notes, training_order
 from geomap.errors import InputDataError, ModelError
 from geomap.export import check_out_dir, load_model, staged_output, write_json
 from geomap.features import FeatureRecipe
@@ -92,7 +92,7 @@ def suggest(
     rasters, notes = training_order(bundle, rasters)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
         with open_for_bundle(bundle, rasters, Path(model_path), nodata) as stack:
-            notes += stack.file_notes()
+            notes += stack.file_notes() + scale_notes(bundle, stack)
             trust = TrustLayers(
                 applicability, bundle["class_names"], stack.grid, sites, write_maps=False
             )
@@ -137,7 +137,7 @@ def _predict(model_path, rasters, out, block_size, overwrite, progress, nodata) 
                 "model": str(model_path),
                 "inputs": {"rasters": input_records([p for p in rasters if p is not None])},
                 **stack.describe(),
-                "warnings": notes + stack.file_notes(),  # the grid is the model's
+                "warnings": notes + stack.file_notes() + scale_notes(bundle, stack),
                 **prediction,
                 "timings_seconds": {"total": round(time.perf_counter() - t_start, 3)},
             }

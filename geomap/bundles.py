@@ -32,6 +32,34 @@ def _check_inputs(bundle: dict, stack: RasterStack, model_path: Path) -> None:
     )
 
 
+def scale_notes(bundle: dict, stack: RasterStack | PartialStack) -> list[str]:
+    """Rasters that declare another scale and offset than their training counterpart.
+
+    Each file's own is applied, which is right only if both files say what their values are: a
+    scene delivered as DN without its scale, beside one that declares it, differs 10,000 times.
+    """
+    notes = []
+    for trained, source in zip(bundle["inputs"], stack.sources):
+        if "scale_offset" not in trained or source.path.name.startswith("(no raster"):
+            continue  # a bundle saved before scales were kept; an absent input
+        given = [list(pair) for pair in source.scale_offset] or None
+        if given != trained["scale_offset"]:
+            notes.append(
+                f"Raster '{source.path.name}' declares the scale and offset {_pairs(given)}, "
+                f"'{trained['name']}' at training {_pairs(trained['scale_offset'])}. "
+                "geomap applies each file's own, which is right only if both files state what "
+                "their values mean; if the two were delivered alike, one file's metadata is wrong "
+                "and so is the map."
+            )
+    return notes
+
+
+def _pairs(pairs: list | None) -> str:
+    if not pairs:
+        return "none (values as stored)"
+    return ", ".join(f"x {s:g} + {o:g}" for s, o in dict.fromkeys(map(tuple, pairs)))
+
+
 def _first_difference(trained: list, given: list) -> int | None:
     """1-based position of the first raster whose band count or band kinds differ, or None."""
     for position, ((_, want), (_, got)) in enumerate(zip(trained, given), start=1):

@@ -560,6 +560,13 @@ def make_bundle(
         ],
         "smooth": int(smooth),
         "nodata": nodata,
-        "inputs": [{"name": s.path.name, "bands": list(s.band_names)} for s in stack.sources],
+        "inputs": [
+            {
+                "name": s.path.name,
+                "bands": list(s.band_names),
+                "scale_offset": [list(pair) for pair in s.scale_offset] or None,
+            }
+            for s in stack.sources
+        ],
         "grid": stack.grid.to_dict(),
     }

@@ -141,3 +141,19 @@ def test_a_band_reprocessed_with_a_declared_offset_predicts_the_same_map(deliver
     ):
         assert (a.read(1) == b.read(1)).mean() > 0.999
     assert report["sources"][4]["scale_offset"] == [[1.0, -1000.0]]
+
+
+def test_a_band_declaring_another_scale_than_at_training_is_named(delivery, tmp_path):
+    rasters, out, _ = delivery
+    with rasterio.open(rasters[4]) as src:
+        profile, dn = src.profile, src.read()
+    declared = tmp_path / rasters[4].name  # the same DN, now said to be reflectance x 1e-4
+    with rasterio.open(declared, "w", **profile) as dst:
+        dst.write(dn)
+        dst.scales = (1e-4,)
+    report = predict(out / "model.skops", [*rasters[:4], declared, rasters[5]], tmp_path / "p")
+    (note,) = [w for w in report["warnings"] if "scale and offset" in w]
+    assert note.startswith(
+        "Raster 'LC09_L2SP_190027_SR_B5.TIF' declares the scale and offset x 0.0001 + 0, "
+        "'LC09_L2SP_190027_SR_B5.TIF' at training none (values as stored)."
+    )
