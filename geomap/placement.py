@@ -229,10 +229,17 @@ def _polygon_pixels(
     pixel_area = grid.res[0] * grid.res[1]
     area = _area_on(polygons, grid)
     expected = np.maximum(area / pixel_area, 1.0)
-    # Thin big polygons while burning: each keeps about four times its share of its class's cap,
-    # so memory is bounded per class, not by the mapped area.
+    # Thin big polygons while burning: each keeps four times its share of its class's cap, and
+    # a class four times its cap in all (small polygons beside a big one do not starve it), so
+    # memory is bounded per class, not by the mapped area.
+    class_pixels = (
+        polygons["label"]
+        .map(pd.Series(expected).groupby(polygons["label"].to_numpy()).sum())
+        .to_numpy()
+    )
     per_class = polygons["label"].map(polygons["label"].value_counts()).to_numpy()
-    p_by_polygon = np.minimum(1.0, 4.0 * np.maximum(cap / per_class, 16) / expected)
+    fair = 4.0 * np.maximum(cap / per_class, 16) / expected  # each its share of the draw
+    p_by_polygon = np.minimum(1.0, np.maximum(4.0 * cap / class_pixels, fair))
     # Burnt largest first: where polygons overlap, the smallest (the most detailed mapping) wins.
     order = np.argsort(-area, kind="stable")
     shapes = list(zip(polygons.geometry.values[order], polygons.index.to_numpy()[order] + 1))

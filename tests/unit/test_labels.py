@@ -652,3 +652,16 @@ def test_many_rock_names_are_not_taken_for_identifiers(tmp_path):
     g.assign(sample_id=[f"{i}" for i in range(20)]).to_file(tmp_path / "ids.gpkg")
     with pytest.raises(LabelError, match="names each observation"):
         read_labels(tmp_path / "ids.gpkg", "sample_id")
+
+
+def test_small_polygons_beside_a_big_one_do_not_starve_its_class(stack):
+    big = box(X0, Y0 - 30 * 80, X0 + 30 * 80, Y0)  # 6400 pixels
+    dots = [
+        box(X0 + 30 * (85 + i % 10), Y0 - 30 * (2 + i), X0 + 30 * (86 + i % 10), Y0 - 30 * (1 + i))
+        for i in range(19)
+    ]
+    frame = gpd.GeoDataFrame(
+        {"label": ["granite"] * 20, "source": "map.gpkg"}, geometry=[big, *dots], crs=32633
+    )
+    s = sample_labels(frame, stack.grid, max_per_class=2000, random_state=0)
+    assert len(s) == 2000  # 1044 when each polygon kept 4 x 2000 / 20 of its pixels
