@@ -207,7 +207,7 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> 
             bounds=_north_up_bounds(src.bounds),
             south_up=src.transform.e > 0,
             zero_share=tuple(zeros[i] for i in kept)
-            if src.nodata is None and nodata is None
+            if src.nodata is None and nodata is None and alpha is None  # alpha: no data declared
             else (0.0,) * len(kept),
             ignored_nodata=ignored,
             dummy=dummy if src.nodata is None and nodata is None else None,
@@ -237,6 +237,13 @@ def _check_readable(path: Path, src: rasterio.DatasetReader, assume_crs) -> None
             "JPEG2000, ...); a scanned map or a photo needs georeferencing first (QGIS: "
             "Raster > Georeferencer).",
         )
+    if src.transform == Affine.identity() and src.gcps[0]:
+        raise raster_error(
+            path,
+            f"it is placed by {len(src.gcps[0])} ground control points (GCPs) only, which geomap "
+            "does not read.",
+            "Warp it onto a map grid first, e.g. `gdalwarp IN OUT` (it uses the GCPs).",
+        )
     if src.crs is None and assume_crs is None:
         raise raster_error(
             path,
@@ -245,7 +252,7 @@ def _check_readable(path: Path, src: rasterio.DatasetReader, assume_crs) -> None
             "in that CRS too), or export it with its CRS (in QGIS: set the layer's CRS, then "
             "Export > Save As).",
         )
-    if src.transform == Affine.identity() and not src.gcps[0]:
+    if src.transform == Affine.identity():
         raise raster_error(
             path,
             "it has no georeferencing (identity transform).",

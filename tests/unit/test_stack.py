@@ -609,7 +609,7 @@ def test_an_alpha_band_masks_the_others_and_is_no_band(raster_factory):
     from rasterio.enums import ColorInterp
 
     data = np.stack([ramp(10, 10, "uint8") + 1, ramp(10, 10, "uint8") + 2, np.full((10, 10), 255)])
-    data[2, :, :4] = 0  # transparent: no data there
+    data[:, :, :4] = 0  # transparent: no data there, 0 in every band as QGIS writes it
     p = raster_factory("rgba.tif", data.astype("uint8"), descriptions=["red", "nir"])
     with rasterio.open(p, "r+") as dst:
         dst.colorinterp = (ColorInterp.red, ColorInterp.green, ColorInterp.alpha)
@@ -617,6 +617,7 @@ def test_an_alpha_band_masks_the_others_and_is_no_band(raster_factory):
     with RasterStack.open([p, coarse]) as stack:
         assert stack.band_names == ("red", "nir", "dem")
         block = stack.read(Window(0, 0, 10, 10))
+        assert not [n for n in stack.notes() if "rgba.tif" in n]  # its alpha says the 0s
     assert np.isnan(block[:2, :, :4]).all()
     np.testing.assert_array_equal(block[0, :, 4:], ramp(10, 10)[:, 4:] + 1)
     with RasterStack.open([coarse, p], resolution=60.0) as stack:  # warped, alpha as mask
@@ -647,3 +648,17 @@ def test_an_alpha_band_and_a_nodata_value_both_mask_on_the_grid(raster_factory):
         block = stack.read(Window(0, 0, 10, 10))
     assert np.isnan(block[:, :, :4]).all()  # the alpha
     assert np.isnan(block[0, 5:]).all() and np.isfinite(block[0, :5, 4:]).all()  # the nodata
+
+
+def test_a_raster_placed_by_gcps_only_is_told_to_be_warped(raster_factory):
+    from rasterio.control import GroundControlPoint
+
+    p = raster_factory("gcps.tif", ramp(10, 10), crs=None, transform=Affine.identity())
+    gcps = [
+        GroundControlPoint(r, c, 500000 + 30 * c, 5200000 - 30 * r)
+        for r, c in ((0, 0), (0, 9), (9, 0))
+    ]
+    with rasterio.open(p, "r+") as dst:
+        dst.gcps = (gcps, rasterio.crs.CRS.from_epsg(32633))
+    with pytest.raises(RasterError, match=r"placed by 3 ground control points.*gdalwarp"):
+        inspect_raster(p, assume_crs="EPSG:32633")
