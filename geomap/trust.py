@@ -45,6 +45,17 @@ class SiteRequest:
     access: Path | None = None
     max_walk: str | float = "2km"
 
+    def check(self, grid: Grid) -> None:
+        """Refuse a bad walking distance or access layer now, before any training.
+
+        Raises
+        ------
+        InputDataError, MissingFileError
+            As :func:`geomap.sites.read_access`.
+        """
+        if self.access:
+            read_access(self.access, grid.crs, grid.bounds, parse_distance(self.max_walk))
+
 
 class TrustLayers:
     """Applicability, expected accuracy, map-wide estimate and site candidates, window by window.

@@ -485,8 +485,10 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
     with RasterStack.open(
         config.rasters, crs=config.crs, resolution=config.resolution, nodata=config.nodata
     ) as stack:
-        t = _train_forest(config, stack, progress, timings)
         sites = SiteRequest(config.suggest, config.access, config.max_walk)
+        if config.applicability:
+            sites.check(stack.grid)  # a bad access layer is refused before the training
+        t = _train_forest(config, stack, progress, timings)
         trust = (
             TrustLayers(t.applicability, t.names, stack.grid, sites)
             if config.applicability

@@ -136,6 +136,27 @@ def test_a_run_refuses_zero_sites_before_writing(demo_scene, tmp_path):
     assert not (tmp_path / "map").exists()
 
 
+def test_a_run_refuses_a_bad_access_layer_before_training(demo_scene, tmp_path, monkeypatch):
+    import geomap.workflow
+
+    def never(*args):
+        raise AssertionError("trained before the access layer was checked")
+
+    monkeypatch.setattr(geomap.workflow, "_train_forest", never)
+    far = gpd.GeoDataFrame(geometry=[LineString([(0, 0), (1000, 1000)])], crs="EPSG:32633")
+    far.to_file(tmp_path / "far.gpkg")
+    config = RunConfig(
+        list(demo_scene.rasters),
+        demo_scene.points_gpkg,
+        "lithology",
+        tmp_path / "map",
+        access=tmp_path / "far.gpkg",
+    )
+    with pytest.raises(InputDataError, match="nowhere within 2000"):
+        run(config)
+    assert not (tmp_path / "map").exists()
+
+
 def test_suggest_needs_a_bundle_with_applicability(mapped, demo_scene, tmp_path):
     from geomap.export import load_model, save_model
 
