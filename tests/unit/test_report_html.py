@@ -84,7 +84,7 @@ def test_the_page_shows_the_runs_units_accuracy_and_trust(demo_run):
     assert [[int(v) for v in r[1:]] for r in confusion] == spatial["confusion_matrix"]
     estimate = report["map_accuracy_estimate"]["overall_accuracy"]
     assert f"Expected accuracy over the mapped pixels: {estimate:.2f}" in "".join(page.text)
-    assert ["report.json", "every figure of this page and the full configuration"] in page.rows
+    assert ["report.json", "every figure of report.html and the full configuration"] in page.rows
 
 
 def test_a_predicted_map_shows_the_training_figures(demo_run, demo_scene, tmp_path):
