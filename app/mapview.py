@@ -171,6 +171,15 @@ def rendered(out: Path, spec: LayerSpec) -> tuple[str, tuple, tuple | None, tupl
     return (overlay_url(png), *rest)
 
 
+#: More layers than this and the open layer list would cover much of the map: it folds.
+OPEN_LAYER_LIST = 5
+
+
+def layer_control(n_layers: int) -> folium.LayerControl:
+    """The map's layer list: bottom right, clear of popups; folded into its icon when long."""
+    return folium.LayerControl(collapsed=n_layers > OPEN_LAYER_LIST, position="bottomright")
+
+
 def add_overlay(
     m: folium.Map, out: Path, spec: LayerSpec, opacity: float, show: bool = True
 ) -> tuple[tuple | None, tuple | None]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
@@ -101,7 +100,7 @@ with session.reported("Drawing the map"):
         path = out / "observations_to_check.gpkg"
         geojson = mapview.points(str(path), path.stat().st_mtime_ns, mapview.CHECK_FIELDS)
         mapview.add_to_check(m, geojson)
-    folium.LayerControl(collapsed=False, position="bottomright").add_to(m)  # not over popups
+    mapview.layer_control(len(chosen)).add_to(m)
     with controls:
         state = st_folium(
             m, height=620, use_container_width=True, returned_objects=["center", "zoom"], key="map"

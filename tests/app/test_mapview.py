@@ -102,3 +102,8 @@ def test_the_scene_opens_above_the_layer_control():
     room = 4 * mapview.CONTROL_ROW_PX + mapview.CONTROL_FRAME_PX
     assert f'"paddingBottomRight": [0, {room}]' in html
     assert '"paddingBottomRight": [0, 0]' in mapview.offline_map(bounds, None).get_root().render()
+
+
+def test_a_long_layer_list_folds_into_its_icon():
+    assert not mapview.layer_control(2).options["collapsed"]
+    assert mapview.layer_control(9).options["collapsed"]  # nine open rows covered the map
