@@ -91,6 +91,9 @@ with session.reported("Drawing the map"):
         )
         colours = dict(webmap.class_legend(out / first.file)) if first.kind == "class" else {}
         mapview.add_observations(m, geojson, colours)
+        if colours and first.title not in rasters:  # the dots' colours need their legend
+            entries = webmap.class_legend(out / first.file)
+            legend_html.append(mapview.class_legend_html(entries, f"{POINTS}: units"))
     if SITES in chosen:
         path = out / "suggested_samples.gpkg"
         mapview.add_sites(

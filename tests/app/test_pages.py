@@ -129,8 +129,12 @@ def test_map_page_draws_layers_legend_and_probabilities(trained):
     assert "Observations to check" in layers.value  # shown by default
     legend = " ".join(m.value for m in trained.markdown)
     assert "mapped as another unit without them" in legend and "tick it in the map" in legend
+    layers.set_value(["Uncertainty: entropy", "Field observations"]).run()
+    legend = " ".join(m.value for m in trained.markdown)
+    assert "Field observations: units" in legend and "granite" in legend  # the dots' colours
     layers.set_value(list(layers.options)).run()
     assert not trained.exception and not _errors(trained)
+    assert "Field observations: units" not in " ".join(m.value for m in trained.markdown)
     trained.slider(key="opacity").set_value(0.4).run()
     trained.radio(key="basemap").set_value("OpenStreetMap (needs internet)").run()
     assert not trained.exception and not _errors(trained)
