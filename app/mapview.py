@@ -278,11 +278,15 @@ def add_sites(m: folium.Map, geojson: dict) -> None:
 
 
 def add_to_check(m: folium.Map, geojson: dict) -> None:
-    """Observations to check as dashed rings, with what the held-out map says there."""
+    """Observations to check as dashed rings, with what the held-out map says there.
+
+    A ring is filled, invisibly: a click at its centre, on the observation's dot, opens the
+    ring's popup (the held-out class and probabilities), not the dot's.
+    """
     folium.GeoJson(
         geojson,
         name="Observations to check",
-        marker=folium.CircleMarker(radius=9, weight=2.5, fill=False),
+        marker=folium.CircleMarker(radius=9, weight=2.5, fill=True, fill_opacity=0.0),
         style_function=lambda f: {
             "color": CHECK_STYLE[0],
             "weight": 2.5,

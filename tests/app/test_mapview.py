@@ -107,3 +107,13 @@ def test_the_scene_opens_above_the_layer_control():
 def test_a_long_layer_list_folds_into_its_icon():
     assert not mapview.layer_control(2).options["collapsed"]
     assert mapview.layer_control(9).options["collapsed"]  # nine open rows covered the map
+
+
+def test_a_ring_to_check_takes_clicks_at_its_centre():
+    m = folium.Map()
+    site = {k: "x" for k in mapview.CHECK_FIELDS} | {"site": "station 7"}
+    point = {"type": "Point", "coordinates": [15.0, 47.0]}
+    feature = {"type": "Feature", "properties": site, "geometry": point}
+    mapview.add_to_check(m, {"type": "FeatureCollection", "features": [feature]})
+    page = m.get_root().render()
+    assert '"fill": true' in page and '"fillOpacity": 0.0' in page  # clickable, unseen
