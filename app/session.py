@@ -104,6 +104,8 @@ class Inputs:
     legend: Path | None = None
     nodata: float | None = None
     demo: bool = False
+    #: Why the Data page could not read these inputs (in the app's words); None when it could.
+    problem: str | None = None
 
     @property
     def ready(self) -> bool:

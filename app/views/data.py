@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import session
+from geomap.errors import GeomapError
 from geomap.labels import label_columns, label_layers
 from geomap.summary import describe_inputs
 
@@ -231,7 +232,7 @@ def _show_inputs(data: session.Inputs) -> None:
     stamps = tuple(
         p.stat().st_mtime_ns for p in [*data.rasters, *filter(None, [data.labels, data.legend])]
     )
-    with session.reported("Reading the inputs"):
+    try:
         summary = _describe(
             tuple(map(str, data.rasters)),
             str(data.labels) if data.labels else None,
@@ -242,6 +243,12 @@ def _show_inputs(data: session.Inputs) -> None:
             data.nodata,
             stamps,
         )
+    except GeomapError as exc:  # the Train page reads it too: no training on what failed here
+        data.problem = session.in_app_words(str(exc))
+        st.error(f"Reading the inputs failed: {data.problem}", icon=":material/error:")
+        return
+    data.problem = None
+    with session.reported("Reading the inputs"):
         grid = summary["grid"]
         st.subheader("Reference grid")
         st.write(

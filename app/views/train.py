@@ -21,6 +21,10 @@ if not data.rasters:
     st.info("Choose the rasters (and observations) on the Data page first.")
     st.page_link("views/data.py", label="Go to Data", icon=":material/arrow_back:")
     st.stop()
+if data.problem:
+    st.error(f"The Data page could not read these inputs: {data.problem}", icon=":material/error:")
+    st.page_link("views/data.py", label="Go to Data", icon=":material/arrow_back:")
+    st.stop()
 model = st.radio("Model", list(MODELS), format_func=MODELS.get, key="model")
 if model != "som-clusters" and not data.ready:
     st.info(

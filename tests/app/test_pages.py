@@ -244,6 +244,22 @@ def test_one_bad_raster_uploaded_earlier_can_be_removed_alone(app, tmp_path):
     assert app.session_state["inputs"].labels == demo.labels  # the rest stays
 
 
+def test_observations_the_data_page_refused_are_not_offered_for_training(app, tmp_path):
+    demo = session.demo_inputs()
+    stations = gpd.read_file(demo.labels)[["obs_id", "geologist", "geometry"]]
+    stations.to_file(tmp_path / "stations.geojson")  # no rock column at all
+    app.session_state["source"] = "upload"
+    app.session_state["kept_uploads"] = {
+        "rasters": list(demo.rasters),
+        "labels": tmp_path / "stations.geojson",
+    }
+    app.run()
+    assert any("names each observation rather than its rock type" in e.value for e in app.error)
+    app.switch_page("views/train.py").run()
+    assert any(e.value.startswith("The Data page could not read these inputs") for e in app.error)
+    assert not [b for b in app.button if b.key == "train"]
+
+
 def test_a_project_geopackage_asks_for_the_layer_of_the_observations(app, tmp_path):
     demo = session.demo_inputs()
     points = gpd.read_file(demo.labels)
