@@ -30,7 +30,7 @@ import rasterio
 import streamlit as st
 
 from geomap.errors import GeomapError
-from geomap.labels import SITE_COLUMNS
+from geomap.labels import is_identifier
 
 log = logging.getLogger("geomap.app")
 
@@ -396,9 +396,7 @@ def guess_class_column(columns: list[str]) -> str:
         if low.startswith(_CLASS_PREFIXES) and not any(w in low for w in _NOT_CLASSES):
             return column
     plain = [
-        c
-        for c, low in zip(columns, folded)
-        if low not in SITE_COLUMNS and not low.endswith("_id") and low not in _NOT_CLASSES
+        c for c, low in zip(columns, folded) if not is_identifier(c) and low not in _NOT_CLASSES
     ]
     return (plain or columns)[0]
 
@@ -460,13 +458,20 @@ def interrupted() -> bool:
     return key is not None and key not in runs()
 
 
+def show_error(action: str, exc: GeomapError) -> str:
+    """Show "<action> failed: <message>" in the app's words; returns the message."""
+    message = in_app_words(str(exc))
+    st.error(f"{action} failed: {message}", icon=":material/error:")
+    return message
+
+
 @contextmanager
 def reported(action: str) -> Iterator[None]:
     """Show a GeomapError as its message and any other exception as a bug; the session goes on."""
     try:
         yield
     except GeomapError as exc:
-        st.error(f"{action} failed: {in_app_words(str(exc))}", icon=":material/error:")
+        show_error(action, exc)
     except Exception:
         log.exception("%s failed with an unexpected error", action)
         st.error(

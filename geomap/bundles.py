@@ -40,9 +40,9 @@ def scale_notes(bundle: dict, stack: RasterStack | PartialStack) -> list[str]:
     """
     notes = []
     for trained, source in zip(bundle["inputs"], stack.sources):
-        if "scale_offset" not in trained or source.path.name.startswith("(no raster"):
+        if "scale_offset" not in trained or source.absent:
             continue  # a bundle saved before scales were kept; an absent input
-        given = [list(pair) for pair in source.scale_offset] or None
+        given = source.scaling
         if given != trained["scale_offset"]:
             notes.append(
                 f"Raster '{source.path.name}' declares the scale and offset {_pairs(given)}, "

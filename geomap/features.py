@@ -99,8 +99,10 @@ def band_kinds(names: Sequence[str]) -> list[str | None]:
     oli = 6 in reflectance or 10 in numbers["st"]  # Landsat 4-7's SWIR1 is B5, thermal B6
     sensor = "oli" if oli else "tm" if {1, 2, 3, 4, 5, 7} <= reflectance else None
     for i, (prefix, number) in codes.items():
-        if not prefix and (is_sentinel or other):
-            kinds[i] = "nir" if number == 108 else _EE_SENTINEL.get(number) if not other else None
+        if not prefix and other:
+            kinds[i] = None
+        elif not prefix and is_sentinel:
+            kinds[i] = "nir" if number == 108 else _EE_SENTINEL.get(number)
         elif prefix == "sr" and sensor:
             kinds[i] = _LANDSAT_BANDS[sensor].get(number)
     for stem, members in _stack_bands(names).items():

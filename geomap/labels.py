@@ -390,8 +390,7 @@ def _refuse_identifiers(frame: gpd.GeoDataFrame, names: pd.Series, path: Path, c
     n = int(points.sum())
     distinct = names[points].nunique()
     numbered = names[points].str.contains(r"\d").mean() >= 0.8  # "GM-023", "117"; not "dacite"
-    named = re.sub(r"[\s-]+", "_", column.strip().casefold())
-    if named in SITE_COLUMNS or named.endswith("_id"):
+    if is_identifier(column):
         numbered = True
     if n >= IDENTIFIER_POINTS and distinct >= 0.9 * n and numbered:
         others = ", ".join(
@@ -457,12 +456,23 @@ def _site_names(
     return {"site": sites.where(~twice, sites + " (" + place + ")"), "site_key": names}, named
 
 
+def column_key(column) -> str:
+    """A column's name as :data:`SITE_COLUMNS` spell it: lower case, "_" for spaces and "-"."""
+    return re.sub(r"[\s-]+", "_", str(column).strip().casefold())
+
+
+def is_identifier(column) -> bool:
+    """Whether a column's name is an identifier's ("station", "Sample ID", "obs_id")."""
+    key = column_key(column)
+    return key in SITE_COLUMNS or key.endswith("_id")
+
+
 def _site_column(frame: gpd.GeoDataFrame, column: str) -> str | None:
     """The column that names the observations, if one does (see :func:`_site_names`)."""
     columns = {}
     for c in frame.columns:
         if c not in (column, frame.geometry.name):
-            columns.setdefault(re.sub(r"[\s-]+", "_", str(c).strip().casefold()), c)
+            columns.setdefault(column_key(c), c)
     ranked = [columns[n] for n in SITE_COLUMNS if n in columns]
     ranked += [c for n, c in columns.items() if n.endswith("_id") and c not in ranked]
     classes = frame[column].map(_class_name)

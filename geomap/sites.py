@@ -122,10 +122,9 @@ def read_access(path: str | Path, crs, bounds: Sequence[float], max_walk: float)
         raise MissingFileError(f"Access layer '{path}' does not exist; check the path.")
     if not max_walk > 0:
         raise InputDataError(f"max_walk has to be a positive distance; got {max_walk!r}.")
+    layer = _access_layer(path)
     try:
-        frame = gpd.read_file(path, layer=_access_layer(path))
-    except InputDataError:
-        raise
+        frame = gpd.read_file(path, layer=layer)
     except Exception as exc:  # pyogrio raises its own errors for files it cannot open
         raise InputDataError(
             f"Access layer '{path}' cannot be read as a vector file ({exc}); give a GeoPackage, "

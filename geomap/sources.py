@@ -87,11 +87,19 @@ class Source:
     assumed_crs: bool = False
     #: Its alpha band (1-based), read as the others' mask and not as a band; None if none.
     alpha: int | None = None
+    #: A stand-in for a training input no raster was given for (``geomap predict``).
+    absent: bool = False
 
     @property
     def indexes(self) -> list[int]:
         """The 1-based indexes of the bands read (all but the alpha band)."""
-        return [i for i in range(1, self.count + 2) if i != self.alpha][: self.count]
+        total = self.count + (self.alpha is not None)
+        return [i for i in range(1, total + 1) if i != self.alpha]
+
+    @property
+    def scaling(self) -> list[list[float]] | None:
+        """:attr:`scale_offset` as the report and model bundles keep it: None when there is none."""
+        return [list(pair) for pair in self.scale_offset] or None
 
     @property
     def count(self) -> int:

@@ -163,10 +163,11 @@ class RasterStack:
         return notes
 
     def file_notes(self) -> list[str]:
-        """Rasters that seem to hold missing data as values: an ignored, or no, nodata value.
+        """What the files leave open: missing data perhaps held as values, a CRS not stated.
 
         A band with many exact zeros and no nodata may use 0 for missing data; so may one whose
-        end holds a survey dummy (-99999).
+        end holds a survey dummy (-99999), or whose VRT declares a nodata its type cannot hold.
+        A raster that states no CRS is read in the map's.
         """
         notes = [
             f"Raster '{s.path.name}' declares nodata {s.ignored_nodata}, which its {s.dtype} "
@@ -288,7 +289,7 @@ class RasterStack:
                     "units": crs_units(s.crs),
                     "dtype": s.dtype,
                     "nodata": s.nodata,
-                    "scale_offset": [list(pair) for pair in s.scale_offset] or None,
+                    "scale_offset": s.scaling,
                     "resampling": r,
                 }
                 for s, r in zip(self.sources, self.resampling)
@@ -391,6 +392,7 @@ def _stand_in(bands: tuple[str, ...], grid: Grid) -> Source:
     """The stand-in for an absent source: its band names on the grid, no data anywhere."""
     return Source(
         path=Path(f"(no raster for {', '.join(bands)})"),
+        absent=True,
         band_names=tuple(bands),
         crs=grid.crs,
         res=grid.res,

@@ -566,7 +566,7 @@ def make_bundle(
             {
                 "name": s.path.name,
                 "bands": list(s.band_names),
-                "scale_offset": [list(pair) for pair in s.scale_offset] or None,
+                "scale_offset": s.scaling,
             }
             for s in stack.sources
         ],

@@ -244,8 +244,7 @@ def _show_inputs(data: session.Inputs) -> None:
             stamps,
         )
     except GeomapError as exc:  # the Train page reads it too: no training on what failed here
-        data.problem = session.in_app_words(str(exc))
-        st.error(f"Reading the inputs failed: {data.problem}", icon=":material/error:")
+        data.problem = session.show_error("Reading the inputs", exc)
         return
     data.problem = None
     with session.reported("Reading the inputs"):
