@@ -72,4 +72,8 @@ for path in sorted(out.iterdir(), key=lambda p: (p.name not in FILE_NOTES, p.nam
     right.caption(f"{_note(path.name)} ({shown})")
 maps = [n for n in ("lithology.tif", "clusters.tif", "subunits.tif") if (out / n).exists()]
 if maps:
-    st.caption(f"Open {maps[0]} in QGIS: it is styled with the class names and colours.")
+    st.caption(
+        f"Open {maps[0]} in QGIS: it is styled with the class names and colours when "
+        f"{maps[0]}.aux.xml lies beside it (both are in the zip); alone it has the colours, and "
+        "the names in its CLASS_NAMES tag."
+    )

@@ -378,7 +378,8 @@ def test_som_modes_train_and_map(app, model):
     captions = [c.value for c in app.caption]
     assert not [c for c in captions if c.startswith("(")]  # every file says what it holds
     shown = "lithology.tif" if model == "som" else "clusters.tif"
-    assert f"Open {shown} in QGIS: it is styled with the class names and colours." in captions
+    assert any(c.startswith(f"Open {shown} in QGIS: it is styled with") for c in captions)
+    assert any(f"{shown}.aux.xml lies beside it" in c for c in captions)
 
 
 def test_choices_survive_a_visit_to_other_pages(app):
