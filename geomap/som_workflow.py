@@ -25,6 +25,7 @@ from geomap.export import (
     add_overviews,
     check_out_dir,
     class_colours,
+    release_freed_memory,
     save_model,
     staged_output,
     write_json,
@@ -34,7 +35,6 @@ from geomap.export import (
 from geomap.features import FeatureRecipe
 from geomap.models import SelfOrganizingMap, SOMClassifier, SOMClusters
 from geomap.placement import placement_notes, sample_labels
-from geomap.predict import release_freed_memory
 from geomap.report_html import write_report_html
 from geomap.som_plots import write_som_plots
 from geomap.som_stream import SOMLayers, stream_som

@@ -25,6 +25,7 @@ from geomap.export import (
     add_overviews,
     check_out_dir,
     class_colours,
+    release_freed_memory,
     save_model,
     staged_output,
     to_cog,
@@ -414,6 +415,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
         random_state=config.random_state,
     )
     timings["cross_validation"] = time.perf_counter() - t0
+    release_freed_memory()  # the folds' forests
     t0 = time.perf_counter()
     applicability = Applicability(
         weights=model.feature_importances_,

@@ -117,3 +117,24 @@ def test_float_outputs_get_averaged_overviews(tmp_path):
     with rasterio.open(path) as src:
         assert src.overviews(1) == [2, 4]
         assert src.read(1, out_shape=(150, 150)).mean() == pytest.approx(1.0)
+
+
+def test_a_many_class_model_is_saved_compressed_and_loads_the_same(tmp_path):
+    import zipfile
+
+    from sklearn.ensemble import RandomForestClassifier
+
+    from geomap.export import load_model, save_model
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 5)).astype("float32")
+    y = rng.integers(0, 60, 3000)  # node tables of 60 class weights, mostly zeros
+    forest = RandomForestClassifier(10, random_state=0).fit(X, y)
+    path = tmp_path / "m.skops"
+    save_model(path, {"format": "geomap-model", "estimator": forest})
+    arrays = sum(t.tree_.value.nbytes for t in forest.estimators_)
+    with zipfile.ZipFile(path) as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_DEFLATED}
+    assert path.stat().st_size < arrays / 4
+    loaded = load_model(path)["estimator"]
+    assert np.array_equal(loaded.predict_proba(X), forest.predict_proba(X))
