@@ -228,22 +228,45 @@ def _search(Z, mask, W, bmu, dist, block_elements) -> None:
         dist[start : start + m] = np.sqrt(sq)
 
 
+#: Groups up to which a row's complete groups fit one int64 bit mask; beyond, the masks are
+#: Python integers (an object array: slower, only for so many inputs).
+INT_GROUPS = 62
+
+
+def group_weights(n_groups: int) -> np.ndarray:
+    """The bit of each of ``n_groups`` groups: int64 up to :data:`INT_GROUPS`, else Python ints.
+
+    Four Sentinel-2 dates as single-band files with radiometrics and a DEM make 76 groups:
+    int64 bits would wrap and a complete row would read as missing every group.
+    """
+    if n_groups <= INT_GROUPS:
+        return np.int64(1) << np.arange(n_groups, dtype=np.int64)
+    return np.array([1 << i for i in range(n_groups)], dtype=object)
+
+
+def group_pattern(bits, n_groups: int) -> np.ndarray:
+    """Which of ``n_groups`` groups the bit mask ``bits`` holds (bool per group)."""
+    return np.array([(int(bits) >> i) & 1 == 1 for i in range(n_groups)], dtype=bool)
+
+
 def group_bits(Z: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Bit mask of the complete feature groups of each row of ``Z``: which sources have data.
 
-    Bit i stands for the i-th distinct group in sorted order. Rows with every feature (most
-    pixels) are found with one sum per row; only the others are checked group by group.
+    Bit i stands for the i-th distinct group in sorted order (see :func:`group_weights`). Rows
+    with every feature (most pixels) are found with one sum per row; only the others are checked
+    group by group.
     """
     names, inverse = np.unique(groups, return_inverse=True)
-    weights = np.int64(1) << np.arange(len(names), dtype=np.int64)
-    bits = np.full(len(Z), weights.sum(), dtype=np.int64)
+    weights = group_weights(len(names))
+    bits = np.full(len(Z), weights.sum(), dtype=weights.dtype)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow only sends a row below
         partial = np.flatnonzero(~np.isfinite(Z.sum(axis=1)))  # NaN anywhere makes it NaN
     if len(partial):
         order = np.argsort(inverse, kind="stable")
         starts = np.searchsorted(inverse[order], np.arange(len(names)))
         finite = np.isfinite(Z[partial][:, order])
-        bits[partial] = np.logical_and.reduceat(finite, starts, axis=1).astype(np.int64) @ weights
+        complete = np.logical_and.reduceat(finite, starts, axis=1)
+        bits[partial] = complete.astype(weights.dtype) @ weights
     return bits
 
 

@@ -20,7 +20,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from geomap.errors import ModelError
-from geomap.kernels import group_bits
+from geomap.kernels import group_bits, group_pattern, group_weights
 from geomap.models.base import MostProbableMixin
 
 #: Rows below which a forest predicts tree by tree in this thread (see ``_forest_proba``).
@@ -218,7 +218,7 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         if not len(rows):
             return flags
         names = np.unique(self.groups_)
-        weights = np.int64(1) << np.arange(len(names), dtype=np.int64)
+        weights = group_weights(len(names))
         left = group_bits(X[rows], self.groups_)  # the complete groups of each flagged row
         for k, screen in enumerate(screens):
             lost = np.isin(names, self.groups_[np.asarray(screen.drop, dtype=int)]) @ weights
@@ -243,7 +243,7 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         out = np.full((X.shape[0], len(self.classes_)), np.nan)
         patterns, first, inverse = np.unique(bits, return_index=True, return_inverse=True)
         for p, row in enumerate(first):
-            pattern = ((bits[row] >> np.arange(len(names))) & 1) == 1
+            pattern = group_pattern(bits[row], len(names))
             rows = np.flatnonzero(inverse == p)
             forest, cols = self.forest_, slice(None)
             if pattern.any() and not pattern.all():

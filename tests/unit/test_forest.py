@@ -95,3 +95,31 @@ def test_trees_of_many_classes_are_capped_so_a_forest_stays_small():
     uncapped = sum(t.tree_.n_leaves for t in LithologyForest(n_estimators=1).fit(X, y).forest_)
     assert uncapped > cap  # the cap did bind here
     assert leaf_cap(300, 6, 200) is None  # a few hundred field points: trees grow as usual
+
+
+def test_seventy_input_groups_keep_their_fallbacks_and_applicability():
+    """Beyond 62 groups the groups' bit masks outgrow int64 (four S2 dates as single files)."""
+    from geomap.applicability import Applicability
+    from geomap.kernels import group_bits
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 400)
+    X = (y[:, None] + rng.normal(0, 0.5, (400, 70))).astype("float32")
+    groups = np.arange(70)
+    bits = group_bits(X[:2], groups)
+    assert bits[0] == (1 << 70) - 1
+    X[:40, 65] = np.nan  # some samples lack group 65
+    assert group_bits(X[:1], groups)[0] == (1 << 70) - 1 - (1 << 65)
+    model = LithologyForest(n_estimators=10, feature_groups=groups, random_state=0).fit(X, y)
+    test = X[200:260].copy()
+    test[:, 65] = np.nan
+    proba = model.predict_proba(test)
+    assert np.isfinite(proba).all() and list(model.fallbacks_) == [
+        ",".join(str(g) for g in groups if g != 65)
+    ]
+    app = Applicability(feature_groups=groups).fit(
+        X, y, folds=np.arange(400) % 4, oof_proba=np.full((400, 3), 1 / 3)
+    )
+    di, threshold, missing = app.dissimilarity(np.vstack([X[200:230], test[:30]]))
+    assert np.isfinite(di).all() and np.isfinite(threshold).all()
+    assert (missing[:30] == 0).all() and (missing[30:] > 0).all()
