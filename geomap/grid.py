@@ -11,7 +11,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pyproj
 from affine import Affine
+from pyproj import Proj, Transformer
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import calculate_default_transform, transform_bounds
@@ -21,6 +23,45 @@ from geomap.errors import RasterError
 from geomap.sources import Source, crs_units
 
 _EARTH_RADIUS_M = 6_371_008.8  # WGS 84 mean radius
+#: Departure from 1 of a projection's scale within which its units are taken as ground units
+#: (UTM and national grids keep within 0.1% over their zones; Web Mercator doubles at 60 degrees).
+SCALE_TOLERANCE = 0.01
+
+
+def projection_scale(crs: CRS, bounds: Sequence[float]) -> tuple[float, float]:
+    """Scale of a projected CRS along x and y at the centre of ``bounds``.
+
+    (1, 1) when within :data:`SCALE_TOLERANCE`, and for geographic CRSs (which
+    :attr:`Grid.ground_res` handles).
+    """
+    if crs.is_geographic:
+        return (1.0, 1.0)
+    left, bottom, right, top = bounds
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(
+        (left + right) / 2, (bottom + top) / 2
+    )
+    factors = Proj(pyproj.CRS.from_wkt(crs.to_wkt())).get_factors(lon, lat)
+    scale = (factors.parallel_scale, factors.meridional_scale)
+    if not all(math.isfinite(k) and k > 0 for k in scale):
+        return (1.0, 1.0)
+    return (1.0, 1.0) if all(abs(k - 1) <= SCALE_TOLERANCE for k in scale) else scale
+
+
+def ground_crs(crs: CRS, bounds: Sequence[float]) -> CRS | None:
+    """A CRS in ground metres around ``bounds``: None when ``crs`` is one.
+
+    Else an azimuthal equidistant projection centred there, for walking distances on degree,
+    foot or Web Mercator grids.
+    """
+    crs = CRS.from_user_input(crs)
+    if not crs.is_geographic and crs.linear_units_factor[1] == 1:
+        if projection_scale(crs, bounds) == (1.0, 1.0):
+            return None
+    left, bottom, right, top = bounds
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(
+        (left + right) / 2, (bottom + top) / 2
+    )
+    return CRS.from_proj4(f"+proj=aeqd +lat_0={lat:.6f} +lon_0={lon:.6f} +datum=WGS84 +units=m")
 
 
 @dataclass(frozen=True)
@@ -52,8 +93,10 @@ class Grid:
     def ground_res(self) -> tuple[float, float]:
         """Pixel width and height in metres on the ground, at the grid's centre.
 
-        Projected grids convert their linear unit (metre, foot, ...); geographic grids (degrees)
-        use the sphere of the WGS 84 mean radius at the centre latitude.
+        Projected grids convert their linear unit (metre, foot, ...) and divide by the
+        projection's scale there (:func:`projection_scale`: Web Mercator's 30 m pixel at 60
+        degrees north is 15 m on the ground); geographic grids (degrees) use the sphere of the
+        WGS 84 mean radius at the centre latitude.
         """
         if self.crs.is_geographic:
             left, bottom, right, top = self.bounds
@@ -64,7 +107,8 @@ class Grid:
                 self.res[1] * metres_per_degree,
             )
         factor = self.crs.linear_units_factor[1]
-        return (self.res[0] * factor, self.res[1] * factor)
+        kx, ky = projection_scale(self.crs, self.bounds)
+        return (self.res[0] * factor / kx, self.res[1] * factor / ky)
 
     @property
     def pixel_size_m(self) -> float:

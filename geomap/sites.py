@@ -26,9 +26,11 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+from pyproj import Transformer
 from shapely.geometry import box
 
 from geomap.errors import InputDataError, MissingFileError
+from geomap.grid import ground_crs
 
 #: Columns of the sites table, in order (``walk_m`` only with an access layer).
 SITE_COLUMNS = (
@@ -72,31 +74,43 @@ def default_spacing(bounds: Sequence[float], n: int) -> float:
 class AccessLayer:
     """Roads or tracks (any vector file) and the zone within walking distance of them.
 
+    Distances are measured in ground metres: in the map CRS where its units are ground metres,
+    else in an azimuthal equidistant projection centred on the map (:func:`geomap.grid.ground_crs`:
+    degrees, feet, Web Mercator).
+
     Parameters
     ----------
     geometry : shapely geometry
-        Union of the access features in the map CRS.
+        Union of the access features in the CRS distances are measured in.
     max_walk : float
-        Walking distance in map units.
+        Walking distance in metres.
+    to_ground : pyproj.Transformer, optional
+        From map coordinates to those of ``geometry``; None when they are the same.
     """
 
-    def __init__(self, geometry, max_walk: float) -> None:
+    def __init__(self, geometry, max_walk: float, to_ground: Transformer | None = None) -> None:
         self.geometry = geometry
         self.max_walk = float(max_walk)
+        self.to_ground = to_ground
         self.zone = geometry.buffer(max_walk)
         shapely.prepare(self.zone)
 
+    def _ground(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (x, y) if self.to_ground is None else self.to_ground.transform(x, y)
+
     def reachable(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """True where a point lies within walking distance."""
-        return shapely.contains_xy(self.zone, x, y) if len(x) else np.zeros(0, bool)
+        """True where a point (map coordinates) lies within walking distance."""
+        if not len(x):
+            return np.zeros(0, bool)
+        return shapely.contains_xy(self.zone, *self._ground(x, y))
 
     def walk(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Straight-line distance from each point to the nearest access feature."""
-        return shapely.distance(self.geometry, shapely.points(x, y))
+        """Straight-line distance in metres from each point to the nearest access feature."""
+        return shapely.distance(self.geometry, shapely.points(*self._ground(x, y)))
 
 
 def read_access(path: str | Path, crs, bounds: Sequence[float], max_walk: float) -> AccessLayer:
-    """Read an access layer (roads.gpkg, tracks.shp, ...) into the map CRS.
+    """Read an access layer (roads.gpkg, tracks.shp, ...) for a map.
 
     Parameters
     ----------
@@ -107,7 +121,7 @@ def read_access(path: str | Path, crs, bounds: Sequence[float], max_walk: float)
     bounds : (left, bottom, right, top)
         The map's bounds in ``crs``.
     max_walk : float
-        Largest distance from an access feature to a site, in map units.
+        Largest distance from an access feature to a site, in metres.
 
     Raises
     ------
@@ -134,15 +148,21 @@ def read_access(path: str | Path, crs, bounds: Sequence[float], max_walk: float)
     if frame.crs is None or frame.empty:
         what = "has no CRS" if frame.crs is None else "holds no geometry"
         raise InputDataError(f"Access layer '{path}' {what}; give a file with features and a CRS.")
-    geometry = frame.to_crs(crs).geometry.union_all()
-    reach = box(*bounds).buffer(max_walk)
-    if not geometry.intersects(reach):
+    ground = ground_crs(crs, bounds)
+    to_ground = None if ground is None else Transformer.from_crs(crs, ground, always_xy=True)
+    geometry = frame.to_crs(crs if ground is None else ground).geometry.union_all()
+    map_box = box(*bounds)
+    if to_ground is not None:
+        side = max(bounds[2] - bounds[0], bounds[3] - bounds[1])
+        edges = map_box.segmentize(side / 16)  # a box's sides curve in most other CRSs
+        map_box = shapely.transform(edges, to_ground.transform, interleaved=False)
+    if not geometry.intersects(map_box.buffer(max_walk)):
         raise InputDataError(
             f"Access layer '{path}' (bounds {tuple(round(v) for v in frame.total_bounds)} in "
-            f"{frame.crs.to_string()}) comes nowhere within {max_walk:g} map units of the map "
+            f"{frame.crs.to_string()}) comes nowhere within {max_walk:g} m of the map "
             f"(bounds {tuple(round(v) for v in bounds)}); check the file or its CRS."
         )
-    return AccessLayer(geometry, max_walk)
+    return AccessLayer(geometry, max_walk, to_ground)
 
 
 def _access_layer(path: Path) -> str | None:
@@ -301,7 +321,7 @@ class SiteCandidates:
         if not self._pool:
             raise InputDataError(
                 f"None of the {self.valid_pixels} mapped pixels lies within "
-                f"{self.access.max_walk:g} map units of the access layer; raise the walking "
+                f"{self.access.max_walk:g} m of the access layer; raise the walking "
                 "distance or give another access layer."
             )
         chosen, discounted = self._greedy()

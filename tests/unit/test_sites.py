@@ -123,6 +123,30 @@ def test_access_layer_keeps_sites_within_walking_distance(app, tmp_path):
     assert candidates.reachable_pixels < candidates.valid_pixels
 
 
+@pytest.mark.parametrize("crs", ["EPSG:4326", "EPSG:3857"])
+def test_walking_distance_is_in_metres_on_degree_and_web_mercator_maps(crs, tmp_path):
+    """A road 55 km west of a map in degrees (or at 60 N in Web Mercator) is out of reach."""
+    from pyproj import Transformer
+
+    bounds = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform_bounds(
+        15.0, 59.9, 15.2, 60.0
+    )
+    gpd.GeoDataFrame(geometry=[LineString([(14.0, 59.9), (14.0, 60.0)])], crs="EPSG:4326").to_file(
+        tmp_path / "far_road.gpkg"
+    )
+    with pytest.raises(InputDataError, match="nowhere within 2000 m"):
+        read_access(tmp_path / "far_road.gpkg", crs, bounds, 2000.0)
+    gpd.GeoDataFrame(geometry=[LineString([(15.1, 59.9), (15.1, 60.0)])], crs="EPSG:4326").to_file(
+        tmp_path / "road.gpkg"
+    )
+    access = read_access(tmp_path / "road.gpkg", crs, bounds, 2000.0)
+    to_map = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    # 0.03 degrees of longitude at 59.95 N: 1675 m; 0.04 degrees: 2234 m
+    x, y = to_map.transform(np.array([15.13, 15.14, 15.06]), np.array([59.95] * 3))
+    assert access.reachable(x, y).tolist() == [True, False, False]
+    np.testing.assert_allclose(access.walk(x, y), [1675, 2234, 2234], rtol=0.01)
+
+
 def test_bad_inputs_raise_clear_errors(app, tmp_path):
     for n in (0, -3, 2.5):
         with pytest.raises(InputDataError, match="at least 1"):
@@ -151,7 +175,7 @@ def test_no_pixel_within_walking_distance(app, tmp_path):
     candidates = SiteCandidates(app, ["a", "b"], 2, 100.0, CRS, access=access)
     x, y, X, p, di, aoa, acc = _window(app, np.random.default_rng(6), n=50, x0=505_000)
     candidates.add(x, y, X, p, di, aoa, acc)
-    with pytest.raises(InputDataError, match="within 1 map units"):
+    with pytest.raises(InputDataError, match="within 1 m of"):
         candidates.select()
 
 

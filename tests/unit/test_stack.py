@@ -378,6 +378,7 @@ def test_a_vrt_nodata_its_band_type_cannot_hold_is_flagged(raster_factory, tmp_p
         ("EPSG:32633", 30.0, (30.0, 30.0)),
         ("EPSG:2227", 100.0, (30.48006, 30.48006)),  # California zone 3, US survey feet
         ("EPSG:4326", 0.001, (0.001 * 111195.08 * np.cos(np.radians(45.0)), 111.19508)),
+        ("EPSG:3857", 30.0, (15.0031, 15.0031)),  # Web Mercator at 60 N: scale 2
     ],
 )
 def test_ground_resolution_in_metres(crs, res, expected):
@@ -386,7 +387,7 @@ def test_ground_resolution_in_metres(crs, res, expected):
 
     from geomap.grid import Grid
 
-    top = 45.05 if crs == "EPSG:4326" else 5_000_000.0
+    top = {"EPSG:4326": 45.05, "EPSG:3857": 8_399_738.0}.get(crs, 5_000_000.0)
     grid = Grid(CRS.from_user_input(crs), Affine(res, 0, 10.0, 0, -res, top), 100, 100)
     assert grid.ground_res == pytest.approx(expected, rel=1e-4)
     assert grid.pixel_area_m2 == pytest.approx(expected[0] * expected[1], rel=1e-4)
