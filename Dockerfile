@@ -4,7 +4,10 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /srv/geomap
 
-# rasterio, pyogrio and numba ship wheels with GDAL/LLVM inside: no system packages are needed.
+# rasterio, pyogrio and numba ship wheels with GDAL/LLVM inside; libgomp1 gives numba its
+# OpenMP threading layer (without it numba falls back to one that geomap must serialise).
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY geomap ./geomap
 RUN pip install .

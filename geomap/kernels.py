@@ -11,16 +11,42 @@ in its disk cache; :func:`warm_up_in_background` lets the web app do that while 
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import numba
 import numpy as np
 from numba import njit, prange
 
 #: Elements of the (rows x nodes) distance block computed at once: 4 MB of float32 stays in cache.
 _BLOCK_ELEMENTS = 2**20
+
+
+def _threadsafe_layer() -> bool:
+    """Whether numba's threading layer runs parallel kernels from several threads at once.
+
+    numba takes TBB, else OpenMP (the system's libgomp), else its own workqueue, which aborts
+    the process when two threads enter a parallel kernel together: two sessions of the web app
+    computing features on a machine without libgomp (python:3.11-slim).
+    """
+    layer = numba.config.THREADING_LAYER
+    if layer in ("workqueue", "omp", "tbb"):
+        return layer != "workqueue"
+    for pool in ("tbbpool", "omppool"):
+        try:
+            importlib.import_module(f"numba.np.ufunc.{pool}")
+        except (ImportError, OSError):
+            continue
+        return True
+    return False
+
+
+#: Held around each parallel kernel when the threading layer is not thread-safe.
+_parallel = contextlib.nullcontext() if _threadsafe_layer() else threading.Lock()
 
 
 def focal_mean_std(a: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -33,7 +59,8 @@ def focal_mean_std(a: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     shape = (a.shape[0], a.shape[1] - k + 1, a.shape[2] - k + 1)
     mean, var, count = (np.empty(shape, dtype="float32") for _ in range(3))
     if min(shape) > 0:
-        _box_stats(a, k, mean, var, count)
+        with _parallel:
+            _box_stats(a, k, mean, var, count)
     return mean, np.sqrt(var, out=var)
 
 
@@ -138,9 +165,10 @@ def kuwahara(a: np.ndarray, groups, q: int) -> np.ndarray:
         part = np.ascontiguousarray(a[members])
         shape = (len(members), a.shape[1] - r, a.shape[2] - r)
         mean, var, count = (np.empty(shape, dtype="float32") for _ in range(3))
-        _box_stats(part, q, mean, var, count)
         picked = np.empty((len(members), *out.shape[1:]), dtype="float32")
-        _pick_squares(part, mean, var, count, q, picked)
+        with _parallel:
+            _box_stats(part, q, mean, var, count)
+            _pick_squares(part, mean, var, count, q, picked)
         out[members] = picked
     return out
 

@@ -388,3 +388,28 @@ def test_composites_of_two_years_are_two_scenes():
     assert r._spectra() == [(0, 1, 2, 3), (4, 5, 6, 7)]
     wavelengths = ["blue_490", "green_560", "red_665", "nir_842"]  # numbers, not years
     assert len(FeatureRecipe.build(wavelengths, [0] * 4, 10.0)._spectra()) == 1
+
+
+def test_kernels_from_several_threads_survive_numbas_workqueue_layer():
+    """numba's fallback layer (no libgomp, as in python:3.11-slim) aborts on concurrent kernels."""
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import threading, numba, numpy as np
+from geomap.kernels import focal_mean_std, kuwahara
+a = np.random.default_rng(0).random((4, 120, 120)).astype("float32")
+def work():
+    for _ in range(15):
+        focal_mean_std(a, 7)
+        kuwahara(a, [0, 0, 1, 1], 3)
+threads = [threading.Thread(target=work) for _ in range(3)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(numba.threading_layer())
+"""
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue", "NUMBA_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "workqueue"
