@@ -6,7 +6,10 @@ import argparse
 from pathlib import Path
 
 from geomap import __version__
+from geomap.errors import InputDataError
 from geomap.features import PRESETS
+from geomap.models.som_clusters import MAX_CLUSTERS
+from geomap.sites import parse_distance
 from geomap.stack import BLOCK_SIZE
 from geomap.workflow import MODELS
 
@@ -15,9 +18,9 @@ _EPILOG = """examples:
       --label-column lithology --out map1
   geomap predict --model map1/model.skops --raster landsat.tif --raster radiometrics.tif --out map2
   geomap run --raster landsat.tif --raster radiometrics.tif --model som-clusters --out units
-  geomap suggest --model map1/model.skops --raster landsat.tif --raster radiometrics.tif \
+  geomap suggest --model map1/model.skops --raster landsat.tif --raster radiometrics.tif \\
       --n 20 --access roads.gpkg --max-walk 2km --out season2.gpkg
-  geomap subunits --map map1/lithology.tif --unit basalt --raster landsat.tif \
+  geomap subunits --map map1/lithology.tif --unit basalt --raster landsat.tif \\
       --raster radiometrics.tif --out basalt_units
 """
 
@@ -29,14 +32,25 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _at_least(minimum: int):
+def _at_least(minimum: int, most: int | None = None):
     def parse(text: str) -> int:
         value = int(text)
         if value < minimum:
             raise argparse.ArgumentTypeError(f"has to be at least {minimum}; got {value}")
+        if most is not None and value > most:
+            raise argparse.ArgumentTypeError(f"has to be at most {most}; got {value}")
         return value
 
     return parse
+
+
+def _distance(text: str) -> str:
+    """A walking distance as given (``2km``), refused now rather than after training."""
+    try:
+        parse_distance(text)
+    except InputDataError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _positive_float(text: str) -> float:
@@ -88,7 +102,7 @@ def _add_som(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--clusters",
-        type=_at_least(2),
+        type=_at_least(2, MAX_CLUSTERS),
         metavar="K",
         help="clusters of the codebook (default: the count of 2..12 with the lowest "
         "Davies-Bouldin index)",
@@ -331,7 +345,7 @@ def _add_sites(group, count_flag: str) -> None:
         )
     group.add_argument(
         count_flag,
-        type=int,
+        type=_positive_int,
         default=30,
         metavar="N",
         help="field sites to suggest, ranked by how much an observation there would improve the "
@@ -345,6 +359,7 @@ def _add_sites(group, count_flag: str) -> None:
     )
     group.add_argument(
         "--max-walk",
+        type=_distance,
         default="2km",
         metavar="DIST",
         help="walking distance from --access, e.g. 2km or 500m (default 2km)",

@@ -65,6 +65,14 @@ def parse_distance(text: str | float) -> float:
     return value
 
 
+def check_site_count(n) -> None:
+    """Refuse a number of suggested sites that is not a whole number of at least 1."""
+    if int(n) != n or n < 1:
+        raise InputDataError(
+            f"The number of suggested sites has to be an integer of at least 1; got {n!r}."
+        )
+
+
 def default_spacing(bounds: Sequence[float], n: int) -> float:
     """Half the side of a square cell of the map's area shared among ``n`` sites, in map units."""
     left, bottom, right, top = bounds
@@ -223,10 +231,7 @@ class SiteCandidates:
         access: AccessLayer | None = None,
         capacity: int | None = None,
     ) -> None:
-        if int(n) != n or n < 1:
-            raise InputDataError(
-                f"The number of suggested sites has to be an integer of at least 1; got {n!r}."
-            )
+        check_site_count(n)
         if not min_spacing >= 0:
             raise InputDataError(f"min_spacing has to be zero or more; got {min_spacing!r}.")
         self.applicability = applicability

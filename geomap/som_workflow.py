@@ -176,11 +176,13 @@ def write_som_outputs(
     progress: Progress | None,
     within: Within | None = None,
     sites: SiteRequest | None = None,
+    applicability: bool = True,
 ) -> dict:
     """Stream a SOM bundle over the stack and write its maps, legends, plots and model.
 
     A ``som`` bundle with an applicability also gets ``applicability.tif``,
-    ``expected_accuracy.tif`` and, with ``sites``, the suggested field sites.
+    ``expected_accuracy.tif`` and, with ``sites``, the suggested field sites, unless
+    ``applicability`` is False (the bundle keeps what `geomap suggest` needs).
 
     Returns
     -------
@@ -203,7 +205,7 @@ def write_som_outputs(
         if progress is not None:
             progress("predict", done, total)
 
-    app = bundle.get("applicability") if classifier is not None else None
+    app = bundle.get("applicability") if classifier is not None and applicability else None
     trust = TrustLayers(app, bundle["class_names"], stack.grid, sites) if app else None
     t0 = time.perf_counter()
     summary = stream_som(
@@ -314,13 +316,22 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
                 f"Labels '{config.labels}' are not used by --model som-clusters; use --model som "
                 "to map rock types from them."
             )
+        sites = SiteRequest(config.suggest, config.access, config.max_walk)
+        if config.model == "som" and config.applicability:
+            sites.check(stack.grid)  # a bad access layer is refused before the training
         bundle = _fit(config, stack, recipe, report, progress)
         report["timings_seconds"] = {"fit": round(time.perf_counter() - t_start, 3)}
-        sites = SiteRequest(config.suggest, config.access, config.max_walk)
         with staged_output(config.out, config.overwrite) as tmp:
             report.update(
                 write_som_outputs(
-                    tmp, stack, recipe, bundle, config.block_size, progress, sites=sites
+                    tmp,
+                    stack,
+                    recipe,
+                    bundle,
+                    config.block_size,
+                    progress,
+                    sites=sites,
+                    applicability=config.applicability,
                 )
             )
             report["timings_seconds"]["total"] = round(time.perf_counter() - t_start, 3)

@@ -29,6 +29,7 @@ from geomap.grid import Grid
 from geomap.predict import stream_windows, window_proba, window_side
 from geomap.sites import (
     SiteCandidates,
+    check_site_count,
     default_spacing,
     parse_distance,
     read_access,
@@ -46,15 +47,18 @@ class SiteRequest:
     max_walk: str | float = "2km"
 
     def check(self, grid: Grid) -> None:
-        """Refuse a bad walking distance or access layer now, before any training.
+        """Refuse a bad site count, walking distance or access layer now, before any training.
 
         Raises
         ------
         InputDataError, MissingFileError
-            As :func:`geomap.sites.read_access`.
+            As :func:`geomap.sites.check_site_count`, :func:`geomap.sites.parse_distance` and
+            :func:`geomap.sites.read_access`.
         """
+        check_site_count(self.n)
+        max_walk = parse_distance(self.max_walk)
         if self.access:
-            read_access(self.access, grid.crs, grid.bounds, parse_distance(self.max_walk))
+            read_access(self.access, grid.crs, grid.bounds, max_walk)
 
 
 class TrustLayers:

@@ -19,6 +19,8 @@ from geomap.models.som import fitted_som
 
 CLUSTER_METHODS = ("kmeans", "agglomerative")
 CRITERIA = ("davies-bouldin", "silhouette")
+#: Clusters a class map holds: uint8 codes 0..254, 255 being no data.
+MAX_CLUSTERS = 255
 
 
 class SOMClusters(TransformerMixin, ClusterMixin, BaseEstimator):
@@ -89,6 +91,11 @@ class SOMClusters(TransformerMixin, ClusterMixin, BaseEstimator):
                 raise ModelError(
                     f"Cluster {name} '{value}' is not supported. Available: {', '.join(valid)}."
                 )
+        if self.n_clusters is not None and self.n_clusters > MAX_CLUSTERS:
+            raise ModelError(
+                f"--clusters {self.n_clusters}: a class map holds at most {MAX_CLUSTERS} "
+                "classes (uint8 codes, 255 is no data); give fewer clusters."
+            )
         self.som_ = fitted_som(self.som, X)
         n_nodes = len(self.som_.codebook_)
         if self.n_clusters is not None and not 1 <= self.n_clusters <= n_nodes:

@@ -18,7 +18,7 @@ from geomap.export import OUTPUT_NAMES, load_model
 from geomap.features import FeatureRecipe
 from geomap.predict import iter_windows, single_threaded_blas
 from geomap.som_stream import SOMLayers, stream_som
-from geomap.som_workflow import sample_pixels
+from geomap.som_workflow import sample_pixels, write_som_outputs
 from geomap.stack import RasterStack
 from geomap.subunits import SubunitConfig, subunits
 from geomap.trust import SiteRequest, TrustLayers
@@ -198,6 +198,19 @@ def test_suggest_from_a_som_bundle_is_refused_with_the_way_to_do_it(som_run, dem
     with pytest.raises(ModelError, match="'som' bundle.*--suggest N to `geomap run --model som`"):
         suggest(out / "model.skops", list(demo_scene.rasters), sites, SiteRequest(5))
     assert not sites.exists()
+
+
+def test_a_som_run_without_applicability_writes_no_trust_maps(som_run, demo_scene, tmp_path):
+    """--no-applicability: no applicability or expected accuracy maps (the bundle keeps it)."""
+    out, _ = som_run
+    bundle = load_model(out / "model.skops")
+    with RasterStack.open(list(demo_scene.rasters)) as stack:
+        recipe = FeatureRecipe.from_dict(bundle["recipe"])
+        report = write_som_outputs(tmp_path, stack, recipe, bundle, 128, None, applicability=False)
+    assert "map_accuracy_estimate" not in report and "prediction" in report
+    assert (tmp_path / "lithology.stream.tif").exists() or (tmp_path / "lithology.tif").exists()
+    assert not (tmp_path / "applicability.tif").exists()
+    assert not (tmp_path / "expected_accuracy.tif").exists()
 
 
 def test_som_clusters_have_no_applicability(clusters_run):

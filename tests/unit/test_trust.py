@@ -122,16 +122,28 @@ def test_bad_site_requests_write_nothing(mapped, demo_scene, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["far.gpkg"]
 
 
-def test_a_run_refuses_zero_sites_before_writing(demo_scene, tmp_path):
+@pytest.mark.parametrize(
+    ("request_options", "phrase"),
+    [({"suggest": 0}, "at least 1"), ({"max_walk": "2mi"}, "not a positive distance")],
+)
+def test_a_run_refuses_a_bad_site_request_before_training(
+    demo_scene, tmp_path, monkeypatch, request_options, phrase
+):
+    import geomap.workflow
+
+    def never(*args):
+        raise AssertionError("trained before the site request was checked")
+
+    monkeypatch.setattr(geomap.workflow, "_train_forest", never)
     config = RunConfig(
         rasters=list(demo_scene.rasters),
         labels=demo_scene.points_gpkg,
         label_column="lithology",
         out=tmp_path / "map",
         trees=10,
-        suggest=0,
+        **request_options,
     )
-    with pytest.raises(InputDataError, match="at least 1"):
+    with pytest.raises(InputDataError, match=phrase):
         run(config)
     assert not (tmp_path / "map").exists()
 
