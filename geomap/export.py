@@ -8,6 +8,7 @@ accepts only the types geomap writes.
 
 from __future__ import annotations
 
+import colorsys
 import csv
 import ctypes
 import itertools
@@ -17,7 +18,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -98,19 +99,33 @@ def class_colours(
     ``fixed`` (a user's legend) maps class names to colours; no other class takes one of them.
     """
     fixed = {n: tuple(c) for n, c in (fixed or {}).items() if n in names}
-    free = [c for c in _PALETTE if c not in fixed.values()] or list(_PALETTE)
-    spare = itertools.cycle(free)
+    taken = set(fixed.values())
+    spare = (c for c in itertools.chain(_PALETTE, _more_colours()) if c not in taken)
     out: list[tuple[int, int, int]] = []
     for name in names:
         lowered = name.lower()
         match = next((c for word, c in _NAMED_COLOURS.items() if word in lowered), None)
         if name in fixed:
             out.append(fixed[name])
-        elif match is not None and match not in out and match not in fixed.values():
+        elif match is not None and match not in taken:
             out.append(match)
         else:
             out.append(next(spare))
+        taken.add(out[-1])
     return out
+
+
+def _more_colours() -> Iterator[tuple[int, int, int]]:
+    """Colours after the palette's 16 (a legacy map of 40 units).
+
+    Hues a golden angle apart, at three saturations and three brightnesses in turn, so
+    neighbours in the legend differ.
+    """
+    for k in itertools.count():
+        hue = (k * 0.618033988749895) % 1.0
+        saturation = (0.75, 0.45, 0.9)[k % 3]
+        value = (0.9, 0.65, 0.8)[(k // 3) % 3]
+        yield tuple(round(255 * v) for v in colorsys.hsv_to_rgb(hue, saturation, value))
 
 
 def hex_colour(rgb: Sequence[int]) -> str:

@@ -138,3 +138,11 @@ def test_a_many_class_model_is_saved_compressed_and_loads_the_same(tmp_path):
     assert path.stat().st_size < arrays / 4
     loaded = load_model(path)["estimator"]
     assert np.array_equal(loaded.predict_proba(X), forest.predict_proba(X))
+
+
+def test_a_legacy_map_of_many_units_gets_a_colour_each():
+    names = [f"unit {i}" for i in range(100)] + ["granite"]
+    colours = class_colours(names, fixed={"unit 3": (228, 26, 28)})  # the palette's first
+    assert len(set(colours)) == len(names)
+    assert colours[3] == (228, 26, 28) and colours[-1] == (239, 120, 130)
+    assert colours[:16].count((228, 26, 28)) == 1
