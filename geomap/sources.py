@@ -415,6 +415,9 @@ def _dummy(values: np.ndarray) -> tuple[float, float] | None:
     """The undeclared dummy value among a band's valid values, and its share; None if none."""
     if not len(values):
         return None
+    stored = {d: d for d in DUMMIES}  # a float32 -99999.99 is -99999.9921875 in float64
+    if np.issubdtype(values.dtype, np.floating):
+        stored = {float(np.asarray(d, dtype=values.dtype)): d for d in DUMMIES}
     values = values.astype("float64")
     huge = np.abs(values) >= FILL_MAGNITUDE
     if huge.any():
@@ -422,8 +425,8 @@ def _dummy(values: np.ndarray) -> tuple[float, float] | None:
         return float(kinds[np.argmax(counts)]), float(huge.mean())
     for end in (values.min(), values.max()):
         share = float(np.mean(values == end))
-        if end in DUMMIES and share >= FILL_SHARE:
-            return float(end), share
+        if end in stored and share >= FILL_SHARE:
+            return float(stored[end]), share
     return None
 
 

@@ -41,15 +41,16 @@ BLOCK_SIZE = 256
 def _dummy_note(source: Source) -> str:
     """What a raster's undeclared dummy value is taken for, and what to do about it."""
     value, share = source.dummy
-    head = f"Raster '{source.path.name}': {share:.1%} of its pixels hold {value:g}"
+    shown = f"{value:g}" if abs(value) >= FILL_MAGNITUDE else f"{value:.10g}"  # -99999.99 whole
+    head = f"Raster '{source.path.name}': {share:.1%} of its pixels hold {shown}"
     if abs(value) >= FILL_MAGNITUDE:
         return (
             f"{head}, a dummy no measurement takes (survey software writes it for no data); "
             "they are read as no data."
         )
     return (
-        f"{head} and it declares no nodata value. If {value:g} marks missing data there, pass "
-        f"--nodata {value:g} so those pixels are mapped from the other rasters instead of read "
+        f"{head} and it declares no nodata value. If {shown} marks missing data there, pass "
+        f"--nodata {shown} so those pixels are mapped from the other rasters instead of read "
         "as measurements."
     )
 
@@ -465,20 +466,29 @@ def _resampling_for(source: Source, grid: Grid) -> str:
     return "bilinear" if res_in(source, grid.crs) >= 0.999 * min(grid.res) else "average"
 
 
+def distinct_names(paths: Sequence[Path], names: Sequence[str]) -> list[str]:
+    """``names`` of the files at ``paths``, with the folders that tell same-named ones apart.
+
+    As many folders as it takes: ``2019-06-01/B02`` and ``2019-07-01/B02``.
+    """
+    out = list(names)
+    for depth in range(1, 8):
+        twice = {f for f in out if out.count(f) > 1}
+        if not twice:
+            break
+        out = [
+            "/".join([*p.parent.parts[-depth:], n]) if f in twice else f
+            for p, n, f in zip(paths, names, out)
+        ]
+    return out
+
+
 def _unique_names(sources: Sequence[Source]) -> tuple[str, ...]:
     """Band names, made unique by their file's name, or its folder's too ("2019-06-01/B02")."""
     names = [n for s in sources for n in s.band_names]
     seen = {n for n in names if names.count(n) > 1}
     stems = [raster_stem(s.path) for s in sources]
-    files = list(stems)
-    for depth in range(1, 8):  # folders until the files' names differ: 2019-06-01/B02
-        twice = {f for f in files if files.count(f) > 1}
-        if not twice:
-            break
-        files = [
-            "/".join([*s.path.parent.parts[-depth:], stem]) if f in twice else f
-            for s, stem, f in zip(sources, stems, files)
-        ]
+    files = distinct_names([s.path for s in sources], stems)
     return tuple(
         (n if n not in seen else file if n == stem else f"{file}:{n}")
         for s, stem, file in zip(sources, stems, files)

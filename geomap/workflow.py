@@ -44,7 +44,7 @@ from geomap.recheck import write_observations_to_check
 from geomap.report_html import write_report_html
 from geomap.screen import describe_screens, screens_for
 from geomap.sources import GDAL_CACHE_BYTES, source_file
-from geomap.stack import BLOCK_SIZE, RasterStack
+from geomap.stack import BLOCK_SIZE, RasterStack, distinct_names
 from geomap.trust import (
     SiteRequest,
     TrustLayers,
@@ -253,11 +253,12 @@ def _map_sample(stack: RasterStack, random_state: int) -> np.ndarray:
 def _importance(model: LithologyForest, recipe: FeatureRecipe, stack: RasterStack) -> dict:
     imp = model.feature_importances_
     order = np.argsort(imp)[::-1]
+    paths = [s.path for s in stack.sources]
+    files = distinct_names(paths, [p.name for p in paths])  # two dates' landsat.tif apart
     by_source: dict[str, float] = {}
     for value, sources in zip(imp, recipe.feature_sources):
         for s in sources:
-            name = stack.sources[s].path.name
-            by_source[name] = by_source.get(name, 0.0) + float(value) / len(sources)
+            by_source[files[s]] = by_source.get(files[s], 0.0) + float(value) / len(sources)
     return {
         "method": "mean decrease in impurity of the main forest",
         "features": {recipe.names[i]: float(imp[i]) for i in order},

@@ -332,6 +332,19 @@ def test_an_undeclared_survey_dummy_is_named_with_the_nodata_to_give(raster_fact
         assert stack.notes() == []
 
 
+def test_a_float32_survey_dummy_with_decimals_is_found(raster_factory):
+    """-99999.99 in float32 is -99999.9921875: compared in float64 it was never a dummy."""
+    tmi = (ramp(20, 20) - 200.0).astype("float32")
+    tmi[:4] = -99999.99
+    p = raster_factory("tmi32.tif", tmi)
+    with RasterStack.open([p]) as stack:
+        (note,) = stack.notes()
+    assert "hold -99999.99 and it declares no nodata value" in note
+    with RasterStack.open([p], nodata=-99999.99) as stack:
+        assert stack.notes() == []
+        assert np.isnan(stack.read(Window(0, 0, 20, 20))[0, :4]).all()
+
+
 def test_a_band_of_dummies_only_is_refused(raster_factory):
     p = raster_factory("empty.tif", np.full((10, 10), -1e32, "float32"))
     with pytest.raises(RasterError, match="holds no valid value.*dummy"):
@@ -583,6 +596,16 @@ def test_same_named_files_of_two_dates_are_told_apart_by_their_folders(raster_fa
     deeper = [raster_factory(f"{a}/2019/B02.tif", ramp(10, 10)) for a in ("east", "west")]
     with RasterStack.open(deeper) as stack:
         assert stack.band_names == ("east/2019/B02", "west/2019/B02")
+    from types import SimpleNamespace
+
+    from geomap.workflow import _importance
+
+    two = [raster_factory(f"{y}/landsat.tif", ramp(10, 10)) for y in ("d2019", "d2020")]
+    with RasterStack.open(two) as stack:
+        recipe = FeatureRecipe.for_stack(stack, "raw")
+        model = SimpleNamespace(feature_importances_=np.array([0.7, 0.3]))
+        importance = _importance(model, recipe, stack)
+    assert importance["by_source"] == {"d2019/landsat.tif": 0.7, "d2020/landsat.tif": 0.3}
     colon = raster_factory("T10:30.tif", ramp(10, 10))  # a file, not a GDAL driver's name
     assert inspect_raster(colon).band_names == ("T10:30",)
 
