@@ -60,10 +60,6 @@ class Workspace:
         tmp.replace(path)
         return path
 
-    def clear(self, kind: str) -> None:
-        """Remove the files saved under ``kind/``."""
-        shutil.rmtree(self.root / kind, ignore_errors=True)
-
     def run_dir(self, key: str) -> Path:
         """The output folder of the run with this key (not created)."""
         return self.root / "runs" / key

@@ -131,7 +131,7 @@ def _units(units: list[dict], report: dict) -> str:
         for u in units
     ]
     pred = report.get("prediction", {})
-    mapped = pred.get("mapped_pixels") or pred.get("classes", {}).get("mapped_pixels")
+    mapped = pred.get("mapped_pixels")
     note = f"<p>{mapped:,} pixels mapped.</p>" if isinstance(mapped, int) else ""
     return (
         "<h2>Map units</h2>"
@@ -221,7 +221,7 @@ def _trust(report: dict, folder: Path) -> str:
     estimate = report.get("map_accuracy_estimate")
     pred = report.get("prediction", {})
     lines = []
-    if estimate:
+    if estimate and estimate.get("overall_accuracy") is not None:
         lines.append(
             f"Expected accuracy over the mapped pixels: <b>{estimate['overall_accuracy']:.2f}</b> "
             f"(<code>expected_accuracy.tif</code>); {100 * estimate['aoa_fraction']:.1f}% of the "

@@ -44,7 +44,6 @@ SITE_COLUMNS = (
     "reason",
 )
 _UNITS = {"": 1.0, "m": 1.0, "km": 1000.0}
-_FIELDS = ("x", "y", "score", "code", "runner_up", "accuracy", "di", "aoa")
 
 
 def parse_distance(text: str | float) -> float:

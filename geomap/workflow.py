@@ -482,6 +482,11 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
 
         return run_som(config, progress)
     require_labels(config)
+    if int(config.smooth) != config.smooth or config.smooth < 1 or config.smooth % 2 == 0:
+        raise ModelError(
+            f"smooth has to be an odd number of pixels (1: no smoothing, 3, 5, ...); got "
+            f"{config.smooth!r}."
+        )
     config.out = Path(config.out)
     check_out_dir(config.out, config.overwrite, input_paths(config))
     timings: dict[str, float] = {}

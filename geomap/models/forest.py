@@ -36,7 +36,7 @@ def leaf_cap(n_samples: int, n_classes: int, n_trees: int) -> int | None:
 
     A tree of L leaves has 2L - 1 nodes of ``n_classes`` float64 weights and about 64 bytes
     of split data each. None when ``n_samples`` could not grow a tree that large: the trees then
-    grow as usual (200 trees of 6 classes: up to 2995 leaves; of 40 classes: 873).
+    grow as usual (200 trees of 6 classes: up to 1497 leaves; of 40 classes: 436).
     """
     leaves = FOREST_BYTES // (max(n_trees, 1) * 2 * (8 * n_classes + 64))
     return int(max(leaves, 2)) if n_samples > leaves else None

@@ -139,3 +139,13 @@ def test_the_page_says_when_dissimilarity_used_a_subset_of_the_samples(tmp_path)
     text = " ".join(_page(tmp_path / "report.html").text)
     assert "measured against the 282 of the 300 training samples with data in every input" in text
     assert "4,723 pixels were mapped from fewer inputs" in text and "band 3" not in text
+
+
+def test_a_map_with_no_mapped_pixel_gets_a_page(tmp_path):
+    report = {
+        "map_accuracy_estimate": {"overall_accuracy": None, "aoa_fraction": None},
+        "prediction": {"mapped_pixels": 0},
+    }
+    write_report_html(tmp_path / "report.html", report, "empty")
+    text = " ".join(_page(tmp_path / "report.html").text)
+    assert "Expected accuracy over the mapped pixels" not in text

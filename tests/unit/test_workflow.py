@@ -253,6 +253,16 @@ def test_existing_output_is_refused_and_kept(result, demo_scene):
     assert (out / "report.json").read_bytes() == before
 
 
+@pytest.mark.parametrize("smooth", [2, 0, 1.5])
+def test_an_even_smoothing_window_is_refused_by_the_library_too(demo_scene, tmp_path, smooth):
+    config = RunConfig(
+        list(demo_scene.rasters), demo_scene.points_gpkg, "lithology", tmp_path / "o", smooth=smooth
+    )
+    with pytest.raises(ModelError, match="odd number of pixels"):
+        run(config)
+    assert not (tmp_path / "o").exists()
+
+
 def test_predict_puts_rasters_named_as_at_training_in_order(result, demo_scene, tmp_path):
     out, _ = result
     swapped = [demo_scene.rasters[i] for i in (0, 1, 3, 2)]
