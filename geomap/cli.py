@@ -32,21 +32,25 @@ def _som_options(args) -> dict:
 
 
 class _Bar:
-    """A tqdm progress bar per stage, shown on a terminal unless quiet."""
+    """A tqdm progress bar per stage (cross-validation, prediction), on a terminal unless quiet."""
+
+    STAGES = {"validate": ("cross-validating", "model"), "predict": ("predicting", "window")}
 
     def __init__(self, quiet: bool) -> None:
         self.enabled = not quiet and sys.stderr.isatty()
         self.bar = None
+        self.stage = None
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        if not self.enabled or stage != "predict":
-            if stage == "validate":
-                log.info("cross-validating (random and spatial blocks)...")
+        if stage == "validate" and done == 0:
+            log.info("cross-validating (random and spatial blocks)...")
+        if not self.enabled or stage not in self.STAGES:
             return
-        if self.bar is None:
+        if stage != self.stage:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc="predicting windows", unit="window")
+            desc, unit = self.STAGES[stage]
+            self.bar, self.stage = tqdm(total=total, desc=desc, unit=unit), stage
         self.bar.update(done - self.bar.n)
         if done == total:
             self.bar.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -345,6 +346,8 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
     sample = sample_pixels(stack, recipe, config.som_samples, config.random_state)
     labelled = _labelled(config, stack, recipe, report) if config.model == "som" else None
     train = sample if labelled is None else np.concatenate([sample, labelled["X"]])
+    if progress is not None:
+        progress("fit", 0, 1)
     som = make_som(config, config.random_state).fit(train)
     clusters = fit_clusters(config, sample if len(sample) else train, som)
     names = cluster_names("cluster", clusters.n_clusters_)
@@ -359,8 +362,6 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
         report["som"] = som_report(clusters)
         return make_bundle(clusters, recipe, names, stack, 1, config.nodata, **extra)
     classifier = SOMClassifier(som=FrozenEstimator(som))
-    if progress is not None:
-        progress("validate", 0, 1)
     cv = cross_validate(
         classifier,
         labelled["X"],
@@ -370,6 +371,7 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
         map_xy=_map_sample(stack, config.random_state),
         n_folds=config.cv_folds,
         random_state=config.random_state,
+        progress=None if progress is None else partial(progress, "validate"),
     )
     report["validation"] = {k: cv[k] for k in ("random", "spatial", "summary")}
     classifier.fit(labelled["X"], labelled["y"])

@@ -11,7 +11,7 @@ the accuracy of the map where it will be used, not next to the observations.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -150,6 +150,7 @@ def cross_validate(
     outages: Sequence[np.ndarray] = (),
     n_folds: int = 5,
     random_state: int | None = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Random k-fold and spatial-block cross-validation of an estimator, side by side.
 
@@ -171,6 +172,8 @@ def cross_validate(
         Each spatial fold's model also predicts its held-out samples with those columns set to
         NaN, as the map predicts pixels where the source has no data:
         ``spatial_outage_oof_proba`` holds one (n, n_classes) array per outage.
+    progress : callable, optional
+        Called with (models fitted, models in all) before the first fold and after each.
 
     Returns
     -------
@@ -205,9 +208,18 @@ def cross_validate(
         block_groups(xy, size),
     )
     out = {}
+    total = len(np.unique(random_folds)) + len(np.unique(spatial_folds))
+    fitted = [0]
+
+    def step() -> None:
+        if progress is not None:
+            progress(fitted[0], total)
+        fitted[0] += 1
+
+    step()
     for name, folds in (("random", random_folds), ("spatial", spatial_folds)):
         lost = outages if name == "spatial" else ()
-        proba, *out_lost = _oof_proba(estimator, X, y, folds, len(class_names), X_eval, lost)
+        proba, *out_lost = _oof_proba(estimator, X, y, folds, len(class_names), X_eval, lost, step)
         if lost:
             out["spatial_outage_oof_proba"] = out_lost
         pred = np.argmax(np.nan_to_num(proba, nan=-1), axis=1)
@@ -223,8 +235,13 @@ def cross_validate(
     return out
 
 
-def _oof_proba(estimator, X, y, folds, n_classes, X_eval=None, outages=()) -> list[np.ndarray]:
-    """Out-of-fold probabilities, then one array per outage (its columns set to NaN)."""
+def _oof_proba(
+    estimator, X, y, folds, n_classes, X_eval=None, outages=(), step=lambda: None
+) -> list[np.ndarray]:
+    """Out-of-fold probabilities, then one array per outage (its columns set to NaN).
+
+    ``step()`` is called after each fold.
+    """
     if X_eval is None:
         X_eval = X[:, None, :]
     out = [np.full((len(y), n_classes), np.nan) for _ in range(1 + len(outages))]
@@ -237,6 +254,7 @@ def _oof_proba(estimator, X, y, folds, n_classes, X_eval=None, outages=()) -> li
                 around = around.copy()
                 around[..., cols] = np.nan
             proba[test] = _window_mean(model, around, n_classes)
+        step()
     return out
 
 

@@ -12,6 +12,7 @@ import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -395,7 +396,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
     )
     timings["samples"] = time.perf_counter() - t0
     if progress is not None:
-        progress("validate", 0, 1)
+        progress("fit", 0, 1)
     t0 = time.perf_counter()
     model = estimator.fit(X, y)
     timings["fit"] = time.perf_counter() - t0
@@ -414,6 +415,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
         outages=outages,
         n_folds=config.cv_folds,
         random_state=config.random_state,
+        progress=None if progress is None else partial(progress, "validate"),
     )
     timings["cross_validation"] = time.perf_counter() - t0
     release_freed_memory()  # the folds' forests

@@ -102,10 +102,16 @@ def _train(key: str) -> None:
     bar = st.progress(0.0, text="Preparing the samples...")
 
     def progress(stage: str, done: int, total: int) -> None:
-        if stage == "validate":
-            bar.progress(0.05, text="Cross-validating (random, spatial), then training...")
+        if stage == "fit":
+            bar.progress(0.05, text="Training the model...")
+        elif stage == "validate":
+            bar.progress(
+                0.05 + 0.35 * done / max(total, 1),
+                text=f"Cross-validating: model {done} of {total} (random folds, then spatial "
+                "blocks)",
+            )
         elif stage == "predict":
-            bar.progress(0.1 + 0.9 * done / max(total, 1), text=f"Mapping window {done} of {total}")
+            bar.progress(0.4 + 0.6 * done / max(total, 1), text=f"Mapping window {done} of {total}")
 
     labelled = model != "som-clusters"
     config = RunConfig(

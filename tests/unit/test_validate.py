@@ -117,7 +117,18 @@ def test_cross_validate_returns_folds_and_out_of_fold_probabilities_for_calibrat
     xy, y = _clusters(rng, n_clusters=10, per=10)
     X = (y[:, None] + rng.normal(0, 0.7, (len(y), 2))).astype("float32")
     est = RandomForestClassifier(20, random_state=0)
-    out = cross_validate(est, X, y, xy, ["a", "b", "c"], map_xy=rng.uniform(0, 10000, (500, 2)))
+    calls = []
+    out = cross_validate(
+        est,
+        X,
+        y,
+        xy,
+        ["a", "b", "c"],
+        map_xy=rng.uniform(0, 10000, (500, 2)),
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    total = out["random"]["n_folds"] + out["spatial"]["n_folds"]
+    assert calls == [(done, total) for done in range(total + 1)]  # a stop can come per fold
     for kind in ("random", "spatial"):
         folds, proba = out[f"{kind}_folds"], out[f"{kind}_oof_proba"]
         assert folds.shape == (len(y),) and folds.dtype.kind == "i"
