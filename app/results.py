@@ -74,8 +74,8 @@ def to_check(report: dict, out: Path) -> None:
         hide_index=True,
         key="to_check_table",
         column_config={
-            "p(observed)": st.column_config.NumberColumn(format="%.2f"),
-            "p(mapped)": st.column_config.NumberColumn(format="%.2f"),
+            "p(observed)": st.column_config.NumberColumn(format="%.3f"),  # 0.095, not 0.10
+            "p(mapped)": st.column_config.NumberColumn(format="%.3f"),
         },
     )
 

@@ -62,12 +62,12 @@ def _summarise(report: dict) -> None:
     for note in report.get("warnings", []):
         log.warning("warning: %s", note)
     pred = report["prediction"]
+    screened = pred.get("screened_pixels", 0)
     log.info(
-        "mapped %d pixels (%d with reduced inputs, %d of them optical pixels unlike every "
-        "observation's), %d nodata; wrote %s",
+        "mapped %d pixels (%d with reduced inputs%s), %d nodata; wrote %s",
         pred["mapped_pixels"],
         pred["reduced_input_pixels"],
-        pred.get("screened_pixels", 0),
+        f", {screened} of them optical pixels unlike every observation's" if screened else "",
         pred["nodata_pixels"],
         report.get("configuration", {}).get("out", "the output folder"),
     )
@@ -127,8 +127,9 @@ def _log_figures(report: dict) -> None:
     checks = report.get("observations_to_check")
     if checks and checks["n_listed"]:
         log.info(
-            "%d of %d observations are mapped as another unit by the held-out model: check them "
-            "in observations_to_check.gpkg/.csv",
+            "%d of %d observations are mapped as another unit by the held-out model, which gives "
+            "their own unit less than one chance in ten: check them in "
+            "observations_to_check.gpkg/.csv",
             checks["n_listed"],
             checks["n_points"],
         )

@@ -162,7 +162,7 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
     if outside:
         notes.append(
             f"{outside} of {counts.get('points', 0)} points in '{path.name}' fall outside the "
-            "rasters' common footprint and are not used."
+            "grid (the rasters' common footprint, in whole pixels of the grid) and are not used."
         )
     nodata = counts.get("on_nodata", 0)
     if nodata:

@@ -183,8 +183,8 @@ def _to_check(checks: dict | None) -> str:
             escape(str(c["site"])),
             escape(str(c["observed"])),
             escape(str(c["held_out"])),
-            f"{c['p_observed']:.2f}",
-            f"{c['p_held_out']:.2f}",
+            f"{c['p_observed']:.3f}",  # 0.095 is below one chance in ten; 0.10 read as not
+            f"{c['p_held_out']:.3f}",
         ]
         for c in checks["first"]
     ]

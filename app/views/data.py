@@ -47,8 +47,10 @@ with left:
         key="raster_files",
         on_change=_uploaded,
         args=("rasters", "raster_files"),
-        help=f"GeoTIFF, JPEG2000 and other single files GDAL reads, up to {limit} MB each. "
-        "Larger scenes: run the `geomap` command line on the files where they are.",
+        help=f"GeoTIFF, JPEG2000 and other single-file rasters "
+        f"({', '.join('.' + t for t in session.RASTER_TYPES)}), up to {limit} MB each. Larger "
+        "scenes, and VRTs or grids of several files: run the `geomap` command line on the files "
+        "where they are.",
     )
 with right:
     label_file = st.file_uploader(
