@@ -23,6 +23,7 @@ import weakref
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,6 +163,9 @@ def _persisted(key: str) -> bool:
 def resume() -> None:
     """Give this browser session its token; after a reload, the state it had under it.
 
+    A copy of that state: a tab duplicated from another (the same address) shares its files but
+    not its lists of uploads and runs, which each tab changes on its own.
+
     Called by the frame at the start of every run, before the page.
     """
     if "token" not in st.session_state:
@@ -171,8 +175,8 @@ def resume() -> None:
             st.session_state.session_lost = bool(token)
             token = secrets.token_urlsafe(16)
         else:
-            for key, value in state.items():
-                st.session_state[key] = value
+            for key, value in state.items():  # copies: a duplicated tab lives on beside it
+                st.session_state[key] = value if isinstance(value, Workspace) else deepcopy(value)
             log.info("a browser session resumed its uploads and runs after a reload")
         st.session_state.token = token
     if st.query_params.get(SESSION_PARAM) != st.session_state.token:

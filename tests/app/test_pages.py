@@ -420,6 +420,8 @@ def test_a_reloaded_page_finds_its_uploads_runs_and_choices(trained):
     assert not reloaded.exception and not _errors(reloaded)
     assert reloaded.slider(key="opacity").value == 0.3
     assert not any("Train a model first" in i.value for i in reloaded.info)
+    reloaded.session_state["runs"].clear()  # a duplicated tab's changes stay its own
+    assert first in trained.session_state["runs"]
     stranger = AppTest.from_file(str(APP), default_timeout=300)
     stranger.query_params["session"] = "not-a-session"
     stranger.run()
