@@ -261,7 +261,8 @@ def test_a_unit_not_in_the_map_is_refused_with_the_names(som_run, demo_scene, tm
     ("options", "error"),
     [
         ({"model": "som"}, "learns from field observations; give --labels"),
-        ({"clusters": 500, "som_size": (10, 10)}, "--clusters 500 does not fit a SOM of 100 nodes"),
+        ({"clusters": 150, "som_size": (10, 10)}, "--clusters 150 does not fit a SOM of 100 nodes"),
+        ({"clusters": 300, "som_size": (20, 20)}, "a class map holds at most 255 classes"),
         ({"som_size": (100, 100)}, "10000 nodes is larger than its training sample"),
         ({"smooth": 3}, "--smooth 3 applies to the random forest only"),
         ({"spectral_screen": False}, "--no-spectral-screen applies to the random forest only"),
