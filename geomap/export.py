@@ -422,9 +422,7 @@ def staged_output(out: Path, overwrite: bool):
     check_out_dir(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the output folder is the user's
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the output folder is the user's
     try:
         yield tmp
     except BaseException:
@@ -453,6 +451,24 @@ def staged_output(out: Path, overwrite: bool):
         raise
     tmp.rmdir()
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    """The process's umask, read without setting it where the system tells it (Linux).
+
+    Setting it to read it back would, for that instant, let another thread (a second session of
+    the app) create files anyone can write.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o077)  # elsewhere: read it back, the instant between as private as can be
+    os.umask(umask)
+    return umask
 
 
 def write_points(points, gpkg: str | Path, csv_path: str | Path, layer: str) -> None:

@@ -146,3 +146,18 @@ def test_a_legacy_map_of_many_units_gets_a_colour_each():
     assert len(set(colours)) == len(names)
     assert colours[3] == (228, 26, 28) and colours[-1] == (239, 120, 130)
     assert colours[:16].count((228, 26, 28)) == 1
+
+
+def test_an_output_folder_gets_the_users_umask_without_setting_it(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    previous = os.umask(0o027)
+    try:
+        monkeypatch.setattr(os, "umask", lambda *a: pytest.fail("umask set while reading it"))
+        with staged_output(tmp_path / "map", overwrite=False) as tmp:
+            (tmp / "lithology.tif").write_text("x")
+    finally:
+        monkeypatch.undo()
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "map").stat().st_mode) == 0o750
