@@ -13,6 +13,7 @@ elevation model. Pixel coordinates are never features.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -229,6 +230,8 @@ class FeatureRecipe:
     kuwahara_groups: tuple[int, ...] = ()
     optical: tuple[int, ...] = ()
     optical_sets: tuple[int, ...] = ()
+    #: Ground height over width of a pixel (degree grids away from the equator: 2 at 60 N).
+    pixel_aspect: float = 1.0
     names: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -239,8 +242,12 @@ class FeatureRecipe:
         pixel_size: float,
         preset: str = "default",
         band_grid: Sequence[int] | None = None,
+        pixel_aspect: float = 1.0,
     ) -> FeatureRecipe:
         """Make the recipe of a preset for these bands.
+
+        ``pixel_size`` is the side in metres of a square pixel of the same ground area and
+        ``pixel_aspect`` its height over width (for the slope).
 
         ``band_grid`` gives each band the id of its native grid (bands recorded on one grid are
         one image, e.g. Landsat bands in separate files); the bands of an image choose their
@@ -283,6 +290,7 @@ class FeatureRecipe:
             kuwahara_groups=tuple(sorted(set(family), key=family.index).index(f) for f in family),
             optical=tuple(b for bands in spectra for b in bands),
             optical_sets=tuple(i for i, bands in enumerate(spectra) for _ in bands),
+            pixel_aspect=float(pixel_aspect),
         )
         return recipe
 
@@ -295,6 +303,7 @@ class FeatureRecipe:
             stack.grid.pixel_size_m,
             preset,
             band_grid=stack.band_grid,
+            pixel_aspect=stack.grid.pixel_aspect,
         )
 
     def __post_init__(self) -> None:
@@ -500,7 +509,7 @@ class FeatureRecipe:
 
     def _terrain(self, dem: np.ndarray, h: int) -> np.ndarray:
         ring = _trim(dem[None], h, 1)[0]
-        slope, rough = slope_roughness(ring, self.pixel_size)
+        slope, rough = slope_roughness(ring, self.pixel_size, self.pixel_aspect)
         k = self._tpi_size
         mean, _ = focal_mean_std(_trim(dem[None], h, k // 2), k)
         centre = dem[h : dem.shape[0] - h, h : dem.shape[1] - h]
@@ -530,6 +539,7 @@ class FeatureRecipe:
             kuwahara_groups=tuple(data.get("kuwahara_groups", ())),
             optical=tuple(data.get("optical", ())),
             optical_sets=tuple(data.get("optical_sets", ())),  # one sensor in older models
+            pixel_aspect=float(data.get("pixel_aspect", 1.0)),  # square in older models
         )
 
 
@@ -539,11 +549,15 @@ def _trim(block: np.ndarray, halo: int, radius: int) -> np.ndarray:
     return block[:, d : block.shape[1] - d, d : block.shape[2] - d]
 
 
-def slope_roughness(dem: np.ndarray, pixel_size: float) -> tuple[np.ndarray, np.ndarray]:
+def slope_roughness(
+    dem: np.ndarray, pixel_size: float, aspect: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Slope in degrees (Horn 1981) and roughness (max - min) over 3 x 3 windows.
 
     ``dem`` has shape (H, W); results (H - 2, W - 2). A missing neighbour takes the centre value.
+    Pixels are ``pixel_size`` metres square, or of that area and height over width ``aspect``.
     """
+    dx, dy = pixel_size / math.sqrt(aspect), pixel_size * math.sqrt(aspect)
     h, w = dem.shape[0] - 2, dem.shape[1] - 2
     centre = dem[1 : 1 + h, 1 : 1 + w]
 
@@ -552,12 +566,8 @@ def slope_roughness(dem: np.ndarray, pixel_size: float) -> tuple[np.ndarray, np.
         return np.where(np.isnan(v), centre, v).astype("float64")
 
     z = {(i, j): nb(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1)}
-    dzdx = ((z[-1, 1] + 2 * z[0, 1] + z[1, 1]) - (z[-1, -1] + 2 * z[0, -1] + z[1, -1])) / (
-        8 * pixel_size
-    )
-    dzdy = ((z[1, -1] + 2 * z[1, 0] + z[1, 1]) - (z[-1, -1] + 2 * z[-1, 0] + z[-1, 1])) / (
-        8 * pixel_size
-    )
+    dzdx = ((z[-1, 1] + 2 * z[0, 1] + z[1, 1]) - (z[-1, -1] + 2 * z[0, -1] + z[1, -1])) / (8 * dx)
+    dzdy = ((z[1, -1] + 2 * z[1, 0] + z[1, 1]) - (z[-1, -1] + 2 * z[-1, 0] + z[-1, 1])) / (8 * dy)
     slope = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
     stacked = np.stack(list(z.values()))
     rough = stacked.max(axis=0) - stacked.min(axis=0)

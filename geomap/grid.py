@@ -116,6 +116,12 @@ class Grid:
         return math.sqrt(self.pixel_area_m2)
 
     @property
+    def pixel_aspect(self) -> float:
+        """Ground height over width of a pixel (1 for square pixels; 2 for degrees at 60 N)."""
+        width, height = self.ground_res
+        return height / width
+
+    @property
     def pixel_area_m2(self) -> float:
         """Ground area of a pixel in square metres, at the grid's centre."""
         width, height = self.ground_res

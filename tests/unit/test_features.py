@@ -413,3 +413,17 @@ print(numba.threading_layer())
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "workqueue"
+
+
+def test_slope_of_pixels_taller_than_wide_is_the_same_in_every_direction():
+    """A degree grid at 60 N: pixels 10 m wide and 20 m tall, a 30% gradient east or north."""
+    import math
+
+    i, j = np.mgrid[0:6, 0:6].astype("float64")
+    east, north = 0.3 * 10.0 * j, -0.3 * 20.0 * i  # rows run south
+    size = math.sqrt(10.0 * 20.0)
+    for dem in (east, north):
+        slope, _ = slope_roughness(dem, size, aspect=2.0)
+        np.testing.assert_allclose(slope, np.degrees(np.arctan(0.3)), rtol=1e-6)
+    square, _ = slope_roughness(east, size)  # taken as square: 0.3 * 10 / 14.1 per metre
+    assert abs(float(square[0, 0]) - np.degrees(np.arctan(0.3))) > 4

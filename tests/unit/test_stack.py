@@ -405,6 +405,7 @@ def test_ground_resolution_in_metres(crs, res, expected):
     assert grid.ground_res == pytest.approx(expected, rel=1e-4)
     assert grid.pixel_area_m2 == pytest.approx(expected[0] * expected[1], rel=1e-4)
     assert grid.pixel_size_m == pytest.approx(np.sqrt(expected[0] * expected[1]), rel=1e-4)
+    assert grid.pixel_aspect == pytest.approx(expected[1] / expected[0], rel=1e-4)
 
 
 def test_a_grid_much_finer_than_the_inputs_is_flagged_and_units_are_named(raster_factory):
