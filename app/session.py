@@ -32,6 +32,7 @@ import streamlit as st
 
 from geomap.errors import GeomapError
 from geomap.labels import is_identifier
+from geomap.workflow import sha256
 
 log = logging.getLogger("geomap.app")
 
@@ -217,11 +218,7 @@ def file_digest(path: Path) -> str:
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def _digest(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(2**22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256(Path(path))
 
 
 def run_key(data: Inputs, params: dict) -> str:

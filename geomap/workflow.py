@@ -149,7 +149,8 @@ def require_labels(config: RunConfig) -> None:
         )
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 4 MB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(2**22), b""):
@@ -164,7 +165,7 @@ def input_records(paths: Sequence[Path]) -> list[dict]:
     are those of the file it points into.
     """
     files = [(str(p), source_file(Path(p)) or Path(p)) for p in paths]
-    return [{"path": p, "bytes": f.stat().st_size, "sha256": _sha256(f)} for p, f in files]
+    return [{"path": p, "bytes": f.stat().st_size, "sha256": sha256(f)} for p, f in files]
 
 
 def feature_groups(recipe: FeatureRecipe) -> list[int]:
