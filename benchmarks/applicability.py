@@ -98,14 +98,15 @@ class Trained:
         )
         xy = np.column_stack(self.grid.xy(samples.rows, samples.cols))
         self.model = clone(self.estimator).fit(self.X, self.y)
-        self.outages = simulated_outages(recipe, self.model.feature_importances_)
+        map_xy = self._map_xy(seed)  # coverage is known without reading: a closed stack does
+        self.outages = simulated_outages(recipe, self.model.feature_importances_, stack, map_xy)
         self.cv = cross_validate(
             self.estimator,
             self.X,
             self.y,
             xy,
             self.names,
-            map_xy=self._map_xy(seed),
+            map_xy=map_xy,
             outages=self.outages,
             random_state=seed,
         )

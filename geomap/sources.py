@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -89,6 +89,25 @@ class Source:
     alpha: int | None = None
     #: A stand-in for a training input no raster was given for (``geomap predict``).
     absent: bool = False
+    #: Where every band has data, on the decimated check read (rows, cols) and its transform:
+    #: which parts of the map each input leaves without data, before any prediction.
+    coverage: np.ndarray | None = field(default=None, repr=False, compare=False)
+    coverage_transform: Affine | None = field(default=None, repr=False, compare=False)
+
+    def has_data(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Whether points (in this raster's CRS) fall where every band has data.
+
+        By the decimated check read; True everywhere when there was none.
+        """
+        if self.coverage is None:
+            return np.ones(len(x), bool)
+        cols, rows = ~self.coverage_transform * (np.asarray(x), np.asarray(y))
+        cols, rows = np.floor(cols).astype(int), np.floor(rows).astype(int)
+        h, w = self.coverage.shape
+        inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+        out = np.zeros(len(inside), bool)
+        out[inside] = self.coverage[rows[inside], cols[inside]]
+        return out
 
     @property
     def indexes(self) -> list[int]:
@@ -194,7 +213,7 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> 
         ) from None
     with src:
         _check_readable(path, src, assume_crs)
-        zeros, dummy = _check_bands(path, src)
+        zeros, dummy, invalid, transform = _check_bands(path, src, nodata)
         ignored = None
         if src.driver == "VRT" and src.nodata is None:
             ignored = _vrt_nodata(path, src.dtypes[0])
@@ -220,6 +239,8 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> 
             ignored_nodata=ignored,
             dummy=dummy if src.nodata is None and nodata is None else None,
             scale_offset=tuple(scale_offset[i] for i in kept) if scale_offset else (),
+            coverage=~invalid[kept].any(axis=0),
+            coverage_transform=transform,
         )
 
 
@@ -361,15 +382,17 @@ def _band_names(path: Path, src: rasterio.DatasetReader) -> tuple[str, ...]:
 
 
 def _check_bands(
-    path: Path, src: rasterio.DatasetReader
-) -> tuple[tuple[float, ...], tuple[float, float] | None]:
+    path: Path, src: rasterio.DatasetReader, nodata: float | None = None
+) -> tuple[tuple[float, ...], tuple[float, float] | None, np.ndarray, Affine]:
     """Decimated read of every band: catches truncated files and bands with no valid value.
 
     Returns the share of each band's valid pixels that are exactly 0 where no value is negative
-    (0 then may be a fill value nobody declared; 0.0 for the other bands), and the dummy value
+    (0 then may be a fill value nobody declared; 0.0 for the other bands), the dummy value
     the bands hold, if any, with its largest share: a value of :data:`DUMMIES` that is a band's
     minimum or maximum on at least :data:`FILL_SHARE` of its pixels, or any value of magnitude
-    :data:`FILL_MAGNITUDE` or more (read as no data whatever the file says).
+    :data:`FILL_MAGNITUDE` or more (read as no data whatever the file says), and where each
+    band has no data on the decimated read (with ``nodata`` when the file declares none),
+    (bands, rows, cols), with the read's transform.
     """
     scale = max(src.width, src.height) / _CHECK_SIZE
     shape = (
@@ -408,7 +431,11 @@ def _check_bands(
         found = _dummy(values)
         if found is not None and (dummy is None or found[1] > dummy[1]):
             dummy = found
-    return tuple(shares), dummy
+    invalid = mask | huge
+    if src.nodata is None and nodata is not None:
+        invalid |= data.filled(0).astype("float32") == np.float32(nodata)  # as the reads do
+    transform = src.transform * Affine.scale(src.width / shape[2], src.height / shape[1])
+    return tuple(shares), dummy, invalid, transform
 
 
 def _dummy(values: np.ndarray) -> tuple[float, float] | None:

@@ -17,6 +17,7 @@ from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
 from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform
 from rasterio.windows import Window
 
 from geomap.errors import RasterError
@@ -464,6 +465,28 @@ class _DirectReader:
 def _resampling_for(source: Source, grid: Grid) -> str:
     """Bilinear when the source is as coarse as the grid or coarser, average when finer."""
     return "bilinear" if res_in(source, grid.crs) >= 0.999 * min(grid.res) else "average"
+
+
+def missing_sources(stack, xy: np.ndarray) -> np.ndarray:
+    """Which sources have no data at points of the map (grid CRS), (points, sources) bool.
+
+    From each source's decimated check read (:attr:`Source.coverage`): known before any
+    window is read, to the check read's resolution. An absent source (``geomap predict``
+    without it) has none anywhere.
+    """
+    xy = np.asarray(xy, dtype="float64")
+    out = np.ones((len(xy), len(stack.sources)), dtype=bool)
+    for k, source in enumerate(stack.sources):
+        if source.absent or not len(xy):
+            continue
+        if source.crs == stack.grid.crs:
+            x, y = xy[:, 0], xy[:, 1]
+        else:
+            x, y = (
+                np.asarray(v) for v in transform(stack.grid.crs, source.crs, xy[:, 0], xy[:, 1])
+            )
+        out[:, k] = ~source.has_data(x, y)
+    return out
 
 
 def distinct_names(paths: Sequence[Path], names: Sequence[str]) -> list[str]:

@@ -45,7 +45,7 @@ from geomap.recheck import write_observations_to_check
 from geomap.report_html import write_report_html
 from geomap.screen import describe_screens, screens_for
 from geomap.sources import GDAL_CACHE_BYTES, source_file
-from geomap.stack import BLOCK_SIZE, RasterStack, distinct_names
+from geomap.stack import BLOCK_SIZE, RasterStack, distinct_names, missing_sources
 from geomap.trust import (
     SiteRequest,
     TrustLayers,
@@ -57,6 +57,10 @@ MODEL_VERSION = 1
 _MAP_SAMPLE = 5000
 #: Share of the forest's importance an input outage must carry to be simulated.
 OUTAGE_SHARE = 0.1
+#: Share of the map's pixels with data a pattern of missing inputs must cover to be simulated,
+#: and how many such patterns are (each costs a forest per spatial fold).
+MAP_OUTAGE_SHARE = 0.02
+MAP_OUTAGES = 3
 
 Progress = Callable[[str, int, int], None]
 
@@ -402,14 +406,15 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
     model = estimator.fit(X, y)
     timings["fit"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    outages = simulated_outages(recipe, model.feature_importances_)
+    map_xy = _map_sample(stack, config.random_state)
+    outages = simulated_outages(recipe, model.feature_importances_, stack, map_xy)
     cv = cross_validate(
         estimator,
         X,
         y,
         np.column_stack(stack.grid.xy(samples.rows, samples.cols)),
         names,
-        map_xy=_map_sample(stack, config.random_state),
+        map_xy=map_xy,
         X_eval=neighbourhood_features(stack, recipe, samples, config.smooth)
         if config.smooth > 1
         else None,
@@ -436,15 +441,49 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
     return _Trained(recipe, samples, counts, names, y, notes, cv, model, applicability, legend)
 
 
-def simulated_outages(recipe: FeatureRecipe, importance) -> list:
+def simulated_outages(
+    recipe: FeatureRecipe, importance, stack: RasterStack | None = None, map_xy=None
+) -> list:
     """Input outages whose cost the cross-validation simulates for the accuracy calibration.
 
     Each outage (:meth:`FeatureRecipe.outages`) carrying at least :data:`OUTAGE_SHARE` of the
     forest's importance (losing less changes little, and each costs a forest per fold). Even
     with observations under a cloud: the few there are gave the cloud's pixels an expected
     accuracy 0.09 from their true one on average (tuning scenes 0-6), the simulation 0.045.
+
+    With ``stack`` and ``map_xy`` (pixels of the map), also the outages the map itself has
+    (:func:`map_outages`): 40 geochemistry grids over a survey's outline, each of little
+    importance, leave a DEM alone beyond it, which no single outage simulates.
     """
-    return [cols for cols in recipe.outages() if importance[cols].sum() >= OUTAGE_SHARE]
+    out = [cols for cols in recipe.outages() if importance[cols].sum() >= OUTAGE_SHARE]
+    if stack is not None:
+        known = {tuple(cols) for cols in out}
+        out += [c for c in map_outages(recipe, stack, map_xy) if tuple(c) not in known]
+    return out
+
+
+def map_outages(recipe: FeatureRecipe, stack: RasterStack, map_xy: np.ndarray) -> list:
+    """The feature columns lost where sources lack data over the map, most frequent first.
+
+    Patterns of missing sources at the map's pixels (by each source's decimated check read)
+    covering at least :data:`MAP_OUTAGE_SHARE` of the pixels with any data, at most
+    :data:`MAP_OUTAGES` of them; a pattern that leaves no feature is not one.
+    """
+    missing = missing_sources(stack, map_xy)
+    missing = missing[~missing.all(axis=1)]
+    if not len(missing):
+        return []
+    patterns, counts = np.unique(missing, axis=0, return_counts=True)
+    sources = [set(s) for s in recipe.feature_sources]
+    out = []
+    for k in np.argsort(-counts, kind="stable"):
+        lost = set(np.flatnonzero(patterns[k]).tolist())
+        if counts[k] < MAP_OUTAGE_SHARE * len(missing) or len(out) == MAP_OUTAGES:
+            break
+        cols = np.array([i for i, s in enumerate(sources) if s & lost], dtype=int)
+        if 0 < len(cols) < recipe.n_features:
+            out.append(cols)
+    return out
 
 
 def _forest_report(config: RunConfig, stack: RasterStack, t: _Trained) -> dict:

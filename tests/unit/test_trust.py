@@ -275,6 +275,31 @@ def test_outages_carrying_little_of_the_importance_are_not_simulated():
     assert [list(c) for c in simulated_outages(recipe, importance)] == [list(dem)]
 
 
+def test_the_maps_own_outages_are_simulated_together(raster_factory):
+    """Two element grids over a survey's outline, a DEM over all: beyond the outline the DEM is
+    alone, an outage neither grid's importance alone would have simulated."""
+    from geomap.stack import RasterStack, missing_sources
+    from geomap.workflow import map_outages
+
+    rng = np.random.default_rng(0)
+    outline = np.full((60, 80), np.nan, "float32")
+    outline[:, :50] = 1.0  # the survey covers the left 50 of 80 columns
+    cu = raster_factory("Cu_ppm.tif", rng.random((60, 80), "float32") * outline, nodata=np.nan)
+    zn = raster_factory("Zn_ppm.tif", rng.random((60, 80), "float32") * outline, nodata=np.nan)
+    dem = raster_factory("dem.tif", rng.random((60, 80), "float32") * 100)
+    with RasterStack.open([cu, zn, dem]) as stack:
+        x, y = stack.grid.xy(np.array([10, 10, 10]), np.array([5, 49, 70]))
+        missing = missing_sources(stack, np.column_stack([x, y]))
+        assert missing.tolist() == [[False] * 3, [False] * 3, [True, True, False]]
+        recipe = FeatureRecipe.for_stack(stack, "raw")
+        rows, cols = np.divmod(rng.choice(60 * 80, 2000, replace=False), 80)
+        map_xy = np.column_stack(stack.grid.xy(rows, cols))
+        assert [c.tolist() for c in map_outages(recipe, stack, map_xy)] == [[0, 1]]
+        importance = np.array([0.45, 0.45, 0.1 - 1e-9])  # each grid alone counts, the DEM not
+        simulated = simulated_outages(recipe, importance, stack, map_xy)
+    assert [c.tolist() for c in simulated] == [[0], [1], [0, 1]]
+
+
 def test_accuracy_tally_adds_up_windows():
     tally = AccuracyTally(3)
     tally.add(np.array([0, 0, 1]), np.array([0.9, 0.7, 0.5]), np.array([1, 0, 1]))
