@@ -89,6 +89,7 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
     """
     trained = [tuple(i["bands"]) for i in bundle["inputs"]]
     given = [band_names_of(p) for p in rasters]
+    _refuse_extras(bundle, trained, given, rasters)
     ordered = _by_names(trained, given, rasters)
     if ordered is None:
         return list(rasters), _unchecked_order(bundle, rasters, given)
@@ -107,15 +108,30 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
     )
     present = [p for p in ordered if p is not None]
     if present != [Path(p) for p in rasters]:
-        pairs = ", ".join(
-            f"{p.name} as {i['name']}" for i, p in zip(bundle["inputs"], ordered) if p is not None
-        )
+        pairs = [(p.name, i["name"]) for i, p in zip(bundle["inputs"], ordered) if p is not None]
+        renamed = ", ".join(f"{a} as {b}" for a, b in pairs if a != b)
         notes.insert(
             0,
             "The rasters were given in another order than at training; geomap put them in the "
-            f"training order by their names: {pairs}.",
+            "training order by their names"
+            + (f": {', '.join(f'{a} as {b}' for a, b in pairs)}." if renamed else "."),
         )
     return ordered, notes
+
+
+def _refuse_extras(bundle: dict, trained: list, given: list, rasters: Sequence[Path]) -> None:
+    """Refuse rasters beyond the model's inputs that match none of them by band names."""
+    if len(rasters) <= len(trained) or None in given:
+        return
+    extra = [Path(p).name for bands, p in zip(given, rasters) if bands not in trained]
+    if extra and len(rasters) - len(extra) <= len(trained):
+        raise ModelError(
+            f"{len(rasters)} rasters were given for a model of {len(trained)} inputs, and "
+            f"{', '.join(repr(n) for n in extra)} match{'es' if len(extra) == 1 else ''} none of "
+            "them by band names. A model maps from the inputs it was trained on: leave "
+            f"{'it' if len(extra) == 1 else 'them'} out, or train a new model with "
+            f"{'it' if len(extra) == 1 else 'them'}."
+        )
 
 
 def _by_names(trained: list[tuple], given: list, rasters: Sequence[Path]) -> list | None:

@@ -267,7 +267,10 @@ def test_predict_puts_rasters_named_as_at_training_in_order(result, demo_scene, 
     out, _ = result
     swapped = [demo_scene.rasters[i] for i in (0, 1, 3, 2)]
     report = predict(out / "model.skops", swapped, tmp_path / "x")
-    assert report["warnings"][0].startswith("The rasters were given in another order")
+    assert report["warnings"][0] == (
+        "The rasters were given in another order than at training; geomap put them in the "
+        "training order by their names."  # the same names: no list of 'a.tif as a.tif'
+    )
     again = tmp_path / "x" / "lithology.tif"
     with rasterio.open(out / "lithology.tif") as a, rasterio.open(again) as b:
         np.testing.assert_array_equal(a.read(), b.read())
@@ -340,6 +343,20 @@ def test_predict_reproduces_a_grid_in_a_crs_without_authority(tmp_path, raster_f
     ):
         assert a.transform == b.transform == transform
         np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_predict_refuses_a_raster_the_model_was_not_trained_on(result, demo_scene, tmp_path):
+    out, _ = result
+    with rasterio.open(demo_scene.rasters[2]) as src:
+        profile, data = src.profile, src.read()
+    extra = tmp_path / "Pt_ppb.tif"
+    with rasterio.open(extra, "w", **profile) as dst:
+        dst.write(data)
+        dst.set_band_description(1, "Pt_ppb")
+    shuffled = [demo_scene.rasters[i] for i in (3, 1, 0, 2)]
+    with pytest.raises(ModelError, match="'Pt_ppb.tif' matches none of them by band names"):
+        predict(out / "model.skops", [*shuffled, extra], tmp_path / "p")
+    assert not (tmp_path / "p").exists()
 
 
 def test_predict_matches_a_neighbouring_sheets_rasters_by_their_distinctive_names(
