@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS, Transformer
 from rasterio.features import rasterize
 from rasterio.windows import Window
 
@@ -120,7 +121,19 @@ def sample_labels(
     }
     if "ignored_crs" in labels.attrs:
         samples.counts["ignored_crs"] = labels.attrs["ignored_crs"]
+    if given.crs is not None and _ballpark(given.crs, grid.crs):
+        named = given.crs.name if given.crs.name != "unknown" else given.crs.srs
+        samples.counts["ballpark_datum"] = [named, CRS(grid.crs).name]
     return samples
+
+
+def _ballpark(source, target) -> bool:
+    """Whether PROJ reprojects with a ballpark datum shift.
+
+    It does when it knows no shift between the datums (an ellipsoid given without its datum).
+    """
+    moved = Transformer.from_crs(source, CRS(target), always_xy=True)  # as GeoDataFrame.to_crs
+    return "ballpark" in moved.description.lower()
 
 
 def _conflicts(samples: Samples) -> dict:
@@ -149,6 +162,14 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
     ``on_nodata`` and ``classes_on_nodata`` once features were extracted.
     """
     notes = []
+    if counts.get("ballpark_datum"):
+        own, theirs = counts["ballpark_datum"]
+        notes.append(
+            f"'{path.name}' is in {own}, the map in {theirs}, and PROJ knows no datum shift "
+            "between them here: it applied a ballpark one, which can put the observations tens "
+            "to hundreds of metres off. Give their CRS with its datum, as an EPSG code (ED50 / "
+            "UTM zone 31N is EPSG:23031), rather than an ellipsoid alone."
+        )
     if counts.get("ignored_crs"):
         given, own = counts["ignored_crs"]
         notes.append(

@@ -665,3 +665,19 @@ def test_small_polygons_beside_a_big_one_do_not_starve_its_class(stack):
     )
     s = sample_labels(frame, stack.grid, max_per_class=2000, random_state=0)
     assert len(s) == 2000  # 1044 when each polygon kept 4 x 2000 / 20 of its pixels
+
+
+def test_observations_moved_by_a_ballpark_datum_shift_are_warned_about(stack):
+    """UTM 33N on the International ellipsoid without its datum (ED50's): PROJ guesses."""
+    from geomap.placement import placement_notes
+
+    ellipsoid_only = "+proj=utm +zone=33 +ellps=intl +units=m +no_defs"
+    for crs, warned in ((ellipsoid_only, True), ("EPSG:23033", False), ("EPSG:32633", False)):
+        pts = gpd.GeoDataFrame(
+            {"label": ["a", "b"], "source": "obs.csv"},
+            geometry=[Point(X0 + 500, Y0 - 500), Point(X0 + 900, Y0 - 900)],
+            crs=crs,
+        )
+        notes = placement_notes(Path("obs.csv"), sample_labels(pts, stack.grid).counts)
+        said = [n for n in notes if "ballpark" in n]
+        assert bool(said) == warned, (crs, notes)
