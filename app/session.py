@@ -469,6 +469,13 @@ def reported(action: str) -> Iterator[None]:
         yield
     except GeomapError as exc:
         show_error(action, exc)
+    except MemoryError:
+        st.error(
+            f"{action} ran out of the server's memory. Choose the 'raw' feature preset, or give "
+            "fewer rasters or bands; larger scenes: the `geomap` command line with a smaller "
+            "--block-size. Your session and files are still here.",
+            icon=":material/memory:",
+        )
     except Exception:
         log.exception("%s failed with an unexpected error", action)
         st.error(

@@ -243,6 +243,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"geomap {args.command}: interrupted; nothing was written.", file=sys.stderr)
         return 130
+    except MemoryError:
+        print(
+            f"geomap {args.command}: error: this machine ran out of memory; nothing was written. "
+            "Give smaller windows (--block-size 128 or 64), the raw bands alone (--features "
+            "raw), or fewer rasters or bands.",
+            file=sys.stderr,
+        )
+        return 2
     finally:
         if main_thread and previous is not None:  # None: a handler set outside Python
             signal.signal(signal.SIGTERM, previous)

@@ -114,17 +114,22 @@ class _Window:
 #: Classes above which the windows shrink, so that a window's class probabilities (and their
 #: copies in the model and the writers) stay near those of a default window of 16 classes.
 WINDOW_CLASSES = 16
+#: Features above which the windows shrink likewise (a 12-band survey has 120; a hyperspectral
+#: cube of 200 bands 1400, whose 256-pixel window took 367 MB for its feature table alone).
+WINDOW_FEATURES = 160
 
 
-def window_side(block_size: int, n_classes: int) -> int:
-    """The window side for ``n_classes``: ``block_size``, or less for many classes.
+def window_side(block_size: int, n_classes: int = 0, n_features: int = 0) -> int:
+    """The window side for ``n_classes`` and ``n_features``: ``block_size``, or less for many.
 
     A legacy map of 100 units makes each window's probabilities 6 times those of 16 units; the
-    side shrinks by the square root of that, in multiples of 16 pixels and to 64 at least.
+    side shrinks by the square root of the larger such ratio, in multiples of 16 pixels and to
+    64 at least.
     """
-    if n_classes <= WINDOW_CLASSES:
+    ratio = max(n_classes / WINDOW_CLASSES, n_features / WINDOW_FEATURES)
+    if ratio <= 1:
         return block_size
-    side = int(BLOCK_SIZE * (WINDOW_CLASSES / n_classes) ** 0.5) // 16 * 16
+    side = int(BLOCK_SIZE / ratio**0.5) // 16 * 16
     return min(block_size, max(64, side))
 
 
@@ -197,7 +202,7 @@ def predict_stack(
         def compute(job: _Window) -> np.ndarray:
             return window_proba(model, job, n_cls, smooth)
 
-        side = window_side(block_size, n_cls)
+        side = window_side(block_size, n_cls, recipe.n_features)
         stream_windows(stack, recipe, compute, write, side, pad, progress, seconds)
     summary.seconds = seconds
     return summary

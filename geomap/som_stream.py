@@ -26,6 +26,7 @@ from geomap.predict import (
     UNCERTAINTY_BANDS,
     PredictionSummary,
     stream_windows,
+    window_side,
     write_class_window,
 )
 from geomap.sources import GDAL_CACHE_BYTES
@@ -137,7 +138,8 @@ def stream_som(
             for hook in hooks if proba is not None else ():
                 hook.window(job, proba)
 
-        stream_windows(stack, recipe, match, write, block_size, progress=progress, seconds=seconds)
+        side = window_side(block_size, len(layers.class_names), recipe.n_features)
+        stream_windows(stack, recipe, match, write, side, progress=progress, seconds=seconds)
     summary.seconds = seconds
     return summary
 

@@ -227,7 +227,7 @@ def stream_sites(stack, recipe, bundle: dict, trust: TrustLayers, block_size: in
         recipe,
         lambda job: window_proba(model, job, n_classes, smooth),
         lambda job, proba: trust.window(job, proba, smooth // 2),
-        window_side(block_size, n_classes),
+        window_side(block_size, n_classes, recipe.n_features),
         smooth // 2,
     )
 

@@ -345,6 +345,20 @@ def test_an_unexpected_error_is_reported_as_a_bug_and_logged(app, monkeypatch, c
     assert "ZeroDivisionError" in caplog.text
 
 
+def test_running_out_of_memory_is_not_called_a_bug(app, monkeypatch):
+    def too_big(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr("geomap.workflow.run", too_big)
+    app.session_state["inputs"] = session.demo_inputs()
+    app.run()
+    app.switch_page("views/train.py").run()
+    app.button(key="train").click().run()
+    assert not app.exception
+    (message,) = _errors(app)
+    assert "ran out of the server's memory" in message and "bug" not in message
+
+
 @pytest.mark.parametrize("model", ["som-clusters", "som"])
 def test_som_modes_train_and_map(app, model):
     app.run()

@@ -323,6 +323,18 @@ def test_ctrl_c_says_nothing_was_written(scene, capsys, monkeypatch):
     assert "interrupted; nothing was written" in err and "Traceback" not in err
 
 
+def test_running_out_of_memory_says_what_to_give_and_writes_nothing(scene, capsys, monkeypatch):
+    def too_big(*a, **k):
+        raise MemoryError
+
+    monkeypatch.setattr("geomap.workflow.predict_stack", too_big)  # mid-run, outputs staged
+    out = scene["tmp"] / "oom"
+    assert main(args(scene, out=out)) == 2
+    err = capsys.readouterr().err
+    assert "ran out of memory; nothing was written" in err and "--block-size 128" in err
+    assert "Traceback" not in err and not out.exists()
+
+
 def test_observations_off_the_rasters_are_reported(scene, capsys):
     pts = scene["points"].copy()
     pts.geometry = pts.geometry.translate(xoff=900.0)  # half of them east of the rasters

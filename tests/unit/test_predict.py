@@ -159,8 +159,11 @@ def test_a_writer_failure_is_logged_when_the_forest_fails_too(streamed, tmp_path
     assert "Writing a window failed too: RuntimeError: hook failed" in caplog.text
 
 
-def test_windows_shrink_for_many_classes_only():
+def test_windows_shrink_for_many_classes_or_many_features_only():
     assert window_side(256, 6) == 256 and window_side(256, 16) == 256
     assert window_side(256, 100) == 96  # 256 * sqrt(16 / 100), in multiples of 16
     assert window_side(256, 255) == 64
     assert window_side(32, 100) == 32  # a smaller window asked for stays
+    assert window_side(256, 6, 120) == 256  # a 12-band survey
+    assert window_side(256, 6, 1400) == 80  # a hyperspectral cube: 256 * sqrt(160 / 1400)
+    assert window_side(256, 100, 1400) == 80  # the larger ratio
