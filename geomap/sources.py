@@ -18,7 +18,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.enums import ColorInterp
+from rasterio.enums import ColorInterp, Interleaving, MaskFlags
 from rasterio.errors import (
     NodataShadowWarning,
     NotGeoreferencedWarning,
@@ -401,9 +401,7 @@ def _check_bands(
         max(1, round(src.width / max(scale, 1))),
     )
     try:
-        with warnings.catch_warnings():  # nodata and an alpha band: both are applied
-            warnings.simplefilter("ignore", NodataShadowWarning)
-            data = src.read(out_shape=shape, masked=True)
+        data = _decimated(src, shape)
     except RasterioError as exc:
         raise raster_error(
             path,
@@ -436,6 +434,72 @@ def _check_bands(
         invalid |= data.filled(0).astype("float32") == np.float32(nodata)  # as the reads do
     transform = src.transform * Affine.scale(src.width / shape[2], src.height / shape[1])
     return tuple(shares), dummy, invalid, transform
+
+
+def _decimated(src: rasterio.DatasetReader, shape: tuple[int, int, int]) -> np.ma.MaskedArray:
+    """Every band at ``shape``, masked where it has no data.
+
+    Where only nodata values mask the bands, the mask is taken from the values: GDAL builds a
+    nodata mask band by band, and each band of a pixel-interleaved compressed GeoTIFF
+    decompresses every band's blocks (a 200-band cube: 88 s, against 0.5 s for the values).
+    """
+    flags = src.mask_flag_enums
+    if all(set(f) <= {MaskFlags.nodata, MaskFlags.all_valid} for f in flags):
+        data = _tile_by_tile(src, shape) if _interleaved(src) else src.read(out_shape=shape)
+        mask = np.zeros(data.shape, dtype=bool)
+        for i, (value, f) in enumerate(zip(src.nodatavals, flags)):
+            if MaskFlags.nodata not in f or value is None:
+                continue
+            band = data[i]
+            if np.isnan(value):
+                mask[i] = np.isnan(band)
+            elif np.issubdtype(band.dtype, np.integer):  # a value the type cannot hold masks none
+                info = np.iinfo(band.dtype)
+                if info.min <= value <= info.max and float(value).is_integer():
+                    mask[i] = band == int(value)
+            else:
+                mask[i] = band == np.asarray(value, dtype=band.dtype)
+        return np.ma.MaskedArray(data, mask)
+    with warnings.catch_warnings():  # nodata and an alpha band: both are applied
+        warnings.simplefilter("ignore", NodataShadowWarning)
+        return src.read(out_shape=shape, masked=True)
+
+
+#: Bands from which a compressed pixel-interleaved file is decimated tile by tile.
+_INTERLEAVED_BANDS = 16
+
+
+def _interleaved(src: rasterio.DatasetReader) -> bool:
+    """A compressed file of many bands stored pixel by pixel (a hyperspectral GeoTIFF)."""
+    return (
+        src.count >= _INTERLEAVED_BANDS
+        and src.interleaving == Interleaving.pixel
+        and src.compression is not None
+    )
+
+
+def _tile_by_tile(src: rasterio.DatasetReader, shape: tuple[int, int, int]) -> np.ndarray:
+    """Nearest decimation of every band to ``shape``, reading each tile once for all bands.
+
+    GDAL decimates band by band, and each band decompresses every band's tiles: a 200-band
+    cube's check took 46 s, this 1 s. Memory: one tile of every band.
+    """
+    rows = np.minimum(
+        ((np.arange(shape[1]) + 0.5) * src.height / shape[1]).astype(int), src.height - 1
+    )
+    cols = np.minimum(
+        ((np.arange(shape[2]) + 0.5) * src.width / shape[2]).astype(int), src.width - 1
+    )
+    out = np.empty(shape, dtype=src.dtypes[0])
+    for _, win in src.block_windows(1):
+        r = (rows >= win.row_off) & (rows < win.row_off + win.height)
+        c = (cols >= win.col_off) & (cols < win.col_off + win.width)
+        if r.any() and c.any():
+            tile = src.read(window=win)
+            out[np.ix_(np.arange(shape[0]), np.flatnonzero(r), np.flatnonzero(c))] = tile[
+                np.ix_(np.arange(shape[0]), rows[r] - win.row_off, cols[c] - win.col_off)
+            ]
+    return out
 
 
 def _dummy(values: np.ndarray) -> tuple[float, float] | None:

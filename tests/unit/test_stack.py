@@ -687,3 +687,26 @@ def test_a_raster_placed_by_gcps_only_is_told_to_be_warped(raster_factory):
         dst.gcps = (gcps, rasterio.crs.CRS.from_epsg(32633))
     with pytest.raises(RasterError, match=r"placed by 3 ground control points.*gdalwarp"):
         inspect_raster(p, assume_crs="EPSG:32633")
+
+
+def test_a_many_band_pixel_interleaved_file_is_checked_tile_by_tile_as_gdal_decimates(
+    raster_factory,
+):
+    """GDAL's decimated read of such a file decompresses every tile once per band."""
+    from geomap.sources import _decimated, _interleaved
+
+    rng = np.random.default_rng(0)
+    cube = rng.integers(1, 1000, (20, 300, 280)).astype("int16")
+    cube[:, :40] = -9999  # a strip without data
+    path = raster_factory(
+        "cube.tif", cube, nodata=-9999, tiled=True, blockxsize=128, blockysize=128,
+        compress="deflate", interleave="pixel",
+    )  # fmt: skip
+    with rasterio.open(path) as src:
+        assert _interleaved(src)
+        ours = _decimated(src, (20, 256, 239))
+        gdal = src.read(out_shape=(20, 256, 239), masked=True)
+    np.testing.assert_array_equal(ours.data, gdal.data)
+    np.testing.assert_array_equal(np.ma.getmaskarray(ours), np.ma.getmaskarray(gdal))
+    source = inspect_raster(path)
+    assert source.coverage[:30].sum() == 0 and source.coverage[40:].all()
