@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
@@ -412,15 +413,25 @@ def _check_bands(
     if np.issubdtype(data.dtype, np.floating):
         mask |= ~np.isfinite(data.filled(0))
     huge = np.abs(data.filled(0).astype("float64")) >= FILL_MAGNITUDE
-    for i in range(src.count):
-        if (mask[i] | huge[i]).all() and not _band_has_data(src, i + 1):
-            desc = src.descriptions[i] or f"band {i + 1}"
-            raise raster_error(
-                path,
-                f"band {i + 1} ({desc}) holds no valid value: every pixel is NaN, nodata "
-                f"({src.nodata}) or a dummy of magnitude {FILL_MAGNITUDE:g} or more.",
-                "Remove that band or fix its nodata value.",
-            )
+    empty = [
+        i for i in range(src.count) if (mask[i] | huge[i]).all() and not _band_has_data(src, i + 1)
+    ]
+    if empty:
+        first = f"band {empty[0] + 1} ({src.descriptions[empty[0]] or f'band {empty[0] + 1}'})"
+        what = (
+            f"{first} holds"
+            if len(empty) == 1
+            else f"{len(empty)} bands ({_ranges([i + 1 for i in empty])}; the first is {first}) "
+            "hold"
+        )
+        raise raster_error(
+            path,
+            f"{what} no valid value: every pixel is NaN, nodata ({src.nodata}) or a dummy of "
+            f"magnitude {FILL_MAGNITUDE:g} or more.",
+            f"Remove {'that band' if len(empty) == 1 else 'those bands'} (the water-vapour bands "
+            "of a hyperspectral cube are such; gdal_translate with -b for each band to keep) or "
+            "fix its nodata value.",
+        )
     shares, dummy = [], None
     for band, invalid in zip(data, mask):
         values = np.asarray(band)[~invalid]
@@ -500,6 +511,17 @@ def _tile_by_tile(src: rasterio.DatasetReader, shape: tuple[int, int, int]) -> n
                 np.ix_(np.arange(shape[0]), rows[r] - win.row_off, cols[c] - win.col_off)
             ]
     return out
+
+
+def _ranges(numbers: Sequence[int]) -> str:
+    """'92-114, 141-155, 200' for sorted integers."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in runs)
 
 
 def _dummy(values: np.ndarray) -> tuple[float, float] | None:

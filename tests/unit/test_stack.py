@@ -139,6 +139,11 @@ def test_all_nan_band(raster_factory):
     p = raster_factory("nan.tif", data, descriptions=["good", "cloudy"])
     with pytest.raises(RasterError, match=r"band 2 \(cloudy\) holds no valid value"):
         inspect_raster(p)
+    cube = np.ones((12, 10, 10), "float32")
+    cube[[3, 4, 5, 9]] = np.nan  # water-vapour bands of a hyperspectral cube: named at once
+    p = raster_factory("cube.tif", cube)
+    with pytest.raises(RasterError, match=r"4 bands \(4-6, 10; the first is band 4 \(band 4\)"):
+        inspect_raster(p)
 
 
 def test_a_small_valid_patch_missed_by_the_decimated_check_is_not_called_empty(raster_factory):
