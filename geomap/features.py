@@ -129,7 +129,7 @@ def _stack_bands(names: Sequence[str]) -> dict[str, list[int]]:
     """Bands geomap named ``<file>_b<n>`` (a file without band names): file -> indexes."""
     groups: dict[str, list[tuple[int, int]]] = {}
     for i, name in enumerate(names):
-        match = re.fullmatch(r"(.+)_b(\d+)", name)
+        match = re.fullmatch(r"(.+)_b([1-9]\d*)", name)  # geomap writes no leading zero
         if match:
             groups.setdefault(match.group(1), []).append((int(match.group(2)), i))
     return {
@@ -137,6 +137,10 @@ def _stack_bands(names: Sequence[str]) -> dict[str, list[int]]:
         for stem, members in groups.items()
         if len(members) > 1 and sorted(n for n, _ in members) == list(range(1, len(members) + 1))
     }
+
+
+#: MODIS surface reflectance (MOD09/MYD09 ``sur_refl_b01`` ..): band 5 (1240 nm) has no kind.
+_MODIS_BANDS = {1: "red", 2: "nir", 3: "blue", 4: "green", 6: "swir1", 7: "swir2"}
 
 
 def band_kind(name: str) -> str | None:
@@ -151,6 +155,9 @@ def band_kind(name: str) -> str | None:
     sensor = next((_LANDSAT_SENSOR[t] for t in tokens if t in _LANDSAT_SENSOR), None)
     if number and sensor:
         return _LANDSAT_BANDS[sensor].get(int(number.group(1)))
+    modis = [int(t[1:]) for t in tokens if re.fullmatch(r"b0?[1-7]", t)]
+    if modis and ("refl" in tokens or any(t.startswith(("mod09", "myd09")) for t in tokens)):
+        return _MODIS_BANDS.get(modis[0])  # sur_refl_b02 is MODIS's NIR, not Sentinel-2's blue
     for kind, words in _KIND_TOKENS.items():
         if tokens & words:
             return kind

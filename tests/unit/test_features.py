@@ -427,3 +427,12 @@ def test_slope_of_pixels_taller_than_wide_is_the_same_in_every_direction():
         np.testing.assert_allclose(slope, np.degrees(np.arctan(0.3)), rtol=1e-6)
     square, _ = slope_roughness(east, size)  # taken as square: 0.3 * 10 / 14.1 per metre
     assert abs(float(square[0, 0]) - np.degrees(np.arctan(0.3))) > 4
+
+
+def test_modis_surface_reflectance_bands_are_read_as_modis():
+    """sur_refl_b02 is MODIS's NIR: read as Sentinel-2's B02 it was taken for blue."""
+    appeears = [f"MOD09A1.061_sur_refl_b0{i}_doy2021161_aid0001" for i in range(1, 8)]
+    expected = ["red", "nir", "blue", "green", None, "swir1", "swir2"]
+    assert band_kinds(appeears) == expected
+    assert band_kinds([f"sur_refl_b0{i}" for i in range(1, 8)]) == expected
+    assert band_kinds(["B02", "B03", "B04", "B08"]) == ["blue", "green", "red", "nir"]
