@@ -497,13 +497,17 @@ def lookalike_notes(names: Sequence[str], path: Path) -> list[str]:
     groups: dict[str, list[str]] = {}
     for name in class_order([str(n) for n in names]):
         groups.setdefault(" ".join(name.split()).casefold(), []).append(name)
-    return [
-        f"Classes {', '.join(repr(n) for n in same)} in '{path.name}' differ only in capitals or "
-        f"spaces; geomap maps them as {len(same)} classes. If they are one unit, write it one "
-        "way in the file."
-        for same in groups.values()
-        if len(same) > 1
-    ]
+    notes = []
+    for same in (g for g in groups.values() if len(g) > 1):
+        one = min(same, key=lambda n: sum(c.isupper() for c in n))  # "granite" over "GRANITE"
+        rows = " ".join(f"'{n},{one}'" for n in same)
+        notes.append(
+            f"Classes {', '.join(repr(n) for n in same)} in '{path.name}' differ only in "
+            f"capitals or spaces; geomap maps them as {len(same)} classes. If they are one unit, "
+            "write it one way in the file, or give a legend CSV (--legend; the app's legend box) "
+            f"that names them alike: a header 'value,name', then the rows {rows}."
+        )
+    return notes
 
 
 def class_order(names: Sequence[str]) -> list[str]:

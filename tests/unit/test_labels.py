@@ -249,6 +249,7 @@ def test_class_names_that_differ_in_capitals_or_spaces_are_flagged(tmp_path):
     notes = lookalike_notes(names, tmp_path)
     assert len(notes) == 2
     assert "'Granite', 'granite'" in notes[0] and "2 classes" in notes[0]
+    assert notes[0].endswith("'value,name', then the rows 'Granite,granite' 'granite,granite'.")
     assert lookalike_notes(["granite", "basalt"], tmp_path) == []
 
 
