@@ -6,8 +6,11 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+
+import pyproj
 
 from geomap.apply import predict, suggest
 from geomap.cli_parser import build_parser
@@ -78,7 +81,7 @@ def _log_inputs(report: dict) -> None:
     grid = report["grid"]
     log.info(
         "grid: %s, %g x %g %s per pixel, %d x %d pixels",
-        grid["crs"],
+        _crs_words(grid["crs"]),
         *grid["resolution"],
         grid["units"],
         grid["width"],
@@ -89,12 +92,27 @@ def _log_inputs(report: dict) -> None:
         log.info(
             "  %s: %s, %g %s, %s, nodata %.1f%% of the grid",
             Path(source["path"]).name,
-            source["crs"],
+            _crs_words(source["crs"]),
             source["resolution"][0],
             source["units"],
             source["resampling"],
             100 * fraction,
         )
+
+
+def _crs_words(text: str) -> str:
+    """A CRS in a line of the terminal: its EPSG code, name or PROJ string.
+
+    Not 400 characters of WKT (a MODIS sinusoidal grid's).
+    """
+    if text.startswith("EPSG:") or len(text) < 60:
+        return text
+    crs = pyproj.CRS.from_user_input(text)
+    if crs.name and crs.name.lower() not in ("unknown", "unnamed", "undefined"):
+        return crs.name
+    with warnings.catch_warnings():  # "you will likely lose important projection information"
+        warnings.simplefilter("ignore", UserWarning)
+        return crs.to_proj4()
 
 
 def _log_figures(report: dict) -> None:

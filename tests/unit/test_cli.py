@@ -461,3 +461,14 @@ def test_bad_som_size_is_refused_before_any_work(scene, capsys, value):
         main(_som_argv(scene, scene["tmp"] / "x", extra=["--som-size", value]))
     assert info.value.code == 2
     assert "ROWSxCOLS" in capsys.readouterr().err
+
+
+def test_a_crs_without_an_epsg_code_is_one_short_line_on_the_terminal():
+    from rasterio.crs import CRS
+
+    from geomap.cli import _crs_words
+
+    sinusoidal = CRS.from_string("+proj=sinu +R=6371007.181 +units=m").to_string()
+    assert len(sinusoidal) > 300  # WKT, as the report keeps it
+    assert _crs_words(sinusoidal).startswith("+proj=sinu ") and len(_crs_words(sinusoidal)) < 90
+    assert _crs_words("EPSG:32633") == "EPSG:32633"
