@@ -510,6 +510,20 @@ def lookalike_notes(names: Sequence[str], path: Path) -> list[str]:
     return notes
 
 
+#: Samples below which a class is named as having too few for its figures to mean much.
+FEW_SAMPLES = 5
+
+
+def few_sample_notes(counts: dict[str, int]) -> list[str]:
+    """Warnings on classes with fewer than :data:`FEW_SAMPLES` samples (name -> count)."""
+    return [
+        f"Class '{name}' has only {n} sample(s); its accuracy figures mean little and it may "
+        "vanish from cross-validation folds. Add observations of it."
+        for name, n in counts.items()
+        if n < FEW_SAMPLES
+    ]
+
+
 def class_order(names: Sequence[str]) -> list[str]:
     """Sorted unique class names, numbers in numeric order ("2" before "10")."""
 

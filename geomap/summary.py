@@ -10,13 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from geomap.labels import class_order, lookalike_notes
+from geomap.labels import class_order, few_sample_notes, lookalike_notes
 from geomap.legend import read_named
 from geomap.placement import placement_notes, sample_labels
 from geomap.stack import RasterStack
-
-#: Fewer samples than this in a class make its accuracy figures meaningless.
-FEW_SAMPLES = 5
 
 
 def describe_inputs(
@@ -62,10 +59,5 @@ def _sample_warnings(path: Path, placed: dict, per_class: dict) -> list[str]:
             f"'{path.name}' gives only the class(es) {sorted(per_class)} on the rasters; a map "
             "needs at least two. Add observations of other rock types or pick another column."
         )
-    notes += [
-        f"Class '{name}' has only {n} sample(s); its accuracy figures will mean little. Add "
-        "observations of it."
-        for name, n in per_class.items()
-        if n < FEW_SAMPLES
-    ]
+    notes += few_sample_notes(per_class)
     return notes + lookalike_notes(list(per_class), path) + placement_notes(path, placed)

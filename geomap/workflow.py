@@ -36,7 +36,7 @@ from geomap.export import (
     write_qml,
 )
 from geomap.features import FeatureRecipe
-from geomap.labels import class_order, lookalike_notes
+from geomap.labels import class_order, few_sample_notes, lookalike_notes
 from geomap.legend import Legend, read_named
 from geomap.models import LithologyForest
 from geomap.placement import Samples, extract_features, placement_notes, sample_labels
@@ -239,12 +239,9 @@ def encode_classes(
     unique, inverse = np.unique(labels, return_inverse=True)
     codes = np.array([names.index(u) for u in unique])[inverse.ravel()]
     counts = np.bincount(codes, minlength=len(names))
-    notes = lookalike_notes(names, labels_path) + [
-        f"Class '{n}' has only {c} sample(s); its accuracy figures mean little and it may vanish "
-        "from cross-validation folds. Add observations of it."
-        for n, c in zip(names, counts)
-        if c < 5
-    ]
+    notes = lookalike_notes(names, labels_path) + few_sample_notes(
+        dict(zip(names, counts.tolist()))
+    )
     return names, codes, notes
 
 

@@ -682,3 +682,11 @@ def test_observations_moved_by_a_ballpark_datum_shift_are_warned_about(stack):
         notes = placement_notes(Path("obs.csv"), sample_labels(pts, stack.grid).counts)
         said = [n for n in notes if "ballpark" in n]
         assert bool(said) == warned, (crs, notes)
+
+
+def test_classes_with_few_samples_are_named_alike_by_the_data_page_and_the_run():
+    from geomap.labels import few_sample_notes
+
+    notes = few_sample_notes({"granite": 40, "gabbro": 4, "dyke": 1})
+    assert [n.split("'")[1] for n in notes] == ["gabbro", "dyke"]
+    assert "vanish from cross-validation folds" in notes[0]
