@@ -161,7 +161,30 @@ def band_kind(name: str) -> str | None:
     for kind, words in _KIND_TOKENS.items():
         if tokens & words:
             return kind
-    return None
+    return _wavelength_kind(name)
+
+
+#: Optical kinds by centre wavelength in nanometres (Landsat OLI's and Sentinel-2's ranges).
+_WAVELENGTHS = (
+    ("blue", 440, 520),
+    ("green", 520, 600),
+    ("red", 620, 690),
+    ("nir", 760, 900),
+    ("swir1", 1550, 1750),
+    ("swir2", 2080, 2350),
+)
+
+
+def _wavelength_kind(name: str) -> str | None:
+    """The optical kind of a band named by its wavelength: a hyperspectral cube's.
+
+    "Band 57 (1650.0 nm)", "2.2 um", or GDAL's "(1650.00 Nanometers)" from an ENVI header.
+    """
+    match = re.search(r"(\d+(?:\.\d+)?)\s*(nm|nanometers?|um|µm|micrometers?)\b", name, re.I)
+    if match is None:
+        return None
+    value = float(match.group(1)) * (1 if match.group(2).lower().startswith("n") else 1000)
+    return next((kind for kind, low, high in _WAVELENGTHS if low <= value <= high), None)
 
 
 def _scene_key(name: str) -> str:

@@ -436,3 +436,19 @@ def test_modis_surface_reflectance_bands_are_read_as_modis():
     assert band_kinds(appeears) == expected
     assert band_kinds([f"sur_refl_b0{i}" for i in range(1, 8)]) == expected
     assert band_kinds(["B02", "B03", "B04", "B08"]) == ["blue", "green", "red", "nir"]
+
+
+def test_bands_named_by_their_wavelength_get_optical_kinds():
+    """A hyperspectral cube's bands: ENVI wavelengths as GDAL names them, nm or micrometres."""
+    names = [
+        "Band 10 (480.0 nm)",
+        "Band 30 (560 nm)",
+        "Band 50 (660.0 nm) (660.00 Nanometers)",
+        "Band 70 (850 nm)",
+        "Band 90 (1360.3 nm)",  # water vapour: no kind
+        "Band 120 (1.65 um)",
+        "Band 180 (2200 nm)",
+    ]
+    assert band_kinds(names) == ["blue", "green", "red", "nir", None, "swir1", "swir2"]
+    recipe = FeatureRecipe.build(names, [0] * len(names), 30.0)
+    assert len(recipe.ratios) >= 3  # iron (red/blue), clay (swir1/swir2), vegetation ...
