@@ -53,13 +53,19 @@ class Workspace:
         self._cleanup = weakref.finalize(self, shutil.rmtree, self.root, ignore_errors=True)
 
     def save(self, kind: str, name: str, data: bytes) -> Path:
-        """Write uploaded bytes under ``kind/`` with a safe file name; returns the path."""
-        folder = self.root / kind
-        folder.mkdir(exist_ok=True)
+        """Write uploaded bytes under ``kind/<hash of the bytes>/`` with a safe file name.
+
+        A file uploaded again under its name with other bytes (a corrected DEM, or an upload in
+        a duplicated tab of the session) goes beside it, so the file an earlier run or the other
+        tab uses stays as it was; the same bytes again are the same file.
+        """
+        folder = self.root / kind / hashlib.sha256(data).hexdigest()[:16]
+        folder.mkdir(parents=True, exist_ok=True)
         path = folder / safe_name(name)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        if not path.exists():
+            tmp = path.with_name(path.name + ".part")
+            tmp.write_bytes(data)
+            tmp.replace(path)
         return path
 
     def run_dir(self, key: str) -> Path:
@@ -337,7 +343,7 @@ def user_message(text: str, root: Path | None) -> str:
         text = re.sub(pattern, words.format(**boxes), text)
     if root is None:
         return text
-    return re.sub(re.escape(str(root)) + r"/[^/'\s]+/", "", text)
+    return re.sub(re.escape(str(root)) + r"/[^/'\s]+/(?:[0-9a-f]{16}/)?", "", text)  # kind/hash/
 
 
 def projected_first(rasters: list[Path]) -> list[Path]:

@@ -121,10 +121,13 @@ def _sync_uploads() -> session.Inputs:
     box = [saved[f.file_id] for f in raster_files or []]
     earlier = kept.get("earlier", [])
     if box:  # a namesake keeps its place, with the new bytes; removed with its x, it is gone
-        replaced = [p for p in earlier if p in box or p in kept.get("replaced", [])]
+        new = {p.name: p for p in box}
+        replaced = [p for p in earlier if p.name in new or p in kept.get("replaced", [])]
         kept["replaced"] = replaced
-        kept["rasters"] = [p for p in earlier if p in box or p not in replaced]
-        kept["rasters"] += [p for p in box if p not in earlier]
+        kept["rasters"] = [
+            new.get(p.name, p) for p in earlier if p.name in new or p not in replaced
+        ]
+        kept["rasters"] += [p for p in box if p.name not in {q.name for q in earlier}]
     else:
         kept["earlier"], kept["replaced"] = list(kept["rasters"]), []
     for kind, f in singles.items():

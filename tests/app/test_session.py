@@ -12,7 +12,7 @@ def test_each_session_gets_its_own_folder_and_it_is_removed():
     a, b = session.Workspace(), session.Workspace()
     assert a.root != b.root and a.root.is_dir() and b.root.is_dir()
     path = a.save("rasters", "dem.tif", b"x")
-    assert path.parent.parent == a.root and not list(b.root.iterdir())
+    assert path.parent.parent.parent == a.root and not list(b.root.iterdir())
     root = a.root
     a.close()
     assert not root.exists() and b.root.exists()
@@ -27,11 +27,24 @@ def test_uploaded_names_cannot_escape_the_workspace():
     try:
         for name in ("../../etc/passwd.tif", "..\\..\\evil.tif", "  spaced name (1).tif", ".."):
             path = ws.save("rasters", name, b"x")
-            assert path.parent == ws.root / "rasters"
+            assert path.parent.parent == ws.root / "rasters"
             assert not path.name.startswith(".")
     finally:
         ws.close()
     assert session.safe_name("field sheet #3.gpkg") == "field_sheet_3.gpkg"
+
+
+def test_a_namesake_with_other_bytes_does_not_change_the_file_in_use():
+    """A corrected DEM, or one uploaded in a duplicated tab of the same session."""
+    ws = session.Workspace()
+    try:
+        first = ws.save("rasters", "dem.tif", b"first")
+        second = ws.save("rasters", "dem.tif", b"second")
+        assert first != second and first.name == second.name == "dem.tif"
+        assert first.read_bytes() == b"first" and second.read_bytes() == b"second"
+        assert ws.save("rasters", "dem.tif", b"first") == first  # the same bytes: the same file
+    finally:
+        ws.close()
 
 
 def test_zip_of_a_run_holds_every_file_and_is_made_once(tmp_path):
@@ -55,6 +68,13 @@ def test_messages_name_uploaded_files_without_the_private_folder(tmp_path):
     assert session.user_message(text, root) == (
         "Raster 'notes.tif': GDAL cannot read it ('notes.tif')."
     )
+    ws = session.Workspace()
+    try:
+        saved = ws.save("rasters", "notes.tif", b"not a raster")  # under the bytes' hash
+        said = session.user_message(f"Raster '{saved}': GDAL cannot read it.", ws.root)
+        assert said == "Raster 'notes.tif': GDAL cannot read it."
+    finally:
+        ws.close()
     assert session.user_message(text, None) == text
 
 
