@@ -128,11 +128,19 @@ def sample_labels(
 
 
 def _ballpark(source, target) -> bool:
-    """Whether PROJ reprojects with a ballpark datum shift.
+    """Whether PROJ moves the observations by a ballpark datum shift that matters.
 
-    It does when it knows no shift between the datums (an ellipsoid given without its datum).
+    Their CRS names an ellipsoid but no datum (ED50's International ellipsoid without ED50),
+    another than the map's. Not when the map's CRS is the one without a datum (a raster's),
+    nor on one ellipsoid (no shift at all), nor onto a sphere (MODIS sinusoidal: its grid has
+    no datum to be exact in).
     """
-    moved = Transformer.from_crs(source, CRS(target), always_xy=True)  # as GeoDataFrame.to_crs
+    own, theirs = CRS(source), CRS(target)
+    if not own.datum.name.lower().startswith("unknown") or own.ellipsoid == theirs.ellipsoid:
+        return False
+    if theirs.ellipsoid.inverse_flattening == 0:  # a sphere
+        return False
+    moved = Transformer.from_crs(own, theirs, always_xy=True)  # as GeoDataFrame.to_crs
     return "ballpark" in moved.description.lower()
 
 

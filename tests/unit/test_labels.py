@@ -682,6 +682,12 @@ def test_observations_moved_by_a_ballpark_datum_shift_are_warned_about(stack):
         notes = placement_notes(Path("obs.csv"), sample_labels(pts, stack.grid).counts)
         said = [n for n in notes if "ballpark" in n]
         assert bool(said) == warned, (crs, notes)
+    from geomap.placement import _ballpark
+
+    sinusoidal = "+proj=sinu +R=6371007.181 +units=m"
+    assert not _ballpark("EPSG:4326", sinusoidal)  # MODIS' sphere: the grid has no datum
+    assert not _ballpark("EPSG:32633", "+proj=utm +zone=33 +ellps=WGS84")  # the raster lacks it
+    assert not _ballpark("+proj=utm +zone=33 +ellps=WGS84", "EPSG:32633")  # one ellipsoid
 
 
 def test_classes_with_few_samples_are_named_alike_by_the_data_page_and_the_run():
