@@ -34,11 +34,14 @@ def _threadsafe_layer() -> bool:
     computing features on a machine without libgomp (python:3.11-slim).
     """
     layer = numba.config.THREADING_LAYER
-    if layer in ("workqueue", "omp", "tbb"):
-        return layer != "workqueue"
-    for pool in ("tbbpool", "omppool"):
+    if layer in ("safe", "threadsafe"):  # thread-safe layers only, by numba's definition
+        return True
+    order = [layer] if layer in ("workqueue", "omp", "tbb") else []
+    for name in order or numba.config.THREADING_LAYER_PRIORITY:  # the first that loads
+        if name == "workqueue":
+            return False
         try:
-            importlib.import_module(f"numba.np.ufunc.{pool}")
+            importlib.import_module(f"numba.np.ufunc.{name}pool")
         except (ImportError, OSError):
             continue
         return True

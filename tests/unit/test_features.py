@@ -390,7 +390,14 @@ def test_composites_of_two_years_are_two_scenes():
     assert len(FeatureRecipe.build(wavelengths, [0] * 4, 10.0)._spectra()) == 1
 
 
-def test_kernels_from_several_threads_survive_numbas_workqueue_layer():
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"NUMBA_THREADING_LAYER": "workqueue"},
+        {"NUMBA_THREADING_LAYER_PRIORITY": "workqueue omp tbb"},
+    ],
+)
+def test_kernels_from_several_threads_survive_numbas_workqueue_layer(setting):
     """numba's fallback layer (no libgomp, as in python:3.11-slim) aborts on concurrent kernels."""
     import os
     import subprocess
@@ -409,7 +416,7 @@ threads = [threading.Thread(target=work) for _ in range(3)]
 [t.join() for t in threads]
 print(numba.threading_layer())
 """
-    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue", "NUMBA_NUM_THREADS": "2"}
+    env = {**os.environ, **setting, "NUMBA_NUM_THREADS": "2"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "workqueue"
