@@ -109,12 +109,11 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
     present = [p for p in ordered if p is not None]
     if present != [Path(p) for p in rasters]:
         pairs = [(p.name, i["name"]) for i, p in zip(bundle["inputs"], ordered) if p is not None]
-        renamed = ", ".join(f"{a} as {b}" for a, b in pairs if a != b)
+        renamed = ", ".join(f"{a} as {b}" for a, b in pairs if a != b)  # the others: themselves
         notes.insert(
             0,
             "The rasters were given in another order than at training; geomap put them in the "
-            "training order by their names"
-            + (f": {', '.join(f'{a} as {b}' for a, b in pairs)}." if renamed else "."),
+            "training order by their names" + (f": {renamed}." if renamed else "."),
         )
     return ordered, notes
 

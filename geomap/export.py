@@ -11,14 +11,13 @@ from __future__ import annotations
 import colorsys
 import csv
 import ctypes
-import itertools
 import json
 import os
 import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -100,7 +99,7 @@ def class_colours(
     """
     fixed = {n: tuple(c) for n, c in (fixed or {}).items() if n in names}
     taken = set(fixed.values())
-    spare = (c for c in itertools.chain(_PALETTE, _more_colours()) if c not in taken)
+    palette = (c for c in _PALETTE if c not in taken)
     out: list[tuple[int, int, int]] = []
     for name in names:
         lowered = name.lower()
@@ -110,22 +109,36 @@ def class_colours(
         elif match is not None and match not in taken:
             out.append(match)
         else:
-            out.append(next(spare))
+            out.append(next(palette, None) or _farthest_colour(taken))
         taken.add(out[-1])
     return out
 
 
-def _more_colours() -> Iterator[tuple[int, int, int]]:
-    """Colours after the palette's 16 (a legacy map of 40 units).
+def _colour_pool() -> np.ndarray:
+    """Candidate colours after the palette: 36 hues at three saturations and brightnesses."""
+    return np.array(
+        [
+            [round(255 * v) for v in colorsys.hsv_to_rgb(h / 36, s, v)]
+            for h in range(36)
+            for s in (0.95, 0.7, 0.45)
+            for v in (0.95, 0.8, 0.6)
+        ],
+        dtype=float,
+    )
 
-    Hues a golden angle apart, at three saturations and three brightnesses in turn, so
-    neighbours in the legend differ.
+
+_POOL = _colour_pool()
+
+
+def _farthest_colour(taken: set) -> tuple[int, int, int]:
+    """The candidate farthest (RGB distance) from every colour taken.
+
+    A legacy map of 40 units gets colours as unlike the palette's and each other as the pool
+    allows.
     """
-    for k in itertools.count():
-        hue = (k * 0.618033988749895) % 1.0
-        saturation = (0.75, 0.45, 0.9)[k % 3]
-        value = (0.9, 0.65, 0.8)[(k // 3) % 3]
-        yield tuple(round(255 * v) for v in colorsys.hsv_to_rgb(hue, saturation, value))
+    used = np.array(sorted(taken), dtype=float).reshape(-1, 3)
+    gaps = np.sqrt(((_POOL[:, None, :] - used[None]) ** 2).sum(axis=2)).min(axis=1)
+    return tuple(int(v) for v in _POOL[int(np.argmax(gaps))])
 
 
 def hex_colour(rgb: Sequence[int]) -> str:

@@ -497,17 +497,20 @@ def lookalike_notes(names: Sequence[str], path: Path) -> list[str]:
     groups: dict[str, list[str]] = {}
     for name in class_order([str(n) for n in names]):
         groups.setdefault(" ".join(name.split()).casefold(), []).append(name)
-    notes = []
-    for same in (g for g in groups.values() if len(g) > 1):
+    alike = [g for g in groups.values() if len(g) > 1]
+    if not alike:
+        return []
+    rows = []
+    for same in alike:
         one = min(same, key=lambda n: sum(c.isupper() for c in n))  # "granite" over "GRANITE"
-        rows = " ".join(f"'{n},{one}'" for n in same)
-        notes.append(
-            f"Classes {', '.join(repr(n) for n in same)} in '{path.name}' differ only in "
-            f"capitals or spaces; geomap maps them as {len(same)} classes. If they are one unit, "
-            "write it one way in the file, or give a legend CSV (--legend; the app's legend box) "
-            f"that names them alike: a header 'value,name', then the rows {rows}."
-        )
-    return notes
+        rows += [f"'{n},{one}'" for n in same]
+    listed = "; ".join(", ".join(repr(n) for n in same) for same in alike)
+    return [
+        f"Classes that differ only in capitals or spaces in '{path.name}' ({listed}) are mapped "
+        "as different classes. If each group is one unit, write it one way in the file, or give "
+        "a legend CSV (--legend; the app's legend box) that names them alike: a header "
+        f"'value,name', then the rows {' '.join(rows)}."
+    ]
 
 
 #: Samples below which a class is named as having too few for its figures to mean much.

@@ -246,10 +246,12 @@ def test_csv_observations_are_named_by_their_line_and_their_ids_as_written(tmp_p
 
 def test_class_names_that_differ_in_capitals_or_spaces_are_flagged(tmp_path):
     names = np.array(["Granite", "granite", "basalt", "Old  Red", "old red"])  # numpy strings
-    notes = lookalike_notes(names, tmp_path)
-    assert len(notes) == 2
-    assert "'Granite', 'granite'" in notes[0] and "2 classes" in notes[0]
-    assert notes[0].endswith("'value,name', then the rows 'Granite,granite' 'granite,granite'.")
+    (note,) = lookalike_notes(names, tmp_path)  # one note, one legend for every group
+    assert "('Granite', 'granite'; 'Old  Red', 'old red')" in note
+    assert note.endswith(
+        "'value,name', then the rows 'Granite,granite' 'granite,granite' 'Old  Red,old red' "
+        "'old red,old red'."
+    )
     assert lookalike_notes(["granite", "basalt"], tmp_path) == []
 
 

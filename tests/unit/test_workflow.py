@@ -389,8 +389,7 @@ def test_predict_matches_a_neighbouring_sheets_rasters_by_their_distinctive_name
     run(RunConfig([dem, *west], tmp_path / "obs.gpkg", "lithology", tmp_path / "m3", trees=10))
     report = predict(tmp_path / "m3" / "model.skops", [dem, *east], tmp_path / "east3")
     assert report["warnings"][0].endswith(
-        "by their names: elevation.tif as elevation.tif, east_1VD.tif as west_1VD.tif, "
-        "east_AS.tif as west_AS.tif."
+        "by their names: east_1VD.tif as west_1VD.tif, east_AS.tif as west_AS.tif."
     )
     anonymous = [raster_factory("grid_a.tif", asig), raster_factory("grid_b.tif", vd)]
     report = predict(tmp_path / "m" / "model.skops", anonymous, tmp_path / "anon")
