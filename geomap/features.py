@@ -109,7 +109,43 @@ def band_kinds(names: Sequence[str]) -> list[str | None]:
     for stem, members in _stack_bands(names).items():
         for i in members:
             kinds[i] = band_kind(stem)
+    _nearest_wavelengths(names, kinds)
+    _airborne_first(names, kinds)
     return kinds
+
+
+def _nearest_wavelengths(names: Sequence[str], kinds: list) -> None:
+    """One band per kind among those a wavelength gives it: the nearest the kind's centre.
+
+    A hyperspectral cube has dozens of red bands; SWIR2 is then the band nearest 2202 nm,
+    inside the clay absorption the SWIR ratio is for, not the first band past 2080 nm.
+    """
+    by_kind: dict[str, list[tuple[float, int]]] = {}
+    for i, (name, kind) in enumerate(zip(names, kinds)):
+        nm = _wavelength_nm(name)
+        if nm is not None and kind is not None and kind == _wavelength_kind(name):
+            by_kind.setdefault(kind, []).append((abs(nm - _CENTRES[kind]), i))
+    for members in by_kind.values():
+        for _, i in sorted(members)[1:]:
+            kinds[i] = None
+
+
+def _airborne_first(names: Sequence[str], kinds: list) -> None:
+    """Only the airborne band is Th or U where a laboratory assay's grid is named so too.
+
+    Airborne equivalent thorium and uranium (eTh, eU) make the radiometric ratios and the
+    survey's outage; a geochemistry set's Th_ppm and U_ppm are other rasters.
+    """
+    for kind, word in (("Th", "eth"), ("U", "eu")):
+        airborne = [i for i, n in enumerate(names) if kinds[i] == kind and word in _tokens(n)]
+        if airborne:
+            for i, k in enumerate(kinds):
+                if k == kind and i not in airborne:
+                    kinds[i] = None
+
+
+def _tokens(name: str) -> set[str]:
+    return set(re.split(r"[^a-z0-9]+", name.lower())) - {""}
 
 
 def _number_code(name: str) -> tuple[str, int] | None:
@@ -175,16 +211,27 @@ _WAVELENGTHS = (
 )
 
 
+#: Usual centre of each optical kind, in nanometres (Sentinel-2 MSI's bands).
+_CENTRES = {"blue": 492, "green": 560, "red": 665, "nir": 833, "swir1": 1614, "swir2": 2202}
+
+
 def _wavelength_kind(name: str) -> str | None:
     """The optical kind of a band named by its wavelength: a hyperspectral cube's.
 
     "Band 57 (1650.0 nm)", "2.2 um", or GDAL's "(1650.00 Nanometers)" from an ENVI header.
     """
+    value = _wavelength_nm(name)
+    if value is None:
+        return None
+    return next((kind for kind, low, high in _WAVELENGTHS if low <= value <= high), None)
+
+
+def _wavelength_nm(name: str) -> float | None:
+    """The wavelength in nanometres a band's name gives, if any."""
     match = re.search(r"(\d+(?:\.\d+)?)\s*(nm|nanometers?|um|µm|micrometers?)\b", name, re.I)
     if match is None:
         return None
-    value = float(match.group(1)) * (1 if match.group(2).lower().startswith("n") else 1000)
-    return next((kind for kind, low, high in _WAVELENGTHS if low <= value <= high), None)
+    return float(match.group(1)) * (1 if match.group(2).lower().startswith("n") else 1000)
 
 
 def _scene_key(name: str) -> str:

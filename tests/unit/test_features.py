@@ -459,3 +459,18 @@ def test_bands_named_by_their_wavelength_get_optical_kinds():
     assert band_kinds(names) == ["blue", "green", "red", "nir", None, "swir1", "swir2"]
     recipe = FeatureRecipe.build(names, [0] * len(names), 30.0)
     assert len(recipe.ratios) >= 3  # iron (red/blue), clay (swir1/swir2), vegetation ...
+
+
+def test_a_cubes_kinds_go_to_the_bands_nearest_each_kinds_centre():
+    names = [f"Band {i} ({nm}.0 nm)" for i, nm in enumerate(range(443, 2331, 10))]
+    kinds = {k: n for n, k in zip(names, band_kinds(names)) if k}
+    assert kinds["red"] == "Band 22 (663.0 nm)" and kinds["nir"] == "Band 39 (833.0 nm)"
+    assert kinds["swir2"] == "Band 176 (2203.0 nm)"  # in the clay absorption, not at 2083 nm
+
+
+def test_airborne_thorium_and_uranium_make_the_ratios_beside_assay_grids():
+    names = ["K_pct", "Th_ppm", "U_ppm", "eTh_ppm", "eU_ppm"]  # geochemistry listed first
+    assert band_kinds(names) == ["K", None, None, "Th", "U"]
+    recipe = FeatureRecipe.build(names, [0, 1, 2, 3, 4], 30.0)
+    assert (0, 3) in recipe.ratios and (4, 3) in recipe.ratios  # K/eTh, eU/eTh
+    assert band_kinds(["K_pct", "Th_ppm", "U_ppm"]) == ["K", "Th", "U"]  # alone: as before
