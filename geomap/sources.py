@@ -90,6 +90,9 @@ class Source:
     alpha: int | None = None
     #: A stand-in for a training input no raster was given for (``geomap predict``).
     absent: bool = False
+    #: A class map (one band with a colour table: an older geological map as an input): read
+    #: with nearest resampling, as averaging codes would invent classes at contacts.
+    categorical: bool = False
     #: Where every band has data, on the decimated check read (rows, cols) and its transform:
     #: which parts of the map each input leaves without data, before any prediction.
     coverage: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -240,6 +243,7 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> 
             ignored_nodata=ignored,
             dummy=dummy if src.nodata is None and nodata is None else None,
             scale_offset=tuple(scale_offset[i] for i in kept) if scale_offset else (),
+            categorical=len(kept) == 1 and src.colorinterp[kept[0]] == ColorInterp.palette,
             coverage=~invalid[kept].any(axis=0),
             coverage_transform=transform,
         )

@@ -155,6 +155,13 @@ class RasterStack:
                 "--resolution unless this is meant."
             )
         notes += self._footprint_notes()
+        notes += [
+            f"Raster '{s.path.name}' is a class map (a colour table): it is read with nearest "
+            "resampling and its codes are features as numbers, so a unit coded 3 lies between "
+            "those coded 2 and 4 for the forest."
+            for s in self.sources
+            if s.categorical
+        ]
         coarsest = max(res_in(s, self.grid.crs) for s in self.sources)
         if res > 2 * coarsest:
             notes.append(
@@ -463,7 +470,12 @@ class _DirectReader:
 
 
 def _resampling_for(source: Source, grid: Grid) -> str:
-    """Bilinear when the source is as coarse as the grid or coarser, average when finer."""
+    """Bilinear when the source is as coarse as the grid or coarser, average when finer.
+
+    Nearest for a class map, whose codes averaged would be a class that is not there.
+    """
+    if source.categorical:
+        return "nearest"
     return "bilinear" if res_in(source, grid.crs) >= 0.999 * min(grid.res) else "average"
 
 

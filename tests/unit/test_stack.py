@@ -715,3 +715,21 @@ def test_a_many_band_pixel_interleaved_file_is_checked_tile_by_tile_as_gdal_deci
     np.testing.assert_array_equal(np.ma.getmaskarray(ours), np.ma.getmaskarray(gdal))
     source = inspect_raster(path)
     assert source.coverage[:30].sum() == 0 and source.coverage[40:].all()
+
+
+def test_a_class_map_input_is_read_with_nearest_resampling_and_named(raster_factory):
+    """An older geological map (codes with a colour table) at 150 m onto a 30 m grid."""
+    from affine import Affine
+
+    codes = np.repeat(np.repeat(np.array([[0, 2], [2, 4]], "uint8"), 5, axis=0), 5, axis=1)
+    fine = raster_factory("optical.tif", np.ones((50, 50), "float32"))
+    geology = raster_factory(
+        "regional_geology.tif", codes, transform=Affine(150.0, 0, 500000.0, 0, -150.0, 5200000.0)
+    )
+    with rasterio.open(geology, "r+") as dst:
+        dst.write_colormap(1, {0: (255, 0, 0, 255), 2: (0, 255, 0, 255), 4: (0, 0, 255, 255)})
+    with RasterStack.open([fine, geology]) as stack:
+        assert stack.resampling == ("bilinear", "nearest")
+        read = stack.read(Window(0, 0, 50, 50))[1]
+        assert set(np.unique(read[np.isfinite(read)])) <= {0.0, 2.0, 4.0}  # no 1 or 3 invented
+        assert any("is a class map" in n for n in stack.notes())
