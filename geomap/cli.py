@@ -141,7 +141,7 @@ def _log_figures(report: dict) -> None:
             100 * estimate["aoa_fraction"],
         )
     if "suggested_samples" in report:
-        log.info("%d suggested field sites in suggested_samples.gpkg/.csv", _n_sites(report))
+        log.info("%s suggested field sites in suggested_samples.gpkg/.csv", _n_sites(report))
     checks = report.get("observations_to_check")
     if checks and checks["n_listed"]:
         log.info(
@@ -153,8 +153,16 @@ def _log_figures(report: dict) -> None:
         )
 
 
-def _n_sites(report: dict) -> int:
-    return report["suggested_samples"]["n_written"]
+def _n_sites(report: dict) -> str:
+    """The sites written, and how many were asked for when fewer lie far enough apart."""
+    sites = report["suggested_samples"]
+    fewer = sites["n_written"] < sites["n_requested"]
+    return f"{sites['n_written']}" + (
+        f" (of {sites['n_requested']} asked for: no more lie {sites['min_spacing']:g} map units "
+        "apart where the map can be reached)"
+        if fewer
+        else ""
+    )
 
 
 def _run(args, bar) -> dict:
@@ -231,7 +239,7 @@ def _suggest(args, bar) -> None:
     )
     for note in report["warnings"]:
         log.warning("warning: %s", note)
-    log.info("wrote %d sites to %s and its .csv", _n_sites(report), args.out)
+    log.info("wrote %s sites to %s and its .csv", _n_sites(report), args.out)
 
 
 _COMMANDS = {"run": _run, "subunits": _subunits, "predict": _predict, "suggest": _suggest}
