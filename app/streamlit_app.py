@@ -13,6 +13,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import session  # noqa: E402
+from geomap.export import limit_malloc_arenas  # noqa: E402
 from geomap.kernels import warm_up_in_background  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -31,10 +32,12 @@ st.set_page_config(page_title="geomap", page_icon=_icon(), layout="wide")
 
 @st.cache_resource(show_spinner=False)
 def _warm_up_kernels():
-    """Compile the feature kernels once per server while the user uploads.
+    """Compile the feature kernels once per server while the user uploads; share heaps.
 
     numba takes 2 s after an install (2 cores); otherwise the first training would wait for it.
+    Each session's threads would otherwise take heaps of their own (see limit_malloc_arenas).
     """
+    limit_malloc_arenas()
     return warm_up_in_background()
 
 

@@ -15,6 +15,7 @@ import pyproj
 from geomap.apply import predict, suggest
 from geomap.cli_parser import build_parser
 from geomap.errors import GeomapError
+from geomap.export import limit_malloc_arenas
 from geomap.subunits import SubunitConfig, subunits
 from geomap.trust import SiteRequest
 from geomap.workflow import RunConfig, run
@@ -256,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder is removed and ``--out`` stays as it was.
     """
     args = build_parser().parse_args(argv)
+    limit_malloc_arenas()  # before the threads start
     logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)  # not the libraries' chatter
     logging.getLogger("rasterio._env").setLevel(logging.ERROR)  # GDAL's notes: geomap says its own

@@ -483,3 +483,12 @@ def test_fewer_sites_than_asked_for_are_said_on_the_terminal():
     )
     report["suggested_samples"]["n_written"] = 30
     assert _n_sites(report) == "30"
+
+
+def test_the_command_shares_heaps_among_its_threads_before_they_start(scene, monkeypatch):
+    """Per-thread heaps took 3 GB of address space: under `ulimit -v 2000000` no thread started."""
+    calls = []
+    monkeypatch.setattr("geomap.cli.limit_malloc_arenas", lambda: calls.append("arenas"))
+    monkeypatch.setattr("geomap.cli.run", lambda *a, **k: calls.append("run"))
+    main(args(scene))
+    assert calls[:2] == ["arenas", "run"]
