@@ -330,32 +330,30 @@ def test_a_bad_raster_shows_geomaps_message_and_the_session_goes_on(app, tmp_pat
     assert not app.exception
 
 
-def test_an_unexpected_error_is_reported_as_a_bug_and_logged(app, monkeypatch, caplog):
-    def broken(*args, **kwargs):
-        raise ZeroDivisionError("a bug")
+def _training_fails_with(app, monkeypatch, error: BaseException) -> str:
+    """Train the demo with a workflow that raises ``error``; the one error message shown."""
 
-    monkeypatch.setattr("geomap.workflow.run", broken)
+    def failing(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("geomap.workflow.run", failing)
     app.session_state["inputs"] = session.demo_inputs()
     app.run()
     app.switch_page("views/train.py").run()
     app.button(key="train").click().run()
     assert not app.exception
     (message,) = _errors(app)
+    return message
+
+
+def test_an_unexpected_error_is_reported_as_a_bug_and_logged(app, monkeypatch, caplog):
+    message = _training_fails_with(app, monkeypatch, ZeroDivisionError("a bug"))
     assert "bug in geomap" in message
     assert "ZeroDivisionError" in caplog.text
 
 
 def test_running_out_of_memory_is_not_called_a_bug(app, monkeypatch):
-    def too_big(*args, **kwargs):
-        raise MemoryError
-
-    monkeypatch.setattr("geomap.workflow.run", too_big)
-    app.session_state["inputs"] = session.demo_inputs()
-    app.run()
-    app.switch_page("views/train.py").run()
-    app.button(key="train").click().run()
-    assert not app.exception
-    (message,) = _errors(app)
+    message = _training_fails_with(app, monkeypatch, MemoryError())
     assert "ran out of the server's memory" in message and "bug" not in message
 
 
