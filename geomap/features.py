@@ -182,7 +182,7 @@ _MODIS_BANDS = {1: "red", 2: "nir", 3: "blue", 4: "green", 6: "swir1", 7: "swir2
 def band_kind(name: str) -> str | None:
     """The quantity a band name stands for ("K", "dem", "magnetic", "red"...) or None."""
     name = re.sub(r"(?i)swir[\s_-]+([12])\b", r"swir\1", name)  # "Band 6 - SWIR 1"
-    tokens = set(re.split(r"[^a-z0-9]+", name.lower())) - {""}
+    tokens = _tokens(name)
     if "edge" in tokens:  # "red edge" bands are not the red band
         return None
     # USGS names end in an upper-case _B<n>; geomap names unnamed bands of a file <stem>_b<n>.
@@ -200,19 +200,17 @@ def band_kind(name: str) -> str | None:
     return _wavelength_kind(name)
 
 
-#: Optical kinds by centre wavelength in nanometres (Landsat OLI's and Sentinel-2's ranges).
+#: Optical kinds by wavelength in nanometres: (kind, lowest, usual centre, highest), the
+#: ranges Landsat OLI's and Sentinel-2's bands span, the centres Sentinel-2 MSI's.
 _WAVELENGTHS = (
-    ("blue", 440, 520),
-    ("green", 520, 600),
-    ("red", 620, 690),
-    ("nir", 760, 900),
-    ("swir1", 1550, 1750),
-    ("swir2", 2080, 2350),
+    ("blue", 440, 492, 520),
+    ("green", 520, 560, 600),
+    ("red", 620, 665, 690),
+    ("nir", 760, 833, 900),
+    ("swir1", 1550, 1614, 1750),
+    ("swir2", 2080, 2202, 2350),
 )
-
-
-#: Usual centre of each optical kind, in nanometres (Sentinel-2 MSI's bands).
-_CENTRES = {"blue": 492, "green": 560, "red": 665, "nir": 833, "swir1": 1614, "swir2": 2202}
+_CENTRES = {kind: centre for kind, _, centre, _ in _WAVELENGTHS}
 
 
 def _wavelength_kind(name: str) -> str | None:
@@ -223,7 +221,7 @@ def _wavelength_kind(name: str) -> str | None:
     value = _wavelength_nm(name)
     if value is None:
         return None
-    return next((kind for kind, low, high in _WAVELENGTHS if low <= value <= high), None)
+    return next((kind for kind, low, _, high in _WAVELENGTHS if low <= value <= high), None)
 
 
 def _wavelength_nm(name: str) -> float | None:
