@@ -159,7 +159,7 @@ def _n_sites(report: dict) -> str:
     sites = report["suggested_samples"]
     fewer = sites["n_written"] < sites["n_requested"]
     return f"{sites['n_written']}" + (
-        f" (of {sites['n_requested']} asked for: no more lie {sites['min_spacing']:g} map units "
+        f" (of {sites['n_requested']} asked for: no more lie {sites['min_spacing_m']:g} m "
         "apart where the map can be reached)"
         if fewer
         else ""

@@ -72,10 +72,9 @@ def check_site_count(n) -> None:
         )
 
 
-def default_spacing(bounds: Sequence[float], n: int) -> float:
-    """Half the side of a square cell of the map's area shared among ``n`` sites, in map units."""
-    left, bottom, right, top = bounds
-    return 0.5 * float(np.sqrt(abs((right - left) * (top - bottom)) / max(int(n), 1)))
+def default_spacing(area_m2: float, n: int) -> float:
+    """Half the side of a square cell of the map's ground area shared among ``n`` sites, in m."""
+    return 0.5 * float(np.sqrt(abs(area_m2) / max(int(n), 1)))
 
 
 class AccessLayer:
@@ -205,11 +204,14 @@ class SiteCandidates:
     n : int
         Number of sites to suggest (at least 1).
     min_spacing : float
-        Least distance between two sites, in map units (see :func:`default_spacing`).
+        Least distance between two sites, in ground metres (see :func:`default_spacing`).
     crs : CRS
         The map's CRS, for the returned sites.
     access : AccessLayer, optional
         Keep only pixels within walking distance of it.
+    to_ground : pyproj.Transformer, optional
+        From map coordinates to a CRS in ground metres (:func:`geomap.grid.ground_crs`), for
+        maps whose units are not ground metres; spacing is then measured there.
     capacity : int, optional
         Most candidates kept at once; default ``max(5000, 100 * n)``.
 
@@ -229,6 +231,7 @@ class SiteCandidates:
         *,
         access: AccessLayer | None = None,
         capacity: int | None = None,
+        to_ground: Transformer | None = None,
     ) -> None:
         check_site_count(n)
         if not min_spacing >= 0:
@@ -236,6 +239,7 @@ class SiteCandidates:
         self.applicability = applicability
         self.class_names = list(class_names)
         self.n, self.min_spacing, self.crs, self.access = int(n), float(min_spacing), crs, access
+        self.to_ground = to_ground
         self.capacity = int(capacity or max(5000, 100 * self.n))
         self.valid_pixels = 0
         self.reachable_pixels = 0
@@ -262,7 +266,8 @@ class SiteCandidates:
         if self.access is not None:
             keep[keep] = self.access.reachable(x[keep], y[keep])
         self.reachable_pixels += int(keep.sum())
-        rows = self._best_per_cell(x, y, 1 - accuracy, keep)
+        gx, gy = (x, y) if self.to_ground is None else self.to_ground.transform(x, y)
+        rows = self._best_per_cell(gx, gy, 1 - accuracy, keep)
         if len(rows) == 0:
             return
         chances = np.nan_to_num(np.asarray(proba)[rows], nan=-1.0)
@@ -272,6 +277,8 @@ class SiteCandidates:
         window = {
             "x": x[rows],
             "y": y[rows],
+            "gx": np.asarray(gx)[rows],
+            "gy": np.asarray(gy)[rows],
             "score": 1 - accuracy[rows],
             "code": order[:, 0],
             "runner_up": np.where(likely & (order.shape[1] > 1), second, -1),  # -1: none
@@ -284,7 +291,7 @@ class SiteCandidates:
         self._merge(window)
 
     def _best_per_cell(self, x, y, score, keep) -> np.ndarray:
-        """Rows of the best-scoring kept pixel in each cell of half the spacing."""
+        """Rows of the best-scoring kept pixel in each cell of half the spacing (ground metres)."""
         rows = np.flatnonzero(keep)
         if self.min_spacing == 0 or len(rows) == 0:
             return rows
@@ -343,13 +350,13 @@ class SiteCandidates:
             i = int(np.argmax(np.where(allowed, effective, -np.inf)))
             chosen.append(i)
             discounted.append(float(effective[i]))
-            gap = np.hypot(pool["x"] - pool["x"][i], pool["y"] - pool["y"][i])
+            gap = np.hypot(pool["gx"] - pool["gx"][i], pool["gy"] - pool["gy"][i])
             allowed &= gap >= max(self.min_spacing, 1e-9)
             covered = np.minimum(covered, np.linalg.norm(pool["z"] - pool["z"][i], axis=1))
         return chosen, discounted
 
     def _table(self, chosen: np.ndarray, discounted: list[float]) -> gpd.GeoDataFrame:
-        pool = {k: v[chosen] for k, v in self._pool.items() if k != "z"}
+        pool = {k: v[chosen] for k, v in self._pool.items() if k not in ("z", "gx", "gy")}
         names = np.asarray(self.class_names, dtype=object)
         frame = pd.DataFrame(
             {

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from pyproj import Transformer
 
 from geomap.applicability import Applicability
 from geomap.errors import ModelError, OutputExistsError
 from geomap.export import add_overviews, raster_profile, write_points
-from geomap.grid import Grid
+from geomap.grid import Grid, ground_crs
 from geomap.predict import stream_windows, window_proba, window_side
 from geomap.sites import (
     SiteCandidates,
@@ -105,13 +106,17 @@ class TrustLayers:
             access = (
                 read_access(sites.access, grid.crs, grid.bounds, max_walk) if sites.access else None
             )
+            ground = ground_crs(grid.crs, grid.bounds)
             self.candidates = SiteCandidates(
                 applicability,
                 self.class_names,
                 sites.n,
-                default_spacing(grid.bounds, sites.n),
+                default_spacing(grid.width * grid.height * grid.pixel_area_m2, sites.n),
                 grid.crs,
                 access=access,
+                to_ground=None
+                if ground is None
+                else Transformer.from_crs(grid.crs, ground, always_xy=True),
             )
         self._writers: tuple = ()
 
@@ -194,7 +199,7 @@ class TrustLayers:
         return {
             "n_requested": request.n,
             "n_written": written,
-            "min_spacing": self.candidates.min_spacing,
+            "min_spacing_m": self.candidates.min_spacing,
             "access": str(request.access) if request.access else None,
             "max_walk_m": parse_distance(request.max_walk) if request.access else None,
             "reachable_pixels": self.candidates.reachable_pixels,

@@ -147,6 +147,29 @@ def test_walking_distance_is_in_metres_on_degree_and_web_mercator_maps(crs, tmp_
     np.testing.assert_allclose(access.walk(x, y), [1675, 2234, 2234], rtol=0.01)
 
 
+def test_site_spacing_is_in_ground_metres_on_a_degree_map(app):
+    """At 60 N a degree of longitude is half a degree of latitude: spacing holds both ways."""
+    from pyproj import Geod, Transformer
+
+    from geomap.grid import ground_crs
+
+    bounds = (15.0, 59.9, 15.2, 60.0)  # about 11 km x 11 km
+    ground = ground_crs("EPSG:4326", bounds)
+    to_ground = Transformer.from_crs("EPSG:4326", ground, always_xy=True)
+    rng = np.random.default_rng(8)
+    x, y = rng.uniform(15.0, 15.2, 4000), rng.uniform(59.9, 60.0, 4000)
+    X = rng.normal(0, 2, (4000, 2))
+    p = rng.dirichlet([1, 1], 4000)
+    candidates = SiteCandidates(app, ["a", "b"], 12, 2000.0, "EPSG:4326", to_ground=to_ground)
+    candidates.add(x, y, X, p, *app.transform(X, p))
+    sites = candidates.select()
+    assert len(sites) == 12
+    i, j = np.triu_indices(12, 1)
+    gaps = Geod(ellps="WGS84").inv(sites["x"][i], sites["y"][i], sites["x"][j], sites["y"][j])[2]
+    assert gaps.min() >= 2000.0 * 0.995  # the projection's distortion over 11 km
+    assert gaps.min() < 4000.0  # not 2000 m across the meridians and 4000 m along them
+
+
 def test_bad_inputs_raise_clear_errors(app, tmp_path):
     for n in (0, -3, 2.5):
         with pytest.raises(InputDataError, match="at least 1"):
@@ -183,7 +206,7 @@ def test_distances_and_default_spacing():
     assert parse_distance("2km") == 2000.0
     assert parse_distance(" 500 m") == 500.0
     assert parse_distance(1500) == 1500.0
-    assert default_spacing(BOUNDS, 25) == pytest.approx(1000.0)  # 10 km / 5 / 2
+    assert default_spacing(10_000.0**2, 25) == pytest.approx(1000.0)  # 10 km / 5 / 2
 
 
 def test_without_a_threshold_sites_are_spread_by_spacing_alone(app):

@@ -60,7 +60,7 @@ def test_suggested_sites_are_spread_and_readable_by_a_gps(mapped):
     xy = np.column_stack([sites.geometry.x, sites.geometry.y])
     gaps = np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1))
     np.fill_diagonal(gaps, np.inf)
-    assert gaps.min() >= report["suggested_samples"]["min_spacing"] - 1e-6
+    assert gaps.min() >= report["suggested_samples"]["min_spacing_m"] - 1e-6
 
 
 def test_layers_do_not_depend_on_the_block_size(mapped, demo_scene, tmp_path):
