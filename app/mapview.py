@@ -27,6 +27,7 @@ import folium
 import rasterio
 import streamlit as st
 import streamlit.components.v1 as components
+from branca.element import MacroElement, Template
 
 from geomap import webmap
 
@@ -175,9 +176,51 @@ def rendered(out: Path, spec: LayerSpec) -> tuple[str, tuple, tuple | None, tupl
 OPEN_LAYER_LIST = 5
 
 
-def layer_control(n_layers: int) -> folium.LayerControl:
-    """The map's layer list: bottom right, clear of popups; folded into its icon when long."""
-    return folium.LayerControl(collapsed=n_layers > OPEN_LAYER_LIST, position="bottomright")
+def layer_control(m: folium.Map, n_layers: int, memory: str) -> folium.LayerControl:
+    """Add the map's layer list: bottom right, clear of popups; folded into its icon when long.
+
+    Its ticks are kept in the browser tab under the name ``memory`` and given back when the
+    map is drawn anew (another opacity or basemap, back from another page), so a layer the
+    user ticked on or off stays so.
+    """
+    control = folium.LayerControl(collapsed=n_layers > OPEN_LAYER_LIST, position="bottomright")
+    control.add_to(m)
+    _KeptTicks(control, memory).add_to(m)
+    return control
+
+
+class _KeptTicks(MacroElement):
+    """Script that keeps a layer control's ticks in the tab's sessionStorage under a name."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var map = {{ this._parent.get_name() }}, control = {{ this.control.get_name() }};
+            var name = {{ this.memory|tojson }}, ticks = {};
+            try { ticks = JSON.parse(window.sessionStorage.getItem(name) || "{}"); } catch (e) {}
+            control._layers.forEach(function (entry) {
+                if (!entry.overlay || !(entry.name in ticks)) return;
+                if (ticks[entry.name]) map.addLayer(entry.layer);
+                else map.removeLayer(entry.layer);
+            });
+            function keep(on) {
+                return function (event) {
+                    ticks[event.name] = on;
+                    try { window.sessionStorage.setItem(name, JSON.stringify(ticks)); } catch (e) {}
+                };
+            }
+            map.on("overlayadd", keep(true));
+            map.on("overlayremove", keep(false));
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, control: folium.LayerControl, memory: str) -> None:
+        super().__init__()
+        self._name = "KeptTicks"
+        self.control, self.memory = control, memory
 
 
 def add_overlay(

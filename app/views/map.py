@@ -103,7 +103,9 @@ with session.reported("Drawing the map"):
         path = out / "observations_to_check.gpkg"
         geojson = mapview.points(str(path), path.stat().st_mtime_ns, mapview.CHECK_FIELDS)
         mapview.add_to_check(m, geojson)
-    mapview.layer_control(len(chosen)).add_to(m)
+    # the ticks are kept per run and first layer: another first layer is shown, as help says
+    memory = f"geomap-ticks:{result['key']}:{chosen[0] if chosen else ''}"
+    mapview.layer_control(m, len(chosen), memory)
     with controls:
         state = st_folium(
             m, height=620, use_container_width=True, returned_objects=["center", "zoom"], key="map"

@@ -105,8 +105,19 @@ def test_the_scene_opens_above_the_layer_control():
 
 
 def test_a_long_layer_list_folds_into_its_icon():
-    assert not mapview.layer_control(2).options["collapsed"]
-    assert mapview.layer_control(9).options["collapsed"]  # nine open rows covered the map
+    assert not mapview.layer_control(folium.Map(), 2, "t").options["collapsed"]
+    assert mapview.layer_control(folium.Map(), 9, "t").options["collapsed"]  # covered the map
+
+
+def test_the_layer_ticks_are_kept_under_their_name_after_the_control():
+    """The browser test checks they survive a redraw; here: the script names the right things."""
+    m = folium.Map()
+    control = mapview.layer_control(m, 2, 'run "7":Lithology')
+    html = m.get_root().render()
+    script = html[html.index(f"{control.get_name()} = L.control.layers(") :]
+    assert f"control = {control.get_name()};" in script  # after the control it reads
+    assert 'var name = "run \\"7\\":Lithology"' in script
+    assert f"var map = {m.get_name()}," in script
 
 
 def test_a_ring_to_check_takes_clicks_at_its_centre():

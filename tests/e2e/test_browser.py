@@ -57,6 +57,28 @@ def _zoom_in_then_redraw_keeps_the_view(page) -> None:
     assert scale.inner_text() == zoomed, (whole, zoomed, scale.inner_text())  # not fitted anew
 
 
+def _ticks_survive_a_redraw(page) -> None:
+    """Untick the observations and tick the margin in the layer control, then move the opacity
+    slider, which draws the map anew: the ticks stay as the user left them."""
+
+    def box(name: str):
+        rows = _map_frame(page).locator(".leaflet-control-layers-overlays label")
+        return rows.filter(has_text=name).locator("input")
+
+    expect(box("Uncertainty: margin")).not_to_be_checked()
+    expect(box("Field observations")).to_be_checked()
+    box("Uncertainty: margin").check()
+    box("Field observations").uncheck()
+    drawn = page.locator("iframe[title*='streamlit_folium']").element_handle()
+    page.get_by_role("slider", name="Opacity").press("ArrowRight")
+    drawn.wait_for_element_state("hidden")  # the map is replaced
+    expect(page.locator("iframe[title*='streamlit_folium']")).to_have_count(1)
+    expect(box("Uncertainty: margin")).to_be_checked()
+    expect(box("Field observations")).not_to_be_checked()
+    assert _map_frame(page).locator("img.leaflet-image-layer").count() == 2  # both rasters drawn
+    box("Field observations").check()
+
+
 def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
     page = offline.page
     timings = {}
@@ -92,6 +114,7 @@ def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(keep) / "map.png")
 
+    _ticks_survive_a_redraw(page)
     _zoom_in_then_redraw_keeps_the_view(page)
 
     _go(page, "Export")
