@@ -92,7 +92,7 @@ def suggest(
     rasters, notes = training_order(bundle, rasters)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
         with open_for_bundle(bundle, rasters, Path(model_path), nodata) as stack:
-            notes += stack.file_notes() + scale_notes(bundle, stack)
+            notes += stack.file_notes() + stack.footprint_notes() + scale_notes(bundle, stack)
             trust = TrustLayers(
                 applicability, bundle["class_names"], stack.grid, sites, write_maps=False
             )
@@ -137,7 +137,10 @@ def _predict(model_path, rasters, out, block_size, overwrite, progress, nodata) 
                 "model": str(model_path),
                 "inputs": {"rasters": input_records([p for p in rasters if p is not None])},
                 **stack.describe(),
-                "warnings": notes + stack.file_notes() + scale_notes(bundle, stack),
+                "warnings": notes
+                + stack.file_notes()
+                + stack.footprint_notes()
+                + scale_notes(bundle, stack),
                 **prediction,
                 "timings_seconds": {"total": round(time.perf_counter() - t_start, 3)},
             }

@@ -154,7 +154,7 @@ class RasterStack:
                 "times as many as at the inputs' resolution, with no more detail. Leave out "
                 "--resolution unless this is meant."
             )
-        notes += self._footprint_notes()
+        notes += self.footprint_notes()
         notes += [
             f"Raster '{s.path.name}' is a class map (a colour table): it is read with nearest "
             "resampling and its codes are features as numbers, so a unit coded 3 lies between "
@@ -213,8 +213,11 @@ class RasterStack:
         ]
         return notes + [_dummy_note(s) for s in self.sources if s.dummy is not None]
 
-    def _footprint_notes(self) -> list[str]:
-        """A raster that alone shrinks the common footprint (a band georeferenced elsewhere)."""
+    def footprint_notes(self) -> list[str]:
+        """A raster that alone shrinks the common footprint.
+
+        A band georeferenced elsewhere, or a survey that covers part of the sheet.
+        """
         if len(self.sources) < 3:
             return []  # with two, either may be the one that is off
         feet = [footprint_in(s, self.grid.crs) for s in self.sources]
@@ -385,6 +388,10 @@ class PartialStack:
     def file_notes(self) -> list[str]:
         """As :meth:`RasterStack.file_notes`."""
         return self._stack.file_notes()
+
+    def footprint_notes(self) -> list[str]:
+        """As :meth:`RasterStack.footprint_notes`, for the sources that are there."""
+        return self._stack.footprint_notes()
 
     def close(self) -> None:
         """Close the sources that are there."""

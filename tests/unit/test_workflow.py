@@ -298,6 +298,27 @@ def test_predict_maps_an_area_one_survey_did_not_cover(result, demo_scene, tmp_p
     assert 0.7 < (a == b).mean() < 1.0
 
 
+def test_predict_says_which_raster_alone_shrinks_the_map(result, demo_scene, tmp_path):
+    """The next sheet's magnetics covers its northern half: the map shrinks, and says why."""
+    out, _ = result
+    magnetics = demo_scene.rasters[2]
+    half = tmp_path / magnetics.name
+    with rasterio.open(magnetics) as src:
+        profile = src.profile | {"height": src.height // 2}
+        with rasterio.open(half, "w", **profile) as dst:
+            dst.write(src.read(window=((0, src.height // 2), (0, src.width))))
+    rasters = [*demo_scene.rasters[:2], half, demo_scene.rasters[3]]
+    report = predict(out / "model.skops", rasters, tmp_path / "sheet2")
+    note = [w for w in report["warnings"] if "alone limits the map" in w]
+    assert len(note) == 1 and note[0].startswith(f"Raster '{half.name}' alone limits the map to")
+    assert "leave it out" in note[0]
+    with (
+        rasterio.open(out / "lithology.tif") as full,
+        rasterio.open(tmp_path / "sheet2" / "lithology.tif") as part,
+    ):
+        assert part.width == full.width and part.height < 0.6 * full.height
+
+
 def test_predict_refuses_a_raster_of_another_kind_and_says_which(result, demo_scene, tmp_path):
     out, _ = result
     wrong = [demo_scene.rasters[i] for i in (0, 1, 2, 2)]  # magnetics where the DEM was
