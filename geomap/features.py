@@ -59,6 +59,10 @@ _LANDSAT_BANDS = {
 #: ratios of geological remote sensing (Sabins 1999): ferric iron (red/blue), ferrous iron
 #: (swir1/nir), clay and carbonate hydroxyl (swir1/swir2), vegetation (nir/red). Ratios cancel
 #: the brightness changes of illumination and albedo that a forest cannot divide out by itself.
+#: Each is computed as a share, a / (a + b) of the values floored at 0: in the same order as a / b
+#: wherever both are positive (a forest splits it alike), and bounded where a / b is not: noisy
+#: airborne grids hold K, eTh, eU at or below 0, where a / b reached 240 and the pixels became
+#: the most dissimilar of the map.
 _RATIOS = (
     ("K", "Th"),
     ("U", "Th"),
@@ -307,6 +311,8 @@ class FeatureRecipe:
     optical_sets: tuple[int, ...] = ()
     #: Ground height over width of a pixel (degree grids away from the equator: 2 at 60 N).
     pixel_aspect: float = 1.0
+    #: How ratios are computed: "share" a / (a + b); "quotient" a / b (models saved before it).
+    ratio_form: str = "share"
     names: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -389,7 +395,11 @@ class FeatureRecipe:
         for k in self.focal_sizes:
             names += [f"{b}_mean{k}" for b in self.band_names]
             names += [f"{b}_std{k}" for b in self.band_names]
-        ratios = [f"{self.band_names[a]}/{self.band_names[b]}" for a, b in self.ratios]
+        pairs = [(self.band_names[a], self.band_names[b]) for a, b in self.ratios]
+        if self.ratio_form == "quotient":
+            ratios = [f"{a}/{b}" for a, b in pairs]
+        else:
+            ratios = [f"{a}/({a}+{b})" for a, b in pairs]
         spectra = self._spectra()
         for k in self.kuwahara_sizes:
             names += [f"{b}_kuwahara{k}" for b in self.band_names]
@@ -552,7 +562,7 @@ class FeatureRecipe:
             yield smooth
             yield from self._spectral(smooth)
         if self.ratios:
-            yield np.stack([_ratio(inner[a], inner[b]) for a, b in self.ratios])
+            yield np.stack([self._ratio(inner[a], inner[b]) for a, b in self.ratios])
         if self.dem_band is not None:
             yield self._terrain(block[self.dem_band], h)
 
@@ -563,10 +573,20 @@ class FeatureRecipe:
         noise of both bands), and the shares give the spectrum's shape whatever its brightness.
         """
         if self.ratios:
-            yield np.stack([_ratio(bands[a], bands[b]) for a, b in self.ratios])
+            yield np.stack([self._ratio(bands[a], bands[b]) for a, b in self.ratios])
         for members in self._spectra():
             optical = np.maximum(bands[list(members)], _RATIO_FLOOR)
             yield (optical / optical.sum(axis=0)).astype("float32")
+
+    def _ratio(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """A ratio feature in this recipe's form (see :data:`_RATIOS`); NaN where either is."""
+        if self.ratio_form == "quotient":
+            return (np.maximum(a, _RATIO_FLOOR) / np.maximum(b, _RATIO_FLOOR)).astype("float32")
+        a, b = np.maximum(a, 0), np.maximum(b, 0)
+        total = a + b
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(total > 0, a / total, 0.5)  # both at or below 0: neither dominates
+        return np.where(np.isnan(total), np.nan, share).astype("float32")
 
     def _spectra(self) -> list[tuple[int, ...]]:
         """The optical bands of each sensor, in the order of ``optical``."""
@@ -615,6 +635,7 @@ class FeatureRecipe:
             optical=tuple(data.get("optical", ())),
             optical_sets=tuple(data.get("optical_sets", ())),  # one sensor in older models
             pixel_aspect=float(data.get("pixel_aspect", 1.0)),  # square in older models
+            ratio_form=data.get("ratio_form", "quotient"),  # a / b in older models
         )
 
 
@@ -647,7 +668,3 @@ def slope_roughness(
     stacked = np.stack(list(z.values()))
     rough = stacked.max(axis=0) - stacked.min(axis=0)
     return slope.astype("float32"), rough.astype("float32")
-
-
-def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (np.maximum(a, _RATIO_FLOOR) / np.maximum(b, _RATIO_FLOOR)).astype("float32")

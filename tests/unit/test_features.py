@@ -75,7 +75,7 @@ def test_recipe_declares_ratios_terrain_and_halo():
     r = _recipe()
     assert r.ratios == ((2, 3), (4, 3), (4, 2), (1, 0))
     assert r.dem_band == 5
-    assert "K/Th" in r.names and "dem_slope" in r.names and "dem_tpi15" in r.names
+    assert "K/(K+Th)" in r.names and "dem_slope" in r.names and "dem_tpi15" in r.names
     assert r.halo == 7  # tpi window of 15
     assert len(r.feature_sources) == r.n_features
     assert FeatureRecipe.from_dict(r.to_dict()) == r
@@ -84,15 +84,42 @@ def test_recipe_declares_ratios_terrain_and_halo():
 def test_optical_ratios_where_bands_are_named():
     r = FeatureRecipe.build(["blue", "green", "red", "nir", "swir1", "swir2"], [0] * 6, 30.0)
     raw = [n for n in r.names if "/" in n and "kuwahara" not in n]
-    assert raw == ["red/blue", "swir1/nir", "swir1/swir2", "nir/red"]
+    assert raw == ["red/(red+blue)", "swir1/(swir1+nir)", "swir1/(swir1+swir2)", "nir/(nir+red)"]
     assert [n for n in r.names if n.endswith("_kuwahara3") and "/" in n] == [
         f"{n}_kuwahara3" for n in raw
     ]
     block = np.full((6, 1 + 2 * r.halo, 1 + 2 * r.halo), 2.0, dtype="float32")
-    block[0] = 4.0  # blue twice as bright as red
+    block[0] = 6.0  # blue three times as bright as red
     feats = r.compute(block)[:, 0, 0]
-    assert feats[r.names.index("red/blue")] == 0.5
-    assert feats[r.names.index("red/blue_kuwahara5")] == 0.5
+    assert feats[r.names.index("red/(red+blue)")] == 0.25
+    assert feats[r.names.index("red/(red+blue)_kuwahara5")] == 0.25
+
+
+def test_ratios_stay_bounded_where_noisy_grids_reach_zero():
+    """Airborne K, eTh, eU grids hold pixels at or below 0, where a / b reached 240."""
+    r = FeatureRecipe.build(["K", "Th", "U"], [0, 0, 0], 30.0)
+    pixels = {  # K, Th, U -> K/(K+Th)
+        (1.5, 10.0, 2.0): 1.5 / 11.5,
+        (0.39, -1.12, 2.13): 1.0,
+        (-0.13, 0.64, 0.98): 0.0,
+        (-0.22, -0.28, 3.08): 0.5,  # neither: the middle
+    }
+    side = 1 + 2 * r.halo
+    legacy = {k: v for k, v in r.to_dict().items() if k not in ("ratio_form", "names")}
+    old = FeatureRecipe.from_dict(legacy)  # saved before: a / b, as its forest was trained on
+    assert old.ratio_form == "quotient" and "K/Th" in old.names
+    for values, expected in pixels.items():
+        block = np.ones((3, side, side), "float32") * np.array(values, "float32")[:, None, None]
+        feats = dict(zip(r.names, r.compute(block)[:, 0, 0]))
+        assert feats["K/(K+Th)"] == pytest.approx(expected, rel=1e-6)
+        ratios = [v for n, v in feats.items() if "/" in n]
+        assert len(ratios) == 3 * (1 + len(r.kuwahara_sizes))  # the pixel and each Kuwahara
+        assert all(0 <= v <= 1 for v in ratios)
+        quotient = dict(zip(old.names, old.compute(block)[:, 0, 0]))["K/Th"]
+        assert quotient == pytest.approx(max(values[0], 1e-3) / max(values[1], 1e-3), rel=1e-5)
+    block = np.full((3, side, side), 1.0, "float32")
+    block[0, r.halo, r.halo] = np.nan
+    assert np.isnan(dict(zip(r.names, r.compute(block)[:, 0, 0]))["K/(K+Th)"])
 
 
 def test_spectral_shape_from_kuwahara_means_ignores_brightness():
@@ -119,8 +146,9 @@ def test_each_sensor_gets_its_own_ratios_and_spectrum():
     """Sentinel-2 beside Landsat: both scenes' ratios, each spectrum shared out on its own."""
     r = FeatureRecipe.build([*S2, *LANDSAT, "K", "Th"], [*range(14), 13], 10.0)
     ratios = [n for n in r.names if "/" in n and "kuwahara" not in n]
-    assert ratios[0] == "K/Th" and len(ratios) == 1 + 4 + 4
-    assert f"{S2[2]}/{S2[0]}" in ratios and f"{LANDSAT[2]}/{LANDSAT[0]}" in ratios
+    assert ratios[0] == "K/(K+Th)" and len(ratios) == 1 + 4 + 4
+    assert f"{S2[2]}/({S2[2]}+{S2[0]})" in ratios
+    assert f"{LANDSAT[2]}/({LANDSAT[2]}+{LANDSAT[0]})" in ratios
     assert not any(S2[4] in n for n in ratios)  # B8A: the scene's second NIR band
     assert r.optical == (0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12)
     assert r.optical_sets == (0,) * 6 + (1,) * 6

@@ -194,7 +194,7 @@ def test_recipe_screens_the_optical_image_and_nothing_else():
     assert sources == [0]
     assert all(0 in recipe.feature_sources[i] for i in drop)
     kept = [recipe.names[i] for i in range(recipe.n_features) if i not in drop]
-    assert "K/Th" in kept and "Th_kuwahara5" in kept and "blue_share_kuwahara3" not in kept
+    assert "K/(K+Th)" in kept and "Th_kuwahara5" in kept and "blue_share_kuwahara3" not in kept
     assert len(kept) + len(drop) == recipe.n_features
     assert FeatureRecipe.build(names, source, 30.0, "raw").optical_screens() == []
     assert screens_for(FeatureRecipe.build(names[6:], [0, 0, 0], 30.0, "default")) == []
