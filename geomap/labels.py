@@ -338,6 +338,10 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
     column = _label_column(frame, path, column)
     placed = frame.geometry.notna() & ~frame.geometry.is_empty
     unset = int((placed & frame[column].isna()).sum())  # empty cells, NULLs: blank classes
+    unplaced = frame[column][~placed & frame[column].notna()]  # a lost GPS fix, a NULL shape
+    unplaced = unplaced[~unplaced.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray)))]
+    unplaced = unplaced.map(_class_name)
+    unplaced = unplaced[unplaced != ""]
     frame = frame[placed & frame[column].notna()]
     if frame.empty:
         raise LabelError(
@@ -374,6 +378,8 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
         crs=frame.crs,
     ).reset_index(drop=True)
     out.attrs["blank_classes"] = blank
+    out.attrs["no_geometry"] = int(len(unplaced))
+    out.attrs["classes_without_geometry"] = sorted(set(unplaced) - set(names), key=str)
     out.attrs["site_key"] = key
     if "ignored_crs" in frame.attrs:
         out.attrs["ignored_crs"] = frame.attrs["ignored_crs"]

@@ -114,6 +114,8 @@ def sample_labels(
         "points_outside_grid": n_points - int((kind == "point").sum()),
         "polygon_pixels": int((kind == "polygon").sum()),
         "blank_classes": int(labels.attrs.get("blank_classes", 0)),
+        "no_geometry": int(labels.attrs.get("no_geometry", 0)),
+        "classes_without_geometry": list(labels.attrs.get("classes_without_geometry", [])),
         "site_key": labels.attrs.get("site_key", "fid"),
         "classes_off_grid": class_order(set(labels["label"]) - set(samples.labels)),
         "conflicting_pixels": _conflicts(samples),
@@ -187,6 +189,12 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
     blank = counts.get("blank_classes", 0)
     if blank:
         notes.append(f"{blank} observations in '{path.name}' have a blank class and are not used.")
+    unplaced = counts.get("no_geometry", 0)
+    if unplaced:
+        notes.append(
+            f"{unplaced} observations in '{path.name}' have no geometry (no point or polygon: a "
+            "lost GPS fix, a row never placed) and are not used; give them coordinates."
+        )
     outside = counts.get("points_outside_grid", 0)
     if outside:
         notes.append(
@@ -216,7 +224,11 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
             "polygon over it, as the most detailed mapping; if a large outline (a regional unit, "
             "a map sheet) sits over detailed units by mistake, remove it or clip it."
         )
-    lost = [*counts.get("classes_off_grid", []), *counts.get("classes_on_nodata", [])]
+    lost = [
+        *counts.get("classes_without_geometry", []),
+        *counts.get("classes_off_grid", []),
+        *counts.get("classes_on_nodata", []),
+    ]
     if lost:
         notes.append(
             f"Class(es) {', '.join(repr(str(c)) for c in lost)} of '{path.name}' have no "

@@ -178,6 +178,23 @@ def test_blank_classes_are_not_observations(tmp_path, stack):
         read_labels(p, "lithology")
 
 
+def test_observations_without_a_geometry_are_counted_and_a_class_they_hold_named(tmp_path, stack):
+    """Lost GPS fixes: the rows are read with a NULL shape; every 'dolerite' was one."""
+    p = tmp_path / "obs.gpkg"
+    frame = points(n=6, labels=["granite", "basalt", "granite", "dolerite", "basalt", "dolerite"])
+    frame.loc[[2, 3, 5], "geometry"] = None
+    frame.to_file(p)
+    labels = read_labels(p, "lithology")
+    assert list(labels["label"]) == ["granite", "basalt", "basalt"]
+    notes = placement_notes(p, sample_labels(labels, stack.grid).counts)
+    assert notes == [
+        "3 observations in 'obs.gpkg' have no geometry (no point or polygon: a lost GPS fix, a "
+        "row never placed) and are not used; give them coordinates.",
+        "Class(es) 'dolerite' of 'obs.gpkg' have no observation where the rasters have data, so "
+        "the map cannot show them. Add observations of them inside the rasters.",
+    ]
+
+
 def test_each_observation_is_named_as_the_geologist_finds_it_in_the_file(tmp_path, stack):
     p = tmp_path / "obs.gpkg"
     frame = points(labels=["granite", "", "basalt", "granite"])
