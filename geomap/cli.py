@@ -157,12 +157,16 @@ def _log_figures(report: dict) -> None:
 def _n_sites(report: dict) -> str:
     """The sites written, and how many were asked for when fewer lie far enough apart."""
     sites = report["suggested_samples"]
-    fewer = sites["n_written"] < sites["n_requested"]
-    return f"{sites['n_written']}" + (
-        f" (of {sites['n_requested']} asked for: no more lie {sites['min_spacing_m']:g} m "
-        "apart where the map can be reached)"
-        if fewer
-        else ""
+    if sites["n_written"] >= sites["n_requested"]:
+        return f"{sites['n_written']}"
+    if sites["reachable_pixels"] < sites["n_requested"]:
+        return (
+            f"{sites['n_written']} (of {sites['n_requested']} asked for: the map has "
+            f"{sites['reachable_pixels']} pixel(s) to suggest)"
+        )
+    return (
+        f"{sites['n_written']} (of {sites['n_requested']} asked for: no more lie "
+        f"{sites['min_spacing_m']:g} m apart where the map can be reached)"
     )
 
 

@@ -317,18 +317,16 @@ class SiteCandidates:
     def select(self) -> gpd.GeoDataFrame:
         """The ``n`` sites, ranked by discounted score, at least ``min_spacing`` apart.
 
-        Fewer than ``n`` rows come back only when the spacing leaves no room for more.
+        Fewer than ``n`` rows come back when the spacing leaves no room for more, or the map
+        has fewer pixels (a map of 28 coarse pixels, with the default 30 sites).
 
         Raises
         ------
         InputDataError
-            If ``n`` exceeds the mapped pixels, or no mapped pixel is within walking distance.
+            If no mapped pixel is within walking distance.
         """
-        if self.n > self.valid_pixels:
-            raise InputDataError(
-                f"{self.n} sites were asked for but the map has {self.valid_pixels} mapped "
-                f"pixel(s); ask for at most {self.valid_pixels}."
-            )
+        if not self._pool and (self.access is None or not self.valid_pixels):
+            raise InputDataError("The map has no mapped pixel to suggest field sites on.")
         if not self._pool:
             raise InputDataError(
                 f"None of the {self.valid_pixels} mapped pixels lies within "

@@ -477,11 +477,14 @@ def test_a_crs_without_an_epsg_code_is_one_short_line_on_the_terminal():
 def test_fewer_sites_than_asked_for_are_said_on_the_terminal():
     from geomap.cli import _n_sites
 
-    report = {"suggested_samples": {"n_written": 16, "n_requested": 30, "min_spacing_m": 250.0}}
+    sites = {"n_written": 16, "n_requested": 30, "min_spacing_m": 250.0, "reachable_pixels": 900}
+    report = {"suggested_samples": sites}
     assert _n_sites(report) == (
         "16 (of 30 asked for: no more lie 250 m apart where the map can be reached)"
     )
-    report["suggested_samples"]["n_written"] = 30
+    sites |= {"n_written": 28, "reachable_pixels": 28}  # --resolution 3000: a map of 28 pixels
+    assert _n_sites(report) == "28 (of 30 asked for: the map has 28 pixel(s) to suggest)"
+    sites["n_written"] = 30
     assert _n_sites(report) == "30"
 
 
