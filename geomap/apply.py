@@ -28,8 +28,11 @@ from geomap.trust import SiteRequest, TrustLayers, bundle_applicability, staged_
 from geomap.workflow import MODELS, Progress, input_records, write_forest_outputs
 
 
-def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> dict:
-    """Write the outputs of a bundle of any kind; the report's ``prediction`` entries."""
+def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> tuple[dict, list]:
+    """Write the outputs of a bundle of any kind.
+
+    Returns the report's ``prediction`` entries and the warnings the prediction itself gives.
+    """
     kind = bundle.get("kind", "rf")
     if kind == "rf":
         names = bundle["class_names"]
@@ -45,13 +48,13 @@ def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> dict:
             "prediction": summary.to_dict(names),
             "spectral_screen": describe_screens(bundle["estimator"].screens_),
             **(trust.finish(tmp) if trust is not None else {}),
-        }
+        }, summary.screen_notes(stack)
     if kind not in MODELS:
         raise ModelError(
             f"Model bundle of kind '{kind}' cannot be applied with `geomap predict`; run "
             f"`geomap {kind}` again on the new rasters."
         )
-    return write_som_outputs(tmp, stack, recipe, bundle, block_size, progress)
+    return write_som_outputs(tmp, stack, recipe, bundle, block_size, progress), []
 
 
 def suggest(
@@ -131,7 +134,9 @@ def _predict(model_path, rasters, out, block_size, overwrite, progress, nodata) 
     rasters, notes = training_order(bundle, rasters)
     with open_for_bundle(bundle, rasters, Path(model_path), nodata) as stack:
         with staged_output(out, overwrite) as tmp:
-            prediction = _predict_outputs(tmp, stack, recipe, bundle, block_size, progress)
+            prediction, screened = _predict_outputs(
+                tmp, stack, recipe, bundle, block_size, progress
+            )
             report = {
                 "geomap_version": __version__,
                 "model": str(model_path),
@@ -140,7 +145,8 @@ def _predict(model_path, rasters, out, block_size, overwrite, progress, nodata) 
                 "warnings": notes
                 + stack.file_notes()
                 + stack.footprint_notes()
-                + scale_notes(bundle, stack),
+                + scale_notes(bundle, stack)
+                + screened,
                 **prediction,
                 "timings_seconds": {"total": round(time.perf_counter() - t_start, 3)},
             }

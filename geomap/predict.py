@@ -30,6 +30,8 @@ from geomap.sources import GDAL_CACHE_BYTES
 from geomap.stack import BLOCK_SIZE, RasterStack
 
 UNCERTAINTY_BANDS = ("entropy", "margin", "missing_inputs")
+#: Share of the map over which a raster screened out gets a warning of its own.
+SCREENED_SOURCE_SHARE = 0.5
 log = logging.getLogger("geomap")
 
 
@@ -43,6 +45,7 @@ class PredictionSummary:
     screened_pixels: int = 0
     nodata_pixels: int = 0
     source_nodata_pixels: list = field(default_factory=list)
+    source_screened_pixels: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
 
     def to_dict(self, class_names: Sequence[str]) -> dict:
@@ -55,8 +58,27 @@ class PredictionSummary:
             "screened_pixels": self.screened_pixels,
             "pixels_per_class": dict(zip(class_names, self.class_pixels.tolist())),
             "source_nodata_fraction": [round(c / total, 6) for c in self.source_nodata_pixels],
+            "source_screened_fraction": [round(c / total, 6) for c in self.source_screened_pixels],
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
+
+    def screen_notes(self, stack) -> list[str]:
+        """Warn of rasters the spectral screen left out over most of the map (units, scale)."""
+        shares = {
+            source.path.name: screened / max(self.mapped_pixels, 1)
+            for source, screened in zip(stack.sources, self.source_screened_pixels)
+        }
+        shares = {name: share for name, share in shares.items() if share >= SCREENED_SOURCE_SHARE}
+        if not shares:
+            return []
+        low, high = f"{min(shares.values()):.0%}", f"{max(shares.values()):.0%}"
+        return [
+            f"Raster(s) {', '.join(repr(n) for n in shares)}: unlike every training "
+            f"observation's spectra on {low if low == high else f'{low} to {high}'} of the map "
+            "and left out there, so those pixels are mapped from the other rasters, less "
+            "accurately. If the scene is hazy, take another; if its values are in other units "
+            "or another scale than at training (reflectance 0-1 against 0-10000), convert them."
+        ]
 
 
 def smooth_probabilities(proba: np.ndarray, size: int) -> np.ndarray:
@@ -165,7 +187,9 @@ def predict_stack(
     n_cls, grid = len(class_names), stack.grid
     pad = smooth // 2
     summary = PredictionSummary(
-        class_pixels=np.zeros(n_cls, "int64"), source_nodata_pixels=[0] * len(stack.sources)
+        class_pixels=np.zeros(n_cls, "int64"),
+        source_nodata_pixels=[0] * len(stack.sources),
+        source_screened_pixels=[0] * len(stack.sources),
     )
     seconds = {"features": 0.0, "model": 0.0, "write": 0.0}
     paths = {
@@ -360,3 +384,4 @@ def write_class_window(job: _Window, proba: np.ndarray, writers, summary, stack)
     summary.screened_pixels += int((job.source_screened.any(axis=-1) & ~nodata).sum())
     for s in range(len(stack.sources)):
         summary.source_nodata_pixels[s] += int(job.source_missing[..., s].sum())
+        summary.source_screened_pixels[s] += int((job.source_screened[..., s] & ~nodata).sum())

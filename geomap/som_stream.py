@@ -112,7 +112,9 @@ def stream_som(
 
     def counts(n: int) -> PredictionSummary:
         return PredictionSummary(
-            np.zeros(n, "int64"), source_nodata_pixels=[0] * len(stack.sources)
+            np.zeros(n, "int64"),
+            source_nodata_pixels=[0] * len(stack.sources),
+            source_screened_pixels=[0] * len(stack.sources),
         )
 
     summary = SOMSummary(counts(layers.clusters.n_clusters_))

@@ -553,6 +553,7 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
                 tmp, stack, t.recipe, bundle, per_class, config.block_size, progress, trust
             )
             report["prediction"] = summary.to_dict(t.names)
+            report["warnings"] += summary.screen_notes(stack)
             checks = write_observations_to_check(
                 tmp, t.samples, t.y, t.cv["spatial_oof_proba"], t.names, stack.grid.crs
             )

@@ -319,6 +319,32 @@ def test_predict_says_which_raster_alone_shrinks_the_map(result, demo_scene, tmp
         assert part.width == full.width and part.height < 0.6 * full.height
 
 
+def test_predict_says_when_the_screen_leaves_a_raster_out_over_most_of_the_map(
+    result, demo_scene, tmp_path
+):
+    """The next sheet's Landsat delivered as reflectance 0-1: the model knows 0-10000."""
+    out, _ = result
+    landsat = demo_scene.rasters[0]
+    scaled = tmp_path / landsat.name
+    with rasterio.open(landsat) as src:
+        data = src.read(masked=True).astype("float32") / 10000
+        with rasterio.open(
+            scaled, "w", **(src.profile | {"dtype": "float32", "nodata": -1})
+        ) as dst:
+            dst.write(data.filled(-1))
+            dst.descriptions = src.descriptions
+    report = predict(out / "model.skops", [scaled, *demo_scene.rasters[1:]], tmp_path / "sheet2")
+    (note,) = [w for w in report["warnings"] if "spectra" in w]
+    share = report["prediction"]["source_screened_fraction"][0]
+    assert share > 0.9 and note.startswith(f"Raster(s) '{landsat.name}': unlike every training")
+    assert f"on {share:.0%} of the map" in note and "reflectance 0-1" in note
+    assert not [
+        w
+        for w in predict(out / "model.skops", demo_scene.rasters, tmp_path / "same")["warnings"]
+        if "spectra" in w
+    ]  # the training rasters: screened only under haze
+
+
 def test_predict_refuses_a_raster_of_another_kind_and_says_which(result, demo_scene, tmp_path):
     out, _ = result
     wrong = [demo_scene.rasters[i] for i in (0, 1, 2, 2)]  # magnetics where the DEM was
