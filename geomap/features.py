@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -73,6 +74,8 @@ _RATIOS = (
     ("nir", "red"),
 )
 _RATIO_FLOOR = 1e-3
+#: Bands of a raster from which geomap says when it recognises none of them.
+UNNAMED_BANDS = 3
 _OPTICAL = ("blue", "green", "red", "nir", "swir1", "swir2")
 _OPTICAL_WORDS = set().union(*(_KIND_TOKENS[k] for k in _OPTICAL))
 #: Geophysical quantities: never one image with a satellite's bands, even on its grid.
@@ -386,6 +389,31 @@ class FeatureRecipe:
             band_grid=stack.band_grid,
             pixel_aspect=stack.grid.pixel_aspect,
         )
+
+    def unnamed_notes(self, paths: Sequence[Path]) -> list[str]:
+        """Rasters of :data:`UNNAMED_BANDS` bands or more none of which is named as a kind.
+
+        A satellite scene whose bands carry no descriptions gets none of the ratios, spectral
+        shares and screen, nor terrain; ``paths`` are the stack's sources, in order.
+        """
+        if self.preset == "raw":
+            return []
+        kinds = band_kinds(self.band_names)
+        source = np.asarray(self.band_source)
+        notes = []
+        for s, path in enumerate(paths):
+            bands = np.flatnonzero(source == s)
+            if len(bands) >= UNNAMED_BANDS and all(kinds[b] is None for b in bands):
+                notes.append(
+                    f"Raster '{Path(path).name}': none of its {len(bands)} bands is named as a "
+                    f"kind geomap knows (read as {self.band_names[bands[0]]}, ...), so it gets "
+                    "no band ratios, spectral shares, spectral screen or terrain. If it is a "
+                    "satellite scene or a radiometric survey, name its bands in the file (band "
+                    "descriptions such as blue, green, red, nir, swir1, swir2; B2...B12; K, eTh, "
+                    "eU), e.g. with gdal_edit.py -mo or in QGIS, or give one file per band named "
+                    "so."
+                )
+        return notes
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", tuple(self._names()))

@@ -310,7 +310,7 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
             "inputs": input_files(config),
             **stack.describe(),
             "features": recipe.to_dict(),
-            "warnings": stack.notes(),
+            "warnings": stack.notes() + recipe.unnamed_notes([s.path for s in stack.sources]),
         }
         if config.model == "som-clusters" and config.labels is not None:
             report["warnings"].append(

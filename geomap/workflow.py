@@ -390,6 +390,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
     samples, X, counts = prepare_samples(stack, recipe, Path(config.labels), placed)
     names, y, notes = encode_classes(samples.labels, Path(config.labels), legend)
     notes = legend_notes + placement_notes(Path(config.labels), counts) + notes
+    notes += recipe.unnamed_notes([s.path for s in stack.sources])
     estimator = LithologyForest(
         n_estimators=config.trees,
         feature_groups=feature_groups(recipe),

@@ -122,6 +122,19 @@ def test_ratios_stay_bounded_where_noisy_grids_reach_zero():
     assert np.isnan(dict(zip(r.names, r.compute(block)[:, 0, 0]))["K/(K+Th)"])
 
 
+def test_a_scene_whose_bands_are_not_named_is_said_to_get_no_ratios():
+    """A six-band Landsat file without band descriptions: its bands read as W_ls8_b1..b6."""
+    names = [f"W_ls8_b{i}" for i in range(1, 7)] + ["K", "Th", "U"] + ["Ag_ppm", "Au_ppb", "Cu"]
+    r = FeatureRecipe.build(names, [0] * 6 + [1] * 3 + [2, 3, 4], 30.0)
+    (note,) = r.unnamed_notes(["W_ls8.tif", "radiometrics.tif", "Ag.tif", "Au.tif", "Cu.tif"])
+    assert note.startswith("Raster 'W_ls8.tif': none of its 6 bands is named as a kind geomap")
+    assert "(read as W_ls8_b1, ...)" in note and "blue, green, red, nir" in note
+    named = FeatureRecipe.build(["blue", "green", "red", "nir", "swir1", "swir2"], [0] * 6, 30.0)
+    assert named.unnamed_notes(["landsat.tif"]) == []
+    raw = FeatureRecipe.build(names, [0] * 6 + [1] * 3 + [2, 3, 4], 30.0, "raw")
+    assert raw.unnamed_notes(["W_ls8.tif", "r.tif", "a.tif", "b.tif", "c.tif"]) == []
+
+
 def test_spectral_shape_from_kuwahara_means_ignores_brightness():
     r = FeatureRecipe.build(["blue", "green", "red", "nir", "swir1", "swir2", "K"], [0] * 7, 30.0)
     shares = [r.names.index(f"{b}_share_kuwahara3") for b in r.band_names[:6]]
