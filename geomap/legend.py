@@ -86,6 +86,12 @@ class Legend:
         key = _key_column(table, columns, values, label_column, path, own)
         name = next((columns[c] for c in columns if _is_name(c) and columns[c] != key), None)
         colour = next((columns[c] for c in columns if _is_colour(c) and columns[c] != key), None)
+        channels = _channel_columns(columns, key) if colour is None else None
+        if channels is not None:  # RED, GREEN, BLUE columns, as GIS tools export a palette
+            cells = table[list(channels)].fillna("").map(lambda v: re.sub(r"\.0*$", "", v.strip()))
+            table["_colour"] = cells.agg(",".join, axis=1)  # 40.0 from a spreadsheet: 40
+            table.loc[table[list(channels)].isna().all(axis=1), "_colour"] = ""
+            colour = "_colour"
         if name is None and colour is None:
             raise LabelError(
                 f"Legend '{path}': column '{key}' holds the observations' values, but no column "
@@ -193,6 +199,18 @@ def _is_colour(column: str) -> bool:
     return column in COLOUR_COLUMNS or column.startswith(("colour", "color"))
 
 
+#: Column names of a colour given as three columns, from the most to the least usual.
+CHANNEL_COLUMNS = (("red", "green", "blue"), ("r", "g", "b"))
+
+
+def _channel_columns(columns: dict, key) -> tuple | None:
+    """The red, green and blue columns of a legend (by casefolded name), if it has them."""
+    for names in CHANNEL_COLUMNS:
+        if all(n in columns and columns[n] != key for n in names):
+            return tuple(columns[n] for n in names)
+    return None
+
+
 def _text(value) -> str:
     """A cell as text; "3.0" as "3", as an observation value read as a number gives it."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -237,13 +255,17 @@ def _key_column(
     return candidates[int(np.argmax(hits))]
 
 
-_RGB = re.compile(r"^(?:rgb\s*\()?\s*(\d{1,3})\s*[,; ]\s*(\d{1,3})\s*[,; ]\s*(\d{1,3})\s*\)?$")
+_RGB = re.compile(
+    r"^(?:rgba?\s*\()?\s*(\d{1,3})\s*[,; ]\s*(\d{1,3})\s*[,; ]\s*(\d{1,3})"
+    r"(?:\s*[,; ]\s*(?:\d{1,3}|[01]?\.\d+|[01]))?\s*\)?$"  # an alpha (QGIS: r,g,b,a) is ignored
+)
 
 
 def parse_colour(value, path: Path, line: int) -> tuple[int, int, int]:
     """(r, g, b) 0..255 of a legend's colour cell.
 
-    Accepted: '#rrggbb', '#rgb', 'rrggbb', 'r,g,b' (0..255), 'rgb(r, g, b)' or a colour name.
+    Accepted: '#rrggbb', '#rgb', '#rrggbbaa', 'rrggbb', 'r,g,b' (0..255) with or without an
+    alpha ('r,g,b,a', as QGIS writes), 'rgb(r, g, b)', 'rgba(r, g, b, a)' or a colour name.
     """
     text = str(value).strip()
     numbers = _RGB.match(text)

@@ -186,6 +186,9 @@ def test_a_legend_without_labels_is_refused(coded, capsys):
         ("228, 120, 30", (228, 120, 30)),
         ("rgb(1 2 3)", (1, 2, 3)),
         ("navy", (0, 0, 128)),
+        ("255,255,190,255", (255, 255, 190)),  # QGIS writes the alpha
+        ("rgba(1, 2, 3, 0.5)", (1, 2, 3)),
+        ("#e4781eff", (228, 120, 30)),
     ],
 )
 def test_colour_cells(cell, rgb, tmp_path):
@@ -218,6 +221,9 @@ def test_a_geomap_legend_csv_does_not_lend_its_map_codes_to_integer_observations
         ("code;colour name;unit\n2.10;red;Chert\n2.1;blue;Marl\n", ["2.10", "2.1"],
          {"2.10": "Chert", "2.1": "Marl"}, {"Chert": (255, 0, 0), "Marl": (0, 0, 255)}),
         ("value,name\n3.0,Gneiss\n", ["3"], {"3": "Gneiss"}, {}),
+        ("CODE,NAME,RED,GREEN,BLUE\n1,Basalt,40,40,40\n2,Tuff,,,\n", ["1", "2"],
+         {"1": "Basalt", "2": "Tuff"}, {"Basalt": (40, 40, 40)}),  # a palette as GIS tools export
+        ("code;r;g;b\n7;230.0;0.0;0.0\n", ["7"], {"7": "7"}, {"7": (230, 0, 0)}),
     ],
 )  # fmt: skip
 def test_legend_cells_are_read_as_written(tmp_path, text, values, rename, colours):
