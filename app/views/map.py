@@ -35,6 +35,11 @@ offered = [
     *([CHECKS] if (out / "observations_to_check.gpkg").exists() else []),
 ]
 DEFAULT = ("Lithology", "SOM clusters", "Uncertainty: margin", POINTS, CHECKS)
+kept = st.session_state.get("map_layers")
+if kept:  # chosen for another run: keep what this one has too, else its defaults
+    st.session_state.map_layers = [t for t in kept if t in offered] or [
+        t for t in DEFAULT if t in offered
+    ]
 
 controls, legend = st.columns([3, 1])
 with controls:
@@ -55,6 +60,8 @@ with controls:
         help="Without a basemap nothing is fetched from the internet.",
     )
 
+if not chosen:
+    st.info("Choose a layer to show in the box 'Layers'.", icon=":material/layers:")
 bounds = mapview.rendered(out, first)[1]
 rows = len(chosen) + (1 if mapview.BASEMAPS[basemap] else 0)  # entries of the layer control
 center, zoom = session.map_view(result["key"], (tuple(chosen), opacity, basemap))

@@ -394,6 +394,24 @@ def test_som_modes_train_and_map(app, model):
     assert any(f"{shown}.aux.xml lies beside it" in c for c in captions)
 
 
+def test_the_map_of_another_kind_of_run_shows_its_own_layers(trained):
+    """Layers kept from a forest's map: a SOM clusters run offers none of most of them."""
+    trained.switch_page("views/map.py").run()
+    assert "Lithology" in trained.multiselect(key="map_layers").value
+    trained.switch_page("views/train.py").run()
+    trained.radio(key="model").set_value("som-clusters").run()
+    trained.number_input(key="clusters").set_value(4)
+    trained.number_input(key="som_side").set_value(6)
+    trained.number_input(key="iterations").set_value(2000)
+    trained.button(key="train").click().run()
+    trained.switch_page("views/map.py").run()
+    assert not trained.exception and not _errors(trained) and not trained.warning
+    assert trained.multiselect(key="map_layers").value[0] == "SOM clusters"
+    trained.multiselect(key="map_layers").set_value([]).run()  # cleared on purpose: stays so
+    assert trained.multiselect(key="map_layers").value == []
+    assert any("Choose a layer" in i.value for i in trained.info)
+
+
 def test_choices_survive_a_visit_to_other_pages(app):
     demo = session.demo_inputs()
     app.session_state["source"] = "upload"
