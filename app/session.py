@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import rasterio
 import streamlit as st
@@ -133,7 +134,7 @@ KEEP_SECONDS = 12 * 3600
 #: What a reload finds again, besides the values of :data:`KEPT_WIDGETS`.
 _PERSISTED = (
     *("workspace", "inputs", "runs", "current_run", "source", "saved_uploads", "kept_uploads"),
-    "map_view",
+    *("map_view", "training"),
 )
 
 
@@ -309,6 +310,18 @@ def map_left() -> None:
     st.session_state.pop("map_on_screen", None)
 
 
+def stop() -> NoReturn:
+    """End the page here, as ``st.stop()``, once the session's state is kept for a reload.
+
+    After ``st.stop()`` every read of the session state stops again, so the frame's ``finally``
+    cannot keep it: a page that stopped early (Train before any run) lost its settings on a
+    reload. The map is not drawn on a stopped page.
+    """
+    map_left()
+    remember()
+    st.stop()
+
+
 #: The command line's options in core messages, and the app's controls that do the same.
 _CONTROLS = (
     (r"with --label-crs, e\.g\. --label-crs (\S+?)([.,])", r"in the box '{crs}', e.g. \1\2"),
@@ -443,8 +456,12 @@ def describe_params(params: dict) -> str:
 
 
 def begin_training(key: str) -> None:
-    """Note that a run started: a page that finds it unfinished says it was stopped."""
+    """Note that a run started: a page that finds it unfinished says it was stopped.
+
+    Kept for a reload at once: a reload stops the training, and the stopped page keeps nothing.
+    """
     st.session_state.training = key
+    remember()
 
 
 def end_training() -> None:

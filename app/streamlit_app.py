@@ -86,7 +86,7 @@ if session.interrupted():
     )
 try:
     navigation.run()
-finally:  # also when a page stops early (st.stop)
+finally:  # a page that stops early (session.stop) has kept its state: reads here would stop
     if navigation.url_path != "map":
         session.map_left()
     session.remember()

@@ -171,7 +171,7 @@ elif source == "upload":
     data = _sync_uploads()
 else:
     st.info("Open the demo scene, or upload rasters and observations.")
-    st.stop()
+    session.stop()
 
 if data.labels is not None and not data.demo:
     csv_file = data.labels.suffix.lower() == ".csv"

@@ -20,7 +20,7 @@ st.title("Export")
 result = session.current_run()
 if result is None:
     st.info("Train a model first: the files of the latest run are offered here.")
-    st.stop()
+    session.stop()
 out: Path = result["out"]
 stale = session.stale_note(result, session.inputs())
 if stale:

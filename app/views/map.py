@@ -16,7 +16,7 @@ result = session.current_run()
 if result is None:
     st.info("Train a model first: the map shows the result of the latest run.")
     st.page_link("views/train.py", label="Go to Train", icon=":material/arrow_back:")
-    st.stop()
+    session.stop()
 
 stale = session.stale_note(result, session.inputs())
 if stale:

@@ -20,18 +20,18 @@ data = session.inputs()
 if not data.rasters:
     st.info("Choose the rasters (and observations) on the Data page first.")
     st.page_link("views/data.py", label="Go to Data", icon=":material/arrow_back:")
-    st.stop()
+    session.stop()
 if data.problem:
     st.error(f"The Data page could not read these inputs: {data.problem}", icon=":material/error:")
     st.page_link("views/data.py", label="Go to Data", icon=":material/arrow_back:")
-    st.stop()
+    session.stop()
 model = st.radio("Model", list(MODELS), format_func=MODELS.get, key="model")
 if model != "som-clusters" and not data.ready:
     st.info(
         "This model learns from observations: add them and their class column on the Data page."
     )
     st.page_link("views/data.py", label="Go to Data", icon=":material/arrow_back:")
-    st.stop()
+    session.stop()
 
 
 def _forest_options() -> dict:
@@ -147,7 +147,7 @@ if submitted:
 
 result = session.current_run()
 if result is None:
-    st.stop()
+    session.stop()
 stale = session.stale_note(result, data)
 if stale:
     st.info(stale, icon=":material/update:")

@@ -434,6 +434,44 @@ def test_choices_survive_a_visit_to_other_pages(app):
     assert not app.exception and not app.warning
 
 
+def _reloaded(app) -> AppTest:
+    """The app as a reload of ``app``'s address finds it: a new browser session, same token."""
+    again = AppTest.from_file(str(APP), default_timeout=300)
+    again.query_params["session"] = app.session_state["token"]
+    again.run()
+    assert not again.exception
+    return again
+
+
+def test_settings_made_before_the_first_training_survive_a_reload(app):
+    """The Train page stops early until a run exists: it still keeps its settings."""
+    app.run()
+    app.button(key="open_demo").click().run()
+    app.switch_page("views/train.py").run()
+    app.slider(key="trees").set_value(50).run()
+    app.selectbox(key="features").select("raw").run()
+    again = _reloaded(app)
+    again.switch_page("views/train.py").run()
+    assert again.slider(key="trees").value == 50 and again.selectbox(key="features").value == "raw"
+
+
+def test_a_reload_during_training_says_the_training_stopped(app, monkeypatch):
+    """A reload stops the page that trains (Streamlit stops it as below); the new page says so."""
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    def stopped(*args, **kwargs):
+        raise StopException()
+
+    monkeypatch.setattr("geomap.workflow.run", stopped)
+    app.run()
+    app.button(key="open_demo").click().run()
+    app.switch_page("views/train.py").run()
+    app.button(key="train").click().run()
+    assert "runs" not in app.session_state or not app.session_state["runs"]
+    again = _reloaded(app)
+    assert any("The last training stopped before it finished" in w.value for w in again.warning)
+
+
 def test_a_reloaded_page_finds_its_uploads_runs_and_choices(trained):
     token = trained.session_state["token"]
     assert trained.query_params["session"] == token  # in the address
