@@ -201,7 +201,7 @@ def applicability_figures(t: Trained, truth: np.ndarray, app, window: int) -> tu
 def suggested_pixels(t: Trained, app, layers: dict, n: int, window: int) -> np.ndarray:
     """Flat indices of the N sites geomap suggests, collected window by window."""
     g = t.grid
-    spacing = default_spacing(g.bounds, n)
+    spacing = default_spacing(g.width * g.height * g.pixel_area_m2, n)
     candidates = SiteCandidates(app, t.names, n, spacing, g.crs)
     for idx in windows(g, window):
         x, y = g.xy(idx // g.width, idx % g.width)
