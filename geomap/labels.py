@@ -519,17 +519,46 @@ def lookalike_notes(names: Sequence[str], path: Path) -> list[str]:
     ]
 
 
+#: Most classes a map holds: uint8 codes, 255 for no data.
+MAX_CLASSES = 255
+
+
+def check_class_count(names: Sequence[str], path: Path) -> None:
+    """Refuse more classes than a map holds (:data:`MAX_CLASSES`)."""
+    if len(names) > MAX_CLASSES:
+        raise LabelError(
+            f"Labels '{path}': {len(names)} classes on the rasters; a map holds at most "
+            f"{MAX_CLASSES} (one byte per pixel). Merge units with a legend CSV (several values "
+            "under one name), or pick a column of broader units."
+        )
+
+
 #: Samples below which a class is named as having too few for its figures to mean much.
 FEW_SAMPLES = 5
+#: Classes with too few samples named one note each; more share one note naming the first
+#: :data:`FEW_SAMPLE_NAMES`.
+FEW_SAMPLE_NOTES = 3
+FEW_SAMPLE_NAMES = 20
 
 
 def few_sample_notes(counts: dict[str, int]) -> list[str]:
-    """Warnings on classes with fewer than :data:`FEW_SAMPLES` samples (name -> count)."""
+    """Warnings on classes with fewer than :data:`FEW_SAMPLES` samples (name -> count).
+
+    One per class for a few of them, else one for all (150 units of 2 points each gave 150).
+    """
+    few = {name: n for name, n in counts.items() if n < FEW_SAMPLES}
+    if len(few) <= FEW_SAMPLE_NOTES:
+        return [
+            f"Class '{name}' has only {n} sample(s); its accuracy figures mean little and it may "
+            "vanish from cross-validation folds. Add observations of it."
+            for name, n in few.items()
+        ]
+    named = ", ".join(f"'{name}' ({n})" for name, n in list(few.items())[:FEW_SAMPLE_NAMES])
+    more = f" and {len(few) - FEW_SAMPLE_NAMES} more" if len(few) > FEW_SAMPLE_NAMES else ""
     return [
-        f"Class '{name}' has only {n} sample(s); its accuracy figures mean little and it may "
-        "vanish from cross-validation folds. Add observations of it."
-        for name, n in counts.items()
-        if n < FEW_SAMPLES
+        f"{len(few)} of {len(counts)} classes have fewer than {FEW_SAMPLES} samples: {named}"
+        f"{more}. Their accuracy figures mean little and they may vanish from cross-validation "
+        "folds. Add observations of them, or merge units with a legend CSV."
     ]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomap.labels import class_order, few_sample_notes, lookalike_notes
+from geomap.labels import check_class_count, class_order, few_sample_notes, lookalike_notes
 from geomap.legend import read_named
 from geomap.placement import placement_notes, sample_labels
 from geomap.stack import RasterStack
@@ -46,6 +46,7 @@ def describe_inputs(
         out["warnings"] += notes
         samples = sample_labels(frame, stack.grid, max_per_class=max_per_class, random_state=0)
     names = key.sort(samples.labels) if key is not None else class_order(samples.labels)
+    check_class_count(names, Path(labels))
     counts = {str(n): int(np.sum(samples.labels == n)) for n in names}
     out["samples"] = {"counts": samples.counts, "per_class": counts}
     out["warnings"] += _sample_warnings(Path(labels), samples.counts, counts)

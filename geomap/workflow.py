@@ -36,7 +36,7 @@ from geomap.export import (
     write_qml,
 )
 from geomap.features import FeatureRecipe
-from geomap.labels import class_order, few_sample_notes, lookalike_notes
+from geomap.labels import check_class_count, class_order, few_sample_notes, lookalike_notes
 from geomap.legend import Legend, read_named
 from geomap.models import LithologyForest
 from geomap.placement import Samples, extract_features, placement_notes, sample_labels
@@ -234,8 +234,7 @@ def encode_classes(
             f"('{names[0]}'); a map needs at least two. Add observations of other rock types or "
             "check --label-column."
         )
-    if len(names) > 255:
-        raise LabelError(f"Labels '{labels_path}': {len(names)} classes; geomap maps at most 255.")
+    check_class_count(names, labels_path)
     unique, inverse = np.unique(labels, return_inverse=True)
     codes = np.array([names.index(u) for u in unique])[inverse.ravel()]
     counts = np.bincount(codes, minlength=len(names))

@@ -715,3 +715,6 @@ def test_classes_with_few_samples_are_named_alike_by_the_data_page_and_the_run()
     notes = few_sample_notes({"granite": 40, "gabbro": 4, "dyke": 1})
     assert [n.split("'")[1] for n in notes] == ["gabbro", "dyke"]
     assert "vanish from cross-validation folds" in notes[0]
+    (note,) = few_sample_notes({"granite": 40} | {f"unit {i}": 2 for i in range(150)})
+    assert note.startswith("150 of 151 classes have fewer than 5 samples: 'unit 0' (2), ")
+    assert "'unit 19' (2) and 130 more. Their accuracy figures" in note

@@ -1,6 +1,10 @@
 import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
 from shapely.geometry import Point
 
+from geomap.errors import LabelError
 from geomap.summary import describe_inputs
 
 
@@ -38,3 +42,18 @@ def test_describe_inputs_warns_of_one_class_thin_classes_and_points_outside(demo
     frame.to_file(tmp_path / "one.gpkg")
     warnings = describe_inputs(demo_scene.rasters, tmp_path / "one.gpkg", "lithology")["warnings"]
     assert any("needs at least two" in w for w in warnings)
+
+
+def test_more_classes_than_a_map_holds_are_refused_before_training(demo_scene, tmp_path):
+    """260 units: the Data page refuses them as the run would, not a training later."""
+    with rasterio.open(demo_scene.truth) as truth:
+        left, bottom, right, top = truth.bounds
+        crs = truth.crs
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(left + 500, right - 500, 520), rng.uniform(bottom + 500, top - 500, 520)
+    units = [f"unit {i // 2}" for i in range(520)]
+    gpd.GeoDataFrame({"lithology": units}, geometry=gpd.points_from_xy(x, y), crs=crs).to_file(
+        tmp_path / "many.gpkg"
+    )
+    with pytest.raises(LabelError, match=r"260 classes on the rasters; a map holds at most 255"):
+        describe_inputs(demo_scene.rasters, tmp_path / "many.gpkg", "lithology")
