@@ -154,7 +154,7 @@ def som_report(clusters: SOMClusters, classifier: SOMClassifier | None = None) -
         "clusters": {
             "n_clusters": clusters.n_clusters_,
             "method": clusters.method,
-            "chosen_by": "--clusters"
+            "chosen_by": "the number asked for"
             if clusters.n_clusters is not None
             else f"best {clusters.criterion} index of 2..{clusters.max_clusters} clusters "
             "(codebook nodes holding training pixels)",

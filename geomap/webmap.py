@@ -206,12 +206,19 @@ def observations_geojson(
     return json.loads(frame.to_json(drop_id=True))
 
 
+#: What a popup says is mapped at a polygon observation, and at a point the map does not cover.
+MAPPED_POLYGON = "(a polygon: see the map under it)"
+MAPPED_NOTHING = "(nothing: off the map or no data)"
+
+
 def mapped_classes(frame: gpd.GeoDataFrame, class_map: Path) -> list[str]:
     """The class a geomap class map shows at each point of ``frame``.
 
-    "" for polygons and for points off the map or on its nodata.
+    :data:`MAPPED_POLYGON` for polygons, :data:`MAPPED_NOTHING` for points off the map or on
+    its nodata.
     """
-    out = [""] * len(frame)
+    polygon = (~frame.geom_type.isin(["Point", "MultiPoint"])).to_numpy()
+    out = [MAPPED_POLYGON if p else MAPPED_NOTHING for p in polygon]
     with rasterio.open(class_map) as src:
         names = json.loads(src.tags().get("CLASS_NAMES", "[]"))
         points = frame.to_crs(src.crs)

@@ -375,6 +375,9 @@ def test_som_modes_train_and_map(app, model):
     report = app.session_state["runs"][app.session_state["current_run"]]["report"]
     assert report["som"]["clusters"]["n_clusters"] == 5 and report["som"]["shape"] == [8, 8]
     assert any("8 x 8 nodes trained on" in m.value for m in app.markdown)
+    assert any(
+        "5 clusters (kmeans), chosen by the number asked for." in m.value for m in app.markdown
+    )
     # U-matrix, hit map, component planes (and the confusion matrix when there are labels)
     assert len(app.get("image")) == 3 + (model == "som")
     assert ("validation" in report) == (model == "som")

@@ -7,6 +7,8 @@ from pyproj import Transformer
 from geomap.errors import RasterError
 from geomap.export import style_class_raster
 from geomap.webmap import (
+    MAPPED_NOTHING,
+    MAPPED_POLYGON,
     class_legend,
     class_overlay,
     colour_ramp,
@@ -132,4 +134,11 @@ def test_observations_carry_the_class_mapped_where_they_are(demo_scene, demo_run
     frame.geometry = frame.geometry.translate(1e6, 0)  # far off the map
     frame.to_file(tmp_path / "far.gpkg")
     far = observations_geojson(tmp_path / "far.gpkg", "lithology", class_map=out / "lithology.tif")
-    assert [f["properties"]["mapped"] for f in far["features"]] == ["", "", ""]
+    assert [f["properties"]["mapped"] for f in far["features"]] == [MAPPED_NOTHING] * 3
+    frame = gpd.read_file(demo_scene.points_gpkg).iloc[:2]
+    frame.geometry = [frame.geometry.iloc[0].buffer(100), frame.geometry.iloc[1]]
+    frame.to_file(tmp_path / "mixed.gpkg")
+    lithology = out / "lithology.tif"
+    mixed = observations_geojson(tmp_path / "mixed.gpkg", "lithology", class_map=lithology)
+    first, second = (f["properties"]["mapped"] for f in mixed["features"])
+    assert first == MAPPED_POLYGON and second in demo_scene.class_names
