@@ -15,7 +15,7 @@ import numpy as np
 import rasterio
 
 from geomap import __version__
-from geomap.bundles import open_for_bundle, scale_notes, training_order
+from geomap.bundles import grid_notes, open_for_bundle, scale_notes, training_order
 from geomap.errors import InputDataError, ModelError
 from geomap.export import check_out_dir, load_model, staged_output, write_json
 from geomap.features import FeatureRecipe
@@ -143,6 +143,7 @@ def _predict(model_path, rasters, out, block_size, overwrite, progress, nodata) 
                 "inputs": {"rasters": input_records([p for p in rasters if p is not None])},
                 **stack.describe(),
                 "warnings": notes
+                + grid_notes(stack)
                 + stack.file_notes()
                 + stack.footprint_notes()
                 + scale_notes(bundle, stack)

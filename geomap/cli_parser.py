@@ -313,7 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Map rasters with the model.skops of an earlier run. The rasters must be of "
         "the same kinds, in the same order, as those the model was trained on; rasters whose "
         "band names match the training ones are put in that order, and a training raster left "
-        "out (a survey that does not cover the new area) is treated as no data everywhere.",
+        "out (a survey that does not cover the new area) is treated as no data everywhere. "
+        "The map takes the model's CRS, resolution and pixel lattice (as at training) over the "
+        "rasters' common footprint.",
     )
     q.add_argument("--model", required=True, type=Path, metavar="FILE", help="model.skops of a run")
     _add_common(q)

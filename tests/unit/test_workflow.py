@@ -345,6 +345,33 @@ def test_predict_says_when_the_screen_leaves_a_raster_out_over_most_of_the_map(
     ]  # the training rasters: screened only under haze
 
 
+def test_predict_says_the_map_is_on_the_models_grid_for_rasters_in_another_crs(
+    result, demo_scene, tmp_path
+):
+    """The next sheet in the next UTM zone: mapped on the model's grid, and said so."""
+    from rasterio.vrt import WarpedVRT
+
+    out, _ = result
+    moved = []
+    for path in demo_scene.rasters:
+        with rasterio.open(path) as src, WarpedVRT(src, crs="EPSG:32634") as vrt:
+            profile = src.profile | {
+                "crs": vrt.crs, "transform": vrt.transform, "width": vrt.width,
+                "height": vrt.height,
+            }  # fmt: skip
+            with rasterio.open(tmp_path / path.name, "w", **profile) as dst:
+                dst.write(vrt.read())
+                dst.descriptions = src.descriptions
+        moved.append(tmp_path / path.name)
+    report = predict(out / "model.skops", moved, tmp_path / "sheet2")
+    (note,) = [w for w in report["warnings"] if "the model's grid" in w]
+    assert note.startswith("The map is on the model's grid (EPSG:32633, ")
+    assert "the rasters are in EPSG:32634 and are reprojected onto it" in note
+    assert report["grid"]["crs"] == "EPSG:32633"
+    same = predict(out / "model.skops", demo_scene.rasters, tmp_path / "same")["warnings"]
+    assert not [w for w in same if "the model's grid" in w]
+
+
 def test_predict_refuses_a_raster_of_another_kind_and_says_which(result, demo_scene, tmp_path):
     out, _ = result
     wrong = [demo_scene.rasters[i] for i in (0, 1, 2, 2)]  # magnetics where the DEM was
