@@ -97,6 +97,9 @@ class Source:
     #: which parts of the map each input leaves without data, before any prediction.
     coverage: np.ndarray | None = field(default=None, repr=False, compare=False)
     coverage_transform: Affine | None = field(default=None, repr=False, compare=False)
+    #: Bands (0-based, as in ``band_names``) holding one value wherever they have data, on the
+    #: decimated check read, with that value: they tell nothing apart (a broken export).
+    constant: tuple[tuple[int, float], ...] = ()
 
     def has_data(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Whether points (in this raster's CRS) fall where every band has data.
@@ -217,7 +220,7 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> 
         ) from None
     with src:
         _check_readable(path, src, assume_crs)
-        zeros, dummy, invalid, transform = _check_bands(path, src, nodata)
+        zeros, dummy, invalid, transform, constant = _check_bands(path, src, nodata)
         ignored = None
         if src.driver == "VRT" and src.nodata is None:
             ignored = _vrt_nodata(path, src.dtypes[0])
@@ -246,6 +249,7 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> 
             categorical=len(kept) == 1 and src.colorinterp[kept[0]] == ColorInterp.palette,
             coverage=~invalid[kept].any(axis=0),
             coverage_transform=transform,
+            constant=tuple((kept.index(i), v) for i, v in constant if i in kept),
         )
 
 
@@ -386,9 +390,13 @@ def _band_names(path: Path, src: rasterio.DatasetReader) -> tuple[str, ...]:
     return tuple(names)
 
 
+#: Valid pixels of the check read from which a band holding one value is said to be constant.
+CONSTANT_PIXELS = 100
+
+
 def _check_bands(
     path: Path, src: rasterio.DatasetReader, nodata: float | None = None
-) -> tuple[tuple[float, ...], tuple[float, float] | None, np.ndarray, Affine]:
+) -> tuple[tuple[float, ...], tuple[float, float] | None, np.ndarray, Affine, list]:
     """Decimated read of every band: catches truncated files and bands with no valid value.
 
     Returns the share of each band's valid pixels that are exactly 0 where no value is negative
@@ -397,7 +405,8 @@ def _check_bands(
     minimum or maximum on at least :data:`FILL_SHARE` of its pixels, or any value of magnitude
     :data:`FILL_MAGNITUDE` or more (read as no data whatever the file says), and where each
     band has no data on the decimated read (with ``nodata`` when the file declares none),
-    (bands, rows, cols), with the read's transform.
+    (bands, rows, cols), with the read's transform, and (band, value) of the bands that hold
+    one value on at least :data:`CONSTANT_PIXELS` pixels of the read and no other.
     """
     scale = max(src.width, src.height) / _CHECK_SIZE
     shape = (
@@ -436,11 +445,13 @@ def _check_bands(
             "of a hyperspectral cube are such; gdal_translate with -b for each band to keep) or "
             "fix its nodata value.",
         )
-    shares, dummy = [], None
-    for band, invalid in zip(data, mask):
+    shares, dummy, constant = [], None, []
+    for i, (band, invalid) in enumerate(zip(data, mask)):
         values = np.asarray(band)[~invalid]
         fill = len(values) > 0 and values.min() == 0
         shares.append(float(np.mean(values == 0)) if fill else 0.0)
+        if len(values) >= CONSTANT_PIXELS and values.min() == values.max():
+            constant.append((i, float(values[0])))
         found = _dummy(values)
         if found is not None and (dummy is None or found[1] > dummy[1]):
             dummy = found
@@ -448,7 +459,7 @@ def _check_bands(
     if src.nodata is None and nodata is not None:
         invalid |= data.filled(0).astype("float32") == np.float32(nodata)  # as the reads do
     transform = src.transform * Affine.scale(src.width / shape[2], src.height / shape[1])
-    return tuple(shares), dummy, invalid, transform
+    return tuple(shares), dummy, invalid, transform, constant
 
 
 def _decimated(src: rasterio.DatasetReader, shape: tuple[int, int, int]) -> np.ma.MaskedArray:

@@ -39,6 +39,17 @@ from geomap.sources import (
 BLOCK_SIZE = 256
 
 
+def _constant_note(source) -> str:
+    """A raster whose band(s) hold one value wherever they have data."""
+    bands = [f"'{source.band_names[b]}' ({v:g})" for b, v in source.constant]
+    what = f"band {bands[0]} holds" if len(bands) == 1 else f"bands {', '.join(bands)} each hold"
+    return (
+        f"Raster '{source.path.name}': {what} one value wherever it has data, which tells no "
+        "rock from another. Check the file (an export that wrote a fill value, a band never "
+        "computed) or leave it out."
+    )
+
+
 def _dummy_note(source: Source) -> str:
     """What a raster's undeclared dummy value is taken for, and what to do about it."""
     value, share = source.dummy
@@ -211,7 +222,8 @@ class RasterStack:
             for s in self.sources
             if s.assumed_crs
         ]
-        return notes + [_dummy_note(s) for s in self.sources if s.dummy is not None]
+        notes += [_dummy_note(s) for s in self.sources if s.dummy is not None]
+        return notes + [_constant_note(s) for s in self.sources if s.constant]
 
     def footprint_notes(self) -> list[str]:
         """A raster that alone shrinks the common footprint.

@@ -337,6 +337,18 @@ def test_an_undeclared_survey_dummy_is_named_with_the_nodata_to_give(raster_fact
         assert stack.notes() == []
 
 
+def test_a_band_of_one_value_is_named(raster_factory):
+    """A six-band export whose SWIR band was written as its fill value everywhere."""
+    bands = np.stack([ramp(20, 20) + 100.0 * i for i in range(3)])
+    bands[2] = 7.0
+    p = raster_factory("scene.tif", bands, descriptions=["red", "nir", "swir1"])
+    with RasterStack.open([p]) as stack:
+        (note,) = stack.notes()
+    assert note.startswith("Raster 'scene.tif': band 'swir1' (7) holds one value wherever it")
+    with RasterStack.open([raster_factory("fine.tif", ramp(20, 20))]) as stack:
+        assert stack.notes() == []
+
+
 def test_a_float32_survey_dummy_with_decimals_is_found(raster_factory):
     """-99999.99 in float32 is -99999.9921875: compared in float64 it was never a dummy."""
     tmi = (ramp(20, 20) - 200.0).astype("float32")
@@ -414,7 +426,7 @@ def test_ground_resolution_in_metres(crs, res, expected):
 
 
 def test_a_grid_much_finer_than_the_inputs_is_flagged_and_units_are_named(raster_factory):
-    a = raster_factory("a.tif", np.ones((1, 20, 20), "float32"))  # 30 m pixels
+    a = raster_factory("a.tif", ramp(20, 20)[None])  # 30 m pixels
     with RasterStack.open([a], resolution=20) as stack:
         assert stack.notes() == []
         assert stack.describe()["grid"]["units"] == "m"

@@ -108,8 +108,6 @@ def test_bad_site_requests_write_nothing(mapped, demo_scene, tmp_path):
     rasters = list(demo_scene.rasters)
     with pytest.raises(InputDataError, match="at least 1"):
         suggest(out / "model.skops", rasters, tmp_path / "a.gpkg", SiteRequest(n=0))
-    with pytest.raises(InputDataError, match="mapped pixel"):
-        suggest(out / "model.skops", rasters, tmp_path / "b.gpkg", SiteRequest(n=10**6))
     far = gpd.GeoDataFrame(geometry=[LineString([(0, 0), (1000, 1000)])], crs="EPSG:32633")
     far.to_file(tmp_path / "far.gpkg")
     with pytest.raises(InputDataError, match="nowhere within 2000"):
