@@ -164,9 +164,25 @@ def _columns(path: str, mtime_ns: int, crs: str | None, layer: str | None) -> li
     return label_columns(path, crs=crs, layer=layer)
 
 
+def _uploads_set_aside() -> None:
+    """Say that the demo scene replaced the user's uploads, which are kept, and offer them."""
+    kept = st.session_state.get("kept_uploads") or {}
+    if not (kept.get("rasters") or kept.get("labels") or raster_files or label_file):
+        return
+    note, back = st.columns([4, 1], vertical_alignment="center")
+    note.info(
+        "The demo scene is in use, not the files you uploaded; they are kept.",
+        icon=":material/science:",
+    )
+    if back.button("Use my uploads", key="use_uploads"):
+        st.session_state.source = "upload"
+        st.rerun()
+
+
 source = st.session_state.get("source")
 if source == "demo":
     data = session.demo_inputs()
+    _uploads_set_aside()
 elif source == "upload":
     data = _sync_uploads()
 else:

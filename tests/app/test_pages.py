@@ -415,6 +415,21 @@ def test_the_map_of_another_kind_of_run_shows_its_own_layers(trained):
     assert any("Choose a layer" in i.value for i in trained.info)
 
 
+def test_the_demo_sets_the_uploads_aside_and_gives_them_back(app):
+    demo = session.demo_inputs()
+    uploads = {"rasters": list(demo.rasters[:2]), "labels": demo.labels}
+    app.session_state["source"] = "upload"
+    app.session_state["kept_uploads"] = uploads
+    app.run()
+    assert len(app.session_state["inputs"].rasters) == 2
+    app.button(key="open_demo").click().run()
+    assert len(app.session_state["inputs"].rasters) == 4
+    assert any("not the files you uploaded; they are kept" in i.value for i in app.info)
+    app.button(key="use_uploads").click().run()
+    assert not app.exception and app.session_state["source"] == "upload"
+    assert len(app.session_state["inputs"].rasters) == 2
+
+
 def test_choices_survive_a_visit_to_other_pages(app):
     demo = session.demo_inputs()
     app.session_state["source"] = "upload"
