@@ -17,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj.exceptions import CRSError
 
@@ -348,6 +349,7 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
             f"Labels '{path}': the file holds no observation with both a geometry and a value in "
             f"'{column}'."
         )
+    frame = _collections_as_parts(frame)
     kinds = set(frame.geom_type.str.replace("Multi", ""))
     if not kinds <= {"Point", "Polygon"}:
         raise LabelError(
@@ -384,6 +386,28 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
     if "ignored_crs" in frame.attrs:
         out.attrs["ignored_crs"] = frame.attrs["ignored_crs"]
     return out
+
+
+def _collections_as_parts(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Geometry collections as their areas, else their points.
+
+    QGIS's "Fix geometries" can leave a polygon with a stray line in one; a collection of lines
+    only stays as it is, and is refused.
+    """
+    collection = (frame.geom_type == "GeometryCollection").to_numpy()
+    if not collection.any():
+        return frame
+    frame = frame.copy()
+    geometry = frame.geometry.to_numpy()
+    for i in np.flatnonzero(collection):
+        parts = shapely.get_parts(geometry[i])
+        dims = shapely.get_dimensions(parts)
+        for dim in (2, 0):
+            if (dims == dim).any():
+                geometry[i] = shapely.union_all(parts[dims == dim])
+                break
+    frame[frame.geometry.name] = gpd.GeoSeries(geometry, index=frame.index, crs=frame.crs)
+    return frame
 
 
 def _refuse_identifiers(frame: gpd.GeoDataFrame, names: pd.Series, path: Path, column: str):

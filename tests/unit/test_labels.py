@@ -195,6 +195,23 @@ def test_observations_without_a_geometry_are_counted_and_a_class_they_hold_named
     ]
 
 
+def test_a_geometry_collection_is_read_as_its_areas(tmp_path, stack):
+    """A polygon with a stray line, as QGIS's "Fix geometries" leaves it; lines alone: refused."""
+    from shapely.geometry import GeometryCollection
+
+    area = box(X0 + 300, Y0 - 900, X0 + 900, Y0 - 300)
+    stray = LineString([(X0 + 900, Y0 - 300), (X0 + 1500, Y0 - 300)])
+    frame = points(n=2)
+    frame.loc[2] = ["shale", "x", GeometryCollection([area, stray])]
+    frame.to_file(tmp_path / "fixed.gpkg")
+    labels = read_labels(tmp_path / "fixed.gpkg", "lithology")
+    assert labels.geometry.iloc[2].equals(area)
+    frame.loc[2, "geometry"] = GeometryCollection([stray])
+    frame.to_file(tmp_path / "lines.gpkg")
+    with pytest.raises(LabelError, match="Buffer lines into polygons first"):
+        read_labels(tmp_path / "lines.gpkg", "lithology")
+
+
 def test_each_observation_is_named_as_the_geologist_finds_it_in_the_file(tmp_path, stack):
     p = tmp_path / "obs.gpkg"
     frame = points(labels=["granite", "", "basalt", "granite"])
