@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from geomap.errors import InputDataError
-from geomap.kernels import focal_mean_std, kuwahara
+from geomap.kernels import focal_mean_std, kuwahara, shares
 
 if TYPE_CHECKING:
     from geomap.stack import RasterStack
@@ -590,7 +590,7 @@ class FeatureRecipe:
             yield smooth
             yield from self._spectral(smooth)
         if self.ratios:
-            yield np.stack([self._ratio(inner[a], inner[b]) for a, b in self.ratios])
+            yield self._ratios(inner)
         if self.dem_band is not None:
             yield self._terrain(block[self.dem_band], h)
 
@@ -601,20 +601,21 @@ class FeatureRecipe:
         noise of both bands), and the shares give the spectrum's shape whatever its brightness.
         """
         if self.ratios:
-            yield np.stack([self._ratio(bands[a], bands[b]) for a, b in self.ratios])
+            yield self._ratios(bands)
         for members in self._spectra():
             optical = np.maximum(bands[list(members)], _RATIO_FLOOR)
             yield (optical / optical.sum(axis=0)).astype("float32")
 
-    def _ratio(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """A ratio feature in this recipe's form (see :data:`_RATIOS`); NaN where either is."""
+    def _ratios(self, bands: np.ndarray) -> np.ndarray:
+        """The ratio features of (bands, H, W) in this recipe's form (see :data:`_RATIOS`)."""
         if self.ratio_form == "quotient":
-            return (np.maximum(a, _RATIO_FLOOR) / np.maximum(b, _RATIO_FLOOR)).astype("float32")
-        a, b = np.maximum(a, 0), np.maximum(b, 0)
-        total = a + b
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = np.where(total > 0, a / total, 0.5)  # both at or below 0: neither dominates
-        return np.where(np.isnan(total), np.nan, share).astype("float32")
+            return np.stack(
+                [
+                    np.maximum(bands[a], _RATIO_FLOOR) / np.maximum(bands[b], _RATIO_FLOOR)
+                    for a, b in self.ratios
+                ]
+            ).astype("float32")
+        return shares(bands, self.ratios)
 
     def _spectra(self) -> list[tuple[int, ...]]:
         """The optical bands of each sensor, in the order of ``optical``."""

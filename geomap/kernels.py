@@ -176,6 +176,34 @@ def kuwahara(a: np.ndarray, groups, q: int) -> np.ndarray:
     return out
 
 
+def shares(a: np.ndarray, pairs) -> np.ndarray:
+    """Ratio features as shares: x / (x + y) of each pair's bands floored at 0, in one pass.
+
+    ``a`` has shape (bands, H, W) and ``pairs`` holds (x, y) band indexes; the result is
+    (pairs, H, W) float32 in [0, 1]: 0.5 where both are at or below 0, NaN where either is.
+    """
+    a = np.ascontiguousarray(a, dtype="float32")
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    out = np.empty((len(pairs), a.shape[1], a.shape[2]), dtype="float32")
+    if out.size:
+        with _parallel:
+            _shares(a, pairs, out)
+    return out
+
+
+@njit(parallel=True, cache=True)
+def _shares(a, pairs, out):  # pragma: no cover - compiled
+    for i in prange(a.shape[1]):
+        for p in range(pairs.shape[0]):
+            for j in range(a.shape[2]):
+                x, y = a[pairs[p, 0], i, j], a[pairs[p, 1], i, j]
+                if x != x or y != y:
+                    out[p, i, j] = np.nan
+                    continue
+                x, y = max(x, 0.0), max(y, 0.0)
+                out[p, i, j] = x / (x + y) if x + y > 0 else 0.5
+
+
 def nearest_rows(
     Z: np.ndarray, codebook: np.ndarray, block_elements: int = _BLOCK_ELEMENTS
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -306,6 +334,7 @@ def warm_up() -> None:
     a = np.zeros((1, 4, 4), dtype="float32")
     focal_mean_std(a, 3)
     kuwahara(a, [0], 2)
+    shares(np.zeros((2, 4, 4), dtype="float32"), [(0, 1)])
 
 
 def warm_up_in_background() -> threading.Thread:

@@ -135,6 +135,23 @@ def test_a_scene_whose_bands_are_not_named_is_said_to_get_no_ratios():
     assert raw.unnamed_notes(["W_ls8.tif", "r.tif", "a.tif", "b.tif", "c.tif"]) == []
 
 
+def test_the_share_kernel_equals_its_formula():
+    from geomap.kernels import shares
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(1, 2, (3, 40, 50)).astype("float32")  # about a third below 0
+    a[0, :5] = np.nan
+    a[1, 5:10] = 0.0
+    a[0, 5:10] = -1.0  # both at or below 0
+    pairs = [(0, 1), (2, 1), (2, 0)]
+    x, y = (np.maximum(a[[p[i] for p in pairs]], 0) for i in (0, 1))
+    with np.errstate(invalid="ignore"):
+        expected = np.where(x + y > 0, x / (x + y), 0.5)
+    expected[np.isnan(x + y)] = np.nan
+    np.testing.assert_allclose(shares(a, pairs), expected, rtol=1e-6)
+    assert shares(a, pairs)[0, 7, 0] == 0.5 and np.isnan(shares(a, pairs)[0, 0, 0])
+
+
 def test_spectral_shape_from_kuwahara_means_ignores_brightness():
     r = FeatureRecipe.build(["blue", "green", "red", "nir", "swir1", "swir2", "K"], [0] * 7, 30.0)
     shares = [r.names.index(f"{b}_share_kuwahara3") for b in r.band_names[:6]]
