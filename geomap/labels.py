@@ -352,8 +352,11 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
     frame = _collections_as_parts(frame)
     kinds = set(frame.geom_type.str.replace("Multi", ""))
     if not kinds <= {"Point", "Polygon"}:
+        kind = frame.geom_type.replace("GeometryCollection", "GeometryCollection of lines")
+        other = kind[~kind.str.replace("Multi", "").isin(["Point", "Polygon"])]
+        what = ", ".join(f"{n} {t}" for t, n in other.value_counts().sort_index().items())
         raise LabelError(
-            f"Labels '{path}': geometries of type {sorted(kinds)} found; geomap reads points "
+            f"Labels '{path}': geometries geomap does not read ({what}); it reads points "
             "(observations) and polygons (mapped units). Buffer lines into polygons first."
         )
     listed = frame[column].map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray)))

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 from matplotlib.colors import to_rgb
 
 from geomap.errors import LabelError, MissingFileError
@@ -88,9 +89,7 @@ class Legend:
         colour = next((columns[c] for c in columns if _is_colour(c) and columns[c] != key), None)
         channels = _channel_columns(columns, key) if colour is None else None
         if channels is not None:  # RED, GREEN, BLUE columns, as GIS tools export a palette
-            cells = table[list(channels)].fillna("").map(lambda v: re.sub(r"\.0*$", "", v.strip()))
-            table["_colour"] = cells.agg(",".join, axis=1)  # 40.0 from a spreadsheet: 40
-            table.loc[table[list(channels)].isna().all(axis=1), "_colour"] = ""
+            table["_colour"] = _channel_colours(table[list(channels)], path)
             colour = "_colour"
         if name is None and colour is None:
             raise LabelError(
@@ -209,6 +208,30 @@ def _channel_columns(columns: dict, key) -> tuple | None:
         if all(n in columns and columns[n] != key for n in names):
             return tuple(columns[n] for n in names)
     return None
+
+
+def _channel_colours(cells: pd.DataFrame, path: Path) -> pd.Series:
+    """'r,g,b' of each row of red, green, blue columns ('' for a row without a colour).
+
+    Values from 0 to 1 in every cell (a fraction, as some tools write) are scaled to 0..255;
+    40.0 from a spreadsheet is 40.
+    """
+    text = cells.fillna("").map(lambda v: v.strip())
+    given = (text != "").sum(axis=1)
+    partial = np.flatnonzero((given > 0) & (given < 3))
+    if len(partial):
+        line = int(partial[0]) + 2
+        raise LabelError(
+            f"Legend '{path}': line {line} gives {int(given.iloc[partial[0]])} of the colour's "
+            f"three columns ({', '.join(map(str, cells.columns))}). Fill all three, or none for "
+            "a unit without a colour."
+        )
+    numbers = text.map(lambda v: float(v) if re.fullmatch(r"\d*\.?\d+", v) else np.nan)
+    filled = numbers[given == 3]
+    if len(filled) and filled.notna().all().all() and (filled.to_numpy() <= 1).all():
+        text = (numbers * 255).round().map(lambda v: "" if np.isnan(v) else str(int(v)))
+    text = text.map(lambda v: re.sub(r"\.0*$", "", v))
+    return text.agg(",".join, axis=1).where(given == 3, "")
 
 
 def _text(value) -> str:

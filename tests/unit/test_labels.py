@@ -208,7 +208,7 @@ def test_a_geometry_collection_is_read_as_its_areas(tmp_path, stack):
     assert labels.geometry.iloc[2].equals(area)
     frame.loc[2, "geometry"] = GeometryCollection([stray])
     frame.to_file(tmp_path / "lines.gpkg")
-    with pytest.raises(LabelError, match="Buffer lines into polygons first"):
+    with pytest.raises(LabelError, match=r"does not read \(1 GeometryCollection of lines\); "):
         read_labels(tmp_path / "lines.gpkg", "lithology")
 
 

@@ -224,6 +224,8 @@ def test_a_geomap_legend_csv_does_not_lend_its_map_codes_to_integer_observations
         ("CODE,NAME,RED,GREEN,BLUE\n1,Basalt,40,40,40\n2,Tuff,,,\n", ["1", "2"],
          {"1": "Basalt", "2": "Tuff"}, {"Basalt": (40, 40, 40)}),  # a palette as GIS tools export
         ("code;r;g;b\n7;230.0;0.0;0.0\n", ["7"], {"7": "7"}, {"7": (230, 0, 0)}),
+        ("code,name,red,green,blue\n1,Tuff,0.5,0.25,1\n2,Chert,,,\n", ["1", "2"],
+         {"1": "Tuff", "2": "Chert"}, {"Tuff": (128, 64, 255)}),  # fractions of 1
     ],
 )  # fmt: skip
 def test_legend_cells_are_read_as_written(tmp_path, text, values, rename, colours):
@@ -237,6 +239,14 @@ def test_integer_codes_match_with_or_without_leading_zeros(tmp_path):
     named, notes = legend.apply(labels)
     assert list(named["label"]) == ["Basalt", "Tuff", "Tuff", "7"]
     assert "('7')" in notes[0] and "maps values '02', '2' as one unit, 'Tuff'" in notes[-1]
+
+
+def test_a_colour_in_three_columns_needs_all_three(tmp_path):
+    legend = _write(tmp_path / "l.csv", "code,name,R,G,B\n1,Tuff,1,2,3\n2,Chert,1,2,\n")
+    with pytest.raises(
+        LabelError, match=r"line 3 gives 2 of the colour's three columns \(R, G, B\)"
+    ):
+        Legend.read(legend, ["1", "2"])
 
 
 def test_a_legend_with_neither_names_nor_colours_says_so(tmp_path):
