@@ -224,11 +224,14 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
             "polygon over it, as the most detailed mapping; if a large outline (a regional unit, "
             "a map sheet) sits over detailed units by mistake, remove it or clip it."
         )
-    lost = [
-        *counts.get("classes_without_geometry", []),
-        *counts.get("classes_off_grid", []),
-        *counts.get("classes_on_nodata", []),
-    ]
+    unplaced_classes = counts.get("classes_without_geometry", [])
+    if unplaced_classes:
+        notes.append(
+            f"Class(es) {', '.join(repr(str(c)) for c in unplaced_classes)} of '{path.name}' "
+            "have observations only without a geometry, so the map cannot show them. Give "
+            "them coordinates."
+        )
+    lost = [*counts.get("classes_off_grid", []), *counts.get("classes_on_nodata", [])]
     if lost:
         notes.append(
             f"Class(es) {', '.join(repr(str(c)) for c in lost)} of '{path.name}' have no "

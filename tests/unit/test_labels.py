@@ -190,8 +190,8 @@ def test_observations_without_a_geometry_are_counted_and_a_class_they_hold_named
     assert notes == [
         "3 observations in 'obs.gpkg' have no geometry (no point or polygon: a lost GPS fix, a "
         "row never placed) and are not used; give them coordinates.",
-        "Class(es) 'dolerite' of 'obs.gpkg' have no observation where the rasters have data, so "
-        "the map cannot show them. Add observations of them inside the rasters.",
+        "Class(es) 'dolerite' of 'obs.gpkg' have observations only without a geometry, so the "
+        "map cannot show them. Give them coordinates.",
     ]
 
 
