@@ -13,7 +13,7 @@ from pathlib import Path
 
 from geomap.errors import ModelError
 from geomap.features import band_kind
-from geomap.sources import band_names_of, crs_units
+from geomap.sources import band_names_of, crs_units, crs_words
 from geomap.stack import PartialStack, RasterStack
 
 
@@ -175,21 +175,15 @@ def _unchecked_order(bundle: dict, rasters: Sequence[Path], given: list) -> list
     ]
 
 
-def _short(crs) -> str:
-    """'EPSG:32633' for a CRS with a code, else its name."""
-    code = crs.to_epsg()
-    return f"EPSG:{code}" if code else crs.name
-
-
 def grid_notes(stack) -> list[str]:
     """Say so when no raster is in the model's CRS: the map is drawn on the model's grid."""
     present = [s for s in stack.sources if not getattr(s, "absent", False)]
     if not present or any(s.crs == stack.grid.crs for s in present):
         return []
-    theirs = sorted({_short(s.crs) for s in present})
+    theirs = sorted({crs_words(s.crs) for s in present})
     res = stack.grid.res[0]
     return [
-        f"The map is on the model's grid ({_short(stack.grid.crs)}, {res:g} "
+        f"The map is on the model's grid ({crs_words(stack.grid.crs)}, {res:g} "
         f"{crs_units(stack.grid.crs)} pixels), as at training; the rasters are in "
         f"{', '.join(theirs)} and are reprojected onto it, so where the grid's rectangle "
         "reaches beyond their footprint the map is nodata. To map in their CRS, train a model "

@@ -6,16 +6,14 @@ import logging
 import signal
 import sys
 import threading
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
-
-import pyproj
 
 from geomap.apply import predict, suggest
 from geomap.cli_parser import build_parser
 from geomap.errors import GeomapError
 from geomap.export import limit_malloc_arenas
+from geomap.sources import crs_words
 from geomap.subunits import SubunitConfig, subunits
 from geomap.trust import SiteRequest
 from geomap.workflow import RunConfig, run
@@ -82,7 +80,7 @@ def _log_inputs(report: dict) -> None:
     grid = report["grid"]
     log.info(
         "grid: %s, %g x %g %s per pixel, %d x %d pixels",
-        _crs_words(grid["crs"]),
+        crs_words(grid["crs"]),
         *grid["resolution"],
         grid["units"],
         grid["width"],
@@ -93,27 +91,12 @@ def _log_inputs(report: dict) -> None:
         log.info(
             "  %s: %s, %g %s, %s, nodata %.1f%% of the grid",
             Path(source["path"]).name,
-            _crs_words(source["crs"]),
+            crs_words(source["crs"]),
             source["resolution"][0],
             source["units"],
             source["resampling"],
             100 * fraction,
         )
-
-
-def _crs_words(text: str) -> str:
-    """A CRS in a line of the terminal: its EPSG code, name or PROJ string.
-
-    Not 400 characters of WKT (a MODIS sinusoidal grid's).
-    """
-    if text.startswith("EPSG:") or len(text) < 60:
-        return text
-    crs = pyproj.CRS.from_user_input(text)
-    if crs.name and crs.name.lower() not in ("unknown", "unnamed", "undefined"):
-        return crs.name
-    with warnings.catch_warnings():  # "you will likely lose important projection information"
-        warnings.simplefilter("ignore", UserWarning)
-        return crs.to_proj4()
 
 
 def _log_figures(report: dict) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
+import pyproj
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
@@ -56,6 +57,22 @@ def crs_units(crs: CRS) -> str:
     if "foot" in unit or "feet" in unit:
         return "ft"
     return unit or "CRS units"
+
+
+def crs_words(crs: CRS | str) -> str:
+    """A CRS in a line of text: its EPSG code, name or PROJ string.
+
+    Not 400 characters of WKT (a MODIS sinusoidal grid's).
+    """
+    text = crs if isinstance(crs, str) else crs.to_string()
+    if text.startswith("EPSG:") or len(text) < 60:
+        return text
+    crs = pyproj.CRS.from_user_input(text)
+    if crs.name and crs.name.lower() not in ("unknown", "unnamed", "undefined"):
+        return crs.name
+    with warnings.catch_warnings():  # "you will likely lose important projection information"
+        warnings.simplefilter("ignore", UserWarning)
+        return crs.to_proj4()
 
 
 @dataclass(frozen=True)

@@ -466,12 +466,12 @@ def test_bad_som_size_is_refused_before_any_work(scene, capsys, value):
 def test_a_crs_without_an_epsg_code_is_one_short_line_on_the_terminal():
     from rasterio.crs import CRS
 
-    from geomap.cli import _crs_words
+    from geomap.sources import crs_words
 
     sinusoidal = CRS.from_string("+proj=sinu +R=6371007.181 +units=m").to_string()
     assert len(sinusoidal) > 300  # WKT, as the report keeps it
-    assert _crs_words(sinusoidal).startswith("+proj=sinu ") and len(_crs_words(sinusoidal)) < 90
-    assert _crs_words("EPSG:32633") == "EPSG:32633"
+    assert crs_words(sinusoidal).startswith("+proj=sinu ") and len(crs_words(sinusoidal)) < 90
+    assert crs_words("EPSG:32633") == "EPSG:32633"
 
 
 def test_fewer_sites_than_asked_for_are_said_on_the_terminal():
