@@ -403,14 +403,23 @@ def _collections_as_parts(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     frame = frame.copy()
     geometry = frame.geometry.to_numpy()
     for i in np.flatnonzero(collection):
-        parts = shapely.get_parts(geometry[i])
-        dims = shapely.get_dimensions(parts)
-        for dim in (2, 0):
-            if (dims == dim).any():
-                geometry[i] = shapely.union_all(parts[dims == dim])
-                break
+        parts = collection_parts(geometry[i], (2, 0))
+        geometry[i] = geometry[i] if parts is None else parts
     frame[frame.geometry.name] = gpd.GeoSeries(geometry, index=frame.index, crs=frame.crs)
     return frame
+
+
+def collection_parts(collection, dimensions: Sequence[int]):
+    """The union of a collection's parts of the first of ``dimensions`` it has, or None.
+
+    Dimension 2: its areas; 0: its points.
+    """
+    parts = shapely.get_parts(collection)
+    dims = shapely.get_dimensions(parts)
+    for dim in dimensions:
+        if (dims == dim).any():
+            return shapely.union_all(parts[dims == dim])
+    return None
 
 
 def _refuse_identifiers(frame: gpd.GeoDataFrame, names: pd.Series, path: Path, column: str):

@@ -22,7 +22,7 @@ from rasterio.windows import Window
 from geomap.errors import LabelError
 from geomap.features import FeatureRecipe
 from geomap.grid import Grid
-from geomap.labels import class_order
+from geomap.labels import class_order, collection_parts
 from geomap.stack import RasterStack
 
 _EXTRACT_BLOCK = 64
@@ -318,12 +318,11 @@ def _valid(polygons: np.ndarray) -> np.ndarray:
     A repair that leaves a collection (an area and a stray line) keeps only the area.
     """
     fixed = shapely.make_valid(polygons)
-    return np.array([_areas(g) if shapely.get_type_id(g) == 7 else g for g in fixed], dtype=object)
-
-
-def _areas(collection) -> shapely.Geometry:
-    parts = shapely.get_parts(collection)
-    return shapely.union_all(parts[shapely.get_dimensions(parts) == 2])
+    out = np.array(fixed, dtype=object)
+    for i in np.flatnonzero(shapely.get_type_id(fixed) == 7):  # a collection: its areas
+        areas = collection_parts(fixed[i], (2,))
+        out[i] = shapely.Polygon() if areas is None else areas
+    return out
 
 
 def _area_on(polygons: gpd.GeoDataFrame, grid: Grid) -> np.ndarray:

@@ -48,6 +48,15 @@ class PredictionSummary:
     source_screened_pixels: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
 
+    @classmethod
+    def empty(cls, n_classes: int, n_sources: int) -> PredictionSummary:
+        """Nothing counted yet, for ``n_classes`` classes and ``n_sources`` input rasters."""
+        return cls(
+            np.zeros(n_classes, "int64"),
+            source_nodata_pixels=[0] * n_sources,
+            source_screened_pixels=[0] * n_sources,
+        )
+
     def to_dict(self, class_names: Sequence[str]) -> dict:
         """JSON-ready figures; ``source_nodata_fraction`` follows the order of the sources."""
         total = max(self.mapped_pixels + self.nodata_pixels, 1)
@@ -186,11 +195,7 @@ def predict_stack(
     """
     n_cls, grid = len(class_names), stack.grid
     pad = smooth // 2
-    summary = PredictionSummary(
-        class_pixels=np.zeros(n_cls, "int64"),
-        source_nodata_pixels=[0] * len(stack.sources),
-        source_screened_pixels=[0] * len(stack.sources),
-    )
+    summary = PredictionSummary.empty(n_cls, len(stack.sources))
     seconds = {"features": 0.0, "model": 0.0, "write": 0.0}
     paths = {
         "lithology": out_dir / "lithology.stream.tif",

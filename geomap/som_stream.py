@@ -109,17 +109,9 @@ def stream_som(
         probabilities (``hook.window(job, proba)``, from the writer thread), as in
         :func:`geomap.predict.predict_stack`.
     """
-
-    def counts(n: int) -> PredictionSummary:
-        return PredictionSummary(
-            np.zeros(n, "int64"),
-            source_nodata_pixels=[0] * len(stack.sources),
-            source_screened_pixels=[0] * len(stack.sources),
-        )
-
-    summary = SOMSummary(counts(layers.clusters.n_clusters_))
+    summary = SOMSummary(PredictionSummary.empty(layers.clusters.n_clusters_, len(stack.sources)))
     if layers.classifier is not None:
-        summary.classes = counts(len(layers.class_names))
+        summary.classes = PredictionSummary.empty(len(layers.class_names), len(stack.sources))
     seconds = {"features": 0.0, "model": 0.0, "write": 0.0}
     som = layers.clusters.som_
 
