@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import streamlit as st
 
+from geomap.trust import reduced_input_words
+
 _ROWS = ["overall_accuracy", "balanced_accuracy", "macro_f1", "kappa"]
 SOM_PLOTS = {
     "som_u_matrix.png": "U-matrix: distances between neighbouring nodes (ridges separate groups)",
@@ -39,11 +41,12 @@ def trust(report: dict) -> None:
     if not estimate or estimate["overall_accuracy"] is None:
         return
     sites = report.get("suggested_samples", {}).get("n_written", 0)
+    reduced = reduced_input_words(estimate)
     st.info(
         f"Expected accuracy of the whole map: **{estimate['overall_accuracy']:.2f}** (calibrated "
         f"on the spatial CV, pixel by pixel); **{100 * estimate['aoa_fraction']:.0f}%** of the "
-        f"map lies inside the area of applicability. {sites} suggested field sites are on the "
-        "Map page and in the Export files.",
+        f"map lies inside the area of applicability.{f' {reduced}' if reduced else ''} {sites} "
+        "suggested field sites are on the Map page and in the Export files.",
         icon=":material/verified:",
     )
 

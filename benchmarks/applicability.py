@@ -17,7 +17,10 @@ pixel of the scene (in memory; the scenes are small), and:
 
 The shipped path is checked too: `geomap run` maps each scene (streamed, with its own seeds), and
 the estimate in its report.json, the AOA error rates from applicability.tif and the AUROC from
-expected_accuracy.tif are measured against the truth (columns "run ...").
+expected_accuracy.tif are measured against the truth (columns "run ..."), and so are the report's
+expected accuracy over the pixels mapped with an input missing (the missing_inputs band of
+uncertainty.tif: the cloud, partial surveys) and over the rest ("true there" / "est there",
+"true rest" / "est rest").
 
     python benchmarks/applicability.py                     # seeds 11 23 37 41 59
     python benchmarks/applicability.py --seeds 11 --n 30
@@ -281,6 +284,11 @@ COLUMNS = (
     ("run err in", "run_error_inside_aoa", "{:.3f}"),
     ("run err out", "run_error_outside_aoa", "{:.3f}"),
     ("run AUROC", "run_auroc_expected_error", "{:.3f}"),
+    ("run missing", "run_reduced_fraction", "{:.3f}"),
+    ("true there", "run_reduced_true", "{:.3f}"),
+    ("est there", "run_reduced_estimated", "{:.3f}"),
+    ("true rest", "run_complete_true", "{:.3f}"),
+    ("est rest", "run_complete_estimated", "{:.3f}"),
 )
 
 
@@ -301,18 +309,26 @@ def shipped_figures(scene, args: argparse.Namespace) -> dict:
         rasterio.open(out / "lithology.tif") as m,
         rasterio.open(out / "applicability.tif") as a,
         rasterio.open(out / "expected_accuracy.tif") as e,
+        rasterio.open(out / "uncertainty.tif") as u,
         rasterio.open(scene.truth) as t,
     ):
         mapped, aoa, acc = m.read(1).ravel(), a.read(2).ravel(), e.read(1).ravel()
+        reduced = u.read(3).ravel() > 0
         truth = t.read(1).ravel()
         names = json.loads(m.tags()["CLASS_NAMES"])
     truth_names = np.array(list(scene.class_names) + [""] * 256)[truth]
     valid = (mapped != NODATA) & np.isfinite(acc)
     wrong = np.array(names + [""])[np.minimum(mapped, len(names))][valid] != truth_names[valid]
     inside = aoa[valid] == 1
-    estimate = report["map_accuracy_estimate"]["overall_accuracy"]
+    estimate = report["map_accuracy_estimate"]
+    lost = reduced[valid]
     return {
-        "run_estimate_error": abs(estimate - (1 - wrong.mean())),
+        "run_estimate_error": abs(estimate["overall_accuracy"] - (1 - wrong.mean())),
+        "run_reduced_fraction": float(lost.mean()),
+        "run_reduced_true": float(1 - wrong[lost].mean()) if lost.any() else np.nan,
+        "run_reduced_estimated": estimate["reduced_input_accuracy"] or np.nan,
+        "run_complete_true": float(1 - wrong[~lost].mean()),
+        "run_complete_estimated": estimate["complete_input_accuracy"],
         "run_error_inside_aoa": float(wrong[inside].mean()),
         "run_error_outside_aoa": float(wrong[~inside].mean()) if (~inside).any() else np.nan,
         "run_auroc_expected_error": float(roc_auc_score(wrong, 1 - acc[valid])),

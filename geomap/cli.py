@@ -15,7 +15,7 @@ from geomap.errors import GeomapError
 from geomap.export import limit_malloc_arenas
 from geomap.sources import crs_words
 from geomap.subunits import SubunitConfig, subunits
-from geomap.trust import SiteRequest
+from geomap.trust import SiteRequest, reduced_input_words
 from geomap.workflow import RunConfig, run
 
 log = logging.getLogger("geomap")
@@ -124,6 +124,9 @@ def _log_figures(report: dict) -> None:
             estimate["overall_accuracy"],
             100 * estimate["aoa_fraction"],
         )
+        reduced = reduced_input_words(estimate)
+        if reduced:
+            log.info(reduced)
     if "suggested_samples" in report:
         log.info("%s suggested field sites in suggested_samples.gpkg/.csv", _n_sites(report))
     checks = report.get("observations_to_check")

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
+from geomap.trust import reduced_input_words
+
 #: What each output file holds, for the page's file list (and the app's Export page).
 FILE_NOTES = {
     "lithology.tif": "the map: class codes with colours and names (opens styled in QGIS)",
@@ -227,6 +229,9 @@ def _trust(report: dict, folder: Path) -> str:
             f"(<code>expected_accuracy.tif</code>); {100 * estimate['aoa_fraction']:.1f}% of the "
             "pixels lie inside the area of applicability (<code>applicability.tif</code>)."
         )
+        reduced = reduced_input_words(estimate)
+        if reduced:
+            lines.append(escape(reduced))
     applicability = report.get("applicability") or {}
     reference, training = (
         applicability.get("reference_samples"),

@@ -37,6 +37,9 @@ from geomap.sites import (
 )
 
 APPLICABILITY_BANDS = ("dissimilarity_index", "aoa")
+#: Share of the map mapped with an input missing below which its accuracy is not told apart:
+#: it moves the whole map's figure by less than this.
+REDUCED_SHARE_TOLD = 0.005
 
 
 @dataclass
@@ -160,7 +163,7 @@ class TrustLayers:
         P = proba.reshape(n_cls, -1).T
         di, aoa, acc = self.applicability.transform(X, P)
         codes = np.argmax(np.nan_to_num(P, nan=-1.0), axis=1)
-        self.tally.add(codes, acc, aoa)
+        self.tally.add(codes, acc, aoa, (job.source_missing | job.source_screened).any(axis=-1))
         if self._writers:
             self._writers[0].write(np.stack([di, aoa]).reshape(2, h, w), window=job.win)
             self._writers[1].write(acc.reshape(1, h, w), window=job.win)
@@ -262,35 +265,75 @@ def staged_sites(out: Path, overwrite: bool) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def reduced_input_words(estimate: dict) -> str | None:
+    """A sentence on the expected accuracy where an input is missing against the rest.
+
+    ``estimate`` is the report's ``map_accuracy_estimate``. None when under
+    :data:`REDUCED_SHARE_TOLD` of the map was mapped with an input missing (or the report
+    predates the figures).
+    """
+    share = estimate.get("reduced_input_fraction")
+    if not share or share < REDUCED_SHARE_TOLD or estimate.get("complete_input_accuracy") is None:
+        return None
+    reduced, complete = estimate["reduced_input_accuracy"], estimate["complete_input_accuracy"]
+    return (
+        f"The {100 * share:.1f}% of the map mapped with an input missing (no data there, or "
+        f"left out by the spectral screen) is expected to be {reduced:.2f} right, the rest "
+        f"{complete:.2f}: the missing_inputs band of uncertainty.tif shows where."
+    )
+
+
 @dataclass
 class AccuracyTally:
     """Map-wide expected accuracy, added up window by window.
 
-    ``add`` takes the class codes, expected accuracy and AOA mask of a window's mapped pixels;
-    ``to_dict`` gives the ``map_accuracy_estimate`` of the report.
+    ``add`` takes the class codes, expected accuracy and AOA mask of a window's mapped pixels,
+    and which of them were mapped with an input missing; ``to_dict`` gives the
+    ``map_accuracy_estimate`` of the report.
     """
 
     n_classes: int
     pixels: np.ndarray = field(init=False)
     accuracy_sum: np.ndarray = field(init=False)
     inside: int = 0
+    reduced: int = 0
+    reduced_accuracy_sum: float = 0.0
 
     def __post_init__(self) -> None:
         self.pixels = np.zeros(self.n_classes, "int64")
         self.accuracy_sum = np.zeros(self.n_classes, "float64")
 
-    def add(self, codes: np.ndarray, expected_accuracy: np.ndarray, aoa: np.ndarray) -> None:
-        """Count the mapped pixels of a window (those with a finite expected accuracy)."""
+    def add(
+        self,
+        codes: np.ndarray,
+        expected_accuracy: np.ndarray,
+        aoa: np.ndarray,
+        reduced: np.ndarray | None = None,
+    ) -> None:
+        """Count the mapped pixels of a window (those with a finite expected accuracy).
+
+        ``reduced`` (bool, the shape of ``codes``) marks the pixels mapped with an input
+        missing: a source with no data there, or left out by a spectral screen.
+        """
         codes, acc, aoa = (np.asarray(a).ravel() for a in (codes, expected_accuracy, aoa))
         mapped = np.isfinite(acc)
         codes = codes[mapped].astype(int)
         self.pixels += np.bincount(codes, minlength=self.n_classes)
         self.accuracy_sum += np.bincount(codes, acc[mapped], minlength=self.n_classes)
         self.inside += int((aoa[mapped] == 1).sum())
+        if reduced is not None:
+            lost = np.asarray(reduced, dtype=bool).ravel() & mapped
+            self.reduced += int(lost.sum())
+            self.reduced_accuracy_sum += float(acc[lost].sum())
 
     def to_dict(self, class_names: Sequence[str]) -> dict:
-        """``overall_accuracy``, ``per_class`` (mean over the pixels mapped as it), AOA share."""
+        """The report's figures: the whole map's and each class's mean, the AOA's share.
+
+        ``reduced_input_accuracy`` and ``complete_input_accuracy`` are the means over the
+        pixels mapped with an input missing and over the others.
+        """
         total = int(self.pixels.sum())
+        complete = total - self.reduced
         with np.errstate(invalid="ignore", divide="ignore"):
             per_class = self.accuracy_sum / self.pixels
         return {
@@ -300,6 +343,15 @@ class AccuracyTally:
             },
             "aoa_fraction": self.inside / total if total else None,
             "mapped_pixels": total,
+            "reduced_input_fraction": self.reduced / total if total else None,
+            "reduced_input_accuracy": (
+                self.reduced_accuracy_sum / self.reduced if self.reduced else None
+            ),
+            "complete_input_accuracy": (
+                float(self.accuracy_sum.sum() - self.reduced_accuracy_sum) / complete
+                if complete
+                else None
+            ),
             "method": (
                 "mean over the mapped pixels of P(mapped class right), a logistic calibration of "
                 "the held-out spatial-CV predictions on their entropy, dissimilarity index and "

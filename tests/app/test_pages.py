@@ -11,6 +11,7 @@ import rasterio
 from streamlit.testing.v1 import AppTest
 
 import session
+from geomap.trust import reduced_input_words
 
 APP = Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py"
 
@@ -74,6 +75,8 @@ def test_train_page_reports_both_cross_validations(trained):
     assert any("believe the spatial figure" in m.value for m in trained.markdown)
     estimate = result["report"]["map_accuracy_estimate"]["overall_accuracy"]
     assert any(f"**{estimate:.2f}**" in i.value for i in trained.info)
+    reduced = reduced_input_words(result["report"]["map_accuracy_estimate"])  # the cloud
+    assert reduced and any(reduced in i.value for i in trained.info)
     assert result["report"]["configuration"]["trees"] == 30
     screened = result["report"]["prediction"]["screened_pixels"]
     assert result["report"]["configuration"]["spectral_screen"] is True and screened > 0

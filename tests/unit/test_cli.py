@@ -1,6 +1,7 @@
 """The geomap command: help, a run, one test per bad input (message, exit 2, nothing written)."""
 
 import json
+import logging
 import subprocess
 import sys
 
@@ -495,3 +496,20 @@ def test_the_command_shares_heaps_among_its_threads_before_they_start(scene, mon
     monkeypatch.setattr("geomap.cli.run", lambda *a, **k: calls.append("run"))
     main(args(scene))
     assert calls[:2] == ["arenas", "run"]
+
+
+def test_the_expected_accuracy_where_an_input_is_missing_is_logged(caplog):
+    from geomap.cli import _log_figures
+
+    estimate = {
+        "overall_accuracy": 0.91,
+        "aoa_fraction": 0.97,
+        "reduced_input_fraction": 0.06,
+        "reduced_input_accuracy": 0.78,
+        "complete_input_accuracy": 0.92,
+    }
+    with caplog.at_level(logging.INFO, logger="geomap"):
+        _log_figures({"map_accuracy_estimate": estimate})
+    assert "expected accuracy of the whole map 0.910" in caplog.text
+    assert "The 6.0% of the map mapped with an input missing" in caplog.text
+    assert "0.78 right, the rest 0.92" in caplog.text

@@ -7,6 +7,7 @@ import json
 from html.parser import HTMLParser
 
 from geomap.report_html import write_report_html
+from geomap.trust import reduced_input_words
 
 
 class _Page(HTMLParser):
@@ -84,6 +85,8 @@ def test_the_page_shows_the_runs_units_accuracy_and_trust(demo_run):
     assert [[int(v) for v in r[1:]] for r in confusion] == spatial["confusion_matrix"]
     estimate = report["map_accuracy_estimate"]["overall_accuracy"]
     assert f"Expected accuracy over the mapped pixels: {estimate:.2f}" in "".join(page.text)
+    reduced = reduced_input_words(report["map_accuracy_estimate"])  # the demo's cloud
+    assert reduced and reduced in text
     assert ["report.json", "every figure of report.html and the full configuration"] in page.rows
 
 

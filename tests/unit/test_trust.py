@@ -13,7 +13,7 @@ from geomap.apply import predict, suggest
 from geomap.cli import main
 from geomap.errors import InputDataError, ModelError, OutputExistsError
 from geomap.features import FeatureRecipe
-from geomap.trust import AccuracyTally, SiteRequest
+from geomap.trust import REDUCED_SHARE_TOLD, AccuracyTally, SiteRequest, reduced_input_words
 from geomap.workflow import RunConfig, run, simulated_outages
 
 
@@ -44,6 +44,27 @@ def test_applicability_and_expected_accuracy_rasters(mapped, demo_scene):
     assert abs(estimate["overall_accuracy"] - spatial) < 0.05
     assert estimate["aoa_fraction"] == pytest.approx(aoa.mean())
     assert report["applicability"] and "applicability_stream" in report["timings_seconds"]
+
+
+def test_expected_accuracy_where_an_input_is_missing(mapped, demo_scene):
+    """The demo's cloud and partial surveys: their pixels' mean is told apart from the rest's."""
+    out, report = mapped
+    with rasterio.open(out / "expected_accuracy.tif") as src:
+        acc = src.read(1)
+    with rasterio.open(out / "uncertainty.tif") as src:
+        missing = src.read(3)
+    with rasterio.open(out / "lithology.tif") as m, rasterio.open(demo_scene.truth) as t:
+        right = m.read(1) == t.read(1)
+    reduced = missing > 0
+    estimate = report["map_accuracy_estimate"]
+    assert estimate["reduced_input_fraction"] == pytest.approx(reduced.mean())
+    assert estimate["reduced_input_accuracy"] == pytest.approx(acc[reduced].mean(), abs=1e-6)
+    assert estimate["complete_input_accuracy"] == pytest.approx(acc[~reduced].mean(), abs=1e-6)
+    # the estimate there is near the truth there (0.908 against 0.903; 0.867 elsewhere)
+    assert abs(estimate["reduced_input_accuracy"] - right[reduced].mean()) < 0.02
+    words = reduced_input_words(estimate)
+    assert f"{100 * reduced.mean():.1f}% of the map" in words
+    assert f"{estimate['reduced_input_accuracy']:.2f} right" in words
 
 
 def test_suggested_sites_are_spread_and_readable_by_a_gps(mapped):
@@ -307,3 +328,19 @@ def test_accuracy_tally_adds_up_windows():
     assert out["per_class"] == {"a": pytest.approx(0.8), "b": pytest.approx(0.4), "c": None}
     assert out["aoa_fraction"] == 0.5
     assert out["mapped_pixels"] == 4
+    assert out["reduced_input_fraction"] == 0 and out["reduced_input_accuracy"] is None
+    assert reduced_input_words(out) is None
+
+
+def test_accuracy_tally_tells_pixels_with_an_input_missing_apart():
+    tally = AccuracyTally(2)
+    tally.add(np.array([0, 1, 1]), np.array([0.9, 0.5, 0.3]), np.ones(3), np.array([0, 1, 1]))
+    tally.add(np.array([[0, 1]]), np.array([[0.7, np.nan]]), np.ones((1, 2)), np.ones((1, 2)))
+    out = tally.to_dict(["a", "b"])
+    assert out["reduced_input_fraction"] == 0.75  # the NaN pixel is not mapped
+    assert out["reduced_input_accuracy"] == pytest.approx(0.5)
+    assert out["complete_input_accuracy"] == pytest.approx(0.9)
+    assert "75.0% of the map" in reduced_input_words(out)
+    assert "0.50 right, the rest 0.90" in reduced_input_words(out)
+    out["reduced_input_fraction"] = REDUCED_SHARE_TOLD / 2  # a few pixels: not worth a sentence
+    assert reduced_input_words(out) is None
