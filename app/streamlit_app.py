@@ -23,7 +23,7 @@ def _icon() -> Image.Image:
     """A 32 x 32 favicon of folded strata, drawn here so that no icon is fetched from a CDN."""
     rows, cols = np.mgrid[0:32, 0:32]
     bands = ((cols + 6 * np.sin(rows / 5)) // 8).astype(int) % 3
-    palette = np.array([[245, 215, 100], [150, 150, 160], [120, 180, 230]], dtype="uint8")
+    palette = np.array([[245, 205, 60], [150, 150, 160], [120, 180, 230]], dtype="uint8")
     return Image.fromarray(palette[bands])
 
 

@@ -46,28 +46,30 @@ OUTPUT_NAMES = re.compile(
     r"|\.DS_Store|Thumbs\.db|desktop\.ini"  # what file browsers leave in any folder
 )
 
-#: Colours by words commonly found in unit names, after geological map conventions.
+#: Colours by words commonly found in unit names, after geological map conventions. Any two
+#: differ by at least 20 in CIE L*a*b* (alluvium and colluvium, limestone and dolomite, basalt
+#: and dolerite are mapped side by side and were 7 to 12 apart).
 _NAMED_COLOURS = {
     "granite": (239, 120, 130),
-    "granodiorite": (230, 140, 150),
-    "rhyolite": (250, 170, 190),
+    "granodiorite": (185, 60, 95),
+    "rhyolite": (250, 180, 205),
     "basalt": (70, 140, 80),
-    "dolerite": (40, 110, 60),
-    "gabbro": (30, 90, 60),
-    "andesite": (150, 190, 110),
+    "dolerite": (125, 175, 50),
+    "gabbro": (20, 85, 85),
+    "andesite": (170, 205, 140),
     "ultramafic": (90, 60, 130),
-    "sandstone": (245, 215, 100),
-    "shale": (190, 190, 195),  # lighter than granite: the two stay apart in protanopia
-    "mudstone": (170, 160, 150),
-    "siltstone": (200, 185, 140),
+    "sandstone": (245, 205, 60),
+    "shale": (180, 180, 185),  # lighter than granite: the two stay apart in protanopia
+    "mudstone": (140, 120, 100),
+    "siltstone": (190, 160, 90),
     "limestone": (120, 180, 230),
-    "dolomite": (150, 200, 240),
+    "dolomite": (140, 215, 215),
     "alluvium": (255, 245, 190),
-    "colluvium": (235, 225, 170),
+    "colluvium": (215, 192, 160),
     "gneiss": (200, 120, 200),
-    "schist": (175, 140, 210),
-    "quartzite": (250, 240, 220),
-    "conglomerate": (230, 180, 80),
+    "schist": (150, 145, 230),
+    "quartzite": (245, 235, 250),
+    "conglomerate": (215, 145, 60),
     "water": (60, 120, 220),
 }
 _PALETTE = (

@@ -24,6 +24,36 @@ def test_known_rock_names_get_conventional_colours_and_others_a_palette():
     assert hex_colour((255, 0, 16)) == "#ff0010"
 
 
+def _lab(rgb) -> np.ndarray:
+    """CIE L*a*b* (D65) of an sRGB triple."""
+    c = np.asarray(rgb, dtype=float) / 255
+    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = xyz @ c / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_units_mapped_side_by_side_get_colours_told_apart():
+    """Alluvium and colluvium, limestone and dolomite, basalt and dolerite: 7 to 12 apart (CIE76)
+    before; alluvium and sandstone, confused in the demo's observation dots, 33."""
+    pairs = [
+        ("alluvium", "colluvium"),
+        ("limestone", "dolomite"),
+        ("basalt", "dolerite"),
+        ("alluvium", "sandstone"),
+        ("granite", "granodiorite"),
+        ("shale", "mudstone"),
+    ]
+    for a, b in pairs:
+        ca, cb = class_colours([a, b])
+        assert np.linalg.norm(_lab(ca) - _lab(cb)) >= 20, (a, b)
+    assert (
+        np.linalg.norm(_lab(class_colours(["alluvium"])[0]) - _lab(class_colours(["sandstone"])[0]))
+        > 40
+    )
+
+
 def test_a_failed_block_leaves_nothing(tmp_path):
     out = tmp_path / "map"
     with pytest.raises(RuntimeError), staged_output(out, overwrite=False) as tmp:
