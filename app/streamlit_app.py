@@ -65,7 +65,8 @@ def show_status() -> None:
     with status.container():
         if data.rasters:
             origin = "from the demo scene" if data.demo else "uploaded"
-            st.caption(f"Inputs: {len(data.rasters)} raster(s) {origin}")
+            unusable = " (not usable as they are: see the Data page)" if data.problem else ""
+            st.caption(f"Inputs: {len(data.rasters)} raster(s) {origin}{unusable}")
         if run is not None:
             st.caption(f"Map: {run['params']['model']} run `{run['key']}`")
 

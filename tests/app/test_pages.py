@@ -236,6 +236,10 @@ def test_one_bad_raster_uploaded_earlier_can_be_removed_alone(app, tmp_path):
     }
     app.run()
     assert any("outcrop_photo.tif': it is not georeferenced" in e.value for e in app.error)
+    # the sidebar does not call them usable inputs (it said "5 raster(s) uploaded")
+    assert [c.value for c in app.sidebar.caption] == [
+        "Inputs: 5 raster(s) uploaded (not usable as they are: see the Data page)"
+    ]
     box = app.multiselect(key="earlier_rasters")
     assert box.value == [p.name for p in [*demo.rasters, photo]]
     assert "Observations in use: field_points.gpkg (a new upload replaces it)." in (
@@ -245,6 +249,7 @@ def test_one_bad_raster_uploaded_earlier_can_be_removed_alone(app, tmp_path):
     assert not app.exception and not _errors(app)
     assert app.session_state["inputs"].rasters == session.projected_first(list(demo.rasters))
     assert app.session_state["inputs"].labels == demo.labels  # the rest stays
+    assert [c.value for c in app.sidebar.caption] == ["Inputs: 4 raster(s) uploaded"]
 
 
 def test_observations_the_data_page_refused_are_not_offered_for_training(app, tmp_path):
