@@ -42,7 +42,7 @@ from geomap.som_stream import SOMLayers, stream_som
 from geomap.sources import GDAL_CACHE_BYTES
 from geomap.stack import RasterStack
 from geomap.trust import SiteRequest, TrustLayers
-from geomap.validate import cross_validate
+from geomap.validate import by_kind, cross_validate, mixture_note
 from geomap.workflow import (
     Progress,
     RunConfig,
@@ -373,7 +373,10 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
         random_state=config.random_state,
         progress=None if progress is None else partial(progress, "validate"),
     )
-    report["validation"] = {k: cv[k] for k in ("random", "spatial", "summary")}
+    cv["by_kind"] = by_kind(cv, labelled["y"], labelled["kind"])
+    mixed = mixture_note(cv["by_kind"], Path(config.labels).name)
+    report["warnings"] += [mixed] if mixed else []
+    report["validation"] = {k: cv[k] for k in ("random", "spatial", "by_kind", "summary")}
     classifier.fit(labelled["X"], labelled["y"])
     report["som"] = som_report(clusters, classifier)
     extra["applicability"] = Applicability(
@@ -401,4 +404,4 @@ def _labelled(config: RunConfig, stack, recipe, report: dict) -> dict:
     report["warnings"] += legend_notes + placement_notes(Path(config.labels), counts) + notes
     report["legend"] = None if legend is None else legend.to_dict()
     xy = np.column_stack(stack.grid.xy(samples.rows, samples.cols))
-    return {"X": X, "y": y, "xy": xy, "names": names, "legend": legend}
+    return {"X": X, "y": y, "xy": xy, "names": names, "legend": legend, "kind": samples.kind}

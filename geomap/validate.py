@@ -34,6 +34,9 @@ OPTIMISM_GAP = 0.05
 #: Below this ratio of held-out to map distances the spatial CV cannot stand for the map: the
 #: observations cluster in a small part of it (a mapped patch, one valley's traverses).
 REACH = 0.5
+#: Share of the cross-validated samples that pixels of mapped polygons must reach, beside field
+#: points, for the report to say the accuracy figures are mostly theirs.
+POLYGON_SHARE = 0.5
 #: Fewest blocks per spatial fold: with one block a fold holds whatever classes that block has,
 #: and the group splitter cannot balance the folds by class.
 BLOCKS_PER_FOLD = 2
@@ -278,6 +281,46 @@ def reach(details: dict) -> float | None:
     held = details.get("median_held_out_distance")
     mapped = details["median_map_to_sample_distance"]
     return None if held is None or mapped <= 0 else held / mapped
+
+
+def by_kind(cv: dict, y: np.ndarray, kind: np.ndarray) -> dict | None:
+    """Random- and spatial-CV overall accuracy of the field points and of the polygon pixels.
+
+    ``cv`` is :func:`cross_validate`'s result, ``kind`` each sample's ``"point"`` or
+    ``"polygon"``. None unless the samples hold both.
+    """
+    out = {}
+    for k in ("point", "polygon"):
+        mask = kind == k
+        if not mask.any():
+            return None
+        out[k] = {"samples": int(mask.sum())}
+        for name in ("random", "spatial"):
+            pred = np.argmax(np.nan_to_num(cv[f"{name}_oof_proba"][mask], nan=-1), axis=1)
+            out[k][name] = float(accuracy_score(y[mask], pred))
+    return out
+
+
+def mixture_note(kinds: dict | None, labels_name: str) -> str | None:
+    """A warning when pixels of mapped polygons outweigh the field points in the figures.
+
+    ``kinds`` is :func:`by_kind`'s result; None when the points hold at least
+    1 - :data:`POLYGON_SHARE` of the samples.
+    """
+    if kinds is None:
+        return None
+    points, polygons = kinds["point"], kinds["polygon"]
+    total = points["samples"] + polygons["samples"]
+    if polygons["samples"] / total < POLYGON_SHARE:
+        return None
+    return (
+        f"Observations '{labels_name}': {polygons['samples']:,} of the {total:,} samples "
+        "cross-validated are pixels of mapped polygons, so the accuracy figures are mostly "
+        f"theirs. On the {points['samples']:,} field points alone, spatial CV gives "
+        f"{points['spatial']:.2f} (random {points['random']:.2f}); on the polygon pixels "
+        f"{polygons['spatial']:.2f} (random {polygons['random']:.2f}). Neighbouring pixels of "
+        "a polygon share its unit, which flatters random CV above all: go by the spatial figures."
+    )
 
 
 def summary_sentence(random_oa: float, spatial_oa: float, reach: float | None = None) -> str:

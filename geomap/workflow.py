@@ -50,7 +50,7 @@ from geomap.trust import (
     SiteRequest,
     TrustLayers,
 )
-from geomap.validate import cross_validate
+from geomap.validate import by_kind, cross_validate, mixture_note
 
 MODEL_FORMAT = "geomap-model"
 MODEL_VERSION = 1
@@ -421,6 +421,9 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
         progress=None if progress is None else partial(progress, "validate"),
     )
     timings["cross_validation"] = time.perf_counter() - t0
+    cv["by_kind"] = by_kind(cv, y, samples.kind)
+    mixed = mixture_note(cv["by_kind"], Path(config.labels).name)
+    notes += [mixed] if mixed else []
     release_freed_memory()  # the folds' forests
     t0 = time.perf_counter()
     applicability = Applicability(
@@ -499,7 +502,7 @@ def _forest_report(config: RunConfig, stack: RasterStack, t: _Trained) -> dict:
             "by_kind": {k: int((t.samples.kind == k).sum()) for k in ("point", "polygon")},
         },
         "warnings": stack.notes() + t.notes,
-        "validation": {k: t.cv[k] for k in ("random", "spatial", "summary")},
+        "validation": {k: t.cv[k] for k in ("random", "spatial", "by_kind", "summary")},
         "importance": _importance(t.model, t.recipe, stack),
         "spectral_screen": describe_screens(t.model.screens_),
     }

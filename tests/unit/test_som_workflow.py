@@ -137,6 +137,7 @@ def test_som_writes_the_forest_outputs_with_validation(som_run, demo_scene):
     assert {"clusters.tif", "quantization_error.tif", "label_distance.tif"} <= names
     for kind in ("random", "spatial"):
         assert 0 <= report["validation"][kind]["overall_accuracy"] <= 1
+    assert report["validation"]["by_kind"] is None  # field points only
     classes = [n for n in demo_scene.class_names if n != UNOBSERVED]
     assert json.loads(rasterio.open(out / "lithology.tif").tags()["CLASS_NAMES"]) == classes
     np.testing.assert_allclose(_read(out / "probabilities.tif").sum(axis=0), 1, atol=1e-5)

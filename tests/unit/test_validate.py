@@ -5,9 +5,11 @@ from sklearn.ensemble import RandomForestClassifier
 from geomap.errors import ModelError
 from geomap.validate import (
     block_groups,
+    by_kind,
     choose_block_size,
     cross_validate,
     metrics,
+    mixture_note,
     summary_sentence,
 )
 
@@ -167,3 +169,21 @@ def test_outages_are_predicted_by_each_spatial_folds_model_without_their_columns
         np.argmax(out["spatial_oof_proba"], 1) == y
     ).mean()
     assert "random_outage_oof_proba" not in out
+
+
+def test_points_and_polygon_pixels_are_scored_apart_and_a_polygon_majority_is_told():
+    y = np.array([0, 1, 0, 1, 0, 0, 0, 0, 1, 1])
+    kind = np.array(["point"] * 4 + ["polygon"] * 6)
+    right = np.eye(2)[y]
+    cv = {"random_oof_proba": right.copy(), "spatial_oof_proba": right.copy()}
+    cv["spatial_oof_proba"][[0, 1]] = right[[1, 0]]  # two points held out are mapped wrong
+    cv["spatial_oof_proba"][4] = np.nan  # a polygon pixel with no data: scored as class 0
+    kinds = by_kind(cv, y, kind)
+    assert kinds["point"] == {"samples": 4, "random": 1.0, "spatial": 0.5}
+    assert kinds["polygon"] == {"samples": 6, "random": 1.0, "spatial": 1.0}
+    note = mixture_note(kinds, "map.gpkg")
+    assert note.startswith("Observations 'map.gpkg': 6 of the 10 samples cross-validated are")
+    assert "On the 4 field points alone, spatial CV gives 0.50 (random 1.00)" in note
+    assert by_kind(cv, y, np.array(["point"] * 10)) is None  # one kind: nothing to tell apart
+    kinds["polygon"]["samples"] = 3  # the points hold more than half: no warning
+    assert mixture_note(kinds, "map.gpkg") is None

@@ -167,6 +167,37 @@ def test_the_screen_can_be_switched_off(demo_scene, tmp_path):
         assert ((unc.read(3) > 0) == (ls.read(1) == 0)).all()  # only the cloud itself
 
 
+def test_points_and_polygons_in_one_file_are_scored_apart(demo_scene, tmp_path):
+    """The legacy map's pixels outnumber the field points 7 to 1 and made the figures theirs."""
+    points = gpd.read_file(demo_scene.points_gpkg)[["lithology", "geometry"]]
+    polygons = gpd.read_file(demo_scene.polygons_gpkg)[["lithology", "geometry"]]
+    both = tmp_path / "observations.gpkg"
+    gpd.GeoDataFrame(pd.concat([points, polygons], ignore_index=True), crs=points.crs).to_file(both)
+    config = RunConfig(
+        rasters=list(demo_scene.rasters),
+        labels=both,
+        label_column="lithology",
+        out=tmp_path / "map",
+        trees=20,
+        applicability=False,
+    )
+    report = run(config)
+    kinds = report["validation"]["by_kind"]
+    assert kinds["point"]["samples"] == report["samples"]["by_kind"]["point"]
+    assert kinds["polygon"]["samples"] == report["samples"]["by_kind"]["polygon"]
+    assert kinds["polygon"]["samples"] > kinds["point"]["samples"]
+    spatial = report["validation"]["spatial"]
+    n = spatial["n_samples"]
+    mean = (
+        kinds["point"]["spatial"] * kinds["point"]["samples"]
+        + kinds["polygon"]["spatial"] * kinds["polygon"]["samples"]
+    ) / n
+    assert mean == pytest.approx(spatial["overall_accuracy"])
+    (note,) = [w for w in report["warnings"] if "pixels of mapped polygons" in w]
+    assert f"On the {kinds['point']['samples']:,} field points alone" in note
+    assert f"spatial CV gives {kinds['point']['spatial']:.2f}" in note
+
+
 def test_report_has_both_validations_and_configuration(result):
     out, report = result
     saved = json.loads((out / "report.json").read_text())
@@ -181,6 +212,8 @@ def test_report_has_both_validations_and_configuration(result):
         "block_size",
     }
     assert saved["validation"]["summary"]
+    assert saved["validation"]["by_kind"] is None  # field points only
+    assert not any("pixels of mapped polygons" in w for w in saved["warnings"])
     assert saved["configuration"]["trees"] == 60
     assert len(saved["inputs"]["rasters"][0]["sha256"]) == 64
     assert saved["grid"]["width"] == 160
