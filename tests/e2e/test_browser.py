@@ -162,6 +162,9 @@ def test_uploaded_rasters_and_csv_observations_are_ready_to_train(offline):
     inputs = page.locator("input[type=file]")
     rasters = ("landsat.tif", "radiometrics.tif", "magnetics.tif")
     inputs.nth(0).set_input_files([demo / name for name in rasters])
+    # as a user would: the next file once the page has read these (on a busy machine a file
+    # given while the page redrew was not taken)
+    expect(page.get_by_text("Rasters ready:")).to_be_visible()
     inputs.nth(1).set_input_files(demo / "field_points.csv")
     expect(page.get_by_text("Ready: go to")).to_be_visible()
     expect(page.get_by_text("Column holding the rock type")).to_be_visible()
