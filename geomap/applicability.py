@@ -461,6 +461,21 @@ class Applicability(BaseEstimator):
             di[part], threshold[part], missing[part] = self._dissimilarity(X[part])
         return di, threshold, missing
 
+    def threshold_at(self, X) -> np.ndarray:
+        """The AOA threshold of each row of ``X``: that of the inputs it has (NaN: none).
+
+        A pixel with an input missing is compared with the training samples in the feature
+        space of the inputs it has, whose threshold differs from the full one.
+        """
+        check_is_fitted(self)
+        bits = group_bits(self.embed(np.asarray(X)), self.groups_)
+        out = np.full(len(bits), np.nan)
+        for b in np.unique(bits[bits > 0]):
+            space = self._space(int(b))
+            if space.nearest is not None:
+                out[bits == b] = space.threshold
+        return out
+
     def missing_importance(self, bits: np.ndarray) -> np.ndarray:
         """Share of the feature weights (importance) in the groups a row lacks.
 

@@ -287,6 +287,7 @@ class SiteCandidates:
             "aoa": np.asarray(aoa, "float64").ravel()[rows],
             "z": np.nan_to_num(self.applicability.embed(np.asarray(X)[rows])),
             "fewer": np.isnan(np.asarray(X)[rows]).any(axis=1),
+            "limit": self.applicability.threshold_at(np.asarray(X)[rows]),
         }
         self._merge(window)
 
@@ -389,9 +390,17 @@ class SiteCandidates:
                 f"mapped {name}{could} (expected accuracy {accuracy:.2f}); inside "
                 f"the area of applicability: an observation settles the contact{fewer}"
             )
-        limit = self.applicability.threshold_
-        unlike = f"dissimilarity {di:.2f} > {limit:.2f}" if np.isfinite(di) else "inputs missing"
+        limit = pool["limit"][k]
+        unlike = _above(di, limit) if np.isfinite(di) and np.isfinite(limit) else "inputs missing"
         return (
             f"mapped {name} (expected accuracy {accuracy:.2f}) outside the area of applicability "
             f"({unlike}): unlike any observation{fewer}"
         )
+
+
+def _above(di: float, limit: float) -> str:
+    """The words "dissimilarity 0.52 > 0.48", with the digits that tell the two apart."""
+    for digits in range(2, 6):
+        if round(di, digits) > round(limit, digits):
+            break
+    return f"dissimilarity {di:.{digits}f} > {limit:.{digits}f}"

@@ -259,3 +259,35 @@ def test_a_project_file_gives_its_only_layer_of_lines_as_access(tmp_path):
         r"\(LineString\), 'tracks' \(LineString\), and 2 of them of lines",
     ):
         read_access(project, CRS, BOUNDS, 500.0)
+
+
+def test_the_reason_quotes_the_threshold_of_the_inputs_the_pixel_has():
+    """Pixels with an input missing are held to their inputs' threshold: the reason said
+    'dissimilarity 0.37 > 0.48' quoting the full inputs' one."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 2))
+    y = (X[:, 0] > 0).astype(int)
+    proba = np.column_stack([1 - (y * 0.8 + 0.1), y * 0.8 + 0.1])
+    app = Applicability(feature_groups=[0, 1]).fit(X, y, folds=np.arange(80) % 4, oof_proba=proba)
+    rng = np.random.default_rng(5)
+    X = np.column_stack([rng.uniform(-8, 8, 300), np.where(rng.random(300) < 0.5, np.nan, 0.0)])
+    proba = rng.dirichlet([1, 1], 300)
+    di, aoa, acc = app.transform(X, proba)
+    candidates = SiteCandidates(app, ["a", "b"], 30, 10.0, CRS)
+    candidates.add(np.arange(300) * 100.0, np.zeros(300), X, proba, di, aoa, acc)
+    sites = candidates.select()
+    outside = sites[~sites["inside_aoa"]]
+    stated = outside["reason"].str.extract(r"dissimilarity ([0-9.]+) > ([0-9.]+)").astype(float)
+    assert len(stated) > 5 and (stated[0] > stated[1]).all()
+    limits = app.threshold_at(X[(outside["x"] / 100).round().astype(int)])
+    np.testing.assert_allclose(stated[1], limits, atol=0.006)
+    assert len(np.unique(limits.round(4))) == 2  # the full inputs' and band 1's alone
+
+
+def test_a_dissimilarity_just_above_its_threshold_is_not_written_equal():
+    from geomap.sites import _above
+
+    assert _above(0.5234, 0.4812) == "dissimilarity 0.52 > 0.48"
+    assert _above(0.4791, 0.4786) == "dissimilarity 0.479 > 0.479".replace(
+        "0.479 > 0.479", "0.4791 > 0.4786"
+    )
