@@ -108,6 +108,8 @@ class Inputs:
     label_layer: str | None = None
     legend: Path | None = None
     nodata: float | None = None
+    #: No-data values of single rasters, by file name ("dem.tif=-32768" in the box).
+    raster_nodata: dict[str, float] = field(default_factory=dict)
     demo: bool = False
     #: Why the Data page could not read these inputs (in the app's words); None when it could.
     problem: str | None = None
@@ -237,6 +239,7 @@ def run_key(data: Inputs, params: dict) -> str:
         "label_crs": data.label_crs,
         "label_layer": data.label_layer,
         "nodata": data.nodata,
+        "raster_nodata": data.raster_nodata,
         "params": params,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -337,6 +340,8 @@ _CONTROLS = (
     (r"Give the CRS it is in with --crs \([^)]*\), or export", "Export"),  # no such box
     (r"--legend", "the 'Legend' upload"),
     (r"pass --nodata (\S+)", r"enter \1 in the box '{nodata}'"),
+    (r"give it its own: --nodata (\S+?)\.", r"give it its own: enter \1 in the box '{nodata}'."),
+    (r"e\.g\. 0 dem\.tif=-32768", "e.g. 0; dem.tif=-32768"),  # the box's separator
     (r"with --nodata", "in the box '{nodata}'"),
     (r"--nodata", "the box '{nodata}'"),
 )
@@ -423,7 +428,7 @@ def stale_note(run: dict, data: Inputs) -> str | None:
     changed = []
     if list(map(str, data.rasters)) != list(config["rasters"]):
         changed.append("rasters")
-    if data.nodata != config.get("nodata"):
+    if data.nodata != config.get("nodata") or data.raster_nodata != config.get("raster_nodata", {}):
         changed.append("no-data value")
     if config.get("labels") is not None:
         if str(data.labels) != config["labels"]:

@@ -66,10 +66,12 @@ def suggest(
     block_size: int = BLOCK_SIZE,
     overwrite: bool = False,
     nodata: float | None = None,
+    raster_nodata: dict[str, float] | None = None,
 ) -> dict:
     """Suggest field sites from a saved forest bundle: ``out`` (GeoPackage) and its .csv.
 
-    ``nodata`` is taken as no data in rasters that declare none (default: the training run's).
+    ``nodata`` is taken as no data in rasters that declare none, ``raster_nodata`` in those it
+    names by file name (default: the values the training inputs were given).
 
     Raises
     ------
@@ -94,7 +96,7 @@ def suggest(
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
     rasters, notes = training_order(bundle, rasters)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        with open_for_bundle(bundle, rasters, Path(model_path), nodata) as stack:
+        with open_for_bundle(bundle, rasters, Path(model_path), nodata, raster_nodata) as stack:
             notes += stack.file_notes() + stack.footprint_notes() + scale_notes(bundle, stack)
             trust = TrustLayers(
                 applicability, bundle["class_names"], stack.grid, sites, write_maps=False
@@ -114,25 +116,31 @@ def predict(
     overwrite: bool = False,
     progress: Progress | None = None,
     nodata: float | None = None,
+    raster_nodata: dict[str, float] | None = None,
 ) -> dict:
     """Apply a saved model bundle to rasters and write the maps into ``out``.
 
     The grid takes the model's CRS and resolution and the rasters' common footprint, so the
     training rasters give back the training map exactly. ``nodata`` is taken as no data in
-    rasters that declare none (default: the training run's).
+    rasters that declare none, ``raster_nodata`` in those it names by file name (default: the
+    values the training inputs were given).
     """
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        return _predict(model_path, rasters, out, block_size, overwrite, progress, nodata)
+        return _predict(
+            model_path, rasters, out, block_size, overwrite, progress, nodata, raster_nodata
+        )
 
 
-def _predict(model_path, rasters, out, block_size, overwrite, progress, nodata) -> dict:
+def _predict(
+    model_path, rasters, out, block_size, overwrite, progress, nodata, raster_nodata
+) -> dict:
     t_start = time.perf_counter()
     out = Path(out)
     check_out_dir(out, overwrite, [*rasters, Path(model_path)])
     bundle = load_model(model_path)
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
     rasters, notes = training_order(bundle, rasters)
-    with open_for_bundle(bundle, rasters, Path(model_path), nodata) as stack:
+    with open_for_bundle(bundle, rasters, Path(model_path), nodata, raster_nodata) as stack:
         with staged_output(out, overwrite) as tmp:
             prediction, screened = _predict_outputs(
                 tmp, stack, recipe, bundle, block_size, progress

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from geomap.errors import ModelError
 from geomap.features import band_kind
-from geomap.sources import band_names_of, crs_units, crs_words
+from geomap.sources import band_names_of, crs_units, crs_words, nodata_values
 from geomap.stack import PartialStack, RasterStack
 
 
@@ -192,13 +192,18 @@ def grid_notes(stack) -> list[str]:
 
 
 def open_for_bundle(
-    bundle: dict, rasters: Sequence[Path | None], model_path: Path, nodata: float | None = None
+    bundle: dict,
+    rasters: Sequence[Path | None],
+    model_path: Path,
+    nodata: float | None = None,
+    raster_nodata: dict[str, float] | None = None,
 ) -> RasterStack | PartialStack:
     """The rasters on the bundle's grid: its CRS, resolution and pixel lattice.
 
     A None in ``rasters`` (see :func:`training_order`) stands for a training input that is
     absent: its bands read as no data everywhere. ``nodata`` is taken as no data in rasters that
-    declare none; by default, the value the model was trained with.
+    declare none, ``raster_nodata`` in the rasters it names; by default, each raster takes the
+    value its training input was given.
 
     Raises
     ------
@@ -211,7 +216,7 @@ def open_for_bundle(
         crs=grid["crs_wkt"],
         resolution=grid["resolution"][0],
         origin=(grid["transform"][2], grid["transform"][5]),
-        nodata=bundle["nodata"] if nodata is None else nodata,
+        nodata=_given_nodata(bundle, rasters, nodata, raster_nodata),
     )
     absent = {i: tuple(bundle["inputs"][i]["bands"]) for i, p in enumerate(rasters) if p is None}
     whole = PartialStack(stack, absent) if absent else stack
@@ -221,3 +226,22 @@ def open_for_bundle(
         stack.close()
         raise
     return whole
+
+
+def _given_nodata(bundle: dict, rasters, nodata, raster_nodata) -> list[float | None]:
+    """The no-data value given for each raster present.
+
+    A raster named in ``raster_nodata`` takes its value; the others ``nodata`` when given, else
+    the value their training input was given (models saved before per-raster values held one
+    for all, ``bundle["nodata"]``).
+    """
+    present = [p for p in rasters if p is not None]
+    trained = bundle["nodata"]
+    if not isinstance(trained, list):
+        trained = [trained] * len(rasters)
+    trained = [v for v, p in zip(trained, rasters) if p is not None]
+    named = nodata_values(present, None, raster_nodata)
+    return [
+        mine if mine is not None else (nodata if nodata is not None else theirs)
+        for mine, theirs in zip(named, trained)
+    ]

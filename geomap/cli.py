@@ -13,7 +13,7 @@ from geomap.apply import predict, suggest
 from geomap.cli_parser import build_parser
 from geomap.errors import GeomapError
 from geomap.export import limit_malloc_arenas
-from geomap.sources import crs_words
+from geomap.sources import crs_words, parse_nodata
 from geomap.subunits import SubunitConfig, subunits
 from geomap.trust import SiteRequest, reduced_input_words
 from geomap.workflow import RunConfig, run
@@ -156,6 +156,12 @@ def _n_sites(report: dict) -> str:
     )
 
 
+def _nodata(args) -> dict:
+    """``nodata`` and ``raster_nodata`` from the --nodata values given."""
+    default, by_name = parse_nodata(args.nodata or [])
+    return {"nodata": default, "raster_nodata": by_name}
+
+
 def _run(args, bar) -> dict:
     config = RunConfig(
         rasters=args.raster,
@@ -175,7 +181,7 @@ def _run(args, bar) -> dict:
         legend=args.legend,
         max_per_class=args.max_per_class,
         smooth=args.smooth,
-        nodata=args.nodata,
+        **_nodata(args),
         overwrite=args.overwrite,
         suggest=args.suggest,
         access=args.access,
@@ -211,7 +217,7 @@ def _predict(args, bar) -> dict:
         block_size=args.block_size,
         overwrite=args.overwrite,
         progress=bar,
-        nodata=args.nodata,
+        **_nodata(args),
     )
     report.setdefault("configuration", {"out": str(args.out)})
     return report
@@ -226,7 +232,7 @@ def _suggest(args, bar) -> None:
         request,
         block_size=args.block_size,
         overwrite=args.overwrite,
-        nodata=args.nodata,
+        **_nodata(args),
     )
     for note in report["warnings"]:
         log.warning("warning: %s", note)

@@ -283,10 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--nodata",
-        type=float,
-        metavar="VALUE",
+        action="append",
+        metavar="[FILE=]VALUE",
         help="value taken as no data in rasters that declare none (e.g. 0 for Sentinel-2 "
-        "JPEG2000); `geomap predict` reuses it",
+        "JPEG2000); FILE=VALUE for one raster, by its file name (repeat: --nodata 0 --nodata "
+        "dem.tif=-32768); a raster whose data type cannot hold the value does not take it; "
+        "`geomap predict` reuses them",
     )
     p.add_argument(
         "--smooth",
@@ -328,10 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_nodata(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--nodata",
-        type=float,
-        metavar="VALUE",
-        help="value taken as no data in rasters that declare none (default: the training run's "
-        "--nodata)",
+        action="append",
+        metavar="[FILE=]VALUE",
+        help="value taken as no data in rasters that declare none; FILE=VALUE for one raster, "
+        "by its file name (default: the values the training run gave each input)",
     )
 
 

@@ -39,7 +39,7 @@ from geomap.placement import placement_notes, sample_labels
 from geomap.report_html import write_report_html
 from geomap.som_plots import write_som_plots
 from geomap.som_stream import SOMLayers, stream_som
-from geomap.sources import GDAL_CACHE_BYTES
+from geomap.sources import GDAL_CACHE_BYTES, nodata_values
 from geomap.stack import RasterStack
 from geomap.trust import SiteRequest, TrustLayers
 from geomap.validate import by_kind, cross_validate, mixture_note
@@ -299,7 +299,10 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
     with (
         rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
         RasterStack.open(
-            config.rasters, crs=config.crs, resolution=config.resolution, nodata=config.nodata
+            config.rasters,
+            crs=config.crs,
+            resolution=config.resolution,
+            nodata=_nodata(config),
         ) as stack,
     ):
         recipe = FeatureRecipe.for_stack(stack, config.features)
@@ -341,6 +344,11 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
     return report
 
 
+def _nodata(config: RunConfig) -> list[float | None]:
+    """The no-data value given for each raster (:func:`geomap.sources.nodata_values`)."""
+    return nodata_values(config.rasters, config.nodata, config.raster_nodata)
+
+
 def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
     """Fit the map, its clusters and (for ``som``) the node labels; fill the report."""
     sample = sample_pixels(stack, recipe, config.som_samples, config.random_state)
@@ -360,7 +368,7 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
     }
     if labelled is None:
         report["som"] = som_report(clusters)
-        return make_bundle(clusters, recipe, names, stack, 1, config.nodata, **extra)
+        return make_bundle(clusters, recipe, names, stack, 1, _nodata(config), **extra)
     classifier = SOMClassifier(som=FrozenEstimator(som))
     cv = cross_validate(
         classifier,
@@ -385,7 +393,14 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
         labelled["X"], labelled["y"], folds=cv["spatial_folds"], oof_proba=cv["spatial_oof_proba"]
     )
     return make_bundle(
-        classifier, recipe, labelled["names"], stack, 1, config.nodata, labelled["legend"], **extra
+        classifier,
+        recipe,
+        labelled["names"],
+        stack,
+        1,
+        _nodata(config),
+        labelled["legend"],
+        **extra,
     )
 
 

@@ -8,6 +8,7 @@ one grid.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from rasterio.errors import (
     RasterioIOError,
 )
 
-from geomap.errors import MissingFileError, RasterError
+from geomap.errors import InputDataError, MissingFileError, RasterError
 
 #: Longest side, in pixels, of the decimated read used to check a source when it is opened.
 _CHECK_SIZE = 256
@@ -95,6 +96,11 @@ class Source:
     ignored_nodata: str | None = None
     #: An undeclared dummy value its bands hold (-99999, 1e30...) and its largest share.
     dummy: tuple[float, float] | None = None
+    #: A --nodata value given for rasters that declare none which its data type cannot hold
+    #: (-32768 for a uint16 Landsat band): not applied to it.
+    unheld_nodata: float | None = None
+    #: ``nodata`` is a value given for it (--nodata), not one its file declares.
+    nodata_given: bool = False
     #: Each band's declared scale and offset: a value means ``stored * scale + offset``
     #: (Landsat Collection 2 reflectance: 2.75e-05 and -0.2); empty when every band is 1 and 0.
     scale_offset: tuple[tuple[float, float], ...] = ()
@@ -198,6 +204,65 @@ def raster_error(path: Path, what: str, fix: str) -> RasterError:
     return RasterError(f"Raster '{path}': {what} {fix}")
 
 
+def parse_nodata(values: Sequence[str]) -> tuple[float | None, dict[str, float]]:
+    """No-data values as given: ``"0"`` for every raster, ``"dem.tif=-32768"`` for one.
+
+    Returns the value for every raster that declares none (None if not given) and the values
+    by raster file name.
+
+    Raises
+    ------
+    InputDataError
+        If a value is not a number, or two values are given for every raster or for one file.
+    """
+    default, by_name = None, {}
+    for text in values:
+        name, _, number = text.rpartition("=")
+        try:
+            value = float(number.strip().replace(",", "."))
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise InputDataError(
+                f"No-data value '{text}' is not a number. Give one, e.g. 0, or a raster's file "
+                "name and its value, e.g. dem.tif=-32768."
+            )
+        name = name.strip()
+        if (name in by_name) if name else (default is not None):
+            raise InputDataError(
+                f"Two no-data values for {f'raster {name!r}' if name else 'every raster'} "
+                f"({by_name.get(name, default):g} and {value:g}). Give one value for all the "
+                "rasters that declare none, and NAME=VALUE for a raster that needs another, e.g. "
+                "0 dem.tif=-32768."
+            )
+        if name:
+            by_name[name] = value
+        else:
+            default = value
+    return default, by_name
+
+
+def nodata_values(
+    paths: Sequence[str | Path], default: float | None, by_name: dict[str, float] | None
+) -> list[float | None]:
+    """The no-data value given for each raster: its own (by file name or path), else ``default``.
+
+    Raises
+    ------
+    InputDataError
+        If a value names no raster.
+    """
+    by_name = by_name or {}
+    known = {k for p in paths for k in (Path(p).name, str(p))}
+    unknown = [n for n in by_name if n not in known]
+    if unknown:
+        raise InputDataError(
+            f"No-data value for '{unknown[0]}': no raster of that name is given (the rasters: "
+            f"{', '.join(Path(p).name for p in paths)}). Name it as its file is named."
+        )
+    return [by_name.get(str(p), by_name.get(Path(p).name, default)) for p in paths]
+
+
 def inspect_raster(
     path: str | Path, nodata: float | None = None, assume_crs: str | CRS | None = None
 ) -> Source:
@@ -237,6 +302,9 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> 
         ) from None
     with src:
         _check_readable(path, src, assume_crs)
+        unheld = None
+        if src.nodata is None and nodata is not None and not _holds(src.dtypes[0], str(nodata)):
+            unheld, nodata = nodata, None
         zeros, dummy, invalid, transform, constant = _check_bands(path, src, nodata)
         ignored = None
         if src.driver == "VRT" and src.nodata is None:
@@ -262,6 +330,8 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> 
             else (0.0,) * len(kept),
             ignored_nodata=ignored,
             dummy=dummy if src.nodata is None and nodata is None else None,
+            unheld_nodata=unheld,
+            nodata_given=src.nodata is None and nodata is not None,
             scale_offset=tuple(scale_offset[i] for i in kept) if scale_offset else (),
             categorical=len(kept) == 1 and src.colorinterp[kept[0]] == ColorInterp.palette,
             coverage=~invalid[kept].any(axis=0),

@@ -50,10 +50,18 @@ def _constant_note(source) -> str:
     )
 
 
-def _dummy_note(source: Source) -> str:
-    """What a raster's undeclared dummy value is taken for, and what to do about it."""
+def _shown(value: float) -> str:
+    """A dummy value as written in a message (-99999.99 whole, 1e+30 short)."""
+    return f"{value:g}" if abs(value) >= FILL_MAGNITUDE else f"{value:.10g}"
+
+
+def _dummy_note(source: Source, option: str) -> str:
+    """What a raster's undeclared dummy value is taken for, and what to do about it.
+
+    ``option`` is the --nodata that takes it as no data in this raster alone.
+    """
     value, share = source.dummy
-    shown = f"{value:g}" if abs(value) >= FILL_MAGNITUDE else f"{value:.10g}"  # -99999.99 whole
+    shown = _shown(value)
     head = f"Raster '{source.path.name}': {share:.1%} of its pixels hold {shown}"
     if abs(value) >= FILL_MAGNITUDE:
         return (
@@ -62,8 +70,8 @@ def _dummy_note(source: Source) -> str:
         )
     return (
         f"{head} and it declares no nodata value. If {shown} marks missing data there, pass "
-        f"--nodata {shown} so those pixels are mapped from the other rasters instead of read "
-        "as measurements."
+        f"{option} so those pixels are mapped from the other rasters instead of read as "
+        "measurements."
     )
 
 
@@ -96,9 +104,13 @@ class RasterStack:
         resolution: float | None = None,
         origin: tuple[float, float] | None = None,
         grid: Grid | None = None,
-        nodata: float | None = None,
+        nodata: float | Sequence[float | None] | None = None,
     ) -> RasterStack:
         """Check every raster and build the stack on the default or the given grid.
+
+        ``nodata`` is taken as no data in rasters that declare none: one value for all, or one
+        per raster (see :func:`geomap.sources.nodata_values`); a raster whose data type cannot
+        hold its value reads it as not given, and :meth:`notes` says so.
 
         A raster georeferenced without a CRS (a Surfer or XYZ grid) is taken to be in ``crs``
         when one is given (``--crs``; a model's grid for ``geomap predict``), and :meth:`notes`
@@ -111,7 +123,8 @@ class RasterStack:
         """
         if not paths:
             raise RasterError("No raster given; pass at least one with --raster.")
-        sources = [inspect_raster(p, nodata, assume_crs=crs) for p in paths]
+        given = list(nodata) if isinstance(nodata, Sequence) else [nodata] * len(paths)
+        sources = [inspect_raster(p, v, assume_crs=crs) for p, v in zip(paths, given)]
         if grid is None:
             grid = choose_grid(sources, crs=crs, resolution=resolution, origin=origin)
         stack = cls(sources, grid)
@@ -213,8 +226,16 @@ class RasterStack:
         if zeros:
             notes[-1] += (
                 " If 0 marks missing data there (a cloud mask, the edge of a scene), pass "
-                "--nodata 0 so those pixels are mapped from the other rasters."
+                f"{self._nodata_option(zeros, '0')} so those pixels are mapped from the other "
+                "rasters."
             )
+        notes += [
+            f"Raster '{s.path.name}': its {s.dtype} values cannot be {s.unheld_nodata:g}, so "
+            f"the no-data value {s.unheld_nodata:g} given for the rasters that declare none does "
+            f"not apply to it. If it needs one, give it its own: --nodata {s.path.name}=VALUE."
+            for s in self.sources
+            if s.unheld_nodata is not None
+        ]
         notes += [
             f"Raster '{s.path.name}' states no CRS; it is read in {s.crs.to_string()}, the "
             "map's CRS. If it is in another, give its CRS in the file instead (in QGIS: Layer "
@@ -222,8 +243,29 @@ class RasterStack:
             for s in self.sources
             if s.assumed_crs
         ]
-        notes += [_dummy_note(s) for s in self.sources if s.dummy is not None]
+        notes += [
+            _dummy_note(s, self._nodata_option([s], _shown(s.dummy[0])))
+            for s in self.sources
+            if s.dummy is not None
+        ]
         return notes + [_constant_note(s) for s in self.sources if s.constant]
+
+    def _nodata_option(self, named: Sequence[Source], value: str) -> str:
+        """The --nodata that takes ``value`` as no data in the ``named`` rasters alone.
+
+        The plain value where no other raster lacks a declared one (none, or one given with
+        --nodata, which a second plain value would contradict), else one per file name.
+        """
+        others = [
+            s
+            for s in self.sources
+            if (s.nodata is None or s.nodata_given) and not any(s is n for n in named)
+        ]
+        if not others:
+            return f"--nodata {value}"
+        if len(named) == 1:
+            return f"--nodata {named[0].path.name}={value}"
+        return f"--nodata NAME={value} for each of them"
 
     def footprint_notes(self) -> list[str]:
         """A raster that alone shrinks the common footprint.

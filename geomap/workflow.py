@@ -11,7 +11,7 @@ import hashlib
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -44,7 +44,7 @@ from geomap.predict import PredictionSummary, predict_stack
 from geomap.recheck import write_observations_to_check
 from geomap.report_html import write_report_html
 from geomap.screen import describe_screens, screens_for
-from geomap.sources import GDAL_CACHE_BYTES, source_file
+from geomap.sources import GDAL_CACHE_BYTES, nodata_values, source_file
 from geomap.stack import BLOCK_SIZE, RasterStack, distinct_names, missing_sources
 from geomap.trust import (
     SiteRequest,
@@ -112,6 +112,9 @@ class RunConfig(SOMOptions):
     max_per_class: int = 2000
     smooth: int = 1
     nodata: float | None = None
+    #: No-data values of single rasters that declare none, by file name (``--nodata
+    #: dem.tif=-32768``); ``nodata`` is for the others.
+    raster_nodata: dict[str, float] = field(default_factory=dict)
     overwrite: bool = False
     suggest: int = 30
     access: Path | None = None
@@ -532,8 +535,9 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
     config.out = Path(config.out)
     check_out_dir(config.out, config.overwrite, input_paths(config))
     timings: dict[str, float] = {}
+    nodata = nodata_values(config.rasters, config.nodata, config.raster_nodata)
     with RasterStack.open(
-        config.rasters, crs=config.crs, resolution=config.resolution, nodata=config.nodata
+        config.rasters, crs=config.crs, resolution=config.resolution, nodata=nodata
     ) as stack:
         sites = SiteRequest(config.suggest, config.access, config.max_walk)
         if config.applicability:
@@ -546,7 +550,7 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
         )
         per_class = np.bincount(t.y, minlength=len(t.names))
         bundle = make_bundle(
-            t.model, t.recipe, t.names, stack, config.smooth, config.nodata,
+            t.model, t.recipe, t.names, stack, config.smooth, nodata,
             applicability=t.applicability, training=_training_context(t, per_class),
             legend=t.legend,
         )  # fmt: skip
@@ -591,11 +595,14 @@ def make_bundle(
     names: Sequence[str],
     stack: RasterStack,
     smooth: int,
-    nodata: float | None,
+    nodata: float | Sequence[float | None] | None,
     legend: Legend | None = None,
     **extra,
 ) -> dict:
     """What ``model.skops`` holds: the estimator and everything needed to apply it again.
+
+    ``nodata`` is the no-data value given for rasters that declare none: one for all, or one
+    per input in the stack's order.
 
     Class colours are the ``legend``'s where it gives them. ``extra`` entries (the SOM bundles'
     ``kind``, ``clusters``, ...) are added as they are.
@@ -612,7 +619,7 @@ def make_bundle(
             list(c) for c in class_colours(names, None if legend is None else legend.colours)
         ],
         "smooth": int(smooth),
-        "nodata": nodata,
+        "nodata": list(nodata) if isinstance(nodata, Sequence) else nodata,
         "inputs": [
             {
                 "name": s.path.name,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import streamlit as st
 
 import session
 from geomap.errors import GeomapError
 from geomap.labels import label_columns, label_layers
+from geomap.sources import nodata_values, parse_nodata
 from geomap.summary import describe_inputs
 
 st.title("Survey data")
@@ -220,18 +219,20 @@ if not data.demo:
     nodata = st.text_input(
         session.NODATA_BOX,
         key="nodata",
-        placeholder="e.g. 0 for Sentinel-2 JPEG2000",
+        placeholder="e.g. 0 for Sentinel-2 JPEG2000; or 0; dem.tif=-32768",
         help="The value that marks missing pixels in rasters whose files do not say it (0 "
         "outside a Sentinel-2 orbit or around a mosaic). Those pixels are mapped from the other "
-        "rasters, as under a cloud.",
+        "rasters, as under a cloud. For one raster, its file name and value: dem.tif=-32768; "
+        "several separated by ';'. A raster whose data type cannot hold the value does not "
+        "take it.",
     ).strip()
     try:
-        data.nodata = float(nodata) if nodata else None
-        if data.nodata is not None and not math.isfinite(data.nodata):
-            raise ValueError(nodata)
-    except ValueError:
-        data.nodata = None
-        st.error(f"'{nodata}' is not a number: give the no-data value as a number, e.g. 0.")
+        data.nodata, data.raster_nodata = parse_nodata(
+            [part for part in nodata.split(";") if part.strip()]
+        )
+    except GeomapError as exc:
+        data.nodata, data.raster_nodata = None, {}
+        st.error(session.in_app_words(str(exc)))
 st.session_state.inputs = data
 
 
@@ -261,7 +262,7 @@ def _show_inputs(data: session.Inputs) -> None:
             data.label_crs,
             data.label_layer,
             str(data.legend) if data.legend else None,
-            data.nodata,
+            tuple(nodata_values(data.rasters, data.nodata, data.raster_nodata)),
             stamps,
         )
     except GeomapError as exc:  # the Train page reads it too: no training on what failed here

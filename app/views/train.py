@@ -122,6 +122,7 @@ def _train(key: str) -> None:
         label_layer=data.label_layer,
         legend=data.legend if labelled else None,
         nodata=data.nodata,
+        raster_nodata=data.raster_nodata,
         out=out,
         overwrite=True,
         **params,

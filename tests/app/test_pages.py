@@ -224,6 +224,39 @@ def test_the_no_data_box_serves_rasters_that_do_not_declare_theirs(app, tmp_path
     assert any("'zero' is not a number" in e.value for e in app.error)
 
 
+def test_the_no_data_box_takes_a_value_per_raster(app, tmp_path):
+    """A Landsat scene with 0 and a DEM with -32768 for no data, neither declared: one value
+    could not serve both (a DEM at sea level holds real zeros)."""
+    demo = session.demo_inputs()
+    undeclared = []
+    for path, fill in ((demo.rasters[0], 0), (demo.rasters[3], -32768)):
+        with rasterio.open(path) as src:
+            profile, bands = src.profile, src.read()
+        bands[:, :40] = fill
+        profile.update(nodata=None)
+        undeclared.append(tmp_path / f"bare_{path.name}")
+        with rasterio.open(undeclared[-1], "w", **profile) as dst:
+            dst.write(bands)
+    app.session_state["source"] = "upload"
+    app.session_state["kept_uploads"] = {
+        "rasters": [*undeclared, *demo.rasters[1:3]],
+        "labels": None,
+    }
+    app.run()
+    hints = " ".join(w.value for w in app.warning)
+    assert f"enter bare_landsat.tif=0 in the box '{session.NODATA_BOX}'" in hints
+    assert f"enter bare_dem.tif=-32768 in the box '{session.NODATA_BOX}'" in hints
+    app.text_input(key="nodata").input("bare_landsat.tif=0; bare_dem.tif=-32768").run()
+    assert not app.warning and not app.error
+    data = app.session_state["inputs"]
+    assert data.nodata is None
+    assert data.raster_nodata == {"bare_landsat.tif": 0.0, "bare_dem.tif": -32768.0}
+    table = app.dataframe[0].value.set_index("file")["nodata"]
+    assert table["bare_landsat.tif"] == 0.0 and table["bare_dem.tif"] == -32768.0
+    app.text_input(key="nodata").input("bare_lansat.tif=0").run()
+    assert any("no raster of that name" in e.value for e in app.error)
+
+
 def test_one_bad_raster_uploaded_earlier_can_be_removed_alone(app, tmp_path):
     demo = session.demo_inputs()
     photo = tmp_path / "outcrop_photo.tif"

@@ -131,6 +131,13 @@ def test_a_run_made_from_other_inputs_is_flagged(tmp_path):
     assert "rasters changed" in session.stale_note(run, more)
     run["report"]["configuration"]["labels"] = None  # SOM clusters: observations do not matter
     assert session.stale_note(run, session.Inputs(rasters=[a])) is None
+    own = session.Inputs(rasters=[a], raster_nodata={"a.tif": 0.0})
+    assert "no-data value changed" in session.stale_note(run, own)
+    run["report"]["configuration"]["raster_nodata"] = {"a.tif": 0.0}
+    assert session.stale_note(run, own) is None
+    a.write_bytes(b"raster")  # run_key reads the files' contents
+    params = {"model": "rf"}
+    assert session.run_key(own, params) != session.run_key(session.Inputs(rasters=[a]), params)
 
 
 def test_a_redrawn_map_opens_where_the_user_left_it_and_a_shown_one_is_left_alone():

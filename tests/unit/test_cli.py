@@ -513,3 +513,35 @@ def test_the_expected_accuracy_where_an_input_is_missing_is_logged(caplog):
     assert "expected accuracy of the whole map 0.910" in caplog.text
     assert "The 6.0% of the map mapped with an input missing" in caplog.text
     assert "0.78 right, the rest 0.92" in caplog.text
+
+
+def test_nodata_per_raster_is_kept_by_the_model_for_predict(scene, capsys):
+    """--nodata sat.tif=-1 --nodata mag.tif=-2: each raster its own; predict reuses them."""
+    out = scene["tmp"] / "out"
+    assert main(args(scene, extra=["--nodata", "sat.tif=-1", "--nodata", "mag.tif=-2"])) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [s["nodata"] for s in report["sources"]] == [-1.0, -2.0]
+    assert report["configuration"]["raster_nodata"] == {"sat.tif": -1.0, "mag.tif": -2.0}
+    again = scene["tmp"] / "again"
+    argv = ["predict", "--model", str(out / "model.skops"), "--out", str(again), "--quiet"]
+    for r in scene["rasters"]:
+        argv += ["--raster", str(r)]
+    assert main(argv) == 0
+    assert [s["nodata"] for s in json.loads((again / "report.json").read_text())["sources"]] == [
+        -1.0,
+        -2.0,
+    ]
+    capsys.readouterr()
+    assert main([*argv[:4], str(scene["tmp"] / "third"), *argv[5:], "--nodata", "mag.tif=-3"]) == 0
+    third = json.loads((scene["tmp"] / "third" / "report.json").read_text())
+    assert [s["nodata"] for s in third["sources"]] == [-1.0, -3.0]  # the other as at training
+
+
+def test_two_nodata_values_for_every_raster_are_refused(scene, capsys):
+    out = scene["tmp"] / "out"
+    assert main(args(scene, extra=["--nodata", "0", "--nodata", "-32768"])) != 0
+    err = capsys.readouterr().err
+    assert "Two no-data values for every raster (0 and -32768)" in err
+    assert "NAME=VALUE for a raster that needs another" in err and not out.exists()
+    assert main(args(scene, extra=["--nodata", "dme.tif=0"])) != 0
+    assert "No-data value for 'dme.tif': no raster of that name" in capsys.readouterr().err

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import rasterio
@@ -5,9 +7,9 @@ from affine import Affine
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from geomap.errors import MissingFileError, RasterError
+from geomap.errors import InputDataError, MissingFileError, RasterError
 from geomap.grid import choose_grid
-from geomap.sources import inspect_raster
+from geomap.sources import inspect_raster, nodata_values, parse_nodata
 from geomap.stack import PartialStack, RasterStack
 
 T30 = Affine(30.0, 0, 500000.0, 0, -30.0, 5200000.0)
@@ -745,3 +747,55 @@ def test_a_class_map_input_is_read_with_nearest_resampling_and_named(raster_fact
         read = stack.read(Window(0, 0, 50, 50))[1]
         assert set(np.unique(read[np.isfinite(read)])) <= {0.0, 2.0, 4.0}  # no 1 or 3 invented
         assert any("is a class map" in n for n in stack.notes())
+
+
+def test_each_raster_gets_the_nodata_it_needs(raster_factory):
+    """Landsat's 0 and a DEM's -32768, both undeclared: one --nodata could not serve both, and
+    -32768 for all silenced the Landsat's warning while its zeros were read as reflectance."""
+    landsat = ramp(10, 10, "uint16") + 1
+    landsat[:, :3] = 0
+    dem = (ramp(10, 10) + 300).astype("int16")
+    dem[:2] = -32768
+    paths = [raster_factory("landsat.tif", landsat), raster_factory("dem.tif", dem)]
+    with RasterStack.open(paths) as stack:
+        zeros, dummy = stack.notes()
+    assert "pass --nodata landsat.tif=0 so those pixels" in zeros  # a plain 0 would hit the DEM
+    assert "pass --nodata dem.tif=-32768 so those pixels" in dummy
+    with RasterStack.open(paths, nodata=-32768) as stack:
+        block = stack.read(Window(0, 0, 10, 10))
+        notes = stack.notes()
+        assert stack.sources[0].nodata is None and stack.sources[1].nodata == -32768
+    assert np.isnan(block[1, :2]).all() and np.isfinite(block[0]).all()  # uint16 cannot be -32768
+    (zeros,) = [n for n in notes if "30.0% of its pixels are exactly 0" in n]  # still told
+    assert "pass --nodata landsat.tif=0 so" in zeros  # a second plain value contradicts the first
+    (unheld,) = [n for n in notes if "cannot be" in n]
+    assert unheld.startswith("Raster 'landsat.tif': its uint16 values cannot be -32768, so")
+    assert "--nodata landsat.tif=VALUE" in unheld
+    with RasterStack.open(
+        paths, nodata=nodata_values(paths, None, {"landsat.tif": 0, "dem.tif": -32768})
+    ) as stack:
+        block = stack.read(Window(0, 0, 10, 10))
+        assert stack.notes() == []
+    assert np.isnan(block[0, :, :3]).all() and np.isnan(block[1, :2]).all()
+    assert np.isfinite(block[0, :, 3:]).all() and np.isfinite(block[1, 2:]).all()
+
+
+def test_nodata_values_are_parsed_and_matched_by_file_name(tmp_path):
+    assert parse_nodata([]) == (None, {})
+    assert parse_nodata(["0", "dem.tif=-32768", " b 8.jp2 = 0,5"]) == (
+        0.0,
+        {"dem.tif": -32768.0, "b 8.jp2": 0.5},
+    )
+    for bad, words in [
+        (["zero"], "No-data value 'zero' is not a number"),
+        (["dem.tif=nan"], "is not a number"),
+        (["0", "-32768"], "Two no-data values for every raster (0 and -32768)"),
+        (["a.tif=0", "a.tif=1"], "Two no-data values for raster 'a.tif' (0 and 1)"),
+    ]:
+        with pytest.raises(InputDataError, match=re.escape(words)):
+            parse_nodata(bad)
+    paths = [tmp_path / "landsat.tif", tmp_path / "dem.tif"]
+    assert nodata_values(paths, 0.0, {"dem.tif": -32768.0}) == [0.0, -32768.0]
+    assert nodata_values(paths, None, {str(paths[0]): 1.0}) == [1.0, None]
+    with pytest.raises(InputDataError, match=r"'dme.tif': no raster .* landsat.tif, dem.tif\)"):
+        nodata_values(paths, None, {"dme.tif": 0.0})
