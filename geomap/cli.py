@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,19 +35,30 @@ def _som_options(args) -> dict:
 
 
 class _Bar:
-    """A tqdm progress bar per stage (cross-validation, prediction), on a terminal unless quiet."""
+    """A tqdm progress bar per stage (cross-validation, prediction), on a terminal unless quiet.
+
+    Where stderr is not a terminal (a log file, a scheduler's job), a line says how far a stage
+    is and the time left, at most every :data:`LOG_EVERY` seconds.
+    """
 
     STAGES = {"validate": ("cross-validating", "model"), "predict": ("predicting", "window")}
+    LOG_EVERY = 60.0
 
     def __init__(self, quiet: bool) -> None:
         self.enabled = not quiet and sys.stderr.isatty()
+        self.logging = not quiet and not self.enabled
         self.bar = None
         self.stage = None
+        self.started = self.logged = 0.0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if stage == "validate" and done == 0:
             log.info("cross-validating (random and spatial blocks)...")
-        if not self.enabled or stage not in self.STAGES:
+        if stage not in self.STAGES:
+            return
+        if self.logging:
+            self._log(stage, done, total)
+        if not self.enabled:
             return
         if stage != self.stage:
             from tqdm import tqdm
@@ -56,6 +68,27 @@ class _Bar:
         self.bar.update(done - self.bar.n)
         if done == total:
             self.bar.close()
+
+    def _log(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if stage != self.stage:
+            self.stage, self.started, self.logged = stage, now, now
+            return
+        if done >= total or now - self.logged < self.LOG_EVERY or done == 0:
+            return
+        self.logged = now
+        left = (now - self.started) / done * (total - done)
+        desc, unit = self.STAGES[stage]
+        log.info("%s: %d of %d %ss done, about %s left", desc, done, total, unit, _duration(left))
+
+
+def _duration(seconds: float) -> str:
+    """``"40 s"``, ``"7 min"`` or ``"2.5 h"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _summarise(report: dict) -> None:

@@ -545,3 +545,23 @@ def test_two_nodata_values_for_every_raster_are_refused(scene, capsys):
     assert "NAME=VALUE for a raster that needs another" in err and not out.exists()
     assert main(args(scene, extra=["--nodata", "dme.tif=0"])) != 0
     assert "No-data value for 'dme.tif': no raster of that name" in capsys.readouterr().err
+
+
+def test_progress_is_logged_where_no_bar_can_show(caplog, monkeypatch):
+    """A run in a scheduler's job: 17 minutes of cross-validation said nothing after its start."""
+    from geomap import cli
+
+    clock = iter([0.0, 30.0, 70.0, 100.0, 200.0])
+    monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock))
+    bar = cli._Bar(quiet=False)
+    assert bar.logging and not bar.enabled  # pytest's stderr is no terminal
+    with caplog.at_level(logging.INFO, logger="geomap"):
+        for done in (0, 1, 2, 3, 10):  # at 0, 30, 70, 100 and 200 s
+            bar("validate", done, 10)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "cross-validating (random and spatial blocks)...",
+        "cross-validating: 2 of 10 models done, about 5 min left",  # 70 s for 2: 280 s left
+    ]
+    assert cli._duration(40) == "40 s" and cli._duration(9000) == "2.5 h"
+    assert not cli._Bar(quiet=True).logging
