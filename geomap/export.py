@@ -254,15 +254,21 @@ def write_legend(
     samples: Sequence[int],
     mapped_pixels: Sequence[int],
     pixel_area: float,
+    values: Sequence[str] | None = None,
 ) -> None:
-    """``legend.csv``: code, name, colour, training samples, mapped pixels and area."""
+    """``legend.csv``: code, name, colour, training samples, mapped pixels and area.
+
+    ``values`` (the observations' value of each unit, where a legend named them: integer codes
+    of a company table) come in a column ``value`` after the name; the ``code`` is the map's.
+    """
+    head = ["code", "name", *(["value"] if values is not None else [])]
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(
-            ["code", "name", "colour", "training_samples", "mapped_pixels", "mapped_area_km2"]
-        )
+        writer.writerow([*head, "colour", "training_samples", "mapped_pixels", "mapped_area_km2"])
         for i, (n, c, s, m) in enumerate(zip(names, colours, samples, mapped_pixels)):
-            writer.writerow([i, n, hex_colour(c), int(s), int(m), round(m * pixel_area / 1e6, 6)])
+            own = [values[i]] if values is not None else []
+            area = round(m * pixel_area / 1e6, 6)
+            writer.writerow([i, n, *own, hex_colour(c), int(s), int(m), area])
 
 
 def write_profile_legend(

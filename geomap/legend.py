@@ -17,7 +17,7 @@ then like a code (``code``, ``value``, ``id``, ``class``), then like a name. In 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,17 +100,20 @@ class Legend:
         rename: dict[str, str] = {}
         order: list[str] = []
         colours: dict[str, tuple[int, int, int]] = {}
+        merged = own and str(key).casefold() == "value"  # "1; 7": two values of one unit
         for line, row in zip(range(2, len(table) + 2), table.to_dict("records")):
-            value = _code(row[key])
+            cells = str(row[key]).split(";") if merged and _text(row[key]) else [row[key]]
+            value = _code(cells[0])
             if not value:
                 continue
             unit = (_text(row[name]) if name is not None else "") or value
-            if rename.get(value, unit) != unit:
-                raise LabelError(
-                    f"Legend '{path}': value {value!r} has two names, {rename[value]!r} and "
-                    f"{unit!r} (line {line}). Give each value one name."
-                )
-            rename[value] = unit
+            for value in map(_code, cells):
+                if rename.get(value, unit) != unit:
+                    raise LabelError(
+                        f"Legend '{path}': value {value!r} has two names, {rename[value]!r} and "
+                        f"{unit!r} (line {line}). Give each value one name."
+                    )
+                rename[value] = unit
             if unit not in order:
                 order.append(unit)
             if colour is not None and _text(row[colour]):
@@ -154,6 +157,18 @@ class Legend:
                     f"as one unit, {unit!r}."
                 )
         return out, notes
+
+    def values_of(self, names: Sequence[str]) -> list[str] | None:
+        """The observation values of each unit (several joined by '; '), as the legend maps them.
+
+        A unit the legend does not name keeps its own name as its value. None when every value
+        is its unit's name: the legend only orders or colours the units.
+        """
+        values = [
+            "; ".join(v for v, unit in self.rename.items() if unit == name) or name
+            for name in names
+        ]
+        return None if values == list(names) else values
 
     def sort(self, names: Iterable[str]) -> list[str]:
         """Unit names in legend order; names the legend lacks after them, in natural order."""
@@ -257,7 +272,8 @@ def _key_column(
     map's codes 0..n-1, not the observations'.
     """
     preferred = [label_column.casefold()] if label_column else []
-    ranked = ["name"] if own else [*preferred, *KEY_COLUMNS, *(c for c in columns if _is_name(c))]
+    ranked = ["value", "name"] if own else [*preferred, *KEY_COLUMNS]
+    ranked += [] if own else [c for c in columns if _is_name(c)]
     ranked += [] if own else list(columns)  # any other column may hold them too
     candidates = list(dict.fromkeys(columns[c] for c in ranked if c in columns))
     hits = [len(values & {_code(v) for v in table[c]}) for c in candidates]
@@ -269,8 +285,9 @@ def _key_column(
             "with the values as they are in the observations, a column 'name' and optionally "
             "'colour' (#rrggbb)."
             + (
-                " This is a geomap legend.csv: its names must be the observations' values (its "
-                "'code' column holds the map's codes, not yours)."
+                " This is a geomap legend.csv: its 'code' column holds the map's codes 0..n-1, "
+                "not yours; its 'name' column (and 'value', where a legend named your values) "
+                "must hold the observations' values."
                 if own
                 else ""
             )

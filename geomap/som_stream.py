@@ -55,6 +55,8 @@ class SOMLayers:
     classifier: SOMClassifier | None = None
     class_names: Sequence[str] = ()
     class_colours: Sequence[tuple] = ()
+    #: The observations' value of each class where a legend named them (legend.csv's value).
+    class_values: Sequence[str] | None = None
 
 
 def _open_writers(files: ExitStack, layers: SOMLayers, out_dir: Path, grid) -> dict:

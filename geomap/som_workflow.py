@@ -200,6 +200,7 @@ def write_som_outputs(
         classifier,
         bundle["class_names"] if classifier is not None else (),
         [tuple(c) for c in bundle["colours"]] if classifier is not None else (),
+        bundle.get("class_values") if classifier is not None else None,
     )
 
     def tick(done: int, total: int) -> None:
@@ -258,6 +259,7 @@ def _finalise(tmp, stack, recipe, layers: SOMLayers, summary) -> None:
         samples,
         summary.classes.class_pixels,
         area,
+        layers.class_values,
     )
 
 

@@ -327,6 +327,7 @@ def write_forest_outputs(
         samples_per_class,
         summary.class_pixels,
         pixel_area(stack),
+        bundle.get("class_values"),
     )
     save_model(tmp / "model.skops", bundle)
     summary.seconds["finalise"] = time.perf_counter() - t0
@@ -618,6 +619,7 @@ def make_bundle(
         "colours": [
             list(c) for c in class_colours(names, None if legend is None else legend.colours)
         ],
+        "class_values": None if legend is None else legend.values_of(names),
         "smooth": int(smooth),
         "nodata": list(nodata) if isinstance(nodata, Sequence) else nodata,
         "inputs": [

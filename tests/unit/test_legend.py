@@ -203,12 +203,33 @@ def test_colours_of_other_classes_avoid_the_fixed_ones():
     assert len(set(class_colours([f"u{i}" for i in range(40)]))) == 40  # beyond the palette too
 
 
-def test_a_geomap_legend_csv_does_not_lend_its_map_codes_to_integer_observations(coded):
+def test_a_geomap_legend_csv_gives_the_users_codes_not_the_maps(coded, capsys):
+    """Codes 11, 12, 30 named by a legend: legend.csv's 'code' is the map's 0..2; its 'value'
+    holds the user's codes (they were nowhere in the outputs), and it serves as a legend again."""
     first = coded["tmp"] / "first"
-    legend = _write(coded["tmp"] / "l.csv", "code,name\n11,granite\n12,basalt\n30,shale\n")
+    legend = _write(
+        coded["tmp"] / "l.csv", "code,name\n11,granite\n12,basalt\n30,shale\n31,shale\n"
+    )
     assert _run(coded, first, legend, ["--no-applicability"]) == 0
-    with pytest.raises(LabelError, match="This is a geomap legend.csv"):
-        Legend.read(first / "legend.csv", ["0", "1", "2", "11", "12", "30"], "LITH_CODE")
+    table = pd.read_csv(first / "legend.csv", dtype=str)
+    assert list(table.columns[:4]) == ["code", "name", "value", "colour"]
+    assert table[["code", "name", "value"]].values.tolist() == [
+        ["0", "granite", "11"],
+        ["1", "basalt", "12"],
+        ["2", "shale", "30; 31"],  # two codes of one unit
+    ]
+    again = Legend.read(first / "legend.csv", ["0", "1", "2", "11", "12", "30"], "LITH_CODE")
+    assert again.rename == {"11": "granite", "12": "basalt", "30": "shale", "31": "shale"}
+    second = coded["tmp"] / "second"
+    assert _run(coded, second, first / "legend.csv", ["--no-applicability"]) == 0
+    assert (second / "legend.csv").read_text() == (first / "legend.csv").read_text()
+
+
+def test_a_geomap_legend_csv_of_named_observations_does_not_lend_its_map_codes(coded, tmp_path):
+    named = tmp_path / "named_legend.csv"
+    named.write_text("code,name,colour,training_samples\n0,granite,#ff0000,5\n1,basalt,,4\n")
+    with pytest.raises(LabelError, match="This is a geomap legend.csv: its 'code' column holds"):
+        Legend.read(named, ["0", "1", "11"], "LITH_CODE")
 
 
 @pytest.mark.parametrize(
@@ -253,3 +274,11 @@ def test_a_legend_with_neither_names_nor_colours_says_so(tmp_path):
     legend = _write(tmp_path / "polish.csv", "Kod;Nazwa;Kolor\n11;granit;czerwony\n")
     with pytest.raises(LabelError, match="no column holds names or colours"):
         Legend.read(legend, ["11"])
+
+
+def test_the_labelled_som_lists_the_users_codes_too(coded, capsys):
+    legend = _write(coded["tmp"] / "l.csv", "code,name\n11,granite\n12,basalt\n30,shale\n")
+    out = coded["tmp"] / "som"
+    assert _run(coded, out, legend, ["--model", "som", "--no-applicability"]) == 0
+    table = pd.read_csv(out / "legend.csv", dtype=str).set_index("name")
+    assert table.loc[["granite", "basalt", "shale"], "value"].tolist() == ["11", "12", "30"]
