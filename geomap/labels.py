@@ -265,7 +265,18 @@ def read_table(path: Path, what: str = "Labels", dtype=None) -> pd.DataFrame:
         except UnicodeDecodeError:
             continue
         except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
-            raise LabelError(f"{what} '{path}': the CSV cannot be parsed ({exc}).") from None
+            fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+            if fields is None:
+                raise LabelError(
+                    f"{what} '{path}': the CSV cannot be parsed ({str(exc).strip()})."
+                ) from None
+            header, line, seen = fields.groups()
+            raise LabelError(
+                f"{what} '{path}': line {line} has {seen} fields where the first rows have "
+                f"{header} ('{sep}' separates them). A cell holding '{sep}', such as a colour "
+                f'written r,g,b or a name with a comma, goes in double quotes ("200,20,60"), or '
+                "separate the columns with ';'."
+            ) from None
     raise LabelError(f"{what} '{path}': the CSV is neither UTF-8 nor Windows-1252 text.")
 
 

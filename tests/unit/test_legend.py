@@ -282,3 +282,16 @@ def test_the_labelled_som_lists_the_users_codes_too(coded, capsys):
     assert _run(coded, out, legend, ["--model", "som", "--no-applicability"]) == 0
     table = pd.read_csv(out / "legend.csv", dtype=str).set_index("name")
     assert table.loc[["granite", "basalt", "shale"], "value"].tolist() == ["11", "12", "30"]
+
+
+def test_an_unquoted_rgb_colour_is_named_with_its_line_and_the_fix(tmp_path):
+    legend = _write(tmp_path / "l.csv", "code,name,colour\n11,Granite,#ff0000\n12,Basalt,0,128,0\n")
+    with pytest.raises(LabelError) as info:
+        Legend.read(legend, ["11", "12"])
+    message = str(info.value)
+    assert message.startswith(f"Legend '{legend}': line 3 has 5 fields where the first rows have 3")
+    assert 'goes in double quotes ("200,20,60")' in message and "\n" not in message
+    fixed = _write(
+        tmp_path / "q.csv", 'code,name,colour\n11,Granite,#ff0000\n12,Basalt,"0,128,0"\n'
+    )
+    assert Legend.read(fixed, ["11", "12"]).colours["Basalt"] == (0, 128, 0)
