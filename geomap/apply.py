@@ -15,7 +15,13 @@ import numpy as np
 import rasterio
 
 from geomap import __version__
-from geomap.bundles import grid_notes, open_for_bundle, scale_notes, training_order
+from geomap.bundles import (
+    grid_notes,
+    open_for_bundle,
+    scale_notes,
+    training_area_notes,
+    training_order,
+)
 from geomap.errors import InputDataError, ModelError
 from geomap.export import check_out_dir, load_model, staged_output, write_json
 from geomap.features import FeatureRecipe
@@ -98,6 +104,7 @@ def suggest(
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
         with open_for_bundle(bundle, rasters, Path(model_path), nodata, raster_nodata) as stack:
             notes += stack.file_notes() + stack.footprint_notes() + scale_notes(bundle, stack)
+            notes += training_area_notes(bundle, stack.grid)
             trust = TrustLayers(
                 applicability, bundle["class_names"], stack.grid, sites, write_maps=False
             )
@@ -152,6 +159,7 @@ def _predict(
                 **stack.describe(),
                 "warnings": notes
                 + grid_notes(stack)
+                + training_area_notes(bundle, stack.grid)
                 + stack.file_notes()
                 + stack.footprint_notes()
                 + scale_notes(bundle, stack)

@@ -191,6 +191,34 @@ def grid_notes(stack) -> list[str]:
     ]
 
 
+#: Share of a map outside the training rasters' footprint from which predict says so.
+BEYOND_TRAINING_SHARE = 0.1
+
+
+def training_area_notes(bundle: dict, grid) -> list[str]:
+    """Say how much of a map lies outside the rectangle the model was trained on.
+
+    ``grid`` is the map's, on the model's CRS (:func:`open_for_bundle`); the training grid's
+    bounds are the bundle's.
+    """
+    west, south, east, north = bundle["grid"]["bounds"]
+    left, bottom, right, top = grid.bounds
+    area = (right - left) * (top - bottom)
+    inside = max(0.0, min(right, east) - max(left, west)) * max(
+        0.0, min(top, north) - max(bottom, south)
+    )
+    beyond = 1 - inside / area if area > 0 else 0.0
+    if beyond < BEYOND_TRAINING_SHARE:
+        return []
+    ratio = area / ((east - west) * (north - south))
+    return [
+        f"{beyond:.0%} of this map lies outside the area the model was trained on (the map is "
+        f"{ratio:.1f} times its size): no observation was made there, and the training's "
+        "cross-validation speaks for the training area. Judge that part by expected_accuracy.tif "
+        "and applicability.tif, and check it in the field before relying on it."
+    ]
+
+
 def open_for_bundle(
     bundle: dict,
     rasters: Sequence[Path | None],

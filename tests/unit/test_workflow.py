@@ -403,6 +403,21 @@ def test_predict_says_the_map_is_on_the_models_grid_for_rasters_in_another_crs(
     assert report["grid"]["crs"] == "EPSG:32633"
     same = predict(out / "model.skops", demo_scene.rasters, tmp_path / "same")["warnings"]
     assert not [w for w in same if "the model's grid" in w]
+    assert not [w for w in same if "outside the area the model was trained on" in w]
+
+
+def test_predict_says_how_much_of_the_map_lies_beyond_the_training_area(result, tmp_path):
+    """The survey grown to 240 pixels a side around the 160 the model was trained on."""
+    from geomap.synthetic import make_scene
+
+    out, _ = result
+    bigger = make_scene(tmp_path / "bigger", size=240, n_points=30, seed=3)
+    report = predict(out / "model.skops", bigger.rasters, tmp_path / "sheet")
+    (note,) = [w for w in report["warnings"] if "outside the area the model was trained" in w]
+    west, south, east, north = report["grid"]["bounds"]
+    share = 1 - 160 * 160 * 30 * 30 / ((east - west) * (north - south))
+    assert note.startswith(f"{share:.0%} of this map lies outside the area the model was")
+    assert "expected_accuracy.tif and applicability.tif" in note
 
 
 def test_predict_refuses_a_raster_of_another_kind_and_says_which(result, demo_scene, tmp_path):
