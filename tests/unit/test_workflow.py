@@ -539,3 +539,23 @@ def test_predict_names_an_undeclared_dummy_and_takes_the_nodata_given(result, de
         with rasterio.open(tmp_path / name / "uncertainty.tif") as src:
             flagged[name] = (src.read(3) > 0).mean()
     assert flagged["gap"] - flagged["as_given"] > 0.1  # the gap: 20 of 159 rows
+
+
+def test_a_unit_that_loses_a_raster_on_many_of_its_samples_is_named():
+    """Three of ten alluvium points under the Landsat scene's gap; granite loses 2 of 20."""
+    from types import SimpleNamespace
+
+    from geomap.workflow import source_gap_notes
+
+    labels = np.array(["alluvium"] * 10 + ["granite"] * 20)
+    X = np.ones((30, 4))
+    X[[0, 1, 2, 10, 11], :2] = np.nan  # both Landsat bands; column 3 is a derived feature
+    recipe = SimpleNamespace(band_source=(0, 0, 1))
+    stack = SimpleNamespace(
+        sources=[SimpleNamespace(path=Path("landsat.tif")), SimpleNamespace(path=Path("k.tif"))]
+    )
+    (note,) = source_gap_notes(X, labels, recipe, stack, "field.gpkg")
+    assert note.startswith("Observations 'field.gpkg': 'landsat.tif' has no data on many samples")
+    assert "('alluvium' 3 of 10)" in note and "granite" not in note
+    X[2, :2] = 1.0  # two of ten: under a quarter
+    assert source_gap_notes(X, labels, recipe, stack, "field.gpkg") == []
