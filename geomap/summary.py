@@ -24,12 +24,13 @@ def describe_inputs(
     label_crs: str | None = None,
     label_layer: str | None = None,
     legend: str | Path | None = None,
-    nodata: float | None = None,
+    nodata: float | Sequence[float | None] | None = None,
     max_per_class: int = 2000,
 ) -> dict:
     """The reference grid, each source and, with labels, the samples per class and warnings.
 
     With a ``legend`` (see :mod:`geomap.legend`) the classes carry its names, in its order.
+    ``nodata`` is as :meth:`geomap.stack.RasterStack.open` takes it: one value, or one per raster.
 
     Raises
     ------
