@@ -339,9 +339,16 @@ _CONTROLS = (
     (r"--label-layer", "the box 'Layer holding the observations'"),
     (r"Give the CRS it is in with --crs \([^)]*\), or export", "Export"),  # no such box
     (r"--legend", "the 'Legend' upload"),
+    (r"pass --nodata '([^']+)'", r"enter \1 in the box '{nodata}'"),  # a name with spaces
     (r"pass --nodata (\S+)", r"enter \1 in the box '{nodata}'"),
-    (r"give it its own: --nodata (\S+?)\.", r"give it its own: enter \1 in the box '{nodata}'."),
-    (r"e\.g\. 0 dem\.tif=-32768", "e.g. 0; dem.tif=-32768"),  # the box's separator
+    (r"give it its own: --nodata '([^']+)'\.", r"give it its own: enter \1 in the box '{nodata}'."),
+    (r"give it its own: --nodata (\S+)\.", r"give it its own: enter \1 in the box '{nodata}'."),
+    (r"e\.g\. --nodata 0 --nodata dem\.tif=-32768", "e.g. 0; dem.tif=-32768"),  # its separator
+    (r"and each value as its own entry", "and separate the values with ';'"),
+    (
+        r"Name it as its file is named\.",
+        "Name it as its file is named; separate the values with ';'.",
+    ),
     (r"with --nodata", "in the box '{nodata}'"),
     (r"--nodata", "the box '{nodata}'"),
 )

@@ -259,17 +259,16 @@ def open_for_bundle(
 def _given_nodata(bundle: dict, rasters, nodata, raster_nodata) -> list[float | None]:
     """The no-data value given for each raster present.
 
-    A raster named in ``raster_nodata`` takes its value; the others ``nodata`` when given, else
-    the value their training input was given (models saved before per-raster values held one
-    for all, ``bundle["nodata"]``).
+    A raster named in ``raster_nodata`` takes its value; else the value its training input was
+    given alone (``bundle["input_nodata"]``: a DEM's -32768 stays when a new Landsat scene
+    gets --nodata 0); else ``nodata`` when given, else the training run's plain value.
     """
     present = [p for p in rasters if p is not None]
-    trained = bundle["nodata"]
-    if not isinstance(trained, list):
-        trained = [trained] * len(rasters)
-    trained = [v for v, p in zip(trained, rasters) if p is not None]
+    own = bundle.get("input_nodata") or [None] * len(rasters)
+    own = [v for v, p in zip(own, rasters) if p is not None]
     named = nodata_values(present, None, raster_nodata)
+    default = bundle["nodata"] if nodata is None else nodata
     return [
-        mine if mine is not None else (nodata if nodata is not None else theirs)
-        for mine, theirs in zip(named, trained)
+        mine if mine is not None else (theirs if theirs is not None else default)
+        for mine, theirs in zip(named, own)
     ]

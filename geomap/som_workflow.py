@@ -346,9 +346,12 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
     return report
 
 
-def _nodata(config: RunConfig) -> list[float | None]:
-    """The no-data value given for each raster (:func:`geomap.sources.nodata_values`)."""
-    return nodata_values(config.rasters, config.nodata, config.raster_nodata)
+def _nodata(config: RunConfig, default: bool = True) -> list[float | None]:
+    """The no-data value given for each raster (:func:`geomap.sources.nodata_values`).
+
+    Without ``default``, the values given for single rasters only (None for the others).
+    """
+    return nodata_values(config.rasters, config.nodata if default else None, config.raster_nodata)
 
 
 def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
@@ -370,7 +373,10 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
     }
     if labelled is None:
         report["som"] = som_report(clusters)
-        return make_bundle(clusters, recipe, names, stack, 1, _nodata(config), **extra)
+        return make_bundle(
+            clusters, recipe, names, stack, 1, config.nodata,
+            input_nodata=_nodata(config, default=False), **extra,
+        )  # fmt: skip
     classifier = SOMClassifier(som=FrozenEstimator(som))
     cv = cross_validate(
         classifier,
@@ -400,8 +406,9 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
         labelled["names"],
         stack,
         1,
-        _nodata(config),
+        config.nodata,
         labelled["legend"],
+        input_nodata=_nodata(config, default=False),
         **extra,
     )
 

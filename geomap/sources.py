@@ -208,32 +208,38 @@ def parse_nodata(values: Sequence[str]) -> tuple[float | None, dict[str, float]]
     """No-data values as given: ``"0"`` for every raster, ``"dem.tif=-32768"`` for one.
 
     Returns the value for every raster that declares none (None if not given) and the values
-    by raster file name.
+    by raster file name (or path).
 
     Raises
     ------
     InputDataError
-        If a value is not a number, or two values are given for every raster or for one file.
+        If a value is not a number (a decimal comma included: "0,5" may be two values), or two
+        different values are given for every raster or for one file.
     """
     default, by_name = None, {}
     for text in values:
         name, _, number = text.rpartition("=")
+        name, number = name.strip(), number.strip()
         try:
-            value = float(number.strip().replace(",", "."))
+            value = float(number)
         except ValueError:
             value = math.nan
         if not math.isfinite(value):
-            raise InputDataError(
-                f"No-data value '{text}' is not a number. Give one, e.g. 0, or a raster's file "
-                "name and its value, e.g. dem.tif=-32768."
+            why = (
+                "NaN is read as no data in every raster already"
+                if number.lower() == "nan"
+                else "write a decimal with a point (0.5), and each value as its own entry"
+                if "," in number
+                else "give one, e.g. 0, or a raster's file name and its value, e.g. dem.tif=-32768"
             )
-        name = name.strip()
-        if (name in by_name) if name else (default is not None):
+            raise InputDataError(f"No-data value '{text}' is not a number: {why}.")
+        earlier = by_name.get(name) if name else default
+        if earlier is not None and earlier != value:
             raise InputDataError(
                 f"Two no-data values for {f'raster {name!r}' if name else 'every raster'} "
-                f"({by_name.get(name, default):g} and {value:g}). Give one value for all the "
-                "rasters that declare none, and NAME=VALUE for a raster that needs another, e.g. "
-                "0 dem.tif=-32768."
+                f"({earlier:g} and {value:g}). Give one value for all the rasters that declare "
+                "none, and NAME=VALUE for a raster that needs another, e.g. --nodata 0 --nodata "
+                "dem.tif=-32768."
             )
         if name:
             by_name[name] = value
@@ -253,14 +259,17 @@ def nodata_values(
         If a value names no raster.
     """
     by_name = by_name or {}
-    known = {k for p in paths for k in (Path(p).name, str(p))}
-    unknown = [n for n in by_name if n not in known]
+
+    def named(name: str, path: str | Path) -> bool:
+        return name in (Path(path).name, str(path)) or Path(name).resolve() == Path(path).resolve()
+
+    unknown = [n for n in by_name if not any(named(n, p) for p in paths)]
     if unknown:
         raise InputDataError(
             f"No-data value for '{unknown[0]}': no raster of that name is given (the rasters: "
             f"{', '.join(Path(p).name for p in paths)}). Name it as its file is named."
         )
-    return [by_name.get(str(p), by_name.get(Path(p).name, default)) for p in paths]
+    return [next((v for n, v in by_name.items() if named(n, p)), default) for p in paths]
 
 
 def inspect_raster(

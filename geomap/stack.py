@@ -8,6 +8,7 @@ of every band as float32, with NaN wherever a source has no data.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -232,7 +233,8 @@ class RasterStack:
         notes += [
             f"Raster '{s.path.name}': its {s.dtype} values cannot be {s.unheld_nodata:g}, so "
             f"the no-data value {s.unheld_nodata:g} given for the rasters that declare none does "
-            f"not apply to it. If it needs one, give it its own: --nodata {s.path.name}=VALUE."
+            f"not apply to it. If it needs one, give it its own: --nodata "
+            f"{shlex.quote(f'{s.path.name}=VALUE')}."
             for s in self.sources
             if s.unheld_nodata is not None
         ]
@@ -264,7 +266,7 @@ class RasterStack:
         if not others:
             return f"--nodata {value}"
         if len(named) == 1:
-            return f"--nodata {named[0].path.name}={value}"
+            return f"--nodata {shlex.quote(f'{named[0].path.name}={value}')}"
         return f"--nodata NAME={value} for each of them"
 
     def footprint_notes(self) -> list[str]:

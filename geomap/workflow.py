@@ -586,9 +586,9 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
         )
         per_class = np.bincount(t.y, minlength=len(t.names))
         bundle = make_bundle(
-            t.model, t.recipe, t.names, stack, config.smooth, nodata,
+            t.model, t.recipe, t.names, stack, config.smooth, config.nodata,
             applicability=t.applicability, training=_training_context(t, per_class),
-            legend=t.legend,
+            legend=t.legend, input_nodata=nodata_values(config.rasters, None, config.raster_nodata),
         )  # fmt: skip
         report = _forest_report(config, stack, t)
         with staged_output(config.out, config.overwrite) as tmp:
@@ -631,14 +631,15 @@ def make_bundle(
     names: Sequence[str],
     stack: RasterStack,
     smooth: int,
-    nodata: float | Sequence[float | None] | None,
+    nodata: float | None,
     legend: Legend | None = None,
+    input_nodata: Sequence[float | None] | None = None,
     **extra,
 ) -> dict:
     """What ``model.skops`` holds: the estimator and everything needed to apply it again.
 
-    ``nodata`` is the no-data value given for rasters that declare none: one for all, or one
-    per input in the stack's order.
+    ``nodata`` is the no-data value given for every raster that declares none, ``input_nodata``
+    the values given for single inputs (None for the others), in the stack's order.
 
     Class colours are the ``legend``'s where it gives them. ``extra`` entries (the SOM bundles'
     ``kind``, ``clusters``, ...) are added as they are.
@@ -656,7 +657,8 @@ def make_bundle(
         ],
         "class_values": None if legend is None else legend.values_of(names),
         "smooth": int(smooth),
-        "nodata": list(nodata) if isinstance(nodata, Sequence) else nodata,
+        "nodata": nodata,
+        "input_nodata": None if input_nodata is None else list(input_nodata),
         "inputs": [
             {
                 "name": s.path.name,

@@ -232,7 +232,7 @@ if not data.demo:
         )
     except GeomapError as exc:
         data.nodata, data.raster_nodata = None, {}
-        st.error(session.in_app_words(str(exc)))
+        st.error(f"{session.in_app_words(str(exc))} Separate the values with ';'.")
 st.session_state.inputs = data
 
 

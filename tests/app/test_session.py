@@ -159,3 +159,20 @@ def test_a_redrawn_map_opens_where_the_user_left_it_and_a_shown_one_is_left_alon
     session.map_left()  # another page, then back: drawn anew where it was left
     assert session.map_view("run1", ("Lithology", 0.6)) == ((-31.6, 116.3), 15)
     assert session.map_view("run2", ("Lithology", 0.8)) == (None, None)  # another run's area
+
+
+def test_the_nodata_advice_for_a_name_with_spaces_reads_as_one_entry():
+    box = session.NODATA_BOX
+    said = session.user_message("the edge), pass --nodata 'land sat.tif=0' so those", None)
+    assert said == f"the edge), enter land sat.tif=0 in the box '{box}' so those"
+    said = session.user_message("give it its own: --nodata 'my dem.tif=VALUE'.", None)
+    assert said == f"give it its own: enter my dem.tif=VALUE in the box '{box}'."
+    said = session.user_message("give it its own: --nodata dem.tif=VALUE.", None)
+    assert said == f"give it its own: enter dem.tif=VALUE in the box '{box}'."
+
+
+def test_the_nodata_examples_read_as_the_box_takes_them():
+    said = session.user_message("another, e.g. --nodata 0 --nodata dem.tif=-32768.", None)
+    assert said == "another, e.g. 0; dem.tif=-32768."
+    said = session.user_message("(0.5), and each value as its own entry.", None)
+    assert said == "(0.5), and separate the values with ';'."

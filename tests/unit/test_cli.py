@@ -516,25 +516,28 @@ def test_the_expected_accuracy_where_an_input_is_missing_is_logged(caplog):
 
 
 def test_nodata_per_raster_is_kept_by_the_model_for_predict(scene, capsys):
-    """--nodata sat.tif=-1 --nodata mag.tif=-2: each raster its own; predict reuses them."""
+    """--nodata sat.tif=-1 --nodata -2: the satellite scene its own, the rest -2; predict reuses
+    them, and a plain value there replaces the plain one only (it gave the DEM's -32768 up)."""
     out = scene["tmp"] / "out"
-    assert main(args(scene, extra=["--nodata", "sat.tif=-1", "--nodata", "mag.tif=-2"])) == 0
+    assert main(args(scene, extra=["--nodata", "sat.tif=-1", "--nodata", "-2"])) == 0
     report = json.loads((out / "report.json").read_text())
     assert [s["nodata"] for s in report["sources"]] == [-1.0, -2.0]
-    assert report["configuration"]["raster_nodata"] == {"sat.tif": -1.0, "mag.tif": -2.0}
-    again = scene["tmp"] / "again"
-    argv = ["predict", "--model", str(out / "model.skops"), "--out", str(again), "--quiet"]
-    for r in scene["rasters"]:
-        argv += ["--raster", str(r)]
-    assert main(argv) == 0
-    assert [s["nodata"] for s in json.loads((again / "report.json").read_text())["sources"]] == [
-        -1.0,
-        -2.0,
-    ]
-    capsys.readouterr()
-    assert main([*argv[:4], str(scene["tmp"] / "third"), *argv[5:], "--nodata", "mag.tif=-3"]) == 0
-    third = json.loads((scene["tmp"] / "third" / "report.json").read_text())
-    assert [s["nodata"] for s in third["sources"]] == [-1.0, -3.0]  # the other as at training
+    assert report["configuration"]["raster_nodata"] == {"sat.tif": -1.0}
+
+    def predicted(name: str, *extra: str) -> list:
+        argv = ["predict", "--model", str(out / "model.skops"), "--out", str(scene["tmp"] / name)]
+        for r in scene["rasters"]:
+            argv += ["--raster", str(r)]
+        assert main([*argv, "--quiet", *extra]) == 0
+        return [
+            s["nodata"]
+            for s in json.loads((scene["tmp"] / name / "report.json").read_text())["sources"]
+        ]
+
+    assert predicted("again") == [-1.0, -2.0]
+    assert predicted("named", "--nodata", "mag.tif=-3") == [-1.0, -3.0]
+    assert predicted("plain", "--nodata", "-5") == [-1.0, -5.0]
+    assert predicted("both", "--nodata", "-5", "--nodata", "sat.tif=-6") == [-6.0, -5.0]
 
 
 def test_two_nodata_values_for_every_raster_are_refused(scene, capsys):

@@ -782,13 +782,14 @@ def test_each_raster_gets_the_nodata_it_needs(raster_factory):
 
 def test_nodata_values_are_parsed_and_matched_by_file_name(tmp_path):
     assert parse_nodata([]) == (None, {})
-    assert parse_nodata(["0", "dem.tif=-32768", " b 8.jp2 = 0,5"]) == (
+    assert parse_nodata(["0", "dem.tif=-32768", " b 8.jp2 = 0.5", "my=dem.tif=-1", "0"]) == (
         0.0,
-        {"dem.tif": -32768.0, "b 8.jp2": 0.5},
+        {"dem.tif": -32768.0, "b 8.jp2": 0.5, "my=dem.tif": -1.0},  # a value given twice: once
     )
     for bad, words in [
-        (["zero"], "No-data value 'zero' is not a number"),
-        (["dem.tif=nan"], "is not a number"),
+        (["zero"], "No-data value 'zero' is not a number: give one, e.g. 0, or"),
+        (["dem.tif=nan"], "NaN is read as no data in every raster already"),
+        (["0,5"], "write a decimal with a point (0.5), and each value as its own entry"),
         (["0", "-32768"], "Two no-data values for every raster (0 and -32768)"),
         (["a.tif=0", "a.tif=1"], "Two no-data values for raster 'a.tif' (0 and 1)"),
     ]:
@@ -797,5 +798,18 @@ def test_nodata_values_are_parsed_and_matched_by_file_name(tmp_path):
     paths = [tmp_path / "landsat.tif", tmp_path / "dem.tif"]
     assert nodata_values(paths, 0.0, {"dem.tif": -32768.0}) == [0.0, -32768.0]
     assert nodata_values(paths, None, {str(paths[0]): 1.0}) == [1.0, None]
+    assert nodata_values(paths, None, {f"{tmp_path}/./dem.tif": 2.0}) == [None, 2.0]  # any path
     with pytest.raises(InputDataError, match=r"'dme.tif': no raster .* landsat.tif, dem.tif\)"):
         nodata_values(paths, None, {"dme.tif": 0.0})
+
+
+def test_the_nodata_advice_quotes_a_file_name_with_spaces(raster_factory):
+    landsat = ramp(10, 10, "uint16") + 1
+    landsat[:, :3] = 0
+    paths = [raster_factory("land sat.tif", landsat), raster_factory("mag.tif", ramp(10, 10) + 1)]
+    with RasterStack.open(paths) as stack:
+        (zeros,) = stack.notes()
+    assert "pass --nodata 'land sat.tif=0' so those pixels" in zeros  # pasted into a shell
+    with RasterStack.open(paths, nodata=-1) as stack:
+        (unheld,) = [n for n in stack.notes() if "cannot be" in n]
+    assert unheld.endswith("give it its own: --nodata 'land sat.tif=VALUE'.")
