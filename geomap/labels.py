@@ -260,6 +260,8 @@ def read_table(path: Path, what: str = "Labels", dtype=None) -> pd.DataFrame:
             except csv.Error:  # one column, or nothing to tell: commas
                 sep = ","
             table = pd.read_csv(path, sep=sep, encoding=encoding, dtype=dtype)
+            if not isinstance(table.index, pd.RangeIndex):  # pandas took the extra fields
+                _refuse_long_rows(path, what, encoding, sep)  # of every row for an index
             table.attrs["dialect"] = (encoding, sep)
             return table
         except UnicodeDecodeError:
@@ -271,13 +273,27 @@ def read_table(path: Path, what: str = "Labels", dtype=None) -> pd.DataFrame:
                     f"{what} '{path}': the CSV cannot be parsed ({str(exc).strip()})."
                 ) from None
             header, line, seen = fields.groups()
-            raise LabelError(
-                f"{what} '{path}': line {line} has {seen} fields where the first rows have "
-                f"{header} ('{sep}' separates them). A cell holding '{sep}', such as a colour "
-                f'written r,g,b or a name with a comma, goes in double quotes ("200,20,60"), or '
-                "separate the columns with ';'."
-            ) from None
+            raise _long_row(path, what, line, seen, header, sep) from None
     raise LabelError(f"{what} '{path}': the CSV is neither UTF-8 nor Windows-1252 text.")
+
+
+def _refuse_long_rows(path: Path, what: str, encoding: str, sep: str) -> None:
+    """Raise for the first row with more fields than the header."""
+    with open(path, encoding=encoding, newline="") as f:
+        reader = csv.reader(f, delimiter=sep)
+        header = next(reader)
+        for row in reader:
+            if len(row) > len(header):
+                raise _long_row(path, what, reader.line_num, len(row), len(header), sep)
+
+
+def _long_row(path: Path, what: str, line, seen, header, sep: str) -> LabelError:
+    return LabelError(
+        f"{what} '{path}': line {line} has {seen} fields where the first row has {header} "
+        f"('{sep}' separates them). A cell holding '{sep}', such as a colour written r,g,b or a "
+        f'name with a comma, goes in double quotes ("200,20,60"), or separate the columns with '
+        "';'."
+    )
 
 
 def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:

@@ -289,8 +289,11 @@ def test_an_unquoted_rgb_colour_is_named_with_its_line_and_the_fix(tmp_path):
     with pytest.raises(LabelError) as info:
         Legend.read(legend, ["11", "12"])
     message = str(info.value)
-    assert message.startswith(f"Legend '{legend}': line 3 has 5 fields where the first rows have 3")
+    assert message.startswith(f"Legend '{legend}': line 3 has 5 fields where the first row has 3")
     assert 'goes in double quotes ("200,20,60")' in message and "\n" not in message
+    first = _write(tmp_path / "f.csv", "code,name,colour\n11,Granite,255,0,0\n12,Basalt,#008000\n")
+    with pytest.raises(LabelError, match="line 2 has 5 fields where the first row has 3"):
+        Legend.read(first, ["11", "12"])  # pandas took the extra fields for an index, silently
     fixed = _write(
         tmp_path / "q.csv", 'code,name,colour\n11,Granite,#ff0000\n12,Basalt,"0,128,0"\n'
     )
