@@ -301,6 +301,23 @@ def by_kind(cv: dict, y: np.ndarray, kind: np.ndarray) -> dict | None:
     return out
 
 
+def mixture_summary(kinds: dict | None) -> str:
+    """Words to add to :func:`summary_sentence` when polygon pixels are most of the samples.
+
+    Empty otherwise (see :func:`mixture_note`).
+    """
+    if kinds is None:
+        return ""
+    points, polygons = kinds["point"], kinds["polygon"]
+    share = polygons["samples"] / (points["samples"] + polygons["samples"])
+    if share < POLYGON_SHARE:
+        return ""
+    return (
+        f" Polygon pixels are {share:.0%} of these samples; on the {points['samples']:,} field "
+        f"points alone spatial CV gives {points['spatial']:.2f}."
+    )
+
+
 def mixture_note(kinds: dict | None, labels_name: str) -> str | None:
     """A warning when pixels of mapped polygons outweigh the field points in the figures.
 

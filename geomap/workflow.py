@@ -50,7 +50,7 @@ from geomap.trust import (
     SiteRequest,
     TrustLayers,
 )
-from geomap.validate import by_kind, cross_validate, mixture_note
+from geomap.validate import by_kind, cross_validate, mixture_note, mixture_summary
 
 MODEL_FORMAT = "geomap-model"
 MODEL_VERSION = 1
@@ -461,6 +461,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
     )
     timings["cross_validation"] = time.perf_counter() - t0
     cv["by_kind"] = by_kind(cv, y, samples.kind)
+    cv["summary"] += mixture_summary(cv["by_kind"])
     mixed = mixture_note(cv["by_kind"], Path(config.labels).name)
     notes += [mixed] if mixed else []
     release_freed_memory()  # the folds' forests

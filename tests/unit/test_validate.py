@@ -10,6 +10,7 @@ from geomap.validate import (
     cross_validate,
     metrics,
     mixture_note,
+    mixture_summary,
     summary_sentence,
 )
 
@@ -185,5 +186,10 @@ def test_points_and_polygon_pixels_are_scored_apart_and_a_polygon_majority_is_to
     assert note.startswith("Observations 'map.gpkg': 6 of the 10 samples cross-validated are")
     assert "On the 4 field points alone, spatial CV gives 0.50 (random 1.00)" in note
     assert by_kind(cv, y, np.array(["point"] * 10)) is None  # one kind: nothing to tell apart
+    assert mixture_summary(kinds) == (
+        " Polygon pixels are 60% of these samples; on the 4 field points alone spatial CV "
+        "gives 0.50."
+    )
     kinds["polygon"]["samples"] = 3  # the points hold more than half: no warning
-    assert mixture_note(kinds, "map.gpkg") is None
+    assert mixture_note(kinds, "map.gpkg") is None and mixture_summary(kinds) == ""
+    assert mixture_summary(None) == ""

@@ -194,6 +194,11 @@ def test_points_and_polygons_in_one_file_are_scored_apart(demo_scene, tmp_path):
     ) / n
     assert mean == pytest.approx(spatial["overall_accuracy"])
     (note,) = [w for w in report["warnings"] if "pixels of mapped polygons" in w]
+    share = kinds["polygon"]["samples"] / n
+    assert report["validation"]["summary"].endswith(
+        f" Polygon pixels are {share:.0%} of these samples; on the {kinds['point']['samples']:,} "
+        f"field points alone spatial CV gives {kinds['point']['spatial']:.2f}."
+    )  # the sentence on which figure to believe says it too
     assert f"On the {kinds['point']['samples']:,} field points alone" in note
     assert f"spatial CV gives {kinds['point']['spatial']:.2f}" in note
 
