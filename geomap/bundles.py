@@ -259,13 +259,21 @@ def open_for_bundle(
 def _given_nodata(bundle: dict, rasters, nodata, raster_nodata) -> list[float | None]:
     """The no-data value given for each raster present.
 
-    A raster named in ``raster_nodata`` takes its value; else the value its training input was
-    given alone (``bundle["input_nodata"]``: a DEM's -32768 stays when a new Landsat scene
-    gets --nodata 0); else ``nodata`` when given, else the training run's plain value.
+    A raster named in ``raster_nodata`` (by its own name, or by its training input's when no
+    raster given has that name: dem.tif for the next sheet's dem_east.tif) takes its value;
+    else the value its training input was given alone (``bundle["input_nodata"]``: a DEM's
+    -32768 stays when a new Landsat scene gets --nodata 0); else ``nodata`` when given, else
+    the training run's plain value.
     """
     present = [p for p in rasters if p is not None]
     own = bundle.get("input_nodata") or [None] * len(rasters)
     own = [v for v, p in zip(own, rasters) if p is not None]
+    given = {Path(p).name for p in present}
+    trained = {i["name"]: p for i, p in zip(bundle["inputs"], rasters) if p is not None}
+    raster_nodata = {
+        str(trained[n]) if n not in given and n in trained else n: v
+        for n, v in (raster_nodata or {}).items()
+    }
     named = nodata_values(present, None, raster_nodata)
     default = bundle["nodata"] if nodata is None else nodata
     return [

@@ -333,7 +333,8 @@ def _add_nodata(p: argparse.ArgumentParser) -> None:
         action="append",
         metavar="[FILE=]VALUE",
         help="value taken as no data in rasters that declare none; FILE=VALUE for one raster, "
-        "by its file name (default: the values the training run gave each input)",
+        "by its file name or its training input's (default: the values the training run gave "
+        "each input)",
     )
 
 

@@ -538,6 +538,16 @@ def test_nodata_per_raster_is_kept_by_the_model_for_predict(scene, capsys):
     assert predicted("named", "--nodata", "mag.tif=-3") == [-1.0, -3.0]
     assert predicted("plain", "--nodata", "-5") == [-1.0, -5.0]
     assert predicted("both", "--nodata", "-5", "--nodata", "sat.tif=-6") == [-6.0, -5.0]
+    sheet = scene["tmp"] / "sheet_2"  # the next sheet's files, named otherwise
+    sheet.mkdir()
+    renamed = [sheet / "sat_east.tif", sheet / "mag_east.tif"]
+    for r, new in zip(scene["rasters"], renamed):
+        new.write_bytes(r.read_bytes())
+    argv = ["predict", "--model", str(out / "model.skops"), "--out", str(scene["tmp"] / "east")]
+    argv += ["--raster", str(renamed[0]), "--raster", str(renamed[1]), "--quiet"]
+    assert main([*argv, "--nodata", "mag.tif=-8"]) == 0  # named as at training
+    east = json.loads((scene["tmp"] / "east" / "report.json").read_text())
+    assert [s["nodata"] for s in east["sources"]] == [-1.0, -8.0]
 
 
 def test_two_nodata_values_for_every_raster_are_refused(scene, capsys):
