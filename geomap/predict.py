@@ -132,6 +132,10 @@ class _Window:
         self.rows = np.flatnonzero(self.n_finite)
         self.seconds = time.perf_counter() - t0
 
+    def lost(self) -> np.ndarray:
+        """(rows, cols, sources): where each source has no data or a spectral screen left it out."""
+        return self.source_missing | self.source_screened
+
     def screened(self, rows: np.ndarray, screen) -> None:
         """Rows a :class:`geomap.screen.SpectralScreen` flagged: its features, sources missing."""
         self.X[np.ix_(rows, np.asarray(screen.drop, dtype=int))] = np.nan
@@ -377,7 +381,7 @@ def write_class_window(job: _Window, proba: np.ndarray, writers, summary, stack)
     codes = np.argmax(np.nan_to_num(proba, nan=-1.0), axis=0).astype("uint8")
     codes[nodata] = CLASS_NODATA
     entropy, margin = uncertainty(proba)
-    missing = (job.source_missing | job.source_screened).mean(axis=-1).astype("float32")
+    missing = job.lost().mean(axis=-1).astype("float32")
     missing[nodata] = np.nan
     lith.write(codes, 1, window=job.win)
     unc.write(np.stack([entropy, margin, missing]), window=job.win)

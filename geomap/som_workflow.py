@@ -42,7 +42,7 @@ from geomap.som_stream import SOMLayers, stream_som
 from geomap.sources import GDAL_CACHE_BYTES, nodata_values
 from geomap.stack import RasterStack
 from geomap.trust import SiteRequest, TrustLayers
-from geomap.validate import by_kind, cross_validate, mixture_note, mixture_summary
+from geomap.validate import cross_validate, score_by_kind
 from geomap.workflow import (
     Progress,
     RunConfig,
@@ -389,10 +389,9 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
         random_state=config.random_state,
         progress=None if progress is None else partial(progress, "validate"),
     )
-    cv["by_kind"] = by_kind(cv, labelled["y"], labelled["kind"])
-    cv["summary"] += mixture_summary(cv["by_kind"])
-    mixed = mixture_note(cv["by_kind"], Path(config.labels).name)
-    report["warnings"] += [mixed] if mixed else []
+    report["warnings"] += score_by_kind(
+        cv, labelled["y"], labelled["kind"], Path(config.labels).name
+    )
     report["validation"] = {k: cv[k] for k in ("random", "spatial", "by_kind", "summary")}
     classifier.fit(labelled["X"], labelled["y"])
     report["som"] = som_report(clusters, classifier)

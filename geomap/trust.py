@@ -163,7 +163,7 @@ class TrustLayers:
         P = proba.reshape(n_cls, -1).T
         di, aoa, acc = self.applicability.transform(X, P)
         codes = np.argmax(np.nan_to_num(P, nan=-1.0), axis=1)
-        self.tally.add(codes, acc, aoa, (job.source_missing | job.source_screened).any(axis=-1))
+        self.tally.add(codes, acc, aoa, job.lost().any(axis=-1))
         if self._writers:
             self._writers[0].write(np.stack([di, aoa]).reshape(2, h, w), window=job.win)
             self._writers[1].write(acc.reshape(1, h, w), window=job.win)

@@ -301,43 +301,33 @@ def by_kind(cv: dict, y: np.ndarray, kind: np.ndarray) -> dict | None:
     return out
 
 
-def mixture_summary(kinds: dict | None) -> str:
-    """Words to add to :func:`summary_sentence` when polygon pixels are most of the samples.
+def score_by_kind(cv: dict, y: np.ndarray, kind: np.ndarray, labels_name: str) -> list[str]:
+    """Score the points and the polygon pixels apart; say so when polygon pixels dominate.
 
-    Empty otherwise (see :func:`mixture_note`).
+    Sets ``cv["by_kind"]`` (:func:`by_kind`). Where pixels of mapped polygons are at least
+    :data:`POLYGON_SHARE` of the samples, the figures are mostly theirs: ``cv["summary"]`` gets
+    the points' own figure and the returned warning gives both kinds'; else it returns none.
     """
+    kinds = cv["by_kind"] = by_kind(cv, y, kind)
     if kinds is None:
-        return ""
+        return []
     points, polygons = kinds["point"], kinds["polygon"]
-    share = polygons["samples"] / (points["samples"] + polygons["samples"])
+    total = points["samples"] + polygons["samples"]
+    share = polygons["samples"] / total
     if share < POLYGON_SHARE:
-        return ""
-    return (
+        return []
+    cv["summary"] += (
         f" Polygon pixels are {share:.0%} of these samples; on the {points['samples']:,} field "
         f"points alone spatial CV gives {points['spatial']:.2f}."
     )
-
-
-def mixture_note(kinds: dict | None, labels_name: str) -> str | None:
-    """A warning when pixels of mapped polygons outweigh the field points in the figures.
-
-    ``kinds`` is :func:`by_kind`'s result; None when the points hold at least
-    1 - :data:`POLYGON_SHARE` of the samples.
-    """
-    if kinds is None:
-        return None
-    points, polygons = kinds["point"], kinds["polygon"]
-    total = points["samples"] + polygons["samples"]
-    if polygons["samples"] / total < POLYGON_SHARE:
-        return None
-    return (
+    return [
         f"Observations '{labels_name}': {polygons['samples']:,} of the {total:,} samples "
         "cross-validated are pixels of mapped polygons, so the accuracy figures are mostly "
         f"theirs. On the {points['samples']:,} field points alone, spatial CV gives "
         f"{points['spatial']:.2f} (random {points['random']:.2f}); on the polygon pixels "
         f"{polygons['spatial']:.2f} (random {polygons['random']:.2f}). Neighbouring pixels of "
         "a polygon share its unit, which flatters random CV above all: go by the spatial figures."
-    )
+    ]
 
 
 def summary_sentence(random_oa: float, spatial_oa: float, reach: float | None = None) -> str:

@@ -50,7 +50,7 @@ from geomap.trust import (
     SiteRequest,
     TrustLayers,
 )
-from geomap.validate import by_kind, cross_validate, mixture_note, mixture_summary
+from geomap.validate import cross_validate, score_by_kind
 
 MODEL_FORMAT = "geomap-model"
 MODEL_VERSION = 1
@@ -460,10 +460,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
         progress=None if progress is None else partial(progress, "validate"),
     )
     timings["cross_validation"] = time.perf_counter() - t0
-    cv["by_kind"] = by_kind(cv, y, samples.kind)
-    cv["summary"] += mixture_summary(cv["by_kind"])
-    mixed = mixture_note(cv["by_kind"], Path(config.labels).name)
-    notes += [mixed] if mixed else []
+    notes += score_by_kind(cv, y, samples.kind, Path(config.labels).name)
     release_freed_memory()  # the folds' forests
     t0 = time.perf_counter()
     applicability = Applicability(

@@ -5,12 +5,10 @@ from sklearn.ensemble import RandomForestClassifier
 from geomap.errors import ModelError
 from geomap.validate import (
     block_groups,
-    by_kind,
     choose_block_size,
     cross_validate,
     metrics,
-    mixture_note,
-    mixture_summary,
+    score_by_kind,
     summary_sentence,
 )
 
@@ -176,20 +174,28 @@ def test_points_and_polygon_pixels_are_scored_apart_and_a_polygon_majority_is_to
     y = np.array([0, 1, 0, 1, 0, 0, 0, 0, 1, 1])
     kind = np.array(["point"] * 4 + ["polygon"] * 6)
     right = np.eye(2)[y]
-    cv = {"random_oof_proba": right.copy(), "spatial_oof_proba": right.copy()}
-    cv["spatial_oof_proba"][[0, 1]] = right[[1, 0]]  # two points held out are mapped wrong
-    cv["spatial_oof_proba"][4] = np.nan  # a polygon pixel with no data: scored as class 0
-    kinds = by_kind(cv, y, kind)
-    assert kinds["point"] == {"samples": 4, "random": 1.0, "spatial": 0.5}
-    assert kinds["polygon"] == {"samples": 6, "random": 1.0, "spatial": 1.0}
-    note = mixture_note(kinds, "map.gpkg")
+
+    def cv() -> dict:
+        out = {"random_oof_proba": right.copy(), "spatial_oof_proba": right.copy()}
+        out["spatial_oof_proba"][[0, 1]] = right[[1, 0]]  # two points held out mapped wrong
+        out["spatial_oof_proba"][4] = np.nan  # a polygon pixel with no data: scored as class 0
+        out["summary"] = "Believe the spatial figure."
+        return out
+
+    mixed = cv()
+    (note,) = score_by_kind(mixed, y, kind, "map.gpkg")
+    assert mixed["by_kind"]["point"] == {"samples": 4, "random": 1.0, "spatial": 0.5}
+    assert mixed["by_kind"]["polygon"] == {"samples": 6, "random": 1.0, "spatial": 1.0}
     assert note.startswith("Observations 'map.gpkg': 6 of the 10 samples cross-validated are")
     assert "On the 4 field points alone, spatial CV gives 0.50 (random 1.00)" in note
-    assert by_kind(cv, y, np.array(["point"] * 10)) is None  # one kind: nothing to tell apart
-    assert mixture_summary(kinds) == (
-        " Polygon pixels are 60% of these samples; on the 4 field points alone spatial CV "
-        "gives 0.50."
+    assert mixed["summary"] == (
+        "Believe the spatial figure. Polygon pixels are 60% of these samples; on the 4 field "
+        "points alone spatial CV gives 0.50."
     )
-    kinds["polygon"]["samples"] = 3  # the points hold more than half: no warning
-    assert mixture_note(kinds, "map.gpkg") is None and mixture_summary(kinds) == ""
-    assert mixture_summary(None) == ""
+    points = cv()
+    assert score_by_kind(points, y, np.array(["point"] * 10), "map.gpkg") == []  # one kind
+    assert points["by_kind"] is None and points["summary"] == "Believe the spatial figure."
+    fewer = cv()  # polygon pixels under half the samples: scored apart, nothing said
+    assert score_by_kind(fewer, y, np.array(["point"] * 6 + ["polygon"] * 4), "map.gpkg") == []
+    assert fewer["by_kind"]["polygon"]["samples"] == 4
+    assert fewer["summary"] == "Believe the spatial figure."
