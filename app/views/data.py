@@ -232,7 +232,7 @@ if not data.demo:
         )
     except GeomapError as exc:
         data.nodata, data.raster_nodata = None, {}
-        st.error(f"{session.in_app_words(str(exc))} Separate the values with ';'.")
+        st.error(session.in_app_words(str(exc)))
 st.session_state.inputs = data
 
 
@@ -267,6 +267,9 @@ def _show_inputs(data: session.Inputs) -> None:
         )
     except GeomapError as exc:  # the Train page reads it too: no training on what failed here
         data.problem = session.show_error("Reading the inputs", exc)
+        named = [p.name for p in data.rasters if f"{p.name}'" in data.problem]  # a path too
+        if len(named) == 1 and len(data.rasters) > 1:
+            st.caption(f"Remove '{named[0]}' with its × above to go on with the other rasters.")
         return
     data.problem = None
     with session.reported("Reading the inputs"):

@@ -269,6 +269,9 @@ def test_one_bad_raster_uploaded_earlier_can_be_removed_alone(app, tmp_path):
     }
     app.run()
     assert any("outcrop_photo.tif': it is not georeferenced" in e.value for e in app.error)
+    assert "Remove 'outcrop_photo.tif' with its × above to go on with the other rasters." in [
+        c.value for c in app.caption
+    ]
     # the sidebar does not call them usable inputs (it said "5 raster(s) uploaded")
     assert [c.value for c in app.sidebar.caption] == [
         "Inputs: 5 raster(s) uploaded (not usable as they are: see the Data page)"
