@@ -244,7 +244,7 @@ def open_for_bundle(
         crs=grid["crs_wkt"],
         resolution=grid["resolution"][0],
         origin=(grid["transform"][2], grid["transform"][5]),
-        nodata=_given_nodata(bundle, rasters, nodata, raster_nodata),
+        **_given_nodata(bundle, rasters, nodata, raster_nodata),
     )
     absent = {i: tuple(bundle["inputs"][i]["bands"]) for i, p in enumerate(rasters) if p is None}
     whole = PartialStack(stack, absent) if absent else stack
@@ -256,14 +256,14 @@ def open_for_bundle(
     return whole
 
 
-def _given_nodata(bundle: dict, rasters, nodata, raster_nodata) -> list[float | None]:
-    """The no-data value given for each raster present.
+def _given_nodata(bundle: dict, rasters, nodata, raster_nodata) -> dict:
+    """The no-data values of the rasters present, as :meth:`RasterStack.open` takes them.
 
     A raster named in ``raster_nodata`` (by its own name, or by its training input's when no
     raster given has that name: dem.tif for the next sheet's dem_east.tif) takes its value;
     else the value its training input was given alone (``bundle["input_nodata"]``: a DEM's
     -32768 stays when a new Landsat scene gets --nodata 0); else ``nodata`` when given, else
-    the training run's plain value.
+    the training run's plain value: the one for every raster.
     """
     present = [p for p in rasters if p is not None]
     own = bundle.get("input_nodata") or [None] * len(rasters)
@@ -275,8 +275,11 @@ def _given_nodata(bundle: dict, rasters, nodata, raster_nodata) -> list[float | 
         for n, v in (raster_nodata or {}).items()
     }
     named = nodata_values(present, None, raster_nodata)
-    default = bundle["nodata"] if nodata is None else nodata
-    return [
-        mine if mine is not None else (theirs if theirs is not None else default)
-        for mine, theirs in zip(named, own)
-    ]
+    return {
+        "nodata": bundle["nodata"] if nodata is None else nodata,
+        "raster_nodata": {
+            str(Path(p).resolve()): mine if mine is not None else theirs
+            for p, mine, theirs in zip(present, named, own)
+            if mine is not None or theirs is not None
+        },
+    }

@@ -235,7 +235,7 @@ def _subunits(args, bar) -> dict:
         features=args.features,
         random_state=args.random_state,
         block_size=args.block_size,
-        nodata=args.nodata,
+        **_nodata(args),
         overwrite=args.overwrite,
         **_som_options(args),
     )

@@ -414,6 +414,10 @@ def _add_subunits(sub) -> None:
         "--random-state", type=int, default=0, help="seed of every random step (default 0)"
     )
     s.add_argument(
-        "--nodata", type=float, metavar="VALUE", help="value taken as no data in the rasters"
+        "--nodata",
+        action="append",
+        metavar="[FILE=]VALUE",
+        help="value taken as no data in rasters that declare none; FILE=VALUE for one raster, "
+        "by its file name (repeat: --nodata 0 --nodata dem.tif=-32768)",
     )
     _add_som(s)

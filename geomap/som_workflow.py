@@ -304,7 +304,8 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
             config.rasters,
             crs=config.crs,
             resolution=config.resolution,
-            nodata=_nodata(config),
+            nodata=config.nodata,
+            raster_nodata=config.raster_nodata,
         ) as stack,
     ):
         recipe = FeatureRecipe.for_stack(stack, config.features)
@@ -346,12 +347,12 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
     return report
 
 
-def _nodata(config: RunConfig, default: bool = True) -> list[float | None]:
-    """The no-data value given for each raster (:func:`geomap.sources.nodata_values`).
+def _nodata(config: RunConfig) -> list[float | None]:
+    """The no-data value given for each raster by name, None for the others.
 
-    Without ``default``, the values given for single rasters only (None for the others).
+    See :func:`geomap.sources.nodata_values`.
     """
-    return nodata_values(config.rasters, config.nodata if default else None, config.raster_nodata)
+    return nodata_values(config.rasters, None, config.raster_nodata)
 
 
 def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
@@ -375,7 +376,7 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
         report["som"] = som_report(clusters)
         return make_bundle(
             clusters, recipe, names, stack, 1, config.nodata,
-            input_nodata=_nodata(config, default=False), **extra,
+            input_nodata=_nodata(config), **extra,
         )  # fmt: skip
     classifier = SOMClassifier(som=FrozenEstimator(som))
     cv = cross_validate(
@@ -408,7 +409,7 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
         1,
         config.nodata,
         labelled["legend"],
-        input_nodata=_nodata(config, default=False),
+        input_nodata=_nodata(config),
         **extra,
     )
 

@@ -101,6 +101,13 @@ class Source:
     unheld_nodata: float | None = None
     #: ``nodata`` is a value given for it (--nodata), not one its file declares.
     nodata_given: bool = False
+    #: That value is the one given for every raster that declares none, not one given for it by
+    #: name (--nodata 0 against --nodata dem.tif=-32768).
+    nodata_plain: bool = False
+    #: Share of its pixels holding the given value where that value lies between the band's
+    #: other values (0 nT in a magnetic anomaly grid, not the 0 below a band's reflectances), on
+    #: the decimated check read: measurements, perhaps, that the value takes as missing.
+    given_within: float = 0.0
     #: Each band's declared scale and offset: a value means ``stored * scale + offset``
     #: (Landsat Collection 2 reflectance: 2.75e-05 and -0.2); empty when every band is 1 and 0.
     scale_offset: tuple[tuple[float, float], ...] = ()
@@ -273,13 +280,18 @@ def nodata_values(
 
 
 def inspect_raster(
-    path: str | Path, nodata: float | None = None, assume_crs: str | CRS | None = None
+    path: str | Path,
+    nodata: float | None = None,
+    assume_crs: str | CRS | None = None,
+    *,
+    plain: bool = False,
 ) -> Source:
     """Open one raster, check it can be used and describe it.
 
     ``nodata`` is the value taken as no data when the file declares none (Sentinel-2 JPEG2000
-    files use 0 without saying so); ``assume_crs`` the CRS of a georeferenced file that states
-    none (a Surfer grid).
+    files use 0 without saying so), ``plain`` whether it is the value given for every raster
+    rather than for this one; ``assume_crs`` the CRS of a georeferenced file that states none
+    (a Surfer grid).
 
     Raises
     ------
@@ -295,10 +307,10 @@ def inspect_raster(
     if path.is_file() and path.stat().st_size == 0:
         raise raster_error(path, "the file is empty (0 bytes).", "Copy or export the raster again.")
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        return _inspect(path, nodata, assume_crs)
+        return _inspect(path, nodata, assume_crs, plain)
 
 
-def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> Source:
+def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None, plain: bool) -> Source:
     try:
         with warnings.catch_warnings():  # geomap says what is missing, in its own words
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -314,7 +326,7 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> 
         unheld = None
         if src.nodata is None and nodata is not None and not _holds(src.dtypes[0], str(nodata)):
             unheld, nodata = nodata, None
-        zeros, dummy, invalid, transform, constant = _check_bands(path, src, nodata)
+        zeros, dummy, invalid, transform, constant, within = _check_bands(path, src, nodata)
         ignored = None
         if src.driver == "VRT" and src.nodata is None:
             ignored = _vrt_nodata(path, src.dtypes[0])
@@ -341,6 +353,8 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None) -> 
             dummy=dummy if src.nodata is None and nodata is None else None,
             unheld_nodata=unheld,
             nodata_given=src.nodata is None and nodata is not None,
+            nodata_plain=plain and src.nodata is None and nodata is not None,
+            given_within=within,
             scale_offset=tuple(scale_offset[i] for i in kept) if scale_offset else (),
             categorical=len(kept) == 1 and src.colorinterp[kept[0]] == ColorInterp.palette,
             coverage=~invalid[kept].any(axis=0),
@@ -492,7 +506,7 @@ CONSTANT_PIXELS = 100
 
 def _check_bands(
     path: Path, src: rasterio.DatasetReader, nodata: float | None = None
-) -> tuple[tuple[float, ...], tuple[float, float] | None, np.ndarray, Affine, list]:
+) -> tuple[tuple[float, ...], tuple[float, float] | None, np.ndarray, Affine, list, float]:
     """Decimated read of every band: catches truncated files and bands with no valid value.
 
     Returns the share of each band's valid pixels that are exactly 0 where no value is negative
@@ -502,7 +516,9 @@ def _check_bands(
     :data:`FILL_MAGNITUDE` or more (read as no data whatever the file says), and where each
     band has no data on the decimated read (with ``nodata`` when the file declares none),
     (bands, rows, cols), with the read's transform, and (band, value) of the bands that hold
-    one value on at least :data:`CONSTANT_PIXELS` pixels of the read and no other.
+    one value on at least :data:`CONSTANT_PIXELS` pixels of the read and no other, and the
+    share of the read's pixels that ``nodata`` takes as missing in bands whose other values lie
+    on both sides of it (0.0 when the file declares one).
     """
     scale = max(src.width, src.height) / _CHECK_SIZE
     shape = (
@@ -551,11 +567,16 @@ def _check_bands(
         found = _dummy(values)
         if found is not None and (dummy is None or found[1] > dummy[1]):
             dummy = found
-    invalid = mask | huge
+    invalid, within = mask | huge, 0.0
     if src.nodata is None and nodata is not None:
-        invalid |= data.filled(0).astype("float32") == np.float32(nodata)  # as the reads do
+        given = data.filled(0).astype("float32") == np.float32(nodata)  # as the reads do
+        rest = np.ma.masked_array(data.astype("float32"), invalid | given)
+        low, high = rest.min(axis=(1, 2)), rest.max(axis=(1, 2))
+        between = np.ma.filled((low < np.float32(nodata)) & (np.float32(nodata) < high), False)
+        within = float(np.mean(given & ~invalid & between[:, None, None]))
+        invalid |= given
     transform = src.transform * Affine.scale(src.width / shape[2], src.height / shape[1])
-    return tuple(shares), dummy, invalid, transform, constant
+    return tuple(shares), dummy, invalid, transform, constant, within
 
 
 def _decimated(src: rasterio.DatasetReader, shape: tuple[int, int, int]) -> np.ma.MaskedArray:

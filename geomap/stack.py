@@ -9,7 +9,7 @@ of every band as float32, with NaN wherever a source has no data.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ from geomap.sources import (
     crs_units,
     gdal_name,
     inspect_raster,
+    nodata_values,
     raster_error,
     raster_stem,
 )
@@ -54,6 +55,11 @@ def _constant_note(source) -> str:
 def _shown(value: float) -> str:
     """A dummy value as written in a message (-99999.99 whole, 1e+30 short)."""
     return f"{value:g}" if abs(value) >= FILL_MAGNITUDE else f"{value:.10g}"
+
+
+def _plain_amid_values(source: Source) -> bool:
+    """Whether a raster holds the value given for every raster amid values on both sides of it."""
+    return source.nodata_plain and source.given_within > 0
 
 
 def _dummy_note(source: Source, option: str) -> str:
@@ -105,13 +111,15 @@ class RasterStack:
         resolution: float | None = None,
         origin: tuple[float, float] | None = None,
         grid: Grid | None = None,
-        nodata: float | Sequence[float | None] | None = None,
+        nodata: float | None = None,
+        raster_nodata: Mapping[str, float] | None = None,
     ) -> RasterStack:
         """Check every raster and build the stack on the default or the given grid.
 
-        ``nodata`` is taken as no data in rasters that declare none: one value for all, or one
-        per raster (see :func:`geomap.sources.nodata_values`); a raster whose data type cannot
-        hold its value reads it as not given, and :meth:`notes` says so.
+        ``nodata`` is taken as no data in rasters that declare none, ``raster_nodata`` in the
+        rasters it names by file name or path (see :func:`geomap.sources.nodata_values`); a
+        raster whose data type cannot hold its value reads it as not given, and :meth:`notes`
+        says so, as it does when ``nodata`` takes pixels of a float raster as missing.
 
         A raster georeferenced without a CRS (a Surfer or XYZ grid) is taken to be in ``crs``
         when one is given (``--crs``; a model's grid for ``geomap predict``), and :meth:`notes`
@@ -124,8 +132,11 @@ class RasterStack:
         """
         if not paths:
             raise RasterError("No raster given; pass at least one with --raster.")
-        given = list(nodata) if isinstance(nodata, Sequence) else [nodata] * len(paths)
-        sources = [inspect_raster(p, v, assume_crs=crs) for p, v in zip(paths, given)]
+        named = nodata_values(paths, None, raster_nodata)
+        sources = [
+            inspect_raster(p, nodata if v is None else v, assume_crs=crs, plain=v is None)
+            for p, v in zip(paths, named)
+        ]
         if grid is None:
             grid = choose_grid(sources, crs=crs, resolution=resolution, origin=origin)
         stack = cls(sources, grid)
@@ -238,6 +249,7 @@ class RasterStack:
             for s in self.sources
             if s.unheld_nodata is not None
         ]
+        notes += [self._plain_nodata_note(s) for s in self.sources if _plain_amid_values(s)]
         notes += [
             f"Raster '{s.path.name}' states no CRS; it is read in {s.crs.to_string()}, the "
             "map's CRS. If it is in another, give its CRS in the file instead (in QGIS: Layer "
@@ -251,6 +263,25 @@ class RasterStack:
             if s.dummy is not None
         ]
         return notes + [_constant_note(s) for s in self.sources if s.constant]
+
+    def _plain_nodata_note(self, source: Source) -> str:
+        """A raster whose values lie on both sides of the value given for every raster.
+
+        A magnetic or gravity grid declares no no-data value when it has no hole, and a 0 amid
+        its values is a measurement: the value meant for the fill of a Landsat band, below all
+        its reflectances, would drop it silently.
+        """
+        value = f"{source.nodata:g}"
+        others = [s.path.name for s in self.sources if s.nodata_plain and not _plain_amid_values(s)]
+        example = shlex.quote(f"{others[0] if others else 'NAME'}={value}")
+        return (
+            f"Raster '{source.path.name}' declares no no-data value, so it "
+            f"took the --nodata {value} given for every raster: {source.given_within:.2%} of its "
+            f"pixels hold {value}, amid values on both sides of it, and are read as missing. If "
+            f"they are measurements, give "
+            f"{value} by file name only to the rasters that use it for missing data (--nodata "
+            f"{example}) instead of for every raster."
+        )
 
     def _nodata_option(self, named: Sequence[Source], value: str) -> str:
         """The --nodata that takes ``value`` as no data in the ``named`` rasters alone.

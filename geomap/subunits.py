@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import rasterio
@@ -29,7 +29,7 @@ from geomap.som_workflow import (
     som_report,
     write_som_outputs,
 )
-from geomap.sources import GDAL_CACHE_BYTES
+from geomap.sources import GDAL_CACHE_BYTES, nodata_values
 from geomap.stack import BLOCK_SIZE, RasterStack
 from geomap.workflow import Progress, SOMOptions, input_records, make_bundle
 
@@ -46,6 +46,7 @@ class SubunitConfig(SOMOptions):
     random_state: int = 0
     block_size: int = BLOCK_SIZE
     nodata: float | None = None
+    raster_nodata: dict[str, float] = field(default_factory=dict)
     overwrite: bool = False
 
 
@@ -102,7 +103,9 @@ def subunits(config: SubunitConfig, progress: Progress | None = None) -> dict:
         def within(win):
             return class_map.read(1, window=win) == code
 
-        with RasterStack.open(config.rasters, grid=grid, nodata=config.nodata) as stack:
+        with RasterStack.open(
+            config.rasters, grid=grid, nodata=config.nodata, raster_nodata=config.raster_nodata
+        ) as stack:
             recipe = FeatureRecipe.for_stack(stack, config.features)
             bundle = _fit(config, stack, recipe, within)
             report = {
@@ -147,4 +150,7 @@ def _fit(config: SubunitConfig, stack: RasterStack, recipe: FeatureRecipe, withi
         "cluster_colours": [list(c) for c in class_colours(names)],
         "cluster_stem": "subunits",
     }
-    return make_bundle(clusters, recipe, names, stack, 1, config.nodata, **extra)
+    return make_bundle(
+        clusters, recipe, names, stack, 1, config.nodata,
+        input_nodata=nodata_values(config.rasters, None, config.raster_nodata), **extra,
+    )  # fmt: skip

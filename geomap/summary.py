@@ -24,20 +24,22 @@ def describe_inputs(
     label_crs: str | None = None,
     label_layer: str | None = None,
     legend: str | Path | None = None,
-    nodata: float | Sequence[float | None] | None = None,
+    nodata: float | None = None,
+    raster_nodata: dict[str, float] | None = None,
     max_per_class: int = 2000,
 ) -> dict:
     """The reference grid, each source and, with labels, the samples per class and warnings.
 
     With a ``legend`` (see :mod:`geomap.legend`) the classes carry its names, in its order.
-    ``nodata`` is as :meth:`geomap.stack.RasterStack.open` takes it: one value, or one per raster.
+    ``nodata`` and ``raster_nodata`` are as :meth:`geomap.stack.RasterStack.open` takes them:
+    the value for every raster that declares none, and values by raster file name.
 
     Raises
     ------
     GeomapError
         For any input that ``geomap run`` would refuse for the same reason.
     """
-    with RasterStack.open(rasters, nodata=nodata) as stack:
+    with RasterStack.open(rasters, nodata=nodata, raster_nodata=raster_nodata) as stack:
         out = {**stack.describe(), "warnings": stack.notes()}
         if labels is None or label_column is None:
             return out

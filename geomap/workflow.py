@@ -569,9 +569,12 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
     config.out = Path(config.out)
     check_out_dir(config.out, config.overwrite, input_paths(config))
     timings: dict[str, float] = {}
-    nodata = nodata_values(config.rasters, config.nodata, config.raster_nodata)
     with RasterStack.open(
-        config.rasters, crs=config.crs, resolution=config.resolution, nodata=nodata
+        config.rasters,
+        crs=config.crs,
+        resolution=config.resolution,
+        nodata=config.nodata,
+        raster_nodata=config.raster_nodata,
     ) as stack:
         sites = SiteRequest(config.suggest, config.access, config.max_walk)
         if config.applicability:

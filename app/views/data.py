@@ -8,7 +8,7 @@ import streamlit as st
 import session
 from geomap.errors import GeomapError
 from geomap.labels import label_columns, label_layers
-from geomap.sources import nodata_values, parse_nodata
+from geomap.sources import parse_nodata
 from geomap.summary import describe_inputs
 
 st.title("Survey data")
@@ -237,9 +237,16 @@ st.session_state.inputs = data
 
 
 @st.cache_data(max_entries=32, show_spinner="Reading the inputs...")
-def _describe(rasters, labels, column, crs, layer, legend, nodata, stamps) -> dict:
+def _describe(rasters, labels, column, crs, layer, legend, nodata, named, stamps) -> dict:
     return describe_inputs(
-        rasters, labels, column, label_crs=crs, label_layer=layer, legend=legend, nodata=nodata
+        rasters,
+        labels,
+        column,
+        label_crs=crs,
+        label_layer=layer,
+        legend=legend,
+        nodata=nodata,
+        raster_nodata=dict(named),
     )
 
 
@@ -262,7 +269,8 @@ def _show_inputs(data: session.Inputs) -> None:
             data.label_crs,
             data.label_layer,
             str(data.legend) if data.legend else None,
-            tuple(nodata_values(data.rasters, data.nodata, data.raster_nodata)),
+            data.nodata,
+            tuple(data.raster_nodata.items()),
             stamps,
         )
     except GeomapError as exc:  # the Train page reads it too: no training on what failed here

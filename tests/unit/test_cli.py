@@ -445,8 +445,11 @@ def test_som_and_subunits_from_the_command_line(scene, capsys):
     sub += ["--quiet", "--clusters", "2", *SOM_FAST]
     for r in scene["rasters"]:
         sub += ["--raster", str(r)]
-    assert main([*sub, "--unit", "shale"]) == 0
+    named = f"{scene['rasters'][0].name}=-9999"  # the form run and predict take
+    assert main([*sub, "--unit", "shale", "--nodata", named]) == 0
     assert (scene["tmp"] / "sub" / "subunits.tif").exists()
+    report = json.loads((scene["tmp"] / "sub" / "report.json").read_text())
+    assert report["configuration"]["raster_nodata"] == {scene["rasters"][0].name: -9999.0}
     fails(capsys, [*sub, "--overwrite", "--unit", "gneiss"], "'gneiss' is not in the map",
           "'basalt', 'granite', 'shale'")  # fmt: skip
 

@@ -771,13 +771,39 @@ def test_each_raster_gets_the_nodata_it_needs(raster_factory):
     (unheld,) = [n for n in notes if "cannot be" in n]
     assert unheld.startswith("Raster 'landsat.tif': its uint16 values cannot be -32768, so")
     assert "--nodata landsat.tif=VALUE" in unheld
-    with RasterStack.open(
-        paths, nodata=nodata_values(paths, None, {"landsat.tif": 0, "dem.tif": -32768})
-    ) as stack:
+    with RasterStack.open(paths, raster_nodata={"landsat.tif": 0, "dem.tif": -32768}) as stack:
         block = stack.read(Window(0, 0, 10, 10))
         assert stack.notes() == []
     assert np.isnan(block[0, :, :3]).all() and np.isnan(block[1, :2]).all()
     assert np.isfinite(block[0, :, 3:]).all() and np.isfinite(block[1, 2:]).all()
+
+
+def test_a_value_given_for_every_raster_amid_a_grids_measurements_is_named(raster_factory):
+    """A plain --nodata 0 meant for a Landsat band's fill also took a magnetic grid's 0 nT
+    readings as missing, and nothing said so."""
+    landsat = ramp(10, 10, "uint16") + 1
+    landsat[:, :3] = 0
+    tmi = ramp(10, 10) - 50  # -50 to 49 nT, 0 at row 0, column 5
+    reflectance = ramp(10, 10) + 1  # its 0 below every value: fill, as for the Landsat band
+    reflectance[:2] = 0.0
+    paths = [
+        raster_factory("landsat.tif", landsat),
+        raster_factory("tmi.tif", tmi),
+        raster_factory("refl.tif", reflectance),
+    ]
+    with RasterStack.open(paths, nodata=0) as stack:
+        assert np.isnan(stack.read(Window(0, 0, 10, 10))[1, 0, 5])  # as the note says
+        (note,) = stack.notes()
+    assert note.startswith(
+        "Raster 'tmi.tif' declares no no-data value, so it took the --nodata 0 given for every "
+        "raster: 1.00% of its pixels hold 0, amid values on both sides of it,"
+    )
+    assert note.endswith("(--nodata landsat.tif=0) instead of for every raster.")
+    with RasterStack.open(paths, nodata=0, raster_nodata={"tmi.tif": 0}) as stack:
+        assert stack.notes() == []  # named: meant
+    with RasterStack.open(paths[:2], raster_nodata={"landsat.tif": 0}) as stack:
+        assert stack.notes() == []
+        assert stack.read(Window(0, 0, 10, 10))[1, 0, 5] == 0.0
 
 
 def test_nodata_values_are_parsed_and_matched_by_file_name(tmp_path):
