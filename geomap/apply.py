@@ -18,6 +18,7 @@ from geomap import __version__
 from geomap.bundles import (
     grid_notes,
     open_for_bundle,
+    outside_training,
     scale_notes,
     training_area_notes,
     training_order,
@@ -157,6 +158,7 @@ def _predict(
                 "model": str(model_path),
                 "inputs": {"rasters": input_records([p for p in rasters if p is not None])},
                 **stack.describe(),
+                "outside_training_fraction": round(outside_training(bundle, stack.grid), 4),
                 "warnings": notes
                 + grid_notes(stack)
                 + training_area_notes(bundle, stack.grid)

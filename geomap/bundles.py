@@ -195,8 +195,8 @@ def grid_notes(stack) -> list[str]:
 BEYOND_TRAINING_SHARE = 0.1
 
 
-def training_area_notes(bundle: dict, grid) -> list[str]:
-    """Say how much of a map lies outside the rectangle the model was trained on.
+def outside_training(bundle: dict, grid) -> float:
+    """The share of a map outside the rectangle the model was trained on.
 
     ``grid`` is the map's, on the model's CRS (:func:`open_for_bundle`); the training grid's
     bounds are the bundle's.
@@ -207,10 +207,20 @@ def training_area_notes(bundle: dict, grid) -> list[str]:
     inside = max(0.0, min(right, east) - max(left, west)) * max(
         0.0, min(top, north) - max(bottom, south)
     )
-    beyond = 1 - inside / area if area > 0 else 0.0
+    return 1 - inside / area if area > 0 else 0.0
+
+
+def training_area_notes(bundle: dict, grid) -> list[str]:
+    """Say how much of a map lies outside the rectangle the model was trained on.
+
+    Only when it is :data:`BEYOND_TRAINING_SHARE` or more (see :func:`outside_training`).
+    """
+    beyond = outside_training(bundle, grid)
     if beyond < BEYOND_TRAINING_SHARE:
         return []
-    ratio = area / ((east - west) * (north - south))
+    west, south, east, north = bundle["grid"]["bounds"]
+    left, bottom, right, top = grid.bounds
+    ratio = (right - left) * (top - bottom) / ((east - west) * (north - south))
     return [
         f"{beyond:.0%} of this map lies outside the area the model was trained on (the map is "
         f"{ratio:.1f} times its size): no observation was made there, and the training's "

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from geomap.apply import predict, suggest
+from geomap.bundles import BEYOND_TRAINING_SHARE
 from geomap.cli_parser import build_parser
 from geomap.errors import GeomapError
 from geomap.export import limit_malloc_arenas
@@ -151,11 +152,16 @@ def _log_figures(report: dict) -> None:
         log.info("at training: %s", report["training"]["validation"]["summary"])
     estimate = report.get("map_accuracy_estimate")
     if estimate and estimate["overall_accuracy"] is not None:
+        outside = report.get("outside_training_fraction", 0.0)
         log.info(
             "expected accuracy of the whole map %.3f; %.0f%% of it inside the area of "
-            "applicability",
+            "applicability%s",
             estimate["overall_accuracy"],
             100 * estimate["aoa_fraction"],
+            f"; {outside:.0%} of it outside the area the model was trained on, where no "
+            "observation backs this figure (see the warning below)"
+            if outside >= BEYOND_TRAINING_SHARE
+            else "",
         )
         reduced = reduced_input_words(estimate)
         if reduced:

@@ -516,6 +516,22 @@ def test_the_expected_accuracy_where_an_input_is_missing_is_logged(caplog):
     assert "expected accuracy of the whole map 0.910" in caplog.text
     assert "The 6.0% of the map mapped with an input missing" in caplog.text
     assert "0.78 right, the rest 0.92" in caplog.text
+    assert "outside the area" not in caplog.text
+
+
+def test_the_expected_accuracy_of_a_map_beyond_its_training_area_says_so_at_once(caplog):
+    """It was printed as a plain figure, and the warning that 72% of the map lay beyond the
+    training area came lines later."""
+    from geomap.cli import _log_figures
+
+    estimate = {"overall_accuracy": 0.96, "aoa_fraction": 0.65}
+    with caplog.at_level(logging.INFO, logger="geomap"):
+        _log_figures({"map_accuracy_estimate": estimate, "outside_training_fraction": 0.72})
+    assert (
+        "expected accuracy of the whole map 0.960; 65% of it inside the area of applicability; "
+        "72% of it outside the area the model was trained on, where no observation backs this "
+        "figure (see the warning below)"
+    ) in caplog.text
 
 
 def test_nodata_per_raster_is_kept_by_the_model_for_predict(scene, capsys):

@@ -409,6 +409,10 @@ def test_predict_says_the_map_is_on_the_models_grid_for_rasters_in_another_crs(
     same = predict(out / "model.skops", demo_scene.rasters, tmp_path / "same")["warnings"]
     assert not [w for w in same if "the model's grid" in w]
     assert not [w for w in same if "outside the area the model was trained on" in w]
+    assert (
+        json.loads((tmp_path / "same" / "report.json").read_text())["outside_training_fraction"]
+        == 0.0
+    )
 
 
 def test_predict_says_how_much_of_the_map_lies_beyond_the_training_area(result, tmp_path):
@@ -423,6 +427,7 @@ def test_predict_says_how_much_of_the_map_lies_beyond_the_training_area(result, 
     share = 1 - 160 * 160 * 30 * 30 / ((east - west) * (north - south))
     assert note.startswith(f"{share:.0%} of this map lies outside the area the model was")
     assert "expected_accuracy.tif and applicability.tif" in note
+    assert report["outside_training_fraction"] == round(share, 4)  # for the CLI's figures
 
 
 def test_predict_refuses_a_raster_of_another_kind_and_says_which(result, demo_scene, tmp_path):
