@@ -145,19 +145,40 @@ def _by_names(trained: list[tuple], given: list, rasters: Sequence[Path]) -> lis
     if rest:
         left = [i for i in range(len(trained)) if i not in found]
         want = _distinctive([trained[i] for i in left])
+        whole = [_words(trained[i]) for i in left]
         got = _distinctive([bands for bands, _ in rest])
-        if len(set(want)) < len(want) or len(set(got)) < len(got) or not set(got) <= set(want):
+        picks = [_pick(key, want, whole) for key in got]
+        if None in picks or len(set(picks)) < len(picks):
             return None
-        found.update({left[want.index(key)]: p for key, (_, p) in zip(got, rest)})
+        found.update({left[k]: p for k, (_, p) in zip(picks, rest)})
     return [found.get(i) for i in range(len(trained))]
+
+
+def _pick(key: frozenset, want: list, whole: list) -> int | None:
+    """The one training input whose words ``key`` names; None if not one.
+
+    The input with the same distinctive words, else the one holding all of ``key`` among its
+    distinctive words, else among all its words: a sheet's tile name is no distinctive word of
+    its bands when a DEM trained beside them is left out.
+    """
+    for found in (
+        [i for i, w in enumerate(want) if w == key],
+        [i for i, w in enumerate(want) if key and key <= w],
+        [i for i, w in enumerate(whole) if key and key <= w],
+    ):
+        if found:
+            return found[0] if len(found) == 1 else None
+    return None
+
+
+def _words(bands) -> frozenset:
+    """The words of a raster's band names, lower case."""
+    return frozenset(w for n in bands for w in re.split(r"[\W_]+", n.casefold()) if w)
 
 
 def _distinctive(names: list) -> list:
     """Each raster's words (from its band names) less those every raster's name holds."""
-    words = [
-        frozenset(w for n in bands for w in re.split(r"[\W_]+", n.casefold()) if w)
-        for bands in names
-    ]
+    words = [_words(bands) for bands in names]
     shared = frozenset.intersection(*words) if len(words) > 1 else frozenset()
     return [w - shared for w in words]
 

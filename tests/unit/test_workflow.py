@@ -523,6 +523,13 @@ def test_predict_matches_a_neighbouring_sheets_rasters_by_their_distinctive_name
     assert report["warnings"][0].endswith(
         "by their names: east_1VD.tif as west_1VD.tif, east_AS.tif as west_AS.tif."
     )
+    report = predict(tmp_path / "m3" / "model.skops", east, tmp_path / "east_no_dem")
+    assert report["warnings"][:2] == [  # it was refused: 'Raster 3 differs'
+        "The rasters were given in another order than at training; geomap put them in the "
+        "training order by their names: east_1VD.tif as west_1VD.tif, east_AS.tif as west_AS.tif.",
+        "No raster was given for 'elevation.tif' (elevation); every pixel is mapped from the "
+        "other rasters, as under a cloud, and is less certain than at training.",
+    ]
     anonymous = [raster_factory("grid_a.tif", asig), raster_factory("grid_b.tif", vd)]
     report = predict(tmp_path / "m" / "model.skops", anonymous, tmp_path / "anon")
     assert report["warnings"][0].startswith(
