@@ -158,8 +158,8 @@ def _log_figures(report: dict) -> None:
             "applicability%s",
             estimate["overall_accuracy"],
             100 * estimate["aoa_fraction"],
-            f"; {outside:.0%} of it outside the area the model was trained on, where no "
-            "observation backs this figure (see the warning below)"
+            f"; on the ground, {outside:.0%} of it lies outside the area the model was trained "
+            "on, where no observation backs this figure (see the warning below)"
             if outside >= BEYOND_TRAINING_SHARE
             else "",
         )

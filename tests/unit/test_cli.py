@@ -529,8 +529,8 @@ def test_the_expected_accuracy_of_a_map_beyond_its_training_area_says_so_at_once
         _log_figures({"map_accuracy_estimate": estimate, "outside_training_fraction": 0.72})
     assert (
         "expected accuracy of the whole map 0.960; 65% of it inside the area of applicability; "
-        "72% of it outside the area the model was trained on, where no observation backs this "
-        "figure (see the warning below)"
+        "on the ground, 72% of it lies outside the area the model was trained on, where no "
+        "observation backs this figure (see the warning below)"
     ) in caplog.text
 
 
