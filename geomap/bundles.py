@@ -244,9 +244,10 @@ def training_area_notes(bundle: dict, grid) -> list[str]:
     ratio = (right - left) * (top - bottom) / ((east - west) * (north - south))
     return [
         f"{beyond:.0%} of this map lies outside the area the model was trained on (the map is "
-        f"{ratio:.1f} times the size of that area): no observation was made there, and the training's "
-        "cross-validation speaks for the training area. Judge that part by expected_accuracy.tif "
-        "and applicability.tif, and check it in the field before relying on it."
+        f"{ratio:.1f} times the size of that area): no observation was made there, and the "
+        "training's cross-validation speaks for the training area. Judge that part by "
+        "expected_accuracy.tif and applicability.tif, and check it in the field before relying "
+        "on it."
     ]
 
 
