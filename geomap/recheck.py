@@ -28,6 +28,7 @@ from rasterio.crs import CRS
 
 from geomap.export import write_points
 from geomap.placement import Samples
+from geomap.validate import little_seen
 
 FILES = ("observations_to_check.gpkg", "observations_to_check.csv")
 _COLUMNS = ("file", "observed", "held_out", "p_observed", "p_held_out")
@@ -40,7 +41,12 @@ RULE = (
 
 
 def observations_to_check(
-    samples: Samples, y: np.ndarray, oof_proba: np.ndarray, class_names: Sequence[str], crs: CRS
+    samples: Samples,
+    y: np.ndarray,
+    oof_proba: np.ndarray,
+    class_names: Sequence[str],
+    crs: CRS,
+    folds: np.ndarray,
 ) -> gpd.GeoDataFrame:
     """The point observations to check, ranked, in the map's CRS.
 
@@ -56,6 +62,10 @@ def observations_to_check(
         Names of the class codes.
     crs : CRS
         The CRS of ``samples.xy``.
+    folds : ndarray of shape (n,)
+        The spatial fold of each sample. A sample held out by a model trained on at most half of
+        its unit's samples (:func:`geomap.validate.little_seen`) is not listed: that model could
+        only map it as another unit.
 
     Returns
     -------
@@ -72,6 +82,7 @@ def observations_to_check(
     best = np.argmax(filled, axis=1)
     p_own = filled[np.arange(len(y)), y]
     listed = held & (samples.kind == "point") & (best != y) & (p_own < P_OBSERVED_MAX)
+    listed &= ~little_seen(y, folds)
     idx = np.flatnonzero(listed)
     p_observed, p_other = proba[idx, y[idx]], proba[idx, best[idx]]
     order = np.argsort(-(p_other - p_observed), kind="stable")
@@ -110,6 +121,7 @@ def write_observations_to_check(
     oof_proba: np.ndarray,
     class_names: Sequence[str],
     crs: CRS,
+    folds: np.ndarray,
 ) -> dict | None:
     """Write :data:`FILES` when some point observation is to be checked; the report's entry.
 
@@ -118,7 +130,7 @@ def write_observations_to_check(
     n_points = int((samples.kind == "point").sum())
     if n_points == 0:
         return None
-    table = observations_to_check(samples, y, oof_proba, class_names, crs)
+    table = observations_to_check(samples, y, oof_proba, class_names, crs, folds)
     if len(table):
         write_points(table, out_dir / FILES[0], out_dir / FILES[1], "observations_to_check")
     return {

@@ -42,7 +42,7 @@ from geomap.som_stream import SOMLayers, stream_som
 from geomap.sources import GDAL_CACHE_BYTES, nodata_values
 from geomap.stack import RasterStack
 from geomap.trust import SiteRequest, TrustLayers
-from geomap.validate import cross_validate, score_by_kind
+from geomap.validate import cross_validate, little_seen_notes, score_by_kind
 from geomap.workflow import (
     Progress,
     RunConfig,
@@ -392,6 +392,8 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
     )
     report["warnings"] += score_by_kind(
         cv, labelled["y"], labelled["kind"], Path(config.labels).name
+    ) + little_seen_notes(
+        cv, labelled["y"], labelled["names"], Path(config.labels).name, checks=False
     )
     report["validation"] = {k: cv[k] for k in ("random", "spatial", "by_kind", "summary")}
     classifier.fit(labelled["X"], labelled["y"])

@@ -37,6 +37,10 @@ REACH = 0.5
 #: Share of the cross-validated samples that pixels of mapped polygons must reach, beside field
 #: points, for the report to say the accuracy figures are mostly theirs.
 POLYGON_SHARE = 0.5
+#: Share of its unit's samples the model that maps a held-out sample must have been trained on
+#: for that sample to test the unit: a unit whose observations lie in one or two blocks is held
+#: out nearly whole, and a model that hardly knows it can only map it as something else.
+SEEN_SHARE = 0.5
 #: Fewest blocks per spatial fold: with one block a fold holds whatever classes that block has,
 #: and the group splitter cannot balance the folds by class.
 BLOCKS_PER_FOLD = 2
@@ -328,6 +332,46 @@ def score_by_kind(cv: dict, y: np.ndarray, kind: np.ndarray, labels_name: str) -
         f"{polygons['spatial']:.2f} (random {polygons['random']:.2f}). Neighbouring pixels of "
         "a polygon share its unit, which flatters random CV above all: go by the spatial figures."
     ]
+
+
+def little_seen(y: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Samples held out by a model trained on less than :data:`SEEN_SHARE` of their unit's.
+
+    ``folds`` is each sample's fold (``cross_validate(...)["spatial_folds"]``).
+    """
+    y, folds = np.asarray(y), np.asarray(folds)
+    _, fold = np.unique(folds, return_inverse=True)
+    held = np.zeros((fold.max() + 1, y.max() + 1), dtype=int)
+    np.add.at(held, (fold, y), 1)
+    total = held.sum(axis=0)
+    return total[y] - held[fold, y] < SEEN_SHARE * total[y]
+
+
+def little_seen_notes(
+    cv: dict, y: np.ndarray, class_names: Sequence[str], labels_name: str, checks: bool = True
+) -> list[str]:
+    """Units the spatial cross-validation could not test.
+
+    Most of their samples were held out by models that had seen at most half of the unit
+    (:func:`little_seen`). ``checks``: the run lists observations to check (a forest's).
+    """
+    flags = little_seen(y, cv["spatial_folds"])
+    notes = []
+    for code, name in enumerate(class_names):
+        mine = y == code
+        n, k = int(mine.sum()), int(flags[mine].sum())
+        if n < 2 or k < n / 2:  # one observation: told apart (few_sample_notes)
+            continue
+        recall = cv["spatial"]["per_class_recall"][name]
+        notes.append(
+            f"Observations '{labels_name}': spatial cross-validation could not test '{name}'. "
+            f"{k} of its {n} samples were held out with most of the unit (they lie together, "
+            "on one traverse or outcrop), so the model that mapped them had been trained on at "
+            f"most half of its samples. Its spatial-CV recall ({recall:.2f}) says little of the "
+            f"map{', and those samples are not listed to check' if checks else ''}. "
+            "Observations of it elsewhere in the area would let the cross-validation test it."
+        )
+    return notes
 
 
 def summary_sentence(random_oa: float, spatial_oa: float, reach: float | None = None) -> str:

@@ -50,7 +50,7 @@ from geomap.trust import (
     SiteRequest,
     TrustLayers,
 )
-from geomap.validate import cross_validate, score_by_kind
+from geomap.validate import cross_validate, little_seen_notes, score_by_kind
 
 MODEL_FORMAT = "geomap-model"
 MODEL_VERSION = 1
@@ -461,6 +461,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
     )
     timings["cross_validation"] = time.perf_counter() - t0
     notes += score_by_kind(cv, y, samples.kind, Path(config.labels).name)
+    notes += little_seen_notes(cv, y, names, Path(config.labels).name)
     release_freed_memory()  # the folds' forests
     t0 = time.perf_counter()
     applicability = Applicability(
@@ -599,7 +600,13 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
             report["prediction"] = summary.to_dict(t.names)
             report["warnings"] += summary.screen_notes(stack)
             checks = write_observations_to_check(
-                tmp, t.samples, t.y, t.cv["spatial_oof_proba"], t.names, stack.grid.crs
+                tmp,
+                t.samples,
+                t.y,
+                t.cv["spatial_oof_proba"],
+                t.names,
+                stack.grid.crs,
+                t.cv["spatial_folds"],
             )
             if checks is not None:
                 report["observations_to_check"] = checks

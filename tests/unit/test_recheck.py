@@ -30,6 +30,11 @@ def samples_of(kinds: list[str]) -> Samples:
     )
 
 
+def alone(y: np.ndarray) -> np.ndarray:
+    """Folds of one sample each: every held-out model saw the rest of each unit."""
+    return np.arange(len(y))
+
+
 def test_points_the_held_out_map_gives_another_unit_are_listed_most_confident_first():
     y = np.array([0, 0, 0, 1, 1, 1, 0, 2, 2, 2])
     proba = np.array(
@@ -46,7 +51,7 @@ def test_points_the_held_out_map_gives_another_unit_are_listed_most_confident_fi
             [np.nan, np.nan, np.nan],  # never held out (its class missing from a fold)
         ]
     )
-    table = observations_to_check(samples_of(["point"] * 10), y, proba, NAMES, CRS)
+    table = observations_to_check(samples_of(["point"] * 10), y, proba, NAMES, CRS, alone(y))
     assert list(table["site"]) == ["station 7", "station 6", "station 3", "station 9"]
     assert list(table["station"]) == [7, 6, 3, 9]  # the file's own key, to join on
     assert list(table["rank"]) == [1, 2, 3, 4]
@@ -57,12 +62,29 @@ def test_points_the_held_out_map_gives_another_unit_are_listed_most_confident_fi
     assert table.crs == CRS and table.geometry.iloc[0].x == 500060.0
 
 
+def test_a_unit_held_out_whole_is_not_listed_to_check():
+    """All of a rare unit's points on one traverse, so in one spatial fold: the model that mapped
+    them had never seen it, and they were listed as misidentified though right."""
+    y = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 2])
+    proba = np.tile([0.0, 0.95, 0.05], (10, 1))  # what a model without basalt gives its points
+    folds = np.array([0, 0, 0, 1, 2, 3, 4, 1, 2, 3])  # every basalt point in fold 0
+    table = observations_to_check(samples_of(["point"] * 10), y, proba, NAMES, CRS, folds)
+    assert list(table["observed"]) == ["shale"] * 3  # granite agrees; no basalt
+    folds[2] = 1  # two held out by a model that saw one basalt point, one by one that saw two
+    table = observations_to_check(samples_of(["point"] * 10), y, proba, NAMES, CRS, folds)
+    assert list(table["observed"]) == ["basalt"] + ["shale"] * 3
+    assert list(table["site"])[0] == "station 3"
+    folds[1] = 2  # each held out by a model that saw the other two
+    table = observations_to_check(samples_of(["point"] * 10), y, proba, NAMES, CRS, folds)
+    assert list(table["observed"]) == ["basalt"] * 3 + ["shale"] * 3
+
+
 def test_polygon_pixels_are_not_observations_to_check(tmp_path):
     y = np.array([0, 0, 1, 1])
     proba = np.array([[0.9, 0.1, 0], [0.05, 0.95, 0], [0.1, 0.9, 0], [0.2, 0.8, 0]])
     polygons = samples_of(["polygon"] * 4)
-    assert observations_to_check(polygons, y, proba, NAMES, CRS).empty
-    assert write_observations_to_check(tmp_path, polygons, y, proba, NAMES, CRS) is None
+    assert observations_to_check(polygons, y, proba, NAMES, CRS, alone(y)).empty
+    assert write_observations_to_check(tmp_path, polygons, y, proba, NAMES, CRS, alone(y)) is None
     assert not list(tmp_path.iterdir())
 
 
@@ -71,7 +93,7 @@ def test_the_list_is_written_for_qgis_and_a_gps(tmp_path):
     proba = np.array([[0.9, 0.1, 0], [0.05, 0.95, 0], [0.1, 0.9, 0], [0.2, 0.8, 0]])
     points = samples_of(["point"] * 4)
     points.counts["site_key"] = "fid"  # no identifier column: the feature ids of the file
-    entry = write_observations_to_check(tmp_path, points, y, proba, NAMES, CRS)
+    entry = write_observations_to_check(tmp_path, points, y, proba, NAMES, CRS, alone(y))
     assert entry["n_listed"] == 1 and entry["n_points"] == 4
     assert entry["first"][0]["site"] == "station 2"
     layer = gpd.read_file(tmp_path / "observations_to_check.gpkg", layer="observations_to_check")
@@ -84,7 +106,7 @@ def test_the_list_is_written_for_qgis_and_a_gps(tmp_path):
     empty = tmp_path / "none"
     empty.mkdir()
     entry = write_observations_to_check(
-        empty, samples_of(["point"] * 4), y_fine, proba_fine, NAMES, CRS
+        empty, samples_of(["point"] * 4), y_fine, proba_fine, NAMES, CRS, alone(y_fine)
     )
     assert entry["n_listed"] == 0 and not list(empty.iterdir())
 

@@ -7,6 +7,8 @@ from geomap.validate import (
     block_groups,
     choose_block_size,
     cross_validate,
+    little_seen,
+    little_seen_notes,
     metrics,
     score_by_kind,
     summary_sentence,
@@ -199,3 +201,26 @@ def test_points_and_polygon_pixels_are_scored_apart_and_a_polygon_majority_is_to
     assert score_by_kind(fewer, y, np.array(["point"] * 6 + ["polygon"] * 4), "map.gpkg") == []
     assert fewer["by_kind"]["polygon"]["samples"] == 4
     assert fewer["summary"] == "Believe the spatial figure."
+
+
+def test_a_unit_held_out_whole_is_named_as_not_tested():
+    """Eight basalt points on one traverse fall in one spatial fold: the model that mapped them had
+    never seen basalt, so its recall of 0.00 spoke of the fold, not of the map."""
+    y = np.array([0] * 8 + [1] * 10 + [2] * 10)
+    folds = np.array([0] * 8 + [0, 1, 2, 3, 4] * 2 + [1, 2, 3, 4, 0] * 2)
+    cv = {
+        "spatial_folds": folds,
+        "spatial": {"per_class_recall": {"basalt": 0.0, "granite": 0.9, "shale": 0.8}},
+    }
+    flags = little_seen(y, folds)
+    assert flags[:8].all() and not flags[8:].any()
+    (note,) = little_seen_notes(cv, y, ["basalt", "granite", "shale"], "obs.csv")
+    assert note.startswith(
+        "Observations 'obs.csv': spatial cross-validation could not test 'basalt'. 8 of its 8 "
+        "samples were held out with most of the unit"
+    )
+    assert "Its spatial-CV recall (0.00) says little of the map, and those samples are not " in note
+    som = little_seen_notes(cv, y, ["basalt", "granite", "shale"], "obs.csv", checks=False)
+    assert "listed to check" not in som[0]
+    folds[:4] = 1  # half the unit held out by a model that saw the other half: tested
+    assert little_seen_notes(cv, y, ["basalt", "granite", "shale"], "obs.csv") == []
