@@ -85,6 +85,7 @@ def sample_labels(
     labels = labels.to_crs(grid.crs).reset_index(drop=True)
     rng = np.random.default_rng(random_state)
     is_point = labels.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
+    broken = np.flatnonzero(~is_point)[~shapely.is_valid(labels.geometry.values[~is_point])]
     labels.loc[~is_point, labels.geometry.name] = _valid(labels.geometry.values[~is_point])
     parts = [
         _point_pixels(labels[is_point], grid),
@@ -120,6 +121,10 @@ def sample_labels(
         "classes_off_grid": class_order(set(labels["label"]) - set(samples.labels)),
         "conflicting_pixels": _conflicts(samples),
         "overlapping_polygons": _overlaps(labels[~is_point], grid),
+        "repaired_polygons": {
+            "count": len(broken),
+            "example": [_site_of(labels, i) for i in broken[:3]],
+        },
     }
     if "ignored_crs" in labels.attrs:
         samples.counts["ignored_crs"] = labels.attrs["ignored_crs"]
@@ -214,6 +219,16 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
             f"{conflicts} pixel(s) of the grid hold points of '{path.name}' that name different "
             f"units (e.g. {example}): a contact inside one pixel, a duplicate entry or a wrong "
             "label. They are all kept; check them."
+        )
+    repaired = counts.get("repaired_polygons", {}).get("count", 0)
+    if repaired:
+        example = ", ".join(counts["repaired_polygons"]["example"])
+        notes.append(
+            f"{repaired} polygon(s) of '{path.name}' are not valid shapes: their outlines cross "
+            f"or touch themselves ({'e.g. ' if repaired > 3 else ''}{example}). geomap repaired "
+            "them as GIS tools do (a bow-tie becomes its two triangles; a spike, having no "
+            "area, is dropped) and used the repaired shapes. Check those outlines (in QGIS: "
+            "Vector > Geometry Tools > Check Validity)."
         )
     overlap = counts.get("overlapping_polygons", {}).get("pixels", 0)
     if overlap:

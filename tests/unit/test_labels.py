@@ -678,6 +678,12 @@ def test_a_polygon_that_crosses_itself_is_mapped_as_drawn(stack):
     s = sample_labels(frame, stack.grid, max_per_class=5000, random_state=0)
     assert s.counts["overlapping_polygons"]["pixels"] == 64  # the box over the left triangle
     assert 120 < (s.labels == "granite").sum() < 140  # 200 pixels less the box's 64
+    assert s.counts["repaired_polygons"] == {"count": 1, "example": ["fid 1"]}
+    (note,) = [n for n in placement_notes(Path("map.gpkg"), s.counts) if "not valid" in n]
+    assert note.startswith(  # it was repaired silently, and only the overlap was told
+        "1 polygon(s) of 'map.gpkg' are not valid shapes: their outlines cross or touch "
+        "themselves (fid 1). geomap repaired them"
+    )
 
 
 def test_many_rock_names_are_not_taken_for_identifiers(tmp_path):
