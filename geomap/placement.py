@@ -113,6 +113,7 @@ def sample_labels(
         "points": n_points,
         "polygons": int((~is_point).sum()),
         "points_outside_grid": n_points - int((kind == "point").sum()),
+        **_outside(given, labels, is_point, idx[kind == "point"]),
         "polygon_pixels": int((kind == "polygon").sum()),
         "blank_classes": int(labels.attrs.get("blank_classes", 0)),
         "no_geometry": int(labels.attrs.get("no_geometry", 0)),
@@ -202,9 +203,19 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
         )
     outside = counts.get("points_outside_grid", 0)
     if outside:
+        named = counts.get("outside_example", [])
+        zero = counts.get("outside_at_zero", 0)
         notes.append(
             f"{outside} of {counts.get('points', 0)} points in '{path.name}' fall outside the "
-            "grid (the rasters' common footprint, in whole pixels of the grid) and are not used."
+            "grid (the rasters' common footprint, in whole pixels of the grid) and are not used"
+            + (f" ({'e.g. ' if outside > len(named) else ''}{', '.join(named)})" if named else "")
+            + "."
+            + (
+                f" {zero} of them {'lies' if zero == 1 else 'lie'} at 0, 0: a position never "
+                "recorded (a GPS without a fix)."
+                if zero
+                else ""
+            )
         )
     nodata = counts.get("on_nodata", 0)
     if nodata:
@@ -373,6 +384,17 @@ def _overlaps(polygons: gpd.GeoDataFrame, grid: Grid) -> dict:
         for i in (pairs.index[first], pairs["index_right"].iloc[first])
     ]
     return {"pixels": round(float(pixels.sum())), "example": named}
+
+
+def _outside(given, labels, is_point, placed) -> dict:
+    """The first few points off the grid by name, and how many sit at 0, 0 (no GPS fix)."""
+    off = np.setdiff1d(np.flatnonzero(is_point), placed)
+    points = given.geometry.values[off]
+    zero = (shapely.get_x(points) == 0) & (shapely.get_y(points) == 0)  # NaN for a MultiPoint
+    return {
+        "outside_example": [_site_of(labels, i) for i in off[:3]],
+        "outside_at_zero": int(zero.sum()),
+    }
 
 
 def _site_of(frame: gpd.GeoDataFrame, i: int) -> str:

@@ -6,6 +6,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from rasterio.warp import transform
 from rasterio.windows import Window
 from shapely.geometry import LineString, MultiPoint, Point, box
 
@@ -49,6 +50,24 @@ def test_multipoints_are_counted_point_by_point(tmp_path, stack):
     assert counts["points_outside_grid"] == 3
     (note,) = placement_notes(p, counts)
     assert note.startswith("3 of 7 points")
+
+
+def test_points_off_the_grid_are_named_and_gps_nulls_told(tmp_path, stack):
+    """'13 of 343 points fall outside the grid' named none of them, and three were GPS nulls."""
+    lon, lat = transform(CRS, "EPSG:4326", [X0 + 45 + 300 * i for i in range(4)], [Y0 - 45] * 4)
+    table = pd.DataFrame({"station": ["GM-1", "GM-2", "GM-3", "GM-4"], "lon": lon, "lat": lat})
+    table.loc[1, ["lon", "lat"]] = 0.0, 0.0
+    table.loc[3, "lon"] += 1.0  # a slip of one degree
+    p = tmp_path / "obs.csv"
+    table.assign(lithology=["granite", "basalt"] * 2).to_csv(p, index=False)
+    counts = sample_labels(read_labels(p, "lithology"), stack.grid).counts
+    assert counts["points_outside_grid"] == 2
+    (note,) = [n for n in placement_notes(p, counts) if "outside the grid" in n]
+    assert note == (
+        "2 of 4 points in 'obs.csv' fall outside the grid (the rasters' common footprint, in "
+        "whole pixels of the grid) and are not used (station GM-2, station GM-4). 1 of them lies "
+        "at 0, 0: a position never recorded (a GPS without a fix)."
+    )
 
 
 def test_points_naming_different_units_in_one_pixel_are_noted(tmp_path, stack):
