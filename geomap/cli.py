@@ -179,6 +179,11 @@ def _log_figures(report: dict) -> None:
         )
 
 
+def _metres(value: float) -> str:
+    """A distance without spurious digits: 411, 12,500, 2.5."""
+    return f"{round(value):,}" if value >= 100 else f"{value:.2g}"
+
+
 def _n_sites(report: dict) -> str:
     """The sites written, and how many were asked for when fewer lie far enough apart."""
     sites = report["suggested_samples"]
@@ -190,8 +195,9 @@ def _n_sites(report: dict) -> str:
             f"{sites['reachable_pixels']} pixel(s) to suggest)"
         )
     return (
-        f"{sites['n_written']} (of {sites['n_requested']} asked for: no more lie "
-        f"{sites['min_spacing_m']:g} m apart where the map can be reached)"
+        f"{sites['n_written']} (of {sites['n_requested']} asked for: where the map can be "
+        f"reached, no more places lie at least {_metres(sites['min_spacing_m'])} m apart, the "
+        "spacing kept between sites)"
     )
 
 

@@ -484,8 +484,14 @@ def test_fewer_sites_than_asked_for_are_said_on_the_terminal():
     sites = {"n_written": 16, "n_requested": 30, "min_spacing_m": 250.0, "reachable_pixels": 900}
     report = {"suggested_samples": sites}
     assert _n_sites(report) == (
-        "16 (of 30 asked for: no more lie 250 m apart where the map can be reached)"
+        "16 (of 30 asked for: where the map can be reached, no more places lie at least 250 m "
+        "apart, the spacing kept between sites)"
     )
+    sites["min_spacing_m"] = 410.792  # spurious digits
+    assert "at least 411 m apart" in _n_sites(report)
+    sites["min_spacing_m"] = 12500.3
+    assert "at least 12,500 m apart" in _n_sites(report)
+    sites["min_spacing_m"] = 250.0
     sites |= {"n_written": 28, "reachable_pixels": 28}  # --resolution 3000: a map of 28 pixels
     assert _n_sites(report) == "28 (of 30 asked for: the map has 28 pixel(s) to suggest)"
     sites["n_written"] = 30
