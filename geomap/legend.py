@@ -148,14 +148,17 @@ class Legend:
                 f"Units of the legend '{self.path.name}' with no observation cannot be mapped: "
                 f"{', '.join(map(repr, unseen[:8]))}{' ...' if len(unseen) > 8 else ''}."
             )
-        present = set(values)
-        for unit in self.order:
-            merged = [v for v in class_order(present) if self.rename.get(_code(v)) == unit]
-            if len(merged) > 1:
-                notes.append(
-                    f"The legend '{self.path.name}' maps values {', '.join(map(repr, merged))} "
-                    f"as one unit, {unit!r}."
-                )
+        present = class_order(set(values))
+        merges = [
+            f"{', '.join(map(repr, merged))} as {unit!r}"
+            for unit in self.order
+            if len(merged := [v for v in present if self.rename.get(_code(v)) == unit]) > 1
+        ]
+        if merges:  # one note: a legend written to merge spellings merges many
+            notes.append(
+                f"The legend '{self.path.name}' maps several values as one unit: "
+                f"{'; '.join(merges)}."
+            )
         return out, notes
 
     def values_of(self, names: Sequence[str]) -> list[str] | None:

@@ -120,7 +120,7 @@ def test_values_given_one_name_are_one_unit(coded):
     key = Legend.read(legend, frame["label"].unique())
     named, notes = key.apply(frame)
     assert set(named["label"]) == {"igneous", "shale"}
-    assert any("'11', '12' as one unit, 'igneous'" in n for n in notes)
+    assert any("as one unit: '11', '12' as 'igneous'." in n for n in notes)
     assert key.sort(["shale", "igneous", "zz"]) == ["igneous", "shale", "zz"]
 
 
@@ -256,10 +256,14 @@ def test_legend_cells_are_read_as_written(tmp_path, text, values, rename, colour
 
 def test_integer_codes_match_with_or_without_leading_zeros(tmp_path):
     legend = Legend.read(_write(tmp_path / "l.csv", "code,name\n01,Basalt\n02,Tuff\n"), ["1", "2"])
-    labels = gpd.GeoDataFrame({"label": ["1", "2", "02", "7"]}, geometry=[Point(0, 0)] * 4)
+    labels = gpd.GeoDataFrame({"label": ["1", "2", "02", "7", "01"]}, geometry=[Point(0, 0)] * 5)
     named, notes = legend.apply(labels)
-    assert list(named["label"]) == ["Basalt", "Tuff", "Tuff", "7"]
-    assert "('7')" in notes[0] and "maps values '02', '2' as one unit, 'Tuff'" in notes[-1]
+    assert list(named["label"]) == ["Basalt", "Tuff", "Tuff", "7", "Basalt"]
+    assert "('7')" in notes[0]
+    assert notes[1:] == [  # one note, not one per unit: a legend merging spellings has many
+        "The legend 'l.csv' maps several values as one unit: '01', '1' as 'Basalt'; '02', '2' "
+        "as 'Tuff'."
+    ]
 
 
 def test_a_colour_in_three_columns_needs_all_three(tmp_path):
