@@ -83,6 +83,20 @@ def sample_labels(
     """
     given = labels
     labels = labels.to_crs(grid.crs).reset_index(drop=True)
+    fids = (labels.index + 1).astype(str)  # the file's feature ids, before any row is dropped
+    if "site" not in labels:
+        labels["site"] = "fid " + fids
+    if "site_key" not in labels:
+        labels["site_key"] = fids
+    repeats = _repeats(labels)
+    kept = ~repeats.pop("mask")
+    if not kept.all():
+        attrs, n_rows = labels.attrs, len(labels)
+        labels = labels[kept].reset_index(drop=True)
+        labels.attrs = attrs
+        given = given.iloc[np.flatnonzero(kept)]
+    else:
+        n_rows = len(labels)
     rng = np.random.default_rng(random_state)
     is_point = labels.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
     broken = np.flatnonzero(~is_point)[~shapely.is_valid(labels.geometry.values[~is_point])]
@@ -94,9 +108,7 @@ def sample_labels(
     rows, cols, idx, kind, xy = (np.concatenate(p) for p in zip(*parts))
     if len(rows) == 0:
         raise LabelError(_no_overlap_message(labels, grid, given))
-    fids = (labels.index + 1).astype(str)
-    sites = labels["site"] if "site" in labels else "fid " + fids
-    keys = labels["site_key"] if "site_key" in labels else pd.Series(fids)
+    sites, keys = labels["site"], labels["site_key"]
     samples = Samples(
         rows=rows,
         cols=cols,
@@ -109,7 +121,8 @@ def sample_labels(
     )
     n_points = int(shapely.get_num_geometries(labels.geometry[is_point].values).sum())  # parts
     samples.counts = {
-        "observations": int(len(labels)),
+        "observations": n_rows,
+        "repeated_rows": repeats,
         "points": n_points,
         "polygons": int((~is_point).sum()),
         "points_outside_grid": n_points - int((kind == "point").sum()),
@@ -230,6 +243,13 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
             f"{conflicts} pixel(s) of the grid hold points of '{path.name}' that name different "
             f"units (e.g. {example}): a contact inside one pixel, a duplicate entry or a wrong "
             "label. They are all kept; check them."
+        )
+    repeated = counts.get("repeated_rows", {}).get("count", 0)
+    if repeated:
+        notes.append(
+            f"{repeated} row(s) of '{path.name}' repeat an earlier row exactly, the same place "
+            f"and unit (e.g. {counts['repeated_rows']['example']}): an entry made twice. Each "
+            "is used once, so that it does not count double in the model and its validation."
         )
     repaired = counts.get("repaired_polygons", {}).get("count", 0)
     if repaired:
@@ -384,6 +404,22 @@ def _overlaps(polygons: gpd.GeoDataFrame, grid: Grid) -> dict:
         for i in (pairs.index[first], pairs["index_right"].iloc[first])
     ]
     return {"pixels": round(float(pixels.sum())), "example": named}
+
+
+def _repeats(labels: gpd.GeoDataFrame) -> dict:
+    """Point rows that repeat an earlier row: the same place and unit (an entry made twice).
+
+    Returns their ``mask``, ``count`` and the first repeat, "line 40 repeats line 12".
+    """
+    point = labels.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
+    key = pd.DataFrame({"where": labels.geometry.to_wkb(), "label": labels["label"].astype(str)})
+    again = point & key.duplicated().to_numpy()
+    out = {"mask": again, "count": int(again.sum())}
+    if out["count"]:
+        first = int(np.flatnonzero(again)[0])
+        earlier = int(np.flatnonzero(key.eq(key.iloc[first]).all(axis=1).to_numpy())[0])
+        out["example"] = f"{_site_of(labels, first)} repeats {_site_of(labels, earlier)}"
+    return out
 
 
 def _outside(given, labels, is_point, placed) -> dict:

@@ -81,8 +81,13 @@ def test_points_naming_different_units_in_one_pixel_are_noted(tmp_path, stack):
         "pixels": 1,
         "example": ["fid 2 (basalt)", "fid 5 (shale)"],
     }
-    (note,) = placement_notes(p, counts)
+    note, repeat = placement_notes(p, counts)
     assert note.startswith("1 pixel(s) of the grid hold points of 'obs.gpkg' that name different")
+    assert repeat.startswith(  # kept silently, it counted twice in random CV
+        "1 row(s) of 'obs.gpkg' repeat an earlier row exactly, the same place and unit (e.g. fid "
+        "6 repeats fid 3): an entry made twice. Each is used once"
+    )
+    assert counts["observations"] == 6 and counts["points"] == 5
 
 
 def test_geopackage_points_keep_text_names(tmp_path, stack):
