@@ -29,6 +29,11 @@ SMALL_BATCH = 1024
 #: weights per node, so with many classes and many samples (a legacy map of 40 units) unbounded
 #: trees ran to gigabytes.
 FOREST_BYTES = 64 << 20
+#: Most samples each tree is grown on (drawn with replacement, as a bootstrap), so that tens of
+#: thousands of legacy observations or polygon pixels do not make every forest of the run and its
+#: cross-validation slow. 30,000 observations of a generated scene: fit 37.6 s -> 15.5 s, map
+#: accuracy against the truth 0.9634 -> 0.9616; 15,000: 16.3 s -> 12.5 s, 0.9607 -> 0.9608.
+TREE_SAMPLES = 10_000
 
 
 def leaf_cap(n_samples: int, n_classes: int, n_trees: int) -> int | None:
@@ -55,6 +60,8 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         Minimum samples in a leaf.
     class_weight : {"balanced", "balanced_subsample"} or None, default="balanced"
         Class weighting, so that rare rock types are not ignored.
+    max_samples : int or None, default=TREE_SAMPLES
+        Most samples each tree's bootstrap draws; None: as many as there are samples.
     feature_groups : sequence of int, optional
         The group (input source) of each feature. A pixel missing any feature of a group is
         predicted without that group. Default: all features form one group.
@@ -86,6 +93,7 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         max_features="sqrt",
         min_samples_leaf: int = 1,
         class_weight="balanced",
+        max_samples: int | None = TREE_SAMPLES,
         feature_groups: Sequence[int] | None = None,
         screens: Sequence = (),
         random_state: int | None = None,
@@ -95,6 +103,7 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         self.max_features = max_features
         self.min_samples_leaf = min_samples_leaf
         self.class_weight = class_weight
+        self.max_samples = max_samples
         self.feature_groups = feature_groups
         self.screens = screens
         self.random_state = random_state
@@ -107,6 +116,9 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
             min_samples_leaf=self.min_samples_leaf,
             max_leaf_nodes=leaf_cap(n_samples, n_classes, self.n_estimators),
             class_weight=self.class_weight,
+            max_samples=self.max_samples
+            if self.max_samples is not None and n_samples > self.max_samples
+            else None,
             random_state=self.random_state,
             n_jobs=self.n_jobs,
         )
@@ -259,6 +271,7 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         return out
 
     def __setstate__(self, state: dict) -> None:
+        state.setdefault("max_samples", None)  # saved before the cap: its fallbacks as trained
         screen = state.pop("screen", None)  # bundles of one screen, or saved before it
         state.setdefault("screens", () if screen is None else (screen,))
         if "forest_" in state:
