@@ -65,18 +65,18 @@ def test_points_the_held_out_map_gives_another_unit_are_listed_most_confident_fi
 def test_a_unit_held_out_whole_is_not_listed_to_check():
     """All of a rare unit's points on one traverse, so in one spatial fold: the model that mapped
     them had never seen it, and they were listed as misidentified though right."""
-    y = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 2])
-    proba = np.tile([0.0, 0.95, 0.05], (10, 1))  # what a model without basalt gives its points
-    folds = np.array([0, 0, 0, 1, 2, 3, 4, 1, 2, 3])  # every basalt point in fold 0
-    table = observations_to_check(samples_of(["point"] * 10), y, proba, NAMES, CRS, folds)
+    y = np.array([0] * 5 + [1] * 4 + [2] * 3)
+    proba = np.tile([0.0, 0.95, 0.05], (12, 1))  # what a model without basalt gives its points
+    folds = np.array([0, 0, 0, 0, 0, 1, 2, 3, 4, 1, 2, 3])  # every basalt point in fold 0
+    table = observations_to_check(samples_of(["point"] * 12), y, proba, NAMES, CRS, folds)
     assert list(table["observed"]) == ["shale"] * 3  # granite agrees; no basalt
-    folds[2] = 1  # two held out by a model that saw one basalt point, one by one that saw two
-    table = observations_to_check(samples_of(["point"] * 10), y, proba, NAMES, CRS, folds)
+    folds[4] = 1  # four held out by a model that saw a fifth of the unit, one by one that saw four
+    table = observations_to_check(samples_of(["point"] * 12), y, proba, NAMES, CRS, folds)
     assert list(table["observed"]) == ["basalt"] + ["shale"] * 3
-    assert list(table["site"])[0] == "station 3"
-    folds[1] = 2  # each held out by a model that saw the other two
-    table = observations_to_check(samples_of(["point"] * 10), y, proba, NAMES, CRS, folds)
-    assert list(table["observed"]) == ["basalt"] * 3 + ["shale"] * 3
+    assert list(table["site"])[0] == "station 5"
+    folds[3] = 2  # three held out by a model that saw two of the five: enough to judge
+    table = observations_to_check(samples_of(["point"] * 12), y, proba, NAMES, CRS, folds)
+    assert list(table["observed"]) == ["basalt"] * 5 + ["shale"] * 3
 
 
 def test_polygon_pixels_are_not_observations_to_check(tmp_path):

@@ -219,8 +219,9 @@ def test_a_unit_held_out_whole_is_named_as_not_tested():
         "Observations 'obs.csv': spatial cross-validation could not test 'basalt'. 8 of its 8 "
         "samples were held out with most of the unit"
     )
-    assert "Its spatial-CV recall (0.00) says little of the map, and those samples are not " in note
+    assert "had been trained on less than 25% of its samples. Its spatial-CV recall (0.00)" in note
+    assert "says little of the map, and those samples are not listed to check." in note
     som = little_seen_notes(cv, y, ["basalt", "granite", "shale"], "obs.csv", checks=False)
     assert "listed to check" not in som[0]
-    folds[:4] = 1  # half the unit held out by a model that saw the other half: tested
+    folds[:3] = 1  # five held out by a model that saw three of eight: tested
     assert little_seen_notes(cv, y, ["basalt", "granite", "shale"], "obs.csv") == []
