@@ -90,6 +90,7 @@ def sample_labels(
         labels["site_key"] = fids
     repeats = _repeats(labels)
     kept = ~repeats.pop("mask")
+    in_file = _point_count(labels)  # points (parts) as the file holds them
     if not kept.all():
         attrs, n_rows = labels.attrs, len(labels)
         labels = labels[kept].reset_index(drop=True)
@@ -119,11 +120,11 @@ def sample_labels(
         site_key=keys.to_numpy()[idx].astype(str),
         xy=xy,
     )
-    n_points = int(shapely.get_num_geometries(labels.geometry[is_point].values).sum())  # parts
+    n_points = _point_count(labels)
     samples.counts = {
         "observations": n_rows,
         "repeated_rows": repeats,
-        "points": n_points,
+        "points": in_file,
         "polygons": int((~is_point).sum()),
         "points_outside_grid": n_points - int((kind == "point").sum()),
         **_outside(given, labels, is_point, idx[kind == "point"]),
@@ -404,6 +405,12 @@ def _overlaps(polygons: gpd.GeoDataFrame, grid: Grid) -> dict:
         for i in (pairs.index[first], pairs["index_right"].iloc[first])
     ]
     return {"pixels": round(float(pixels.sum())), "example": named}
+
+
+def _point_count(labels: gpd.GeoDataFrame) -> int:
+    """Points in ``labels``, each part of a multipoint counted."""
+    point = labels.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
+    return int(shapely.get_num_geometries(labels.geometry[point].values).sum())
 
 
 def _repeats(labels: gpd.GeoDataFrame) -> dict:
