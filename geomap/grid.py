@@ -7,6 +7,7 @@ intersection of their footprints, with the pixel edges on a raster's own (overri
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -204,19 +205,43 @@ def _snap_origin(sources: Sequence[Source], crs: CRS, res: float) -> tuple[float
     return (0.0, 0.0) if first is None else (first.bounds[0], first.bounds[3])
 
 
-def _apart(sources: Sequence[Source], feet: list, crs: CRS) -> str:
-    """Which raster lies apart, when the others overlap without it; else an empty string."""
+def _overlap(boxes: Sequence[tuple], res: float) -> tuple | None:
+    """The common box of footprints, None unless it holds a whole pixel of side ``res``."""
+    box = (
+        max(f[0] for f in boxes),
+        max(f[1] for f in boxes),
+        min(f[2] for f in boxes),
+        min(f[3] for f in boxes),
+    )
+    whole = res * (1 - 1e-6)
+    return box if box[2] - box[0] >= whole and box[3] - box[1] >= whole else None
+
+
+def _apart(sources: Sequence[Source], feet: list, crs: CRS, res: float) -> str:
+    """Which raster lies apart, when the others overlap without it; else an empty string.
+
+    Two rasters that alone miss each other (tiles of one survey side by side, which every other
+    raster overlaps) are named together: leaving either out would not say what is wrong.
+    """
+    n = len(sources)
+    pairs = [
+        (i, j) for i in range(n) for j in range(i + 1, n) if not _overlap([feet[i], feet[j]], res)
+    ]
+    if len(pairs) == 1:
+        a, b = (sources[k].path.name for k in pairs[0])
+        return (
+            f" '{a}' and '{b}' do not overlap each other, and the map needs every raster at each "
+            "pixel. If they are tiles of one survey side by side, mosaic them into one raster "
+            "first (in QGIS: Raster > Miscellaneous > Merge; or gdalbuildvrt mosaic.vrt "
+            f"{shlex.quote(a)} {shlex.quote(b)}, and give mosaic.vrt); else check their CRS and "
+            "georeferencing."
+        )
     for i, source in enumerate(sources):
         others = feet[:i] + feet[i + 1 :]
         if len(others) < 2:
             return ""
-        box = (
-            max(f[0] for f in others),
-            max(f[1] for f in others),
-            min(f[2] for f in others),
-            min(f[3] for f in others),
-        )
-        if box[2] <= box[0] or box[3] <= box[1]:
+        box = _overlap(others, res)
+        if box is None:
             continue
         dx = (feet[i][0] + feet[i][2] - box[0] - box[2]) / 2
         dy = (feet[i][1] + feet[i][3] - box[1] - box[3]) / 2
@@ -285,7 +310,8 @@ def choose_grid(
         )
         raise RasterError(
             f"The rasters do not overlap by a whole pixel of {res:g} {crs_units(grid_crs)}."
-            f"{_apart(sources, feet, grid_crs)} Their footprints in {grid_crs.to_string()} are "
-            f"{listed}. Give rasters of the same area, or check that each file's CRS is right."
+            f"{_apart(sources, feet, grid_crs, res)} Their footprints in "
+            f"{grid_crs.to_string()} are {listed}. Give rasters of the same area, or check that "
+            "each file's CRS is right."
         )
     return Grid(grid_crs, Affine(res, 0, left, 0, -res, top), width, height)

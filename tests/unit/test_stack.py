@@ -175,6 +175,26 @@ def test_rasters_that_do_not_overlap(raster_factory):
     ) in str(info.value)
 
 
+def test_two_tiles_side_by_side_are_named_together(raster_factory):
+    """A DEM given as two tiles: every band 'lay apart' in turn, and leaving it out blamed the
+    next one."""
+    bands = [raster_factory(f"B0{i}.tif", ramp(10, 20)) for i in (2, 3, 4)]
+    east = Affine(30.0, 0, 500298.0, 0, -30.0, 5200000.0)  # 2 m over the first, as exported
+    tiles = [
+        raster_factory("dem_tile1.tif", ramp(10, 10)),
+        raster_factory("dem_tile2.tif", ramp(10, 10), transform=east),
+    ]
+    with pytest.raises(RasterError) as info:
+        choose_grid([inspect_raster(p) for p in [*bands, *tiles]])
+    assert (
+        "'dem_tile1.tif' and 'dem_tile2.tif' do not overlap each other, and the map needs every "
+        "raster at each pixel. If they are tiles of one survey side by side, mosaic them into "
+        "one raster first (in QGIS: Raster > Miscellaneous > Merge; or gdalbuildvrt mosaic.vrt "
+        "dem_tile1.tif dem_tile2.tif, and give mosaic.vrt)"
+    ) in str(info.value)
+    assert "lies apart" not in str(info.value)
+
+
 def test_windows_cover_the_grid_once(raster_factory):
     a = raster_factory("a.tif", ramp(70, 45))
     with RasterStack.open([a]) as stack:
