@@ -113,6 +113,8 @@ class Inputs:
     demo: bool = False
     #: Why the Data page could not read these inputs (in the app's words); None when it could.
     problem: str | None = None
+    #: The warnings the Data page showed on these inputs: the Train page folds them away.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:

@@ -274,12 +274,12 @@ def _show_inputs(data: session.Inputs) -> None:
             stamps,
         )
     except GeomapError as exc:  # the Train page reads it too: no training on what failed here
-        data.problem = session.show_error("Reading the inputs", exc)
+        data.problem, data.warnings = session.show_error("Reading the inputs", exc), []
         named = [p.name for p in data.rasters if f"{p.name}'" in data.problem]  # a path too
         if len(named) == 1 and len(data.rasters) > 1:
             st.caption(f"Remove '{named[0]}' with its × above to go on with the other rasters.")
         return
-    data.problem = None
+    data.problem, data.warnings = None, list(summary["warnings"])
     with session.reported("Reading the inputs"):
         grid = summary["grid"]
         st.subheader("Reference grid")

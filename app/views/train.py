@@ -164,8 +164,14 @@ report = result["report"]
 if "validation" in report:
     results.validation(report)
 results.trust(report)
+on_data = [n for n in report.get("warnings", []) if n in data.warnings]
 for note in report.get("warnings", []):
-    st.warning(session.in_app_words(note))
+    if note not in on_data:
+        st.warning(session.in_app_words(note))
+if on_data:  # read on the Data page already: out of the way of the figures
+    with st.expander(f"{len(on_data)} warning(s) on the inputs, as on the Data page"):
+        for note in on_data:
+            st.warning(session.in_app_words(note))
 if "validation" in report:
     left, right = st.columns(2)
     with left:

@@ -349,6 +349,10 @@ def test_a_legend_names_and_colours_the_classes_from_data_page_to_map(app, tmp_p
     assert any("not in the legend" in w.value for w in app.warning)  # alluvium, ...
     run = _train_one(app)
     assert run["report"]["legend"]["units"] == ["Shale unit", "Granite unit", "Basalt unit"]
+    # the Data page's warnings are folded away on the Train page, not repeated above the figures
+    (folded,) = [e for e in app.expander if e.label.endswith("as on the Data page")]
+    assert any("not in the legend" in w.value for w in folded.warning)
+    assert sum("not in the legend" in w.value for w in app.warning) == 1
     with rasterio.open(run["out"] / "lithology.tif") as src:
         assert src.colormap(1)[0][:3] == (0x10, 0x20, 0x30)
     app.switch_page("views/map.py").run()
