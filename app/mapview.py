@@ -346,10 +346,19 @@ def add_to_check(m: folium.Map, geojson: dict) -> None:
     ).add_to(m)
 
 
-def points_legend_html(layers: list[str]) -> str:
-    """What the point layers' symbols mean: field observations, sites, observations to check."""
+def points_legend_html(layers: list[str], by_unit: bool = True) -> str:
+    """What the point layers' symbols mean: field observations, sites, observations to check.
+
+    ``by_unit``: the observations are filled with their unit's colour (the first layer is a
+    class map), white where the map has no such unit.
+    """
+    dots = (
+        "the unit's colour inside; white: a unit this map does not show"
+        if by_unit
+        else "coloured by unit when a class map is the first layer"
+    )
     symbols = {
-        "Field observations": ("#000000", "#dddddd", None, 4, "the unit's colour inside"),
+        "Field observations": ("#000000", "#dddddd", None, 4, dots),
         "Suggested field sites": (*SITE_STYLE, 7, "ranked; click for why"),
         "Observations to check": (*CHECK_STYLE, 8, "mapped as another unit without them"),
     }

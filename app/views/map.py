@@ -83,7 +83,7 @@ with session.reported("Drawing the map"):
                 '<div style="font-size:0.8em;margin-bottom:0.6em">(tick it in the map\'s layer '
                 "control to see it)</div>"
             )
-    legend_html.append(mapview.points_legend_html(chosen))
+    legend_html.append(mapview.points_legend_html(chosen, by_unit=first.kind == "class"))
     if POINTS in chosen:
         labels, lith = Path(config["labels"]), out / "lithology.tif"
         geojson = mapview.observations(

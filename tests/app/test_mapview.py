@@ -94,6 +94,10 @@ def test_the_legend_explains_the_point_symbols_shown():
     assert "Observations to check" in html and 'stroke-dasharray="4 3"' in html
     assert "Suggested field sites" not in html
     assert mapview.points_legend_html(["Lithology"]) == ""
+    dots = mapview.points_legend_html(["Lithology", "Field observations"])
+    assert "white: a unit this map does not show" in dots  # 62 white dots went unexplained
+    plain = mapview.points_legend_html(["Uncertainty: margin", "Field observations"], False)
+    assert "coloured by unit when a class map is the first layer" in plain
 
 
 def test_the_scene_opens_above_the_layer_control():
