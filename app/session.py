@@ -353,6 +353,12 @@ _CONTROLS = (
     ),
     (r"with --nodata", "in the box '{nodata}'"),
     (r"--nodata", "the box '{nodata}'"),
+    (  # a VRT points to other files: the uploader takes none
+        r"Give a GeoTIFF, JPEG2000, VRT or another format GDAL opens\.",
+        "Upload a GeoTIFF, JPEG2000 or another single-file format GDAL opens (a VRT only points "
+        "to other files: save it as a GeoTIFF first, in QGIS with Export > Save As).",
+    ),
+    (r"; or gdalbuildvrt [^)]*?, and give mosaic\.vrt\)", ", then upload the merged GeoTIFF)"),
 )
 CRS_BOX = "CRS of the observations' coordinates"
 NODATA_BOX = "No-data value of rasters that declare none"

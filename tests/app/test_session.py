@@ -98,6 +98,13 @@ def test_messages_name_the_apps_controls_not_command_line_options():
          "Name the layer (in the box 'Layer holding the observations'), or"),
         ("a scene), pass --nodata 0 so those",
          f"a scene), enter 0 in the box '{session.NODATA_BOX}' so those"),
+        ("(...). Give a GeoTIFF, JPEG2000, VRT or another format GDAL opens.",  # cannot upload
+         "(...). Upload a GeoTIFF, JPEG2000 or another single-file format GDAL opens (a VRT "
+         "only points to other files: save it as a GeoTIFF first, in QGIS with Export > Save "
+         "As)."),
+        ("(in QGIS: Raster > Miscellaneous > Merge; or gdalbuildvrt mosaic.vrt a.tif 'b c.tif', "
+         "and give mosaic.vrt); else",
+         "(in QGIS: Raster > Miscellaneous > Merge, then upload the merged GeoTIFF); else"),
     ]:  # fmt: skip
         assert session.user_message(core, None) == app
 
