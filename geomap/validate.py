@@ -390,8 +390,9 @@ def summary_sentence(random_oa: float, spatial_oa: float, reach: float | None = 
             "for the surroundings of the observations: they cover a small part of the map, whose "
             f"pixels lie {1 / max(reach, 1e-9):.0f} times farther from the nearest observation "
             "than the held-out observations lay from the others (medians). Expect lower accuracy "
-            "away from them: see the expected accuracy and the area of applicability, and add "
-            "observations elsewhere."
+            "away from them, lower too than the expected accuracy says there, as it is learnt "
+            "from the same held-out observations. The area of applicability shows where the "
+            "inputs differ from theirs; observations elsewhere are the remedy."
         )
     gap = random_oa - spatial_oa
     if gap > OPTIMISM_GAP:
