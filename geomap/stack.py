@@ -251,6 +251,14 @@ class RasterStack:
         ]
         notes += [self._plain_nodata_note(s) for s in self.sources if _plain_amid_values(s)]
         notes += [
+            f"Raster '{s.path.name}' declares its own no-data value, {s.nodata:g}, so the value "
+            f"{s.overridden_nodata:g} given for it is not used. If its pixels of "
+            f"{s.overridden_nodata:g} are missing data too, set that as the file's no-data value "
+            "(in QGIS: Export > Save As, with 'No data value') or mask them in the file."
+            for s in self.sources
+            if s.overridden_nodata is not None
+        ]
+        notes += [
             f"Raster '{s.path.name}' states no CRS; it is read in {s.crs.to_string()}, the "
             "map's CRS. If it is in another, give its CRS in the file instead (in QGIS: Layer "
             "CRS, then Export > Save As)."

@@ -826,6 +826,24 @@ def test_a_value_given_for_every_raster_amid_a_grids_measurements_is_named(raste
         assert stack.read(Window(0, 0, 10, 10))[1, 0, 5] == 0.0
 
 
+def test_a_value_named_for_a_raster_that_declares_its_own_is_told_unused(raster_factory):
+    """'0; dem_tile1.tif=0' was taken silently, though the file's own -32768 wins."""
+    dem = (ramp(10, 10) + 1).astype("int16")
+    dem[:2] = -32768
+    dem[2, :3] = 0
+    paths = [raster_factory("dem_tile1.tif", dem, nodata=-32768)]
+    with RasterStack.open(paths, nodata=0, raster_nodata={"dem_tile1.tif": 0}) as stack:
+        assert stack.read(Window(0, 0, 10, 10))[0, 2, 0] == 0.0  # as the note says
+        (note,) = stack.notes()
+    assert note.startswith(
+        "Raster 'dem_tile1.tif' declares its own no-data value, -32768, so the value 0 given "
+        "for it is not used."
+    )
+    for given in ({"nodata": 0}, {"raster_nodata": {"dem_tile1.tif": -32768}}):
+        with RasterStack.open(paths, **given) as stack:
+            assert stack.notes() == []  # for the rasters that declare none; or the same value
+
+
 def test_nodata_values_are_parsed_and_matched_by_file_name(tmp_path):
     assert parse_nodata([]) == (None, {})
     assert parse_nodata(["0", "dem.tif=-32768", " b 8.jp2 = 0.5", "my=dem.tif=-1", "0"]) == (
