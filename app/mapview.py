@@ -52,7 +52,7 @@ class LayerSpec:
     title: str
     file: str
     band: int
-    kind: str  # "class" or "continuous"
+    kind: str  # "class", "continuous", or "mask" (continuous 0/1: a legend of two swatches)
     cmap: str = "magma"
     vmin: float | None = 0.0
     vmax: float | None = 1.0
@@ -71,8 +71,8 @@ LAYERS = (
                    "bands screened out (haze, shadow)"),
     LayerSpec("Expected accuracy", "expected_accuracy.tif", 1, "continuous", "RdYlGn",
               note="probability that the mapped class is right (calibrated on spatial CV)"),
-    LayerSpec("Area of applicability", "applicability.tif", 2, "continuous", "Greys_r",
-              note="1 inside: the inputs resemble the training data; 0 outside"),
+    LayerSpec("Area of applicability", "applicability.tif", 2, "mask", "Greys_r",
+              note="inside: the inputs resemble the training data"),
     LayerSpec("Dissimilarity index", "applicability.tif", 1, "continuous", "viridis", None, None,
               note="distance to the nearest training sample in feature space"),
     LayerSpec("SOM clusters", "clusters.tif", 1, "class"),
@@ -397,6 +397,18 @@ def colour_bar_html(
     An end the layer's values go beyond (``data_range``) is marked <= or >= and the bar says
     the values reach further.
     """
+    note = f'<div style="font-size:0.8em">{html.escape(spec.note)}</div>' if spec.note else ""
+    if spec.kind == "mask":  # two values: two swatches, not a ramp between them
+        outside, inside = webmap.colour_ramp(spec.cmap, 2)
+        swatch = (
+            '<span style="display:inline-block;width:14px;height:14px;background:{};'
+            'border:1px solid #555;margin-right:6px"></span>'
+        )
+        rows = "".join(
+            f'<div class="geomap-legend-row">{swatch.format(c)}{w}</div>'
+            for c, w in ((inside, "inside (1)"), (outside, "outside (0)"))
+        )
+        return f'<div class="geomap-colourbar"><b>{html.escape(spec.title)}</b>{rows}{note}</div>'
     stops = ", ".join(webmap.colour_ramp(spec.cmap, 9))
     lo, hi = value_range
     below = data_range is not None and data_range[0] < lo
@@ -407,7 +419,6 @@ def colour_bar_html(
         parts += [f"up to {data_range[1]:.3g}"] if above else []
         reach = f'<div style="font-size:0.8em">Values reach {" and ".join(parts)}.</div>'
     lo_text, hi_text = f"{'≤ ' if below else ''}{lo:.3g}", f"{'≥ ' if above else ''}{hi:.3g}"
-    note = f'<div style="font-size:0.8em">{html.escape(spec.note)}</div>' if spec.note else ""
     return (
         f'<div class="geomap-colourbar"><b>{html.escape(spec.title)}</b>'
         f'<div style="height:12px;background:linear-gradient(to right, {stops})"></div>'

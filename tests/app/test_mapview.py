@@ -75,6 +75,16 @@ def test_a_colour_bar_says_when_values_go_beyond_its_ends():
     assert "≤" not in inside and "≥" not in inside and "Values reach" not in inside
 
 
+def test_the_area_of_applicability_has_two_swatches_not_a_ramp():
+    """A 0/1 mask had a grey colour bar, as if values between meant something."""
+    spec = next(s for s in mapview.LAYERS if s.title == "Area of applicability")
+    legend = mapview.colour_bar_html(spec, (0.0, 1.0), (0.0, 1.0))
+    assert "linear-gradient" not in legend
+    assert "inside (1)" in legend and "outside (0)" in legend
+    inside, outside = webmap.colour_ramp(spec.cmap, 2)[::-1]
+    assert legend.index(inside) < legend.index("inside (1)") < legend.index(outside)
+
+
 def test_layer_images_are_served_by_the_app_under_unguessable_names(tmp_path):
     png = webmap.to_png(np.zeros((4, 4, 4), dtype="uint8"))
     url = mapview.overlay_url(png)
