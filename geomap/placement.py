@@ -441,7 +441,7 @@ def _outside(given, labels, is_point, placed) -> dict:
 
 
 def _site_of(frame: gpd.GeoDataFrame, i: int) -> str:
-    return str(frame.at[i, "site"]) if "site" in frame else f"fid {i + 1}"
+    return str(frame.at[i, "site"])  # sample_labels names every row: its site, else its fid
 
 
 def _add_unburnt(polygons, grid, rows, cols, ids):

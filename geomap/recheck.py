@@ -63,9 +63,9 @@ def observations_to_check(
     crs : CRS
         The CRS of ``samples.xy``.
     folds : ndarray of shape (n,)
-        The spatial fold of each sample. A sample held out by a model trained on less than a
-        quarter of its unit's samples (:func:`geomap.validate.little_seen`) is not listed: that
-        model could only map it as another unit.
+        The spatial fold of each sample. A sample held out by a model trained on too few of its
+        unit's samples (:func:`geomap.validate.little_seen`) is not listed: that model could
+        only map it as another unit.
 
     Returns
     -------

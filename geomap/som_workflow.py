@@ -39,7 +39,7 @@ from geomap.placement import placement_notes, sample_labels
 from geomap.report_html import write_report_html
 from geomap.som_plots import write_som_plots
 from geomap.som_stream import SOMLayers, stream_som
-from geomap.sources import GDAL_CACHE_BYTES, nodata_values
+from geomap.sources import GDAL_CACHE_BYTES
 from geomap.stack import RasterStack
 from geomap.trust import SiteRequest, TrustLayers
 from geomap.validate import cross_validate, little_seen_notes, score_by_kind
@@ -347,14 +347,6 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
     return report
 
 
-def _nodata(config: RunConfig) -> list[float | None]:
-    """The no-data value given for each raster by name, None for the others.
-
-    See :func:`geomap.sources.nodata_values`.
-    """
-    return nodata_values(config.rasters, None, config.raster_nodata)
-
-
 def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
     """Fit the map, its clusters and (for ``som``) the node labels; fill the report."""
     sample = sample_pixels(stack, recipe, config.som_samples, config.random_state)
@@ -374,10 +366,7 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
     }
     if labelled is None:
         report["som"] = som_report(clusters)
-        return make_bundle(
-            clusters, recipe, names, stack, 1, config.nodata,
-            input_nodata=_nodata(config), **extra,
-        )  # fmt: skip
+        return make_bundle(clusters, recipe, names, stack, 1, config.nodata, **extra)
     classifier = SOMClassifier(som=FrozenEstimator(som))
     cv = cross_validate(
         classifier,
@@ -411,7 +400,6 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
         1,
         config.nodata,
         labelled["legend"],
-        input_nodata=_nodata(config),
         **extra,
     )
 

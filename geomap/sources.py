@@ -104,8 +104,9 @@ class Source:
     #: That value is the one given for every raster that declares none, not one given for it by
     #: name (--nodata 0 against --nodata dem.tif=-32768).
     nodata_plain: bool = False
-    #: A value given for it by name that its file's own declared nodata overrides: not applied.
-    overridden_nodata: float | None = None
+    #: The value given for it by name (--nodata FILE=VALUE), applied or not: the model keeps it
+    #: for this input.
+    named_nodata: float | None = None
     #: Share of its pixels holding the given value where that value lies between the band's
     #: other values (0 nT in a magnetic anomaly grid, not the 0 below a band's reflectances), on
     #: the decimated check read: measurements, perhaps, that the value takes as missing.
@@ -325,7 +326,7 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None, pla
         ) from None
     with src:
         _check_readable(path, src, assume_crs)
-        unheld = None
+        unheld, named = None, None if plain else nodata
         if src.nodata is None and nodata is not None and not _holds(src.dtypes[0], str(nodata)):
             unheld, nodata = nodata, None
         zeros, dummy, invalid, transform, constant, within = _check_bands(path, src, nodata)
@@ -356,9 +357,7 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None, pla
             unheld_nodata=unheld,
             nodata_given=src.nodata is None and nodata is not None,
             nodata_plain=plain and src.nodata is None and nodata is not None,
-            overridden_nodata=nodata
-            if not plain and src.nodata is not None and nodata is not None and nodata != src.nodata
-            else None,
+            named_nodata=named,
             given_within=within,
             scale_offset=tuple(scale_offset[i] for i in kept) if scale_offset else (),
             categorical=len(kept) == 1 and src.colorinterp[kept[0]] == ColorInterp.palette,

@@ -119,7 +119,8 @@ class RasterStack:
         ``nodata`` is taken as no data in rasters that declare none, ``raster_nodata`` in the
         rasters it names by file name or path (see :func:`geomap.sources.nodata_values`); a
         raster whose data type cannot hold its value reads it as not given, and :meth:`notes`
-        says so, as it does when ``nodata`` takes pixels of a float raster as missing.
+        says so, as it does when ``nodata`` lies amid a raster's values (0 nT in a magnetic
+        grid) or a named value meets a file that declares its own.
 
         A raster georeferenced without a CRS (a Surfer or XYZ grid) is taken to be in ``crs``
         when one is given (``--crs``; a model's grid for ``geomap predict``), and :meth:`notes`
@@ -252,11 +253,14 @@ class RasterStack:
         notes += [self._plain_nodata_note(s) for s in self.sources if _plain_amid_values(s)]
         notes += [
             f"Raster '{s.path.name}' declares its own no-data value, {s.nodata:g}, so the value "
-            f"{s.overridden_nodata:g} given for it is not used. If its pixels of "
-            f"{s.overridden_nodata:g} are missing data too, set that as the file's no-data value "
+            f"{s.named_nodata:g} given for it is not used. If its pixels of "
+            f"{s.named_nodata:g} are missing data too, set that as the file's no-data value "
             "(in QGIS: Export > Save As, with 'No data value') or mask them in the file."
             for s in self.sources
-            if s.overridden_nodata is not None
+            if s.named_nodata is not None
+            and not s.nodata_given
+            and s.nodata is not None
+            and s.named_nodata != s.nodata  # the file's own value wins
         ]
         notes += [
             f"Raster '{s.path.name}' states no CRS; it is read in {s.crs.to_string()}, the "
@@ -283,12 +287,11 @@ class RasterStack:
         others = [s.path.name for s in self.sources if s.nodata_plain and not _plain_amid_values(s)]
         example = shlex.quote(f"{others[0] if others else 'NAME'}={value}")
         return (
-            f"Raster '{source.path.name}' declares no no-data value, so it "
-            f"took the --nodata {value} given for every raster: {source.given_within:.2%} of its "
-            f"pixels hold {value}, amid values on both sides of it, and are read as missing. If "
-            f"they are measurements, give "
-            f"{value} by file name only to the rasters that use it for missing data (--nodata "
-            f"{example}) instead of for every raster."
+            f"Raster '{source.path.name}' declares no no-data value, so it took the --nodata "
+            f"{value} given for every raster: {source.given_within:.2%} of its pixels hold "
+            f"{value}, amid values on both sides of it, and are read as missing. If they are "
+            f"measurements, give {value} by file name only to the rasters that use it for "
+            f"missing data (--nodata {example}) instead of for every raster."
         )
 
     def _nodata_option(self, named: Sequence[Source], value: str) -> str:

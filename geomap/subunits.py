@@ -29,7 +29,7 @@ from geomap.som_workflow import (
     som_report,
     write_som_outputs,
 )
-from geomap.sources import GDAL_CACHE_BYTES, nodata_values
+from geomap.sources import GDAL_CACHE_BYTES
 from geomap.stack import BLOCK_SIZE, RasterStack
 from geomap.workflow import Progress, SOMOptions, input_records, make_bundle
 
@@ -150,7 +150,4 @@ def _fit(config: SubunitConfig, stack: RasterStack, recipe: FeatureRecipe, withi
         "cluster_colours": [list(c) for c in class_colours(names)],
         "cluster_stem": "subunits",
     }
-    return make_bundle(
-        clusters, recipe, names, stack, 1, config.nodata,
-        input_nodata=nodata_values(config.rasters, None, config.raster_nodata), **extra,
-    )  # fmt: skip
+    return make_bundle(clusters, recipe, names, stack, 1, config.nodata, **extra)

@@ -370,8 +370,7 @@ def little_seen_notes(
             f"{k} of its {n} samples were held out with most of the unit (they lie together, "
             "on one traverse or outcrop), so the model that mapped them had been trained on "
             f"less than {SEEN_SHARE:.0%} of its samples. Its spatial-CV recall ({recall:.2f}) "
-            "says little of the "
-            f"map{', and those samples are not listed to check' if checks else ''}. "
+            f"says little of the map{', and those samples are not listed to check' * checks}. "
             "Observations of it elsewhere in the area would let the cross-validation test it."
         )
     return notes

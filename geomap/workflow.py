@@ -44,7 +44,7 @@ from geomap.predict import PredictionSummary, predict_stack
 from geomap.recheck import write_observations_to_check
 from geomap.report_html import write_report_html
 from geomap.screen import describe_screens, screens_for
-from geomap.sources import GDAL_CACHE_BYTES, nodata_values, source_file
+from geomap.sources import GDAL_CACHE_BYTES, source_file
 from geomap.stack import BLOCK_SIZE, RasterStack, distinct_names, missing_sources
 from geomap.trust import (
     SiteRequest,
@@ -590,7 +590,7 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
         bundle = make_bundle(
             t.model, t.recipe, t.names, stack, config.smooth, config.nodata,
             applicability=t.applicability, training=_training_context(t, per_class),
-            legend=t.legend, input_nodata=nodata_values(config.rasters, None, config.raster_nodata),
+            legend=t.legend,
         )  # fmt: skip
         report = _forest_report(config, stack, t)
         with staged_output(config.out, config.overwrite) as tmp:
@@ -641,13 +641,12 @@ def make_bundle(
     smooth: int,
     nodata: float | None,
     legend: Legend | None = None,
-    input_nodata: Sequence[float | None] | None = None,
     **extra,
 ) -> dict:
     """What ``model.skops`` holds: the estimator and everything needed to apply it again.
 
-    ``nodata`` is the no-data value given for every raster that declares none, ``input_nodata``
-    the values given for single inputs (None for the others), in the stack's order.
+    ``nodata`` is the no-data value given for every raster that declares none; each input's
+    own value given by name is kept from the stack's sources (``input_nodata``).
 
     Class colours are the ``legend``'s where it gives them. ``extra`` entries (the SOM bundles'
     ``kind``, ``clusters``, ...) are added as they are.
@@ -666,7 +665,7 @@ def make_bundle(
         "class_values": None if legend is None else legend.values_of(names),
         "smooth": int(smooth),
         "nodata": nodata,
-        "input_nodata": None if input_nodata is None else list(input_nodata),
+        "input_nodata": [s.named_nodata for s in stack.sources],
         "inputs": [
             {
                 "name": s.path.name,
