@@ -283,7 +283,7 @@ def add_observations(m: folium.Map, geojson: dict, colours: dict[str, str]) -> N
             "color": "#000000",
             "weight": 1,
             "fillColor": colours.get(f["properties"]["label"], "#ffffff"),
-            "fillOpacity": 0.9,
+            "fillOpacity": 0.9 if f["properties"]["label"] in colours else 0.0,  # not mapped
         },
         popup=folium.GeoJsonPopup(fields=fields, aliases=aliases),
     ).add_to(m)
@@ -353,7 +353,7 @@ def points_legend_html(layers: list[str], by_unit: bool = True) -> str:
     class map), white where the map has no such unit.
     """
     dots = (
-        "the unit's colour inside; white: a unit this map does not show"
+        "the unit's colour inside; hollow: a unit this map does not show"
         if by_unit
         else "coloured by unit when a class map is the first layer"
     )

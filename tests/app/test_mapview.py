@@ -105,7 +105,7 @@ def test_the_legend_explains_the_point_symbols_shown():
     assert "Suggested field sites" not in html
     assert mapview.points_legend_html(["Lithology"]) == ""
     dots = mapview.points_legend_html(["Lithology", "Field observations"])
-    assert "white: a unit this map does not show" in dots  # 62 white dots went unexplained
+    assert "hollow: a unit this map does not show" in dots  # 62 white dots went unexplained
     plain = mapview.points_legend_html(["Uncertainty: margin", "Field observations"], False)
     assert "coloured by unit when a class map is the first layer" in plain
 
@@ -142,3 +142,22 @@ def test_a_ring_to_check_takes_clicks_at_its_centre():
     mapview.add_to_check(m, {"type": "FeatureCollection", "features": [feature]})
     page = m.get_root().render()
     assert '"fill": true' in page and '"fillOpacity": 0.0' in page  # clickable, unseen
+
+
+def test_observations_of_a_unit_the_map_lacks_are_hollow():
+    """They were white, beside alluvium's cream: the legend's 'white' could not be told apart."""
+    m = mapview.offline_map(((46.8, 15.0), (46.9, 15.1)), None)
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [15.05, 46.85]},
+            "properties": {"label": label, "source": "f.gpkg", "site": f"station {i}"},
+        }
+        for i, label in enumerate(["granite", "gneiss"])
+    ]
+    mapview.add_observations(
+        m, {"type": "FeatureCollection", "features": features}, {"granite": "#ff0000"}
+    )
+    page = m.get_root().render()
+    assert '"fillColor": "#ff0000", "fillOpacity": 0.9' in page
+    assert '"fillColor": "#ffffff", "fillOpacity": 0.0' in page
