@@ -32,6 +32,10 @@ from geomap.grid import Grid
 from geomap.sources import GDAL_CACHE_BYTES
 
 CLASS_NODATA = 255
+#: The tables written for people (legends, sites, observations to check) start with a byte-order
+#: mark: Excel reads UTF-8 only with one ("Grès" showed as "GrÃ¨s"); QGIS, pandas and geomap's
+#: own readers take either.
+CSV_ENCODING = "utf-8-sig"
 _CLASS_MAPS = ("lithology", "clusters", "subunits")
 
 #: Names of the files geomap writes in an output folder (and the side files QGIS or GDAL add to
@@ -262,7 +266,7 @@ def write_legend(
     of a company table) come in a column ``value`` after the name; the ``code`` is the map's.
     """
     head = ["code", "name", *(["value"] if values is not None else [])]
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with open(path, "w", newline="", encoding=CSV_ENCODING) as f:
         writer = csv.writer(f)
         writer.writerow([*head, "colour", "training_samples", "mapped_pixels", "mapped_area_km2"])
         for i, (n, c, s, m) in enumerate(zip(names, colours, samples, mapped_pixels)):
@@ -282,7 +286,7 @@ def write_profile_legend(
     profiles: np.ndarray,
 ) -> None:
     """A cluster legend: code, name, colour, pixels, area and the mean of every feature."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with open(path, "w", newline="", encoding=CSV_ENCODING) as f:
         writer = csv.writer(f)
         writer.writerow(
             ["code", "name", "colour", "training_pixels", "mapped_pixels", "mapped_area_km2"]
@@ -513,11 +517,14 @@ def write_points(points, gpkg: str | Path, csv_path: str | Path, layer: str) -> 
     """Write points to a GeoPackage layer (their CRS) and to a CSV for a GPS.
 
     The CSV's first column stays first, then ``lon`` and ``lat`` (WGS 84), then the other
-    columns.
+    columns; columns ``x`` and ``y`` (the map's coordinates) are followed by ``xy_crs``, the CRS
+    they are in.
     """
     points.to_file(gpkg, driver="GPKG", layer=layer)
     lonlat = points.geometry.to_crs("EPSG:4326")
     table = points.drop(columns=points.geometry.name).copy()
     table.insert(1, "lon", np.round(lonlat.x.to_numpy(), 7))
     table.insert(2, "lat", np.round(lonlat.y.to_numpy(), 7))
-    table.to_csv(csv_path, index=False)
+    if {"x", "y"} <= set(table.columns):
+        table.insert(table.columns.get_loc("y") + 1, "xy_crs", points.crs.to_string())
+    table.to_csv(csv_path, index=False, encoding=CSV_ENCODING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 
 import geopandas as gpd
@@ -58,14 +59,14 @@ def _run(scene, out, legend, extra=()):
 def test_codes_are_mapped_with_the_legends_names_order_and_colours(coded, capsys):
     legend = _write(
         coded["tmp"] / "house_legend.csv",
-        "LITH_CODE;Unit name;Colour\n30;Shale (Devonian);#1f78b4\n11;Granite;200,20,60\n"
+        "LITH_CODE;Unit name;Colour\n30;Shale (Devonian);#1f78b4\n11;Granite à biotite;200,20,60\n"
         "12;Basalt;\n99;Gabbro;darkgreen\n",
     )
     out = coded["tmp"] / "map"
     assert _run(coded, out, legend, ["--no-applicability"]) == 0
     err = capsys.readouterr().err
     assert "'Gabbro'" in err  # a unit of the legend without observations is named
-    order = ["Shale (Devonian)", "Granite", "Basalt"]
+    order = ["Shale (Devonian)", "Granite à biotite", "Basalt"]
     with rasterio.open(out / "lithology.tif") as src:
         assert json.loads(src.tags()["CLASS_NAMES"]) == order
         cmap = src.colormap(1)
@@ -73,6 +74,7 @@ def test_codes_are_mapped_with_the_legends_names_order_and_colours(coded, capsys
     assert cmap[2][:3] not in {(0x1F, 0x78, 0xB4), (200, 20, 60)}  # basalt: its own colour
     table = pd.read_csv(out / "legend.csv")
     assert table["name"].tolist() == order
+    assert (out / "legend.csv").read_bytes().startswith(codecs.BOM_UTF8)  # Excel reads the 'à'
     assert table["colour"].tolist()[:2] == ["#1f78b4", "#c8143c"]
     assert 'label="Shale (Devonian)"' in (out / "lithology.qml").read_text()
     report = json.loads((out / "report.json").read_text())

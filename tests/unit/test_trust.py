@@ -77,6 +77,10 @@ def test_suggested_sites_are_spread_and_readable_by_a_gps(mapped):
         sites.columns
     )
     assert list(table.columns[:3]) == ["rank", "lon", "lat"]
+    # x and y are the map's metres: the CSV says which CRS they are in, after them
+    assert list(table.columns[-3:]) == ["x", "y", "xy_crs"]
+    assert set(table["xy_crs"]) == {"EPSG:32633"}
+    np.testing.assert_allclose(table[["x", "y"]], np.column_stack([sites.x, sites.y]))
     assert table["lon"].between(-180, 180).all() and table["lat"].between(-90, 90).all()
     xy = np.column_stack([sites.geometry.x, sites.geometry.y])
     gaps = np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1))
