@@ -279,14 +279,22 @@ def _sensor_sets(band_names: Sequence[str], kinds: Sequence[str | None]) -> list
 def _band_scenes(
     band_names: Sequence[str], band_source: Sequence[int], spectra: Sequence[Sequence[int]]
 ) -> list[int]:
-    """The sensor (index into ``spectra``) each band's scene is, or -1; all -1 for one sensor.
+    """:func:`_scene_members` with two sensors or more; all -1 for one (one image per grid)."""
+    if len(spectra) < 2:
+        return [-1] * len(band_names)
+    return _scene_members(band_names, band_source, spectra)
+
+
+def _scene_members(
+    band_names: Sequence[str], band_source: Sequence[int], spectra: Sequence[Sequence[int]]
+) -> list[int]:
+    """The sensor (index into ``spectra``) each band's scene is, or -1.
 
     A band belongs to a sensor when its file holds that sensor's spectrum bands, or when its
-    :func:`_scene_key` (if not empty) is one of theirs: a scene's red-edge or thermal files.
+    :func:`_scene_key` (if not empty) is one of theirs: a scene's coastal, red-edge or thermal
+    files.
     """
     out = [-1] * len(band_names)
-    if len(spectra) < 2:
-        return out
     for i, members in enumerate(spectra):
         files = {band_source[b] for b in members}
         keys = {_scene_key(band_names[b]) for b in members} - {""}
@@ -508,15 +516,15 @@ class FeatureRecipe:
 
         Per sensor (see :meth:`_spectra`): measured features (its spectrum's bands and their
         Kuwahara means), dropped features (every feature computed from a file of its scene:
-        the spectrum's files and, with two sensors, the files of bands named like them, such
-        as red edge) and those files. Sensors that share a file (a composite of both) share one
-        screen, which measures both spectra. A sensor gets no screen when a file of its scene also
-        holds geophysics (dropping it would drop the geophysics) or when no band lies outside
-        its files (nothing to map a screened pixel from). Empty without optical features
-        (fewer than three recognised bands, or the ``raw`` preset).
+        the spectrum's files and the files of bands named like them, such as its coastal,
+        red-edge or thermal bands) and those files. Sensors that share a file (a composite of
+        both) share one screen, which measures both spectra. A sensor gets no screen when a file
+        of its scene also holds geophysics (dropping it would drop the geophysics) or when no
+        band lies outside its files (nothing to map a screened pixel from). Empty without
+        optical features (fewer than three recognised bands, or the ``raw`` preset).
         """
         index = {n: i for i, n in enumerate(self.names)}
-        scenes = _band_scenes(self.band_names, self.band_source, self._spectra())
+        scenes = _scene_members(self.band_names, self.band_source, self._spectra())
         merged: list[tuple[list[int], set[int]]] = []
         for sensor, members in enumerate(self._spectra()):
             files = {self.band_source[b] for b in members}

@@ -216,6 +216,23 @@ def test_optical_bands_in_separate_files_are_screened_together():
     assert "band_5_kuwahara3" in dropped and "band_5" not in dropped  # may be the same sensor's
 
 
+def test_a_scenes_other_files_are_dropped_with_its_spectrum():
+    """Sentinel-2 as one file per band: haze that the screen finds is in B01 and red edge too.
+
+    Before, a single sensor's screen dropped only the six spectrum files, so the fallback
+    that maps hazy pixels used the hazy B01, B05-B07 and B8A.
+    """
+    bands = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12"]
+    names = [f"T33TXM_20230612T100031_{b}" for b in bands] + ["dem", "T33TXM_tmi"]
+    recipe = FeatureRecipe.build(names, list(range(13)), 10.0)
+    [(measured, drop, sources)] = recipe.optical_screens()
+    assert sources == list(range(11))  # the whole scene, not the DEM or the magnetics
+    assert len(measured) == 6 * (1 + len(recipe.kuwahara_sizes))  # its spectrum's bands
+    kept = {recipe.names[i] for i in range(recipe.n_features) if i not in drop}
+    assert {"dem", "dem_slope", "T33TXM_tmi_mean3"} <= kept
+    assert not {n for n in kept if n.startswith("T33TXM_2023")}
+
+
 def test_two_sensors_in_one_composite_file_share_one_screen_of_both_spectra():
     s2 = [f"S2_{b}" for b in ("blue", "green", "red", "nir", "swir1", "swir2")]
     landsat = [f"L8_{b}" for b in ("blue", "green", "red", "nir", "swir1", "swir2")]
