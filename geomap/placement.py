@@ -88,7 +88,7 @@ def sample_labels(
         labels["site"] = "fid " + fids
     if "site_key" not in labels:
         labels["site_key"] = fids
-    repeats = _repeats(labels)
+    repeats = _repeats(labels, _at_zero(given.geometry.values))
     kept = ~repeats.pop("mask")
     in_file = _point_count(labels)  # points (parts) as the file holds them
     if not kept.all():
@@ -413,12 +413,14 @@ def _point_count(labels: gpd.GeoDataFrame) -> int:
     return int(shapely.get_num_geometries(labels.geometry[point].values).sum())
 
 
-def _repeats(labels: gpd.GeoDataFrame) -> dict:
+def _repeats(labels: gpd.GeoDataFrame, at_zero: np.ndarray) -> dict:
     """Point rows that repeat an earlier row: the same place and unit (an entry made twice).
 
-    Returns their ``mask``, ``count`` and the first repeat, "line 40 repeats line 12".
+    Points at 0, 0 as given (``at_zero``) are no repeats: GPS fixes that failed, told as such
+    among the points off the grid. Returns their ``mask``, ``count`` and the first repeat,
+    "line 40 repeats line 12".
     """
-    point = labels.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
+    point = labels.geom_type.isin(["Point", "MultiPoint"]).to_numpy() & ~at_zero
     key = pd.DataFrame({"where": labels.geometry.to_wkb(), "label": labels["label"].astype(str)})
     again = point & key.duplicated().to_numpy()
     out = {"mask": again, "count": int(again.sum())}
@@ -432,12 +434,15 @@ def _repeats(labels: gpd.GeoDataFrame) -> dict:
 def _outside(given, labels, is_point, placed) -> dict:
     """The first few points off the grid by name, and how many sit at 0, 0 (no GPS fix)."""
     off = np.setdiff1d(np.flatnonzero(is_point), placed)
-    points = given.geometry.values[off]
-    zero = (shapely.get_x(points) == 0) & (shapely.get_y(points) == 0)  # NaN for a MultiPoint
     return {
         "outside_example": [_site_of(labels, i) for i in off[:3]],
-        "outside_at_zero": int(zero.sum()),
+        "outside_at_zero": int(_at_zero(given.geometry.values[off]).sum()),
     }
+
+
+def _at_zero(geometries: np.ndarray) -> np.ndarray:
+    """Which geometries are the point 0, 0 (a GPS without a fix); NaN, so False, for others."""
+    return (shapely.get_x(geometries) == 0) & (shapely.get_y(geometries) == 0)
 
 
 def _site_of(frame: gpd.GeoDataFrame, i: int) -> str:

@@ -58,16 +58,18 @@ def test_points_off_the_grid_are_named_and_gps_nulls_told(tmp_path, stack):
     table = pd.DataFrame({"station": ["GM-1", "GM-2", "GM-3", "GM-4"], "lon": lon, "lat": lat})
     table.loc[1, ["lon", "lat"]] = 0.0, 0.0
     table.loc[3, "lon"] += 1.0  # a slip of one degree
+    table.loc[4] = "GM-5", 0.0, 0.0  # a second null of the same unit is no repeated entry
     p = tmp_path / "obs.csv"
-    table.assign(lithology=["granite", "basalt"] * 2).to_csv(p, index=False)
+    table.assign(lithology=["granite", "basalt"] * 2 + ["basalt"]).to_csv(p, index=False)
     counts = sample_labels(read_labels(p, "lithology"), stack.grid).counts
-    assert counts["points_outside_grid"] == 2
+    assert counts["points_outside_grid"] == 3 and counts["repeated_rows"]["count"] == 0
     (note,) = [n for n in placement_notes(p, counts) if "outside the grid" in n]
     assert note == (
-        "2 of 4 points in 'obs.csv' fall outside the grid (the rasters' common footprint, in "
-        "whole pixels of the grid) and are not used (station GM-2, station GM-4). 1 of them lies "
-        "at 0, 0: a position never recorded (a GPS without a fix)."
+        "3 of 5 points in 'obs.csv' fall outside the grid (the rasters' common footprint, in "
+        "whole pixels of the grid) and are not used (station GM-2, station GM-4, station GM-5). "
+        "2 of them lie at 0, 0: a position never recorded (a GPS without a fix)."
     )
+    assert not [n for n in placement_notes(p, counts) if "repeat" in n]
 
 
 def test_points_naming_different_units_in_one_pixel_are_noted(tmp_path, stack):
