@@ -11,6 +11,7 @@ from __future__ import annotations
 import colorsys
 import csv
 import ctypes
+import io
 import json
 import os
 import re
@@ -32,10 +33,6 @@ from geomap.grid import Grid
 from geomap.sources import GDAL_CACHE_BYTES
 
 CLASS_NODATA = 255
-#: The tables written for people (legends, sites, observations to check) start with a byte-order
-#: mark: Excel reads UTF-8 only with one ("Grès" showed as "GrÃ¨s"); QGIS, pandas and geomap's
-#: own readers take either.
-CSV_ENCODING = "utf-8-sig"
 _CLASS_MAPS = ("lithology", "clusters", "subunits")
 
 #: Names of the files geomap writes in an output folder (and the side files QGIS or GDAL add to
@@ -266,13 +263,12 @@ def write_legend(
     of a company table) come in a column ``value`` after the name; the ``code`` is the map's.
     """
     head = ["code", "name", *(["value"] if values is not None else [])]
-    with open(path, "w", newline="", encoding=CSV_ENCODING) as f:
-        writer = csv.writer(f)
-        writer.writerow([*head, "colour", "training_samples", "mapped_pixels", "mapped_area_km2"])
-        for i, (n, c, s, m) in enumerate(zip(names, colours, samples, mapped_pixels)):
-            own = [values[i]] if values is not None else []
-            area = round(m * pixel_area / 1e6, 6)
-            writer.writerow([i, n, *own, hex_colour(c), int(s), int(m), area])
+    rows = [[*head, "colour", "training_samples", "mapped_pixels", "mapped_area_km2"]]
+    for i, (n, c, s, m) in enumerate(zip(names, colours, samples, mapped_pixels)):
+        own = [values[i]] if values is not None else []
+        area = round(m * pixel_area / 1e6, 6)
+        rows.append([i, n, *own, hex_colour(c), int(s), int(m), area])
+    write_table(path, rows)
 
 
 def write_profile_legend(
@@ -286,16 +282,32 @@ def write_profile_legend(
     profiles: np.ndarray,
 ) -> None:
     """A cluster legend: code, name, colour, pixels, area and the mean of every feature."""
-    with open(path, "w", newline="", encoding=CSV_ENCODING) as f:
-        writer = csv.writer(f)
-        writer.writerow(
-            ["code", "name", "colour", "training_pixels", "mapped_pixels", "mapped_area_km2"]
-            + [f"mean_{n}" for n in feature_names]
-        )
-        for i, (n, c, s, m) in enumerate(zip(names, colours, training, mapped_pixels)):
-            means = [None if not np.isfinite(v) else float(f"{v:.6g}") for v in profiles[i]]
-            area = round(m * pixel_area / 1e6, 6)
-            writer.writerow([i, n, hex_colour(c), int(s), int(m), area, *means])
+    rows = [
+        ["code", "name", "colour", "training_pixels", "mapped_pixels", "mapped_area_km2"]
+        + [f"mean_{n}" for n in feature_names]
+    ]
+    for i, (n, c, s, m) in enumerate(zip(names, colours, training, mapped_pixels)):
+        means = [None if not np.isfinite(v) else float(f"{v:.6g}") for v in profiles[i]]
+        area = round(m * pixel_area / 1e6, 6)
+        rows.append([i, n, hex_colour(c), int(s), int(m), area, *means])
+    write_table(path, rows)
+
+
+def write_table(path: Path, rows: Sequence[Sequence]) -> None:
+    """Write ``rows`` as a CSV for people: UTF-8, with a byte-order mark where not plain ASCII.
+
+    Excel reads UTF-8 only with the mark (a unit "Grès" showed as "GrÃ¨s"); Python's csv
+    module and some GPS tools read the mark into the first header, so an ASCII table, the same
+    in either encoding, goes without it.
+    """
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    write_csv_text(path, buffer.getvalue())
+
+
+def write_csv_text(path: Path, text: str) -> None:
+    """Write a CSV's ``text`` as :func:`write_table` does."""
+    Path(path).write_bytes(text.encode("utf-8" if text.isascii() else "utf-8-sig"))
 
 
 def _jsonable(value):
@@ -527,4 +539,4 @@ def write_points(points, gpkg: str | Path, csv_path: str | Path, layer: str) -> 
     table.insert(2, "lat", np.round(lonlat.y.to_numpy(), 7))
     if {"x", "y"} <= set(table.columns):
         table.insert(table.columns.get_loc("y") + 1, "xy_crs", points.crs.to_string())
-    table.to_csv(csv_path, index=False, encoding=CSV_ENCODING)
+    write_csv_text(csv_path, table.to_csv(index=False))

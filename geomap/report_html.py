@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-from geomap.export import CSV_ENCODING
 from geomap.trust import reduced_input_words
 
 #: What each output file holds, for the page's file list (and the app's Export page).
@@ -89,7 +88,7 @@ def write_report_html(path: Path, report: dict, title: str) -> None:
 
 
 def _read_legend(path: Path) -> list[dict]:
-    with open(path, encoding=CSV_ENCODING, newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:  # a mark where not ASCII
         return list(csv.DictReader(f))
 
 

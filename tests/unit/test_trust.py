@@ -77,6 +77,7 @@ def test_suggested_sites_are_spread_and_readable_by_a_gps(mapped):
         sites.columns
     )
     assert list(table.columns[:3]) == ["rank", "lon", "lat"]
+    assert (out / "suggested_samples.csv").read_bytes().startswith(b"rank,")  # ASCII: no mark
     # x and y are the map's metres: the CSV says which CRS they are in, after them
     assert list(table.columns[-3:]) == ["x", "y", "xy_crs"]
     assert set(table["xy_crs"]) == {"EPSG:32633"}
