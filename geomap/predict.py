@@ -118,7 +118,7 @@ class _Window:
     def __init__(self, stack: RasterStack, recipe: FeatureRecipe, win: Window, pad: int) -> None:
         t0 = time.perf_counter()
         block = stack.read(win, halo=recipe.halo + pad)
-        self.win, self.pad = win, pad
+        self.win, self.pad, self.halo = win, pad, recipe.halo
         self.shape = (block.shape[1] - 2 * recipe.halo, block.shape[2] - 2 * recipe.halo)
         h = recipe.halo + pad
         inner = np.isnan(block[:, h : block.shape[1] - h, h : block.shape[2] - h])

@@ -171,8 +171,14 @@ class TrustLayers:
             rows, cols = np.mgrid[
                 job.win.row_off : job.win.row_off + h, job.win.col_off : job.win.col_off + w
             ]
-            x, y = self.grid.xy(rows.ravel(), cols.ravel())
-            self.candidates.add(x, y, X, P, di, aoa, acc)
+            # No site within the features' reach of the map's edge: there some rasters end
+            # part-way through a neighbourhood, and such pixels looked the least certain of the
+            # map (9 of 30 sites of a survey sheet lay on its outermost pixels).
+            e, g = job.halo, self.grid
+            inner = (rows >= e) & (rows < g.height - e) & (cols >= e) & (cols < g.width - e)
+            inner = inner.ravel()
+            x, y = g.xy(rows.ravel()[inner], cols.ravel()[inner])
+            self.candidates.add(x, y, X[inner], P[inner], di[inner], aoa[inner], acc[inner])
         self.seconds += time.perf_counter() - t0
 
     def finish(self, out_dir: Path) -> dict:

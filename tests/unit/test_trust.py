@@ -87,6 +87,12 @@ def test_suggested_sites_are_spread_and_readable_by_a_gps(mapped):
     gaps = np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1))
     np.fill_diagonal(gaps, np.inf)
     assert gaps.min() >= report["suggested_samples"]["min_spacing_m"] - 1e-6
+    # none within the features' reach of the edge, where some rasters end mid-neighbourhood
+    halo = FeatureRecipe.from_dict(report["features"]).halo
+    with rasterio.open(out / "lithology.tif") as src:
+        rows, cols = rasterio.transform.rowcol(src.transform, sites.geometry.x, sites.geometry.y)
+        height, width = src.shape
+    assert min(min(rows), min(cols), height - 1 - max(rows), width - 1 - max(cols)) >= halo
 
 
 def test_layers_do_not_depend_on_the_block_size(mapped, demo_scene, tmp_path):
