@@ -149,7 +149,9 @@ def _by_names(trained: list[tuple], given: list, rasters: Sequence[Path]) -> lis
         got = _distinctive([bands for bands, _ in rest])
         picks = [_pick(key, want, whole) for key in got]
         if None in picks or len(set(picks)) < len(picks):
-            return None
+            picks = _by_common_words(want, got)
+            if picks is None:
+                return None
         found.update({left[k]: p for k, (_, p) in zip(picks, rest)})
     return [found.get(i) for i in range(len(trained))]
 
@@ -169,6 +171,24 @@ def _pick(key: frozenset, want: list, whole: list) -> int | None:
         if found:
             return found[0] if len(found) == 1 else None
     return None
+
+
+def _by_common_words(want: list, got: list) -> list | None:
+    """Each raster's training input by the words both sides use; None unless one-to-one.
+
+    Words only one side uses are a sheet's own ("west", "east", a DEM tile's "e115" and
+    "e116"): set aside, "Kalgoorlie_East_K" and "Kalgoorlie_West_K" are both "kalgoorlie k", and
+    "s32_e116_1arc_v3" is "s32_e115_1arc_v3", where no word is shared by every raster.
+    """
+    ours, theirs = frozenset().union(*want), frozenset().union(*got)
+    keys = [w & theirs for w in want]
+    picks = []
+    for key in (g & ours for g in got):
+        found = [i for i, k in enumerate(keys) if key and k == key]
+        if len(found) != 1:
+            return None
+        picks.append(found[0])
+    return picks if len(set(picks)) == len(picks) else None
 
 
 def _words(bands) -> frozenset:

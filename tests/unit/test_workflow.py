@@ -530,6 +530,14 @@ def test_predict_matches_a_neighbouring_sheets_rasters_by_their_distinctive_name
         "No raster was given for 'elevation.tif' (elevation); every pixel is mapped from the "
         "other rasters, as under a cloud, and is less certain than at training.",
     ]
+    tile = raster_factory("s32_e115_1arc_v3.tif", asig * 0)  # an SRTM tile: no sheet word
+    run(RunConfig([*west, tile], tmp_path / "obs.gpkg", "lithology", tmp_path / "m4", trees=10))
+    next_tile = raster_factory("s32_e116_1arc_v3.tif", asig * 0)
+    report = predict(tmp_path / "m4" / "model.skops", [next_tile, *east], tmp_path / "east4")
+    assert report["warnings"][0].endswith(  # it was refused: 'Raster 1 differs'
+        "by their names: east_1VD.tif as west_1VD.tif, east_AS.tif as west_AS.tif, "
+        "s32_e116_1arc_v3.tif as s32_e115_1arc_v3.tif."
+    )
     anonymous = [raster_factory("grid_a.tif", asig), raster_factory("grid_b.tif", vd)]
     report = predict(tmp_path / "m" / "model.skops", anonymous, tmp_path / "anon")
     assert report["warnings"][0].startswith(
