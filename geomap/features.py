@@ -204,7 +204,22 @@ def band_kind(name: str) -> str | None:
     for kind, words in _KIND_TOKENS.items():
         if tokens & words:
             return kind
+    if _dem_tile(tokens):
+        return "dem"
     return _wavelength_kind(name)
+
+
+def _dem_tile(tokens: set[str]) -> bool:
+    """Whether the words name a 1° tile of a global elevation model by its corner.
+
+    USGS's SRTM GeoTIFFs ("s32_e115_1arc_v3"), SRTM's .hgt files ("N45E006", "N45E006.SRTMGL1").
+    """
+    corner = any(re.fullmatch(r"[ns]\d{2}[ew]\d{3}", t) for t in tokens)
+    split = any(re.fullmatch(r"[ns]\d{2}", t) for t in tokens) and any(
+        re.fullmatch(r"[ew]\d{3}", t) for t in tokens
+    )
+    product = bool(tokens & {"1arc", "3arc", "srtmgl1", "srtmgl3"})
+    return corner and (product or len(tokens) <= 2) or split and product
 
 
 #: Optical kinds by wavelength in nanometres: (kind, lowest, usual centre, highest), the

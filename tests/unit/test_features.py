@@ -25,6 +25,12 @@ def _recipe(names=("red", "nir", "K", "Th", "U", "dem"), preset="default"):
         ("U ppm", "U"),
         ("dem", "dem"),
         ("srtm_30m", "dem"),
+        ("s32_e115_1arc_v3", "dem"),  # USGS's SRTM tiles and .hgt files: named by their corner
+        ("n45_e006_3arc_v2", "dem"),
+        ("N45E006", "dem"),
+        ("N45E006.SRTMGL1", "dem"),
+        ("sheet_n45", None),
+        ("N45E006_blue", "blue"),
         ("Elevation", "dem"),
         ("red", "red"),
         ("kaolinite", None),
