@@ -209,6 +209,17 @@ def band_kind(name: str) -> str | None:
     return _wavelength_kind(name)
 
 
+#: Words that name a quality or mask layer of a product rather than a measurement: Landsat's
+#: QA_PIXEL and QA_RADSAT, Sentinel-2's scene classification (SCL), cloud and snow
+#: probabilities and atmospheric products (AOT, WVP), Fmask.
+_QUALITY_WORDS = {"qa", "scl", "fmask", "cldprb", "snwprb", "cld", "snw", "aot", "wvp", "mask"}
+
+
+def quality_word(name: str) -> str | None:
+    """The word that names ``name`` a quality or mask layer ("qa" in "..._QA_PIXEL"), or None."""
+    return next((t for t in sorted(_tokens(name)) if t in _QUALITY_WORDS), None)
+
+
 def _dem_tile(tokens: set[str]) -> bool:
     """Whether the words name a 1° tile of a global elevation model by its corner.
 

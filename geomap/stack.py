@@ -22,6 +22,7 @@ from rasterio.warp import transform
 from rasterio.windows import Window
 
 from geomap.errors import RasterError
+from geomap.features import quality_word
 from geomap.grid import Grid, choose_grid, footprint_in, res_in
 from geomap.sources import (
     FILL_MAGNITUDE,
@@ -199,6 +200,7 @@ class RasterStack:
             for s in self.sources
             if s.categorical
         ]
+        notes += _quality_notes(self.sources)
         coarsest = max(res_in(s, self.grid.crs) for s in self.sources)
         if res > 2 * coarsest:
             notes.append(
@@ -500,6 +502,25 @@ class PartialStack:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _quality_notes(sources: Sequence[Source]) -> list[str]:
+    """Rasters whose band names say quality flags or a mask, not a measurement of the ground."""
+    notes = []
+    for s in sources:
+        named = [(b, quality_word(b)) for b in s.band_names if quality_word(b)]
+        if not named:
+            continue
+        band, word = named[0]
+        notes.append(
+            f"Raster '{s.path.name}' looks like a quality or mask layer, not a measurement of "
+            f"the ground (its band '{band}' is named '{word}'): its values are flags or codes, "
+            "which resampling and neighbourhood means mix into numbers that mean nothing, and a "
+            "model trained with it needs it on every sheet it maps. Leave it out: geomap reads "
+            "each raster's no-data value as its mask (to use the flags, set the pixels they "
+            "mark to the no-data value of the other rasters first)."
+        )
+    return notes
 
 
 def _stand_in(bands: tuple[str, ...], grid: Grid) -> Source:

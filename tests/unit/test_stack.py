@@ -371,6 +371,21 @@ def test_a_band_of_one_value_is_named(raster_factory):
         assert stack.notes() == []
 
 
+def test_a_quality_band_given_as_a_raster_is_named(raster_factory):
+    """Landsat's QA_PIXEL, bit flags, was taken as one more band and mixed by resampling."""
+    flags = np.where(ramp(20, 20) > 200, 21824, 22280).astype("uint16")
+    qa = raster_factory("LC09_L2SP_112075_20240315_20240316_02_T1_QA_PIXEL.TIF", flags)
+    red = raster_factory("LC09_L2SP_112075_20240315_20240316_02_T1_SR_B4.TIF", ramp(20, 20))
+    with RasterStack.open([red, qa]) as stack:
+        (note,) = stack.notes()
+    assert note.startswith(
+        "Raster 'LC09_L2SP_112075_20240315_20240316_02_T1_QA_PIXEL.TIF' looks like a quality or "
+        "mask layer, not a measurement of the ground (its band "
+        "'LC09_L2SP_112075_20240315_20240316_02_T1_QA_PIXEL' is named 'qa')"
+    )
+    assert "Leave it out" in note
+
+
 def test_a_float32_survey_dummy_with_decimals_is_found(raster_factory):
     """-99999.99 in float32 is -99999.9921875: compared in float64 it was never a dummy."""
     tmi = (ramp(20, 20) - 200.0).astype("float32")
