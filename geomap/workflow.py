@@ -169,10 +169,38 @@ def input_records(paths: Sequence[Path]) -> list[dict]:
     """Path, size and SHA-256 of each input file, for the report.
 
     For a GDAL name (``/vsizip/maps.zip/tmi.tif``, ``netcdf:survey.nc:tmi``) the size and hash
-    are those of the file it points into.
+    are those of the file it points into. The other files of a dataset (an ER Mapper grid's
+    data beside its ``.ers`` header, a ``.prj``, a Shapefile's ``.dbf``) are listed under
+    ``side_files``, the same way.
     """
-    files = [(str(p), source_file(Path(p)) or Path(p)) for p in paths]
-    return [{"path": p, "bytes": f.stat().st_size, "sha256": sha256(f)} for p, f in files]
+    records = []
+    for p in paths:
+        main = source_file(Path(p)) or Path(p)
+        record = {"path": str(p), "bytes": main.stat().st_size, "sha256": sha256(main)}
+        side = [f for f in _dataset_files(main) if f != main]
+        if side:
+            record["side_files"] = [
+                {"path": str(f), "bytes": f.stat().st_size, "sha256": sha256(f)} for f in side
+            ]
+        records.append(record)
+    return records
+
+
+#: The files of a Shapefile beside its .shp.
+_SHAPEFILE_PARTS = (".shx", ".dbf", ".prj", ".cpg")
+
+
+def _dataset_files(path: Path) -> list[Path]:
+    """The files GDAL reads for the dataset at ``path`` (a Shapefile: its parts), on disk."""
+    if path.suffix.lower() == ".shp":
+        files = [path.with_suffix(ext) for ext in _SHAPEFILE_PARTS]
+    else:
+        try:
+            with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="NO"), rasterio.open(path) as src:
+                files = [Path(f) for f in src.files]
+        except (rasterio.errors.RasterioError, OSError):
+            return []
+    return [f for f in files if f.is_file()]
 
 
 def feature_groups(recipe: FeatureRecipe) -> list[int]:

@@ -14,7 +14,7 @@ from geomap.apply import predict
 from geomap.errors import ModelError, OutputExistsError
 from geomap.export import OUTPUT_NAMES, load_model
 from geomap.predict import uncertainty
-from geomap.workflow import RunConfig, run
+from geomap.workflow import RunConfig, input_records, run
 
 
 @pytest.fixture
@@ -223,6 +223,28 @@ def test_report_has_both_validations_and_configuration(result):
     assert len(saved["inputs"]["rasters"][0]["sha256"]) == 64
     assert saved["grid"]["width"] == 160
     assert sum(saved["importance"]["features"].values()) == pytest.approx(1.0)
+
+
+def test_the_report_hashes_every_file_of_a_dataset(tmp_path):
+    """An ER Mapper grid's values are in a data file beside its .ers header, which alone was
+    hashed (609 bytes); a Shapefile's attributes are in its .dbf."""
+    profile = {
+        "driver": "ERS", "width": 8, "height": 8, "count": 1, "dtype": "float32",
+        "crs": "EPSG:28350", "transform": Affine(30, 0, 385000, 0, -30, 6470000),
+    }  # fmt: skip
+    with rasterio.open(tmp_path / "K.ers", "w", **profile) as dst:
+        dst.write(np.ones((1, 8, 8), "float32"))
+    gpd.GeoDataFrame(
+        {"lithology": ["granite"]}, geometry=[Point(385100, 6469900)], crs="EPSG:28350"
+    ).to_file(tmp_path / "obs.shp")
+    grid, labels = input_records([tmp_path / "K.ers", tmp_path / "obs.shp"])
+    (data,) = grid["side_files"]
+    assert data["path"] == str(tmp_path / "K") and data["bytes"] == 8 * 8 * 4
+    assert {Path(f["path"]).suffix for f in labels["side_files"]} >= {".dbf", ".shx", ".prj"}
+    with rasterio.open(tmp_path / "K.ers", "r+") as dst:
+        dst.write(np.zeros((1, 8, 8), "float32"))  # other values, the same header
+    again = input_records([tmp_path / "K.ers"])[0]
+    assert again["sha256"] == grid["sha256"] and again["side_files"][0]["sha256"] != data["sha256"]
 
 
 def test_map_is_close_to_the_truth(result, demo_scene):
