@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import streamlit as st
 
-from geomap.trust import reduced_input_words
+from geomap.trust import outside_aoa_words, reduced_input_words
 
 _ROWS = ["overall_accuracy", "balanced_accuracy", "macro_f1", "kappa"]
 SOM_PLOTS = {
@@ -41,11 +41,11 @@ def trust(report: dict) -> None:
     if not estimate or estimate["overall_accuracy"] is None:
         return
     sites = report.get("suggested_samples", {}).get("n_written", 0)
-    reduced = reduced_input_words(estimate)
+    more = " ".join(w for w in (outside_aoa_words(estimate), reduced_input_words(estimate)) if w)
     st.info(
         f"Expected accuracy of the whole map: **{estimate['overall_accuracy']:.2f}** (calibrated "
         f"on the spatial CV, pixel by pixel); **{100 * estimate['aoa_fraction']:.0f}%** of the "
-        f"map lies inside the area of applicability.{f' {reduced}' if reduced else ''} {sites} "
+        f"map lies inside the area of applicability.{f' {more}' if more else ''} {sites} "
         "suggested field sites are on the Map page and in the Export files.",
         icon=":material/verified:",
     )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-from geomap.trust import reduced_input_words
+from geomap.trust import outside_aoa_words, reduced_input_words
 
 #: What each output file holds, for the page's file list (and the app's Export page).
 FILE_NOTES = {
@@ -229,9 +229,9 @@ def _trust(report: dict, folder: Path) -> str:
             f"(<code>expected_accuracy.tif</code>); {100 * estimate['aoa_fraction']:.1f}% of the "
             "pixels lie inside the area of applicability (<code>applicability.tif</code>)."
         )
-        reduced = reduced_input_words(estimate)
-        if reduced:
-            lines.append(escape(reduced))
+        for words in (outside_aoa_words(estimate), reduced_input_words(estimate)):
+            if words:
+                lines.append(escape(words))
     applicability = report.get("applicability") or {}
     reference, training = (
         applicability.get("reference_samples"),

@@ -289,6 +289,29 @@ def reduced_input_words(estimate: dict) -> str | None:
     )
 
 
+#: Share of a map outside the area of applicability from which the figures say what it means.
+OUTSIDE_AOA_TOLD = 0.2
+
+
+def outside_aoa_words(estimate: dict) -> str | None:
+    """A sentence when :data:`OUTSIDE_AOA_TOLD` of the map or more lies outside the AOA.
+
+    A legacy map's patch in one corner left 42% of the sheet outside it, and two of the
+    sheet's units were in no observation: the map names every pixel after an observed unit,
+    and the expected accuracy of the whole map (0.89) stood against a true 0.71.
+    """
+    inside = estimate.get("aoa_fraction")
+    if inside is None or 1 - inside < OUTSIDE_AOA_TOLD:
+        return None
+    return (
+        f"{1 - inside:.0%} of the map lies outside the area of applicability, where the inputs "
+        "are unlike every observation's: units that no observation holds may lie there, and "
+        "the map cannot show them (it names each pixel after an observed unit), so the expected "
+        "accuracy there, learnt where the inputs are alike, may be too high. Observations there "
+        "are the remedy (applicability.tif shows where)."
+    )
+
+
 @dataclass
 class AccuracyTally:
     """Map-wide expected accuracy, added up window by window.

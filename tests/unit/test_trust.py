@@ -1,5 +1,6 @@
 """The applicability layers, accuracy estimate and suggested sites streamed beside the map."""
 
+import html
 import json
 
 import geopandas as gpd
@@ -13,7 +14,13 @@ from geomap.apply import predict, suggest
 from geomap.cli import main
 from geomap.errors import InputDataError, ModelError, OutputExistsError
 from geomap.features import FeatureRecipe
-from geomap.trust import REDUCED_SHARE_TOLD, AccuracyTally, SiteRequest, reduced_input_words
+from geomap.trust import (
+    REDUCED_SHARE_TOLD,
+    AccuracyTally,
+    SiteRequest,
+    outside_aoa_words,
+    reduced_input_words,
+)
 from geomap.workflow import RunConfig, run, simulated_outages
 
 
@@ -341,6 +348,23 @@ def test_accuracy_tally_adds_up_windows():
     assert out["mapped_pixels"] == 4
     assert out["reduced_input_fraction"] == 0 and out["reduced_input_accuracy"] is None
     assert reduced_input_words(out) is None
+
+
+def test_a_map_mostly_beyond_its_observations_says_units_may_be_missing(
+    mapped, demo_scene, tmp_path, capsys
+):
+    """The legacy map's patch alone: two of the six units are in no observation, and the
+    expected accuracy of the whole map (0.87) stood against a true 0.77 without a word."""
+    argv = ["run", "--labels", str(demo_scene.polygons_gpkg), "--label-column", "lithology"]
+    argv += ["--out", str(tmp_path / "patch"), "--trees", "20", "--suggest", "1"]
+    assert main([*argv, *(a for r in demo_scene.rasters for a in ("--raster", str(r)))]) == 0
+    report = json.loads((tmp_path / "patch" / "report.json").read_text())
+    words = outside_aoa_words(report["map_accuracy_estimate"])
+    outside = 1 - report["map_accuracy_estimate"]["aoa_fraction"]
+    assert words.startswith(f"{outside:.0%} of the map lies outside the area of applicability")
+    assert words in capsys.readouterr().err
+    assert html.escape(words) in (tmp_path / "patch" / "report.html").read_text()
+    assert outside_aoa_words(mapped[1]["map_accuracy_estimate"]) is None  # 97% inside
 
 
 def test_accuracy_tally_tells_pixels_with_an_input_missing_apart():
