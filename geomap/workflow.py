@@ -244,7 +244,7 @@ def source_gap_notes(
     """
     source = np.asarray(recipe.band_source)
     raw = X[:, : len(source)]
-    notes = []
+    hits: dict[tuple, list[str]] = {}  # the rasters of one gap (a scene's band files) together
     for s, src in enumerate(stack.sources):
         lost = np.isnan(raw[:, source == s]).all(axis=1)
         hit = []
@@ -254,12 +254,18 @@ def source_gap_notes(
             if n_lost >= 2 and n_lost / mine.sum() >= GAP_SHARE:
                 hit.append(f"'{unit}' {n_lost} of {int(mine.sum())}")
         if hit:
-            notes.append(
-                f"Observations '{name}': '{src.path.name}' has no data on many samples of some "
-                f"units ({', '.join(hit)}), so the model learns their look in it from the "
-                "others alone. Add observations of them where it has data, or check its nodata "
-                "value."
-            )
+            hits.setdefault(tuple(hit), []).append(src.path.name)
+    notes = []
+    for hit, files in hits.items():
+        one, listed = len(files) == 1, ", ".join(f"'{f}'" for f in files)
+        notes.append(
+            f"Observations '{name}': {'' if one else 'rasters '}"
+            f"{listed} {'has' if one else 'have'} no data on many "
+            f"samples of some units ({', '.join(hit)}), so the model learns their look in "
+            f"{'it' if one else 'them'} from the others alone. Add observations of them where "
+            f"{'it has' if one else 'they have'} data, or check {'its' if one else 'their'} "
+            "nodata value."
+        )
     return notes
 
 

@@ -606,3 +606,11 @@ def test_a_unit_that_loses_a_raster_on_many_of_its_samples_is_named():
     assert "('alluvium' 3 of 10)" in note and "granite" not in note
     X[2, :2] = 1.0  # two of ten: under a quarter
     assert source_gap_notes(X, labels, recipe, stack, "field.gpkg") == []
+    X[2, :2] = np.nan  # a scene as one file per band: one note for its files, not one each
+    scene = SimpleNamespace(band_source=(0, 1, 2))
+    stack.sources = [SimpleNamespace(path=Path(f"{b}.tif")) for b in ("B02", "B03", "k")]
+    (note,) = source_gap_notes(X, labels, scene, stack, "field.gpkg")
+    assert note.startswith(
+        "Observations 'field.gpkg': rasters 'B02.tif', 'B03.tif' have no data on many samples "
+        "of some units ('alluvium' 3 of 10), so the model learns their look in them from"
+    )
