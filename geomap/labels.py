@@ -562,23 +562,34 @@ def _class_name(value) -> str:
 
 
 def lookalike_notes(names: Sequence[str], path: Path) -> list[str]:
-    """Warnings on class names that differ only in capitals or spaces ("Granite", "granite")."""
+    """Warnings on class names that differ only in capitals, spaces or a question mark.
+
+    "Granite" and "granite"; "basalt?", a field geologist's uncertain identification, and
+    "basalt".
+    """
     groups: dict[str, list[str]] = {}
     for name in class_order([str(n) for n in names]):
-        groups.setdefault(" ".join(name.split()).casefold(), []).append(name)
+        groups.setdefault(" ".join(name.rstrip(" ?").split()).casefold(), []).append(name)
     alike = [g for g in groups.values() if len(g) > 1]
     if not alike:
         return []
     rows = []
-    for same in alike:
-        one = min(same, key=lambda n: sum(c.isupper() for c in n))  # "granite" over "GRANITE"
+    for same in alike:  # "granite" over "GRANITE", and over "granite?"
+        one = min(same, key=lambda n: (n.rstrip().endswith("?"), sum(c.isupper() for c in n)))
         rows += [f"'{n},{one}'" for n in same]
     listed = "; ".join(", ".join(repr(n) for n in same) for same in alike)
+    doubt = any(n.rstrip().endswith("?") for same in alike for n in same)
     return [
-        f"Classes that differ only in capitals or spaces in '{path.name}' ({listed}) are mapped "
-        "as different classes. If each group is one unit, write it one way in the file, or give "
-        "a legend CSV (--legend; the app's legend box) that names them alike: a header "
-        f"'value,name', then the rows {' '.join(rows)}."
+        f"Classes that differ only in capitals, spaces{' or a question mark' * doubt} in "
+        f"'{path.name}' ({listed}) are mapped as different classes. If each group is one unit, "
+        "write it one way in the file, or give a legend CSV (--legend; the app's legend box) "
+        f"that names them alike: a header 'value,name', then the rows {' '.join(rows)}."
+        + (
+            " A name ending in '?' is an uncertain identification: so named, it counts as the "
+            "unit; left a class of its own, it is mapped as one."
+            if doubt
+            else ""
+        )
     ]
 
 

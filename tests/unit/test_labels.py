@@ -313,6 +313,9 @@ def test_class_names_that_differ_in_capitals_or_spaces_are_flagged(tmp_path):
         "'old red,old red'."
     )
     assert lookalike_notes(["granite", "basalt"], tmp_path) == []
+    (note,) = lookalike_notes(["basalt?", "basalt", "shale"], tmp_path)  # an uncertain call
+    assert "in capitals, spaces or a question mark in" in note and "('basalt', 'basalt?')" in note
+    assert "the rows 'basalt,basalt' 'basalt?,basalt'. A name ending in '?' is an" in note
 
 
 def test_observations_off_the_rasters_or_on_nodata_are_reported(tmp_path, stack):
