@@ -319,7 +319,7 @@ def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
             f"Labels '{path}': {len(bad)} rows have empty or non-numeric coordinates in "
             f"'{lower[pair[0]]}'/'{lower[pair[1]]}' (lines {rows}; the first reads {seen}). "
             "Write each coordinate as one decimal number (a decimal point or comma, no thousands "
-            "separators, no degrees-minutes-seconds), or remove those rows."
+            "separators) or as degrees, minutes and seconds (31°57'08\"S), or remove those rows."
         )
     if crs is None:
         if pair[0] not in _GEOGRAPHIC:
@@ -354,12 +354,43 @@ def _record_lines(path: Path, encoding: str, sep: str, n_rows: int) -> pd.Index:
 
 
 def _decimals(column: pd.Series) -> pd.Series:
-    """Numbers of a coordinate column, written with a decimal point or a decimal comma."""
-    if not pd.api.types.is_numeric_dtype(column):
-        text = column.astype(str).str.strip()
-        if text.str.fullmatch(r"-?\d+,\d*").any() and not text.str.contains(r"\.").any():
-            column = text.str.replace(",", ".", regex=False)
-    return pd.to_numeric(column, errors="coerce")
+    """Numbers of a coordinate column: decimals (a decimal point or comma) or DMS text.
+
+    Degrees, minutes and seconds as a field book or GPS writes them (31°57'08"S, 115 51 04.9 E,
+    S31°57.142') are read as decimal degrees.
+    """
+    if pd.api.types.is_numeric_dtype(column):
+        return pd.to_numeric(column, errors="coerce")
+    text = column.astype(str).str.strip()
+    if text.str.fullmatch(r"-?\d+,\d*").any() and not text.str.contains(r"\.").any():
+        text = text.str.replace(",", ".", regex=False)
+    out = pd.to_numeric(text, errors="coerce")
+    missing = out.isna() & column.notna()
+    return out.where(~missing, text[missing].map(_dms))
+
+
+#: Characters besides digits that degrees, minutes and seconds are written with.
+_DMS_MARKS = re.compile(r"[°º˚d:'′m\"″s\s]+", re.I)
+
+
+def _dms(text: str) -> float:
+    """Decimal degrees of a DMS text (31°57'08.5"S, E115 51 4); NaN if it is not one."""
+    match = re.fullmatch(r"\s*([NSEW])?\s*(-?)(.*?)\s*([NSEW])?\s*", text, re.I)
+    if match is None or (match.group(1) and match.group(4)):
+        return np.nan
+    body = match.group(3).replace(",", ".")
+    numbers = re.findall(r"\d+(?:\.\d+)?", body)
+    marks = re.sub(r"\d+(?:\.\d+)?", " ", body)
+    if not 1 <= len(numbers) <= 3 or _DMS_MARKS.sub("", marks):
+        return np.nan
+    if len(numbers) == 1 and not (match.group(1) or match.group(4)) and "°" not in body:
+        return np.nan  # a plain number was read as one already: this is something else
+    parts = [float(n) for n in numbers] + [0.0] * (3 - len(numbers))
+    if parts[1] >= 60 or parts[2] >= 60:
+        return np.nan
+    value = parts[0] + parts[1] / 60 + parts[2] / 3600
+    hemisphere = (match.group(1) or match.group(4) or "").upper()
+    return -value if match.group(2) or hemisphere in ("S", "W") else value
 
 
 def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:

@@ -531,7 +531,33 @@ def test_csv_with_unreadable_coordinates_names_the_lines(tmp_path):
     message = str(info.value)
     assert "2 rows have empty or non-numeric coordinates in 'lon'/'lat' (lines 3, 4;" in message
     assert "the first reads '5.192.876,6', '47,2'" in message  # the blank rows are not counted
-    assert "no thousands separators, no degrees-minutes-seconds" in message
+    assert "no thousands separators) or as degrees, minutes and seconds" in message
+
+
+def test_csv_coordinates_in_degrees_minutes_and_seconds_are_read(tmp_path):
+    """A field book's DMS, as a GPS or a geologist writes it; before, refused as non-numeric."""
+    p = tmp_path / "stations.csv"
+    p.write_text(
+        "Station;Lat;Long;Lithology\n"
+        "GM-1;31°57'08\"S;115°51'04,92\"E;granite\n"  # a decimal comma in the seconds
+        "GM-2;31 57 08.5 S;115 51 05 E;basalt\n"
+        "GM-3;S31°57.142';E115°51.082';shale\n"
+        "GM-4;-31.952;115.851;shale\n",  # decimal degrees beside them
+        encoding="utf-8",
+    )
+    frame = read_labels(p, "Lithology")
+    np.testing.assert_allclose(
+        np.column_stack([frame.geometry.x, frame.geometry.y]),
+        [
+            [115 + 51 / 60 + 4.92 / 3600, -(31 + 57 / 60 + 8 / 3600)],
+            [115 + 51 / 60 + 5 / 3600, -(31 + 57 / 60 + 8.5 / 3600)],
+            [115 + 51.082 / 60, -(31 + 57.142 / 60)],
+            [115.851, -31.952],
+        ],
+    )
+    p.write_text("Lat;Long;Lithology\n31°61'08\"S;115°51'04\"E;granite\n", encoding="utf-8")
+    with pytest.raises(LabelError, match="non-numeric coordinates"):  # 61 minutes
+        read_labels(p, "Lithology")
 
 
 def test_csv_of_degrees_in_x_y_columns_is_told_its_likely_crs(tmp_path):
