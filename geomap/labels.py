@@ -59,7 +59,7 @@ SITE_COLUMNS = (
 #: With this many points or more, a column with a different value at nearly every point is
 #: taken for an identifier, not a class.
 IDENTIFIER_POINTS = 20
-VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip")
+VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip", ".kml", ".kmz")
 
 
 def read_labels(
@@ -169,7 +169,7 @@ def _read_any(
         return _read_vector(path, layer or _choose_layer(path, column), crs)
     raise LabelError(
         f"Labels '{path}': the format '{suffix or path.name}' is not supported. Give a "
-        "GeoPackage, GeoJSON, Shapefile (.shp or zipped) or CSV "
+        "GeoPackage, GeoJSON, Shapefile (.shp or zipped), KML or CSV "
         f"({', '.join(VECTOR_SUFFIXES)}, .csv)."
     )
 
@@ -592,12 +592,27 @@ def _class_name(value) -> str:
     return str(value).strip()
 
 
-def lookalike_notes(names: Sequence[str], path: Path) -> list[str]:
-    """Warnings on class names that differ only in capitals, spaces or a question mark.
+def class_name_notes(names: Sequence[str], path: Path) -> list[str]:
+    """Warnings on class names that hold HTML markup or differ only in capitals, spaces or '?'.
 
-    "Granite" and "granite"; "basalt?", a field geologist's uncertain identification, and
-    "basalt".
+    "Granite" and "granite"; "basalt?", an uncertain identification, and "basalt". Google
+    Earth's KML keeps a placemark's text as HTML ("Rock type: Granite<br>fresh"): such a
+    column is a description, not the unit.
     """
+    marked = [str(n) for n in names if re.search(r"<\s*/?\s*[a-z][^>]*>", str(n), re.I)]
+    notes = (
+        [
+            f"{len(marked)} of the {len(names)} classes in '{path.name}' hold HTML markup (e.g. "
+            f"'{marked[0]}'): the column is a description, as Google Earth writes one, not a "
+            "unit name. Choose the column that holds the unit, or write the unit alone in it."
+        ]
+        if marked
+        else []
+    )
+    return notes + _lookalike_notes(names, path)
+
+
+def _lookalike_notes(names: Sequence[str], path: Path) -> list[str]:
     groups: dict[str, list[str]] = {}
     for name in class_order([str(n) for n in names]):
         groups.setdefault(" ".join(name.rstrip(" ?").split()).casefold(), []).append(name)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomap.labels import check_class_count, class_order, few_sample_notes, lookalike_notes
+from geomap.labels import check_class_count, class_name_notes, class_order, few_sample_notes
 from geomap.legend import read_named
 from geomap.placement import placement_notes, sample_labels
 from geomap.stack import RasterStack
@@ -64,4 +64,4 @@ def _sample_warnings(path: Path, placed: dict, per_class: dict) -> list[str]:
             "needs at least two. Add observations of other rock types or pick another column."
         )
     notes += few_sample_notes(per_class)
-    return notes + lookalike_notes(list(per_class), path) + placement_notes(path, placed)
+    return notes + class_name_notes(list(per_class), path) + placement_notes(path, placed)

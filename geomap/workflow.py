@@ -36,7 +36,7 @@ from geomap.export import (
     write_qml,
 )
 from geomap.features import FeatureRecipe
-from geomap.labels import check_class_count, class_order, few_sample_notes, lookalike_notes
+from geomap.labels import check_class_count, class_name_notes, class_order, few_sample_notes
 from geomap.legend import Legend, read_named
 from geomap.models import LithologyForest
 from geomap.placement import Samples, extract_features, placement_notes, sample_labels
@@ -309,7 +309,7 @@ def encode_classes(
     unique, inverse = np.unique(labels, return_inverse=True)
     codes = np.array([names.index(u) for u in unique])[inverse.ravel()]
     counts = np.bincount(codes, minlength=len(names))
-    notes = lookalike_notes(names, labels_path) + few_sample_notes(
+    notes = class_name_notes(names, labels_path) + few_sample_notes(
         dict(zip(names, counts.tolist()))
     )
     return names, codes, notes

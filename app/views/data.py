@@ -59,7 +59,7 @@ with right:
         on_change=_uploaded,
         args=("labels", "label_file"),
         help="GeoPackage, GeoJSON, a zipped Shapefile (.shp with its .dbf, .shx and .prj in one "
-        ".zip) or CSV with x/y, easting/northing or lon/lat columns.",
+        ".zip), KML from Google Earth or CSV with x/y, easting/northing or lon/lat columns.",
     )
     legend_file = st.file_uploader(
         "Legend (optional)",

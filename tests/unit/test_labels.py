@@ -12,7 +12,7 @@ from shapely.geometry import LineString, MultiPoint, Point, box
 
 from geomap.errors import LabelError, MissingFileError
 from geomap.features import FeatureRecipe
-from geomap.labels import class_order, label_columns, lookalike_notes, read_labels
+from geomap.labels import class_name_notes, class_order, label_columns, read_labels
 from geomap.placement import extract_features, placement_notes, sample_labels
 from geomap.stack import RasterStack
 
@@ -304,16 +304,33 @@ def test_csv_observations_are_named_by_their_line_and_their_ids_as_written(tmp_p
         read_labels(csv_path, "rock")
 
 
+def test_google_earth_kml_is_read_and_a_description_column_told(tmp_path, stack):
+    """Placemarks named by station, their rock type in the HTML description Google Earth keeps."""
+    frame = points(4).to_crs("EPSG:4326")
+    frame["Name"] = ["GM-1", "GM-2", "GM-3", "GM-4"]
+    frame["Description"] = [f"Rock type: {r}<br>Outcrop, fresh" for r in frame["lithology"]]
+    p = tmp_path / "field_stations_2024.kml"
+    frame[["Name", "Description", "lithology", "geometry"]].to_file(p, driver="KML")
+    labels = read_labels(p, "lithology")
+    assert list(labels["label"]) == list(frame["lithology"]) and labels.crs.to_epsg() == 4326
+    assert sample_labels(labels, stack.grid).counts["points"] == 4
+    described = read_labels(p, "description")  # as GDAL names it
+    (note,) = class_name_notes(sorted(set(described["label"])), p)
+    assert note.startswith(
+        "2 of the 2 classes in 'field_stations_2024.kml' hold HTML markup (e.g. 'Rock type: basalt"
+    )
+
+
 def test_class_names_that_differ_in_capitals_or_spaces_are_flagged(tmp_path):
     names = np.array(["Granite", "granite", "basalt", "Old  Red", "old red"])  # numpy strings
-    (note,) = lookalike_notes(names, tmp_path)  # one note, one legend for every group
+    (note,) = class_name_notes(names, tmp_path)  # one note, one legend for every group
     assert "('Granite', 'granite'; 'Old  Red', 'old red')" in note
     assert note.endswith(
         "'value,name', then the rows 'Granite,granite' 'granite,granite' 'Old  Red,old red' "
         "'old red,old red'."
     )
-    assert lookalike_notes(["granite", "basalt"], tmp_path) == []
-    (note,) = lookalike_notes(["basalt?", "basalt", "shale"], tmp_path)  # an uncertain call
+    assert class_name_notes(["granite", "basalt"], tmp_path) == []
+    (note,) = class_name_notes(["basalt?", "basalt", "shale"], tmp_path)  # an uncertain call
     assert "in capitals, spaces or a question mark in" in note and "('basalt', 'basalt?')" in note
     assert "the rows 'basalt,basalt' 'basalt?,basalt'. A name ending in '?' is an" in note
 
