@@ -340,6 +340,7 @@ _CONTROLS = (
     (r"\(--label-layer on the command line\)", "(in the box 'Layer holding the observations')"),
     (r"--label-layer", "the box 'Layer holding the observations'"),
     (r"Give the CRS it is in with --crs \([^)]*\), or export", "Export"),  # no such box
+    (r"if so, --crs (\S+)\.", r"if so, export it with \1 as its CRS."),
     (r"--legend", "the 'Legend' upload"),
     (r"pass --nodata '([^']+)'", r"enter \1 in the box '{nodata}'"),  # a name with spaces
     (r"pass --nodata (\S+)", r"enter \1 in the box '{nodata}'"),

@@ -18,6 +18,14 @@ class RasterError(InputDataError):
     """A raster cannot be read or does not fit the stack."""
 
 
+class NoCRSError(RasterError):
+    """A georeferenced raster states no CRS; ``bounds`` are its corners as numbers."""
+
+    def __init__(self, message: str, bounds: tuple[float, float, float, float]) -> None:
+        super().__init__(message)
+        self.bounds = bounds
+
+
 class LabelError(InputDataError):
     """Ground-truth observations cannot be used as they are."""
 

@@ -29,7 +29,7 @@ from rasterio.errors import (
     RasterioIOError,
 )
 
-from geomap.errors import InputDataError, MissingFileError, RasterError
+from geomap.errors import InputDataError, MissingFileError, NoCRSError, RasterError
 
 #: Longest side, in pixels, of the decimated read used to check a source when it is opened.
 _CHECK_SIZE = 256
@@ -397,12 +397,11 @@ def _check_readable(path: Path, src: rasterio.DatasetReader, assume_crs) -> None
             "Warp it onto a map grid first, e.g. `gdalwarp IN OUT` (it uses the GCPs).",
         )
     if src.crs is None and assume_crs is None:
-        raise raster_error(
-            path,
-            "it has no coordinate reference system.",
-            "Give the CRS it is in with --crs (e.g. --crs EPSG:32633; the map is then made "
-            "in that CRS too), or export it with its CRS (in QGIS: set the layer's CRS, then "
-            "Export > Save As).",
+        raise NoCRSError(
+            f"Raster '{path}': it has no coordinate reference system (a grid saved without its "
+            ".prj). Give the CRS it is in with --crs (the map is then made in that CRS too), "
+            "or export it with its CRS (in QGIS: set the layer's CRS, then Export > Save As).",
+            tuple(src.bounds),
         )
     if src.transform == Affine.identity():
         raise raster_error(

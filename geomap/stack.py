@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import pyproj
 import rasterio
 from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
@@ -21,7 +22,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform
 from rasterio.windows import Window
 
-from geomap.errors import RasterError
+from geomap.errors import NoCRSError, RasterError
 from geomap.features import quality_word
 from geomap.grid import Grid, choose_grid, footprint_in, res_in
 from geomap.sources import (
@@ -135,10 +136,16 @@ class RasterStack:
         if not paths:
             raise RasterError("No raster given; pass at least one with --raster.")
         named = nodata_values(paths, None, raster_nodata)
-        sources = [
-            inspect_raster(p, nodata if v is None else v, assume_crs=crs, plain=v is None)
-            for p, v in zip(paths, named)
-        ]
+        sources, lacking = [], []
+        for p, v in zip(paths, named):
+            try:
+                sources.append(
+                    inspect_raster(p, nodata if v is None else v, assume_crs=crs, plain=v is None)
+                )
+            except NoCRSError as error:  # the others' CRSs may tell which it is in
+                lacking.append(error)
+        if lacking:
+            raise NoCRSError(_crs_hint(lacking[0], sources), lacking[0].bounds)
         if grid is None:
             grid = choose_grid(sources, crs=crs, resolution=resolution, origin=origin)
         stack = cls(sources, grid)
@@ -502,6 +509,33 @@ class PartialStack:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _crs_hint(error: NoCRSError, sources: Sequence[Source]) -> str:
+    """The message of a raster with no CRS, with the CRS of the rasters its corners fall on."""
+    left, bottom, right, top = error.bounds
+    on = [
+        s
+        for s in sources
+        if left < s.bounds[2] and right > s.bounds[0] and bottom < s.bounds[3] and top > s.bounds[1]
+    ]
+    where = ", ".join(
+        f"{axis} {_coordinate(a)} to {_coordinate(b)}"
+        for axis, a, b in (("x", left, right), ("y", bottom, top))
+    )
+    if not on:
+        return f"{error} Its corners read {where}."
+    first = on[0]
+    name = pyproj.CRS.from_user_input(first.crs.to_wkt()).name
+    return (
+        f"{error} Its corners ({where}) fall on '{first.path.name}' read in that raster's CRS, "
+        f"{first.crs.to_string()} ({name}): it is likely in that CRS, or another of the same "
+        f"zone; if so, --crs {first.crs.to_string()}."
+    )
+
+
+def _coordinate(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.6g}"
 
 
 def _quality_notes(sources: Sequence[Source]) -> list[str]:

@@ -105,6 +105,13 @@ def test_messages_name_the_apps_controls_not_command_line_options():
         ("(in QGIS: Raster > Miscellaneous > Merge; or gdalbuildvrt mosaic.vrt a.tif 'b c.tif', "
          "and give mosaic.vrt); else",
          "(in QGIS: Raster > Miscellaneous > Merge, then upload the merged GeoTIFF); else"),
+        ("Give the CRS it is in with --crs (the map is then made in that CRS too), or export "
+         "it with its CRS (...). Its corners (...) fall on 'K.ers' read in that raster's CRS, "
+         "EPSG:28350 (MGA50): it is likely in that CRS, or another of the same zone; if so, "
+         "--crs EPSG:28350.",
+         "Export it with its CRS (...). Its corners (...) fall on 'K.ers' read in that raster's "
+         "CRS, EPSG:28350 (MGA50): it is likely in that CRS, or another of the same zone; if so, "
+         "export it with EPSG:28350 as its CRS."),
     ]:  # fmt: skip
         assert session.user_message(core, None) == app
 

@@ -133,6 +133,18 @@ def test_raster_without_crs(raster_factory):
     p = raster_factory("nocrs.tif", ramp(10, 10), crs=None)
     with pytest.raises(RasterError, match="no coordinate reference system"):
         inspect_raster(p)
+    # beside rasters with one: the CRS in which its corners fall on them (a .asc without .prj)
+    k = raster_factory("K.tif", ramp(10, 10))
+    with pytest.raises(RasterError) as info:
+        RasterStack.open([k, p])
+    assert str(info.value).endswith(
+        "Its corners (x 500,000 to 500,300, y 5,199,700 to 5,200,000) fall on 'K.tif' read in "
+        "that raster's CRS, EPSG:32633 (WGS 84 / UTM zone 33N): it is likely in that CRS, or "
+        "another of the same zone; if so, --crs EPSG:32633."
+    )
+    far = raster_factory("far.tif", ramp(10, 10), crs=None, transform=Affine(1, 0, 0, 0, -1, 10))
+    with pytest.raises(RasterError, match=r"Its corners read x 0 to 10, y 0 to 10\.$"):
+        RasterStack.open([k, far])
 
 
 def test_all_nan_band(raster_factory):
