@@ -82,7 +82,7 @@ def observations_to_check(
     best = np.argmax(filled, axis=1)
     p_own = filled[np.arange(len(y)), y]
     listed = held & (samples.kind == "point") & (best != y) & (p_own < P_OBSERVED_MAX)
-    listed &= ~little_seen(y, folds)
+    listed &= ~little_seen(y, folds, samples.weight)
     idx = np.flatnonzero(listed)
     p_observed, p_other = proba[idx, y[idx]], proba[idx, best[idx]]
     order = np.argsort(-(p_other - p_observed), kind="stable")

@@ -157,6 +157,7 @@ def cross_validate(
     map_xy: np.ndarray,
     X_eval: np.ndarray | None = None,
     outages: Sequence[np.ndarray] = (),
+    sample_weight: np.ndarray | None = None,
     n_folds: int = 5,
     random_state: int | None = 0,
     progress: Callable[[int, int], None] | None = None,
@@ -181,6 +182,9 @@ def cross_validate(
         Each spatial fold's model also predicts its held-out samples with those columns set to
         NaN, as the map predicts pixels where the source has no data:
         ``spatial_outage_oof_proba`` holds one (n, n_classes) array per outage.
+    sample_weight : ndarray (n,), optional
+        What each sample counts for when a fold's model is fitted (scores count every sample
+        once).
     progress : callable, optional
         Called with (models fitted, models in all) before the first fold and after each.
 
@@ -228,7 +232,9 @@ def cross_validate(
     step()
     for name, folds in (("random", random_folds), ("spatial", spatial_folds)):
         lost = outages if name == "spatial" else ()
-        proba, *out_lost = _oof_proba(estimator, X, y, folds, len(class_names), X_eval, lost, step)
+        proba, *out_lost = _oof_proba(
+            estimator, X, y, folds, len(class_names), X_eval, lost, step, sample_weight
+        )
         if lost:
             out["spatial_outage_oof_proba"] = out_lost
         pred = np.argmax(np.nan_to_num(proba, nan=-1), axis=1)
@@ -245,18 +251,19 @@ def cross_validate(
 
 
 def _oof_proba(
-    estimator, X, y, folds, n_classes, X_eval=None, outages=(), step=lambda: None
+    estimator, X, y, folds, n_classes, X_eval=None, outages=(), step=lambda: None, weight=None
 ) -> list[np.ndarray]:
     """Out-of-fold probabilities, then one array per outage (its columns set to NaN).
 
-    ``step()`` is called after each fold.
+    ``step()`` is called after each fold; ``weight`` (optional) is passed to each fit.
     """
     if X_eval is None:
         X_eval = X[:, None, :]
     out = [np.full((len(y), n_classes), np.nan) for _ in range(1 + len(outages))]
     for f in np.unique(folds):
         test = folds == f
-        model = clone(estimator).fit(X[~test], y[~test])
+        fit = {} if weight is None else {"sample_weight": weight[~test]}
+        model = clone(estimator).fit(X[~test], y[~test], **fit)
         for proba, cols in zip(out, [None, *outages]):
             around = X_eval[test]
             if cols is not None:
@@ -336,28 +343,36 @@ def score_by_kind(cv: dict, y: np.ndarray, kind: np.ndarray, labels_name: str) -
     ]
 
 
-def little_seen(y: np.ndarray, folds: np.ndarray) -> np.ndarray:
+def little_seen(y: np.ndarray, folds: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
     """Samples held out by a model trained on less than :data:`SEEN_SHARE` of their unit's.
 
-    ``folds`` is each sample's fold (``cross_validate(...)["spatial_folds"]``).
+    ``folds`` is each sample's fold (``cross_validate(...)["spatial_folds"]``); ``weight`` what
+    each sample counted for in training (default 1 each: a polygon's pixels share its worth).
     """
     y, folds = np.asarray(y), np.asarray(folds)
+    weight = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=float)
     _, fold = np.unique(folds, return_inverse=True)
-    held = np.zeros((fold.max() + 1, y.max() + 1), dtype=int)
-    np.add.at(held, (fold, y), 1)
+    held = np.zeros((fold.max() + 1, y.max() + 1))
+    np.add.at(held, (fold, y), weight)
     total = held.sum(axis=0)
     return total[y] - held[fold, y] < SEEN_SHARE * total[y]
 
 
 def little_seen_notes(
-    cv: dict, y: np.ndarray, class_names: Sequence[str], labels_name: str, checks: bool = True
+    cv: dict,
+    y: np.ndarray,
+    class_names: Sequence[str],
+    labels_name: str,
+    checks: bool = True,
+    weight: np.ndarray | None = None,
 ) -> list[str]:
     """Units the spatial cross-validation could not test.
 
     Most of their samples were held out by models that had seen less than :data:`SEEN_SHARE` of
-    the unit (:func:`little_seen`). ``checks``: the run lists observations to check (a forest's).
+    the unit (:func:`little_seen`, with the samples' training ``weight``). ``checks``: the run
+    lists observations to check (a forest's).
     """
-    flags = little_seen(y, cv["spatial_folds"])
+    flags = little_seen(y, cv["spatial_folds"], weight)
     notes = []
     for code, name in enumerate(class_names):
         mine = y == code

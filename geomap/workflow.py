@@ -473,7 +473,8 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
     if progress is not None:
         progress("fit", 0, 1)
     t0 = time.perf_counter()
-    model = estimator.fit(X, y)
+    weight = None if (samples.weight == 1).all() else samples.weight
+    model = estimator.fit(X, y, sample_weight=weight)
     timings["fit"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     map_xy = _map_sample(stack, config.random_state)
@@ -489,13 +490,14 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
         if config.smooth > 1
         else None,
         outages=outages,
+        sample_weight=weight,
         n_folds=config.cv_folds,
         random_state=config.random_state,
         progress=None if progress is None else partial(progress, "validate"),
     )
     timings["cross_validation"] = time.perf_counter() - t0
     notes += score_by_kind(cv, y, samples.kind, Path(config.labels).name)
-    notes += little_seen_notes(cv, y, names, Path(config.labels).name)
+    notes += little_seen_notes(cv, y, names, Path(config.labels).name, weight=samples.weight)
     release_freed_memory()  # the folds' forests
     t0 = time.perf_counter()
     applicability = Applicability(

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from geomap.errors import ModelError
 from geomap.kernels import group_bits, group_pattern, group_weights
@@ -123,8 +123,11 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
             n_jobs=self.n_jobs,
         )
 
-    def fit(self, X, y) -> LithologyForest:
+    def fit(self, X, y, sample_weight=None) -> LithologyForest:
         """Fit the main forest on the samples that have every feature.
+
+        ``sample_weight`` (default 1 each) is what each sample counts for; with
+        ``class_weight="balanced"`` every class still weighs the same in all, in each forest.
 
         Raises
         ------
@@ -133,6 +136,10 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         """
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype="float32")
         check_classification_targets(y)
+        self.w_train_ = None
+        if sample_weight is not None:  # samples of weight 0 are left out
+            weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+            X, y, self.w_train_ = X[weight > 0], y[weight > 0], weight[weight > 0]
         groups = (
             np.zeros(X.shape[1], int)
             if self.feature_groups is None
@@ -168,7 +175,24 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
                 )
             return None
         y = self.y_train_[rows]
-        return self._forest(len(y), len(np.unique(y))).fit(self.X_train_[rows][:, cols], y)
+        forest = self._forest(len(y), len(np.unique(y)))
+        weight = getattr(self, "w_train_", None)  # None in bundles saved before weights
+        if weight is None:
+            return forest.fit(self.X_train_[rows][:, cols], y)
+        weight = weight[rows]
+        _, inverse = np.unique(y, return_inverse=True)
+        totals = np.bincount(inverse, weights=weight)
+        if self.class_weight is not None:  # sklearn's balancing counts samples, not weights
+            scale = weight.sum() / (len(totals) * totals)
+            weight = weight * scale[inverse]
+            forest.set_params(class_weight=None)
+        else:
+            scale = np.ones(len(totals))
+        # A leaf holds at least half of what one observation of weight 1 counts for (in its
+        # lightest class): grown to single samples, trees gave a pixel that shares a polygon's
+        # worth as full a vote as a field point.
+        forest.set_params(min_weight_fraction_leaf=0.5 * scale.min() / weight.sum())
+        return forest.fit(self.X_train_[rows][:, cols], y, sample_weight=weight)
 
     def _fallback(self, available: tuple) -> RandomForestClassifier | None:
         key = ",".join(map(str, available))

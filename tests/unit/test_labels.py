@@ -6,14 +6,22 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import rasterio
+from affine import Affine
 from rasterio.warp import transform
 from rasterio.windows import Window
 from shapely.geometry import LineString, MultiPoint, Point, box
 
 from geomap.errors import LabelError, MissingFileError
 from geomap.features import FeatureRecipe
+from geomap.grid import Grid
 from geomap.labels import class_name_notes, class_order, label_columns, read_labels
-from geomap.placement import extract_features, placement_notes, sample_labels
+from geomap.placement import (
+    extract_features,
+    observation_weights,
+    placement_notes,
+    sample_labels,
+)
 from geomap.stack import RasterStack
 
 X0, Y0 = 500000.0, 5200000.0  # grid origin of the conftest rasters (30 m pixels)
@@ -50,6 +58,19 @@ def test_multipoints_are_counted_point_by_point(tmp_path, stack):
     assert counts["points_outside_grid"] == 3
     (note,) = placement_notes(p, counts)
     assert note.startswith("3 of 7 points")
+
+
+def test_beside_points_a_polygons_pixels_share_its_worth():
+    """50 points on a 100 x 100 grid: 200 map pixels per point. A 400-pixel polygon counts as
+    3 x 400 / 200 = 6 observations, a 4-pixel one as 1 (at least one), whatever their samples."""
+    grid = Grid(rasterio.crs.CRS.from_epsg(32633), Affine(30, 0, X0, 0, -30, Y0), 100, 100)
+    kind = np.array(["point"] * 50 + ["polygon"] * 130)
+    idx = np.r_[np.arange(50), np.full(120, 50), np.full(10, 51)]
+    area = np.r_[np.zeros(50), 400 * 900.0, 4 * 900.0]
+    weight = observation_weights(kind, idx, area, grid)
+    assert (weight[:50] == 1).all()
+    assert weight[50:170].sum() == pytest.approx(6) and weight[170:].sum() == pytest.approx(1)
+    assert (observation_weights(kind[50:], idx[50:], area, grid) == 1).all()  # polygons alone
 
 
 def test_points_off_the_grid_are_named_and_gps_nulls_told(tmp_path, stack):

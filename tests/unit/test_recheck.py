@@ -27,6 +27,7 @@ def samples_of(kinds: list[str]) -> Samples:
         site_key=np.array([str(i + 1) for i in range(n)]),
         counts={"site_key": "station"},
         xy=np.column_stack([500000.0 + 10 * np.arange(n), 5200000.0 - 10 * np.arange(n)]),
+        weight=np.ones(n),
     )
 
 

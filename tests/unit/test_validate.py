@@ -226,3 +226,14 @@ def test_a_unit_held_out_whole_is_named_as_not_tested():
     assert "listed to check" not in som[0]
     folds[:3] = 1  # five held out by a model that saw three of eight: tested
     assert little_seen_notes(cv, y, ["basalt", "granite", "shale"], "obs.csv") == []
+
+
+def test_a_units_share_seen_is_weighed_as_its_samples_were_in_training():
+    """A polygon's 90 pixels held out with one of ten points: by count the model had seen 9 of
+    100 samples; as trained (the pixels sharing one observation's worth), 9 of 11."""
+    y = np.zeros(100, int)
+    y = np.r_[y, np.ones(20, int)]
+    folds = np.r_[np.zeros(91, int), np.arange(1, 10), np.arange(20) % 5]
+    weight = np.r_[np.full(90, 1 / 90), np.ones(10), np.ones(20)]
+    assert little_seen(y, folds)[:91].all()
+    assert not little_seen(y, folds, weight)[:91].any()

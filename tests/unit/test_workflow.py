@@ -201,6 +201,15 @@ def test_points_and_polygons_in_one_file_are_scored_apart(demo_scene, tmp_path):
     )  # the sentence on which figure to believe says it too
     assert f"On the {kinds['point']['samples']:,} field points alone" in note
     assert f"spatial CV gives {kinds['point']['spatial']:.2f}" in note
+    # in training, the polygons count as observations, not pixel for pixel
+    counts = report["samples"]["counts"]
+    assert counts["polygons"] <= counts["polygon_worth"] < 0.1 * counts["polygon_pixels"]
+    (told,) = [w for w in report["warnings"] if w.startswith("In training, the")]
+    assert told.startswith(
+        f"In training, the {counts['polygons']} polygon(s) of 'observations.gpkg' count as "
+        f"{counts['polygon_worth']:,.0f} observations beside its {counts['points']:,} points, not "
+        f"as their {counts['polygon_pixels']:,} pixels"
+    )
 
 
 def test_report_has_both_validations_and_configuration(result):
