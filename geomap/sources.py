@@ -114,6 +114,10 @@ class Source:
     #: Each band's declared scale and offset: a value means ``stored * scale + offset``
     #: (Landsat Collection 2 reflectance: 2.75e-05 and -0.2); empty when every band is 1 and 0.
     scale_offset: tuple[tuple[float, float], ...] = ()
+    #: What the file declares when ``scale_offset`` was set otherwise: the training input's
+    #: way of reading the same product (``geomap predict``, see
+    #: :func:`geomap.bundles.match_scaling`); None when it is the file's own.
+    declared_scaling: list | None = None
     #: Its first row is the southernmost (an XYZ grid written from south to north): warped, as
     #: its rows run the other way from the grid's.
     south_up: bool = False

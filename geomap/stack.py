@@ -409,6 +409,11 @@ class RasterStack:
                     "dtype": s.dtype,
                     "nodata": s.nodata,
                     "scale_offset": s.scaling,
+                    **(
+                        {"declared_scale_offset": s.declared_scaling}
+                        if s.declared_scaling is not None
+                        else {}
+                    ),
                     "resampling": r,
                 }
                 for s, r in zip(self.sources, self.resampling)
