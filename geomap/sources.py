@@ -107,6 +107,9 @@ class Source:
     #: The value given for it by name (--nodata FILE=VALUE), applied or not: the model keeps it
     #: for this input.
     named_nodata: float | None = None
+    #: The product whose specification makes 0 its fill value, when the file declares none and
+    #: none was given (USGS Landsat Collection 2 Level-2, Sentinel-2): read as no data.
+    nodata_product: str | None = None
     #: Share of its pixels holding the given value where that value lies between the band's
     #: other values (0 nT in a magnetic anomaly grid, not the 0 below a band's reflectances), on
     #: the decimated check read: measurements, perhaps, that the value takes as missing.
@@ -330,6 +333,9 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None, pla
         ) from None
     with src:
         _check_readable(path, src, assume_crs)
+        product = product_fill(path) if src.nodata is None and nodata is None else None
+        if product is not None:
+            nodata = 0.0  # the product's own fill value, as its specification states
         unheld, named = None, None if plain else nodata
         if src.nodata is None and nodata is not None and not _holds(src.dtypes[0], str(nodata)):
             unheld, nodata = nodata, None
@@ -359,8 +365,9 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None, pla
             ignored_nodata=ignored,
             dummy=dummy if src.nodata is None and nodata is None else None,
             unheld_nodata=unheld,
-            nodata_given=src.nodata is None and nodata is not None,
-            nodata_plain=plain and src.nodata is None and nodata is not None,
+            nodata_given=src.nodata is None and nodata is not None and product is None,
+            nodata_plain=plain and src.nodata is None and nodata is not None and product is None,
+            nodata_product=product,
             named_nodata=named,
             given_within=within,
             scale_offset=tuple(scale_offset[i] for i in kept) if scale_offset else (),
@@ -369,6 +376,24 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None, pla
             coverage_transform=transform,
             constant=tuple((kept.index(i), v) for i, v in constant if i in kept),
         )
+
+
+#: File names of products whose specification makes 0 the fill value of every band: USGS
+#: Landsat Collection 2 Level-2 surface reflectance and temperature, Sentinel-2 L1C and L2A band
+#: files. Their 0 is never a measurement.
+_ZERO_FILL_PRODUCTS = (
+    (
+        "USGS Landsat Collection 2 Level-2",
+        re.compile(r"L[CEOT]0\d_L2S[PR]_\d{6}_\d{8}_\d{8}_\d{2}_(T1|T2|RT)_(SR|ST)_B\d{1,2}", re.I),
+    ),
+    ("Sentinel-2", re.compile(r"T\d{2}[A-Z]{3}_\d{8}T\d{6}_B(0\d|1[0-2]|8A)(_\d{2}m)?", re.I)),
+)
+
+
+def product_fill(path: Path) -> str | None:
+    """The product a raster's file name says it is, when that product fills with 0; else None."""
+    stem = raster_stem(path)
+    return next((name for name, pattern in _ZERO_FILL_PRODUCTS if pattern.fullmatch(stem)), None)
 
 
 def _check_readable(path: Path, src: rasterio.DatasetReader, assume_crs) -> None:

@@ -271,6 +271,17 @@ class RasterStack:
             and s.nodata is not None
             and s.named_nodata != s.nodata  # the file's own value wins
         ]
+        products: dict[str, list[str]] = {}
+        for s in self.sources:
+            if s.nodata_product is not None:
+                products.setdefault(s.nodata_product, []).append(s.path.name)
+        notes += [
+            f"{'Raster' if len(names) == 1 else 'Rasters'} "
+            f"{', '.join(repr(n) for n in names)} declare{'s' if len(names) == 1 else ''} no "
+            f"no-data value; named as {product} band files, whose fill value is 0, their 0 is "
+            "read as no data (a no-data value given for a file reads it otherwise)."
+            for product, names in products.items()
+        ]
         notes += [
             f"Raster '{s.path.name}' states no CRS; it is read in {s.crs.to_string()}, the "
             "map's CRS. If it is in another, give its CRS in the file instead (in QGIS: Layer "

@@ -389,13 +389,41 @@ def test_a_quality_band_given_as_a_raster_is_named(raster_factory):
     qa = raster_factory("LC09_L2SP_112075_20240315_20240316_02_T1_QA_PIXEL.TIF", flags)
     red = raster_factory("LC09_L2SP_112075_20240315_20240316_02_T1_SR_B4.TIF", ramp(20, 20))
     with RasterStack.open([red, qa]) as stack:
-        (note,) = stack.notes()
+        (note,) = [n for n in stack.notes() if "quality or mask layer" in n]
     assert note.startswith(
         "Raster 'LC09_L2SP_112075_20240315_20240316_02_T1_QA_PIXEL.TIF' looks like a quality or "
         "mask layer, not a measurement of the ground (its band "
         "'LC09_L2SP_112075_20240315_20240316_02_T1_QA_PIXEL' is named 'qa')"
     )
     assert "Leave it out" in note
+
+
+def test_a_products_fill_value_is_no_data_when_its_file_declares_none(raster_factory):
+    """USGS's Landsat Collection 2 Level-2 GeoTIFFs and Sentinel-2's band files fill with 0 and
+    often declare nothing: used as data, a scene's edge and cloud mask mapped 0.45 right."""
+    data = ramp(20, 20, "uint16") + 7000
+    data[:, :5] = 0
+    landsat = [
+        raster_factory(f"LC09_L2SP_112075_20240315_20240316_02_T1_SR_B{b}.TIF", data)
+        for b in (2, 3)
+    ]
+    s2 = raster_factory("T33TXM_20230612T100031_B02_10m.tif", data)
+    plain = raster_factory("B02.tif", data)  # no product in the name: 0 stays a value
+    with RasterStack.open([*landsat, s2, plain]) as stack:
+        assert [s.nodata for s in stack.sources] == [0.0, 0.0, 0.0, None]
+        assert np.isnan(stack.read(Window(0, 0, 20, 20))[:3, :, :5]).all()
+        notes = stack.notes()
+    assert (
+        "Rasters 'LC09_L2SP_112075_20240315_20240316_02_T1_SR_B2.TIF', "
+        "'LC09_L2SP_112075_20240315_20240316_02_T1_SR_B3.TIF' declare no no-data value; named as "
+        "USGS Landsat Collection 2 Level-2 band files, whose fill value is 0, their 0 is read as "
+        "no data (a no-data value given for a file reads it otherwise)."
+    ) in notes
+    s2_note = "Raster 'T33TXM_20230612T100031_B02_10m.tif' declares no no-data value; named"
+    assert any(n.startswith(s2_note) for n in notes)
+    assert any("'B02.tif'" in n and "--nodata 0" in n for n in notes)  # the undeclared-0 warning
+    with RasterStack.open(landsat, raster_nodata={landsat[0].name: 1}) as stack:
+        assert [s.nodata for s in stack.sources] == [1.0, 0.0]
 
 
 def test_a_float32_survey_dummy_with_decimals_is_found(raster_factory):
