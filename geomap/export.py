@@ -73,6 +73,19 @@ _NAMED_COLOURS = {
     "conglomerate": (215, 145, 60),
     "water": (60, 120, 220),
 }
+#: The same rocks named in French, Spanish, Portuguese or German, by how a word of the name
+#: starts ("Grès rouges", "Arenisca", "Kalkstein"), for :data:`_NAMED_COLOURS`.
+_OTHER_NAMES = {
+    "sandstone": ("grès", "gres", "arenisca", "arenito", "sandstein"),
+    "limestone": ("calcaire", "caliza", "calcário", "calcario", "kalkstein"),
+    "alluvium": ("alluvion", "aluvi"),
+    "shale": ("lutita", "tonschiefer", "argilite", "argillite"),
+    "dolomite": ("dolomie", "dolomía"),
+    "conglomerate": ("conglomérat", "conglomerado", "konglomerat"),
+    "granite": ("granit",),
+    "gneiss": ("gneis",),
+    "quartzite": ("quarzit", "cuarcita", "quartzito"),
+}
 _PALETTE = (
     (228, 26, 28),
     (55, 126, 184),
@@ -107,6 +120,13 @@ def class_colours(
     for name in names:
         lowered = name.lower()
         match = next((c for word, c in _NAMED_COLOURS.items() if word in lowered), None)
+        if match is None:
+            words = re.split(r"\W+", lowered)
+            rock = next(
+                (r for r, starts in _OTHER_NAMES.items() for w in words if w.startswith(starts)),
+                None,
+            )
+            match = _NAMED_COLOURS.get(rock)
         if name in fixed:
             out.append(fixed[name])
         elif match is not None and match not in taken:

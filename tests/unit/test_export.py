@@ -22,6 +22,11 @@ def test_known_rock_names_get_conventional_colours_and_others_a_palette():
     assert colours[0] == (239, 120, 130) and colours[1] == (70, 140, 80)
     assert colours[2] != colours[3]
     assert hex_colour((255, 0, 16)) == "#ff0010"
+    # the same rocks in other languages: "grès" lost sandstone's yellow for the palette's red
+    others = class_colours(["Grès", "Calcaire récifal", "Arenisca roja", "Kalkstein", "progres"])
+    assert others[0] == class_colours(["sandstone"])[0]
+    assert others[1] == class_colours(["limestone"])[0]
+    assert others[4] not in class_colours(["sandstone", "limestone"])
 
 
 def _lab(rgb) -> np.ndarray:
