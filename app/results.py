@@ -46,7 +46,8 @@ def trust(report: dict) -> None:
         f"Expected accuracy of the whole map: **{estimate['overall_accuracy']:.2f}** (calibrated "
         f"on the spatial CV, pixel by pixel); **{100 * estimate['aoa_fraction']:.0f}%** of the "
         f"map lies inside the area of applicability.{f' {more}' if more else ''} {sites} "
-        "suggested field sites are on the Map page and in the Export files.",
+        "suggested field sites are in the Export files and on the Map page (add the layer "
+        "'Suggested field sites' in its box 'Layers').",
         icon=":material/verified:",
     )
 

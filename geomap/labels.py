@@ -543,7 +543,8 @@ def _site_names(
     word = "line" if path.suffix.lower() == ".csv" else "fid"
     numbers = pd.Series([str(i) for i in frame.index], index=frame.index)
     place = f"{word} " + numbers
-    named = _site_column(frame, column)
+    kml = path.suffix.lower() in (".kml", ".kmz")  # its "id" is GDAL's placemark id, not theirs
+    named = _site_column(frame.drop(columns="id") if kml and "id" in frame else frame, column)
     if named is None:
         return {"site": place, "site_key": numbers}, word
     values = frame[named]

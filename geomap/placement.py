@@ -289,12 +289,13 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
     worth, pixels = counts.get("polygon_worth", 0.0), counts.get("polygon_pixels", 0)
     if pixels and worth < pixels:  # beside points: the polygons' pixels share their worth
         notes.append(
-            f"In training, the {counts['polygons']} polygon(s) of '{path.name}' count as "
-            f"{worth:,.0f} observations beside its {counts['points']:,} points, not as their "
-            f"{pixels:,} pixels: a polygon's pixels are one place seen many times. Each counts "
-            f"{POLYGON_WORTH:g} times the points the survey gives, on average, to an area of its "
-            "size (at least one). To train on polygons pixel by pixel, give them in a file of "
-            "their own."
+            f"In training the model, the {counts['polygons']} polygon(s) of '{path.name}' count "
+            f"as {worth:,.0f} observations beside its {counts['points']:,} points, not as their "
+            f"{pixels:,} pixels, since a polygon's pixels are one place seen many times: each "
+            f"polygon counts {POLYGON_WORTH:g} times as many observations as the survey's "
+            "points put, on average, in an area of its size (at least one). The accuracy "
+            "figures still score every pixel and every point once. To train on polygons pixel "
+            "by pixel, give them in a file of their own."
         )
     repeated = counts.get("repeated_rows", {}).get("count", 0)
     if repeated:

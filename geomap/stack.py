@@ -564,7 +564,8 @@ def _quality_notes(sources: Sequence[Source]) -> list[str]:
         band, word = named[0]
         notes.append(
             f"Raster '{s.path.name}' looks like a quality or mask layer, not a measurement of "
-            f"the ground (its band '{band}' is named '{word}'): its values are flags or codes, "
+            f"the ground (its band '{band}' has '{word.upper()}' in its name): its values are "
+            "flags or codes, "
             "which resampling and neighbourhood means mix into numbers that mean nothing, and a "
             "model trained with it needs it on every sheet it maps. Leave it out: geomap reads "
             "each raster's no-data value as its mask (to use the flags, set the pixels they "

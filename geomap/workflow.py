@@ -137,7 +137,7 @@ def input_files(config: RunConfig) -> dict:
     out = {"rasters": input_records(config.rasters)}
     for key in ("labels", "legend"):
         if getattr(config, key) is not None:
-            out[key] = input_records([Path(getattr(config, key))])
+            out[key] = input_records([Path(getattr(config, key))], rasters=False)
     return out
 
 
@@ -165,19 +165,20 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def input_records(paths: Sequence[Path]) -> list[dict]:
+def input_records(paths: Sequence[Path], rasters: bool = True) -> list[dict]:
     """Path, size and SHA-256 of each input file, for the report.
 
     For a GDAL name (``/vsizip/maps.zip/tmi.tif``, ``netcdf:survey.nc:tmi``) the size and hash
     are those of the file it points into. The other files of a dataset (an ER Mapper grid's
     data beside its ``.ers`` header, a ``.prj``, a Shapefile's ``.dbf``) are listed under
-    ``side_files``, the same way.
+    ``side_files``, the same way; ``rasters``: the files are rasters (else vector data or
+    tables, of which only a Shapefile has such files).
     """
     records = []
     for p in paths:
         main = source_file(Path(p)) or Path(p)
         record = {"path": str(p), "bytes": main.stat().st_size, "sha256": sha256(main)}
-        side = [f for f in _dataset_files(main) if f != main]
+        side = [f for f in _dataset_files(main, rasters) if f != main]
         if side:
             record["side_files"] = [
                 {"path": str(f), "bytes": f.stat().st_size, "sha256": sha256(f)} for f in side
@@ -190,10 +191,12 @@ def input_records(paths: Sequence[Path]) -> list[dict]:
 _SHAPEFILE_PARTS = (".shx", ".dbf", ".prj", ".cpg")
 
 
-def _dataset_files(path: Path) -> list[Path]:
+def _dataset_files(path: Path, raster: bool) -> list[Path]:
     """The files GDAL reads for the dataset at ``path`` (a Shapefile: its parts), on disk."""
     if path.suffix.lower() == ".shp":
         files = [path.with_suffix(ext) for ext in _SHAPEFILE_PARTS]
+    elif not raster:
+        return []
     else:
         try:
             with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="NO"), rasterio.open(path) as src:

@@ -334,6 +334,7 @@ def test_google_earth_kml_is_read_and_a_description_column_told(tmp_path, stack)
     frame[["Name", "Description", "lithology", "geometry"]].to_file(p, driver="KML")
     labels = read_labels(p, "lithology")
     assert list(labels["label"]) == list(frame["lithology"]) and labels.crs.to_epsg() == 4326
+    assert list(labels["site"]) == ["Name GM-1", "Name GM-2", "Name GM-3", "Name GM-4"]
     assert sample_labels(labels, stack.grid).counts["points"] == 4
     described = read_labels(p, "description")  # as GDAL names it
     (note,) = class_name_notes(sorted(set(described["label"])), p)

@@ -393,7 +393,7 @@ def test_a_quality_band_given_as_a_raster_is_named(raster_factory):
     assert note.startswith(
         "Raster 'LC09_L2SP_112075_20240315_20240316_02_T1_QA_PIXEL.TIF' looks like a quality or "
         "mask layer, not a measurement of the ground (its band "
-        "'LC09_L2SP_112075_20240315_20240316_02_T1_QA_PIXEL' is named 'qa')"
+        "'LC09_L2SP_112075_20240315_20240316_02_T1_QA_PIXEL' has 'QA' in its name)"
     )
     assert "Leave it out" in note
 

@@ -204,12 +204,13 @@ def test_points_and_polygons_in_one_file_are_scored_apart(demo_scene, tmp_path):
     # in training, the polygons count as observations, not pixel for pixel
     counts = report["samples"]["counts"]
     assert counts["polygons"] <= counts["polygon_worth"] < 0.1 * counts["polygon_pixels"]
-    (told,) = [w for w in report["warnings"] if w.startswith("In training, the")]
+    (told,) = [w for w in report["warnings"] if w.startswith("In training the model, the")]
     assert told.startswith(
-        f"In training, the {counts['polygons']} polygon(s) of 'observations.gpkg' count as "
-        f"{counts['polygon_worth']:,.0f} observations beside its {counts['points']:,} points, not "
-        f"as their {counts['polygon_pixels']:,} pixels"
+        f"In training the model, the {counts['polygons']} polygon(s) of 'observations.gpkg' "
+        f"count as {counts['polygon_worth']:,.0f} observations beside its {counts['points']:,} "
+        f"points, not as their {counts['polygon_pixels']:,} pixels"
     )
+    assert "The accuracy figures still score every pixel and every point once." in told
 
 
 def test_report_has_both_validations_and_configuration(result):
@@ -246,7 +247,8 @@ def test_the_report_hashes_every_file_of_a_dataset(tmp_path):
     gpd.GeoDataFrame(
         {"lithology": ["granite"]}, geometry=[Point(385100, 6469900)], crs="EPSG:28350"
     ).to_file(tmp_path / "obs.shp")
-    grid, labels = input_records([tmp_path / "K.ers", tmp_path / "obs.shp"])
+    (grid,) = input_records([tmp_path / "K.ers"])
+    (labels,) = input_records([tmp_path / "obs.shp"], rasters=False)
     (data,) = grid["side_files"]
     assert data["path"] == str(tmp_path / "K") and data["bytes"] == 8 * 8 * 4
     assert {Path(f["path"]).suffix for f in labels["side_files"]} >= {".dbf", ".shx", ".prj"}
