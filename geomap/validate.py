@@ -346,8 +346,9 @@ def score_by_kind(cv: dict, y: np.ndarray, kind: np.ndarray, labels_name: str) -
 def little_seen(y: np.ndarray, folds: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
     """Samples held out by a model trained on less than :data:`SEEN_SHARE` of their unit's.
 
-    ``folds`` is each sample's fold (``cross_validate(...)["spatial_folds"]``); ``weight`` what
-    each sample counted for in training (default 1 each: a polygon's pixels share its worth).
+    ``folds`` is each sample's fold (``cross_validate(...)["spatial_folds"]``); ``weight`` is
+    what each sample counted for in training (default 1 each; beside points, a polygon's pixels
+    share its worth).
     """
     y, folds = np.asarray(y), np.asarray(folds)
     weight = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=float)
