@@ -17,6 +17,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import rasterio
 from matplotlib import colormaps
 from PIL import Image
@@ -194,16 +195,34 @@ def observations_geojson(
 
     With a ``legend`` the labels are its unit names, as in the run's maps; with a geomap
     ``class_map`` (``lithology.tif``) a ``mapped`` property gives the class the map shows at each
-    point, so a popup can say "observed granite, mapped basalt". At most ``max_features`` are
-    returned (an even draw) so that a browser stays responsive.
+    point, so a popup can say "observed granite, mapped basalt". Points at one place (a station
+    entered twice, with two units) are one feature, the first, whose ``site`` names the others:
+    a map shows only the top dot's popup. At most ``max_features`` are returned (an even draw)
+    so that a browser stays responsive.
     """
     frame = read_named(path, column, legend, crs=crs, layer=layer)[0]
     if class_map is not None:
         frame["mapped"] = mapped_classes(frame, Path(class_map))
-    frame = frame.to_crs("EPSG:4326")
+    frame = _stacked_as_one(frame.to_crs("EPSG:4326"))
     if len(frame) > max_features:
         frame = frame.iloc[np.linspace(0, len(frame) - 1, max_features).astype(int)]
     return json.loads(frame.to_json(drop_id=True))
+
+
+def _stacked_as_one(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Points at the same place as one: the first, its ``site`` naming the others and their unit."""
+    point = (frame.geom_type == "Point").to_numpy()
+    if point.sum() < 2:
+        return frame
+    where = pd.Series(frame.geometry.to_wkb().to_numpy(), index=frame.index).where(point)
+    stacked = where.notna() & where.duplicated(keep=False)
+    if not stacked.any():
+        return frame
+    frame = frame.copy()
+    for _, rows in frame[stacked].groupby(where[stacked], sort=False):
+        others = "; ".join(f"{s}, {u}" for s, u in zip(rows["site"][1:], rows["label"][1:]))
+        frame.loc[rows.index[0], "site"] = f"{rows['site'].iloc[0]} (also here: {others})"
+    return frame[~(stacked & where.duplicated(keep="first"))]
 
 
 #: What a popup says is mapped at a polygon observation, and at a point the map does not cover.

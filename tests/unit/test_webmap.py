@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import rasterio
 from pyproj import Transformer
+from shapely.geometry import Point
 
 from geomap.errors import RasterError
 from geomap.export import style_class_raster
@@ -118,6 +119,24 @@ def test_observations_geojson_is_in_lonlat_with_class_and_source(demo_scene):
     assert feature["properties"]["source"] == demo_scene.points_gpkg.name
     assert feature["properties"]["site"] == "obs_id 1"
     assert feature["properties"]["label"] in demo_scene.class_names
+
+
+def test_points_at_one_place_are_one_dot_whose_popup_names_them_all(tmp_path):
+    """Only the top dot's popup opens: a station entered twice, as granite and as shale, showed
+    one of the two."""
+    frame = gpd.GeoDataFrame(
+        {"station": ["GM-1", "GM-2", "GM-3", "GM-4"], "lithology": ["granite", "shale"] * 2},
+        geometry=[Point(500100, 5199900), Point(500100, 5199900), Point(500400, 5199900),
+                  Point(500100, 5199900)],
+        crs="EPSG:32633",
+    )  # fmt: skip
+    frame.to_file(tmp_path / "obs.gpkg")
+    features = observations_geojson(tmp_path / "obs.gpkg", "lithology")["features"]
+    assert [f["properties"]["site"] for f in features] == [
+        "station GM-1 (also here: station GM-2, shale; station GM-4, shale)",
+        "station GM-3",
+    ]
+    assert [f["properties"]["label"] for f in features] == ["granite", "granite"]
 
 
 def test_observations_carry_the_class_mapped_where_they_are(demo_scene, demo_run, tmp_path):
