@@ -32,6 +32,10 @@ from geomap.labels import class_order, read_labels, read_table
 
 KEY_COLUMNS = ("code", "value", "id", "class", "unit_code", "lith_code")
 NAME_COLUMNS = ("name", "unit", "unit_name", "lithology", "rock", "description", "label")
+#: The same headers in Spanish, Portuguese, French and German, by how they start ("UNIDAD",
+#: "NOMBRE_UNIDAD", "litología", "unité", "Gestein").
+NAME_STARTS = ("nom", "unidad", "unidade", "unité", "unite", "litolog", "lithol", "descrip")
+NAME_STARTS += ("denomina", "roca", "rocha", "roche", "gestein", "einheit", "bezeichnung")
 COLOUR_COLUMNS = ("colour", "color", "rgb", "hex")
 
 
@@ -209,7 +213,8 @@ def read_named(
 
 
 def _is_name(column: str) -> bool:
-    return (column in NAME_COLUMNS or "name" in column) and not _is_colour(column)
+    named = column in NAME_COLUMNS or "name" in column or column.startswith(NAME_STARTS)
+    return named and not _is_colour(column)
 
 
 def _is_colour(column: str) -> bool:

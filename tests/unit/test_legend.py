@@ -56,6 +56,20 @@ def _run(scene, out, legend, extra=()):
     return main(argv)
 
 
+def test_a_spanish_legend_names_the_units(coded):
+    """'CODIGO;UNIDAD;R;G;B' from Excel: the colours were taken, the names silently not."""
+    legend = coded["tmp"] / "leyenda.csv"
+    legend.write_bytes(
+        "CODIGO;UNIDAD;R;G;B\r\n11;Granito;239;120;130\r\n12;Basalto;70;140;80\r\n"
+        "30;Lutita;180;180;185\r\n".encode("cp1252")
+    )
+    read = Legend.read(legend, ["11", "12", "30"], "LITH_CODE")
+    assert [read.rename[v] for v in ("11", "12", "30")] == ["Granito", "Basalto", "Lutita"]
+    for header in ("NOMBRE_UNIDAD", "Litología", "Unité", "Denominación"):
+        legend.write_text(f"CODIGO;{header}\n11;Granito\n12;Basalto\n30;Lutita\n")
+        assert Legend.read(legend, ["11", "12", "30"], "LITH_CODE").rename["12"] == "Basalto"
+
+
 def test_codes_are_mapped_with_the_legends_names_order_and_colours(coded, capsys):
     legend = _write(
         coded["tmp"] / "house_legend.csv",
