@@ -110,6 +110,9 @@ class Source:
     #: The product whose specification makes 0 its fill value, when the file declares none and
     #: none was given (USGS Landsat Collection 2 Level-2, Sentinel-2): read as no data.
     nodata_product: str | None = None
+    #: The Sentinel-2 processing baseline ("05.10") of the SAFE folder holding it, from 04.00 on,
+    #: when the file declares no offset: ``scale_offset`` is then that baseline's -1000.
+    baseline_offset: str | None = None
     #: Share of its pixels holding the given value where that value lies between the band's
     #: other values (0 nT in a magnetic anomaly grid, not the 0 below a band's reflectances), on
     #: the decimated check read: measurements, perhaps, that the value takes as missing.
@@ -346,6 +349,9 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None, pla
         alpha = _alpha_band(src)
         kept = [i for i in range(src.count) if i + 1 != alpha]
         scale_offset = _scale_offset(src)
+        baseline = _s2_baseline(path) if not scale_offset and product == "Sentinel-2" else None
+        if baseline is not None:  # ESA adds 1000 from baseline 04.00; band files do not say
+            scale_offset = ((1.0, -1000.0),) * src.count
         return Source(
             path=path,
             band_names=_band_names(path, src),
@@ -368,6 +374,7 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None, pla
             nodata_given=src.nodata is None and nodata is not None and product is None,
             nodata_plain=plain and src.nodata is None and nodata is not None and product is None,
             nodata_product=product,
+            baseline_offset=baseline,
             named_nodata=named,
             given_within=within,
             scale_offset=tuple(scale_offset[i] for i in kept) if scale_offset else (),
@@ -394,6 +401,17 @@ def product_fill(path: Path) -> str | None:
     """The product a raster's file name says it is, when that product fills with 0; else None."""
     stem = raster_stem(path)
     return next((name for name, pattern in _ZERO_FILL_PRODUCTS if pattern.fullmatch(stem)), None)
+
+
+def _s2_baseline(path: Path) -> str | None:
+    """The processing baseline, 04.00 or later, of the Sentinel-2 product folder of a band file.
+
+    "05.10" for ``S2B_MSIL2A_20240105T143729_N0510_R096_...SAFE/...``; else None.
+    """
+    match = re.search(r"_MSIL(?:1C|2A)_\d{8}T\d{6}_N(\d{2})(\d{2})_", str(path), re.I)
+    if match is None or int(match.group(1)) < 4:
+        return None
+    return f"{match.group(1)}.{match.group(2)}"
 
 
 def _check_readable(path: Path, src: rasterio.DatasetReader, assume_crs) -> None:

@@ -282,6 +282,18 @@ class RasterStack:
             "read as no data (a no-data value given for a file reads it otherwise)."
             for product, names in products.items()
         ]
+        baselines: dict[str, list[str]] = {}
+        for s in self.sources:
+            if s.baseline_offset is not None:
+                baselines.setdefault(s.baseline_offset, []).append(s.path.name)
+        notes += [
+            f"{'Raster' if len(names) == 1 else 'Rasters'} {', '.join(repr(n) for n in names)} "
+            f"{'is a band file' if len(names) == 1 else 'are band files'} of a Sentinel-2 "
+            f"product of processing baseline {baseline}, to which ESA adds 1000 (from 04.00 "
+            f"on), and declare{'s' if len(names) == 1 else ''} no offset: read with -1000, as "
+            "an older product's values are (its folder's name says the baseline)."
+            for baseline, names in baselines.items()
+        ]
         notes += [
             f"Raster '{s.path.name}' states no CRS; it is read in {s.crs.to_string()}, the "
             "map's CRS. If it is in another, give its CRS in the file instead (in QGIS: Layer "

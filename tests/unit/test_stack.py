@@ -426,6 +426,28 @@ def test_a_products_fill_value_is_no_data_when_its_file_declares_none(raster_fac
         assert [s.nodata for s in stack.sources] == [1.0, 0.0]
 
 
+def test_a_sentinel2_product_from_baseline_04_00_is_read_without_its_undeclared_offset(
+    raster_factory,
+):
+    """ESA adds 1000 to every value from baseline 04.00 and its band files do not say so: a
+    2021 product (N0214) beside a model trained on a 2024 one (N0510) mapped 0.725 right."""
+    values = ramp(20, 20, "uint16") + 500
+    old = "S2B_MSIL2A_20210105T143729_N0214_R096_T19HCD_20210105T171845.SAFE"
+    new = "S2B_MSIL2A_20240105T143729_N0510_R096_T19HCD_20240105T171845.SAFE"
+    band = "IMG_DATA/R10m/T19HCD_{}T143729_B02_10m.tif"
+    before = raster_factory(f"{old}/GRANULE/{band.format('20210105')}", values)
+    after = raster_factory(f"{new}/GRANULE/{band.format('20240105')}", values + 1000)
+    with RasterStack.open([before]) as a, RasterStack.open([after]) as b:
+        window = Window(0, 0, 20, 20)
+        np.testing.assert_array_equal(a.read(window), b.read(window))
+        assert not [n for n in a.notes() if "baseline" in n]
+        (note,) = [n for n in b.notes() if "baseline" in n]
+    assert note.startswith(
+        "Raster 'T19HCD_20240105T143729_B02_10m.tif' is a band file of a Sentinel-2 product of "
+        "processing baseline 05.10, to which ESA adds 1000"
+    )
+
+
 def test_a_float32_survey_dummy_with_decimals_is_found(raster_factory):
     """-99999.99 in float32 is -99999.9921875: compared in float64 it was never a dummy."""
     tmi = (ramp(20, 20) - 200.0).astype("float32")
