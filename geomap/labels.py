@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -55,6 +56,9 @@ def coordinate_name(column) -> str:
 SITE_COLUMNS = (
     *("station", "station_id", "site", "site_id", "obs_id", "observation", "sample", "sample_id"),
     *("point_id", "waypoint", "wpt", "id", "name"),
+    # Spanish, Portuguese, French and German field sheets
+    *("estacion", "estación", "estação", "punto", "ponto", "muestra", "amostra", "échantillon"),
+    *("echantillon", "stationsnummer", "probe", "aufschluss"),
 )
 #: With this many points or more, a column with a different value at nearly every point is
 #: taken for an identifier, not a class.
@@ -593,7 +597,9 @@ def _class_name(value) -> str:
     return str(value).strip()
 
 
-def class_name_notes(names: Sequence[str], path: Path) -> list[str]:
+def class_name_notes(
+    names: Sequence[str], path: Path, counts: Mapping[str, int] | None = None
+) -> list[str]:
     """Warnings on class names that hold HTML markup or differ only in capitals, spaces or '?'.
 
     "Granite" and "granite"; "basalt?", an uncertain identification, and "basalt". Google
@@ -610,24 +616,33 @@ def class_name_notes(names: Sequence[str], path: Path) -> list[str]:
         if marked
         else []
     )
-    return notes + _lookalike_notes(names, path)
+    return notes + _lookalike_notes(names, path, counts or {})
 
 
-def _lookalike_notes(names: Sequence[str], path: Path) -> list[str]:
+def _lookalike_notes(names: Sequence[str], path: Path, counts: Mapping[str, int]) -> list[str]:
     groups: dict[str, list[str]] = {}
     for name in class_order([str(n) for n in names]):
-        groups.setdefault(" ".join(name.rstrip(" ?").split()).casefold(), []).append(name)
+        plain = unicodedata.normalize("NFKD", " ".join(name.rstrip(" ?").split()).casefold())
+        key = "".join(c for c in plain if not unicodedata.combining(c))  # "Aluvion", "Aluvión"
+        groups.setdefault(key, []).append(name)
     alike = [g for g in groups.values() if len(g) > 1]
     if not alike:
         return []
     rows = []
-    for same in alike:  # "granite" over "GRANITE", and over "granite?"
-        one = min(same, key=lambda n: (n.rstrip().endswith("?"), sum(c.isupper() for c in n)))
+    for same in alike:  # the most observed, then "granite" over "GRANITE" and "granite?"
+        one = min(
+            same,
+            key=lambda n: (
+                -counts.get(n, 0),
+                n.rstrip().endswith("?"),
+                sum(c.isupper() for c in n),
+            ),
+        )
         rows += [f"'{n},{one}'" for n in same]
     listed = "; ".join(", ".join(repr(n) for n in same) for same in alike)
     doubt = any(n.rstrip().endswith("?") for same in alike for n in same)
     return [
-        f"Classes that differ only in capitals, spaces{' or a question mark' * doubt} in "
+        f"Classes that differ only in capitals, accents, spaces{' or a question mark' * doubt} in "
         f"'{path.name}' ({listed}) are mapped as different classes. If each group is one unit, "
         "write it one way in the file, or give a legend CSV (--legend; the app's legend box) "
         f"that names them alike: a header 'value,name', then the rows {' '.join(rows)}."

@@ -63,5 +63,5 @@ def _sample_warnings(path: Path, placed: dict, per_class: dict) -> list[str]:
             f"'{path.name}' gives only the class(es) {sorted(per_class)} on the rasters; a map "
             "needs at least two. Add observations of other rock types or pick another column."
         )
-    notes += few_sample_notes(per_class)
-    return notes + class_name_notes(list(per_class), path) + placement_notes(path, placed)
+    notes += few_sample_notes(per_class) + class_name_notes(list(per_class), path, per_class)
+    return notes + placement_notes(path, placed)

@@ -312,9 +312,8 @@ def encode_classes(
     unique, inverse = np.unique(labels, return_inverse=True)
     codes = np.array([names.index(u) for u in unique])[inverse.ravel()]
     counts = np.bincount(codes, minlength=len(names))
-    notes = class_name_notes(names, labels_path) + few_sample_notes(
-        dict(zip(names, counts.tolist()))
-    )
+    per_class = dict(zip(names, counts.tolist()))
+    notes = class_name_notes(names, labels_path, per_class) + few_sample_notes(per_class)
     return names, codes, notes
 
 

@@ -60,6 +60,16 @@ def test_multipoints_are_counted_point_by_point(tmp_path, stack):
     assert note.startswith("3 of 7 points")
 
 
+def test_a_spanish_field_sheets_station_column_names_the_observations(tmp_path):
+    """'estacion' (AN-001...) was not taken for the identifier: points were listed as fids."""
+    p = tmp_path / "estaciones.csv"
+    p.write_text(
+        "Estación;lat;lon;litologia\nAN-001;-31.95;-70.85;Granito\nAN-002;-31.96;-70.86;Lutita\n",
+        encoding="utf-8",
+    )
+    assert list(read_labels(p, "litologia")["site"]) == ["Estación AN-001", "Estación AN-002"]
+
+
 def test_beside_points_a_polygons_pixels_share_its_worth():
     """50 points on a 100 x 100 grid: 200 map pixels per point. A 400-pixel polygon counts as
     3 x 400 / 200 = 6 observations, a 4-pixel one as 1 (at least one), whatever their samples."""
@@ -352,8 +362,13 @@ def test_class_names_that_differ_in_capitals_or_spaces_are_flagged(tmp_path):
         "'old red,old red'."
     )
     assert class_name_notes(["granite", "basalt"], tmp_path) == []
+    # accents, and the spelling of most observations proposed (not the first in order)
+    (note,) = class_name_notes(["Aluvion", "Aluvión"], tmp_path, {"Aluvion": 1, "Aluvión": 61})
+    assert "in capitals, accents, spaces in" in note
+    assert note.endswith("the rows 'Aluvion,Aluvión' 'Aluvión,Aluvión'.")
     (note,) = class_name_notes(["basalt?", "basalt", "shale"], tmp_path)  # an uncertain call
-    assert "in capitals, spaces or a question mark in" in note and "('basalt', 'basalt?')" in note
+    assert "in capitals, accents, spaces or a question mark in" in note
+    assert "('basalt', 'basalt?')" in note
     assert "the rows 'basalt,basalt' 'basalt?,basalt'. A name ending in '?' is an" in note
 
 
