@@ -107,34 +107,51 @@ _PALETTE = (
 
 
 def class_colours(
-    names: Sequence[str], fixed: Mapping[str, tuple[int, int, int]] | None = None
+    names: Sequence[str],
+    fixed: Mapping[str, tuple[int, int, int]] | None = None,
+    samples: Sequence[int] | None = None,
 ) -> list[tuple[int, int, int]]:
     """An RGB colour per class: the ``fixed`` one, a rock name's conventional one, or a palette's.
 
     ``fixed`` (a user's legend) maps class names to colours; no other class takes one of them.
+    Where two names call for one conventional colour ("Aluvión" and a typo "Aluvion"), the
+    class of most ``samples`` takes it (else the first).
     """
     fixed = {n: tuple(c) for n, c in (fixed or {}).items() if n in names}
     taken = set(fixed.values())
+    weights = np.asarray(samples if samples is not None else [0] * len(names))
+    order = np.argsort(-weights, kind="stable")
+    conventional: dict[int, tuple[int, int, int]] = {}
+    for i in order:
+        match = _rock_colour(names[i])
+        if names[i] not in fixed and match is not None and match not in taken:
+            conventional[int(i)] = match
+            taken.add(match)
     palette = (c for c in _PALETTE if c not in taken)
     out: list[tuple[int, int, int]] = []
-    for name in names:
-        lowered = name.lower()
-        match = next((c for word, c in _NAMED_COLOURS.items() if word in lowered), None)
-        if match is None:
-            words = re.split(r"\W+", lowered)
-            rock = next(
-                (r for r, starts in _OTHER_NAMES.items() for w in words if w.startswith(starts)),
-                None,
-            )
-            match = _NAMED_COLOURS.get(rock)
+    for i, name in enumerate(names):
         if name in fixed:
             out.append(fixed[name])
-        elif match is not None and match not in taken:
-            out.append(match)
+        elif i in conventional:
+            out.append(conventional[i])
         else:
             out.append(next(palette, None) or _farthest_colour(taken))
         taken.add(out[-1])
     return out
+
+
+def _rock_colour(name: str) -> tuple[int, int, int] | None:
+    """The conventional map colour a unit's name calls for, in English or another language."""
+    lowered = name.lower()
+    match = next((c for word, c in _NAMED_COLOURS.items() if word in lowered), None)
+    if match is None:
+        words = re.split(r"\W+", lowered)
+        rock = next(
+            (r for r, starts in _OTHER_NAMES.items() for w in words if w.startswith(starts)),
+            None,
+        )
+        match = _NAMED_COLOURS.get(rock)
+    return match
 
 
 def _colour_pool() -> np.ndarray:

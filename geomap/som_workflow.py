@@ -400,6 +400,7 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
         1,
         config.nodata,
         labelled["legend"],
+        samples=np.bincount(labelled["y"], minlength=len(labelled["names"])),
         **extra,
     )
 

@@ -628,7 +628,7 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
         bundle = make_bundle(
             t.model, t.recipe, t.names, stack, config.smooth, config.nodata,
             applicability=t.applicability, training=_training_context(t, per_class),
-            legend=t.legend,
+            legend=t.legend, samples=per_class,
         )  # fmt: skip
         report = _forest_report(config, stack, t)
         with staged_output(config.out, config.overwrite) as tmp:
@@ -679,6 +679,7 @@ def make_bundle(
     smooth: int,
     nodata: float | None,
     legend: Legend | None = None,
+    samples: Sequence[int] | None = None,
     **extra,
 ) -> dict:
     """What ``model.skops`` holds: the estimator and everything needed to apply it again.
@@ -686,8 +687,9 @@ def make_bundle(
     ``nodata`` is the no-data value given for every raster that declares none; each input's
     own value given by name is kept from the stack's sources (``input_nodata``).
 
-    Class colours are the ``legend``'s where it gives them. ``extra`` entries (the SOM bundles'
-    ``kind``, ``clusters``, ...) are added as they are.
+    Class colours are the ``legend``'s where it gives them; of two names that call for one rock
+    colour, the class of most training ``samples`` takes it. ``extra`` entries (the SOM
+    bundles' ``kind``, ``clusters``, ...) are added as they are.
     """
     return {
         **extra,
@@ -698,7 +700,8 @@ def make_bundle(
         "recipe": recipe.to_dict(),
         "class_names": list(names),
         "colours": [
-            list(c) for c in class_colours(names, None if legend is None else legend.colours)
+            list(c)
+            for c in class_colours(names, None if legend is None else legend.colours, samples)
         ],
         "class_values": None if legend is None else legend.values_of(names),
         "smooth": int(smooth),

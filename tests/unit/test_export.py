@@ -27,6 +27,9 @@ def test_known_rock_names_get_conventional_colours_and_others_a_palette():
     assert others[0] == class_colours(["sandstone"])[0]
     assert others[1] == class_colours(["limestone"])[0]
     assert others[4] not in class_colours(["sandstone", "limestone"])
+    # a one-point typo sorted first does not take the rock colour from the unit of 61 points
+    typo, unit = class_colours(["Aluvion", "Aluvión"], samples=[1, 61])
+    assert unit == class_colours(["alluvium"])[0] and typo != unit
 
 
 def _lab(rgb) -> np.ndarray:
