@@ -184,6 +184,10 @@ def _stack_bands(names: Sequence[str]) -> dict[str, list[int]]:
 
 #: MODIS surface reflectance (MOD09/MYD09 ``sur_refl_b01`` ..): band 5 (1240 nm) has no kind.
 _MODIS_BANDS = {1: "red", 2: "nir", 3: "blue", 4: "green", 6: "swir1", 7: "swir2"}
+#: ASTER's bands as its products name them (``ImageData1`` .. ``ImageData14``, ``3N`` nadir):
+#: VNIR 1-3 (560, 660, 810 nm), SWIR 4 (1650 nm) and 6 (2205 nm, the clay band nearest
+#: Sentinel-2's B12); 5, 7-9 and the thermal 10-14 have no kind.
+_ASTER_BANDS = {1: "green", 2: "red", 3: "nir", 4: "swir1", 6: "swir2"}
 
 
 def band_kind(name: str) -> str | None:
@@ -198,6 +202,9 @@ def band_kind(name: str) -> str | None:
     sensor = next((_LANDSAT_SENSOR[t] for t in tokens if t in _LANDSAT_SENSOR), None)
     if number and sensor:
         return _LANDSAT_BANDS[sensor].get(int(number.group(1)))
+    aster = [int(m.group(1)) for t in tokens if (m := re.fullmatch(r"imagedata(\d{1,2})n?", t))]
+    if aster:
+        return _ASTER_BANDS.get(aster[0])
     modis = [int(t[1:]) for t in tokens if re.fullmatch(r"b0?[1-7]", t)]
     if modis and ("refl" in tokens or any(t.startswith(("mod09", "myd09")) for t in tokens)):
         return _MODIS_BANDS.get(modis[0])  # sur_refl_b02 is MODIS's NIR, not Sentinel-2's blue

@@ -46,6 +46,11 @@ def _recipe(names=("red", "nir", "K", "Th", "U", "dem"), preset="default"):
         ("LC08_L1TP_190026_20220512_20220519_02_T1_B11", None),  # thermal, not S-2's SWIR B11
         ("LC08_L2SP_190026_20220512_20220519_02_T1_QA_PIXEL", None),
         ("LC08_L2SP_190026_20220512_20220519_02_T1_stack_b2", None),  # band 2 of a stack file
+        ("ImageData1", "green"),  # ASTER's own names
+        ("ImageData3N", "nir"),
+        ("AST_L1T_00301052024143729_SWIR:ImageData6", "swir2"),
+        ("ImageData5", None),
+        ("ImageData12", None),  # thermal
         ("S2_B11", "swir1"),
         ("s2_b04", "red"),  # a file named in lower case
         ("Band 6 - SWIR 1", "swir1"),
