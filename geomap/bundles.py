@@ -13,12 +13,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import rasterio
 
 from geomap.errors import ModelError
 from geomap.features import band_kind
-from geomap.sources import band_names_of, crs_units, crs_words, gdal_name, nodata_values
-from geomap.stack import PartialStack, RasterStack
+from geomap.sources import band_names_of, crs_units, crs_words, nodata_values
+from geomap.stack import PartialStack, RasterStack, raster_list
 
 
 def _check_inputs(bundle: dict, stack: RasterStack, model_path: Path) -> None:
@@ -57,8 +56,8 @@ def scale_notes(bundle: dict, stack: RasterStack | PartialStack) -> list[str]:
     for (matched, declared, at_training), names in groups.items():
         one = len(names) == 1
         head = (
-            f"{'Raster' if one else 'Rasters'} {', '.join(repr(n) for n in names)} "
-            f"{'declares' if one else 'declare'} the scale and offset {declared}, "
+            f"{raster_list(names)} {'declares' if one else 'declare'} the scale and offset "
+            f"{declared}, "
             f"{'its' if one else 'their'} training input{'' if one else 's'} {at_training}."
         )
         if matched:
@@ -80,8 +79,6 @@ def scale_notes(bundle: dict, stack: RasterStack | PartialStack) -> list[str]:
 #: How much closer to the training values (in spreads of them) a raster read as the training
 #: input was must come than read with its own scale, for geomap to read it so.
 SCALING_MARGIN = 4.0
-#: Side of the decimated read that compares a raster's values with the training ones.
-_SCALING_READ = 256
 
 
 def match_scaling(bundle: dict, stack: RasterStack, positions: Sequence[int]) -> None:
@@ -91,9 +88,10 @@ def match_scaling(bundle: dict, stack: RasterStack, positions: Sequence[int]) ->
     without (or the other way): each file's own made the optical bands 10,000 times apart, the
     spectral screen dropped them on 96% of the map and its accuracy fell from 0.908 to 0.791.
     For each raster whose declared scale and offset differ from its training input's, the
-    median of each band (a decimated read of the stored values) is set against the training
-    samples' median, read both ways; when the training way comes :data:`SCALING_MARGIN` times
-    closer (in interquartile ranges of the training values), the raster is read that way.
+    median of each band (the check read's, as stored: ``Source.stored_median``), read both
+    ways, is set against the training samples' median; when the training way comes
+    :data:`SCALING_MARGIN` times closer (in interquartile ranges of the training values), the
+    raster is read that way.
     Only with the training samples at hand (a forest's bundle). ``stack`` holds the rasters
     present; ``positions`` are their training inputs' places in ``bundle["inputs"]``.
     """
@@ -106,8 +104,8 @@ def match_scaling(bundle: dict, stack: RasterStack, positions: Sequence[int]) ->
         trained = bundle["inputs"][k].get("scale_offset", source.scaling)
         if trained == source.scaling:
             continue
-        stored = _stored_medians(source)
-        if stored is None:
+        stored = np.asarray(source.stored_median, dtype=float)
+        if not np.isfinite(stored).any():
             continue
         values = X[:, starts[k] : starts[k + 1]]
         median = np.nanmedian(values, axis=0)
@@ -123,20 +121,6 @@ def match_scaling(bundle: dict, stack: RasterStack, positions: Sequence[int]) ->
                 declared_scaling=source.scaling or [],
             )
     stack.sources = tuple(sources)
-
-
-def _stored_medians(source) -> np.ndarray | None:
-    """Each band's median of the values as stored (no scale applied), on a decimated read."""
-    with rasterio.open(gdal_name(source.path)) as src:
-        side = max(src.width, src.height) / _SCALING_READ
-        shape = (max(1, round(src.height / max(side, 1))), max(1, round(src.width / max(side, 1))))
-        data = src.read(source.indexes, out_shape=(source.count, *shape), masked=True)
-    data = data.astype("float64").filled(np.nan)
-    if source.nodata is not None:
-        data[data == source.nodata] = np.nan
-    if not np.isfinite(data).any():
-        return None
-    return np.nanmedian(data.reshape(source.count, -1), axis=1)
 
 
 def _scaled(stored: np.ndarray, pairs) -> np.ndarray:

@@ -143,6 +143,8 @@ class Source:
     #: Bands (0-based, as in ``band_names``) holding one value wherever they have data, on the
     #: decimated check read, with that value: they tell nothing apart (a broken export).
     constant: tuple[tuple[int, float], ...] = ()
+    #: Each band's median on the decimated check read, as stored (no scale applied).
+    stored_median: tuple[float, ...] = ()
 
     def has_data(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Whether points (in this raster's CRS) fall where every band has data.
@@ -342,7 +344,9 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None, pla
         unheld, named = None, None if plain else nodata
         if src.nodata is None and nodata is not None and not _holds(src.dtypes[0], str(nodata)):
             unheld, nodata = nodata, None
-        zeros, dummy, invalid, transform, constant, within = _check_bands(path, src, nodata)
+        zeros, dummy, invalid, transform, constant, within, medians = _check_bands(
+            path, src, nodata
+        )
         ignored = None
         if src.driver == "VRT" and src.nodata is None:
             ignored = _vrt_nodata(path, src.dtypes[0])
@@ -382,6 +386,7 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None, pla
             coverage=~invalid[kept].any(axis=0),
             coverage_transform=transform,
             constant=tuple((kept.index(i), v) for i, v in constant if i in kept),
+            stored_median=tuple(medians[i] for i in kept),
         )
 
 
@@ -568,7 +573,8 @@ def _check_bands(
     (bands, rows, cols), with the read's transform, and (band, value) of the bands that hold
     one value on at least :data:`CONSTANT_PIXELS` pixels of the read and no other, and the
     share of the read's pixels that ``nodata`` takes as missing in bands whose other values lie
-    on both sides of it (0.0 when the file declares one).
+    on both sides of it (0.0 when the file declares one), and each band's median value as
+    stored (no scale applied).
     """
     scale = max(src.width, src.height) / _CHECK_SIZE
     shape = (
@@ -626,7 +632,12 @@ def _check_bands(
         within = float(np.mean(given & ~invalid & between[:, None, None]))
         invalid |= given
     transform = src.transform * Affine.scale(src.width / shape[2], src.height / shape[1])
-    return tuple(shares), dummy, invalid, transform, constant, within
+    stored = data.filled(0).astype("float64")
+    medians = tuple(
+        float(np.median(band[~out])) if (~out).any() else float("nan")
+        for band, out in zip(stored, invalid)
+    )
+    return tuple(shares), dummy, invalid, transform, constant, within, medians
 
 
 def _decimated(src: rasterio.DatasetReader, shape: tuple[int, int, int]) -> np.ma.MaskedArray:

@@ -271,28 +271,18 @@ class RasterStack:
             and s.nodata is not None
             and s.named_nodata != s.nodata  # the file's own value wins
         ]
-        products: dict[str, list[str]] = {}
-        for s in self.sources:
-            if s.nodata_product is not None:
-                products.setdefault(s.nodata_product, []).append(s.path.name)
         notes += [
-            f"{'Raster' if len(names) == 1 else 'Rasters'} "
-            f"{', '.join(repr(n) for n in names)} declare{'s' if len(names) == 1 else ''} no "
-            f"no-data value; named as {product} band files, whose fill value is 0, their 0 is "
-            "read as no data (a no-data value given for a file reads it otherwise)."
-            for product, names in products.items()
+            f"{raster_list(names)} declare{'s' * (len(names) == 1)} no no-data value; named as "
+            f"{product} band files, whose fill value is 0, their 0 is read as no data (a "
+            "no-data value given for a file reads it otherwise)."
+            for product, names in _names_by(self.sources, "nodata_product").items()
         ]
-        baselines: dict[str, list[str]] = {}
-        for s in self.sources:
-            if s.baseline_offset is not None:
-                baselines.setdefault(s.baseline_offset, []).append(s.path.name)
         notes += [
-            f"{'Raster' if len(names) == 1 else 'Rasters'} {', '.join(repr(n) for n in names)} "
-            f"{'is a band file' if len(names) == 1 else 'are band files'} of a Sentinel-2 "
-            f"product of processing baseline {baseline}, to which ESA adds 1000 (from 04.00 "
-            f"on), and declare{'s' if len(names) == 1 else ''} no offset: read with -1000, as "
-            "an older product's values are (its folder's name says the baseline)."
-            for baseline, names in baselines.items()
+            f"{raster_list(names)} {'is a band file' if len(names) == 1 else 'are band files'} "
+            f"of a Sentinel-2 product of processing baseline {baseline}, to which ESA adds 1000 "
+            f"(from 04.00 on), and declare{'s' * (len(names) == 1)} no offset: read with -1000, "
+            "as an older product's values are (its folder's name says the baseline)."
+            for baseline, names in _names_by(self.sources, "baseline_offset").items()
         ]
         notes += [
             f"Raster '{s.path.name}' states no CRS; it is read in {s.crs.to_string()}, the "
@@ -537,6 +527,20 @@ class PartialStack:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _names_by(sources: Sequence[Source], attribute: str) -> dict:
+    """The file names of the sources by their value of ``attribute``, where it is not None."""
+    out: dict = {}
+    for s in sources:
+        if getattr(s, attribute) is not None:
+            out.setdefault(getattr(s, attribute), []).append(s.path.name)
+    return out
+
+
+def raster_list(names: Sequence[str]) -> str:
+    """The files named in a note: Raster 'a.tif', or Rasters 'a.tif', 'b.tif'."""
+    return f"Raster{'s' * (len(names) > 1)} {', '.join(repr(n) for n in names)}"
 
 
 def _crs_hint(error: NoCRSError, sources: Sequence[Source]) -> str:
