@@ -3,7 +3,7 @@
 The feature kernels are compiled (numba): every output value is summed in a fixed order from its
 own neighbourhood only, never from where a window starts, so streamed results equal whole-image
 results exactly. :func:`nearest_rows` is the chunked nearest-neighbour search of the SOM and of
-the spectral screen.
+the spectral screen. :func:`forest_proba` walks a fitted scikit-learn forest's trees.
 
 numba compiles the kernels on their first call after an install (2 s on 2 cores) and keeps them
 in its disk cache; :func:`warm_up_in_background` lets the web app do that while the user uploads.
@@ -16,10 +16,12 @@ import importlib
 import subprocess
 import sys
 import threading
+import weakref
 from pathlib import Path
 
 import numba
 import numpy as np
+from joblib import effective_n_jobs
 from numba import njit, prange
 
 #: Elements of the (rows x nodes) distance block computed at once: 4 MB of float32 stays in cache.
@@ -292,6 +294,102 @@ def _search(Z, mask, W, bmu, dist, block_elements) -> None:
 INT_GROUPS = 62
 
 
+#: Rows each task of :func:`forest_proba` walks through every tree: their features (480 KB at 120
+#: features) stay in cache while the nodes of one tree are walked for each of them.
+FOREST_CHUNK = 1024
+#: Node tables of the forests :func:`forest_proba` has walked, made once per fit of a forest.
+_NODE_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def forest_proba(forest, X: np.ndarray) -> np.ndarray:
+    """``forest.predict_proba(X)`` of a fitted scikit-learn random forest, twice as fast.
+
+    scikit-learn walks each tree over every row in turn, reading the whole of ``X`` once per
+    tree; here each thread takes :data:`FOREST_CHUNK` rows and walks every tree for them while
+    they stay in cache (262,144 rows of 120 features, 200 trees, 2 cores: 1.1 s against 2.1 s).
+    The trees are walked as scikit-learn's ``apply`` walks them (a missing value takes the side
+    the node learnt, or its larger child), each tree's leaf weights are normalised as in
+    ``predict_proba`` and summed in tree order, in float64: the same probabilities, and the same
+    on every run and any number of threads. Uses ``forest.n_jobs`` threads.
+    """
+    X = np.ascontiguousarray(X, dtype="float32")
+    trees = forest.estimators_
+    made = _NODE_TABLES.get(forest)
+    if made is None or made[0] is not trees or made[1] != len(trees):  # refitted since
+        made = _NODE_TABLES[forest] = (trees, len(trees), _node_tables(trees))
+    tables = made[2]
+    out = np.empty((X.shape[0], tables[-1].shape[1]))
+    if not len(X):
+        return out
+    threads = min(effective_n_jobs(forest.n_jobs), numba.config.NUMBA_NUM_THREADS)
+    chunk = int(min(FOREST_CHUNK, max(64, -(-len(X) // threads))))
+    before = numba.get_num_threads()
+    with _parallel:
+        numba.set_num_threads(threads)  # this thread's count, restored for the feature kernels
+        try:
+            _walk_trees(X, *tables, chunk, out)
+        finally:
+            numba.set_num_threads(before)
+    return out
+
+
+def _node_tables(trees) -> tuple[np.ndarray, ...]:
+    """The nodes of all trees end to end, as arrays for :func:`_walk_trees`.
+
+    Where each tree starts, each node's split feature, threshold, children (indexes into the
+    whole table, -1 at a leaf), the side a missing value takes, and class weights normalised to
+    sum to 1 (as ``predict_proba`` normalises a leaf's).
+    """
+    sizes = [t.tree_.node_count for t in trees]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    parts = {"feature": [], "threshold": [], "left": [], "right": [], "missing": [], "value": []}
+    for start, tree in zip(starts, trees):
+        nodes = tree.tree_
+        if nodes.value.shape[1] != 1:
+            raise ValueError("forest_proba maps forests of one output only")
+        leaf = nodes.children_left == -1
+        parts["feature"].append(np.where(leaf, 0, nodes.feature))
+        parts["threshold"].append(nodes.threshold)
+        parts["left"].append(np.where(leaf, -1, nodes.children_left + start))
+        parts["right"].append(np.where(leaf, -1, nodes.children_right + start))
+        parts["missing"].append(nodes.missing_go_to_left)
+        value = nodes.value[:, 0, :].astype(np.float64)
+        total = value.sum(axis=1, keepdims=True)
+        total[total == 0] = 1.0
+        parts["value"].append(value / total)
+    kinds = {"feature": np.int64, "left": np.int64, "right": np.int64, "missing": np.bool_}
+    return (starts,) + tuple(
+        np.ascontiguousarray(np.concatenate(v), dtype=kinds.get(k, np.float64))
+        for k, v in parts.items()
+    )
+
+
+@njit(parallel=True, cache=True)
+def _walk_trees(
+    X, starts, feature, threshold, left, right, missing, value, chunk, out
+):  # pragma: no cover - compiled
+    n, n_trees, n_classes = X.shape[0], starts.shape[0] - 1, value.shape[1]
+    for task in prange((n + chunk - 1) // chunk):
+        first, stop = task * chunk, min(n, (task + 1) * chunk)
+        total = np.zeros((stop - first, n_classes))
+        for t in range(n_trees):  # one tree's nodes stay in cache for the chunk's rows
+            for i in range(first, stop):
+                node = starts[t]
+                while left[node] != -1:
+                    x = X[i, feature[node]]
+                    if x <= threshold[node]:  # float32 against float64, as scikit-learn does
+                        node = left[node]
+                    elif x != x:
+                        node = left[node] if missing[node] else right[node]
+                    else:
+                        node = right[node]
+                for c in range(n_classes):
+                    total[i - first, c] += value[node, c]
+        for i in range(first, stop):
+            for c in range(n_classes):
+                out[i, c] = total[i - first, c] / n_trees
+
+
 def group_weights(n_groups: int) -> np.ndarray:
     """The bit of each of ``n_groups`` groups: int64 up to :data:`INT_GROUPS`, else Python ints.
 
@@ -335,6 +433,9 @@ def warm_up() -> None:
     focal_mean_std(a, 3)
     kuwahara(a, [0], 2)
     shares(np.zeros((2, 4, 4), dtype="float32"), [(0, 1)])
+    leaf = np.array([-1])  # a forest of one tree that is a single leaf
+    tables = (np.array([0, 1]), np.zeros(1, np.int64), np.zeros(1), leaf, leaf, np.zeros(1, bool))
+    _walk_trees(np.zeros((1, 1), dtype="float32"), *tables, np.ones((1, 1)), 1, np.empty((1, 1)))
 
 
 def warm_up_in_background() -> threading.Thread:

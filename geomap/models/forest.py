@@ -20,11 +20,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from geomap.errors import ModelError
-from geomap.kernels import group_bits, group_pattern, group_weights
+from geomap.kernels import forest_proba, group_bits, group_pattern, group_weights
 from geomap.models.base import MostProbableMixin
 
-#: Rows below which a forest predicts tree by tree in this thread (see ``_forest_proba``).
-SMALL_BATCH = 1024
 #: Bytes the node tables of a forest's trees may take together: a tree holds a row of class
 #: weights per node, so with many classes and many samples (a legacy map of 40 units) unbounded
 #: trees ran to gigabytes.
@@ -275,7 +273,7 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         every = (1 << len(names)) - 1
         complete = self.forest_.classes_.shape == self.classes_.shape
         if complete and (bits == every).all():  # every row, every feature
-            return self.forest_.predict_proba(X)
+            return forest_proba(self.forest_, X)
         out = np.full((X.shape[0], len(self.classes_)), np.nan)
         patterns, first, inverse = np.unique(bits, return_index=True, return_inverse=True)
         for p, row in enumerate(first):
@@ -287,7 +285,7 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
                 if self._fallback(key) is not None:
                     forest = self._fallback(key)
                     cols = np.flatnonzero(np.isin(self.groups_, key))
-            proba = _forest_proba(forest, X[rows][:, cols])
+            proba = forest_proba(forest, X[rows][:, cols])
             out[rows] = 0.0
             out[np.ix_(rows, np.searchsorted(self.classes_, forest.classes_))] = proba
         none = np.flatnonzero(bits == 0)  # no complete group: perhaps no feature at all
@@ -313,16 +311,3 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
-
-
-def _forest_proba(forest: RandomForestClassifier, X: np.ndarray) -> np.ndarray:
-    """``forest.predict_proba``; for a few rows tree by tree, without starting threads.
-
-    A window's pixels in haze or at a cloud's edge are a few dozen: threads for 200 trees would
-    cost more than the trees.
-    """
-    if len(X) >= SMALL_BATCH:
-        return forest.predict_proba(X)
-    X = np.ascontiguousarray(X, dtype="float32")  # what the trees check, checked once
-    trees = forest.estimators_
-    return np.sum([t.predict_proba(X, check_input=False) for t in trees], axis=0) / len(trees)

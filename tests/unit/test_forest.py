@@ -74,14 +74,50 @@ def test_a_class_seen_only_under_a_cloud_keeps_its_column():
     assert proba.shape == (30, 4) and (proba[:, 3] == 0).all()
 
 
-def test_a_few_rows_are_predicted_tree_by_tree_as_the_forest_would():
-    from geomap.models.forest import SMALL_BATCH, _forest_proba
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"max_leaf_nodes": 12}, {"class_weight": "balanced", "min_samples_leaf": 3}],
+    ids=["grown", "best-first", "weighted"],
+)
+@pytest.mark.parametrize("gaps_in_training", [False, True])
+def test_the_compiled_walk_gives_scikit_learns_probabilities(options, gaps_in_training):
+    """Missing values at a node that saw some in training take its learnt side (or split from the
+    rest, at an infinite threshold), else the larger child's; values equal to a threshold go
+    left; a leaf's weights are normalised."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from geomap.kernels import forest_proba
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(600, 6)).astype("float32")
+    y = (X[:, 0] > 0).astype(int) + 2 * (X[:, 1] + X[:, 2] > 0.5) + (X[:, 3] > 1.2)
+    if gaps_in_training:
+        X[rng.random(X.shape) < 0.15] = np.nan
+    forest = RandomForestClassifier(40, random_state=0, n_jobs=2, **options).fit(X, y)
+    test = rng.normal(size=(3000, 6)).astype("float32")
+    test[rng.random(test.shape) < 0.2] = np.nan
+    nodes = forest.estimators_[0].tree_
+    split = np.flatnonzero((nodes.children_left != -1) & np.isfinite(nodes.threshold))[:5]
+    test[:5, nodes.feature[split]] = np.float32(nodes.threshold[split])  # exactly on a threshold
+    test[5] = np.nan
+    np.testing.assert_allclose(forest_proba(forest, test), forest.predict_proba(test), atol=1e-13)
+    np.testing.assert_allclose(forest_proba(forest, test[:3]), forest.predict_proba(test[:3]))
+    assert forest_proba(forest, test[:0]).shape == (0, forest.n_classes_)
+
+
+def test_the_compiled_walk_is_the_same_on_any_number_of_threads_and_follows_a_refit():
+    from sklearn.ensemble import RandomForestClassifier
+
+    from geomap.kernels import forest_proba
 
     X, y = _data()
-    forest = LithologyForest(n_estimators=20, random_state=0).fit(X, y).forest_
-    few, many = X[:7], np.vstack([X] * (SMALL_BATCH // len(X) + 1))
-    np.testing.assert_allclose(_forest_proba(forest, few), forest.predict_proba(few), atol=1e-12)
-    np.testing.assert_array_equal(_forest_proba(forest, many), forest.predict_proba(many))
+    forest = RandomForestClassifier(30, random_state=0, n_jobs=2).fit(X, y)
+    many = np.vstack([X] * 10)
+    two = forest_proba(forest, many)
+    forest.n_jobs = 1
+    np.testing.assert_array_equal(forest_proba(forest, many), two)
+    forest.fit(X, (y + 1) % 3)  # the same forest object, new trees: not the old tables
+    np.testing.assert_allclose(forest_proba(forest, X), forest.predict_proba(X), atol=1e-13)
 
 
 def test_trees_of_many_classes_are_capped_so_a_forest_stays_small():
