@@ -600,11 +600,12 @@ def _class_name(value) -> str:
 def class_name_notes(
     names: Sequence[str], path: Path, counts: Mapping[str, int] | None = None
 ) -> list[str]:
-    """Warnings on class names that hold HTML markup or differ only in capitals, spaces or '?'.
+    """Warnings on class names with HTML markup, alike but for capitals or '?', or misspelt.
 
     "Granite" and "granite"; "basalt?", an uncertain identification, and "basalt". Google
     Earth's KML keeps a placemark's text as HTML ("Rock type: Granite<br>fresh"): such a
-    column is a description, not the unit.
+    column is a description, not the unit. With ``counts`` (observations per class), a rare
+    name one letter from a common one ("Calisa", 1, beside "Caliza", 61) is asked about.
     """
     marked = [str(n) for n in names if re.search(r"<\s*/?\s*[a-z][^>]*>", str(n), re.I)]
     notes = (
@@ -616,15 +617,80 @@ def class_name_notes(
         if marked
         else []
     )
-    return notes + _lookalike_notes(names, path, counts or {})
+    return notes + _lookalike_notes(names, path, counts or {}) + _typo_notes(names, path, counts)
+
+
+#: A name is asked about as a misspelling when it has at most this many observations and at
+#: most :data:`TYPO_SHARE` of those of the name it is one letter from.
+TYPO_MOST = 3
+TYPO_SHARE = 0.1
+
+
+def _typo_notes(names: Sequence[str], path: Path, counts: Mapping[str, int] | None) -> list[str]:
+    """A note on rare names one edit from a common one, in a word of 4+ letters, not a number.
+
+    An edit: a letter added, dropped, changed, or two neighbours swapped. "Unit A" and
+    "Unit B", "Kg1" and "Kg2" are units of their own, not misspellings.
+    """
+    if not counts:
+        return []
+    pairs, rows = [], []
+    for rare in names:
+        common = max(
+            (n for n in names if n != rare and _one_letter_apart(str(rare), str(n))),
+            key=lambda n: counts.get(n, 0),
+            default=None,
+        )
+        seen, often = counts.get(rare, 0), counts.get(common, 0)
+        if common is not None and 0 < seen <= min(TYPO_MOST, TYPO_SHARE * often):
+            pairs.append(
+                f"'{rare}' ({seen} observation{'s' * (seen > 1)}) beside '{common}' ({often})"
+            )
+            rows += [f"'{rare},{common}'", f"'{common},{common}'"]
+    if not pairs:
+        return []
+    return [
+        f"Class names in '{path.name}' one letter from a much more observed one: "
+        f"{'; '.join(pairs)}. As they are, the map has a unit for each. If a name is misspelt, "
+        "correct it in the file, or give a legend CSV (--legend; the app's legend box) that "
+        f"names them alike: a header 'value,name', then the rows {' '.join(rows)}. If each is "
+        "a unit of its own, nothing needs doing."
+    ]
+
+
+def _one_letter_apart(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ by one edit in one word of 4+ letters (not digits)."""
+    words_a, words_b = _plain(a).split(), _plain(b).split()
+    if len(words_a) != len(words_b):
+        return False
+    differ = [(x, y) for x, y in zip(words_a, words_b) if x != y]
+    if len(differ) != 1:
+        return False
+    x, y = differ[0]
+    if min(len(x), len(y)) < 4 or any(c.isdigit() for c in x + y):
+        return False
+    if len(x) == len(y):
+        at = [i for i in range(len(x)) if x[i] != y[i]]
+        if len(at) == 1:
+            return True
+        i = at[0]
+        return len(at) == 2 and at[1] == i + 1 and x[i : i + 2] == y[i + 1] + y[i]
+    short, long = sorted((x, y), key=len)
+    return len(long) == len(short) + 1 and any(
+        long[:i] + long[i + 1 :] == short for i in range(len(long))
+    )
+
+
+def _plain(name: str) -> str:
+    """``name`` casefolded, without accents, '?' or repeated spaces ("Aluvión" -> "aluvion")."""
+    plain = unicodedata.normalize("NFKD", " ".join(name.rstrip(" ?").split()).casefold())
+    return "".join(c for c in plain if not unicodedata.combining(c))
 
 
 def _lookalike_notes(names: Sequence[str], path: Path, counts: Mapping[str, int]) -> list[str]:
     groups: dict[str, list[str]] = {}
     for name in class_order([str(n) for n in names]):
-        plain = unicodedata.normalize("NFKD", " ".join(name.rstrip(" ?").split()).casefold())
-        key = "".join(c for c in plain if not unicodedata.combining(c))  # "Aluvion", "Aluvión"
-        groups.setdefault(key, []).append(name)
+        groups.setdefault(_plain(name), []).append(name)  # "Aluvion", "Aluvión"
     alike = [g for g in groups.values() if len(g) > 1]
     if not alike:
         return []

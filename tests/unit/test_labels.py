@@ -372,6 +372,24 @@ def test_class_names_that_differ_in_capitals_or_spaces_are_flagged(tmp_path):
     assert "the rows 'basalt,basalt' 'basalt?,basalt'. A name ending in '?' is an" in note
 
 
+def test_a_rare_name_one_letter_from_a_common_one_is_asked_about(tmp_path):
+    counts = {"Caliza": 61, "Calisa": 1, "Lutita": 40, "Lutitas": 2, "Unit A": 50, "Unit B": 2}
+    counts |= {"Kg1": 30, "Kg2": 1, "shale": 40, "slate": 3, "Granite": 30, "granite": 1}
+    (note,) = class_name_notes(list(counts)[:6], tmp_path / "obs.csv", counts)
+    assert "'Calisa' (1 observation) beside 'Caliza' (61); 'Lutitas' (2 observations)" in note
+    assert "the rows 'Calisa,Caliza' 'Caliza,Caliza' 'Lutitas,Lutita' 'Lutita,Lutita'." in note
+    assert "Unit" not in note  # a one-letter word: units A and B, not a typo
+    # digits are unit codes; two letters apart is another rock; capitals are told apart already
+    assert class_name_notes(["Kg1", "Kg2", "shale", "slate"], tmp_path, counts) == []
+    (lookalike,) = class_name_notes(["Granite", "granite"], tmp_path, counts)
+    assert "one letter" not in lookalike
+    swapped = {"Andesita": 30, "Andesiat": 1}
+    assert len(class_name_notes(list(swapped), tmp_path, swapped)) == 1
+    common = {"Caliza": 20, "Calisa": 5}  # both well observed: two units, not asked about
+    assert class_name_notes(list(common), tmp_path, common) == []
+    assert class_name_notes(["Caliza", "Calisa"], tmp_path) == []  # counts unknown
+
+
 def test_observations_off_the_rasters_or_on_nodata_are_reported(tmp_path, stack):
     far = points(6)
     far.geometry = [*far.geometry[:4], Point(X0 - 1000, Y0), Point(X0 + 2985, Y0 - 2985)]
