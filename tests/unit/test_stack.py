@@ -316,6 +316,28 @@ def test_the_grid_snaps_to_a_source_on_its_crs_and_pixel_size_wherever_it_is_lis
         )
 
 
+def test_a_geographic_dem_a_little_finer_once_reprojected_keeps_the_landsat_grid(raster_factory):
+    """A 1" tile is 26 x 31 m on the ground at 32 S, 28.25 m square reprojected to UTM 50S."""
+    landsat = Affine(30, 0, 350000, 0, -30, 6460000)
+    bands = raster_factory("SR_B4.TIF", ramp(60, 60), crs="EPSG:32750", transform=landsat)
+    arcsec = 1 / 3600
+    with rasterio.open(bands) as src:
+        w, s, e, n = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+    dem = raster_factory(
+        "s33_e115_1arc_v3.tif",
+        ramp(120, 120),
+        crs="EPSG:4326",
+        transform=Affine(arcsec, 0, w - 0.005, 0, -arcsec, n + 0.005),
+    )
+    with RasterStack.open([bands, dem]) as stack:
+        assert stack.grid.res == (30.0, 30.0)
+        assert stack.resampling == ("bilinear", "average")
+    with RasterStack.open([dem, bands], crs="EPSG:32750") as stack:  # the DEM listed first
+        assert stack.grid.res == (30.0, 30.0)
+    with RasterStack.open([dem], crs="EPSG:32750") as stack:  # the DEM alone: its own size
+        assert 25 < stack.grid.res[0] < 29.5
+
+
 def test_a_resolution_larger_than_the_footprint_says_it_is_in_the_crs_units(raster_factory):
     p = raster_factory(
         "rad.tif", ramp(30, 30), crs="EPSG:4326", transform=Affine(0.001, 0, 15, 0, -0.001, 47)
