@@ -72,11 +72,21 @@ _RATIOS = (
     ("swir1", "nir"),
     ("swir1", "swir2"),
     ("nir", "red"),
+    # ASTER's SWIR absorptions (Rowan & Mars 2003): Al-OH of white mica and clays in band 6
+    # (bands 5 and 7 its shoulders), kaolinite and alunite in band 5 (band 4 its shoulder),
+    # carbonate, chlorite and epidote (Mg-OH, CO3) in band 8 (bands 7 and 9 its shoulders).
+    ("aster5", "swir2"),
+    ("aster7", "swir2"),
+    ("swir1", "aster5"),
+    ("aster7", "aster8"),
+    ("aster9", "aster8"),
 )
 _RATIO_FLOOR = 1e-3
 #: Bands of a raster from which geomap says when it recognises none of them.
 UNNAMED_BANDS = 3
 _OPTICAL = ("blue", "green", "red", "nir", "swir1", "swir2")
+#: ASTER's narrow SWIR bands beside its "swir1" (band 4) and "swir2" (band 6): ratios, no spectrum.
+_ASTER_SWIR = ("aster5", "aster7", "aster8", "aster9")
 _OPTICAL_WORDS = set().union(*(_KIND_TOKENS[k] for k in _OPTICAL))
 #: Geophysical quantities: never one image with a satellite's bands, even on its grid.
 _FAMILY = {"K": "radiometric", "Th": "radiometric", "U": "radiometric", "dem": "dem"}
@@ -184,10 +194,14 @@ def _stack_bands(names: Sequence[str]) -> dict[str, list[int]]:
 
 #: MODIS surface reflectance (MOD09/MYD09 ``sur_refl_b01`` ..): band 5 (1240 nm) has no kind.
 _MODIS_BANDS = {1: "red", 2: "nir", 3: "blue", 4: "green", 6: "swir1", 7: "swir2"}
-#: ASTER's bands as its products name them (``ImageData1`` .. ``ImageData14``, ``3N`` nadir):
-#: VNIR 1-3 (560, 660, 810 nm), SWIR 4 (1650 nm) and 6 (2205 nm, the clay band nearest
-#: Sentinel-2's B12); 5, 7-9 and the thermal 10-14 have no kind.
+#: ASTER's bands as its products name them (``ImageData1`` .. ``ImageData14`` in the swaths of
+#: its HDF files, ``VNIR_Band1`` .. ``TIR_Band14`` in LP DAAC's lists; ``3N`` nadir, not the
+#: backward-looking ``3B``): VNIR 1-3
+#: (560, 660, 810 nm), SWIR 4 (1650 nm) and 6 (2205 nm, the clay band nearest Sentinel-2's B12),
+#: SWIR 5, 7, 8, 9 (2165, 2260, 2330, 2395 nm) for their ratios; the thermal 10-14 have no kind.
 _ASTER_BANDS = {1: "green", 2: "red", 3: "nir", 4: "swir1", 6: "swir2"}
+_ASTER_BANDS.update({n: f"aster{n}" for n in (5, 7, 8, 9)})
+_ASTER_NAME = re.compile(r"(?:imagedata(\d{1,2})|(?:vnir|swir|tir)_?band(\d{1,2}))n?(?![a-z0-9])")
 
 
 def band_kind(name: str) -> str | None:
@@ -202,9 +216,9 @@ def band_kind(name: str) -> str | None:
     sensor = next((_LANDSAT_SENSOR[t] for t in tokens if t in _LANDSAT_SENSOR), None)
     if number and sensor:
         return _LANDSAT_BANDS[sensor].get(int(number.group(1)))
-    aster = [int(m.group(1)) for t in tokens if (m := re.fullmatch(r"imagedata(\d{1,2})n?", t))]
+    aster = [m for t in re.split(r"[^a-z0-9_]+", name.lower()) if (m := _ASTER_NAME.search(t))]
     if aster:
-        return _ASTER_BANDS.get(aster[0])
+        return _ASTER_BANDS.get(int(aster[0].group(1) or aster[0].group(2)))
     modis = [int(t[1:]) for t in tokens if re.fullmatch(r"b0?[1-7]", t)]
     if modis and ("refl" in tokens or any(t.startswith(("mod09", "myd09")) for t in tokens)):
         return _MODIS_BANDS.get(modis[0])  # sur_refl_b02 is MODIS's NIR, not Sentinel-2's blue
@@ -276,14 +290,15 @@ def _scene_key(name: str) -> str:
     """A band's name without the band's own words: what the bands of one scene share.
 
     The band's code or colour, a wavelength or band number (up to four digits), a resolution
-    and Landsat's product kind (SR reflectance, ST temperature) are taken out:
+    and Landsat's product kind (SR reflectance, ST temperature), ASTER's band and telescope
+    names (``ImageData4``, ``SWIR_Band4``) are taken out:
     "T33TWM_20230612T100031_B02_10m" and "..._B11_20m" give "t33twm_20230612t100031";
     "LC09_..._SR_B2" and "..._ST_B10" the product's ID, with its path/row and dates, so two
     acquisitions are two scenes; "blue" and "Band 2 - Blue" nothing.
     """
     dated = re.sub(r"((?:19|20)\d\d)[-_.]?(\d\d)[-_.]?(\d\d)\b", r"\1\2\3", name.lower())
     tokens = re.split(r"[^a-z0-9]+", dated)
-    own = r"b\d{1,2}a?|\d{1,4}(m|nm)?|band|sr|st"
+    own = r"b\d{1,2}a?|\d{1,4}(m|nm)?|band|sr|st|band\d{1,2}n?|imagedata\d{1,2}n?|vnir|swir|tir"
     year = r"19[7-9]\d|20\d\d"  # an acquisition's year, not a wavelength
     return "_".join(
         t
@@ -296,16 +311,17 @@ def _sensor_sets(band_names: Sequence[str], kinds: Sequence[str | None]) -> list
     """Per sensor (a scene: Sentinel-2 beside Landsat), the band index of each optical kind.
 
     Bands are one scene's when their :func:`_scene_key` is the same. In a scene, the first band
-    of a kind counts (Sentinel-2's B08 before its B8A). When that leaves a scene with fewer than
-    three kinds (names that differ in other ways), the bands are taken as one scene, the first
+    of a kind counts (Sentinel-2's B08 before its B8A); ASTER's narrow SWIR bands count too, for
+    their ratios. When that leaves a scene with fewer than three optical kinds (names that
+    differ in other ways), the bands are taken as one scene, the first
     of each kind counting, as before sensors were told apart.
     """
     sets: dict[str, dict] = {}
     for b, (name, kind) in enumerate(zip(band_names, kinds)):
-        if kind in _OPTICAL:
+        if kind in _OPTICAL + _ASTER_SWIR:
             sets.setdefault(_scene_key(name), {}).setdefault(kind, b)
-    if len(sets) > 1 and min(len(s) for s in sets.values()) < 3:
-        return [{k: kinds.index(k) for k in _OPTICAL if k in kinds}]
+    if len(sets) > 1 and min(len(s.keys() & set(_OPTICAL)) for s in sets.values()) < 3:
+        return [{k: kinds.index(k) for k in _OPTICAL + _ASTER_SWIR if k in kinds}]
     return list(sets.values())
 
 

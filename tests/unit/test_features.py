@@ -49,8 +49,12 @@ def _recipe(names=("red", "nir", "K", "Th", "U", "dem"), preset="default"):
         ("ImageData1", "green"),  # ASTER's own names
         ("ImageData3N", "nir"),
         ("AST_L1T_00301052024143729_SWIR:ImageData6", "swir2"),
-        ("ImageData5", None),
+        ("ImageData5", "aster5"),  # a narrow SWIR band: ratios only
         ("ImageData12", None),  # thermal
+        ("SWIR_Band8", "aster8"),  # LP DAAC's names of the same bands
+        ("AST_L1T_00301052024143729_VNIR_Band3N", "nir"),
+        ("VNIR_Band3B", None),  # the backward-looking stereo band
+        ("TIR_Band13", None),
         ("S2_B11", "swir1"),
         ("s2_b04", "red"),  # a file named in lower case
         ("Band 6 - SWIR 1", "swir1"),
@@ -181,6 +185,33 @@ def test_spectral_shape_from_kuwahara_means_ignores_brightness():
 S2 = [f"T33TWM_20230612T100031_{b}" for b in ("B02_10m", "B03_10m", "B04_10m", "B08_10m")]
 S2 += [f"T33TWM_20230612T100031_{b}" for b in ("B8A_20m", "B11_20m", "B12_20m")]
 LANDSAT = [f"LC09_L2SP_190027_20230611_20230613_02_T1_SR_B{i}" for i in range(2, 8)]
+
+
+def test_aster_swir_bands_give_the_absorption_ratios_of_clays_micas_and_carbonates():
+    scene = "AST_L1T_00301052024143729"
+    bands = ["VNIR_Band1", "VNIR_Band2", "VNIR_Band3N", *(f"SWIR_Band{i}" for i in range(4, 10))]
+    names = [f"{scene}_{b}" for b in bands] + [f"{scene}_TIR_Band13"]
+    r = FeatureRecipe.build(names, list(range(10)), 15.0)
+    short = {n: n.replace(f"{scene}_", "") for n in names}
+    ratios = [n for n in r.names if "/" in n and "kuwahara" not in n]
+    for name in names:
+        ratios = [n.replace(name, short[name]) for n in ratios]
+    assert ratios[3:] == [
+        "SWIR_Band5/(SWIR_Band5+SWIR_Band6)",  # Al-OH: sericite, illite, smectite
+        "SWIR_Band7/(SWIR_Band7+SWIR_Band6)",
+        "SWIR_Band4/(SWIR_Band4+SWIR_Band5)",  # kaolinite, alunite
+        "SWIR_Band7/(SWIR_Band7+SWIR_Band8)",  # carbonate, chlorite, epidote
+        "SWIR_Band9/(SWIR_Band9+SWIR_Band8)",
+    ]
+    assert r.optical == (0, 1, 2, 3, 5)  # the spectrum: green to band 6, as before
+    block = np.full((10, 1 + 2 * r.halo, 1 + 2 * r.halo), 2.0, dtype="float32")
+    block[5] = 1.0  # band 6 absorbs: muscovite
+    feats = dict(zip(r.names, r.compute(block)[:, 0, 0]))
+    assert feats[f"{names[4]}/({names[4]}+{names[5]})"] == pytest.approx(2 / 3)
+    assert feats[f"{names[6]}/({names[6]}+{names[7]})"] == pytest.approx(0.5)  # band 8: none
+    landsat = [f"LC09_L2SP_112075_20240315_20240316_02_T1_SR_B{i}" for i in range(2, 8)]
+    both = FeatureRecipe.build(names[:9] + landsat, list(range(15)), 15.0)
+    assert both.optical_sets == (0,) * 5 + (1,) * 6  # two sensors, each its own ratios
 
 
 def test_each_sensor_gets_its_own_ratios_and_spectrum():
