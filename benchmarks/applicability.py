@@ -112,6 +112,7 @@ class Trained:
             map_xy=map_xy,
             outages=self.outages,
             random_state=seed,
+            units_out=True,
         )
         self.proba = self.predict(self.model)
         self.X_seen = self.screened_features(self.model)
@@ -348,6 +349,7 @@ def seed_figures(seed: int, args: argparse.Namespace) -> dict:
         folds=t.cv["spatial_folds"],
         oof_proba=t.cv["spatial_oof_proba"],
         outages=list(zip(t.outages, t.cv.get("spatial_outage_oof_proba", []))),
+        units_out=(t.cv["unit_folds"], t.cv["unit_oof_proba"]) if "unit_folds" in t.cv else None,
     )
     truth, _ = truth_codes(scene, list(t.names))
     figures, layers = applicability_figures(t, truth, app, args.window)

@@ -452,7 +452,8 @@ def read_observations(config: RunConfig) -> tuple[gpd.GeoDataFrame, Legend | Non
 def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict) -> _Trained:
     """Place the observations, fit the forest, cross-validate it, fit its applicability.
 
-    The cross-validation also simulates input outages for the accuracy calibration.
+    The cross-validation also simulates input outages and units no observation holds (each
+    unit held out in turn) for the accuracy calibration.
     """
     t0 = time.perf_counter()
     labels, legend, legend_notes = read_observations(config)
@@ -496,6 +497,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
         n_folds=config.cv_folds,
         random_state=config.random_state,
         progress=None if progress is None else partial(progress, "validate"),
+        units_out=True,
     )
     timings["cross_validation"] = time.perf_counter() - t0
     notes += score_by_kind(cv, y, samples.kind, Path(config.labels).name)
@@ -512,6 +514,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
         folds=cv["spatial_folds"],
         oof_proba=cv["spatial_oof_proba"],
         outages=list(zip(outages, cv.get("spatial_outage_oof_proba", []))),
+        units_out=(cv["unit_folds"], cv["unit_oof_proba"]) if "unit_folds" in cv else None,
     )
     timings["fit"] += time.perf_counter() - t0
     return _Trained(recipe, samples, counts, names, y, notes, cv, model, applicability, legend)

@@ -313,6 +313,32 @@ def test_max_reference_below_two_is_refused():
         _fitted(max_reference=1)
 
 
+def test_held_out_units_lower_the_expected_accuracy_outside_the_aoa_only():
+    """Three units; a map whose far pixels may be a unit that no observation holds."""
+    rng = np.random.default_rng(4)
+    y = np.repeat([0, 1, 2], 100)
+    X = y[:, None] * 2.0 + rng.normal(0, 0.6, (300, 2))
+    folds = np.arange(300) % 5
+    oof = np.full((300, 3), 0.05)
+    oof[np.arange(300), y] = 0.9
+    oof[rng.choice(300, 30, replace=False)] = [0.6, 0.3, 0.1]  # a few wrong, less sure
+    unseen = np.where(np.arange(3) == (y[:, None] + 1) % 3, 0.9, 0.05)  # a neighbouring unit
+    plain = Applicability().fit(X, y, folds=folds, oof_proba=oof)
+    taught = Applicability().fit(X, y, folds=folds, oof_proba=oof, units_out=(y, unseen))
+    pixels = np.array([[2.0, 2.0], [2.3, 1.8], [14.0, -9.0]])  # two among the samples, one far
+    sure = np.tile([0.05, 0.9, 0.05], (3, 1))
+    di, aoa, before = plain.transform(pixels, sure)
+    after = taught.transform(pixels, sure)[2]
+    assert list(aoa) == [1, 1, 0]
+    np.testing.assert_array_equal(after[:2], before[:2])  # inside: the spatial CV's evidence
+    assert after[2] < before[2] - 0.3 and after[2] < 0.5
+    figures = json.loads(json.dumps(taught.describe()))["calibration_outside_aoa"]
+    assert figures["units_held_out"] == 3 and "dissimilarity" in figures["inputs"]
+    assert plain.describe()["calibration_outside_aoa"] is None
+    del taught.calibration_outside_  # a bundle saved before: one calibration everywhere
+    np.testing.assert_array_equal(taught.transform(pixels, sure)[2], before)
+
+
 def test_simulated_outages_teach_what_a_missing_input_costs_where_no_sample_lacked_it():
     """Without its informative input the model is as sure as before and right half the time."""
     X, y, folds, oof = _scene_like()

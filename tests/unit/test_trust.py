@@ -345,6 +345,8 @@ def test_accuracy_tally_adds_up_windows():
     assert out["overall_accuracy"] == pytest.approx((0.9 + 0.7 + 0.5 + 0.3) / 4)
     assert out["per_class"] == {"a": pytest.approx(0.8), "b": pytest.approx(0.4), "c": None}
     assert out["aoa_fraction"] == 0.5
+    assert out["inside_aoa_accuracy"] == pytest.approx(0.7)  # 0.9 and 0.5
+    assert out["outside_aoa_accuracy"] == pytest.approx(0.5)  # 0.7 and 0.3
     assert out["mapped_pixels"] == 4
     assert out["reduced_input_fraction"] == 0 and out["reduced_input_accuracy"] is None
     assert reduced_input_words(out) is None
@@ -354,7 +356,8 @@ def test_a_map_mostly_beyond_its_observations_says_units_may_be_missing(
     mapped, demo_scene, tmp_path, capsys
 ):
     """The legacy map's patch alone: two of the six units are in no observation, and the
-    expected accuracy of the whole map (0.87) stood against a true 0.77 without a word."""
+    expected accuracy of the whole map (0.87) stood against a true 0.77 without a word. The
+    calibration outside the AOA learns from units held out in turn what such pixels cost."""
     argv = ["run", "--labels", str(demo_scene.polygons_gpkg), "--label-column", "lithology"]
     argv += ["--out", str(tmp_path / "patch"), "--trees", "20", "--suggest", "1"]
     assert main([*argv, *(a for r in demo_scene.rasters for a in ("--raster", str(r)))]) == 0
@@ -362,6 +365,12 @@ def test_a_map_mostly_beyond_its_observations_says_units_may_be_missing(
     words = outside_aoa_words(report["map_accuracy_estimate"])
     outside = 1 - report["map_accuracy_estimate"]["aoa_fraction"]
     assert words.startswith(f"{outside:.0%} of the map lies outside the area of applicability")
+    estimate = report["map_accuracy_estimate"]
+    assert estimate["outside_aoa_allows_for_unseen_units"]
+    there, here = estimate["outside_aoa_accuracy"], estimate["inside_aoa_accuracy"]
+    assert there < here - 0.3
+    assert f"The expected accuracy there, {there:.2f} ({here:.2f} inside), allows for" in words
+    assert report["applicability"]["calibration_outside_aoa"]["units_held_out"] >= 3
     assert words in capsys.readouterr().err
     assert html.escape(words) in (tmp_path / "patch" / "report.html").read_text()
     assert outside_aoa_words(mapped[1]["map_accuracy_estimate"]) is None  # 97% inside
