@@ -80,13 +80,24 @@ _RATIOS = (
     ("swir1", "aster5"),
     ("aster7", "aster8"),
     ("aster9", "aster8"),
+    # ASTER's thermal emissivity lows (Ninomiya et al. 2005): quartz in bands 10 and 12 (band 11
+    # between them high: the quartz index), carbonate in band 14 (the carbonate index 13/14),
+    # mafic silicates in band 13 (bands 12 and 14 beside it: the mafic index).
+    ("aster11", "aster10"),
+    ("aster11", "aster12"),
+    ("aster13", "aster14"),
+    ("aster12", "aster13"),
+    ("aster14", "aster13"),
 )
 _RATIO_FLOOR = 1e-3
 #: Bands of a raster from which geomap says when it recognises none of them.
 UNNAMED_BANDS = 3
 _OPTICAL = ("blue", "green", "red", "nir", "swir1", "swir2")
-#: ASTER's narrow SWIR bands beside its "swir1" (band 4) and "swir2" (band 6): ratios, no spectrum.
+#: ASTER's narrow SWIR bands beside its "swir1" (band 4) and "swir2" (band 6), and its thermal
+#: bands: ratios, no spectrum.
 _ASTER_SWIR = ("aster5", "aster7", "aster8", "aster9")
+_ASTER_TIR = ("aster10", "aster11", "aster12", "aster13", "aster14")
+_ASTER_EXTRA = _ASTER_SWIR + _ASTER_TIR
 _OPTICAL_WORDS = set().union(*(_KIND_TOKENS[k] for k in _OPTICAL))
 #: Geophysical quantities: never one image with a satellite's bands, even on its grid.
 _FAMILY = {"K": "radiometric", "Th": "radiometric", "U": "radiometric", "dem": "dem"}
@@ -198,9 +209,9 @@ _MODIS_BANDS = {1: "red", 2: "nir", 3: "blue", 4: "green", 6: "swir1", 7: "swir2
 #: its HDF files, ``VNIR_Band1`` .. ``TIR_Band14`` in LP DAAC's lists; ``3N`` nadir, not the
 #: backward-looking ``3B``): VNIR 1-3
 #: (560, 660, 810 nm), SWIR 4 (1650 nm) and 6 (2205 nm, the clay band nearest Sentinel-2's B12),
-#: SWIR 5, 7, 8, 9 (2165, 2260, 2330, 2395 nm) for their ratios; the thermal 10-14 have no kind.
+#: SWIR 5, 7, 8, 9 (2165, 2260, 2330, 2395 nm) and thermal 10-14 (8.3 to 11.3 um) for ratios.
 _ASTER_BANDS = {1: "green", 2: "red", 3: "nir", 4: "swir1", 6: "swir2"}
-_ASTER_BANDS.update({n: f"aster{n}" for n in (5, 7, 8, 9)})
+_ASTER_BANDS.update({n: f"aster{n}" for n in (5, 7, 8, 9, 10, 11, 12, 13, 14)})
 _ASTER_NAME = re.compile(r"(?:imagedata(\d{1,2})|(?:vnir|swir|tir)_?band(\d{1,2}))n?(?![a-z0-9])")
 
 
@@ -311,17 +322,17 @@ def _sensor_sets(band_names: Sequence[str], kinds: Sequence[str | None]) -> list
     """Per sensor (a scene: Sentinel-2 beside Landsat), the band index of each optical kind.
 
     Bands are one scene's when their :func:`_scene_key` is the same. In a scene, the first band
-    of a kind counts (Sentinel-2's B08 before its B8A); ASTER's narrow SWIR bands count too, for
-    their ratios. When that leaves a scene with fewer than three optical kinds (names that
-    differ in other ways), the bands are taken as one scene, the first
-    of each kind counting, as before sensors were told apart.
+    of a kind counts (Sentinel-2's B08 before its B8A); ASTER's narrow SWIR and thermal bands
+    count too, for their ratios. When that leaves a scene with fewer than three optical kinds
+    (names that differ in other ways), the bands are taken as one scene, the first of each kind
+    counting, as before sensors were told apart.
     """
     sets: dict[str, dict] = {}
     for b, (name, kind) in enumerate(zip(band_names, kinds)):
-        if kind in _OPTICAL + _ASTER_SWIR:
+        if kind in _OPTICAL + _ASTER_EXTRA:
             sets.setdefault(_scene_key(name), {}).setdefault(kind, b)
     if len(sets) > 1 and min(len(s.keys() & set(_OPTICAL)) for s in sets.values()) < 3:
-        return [{k: kinds.index(k) for k in _OPTICAL + _ASTER_SWIR if k in kinds}]
+        return [{k: kinds.index(k) for k in _OPTICAL + _ASTER_EXTRA if k in kinds}]
     return list(sets.values())
 
 

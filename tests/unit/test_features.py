@@ -50,11 +50,12 @@ def _recipe(names=("red", "nir", "K", "Th", "U", "dem"), preset="default"):
         ("ImageData3N", "nir"),
         ("AST_L1T_00301052024143729_SWIR:ImageData6", "swir2"),
         ("ImageData5", "aster5"),  # a narrow SWIR band: ratios only
-        ("ImageData12", None),  # thermal
+        ("ImageData12", "aster12"),  # thermal: ratios only
         ("SWIR_Band8", "aster8"),  # LP DAAC's names of the same bands
         ("AST_L1T_00301052024143729_VNIR_Band3N", "nir"),
         ("VNIR_Band3B", None),  # the backward-looking stereo band
-        ("TIR_Band13", None),
+        ("TIR_Band13", "aster13"),
+        ("LC08_L1TP_190026_20220512_20220519_02_T1_B10", None),  # Landsat's thermal: no kind
         ("S2_B11", "swir1"),
         ("s2_b04", "red"),  # a file named in lower case
         ("Band 6 - SWIR 1", "swir1"),
@@ -187,7 +188,7 @@ S2 += [f"T33TWM_20230612T100031_{b}" for b in ("B8A_20m", "B11_20m", "B12_20m")]
 LANDSAT = [f"LC09_L2SP_190027_20230611_20230613_02_T1_SR_B{i}" for i in range(2, 8)]
 
 
-def test_aster_swir_bands_give_the_absorption_ratios_of_clays_micas_and_carbonates():
+def test_aster_swir_and_thermal_bands_give_the_ratios_of_clays_carbonates_and_quartz():
     scene = "AST_L1T_00301052024143729"
     bands = ["VNIR_Band1", "VNIR_Band2", "VNIR_Band3N", *(f"SWIR_Band{i}" for i in range(4, 10))]
     names = [f"{scene}_{b}" for b in bands] + [f"{scene}_TIR_Band13"]
@@ -202,6 +203,17 @@ def test_aster_swir_bands_give_the_absorption_ratios_of_clays_micas_and_carbonat
         "SWIR_Band4/(SWIR_Band4+SWIR_Band5)",  # kaolinite, alunite
         "SWIR_Band7/(SWIR_Band7+SWIR_Band8)",  # carbonate, chlorite, epidote
         "SWIR_Band9/(SWIR_Band9+SWIR_Band8)",
+        # with band 13 alone of the thermal bands, none of their ratios
+    ]
+    tir = [f"{scene}_TIR_Band{i}" for i in range(10, 15)]
+    thermal = FeatureRecipe.build(names[:9] + tir, list(range(14)), 15.0)
+    ratios = [n.replace(f"{scene}_", "") for n in thermal.names if "/" in n and "kuw" not in n]
+    assert ratios[-5:] == [
+        "TIR_Band11/(TIR_Band11+TIR_Band10)",  # quartz: bands 10 and 12 low
+        "TIR_Band11/(TIR_Band11+TIR_Band12)",
+        "TIR_Band13/(TIR_Band13+TIR_Band14)",  # carbonate: band 14 low
+        "TIR_Band12/(TIR_Band12+TIR_Band13)",  # mafic: band 13 low
+        "TIR_Band14/(TIR_Band14+TIR_Band13)",
     ]
     assert r.optical == (0, 1, 2, 3, 5)  # the spectrum: green to band 6, as before
     block = np.full((10, 1 + 2 * r.halo, 1 + 2 * r.halo), 2.0, dtype="float32")
