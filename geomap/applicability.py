@@ -433,10 +433,13 @@ class Applicability(BaseEstimator):
         di = cv_nearest_distance(Z, folds, reference) / mean_distance
         return [mean_distance, aoa_threshold(di, self.whisker)], di
 
-    def _train_di(self, bits: np.ndarray | None = None) -> np.ndarray:
+    def _train_di(
+        self, bits: np.ndarray | None = None, folds: np.ndarray | None = None
+    ) -> np.ndarray:
         """Cross-validated DI of each training sample, in the subspace of its complete groups.
 
-        ``bits``: the groups each sample is taken to have (default: those it has).
+        ``bits``: the groups each sample is taken to have (default: those it has). ``folds``:
+        each sample measured against the samples of the other folds (default: the spatial ones).
         """
         bits = group_bits(self.train_, self.groups_) if bits is None else bits
         out = np.full(len(bits), np.nan)
@@ -444,11 +447,11 @@ class Applicability(BaseEstimator):
             space = self._space(int(b))
             if not np.isfinite(space.mean_distance):
                 continue
-            di = space.cv_di  # computed with the threshold during fit
-            if di is None:  # a model loaded from a file: its statistics were kept, not the DI
+            di = space.cv_di if folds is None else None  # computed with the threshold at fit
+            if di is None:  # other folds, or a model loaded from a file (statistics, no DI)
                 Z = self.train_[np.ix_(space.rows, space.cols)]
-                folds = self.folds_[space.rows]
-                di = cv_nearest_distance(Z, folds, space.reference) / space.mean_distance
+                held = (self.folds_ if folds is None else folds)[space.rows]
+                di = cv_nearest_distance(Z, held, space.reference) / space.mean_distance
             pos = np.searchsorted(space.rows, np.flatnonzero(bits == b))
             out[bits == b] = di[pos]
         out[~np.isfinite(out)] = np.nan
@@ -522,25 +525,6 @@ class Applicability(BaseEstimator):
             threshold[rows] = space.threshold
         return di, threshold, self.missing_importance(bits)
 
-    def _held_out_di(self, folds: np.ndarray) -> np.ndarray:
-        """DI of each training sample against the samples of the other ``folds``.
-
-        As :meth:`_train_di` (each sample in the subspace of its complete groups), for folds
-        other than the spatial ones.
-        """
-        bits = group_bits(self.train_, self.groups_)
-        out = np.full(len(bits), np.nan)
-        for b in np.unique(bits[bits > 0]):
-            space = self._space(int(b))
-            if not np.isfinite(space.mean_distance):
-                continue
-            Z = self.train_[np.ix_(space.rows, space.cols)]
-            di = cv_nearest_distance(Z, folds[space.rows], space.reference)
-            pos = np.searchsorted(space.rows, np.flatnonzero(bits == b))
-            out[bits == b] = di[pos] / space.mean_distance
-        out[~np.isfinite(out)] = np.nan
-        return out
-
     def _fit_calibration(
         self, y: np.ndarray, oof_proba: np.ndarray, outages=(), units_out=None
     ) -> None:
@@ -552,31 +536,30 @@ class Applicability(BaseEstimator):
             Z[:, np.asarray(cols, dtype=int)] = np.nan
             bits = group_bits(Z, self.groups_)
             cases.append((np.asarray(proba), self._train_di(bits), bits, 1 / len(outages)))
-        rows = []
-        for proba, di, bits, weight in cases:
-            entropy = normalised_entropy(proba)
-            ok = np.isfinite(entropy)
-            right = np.argmax(proba[ok], axis=1) == y[ok]
-            missing = self.missing_importance(bits)[ok]
-            rows.append((entropy[ok], self._di_input(di[ok]), right, missing, [weight] * ok.sum()))
+        rows = [self._calibration_rows(y, *case) for case in cases]
         self.held_out_accuracy_ = float(rows[0][2].mean()) if len(rows[0][2]) else float("nan")
         self.outages_ = len(outages)
         self.calibration_ = AccuracyCalibration().fit(*(np.concatenate(c) for c in zip(*rows)))
         self.calibration_outside_ = None
         self.units_held_out_ = 0
-        if units_out is not None:
-            folds, proba = np.asarray(units_out[0], dtype=int), np.asarray(units_out[1])
-            entropy = normalised_entropy(proba)
-            di = self._held_out_di(folds)
-            ok = np.isfinite(entropy)
-            right = np.argmax(proba[ok], axis=1) == y[ok]  # never: the unit was not trained on
-            bits = group_bits(self.train_, self.groups_)
-            unseen = (entropy[ok], self._di_input(di[ok]), right, self.missing_importance(bits)[ok])
-            rows.append((*unseen, [UNSEEN_WEIGHT] * ok.sum()))
+        if units_out is not None:  # their rows are never right: the unit was not trained on
+            folds = np.asarray(units_out[0], dtype=int)
+            di = self._train_di(folds=folds)
+            rows.append(self._calibration_rows(y, units_out[1], di, cases[0][2], UNSEEN_WEIGHT))
             self.calibration_outside_ = AccuracyCalibration().fit(
                 *(np.concatenate(c) for c in zip(*rows))
             )
-            self.units_held_out_ = len(np.unique(y[ok]))
+            mapped = np.isfinite(np.asarray(units_out[1])).all(axis=1)
+            self.units_held_out_ = len(np.unique(y[mapped]))
+
+    def _calibration_rows(self, y, proba, di, bits, weight) -> tuple:
+        """Entropy, DI, right or wrong, missing share and weight of the rows with probabilities."""
+        proba = np.asarray(proba)
+        entropy = normalised_entropy(proba)
+        ok = np.isfinite(entropy)
+        right = np.argmax(proba[ok], axis=1) == y[ok]
+        missing = self.missing_importance(bits)[ok]
+        return entropy[ok], self._di_input(di[ok]), right, missing, np.full(ok.sum(), weight)
 
     def _di_input(self, di: np.ndarray) -> np.ndarray:
         """DI for the calibration: rows without one count as the most dissimilar sample."""
