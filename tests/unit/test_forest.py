@@ -105,6 +105,19 @@ def test_the_compiled_walk_gives_scikit_learns_probabilities(options, gaps_in_tr
     assert forest_proba(forest, test[:0]).shape == (0, forest.n_classes_)
 
 
+def test_thresholds_are_rounded_down_to_float32_so_float32_values_split_alike():
+    from geomap.kernels import _round_down_float32
+
+    t = np.array([0.1, 1 / 3, 3.5, 1e39, -1e39, np.inf, -np.inf, 2.0**-149 / 3])
+    down = _round_down_float32(t)
+    assert down.dtype == np.float32
+    assert (down.astype(np.float64) <= t).all()
+    with np.errstate(over="ignore"):  # the next float32 is above the threshold (or infinite)
+        up = np.nextafter(down[:5], np.float32(np.inf))
+    assert (up.astype(np.float64) > t[:5]).all()
+    assert down[2] == 3.5 and down[3] == np.finfo(np.float32).max and down[5] == np.inf
+
+
 def test_the_compiled_walk_is_the_same_on_any_number_of_threads_and_follows_a_refit():
     from sklearn.ensemble import RandomForestClassifier
 
