@@ -16,6 +16,7 @@ import numpy as np
 
 from geomap.errors import ModelError
 from geomap.features import band_kind
+from geomap.masks import named_product
 from geomap.sources import band_names_of, crs_units, crs_words, nodata_values
 from geomap.stack import PartialStack, RasterStack, raster_list
 
@@ -160,15 +161,18 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
     name once the words the other unmatched rasters' names share are set aside ("east_AS.tif"
     for "west_AS.tif" from a neighbouring sheet). When every raster matches exactly one training
     input, the rasters come back in the training order, with None for a training input no raster
-    was given for (an area one survey did not cover); otherwise as given. Notes say what was
+    was given for (an area one survey did not cover); otherwise as given. Quality layers
+    (:mod:`geomap.masks`) are no training input: they follow, as given. Notes say what was
     reordered, is absent, or could not be checked.
     """
+    masks = [p for p in rasters if named_product(p) is not None]  # not inputs: they mask some
+    rasters = [p for p in rasters if named_product(p) is None]
     trained = [tuple(i["bands"]) for i in bundle["inputs"]]
     given = [band_names_of(p) for p in rasters]
     _refuse_extras(bundle, trained, given, rasters)
     ordered = _by_names(trained, given, rasters)
     if ordered is None:
-        return list(rasters), _unchecked_order(bundle, rasters, given)
+        return [*rasters, *masks], _unchecked_order(bundle, rasters, given)
     absent = [
         f"'{i['name']}' ({', '.join(i['bands'])})"
         for i, path in zip(bundle["inputs"], ordered)
@@ -191,7 +195,7 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
             "The rasters were given in another order than at training; geomap put them in the "
             "training order by their names" + (f": {renamed}." if renamed else "."),
         )
-    return ordered, notes
+    return [*ordered, *masks], notes
 
 
 def _refuse_extras(bundle: dict, trained: list, given: list, rasters: Sequence[Path]) -> None:

@@ -297,7 +297,7 @@ def _wavelength_nm(name: str) -> float | None:
     return float(match.group(1)) * (1 if match.group(2).lower().startswith("n") else 1000)
 
 
-def _scene_key(name: str) -> str:
+def scene_key(name: str) -> str:
     """A band's name without the band's own words: what the bands of one scene share.
 
     The band's code or colour, a wavelength or band number (up to four digits), a resolution
@@ -321,7 +321,7 @@ def _scene_key(name: str) -> str:
 def _sensor_sets(band_names: Sequence[str], kinds: Sequence[str | None]) -> list[dict]:
     """Per sensor (a scene: Sentinel-2 beside Landsat), the band index of each optical kind.
 
-    Bands are one scene's when their :func:`_scene_key` is the same. In a scene, the first band
+    Bands are one scene's when their :func:`scene_key` is the same. In a scene, the first band
     of a kind counts (Sentinel-2's B08 before its B8A); ASTER's narrow SWIR and thermal bands
     count too, for their ratios. When that leaves a scene with fewer than three optical kinds
     (names that differ in other ways), the bands are taken as one scene, the first of each kind
@@ -330,7 +330,7 @@ def _sensor_sets(band_names: Sequence[str], kinds: Sequence[str | None]) -> list
     sets: dict[str, dict] = {}
     for b, (name, kind) in enumerate(zip(band_names, kinds)):
         if kind in _OPTICAL + _ASTER_EXTRA:
-            sets.setdefault(_scene_key(name), {}).setdefault(kind, b)
+            sets.setdefault(scene_key(name), {}).setdefault(kind, b)
     if len(sets) > 1 and min(len(s.keys() & set(_OPTICAL)) for s in sets.values()) < 3:
         return [{k: kinds.index(k) for k in _OPTICAL + _ASTER_EXTRA if k in kinds}]
     return list(sets.values())
@@ -351,16 +351,16 @@ def _scene_members(
     """The sensor (index into ``spectra``) each band's scene is, or -1.
 
     A band belongs to a sensor when its file holds that sensor's spectrum bands, or when its
-    :func:`_scene_key` (if not empty) is one of theirs: a scene's coastal, red-edge or thermal
+    :func:`scene_key` (if not empty) is one of theirs: a scene's coastal, red-edge or thermal
     files.
     """
     out = [-1] * len(band_names)
     for i, members in enumerate(spectra):
         files = {band_source[b] for b in members}
-        keys = {_scene_key(band_names[b]) for b in members} - {""}
+        keys = {scene_key(band_names[b]) for b in members} - {""}
         for b, (name, src) in enumerate(zip(band_names, band_source)):
             if out[b] < 0 and band_kind(name) not in _FAMILY:
-                if src in files or _scene_key(name) in keys:
+                if src in files or scene_key(name) in keys:
                     out[b] = i
     return out
 
@@ -547,14 +547,14 @@ class FeatureRecipe:
         """The feature columns each input outage removes, to simulate what one costs.
 
         A cloud hides every file of a satellite scene at once (bands whose names share a
-        :func:`_scene_key`, red-edge bands included), and an airborne survey that ends takes its
+        :func:`scene_key`, red-edge bands included), and an airborne survey that ends takes its
         K, Th and U files with it, so those go together; every other geophysical source goes
         alone (an input left out). An outage that would leave no feature is not simulated.
         """
         units: dict[tuple, set] = {}
         for name, s in zip(self.band_names, self.band_source):
             family = _FAMILY.get(band_kind(name))
-            key = ("scene", _scene_key(name)) if family is None else (family, s)
+            key = ("scene", scene_key(name)) if family is None else (family, s)
             units.setdefault(("survey",) if family == "radiometric" else key, set()).add(s)
         merged: list[set] = []
         for unit in units.values():  # a file holding bands of two units is one outage

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,9 @@ from rasterio.warp import transform
 from rasterio.windows import Window
 
 from geomap.errors import NoCRSError, RasterError
-from geomap.features import quality_word
+from geomap.features import quality_word, scene_key
 from geomap.grid import Grid, choose_grid, footprint_in, res_in
+from geomap.masks import MaskProduct, mask_product, mask_scene
 from geomap.sources import (
     FILL_MAGNITUDE,
     FILL_SHARE,
@@ -88,14 +90,25 @@ def _dummy_note(source: Source, option: str) -> str:
 FOOTPRINT_SHRINK = 1.25
 
 
+@dataclass(frozen=True)
+class Mask:
+    """A product's quality layer and the sources (indexes into the stack's) of its scene."""
+
+    source: Source
+    product: MaskProduct
+    targets: tuple[int, ...]
+
+
 class RasterStack:
     """Input rasters aligned on one reference grid, read lazily by window.
 
-    Use :meth:`open`; close with :meth:`close` or a ``with`` block.
+    Use :meth:`open`; close with :meth:`close` or a ``with`` block. ``masks`` are quality layers
+    (:mod:`geomap.masks`) whose flagged pixels read as no data in their scene's sources.
     """
 
-    def __init__(self, sources: Sequence[Source], grid: Grid) -> None:
+    def __init__(self, sources: Sequence[Source], grid: Grid, masks: Sequence[Mask] = ()) -> None:
         self.sources = tuple(sources)
+        self.masks = tuple(masks)
         self.grid = grid
         self.band_names = _unique_names(self.sources)
         self.band_source = np.repeat(np.arange(len(self.sources)), [s.count for s in self.sources])
@@ -103,6 +116,8 @@ class RasterStack:
         self.resampling = tuple(_resampling_for(s, grid) for s in self.sources)
         self._datasets: list = []
         self._readers: list = []
+        self._mask_readers: list = []
+        self._unmatched: list[tuple[Source, MaskProduct, str]] = []
 
     @classmethod
     def open(
@@ -146,9 +161,11 @@ class RasterStack:
                 lacking.append(error)
         if lacking:
             raise NoCRSError(_crs_hint(lacking[0], sources), lacking[0].bounds)
+        sources, masks, unmatched = _split_masks(sources)
         if grid is None:
             grid = choose_grid(sources, crs=crs, resolution=resolution, origin=origin)
-        stack = cls(sources, grid)
+        stack = cls(sources, grid, masks)
+        stack._unmatched = unmatched
         try:
             stack._open_readers()
         except BaseException:
@@ -158,28 +175,30 @@ class RasterStack:
 
     def _open_readers(self) -> None:
         for source, resampling in zip(self.sources, self.resampling):
-            dataset = rasterio.open(gdal_name(source.path))
-            self._datasets.append(dataset)
-            offset = _aligned_offset(source, self.grid)
-            if offset is not None:
-                self._readers.append(_DirectReader(dataset, source, offset))
-                continue
-            self._readers.append(
-                WarpedVRT(
-                    dataset,
-                    src_crs=source.crs,  # the CRS it was given when the file has none
-                    src_alpha=(source.alpha or 0) if source.nodata is None else 0,  # GDAL: one
-                    crs=self.grid.crs,
-                    transform=self.grid.transform,
-                    width=self.grid.width,
-                    height=self.grid.height,
-                    resampling=rasterio.enums.Resampling[resampling],
-                    src_nodata=source.nodata,
-                    nodata=np.nan,
-                    dtype="float32",
-                    tolerance=0.01,
-                )
-            )
+            self._readers.append(self._reader(source, resampling))
+        for mask in self.masks:  # flags: the nearest pixel's, never a blend of two codes
+            self._mask_readers.append(self._reader(mask.source, "nearest"))
+
+    def _reader(self, source: Source, resampling: str):
+        dataset = rasterio.open(gdal_name(source.path))
+        self._datasets.append(dataset)
+        offset = _aligned_offset(source, self.grid)
+        if offset is not None:
+            return _DirectReader(dataset, source, offset)
+        return WarpedVRT(
+            dataset,
+            src_crs=source.crs,  # the CRS it was given when the file has none
+            src_alpha=(source.alpha or 0) if source.nodata is None else 0,  # GDAL: one
+            crs=self.grid.crs,
+            transform=self.grid.transform,
+            width=self.grid.width,
+            height=self.grid.height,
+            resampling=rasterio.enums.Resampling[resampling],
+            src_nodata=source.nodata,
+            nodata=np.nan,
+            dtype="float32",
+            tolerance=0.01,
+        )
 
     def notes(self) -> list[str]:
         """Warnings on the inputs: undeclared fill values, a needlessly fine or coarse grid.
@@ -296,7 +315,30 @@ class RasterStack:
             for s in self.sources
             if s.dummy is not None
         ]
-        return notes + [_constant_note(s) for s in self.sources if s.constant]
+        notes += [_constant_note(s) for s in self.sources if s.constant]
+        return notes + self._mask_notes()
+
+    def _mask_notes(self) -> list[str]:
+        """What each quality layer masks, or why it masks nothing."""
+        notes = []
+        for m in self.masks:
+            names = [self.sources[t].path.name for t in m.targets]
+            shown = names if len(names) <= 2 else [names[0], "...", names[-1]]
+            notes.append(
+                f"Raster '{m.source.path.name}' is a {m.product.name} layer: the pixels it "
+                f"flags ({m.product.flags}) read as no data in the {len(names)} raster(s) of its "
+                f"scene ({', '.join(shown)}), so they are mapped from the other rasters and "
+                "marked less certain."
+            )
+        for source, product, key in self._unmatched:
+            notes.append(
+                f"Raster '{source.path.name}' is a {product.name} layer, but no other raster's "
+                f"file name gives its scene ('{key}'): it is left out, neither a mask nor a "
+                "feature. Give it with the scene's band files under the product's own names "
+                "(..._SR_B4.TIF beside ..._QA_PIXEL.TIF, ..._B04_10m.jp2 beside ..._SCL_20m.jp2) "
+                "to have their clouds masked."
+            )
+        return notes
 
     def _plain_nodata_note(self, source: Source) -> str:
         """A raster whose values lie on both sides of the value given for every raster.
@@ -406,6 +448,10 @@ class RasterStack:
                 data = data * scale[:, None, None] + offset[:, None, None]
             out[start : start + source.count, rs, cs] = data
             start += source.count
+        for mask, reader in zip(self.masks, self._mask_readers):
+            flagged = mask.product.flagged(reader.read([1], window=inner)[0])
+            for band in np.flatnonzero(np.isin(self.band_source, mask.targets)):
+                out[band, rs, cs][flagged] = np.nan
         return out
 
     def describe(self) -> dict:
@@ -431,13 +477,22 @@ class RasterStack:
                 }
                 for s, r in zip(self.sources, self.resampling)
             ],
+            "masks": [
+                {
+                    "path": str(m.source.path),
+                    "product": m.product.name,
+                    "flags": m.product.flags,
+                    "masks": [str(self.sources[t].path) for t in m.targets],
+                }
+                for m in self.masks
+            ],
         }
 
     def close(self) -> None:
         """Close every open dataset."""
-        for handle in self._readers + self._datasets:
+        for handle in self._readers + self._mask_readers + self._datasets:
             handle.close()
-        self._readers, self._datasets = [], []
+        self._readers, self._mask_readers, self._datasets = [], [], []
 
     def __enter__(self) -> RasterStack:
         return self
@@ -568,6 +623,34 @@ def _crs_hint(error: NoCRSError, sources: Sequence[Source]) -> str:
 
 def _coordinate(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.6g}"
+
+
+def _split_masks(sources: Sequence[Source]) -> tuple[list, list, list]:
+    """(sources, masks, unmatched): quality layers taken out of the sources.
+
+    A quality layer masks the sources whose file names give its scene (:func:`mask_scene`);
+    one whose scene no source shares is left out, unmatched, and so is one given alone.
+    """
+    found = [(s, mask_product(s)) for s in sources]
+    kept = [s for s, product in found if product is None]
+    keys = [scene_key(s.path.stem) for s in kept]
+    masks, unmatched = [], []
+    for source, product in found:
+        if product is None:
+            continue
+        key = mask_scene(source, product)
+        targets = tuple(i for i, k in enumerate(keys) if k == key)
+        if targets:
+            masks.append(Mask(source, product, targets))
+        else:
+            unmatched.append((source, product, key))
+    if not kept:
+        raise RasterError(
+            f"{raster_list([s.path.name for s in sources])}: quality layers (cloud and snow "
+            "flags), not measurements of the ground; nothing is left to map from. Give the "
+            "scene's band files too."
+        )
+    return kept, masks, unmatched
 
 
 def _quality_notes(sources: Sequence[Source]) -> list[str]:

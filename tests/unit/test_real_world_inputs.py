@@ -166,3 +166,40 @@ def test_a_band_declaring_another_scale_than_at_training_is_read_as_at_training(
         rasterio.open(tmp_path / "p" / "lithology.tif") as b,
     ):
         assert (a.read(1) == b.read(1)).all()
+
+
+def test_landsats_qa_pixel_masks_a_cloud_at_prediction(delivery, tmp_path):
+    """A bright cloud in the Landsat bands, flagged in the scene's QA_PIXEL: given with the
+    bands, its pixels read as no data in both of the scene's files and are mapped from the
+    other rasters (and flagged); without it, only the spectral screen stands between the map
+    and the cloud's spectrum."""
+    rasters, out, _ = delivery
+    with rasterio.open(rasters[4]) as src:
+        profile, dn = src.profile, src.read(1)
+    cloud = np.zeros(dn.shape, bool)
+    cloud[10:40, 60:95] = True
+    cloudy = tmp_path / rasters[4].name
+    with rasterio.open(cloudy, "w", **profile) as dst:
+        dst.write(np.where(cloud, 9000, dn).astype("uint16")[None])
+    qa = tmp_path / "LC09_L2SP_190027_QA_PIXEL.TIF"
+    with rasterio.open(qa, "w", **{**profile, "nodata": 1}) as dst:
+        dst.write(np.where(cloud, 22280, 21824).astype("uint16")[None])
+    given = [*rasters[:4], cloudy, rasters[5]]
+    masked = predict(out / "model.skops", [*given, qa], tmp_path / "masked")
+    plain = predict(out / "model.skops", given, tmp_path / "plain")
+    assert [m["product"] for m in masked["masks"]] == ["Landsat Collection 2 QA_PIXEL"]
+    assert [p.split("/")[-1] for p in masked["masks"][0]["masks"]] == [r.name for r in given[4:]]
+    assert plain["masks"] == []
+    codes, _ = _truth(10)
+    under = (slice(24, 114), slice(174, 279))  # the cloud's 30 m pixels on the 10 m grid
+    right = {}
+    for name in ("masked", "plain"):
+        with rasterio.open(tmp_path / name / "lithology.tif") as src:
+            mapped, names = src.read(1), json.loads(src.tags()["CLASS_NAMES"])
+        truth = np.array([names.index(n) if n in names else 255 for n in CLASS_NAMES])[codes]
+        right[name] = (mapped == truth)[under].mean()
+    with rasterio.open(tmp_path / "masked" / "uncertainty.tif") as src:
+        assert (src.read(3)[under][5:-5, 5:-5] > 0).all()  # two of six inputs flagged
+    assert right["masked"] > right["plain"], right  # 0.95 against 0.92 (the screen's)
+    thermal = [f["source_nodata_fraction"][5] for f in (masked["prediction"], plain["prediction"])]
+    assert thermal[0] == pytest.approx(90 * 105 / 300**2, abs=0.005) and thermal[1] == 0

@@ -405,19 +405,94 @@ def test_a_band_of_one_value_is_named(raster_factory):
         assert stack.notes() == []
 
 
-def test_a_quality_band_given_as_a_raster_is_named(raster_factory):
-    """Landsat's QA_PIXEL, bit flags, was taken as one more band and mixed by resampling."""
-    flags = np.where(ramp(20, 20) > 200, 21824, 22280).astype("uint16")
-    qa = raster_factory("LC09_L2SP_112075_20240315_20240316_02_T1_QA_PIXEL.TIF", flags)
-    red = raster_factory("LC09_L2SP_112075_20240315_20240316_02_T1_SR_B4.TIF", ramp(20, 20))
+LANDSAT = "LC09_L2SP_112075_20240315_20240316_02_T1"
+
+
+def test_a_quality_band_that_is_no_mask_is_named(raster_factory):
+    """Landsat's QA_RADSAT, saturation bit flags, was taken as one more band and mixed by
+    resampling."""
+    flags = np.where(ramp(20, 20) > 200, 0, 4).astype("uint16")
+    qa = raster_factory(f"{LANDSAT}_QA_RADSAT.TIF", flags)
+    red = raster_factory(f"{LANDSAT}_SR_B4.TIF", ramp(20, 20))
     with RasterStack.open([red, qa]) as stack:
         (note,) = [n for n in stack.notes() if "quality or mask layer" in n]
     assert note.startswith(
-        "Raster 'LC09_L2SP_112075_20240315_20240316_02_T1_QA_PIXEL.TIF' looks like a quality or "
-        "mask layer, not a measurement of the ground (its band "
-        "'LC09_L2SP_112075_20240315_20240316_02_T1_QA_PIXEL' has 'QA' in its name)"
+        f"Raster '{LANDSAT}_QA_RADSAT.TIF' looks like a quality or mask layer, not a measurement "
+        f"of the ground (its band '{LANDSAT}_QA_RADSAT' has 'QA' in its name)"
     )
     assert "Leave it out" in note
+
+
+def test_landsats_qa_pixel_masks_the_clouds_of_its_own_scene(raster_factory):
+    """Given with the scene's bands, QA_PIXEL was one more feature: its cloud, shadow and snow
+    bits now read as no data in that scene's bands only, and it is no feature."""
+    flags = np.full((20, 20), 21824, "uint16")  # clear land
+    flags[2:6, 2:6] = 22280  # cloud (bit 3) and its confidences
+    flags[10:12, 10:14] = 21824 | 16  # cloud shadow
+    flags[15, 15] = 21824 | 32  # snow
+    flags[18, 0] = 1  # fill
+    qa = raster_factory(f"{LANDSAT}_QA_PIXEL.TIF", flags, nodata=1)
+    bands = [
+        raster_factory(f"{LANDSAT}_SR_B{b}.TIF", ramp(20, 20, "uint16") + 7000) for b in (2, 4)
+    ]
+    other = raster_factory("LC08_L2SP_112075_20240307_20240308_02_T1_SR_B4.TIF", ramp(20, 20) + 1)
+    k = raster_factory("radiometrics_K.tif", ramp(20, 20))
+    with RasterStack.open([*bands, qa, other, k]) as stack:
+        assert [s.path.name for s in stack.sources] == [p.name for p in (*bands, other, k)]
+        assert "QA_PIXEL" not in " ".join(stack.band_names)
+        block = stack.read(Window(0, 0, 20, 20))
+        described = stack.describe()["masks"]
+        notes = stack.notes()
+    hidden = np.zeros((20, 20), bool)
+    hidden[2:6, 2:6] = hidden[10:12, 10:14] = hidden[15, 15] = True
+    for band in block[:2]:
+        np.testing.assert_array_equal(np.isnan(band), hidden)
+    assert np.isfinite(block[2:]).all()  # another acquisition and the radiometrics: untouched
+    assert described == [
+        {
+            "path": str(qa),
+            "product": "Landsat Collection 2 QA_PIXEL",
+            "flags": "fill, cloud, dilated cloud, cirrus, cloud shadow or snow",
+            "masks": [str(p) for p in bands],
+        }
+    ]
+    assert (
+        f"Raster '{LANDSAT}_QA_PIXEL.TIF' is a Landsat Collection 2 QA_PIXEL layer: the pixels it "
+        "flags (fill, cloud, dilated cloud, cirrus, cloud shadow or snow) read as no data in the "
+        f"2 raster(s) of its scene ({LANDSAT}_SR_B2.TIF, {LANDSAT}_SR_B4.TIF)"
+    ) in " ".join(notes)
+    assert not [n for n in notes if "quality or mask layer" in n]
+
+
+def test_sentinel2s_scene_classification_masks_its_bands_at_their_own_resolution(
+    raster_factory,
+):
+    """SCL is at 20 m: each 10 m pixel takes the class of the 20 m pixel it lies in."""
+    scl = np.full((5, 5), 4, "uint8")  # vegetation
+    scl[1, 1], scl[3, 2], scl[0, 4] = 9, 3, 6  # cloud, cloud shadow, water (not hidden)
+    coarse = Affine(20.0, 0, 500000.0, 0, -20.0, 5200000.0)
+    fine = Affine(10.0, 0, 500000.0, 0, -10.0, 5200000.0)
+    name = "T33TWM_20230612T100031"
+    mask = raster_factory(f"{name}_SCL_20m.tif", scl, transform=coarse)
+    red = raster_factory(f"{name}_B04_10m.tif", ramp(10, 10, "uint16") + 1000, transform=fine)
+    with RasterStack.open([red, mask]) as stack:
+        assert stack.grid.res == (10.0, 10.0)
+        hidden = np.isnan(stack.read(Window(0, 0, 10, 10))[0])
+    expected = np.zeros((10, 10), bool)
+    expected[2:4, 2:4] = expected[6:8, 4:6] = True
+    np.testing.assert_array_equal(hidden, expected)
+
+
+def test_a_quality_layer_of_no_scene_given_is_left_out_and_alone_is_refused(raster_factory):
+    qa = raster_factory(f"{LANDSAT}_QA_PIXEL.TIF", np.full((20, 20), 22280, "uint16"))
+    red = raster_factory("LC08_L2SP_112075_20240307_20240308_02_T1_SR_B4.TIF", ramp(20, 20) + 1)
+    with RasterStack.open([red, qa]) as stack:
+        assert [s.path.name for s in stack.sources] == [red.name]
+        assert np.isfinite(stack.read(Window(0, 0, 20, 20))).all()
+        (note,) = [n for n in stack.notes() if "QA_PIXEL.TIF" in n]
+    assert "no other raster's file name gives its scene" in note and "left out" in note
+    with pytest.raises(RasterError, match=r"QA_PIXEL.TIF'?: quality layers .* nothing is left"):
+        RasterStack.open([qa])
 
 
 def test_a_products_fill_value_is_no_data_when_its_file_declares_none(raster_factory):

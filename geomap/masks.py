@@ -1,0 +1,79 @@
+"""Quality layers that satellite products ship beside their bands, read as masks.
+
+Landsat Collection 2 gives each scene a ``QA_PIXEL`` file of bit flags, Sentinel-2 Level-2A an
+``SCL`` scene classification. Given with the scene's band files, such a file is not a feature
+(its codes are flags, not a measurement of the ground): the pixels it flags as cloud, cloud
+shadow, cirrus, snow or fill are read as no data in the rasters of its scene, so they are mapped
+from the other rasters (radiometrics, the DEM) and marked less certain, as under any other hole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geomap.features import scene_key
+from geomap.sources import Source
+
+
+@dataclass(frozen=True)
+class MaskProduct:
+    """A product's quality layer: which of its values hide the ground."""
+
+    name: str
+    #: What the flagged values are, in words for the report.
+    flags: str
+    #: The words of its file name that say it (all of them).
+    words: frozenset[str]
+    #: Bits of which any set flags a pixel (Landsat), or ...
+    bits: int = 0
+    #: ... the classes that flag a pixel (Sentinel-2).
+    classes: tuple[int, ...] = ()
+
+    def flagged(self, values: np.ndarray) -> np.ndarray:
+        """Where ``values`` (float, NaN where the layer has none) hide the ground."""
+        known = np.isfinite(values)
+        codes = np.where(known, values, 0).astype(np.int64)
+        hit = (codes & self.bits) != 0 if self.bits else np.isin(codes, self.classes)
+        return hit & known
+
+
+#: Landsat Collection 2 QA_PIXEL bits 0-5: fill, dilated cloud, cirrus, cloud, cloud shadow,
+#: snow (USGS, Landsat 8-9 Collection 2 Level-2 Science Product Guide; bit 2 is unset in
+#: Landsat 4-7's).
+LANDSAT_QA_PIXEL = MaskProduct(
+    "Landsat Collection 2 QA_PIXEL",
+    "fill, cloud, dilated cloud, cirrus, cloud shadow or snow",
+    frozenset({"qa", "pixel"}),
+    bits=0b111111,
+)
+#: Sentinel-2 Level-2A SCL classes 0 (no data), 1 (saturated or defective), 3 (cloud shadow),
+#: 8 and 9 (cloud, medium and high probability), 10 (thin cirrus), 11 (snow or ice).
+SENTINEL2_SCL = MaskProduct(
+    "Sentinel-2 scene classification (SCL)",
+    "no data, saturated, cloud shadow, cloud, thin cirrus or snow",
+    frozenset({"scl"}),
+    classes=(0, 1, 3, 8, 9, 10, 11),
+)
+PRODUCTS = (LANDSAT_QA_PIXEL, SENTINEL2_SCL)
+
+
+def mask_product(source: Source) -> MaskProduct | None:
+    """The product whose quality layer ``source`` is: one integer band named as the product does."""
+    if source.count != 1 or np.dtype(source.dtype).kind not in "iu":
+        return None
+    return named_product(source.path)
+
+
+def named_product(path: str | Path) -> MaskProduct | None:
+    """The product whose quality layer a file's name says it is (its data not checked)."""
+    stem = Path(path).stem.lower()
+    words = set("".join(c if c.isalnum() else " " for c in stem).split())
+    return next((p for p in PRODUCTS if p.words <= words), None)
+
+
+def mask_scene(source: Source, product: MaskProduct) -> str:
+    """The scene key of a quality layer: its file name's without the product's words."""
+    return "_".join(t for t in scene_key(source.path.stem).split("_") if t not in product.words)
