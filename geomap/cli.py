@@ -15,6 +15,7 @@ from geomap.bundles import BEYOND_TRAINING_SHARE
 from geomap.cli_parser import build_parser
 from geomap.errors import GeomapError
 from geomap.export import limit_malloc_arenas
+from geomap.products import expand_rasters
 from geomap.sources import crs_words, parse_nodata
 from geomap.subunits import SubunitConfig, subunits
 from geomap.trust import SiteRequest, outside_aoa_words, reduced_input_words
@@ -305,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _stop) if main_thread else None
     try:
+        if getattr(args, "raster", None):  # a product folder or archive: its band files
+            args.raster = expand_rasters(args.raster)
         report = _COMMANDS[args.command](args, _Bar(args.quiet))
     except GeomapError as exc:
         print(f"geomap {args.command}: error: {exc}", file=sys.stderr)

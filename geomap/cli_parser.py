@@ -152,8 +152,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         required=True,
         type=Path,
         metavar="FILE",
-        help="an input raster (GeoTIFF, JPEG2000, VRT, any format GDAL reads; one or many bands); "
-        "repeat for each file",
+        help="an input raster (GeoTIFF, JPEG2000, VRT, any format GDAL reads; one or many bands), "
+        "or a Landsat Collection 2 scene or Sentinel-2 SAFE product as delivered (folder, .tar "
+        "or .zip: its band files and cloud mask are taken); repeat for each file",
     )
     p.add_argument(
         "--out",
@@ -382,7 +383,7 @@ def _add_suggest(sub) -> None:
     s.add_argument("--model", required=True, type=Path, metavar="FILE", help="model.skops of a run")
     s.add_argument(
         "--raster", action="append", required=True, type=Path, metavar="FILE",
-        help="an input raster, as for the run; repeat for each file",
+        help="an input raster or product, as for the run; repeat for each file",
     )  # fmt: skip
     s.add_argument(
         "--out", required=True, type=Path, metavar="FILE", help="the sites' GeoPackage (.gpkg)"

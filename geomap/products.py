@@ -1,0 +1,90 @@
+"""Satellite products given whole: a Landsat Collection 2 scene or a Sentinel-2 SAFE product.
+
+As delivered (USGS's scene folder or ``.tar``, Copernicus's ``.SAFE`` folder or ``.zip``), a
+product holds its band files beside many that are no measurement of the ground: Landsat's
+surface-temperature intermediates (``ST_ATRAN``, ``ST_CDIST``, the distance to the nearest
+cloud), saturation flags and aerosol layers, Sentinel-2's 60 m atmospheric bands (B01, B09),
+true-colour previews and the same bands resampled to 20 and 60 m. :func:`expand_rasters` takes
+from a product the files a geologist maps from, each at its own resolution: the reflective
+bands, Landsat's thermal band, and the product's cloud mask (:mod:`geomap.masks`).
+"""
+
+from __future__ import annotations
+
+import re
+import tarfile
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from geomap.errors import InputDataError
+
+
+def _landsat(sensors: str) -> str:
+    return rf"L{sensors}_L[12][A-Z]{{2}}_\d{{6}}_\d{{8}}_\d{{8}}_\d{{2}}_(?:T1|T2|RT)"
+
+
+_OLI, _TM = _landsat("[CO]0[89]"), _landsat("[TE]0[457]")  # Landsat 8-9; Landsat 4-7
+_TILE = r"T\d\d[A-Z]{3}_\d{8}T\d{6}"
+#: Band files taken from a product, by their whole name (case ignored): the reflective bands
+#: but the atmosphere's (Landsat 8-9's coastal B1 and cirrus B9, Sentinel-2's B01, B09, B10)
+#: and Landsat 8-9's 15 m panchromatic B8; Level-2 surface temperature; the cloud masks.
+_TAKEN = (
+    re.compile(rf"{_OLI}_(SR_B[2-7]|ST_B10|B[2-7]|B10|QA_PIXEL)\.tif", re.I),
+    re.compile(rf"{_TM}_(SR_B[1-57]|ST_B6|B[1-57]|QA_PIXEL)\.tif", re.I),
+    # Sentinel-2 Level-2A, each band at its own resolution, and its scene classification.
+    re.compile(rf"{_TILE}_(B0[2348]_10m|B0[567]_20m|B8A_20m|B1[12]_20m|SCL_20m)\.jp2", re.I),
+    # Level-1C: no resolution in the names.
+    re.compile(rf"{_TILE}_(B0[2-8]|B8A|B1[12])\.jp2", re.I),
+)
+_ARCHIVES = (".zip", ".tar", ".tgz", ".gz")
+
+
+def expand_rasters(paths: Sequence[str | Path]) -> list[Path]:
+    """The rasters given, with each product folder or archive replaced by its band files.
+
+    Files and GDAL names pass unchanged. From a folder, a ``.zip`` or a ``.tar`` holding a
+    Landsat Collection 2 scene or a Sentinel-2 product, the band files :data:`_TAKEN` names come
+    in name order (a file inside an archive as its GDAL name, ``/vsitar/...``).
+
+    Raises
+    ------
+    InputDataError
+        For a folder or archive that holds no such product.
+    """
+    out: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            members = [str(p.relative_to(path)) for p in sorted(path.rglob("*")) if p.is_file()]
+            prefix = f"{path}/"
+        elif path.is_file() and path.name.lower().endswith(_ARCHIVES):
+            members, prefix = _archive(path)
+        else:
+            out.append(path)
+            continue
+        taken = sorted(m for m in members if any(t.fullmatch(Path(m).name) for t in _TAKEN))
+        if not taken and not prefix:  # a file named .gz or .zip that is no archive: GDAL's
+            out.append(path)
+            continue
+        if not taken:
+            raise InputDataError(
+                f"Raster '{path}' is a {'folder' if path.is_dir() else 'archive'}, not a raster, "
+                "and holds no Landsat Collection 2 scene or Sentinel-2 product whose band files "
+                "geomap knows (..._SR_B4.TIF, ..._B04_10m.jp2). Give its raster files one by "
+                "one with --raster."
+            )
+        masks = [m for m in taken if re.search(r"(QA_PIXEL|SCL_20m)\.", m, re.I)]
+        out += [Path(prefix + m) for m in [*(m for m in taken if m not in masks), *masks]]
+    return out
+
+
+def _archive(path: Path) -> tuple[list[str], str]:
+    """(member names, GDAL prefix) of a zip or tar archive; none for anything else."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            return [n for n in z.namelist() if not n.endswith("/")], f"/vsizip/{path.resolve()}/"
+    if tarfile.is_tarfile(path):
+        with tarfile.open(path) as t:
+            return [m.name for m in t.getmembers() if m.isfile()], f"/vsitar/{path.resolve()}/"
+    return [], ""
