@@ -226,7 +226,7 @@ class RasterStack:
             for s in self.sources
             if s.categorical
         ]
-        notes += _quality_notes(self.sources)
+        notes += _quality_notes(self.sources) + _intermediate_notes(self.sources)
         coarsest = max(res_in(s, self.grid.crs) for s in self.sources)
         if res > 2 * coarsest:
             notes.append(
@@ -651,6 +651,36 @@ def _split_masks(sources: Sequence[Source]) -> tuple[list, list, list]:
             "scene's band files too."
         )
     return kept, masks, unmatched
+
+
+#: Landsat Collection 2 Level-2 layers that are neither a band nor a quality layer: the surface
+#: temperature's intermediates, by the end of the file's name.
+_LANDSAT_INTERMEDIATES = {
+    "ST_CDIST": "the distance to the nearest cloud",
+    "ST_ATRAN": "the atmosphere's transmission",
+    "ST_TRAD": "the radiance at the top of the atmosphere",
+    "ST_URAD": "the atmosphere's upwelling radiance",
+    "ST_DRAD": "the atmosphere's downwelling radiance",
+    "ST_EMIS": "the emissivity estimated from ASTER's and NDVI's",
+    "ST_EMSD": "the emissivity's uncertainty",
+}
+
+
+def _intermediate_notes(sources: Sequence[Source]) -> list[str]:
+    """Landsat product layers that draw the atmosphere or the clouds, not the ground."""
+    notes = []
+    for s in sources:
+        upper = s.path.stem.upper()
+        layer = next((k for k in _LANDSAT_INTERMEDIATES if upper.endswith(f"_{k}")), None)
+        if layer is not None:
+            notes.append(
+                f"Raster '{s.path.name}' is Landsat's {layer} layer, "
+                f"{_LANDSAT_INTERMEDIATES[layer]}, not a measurement of the ground: the map "
+                "would follow the clouds and the atmosphere of that day. Leave it out (the "
+                "scene's ST_B10 or ST_B6 is its surface temperature; give the scene's folder or "
+                ".tar to have the right files taken)."
+            )
+    return notes
 
 
 def _quality_notes(sources: Sequence[Source]) -> list[str]:

@@ -423,6 +423,21 @@ def test_a_quality_band_that_is_no_mask_is_named(raster_factory):
     assert "Leave it out" in note
 
 
+def test_landsats_temperature_intermediates_given_as_rasters_are_named(raster_factory):
+    """A scene's *.TIF took ST_CDIST, the distance to the nearest cloud, as a feature."""
+    red = raster_factory(f"{LANDSAT}_SR_B4.TIF", ramp(20, 20) + 1)
+    cdist = raster_factory(f"{LANDSAT}_ST_CDIST.TIF", ramp(20, 20, "int16"))
+    temperature = raster_factory(f"{LANDSAT}_ST_B10.TIF", ramp(20, 20, "uint16") + 40000)
+    with RasterStack.open([red, cdist, temperature]) as stack:
+        notes = [n for n in stack.notes() if "not a measurement of the ground" in n]
+    assert notes == [
+        f"Raster '{LANDSAT}_ST_CDIST.TIF' is Landsat's ST_CDIST layer, the distance to the "
+        "nearest cloud, not a measurement of the ground: the map would follow the clouds and the "
+        "atmosphere of that day. Leave it out (the scene's ST_B10 or ST_B6 is its surface "
+        "temperature; give the scene's folder or .tar to have the right files taken)."
+    ]
+
+
 def test_landsats_qa_pixel_masks_the_clouds_of_its_own_scene(raster_factory):
     """Given with the scene's bands, QA_PIXEL was one more feature: its cloud, shadow and snow
     bits now read as no data in that scene's bands only, and it is no feature."""
