@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.windows import Window
+from scipy.ndimage import maximum_filter
 from threadpoolctl import threadpool_limits
 
 from geomap.export import CLASS_NODATA, raster_profile, release_freed_memory, style_class_raster
@@ -121,11 +122,12 @@ class _Window:
         self.win, self.pad, self.halo = win, pad, recipe.halo
         self.shape = (block.shape[1] - 2 * recipe.halo, block.shape[2] - 2 * recipe.halo)
         h = recipe.halo + pad
-        inner = np.isnan(block[:, h : block.shape[1] - h, h : block.shape[2] - h])
         source = np.asarray(recipe.band_source)
-        self.source_missing = np.stack(
-            [inner[source == s].any(axis=0) for s in range(len(stack.sources))], axis=-1
+        self._gaps = np.stack(  # (sources, rows, cols) of the block, its halo included
+            [np.isnan(block[source == s]).any(axis=0) for s in range(len(stack.sources))]
         )
+        self._inner = (slice(h, block.shape[1] - h), slice(h, block.shape[2] - h))
+        self.source_missing = np.moveaxis(self._gaps[:, self._inner[0], self._inner[1]], 0, -1)
         self.source_screened = np.zeros_like(self.source_missing)
         self.X = recipe.compute_pixels(block)
         self.n_finite = np.count_nonzero(np.isfinite(self.X), axis=1)  # features with data
@@ -135,6 +137,18 @@ class _Window:
     def lost(self) -> np.ndarray:
         """(rows, cols, sources): where each source has no data or a spectral screen left it out."""
         return self.source_missing | self.source_screened
+
+    def lost_nearby(self) -> np.ndarray:
+        """(rows, cols, sources): where a source has data but lost some within the features' reach.
+
+        The rim of a cloud, of a hole or of the grid's edge: the features mix ground with what
+        is missing there (the screen's flags count within the window, the holes within the
+        halo read too).
+        """
+        size = 2 * self.halo + 1
+        near = maximum_filter(self._gaps, size=(1, size, size))[:, self._inner[0], self._inner[1]]
+        near = np.moveaxis(near, 0, -1) | maximum_filter(self.source_screened, size=(size, size, 1))
+        return near & ~self.lost()
 
     def screened(self, rows: np.ndarray, screen) -> None:
         """Rows a :class:`geomap.screen.SpectralScreen` flagged: its features, sources missing."""

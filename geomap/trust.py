@@ -174,12 +174,13 @@ class TrustLayers:
             rows, cols = np.mgrid[
                 job.win.row_off : job.win.row_off + h, job.win.col_off : job.win.col_off + w
             ]
-            # No site within the features' reach of the map's edge: there some rasters end
-            # part-way through a neighbourhood, and such pixels looked the least certain of the
-            # map (9 of 30 sites of a survey sheet lay on its outermost pixels).
-            e, g = job.halo, self.grid
-            inner = (rows >= e) & (rows < g.height - e) & (cols >= e) & (cols < g.width - e)
-            inner = inner.ravel()
+            # No site within the features' reach of where a raster ends or is left out: the
+            # map's edge, a hole, a cloud or haze the screen caught. There the neighbourhood
+            # mixes ground with what is missing, and such pixels looked the least certain of
+            # the map (9 of 30 sites of a survey sheet lay on its outermost pixels; a user's
+            # first four on the rim of a cloud).
+            inner = ~job.lost_nearby().any(axis=-1).ravel()
+            g = self.grid
             x, y = g.xy(rows.ravel()[inner], cols.ravel()[inner])
             self.candidates.add(x, y, X[inner], P[inner], di[inner], aoa[inner], acc[inner])
         self.seconds += time.perf_counter() - t0

@@ -100,6 +100,13 @@ def test_suggested_sites_are_spread_and_readable_by_a_gps(mapped):
         rows, cols = rasterio.transform.rowcol(src.transform, sites.geometry.x, sites.geometry.y)
         height, width = src.shape
     assert min(min(rows), min(cols), height - 1 - max(rows), width - 1 - max(cols)) >= halo
+    # nor of the cloud's rim: pixels with every input whose neighbourhood lacks one
+    with rasterio.open(out / "uncertainty.tif") as src:
+        lacking = src.read(3) > 0
+    assert lacking.any()
+    for r, c in zip(rows, cols):
+        around = lacking[max(r - halo, 0) : r + halo + 1, max(c - halo, 0) : c + halo + 1]
+        assert lacking[r, c] or not around.any(), (r, c)
 
 
 def test_layers_do_not_depend_on_the_block_size(mapped, demo_scene, tmp_path):
