@@ -18,11 +18,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import pyproj
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj.exceptions import CRSError
 
 from geomap.errors import LabelError, MissingFileError
+from geomap.grid import Grid
 
 #: Coordinate column pairs accepted in CSV files (case-insensitive), in order of preference.
 COORD_PAIRS = (
@@ -67,7 +69,12 @@ VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip", ".kml", ".kmz")
 
 
 def read_labels(
-    path: str | Path, column: str, *, crs: str | None = None, layer: str | None = None
+    path: str | Path,
+    column: str,
+    *,
+    crs: str | None = None,
+    layer: str | None = None,
+    grid: Grid | None = None,
 ) -> gpd.GeoDataFrame:
     """Read observations into a GeoDataFrame with columns ``label``, ``source``, ``site``, geometry.
 
@@ -85,6 +92,9 @@ def read_labels(
     layer : str, optional
         The layer of a multi-layer file (a project GeoPackage). Default: the file's only layer,
         or the only one with a column ``column``.
+    grid : Grid, optional
+        The rasters' grid: a CSV of x/y with no CRS given is told the grid's CRS when its points
+        fall on the grid read in it.
 
     Raises
     ------
@@ -96,7 +106,7 @@ def read_labels(
         and not exactly one has the column.
     """
     path = Path(path)
-    return _tidy(_read_any(path, crs, layer, column), path, column)
+    return _tidy(_read_any(path, crs, layer, column, grid), path, column)
 
 
 def label_columns(
@@ -160,7 +170,11 @@ def _choose_layer(path: Path, column: str | None) -> str | None:
 
 
 def _read_any(
-    path: Path, crs: str | None, layer: str | None, column: str | None = None
+    path: Path,
+    crs: str | None,
+    layer: str | None,
+    column: str | None = None,
+    grid: Grid | None = None,
 ) -> gpd.GeoDataFrame:
     if not path.exists():
         raise MissingFileError(f"Labels '{path}' do not exist; check the path and its spelling.")
@@ -168,7 +182,7 @@ def _read_any(
         raise LabelError(f"Labels '{path}': the file is empty (0 bytes). Export it again.")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _read_csv(path, crs)
+        return _read_csv(path, crs, grid)
     if suffix in VECTOR_SUFFIXES:
         return _read_vector(path, layer or _choose_layer(path, column), crs)
     raise LabelError(
@@ -300,7 +314,22 @@ def _long_row(path: Path, what: str, line, seen, header, sep: str) -> LabelError
     )
 
 
-def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
+def _crs_to_give(x: np.ndarray, y: np.ndarray, grid: Grid | None) -> str:
+    """What to tell a user whose CSV of eastings and northings states no CRS."""
+    if grid is None:
+        return "Give it with --label-crs, e.g. --label-crs EPSG:32633."
+    west, south, east, north = grid.bounds
+    name = grid.crs.to_string() if grid.crs.to_epsg() else "the rasters' CRS (as WKT)"
+    where = f"{pyproj.CRS.from_user_input(grid.crs.to_wkt()).name}"
+    if np.mean((x >= west) & (x <= east) & (y >= south) & (y <= north)) >= 0.5:
+        return (
+            f"They fall on the rasters' grid read in its CRS, {name} ({where}): if they are in "
+            f"it, or another of the same zone, give it with --label-crs {name}."
+        )
+    return f"Give it with --label-crs (the rasters are in {name}, {where})."
+
+
+def _read_csv(path: Path, crs: str | None, grid: Grid | None = None) -> gpd.GeoDataFrame:
     """The CSV's points, indexed by the line each row starts on."""
     table = read_table(path)
     table.index = _record_lines(path, *table.attrs["dialect"], len(table))
@@ -332,7 +361,7 @@ def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
                 "They look like longitudes and latitudes: give it with --label-crs, e.g. "
                 "--label-crs EPSG:4326."
                 if degrees
-                else "Give it with --label-crs, e.g. --label-crs EPSG:32633."
+                else _crs_to_give(x.to_numpy(), y.to_numpy(), grid)
             )
             raise LabelError(
                 f"Labels '{path}': coordinates in columns '{lower[pair[0]]}'/'{lower[pair[1]]}' "

@@ -199,12 +199,13 @@ def read_named(
     *,
     crs: str | None = None,
     layer: str | None = None,
+    grid=None,
 ) -> tuple[gpd.GeoDataFrame, Legend | None, list[str]]:
     """:func:`geomap.labels.read_labels`, with the ``legend``'s unit names when one is given.
 
     Returns the observations, the legend (None without one) and its warnings.
     """
-    labels = read_labels(path, column, crs=crs, layer=layer)
+    labels = read_labels(path, column, crs=crs, layer=layer, grid=grid)
     if legend is None:
         return labels, None, []
     key = Legend.read(legend, labels["label"].unique(), column)

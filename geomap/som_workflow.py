@@ -407,7 +407,7 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
 
 def _labelled(config: RunConfig, stack, recipe, report: dict) -> dict:
     """Features, codes and coordinates of the observations (as the forest run places them)."""
-    labels, legend, legend_notes = read_observations(config)
+    labels, legend, legend_notes = read_observations(config, stack.grid)
     placed = sample_labels(
         labels, stack.grid, max_per_class=config.max_per_class, random_state=config.random_state
     )

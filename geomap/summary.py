@@ -44,7 +44,7 @@ def describe_inputs(
         if labels is None or label_column is None:
             return out
         frame, key, notes = read_named(
-            labels, label_column, legend, crs=label_crs, layer=label_layer
+            labels, label_column, legend, crs=label_crs, layer=label_layer, grid=stack.grid
         )
         out["warnings"] += notes
         samples = sample_labels(frame, stack.grid, max_per_class=max_per_class, random_state=0)

@@ -36,6 +36,7 @@ from geomap.export import (
     write_qml,
 )
 from geomap.features import FeatureRecipe
+from geomap.grid import Grid
 from geomap.labels import check_class_count, class_name_notes, class_order, few_sample_notes
 from geomap.legend import Legend, read_named
 from geomap.models import LithologyForest
@@ -438,14 +439,20 @@ class _Trained:
     legend: Legend | None
 
 
-def read_observations(config: RunConfig) -> tuple[gpd.GeoDataFrame, Legend | None, list[str]]:
-    """The observations (unit names from ``config.legend`` if given), the legend, its warnings."""
+def read_observations(
+    config: RunConfig, grid: Grid | None = None
+) -> tuple[gpd.GeoDataFrame, Legend | None, list[str]]:
+    """The observations (unit names from ``config.legend`` if given), the legend, its warnings.
+
+    ``grid``: the rasters', for the CRS to suggest to a CSV that states none.
+    """
     return read_named(
         config.labels,
         config.label_column,
         config.legend,
         crs=config.label_crs,
         layer=config.label_layer,
+        grid=grid,
     )
 
 
@@ -456,7 +463,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
     unit held out in turn) for the accuracy calibration.
     """
     t0 = time.perf_counter()
-    labels, legend, legend_notes = read_observations(config)
+    labels, legend, legend_notes = read_observations(config, stack.grid)
     placed = sample_labels(
         labels, stack.grid, max_per_class=config.max_per_class, random_state=config.random_state
     )

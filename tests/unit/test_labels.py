@@ -440,6 +440,17 @@ def test_csv_with_eastings_needs_label_crs(tmp_path, stack):
     pd.DataFrame({"Easting": g.geometry.x, "Northing": g.geometry.y, "rock": 7}).to_csv(p)
     with pytest.raises(LabelError, match="--label-crs"):
         read_labels(p, "rock")
+    with pytest.raises(LabelError) as error:  # told the rasters' CRS, on whose grid they fall
+        read_labels(p, "rock", grid=stack.grid)
+    assert str(error.value).endswith(
+        "have no stated CRS. They fall on the rasters' grid read in its CRS, EPSG:32633 (WGS 84 / "
+        "UTM zone 33N): if they are in it, or another of the same zone, give it with --label-crs "
+        "EPSG:32633."
+    )
+    far = tmp_path / "far.csv"
+    pd.DataFrame({"Easting": [1.0e5, 1.1e5], "Northing": [1.0e6, 1.0e6], "rock": 7}).to_csv(far)
+    with pytest.raises(LabelError, match=r"\(the rasters are in EPSG:32633, WGS 84 / UTM zone"):
+        read_labels(far, "rock", grid=stack.grid)
     labels = read_labels(p, "rock", crs="EPSG:32633")
     assert set(labels["label"]) == {"7"}
 
