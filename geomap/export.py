@@ -567,7 +567,7 @@ def write_points(points, gpkg: str | Path, csv_path: str | Path, layer: str) -> 
 
     The CSV's first column stays first, then ``lon`` and ``lat`` (WGS 84), then the other
     columns; columns ``x`` and ``y`` (the map's coordinates) are followed by ``xy_crs``, the CRS
-    they are in.
+    they are in (its EPSG code when it has one, as a file may state it by its WKT alone).
     """
     points.to_file(gpkg, driver="GPKG", layer=layer)
     lonlat = points.geometry.to_crs("EPSG:4326")
@@ -575,5 +575,7 @@ def write_points(points, gpkg: str | Path, csv_path: str | Path, layer: str) -> 
     table.insert(1, "lon", np.round(lonlat.x.to_numpy(), 7))
     table.insert(2, "lat", np.round(lonlat.y.to_numpy(), 7))
     if {"x", "y"} <= set(table.columns):
-        table.insert(table.columns.get_loc("y") + 1, "xy_crs", points.crs.to_string())
+        code = points.crs.to_epsg()  # a CRS read from a file without its code (ER Mapper's)
+        named = f"EPSG:{code}" if code else points.crs.to_string()
+        table.insert(table.columns.get_loc("y") + 1, "xy_crs", named)
     write_csv_text(csv_path, table.to_csv(index=False))

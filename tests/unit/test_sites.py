@@ -291,3 +291,20 @@ def test_a_dissimilarity_just_above_its_threshold_is_not_written_equal():
     assert _above(0.4791, 0.4786) == "dissimilarity 0.479 > 0.479".replace(
         "0.479 > 0.479", "0.4791 > 0.4786"
     )
+
+
+def test_the_csvs_crs_is_named_by_its_code_when_the_file_gave_only_its_wkt(app, tmp_path):
+    """An ER Mapper grid's CRS has no EPSG code attached: the CSV took 900 characters of WKT."""
+    from pyproj import CRS as ProjCRS
+
+    rng = np.random.default_rng(3)
+    candidates = SiteCandidates(app, ["a", "b"], 2, 1000.0, CRS)
+    candidates.add(*_window(app, rng))
+    sites = candidates.select()
+    wkt = ProjCRS.from_epsg(32633).to_wkt("WKT1_ESRI")
+    bare = ProjCRS.from_wkt(wkt.replace("WGS_1984_UTM_Zone_33N", "ERMapper_UTM_33"))
+    assert bare.to_string() != "EPSG:32633"  # a WKT without its code
+    write_points(
+        sites.set_crs(bare, allow_override=True), tmp_path / "s.gpkg", tmp_path / "s.csv", "s"
+    )
+    assert set(pd.read_csv(tmp_path / "s.csv")["xy_crs"]) == {"EPSG:32633"}
