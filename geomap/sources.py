@@ -373,7 +373,11 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None, pla
             if src.nodata is None and nodata is None and alpha is None  # alpha: no data declared
             else (0.0,) * len(kept),
             ignored_nodata=ignored,
-            dummy=dummy if src.nodata is None and nodata is None else None,
+            # a survey dummy other than the value given for it is still named (--nodata 0 left
+            # a radiometric grid's -99999 flight-line gap read as measurements, unsaid)
+            dummy=dummy
+            if src.nodata is None and (nodata is None or dummy is None or dummy[0] != nodata)
+            else None,
             unheld_nodata=unheld,
             nodata_given=src.nodata is None and nodata is not None and product is None,
             nodata_plain=plain and src.nodata is None and nodata is not None and product is None,

@@ -79,10 +79,14 @@ def _dummy_note(source: Source, option: str) -> str:
             f"{head}, a dummy no measurement takes (survey software writes it for no data); "
             "they are read as no data."
         )
+    given = (
+        f", not the no-data value {source.nodata:g} given for it"
+        if source.nodata_given
+        else " and it declares no nodata value"
+    )
     return (
-        f"{head} and it declares no nodata value. If {shown} marks missing data there, pass "
-        f"{option} so those pixels are mapped from the other rasters instead of read as "
-        "measurements."
+        f"{head}{given}. If {shown} marks missing data there, pass {option} so those pixels are "
+        "mapped from the other rasters instead of read as measurements."
     )
 
 

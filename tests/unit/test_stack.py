@@ -388,6 +388,11 @@ def test_an_undeclared_survey_dummy_is_named_with_the_nodata_to_give(raster_fact
     with RasterStack.open([p], nodata=-99999) as stack:
         assert stack.notes() == []
         assert np.isnan(stack.read(Window(0, 0, 20, 20))[0, :4]).all()
+    k = raster_factory("k.tif", ramp(20, 20) + 1)  # another value for every raster: still said
+    with RasterStack.open([p, k], nodata=0) as stack:
+        (note,) = [n for n in stack.notes() if "-99999" in n]
+    assert "20.0% of its pixels hold -99999, not the no-data value 0 given for it" in note
+    assert "pass --nodata tmi.tif=-99999" in note
     declared = raster_factory("declared.tif", tmi, nodata=-99999.0)
     with RasterStack.open([declared]) as stack:
         assert stack.notes() == []
