@@ -325,12 +325,35 @@ def inspect_raster(
         return _inspect(path, nodata, assume_crs, plain)
 
 
+def _lacking_data_file(path: Path) -> str | None:
+    """The data file an ER Mapper header (.ers) names, when it is not beside the header.
+
+    The header's ``DataFile`` entry, else (as ER Mapper writes it) its own name without .ers.
+    """
+    if path.suffix.lower() != ".ers" or not path.is_file():
+        return None
+    text = path.read_bytes()[:65536].decode("latin-1")
+    named = re.search(r'DataFile\s*=\s*"?([^"\r\n]+)"?', text)
+    data = named.group(1).strip() if named else path.stem
+    return None if (path.parent / data).is_file() else data
+
+
 def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None, plain: bool) -> Source:
     try:
         with warnings.catch_warnings():  # geomap says what is missing, in its own words
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             src = rasterio.open(gdal_name(path))
     except RasterioIOError as exc:
+        lacking = _lacking_data_file(path)
+        if lacking is not None:
+            raise raster_error(
+                path,
+                f"it is an ER Mapper header, and its data file '{lacking}' is not beside it: the "
+                "grid's values are in that file.",
+                "Put the data file beside the header, in the same folder (the web app takes one "
+                f"file per raster: give it a GeoTIFF, gdal_translate {path.name} "
+                f"{path.stem}.tif).",
+            ) from None
         raise raster_error(
             path,
             f"GDAL cannot read it as a raster ({str(exc).rstrip('.')}).",  # GDAL ends with "."

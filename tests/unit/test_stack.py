@@ -1071,3 +1071,20 @@ def test_the_nodata_advice_quotes_a_file_name_with_spaces(raster_factory):
     with RasterStack.open(paths, nodata=-1) as stack:
         (unheld,) = [n for n in stack.notes() if "cannot be" in n]
     assert unheld.endswith("give it its own: --nodata 'land sat.tif=VALUE'.")
+
+
+def test_an_er_mapper_header_without_its_data_file_says_so(raster_factory, tmp_path):
+    """The web app took an .ers upload alone: GDAL's 'not a supported format' hid the cause."""
+    header = raster_factory("tmi.ers", ramp(20, 20), driver="ERS")
+    assert (tmp_path / "tmi").is_file()  # ER Mapper writes the values beside the header
+    with RasterStack.open([header]) as stack:
+        assert stack.grid.width == 20
+    (tmp_path / "tmi").unlink()
+    with pytest.raises(RasterError) as error:
+        RasterStack.open([header])
+    assert str(error.value) == (
+        f"Raster '{header}': it is an ER Mapper header, and its data file 'tmi' is not beside "
+        "it: the grid's values are in that file. Put the data file beside the header, in the "
+        "same folder (the web app takes one file per raster: give it a GeoTIFF, gdal_translate "
+        "tmi.ers tmi.tif)."
+    )
