@@ -331,6 +331,7 @@ def stop() -> NoReturn:
 _CONTROLS = (
     (r"with --label-crs, e\.g\. --label-crs (\S+?)([.,])", r"in the box '{crs}', e.g. \1\2"),
     (r"--label-crs, e\.g\. --label-crs (\S+?)([.,])", r"the box '{crs}', e.g. \1\2"),
+    (r"give it with --label-crs (\S+?)([.,])", r"enter \1 in the box '{crs}'\2"),
     (r"with --label-crs", "in the box '{crs}'"),
     (r"--label-crs", "the box '{crs}'"),
     (r"check --label-column", "check the choice of '{column}'"),

@@ -96,6 +96,8 @@ def test_messages_name_the_apps_controls_not_command_line_options():
          "rock types or check the choice of 'Column holding the rock type'."),
         ("Name the layer (--label-layer on the command line), or",
          "Name the layer (in the box 'Layer holding the observations'), or"),
+        ("same zone, give it with --label-crs EPSG:26917.",
+         f"same zone, enter EPSG:26917 in the box '{session.CRS_BOX}'."),
         ("a scene), pass --nodata 0 so those",
          f"a scene), enter 0 in the box '{session.NODATA_BOX}' so those"),
         ("(...). Give a GeoTIFF, JPEG2000, VRT or another format GDAL opens.",  # cannot upload
