@@ -258,6 +258,8 @@ class Applicability(BaseEstimator):
         Accuracy of the held-out predictions with every input the samples had.
     outages_ : int
         Number of simulated input outages the calibration learnt from.
+    class_counts_ : ndarray of int
+        Training samples of each class.
     spaces_ : dict
         Mean distance and threshold of each subspace of complete groups ("0,2"), on first need.
     """
@@ -326,6 +328,7 @@ class Applicability(BaseEstimator):
         self.reference_ = np.zeros(len(X), bool)
         self.reference_[full.rows[full.reference]] = True
         self._fit_calibration(y, oof_proba, outages, units_out)
+        self.class_counts_ = np.bincount(y, minlength=oof_proba.shape[1])
         return self
 
     def _check_fit(self, X, y, folds, oof_proba):

@@ -103,6 +103,7 @@ class TrustLayers:
         self.tally = AccuracyTally(
             len(self.class_names),
             unseen_units=getattr(applicability, "calibration_outside_", None) is not None,
+            samples=getattr(applicability, "class_counts_", None),  # None: bundles before it
         )
         self.seconds = 0.0
         self.candidates = None
@@ -327,6 +328,13 @@ def outside_aoa_words(estimate: dict) -> str | None:
     )
 
 
+#: Training samples below which a class gets no expected accuracy of its own: the calibration
+#: learns from the held-out predictions of every class together, and a class seen once or twice
+#: is never predicted right in them, so its pixels' mean P(right) says nothing of it (a unit
+#: observed once, and wrongly, was mapped on 532 pixels, all wrong, "expected" 0.90).
+MIN_CLASS_SAMPLES = 5
+
+
 @dataclass
 class AccuracyTally:
     """Map-wide expected accuracy, added up window by window.
@@ -346,6 +354,9 @@ class AccuracyTally:
     #: Whether the expected accuracy outside the AOA allows for units no observation holds
     #: (:class:`geomap.applicability.Applicability` fitted with ``units_out``).
     unseen_units: bool = False
+    #: Training samples of each class, when known: a class of fewer than
+    #: :data:`MIN_CLASS_SAMPLES` gets no expected accuracy of its own.
+    samples: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.pixels = np.zeros(self.n_classes, "int64")
@@ -388,11 +399,16 @@ class AccuracyTally:
         overall = float(self.accuracy_sum.sum())
         with np.errstate(invalid="ignore", divide="ignore"):
             per_class = self.accuracy_sum / self.pixels
+        few = np.zeros(self.n_classes, bool)
+        if self.samples is not None:
+            few = np.asarray(self.samples) < MIN_CLASS_SAMPLES
         return {
             "overall_accuracy": float(self.accuracy_sum.sum() / total) if total else None,
             "per_class": {
-                n: (float(a) if p else None) for n, a, p in zip(class_names, per_class, self.pixels)
+                n: (float(a) if p and not f else None)
+                for n, a, p, f in zip(class_names, per_class, self.pixels, few)
             },
+            "per_class_too_few_samples": [n for n, f in zip(class_names, few) if f],
             "aoa_fraction": self.inside / total if total else None,
             "inside_aoa_accuracy": (
                 (overall - self.outside_accuracy_sum) / self.inside if self.inside else None

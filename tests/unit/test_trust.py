@@ -357,6 +357,12 @@ def test_accuracy_tally_adds_up_windows():
     assert out["mapped_pixels"] == 4
     assert out["reduced_input_fraction"] == 0 and out["reduced_input_accuracy"] is None
     assert reduced_input_words(out) is None
+    assert out["per_class_too_few_samples"] == []
+    tally.samples = np.array([40, 1, 0])  # 'b' observed once: no figure of its own
+    out = tally.to_dict(["a", "b", "c"])
+    assert out["per_class"] == {"a": pytest.approx(0.8), "b": None, "c": None}
+    assert out["per_class_too_few_samples"] == ["b", "c"]
+    assert out["overall_accuracy"] == pytest.approx((0.9 + 0.7 + 0.5 + 0.3) / 4)
 
 
 def test_a_map_mostly_beyond_its_observations_says_units_may_be_missing(
@@ -395,3 +401,13 @@ def test_accuracy_tally_tells_pixels_with_an_input_missing_apart():
     assert "0.50 right, the rest 0.90" in reduced_input_words(out)
     out["reduced_input_fraction"] = REDUCED_SHARE_TOLD / 2  # a few pixels: not worth a sentence
     assert reduced_input_words(out) is None
+
+
+def test_the_saved_applicability_knows_each_class_samples(mapped):
+    """What the tally needs to withhold a figure from a class seen too seldom."""
+    from geomap.export import load_model
+
+    out, report = mapped
+    app = load_model(out / "model.skops")["applicability"]
+    assert app.class_counts_.tolist() == list(report["samples"]["per_class"].values())
+    assert report["map_accuracy_estimate"]["per_class_too_few_samples"] == ["alluvium"]  # 3 samples
