@@ -264,7 +264,7 @@ def current_run() -> dict | None:
 KEPT_WIDGETS = (
     *("label_crs", "label_layer", "nodata"),
     *("model", "trees", "suggest", "smooth", "screen", "clusters", "som_side", "iterations"),
-    *("features", "cv_folds", "random_state", "max_per_class"),
+    *("features", "cv_folds", "random_state", "max_per_class", "resolution"),
     *("map_layers", "opacity", "basemap"),
 )
 KEPT_PREFIXES = ("label_column:",)

@@ -93,6 +93,13 @@ with st.container():  # not a form: a value set and left untrained is kept (KEPT
         params["max_per_class"] = int(
             st.number_input("Most polygon pixels per class", 10, 100_000, 2000, key="max_per_class")
         )
+        size = st.number_input(
+            "Pixel size of the map (0: the finest raster's)", 0.0, 1e6, 0.0, key="resolution",
+            help="In the grid's units (metres for a projected CRS; the Data page shows the "
+            "grid). A coarser pixel maps a large sheet faster: 10 m Sentinel-2 over 30 km is "
+            "9 million pixels, at 30 m 1 million.",
+        )  # fmt: skip
+        params["resolution"] = float(size) or None
     submitted = st.button("Train and map", type="primary", key="train")
 st.caption("Stay on this page while it trains: leaving it stops the run.")
 

@@ -405,6 +405,21 @@ def test_running_out_of_memory_is_not_called_a_bug(app, monkeypatch):
     assert "ran out of the server's memory" in message and "bug" not in message
 
 
+def test_a_coarser_pixel_is_chosen_on_the_train_page(app):
+    """The command line's --resolution: 10 m Sentinel-2 over a whole sheet was the app's only
+    grid."""
+    app.run()
+    app.button(key="open_demo").click().run()
+    assert any("a coarser pixel: **Train**, under More" in m.value for m in app.markdown)
+    app.switch_page("views/train.py").run()
+    app.number_input(key="resolution").set_value(60.0)
+    run = _train_one(app)
+    assert run["params"]["resolution"] == 60.0
+    assert run["report"]["grid"]["resolution"] == [60.0, 60.0]
+    with rasterio.open(run["out"] / "lithology.tif") as src:
+        assert src.res == (60.0, 60.0)
+
+
 @pytest.mark.parametrize("model", ["som-clusters", "som"])
 def test_som_modes_train_and_map(app, model):
     app.run()
