@@ -86,6 +86,17 @@ _OTHER_NAMES = {
     "gneiss": ("gneis",),
     "quartzite": ("quarzit", "cuarcita", "quartzito"),
 }
+#: Names of a greenstone belt's (or any survey's) units that call for a rock's colour, by a phrase
+#: they hold: "Mafic volcanics" are mapped green as basalt, "Diabase dyke" as dolerite.
+_SAME_COLOUR = {
+    "basalt": ("mafic volcanic", "metabasalt", "greenstone"),
+    "rhyolite": ("felsic volcanic", "dacite"),
+    "dolerite": ("diabase", "dolerite"),
+    "granite": ("granitoid", "felsic intrusive", "monzogranite", "syenogranite"),
+    "granodiorite": ("tonalite", "trondhjemite"),
+    "ultramafic": ("komatiite", "peridotite", "serpentinite", "dunite"),
+    "mudstone": ("metasediment", "greywacke", "graywacke", "argillite"),
+}
 _PALETTE = (
     (228, 26, 28),
     (55, 126, 184),
@@ -144,6 +155,9 @@ def _rock_colour(name: str) -> tuple[int, int, int] | None:
     """The conventional map colour a unit's name calls for, in English or another language."""
     lowered = name.lower()
     match = next((c for word, c in _NAMED_COLOURS.items() if word in lowered), None)
+    if match is None:
+        said = (r for r, phrases in _SAME_COLOUR.items() if any(p in lowered for p in phrases))
+        match = _NAMED_COLOURS.get(next(said, None))
     if match is None:
         words = re.split(r"\W+", lowered)
         rock = next(

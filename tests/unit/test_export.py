@@ -62,6 +62,16 @@ def test_units_mapped_side_by_side_get_colours_told_apart():
     )
 
 
+def test_a_greenstone_belts_units_take_their_rocks_colours():
+    """'Diabase dyke' took the palette's red beside granodiorite's crimson, 'Mafic volcanics'
+    purple, 'Felsic volcanics' blue."""
+    names = ["Mafic volcanics", "Felsic volcanics", "Metasedimentary rocks", "Diabase dyke"]
+    rocks = ["basalt", "rhyolite", "mudstone", "dolerite"]
+    assert class_colours(names) == class_colours(rocks)
+    ultramafic = class_colours(["Ultramafic volcanics (komatiite)"])
+    assert ultramafic == class_colours(["ultramafic"])  # not the mafic volcanics' green
+
+
 def test_a_failed_block_leaves_nothing(tmp_path):
     out = tmp_path / "map"
     with pytest.raises(RuntimeError), staged_output(out, overwrite=False) as tmp:
