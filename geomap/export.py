@@ -95,7 +95,7 @@ _SAME_COLOUR = {
     "granite": ("granitoid", "felsic intrusive", "monzogranite", "syenogranite"),
     "granodiorite": ("tonalite", "trondhjemite"),
     "ultramafic": ("komatiite", "peridotite", "serpentinite", "dunite"),
-    "mudstone": ("metasediment", "greywacke", "graywacke", "argillite"),
+    "mudstone": ("metasediment", "greywacke", "graywacke"),
 }
 _PALETTE = (
     (228, 26, 28),
