@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.windows import Window
-from scipy.ndimage import maximum_filter
+from scipy.ndimage import uniform_filter
 from threadpoolctl import threadpool_limits
 
 from geomap.export import CLASS_NODATA, raster_profile, release_freed_memory, style_class_raster
@@ -138,17 +138,20 @@ class _Window:
         """(rows, cols, sources): where each source has no data or a spectral screen left it out."""
         return self.source_missing | self.source_screened
 
-    def lost_nearby(self) -> np.ndarray:
-        """(rows, cols, sources): where a source has data but lost some within the features' reach.
+    def lost_share_nearby(self) -> np.ndarray:
+        """(rows, cols, sources): the share of the features' reach where each source is lost.
 
-        The rim of a cloud, of a hole or of the grid's edge: the features mix ground with what
-        is missing there (the screen's flags count within the window, the holes within the
-        halo read too).
+        0 far from any hole, 1 deep inside one, between on the rim of a cloud, a hole or the
+        grid's edge, where the features mix ground with what is missing (holes count within
+        the halo read too, the screen's flags within the window).
         """
         size = 2 * self.halo + 1
-        near = maximum_filter(self._gaps, size=(1, size, size))[:, self._inner[0], self._inner[1]]
-        near = np.moveaxis(near, 0, -1) | maximum_filter(self.source_screened, size=(size, size, 1))
-        return near & ~self.lost()
+        gaps = uniform_filter(self._gaps.astype("float32"), size=(1, size, size), mode="nearest")
+        gaps = np.moveaxis(gaps[:, self._inner[0], self._inner[1]], 0, -1)
+        screened = uniform_filter(
+            self.source_screened.astype("float32"), size=(size, size, 1), mode="nearest"
+        )
+        return np.minimum(gaps + screened, 1.0)
 
     def screened(self, rows: np.ndarray, screen) -> None:
         """Rows a :class:`geomap.screen.SpectralScreen` flagged: its features, sources missing."""

@@ -16,6 +16,7 @@ from geomap.errors import InputDataError, ModelError, OutputExistsError
 from geomap.features import FeatureRecipe
 from geomap.trust import (
     REDUCED_SHARE_TOLD,
+    RIM_SHARE,
     AccuracyTally,
     SiteRequest,
     outside_aoa_words,
@@ -100,13 +101,13 @@ def test_suggested_sites_are_spread_and_readable_by_a_gps(mapped):
         rows, cols = rasterio.transform.rowcol(src.transform, sites.geometry.x, sites.geometry.y)
         height, width = src.shape
     assert min(min(rows), min(cols), height - 1 - max(rows), width - 1 - max(cols)) >= halo
-    # nor of the cloud's rim: pixels with every input whose neighbourhood lacks one
+    # nor on the cloud's rim, where the neighbourhood mixes ground and cloud
     with rasterio.open(out / "uncertainty.tif") as src:
         lacking = src.read(3) > 0
     assert lacking.any()
     for r, c in zip(rows, cols):
-        around = lacking[max(r - halo, 0) : r + halo + 1, max(c - halo, 0) : c + halo + 1]
-        assert lacking[r, c] or not around.any(), (r, c)
+        share = lacking[r - halo : r + halo + 1, c - halo : c + halo + 1].mean()
+        assert share <= RIM_SHARE or share >= 1 - RIM_SHARE, (r, c, share)
 
 
 def test_layers_do_not_depend_on_the_block_size(mapped, demo_scene, tmp_path):
@@ -411,3 +412,25 @@ def test_the_saved_applicability_knows_each_class_samples(mapped):
     app = load_model(out / "model.skops")["applicability"]
     assert app.class_counts_.tolist() == list(report["samples"]["per_class"].values())
     assert report["map_accuracy_estimate"]["per_class_too_few_samples"] == ["alluvium"]  # 3 samples
+
+
+def test_scattered_voids_in_a_raster_leave_sites_off_them(demo_scene, tmp_path):
+    """3% of the DEM void at random: a rim rule that took any void within reach left only the
+    voids themselves as candidates, and all 12 sites lay on them."""
+    from geomap.workflow import RunConfig, run
+
+    with rasterio.open(demo_scene.rasters[3]) as src:
+        profile, dem = src.profile, src.read(1)
+    void = np.random.default_rng(0).random(dem.shape) < 0.03
+    holed = tmp_path / "dem.tif"
+    with rasterio.open(holed, "w", **profile) as dst:
+        dst.write(np.where(void, profile["nodata"], dem).astype(dem.dtype)[None])
+    rasters = [*demo_scene.rasters[:3], holed]
+    out = tmp_path / "map"
+    config = RunConfig(rasters, demo_scene.points_gpkg, "lithology", out, trees=20, suggest=12)
+    report = run(config)
+    sites = gpd.read_file(out / "suggested_samples.gpkg")
+    assert report["suggested_samples"]["n_written"] == 12
+    with rasterio.open(out / "lithology.tif") as src:
+        rows, cols = rasterio.transform.rowcol(src.transform, sites.geometry.x, sites.geometry.y)
+    assert void[rows, cols].sum() <= 2  # 0 before the rim rule, 12 with the first one
