@@ -17,8 +17,6 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from geomap.errors import InputDataError
-
 
 def _landsat(sensors: str) -> str:
     return rf"L{sensors}_L[12][A-Z]{{2}}_\d{{6}}_\d{{8}}_\d{{8}}_\d{{2}}_(?:T1|T2|RT)"
@@ -45,12 +43,9 @@ def expand_rasters(paths: Sequence[str | Path]) -> list[Path]:
 
     Files and GDAL names pass unchanged. From a folder, a ``.zip`` or a ``.tar`` holding a
     Landsat Collection 2 scene or a Sentinel-2 product, the band files :data:`_TAKEN` names come
-    in name order (a file inside an archive as its GDAL name, ``/vsitar/...``).
-
-    Raises
-    ------
-    InputDataError
-        For a folder or archive that holds no such product.
+    in name order (a file inside an archive as its GDAL name, ``/vsitar/...``); a folder or
+    archive holding none passes unchanged, for GDAL to read (an ArcInfo grid is a folder) or
+    :func:`geomap.sources.inspect_raster` to refuse.
     """
     out: list[Path] = []
     for given in paths:
@@ -64,16 +59,9 @@ def expand_rasters(paths: Sequence[str | Path]) -> list[Path]:
             out.append(path)
             continue
         taken = sorted(m for m in members if any(t.fullmatch(Path(m).name) for t in _TAKEN))
-        if not taken and not prefix:  # a file named .gz or .zip that is no archive: GDAL's
+        if not taken:  # GDAL's to read, or to refuse: an ArcInfo grid is a folder
             out.append(path)
             continue
-        if not taken:
-            raise InputDataError(
-                f"Raster '{path}' is a {'folder' if path.is_dir() else 'archive'}, not a raster, "
-                "and holds no Landsat Collection 2 scene or Sentinel-2 product whose band files "
-                "geomap knows (..._SR_B4.TIF, ..._B04_10m.jp2). Give its raster files one by "
-                "one with --raster."
-            )
         masks = [m for m in taken if re.search(r"(QA_PIXEL|SCL_20m)\.", m, re.I)]
         out += [Path(prefix + m) for m in [*(m for m in taken if m not in masks), *masks]]
     return out

@@ -344,6 +344,14 @@ def _inspect(path: Path, nodata: float | None, assume_crs: str | CRS | None, pla
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             src = rasterio.open(gdal_name(path))
     except RasterioIOError as exc:
+        if path.is_dir():
+            raise raster_error(
+                path,
+                "it is a folder GDAL does not read as a raster, and it holds no Landsat "
+                "Collection 2 scene or Sentinel-2 product whose band files geomap knows "
+                "(..._SR_B4.TIF, ..._B04_10m.jp2).",
+                "Give its raster files one by one with --raster.",
+            ) from None
         lacking = _lacking_data_file(path)
         if lacking is not None:
             raise raster_error(

@@ -10,8 +10,10 @@ import pytest
 import rasterio
 
 from geomap.cli import main
-from geomap.errors import InputDataError
+from geomap.errors import RasterError
+from geomap.masks import mask_file
 from geomap.products import expand_rasters
+from geomap.stack import RasterStack
 
 SCENE = "LC09_L2SP_190026_20230715_20230717_02_T1"
 TILE = "T33TWM_20230612T100031"
@@ -54,15 +56,46 @@ def test_a_safe_zip_gives_each_band_at_its_own_resolution_as_gdal_names(tmp_path
     assert all(p.startswith(f"/vsizip/{archive.resolve()}/".replace("//", "/")) for p in got)
 
 
-def test_a_folder_of_no_known_product_is_refused_with_what_to_do(tmp_path):
+def test_a_folder_of_no_known_product_is_left_to_gdal_and_refused_with_what_to_do(tmp_path):
+    """GDAL reads some folders (an ArcInfo binary grid): they pass; the others are refused."""
     folder = _touch(tmp_path / "survey", ["tmi.ers", "notes.txt"])
-    with pytest.raises(InputDataError) as error:
-        expand_rasters([folder])
+    assert expand_rasters([folder]) == [folder]
+    with pytest.raises(RasterError) as error:
+        RasterStack.open([folder])
     assert str(error.value) == (
-        f"Raster '{folder}' is a folder, not a raster, and holds no Landsat Collection 2 scene or "
-        "Sentinel-2 product whose band files geomap knows (..._SR_B4.TIF, ..._B04_10m.jp2). Give "
-        "its raster files one by one with --raster."
+        f"Raster '{folder}': it is a folder GDAL does not read as a raster, and it holds no "
+        "Landsat Collection 2 scene or Sentinel-2 product whose band files geomap knows "
+        "(..._SR_B4.TIF, ..._B04_10m.jp2). Give its raster files one by one with --raster."
     )
+
+
+def test_a_quality_layer_is_a_mask_only_as_one_integer_band(tmp_path):
+    """The stack's test and predict's (which sets masks aside from the inputs' order) agree: a
+    QA_PIXEL resampled to float is a feature in both."""
+    profile = {"driver": "GTiff", "width": 4, "height": 4, "count": 1, "crs": "EPSG:32633"}
+    for dtype, expected in (("uint16", True), ("float32", False)):
+        path = tmp_path / f"{dtype}" / f"{SCENE}_QA_PIXEL.TIF"
+        path.parent.mkdir()
+        with rasterio.open(path, "w", dtype=dtype, **profile) as dst:
+            dst.write(np.full((1, 4, 4), 21824, dtype))
+        assert mask_file(path) is expected
+    assert not mask_file(tmp_path / "missing_QA_PIXEL.TIF")
+
+
+def test_an_archive_is_hashed_once_for_all_the_bands_it_gives(tmp_path, monkeypatch):
+    import geomap.workflow as workflow
+
+    archive = tmp_path / f"{SCENE}.tar"
+    with tarfile.open(archive, "w") as tar:
+        for b in (2, 3):
+            (tmp_path / f"b{b}").write_bytes(b"x" * 10)
+            tar.add(tmp_path / f"b{b}", arcname=f"{SCENE}_SR_B{b}.TIF")
+    calls = []
+    real = workflow.sha256
+    monkeypatch.setattr(workflow, "sha256", lambda p: calls.append(p) or real(p))
+    members = [Path(f"/vsitar/{archive}/{SCENE}_SR_B{b}.TIF") for b in (2, 3)]
+    records = workflow.input_records(members)
+    assert calls == [archive] and records[0]["sha256"] == records[1]["sha256"]
 
 
 def test_a_landsat_tar_maps_and_predicts_with_its_cloud_masked(demo_scene, tmp_path):
