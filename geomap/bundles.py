@@ -16,7 +16,7 @@ import numpy as np
 
 from geomap.errors import ModelError
 from geomap.features import band_kind
-from geomap.masks import named_product
+from geomap.masks import mask_file
 from geomap.sources import band_names_of, crs_units, crs_words, nodata_values
 from geomap.stack import PartialStack, RasterStack, raster_list
 
@@ -165,8 +165,8 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
     (:mod:`geomap.masks`) are no training input: they follow, as given. Notes say what was
     reordered, is absent, or could not be checked.
     """
-    masks = [p for p in rasters if named_product(p) is not None]  # not inputs: they mask some
-    rasters = [p for p in rasters if named_product(p) is None]
+    masks = [p for p in rasters if mask_file(p)]  # no inputs: they mask some
+    rasters = [p for p in rasters if p not in masks]
     trained = [tuple(i["bands"]) for i in bundle["inputs"]]
     given = [band_names_of(p) for p in rasters]
     _refuse_extras(bundle, trained, given, rasters)

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import rasterio
+import rasterio.errors
 
 from geomap.features import scene_key
-from geomap.sources import Source
+from geomap.sources import Source, gdal_name
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,17 @@ def mask_product(source: Source) -> MaskProduct | None:
     if source.count != 1 or np.dtype(source.dtype).kind not in "iu":
         return None
     return named_product(source.path)
+
+
+def mask_file(path: str | Path) -> bool:
+    """Whether a file is a quality layer :func:`mask_product` takes: named so, one integer band."""
+    if named_product(path) is None:
+        return False
+    try:
+        with rasterio.open(gdal_name(Path(path))) as src:
+            return src.count == 1 and np.dtype(src.dtypes[0]).kind in "iu"
+    except rasterio.errors.RasterioError:  # not readable: said when the stack opens it
+        return False
 
 
 def named_product(path: str | Path) -> MaskProduct | None:
