@@ -175,10 +175,12 @@ def input_records(paths: Sequence[Path], rasters: bool = True) -> list[dict]:
     ``side_files``, the same way; ``rasters``: the files are rasters (else vector data or
     tables, of which only a Shapefile has such files).
     """
-    records = []
+    records, hashed = [], {}
     for p in paths:
         main = source_file(Path(p)) or Path(p)
-        record = {"path": str(p), "bytes": main.stat().st_size, "sha256": sha256(main)}
+        if main not in hashed:  # once per archive, whatever number of bands it gives
+            hashed[main] = sha256(main)
+        record = {"path": str(p), "bytes": main.stat().st_size, "sha256": hashed[main]}
         side = [f for f in _dataset_files(main, rasters) if f != main]
         if side:
             record["side_files"] = [
