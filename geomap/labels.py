@@ -319,14 +319,19 @@ def _crs_to_give(x: np.ndarray, y: np.ndarray, grid: Grid | None) -> str:
     if grid is None:
         return "Give it with --label-crs, e.g. --label-crs EPSG:32633."
     west, south, east, north = grid.bounds
-    name = grid.crs.to_string() if grid.crs.to_epsg() else "the rasters' CRS (as WKT)"
-    where = f"{pyproj.CRS.from_user_input(grid.crs.to_wkt()).name}"
+    where = pyproj.CRS.from_user_input(grid.crs.to_wkt()).name
+    code = grid.crs.to_epsg()
+    if code:
+        crs, option = f"EPSG:{code} ({where})", f"--label-crs EPSG:{code}"
+    else:  # a mine grid's own projection
+        crs = "one of no EPSG code" + (f" ('{where}')" if where != "unknown" else "")
+        option = "--label-crs and that CRS's WKT or PROJ string"
     if np.mean((x >= west) & (x <= east) & (y >= south) & (y <= north)) >= 0.5:
         return (
-            f"They fall on the rasters' grid read in its CRS, {name} ({where}): if they are in "
-            f"it, or another of the same zone, give it with --label-crs {name}."
+            f"They fall on the rasters' grid read in its CRS, {crs}: if they are in it, or "
+            f"another of the same zone, give it with {option}."
         )
-    return f"Give it with --label-crs (the rasters are in {name}, {where})."
+    return f"Give it with --label-crs (the rasters are in {crs})."
 
 
 def _read_csv(path: Path, crs: str | None, grid: Grid | None = None) -> gpd.GeoDataFrame:

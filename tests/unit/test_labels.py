@@ -449,10 +449,29 @@ def test_csv_with_eastings_needs_label_crs(tmp_path, stack):
     )
     far = tmp_path / "far.csv"
     pd.DataFrame({"Easting": [1.0e5, 1.1e5], "Northing": [1.0e6, 1.0e6], "rock": 7}).to_csv(far)
-    with pytest.raises(LabelError, match=r"\(the rasters are in EPSG:32633, WGS 84 / UTM zone"):
+    with pytest.raises(LabelError, match=r"\(the rasters are in EPSG:32633 \(WGS 84 / UTM zone"):
         read_labels(far, "rock", grid=stack.grid)
     labels = read_labels(p, "rock", crs="EPSG:32633")
     assert set(labels["label"]) == {"7"}
+
+
+def test_a_grid_crs_without_a_code_is_named_by_its_name():
+    """No '--label-crs the rasters' CRS (as WKT)' to paste: its name, and what to give."""
+    from types import SimpleNamespace
+
+    from rasterio.crs import CRS as RioCRS
+
+    from geomap.labels import _crs_to_give
+
+    local = "+proj=tmerc +lon_0=117.3 +k=0.9996 +x_0=500000 +ellps=GRS80 +units=m +no_defs"
+    grid = SimpleNamespace(crs=RioCRS.from_proj4(local), bounds=(0, 0, 10, 10))
+    assert grid.crs.to_epsg() is None  # a mine grid's own projection
+    said = _crs_to_give(np.array([5.0]), np.array([5.0]), grid)
+    assert said == (
+        "They fall on the rasters' grid read in its CRS, one of no EPSG code: if they are in "
+        "it, or another of the same zone, give it with --label-crs and that CRS's WKT or PROJ "
+        "string."
+    )
 
 
 def test_european_and_arcgis_csv_exports(tmp_path, stack):
