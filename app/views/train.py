@@ -95,6 +95,7 @@ with st.container():  # not a form: a value set and left untrained is kept (KEPT
         )
         size = st.number_input(
             "Pixel size of the map (0: the finest raster's)", 0.0, 1e6, 0.0, key="resolution",
+            format="%g",
             help="In the grid's units (metres for a projected CRS; the Data page shows the "
             "grid). A coarser pixel maps a large sheet faster: 10 m Sentinel-2 over 30 km is "
             "9 million pixels, at 30 m 1 million.",
