@@ -165,14 +165,15 @@ def _airborne_first(names: Sequence[str], kinds: list) -> None:
     survey's outage; a geochemistry set's Th_ppm and U_ppm are other rasters.
     """
     for kind, word in (("Th", "eth"), ("U", "eu")):
-        airborne = [i for i, n in enumerate(names) if kinds[i] == kind and word in _tokens(n)]
+        airborne = [i for i, n in enumerate(names) if kinds[i] == kind and word in name_words(n)]
         if airborne:
             for i, k in enumerate(kinds):
                 if k == kind and i not in airborne:
                     kinds[i] = None
 
 
-def _tokens(name: str) -> set[str]:
+def name_words(name: str) -> set[str]:
+    """The lower-case words of a name, split at anything not a letter or digit."""
     return set(re.split(r"[^a-z0-9]+", name.lower())) - {""}
 
 
@@ -218,7 +219,7 @@ _ASTER_NAME = re.compile(r"(?:imagedata(\d{1,2})|(?:vnir|swir|tir)_?band(\d{1,2}
 def band_kind(name: str) -> str | None:
     """The quantity a band name stands for ("K", "dem", "magnetic", "red"...) or None."""
     name = re.sub(r"(?i)swir[\s_-]+([12])\b", r"swir\1", name)  # "Band 6 - SWIR 1"
-    tokens = _tokens(name)
+    tokens = name_words(name)
     if "edge" in tokens:  # "red edge" bands are not the red band
         return None
     # USGS names end in an upper-case _B<n>; geomap names unnamed bands of a file <stem>_b<n>.
@@ -249,7 +250,7 @@ _QUALITY_WORDS = {"qa", "scl", "fmask", "cldprb", "snwprb", "cld", "snw", "aot",
 
 def quality_word(name: str) -> str | None:
     """The word that names ``name`` a quality or mask layer ("qa" in "..._QA_PIXEL"), or None."""
-    return next((t for t in sorted(_tokens(name)) if t in _QUALITY_WORDS), None)
+    return next((t for t in sorted(name_words(name)) if t in _QUALITY_WORDS), None)
 
 
 def _dem_tile(tokens: set[str]) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 import rasterio
 import rasterio.errors
 
-from geomap.features import scene_key
+from geomap.features import name_words, scene_key
 from geomap.sources import Source, gdal_name
 
 
@@ -82,8 +82,7 @@ def mask_file(path: str | Path) -> bool:
 
 def named_product(path: str | Path) -> MaskProduct | None:
     """The product whose quality layer a file's name says it is (its data not checked)."""
-    stem = Path(path).stem.lower()
-    words = set("".join(c if c.isalnum() else " " for c in stem).split())
+    words = name_words(Path(path).stem)
     return next((p for p in PRODUCTS if p.words <= words), None)
 
 

@@ -17,6 +17,8 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from geomap.masks import named_product
+
 
 def _landsat(sensors: str) -> str:
     return rf"L{sensors}_L[12][A-Z]{{2}}_\d{{6}}_\d{{8}}_\d{{8}}_\d{{2}}_(?:T1|T2|RT)"
@@ -62,7 +64,7 @@ def expand_rasters(paths: Sequence[str | Path]) -> list[Path]:
         if not taken:  # GDAL's to read, or to refuse: an ArcInfo grid is a folder
             out.append(path)
             continue
-        masks = [m for m in taken if re.search(r"(QA_PIXEL|SCL_20m)\.", m, re.I)]
+        masks = [m for m in taken if named_product(m) is not None]  # last, after their bands
         out += [Path(prefix + m) for m in [*(m for m in taken if m not in masks), *masks]]
     return out
 
