@@ -305,6 +305,27 @@ def _show_inputs(data: session.Inputs) -> None:
             hide_index=True,
             key="sources_table",
         )
+        if summary.get("masks"):
+            st.subheader("Cloud masks")
+            st.caption(
+                "Not features: the pixels each flags read as no data in the rasters of its scene, "
+                "which are mapped there from the other rasters and marked less certain."
+            )
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        "file": [m["path"].rsplit("/", 1)[-1] for m in summary["masks"]],
+                        "layer": [m["product"] for m in summary["masks"]],
+                        "flags": [m["flags"] for m in summary["masks"]],
+                        "masks": [
+                            ", ".join(p.rsplit("/", 1)[-1] for p in m["masks"])
+                            for m in summary["masks"]
+                        ],
+                    }
+                ),
+                hide_index=True,
+                key="masks_table",
+            )
         if "samples" in summary:
             st.subheader("Observations on the grid")
             st.dataframe(

@@ -257,6 +257,41 @@ def test_the_no_data_box_takes_a_value_per_raster(app, tmp_path):
     assert any("no raster of that name" in e.value for e in app.error)
 
 
+def test_the_data_page_lists_a_scenes_cloud_mask_apart_from_the_rasters(app, tmp_path):
+    """A QA_PIXEL uploaded with its Landsat scene's band files is no raster of the map: the page
+    says what it masks, in a table of its own."""
+    demo = session.demo_inputs()
+    scene = "LC09_L2SP_190026_20230612_20230614_02_T1"
+    with rasterio.open(demo.rasters[0]) as src:
+        profile, bands = src.profile, src.read()
+    profile.update(count=1)
+    uploads = []
+    for number, band in zip((2, 4), bands[[0, 2]]):
+        uploads.append(tmp_path / f"{scene}_SR_B{number}.TIF")
+        with rasterio.open(uploads[-1], "w", **profile) as dst:
+            dst.write(band, 1)
+    flags = np.full(bands.shape[1:], 21824, "uint16")  # clear land
+    flags[:50, :50] = 22280  # a cloud
+    qa = tmp_path / f"{scene}_QA_PIXEL.TIF"
+    with rasterio.open(qa, "w", **{**profile, "nodata": 1}) as dst:
+        dst.write(flags, 1)
+    app.session_state["source"] = "upload"
+    app.session_state["kept_uploads"] = {"rasters": [*uploads, qa, demo.rasters[2]], "labels": None}
+    app.run()
+    assert not app.exception and not _errors(app)
+    assert list(app.dataframe[0].value["file"]) == [p.name for p in (*uploads, demo.rasters[2])]
+    masks = app.dataframe[1].value
+    assert masks.to_dict("records") == [
+        {
+            "file": qa.name,
+            "layer": "Landsat Collection 2 QA_PIXEL",
+            "flags": "fill, cloud, dilated cloud, cirrus, cloud shadow or snow",
+            "masks": f"{uploads[0].name}, {uploads[1].name}",
+        }
+    ]
+    assert any(h.value == "Cloud masks" for h in app.subheader)
+
+
 def test_one_bad_raster_uploaded_earlier_can_be_removed_alone(app, tmp_path):
     demo = session.demo_inputs()
     photo = tmp_path / "outcrop_photo.tif"
