@@ -32,8 +32,11 @@ _TILE = r"T\d\d[A-Z]{3}_\d{8}T\d{6}"
 _TAKEN = (
     re.compile(rf"{_OLI}_(SR_B[2-7]|ST_B10|B[2-7]|B10|QA_PIXEL)\.tif", re.I),
     re.compile(rf"{_TM}_(SR_B[1-57]|ST_B6|B[1-57]|QA_PIXEL)\.tif", re.I),
-    # Sentinel-2 Level-2A, each band at its own resolution, and its scene classification.
-    re.compile(rf"{_TILE}_(B0[2348]_10m|B0[567]_20m|B8A_20m|B1[12]_20m|SCL_20m)\.jp2", re.I),
+    # Sentinel-2 Level-2A, each band at its own resolution, and its scene classification (files
+    # of products made by Sen2Cor 2.4 to 2.5, 2017-2018, start "L2A_").
+    re.compile(
+        rf"(?:L2A_)?{_TILE}_(B0[2348]_10m|B0[567]_20m|B8A_20m|B1[12]_20m|SCL_20m)\.jp2", re.I
+    ),
     # Level-1C: no resolution in the names.
     re.compile(rf"{_TILE}_(B0[2-8]|B8A|B1[12])\.jp2", re.I),
 )

@@ -433,7 +433,10 @@ _ZERO_FILL_PRODUCTS = (
         "USGS Landsat Collection 2 Level-2",
         re.compile(r"L[CEOT]0\d_L2S[PR]_\d{6}_\d{8}_\d{8}_\d{2}_(T1|T2|RT)_(SR|ST)_B\d{1,2}", re.I),
     ),
-    ("Sentinel-2", re.compile(r"T\d{2}[A-Z]{3}_\d{8}T\d{6}_B(0\d|1[0-2]|8A)(_\d{2}m)?", re.I)),
+    (  # Sen2Cor 2.4 to 2.5 (2017-2018) named its files "L2A_T32TQR_..."
+        "Sentinel-2",
+        re.compile(r"(L2A_)?T\d{2}[A-Z]{3}_\d{8}T\d{6}_B(0\d|1[0-2]|8A)(_\d{2}m)?", re.I),
+    ),
 )
 
 

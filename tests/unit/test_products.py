@@ -56,6 +56,20 @@ def test_a_safe_zip_gives_each_band_at_its_own_resolution_as_gdal_names(tmp_path
     assert all(p.startswith(f"/vsizip/{archive.resolve()}/".replace("//", "/")) for p in got)
 
 
+def test_a_safe_folder_of_sen2cor_2_4_names_gives_its_bands_and_scene_classification(tmp_path):
+    """Products made by Sen2Cor 2.4 to 2.5 (2017-2018) name their files "L2A_T32TQR_...": the
+    folder was refused as holding no product."""
+    img = "S2A_MSIL2A_20170706T103021_N0205_R108_T32TQR_20170706T103021.SAFE/GRANULE/x/IMG_DATA"
+    tile = "L2A_T32TQR_20170706T103021"
+    names = [f"R10m/{tile}_{b}_10m.jp2" for b in ("B02", "B04", "TCI")]
+    names += [f"R20m/{tile}_{b}_20m.jp2" for b in ("B11", "SCL", "B04")]
+    folder = _touch(tmp_path / img, names).parents[2]
+    got = [p.name for p in expand_rasters([folder])]
+    assert got == [f"{tile}_B02_10m.jp2", f"{tile}_B04_10m.jp2", f"{tile}_B11_20m.jp2"] + [
+        f"{tile}_SCL_20m.jp2"
+    ]
+
+
 def test_a_folder_of_no_known_product_is_left_to_gdal_and_refused_with_what_to_do(tmp_path):
     """GDAL reads some folders (an ArcInfo binary grid): they pass; the others are refused."""
     folder = _touch(tmp_path / "survey", ["tmi.ers", "notes.txt"])

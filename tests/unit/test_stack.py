@@ -525,10 +525,11 @@ def test_a_products_fill_value_is_no_data_when_its_file_declares_none(raster_fac
         for b in (2, 3)
     ]
     s2 = raster_factory("T33TXM_20230612T100031_B02_10m.tif", data)
+    sen2cor_2_4 = raster_factory("L2A_T33TXM_20170612T100031_B03_10m.tif", data)
     plain = raster_factory("B02.tif", data)  # no product in the name: 0 stays a value
-    with RasterStack.open([*landsat, s2, plain]) as stack:
-        assert [s.nodata for s in stack.sources] == [0.0, 0.0, 0.0, None]
-        assert np.isnan(stack.read(Window(0, 0, 20, 20))[:3, :, :5]).all()
+    with RasterStack.open([*landsat, s2, sen2cor_2_4, plain]) as stack:
+        assert [s.nodata for s in stack.sources] == [0.0, 0.0, 0.0, 0.0, None]
+        assert np.isnan(stack.read(Window(0, 0, 20, 20))[:4, :, :5]).all()
         notes = stack.notes()
     assert (
         "Rasters 'LC09_L2SP_112075_20240315_20240316_02_T1_SR_B2.TIF', "
@@ -536,8 +537,10 @@ def test_a_products_fill_value_is_no_data_when_its_file_declares_none(raster_fac
         "USGS Landsat Collection 2 Level-2 band files, whose fill value is 0, their 0 is read as "
         "no data (a no-data value given for a file reads it otherwise)."
     ) in notes
-    s2_note = "Raster 'T33TXM_20230612T100031_B02_10m.tif' declares no no-data value; named"
-    assert any(n.startswith(s2_note) for n in notes)
+    assert (
+        "Rasters 'T33TXM_20230612T100031_B02_10m.tif', 'L2A_T33TXM_20170612T100031_B03_10m.tif' "
+        "declare no no-data value; named as Sentinel-2 band files"
+    ) in " ".join(notes)
     assert any("'B02.tif'" in n and "--nodata 0" in n for n in notes)  # the undeclared-0 warning
     with RasterStack.open(landsat, raster_nodata={landsat[0].name: 1}) as stack:
         assert [s.nodata for s in stack.sources] == [1.0, 0.0]
