@@ -41,6 +41,9 @@ DUMMIES = frozenset({-99999.0, -9999.0, -32768.0, -32767.0, -999999.0, -99999.99
 #: Share of a band's pixels holding an undeclared fill (0, or one of :data:`DUMMIES`) above
 #: which the raster is named with the --nodata to give.
 FILL_SHARE = 0.005
+#: ... or on fewer pixels, a value of :data:`DUMMIES` this many times the spread of the band's
+#: other values beyond them.
+DUMMY_APART = 10.0
 #: GDAL block cache, in bytes, wherever geomap reads or writes rasters. GDAL's default (5% of
 #: RAM) lets a decimated read of a large file keep every decompressed block in memory.
 GDAL_CACHE_BYTES = 64 * 2**20
@@ -778,10 +781,25 @@ def _dummy(values: np.ndarray) -> tuple[float, float] | None:
         kinds, counts = np.unique(values[huge], return_counts=True)
         return float(kinds[np.argmax(counts)]), float(huge.mean())
     for end in (values.min(), values.max()):
-        share = float(np.mean(values == end))
-        if end in stored and share >= FILL_SHARE:
+        if end not in stored:
+            continue
+        at_end = values == end
+        share = float(np.mean(at_end))
+        if share >= FILL_SHARE or _apart(end, values[~at_end]):
             return float(stored[end]), share
     return None
+
+
+def _apart(end: float, others: np.ndarray) -> bool:
+    """Whether ``end`` lies further from the other values than :data:`DUMMY_APART` their spread.
+
+    A radiometric grid's -99999 on a flight-line gap of 0.47% of the pixels, beside values of 0
+    to 30: no measurement, however few the pixels.
+    """
+    if not len(others):
+        return False
+    low, high = float(others.min()), float(others.max())
+    return min(abs(end - low), abs(end - high)) > DUMMY_APART * max(high - low, 1e-12)
 
 
 def _bands_with_data(src: rasterio.DatasetReader, bands: list[int]) -> set[int]:

@@ -398,6 +398,22 @@ def test_an_undeclared_survey_dummy_is_named_with_the_nodata_to_give(raster_fact
         assert stack.notes() == []
 
 
+def test_a_survey_dummy_on_few_pixels_is_named_when_far_beyond_the_values(raster_factory):
+    """A flight-line gap of -99999 on 0.47% of a radiometric grid (under FILL_SHARE) was read as
+    measurements, unsaid: it put 56% of the gap's strip outside the area of applicability."""
+    k = ramp(100, 100) / 100.0 + 0.5  # potassium, 0.5 to 1.5%
+    k[37, :47] = -99999.0  # 0.47%
+    p = raster_factory("radiometrics_k.tif", k)
+    with RasterStack.open([p]) as stack:
+        (note,) = stack.notes()
+    assert "0.5% of its pixels hold -99999 and it declares no nodata value" in note
+    assert "pass --nodata -99999" in note
+    tmi = ramp(100, 100) * 20 - 600.0  # -600 to 1380 nT: a -9999 on a few pixels may be a value
+    tmi[37, :47] = -9999.0
+    with RasterStack.open([raster_factory("tmi.tif", tmi)]) as stack:
+        assert stack.notes() == []
+
+
 def test_a_band_of_one_value_is_named(raster_factory):
     """A six-band export whose SWIR band was written as its fill value everywhere."""
     bands = np.stack([ramp(20, 20) + 100.0 * i for i in range(3)])
