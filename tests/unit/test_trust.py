@@ -390,6 +390,17 @@ def test_a_map_mostly_beyond_its_observations_says_units_may_be_missing(
     assert outside_aoa_words(mapped[1]["map_accuracy_estimate"]) is None  # 97% inside
 
 
+def test_a_tenth_of_the_map_outside_the_area_of_applicability_is_told():
+    """The next sheet's pluton, in no observation, lay in the 19.9% of the map outside the AOA:
+    under the 0.2 the words needed then, nothing was said."""
+    estimate = {"aoa_fraction": 0.801, "outside_aoa_accuracy": 0.45, "inside_aoa_accuracy": 0.96}
+    words = outside_aoa_words({**estimate, "outside_aoa_allows_for_unseen_units": True})
+    assert words.startswith("20% of the map lies outside the area of applicability")
+    assert "The expected accuracy there, 0.45 (0.96 inside), allows for such units" in words
+    assert outside_aoa_words({**estimate, "aoa_fraction": 0.88}).startswith("12% of the map")
+    assert outside_aoa_words({**estimate, "aoa_fraction": 0.97}) is None
+
+
 def test_accuracy_tally_tells_pixels_with_an_input_missing_apart():
     tally = AccuracyTally(2)
     tally.add(np.array([0, 1, 1]), np.array([0.9, 0.5, 0.3]), np.ones(3), np.array([0, 1, 1]))
