@@ -7,6 +7,7 @@ GeoDataFrame with a text ``label`` column, the observations named as their file 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 import unicodedata
@@ -138,19 +139,30 @@ def label_columns(
     ]
 
 
+#: Formats whose layers are folders of one set of observations (Google Earth's "Day 1", "Day 2"):
+#: read together, not chosen between.
+FOLDER_SUFFIXES = (".kml", ".kmz")
+
+
 def label_layers(path: str | Path) -> list[str]:
-    """The layers of an observation file: more than one only for a GeoPackage that has them."""
-    return _layers(Path(path))
+    """The layers of an observation file that hold geometries (a project GeoPackage's).
+
+    A KML's folders are read together: [].
+    """
+    path = Path(path)
+    return [] if path.suffix.lower() in FOLDER_SUFFIXES else _layers(path)
 
 
 def _layers(path: Path) -> list[str]:
-    """Layer names of a vector file; [] where there is nothing to choose or GDAL cannot tell."""
-    if path.suffix.lower() not in (".gpkg",) or not path.is_file():
+    """Names of the layers of a vector file that hold geometries; [] if GDAL cannot tell."""
+    if path.suffix.lower() not in VECTOR_SUFFIXES or not path.is_file():
         return []
     try:
-        return [str(name) for name, _ in pyogrio.list_layers(path)]
-    except (DataSourceError, OSError):
+        source = _zipped_shapefile(path) if path.suffix.lower() == ".zip" else path
+        layers = pyogrio.list_layers(source)
+    except (DataSourceError, OSError, LabelError):
         return []  # reading it says what is wrong
+    return [str(name) for name, kind in layers if kind is not None]
 
 
 def _choose_layer(path: Path, column: str | None) -> str | None:
@@ -183,6 +195,8 @@ def _read_any(
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return _read_csv(path, crs, grid)
+    if suffix in FOLDER_SUFFIXES and layer is None and len(_layers(path)) > 1:
+        return _read_folders(path, _layers(path), column, crs)
     if suffix in VECTOR_SUFFIXES:
         return _read_vector(path, layer or _choose_layer(path, column), crs)
     raise LabelError(
@@ -190,6 +204,26 @@ def _read_any(
         "GeoPackage, GeoJSON, Shapefile (.shp or zipped), KML or CSV "
         f"({', '.join(VECTOR_SUFFIXES)}, .csv)."
     )
+
+
+def _read_folders(
+    path: Path, folders: list[str], column: str | None, crs: str | None
+) -> gpd.GeoDataFrame:
+    """The folders of a KML that hold ``column`` (all of them if none does) as one frame.
+
+    Only the first was read: a field day's file of "Day 1" and "Day 2" gave the first day's
+    observations alone, with a warning on the terminal only.
+    """
+    frames = [_read_vector(path, f, crs) for f in folders]
+    having = [i for i, f in enumerate(frames) if column is None or column in f.columns]
+    having = having or list(range(len(frames)))
+    frame = pd.concat([frames[i] for i in having], ignore_index=True)
+    frame = gpd.GeoDataFrame(frame, geometry=frames[having[0]].geometry.name, crs=frames[0].crs)
+    frame.index = frame.index + 1  # "fid" counts over the folders read, from 1
+    frame.attrs["folders"] = [folders[i] for i in having]
+    if "ignored_crs" in frames[0].attrs:
+        frame.attrs["ignored_crs"] = frames[0].attrs["ignored_crs"]
+    return frame
 
 
 def _zipped_shapefile(path: Path) -> str | Path:
@@ -229,6 +263,19 @@ def _read_vector(path: Path, layer: str | None, crs: str | None = None) -> gpd.G
             f"Labels '{path}': the file cannot be read as vector data ({exc}). Check that it is a "
             "complete GeoPackage, GeoJSON or zipped Shapefile."
         ) from None
+    if not isinstance(frame, gpd.GeoDataFrame):  # GDAL read a table: no geometry column
+        what = f"the layer '{layer}'" if layer else "the file"
+        fix = (
+            "zip the Shapefile's .shp and .shx with its .dbf and .prj, or unzip a CSV and give it "
+            "as it is"
+            if path.suffix.lower() == ".zip"
+            else "give the layer or file of the observations' points or polygons"
+        )
+        raise LabelError(
+            f"Labels '{path}': {what} holds a table without geometry (columns "
+            f"{', '.join(map(str, frame.columns)) or 'none'}), so no observation has a place; "
+            f"{fix}."
+        )
     if frame.crs is not None and frame.crs.is_geographic and not frame.empty:
         left, bottom, right, top = frame.total_bounds
         if max(abs(left), abs(right)) > 360 or max(abs(bottom), abs(top)) > 90:
@@ -269,7 +316,9 @@ def read_table(path: Path, what: str = "Labels", dtype=None) -> pd.DataFrame:
     ``what`` starts the error messages ("Labels", "Legend"); ``dtype`` as pandas takes it
     (``str``: every cell as written, "01" stays "01").
     """
-    for encoding in ("utf-8-sig", "cp1252"):
+    with open(path, "rb") as f:
+        utf16 = f.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # Excel's "Unicode text"
+    for encoding in ("utf-16",) if utf16 else ("utf-8-sig", "cp1252"):
         try:
             with open(path, encoding=encoding, newline="") as f:
                 sample = f.read(65536)
@@ -291,8 +340,14 @@ def read_table(path: Path, what: str = "Labels", dtype=None) -> pd.DataFrame:
                     f"{what} '{path}': the CSV cannot be parsed ({str(exc).strip()})."
                 ) from None
             header, line, seen = fields.groups()
+            title = _title_line(path, encoding, sep)
+            if title:
+                raise LabelError(f"{what} '{path}': {title}") from None
             raise _long_row(path, what, line, seen, header, sep) from None
-    raise LabelError(f"{what} '{path}': the CSV is neither UTF-8 nor Windows-1252 text.")
+    raise LabelError(
+        f"{what} '{path}': the CSV is neither UTF-8, UTF-16 nor Windows-1252 text. Save it as "
+        "'CSV UTF-8'."
+    )
 
 
 def _refuse_long_rows(path: Path, what: str, encoding: str, sep: str) -> None:
@@ -302,7 +357,29 @@ def _refuse_long_rows(path: Path, what: str, encoding: str, sep: str) -> None:
         header = next(reader)
         for row in reader:
             if len(row) > len(header):
+                title = _title_line(path, encoding, sep)
+                if title:
+                    raise LabelError(f"{what} '{path}': {title}")
                 raise _long_row(path, what, reader.line_num, len(row), len(header), sep)
+
+
+def _title_line(path: Path, encoding: str, sep: str) -> str | None:
+    """What to say of a title above a CSV's column names (a spreadsheet's); None if none is.
+
+    The first line then holds one cell of text and the second the names, coordinates among
+    them.
+    """
+    with open(path, encoding=encoding, newline="") as f:
+        rows = [row for _, row in zip(range(2), csv.reader(f, delimiter=sep))]
+    if len(rows) < 2 or len([c for c in rows[0] if c.strip()]) != 1:
+        return None
+    names = {coordinate_name(c) for c in rows[1]}
+    if not any(a in names and b in names for a, b in COORD_PAIRS):
+        return None
+    return (
+        f"line 1 ('{rows[0][0].strip()}') looks like a title above the column names on line 2. "
+        "Delete it, so that the names come first."
+    )
 
 
 def _long_row(path: Path, what: str, line, seen, header, sep: str) -> LabelError:
@@ -335,13 +412,24 @@ def _crs_to_give(x: np.ndarray, y: np.ndarray, grid: Grid | None) -> str:
 
 
 def _read_csv(path: Path, crs: str | None, grid: Grid | None = None) -> gpd.GeoDataFrame:
-    """The CSV's points, indexed by the line each row starts on."""
-    table = read_table(path)
+    """The CSV's points, indexed by the line each row starts on.
+
+    Every cell is read as written: unit codes "2.1" and "2.10" are two units (read as numbers,
+    both were 2.1, and a legend's "2.10" named no observation); coordinates are parsed by
+    :func:`_decimals`.
+    """
+    table = read_table(path, dtype=str)
     table.index = _record_lines(path, *table.attrs["dialect"], len(table))
     table = table.dropna(how="all")  # rows of empty cells (";;;" below a spreadsheet's table)
     lower = {coordinate_name(c): c for c in table.columns}
-    pair = next((p for p in COORD_PAIRS if p[0] in lower and p[1] in lower), None)
+    pairs = [p for p in COORD_PAIRS if p[0] in lower and p[1] in lower]
+    # an empty X/Y beside filled Lon/Lat (a template's columns never filled in) is no pair
+    filled = [p for p in pairs if all(table[lower[c]].notna().any() for c in p)]
+    pair = next(iter(filled or pairs), None)
     if pair is None:
+        title = _title_line(path, *table.attrs["dialect"])
+        if title:
+            raise LabelError(f"Labels '{path}': {title}")
         accepted = ", ".join(f"{a}/{b}" for a, b in COORD_PAIRS)
         raise LabelError(
             f"Labels '{path}': no coordinate columns found among {list(table.columns)}. Name them "
@@ -482,8 +570,9 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
     out.attrs["no_geometry"] = int(len(unplaced))
     out.attrs["classes_without_geometry"] = sorted(set(unplaced) - set(names), key=str)
     out.attrs["site_key"] = key
-    if "ignored_crs" in frame.attrs:
-        out.attrs["ignored_crs"] = frame.attrs["ignored_crs"]
+    for name in ("ignored_crs", "folders"):
+        if name in frame.attrs:
+            out.attrs[name] = frame.attrs[name]
     return out
 
 
@@ -625,10 +714,16 @@ def _site_column(frame: gpd.GeoDataFrame, column: str) -> str | None:
 
 
 def _class_name(value) -> str:
-    """Text of a class value; integral floats (1.0, read from a shapefile) become "1"."""
+    """Text of a class value; integral floats (1.0, read from a shapefile) become "1".
+
+    So does text of an integral number with zero decimals ("1.0", "1.00": a float column
+    written out as a CSV); other text stays as written ("2.10" is not "2.1", "02" not "2").
+    """
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).strip()
+    text = str(value).strip()
+    whole = re.fullmatch(r"(-?\d+)\.0+", text)
+    return whole.group(1) if whole else text
 
 
 def class_name_notes(

@@ -146,8 +146,9 @@ def sample_labels(
             "example": [_site_of(labels, i) for i in broken[:3]],
         },
     }
-    if "ignored_crs" in labels.attrs:
-        samples.counts["ignored_crs"] = labels.attrs["ignored_crs"]
+    for name in ("ignored_crs", "folders"):
+        if name in labels.attrs:
+            samples.counts[name] = labels.attrs[name]
     if given.crs is not None and _ballpark(given.crs, grid.crs):
         named = given.crs.name if given.crs.name != "unknown" else given.crs.srs
         samples.counts["ballpark_datum"] = [named, CRS(grid.crs).name]
@@ -246,6 +247,12 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
         notes.append(
             f"The CRS given for '{path.name}' ({given}) is not used: the file states its own, "
             f"{own}. Clear --label-crs, or correct the file's CRS if that one is wrong."
+        )
+    if counts.get("folders"):
+        folders = counts["folders"]
+        notes.append(
+            f"'{path.name}': its {len(folders)} folders ({', '.join(folders)}) are read together "
+            "as one set of observations."
         )
     blank = counts.get("blank_classes", 0)
     if blank:
@@ -360,6 +367,7 @@ def _polygon_pixels(
     polygons: gpd.GeoDataFrame, grid: Grid, cap: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, ...]:
     empty = (np.empty(0, "int64"),) * 3 + (np.empty(0, "<U7"), np.empty((0, 2)))
+    polygons = polygons[~polygons.geometry.is_empty.to_numpy()]  # repairs that left no area
     if polygons.empty:
         return empty
     left, bottom, right, top = polygons.total_bounds
@@ -414,13 +422,17 @@ def _polygon_pixels(
 def _valid(polygons: np.ndarray) -> np.ndarray:
     """Polygons as drawn, repaired where they cross themselves (a digitised bowtie).
 
-    A repair that leaves a collection (an area and a stray line) keeps only the area.
+    A repair that leaves a collection (an area and a stray line) keeps only the area; one that
+    leaves no area (a polygon drawn back and forth along a line) leaves an empty polygon, not a
+    line burnt as pixels of its unit.
     """
     fixed = shapely.make_valid(polygons)
     out = np.array(fixed, dtype=object)
     for i in np.flatnonzero(shapely.get_type_id(fixed) == 7):  # a collection: its areas
         areas = collection_parts(fixed[i], (2,))
         out[i] = shapely.Polygon() if areas is None else areas
+    flat = (shapely.get_dimensions(fixed) < 2) & (shapely.get_type_id(fixed) != 7)
+    out[flat] = shapely.Polygon()
     return out
 
 

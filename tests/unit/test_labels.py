@@ -10,12 +10,12 @@ import rasterio
 from affine import Affine
 from rasterio.warp import transform
 from rasterio.windows import Window
-from shapely.geometry import LineString, MultiPoint, Point, box
+from shapely.geometry import LineString, MultiPoint, Point, Polygon, box
 
 from geomap.errors import LabelError, MissingFileError
 from geomap.features import FeatureRecipe
 from geomap.grid import Grid
-from geomap.labels import class_name_notes, class_order, label_columns, read_labels
+from geomap.labels import class_name_notes, class_order, label_columns, label_layers, read_labels
 from geomap.placement import (
     extract_features,
     observation_weights,
@@ -418,6 +418,15 @@ def test_csv_with_lon_lat_defaults_to_wgs84(tmp_path, stack):
     pd.DataFrame({"Lon": g.geometry.x, "LAT": g.geometry.y, "rock": g["lithology"]}).to_csv(p)
     s = sample_labels(read_labels(p, "rock"), stack.grid)
     assert list(s.cols) == [1, 11, 21, 31]
+
+
+def test_csv_unit_codes_are_read_as_written(tmp_path):
+    """Codes 2.1 and 2.10 (the Kings Park and Leederville formations) were read as numbers: both
+    2.1, the Leederville points trained as Kings Park, and the legend said no observation held
+    Leederville. A float column written out ("3.0") still reads as "3"."""
+    p = tmp_path / "obs.csv"
+    p.write_text("x,y,unit\n1,1,2.1\n2,2,2.10\n3,3,02\n4,4,3.0\n5,5,2.10\n")
+    assert list(read_labels(p, "unit", crs=CRS)["label"]) == ["2.1", "2.10", "02", "3", "2.10"]
 
 
 @pytest.mark.parametrize(
@@ -898,3 +907,79 @@ def test_classes_with_few_samples_are_named_alike_by_the_data_page_and_the_run()
     (note,) = few_sample_notes({"granite": 40} | {f"unit {i}": 2 for i in range(150)})
     assert note.startswith("150 of 151 classes have fewer than 5 samples: 'unit 0' (2), ")
     assert "'unit 19' (2) and 130 more. Their accuracy figures" in note
+
+
+def test_every_folder_of_a_google_earth_kml_is_read(tmp_path, stack):
+    """A field season's KML of "Day 1" and "Day 2": only the first folder was read (3 of 7
+    observations, one class), with pyogrio's warning on the terminal only."""
+    g = points(n=7, labels=["granite"] * 3 + ["basalt"] * 4).to_crs("EPSG:4326")
+
+    def placemarks(rows):
+        return "".join(
+            f"<Placemark><name>GM-{i}</name><ExtendedData><Data name='rock'><value>{r.lithology}"
+            f"</value></Data></ExtendedData><Point><coordinates>{r.geometry.x},{r.geometry.y}"
+            "</coordinates></Point></Placemark>"
+            for i, r in rows.iterrows()
+        )
+
+    p = tmp_path / "season.kml"
+    p.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><kml xmlns="http://www.opengis.net/kml/2.2">'
+        f"<Document><Folder><name>Day 1</name>{placemarks(g.iloc[:3])}</Folder>"
+        f"<Folder><name>Day 2</name>{placemarks(g.iloc[3:])}</Folder></Document></kml>"
+    )
+    assert label_layers(p) == []  # nothing to choose
+    frame = read_labels(p, "rock")
+    assert sorted(frame["site"]) == sorted(f"Name GM-{i}" for i in range(7))
+    assert list(frame["label"]) == ["granite"] * 3 + ["basalt"] * 4
+    counts = sample_labels(frame, stack.grid).counts
+    assert (
+        "'season.kml': its 2 folders (Day 1, Day 2) are read together as one set of observations."
+        in placement_notes(p, counts)
+    )
+
+
+def test_a_table_without_geometry_is_refused_with_what_to_give(tmp_path):
+    """A zip of a CSV, or of a Shapefile's .dbf alone, read as a table: AttributeError."""
+    p = tmp_path / "obs.csv"
+    pd.DataFrame({"lon": [15.1], "lat": [60.1], "rock": ["granite"]}).to_csv(p, index=False)
+    z = tmp_path / "obs.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.write(p, "obs.csv")
+    with pytest.raises(LabelError, match="holds a table without geometry .columns lon, lat, rock"):
+        read_labels(z, "rock")
+
+
+def test_a_polygon_collapsed_onto_a_line_gives_no_pixels(stack):
+    """Drawn back and forth along a line, its repair is a line: it was burnt as 91 pixels of its
+    unit while the note said it was dropped; one that left nothing crashed (NaN bounds)."""
+    flat = Polygon([(X0 + 5, Y0 - 505), (X0 + 905, Y0 - 505), (X0 + 505, Y0 - 505)])
+    dot = Polygon([(X0 + 700, Y0 - 700)] * 4)
+    frame = points(n=4)
+    frame = pd.concat(
+        [frame, gpd.GeoDataFrame({"lithology": ["sliver", "dot"]}, geometry=[flat, dot], crs=CRS)],
+        ignore_index=True,
+    )
+    samples = sample_labels(frame.assign(label=frame["lithology"], source="t.gpkg"), stack.grid)
+    assert set(samples.labels) == {"granite", "basalt"}
+    assert samples.counts["classes_off_grid"] == ["dot", "sliver"]
+
+
+def test_csv_quirks_of_spreadsheets_and_templates(tmp_path):
+    """A title above the header; Excel's UTF-16 "Unicode text"; empty X/Y columns of a template
+    beside filled Lon/Lat: each was refused with a message that did not say why."""
+    title = tmp_path / "title.csv"
+    title.write_text("Field observations 2023\nstation,lon,lat,rock\nGM-1,15.1,60.1,granite\n")
+    with pytest.raises(LabelError, match=r"line 1 \('Field observations 2023'\) looks like"):
+        read_labels(title, "rock")
+    wide = tmp_path / "title_commas.csv"
+    wide.write_text("Field observations 2023,,,\nstation,lon,lat,rock\nGM-1,15.1,60.1,granite\n")
+    with pytest.raises(LabelError, match="looks like a title above the column names on line 2"):
+        read_labels(wide, "rock")
+    utf16 = tmp_path / "unicode.csv"
+    utf16.write_text("station\tlon\tlat\trock\nGM-1\t15.1\t60.1\tgneiss\n", encoding="utf-16")
+    assert list(read_labels(utf16, "rock")["label"]) == ["gneiss"]
+    template = tmp_path / "template.csv"
+    template.write_text("X,Y,Lon,Lat,rock\n,,15.1,60.1,granite\n,,15.2,60.2,basalt\n")
+    frame = read_labels(template, "rock")
+    assert frame.crs.to_epsg() == 4326 and frame.geometry.x.tolist() == [15.1, 15.2]
