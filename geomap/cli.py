@@ -12,7 +12,7 @@ from pathlib import Path
 
 from geomap.apply import predict, suggest
 from geomap.bundles import BEYOND_TRAINING_SHARE
-from geomap.cli_parser import build_parser
+from geomap.cli_parser import parse
 from geomap.errors import GeomapError
 from geomap.export import limit_malloc_arenas
 from geomap.products import expand_rasters
@@ -298,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     SIGTERM (a scheduler's time limit, ``kill``) stops the run like Ctrl-C: the temporary output
     folder is removed and ``--out`` stays as it was.
     """
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     limit_malloc_arenas()  # before the threads start
     logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)  # not the libraries' chatter

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from geomap import __version__
@@ -217,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         action=_Once,
         metavar="NAME",
         help="the layer of a GeoPackage of several layers that holds the observations (default: "
-        "the only layer with --label-column)",
+        "the only layer with --label-column; a KML's folders are read together)",
     )
     p.add_argument(
         "--legend",
@@ -326,6 +327,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_subunits(sub)
     _add_suggest(sub)
     return parser
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line's arguments; an option of another command is named as such.
+
+    ``geomap predict --resolution 30`` got argparse's "unrecognized arguments" under the usage of
+    ``geomap`` itself: now the usage of ``predict``, and where the option belongs.
+    """
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if not extra:
+        return args
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    own = commands.choices[args.command]
+    options = [e.split("=", 1)[0] for e in extra if e.startswith("--")]
+    elsewhere = {
+        option: [name for name, p in commands.choices.items() if option in p._option_string_actions]
+        for option in options
+    }
+    words = []
+    for option, names in elsewhere.items():
+        if names:
+            where = " and ".join(f"geomap {n}" for n in names)
+            words.append(f"{option} is an option of {where}, not of geomap {args.command}.")
+    if args.command == "predict" and {"--resolution", "--crs"} & set(elsewhere):
+        words.append(
+            "predict maps on the model's grid, its CRS and pixel size from training: to map at "
+            "another, train again with geomap run and that option."
+        )
+    own.error(" ".join(words) or f"unrecognized arguments: {' '.join(extra)}")
 
 
 def _add_nodata(p: argparse.ArgumentParser) -> None:

@@ -314,6 +314,23 @@ def test_an_option_given_twice_is_an_error(scene, capsys, option):
     assert not (scene["tmp"] / "out").exists()
 
 
+def test_an_option_of_run_given_to_predict_is_named_as_such(tmp_path, capsys):
+    """`predict --resolution 30` got argparse's "unrecognized arguments" under geomap's own
+    usage, not saying that predict keeps the model's grid."""
+    argv = ["predict", "--model", "m.skops", "--raster", "a.tif", "--out", str(tmp_path / "o")]
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--resolution", "30"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: geomap predict")
+    assert "--resolution is an option of geomap run, not of geomap predict." in err
+    assert "predict maps on the model's grid" in err
+    with pytest.raises(SystemExit):
+        main([*argv, "--resolutoin=30"])
+    assert "unrecognized arguments: --resolutoin=30" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_ctrl_c_says_nothing_was_written(scene, capsys, monkeypatch):
     def interrupted(*a, **k):
         raise KeyboardInterrupt
