@@ -71,6 +71,8 @@ _NAMED_COLOURS = {
     "schist": (150, 145, 230),
     "quartzite": (245, 235, 250),
     "conglomerate": (215, 145, 60),
+    "laterite": (180, 85, 45),
+    "ironstone": (100, 35, 35),
     "water": (60, 120, 220),
 }
 #: The same rocks named in French, Spanish, Portuguese or German, by how a word of the name
@@ -96,6 +98,8 @@ _SAME_COLOUR = {
     "granodiorite": ("tonalite", "trondhjemite"),
     "ultramafic": ("komatiite", "peridotite", "serpentinite", "dunite"),
     "mudstone": ("metasediment", "greywacke", "graywacke"),
+    "laterite": ("ferricrete", "duricrete", "lateritic"),
+    "ironstone": ("banded iron", "bif", "jaspilite"),
 }
 _PALETTE = (
     (228, 26, 28),

@@ -72,6 +72,15 @@ def test_a_greenstone_belts_units_take_their_rocks_colours():
     assert ultramafic == class_colours(["ultramafic"])  # not the mafic volcanics' green
 
 
+def test_a_yilgarn_sheets_regolith_and_iron_formations_take_their_colours():
+    """Laterite took the palette's blue (#377eb8) beside the limestone's."""
+    laterite, bif = class_colours(["Laterite", "Banded iron formation"])
+    assert class_colours(["Ferricrete"]) == [laterite] and class_colours(["BIF"]) == [bif]
+    limestone = class_colours(["limestone"])[0]
+    assert laterite != (55, 126, 184) and np.linalg.norm(_lab(laterite) - _lab(limestone)) > 20
+    assert np.linalg.norm(_lab(laterite) - _lab(bif)) >= 20
+
+
 def test_a_failed_block_leaves_nothing(tmp_path):
     out = tmp_path / "map"
     with pytest.raises(RuntimeError), staged_output(out, overwrite=False) as tmp:
