@@ -207,10 +207,12 @@ class _Space:
     cols: np.ndarray
     rows: np.ndarray
     reference: np.ndarray  # which of ``rows`` pixels are measured against
-    nearest: Callable[[np.ndarray], np.ndarray] | None  # distance to the nearest training row
+    #: (distance, index among the reference rows) of the nearest reference row
+    nearest: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None
     mean_distance: float
     threshold: float
     cv_di: np.ndarray | None = None  # the rows' cross-validated DI, when computed at fit
+    reference_rows: np.ndarray | None = None  # the reference rows' features in the subspace
 
 
 class Applicability(BaseEstimator):
@@ -423,7 +425,9 @@ class Applicability(BaseEstimator):
         nearest = None
         if reference.any() and np.isfinite(mean_distance):
             nearest = nearest_distance(Z[reference])
-        self._cache[bits] = _Space(cols, rows, reference, nearest, mean_distance, threshold, cv_di)
+        self._cache[bits] = _Space(
+            cols, rows, reference, nearest, mean_distance, threshold, cv_di, Z[reference]
+        )
         return self._cache[bits]
 
     def _space_statistics(
@@ -460,11 +464,15 @@ class Applicability(BaseEstimator):
         out[~np.isfinite(out)] = np.nan
         return out
 
-    def dissimilarity(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def dissimilarity(
+        self, X, outside_shares: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """DI of each row of ``X``, its AOA threshold and the importance its missing inputs carry.
 
         Rows are processed :data:`ROW_CHUNK` at a time, so temporaries stay small whatever the
-        window size.
+        window size. ``outside_shares`` (one per feature), when given, is added each row beyond
+        its threshold's share of its squared distance to the nearest training sample, feature by
+        feature (:meth:`transform`).
 
         Returns
         -------
@@ -479,7 +487,7 @@ class Applicability(BaseEstimator):
         missing = np.zeros(len(X))
         for start in range(0, len(X), ROW_CHUNK):
             part = slice(start, start + ROW_CHUNK)
-            di[part], threshold[part], missing[part] = self._dissimilarity(X[part])
+            di[part], threshold[part], missing[part] = self._dissimilarity(X[part], outside_shares)
         return di, threshold, missing
 
     def threshold_at(self, X) -> np.ndarray:
@@ -511,7 +519,9 @@ class Applicability(BaseEstimator):
             out[bits == b] = group_weight[lacked].sum() / total
         return out
 
-    def _dissimilarity(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _dissimilarity(
+        self, X: np.ndarray, outside_shares: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         Z = self.embed(X)
         bits = group_bits(Z, self.groups_)
         di = np.full(len(Z), np.nan)
@@ -523,10 +533,21 @@ class Applicability(BaseEstimator):
             every_row, every_col = len(rows) == len(Z), len(space.cols) == Z.shape[1]
             sub = Z[rows] if not every_row else Z  # no copy in the common case: all of it
             sub = sub[:, space.cols] if not every_col else sub
-            distance = space.nearest(sub)
+            distance, nearest = space.nearest(sub)
             di[rows] = distance / space.mean_distance
             threshold[rows] = space.threshold
+            if outside_shares is not None:
+                beyond = di[rows] > space.threshold
+                if beyond.any():
+                    outside_shares[space.cols] += self._shares(space, sub[beyond], nearest[beyond])
         return di, threshold, self.missing_importance(bits)
+
+    @staticmethod
+    def _shares(space: _Space, Z: np.ndarray, nearest: np.ndarray) -> np.ndarray:
+        """Each feature's share of a row's squared distance to its nearest sample, summed."""
+        part = np.square(Z - space.reference_rows[nearest], dtype="float64")
+        total = part.sum(axis=1, keepdims=True)
+        return (part / np.where(total > 0, total, 1.0)).sum(axis=0)
 
     def _fit_calibration(
         self, y: np.ndarray, oof_proba: np.ndarray, outages=(), units_out=None
@@ -589,7 +610,9 @@ class Applicability(BaseEstimator):
                 out[rows] = calibration.predict(entropy[rows], di[rows], missing[rows])
         return out
 
-    def transform(self, X, proba) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def transform(
+        self, X, proba, outside_shares: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """DI, AOA mask and expected accuracy of a window's pixels.
 
         Parameters
@@ -598,6 +621,10 @@ class Applicability(BaseEstimator):
             The pixels' features, computed as for the model (NaN where a source has no data).
         proba : ndarray of shape (n_pixels, n_classes)
             The map's class probabilities of the same pixels (NaN where nothing is mapped).
+        outside_shares : ndarray of shape (n_features,), optional
+            Each pixel outside the area of applicability adds to it, feature by feature, its
+            share of the pixel's squared distance to the nearest training sample: divided by
+            the number of such pixels, what each feature makes of their dissimilarity.
 
         Returns
         -------
@@ -605,7 +632,7 @@ class Applicability(BaseEstimator):
             ``aoa`` is 1 inside the area of applicability and 0 outside; all three are NaN where
             the pixel is not mapped (``proba`` NaN).
         """
-        di, threshold, missing = self.dissimilarity(X)
+        di, threshold, missing = self.dissimilarity(X, outside_shares)
         aoa = (di <= threshold).astype("float32")
         accuracy = self.expected_accuracy(proba, di, missing, outside=di > threshold)
         unmapped = np.isnan(accuracy)

@@ -16,6 +16,7 @@ import rasterio
 
 from geomap import __version__
 from geomap.bundles import (
+    acquisition_notes,
     grid_notes,
     open_for_bundle,
     outside_training,
@@ -31,7 +32,14 @@ from geomap.screen import describe_screens
 from geomap.som_workflow import write_som_outputs
 from geomap.sources import GDAL_CACHE_BYTES
 from geomap.stack import BLOCK_SIZE
-from geomap.trust import SiteRequest, TrustLayers, bundle_applicability, staged_sites, stream_sites
+from geomap.trust import (
+    SiteRequest,
+    TrustLayers,
+    bundle_applicability,
+    input_units,
+    staged_sites,
+    stream_sites,
+)
 from geomap.workflow import MODELS, Progress, input_records, write_forest_outputs
 
 
@@ -44,7 +52,11 @@ def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> tuple[
     if kind == "rf":
         names = bundle["class_names"]
         app = bundle.get("applicability")
-        trust = TrustLayers(app, names, stack.grid) if app is not None else None
+        trust = (
+            TrustLayers(app, names, stack.grid, inputs=input_units(recipe, _names(stack)))
+            if app is not None
+            else None
+        )
         training = bundle.get("training", {})  # bundles saved before it was kept have none
         per_class = np.asarray(training.get("samples_per_class", np.zeros(len(names), int)))
         summary = write_forest_outputs(
@@ -62,6 +74,10 @@ def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> tuple[
             f"`geomap {kind}` again on the new rasters."
         )
     return write_som_outputs(tmp, stack, recipe, bundle, block_size, progress), []
+
+
+def _names(stack) -> list[str]:
+    return [s.path.name for s in stack.sources]
 
 
 def suggest(
@@ -102,6 +118,7 @@ def suggest(
     applicability = bundle_applicability(bundle, Path(model_path))
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
     rasters, notes = training_order(bundle, rasters)
+    notes += acquisition_notes(bundle, rasters)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
         with open_for_bundle(bundle, rasters, Path(model_path), nodata, raster_nodata) as stack:
             notes += stack.file_notes() + stack.footprint_notes() + scale_notes(bundle, stack)
@@ -148,6 +165,7 @@ def _predict(
     bundle = load_model(model_path)
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
     rasters, notes = training_order(bundle, rasters)
+    notes += acquisition_notes(bundle, rasters)
     with open_for_bundle(bundle, rasters, Path(model_path), nodata, raster_nodata) as stack:
         with staged_output(out, overwrite) as tmp:
             prediction, screened = _predict_outputs(

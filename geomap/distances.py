@@ -59,10 +59,15 @@ def cv_nearest_distance(
     return out
 
 
-def nearest_distance(Z: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """The distance from rows to their nearest row of ``Z``: k-d tree or matrix search."""
+def nearest_distance(Z: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """(distance, index) of the nearest row of ``Z`` to rows: k-d tree or matrix search."""
     if Z.shape[1] <= KDTREE_MAX_DIMS:
         tree = cKDTree(Z)
-        return lambda rows: tree.query(rows, workers=-1)[0]
+        return lambda rows: tree.query(rows, workers=-1)
     reference = np.asarray(Z, dtype="float32")
-    return lambda rows: nearest_rows(np.asarray(rows, dtype="float32"), reference)[1]
+
+    def search(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        index, distance = nearest_rows(np.asarray(rows, dtype="float32"), reference)
+        return distance, index
+
+    return search

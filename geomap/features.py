@@ -547,10 +547,18 @@ class FeatureRecipe:
     def outages(self) -> list[np.ndarray]:
         """The feature columns each input outage removes, to simulate what one costs.
 
+        An outage takes out one of :meth:`input_units`; one that would leave no feature is not
+        simulated.
+        """
+        return [cols for _, cols in self.input_units() if len(cols) < self.n_features]
+
+    def input_units(self) -> list[tuple[list[int], np.ndarray]]:
+        """The inputs as they fail together: (their sources, the feature columns they give).
+
         A cloud hides every file of a satellite scene at once (bands whose names share a
         :func:`scene_key`, red-edge bands included), and an airborne survey that ends takes its
-        K, Th and U files with it, so those go together; every other geophysical source goes
-        alone (an input left out). An outage that would leave no feature is not simulated.
+        K, Th and U files with it, so those go together; every other geophysical source is one
+        alone. A feature computed from sources of two units is each of theirs.
         """
         units: dict[tuple, set] = {}
         for name, s in zip(self.band_names, self.band_source):
@@ -565,12 +573,10 @@ class FeatureRecipe:
                 unit = unit | m
             merged.append(unit)
         sources = [set(s) for s in self.feature_sources]
-        out = []
-        for unit in merged:
-            cols = np.array([i for i, s in enumerate(sources) if s & unit], dtype=int)
-            if len(cols) < self.n_features:
-                out.append(cols)
-        return out
+        return [
+            (sorted(unit), np.array([i for i, s in enumerate(sources) if s & unit], dtype=int))
+            for unit in merged
+        ]
 
     def optical_screens(self) -> list[tuple[list[int], list[int], list[int]]]:
         """What each :class:`geomap.screen.SpectralScreen` measures and drops: one per sensor.

@@ -11,6 +11,7 @@ candidate field sites. Memory is that of one window plus a bounded pool of candi
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -78,6 +79,9 @@ class TrustLayers:
         The map's grid.
     sites : SiteRequest, optional
         Suggest field sites; checked here, before anything is written.
+    inputs : sequence of (name, feature columns), optional
+        The inputs (:func:`input_units`): the estimate then says what each makes of the
+        dissimilarity of the pixels outside the area of applicability.
     write_maps : bool, default True
         Write ``applicability.tif`` and ``expected_accuracy.tif``.
 
@@ -95,8 +99,11 @@ class TrustLayers:
         sites: SiteRequest | None = None,
         *,
         write_maps: bool = True,
+        inputs: Sequence[tuple[str, np.ndarray]] | None = None,
     ) -> None:
         self.applicability = applicability
+        self.inputs = list(inputs or [])
+        self.outside_shares = np.zeros(applicability.n_features_in_) if self.inputs else None
         self.class_names = [str(n) for n in class_names]
         self.grid = grid
         self.write_maps = write_maps
@@ -165,7 +172,7 @@ class TrustLayers:
         if pad:
             X = X.reshape(h + 2 * pad, w + 2 * pad, -1)[pad:-pad, pad:-pad].reshape(h * w, -1)
         P = proba.reshape(n_cls, -1).T
-        di, aoa, acc = self.applicability.transform(X, P)
+        di, aoa, acc = self.applicability.transform(X, P, self.outside_shares)
         codes = np.argmax(np.nan_to_num(P, nan=-1.0), axis=1)
         self.tally.add(codes, acc, aoa, job.lost().any(axis=-1))
         if self._writers:
@@ -200,6 +207,12 @@ class TrustLayers:
             "applicability": self.applicability.describe(),
             "map_accuracy_estimate": self.tally.to_dict(self.class_names),
         }
+        outside = int(self.tally.pixels.sum()) - self.tally.inside
+        if self.inputs and outside:
+            shares = {n: float(self.outside_shares[c].sum() / outside) for n, c in self.inputs}
+            report["map_accuracy_estimate"]["outside_aoa_dissimilarity_by_input"] = {
+                n: round(shares[n], 3) for n in sorted(shares, key=shares.get, reverse=True)
+            }
         if self.candidates is not None:
             sites = self.candidates.select()
             write_points(
@@ -222,6 +235,30 @@ class TrustLayers:
             "max_walk_m": parse_distance(request.max_walk) if request.access else None,
             "reachable_pixels": self.candidates.reachable_pixels,
         }
+
+
+def input_units(recipe, source_names: Sequence[str]) -> list[tuple[str, np.ndarray]]:
+    """The recipe's inputs as they fail together, named by their files: (name, feature columns).
+
+    A scene of several files is named by what their names share ("LC08_..._SR_* (6 files)").
+    A feature computed from two inputs counts for the first.
+    """
+    out, claimed = [], np.zeros(recipe.n_features, bool)
+    for sources, cols in recipe.input_units():
+        cols = cols[~claimed[cols]]
+        claimed[cols] = True
+        out.append((_files_name([source_names[i] for i in sources]), cols))
+    return out
+
+
+def _files_name(names: Sequence[str]) -> str:
+    if len(names) == 1:
+        return names[0]
+    stem = os.path.commonprefix(list(names))
+    stem = stem[: max(stem.rfind("_"), stem.rfind("-"), stem.rfind(" ")) + 1]
+    if len(stem) < 4:
+        return ", ".join(names)
+    return f"{stem}* ({len(names)} files)"
 
 
 def bundle_applicability(bundle: dict, model_path: Path) -> Applicability:
@@ -306,6 +343,11 @@ def reduced_input_words(estimate: dict) -> str | None:
 OUTSIDE_AOA_TOLD = 0.1
 
 
+#: Share of the dissimilarity outside the area of applicability from which the input giving it
+#: is named.
+CHIEF_INPUT_SHARE = 0.5
+
+
 def outside_aoa_words(estimate: dict) -> str | None:
     """A sentence when :data:`OUTSIDE_AOA_TOLD` of the map or more lies outside the AOA.
 
@@ -323,6 +365,15 @@ def outside_aoa_words(estimate: dict) -> str | None:
         "the map cannot show them (it names each pixel after an observed unit)"
     )
     end = " Observations there are the remedy (applicability.tif shows where)."
+    by_input = estimate.get("outside_aoa_dissimilarity_by_input") or {}
+    if len(by_input) > 1:
+        name, share = next(iter(by_input.items()))  # the largest first
+        if share >= CHIEF_INPUT_SHARE:
+            end = (
+                f" {share:.0%} of the pixels' dissimilarity there is in {name}: if it differs "
+                "from the training's (another acquisition, season or processing), the ground may "
+                "be alike where its values are not." + end
+            )
     there, here = estimate.get("outside_aoa_accuracy"), estimate.get("inside_aoa_accuracy")
     if estimate.get("outside_aoa_allows_for_unseen_units") and there is not None:
         return (

@@ -50,6 +50,7 @@ from geomap.stack import BLOCK_SIZE, RasterStack, distinct_names, missing_source
 from geomap.trust import (
     SiteRequest,
     TrustLayers,
+    input_units,
 )
 from geomap.validate import cross_validate, little_seen_notes, score_by_kind
 
@@ -632,7 +633,13 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
             sites.check(stack.grid)  # a bad access layer is refused before the training
         t = _train_forest(config, stack, progress, timings)
         trust = (
-            TrustLayers(t.applicability, t.names, stack.grid, sites)
+            TrustLayers(
+                t.applicability,
+                t.names,
+                stack.grid,
+                sites,
+                inputs=input_units(t.recipe, [s.path.name for s in stack.sources]),
+            )
             if config.applicability
             else None
         )

@@ -2,6 +2,8 @@
 
 import html
 import json
+import shutil
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -399,6 +401,30 @@ def test_a_tenth_of_the_map_outside_the_area_of_applicability_is_told():
     assert "The expected accuracy there, 0.45 (0.96 inside), allows for such units" in words
     assert outside_aoa_words({**estimate, "aoa_fraction": 0.88}).startswith("12% of the map")
     assert outside_aoa_words({**estimate, "aoa_fraction": 0.97}) is None
+
+
+def test_the_input_that_makes_pixels_unlike_the_observations_is_named(mapped, demo_scene, tmp_path):
+    """The next sheet's Landsat scene, of another season, put 92% of the sheet outside the area
+    of applicability and nothing said which input made it so."""
+    out, report = mapped
+    own = report["map_accuracy_estimate"]["outside_aoa_dissimilarity_by_input"]
+    names = [p.name for p in demo_scene.rasters]
+    assert set(own) == set(names) and sum(own.values()) == pytest.approx(1, abs=0.01)
+    season = tmp_path / "season"
+    season.mkdir()
+    rasters = [Path(shutil.copy(p, season)) for p in demo_scene.rasters]
+    with rasterio.open(season / "landsat.tif", "r+") as scene:  # another day's haze: +250
+        data = scene.read()
+        scene.write(np.where(data != scene.nodata, data + 250, data).astype(data.dtype))
+    later = predict(out / "model.skops", rasters, tmp_path / "later")
+    estimate = later["map_accuracy_estimate"]
+    shares = estimate["outside_aoa_dissimilarity_by_input"]
+    assert next(iter(shares)) == "landsat.tif" and shares["landsat.tif"] > 0.5
+    assert estimate["aoa_fraction"] < report["map_accuracy_estimate"]["aoa_fraction"] - 0.1
+    words = outside_aoa_words(estimate)
+    assert f"{shares['landsat.tif']:.0%} of the pixels' dissimilarity there is in landsat.tif" in (
+        words
+    )
 
 
 def test_accuracy_tally_tells_pixels_with_an_input_missing_apart():

@@ -625,3 +625,23 @@ def test_a_unit_that_loses_a_raster_on_many_of_its_samples_is_named():
         "Observations 'field.gpkg': rasters 'B02.tif', 'B03.tif' have no data on many samples "
         "of some units ('alluvium' 3 of 10), so the model learns their look in them from"
     )
+
+
+def test_a_satellite_scene_of_another_acquisition_than_the_models_is_named():
+    """The next sheet's Landsat scene (another path and season) put 92% of it outside the area
+    of applicability, and nothing said that the scene was another acquisition."""
+    from geomap.bundles import acquisition_notes
+
+    trained = "LC08_L2SP_113081_20190322_20190403_02_T1_SR_B{}.TIF"
+    given = "LC08_L2SP_112081_20200712_20200912_02_T1_SR_B{}.TIF"
+    bundle = {"inputs": [{"name": trained.format(b)} for b in (2, 3)] + [{"name": "tmi.tif"}]}
+    rasters = [Path(given.format(b)) for b in (2, 3)] + [Path("tmi_B.tif")]
+    (note,) = acquisition_notes(bundle, rasters)
+    assert note.startswith(
+        f"'{given.format(2)}' is of a scene acquired on 2020-07-12 (path/row 112081), the "
+        "model's on 2019-03-22 (path/row 113081): reflectance changes with the season"
+    )
+    assert acquisition_notes(bundle, [Path(trained.format(b)) for b in (2, 3)] + [None]) == []
+    tile = {"inputs": [{"name": "T33TWM_20230612T100031_B02_10m.jp2"}]}
+    (note,) = acquisition_notes(tile, [Path("L2A_T33TWM_20170706T100031_B02_10m.jp2")])
+    assert "acquired on 2017-07-06 (tile 33TWM), the model's on 2023-06-12" in note
