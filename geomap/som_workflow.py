@@ -41,7 +41,7 @@ from geomap.som_plots import write_som_plots
 from geomap.som_stream import SOMLayers, stream_som
 from geomap.sources import GDAL_CACHE_BYTES
 from geomap.stack import RasterStack
-from geomap.trust import SiteRequest, TrustLayers
+from geomap.trust import SiteRequest, TrustLayers, input_units
 from geomap.validate import cross_validate, little_seen_notes, score_by_kind
 from geomap.workflow import (
     Progress,
@@ -208,7 +208,10 @@ def write_som_outputs(
             progress("predict", done, total)
 
     app = bundle.get("applicability") if classifier is not None and applicability else None
-    trust = TrustLayers(app, bundle["class_names"], stack.grid, sites) if app else None
+    inputs = input_units(recipe, [s.path.name for s in stack.sources])
+    trust = (
+        TrustLayers(app, bundle["class_names"], stack.grid, sites, inputs=inputs) if app else None
+    )
     t0 = time.perf_counter()
     summary = stream_som(
         stack, recipe, layers, tmp, block_size=block_size, within=within, progress=tick,

@@ -189,6 +189,9 @@ def test_som_maps_where_it_can_be_trusted_and_suggests_sites(som_run, demo_scene
     unobserved = _read(demo_scene.truth, 1) == demo_scene.class_names.index(UNOBSERVED)
     assert di[unobserved].mean() > di[~unobserved].mean()
     assert (1 - aoa[unobserved]).mean() > (1 - aoa[~unobserved]).mean()
+    by_input = estimate["outside_aoa_dissimilarity_by_input"]  # as for the forest
+    assert set(by_input) == {p.name for p in demo_scene.rasters}
+    assert sum(by_input.values()) == pytest.approx(1, abs=0.01)
     sites = gpd.read_file(out / "suggested_samples.gpkg")
     assert len(sites) == report["suggested_samples"]["n_written"] == 30
 
