@@ -170,7 +170,11 @@ def _choose_layer(path: Path, column: str | None) -> str | None:
     layers = _layers(path)
     if len(layers) < 2 or column is None:
         return None
-    having = [n for n in layers if column in pyogrio.read_info(path, layer=n)["fields"]]
+    having = [  # blanks around either name ignored, as for a file of one layer ("Rock Type ")
+        n
+        for n in layers
+        if column.strip() in {str(f).strip() for f in pyogrio.read_info(path, layer=n)["fields"]}
+    ]
     if len(having) == 1:
         return having[0]
     which = f"{len(having)} of them ({', '.join(having)})" if having else "none of them"

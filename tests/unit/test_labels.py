@@ -154,6 +154,7 @@ def test_a_project_geopackage_of_several_layers(tmp_path, stack):
     faults.to_file(p, layer="faults")
     points().to_file(p, layer="observations")
     assert len(read_labels(p, "lithology")) == 4  # the only layer with the column
+    assert len(read_labels(p, "lithology ")) == 4  # blanks ignored, as in a file of one layer
     assert label_columns(p) == ["throw_m", "lithology", "note"]
     points(labels=["x", "y", "x", "y"]).to_file(p, layer="old_observations")
     with pytest.raises(LabelError, match="hold 3 layers .*2 of them .*--label-layer"):
