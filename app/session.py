@@ -138,7 +138,7 @@ KEEP_SECONDS = 12 * 3600
 #: What a reload finds again, besides the values of :data:`KEPT_WIDGETS`.
 _PERSISTED = (
     *("workspace", "inputs", "runs", "current_run", "source", "saved_uploads", "kept_uploads"),
-    *("map_view", "training"),
+    *("map_view", "training", "stopped_training"),
 )
 
 
@@ -483,6 +483,7 @@ def begin_training(key: str) -> None:
     Kept for a reload at once: a reload stops the training, and the stopped page keeps nothing.
     """
     st.session_state.training = key
+    st.session_state.pop("stopped_training", None)
     remember()
 
 
@@ -492,12 +493,16 @@ def end_training() -> None:
 
 
 def interrupted() -> bool:
-    """Whether a run of this session was stopped before it finished; asked once.
+    """Whether the last run of this session was stopped before it finished.
 
     Streamlit stops a page's run when the user leaves the page or changes a control on it.
+    Said on every page until a training starts again: said once, the Map page's own rerun (its
+    map reporting the view) took it away after a second.
     """
     key = st.session_state.pop("training", None)
-    return key is not None and key not in runs()
+    if key is not None and key not in runs():
+        st.session_state.stopped_training = key
+    return "stopped_training" in st.session_state
 
 
 def show_error(action: str, exc: GeomapError) -> str:
