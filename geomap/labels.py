@@ -225,8 +225,9 @@ def _read_folders(
     frame = gpd.GeoDataFrame(frame, geometry=frames[having[0]].geometry.name, crs=frames[0].crs)
     frame.index = frame.index + 1  # "fid" counts over the folders read, from 1
     frame.attrs["folders"] = [folders[i] for i in having]
-    if "ignored_crs" in frames[0].attrs:
-        frame.attrs["ignored_crs"] = frames[0].attrs["ignored_crs"]
+    for name in ("ignored_crs", "assumed_crs"):
+        if name in frames[0].attrs:
+            frame.attrs[name] = frames[0].attrs[name]
     return frame
 
 
@@ -294,7 +295,9 @@ def _read_vector(path: Path, layer: str | None, crs: str | None = None) -> gpd.G
             )
     if frame.crs is None:
         if crs is not None:
-            return _with_crs(frame, crs, path)
+            frame = _with_crs(frame, crs, path)
+            frame.attrs["assumed_crs"] = crs  # said: a box kept from the file before reads it
+            return frame
         raise LabelError(
             f"Labels '{path}': the file has no coordinate reference system. Save it with its CRS "
             "(for a Shapefile, include the .prj file), or give it with --label-crs."
@@ -574,7 +577,7 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
     out.attrs["no_geometry"] = int(len(unplaced))
     out.attrs["classes_without_geometry"] = sorted(set(unplaced) - set(names), key=str)
     out.attrs["site_key"] = key
-    for name in ("ignored_crs", "folders"):
+    for name in ("ignored_crs", "assumed_crs", "folders"):
         if name in frame.attrs:
             out.attrs[name] = frame.attrs[name]
     return out

@@ -146,7 +146,7 @@ def sample_labels(
             "example": [_site_of(labels, i) for i in broken[:3]],
         },
     }
-    for name in ("ignored_crs", "folders"):
+    for name in ("ignored_crs", "assumed_crs", "folders"):
         if name in labels.attrs:
             samples.counts[name] = labels.attrs[name]
     if given.crs is not None and _ballpark(given.crs, grid.crs):
@@ -247,6 +247,11 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
         notes.append(
             f"The CRS given for '{path.name}' ({given}) is not used: the file states its own, "
             f"{own}. Clear --label-crs, or correct the file's CRS if that one is wrong."
+        )
+    if counts.get("assumed_crs"):
+        notes.append(
+            f"'{path.name}' states no CRS: its coordinates are read in {counts['assumed_crs']}, "
+            "as given with --label-crs. If they are in another, give that one."
         )
     if counts.get("folders"):
         folders = counts["folders"]

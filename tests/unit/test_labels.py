@@ -519,7 +519,13 @@ def test_label_crs_gives_a_vector_file_its_missing_crs(tmp_path, stack):
     with pytest.raises(LabelError, match="no coordinate reference system.*--label-crs"):
         read_labels(tmp_path / "obs.shp", "lithology")
     labels = read_labels(tmp_path / "obs.shp", "lithology", crs="EPSG:32633")
-    assert list(sample_labels(labels, stack.grid).rows) == [1, 11, 21, 31]
+    samples = sample_labels(labels, stack.grid)
+    assert list(samples.rows) == [1, 11, 21, 31]
+    # said: the app's box kept the CRS typed for the file before, a CSV in another CRS
+    assert placement_notes(tmp_path / "obs.shp", samples.counts) == [
+        "'obs.shp' states no CRS: its coordinates are read in EPSG:32633, as given with "
+        "--label-crs. If they are in another, give that one."
+    ]
 
 
 @pytest.mark.parametrize("name", ["obs.csv", "obs.shp"])
