@@ -129,14 +129,15 @@ def label_columns(
     if len(layers) > 1:
         fields = [str(f) for name in layers for f in pyogrio.read_info(path, layer=name)["fields"]]
         return list(dict.fromkeys(fields))
-    frame = _read_any(path, crs, layer)
-    lower = {coordinate_name(c) for c in frame.columns}
-    coords = next((p for p in COORD_PAIRS if p[0] in lower and p[1] in lower), ())
-    return [
-        str(c)
-        for c in frame.columns
-        if c != frame.geometry.name and coordinate_name(c) not in coords
-    ]
+    if path.suffix.lower() == ".csv" and path.is_file() and path.stat().st_size:
+        # no CRS needed to list them: the one to give is told once the rasters' grid is known
+        columns, geometry = list(read_table(path, dtype=str).columns), None
+    else:
+        frame = _read_any(path, crs, layer)
+        columns, geometry = list(frame.columns), frame.geometry.name
+    lower = {coordinate_name(c) for c in columns}
+    coords = {c for pair in COORD_PAIRS if pair[0] in lower and pair[1] in lower for c in pair}
+    return [str(c) for c in columns if c != geometry and coordinate_name(c) not in coords]
 
 
 #: Formats whose layers are folders of one set of observations (Google Earth's "Day 1", "Day 2"):

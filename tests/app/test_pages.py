@@ -6,6 +6,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 from streamlit.testing.v1 import AppTest
@@ -552,6 +553,26 @@ def test_choices_survive_a_visit_to_other_pages(app):
     app.switch_page("views/train.py").run()
     assert app.radio(key="model").value == "som"
     assert not app.exception and not app.warning
+
+
+def test_a_csv_of_eastings_without_a_crs_is_told_the_rasters_crs(app, tmp_path):
+    """The CSV's columns were read with its coordinates, before the rasters' grid was known:
+    the app said "e.g. EPSG:32633" whatever the rasters' CRS."""
+    demo = session.demo_inputs()
+    points = gpd.read_file(demo.labels).to_crs("EPSG:32633")
+    csv = tmp_path / "traverse.csv"
+    pd.DataFrame(
+        {"easting": points.geometry.x, "northing": points.geometry.y, "rock": points["lithology"]}
+    ).to_csv(csv, index=False)
+    app.session_state["source"] = "upload"
+    app.session_state["kept_uploads"] = {"rasters": list(demo.rasters), "labels": csv}
+    app.run()
+    assert next(s for s in app.selectbox if s.label == session.COLUMN_BOX).options == ["rock"]
+    (error,) = _errors(app)
+    assert "They fall on the rasters' grid read in its CRS, EPSG:32633" in error
+    assert f"enter EPSG:32633 in the box '{session.CRS_BOX}'" in error
+    app.text_input(key="label_crs").input("EPSG:32633").run()
+    assert not _errors(app) and app.success[0].value.startswith("Ready")
 
 
 def _reloaded(app) -> AppTest:
