@@ -565,11 +565,36 @@ def _no_overlap_message(labels: gpd.GeoDataFrame, grid: Grid, given: gpd.GeoData
         if _on_grid_if_swapped(given, grid)
         else ""
     )
+    other = _other_hemisphere(given, grid)
+    hemisphere = (
+        f" In {other}, the same UTM zone's other hemisphere, they fall on the rasters: their "
+        f"northings are 10,000,000 m off. Give {other} as their CRS."
+        if other
+        else ""
+    )
     return (
         f"Labels '{src}' cover no pixel of the raster stack: in {grid.crs.to_string()} the labels "
-        f"span ({lb}) and the stack spans ({gb}).{swapped} Check the file, its CRS (--label-crs "
-        "for a CSV) or the rasters."
+        f"span ({lb}) and the stack spans ({gb}).{swapped}{hemisphere} Check the file, its CRS "
+        "(--label-crs for a CSV or a file without one) or the rasters."
     )
+
+
+def _other_hemisphere(given: gpd.GeoDataFrame, grid: Grid) -> str | None:
+    """The UTM CRS of the other hemisphere in which the labels fall on the grid, if they do.
+
+    EPSG:32635 (zone 35 north) given for eastings and northings of zone 35 south (EPSG:32735)
+    puts them 10,000,000 m north of the rasters.
+    """
+    code = given.crs.to_epsg() if given.crs is not None and not given.empty else None
+    if code is None or not (32601 <= code <= 32660 or 32701 <= code <= 32760):
+        return None
+    other = f"EPSG:{code + 100 if code < 32700 else code - 100}"
+    points = given.geometry.representative_point()[:1000].set_crs(other, allow_override=True)
+    with np.errstate(all="ignore"):
+        moved = points.to_crs(grid.crs)
+    left, bottom, right, top = grid.bounds
+    x, y = moved.x.to_numpy(), moved.y.to_numpy()
+    return other if ((x >= left) & (x <= right) & (y >= bottom) & (y <= top)).any() else None
 
 
 def _on_grid_if_swapped(given: gpd.GeoDataFrame, grid: Grid) -> bool:

@@ -198,7 +198,8 @@ if data.labels is not None and not data.demo:
             if csv_file
             else "only if the file has none, e.g. EPSG:32633",
             help="Needed for a CSV's x/y or easting/northing columns (lon/lat are read as "
-            "EPSG:4326), and for a file saved without its CRS (a Shapefile without .prj).",
+            "EPSG:4326), and for a file saved without its CRS (a Shapefile without .prj). An "
+            "EPSG code, or for a mine's local grid its PROJ string (+proj=tmerc ...) or WKT.",
         )
         or None
     )

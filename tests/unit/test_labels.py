@@ -707,6 +707,22 @@ def test_labels_outside_the_stack_name_both_extents(tmp_path, stack):
     assert "EPSG:32633" in str(info.value) and "1500000.0" in str(info.value)
 
 
+def test_utm_coordinates_given_the_other_hemispheres_zone_are_pointed_out(tmp_path, stack):
+    """Zone 33 south given for zone 33 north: the labels spanned northings 10,000,000 m off the
+    rasters, and the message did not say why."""
+    south = points().set_crs("EPSG:32733", allow_override=True)
+    with pytest.raises(LabelError, match="cover no pixel") as info:
+        sample_labels(south.assign(label=south["lithology"], source="obs.gpkg"), stack.grid)
+    assert (
+        "In EPSG:32633, the same UTM zone's other hemisphere, they fall on the rasters: their "
+        "northings are 10,000,000 m off. Give EPSG:32633 as their CRS."
+    ) in str(info.value)
+    elsewhere = points().set_crs("EPSG:32734", allow_override=True)  # another zone: not said
+    with pytest.raises(LabelError) as info:
+        sample_labels(elsewhere.assign(label="a", source="obs.gpkg"), stack.grid)
+    assert "hemisphere" not in str(info.value)
+
+
 def test_longitudes_and_latitudes_in_swapped_columns_are_pointed_out(tmp_path, stack):
     g = points().to_crs("EPSG:4326")
     p = tmp_path / "obs.csv"
