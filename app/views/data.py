@@ -334,6 +334,11 @@ def _show_inputs(data: session.Inputs) -> None:
                 hide_index=True,
                 key="samples_table",
             )
+            if summary["samples"]["counts"].get("polygons"):
+                st.caption(
+                    "A polygon's samples are its pixels: at most 2,000 per class, drawn from "
+                    "every polygon of it (Train, under More: Most polygon pixels per class)."
+                )
         for note in summary["warnings"]:
             st.warning(session.in_app_words(note))
         if data.ready:

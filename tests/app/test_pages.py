@@ -65,6 +65,18 @@ def test_data_page_shows_grid_sources_and_samples(app):
     assert [c.value for c in app.sidebar.caption] == ["Inputs: 4 raster(s) from the demo scene"]
 
 
+def test_the_data_page_says_polygon_samples_are_capped_pixels(app):
+    """A legacy map's units showed 2000 samples each (the cap), read as counts of observations."""
+    demo = session.demo_inputs()
+    app.session_state["source"] = "upload"
+    legacy = demo.labels.with_name("legacy_map.gpkg")
+    app.session_state["kept_uploads"] = {"rasters": list(demo.rasters), "labels": legacy}
+    app.run()
+    assert not app.exception and not _errors(app)
+    assert app.dataframe[1].value["samples"].sum() > 3000  # pixels, not the file's 4 polygons
+    assert any("A polygon's samples are its pixels: at most 2,000" in c.value for c in app.caption)
+
+
 def test_train_page_reports_both_cross_validations(trained):
     key = trained.session_state["current_run"]
     result = trained.session_state["runs"][key]
