@@ -201,8 +201,16 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
 #: A satellite scene's place and acquisition date in its file names: a Landsat Collection 2
 #: product ID (path/row, date) or a Sentinel-2 tile and sensing time.
 _ACQUISITION = (
-    ("path/row", re.compile(r"L[COTE]0\d_L\w{3}_(\d{6})_(\d{8})_\d{8}_\d{2}_(?:T1|T2|RT)", re.I)),
-    ("tile", re.compile(r"T(\d\d[A-Z]{3})_(\d{8})T\d{6}", re.I)),
+    (
+        "path/row",
+        re.compile(r"L[COTE]0\d_L\w{3}_(?P<at>\d{6})_(?P<day>\d{8})_\d{8}_\d{2}_(T1|T2|RT)", re.I),
+    ),
+    # a product's name: its sensing date first, the tile after (then the processing time)
+    (
+        "tile",
+        re.compile(r"MSIL\d[AC]_(?P<day>\d{8})T\d{6}_N\d{4}_R\d{3}_T(?P<at>\d\d[A-Z]{3})", re.I),
+    ),
+    ("tile", re.compile(r"T(?P<at>\d\d[A-Z]{3})_(?P<day>\d{8})T\d{6}", re.I)),
 )
 
 
@@ -211,8 +219,8 @@ def acquisition(name: str) -> tuple[str, str, str] | None:
     for what, pattern in _ACQUISITION:
         match = pattern.search(name)
         if match:
-            place, day = match.groups()
-            return what, place.upper(), f"{day[:4]}-{day[4:6]}-{day[6:]}"
+            day = match["day"]
+            return what, match["at"].upper(), f"{day[:4]}-{day[4:6]}-{day[6:]}"
     return None
 
 
@@ -221,13 +229,14 @@ def acquisition_notes(bundle: dict, rasters: Sequence[Path | None]) -> list[str]
 
     ``rasters`` in the training order (:func:`training_order`). The next sheet's Landsat scene,
     of another path and season, put 92% of that sheet outside the area of applicability and
-    its expected accuracy at 0.67 against a true 0.84, and nothing said why.
+    its expected accuracy at 0.67 against a true 0.84, and nothing said why. The next tile or
+    row of the same day's overpass is no other acquisition.
     """
     pairs = {}
     for given, trained in zip(rasters, bundle["inputs"]):
         now = acquisition(Path(given).name) if given is not None else None
         then = acquisition(trained["name"])
-        if now and then and now[0] == then[0] and now[1:] != then[1:]:
+        if now and then and now[0] == then[0] and now[2] != then[2]:
             pairs.setdefault((then, now), Path(given).name)
     return [
         f"'{name}' is of a scene acquired on {now[2]} ({now[0]} {now[1]}), the model's on "

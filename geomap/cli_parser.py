@@ -341,22 +341,33 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         return args
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     own = commands.choices[args.command]
-    options = [e.split("=", 1)[0] for e in extra if e.startswith("--")]
-    elsewhere = {
-        option: [name for name, p in commands.choices.items() if option in p._option_string_actions]
-        for option in options
-    }
-    words = []
-    for option, names in elsewhere.items():
-        if names:
+    words, unknown, placed = [], [], False
+    for token in extra:
+        option = token.split("=", 1)[0]
+        if not token.startswith("-"):  # a value: of the option before it
+            if not placed:
+                unknown.append(token)
+            continue
+        names = [n for n, p in commands.choices.items() if option in p._option_string_actions]
+        placed = bool(names)
+        if placed:
             where = " and ".join(f"geomap {n}" for n in names)
             words.append(f"{option} is an option of {where}, not of geomap {args.command}.")
-    if args.command == "predict" and {"--resolution", "--crs"} & set(elsewhere):
-        words.append(
-            "predict maps on the model's grid, its CRS and pixel size from training: to map at "
-            "another, train again with geomap run and that option."
-        )
-    own.error(" ".join(words) or f"unrecognized arguments: {' '.join(extra)}")
+            grid = "predict maps on the model's grid"
+            if (
+                args.command == "predict"
+                and option in ("--resolution", "--crs")
+                and not any(w.startswith(grid) for w in words)
+            ):
+                words.append(
+                    f"{grid}, its CRS and pixel size from training: to map at another, train "
+                    "again with geomap run and that option."
+                )
+        else:
+            unknown.append(token)
+    if unknown:
+        words.append(f"unrecognized arguments: {' '.join(unknown)}")
+    own.error(" ".join(words))
 
 
 def _add_nodata(p: argparse.ArgumentParser) -> None:

@@ -169,6 +169,8 @@ def _layers(path: Path) -> list[str]:
 def _choose_layer(path: Path, column: str | None) -> str | None:
     """The layer of a multi-layer file that holds ``column``; None for a one-layer file."""
     layers = _layers(path)
+    if len(layers) == 1 and path.suffix.lower() == ".gpkg":
+        return layers[0]  # named: beside attribute tables GDAL need not take it first
     if len(layers) < 2 or column is None:
         return None
     having = [  # blanks around either name ignored, as for a file of one layer ("Rock Type ")
@@ -379,14 +381,15 @@ def _title_line(path: Path, encoding: str, sep: str) -> str | None:
     """
     with open(path, encoding=encoding, newline="") as f:
         rows = [row for _, row in zip(range(2), csv.reader(f, delimiter=sep))]
-    if len(rows) < 2 or len([c for c in rows[0] if c.strip()]) != 1:
+    cells = [c.strip() for c in rows[0] if c.strip()] if rows else []
+    if len(rows) < 2 or len(cells) != 1:
         return None
     names = {coordinate_name(c) for c in rows[1]}
     if not any(a in names and b in names for a, b in COORD_PAIRS):
         return None
     return (
-        f"line 1 ('{rows[0][0].strip()}') looks like a title above the column names on line 2. "
-        "Delete it, so that the names come first."
+        f"line 1 ('{cells[0]}') looks like a title above the column names on line 2. Delete it, "
+        "so that the names come first."
     )
 
 

@@ -105,6 +105,13 @@ def sample_labels(
     is_point = labels.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
     broken = np.flatnonzero(~is_point)[~shapely.is_valid(labels.geometry.values[~is_point])]
     labels.loc[~is_point, labels.geometry.name] = _valid(labels.geometry.values[~is_point])
+    flat = np.flatnonzero(~is_point)[shapely.is_empty(labels.geometry.values[~is_point])]
+    if len(flat) == len(labels):
+        raise LabelError(
+            f"Labels '{labels['source'].iloc[0]}': every polygon has no area once repaired "
+            f"(drawn along a line or onto a point, e.g. {_site_of(labels, flat[0])}), so none "
+            "covers a pixel. Redraw them as areas, or give points."
+        )
     parts = [
         _point_pixels(labels[is_point], grid),
         _polygon_pixels(labels[~is_point], grid, max_per_class, rng),
@@ -138,12 +145,19 @@ def sample_labels(
         "no_geometry": int(labels.attrs.get("no_geometry", 0)),
         "classes_without_geometry": list(labels.attrs.get("classes_without_geometry", [])),
         "site_key": labels.attrs.get("site_key", "fid"),
-        "classes_off_grid": class_order(set(labels["label"]) - set(samples.labels)),
+        "classes_off_grid": class_order(
+            set(labels["label"].drop(flat)) - set(samples.labels)  # not those said as flat
+        ),
         "conflicting_pixels": _conflicts(samples),
         "overlapping_polygons": _overlaps(labels[~is_point], grid),
         "repaired_polygons": {
             "count": len(broken),
             "example": [_site_of(labels, i) for i in broken[:3]],
+        },
+        "flat_polygons": {
+            "count": len(flat),
+            "example": [_site_of(labels, i) for i in flat[:3]],
+            "classes_lost": class_order(set(labels["label"][flat]) - set(samples.labels)),
         },
     }
     for name in ("ignored_crs", "assumed_crs", "folders"):
@@ -325,6 +339,18 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
             "them as GIS tools do (a bow-tie becomes its two triangles; a spike, having no "
             "area, is dropped) and used the repaired shapes. Check those outlines (in QGIS: "
             "Vector > Geometry Tools > Check Validity)."
+        )
+    flat = counts.get("flat_polygons", {})
+    if flat.get("count"):
+        lost = flat["classes_lost"]
+        notes.append(
+            f"{flat['count']} polygon(s) of '{path.name}' have no area once repaired (drawn "
+            f"along a line or onto a point: {', '.join(flat['example'])}) and are not used"
+            + (
+                f"; unit(s) {', '.join(repr(c) for c in lost)} are left with no observation."
+                if lost
+                else "."
+            )
         )
     overlap = counts.get("overlapping_polygons", {}).get("pixels", 0)
     if overlap:
@@ -568,7 +594,8 @@ def _no_overlap_message(labels: gpd.GeoDataFrame, grid: Grid, given: gpd.GeoData
     other = _other_hemisphere(given, grid)
     hemisphere = (
         f" In {other}, the same UTM zone's other hemisphere, they fall on the rasters: their "
-        f"northings are 10,000,000 m off. Give {other} as their CRS."
+        f"northings are 10,000,000 m off. Give {other} as their CRS (a file that states its "
+        "own: correct it there)."
         if other
         else ""
     )

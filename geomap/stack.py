@@ -73,7 +73,8 @@ def _dummy_note(source: Source, option: str) -> str:
     """
     value, share = source.dummy
     shown = _shown(value)
-    head = f"Raster '{source.path.name}': {share:.1%} of its pixels hold {shown}"
+    part = f"{share:.1%}" if share >= 0.001 else "under 0.1%"  # a few pixels far off: said
+    head = f"Raster '{source.path.name}': {part} of its pixels hold {shown}"
     if abs(value) >= FILL_MAGNITUDE:
         return (
             f"{head}, a dummy no measurement takes (survey software writes it for no data); "

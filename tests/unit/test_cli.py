@@ -328,6 +328,12 @@ def test_an_option_of_run_given_to_predict_is_named_as_such(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*argv, "--resolutoin=30"])
     assert "unrecognized arguments: --resolutoin=30" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*argv, "--crs", "EPSG:4326", "--resolution", "30", "--bogus", "1"])
+    err = capsys.readouterr().err
+    assert "--crs is an option of geomap run" in err and "--resolution is an option" in err
+    assert err.count("predict maps on the model's grid") == 1
+    assert "unrecognized arguments: --bogus 1" in err
     assert not (tmp_path / "o").exists()
 
 

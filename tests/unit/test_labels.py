@@ -715,7 +715,8 @@ def test_utm_coordinates_given_the_other_hemispheres_zone_are_pointed_out(tmp_pa
         sample_labels(south.assign(label=south["lithology"], source="obs.gpkg"), stack.grid)
     assert (
         "In EPSG:32633, the same UTM zone's other hemisphere, they fall on the rasters: their "
-        "northings are 10,000,000 m off. Give EPSG:32633 as their CRS."
+        "northings are 10,000,000 m off. Give EPSG:32633 as their CRS (a file that states its "
+        "own: correct it there)."
     ) in str(info.value)
     elsewhere = points().set_crs("EPSG:32734", allow_override=True)  # another zone: not said
     with pytest.raises(LabelError) as info:
@@ -985,7 +986,15 @@ def test_a_polygon_collapsed_onto_a_line_gives_no_pixels(stack):
     )
     samples = sample_labels(frame.assign(label=frame["lithology"], source="t.gpkg"), stack.grid)
     assert set(samples.labels) == {"granite", "basalt"}
-    assert samples.counts["classes_off_grid"] == ["dot", "sliver"]
+    assert samples.counts["classes_off_grid"] == []  # they are on the grid: said as flat
+    notes = placement_notes(Path("t.gpkg"), samples.counts)
+    assert (
+        "2 polygon(s) of 't.gpkg' have no area once repaired (drawn along a line or onto a point: "
+        "fid 5, fid 6) and are not used; unit(s) 'dot', 'sliver' are left with no observation."
+    ) in notes
+    alone = gpd.GeoDataFrame({"label": ["sliver"], "source": "t.gpkg"}, geometry=[flat], crs=CRS)
+    with pytest.raises(LabelError, match="every polygon has no area once repaired"):
+        sample_labels(alone, stack.grid)  # said NaN bounds: coordinates invalid in their CRS
 
 
 def test_csv_quirks_of_spreadsheets_and_templates(tmp_path):
@@ -996,8 +1005,8 @@ def test_csv_quirks_of_spreadsheets_and_templates(tmp_path):
     with pytest.raises(LabelError, match=r"line 1 \('Field observations 2023'\) looks like"):
         read_labels(title, "rock")
     wide = tmp_path / "title_commas.csv"
-    wide.write_text("Field observations 2023,,,\nstation,lon,lat,rock\nGM-1,15.1,60.1,granite\n")
-    with pytest.raises(LabelError, match="looks like a title above the column names on line 2"):
+    wide.write_text(",Field observations 2023,,\nstation,lon,lat,rock\nGM-1,15.1,60.1,granite\n")
+    with pytest.raises(LabelError, match=r"\('Field observations 2023'\) looks like a title above"):
         read_labels(wide, "rock")
     utf16 = tmp_path / "unicode.csv"
     utf16.write_text("station\tlon\tlat\trock\nGM-1\t15.1\t60.1\tgneiss\n", encoding="utf-16")

@@ -408,6 +408,11 @@ def test_a_survey_dummy_on_few_pixels_is_named_when_far_beyond_the_values(raster
         (note,) = stack.notes()
     assert "0.5% of its pixels hold -99999 and it declares no nodata value" in note
     assert "pass --nodata -99999" in note
+    k[37, :47] = k[0, 0]
+    k[5, 5:7] = -99999.0  # 2 pixels of 10,000
+    with RasterStack.open([raster_factory("k_few.tif", k)]) as stack:
+        (note,) = stack.notes()
+    assert "under 0.1% of its pixels hold -99999" in note
     tmi = ramp(100, 100) * 20 - 600.0  # -600 to 1380 nT: a -9999 on a few pixels may be a value
     tmi[37, :47] = -9999.0
     with RasterStack.open([raster_factory("tmi.tif", tmi)]) as stack:

@@ -21,6 +21,7 @@ from geomap.trust import (
     RIM_SHARE,
     AccuracyTally,
     SiteRequest,
+    input_units,
     outside_aoa_words,
     reduced_input_words,
 )
@@ -400,7 +401,23 @@ def test_a_tenth_of_the_map_outside_the_area_of_applicability_is_told():
     assert words.startswith("20% of the map lies outside the area of applicability")
     assert "The expected accuracy there, 0.45 (0.96 inside), allows for such units" in words
     assert outside_aoa_words({**estimate, "aoa_fraction": 0.88}).startswith("12% of the map")
+    assert outside_aoa_words({**estimate, "aoa_fraction": 0.9}).startswith("10% of the map")
     assert outside_aoa_words({**estimate, "aoa_fraction": 0.97}) is None
+
+
+def test_inputs_of_one_name_are_told_apart():
+    """Two dem.tif from two folders: one's share overwrote the other's."""
+
+    class Recipe:
+        n_features = 3
+
+        def input_units(self):
+            return [([0], np.array([0])), ([1], np.array([1, 2]))]
+
+    names = [n for n, _ in input_units(Recipe(), ["a/dem.tif", "b/dem.tif"])]
+    assert names == ["a/dem.tif", "b/dem.tif"]
+    names = [n for n, _ in input_units(Recipe(), ["dem.tif", "dem.tif"])]
+    assert names == ["dem.tif", "dem.tif (raster 2)"]
 
 
 def test_the_input_that_makes_pixels_unlike_the_observations_is_named(mapped, demo_scene, tmp_path):

@@ -645,3 +645,7 @@ def test_a_satellite_scene_of_another_acquisition_than_the_models_is_named():
     tile = {"inputs": [{"name": "T33TWM_20230612T100031_B02_10m.jp2"}]}
     (note,) = acquisition_notes(tile, [Path("L2A_T33TWM_20170706T100031_B02_10m.jp2")])
     assert "acquired on 2017-07-06 (tile 33TWM), the model's on 2023-06-12" in note
+    # the next tile of the same overpass is no other acquisition
+    assert acquisition_notes(tile, [Path("T33TWN_20230612T100031_B02_10m.jp2")]) == []
+    product = "S2A_MSIL2A_20230612T100031_N0509_R122_T33TWN_20230701T130000.tif"  # sensing date
+    assert acquisition_notes(tile, [Path(product)]) == []
