@@ -17,6 +17,7 @@ import numpy as np
 from geomap.errors import ModelError
 from geomap.features import band_kind
 from geomap.masks import mask_file
+from geomap.products import acquisition
 from geomap.sources import band_names_of, crs_units, crs_words, nodata_values
 from geomap.stack import PartialStack, RasterStack, raster_list
 
@@ -196,32 +197,6 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
             "training order by their names" + (f": {renamed}." if renamed else "."),
         )
     return [*ordered, *masks], notes
-
-
-#: A satellite scene's place and acquisition date in its file names: a Landsat Collection 2
-#: product ID (path/row, date) or a Sentinel-2 tile and sensing time.
-_ACQUISITION = (
-    (
-        "path/row",
-        re.compile(r"L[COTE]0\d_L\w{3}_(?P<at>\d{6})_(?P<day>\d{8})_\d{8}_\d{2}_(T1|T2|RT)", re.I),
-    ),
-    # a product's name: its sensing date first, the tile after (then the processing time)
-    (
-        "tile",
-        re.compile(r"MSIL\d[AC]_(?P<day>\d{8})T\d{6}_N\d{4}_R\d{3}_T(?P<at>\d\d[A-Z]{3})", re.I),
-    ),
-    ("tile", re.compile(r"T(?P<at>\d\d[A-Z]{3})_(?P<day>\d{8})T\d{6}", re.I)),
-)
-
-
-def acquisition(name: str) -> tuple[str, str, str] | None:
-    """(what the place is, the place, the date as YYYY-MM-DD) a file's name gives; else None."""
-    for what, pattern in _ACQUISITION:
-        match = pattern.search(name)
-        if match:
-            day = match["day"]
-            return what, match["at"].upper(), f"{day[:4]}-{day[4:6]}-{day[6:]}"
-    return None
 
 
 def acquisition_notes(bundle: dict, rasters: Sequence[Path | None]) -> list[str]:

@@ -341,30 +341,26 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         return args
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     own = commands.choices[args.command]
-    words, unknown, placed = [], [], False
+    words, unknown, placed, elsewhere = [], [], False, set()
     for token in extra:
-        option = token.split("=", 1)[0]
         if not token.startswith("-"):  # a value: of the option before it
             if not placed:
                 unknown.append(token)
             continue
+        option = token.split("=", 1)[0]
         names = [n for n, p in commands.choices.items() if option in p._option_string_actions]
         placed = bool(names)
         if placed:
             where = " and ".join(f"geomap {n}" for n in names)
             words.append(f"{option} is an option of {where}, not of geomap {args.command}.")
-            grid = "predict maps on the model's grid"
-            if (
-                args.command == "predict"
-                and option in ("--resolution", "--crs")
-                and not any(w.startswith(grid) for w in words)
-            ):
-                words.append(
-                    f"{grid}, its CRS and pixel size from training: to map at another, train "
-                    "again with geomap run and that option."
-                )
+            elsewhere.add(option)
         else:
             unknown.append(token)
+    if args.command == "predict" and elsewhere & {"--resolution", "--crs"}:
+        words.append(
+            "predict maps on the model's grid, its CRS and pixel size from training: to map at "
+            "another, train again with geomap run and that option."
+        )
     if unknown:
         words.append(f"unrecognized arguments: {' '.join(unknown)}")
     own.error(" ".join(words))

@@ -536,7 +536,7 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
     unset = int((placed & frame[column].isna()).sum())  # empty cells, NULLs: blank classes
     unplaced = frame[column][~placed & frame[column].notna()]  # a lost GPS fix, a NULL shape
     unplaced = unplaced[~unplaced.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray)))]
-    unplaced = unplaced.map(_class_name)
+    unplaced = unplaced.map(class_name)
     unplaced = unplaced[unplaced != ""]
     frame = frame[placed & frame[column].notna()]
     if frame.empty:
@@ -562,7 +562,7 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
             f"each (the first reads {first!r}). Give each observation one class, as text or a "
             "number."
         )
-    names = frame[column].map(_class_name)
+    names = frame[column].map(class_name)
     if (names == "").all():
         raise LabelError(
             f"Labels '{path}': every value in '{column}' is blank; pass the column that holds "
@@ -689,7 +689,7 @@ def _site_names(
     if word == "line":  # cells as written: "007" stays "007"
         text = read_table(path, dtype=str)
         values = text[named].set_axis(_record_lines(path, *text.attrs["dialect"], len(text)))
-    names = values.loc[frame.index].map(lambda v: "" if pd.isna(v) else _class_name(v))
+    names = values.loc[frame.index].map(lambda v: "" if pd.isna(v) else class_name(v))
     sites = (f"{named} " + names).where(names != "", place)
     twice = names.duplicated(keep=False) & (names != "")
     return {"site": sites.where(~twice, sites + " (" + place + ")"), "site_key": names}, named
@@ -714,9 +714,9 @@ def _site_column(frame: gpd.GeoDataFrame, column: str) -> str | None:
             columns.setdefault(column_key(c), c)
     ranked = [columns[n] for n in SITE_COLUMNS if n in columns]
     ranked += [c for n, c in columns.items() if n.endswith("_id") and c not in ranked]
-    classes = frame[column].map(_class_name)
+    classes = frame[column].map(class_name)
     for name in ranked:
-        values = frame[name].map(lambda v: "" if pd.isna(v) else _class_name(v))
+        values = frame[name].map(lambda v: "" if pd.isna(v) else class_name(v))
         given = values[values != ""]
         distinct = len(given) > 0 and given.nunique() >= 0.9 * len(given)
         if distinct and (given != classes[given.index]).mean() > 0.5:
@@ -724,8 +724,10 @@ def _site_column(frame: gpd.GeoDataFrame, column: str) -> str | None:
     return None
 
 
-def _class_name(value) -> str:
-    """Text of a class value; integral floats (1.0, read from a shapefile) become "1".
+def class_name(value) -> str:
+    """Text of a class value, as observations and a legend are matched.
+
+    Integral floats (1.0, read from a shapefile) become "1".
 
     So does text of an integral number with zero decimals ("1.0", "1.00": a float column
     written out as a CSV); other text stays as written ("2.10" is not "2.1", "02" not "2").

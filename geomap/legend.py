@@ -28,7 +28,7 @@ from matplotlib.colors import to_rgb
 
 from geomap.errors import LabelError, MissingFileError
 from geomap.export import hex_colour
-from geomap.labels import class_order, read_labels, read_table
+from geomap.labels import class_name, class_order, read_labels, read_table
 
 KEY_COLUMNS = ("code", "value", "id", "class", "unit_code", "lith_code")
 NAME_COLUMNS = ("name", "unit", "unit_name", "lithology", "rock", "description", "label")
@@ -262,8 +262,7 @@ def _text(value) -> str:
     """A cell as text; "3.0" as "3", as an observation value read as a number gives it."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
-    text = str(value).strip()
-    return text[: text.index(".")] if re.fullmatch(r"-?\d+\.0+", text) else text
+    return class_name(value)
 
 
 def _code(value) -> str:

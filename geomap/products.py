@@ -21,11 +21,15 @@ from geomap.masks import named_product
 
 
 def _landsat(sensors: str) -> str:
-    return rf"L{sensors}_L[12][A-Z]{{2}}_\d{{6}}_\d{{8}}_\d{{8}}_\d{{2}}_(?:T1|T2|RT)"
+    """A Landsat Collection 2 product ID; ``at`` its path/row, ``day`` its acquisition date."""
+    return (
+        rf"L{sensors}_L[12][A-Z]{{2}}_(?P<at>\d{{6}})_(?P<day>\d{{8}})_\d{{8}}_\d{{2}}_(?:T1|T2|RT)"
+    )
 
 
 _OLI, _TM = _landsat("[CO]0[89]"), _landsat("[TE]0[457]")  # Landsat 8-9; Landsat 4-7
-_TILE = r"T\d\d[A-Z]{3}_\d{8}T\d{6}"
+#: A Sentinel-2 band file's tile (``at``) and sensing time (``day`` its date).
+_TILE = r"T(?P<at>\d\d[A-Z]{3})_(?P<day>\d{8})T\d{6}"
 #: Band files taken from a product, by their whole name (case ignored): the reflective bands
 #: but the atmosphere's (Landsat 8-9's coastal B1 and cirrus B9, Sentinel-2's B01, B09, B10)
 #: and Landsat 8-9's 15 m panchromatic B8; Level-2 surface temperature; the cloud masks.
@@ -41,6 +45,29 @@ _TAKEN = (
     re.compile(rf"{_TILE}_(B0[2-8]|B8A|B1[12])\.jp2", re.I),
 )
 _ARCHIVES = (".zip", ".tar", ".tgz", ".gz")
+
+
+#: Where and when a satellite scene was taken, by its file names: a Landsat product ID, a
+#: Sentinel-2 product's name (its sensing date, then its tile; the processing time comes last),
+#: a Sentinel-2 band file's tile and sensing time.
+_ACQUISITION = (
+    ("path/row", re.compile(_landsat(r"[COTE]0\d"), re.I)),
+    (
+        "tile",
+        re.compile(r"MSIL\d[AC]_(?P<day>\d{8})T\d{6}_N\d{4}_R\d{3}_T(?P<at>\d\d[A-Z]{3})", re.I),
+    ),
+    ("tile", re.compile(_TILE, re.I)),
+)
+
+
+def acquisition(name: str) -> tuple[str, str, str] | None:
+    """(what the place is, the place, the date as YYYY-MM-DD) a file's name gives; else None."""
+    for what, pattern in _ACQUISITION:
+        match = pattern.search(name)
+        if match:
+            day = match["day"]
+            return what, match["at"].upper(), f"{day[:4]}-{day[4:6]}-{day[6:]}"
+    return None
 
 
 def expand_rasters(paths: Sequence[str | Path]) -> list[Path]:
