@@ -3,7 +3,8 @@
 The feature kernels are compiled (numba): every output value is summed in a fixed order from its
 own neighbourhood only, never from where a window starts, so streamed results equal whole-image
 results exactly. :func:`nearest_rows` is the chunked nearest-neighbour search of the SOM and of
-the spectral screen. :func:`forest_proba` walks a fitted scikit-learn forest's trees.
+the dissimilarity index, :func:`screen_far` the spectral screen's test. :func:`forest_proba` walks
+a fitted scikit-learn forest's trees.
 
 numba compiles the kernels on their first call after an install (2 s on 2 cores) and keeps them
 in its disk cache; :func:`warm_up_in_background` lets the web app do that while the user uploads.
@@ -294,6 +295,90 @@ def _search(Z, mask, W, bmu, dist, block_elements) -> None:
 INT_GROUPS = 62
 
 
+#: Rows each task of :func:`screen_far` settles with one hint per level (neighbouring pixels).
+SCREEN_CHUNK = 4096
+
+
+def screen_far(
+    X: np.ndarray,
+    columns: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    levels: list[tuple[np.ndarray, float]],
+    limit: float,
+) -> np.ndarray:
+    """Rows whose standardised ``columns`` lie beyond ``limit`` of every sample of the last level.
+
+    The spectral screen's test (:class:`geomap.screen.SpectralScreen`). ``levels`` are the
+    training samples thinned coarse to fine, each with the radius within which every sample
+    lies of a kept one, the last holding every sample (radius 0). Level by level, a row within
+    ``limit`` of a kept sample is clear, one beyond ``limit + radius`` of all of them is far,
+    and only those in between go on. Each sample's squared distance is summed only until it
+    passes ``(limit + radius)^2``, and each task first tries the sample that cleared its
+    previous row (the pixel beside it), so a clear pixel mostly costs one distance (79% of them
+    on the benchmark scene). 1,048,576 pixels of that scene, 18 features measured against
+    265/480/1000 samples, 2 cores: 0.15-0.20 s against 0.52-0.53 s for the matrix search of
+    :func:`nearest_rows` level by level, the same flags. Rows missing a measured feature are
+    not flagged.
+    """
+    X = np.ascontiguousarray(X, dtype="float32")
+    samples = np.ascontiguousarray(np.vstack([kept for kept, _ in levels]), dtype="float64")
+    starts = np.cumsum([0] + [len(kept) for kept, _ in levels]).astype(np.int64)
+    radii = np.array([radius for _, radius in levels], dtype="float64")
+    out = np.zeros(len(X), dtype=bool)
+    if len(X):
+        with _parallel:
+            _screen_far(
+                X,
+                np.asarray(columns, dtype=np.int64),
+                np.asarray(mean, dtype="float64"),
+                np.asarray(scale, dtype="float64"),
+                samples,
+                starts,
+                radii,
+                float(limit),
+                SCREEN_CHUNK,
+                out,
+            )
+    return out
+
+
+@njit(parallel=True, cache=True)
+def _screen_far(
+    X, columns, mean, scale, samples, starts, radii, limit, chunk, out
+):  # pragma: no cover - compiled
+    n, m, n_levels = X.shape[0], columns.shape[0], radii.shape[0]
+    for task in prange((n + chunk - 1) // chunk):
+        z = np.empty(m)
+        hint = starts[:-1].copy()  # per level: the sample that cleared the last row
+        for i in range(task * chunk, min(n, (task + 1) * chunk)):
+            complete = True
+            for c in range(m):
+                z[c] = (X[i, columns[c]] - mean[c]) / scale[c]
+                complete &= np.isfinite(z[c])
+            if not complete:
+                continue
+            far = False
+            for level in range(n_levels):
+                clear2, open2 = limit * limit, (limit + radii[level]) ** 2
+                clear, undecided = False, False
+                for k in range(starts[level] - 1, starts[level + 1]):
+                    j = hint[level] if k < starts[level] else k  # the hint first
+                    d = 0.0
+                    for c in range(m):
+                        d += (z[c] - samples[j, c]) ** 2
+                        if d > open2:
+                            break
+                    if d <= clear2:
+                        hint[level], clear = j, True
+                        break
+                    undecided |= d <= open2
+                if not undecided or clear:  # settled (the last level, radius 0, always is)
+                    far = not clear
+                    break
+            out[i] = far
+
+
 #: Rows each task of :func:`forest_proba` walks through every tree: their features (480 KB at 120
 #: features) stay in cache while the nodes of one tree are walked for each of them.
 FOREST_CHUNK = 1024
@@ -474,6 +559,7 @@ def warm_up() -> None:
     leaf.view(np.float32)[0, 1] = np.inf
     tables = (np.array([0, 1]), leaf, leaf.view(np.float32), np.ones((1, 1)))
     _walk_trees(np.zeros((1, 1), dtype="float32"), *tables, 1, FOREST_LANES, np.empty((1, 1)))
+    screen_far(np.zeros((1, 1), dtype="float32"), [0], [0.0], [1.0], [(np.zeros((1, 1)), 0.0)], 1)
 
 
 def warm_up_in_background() -> threading.Thread:
