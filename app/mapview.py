@@ -176,16 +176,18 @@ def rendered(out: Path, spec: LayerSpec) -> tuple[str, tuple, tuple | None, tupl
 OPEN_LAYER_LIST = 5
 
 
-def layer_control(m: folium.Map, n_layers: int, memory: str) -> folium.LayerControl:
+def layer_control(m: folium.Map, n_layers: int, ticks: dict) -> folium.LayerControl:
     """Add the map's layer list: bottom right, clear of popups; folded into its icon when long.
 
-    Its ticks are kept in the browser tab under the name ``memory`` and given back when the
-    map is drawn anew (another opacity or basemap, back from another page), so a layer the
-    user ticked on or off stays so.
+    Its ticks are kept in the browser tab under the name ``ticks["memory"]`` and given back
+    when the map is drawn anew (another opacity or basemap, back from another page), so a layer
+    the user ticked on or off stays so. A memory not kept yet starts from the ticks kept under
+    ``ticks["inherit"]`` with the layers ``ticks["fresh"]`` ticked (see
+    ``session.layer_ticks``).
     """
     control = folium.LayerControl(collapsed=n_layers > OPEN_LAYER_LIST, position="bottomright")
     control.add_to(m)
-    _KeptTicks(control, memory).add_to(m)
+    _KeptTicks(control, ticks["memory"], ticks["inherit"], ticks["fresh"]).add_to(m)
     return control
 
 
@@ -197,8 +199,18 @@ class _KeptTicks(MacroElement):
         {% macro script(this, kwargs) %}
         (function () {
             var map = {{ this._parent.get_name() }}, control = {{ this.control.get_name() }};
-            var name = {{ this.memory|tojson }}, ticks = {};
-            try { ticks = JSON.parse(window.sessionStorage.getItem(name) || "{}"); } catch (e) {}
+            var name = {{ this.memory|tojson }}, inherit = {{ this.inherit|tojson }};
+            var fresh = {{ this.fresh|tojson }}, ticks = {};
+            try {
+                var kept = window.sessionStorage.getItem(name);
+                if (kept === null) {
+                    ticks = JSON.parse((inherit && window.sessionStorage.getItem(inherit)) || "{}");
+                    fresh.forEach(function (layer) { ticks[layer] = true; });
+                    window.sessionStorage.setItem(name, JSON.stringify(ticks));
+                } else {
+                    ticks = JSON.parse(kept);
+                }
+            } catch (e) {}
             control._layers.forEach(function (entry) {
                 if (!entry.overlay || !(entry.name in ticks)) return;
                 if (ticks[entry.name]) map.addLayer(entry.layer);
@@ -217,10 +229,12 @@ class _KeptTicks(MacroElement):
         """
     )
 
-    def __init__(self, control: folium.LayerControl, memory: str) -> None:
+    def __init__(
+        self, control: folium.LayerControl, memory: str, inherit: str | None, fresh: list[str]
+    ) -> None:
         super().__init__()
         self._name = "KeptTicks"
-        self.control, self.memory = control, memory
+        self.control, self.memory, self.inherit, self.fresh = control, memory, inherit, fresh
 
 
 def add_overlay(

@@ -138,7 +138,7 @@ KEEP_SECONDS = 12 * 3600
 #: What a reload finds again, besides the values of :data:`KEPT_WIDGETS`.
 _PERSISTED = (
     *("workspace", "inputs", "runs", "current_run", "source", "saved_uploads", "kept_uploads"),
-    *("map_view", "training", "stopped_training"),
+    *("map_view", "map_ticks", "training", "stopped_training"),
 )
 
 
@@ -308,6 +308,45 @@ def remember_map_view(run_key: str, state: dict | None) -> None:
             "center": (center["lat"], center["lng"]),
             "zoom": int(state["zoom"]),
         }
+
+
+def layer_ticks(run_key: str, chosen: list[str], rasters: list[str]) -> dict:
+    """How the Map page's layer control starts, kept from one drawing of the map to the next.
+
+    The browser keeps the control's ticks under ``memory`` (see ``mapview.layer_control``).
+    Each change of the ``chosen`` layers starts a new memory that takes the ticks of the one
+    before (``inherit``) with the layers just chosen ticked (``fresh``): a layer the user adds
+    is shown at once, and one ticked or unticked earlier stays so. A first raster layer (of
+    the run's ``rasters``) other than the one before is fresh too, so the map never opens on
+    no raster. ``shown``: the raster layers drawn ticked before the browser's memory applies
+    (a new run: the first).
+    """
+    first = next((t for t in chosen if t in rasters), None)
+    drawn = st.session_state.get("map_ticks")
+    if drawn is None or drawn["run"] != run_key:
+        drawn = {"run": run_key, "generation": 0, "fresh": [], "shown": [first] if first else []}
+    elif drawn["chosen"] != list(chosen):
+        before = drawn["chosen"]
+        fresh = [t for t in chosen if t not in before]
+        was_first = next((t for t in before if t in rasters), None)
+        if first and first not in fresh and first != was_first:
+            fresh.append(first)
+        kept = [t for t in drawn["shown"] if t in chosen]
+        drawn = {
+            "run": run_key,
+            "generation": drawn["generation"] + 1,
+            "fresh": fresh,
+            "shown": kept + [t for t in fresh if t in rasters and t not in kept],
+        }
+    drawn["chosen"] = list(chosen)
+    st.session_state.map_ticks = drawn
+    name = f"geomap-ticks:{run_key}"
+    return {
+        "memory": f"{name}:{drawn['generation']}",
+        "inherit": f"{name}:{drawn['generation'] - 1}" if drawn["generation"] else None,
+        "fresh": drawn["fresh"],
+        "shown": drawn["shown"],
+    }
 
 
 def map_left() -> None:

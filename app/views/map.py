@@ -48,7 +48,10 @@ with controls:
         offered,
         default=[t for t in DEFAULT if t in offered],
         key="map_layers",
-        help="The first chosen layer is shown; tick the others in the map's layer control.",
+        help=(
+            "A layer you add is shown at once; tick layers on or off in the map's layer control "
+            "(bottom right)."
+        ),
     )
     a, b = st.columns(2)
     opacity = a.slider("Opacity", 0.0, 1.0, 0.8, 0.05, key="opacity")
@@ -70,15 +73,17 @@ m = mapview.offline_map(bounds, mapview.BASEMAPS[basemap], control_rows=rows, vi
 legend_html = []
 with session.reported("Drawing the map"):
     rasters = [title for title in chosen if title in layers]
-    for i, title in enumerate(rasters):
+    ticks = session.layer_ticks(result["key"], chosen, list(layers))
+    for title in rasters:
         spec = layers[title]
-        value_range, data_range = mapview.add_overlay(m, out, spec, opacity, show=i == 0)
+        shown = title in ticks["shown"]
+        value_range, data_range = mapview.add_overlay(m, out, spec, opacity, show=shown)
         if spec.kind == "class":
             entries = webmap.class_legend(out / spec.file)
             legend_html.append(mapview.class_legend_html(entries, spec.title))
         else:
             legend_html.append(mapview.colour_bar_html(spec, value_range, data_range))
-        if i > 0:
+        if not shown:
             legend_html.append(
                 '<div style="font-size:0.8em;margin-bottom:0.6em">(tick it in the map\'s layer '
                 "control to see it)</div>"
@@ -110,9 +115,7 @@ with session.reported("Drawing the map"):
         path = out / "observations_to_check.gpkg"
         geojson = mapview.points(str(path), path.stat().st_mtime_ns, mapview.CHECK_FIELDS)
         mapview.add_to_check(m, geojson)
-    # the ticks are kept per run and first layer: another first layer is shown, as help says
-    memory = f"geomap-ticks:{result['key']}:{chosen[0] if chosen else ''}"
-    mapview.layer_control(m, len(chosen), memory)
+    mapview.layer_control(m, len(chosen), ticks)
     with controls:
         state = st_folium(
             m, height=620, use_container_width=True, returned_objects=["center", "zoom"], key="map"

@@ -177,6 +177,40 @@ def test_a_redrawn_map_opens_where_the_user_left_it_and_a_shown_one_is_left_alon
     assert session.map_view("run2", ("Lithology", 0.8)) == (None, None)  # another run's area
 
 
+def test_a_layer_added_to_the_map_is_shown_and_earlier_ticks_are_inherited():
+    """A chosen layer used to be drawn unticked (only the first was shown) until ticked."""
+    import streamlit as st
+
+    st.session_state.pop("map_ticks", None)
+    rasters = ["Lithology", "Uncertainty: margin", "Expected accuracy"]
+    start = session.layer_ticks("run1", ["Lithology", "Field observations"], rasters)
+    assert start == {
+        "memory": "geomap-ticks:run1:0",
+        "inherit": None,
+        "fresh": [],
+        "shown": ["Lithology"],
+    }
+    # drawn again (opacity, basemap, zoom): the same memory, nothing forced
+    assert session.layer_ticks("run1", ["Lithology", "Field observations"], rasters) == start
+    added = session.layer_ticks(
+        "run1", ["Lithology", "Field observations", "Expected accuracy"], rasters
+    )
+    assert added["memory"] == "geomap-ticks:run1:1" and added["inherit"] == start["memory"]
+    assert added["fresh"] == ["Expected accuracy"]
+    assert added["shown"] == ["Lithology", "Expected accuracy"]
+    again = session.layer_ticks(
+        "run1", ["Lithology", "Field observations", "Expected accuracy"], rasters
+    )
+    assert again == added  # the user may untick it now: the browser keeps that under memory 1
+    # the first raster removed: the next one becomes first and is shown
+    gone = session.layer_ticks("run1", ["Uncertainty: margin", "Expected accuracy"], rasters)
+    assert gone["fresh"] == ["Uncertainty: margin"] and gone["inherit"] == added["memory"]
+    assert gone["shown"] == ["Expected accuracy", "Uncertainty: margin"]
+    other = session.layer_ticks("run2", ["Expected accuracy", "Lithology"], rasters)
+    assert other["memory"] == "geomap-ticks:run2:0" and other["shown"] == ["Expected accuracy"]
+    assert "map_ticks" in session._PERSISTED  # a reload goes on from the same memory
+
+
 def test_the_nodata_advice_for_a_name_with_spaces_reads_as_one_entry():
     box = session.NODATA_BOX
     said = session.user_message("the edge), pass --nodata 'land sat.tif=0' so those", None)

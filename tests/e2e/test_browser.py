@@ -39,10 +39,7 @@ def _zoom_in_then_redraw_keeps_the_view(page) -> None:
     page.wait_for_timeout(3000)  # the view reaches the server, which must not send it back
     whole, zoomed = seen[0], seen[-1]
     assert scale.inner_text() == zoomed, seen
-    drawn = page.locator("iframe[title*='streamlit_folium']").element_handle()
-    page.get_by_role("slider", name="Opacity").press("ArrowLeft")
-    drawn.wait_for_element_state("hidden")  # the map is replaced
-    expect(page.locator("iframe[title*='streamlit_folium']")).to_have_count(1)
+    _redraw(page, "ArrowLeft")
     expect(_map_frame(page).locator("img.leaflet-image-layer").first).to_be_visible()
     page.wait_for_timeout(2000)
     assert scale.inner_text() == zoomed != whole, (whole, zoomed, scale.inner_text())
@@ -57,26 +54,52 @@ def _zoom_in_then_redraw_keeps_the_view(page) -> None:
     assert scale.inner_text() == zoomed, (whole, zoomed, scale.inner_text())  # not fitted anew
 
 
+def _box(page, name: str):
+    """The tick box of a layer in the map's layer control."""
+    rows = _map_frame(page).locator(".leaflet-control-layers-overlays label")
+    return rows.filter(has_text=name).locator("input")
+
+
+def _redraw(page, key: str) -> None:
+    """Move the opacity slider one step, which draws the map anew, and wait for the new map."""
+    drawn = page.locator("iframe[title*='streamlit_folium']").element_handle()
+    page.get_by_role("slider", name="Opacity").press(key)
+    drawn.wait_for_element_state("hidden")  # the map is replaced
+    expect(page.locator("iframe[title*='streamlit_folium']")).to_have_count(1)
+
+
 def _ticks_survive_a_redraw(page) -> None:
     """Untick the observations and tick the margin in the layer control, then move the opacity
     slider, which draws the map anew: the ticks stay as the user left them."""
 
     def box(name: str):
-        rows = _map_frame(page).locator(".leaflet-control-layers-overlays label")
-        return rows.filter(has_text=name).locator("input")
+        return _box(page, name)
 
     expect(box("Uncertainty: margin")).not_to_be_checked()
     expect(box("Field observations")).to_be_checked()
     box("Uncertainty: margin").check()
     box("Field observations").uncheck()
-    drawn = page.locator("iframe[title*='streamlit_folium']").element_handle()
-    page.get_by_role("slider", name="Opacity").press("ArrowRight")
-    drawn.wait_for_element_state("hidden")  # the map is replaced
-    expect(page.locator("iframe[title*='streamlit_folium']")).to_have_count(1)
+    _redraw(page, "ArrowRight")
     expect(box("Uncertainty: margin")).to_be_checked()
     expect(box("Field observations")).not_to_be_checked()
     assert _map_frame(page).locator("img.leaflet-image-layer").count() == 2  # both rasters drawn
     box("Field observations").check()
+
+
+def _an_added_layer_is_shown_and_then_kept_as_left(page) -> None:
+    """'Missing inputs', just added in the Layers box, is ticked at once (it used to be drawn
+    unticked until found in the layer control), beside the ticks the user set before; unticked,
+    it stays so when the map is drawn anew."""
+    images = _map_frame(page).locator("img.leaflet-image-layer")
+    expect(_box(page, "Missing inputs")).to_be_checked()
+    expect(_box(page, "Uncertainty: margin")).to_be_checked()  # ticked by the user earlier
+    expect(_box(page, "Field observations")).to_be_checked()
+    expect(images).to_have_count(3)
+    _box(page, "Missing inputs").uncheck()
+    _redraw(page, "ArrowRight")
+    expect(_box(page, "Uncertainty: margin")).to_be_checked()
+    expect(_box(page, "Missing inputs")).not_to_be_checked()
+    expect(images).to_have_count(2)
 
 
 def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
@@ -116,6 +139,7 @@ def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
 
     _ticks_survive_a_redraw(page)
     _zoom_in_then_redraw_keeps_the_view(page)
+    _an_added_layer_is_shown_and_then_kept_as_left(page)
 
     _go(page, "Export")
     with page.expect_download() as info:
