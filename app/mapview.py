@@ -181,13 +181,14 @@ def layer_control(m: folium.Map, n_layers: int, ticks: dict) -> folium.LayerCont
 
     Its ticks are kept in the browser tab under the name ``ticks["memory"]`` and given back
     when the map is drawn anew (another opacity or basemap, back from another page), so a layer
-    the user ticked on or off stays so. A memory not kept yet starts from the ticks kept under
-    ``ticks["inherit"]`` with the layers ``ticks["fresh"]`` ticked (see
-    ``session.layer_ticks``).
+    the user ticked on or off stays so. Every change is also kept under ``ticks["latest"]``; a
+    memory not kept yet starts from those ticks with the layers ``ticks["fresh"]`` ticked (see
+    ``session.layer_ticks``), and with the first raster layer ticked if no raster would show
+    (the one shown was taken out of the Layers box).
     """
     control = folium.LayerControl(collapsed=n_layers > OPEN_LAYER_LIST, position="bottomright")
     control.add_to(m)
-    _KeptTicks(control, ticks["memory"], ticks["inherit"], ticks["fresh"]).add_to(m)
+    _KeptTicks(control, ticks["memory"], ticks["latest"], ticks["fresh"]).add_to(m)
     return control
 
 
@@ -199,27 +200,46 @@ class _KeptTicks(MacroElement):
         {% macro script(this, kwargs) %}
         (function () {
             var map = {{ this._parent.get_name() }}, control = {{ this.control.get_name() }};
-            var name = {{ this.memory|tojson }}, inherit = {{ this.inherit|tojson }};
+            var name = {{ this.memory|tojson }}, latest = {{ this.latest|tojson }};
             var fresh = {{ this.fresh|tojson }}, ticks = {};
+            function read(key) {
+                var kept = window.sessionStorage.getItem(key);
+                return kept === null ? null : JSON.parse(kept) || {};
+            }
+            function save() {
+                var text = JSON.stringify(ticks);
+                try {
+                    window.sessionStorage.setItem(name, text);
+                    window.sessionStorage.setItem(latest, text);
+                } catch (e) {}
+            }
+            var chosen = false;  // a new choice of layers
             try {
-                var kept = window.sessionStorage.getItem(name);
-                if (kept === null) {
-                    ticks = JSON.parse((inherit && window.sessionStorage.getItem(inherit)) || "{}");
+                ticks = read(name);
+                if (ticks === null) {  // the latest ticks, the layers just chosen on
+                    chosen = true;
+                    ticks = read(latest) || {};
                     fresh.forEach(function (layer) { ticks[layer] = true; });
-                    window.sessionStorage.setItem(name, JSON.stringify(ticks));
-                } else {
-                    ticks = JSON.parse(kept);
                 }
-            } catch (e) {}
+            } catch (e) { ticks = {}; }
             control._layers.forEach(function (entry) {
                 if (!entry.overlay || !(entry.name in ticks)) return;
                 if (ticks[entry.name]) map.addLayer(entry.layer);
                 else map.removeLayer(entry.layer);
             });
+            var rasters = control._layers.filter(function (entry) {
+                return entry.overlay && entry.layer instanceof L.ImageOverlay;
+            });
+            var seen = rasters.some(function (entry) { return map.hasLayer(entry.layer); });
+            if (chosen && rasters.length && !seen) {  // the one shown was taken out: the first
+                map.addLayer(rasters[0].layer);
+                ticks[rasters[0].name] = true;
+            }
+            save();
             function keep(on) {
                 return function (event) {
                     ticks[event.name] = on;
-                    try { window.sessionStorage.setItem(name, JSON.stringify(ticks)); } catch (e) {}
+                    save();
                 };
             }
             map.on("overlayadd", keep(true));
@@ -230,11 +250,11 @@ class _KeptTicks(MacroElement):
     )
 
     def __init__(
-        self, control: folium.LayerControl, memory: str, inherit: str | None, fresh: list[str]
+        self, control: folium.LayerControl, memory: str, latest: str, fresh: list[str]
     ) -> None:
         super().__init__()
         self._name = "KeptTicks"
-        self.control, self.memory, self.inherit, self.fresh = control, memory, inherit, fresh
+        self.control, self.memory, self.latest, self.fresh = control, memory, latest, fresh
 
 
 def add_overlay(

@@ -313,18 +313,23 @@ def remember_map_view(run_key: str, state: dict | None) -> None:
 def layer_ticks(run_key: str, chosen: list[str], rasters: list[str]) -> dict:
     """How the Map page's layer control starts, kept from one drawing of the map to the next.
 
-    The browser keeps the control's ticks under ``memory`` (see ``mapview.layer_control``).
-    Each change of the ``chosen`` layers starts a new memory that takes the ticks of the one
-    before (``inherit``) with the layers just chosen ticked (``fresh``): a layer the user adds
-    is shown at once, and one ticked or unticked earlier stays so. A first raster layer (of
+    The browser keeps the control's ticks under ``memory`` and, for the run, under ``latest``
+    (see ``mapview.layer_control``). Each change of the ``chosen`` layers starts a new memory,
+    which takes the run's latest ticks with the layers just chosen ticked (``fresh``): a layer
+    the user adds is shown at once, and one ticked or unticked earlier stays so, even when a
+    selection was changed again before its map reached the browser. A first raster layer (of
     the run's ``rasters``) other than the one before is fresh too, so the map never opens on
     no raster. ``shown``: the raster layers drawn ticked before the browser's memory applies
-    (a new run: the first).
+    (a new run: the first). Memories are named by run, by a token of this session's state and
+    by generation, so a run drawn again, or a session begun anew in the same tab, never takes
+    a memory left for other layers.
     """
     first = next((t for t in chosen if t in rasters), None)
-    drawn = st.session_state.get("map_ticks")
-    if drawn is None or drawn["run"] != run_key:
-        drawn = {"run": run_key, "generation": 0, "fresh": [], "shown": [first] if first else []}
+    runs = st.session_state.setdefault("map_ticks", {})
+    drawn = runs.get(run_key)
+    if drawn is None:
+        drawn = {"token": secrets.token_hex(4), "generation": 0, "fresh": []}
+        drawn["shown"] = [first] if first else []
     elif drawn["chosen"] != list(chosen):
         before = drawn["chosen"]
         fresh = [t for t in chosen if t not in before]
@@ -333,17 +338,17 @@ def layer_ticks(run_key: str, chosen: list[str], rasters: list[str]) -> dict:
             fresh.append(first)
         kept = [t for t in drawn["shown"] if t in chosen]
         drawn = {
-            "run": run_key,
+            "token": drawn["token"],
             "generation": drawn["generation"] + 1,
             "fresh": fresh,
             "shown": kept + [t for t in fresh if t in rasters and t not in kept],
         }
     drawn["chosen"] = list(chosen)
-    st.session_state.map_ticks = drawn
-    name = f"geomap-ticks:{run_key}"
+    runs[run_key] = drawn
+    latest = f"geomap-ticks:{run_key}"
     return {
-        "memory": f"{name}:{drawn['generation']}",
-        "inherit": f"{name}:{drawn['generation'] - 1}" if drawn["generation"] else None,
+        "memory": f"{latest}:{drawn['token']}:{drawn['generation']}",
+        "latest": latest,
         "fresh": drawn["fresh"],
         "shown": drawn["shown"],
     }

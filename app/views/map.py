@@ -83,11 +83,11 @@ with session.reported("Drawing the map"):
             legend_html.append(mapview.class_legend_html(entries, spec.title))
         else:
             legend_html.append(mapview.colour_bar_html(spec, value_range, data_range))
-        if not shown:
-            legend_html.append(
-                '<div style="font-size:0.8em;margin-bottom:0.6em">(tick it in the map\'s layer '
-                "control to see it)</div>"
-            )
+    if len(rasters) > 1:  # which of them show is the layer control's (the browser's) to say
+        legend_html.append(
+            '<div style="font-size:0.8em;margin-bottom:0.6em">Tick a layer on or off in the '
+            "map's layer control (bottom right) to see it or what lies under it.</div>"
+        )
     legend_html.append(mapview.points_legend_html(chosen, by_unit=first.kind == "class"))
     if POINTS in chosen:
         labels, lith = Path(config["labels"]), out / "lithology.tif"

@@ -144,10 +144,11 @@ def test_map_page_draws_layers_legend_and_probabilities(trained):
         assert title in layers.options
     assert "Observations to check" in layers.value  # shown by default
     legend = " ".join(m.value for m in trained.markdown)
-    assert "mapped as another unit without them" in legend and "tick it in the map" in legend
+    assert "mapped as another unit without them" in legend and "Tick a layer on or off" in legend
     layers.set_value(["Uncertainty: entropy", "Field observations"]).run()
     legend = " ".join(m.value for m in trained.markdown)
     assert "Field observations: units" in legend and "granite" in legend  # the dots' colours
+    assert "Tick a layer" not in legend  # one raster: nothing to tick between
     layers.set_value(list(layers.options)).run()
     assert not trained.exception and not _errors(trained)
     assert "Field observations: units" not in " ".join(m.value for m in trained.markdown)

@@ -184,9 +184,10 @@ def test_a_layer_added_to_the_map_is_shown_and_earlier_ticks_are_inherited():
     st.session_state.pop("map_ticks", None)
     rasters = ["Lithology", "Uncertainty: margin", "Expected accuracy"]
     start = session.layer_ticks("run1", ["Lithology", "Field observations"], rasters)
+    token = st.session_state.map_ticks["run1"]["token"]
     assert start == {
-        "memory": "geomap-ticks:run1:0",
-        "inherit": None,
+        "memory": f"geomap-ticks:run1:{token}:0",
+        "latest": "geomap-ticks:run1",
         "fresh": [],
         "shown": ["Lithology"],
     }
@@ -195,7 +196,7 @@ def test_a_layer_added_to_the_map_is_shown_and_earlier_ticks_are_inherited():
     added = session.layer_ticks(
         "run1", ["Lithology", "Field observations", "Expected accuracy"], rasters
     )
-    assert added["memory"] == "geomap-ticks:run1:1" and added["inherit"] == start["memory"]
+    assert added["memory"] == f"geomap-ticks:run1:{token}:1"
     assert added["fresh"] == ["Expected accuracy"]
     assert added["shown"] == ["Lithology", "Expected accuracy"]
     again = session.layer_ticks(
@@ -204,10 +205,16 @@ def test_a_layer_added_to_the_map_is_shown_and_earlier_ticks_are_inherited():
     assert again == added  # the user may untick it now: the browser keeps that under memory 1
     # the first raster removed: the next one becomes first and is shown
     gone = session.layer_ticks("run1", ["Uncertainty: margin", "Expected accuracy"], rasters)
-    assert gone["fresh"] == ["Uncertainty: margin"] and gone["inherit"] == added["memory"]
+    assert gone["fresh"] == ["Uncertainty: margin"]
     assert gone["shown"] == ["Expected accuracy", "Uncertainty: margin"]
     other = session.layer_ticks("run2", ["Expected accuracy", "Lithology"], rasters)
-    assert other["memory"] == "geomap-ticks:run2:0" and other["shown"] == ["Expected accuracy"]
+    assert other["latest"] == "geomap-ticks:run2" and other["shown"] == ["Expected accuracy"]
+    # back to the first run: its generations go on, never a memory left for other layers
+    back = session.layer_ticks("run1", ["Lithology", "Expected accuracy"], rasters)
+    assert back["memory"] == f"geomap-ticks:run1:{token}:3" and back["fresh"] == ["Lithology"]
+    st.session_state.pop("map_ticks")  # a session begun anew in the same tab
+    anew = session.layer_ticks("run1", ["Lithology"], rasters)["memory"]
+    assert anew.startswith("geomap-ticks:run1:") and anew.endswith(":0") and token not in anew
     assert "map_ticks" in session._PERSISTED  # a reload goes on from the same memory
 
 

@@ -68,6 +68,21 @@ def _redraw(page, key: str) -> None:
     expect(page.locator("iframe[title*='streamlit_folium']")).to_have_count(1)
 
 
+def _choose(page, remove_last: bool = False, add: str | None = None) -> None:
+    """Take the last layer out of the Layers box, or add one, and wait for the map drawn anew."""
+    maps = page.locator("iframe[title*='streamlit_folium']")
+    drawn = maps.element_handle()
+    page.get_by_role("combobox").first.click()
+    if remove_last:
+        page.keyboard.press("Backspace")
+    if add:
+        page.get_by_role("option", name=add).click()
+    page.keyboard.press("Escape")
+    drawn.wait_for_element_state("hidden")  # the map is replaced; Streamlit may hold a second
+    page.wait_for_timeout(1500)  # frame for an instant, which the frame locators cannot take
+    expect(maps).to_have_count(1)
+
+
 def _ticks_survive_a_redraw(page) -> None:
     """Untick the observations and tick the margin in the layer control, then move the opacity
     slider, which draws the map anew: the ticks stay as the user left them."""
@@ -100,6 +115,26 @@ def _an_added_layer_is_shown_and_then_kept_as_left(page) -> None:
     expect(_box(page, "Uncertainty: margin")).to_be_checked()
     expect(_box(page, "Missing inputs")).not_to_be_checked()
     expect(images).to_have_count(2)
+    # choices whose map never reached the browser (picked again while it was read) leave no
+    # memory of their own: the next one starts from the run's latest ticks, not from none
+    forgotten = page.evaluate(
+        """() => Object.keys(sessionStorage).filter(k => k.split(":").length > 3)
+                .map(k => { sessionStorage.removeItem(k); return k; })"""
+    )
+    assert forgotten, "no tick memory kept in the tab"
+    _choose(page, remove_last=True)  # 'Missing inputs' out (a longer list folds the control)
+    _choose(page, add="Uncertainty: entropy")
+    expect(_box(page, "Uncertainty: entropy")).to_be_checked()
+    expect(_box(page, "Uncertainty: margin")).to_be_checked()
+    expect(images).to_have_count(3)
+    # the only raster shown taken out of the box: the first raster shows, not none
+    _box(page, "Lithology").uncheck()
+    _box(page, "Uncertainty: margin").uncheck()
+    _choose(page, remove_last=True)
+    expect(_box(page, "Lithology")).to_be_checked()
+    expect(_box(page, "Uncertainty: margin")).not_to_be_checked()
+    expect(images).to_have_count(1)
+    _box(page, "Uncertainty: margin").check()
 
 
 def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
