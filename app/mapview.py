@@ -57,6 +57,7 @@ class LayerSpec:
     vmin: float | None = 0.0
     vmax: float | None = 1.0
     note: str = ""
+    clear: float | None = None  # values at or below it are drawn transparent
 
 
 # fmt: off
@@ -68,7 +69,8 @@ LAYERS = (
               note="1 - (p1 - p2): high where the two likeliest classes are close"),
     LayerSpec("Missing inputs", "uncertainty.tif", 3, "continuous", "Blues",
               note="share of input rasters not used at the pixel: no data (a cloud) or optical "
-                   "bands screened out (haze, shadow)"),
+                   "bands screened out (haze, shadow); clear where every input was used",
+              clear=0.0),
     LayerSpec("Expected accuracy", "expected_accuracy.tif", 1, "continuous", "RdYlGn",
               note="probability that the mapped class is right (calibrated on spatial CV)"),
     LayerSpec("Area of applicability", "applicability.tif", 2, "mask", "Greys_r",
@@ -112,7 +114,13 @@ def render(
         overlay = webmap.class_overlay(path, MAX_SIZE)
     else:
         overlay = webmap.continuous_overlay(
-            path, spec.band, cmap=spec.cmap, vmin=spec.vmin, vmax=spec.vmax, max_size=MAX_SIZE
+            path,
+            spec.band,
+            cmap=spec.cmap,
+            vmin=spec.vmin,
+            vmax=spec.vmax,
+            max_size=MAX_SIZE,
+            clear=spec.clear,
         )
     return webmap.to_png(overlay.image), overlay.bounds, overlay.value_range, overlay.data_range
 

@@ -134,10 +134,13 @@ def continuous_overlay(
     vmin: float | None = 0.0,
     vmax: float | None = 1.0,
     max_size: int = 1024,
+    clear: float | None = None,
 ) -> Overlay:
     """Band ``band`` of ``path`` coloured with the matplotlib colour map ``cmap`` over vmin..vmax.
 
     A ``vmin`` or ``vmax`` of None takes the 2nd or 98th percentile of the displayed values.
+    Values at or below ``clear`` are transparent, like no data: a layer that marks where
+    something is (inputs missing) leaves the layers under it visible elsewhere.
     """
     data, meta = _read_decimated(Path(path), band, max_size, Resampling.average)
     web, bounds = _to_web_mercator(data, meta, Resampling.bilinear)
@@ -149,6 +152,8 @@ def continuous_overlay(
     scaled = np.clip((web - vmin) / max(vmax - vmin, 1e-12), 0, 1)
     image = (colormaps[cmap](np.nan_to_num(scaled)) * 255).astype("uint8")
     image[np.isnan(web)] = 0
+    if clear is not None:
+        image[web <= clear] = 0
     shown = (float(valid.min()), float(valid.max())) if valid.size else None
     return Overlay(image, bounds, (float(vmin), float(vmax)), shown)
 

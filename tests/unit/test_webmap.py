@@ -77,6 +77,18 @@ def test_continuous_overlay_scales_between_vmin_and_vmax(raster_factory):
     assert overlay.value_range == (0.0, 1.0)
 
 
+def test_a_layer_marking_where_something_is_leaves_the_rest_clear(raster_factory):
+    """'Missing inputs' painted pale blue over the 93% of the demo where nothing was missing,
+    veiling the layers under it."""
+    data = np.zeros((40, 40), dtype="float32")
+    data[10:20, 10:20] = 0.5  # a cloud: half the inputs missing
+    path = raster_factory("m.tif", data)
+    marked = continuous_overlay(path, cmap="Blues", clear=0.0).image
+    assert (marked[..., 3] == 0).mean() > 0.8  # transparent where nothing is missing
+    assert (marked[15:18, 15:18, 3] == 255).all()  # the cloud drawn
+    assert (continuous_overlay(path, cmap="Blues").image[..., 3] == 255).all()  # default: all
+
+
 def test_continuous_overlay_takes_percentiles_when_no_range_is_given(raster_factory):
     data = np.tile(np.arange(100, dtype="float32"), (20, 1))
     path = raster_factory("v.tif", data)
