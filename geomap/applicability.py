@@ -44,6 +44,7 @@ from sklearn.utils.validation import check_is_fitted
 from geomap.distances import cv_nearest_distance, mean_pairwise_distance, nearest_distance
 from geomap.errors import ModelError
 from geomap.kernels import group_bits
+from geomap.validate import little_seen
 
 #: Training samples a pixel's DI is measured against, at most (see :class:`Applicability`).
 MAX_REFERENCE = 2000
@@ -262,6 +263,10 @@ class Applicability(BaseEstimator):
         Number of simulated input outages the calibration learnt from.
     class_counts_ : ndarray of int
         Training samples of each class.
+    class_tested_ : ndarray of float
+        Held-out samples of each class that tested it: mapped by a fold's model that was
+        trained on at least a quarter of the class (:func:`geomap.validate.little_seen`),
+        each counted with its ``sample_weight``.
     spaces_ : dict
         Mean distance and threshold of each subspace of complete groups ("0,2"), on first need.
     """
@@ -280,7 +285,9 @@ class Applicability(BaseEstimator):
         self.random_state = random_state
         self.max_reference = max_reference
 
-    def fit(self, X, y, *, folds, oof_proba, outages=(), units_out=None) -> Applicability:
+    def fit(
+        self, X, y, *, folds, oof_proba, outages=(), units_out=None, sample_weight=None
+    ) -> Applicability:
         """Learn the training feature space, the AOA threshold and the accuracy calibration.
 
         Parameters
@@ -305,6 +312,9 @@ class Applicability(BaseEstimator):
             ``unit_oof_proba``): their samples, always mapped wrong by a model that never saw
             them, teach the calibration of the pixels outside the area of applicability what a
             unit no observation holds looks like, weighing :data:`UNSEEN_WEIGHT` each.
+        sample_weight : ndarray of shape (n_samples,), optional
+            What each sample counted for in training (beside field points, a polygon's pixels
+            share its worth), for ``class_tested_``. Default: 1 each.
 
         Raises
         ------
@@ -331,6 +341,9 @@ class Applicability(BaseEstimator):
         self.reference_[full.rows[full.reference]] = True
         self._fit_calibration(y, oof_proba, outages, units_out)
         self.class_counts_ = np.bincount(y, minlength=oof_proba.shape[1])
+        weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+        tested = ~little_seen(y, self.folds_, weight)
+        self.class_tested_ = np.bincount(y[tested], weight[tested], minlength=oof_proba.shape[1])
         return self
 
     def _check_fit(self, X, y, folds, oof_proba):

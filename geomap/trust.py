@@ -111,7 +111,7 @@ class TrustLayers:
         self.tally = AccuracyTally(
             len(self.class_names),
             unseen_units=getattr(applicability, "calibration_outside_", None) is not None,
-            samples=getattr(applicability, "class_counts_", None),  # None: bundles before it
+            tested=_class_tested(applicability),
         )
         self.seconds = 0.0
         self.candidates = None
@@ -237,6 +237,12 @@ class TrustLayers:
             "max_walk_m": parse_distance(request.max_walk) if request.access else None,
             "reachable_pixels": self.candidates.reachable_pixels,
         }
+
+
+def _class_tested(applicability: Applicability) -> np.ndarray | None:
+    """Held-out samples that tested each class; training samples in bundles saved before it."""
+    tested = getattr(applicability, "class_tested_", None)
+    return getattr(applicability, "class_counts_", None) if tested is None else tested
 
 
 def input_units(recipe, source_names: Sequence[str]) -> list[tuple[str, np.ndarray]]:
@@ -396,11 +402,13 @@ def outside_aoa_words(estimate: dict) -> str | None:
 #: pixel is on a rim and suggested as no site (3% of a DEM's pixels void at random put 1.6% of
 #: pixels on a rim at a reach of 3 pixels, none at 7).
 RIM_SHARE = 0.1
-#: Training samples below which a class gets no expected accuracy of its own: the calibration
-#: learns from the held-out predictions of every class together, and a class seen once or twice
-#: is never predicted right in them, so its pixels' mean P(right) says nothing of it (a unit
-#: observed once, and wrongly, was mapped on 532 pixels, all wrong, "expected" 0.90).
-MIN_CLASS_SAMPLES = 5
+#: Held-out samples that tested a class (``Applicability.class_tested_``) below which it gets no
+#: expected accuracy of its own: the calibration learns from the held-out predictions of every
+#: class together, and a class the spatial CV did not test is never predicted right in them, so
+#: its pixels' mean P(right) says nothing of it (a unit observed once, and wrongly, was mapped on
+#: 532 pixels, all wrong, "expected" 0.90). A small polygon's pixels, held out together, test
+#: nothing however many they are; nor do points along one traverse.
+MIN_CLASS_TESTED = 5
 
 
 @dataclass
@@ -422,9 +430,9 @@ class AccuracyTally:
     #: Whether the expected accuracy outside the AOA allows for units no observation holds
     #: (:class:`geomap.applicability.Applicability` fitted with ``units_out``).
     unseen_units: bool = False
-    #: Training samples of each class, when known: a class of fewer than
-    #: :data:`MIN_CLASS_SAMPLES` gets no expected accuracy of its own.
-    samples: np.ndarray | None = None
+    #: Held-out samples that tested each class, when known: a class of fewer than
+    #: :data:`MIN_CLASS_TESTED` gets no expected accuracy of its own.
+    tested: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.pixels = np.zeros(self.n_classes, "int64")
@@ -468,15 +476,15 @@ class AccuracyTally:
         with np.errstate(invalid="ignore", divide="ignore"):
             per_class = self.accuracy_sum / self.pixels
         few = np.zeros(self.n_classes, bool)
-        if self.samples is not None:
-            few = np.asarray(self.samples) < MIN_CLASS_SAMPLES
+        if self.tested is not None:
+            few = np.asarray(self.tested) < MIN_CLASS_TESTED
         return {
             "overall_accuracy": float(self.accuracy_sum.sum() / total) if total else None,
             "per_class": {
                 n: (float(a) if p and not f else None)
                 for n, a, p, f in zip(class_names, per_class, self.pixels, few)
             },
-            "per_class_too_few_samples": [n for n, f in zip(class_names, few) if f],
+            "per_class_too_few_tested": [n for n, f in zip(class_names, few) if f],
             "aoa_fraction": self.inside / total if total else None,
             "inside_aoa_accuracy": (
                 (overall - self.outside_accuracy_sum) / self.inside if self.inside else None

@@ -525,6 +525,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
         oof_proba=cv["spatial_oof_proba"],
         outages=list(zip(outages, cv.get("spatial_outage_oof_proba", []))),
         units_out=(cv["unit_folds"], cv["unit_oof_proba"]) if "unit_folds" in cv else None,
+        sample_weight=weight,
     )
     timings["fit"] += time.perf_counter() - t0
     return _Trained(recipe, samples, counts, names, y, notes, cv, model, applicability, legend)

@@ -360,3 +360,19 @@ def test_simulated_outages_teach_what_a_missing_input_costs_where_no_sample_lack
     assert taught.describe()["calibration"]["simulated_outages"] == 1
     held_out = (np.argmax(oof, axis=1) == y).mean()
     assert taught.describe()["calibration"]["held_out_accuracy"] == pytest.approx(held_out)
+
+
+def test_a_class_held_out_whole_is_not_counted_as_tested():
+    """A small polygon's 40 pixels in one block: the fold's model never saw the unit, so its
+    held-out predictions say nothing of how often the unit is mapped right."""
+    X, y, folds, oof = _scene_like()
+    X = np.vstack([X, np.random.default_rng(0).normal(3, 0.1, (40, 3))])
+    y, folds = np.r_[y, np.full(40, 2)], np.r_[folds, np.zeros(40, int)]
+    oof = np.vstack([np.column_stack([oof, np.zeros(len(oof))]), np.tile([0.5, 0.5, 0], (40, 1))])
+    app = Applicability().fit(X, y, folds=folds, oof_proba=oof)
+    assert app.class_counts_.tolist() == [*np.bincount(y[:300]).tolist(), 40]
+    assert app.class_tested_.tolist() == [*np.bincount(y[:300]).tolist(), 0]
+    folds[-12:] = 1  # over a quarter of it in another fold: both parts test it
+    weight = np.r_[np.ones(300), np.full(40, 0.1)]  # a polygon's pixels share its worth
+    app = Applicability().fit(X, y, folds=folds, oof_proba=oof, sample_weight=weight)
+    assert app.class_tested_[2] == pytest.approx(4.0)

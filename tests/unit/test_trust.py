@@ -21,6 +21,7 @@ from geomap.trust import (
     RIM_SHARE,
     AccuracyTally,
     SiteRequest,
+    _class_tested,
     input_units,
     outside_aoa_words,
     reduced_input_words,
@@ -361,11 +362,11 @@ def test_accuracy_tally_adds_up_windows():
     assert out["mapped_pixels"] == 4
     assert out["reduced_input_fraction"] == 0 and out["reduced_input_accuracy"] is None
     assert reduced_input_words(out) is None
-    assert out["per_class_too_few_samples"] == []
-    tally.samples = np.array([40, 1, 0])  # 'b' observed once: no figure of its own
+    assert out["per_class_too_few_tested"] == []
+    tally.tested = np.array([40, 1, 0])  # 'b' tested once: no figure of its own
     out = tally.to_dict(["a", "b", "c"])
     assert out["per_class"] == {"a": pytest.approx(0.8), "b": None, "c": None}
-    assert out["per_class_too_few_samples"] == ["b", "c"]
+    assert out["per_class_too_few_tested"] == ["b", "c"]
     assert out["overall_accuracy"] == pytest.approx((0.9 + 0.7 + 0.5 + 0.3) / 4)
 
 
@@ -459,13 +460,14 @@ def test_accuracy_tally_tells_pixels_with_an_input_missing_apart():
 
 
 def test_the_saved_applicability_knows_each_class_samples(mapped):
-    """What the tally needs to withhold a figure from a class seen too seldom."""
+    """What the tally needs to withhold a figure from a class the spatial CV hardly tested."""
     from geomap.export import load_model
 
     out, report = mapped
     app = load_model(out / "model.skops")["applicability"]
     assert app.class_counts_.tolist() == list(report["samples"]["per_class"].values())
-    assert report["map_accuracy_estimate"]["per_class_too_few_samples"] == ["alluvium"]  # 3 samples
+    assert (app.class_tested_ <= app.class_counts_).all()
+    assert report["map_accuracy_estimate"]["per_class_too_few_tested"] == ["alluvium"]  # 3 samples
 
 
 def test_scattered_voids_in_a_raster_leave_sites_off_them(demo_scene, tmp_path):
@@ -488,3 +490,14 @@ def test_scattered_voids_in_a_raster_leave_sites_off_them(demo_scene, tmp_path):
     with rasterio.open(out / "lithology.tif") as src:
         rows, cols = rasterio.transform.rowcol(src.transform, sites.geometry.x, sites.geometry.y)
     assert void[rows, cols].sum() <= 2  # 0 before the rim rule, 12 with the first one
+
+
+def test_a_model_saved_before_the_tested_counts_withholds_by_training_samples():
+    class Before:
+        class_counts_ = np.array([40, 3])
+
+    class Now(Before):
+        class_tested_ = np.array([30.0, 0.0])
+
+    assert _class_tested(Before()).tolist() == [40, 3]
+    assert _class_tested(Now()).tolist() == [30.0, 0.0]
