@@ -10,9 +10,12 @@ per second of wall time; the streamed one covers the whole prediction step (read
 forest, writing, overviews, COG, and the applicability layers and site candidates), the reference
 the forest alone. Their ratio is what to read, since machines here are noisy. The applicability
 layers are computed in the writer thread while the forest predicts the next window, so their
-seconds (printed) overlap the rest; `--no-applicability` measures the map alone.
+seconds (printed) overlap the rest; `--no-applicability` measures the map alone. The reference
+moves with the machine (by a quarter between sessions here): `--predict-rounds N` then runs
+`geomap predict` N times with the run's model and measures the reference after each, so every
+round has a reference just before and just after it.
 
-    python benchmarks/speed_memory.py --sizes 4000 8000 --workdir /tmp/geomap-bench
+    python benchmarks/speed_memory.py --sizes 4000 8000 --predict-rounds 2 --workdir /tmp/bench
 """
 
 from __future__ import annotations
@@ -100,8 +103,8 @@ def reference_features(recipe: FeatureRecipe, rasters: list[Path], windows: int)
         )
 
 
-def in_memory_rates(model_path: Path, rasters: list[Path], windows: int) -> tuple[dict, int]:
-    """Pixels per second of the forest on features already in memory, two ways.
+class Reference:
+    """The same forest on features already in memory, two ways, measured as often as asked.
 
     ``sklearn``: scikit-learn's ``predict_proba`` of the fitted forest (the issue's reference);
     ``compiled``: :func:`geomap.kernels.forest_proba`, the walk geomap maps with, on the same
@@ -109,20 +112,48 @@ def in_memory_rates(model_path: Path, rasters: list[Path], windows: int) -> tupl
     features of ``windows`` 256-pixel windows spread over the scene are held in memory; each
     rate is the median of three timed calls, alternated, so that one noisy spell does not set it.
     """
-    bundle = load_model(model_path)
-    recipe = FeatureRecipe.from_dict(bundle["recipe"])
-    X = reference_features(recipe, rasters, windows)
-    forest = bundle["estimator"].forest_
-    ways = {"sklearn": forest.predict_proba, "compiled": lambda X: forest_proba(forest, X)}
-    seconds = {name: [] for name in ways}
-    for way in ways.values():
-        way(X[:1000])  # warm up
-    for _ in range(3):
-        for name, way in ways.items():
-            t0 = time.perf_counter()
-            way(X)
-            seconds[name].append(time.perf_counter() - t0)
-    return {name: X.shape[0] / float(np.median(s)) for name, s in seconds.items()}, X.shape[0]
+
+    def __init__(self, model_path: Path, rasters: list[Path], windows: int) -> None:
+        bundle = load_model(model_path)
+        recipe = FeatureRecipe.from_dict(bundle["recipe"])
+        self.X = reference_features(recipe, rasters, windows)
+        forest = bundle["estimator"].forest_
+        self.ways = {"sklearn": forest.predict_proba, "compiled": lambda X: forest_proba(forest, X)}
+        for way in self.ways.values():
+            way(self.X[:1000])  # warm up
+
+    def rates(self) -> dict:
+        """Pixels per second of each way, now."""
+        seconds = {name: [] for name in self.ways}
+        for _ in range(3):
+            for name, way in self.ways.items():
+                t0 = time.perf_counter()
+                way(self.X)
+                seconds[name].append(time.perf_counter() - t0)
+        return {name: self.X.shape[0] / float(np.median(s)) for name, s in seconds.items()}
+
+
+def run_argv(points: Path, rasters: list[Path], out: Path, args) -> list[str]:
+    """``geomap run`` on the stack, quiet, into ``out``."""
+    argv = ["run", "--labels", str(points), "--label-column", "lithology", "--out", str(out)]
+    argv += ["--overwrite", "--trees", str(args.trees), "--quiet"]
+    argv += [a for r in rasters for a in ("--raster", str(r))]
+    return argv + ([] if args.applicability else ["--no-applicability"])
+
+
+def predict_round(model: Path, rasters: list[Path], out: Path) -> tuple[float, float]:
+    """``geomap predict`` with the run's model: its streamed rate and peak RSS."""
+    argv = ["predict", "--model", str(model), "--out", str(out), "--overwrite", "--quiet"]
+    child, _ = run_child(argv + [a for r in rasters for a in ("--raster", str(r))])
+    pred = json.loads((out / "report.json").read_text())["prediction"]
+    return (pred["mapped_pixels"] + pred["nodata_pixels"]) / pred["seconds"]["wall"], child[
+        "peak_rss_mb"
+    ]
+
+
+def bracketed(stream: list[float], refs: list[dict], way: str) -> list[float]:
+    """Each predict round's rate over the mean of the references measured before and after it."""
+    return [round(rate / ((a[way] + b[way]) / 2), 3) for rate, a, b in zip(stream, refs, refs[1:])]
 
 
 def bench(size: int, args) -> dict:
@@ -131,31 +162,13 @@ def bench(size: int, args) -> dict:
     rasters, points = generate(directory, size, args.bands)
     print(f"[{size}] stack ready ({time.perf_counter() - t0:.0f} s)", flush=True)
     out = args.workdir / f"run_{size}{'' if args.applicability else '_no_aoa'}"
-    argv = [
-        "run",
-        "--labels",
-        str(points),
-        "--label-column",
-        "lithology",
-        "--out",
-        str(out),
-        "--overwrite",
-        "--trees",
-        str(args.trees),
-        "--quiet",
-    ]
-    for r in rasters:
-        argv += ["--raster", str(r)]
-    if not args.applicability:
-        argv.append("--no-applicability")
-    child, wall = run_child(argv)
+    child, wall = run_child(run_argv(points, rasters, out, args))
     report = json.loads((out / "report.json").read_text())
     pred = report["prediction"]
     pixels = pred["mapped_pixels"] + pred["nodata_pixels"]
     stream_rate = pixels / pred["seconds"]["wall"]
-    trust_s = report["timings_seconds"].get("applicability_stream", 0.0)
-    rates, ref_pixels = in_memory_rates(out / "model.skops", rasters, args.reference_windows)
-    ref_rate = rates["sklearn"]
+    reference = Reference(out / "model.skops", rasters, args.reference_windows)
+    refs = [reference.rates()]
     result = {
         "size": size,
         "bands": args.bands,
@@ -165,37 +178,68 @@ def bench(size: int, args) -> dict:
         "predict_wall_s": round(pred["seconds"]["wall"], 1),
         "predict_seconds": pred["seconds"],
         "streamed_px_per_s": round(stream_rate),
-        "in_memory_px_per_s": round(ref_rate),
-        "in_memory_compiled_px_per_s": round(rates["compiled"]),
-        "reference_pixels": ref_pixels,
-        "throughput_ratio": round(stream_rate / ref_rate, 3),
-        "throughput_ratio_compiled": round(stream_rate / rates["compiled"], 3),
-        "applicability_s": round(trust_s, 1),
+        "in_memory_px_per_s": round(refs[0]["sklearn"]),
+        "in_memory_compiled_px_per_s": round(refs[0]["compiled"]),
+        "reference_pixels": reference.X.shape[0],
+        "throughput_ratio": round(stream_rate / refs[0]["sklearn"], 3),
+        "throughput_ratio_compiled": round(stream_rate / refs[0]["compiled"], 3),
+        "applicability_s": round(report["timings_seconds"].get("applicability_stream", 0.0), 1),
         "peak_rss_mb": round(child["peak_rss_mb"]),
         "in_memory_features_would_need_mb": round(
             pixels * len(report["features"]["names"]) * 4 / 2**20
         ),
     }
-    if args.predict:
-        child, wall = run_child(
-            [
-                "predict",
-                "--model",
-                str(out / "model.skops"),
-                "--out",
-                str(args.workdir / f"pred_{size}"),
-                "--overwrite",
-                "--quiet",
-                *sum((["--raster", str(r)] for r in rasters), []),
-            ]
-        )
-        predicted = json.loads((args.workdir / f"pred_{size}" / "report.json").read_text())
-        result["predict_command_wall_s"] = round(wall, 1)
-        result["predict_command_ratio"] = round(
-            pixels / predicted["prediction"]["seconds"]["wall"] / ref_rate, 3
-        )
-        result["predict_command_peak_rss_mb"] = round(child["peak_rss_mb"])
+    stream, peaks = [], []
+    for _ in range(args.predict_rounds):
+        rate, peak = predict_round(out / "model.skops", rasters, args.workdir / f"pred_{size}")
+        stream.append(rate)
+        peaks.append(peak)
+        refs.append(reference.rates())
+    if stream:
+        result["predict_px_per_s"] = [round(r) for r in stream]
+        result["reference_px_per_s"] = [round(r["sklearn"]) for r in refs]
+        result["reference_compiled_px_per_s"] = [round(r["compiled"]) for r in refs]
+        result["predict_ratios"] = bracketed(stream, refs, "sklearn")
+        result["predict_ratios_compiled"] = bracketed(stream, refs, "compiled")
+        result["predict_peak_rss_mb"] = round(max(peaks))
     return result
+
+
+def _table(results: list[dict]) -> None:
+    print(
+        "\n`geomap run` (reference measured after it):\n"
+        "                          in memory: scikit-learn   in memory: compiled walk\n"
+        "size  pixels    streamed px/s  px/s     ratio        px/s     ratio"
+        "           AOA s (overlapped)  peak RSS MB"
+    )
+    for r in results:
+        print(
+            f"{r['size']:<5} {r['pixels']:<9} {r['streamed_px_per_s']:<14} "
+            f"{r['in_memory_px_per_s']:<8} {r['throughput_ratio']:<12} "
+            f"{r['in_memory_compiled_px_per_s']:<8} {r['throughput_ratio_compiled']:<15} "
+            f"{r['applicability_s']:<19} {r['peak_rss_mb']}"
+        )
+    rounds = [r for r in results if "predict_ratios" in r]
+    if not rounds:
+        return
+    print(
+        "\n`geomap predict` rounds, each against the mean of the references measured just "
+        "before and just after it:\n"
+        "size  round  streamed px/s  scikit-learn px/s (before, after)  ratio   compiled ratio"
+    )
+    for r in rounds:
+        for i, rate in enumerate(r["predict_px_per_s"]):
+            before, after = r["reference_px_per_s"][i : i + 2]
+            print(
+                f"{r['size']:<5} {i + 1:<6} {rate:<14} {f'{before}, {after}':<34} "
+                f"{r['predict_ratios'][i]:<7} {r['predict_ratios_compiled'][i]}"
+            )
+        ratios = r["predict_ratios"]
+        print(
+            f"{r['size']:<5} median ratio {float(np.median(ratios)):.3f} over {len(ratios)} "
+            f"round(s); the reference itself ranged {min(r['reference_px_per_s'])}-"
+            f"{max(r['reference_px_per_s'])} px/s; predict peak RSS {r['predict_peak_rss_mb']} MB"
+        )
 
 
 def main() -> None:
@@ -211,7 +255,13 @@ def main() -> None:
         default=16,
         help="256-pixel windows held in memory for the predict_proba reference",
     )
-    parser.add_argument("--predict", action="store_true", help="also time `geomap predict`")
+    parser.add_argument(
+        "--predict-rounds",
+        type=int,
+        default=0,
+        help="then time `geomap predict` with the run's model this many times, measuring the "
+        "reference again after each, so each round has one before and one after it",
+    )
     parser.add_argument(
         "--no-applicability",
         dest="applicability",
@@ -225,18 +275,7 @@ def main() -> None:
     for size in args.sizes:
         results.append(bench(size, args))
         print(json.dumps(results[-1], indent=1), flush=True)
-    print(
-        "\n                          in memory: scikit-learn   in memory: compiled walk\n"
-        "size  pixels    streamed px/s  px/s     ratio        px/s     ratio"
-        "           AOA s (overlapped)  peak RSS MB"
-    )
-    for r in results:
-        print(
-            f"{r['size']:<5} {r['pixels']:<9} {r['streamed_px_per_s']:<14} "
-            f"{r['in_memory_px_per_s']:<8} {r['throughput_ratio']:<12} "
-            f"{r['in_memory_compiled_px_per_s']:<8} {r['throughput_ratio_compiled']:<15} "
-            f"{r['applicability_s']:<19} {r['peak_rss_mb']}"
-        )
+    _table(results)
     (args.workdir / "speed_memory.json").write_text(json.dumps(results, indent=1))
 
 
