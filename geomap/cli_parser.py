@@ -204,8 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
         action=_Once,
         metavar="FILE",
         help="observations: points or polygons in GeoPackage, GeoJSON, Shapefile "
-        "(.shp or zipped) or CSV with x/y, lon/lat or easting/northing columns (required "
-        "except with --model som-clusters)",
+        "(.shp or zipped), KML, or a CSV or Excel workbook (.xlsx) with x/y, lon/lat or "
+        "easting/northing columns (required except with --model som-clusters)",
     )
     p.add_argument(
         "--label-column",
@@ -217,8 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--label-layer",
         action=_Once,
         metavar="NAME",
-        help="the layer of a GeoPackage of several layers that holds the observations (default: "
-        "the only layer with --label-column; a KML's folders are read together)",
+        help="the layer of a GeoPackage of several layers, or the sheet of a workbook, that "
+        "holds the observations (default: the only one with --label-column; a KML's folders "
+        "are read together)",
     )
     p.add_argument(
         "--legend",
@@ -234,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--label-crs",
         metavar="CRS",
-        help="CRS of the observations' coordinates where the file does not say it: a CSV's "
+        help="CRS of the observations' coordinates where the file does not say it: a table's "
         "(default EPSG:4326 for lon/lat columns), or a vector file without one",
     )
     p.add_argument(

@@ -1,14 +1,13 @@
 """Ground truth files: field observations (points) and mapped patches (polygons) as read.
 
-:func:`read_labels` reads GeoPackage, GeoJSON, Shapefile (plain or zipped) and CSV into a
+:func:`read_labels` reads GeoPackage, GeoJSON, Shapefile (plain or zipped), KML, CSV and Excel
+sheets (:mod:`geomap.tables`) into a
 GeoDataFrame with a text ``label`` column, the observations named as their file names them;
 :mod:`geomap.placement` puts them on the stack's grid.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
 import re
 import unicodedata
 import zipfile
@@ -26,34 +25,18 @@ from pyproj.exceptions import CRSError
 
 from geomap.errors import LabelError, MissingFileError
 from geomap.grid import Grid
-
-#: Coordinate column pairs accepted in CSV files (case-insensitive), in order of preference.
-COORD_PAIRS = (
-    ("x", "y"),
-    ("point_x", "point_y"),  # ArcGIS "Add XY Coordinates"
-    ("easting", "northing"),
-    ("east", "north"),
-    ("lon", "lat"),
-    ("long", "lat"),
-    ("lng", "lat"),
-    ("longitude", "latitude"),
-    ("x_wgs84", "y_wgs84"),
-    ("utm_x", "utm_y"),
-    ("utm_easting", "utm_northing"),
+from geomap.tables import (
+    COORD_PAIRS,
+    GEOGRAPHIC,
+    SHEET_SUFFIXES,
+    coordinate_name,
+    decimals,
+    read_sheet,
+    read_table,
+    record_lines,
+    sheet_names,
+    title_line,
 )
-_GEOGRAPHIC = {"lon", "long", "lng", "longitude", "x_wgs84"}
-
-
-def coordinate_name(column) -> str:
-    """A column's name as :data:`COORD_PAIRS` spell it.
-
-    Lower case, without a trailing unit ("Easting (m)", "Lat [deg]") or "coord" word
-    ("X_COORD", "Y coordinate").
-    """
-    name = str(column).lower().strip()
-    name = re.sub(r"\s*[(\[][^)\]]*[)\]]$", "", name)
-    return re.sub(r"[\s_-]*coord(inate)?s?$", "", name).strip()
-
 
 #: Names of columns that identify an observation (case-insensitive), in order of preference.
 SITE_COLUMNS = (
@@ -80,21 +63,23 @@ def read_labels(
     """Read observations into a GeoDataFrame with columns ``label``, ``source``, ``site``, geometry.
 
     ``site`` names each observation as the file does (an identifier column such as ``station``
-    or ``obs_id``, else "line 14" of a CSV or "fid 13" of a vector file).
+    or ``obs_id``, else "line 14" of a CSV, "row 14" of a sheet or "fid 13" of a vector file).
 
     Parameters
     ----------
     path : file path
-        GeoPackage, GeoJSON, Shapefile (``.shp`` or zipped), or CSV with coordinate columns.
+        GeoPackage, GeoJSON, Shapefile (``.shp`` or zipped), KML, or a CSV or Excel workbook
+        (``.xlsx``) with coordinate columns.
     column : str
         The column holding the class of each observation (text or integers).
     crs : str, optional
-        The CRS of a CSV's coordinates. Default EPSG:4326 for lon/lat columns; required for x/y.
+        The CRS of a table's coordinates. Default EPSG:4326 for lon/lat columns; required for
+        x/y.
     layer : str, optional
-        The layer of a multi-layer file (a project GeoPackage). Default: the file's only layer,
-        or the only one with a column ``column``.
+        The layer of a multi-layer file (a project GeoPackage), or the sheet of a workbook.
+        Default: the file's only layer, or the only one with a column ``column``.
     grid : Grid, optional
-        The rasters' grid: a CSV of x/y with no CRS given is told the grid's CRS when its points
+        The rasters' grid: a table of x/y with no CRS given is told the grid's CRS when its points
         fall on the grid read in it.
 
     Raises
@@ -115,9 +100,9 @@ def label_columns(
 ) -> list[str]:
     """The columns of an observation file that may hold the class, in file order.
 
-    The geometry and, in a CSV, the coordinate columns are left out.
+    The geometry and, in a table (CSV, sheet), the coordinate columns are left out.
 
-    In a file of several layers and no ``layer``, the columns of every layer.
+    In a file of several layers (or sheets) and no ``layer``, the columns of every layer.
 
     Raises
     ------
@@ -127,11 +112,12 @@ def label_columns(
     path = Path(path)
     layers = _layers(path) if layer is None else []
     if len(layers) > 1:
-        fields = [str(f) for name in layers for f in pyogrio.read_info(path, layer=name)["fields"]]
+        fields = [str(f) for name in layers for f in _fields(path, name)]
         return list(dict.fromkeys(fields))
-    if path.suffix.lower() == ".csv" and path.is_file() and path.stat().st_size:
+    suffix = path.suffix.lower()
+    if suffix in (".csv", *SHEET_SUFFIXES) and path.is_file() and path.stat().st_size:
         # no CRS needed to list them: the one to give is told once the rasters' grid is known
-        columns, geometry = list(read_table(path, dtype=str).columns), None
+        columns, geometry = list(_table(path, layer, None).columns), None
     else:
         frame = _read_any(path, crs, layer)
         columns, geometry = list(frame.columns), frame.geometry.name
@@ -148,18 +134,24 @@ FOLDER_SUFFIXES = (".kml", ".kmz")
 def label_layers(path: str | Path) -> list[str]:
     """The layers of an observation file that hold geometries (a project GeoPackage's).
 
-    A KML's folders are read together: [].
+    A KML's folders are read together: []. A workbook's sheets.
     """
     path = Path(path)
     return [] if path.suffix.lower() in FOLDER_SUFFIXES else _layers(path)
 
 
 def _layers(path: Path) -> list[str]:
-    """Names of the layers of a vector file that hold geometries; [] if GDAL cannot tell."""
-    if path.suffix.lower() not in VECTOR_SUFFIXES or not path.is_file():
+    """Names of the layers of a vector file that hold geometries, or a workbook's sheets.
+
+    [] if GDAL cannot tell.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (*VECTOR_SUFFIXES, *SHEET_SUFFIXES) or not path.is_file():
         return []
     try:
-        source = _zipped_shapefile(path) if path.suffix.lower() == ".zip" else path
+        if suffix in SHEET_SUFFIXES:
+            return sheet_names(path)
+        source = _zipped_shapefile(path) if suffix == ".zip" else path
         layers = pyogrio.list_layers(source)
     except (DataSourceError, OSError, LabelError):
         return []  # reading it says what is wrong
@@ -174,18 +166,24 @@ def _choose_layer(path: Path, column: str | None) -> str | None:
     if len(layers) < 2 or column is None:
         return None
     having = [  # blanks around either name ignored, as for a file of one layer ("Rock Type ")
-        n
-        for n in layers
-        if column.strip() in {str(f).strip() for f in pyogrio.read_info(path, layer=n)["fields"]}
+        n for n in layers if column.strip() in {str(f).strip() for f in _fields(path, n)}
     ]
     if len(having) == 1:
         return having[0]
     which = f"{len(having)} of them ({', '.join(having)})" if having else "none of them"
+    kind = "sheets" if path.suffix.lower() in SHEET_SUFFIXES else "layers"
     raise LabelError(
-        f"Labels '{path}' hold {len(layers)} layers ({', '.join(layers)}) and {which} "
-        f"have a column '{column}'. Name the layer (--label-layer on the command line), or save "
-        "the observations in a file of their own."
+        f"Labels '{path}' hold {len(layers)} {kind} ({', '.join(layers)}) and {which} "
+        f"have a column '{column}'. Name the {kind[:-1]} (--label-layer on the command line), "
+        "or save the observations in a file of their own."
     )
+
+
+def _fields(path: Path, layer: str) -> list:
+    """The columns of a layer, or of a workbook's sheet."""
+    if path.suffix.lower() in SHEET_SUFFIXES:
+        return list(read_sheet(path, layer).columns)
+    return list(pyogrio.read_info(path, layer=layer)["fields"])
 
 
 def _read_any(
@@ -200,16 +198,20 @@ def _read_any(
     if path.is_file() and path.stat().st_size == 0:
         raise LabelError(f"Labels '{path}': the file is empty (0 bytes). Export it again.")
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _read_csv(path, crs, grid)
+    if suffix in (".csv", *SHEET_SUFFIXES):
+        return _read_table(path, crs, grid, _table(path, layer, column))
     if suffix in FOLDER_SUFFIXES and layer is None and len(_layers(path)) > 1:
         return _read_folders(path, _layers(path), column, crs)
     if suffix in VECTOR_SUFFIXES:
         return _read_vector(path, layer or _choose_layer(path, column), crs)
+    save = {
+        ".xls": " Save the workbook as an Excel Workbook (.xlsx) or its sheet as CSV UTF-8.",
+        ".ods": " Save the spreadsheet as an Excel Workbook (.xlsx) or its sheet as CSV UTF-8.",
+    }.get(suffix, "")
     raise LabelError(
-        f"Labels '{path}': the format '{suffix or path.name}' is not supported. Give a "
-        "GeoPackage, GeoJSON, Shapefile (.shp or zipped), KML or CSV "
-        f"({', '.join(VECTOR_SUFFIXES)}, .csv)."
+        f"Labels '{path}': the format '{suffix or path.name}' is not supported.{save} Give a "
+        "GeoPackage, GeoJSON, Shapefile (.shp or zipped), KML, CSV or Excel workbook "
+        f"({', '.join((*VECTOR_SUFFIXES, '.csv', *SHEET_SUFFIXES))})."
     )
 
 
@@ -320,88 +322,6 @@ def _with_crs(frame: gpd.GeoDataFrame, crs: str, path: Path) -> gpd.GeoDataFrame
         ) from None
 
 
-def read_table(path: Path, what: str = "Labels", dtype=None) -> pd.DataFrame:
-    """A CSV separated by commas, semicolons, tabs or bars, in UTF-8 or (else) Windows-1252.
-
-    ``what`` starts the error messages ("Labels", "Legend"); ``dtype`` as pandas takes it
-    (``str``: every cell as written, "01" stays "01").
-    """
-    with open(path, "rb") as f:
-        utf16 = f.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # Excel's "Unicode text"
-    for encoding in ("utf-16",) if utf16 else ("utf-8-sig", "cp1252"):
-        try:
-            with open(path, encoding=encoding, newline="") as f:
-                sample = f.read(65536)
-            try:
-                sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-            except csv.Error:  # one column, or nothing to tell: commas
-                sep = ","
-            table = pd.read_csv(path, sep=sep, encoding=encoding, dtype=dtype)
-            if not isinstance(table.index, pd.RangeIndex):  # pandas took the extra fields
-                _refuse_long_rows(path, what, encoding, sep)  # of every row for an index
-            table.attrs["dialect"] = (encoding, sep)
-            return table
-        except UnicodeDecodeError:
-            continue
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
-            fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-            if fields is None:
-                raise LabelError(
-                    f"{what} '{path}': the CSV cannot be parsed ({str(exc).strip()})."
-                ) from None
-            header, line, seen = fields.groups()
-            title = _title_line(path, encoding, sep)
-            if title:
-                raise LabelError(f"{what} '{path}': {title}") from None
-            raise _long_row(path, what, line, seen, header, sep) from None
-    raise LabelError(
-        f"{what} '{path}': the CSV is neither UTF-8, UTF-16 nor Windows-1252 text. Save it as "
-        "'CSV UTF-8'."
-    )
-
-
-def _refuse_long_rows(path: Path, what: str, encoding: str, sep: str) -> None:
-    """Raise for the first row with more fields than the header."""
-    with open(path, encoding=encoding, newline="") as f:
-        reader = csv.reader(f, delimiter=sep)
-        header = next(reader)
-        for row in reader:
-            if len(row) > len(header):
-                title = _title_line(path, encoding, sep)
-                if title:
-                    raise LabelError(f"{what} '{path}': {title}")
-                raise _long_row(path, what, reader.line_num, len(row), len(header), sep)
-
-
-def _title_line(path: Path, encoding: str, sep: str) -> str | None:
-    """What to say of a title above a CSV's column names (a spreadsheet's); None if none is.
-
-    The first line then holds one cell of text and the second the names, coordinates among
-    them.
-    """
-    with open(path, encoding=encoding, newline="") as f:
-        rows = [row for _, row in zip(range(2), csv.reader(f, delimiter=sep))]
-    cells = [c.strip() for c in rows[0] if c.strip()] if rows else []
-    if len(rows) < 2 or len(cells) != 1:
-        return None
-    names = {coordinate_name(c) for c in rows[1]}
-    if not any(a in names and b in names for a, b in COORD_PAIRS):
-        return None
-    return (
-        f"line 1 ('{cells[0]}') looks like a title above the column names on line 2. Delete it, "
-        "so that the names come first."
-    )
-
-
-def _long_row(path: Path, what: str, line, seen, header, sep: str) -> LabelError:
-    return LabelError(
-        f"{what} '{path}': line {line} has {seen} fields where the first row has {header} "
-        f"('{sep}' separates them). A cell holding '{sep}', such as a colour written r,g,b or a "
-        f'name with a comma, goes in double quotes ("200,20,60"), or separate the columns with '
-        "';'."
-    )
-
-
 def _crs_to_give(x: np.ndarray, y: np.ndarray, grid: Grid | None) -> str:
     """What to tell a user whose CSV of eastings and northings states no CRS."""
     if grid is None:
@@ -422,15 +342,28 @@ def _crs_to_give(x: np.ndarray, y: np.ndarray, grid: Grid | None) -> str:
     return f"Give it with --label-crs (the rasters are in {crs})."
 
 
-def _read_csv(path: Path, crs: str | None, grid: Grid | None = None) -> gpd.GeoDataFrame:
-    """The CSV's points, indexed by the line each row starts on.
+def _table(path: Path, layer: str | None, column: str | None) -> pd.DataFrame:
+    """A CSV indexed by the line each row starts on, or a workbook's sheet by row number.
 
     Every cell is read as written: unit codes "2.1" and "2.10" are two units (read as numbers,
-    both were 2.1, and a legend's "2.10" named no observation); coordinates are parsed by
-    :func:`_decimals`.
+    both were 2.1, and a legend's "2.10" named no observation). ``attrs["row_word"]`` is what
+    the file's rows are called: "line" or "row".
     """
+    if path.suffix.lower() in SHEET_SUFFIXES:
+        table = read_sheet(path, layer or _choose_layer(path, column))
+        table.attrs["row_word"] = "row"
+        return table
     table = read_table(path, dtype=str)
-    table.index = _record_lines(path, *table.attrs["dialect"], len(table))
+    table.index = record_lines(path, *table.attrs["dialect"], len(table))
+    table.attrs["row_word"] = "line"
+    return table
+
+
+def _read_table(
+    path: Path, crs: str | None, grid: Grid | None, table: pd.DataFrame
+) -> gpd.GeoDataFrame:
+    """The points of a table (:func:`_table`); coordinates as :func:`geomap.tables.decimals`."""
+    row_word = table.attrs["row_word"]
     table = table.dropna(how="all")  # rows of empty cells (";;;" below a spreadsheet's table)
     lower = {coordinate_name(c): c for c in table.columns}
     pairs = [p for p in COORD_PAIRS if p[0] in lower and p[1] in lower]
@@ -438,7 +371,7 @@ def _read_csv(path: Path, crs: str | None, grid: Grid | None = None) -> gpd.GeoD
     filled = [p for p in pairs if all(table[lower[c]].notna().any() for c in p)]
     pair = next(iter(filled or pairs), None)
     if pair is None:
-        title = _title_line(path, *table.attrs["dialect"])
+        title = title_line(path, *table.attrs["dialect"]) if row_word == "line" else None
         if title:
             raise LabelError(f"Labels '{path}': {title}")
         accepted = ", ".join(f"{a}/{b}" for a, b in COORD_PAIRS)
@@ -446,20 +379,22 @@ def _read_csv(path: Path, crs: str | None, grid: Grid | None = None) -> gpd.GeoD
             f"Labels '{path}': no coordinate columns found among {list(table.columns)}. Name them "
             f"one of {accepted} (any case; a unit such as ' (m)' or a '_coord' ending is fine)."
         )
-    x, y = (_decimals(table[lower[name]]) for name in pair)
+    x, y = (decimals(table[lower[name]]) for name in pair)
     bad = np.flatnonzero((x.isna() | y.isna()).to_numpy())
     if len(bad):
         rows = ", ".join(str(table.index[r]) for r in bad[:5])
         first = table.iloc[bad[0]]
         seen = f"'{first[lower[pair[0]]]}', '{first[lower[pair[1]]]}'"
+        many = len(bad) > 1
         raise LabelError(
-            f"Labels '{path}': {len(bad)} rows have empty or non-numeric coordinates in "
-            f"'{lower[pair[0]]}'/'{lower[pair[1]]}' (lines {rows}; the first reads {seen}). "
-            "Write each coordinate as one decimal number (a decimal point or comma, no thousands "
+            f"Labels '{path}': {len(bad)} {'rows have' if many else 'row has'} empty or "
+            f"non-numeric coordinates in '{lower[pair[0]]}'/'{lower[pair[1]]}' "
+            f"({row_word}{'s' * many} {rows}; the first reads {seen}). Write each coordinate "
+            "as one decimal number (a decimal point or comma, no thousands "
             "separators) or as degrees, minutes and seconds (31°57'08\"S), or remove those rows."
         )
     if crs is None:
-        if pair[0] not in _GEOGRAPHIC:
+        if pair[0] not in GEOGRAPHIC:
             degrees = bool(x.abs().le(180).all() and y.abs().le(90).all())
             give = (
                 "They look like longitudes and latitudes: give it with --label-crs, e.g. "
@@ -474,60 +409,6 @@ def _read_csv(path: Path, crs: str | None, grid: Grid | None = None) -> gpd.GeoD
         crs = "EPSG:4326"
     frame = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(x, y))
     return _with_crs(frame, crs, path)
-
-
-def _record_lines(path: Path, encoding: str, sep: str, n_rows: int) -> pd.Index:
-    """The line each data row of a CSV starts on (blank lines and cells over lines counted)."""
-    starts, line = [], 1
-    with open(path, encoding=encoding, newline="") as f:
-        reader = csv.reader(f, delimiter=sep)
-        for row in reader:
-            if row:  # pandas skips blank lines
-                starts.append(line)
-            line = reader.line_num + 1
-    if len(starts) - 1 != n_rows:  # a dialect the two parsers read differently
-        return pd.RangeIndex(2, n_rows + 2)
-    return pd.Index(starts[1:])
-
-
-def _decimals(column: pd.Series) -> pd.Series:
-    """Numbers of a coordinate column: decimals (a decimal point or comma) or DMS text.
-
-    Degrees, minutes and seconds as a field book or GPS writes them (31°57'08"S, 115 51 04.9 E,
-    S31°57.142') are read as decimal degrees.
-    """
-    if pd.api.types.is_numeric_dtype(column):
-        return pd.to_numeric(column, errors="coerce")
-    text = column.astype(str).str.strip()
-    if text.str.fullmatch(r"-?\d+,\d*").any() and not text.str.contains(r"\.").any():
-        text = text.str.replace(",", ".", regex=False)
-    out = pd.to_numeric(text, errors="coerce")
-    missing = out.isna() & column.notna()
-    return out.where(~missing, text[missing].map(_dms))
-
-
-#: Characters besides digits that degrees, minutes and seconds are written with.
-_DMS_MARKS = re.compile(r"[°º˚d:'′m\"″s\s]+", re.I)
-
-
-def _dms(text: str) -> float:
-    """Decimal degrees of a DMS text (31°57'08.5"S, E115 51 4); NaN if it is not one."""
-    match = re.fullmatch(r"\s*([NSEW])?\s*(-?)(.*?)\s*([NSEW])?\s*", text, re.I)
-    if match is None or (match.group(1) and match.group(4)):
-        return np.nan
-    body = match.group(3).replace(",", ".")
-    numbers = re.findall(r"\d+(?:\.\d+)?", body)
-    marks = re.sub(r"\d+(?:\.\d+)?", " ", body)
-    if not 1 <= len(numbers) <= 3 or _DMS_MARKS.sub("", marks):
-        return np.nan
-    if len(numbers) == 1 and not (match.group(1) or match.group(4)) and "°" not in body:
-        return np.nan  # a plain number was read as one already: this is something else
-    parts = [float(n) for n in numbers] + [0.0] * (3 - len(numbers))
-    if parts[1] >= 60 or parts[2] >= 60:
-        return np.nan
-    value = parts[0] + parts[1] / 60 + parts[2] / 3600
-    hemisphere = (match.group(1) or match.group(4) or "").upper()
-    return -value if match.group(2) or hemisphere in ("S", "W") else value
 
 
 def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
@@ -672,13 +553,15 @@ def _site_names(
     ``site``: the name and value of an identifier column ("station GM-023"): the first of
     :data:`SITE_COLUMNS` or ``*_id`` (spaces and hyphens read as underscores) whose values are
     nearly all distinct and are not the classes; a value written twice gets its place too. Else
-    its place: "line 14" of a CSV (the header is line 1), "fid 13" of other formats (the
-    feature id QGIS shows): ``frame``'s index (see :func:`_read_csv`, :func:`_read_vector`).
-    ``site_key``: the identifier's value alone ("GM-023"; "" where blank), else the place's
-    number, to join outputs to the file in a GIS. Also returns the key's column name (the
-    identifier column's, else "line" or "fid").
+    its place: "line 14" of a CSV (the header is line 1), "row 14" of a sheet (as the
+    spreadsheet numbers it), "fid 13" of other formats (the feature id QGIS shows): ``frame``'s
+    index (see :func:`_table`, :func:`_read_vector`). ``site_key``: the identifier's value
+    alone ("GM-023"; "" where blank), else the place's number, to join outputs to the file in a
+    GIS. Also returns the key's column name (the identifier column's, else "line", "row" or
+    "fid").
     """
-    word = "line" if path.suffix.lower() == ".csv" else "fid"
+    suffix = path.suffix.lower()
+    word = "line" if suffix == ".csv" else "row" if suffix in SHEET_SUFFIXES else "fid"
     numbers = pd.Series([str(i) for i in frame.index], index=frame.index)
     place = f"{word} " + numbers
     kml = path.suffix.lower() in (".kml", ".kmz")  # its "id" is GDAL's placemark id, not theirs
@@ -688,7 +571,7 @@ def _site_names(
     values = frame[named]
     if word == "line":  # cells as written: "007" stays "007"
         text = read_table(path, dtype=str)
-        values = text[named].set_axis(_record_lines(path, *text.attrs["dialect"], len(text)))
+        values = text[named].set_axis(record_lines(path, *text.attrs["dialect"], len(text)))
     names = values.loc[frame.index].map(lambda v: "" if pd.isna(v) else class_name(v))
     sites = (f"{named} " + names).where(names != "", place)
     twice = names.duplicated(keep=False) & (names != "")

@@ -28,7 +28,8 @@ from matplotlib.colors import to_rgb
 
 from geomap.errors import LabelError, MissingFileError
 from geomap.export import hex_colour
-from geomap.labels import class_name, class_order, read_labels, read_table
+from geomap.labels import class_name, class_order, read_labels
+from geomap.tables import read_table
 
 KEY_COLUMNS = ("code", "value", "id", "class", "unit_code", "lith_code")
 NAME_COLUMNS = ("name", "unit", "unit_name", "lithology", "rock", "description", "label")

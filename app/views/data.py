@@ -10,6 +10,7 @@ from geomap.errors import GeomapError
 from geomap.labels import label_columns, label_layers
 from geomap.sources import parse_nodata
 from geomap.summary import describe_inputs
+from geomap.tables import SHEET_SUFFIXES
 
 st.title("Survey data")
 st.write(
@@ -59,7 +60,8 @@ with right:
         on_change=_uploaded,
         args=("labels", "label_file"),
         help="GeoPackage, GeoJSON, a zipped Shapefile (.shp with its .dbf, .shx and .prj in one "
-        ".zip), KML from Google Earth or CSV with x/y, easting/northing or lon/lat columns.",
+        ".zip), KML from Google Earth, or a CSV or Excel workbook (.xlsx) with x/y, "
+        "easting/northing or lon/lat columns.",
     )
     legend_file = st.file_uploader(
         "Legend (optional)",
@@ -189,23 +191,27 @@ else:
     session.stop()
 
 if data.labels is not None and not data.demo:
-    csv_file = data.labels.suffix.lower() == ".csv"
+    table_file = data.labels.suffix.lower() in (".csv", *SHEET_SUFFIXES)
     data.label_crs = (
         st.text_input(
             session.CRS_BOX,
             key="label_crs",
             placeholder="EPSG:4326 for lon/lat columns; e.g. EPSG:32633 for x/y"
-            if csv_file
+            if table_file
             else "only if the file has none, e.g. EPSG:32633",
-            help="Needed for a CSV's x/y or easting/northing columns (lon/lat are read as "
+            help="Needed for a table's x/y or easting/northing columns (lon/lat are read as "
             "EPSG:4326), and for a file saved without its CRS (a Shapefile without .prj). An "
             "EPSG code, or for a mine's local grid its PROJ string (+proj=tmerc ...) or WKT.",
         )
         or None
     )
     layers = label_layers(data.labels)
-    if len(layers) > 1:  # a project GeoPackage
-        data.label_layer = st.selectbox("Layer holding the observations", layers, key="label_layer")
+    if len(layers) > 1:  # a project GeoPackage, a workbook
+        data.label_layer = st.selectbox(
+            f"{'Sheet' if table_file else 'Layer'} holding the observations",
+            layers,
+            key="label_layer",
+        )
     columns: list[str] = []
     with session.reported("Reading the observations"):
         columns = _columns(

@@ -381,6 +381,39 @@ def test_a_project_geopackage_asks_for_the_layer_of_the_observations(app, tmp_pa
     assert not app.exception and not _errors(app)
 
 
+def test_a_field_workbook_asks_for_its_sheet_and_maps(app, tmp_path):
+    """Observations kept in Excel: a sheet per season, each below a title."""
+    from openpyxl import Workbook
+
+    demo = session.demo_inputs()
+    table = pd.read_csv(demo.labels.with_suffix(".csv"))
+    book = Workbook()
+    book.remove(book.active)
+    for season, rows in (("2024", table), ("2023", table.iloc[:50])):
+        sheet = book.create_sheet(season)
+        sheet.append([f"Field observations {season}"])
+        sheet.append(list(rows.columns))
+        for row in rows.itertuples(index=False):
+            sheet.append(list(row))
+    workbook = tmp_path / "field book.xlsx"
+    book.save(workbook)
+    app.session_state["source"] = "upload"
+    app.session_state["kept_uploads"] = {"rasters": list(demo.rasters), "labels": workbook}
+    app.run()
+    assert not app.exception and not _errors(app)
+    sheet = app.selectbox(key="label_layer")
+    assert sheet.label == "Sheet holding the observations"
+    assert sheet.options == ["2024", "2023"]
+    assert app.dataframe[1].value["samples"].sum() == 300
+    sheet.select("2023").run()
+    assert not app.exception and not _errors(app)
+    assert app.dataframe[1].value["samples"].sum() == 50
+    run = _train_one(app)
+    assert sum(run["report"]["samples"]["per_class"].values()) == 50
+    app.switch_page("views/map.py").run()  # draws the observations of that sheet
+    assert not app.exception and not _errors(app)
+
+
 def test_a_legend_names_and_colours_the_classes_from_data_page_to_map(app, tmp_path):
     demo = session.demo_inputs()
     legend = tmp_path / "legend.csv"

@@ -332,7 +332,7 @@ def test_csv_observations_are_named_by_their_line_and_their_ids_as_written(tmp_p
     csv_path.write_text("lon,lat,id\n15.0,46.9,granite\n")
     assert list(read_labels(csv_path, "id")["site"]) == ["line 2"]
     csv_path.write_text("lon,lat,rock\n15.0,46.9,granite\n\n15.1,x,basalt\n")
-    with pytest.raises(LabelError, match=r"\(lines 4; the first reads .15\.1., .x.\)"):
+    with pytest.raises(LabelError, match=r"\(line 4; the first reads .15\.1., .x.\)"):
         read_labels(csv_path, "rock")
 
 
@@ -616,9 +616,9 @@ def test_missing_and_empty_and_unreadable_files(tmp_path):
     (tmp_path / "junk.gpkg").write_text("junk")
     with pytest.raises(LabelError, match="cannot be read"):
         read_labels(tmp_path / "junk.gpkg", "x")
-    (tmp_path / "obs.xlsx").write_text("junk")
+    (tmp_path / "obs.dbf").write_text("junk")
     with pytest.raises(LabelError, match="not supported"):
-        read_labels(tmp_path / "obs.xlsx", "x")
+        read_labels(tmp_path / "obs.dbf", "x")
 
 
 def test_lines_are_refused(tmp_path):

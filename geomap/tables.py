@@ -1,0 +1,295 @@
+"""Tables of observations as written: CSV text and Excel sheets, every cell read as text.
+
+:func:`read_table` reads a CSV (any usual separator and encoding), :func:`read_sheet` a sheet of
+an Excel workbook; both keep cells as written ("007" stays "007", "2.10" is not "2.1") and number
+the rows as the file does, so that messages name the line or row to fix. :func:`decimals` reads
+coordinate columns, decimal or degrees, minutes and seconds.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
+
+from geomap.errors import LabelError
+
+#: Coordinate column pairs accepted in tables (case-insensitive), in order of preference.
+COORD_PAIRS = (
+    ("x", "y"),
+    ("point_x", "point_y"),  # ArcGIS "Add XY Coordinates"
+    ("easting", "northing"),
+    ("east", "north"),
+    ("lon", "lat"),
+    ("long", "lat"),
+    ("lng", "lat"),
+    ("longitude", "latitude"),
+    ("x_wgs84", "y_wgs84"),
+    ("utm_x", "utm_y"),
+    ("utm_easting", "utm_northing"),
+)
+GEOGRAPHIC = {"lon", "long", "lng", "longitude", "x_wgs84"}
+
+
+def coordinate_name(column) -> str:
+    """A column's name as :data:`COORD_PAIRS` spell it.
+
+    Lower case, without a trailing unit ("Easting (m)", "Lat [deg]") or "coord" word
+    ("X_COORD", "Y coordinate").
+    """
+    name = str(column).lower().strip()
+    name = re.sub(r"\s*[(\[][^)\]]*[)\]]$", "", name)
+    return re.sub(r"[\s_-]*coord(inate)?s?$", "", name).strip()
+
+
+def read_table(path: Path, what: str = "Labels", dtype=None) -> pd.DataFrame:
+    """A CSV separated by commas, semicolons, tabs or bars, in UTF-8 or (else) Windows-1252.
+
+    ``what`` starts the error messages ("Labels", "Legend"); ``dtype`` as pandas takes it
+    (``str``: every cell as written, "01" stays "01").
+    """
+    with open(path, "rb") as f:
+        utf16 = f.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # Excel's "Unicode text"
+    for encoding in ("utf-16",) if utf16 else ("utf-8-sig", "cp1252"):
+        try:
+            with open(path, encoding=encoding, newline="") as f:
+                sample = f.read(65536)
+            try:
+                sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+            except csv.Error:  # one column, or nothing to tell: commas
+                sep = ","
+            table = pd.read_csv(path, sep=sep, encoding=encoding, dtype=dtype)
+            if not isinstance(table.index, pd.RangeIndex):  # pandas took the extra fields
+                _refuse_long_rows(path, what, encoding, sep)  # of every row for an index
+            table.attrs["dialect"] = (encoding, sep)
+            return table
+        except UnicodeDecodeError:
+            continue
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+            fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+            if fields is None:
+                raise LabelError(
+                    f"{what} '{path}': the CSV cannot be parsed ({str(exc).strip()})."
+                ) from None
+            header, line, seen = fields.groups()
+            title = title_line(path, encoding, sep)
+            if title:
+                raise LabelError(f"{what} '{path}': {title}") from None
+            raise _long_row(path, what, line, seen, header, sep) from None
+    raise LabelError(
+        f"{what} '{path}': the CSV is neither UTF-8, UTF-16 nor Windows-1252 text. Save it as "
+        "'CSV UTF-8'."
+    )
+
+
+def _refuse_long_rows(path: Path, what: str, encoding: str, sep: str) -> None:
+    """Raise for the first row with more fields than the header."""
+    with open(path, encoding=encoding, newline="") as f:
+        reader = csv.reader(f, delimiter=sep)
+        header = next(reader)
+        for row in reader:
+            if len(row) > len(header):
+                title = title_line(path, encoding, sep)
+                if title:
+                    raise LabelError(f"{what} '{path}': {title}")
+                raise _long_row(path, what, reader.line_num, len(row), len(header), sep)
+
+
+def title_line(path: Path, encoding: str, sep: str) -> str | None:
+    """What to say of a title above a CSV's column names (a spreadsheet's); None if none is.
+
+    The first line then holds one cell of text and the second the names, coordinates among
+    them.
+    """
+    with open(path, encoding=encoding, newline="") as f:
+        rows = [row for _, row in zip(range(2), csv.reader(f, delimiter=sep))]
+    cells = [c.strip() for c in rows[0] if c.strip()] if rows else []
+    if len(rows) < 2 or len(cells) != 1:
+        return None
+    names = {coordinate_name(c) for c in rows[1]}
+    if not any(a in names and b in names for a, b in COORD_PAIRS):
+        return None
+    return (
+        f"line 1 ('{cells[0]}') looks like a title above the column names on line 2. Delete it, "
+        "so that the names come first."
+    )
+
+
+def _long_row(path: Path, what: str, line, seen, header, sep: str) -> LabelError:
+    return LabelError(
+        f"{what} '{path}': line {line} has {seen} fields where the first row has {header} "
+        f"('{sep}' separates them). A cell holding '{sep}', such as a colour written r,g,b or a "
+        f'name with a comma, goes in double quotes ("200,20,60"), or separate the columns with '
+        "';'."
+    )
+
+
+def record_lines(path: Path, encoding: str, sep: str, n_rows: int) -> pd.Index:
+    """The line each data row of a CSV starts on (blank lines and cells over lines counted)."""
+    starts, line = [], 1
+    with open(path, encoding=encoding, newline="") as f:
+        reader = csv.reader(f, delimiter=sep)
+        for row in reader:
+            if row:  # pandas skips blank lines
+                starts.append(line)
+            line = reader.line_num + 1
+    if len(starts) - 1 != n_rows:  # a dialect the two parsers read differently
+        return pd.RangeIndex(2, n_rows + 2)
+    return pd.Index(starts[1:])
+
+
+def decimals(column: pd.Series) -> pd.Series:
+    """Numbers of a coordinate column: decimals (a decimal point or comma) or DMS text.
+
+    Degrees, minutes and seconds as a field book or GPS writes them (31°57'08"S, 115 51 04.9 E,
+    S31°57.142') are read as decimal degrees.
+    """
+    if pd.api.types.is_numeric_dtype(column):
+        return pd.to_numeric(column, errors="coerce")
+    text = column.astype(str).str.strip()
+    if text.str.fullmatch(r"-?\d+,\d*").any() and not text.str.contains(r"\.").any():
+        text = text.str.replace(",", ".", regex=False)
+    out = pd.to_numeric(text, errors="coerce")
+    missing = out.isna() & column.notna()
+    return out.where(~missing, text[missing].map(_dms))
+
+
+#: Characters besides digits that degrees, minutes and seconds are written with.
+_DMS_MARKS = re.compile(r"[°º˚d:'′m\"″s\s]+", re.I)
+
+
+def _dms(text: str) -> float:
+    """Decimal degrees of a DMS text (31°57'08.5"S, E115 51 4); NaN if it is not one."""
+    match = re.fullmatch(r"\s*([NSEW])?\s*(-?)(.*?)\s*([NSEW])?\s*", text, re.I)
+    if match is None or (match.group(1) and match.group(4)):
+        return np.nan
+    body = match.group(3).replace(",", ".")
+    numbers = re.findall(r"\d+(?:\.\d+)?", body)
+    marks = re.sub(r"\d+(?:\.\d+)?", " ", body)
+    if not 1 <= len(numbers) <= 3 or _DMS_MARKS.sub("", marks):
+        return np.nan
+    if len(numbers) == 1 and not (match.group(1) or match.group(4)) and "°" not in body:
+        return np.nan  # a plain number was read as one already: this is something else
+    parts = [float(n) for n in numbers] + [0.0] * (3 - len(numbers))
+    if parts[1] >= 60 or parts[2] >= 60:
+        return np.nan
+    value = parts[0] + parts[1] / 60 + parts[2] / 3600
+    hemisphere = (match.group(1) or match.group(4) or "").upper()
+    return -value if match.group(2) or hemisphere in ("S", "W") else value
+
+
+#: Workbooks read as tables of observations.
+SHEET_SUFFIXES = (".xlsx", ".xlsm")
+#: Rows searched for the coordinate columns' names: a sheet may start with a title and the
+#: project's details above its table.
+HEADER_ROWS = 20
+
+
+def sheet_names(path: Path) -> list[str]:
+    """The sheets of a workbook, in order.
+
+    Raises
+    ------
+    LabelError
+        If the file is not a workbook that can be read.
+    """
+    book = _open(path)
+    try:
+        return list(book.sheetnames)
+    finally:
+        book.close()
+
+
+def read_sheet(path: Path, sheet: str | None = None) -> pd.DataFrame:
+    """A sheet of an Excel workbook, every cell as text, indexed by its row number.
+
+    Cells read as Excel shows them: numbers to 15 significant digits ("2.1", "500345.5", "7"),
+    dates as ISO dates, a formula as its last computed value. The column names are the first
+    row of the first :data:`HEADER_ROWS` that names a pair of coordinate columns
+    (:data:`COORD_PAIRS`), else the first row of two cells or more: a title and a project's
+    details above the table are passed over. A column without a name is named by its letter
+    ("column F"); empty columns are dropped. ``attrs["sheet"]`` and ``attrs["header_row"]`` say
+    what was read.
+
+    Raises
+    ------
+    LabelError
+        If the file cannot be read, the sheet does not exist or holds no cell.
+    """
+    book = _open(path)
+    try:
+        sheet = book.sheetnames[0] if sheet is None else sheet
+        if sheet not in book.sheetnames:
+            raise LabelError(
+                f"Labels '{path}': there is no sheet '{sheet}'. Its sheets are: "
+                f"{', '.join(book.sheetnames)}."
+            )
+        cells = book[sheet]
+        cells.reset_dimensions()  # some writers state a wrong extent: read every row
+        rows = [[_text(v) for v in row] for row in cells.iter_rows(min_row=1, values_only=True)]
+    finally:
+        book.close()
+    width = max((len(r) for r in rows), default=0)
+    rows = [r + [None] * (width - len(r)) for r in rows]  # rows end at their last cell
+    raw = pd.DataFrame(rows, index=pd.RangeIndex(1, len(rows) + 1), dtype=object)
+    filled = raw.notna().sum(axis=1)
+    if raw.empty or not filled.any():
+        raise LabelError(f"Labels '{path}': sheet '{sheet}' holds no cell with a value.")
+    header = _header_row(raw.iloc[:HEADER_ROWS], filled)
+    table = raw.loc[header + 1 :, raw.loc[header:].notna().any()].copy()
+    table.columns = _column_names(raw.loc[header, table.columns], table.columns)
+    table.attrs.update(sheet=sheet, header_row=header)
+    return table
+
+
+def _open(path: Path):
+    try:
+        return openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
+        raise LabelError(
+            f"Labels '{path}': the file cannot be read as an Excel workbook "
+            f"({str(exc).strip() or type(exc).__name__}). Open it in Excel and save it again as "
+            "an Excel Workbook (.xlsx), or save the sheet of observations as CSV UTF-8."
+        ) from None
+
+
+def _text(value) -> str | None:
+    """A cell as Excel shows it, or None if it is empty."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).upper()
+    if isinstance(value, float):
+        return format(value, ".15g")
+    if isinstance(value, datetime.datetime) and value.time() == datetime.time():
+        return value.date().isoformat()
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return str(value).strip() or None
+
+
+def _header_row(top: pd.DataFrame, filled: pd.Series) -> int:
+    """The row naming the columns: the first naming a coordinate pair, else of two cells."""
+    for row, cells in top.iterrows():
+        names = {coordinate_name(c) for c in cells.dropna()}
+        if any(a in names and b in names for a, b in COORD_PAIRS):
+            return int(row)
+    wide = filled[filled >= 2]
+    return int((wide if len(wide) else filled[filled > 0]).index[0])
+
+
+def _column_names(names: pd.Series, positions) -> list[str]:
+    """Names of a sheet's columns: as written, else by letter; a repeated name gets its letter."""
+    letters = [get_column_letter(int(p) + 1) for p in positions]
+    out = [n.strip() if n else f"column {c}" for n, c in zip(names, letters)]
+    seen = pd.Series(out).duplicated(keep="first")
+    return [f"{n} (column {c})" if twice else n for n, c, twice in zip(out, letters, seen)]

@@ -1,0 +1,117 @@
+"""Field observations kept in Excel workbooks, as geologists keep them."""
+
+import datetime
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from openpyxl import Workbook
+
+from geomap.cli import main
+from geomap.errors import LabelError
+from geomap.labels import label_columns, label_layers, read_labels
+from geomap.tables import read_sheet
+
+
+def _workbook(path, sheets: dict) -> None:
+    """A workbook of ``{sheet: rows}``, cells typed as Excel types them (numbers, dates, text)."""
+    book = Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    book.save(path)
+
+
+FIELD_SHEET = [
+    ["Field observations, Kalgoorlie sheet 2024"],  # row 1: a title
+    ["Geologist:", "A. Smith"],  # row 2: the project's details, two cells
+    [],
+    ["Station", "Easting (m)", "Northing (m)", "Rock type", "Date"],  # row 4: the names
+    ["KA-001", 500045.0, 5199955, "granite", datetime.date(2024, 5, 3)],
+    ["KA-002", 500345.5, 5199655, "2.10", datetime.date(2024, 5, 3)],  # a code as text
+    [],  # a blank row in the table
+    ["007", 500645, 5199355, "granite", None],  # row 8
+]
+
+
+def test_a_field_sheet_is_read_below_its_title_with_rows_numbered_as_excel_shows(tmp_path):
+    path = tmp_path / "field book.xlsx"
+    _workbook(path, {"Day 1": FIELD_SHEET})
+    table = read_sheet(path)
+    assert table.attrs == {"sheet": "Day 1", "header_row": 4}
+    assert list(table.columns) == ["Station", "Easting (m)", "Northing (m)", "Rock type", "Date"]
+    labels = read_labels(path, "Rock type", crs="EPSG:32633")
+    assert labels["label"].tolist() == ["granite", "2.10", "granite"]  # "2.10" as written
+    assert labels["site"].tolist() == ["Station KA-001", "Station KA-002", "Station 007"]
+    np.testing.assert_allclose(labels.geometry.x, [500045.0, 500345.5, 500645.0])
+    assert label_columns(path) == ["Station", "Rock type", "Date"]
+    unnamed = [row[1:4] for row in FIELD_SHEET[3:]]  # no station column: places are named
+    _workbook(path, {"Day 1": [*FIELD_SHEET[:3], *unnamed]})
+    sites = read_labels(path, "Rock type", crs="EPSG:32633")["site"].tolist()
+    assert sites == ["row 5", "row 6", "row 8"]
+
+
+def test_a_bad_coordinate_cell_is_named_by_its_row(tmp_path):
+    path = tmp_path / "obs.xlsx"
+    rows = [["x", "y", "unit"], [500045, 5199955, "granite"], [], ["500 345", 5199655, "schist"]]
+    _workbook(path, {"obs": rows})
+    with pytest.raises(LabelError) as error:
+        read_labels(path, "unit", crs="EPSG:32633")
+    message = str(error.value)
+    assert "1 row has empty or non-numeric coordinates in 'x'/'y' (row 4;" in message
+    assert "'500 345'" in message
+
+
+def test_the_sheet_holding_the_column_is_chosen_and_two_such_are_asked_for(tmp_path):
+    path = tmp_path / "project.xlsx"
+    obs = [["lon", "lat", "lithology"], [15.1, 46.9, "granite"], [15.2, 46.8, "schist"]]
+    notes = [["Notes"], ["Traverse 3 washed out"]]
+    _workbook(path, {"Notes": notes, "Observations": obs})
+    assert label_layers(path) == ["Notes", "Observations"]
+    assert read_labels(path, "lithology")["label"].tolist() == ["granite", "schist"]
+    _workbook(path, {"2023": obs, "2024": obs})
+    with pytest.raises(
+        LabelError,
+        match=r"hold 2 sheets \(2023, 2024\) and 2 of them .* Name the "
+        r"sheet \(--label-layer",
+    ):
+        read_labels(path, "lithology")
+    assert len(read_labels(path, "lithology", layer="2024")) == 2
+    with pytest.raises(LabelError, match="there is no sheet '2025'. Its sheets are: 2023, 2024"):
+        read_labels(path, "lithology", layer="2025")
+
+
+def test_workbooks_that_cannot_be_read_say_what_to_save(tmp_path):
+    fake = tmp_path / "obs.xlsx"
+    fake.write_text("station,lon,lat\n")  # a CSV renamed
+    with pytest.raises(LabelError, match="cannot be read as an Excel workbook .* save it again"):
+        read_labels(fake, "unit")
+    for suffix in (".xls", ".ods"):
+        old = tmp_path / f"obs{suffix}"
+        old.write_bytes(b"\xd0\xcf\x11\xe0")
+        with pytest.raises(LabelError, match=r"Save .* as an Excel Workbook \(.xlsx\) or its "):
+            read_labels(old, "unit")
+    empty = tmp_path / "empty.xlsx"
+    _workbook(empty, {"Sheet1": []})
+    with pytest.raises(LabelError, match="sheet 'Sheet1' holds no cell with a value"):
+        read_labels(empty, "unit")
+
+
+def test_the_demo_points_from_a_workbook_map_as_from_their_csv(demo_scene, tmp_path):
+    table = pd.read_csv(demo_scene.points_csv)
+    path = tmp_path / "field_points.xlsx"
+    _workbook(path, {"points": [list(table.columns), *table.itertuples(index=False)]})
+    from_csv = read_labels(demo_scene.points_csv, "lithology")
+    from_sheet = read_labels(path, "lithology")
+    assert from_sheet["label"].tolist() == from_csv["label"].tolist()
+    np.testing.assert_allclose(from_sheet.get_coordinates(), from_csv.get_coordinates())
+    argv = ["run", "--labels", str(path), "--label-column", "lithology", "--trees", "10"]
+    argv += ["--out", str(tmp_path / "out"), "--no-applicability", "--cv-folds", "3", "--quiet"]
+    assert main([*argv, *(a for r in demo_scene.rasters for a in ("--raster", str(r)))]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    counts = report["samples"]["counts"]
+    assert counts["observations"] == len(table) and counts["site_key"] == "obs_id"
+    assert sum(report["samples"]["per_class"].values()) == counts["used"] > 0.9 * len(table)
