@@ -226,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         action=_Once,
         metavar="FILE",
-        help="CSV naming and colouring the classes: a column of the values in --label-column "
+        help="CSV or Excel workbook (its sheet named 'Legend', else its first) naming and "
+        "colouring the classes: a column of the values in --label-column "
         "(e.g. integer codes), a 'name' column and an optional 'colour' column (#rrggbb, r,g,b "
         "or a colour name); the maps list the units in its row order, values with the same "
         "name become one unit; an earlier run's legend.csv works for observations holding "

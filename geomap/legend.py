@@ -29,7 +29,7 @@ from matplotlib.colors import to_rgb
 from geomap.errors import LabelError, MissingFileError
 from geomap.export import hex_colour
 from geomap.labels import class_name, class_order, read_labels
-from geomap.tables import read_table
+from geomap.tables import SHEET_SUFFIXES, read_sheet, read_table, sheet_names
 
 KEY_COLUMNS = ("code", "value", "id", "class", "unit_code", "lith_code")
 NAME_COLUMNS = ("name", "unit", "unit_name", "lithology", "rock", "description", "label")
@@ -65,7 +65,7 @@ class Legend:
     def read(
         cls, path: str | Path, values: Iterable[str], label_column: str | None = None
     ) -> Legend:
-        """Read a legend CSV for observations holding ``values`` (their classes, as text).
+        """Read a legend (CSV, or a workbook's sheet) for observations holding ``values``.
 
         Raises
         ------
@@ -78,12 +78,7 @@ class Legend:
         path = Path(path)
         if not path.is_file():
             raise MissingFileError(f"Legend '{path}': the file does not exist.")
-        if path.suffix.lower() not in (".csv", ".txt", ".tsv"):
-            raise LabelError(
-                f"Legend '{path}': give the legend as a CSV table (columns such as code, name, "
-                "colour), e.g. exported from a spreadsheet."
-            )
-        table = read_table(path, "Legend", dtype=str)  # "01" stays "01", "2.10" is not "2.1"
+        table = _legend_table(path)
         if table.empty:
             raise LabelError(f"Legend '{path}': the table has no rows.")
         columns = {str(c).strip().casefold(): c for c in table.columns}
@@ -94,7 +89,7 @@ class Legend:
         colour = next((columns[c] for c in columns if _is_colour(c) and columns[c] != key), None)
         channels = _channel_columns(columns, key) if colour is None else None
         if channels is not None:  # RED, GREEN, BLUE columns, as GIS tools export a palette
-            table["_colour"] = _channel_colours(table[list(channels)], path)
+            table["_colour"] = _channel_colours(table[list(channels)], path, _places(table))
             colour = "_colour"
         if name is None and colour is None:
             raise LabelError(
@@ -106,7 +101,7 @@ class Legend:
         order: list[str] = []
         colours: dict[str, tuple[int, int, int]] = {}
         merged = own and str(key).casefold() == "value"  # "1; 7": two values of one unit
-        for line, row in zip(range(2, len(table) + 2), table.to_dict("records")):
+        for line, row in zip(_places(table), table.to_dict("records")):
             cells = str(row[key]).split(";") if merged and _text(row[key]) else [row[key]]
             value = _code(cells[0])
             if not value:
@@ -116,7 +111,7 @@ class Legend:
                 if rename.get(value, unit) != unit:
                     raise LabelError(
                         f"Legend '{path}': value {value!r} has two names, {rename[value]!r} and "
-                        f"{unit!r} (line {line}). Give each value one name."
+                        f"{unit!r} ({line}). Give each value one name."
                     )
                 rename[value] = unit
             if unit not in order:
@@ -125,7 +120,7 @@ class Legend:
                 rgb = parse_colour(row[colour], path, line)
                 if colours.setdefault(unit, rgb) != rgb:
                     raise LabelError(
-                        f"Legend '{path}': unit {unit!r} has two colours (line {line}). Give "
+                        f"Legend '{path}': unit {unit!r} has two colours ({line}). Give "
                         "values of one unit the same colour, or leave all but one blank."
                     )
         return cls(path, rename, tuple(order), colours)
@@ -193,6 +188,28 @@ class Legend:
         }
 
 
+def _places(table: pd.DataFrame) -> list[str]:
+    """Each row's place as the file numbers it: "row 5" of a sheet, "line 2" of a CSV."""
+    if "sheet" in table.attrs:
+        return [f"row {i}" for i in table.index]
+    return [f"line {i}" for i in range(2, len(table) + 2)]
+
+
+def _legend_table(path: Path):
+    """A legend's table: a CSV, or a workbook's sheet named like "Legend", else its first."""
+    suffix = path.suffix.lower()
+    if suffix in SHEET_SUFFIXES:
+        sheets = sheet_names(path, "Legend")
+        named = [n for n in sheets if "legend" in n.casefold()]
+        return read_sheet(path, (named or sheets)[0], "Legend")
+    if suffix not in (".csv", ".txt", ".tsv"):
+        raise LabelError(
+            f"Legend '{path}': give the legend as a CSV table or an Excel workbook (columns "
+            "such as code, name, colour)."
+        )
+    return read_table(path, "Legend", dtype=str)  # "01" stays "01", "2.10" is not "2.1"
+
+
 def read_named(
     path: str | Path,
     column: str,
@@ -235,7 +252,7 @@ def _channel_columns(columns: dict, key) -> tuple | None:
     return None
 
 
-def _channel_colours(cells: pd.DataFrame, path: Path) -> pd.Series:
+def _channel_colours(cells: pd.DataFrame, path: Path, places: list[str]) -> pd.Series:
     """'r,g,b' of each row of red, green, blue columns ('' for a row without a colour).
 
     Values from 0 to 1 in every cell (a fraction, as some tools write) are scaled to 0..255;
@@ -245,9 +262,9 @@ def _channel_colours(cells: pd.DataFrame, path: Path) -> pd.Series:
     given = (text != "").sum(axis=1)
     partial = np.flatnonzero((given > 0) & (given < 3))
     if len(partial):
-        line = int(partial[0]) + 2
         raise LabelError(
-            f"Legend '{path}': line {line} gives {int(given.iloc[partial[0]])} of the colour's "
+            f"Legend '{path}': {places[int(partial[0])]} gives {int(given.iloc[partial[0]])} "
+            "of the colour's "
             f"three columns ({', '.join(map(str, cells.columns))}). Fill all three, or none for "
             "a unit without a colour."
         )
@@ -310,8 +327,8 @@ _RGB = re.compile(
 )
 
 
-def parse_colour(value, path: Path, line: int) -> tuple[int, int, int]:
-    """(r, g, b) 0..255 of a legend's colour cell.
+def parse_colour(value, path: Path, where: str) -> tuple[int, int, int]:
+    """(r, g, b) 0..255 of a legend's colour cell; ``where`` names its row ("line 4").
 
     Accepted: '#rrggbb', '#rgb', '#rrggbbaa', 'rrggbb', 'r,g,b' (0..255) with or without an
     alpha ('r,g,b,a', as QGIS writes), 'rgb(r, g, b)', 'rgba(r, g, b, a)' or a colour name.
@@ -327,6 +344,6 @@ def parse_colour(value, path: Path, line: int) -> tuple[int, int, int]:
         return tuple(int(round(255 * c)) for c in to_rgb(text))  # type: ignore[return-value]
     except ValueError:
         raise LabelError(
-            f"Legend '{path}': the colour {text!r} on line {line} is not understood. Write it "
+            f"Legend '{path}': the colour {text!r} on {where} is not understood. Write it "
             "as #rrggbb (e.g. #e4781e), as r,g,b from 0 to 255, or as a colour name."
         ) from None

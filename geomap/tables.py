@@ -194,7 +194,7 @@ SHEET_SUFFIXES = (".xlsx", ".xlsm")
 HEADER_ROWS = 20
 
 
-def sheet_names(path: Path) -> list[str]:
+def sheet_names(path: Path, what: str = "Labels") -> list[str]:
     """The sheets of a workbook, in order.
 
     Raises
@@ -202,14 +202,14 @@ def sheet_names(path: Path) -> list[str]:
     LabelError
         If the file is not a workbook that can be read.
     """
-    book = _open(path)
+    book = _open(path, what)
     try:
         return list(book.sheetnames)
     finally:
         book.close()
 
 
-def read_sheet(path: Path, sheet: str | None = None) -> pd.DataFrame:
+def read_sheet(path: Path, sheet: str | None = None, what: str = "Labels") -> pd.DataFrame:
     """A sheet of an Excel workbook, every cell as text, indexed by its row number.
 
     Cells read as Excel shows them: numbers to 15 significant digits ("2.1", "500345.5", "7"),
@@ -218,19 +218,19 @@ def read_sheet(path: Path, sheet: str | None = None) -> pd.DataFrame:
     (:data:`COORD_PAIRS`), else the first row of two cells or more: a title and a project's
     details above the table are passed over. A column without a name is named by its letter
     ("column F"); empty columns are dropped. ``attrs["sheet"]`` and ``attrs["header_row"]`` say
-    what was read.
+    what was read. ``what`` starts the error messages ("Labels", "Legend").
 
     Raises
     ------
     LabelError
         If the file cannot be read, the sheet does not exist or holds no cell.
     """
-    book = _open(path)
+    book = _open(path, what)
     try:
         sheet = book.sheetnames[0] if sheet is None else sheet
         if sheet not in book.sheetnames:
             raise LabelError(
-                f"Labels '{path}': there is no sheet '{sheet}'. Its sheets are: "
+                f"{what} '{path}': there is no sheet '{sheet}'. Its sheets are: "
                 f"{', '.join(book.sheetnames)}."
             )
         cells = book[sheet]
@@ -243,7 +243,7 @@ def read_sheet(path: Path, sheet: str | None = None) -> pd.DataFrame:
     raw = pd.DataFrame(rows, index=pd.RangeIndex(1, len(rows) + 1), dtype=object)
     filled = raw.notna().sum(axis=1)
     if raw.empty or not filled.any():
-        raise LabelError(f"Labels '{path}': sheet '{sheet}' holds no cell with a value.")
+        raise LabelError(f"{what} '{path}': sheet '{sheet}' holds no cell with a value.")
     header = _header_row(raw.iloc[:HEADER_ROWS], filled)
     table = raw.loc[header + 1 :, raw.loc[header:].notna().any()].copy()
     table.columns = _column_names(raw.loc[header, table.columns], table.columns)
@@ -251,14 +251,14 @@ def read_sheet(path: Path, sheet: str | None = None) -> pd.DataFrame:
     return table
 
 
-def _open(path: Path):
+def _open(path: Path, what: str):
     try:
         return openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
         raise LabelError(
-            f"Labels '{path}': the file cannot be read as an Excel workbook "
+            f"{what} '{path}': the file cannot be read as an Excel workbook "
             f"({str(exc).strip() or type(exc).__name__}). Open it in Excel and save it again as "
-            "an Excel Workbook (.xlsx), or save the sheet of observations as CSV UTF-8."
+            "an Excel Workbook (.xlsx), or save the sheet as CSV UTF-8."
         ) from None
 
 

@@ -69,7 +69,8 @@ with right:
         key="legend_file",
         on_change=_uploaded,
         args=("legend", "legend_file"),
-        help="A CSV naming and colouring the classes: a column of the values in the class "
+        help="A CSV or workbook (its sheet named 'Legend', else its first) naming and "
+        "colouring the classes: a column of the values in the class "
         "column (e.g. integer codes), a 'name' column and an optional 'colour' column "
         "(#rrggbb). The map lists the units in its row order; values given the same name "
         "become one unit. An earlier run's legend.csv works for observations holding names.",

@@ -178,9 +178,12 @@ def test_legend_errors_from_the_command_line_write_nothing(coded, capsys):
     assert _run(coded, out, coded["tmp"] / "nowhere.csv") == 2
     assert "nowhere.csv" in capsys.readouterr().err and not out.exists()
     spreadsheet = coded["tmp"] / "legend.xlsx"
-    spreadsheet.write_bytes(b"PK\x03\x04")
+    spreadsheet.write_bytes(b"PK\x03\x04")  # a workbook cut short
     assert _run(coded, out, spreadsheet) == 2
-    assert "as a CSV table" in capsys.readouterr().err and not out.exists()
+    assert "cannot be read as an Excel workbook" in capsys.readouterr().err and not out.exists()
+    spreadsheet.with_suffix(".ods").write_bytes(b"PK\x03\x04")
+    assert _run(coded, out, spreadsheet.with_suffix(".ods")) == 2
+    assert "as a CSV table or an Excel workbook" in capsys.readouterr().err
     with pytest.raises(MissingFileError):
         Legend.read(coded["tmp"] / "nowhere.csv", ["11"])
 
@@ -208,7 +211,7 @@ def test_a_legend_without_labels_is_refused(coded, capsys):
     ],
 )
 def test_colour_cells(cell, rgb, tmp_path):
-    assert parse_colour(cell, tmp_path / "l.csv", 2) == rgb
+    assert parse_colour(cell, tmp_path / "l.csv", "line 2") == rgb
 
 
 def test_colours_of_other_classes_avoid_the_fixed_ones():

@@ -115,3 +115,20 @@ def test_the_demo_points_from_a_workbook_map_as_from_their_csv(demo_scene, tmp_p
     counts = report["samples"]["counts"]
     assert counts["observations"] == len(table) and counts["site_key"] == "obs_id"
     assert sum(report["samples"]["per_class"].values()) == counts["used"] > 0.9 * len(table)
+
+
+def test_a_legend_sheet_beside_the_observations_names_and_colours_the_codes(tmp_path):
+    from geomap.legend import Legend
+
+    path = tmp_path / "field book.xlsx"
+    obs = [["lon", "lat", "unit"], [15.1, 46.9, 1], [15.2, 46.8, 2], [15.3, 46.7, 2]]
+    legend = [["Unit legend"], ["code", "name", "colour"], [1, "granite", "#e4781e"]]
+    _workbook(path, {"Observations": obs, "Legend": [*legend, [2, "schist", "0,128,0"]]})
+    values = read_labels(path, "unit")["label"]
+    assert values.tolist() == ["1", "2", "2"]  # numbers as Excel shows them
+    read = Legend.read(path, set(values), "unit")
+    assert read.rename == {"1": "granite", "2": "schist"}
+    assert read.colours == {"granite": (228, 120, 30), "schist": (0, 128, 0)}
+    _workbook(path, {"Observations": obs, "Legend": [*legend, [2, "schist", "greenish"]]})
+    with pytest.raises(LabelError, match="Legend .* the colour 'greenish' on row 4 is not under"):
+        Legend.read(path, set(values), "unit")
