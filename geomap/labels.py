@@ -30,6 +30,7 @@ from geomap.tables import (
     GEOGRAPHIC,
     SHEET_SUFFIXES,
     coordinate_name,
+    coordinate_pair,
     decimals,
     read_sheet,
     read_table,
@@ -168,6 +169,8 @@ def _choose_layer(path: Path, column: str | None) -> str | None:
     having = [  # blanks around either name ignored, as for a file of one layer ("Rock Type ")
         n for n in layers if column.strip() in {str(f).strip() for f in _fields(path, n)}
     ]
+    if len(having) > 1 and path.suffix.lower() in SHEET_SUFFIXES:  # not a legend sheet's
+        having = [n for n in having if coordinate_pair(_fields(path, n))] or having
     if len(having) == 1:
         return having[0]
     which = f"{len(having)} of them ({', '.join(having)})" if having else "none of them"

@@ -277,11 +277,16 @@ def _text(value) -> str | None:
     return str(value).strip() or None
 
 
+def coordinate_pair(columns) -> bool:
+    """Whether ``columns`` name a pair of coordinate columns (:data:`COORD_PAIRS`)."""
+    names = {coordinate_name(c) for c in columns}
+    return any(a in names and b in names for a, b in COORD_PAIRS)
+
+
 def _header_row(top: pd.DataFrame, filled: pd.Series) -> int:
     """The row naming the columns: the first naming a coordinate pair, else of two cells."""
     for row, cells in top.iterrows():
-        names = {coordinate_name(c) for c in cells.dropna()}
-        if any(a in names and b in names for a, b in COORD_PAIRS):
+        if coordinate_pair(cells.dropna()):
             return int(row)
     wide = filled[filled >= 2]
     return int((wide if len(wide) else filled[filled > 0]).index[0])

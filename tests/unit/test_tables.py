@@ -129,6 +129,10 @@ def test_a_legend_sheet_beside_the_observations_names_and_colours_the_codes(tmp_
     read = Legend.read(path, set(values), "unit")
     assert read.rename == {"1": "granite", "2": "schist"}
     assert read.colours == {"granite": (228, 120, 30), "schist": (0, 128, 0)}
+    keyed = [["unit", "name"], [1, "granite"], [2, "schist"]]  # keyed by the class column
+    _workbook(path, {"Legend": keyed, "Observations": obs})
+    assert read_labels(path, "unit")["label"].tolist() == ["1", "2", "2"]  # the placed sheet
+    assert Legend.read(path, set(values), "unit").rename == {"1": "granite", "2": "schist"}
     _workbook(path, {"Observations": obs, "Legend": [*legend, [2, "schist", "greenish"]]})
     with pytest.raises(LabelError, match="Legend .* the colour 'greenish' on row 4 is not under"):
         Legend.read(path, set(values), "unit")
