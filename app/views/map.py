@@ -48,6 +48,7 @@ with controls:
         offered,
         default=[t for t in DEFAULT if t in offered],
         key="map_layers",
+        wrap=True,  # Streamlit's default in a column: one line, scrolled to its end
         help=(
             "A layer you add is shown at once; tick layers on or off in the map's layer control "
             "(bottom right)."

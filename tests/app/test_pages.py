@@ -143,6 +143,7 @@ def test_map_page_draws_layers_legend_and_probabilities(trained):
     ):
         assert title in layers.options
     assert "Observations to check" in layers.value  # shown by default
+    assert layers.proto.wrap  # in a column Streamlit scrolled the tags sideways, the first cut
     legend = " ".join(m.value for m in trained.markdown)
     assert "mapped as another unit without them" in legend and "Tick a layer on or off" in legend
     layers.set_value(["Uncertainty: entropy", "Field observations"]).run()

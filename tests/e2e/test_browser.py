@@ -137,6 +137,31 @@ def _an_added_layer_is_shown_and_then_kept_as_left(page) -> None:
     _box(page, "Uncertainty: margin").check()
 
 
+def _the_chosen_layers_wrap_inside_their_box(page) -> None:
+    """With six layers chosen every tag of the Layers box lies inside the box and shows its
+    whole name (Streamlit keeps the tags of a box in a column on one line that scrolls to the
+    last one: 'Lithology' showed half its first letter)."""
+    _choose(page, add="Expected accuracy")
+    _choose(page, add="Uncertainty: entropy")
+    layers = page.get_by_test_id("stMultiSelect").filter(has_text="Layers")
+    tags = layers.locator("[data-tag]")
+    expect(tags).to_have_count(6)
+    box = layers.get_by_test_id("stMultiSelectTagsContainer")
+    sideways = box.evaluate("b => [b.scrollLeft, b.scrollWidth - b.clientWidth]")
+    edges = box.bounding_box()
+    for tag in tags.all():
+        at = tag.bounding_box()
+        inside = (
+            edges["x"] <= at["x"] and at["x"] + at["width"] <= edges["x"] + edges["width"] + 0.5
+        )
+        assert inside, (tag.inner_text(), at, edges, sideways)
+        whole = tag.locator("span[title]").evaluate("s => s.scrollWidth <= s.clientWidth")
+        assert whole, tag.inner_text()  # not cut short with an ellipsis
+    assert sideways == [0, 0], sideways
+    rows = {round(tag.bounding_box()["y"]) for tag in tags.all()}
+    print("Layers box:", len(rows), "row(s) of tags")
+
+
 def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
     page = offline.page
     timings = {}
@@ -175,6 +200,7 @@ def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
     _ticks_survive_a_redraw(page)
     _zoom_in_then_redraw_keeps_the_view(page)
     _an_added_layer_is_shown_and_then_kept_as_left(page)
+    _the_chosen_layers_wrap_inside_their_box(page)
 
     _go(page, "Export")
     with page.expect_download() as info:
