@@ -87,7 +87,8 @@ with session.reported("Drawing the map"):
     if len(rasters) > 1:  # which of them show is the layer control's (the browser's) to say
         legend_html.append(
             '<div style="font-size:0.8em;margin-bottom:0.6em">Tick a layer on or off in the '
-            "map's layer control (bottom right) to see it or what lies under it.</div>"
+            "map's layer control (bottom right) to see it or what lies under it; a layer lower in "
+            "the list is drawn over those above it.</div>"
         )
     legend_html.append(mapview.points_legend_html(chosen, by_unit=first.kind == "class"))
     if POINTS in chosen:

@@ -146,6 +146,7 @@ def test_map_page_draws_layers_legend_and_probabilities(trained):
     assert layers.proto.wrap  # in a column Streamlit scrolled the tags sideways, the first cut
     legend = " ".join(m.value for m in trained.markdown)
     assert "mapped as another unit without them" in legend and "Tick a layer on or off" in legend
+    assert "a layer lower in the list is drawn over those above it" in legend
     layers.set_value(["Uncertainty: entropy", "Field observations"]).run()
     legend = " ".join(m.value for m in trained.markdown)
     assert "Field observations: units" in legend and "granite" in legend  # the dots' colours

@@ -162,6 +162,38 @@ def _the_chosen_layers_wrap_inside_their_box(page) -> None:
     print("Layers box:", len(rows), "row(s) of tags")
 
 
+#: The layer control's overlays that are shown, from the bottom of the drawing to its top: by
+#: the stacking of Leaflet's panes, then of the elements in a pane, then by their place in it.
+_DRAWN_BOTTOM_UP = """() => {
+    const named = Object.keys(window).find(k => /^layer_control_.*_layers$/.test(k));
+    const z = e => Number(getComputedStyle(e).zIndex) || 0;
+    const element = layer => layer._image || Object.values(layer._layers)[0]._path.ownerSVGElement;
+    const order = e => [z(e.parentElement), z(e), [...e.parentElement.children].indexOf(e)];
+    const shown = Object.entries(window[named].overlays).filter(([, l]) => window.map.hasLayer(l));
+    const keys = shown.map(([name, layer]) => [name, order(element(layer))]);
+    const first = (a, b) => a.findIndex((v, i) => v !== b[i]);
+    keys.sort((a, b) => { const i = first(a[1], b[1]); return i < 0 ? 0 : a[1][i] - b[1][i]; });
+    return keys.map(k => k[0]);
+}"""
+
+
+def _layers_are_drawn_in_their_listed_order_whatever_the_ticking(page) -> None:
+    """Rasters ticked in the layer control from the last listed to the first are drawn in the
+    order listed, a lower one over those above it, as the legend says (Leaflet would put the
+    one ticked last on top but for its layer control's z-index by place), and the points over
+    every raster."""
+    _map_frame(page).locator(".leaflet-control-layers").hover()  # six layers: it is folded
+    rasters = ["Lithology", "Uncertainty: margin", "Expected accuracy", "Uncertainty: entropy"]
+    for name in rasters:
+        _box(page, name).uncheck()
+    for name in reversed(rasters):
+        _box(page, name).check()
+    points = ["Field observations", "Observations to check"]
+    drawn = _map_frame(page).locator("body").evaluate(_DRAWN_BOTTOM_UP)
+    assert drawn[: len(rasters)] == rasters and sorted(drawn[len(rasters) :]) == points, drawn
+    page.mouse.move(0, 0)
+
+
 def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
     page = offline.page
     timings = {}
@@ -201,6 +233,7 @@ def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
     _zoom_in_then_redraw_keeps_the_view(page)
     _an_added_layer_is_shown_and_then_kept_as_left(page)
     _the_chosen_layers_wrap_inside_their_box(page)
+    _layers_are_drawn_in_their_listed_order_whatever_the_ticking(page)
 
     _go(page, "Export")
     with page.expect_download() as info:
