@@ -142,19 +142,13 @@ def overlay_url(png: bytes) -> str:
     return f"/component/{_OVERLAYS.name}/{name}"
 
 
-#: Height in pixels of a row of the layer control and of its frame and margin (Leaflet's style).
-CONTROL_ROW_PX, CONTROL_FRAME_PX = 26, 40
-
-
-def offline_map(
-    bounds: tuple, basemap: str | None, control_rows: int = 0, view: tuple | None = None
-) -> folium.Map:
+def offline_map(bounds: tuple, basemap: str | None, view: tuple | None = None) -> folium.Map:
     """A folium map that loads Leaflet from this app and tiles only when a basemap is chosen.
 
-    The scene opens above the layer control of ``control_rows`` rows (bottom right), which
-    would otherwise hide its lower-right corner; or at ``view`` (centre, zoom), where the user
-    left the map. The view goes into the map itself: given to the component beside a fit to
-    the scene, it lost to the fit, and a map redrawn with another layer opened zoomed out.
+    It opens at ``view`` (centre, zoom), where the user left the map, or on the scene (see
+    :func:`fit_clear_of_control`). The view goes into the map itself: given to the component
+    beside a fit to the scene, it lost to the fit, and a map redrawn with another layer opened
+    zoomed out.
     """
     (south, west), (north, east) = bounds
     m = folium.Map(
@@ -167,9 +161,6 @@ def offline_map(
     m.default_css = [("leaflet_css", LEAFLET_CSS)]
     if basemap:
         folium.TileLayer(basemap, name=basemap, control=True).add_to(m)
-    if view is None:
-        room = control_rows * CONTROL_ROW_PX + CONTROL_FRAME_PX if control_rows else 0
-        m.fit_bounds([[south, west], [north, east]], padding_bottom_right=(0, room))
     return m
 
 
@@ -198,6 +189,47 @@ def layer_control(m: folium.Map, n_layers: int, ticks: dict) -> folium.LayerCont
     control.add_to(m)
     _KeptTicks(control, ticks["memory"], ticks["latest"], ticks["fresh"]).add_to(m)
     return control
+
+
+def fit_clear_of_control(m: folium.Map, control: folium.LayerControl, bounds: tuple) -> None:
+    """Open the map on the whole scene, as large as it fits above or beside the layer control.
+
+    The browser measures the control (open or folded into its icon) and the map, and keeps the
+    strip below the control's top or the one left of its left edge clear, whichever lets the
+    scene show larger. A room reckoned from the count of layers kept 196 px of 620 clear
+    below the scene for six layers, whose list is folded into an icon 80 px from the map's
+    foot, and the demo opened one zoom level out (a quarter of the area it could take); with
+    five it did so for want of the room left of the list.
+    """
+    _FitClearOfControl(control, [list(corner) for corner in bounds]).add_to(m)
+
+
+class _FitClearOfControl(MacroElement):
+    """Script that fits the map to bounds clear of a layer control, as the browser lays it out."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var map = {{ this._parent.get_name() }}, control = {{ this.control.get_name() }};
+            var bounds = L.latLngBounds({{ this.bounds|tojson }});
+            var box = map.getContainer().getBoundingClientRect();
+            var at = control.getContainer().getBoundingClientRect();
+            var rooms = [L.point(0, box.bottom - at.top), L.point(box.right - at.left, 0)];
+            var zooms = rooms.map(function (room) {
+                return map.getBoundsZoom(bounds, false, room);
+            });
+            var room = rooms[zooms[1] > zooms[0] ? 1 : 0];
+            map.fitBounds(bounds, {paddingBottomRight: room, animate: false});
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, control: folium.LayerControl, bounds: list) -> None:
+        super().__init__()
+        self._name = "FitClearOfControl"
+        self.control, self.bounds = control, bounds
 
 
 class _KeptTicks(MacroElement):

@@ -67,10 +67,9 @@ with controls:
 if not chosen:
     st.info("Choose a layer to show in the box 'Layers'.", icon=":material/layers:")
 bounds = mapview.rendered(out, first)[1]
-rows = len(chosen) + (1 if mapview.BASEMAPS[basemap] else 0)  # entries of the layer control
 center, zoom = session.map_view(result["key"], (tuple(chosen), opacity, basemap))
 view = (center, zoom) if center is not None else None
-m = mapview.offline_map(bounds, mapview.BASEMAPS[basemap], control_rows=rows, view=view)
+m = mapview.offline_map(bounds, mapview.BASEMAPS[basemap], view=view)
 legend_html = []
 with session.reported("Drawing the map"):
     rasters = [title for title in chosen if title in layers]
@@ -117,7 +116,9 @@ with session.reported("Drawing the map"):
         path = out / "observations_to_check.gpkg"
         geojson = mapview.points(str(path), path.stat().st_mtime_ns, mapview.CHECK_FIELDS)
         mapview.add_to_check(m, geojson)
-    mapview.layer_control(m, len(chosen), ticks)
+    control = mapview.layer_control(m, len(chosen), ticks)
+    if view is None:  # no view of this run's map yet: the whole scene
+        mapview.fit_clear_of_control(m, control, bounds)
     with controls:
         state = st_folium(
             m, height=620, use_container_width=True, returned_objects=["center", "zoom"], key="map"

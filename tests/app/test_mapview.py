@@ -110,12 +110,17 @@ def test_the_legend_explains_the_point_symbols_shown():
     assert "coloured by unit when a class map is the first layer" in plain
 
 
-def test_the_scene_opens_above_the_layer_control():
+def test_the_scene_is_fitted_once_the_layer_control_it_keeps_clear_of_is_there():
+    """The browser test (tests/e2e/test_map_view.py) measures the view; here: the script."""
     bounds = ((46.8, 15.0), (46.9, 15.1))
-    html = mapview.offline_map(bounds, None, control_rows=4).get_root().render()
-    room = 4 * mapview.CONTROL_ROW_PX + mapview.CONTROL_FRAME_PX
-    assert f'"paddingBottomRight": [0, {room}]' in html
-    assert '"paddingBottomRight": [0, 0]' in mapview.offline_map(bounds, None).get_root().render()
+    m = mapview.offline_map(bounds, None)
+    assert "fitBounds" not in m.get_root().render()  # a view kept: no fit
+    control = mapview.layer_control(m, 2, {"memory": "m", "latest": "l", "fresh": []})
+    mapview.fit_clear_of_control(m, control, bounds)
+    html = m.get_root().render()
+    script = html[html.index(f"{control.get_name()} = L.control.layers(") :]
+    assert f"var map = {m.get_name()}, control = {control.get_name()};" in script
+    assert "L.latLngBounds([[46.8, 15.0], [46.9, 15.1]])" in script and "fitBounds" in script
 
 
 def test_a_long_layer_list_folds_into_its_icon():

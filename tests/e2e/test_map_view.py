@@ -1,0 +1,71 @@
+"""The map's first view in Chromium, without the app: folium's page, Leaflet from its package."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import folium
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "app"))
+import mapview  # noqa: E402  (the app's module, imported as the app imports it)
+
+#: The demo scene's corners and the map's size in the app at a 1400 x 1000 window: the scene
+#: takes 460 x 461 px at zoom 12.
+DEMO = ((46.8454, 15.0), (46.9535, 15.1578))
+MAP_PX = {"width": 697, "height": 620}
+
+_VIEW = """() => {
+    const map = Object.values(window).find(v => v instanceof L.Map);
+    const rect = e => {
+        const r = e.getBoundingClientRect();
+        return [r.left, r.top, r.right, r.bottom];
+    };
+    return {zoom: map.getZoom(), control: rect(document.querySelector(".leaflet-control-layers")),
+            scene: rect(document.querySelector("img.leaflet-image-layer"))};
+}"""
+
+
+def _first_view(browser, n_layers: int) -> dict:
+    """Zoom and the screen boxes of the scene and the layer control of a map of n raster layers."""
+    m = mapview.offline_map(DEMO, None)
+    for i in range(n_layers):
+        folium.raster_layers.ImageOverlay(
+            "data:,", bounds=[list(c) for c in DEMO], name=f"Uncertainty: layer {i}"
+        ).add_to(m)
+    control = mapview.layer_control(m, n_layers, {"memory": "m", "latest": "l", "fresh": []})
+    mapview.fit_clear_of_control(m, control, DEMO)
+    html, page = m.get_root().render(), browser.new_page(viewport=MAP_PX)
+    try:
+        page.route("**/*", lambda route: _serve(route, html))
+        page.goto("http://geomap.test/")
+        return page.evaluate(_VIEW)
+    finally:
+        page.close()
+
+
+def _serve(route, html: str) -> None:
+    """The page itself, and Leaflet's files from the package; nothing else."""
+    url = route.request.url
+    if url == "http://geomap.test/":
+        route.fulfill(body=html, content_type="text/html")
+    elif url.startswith("http://geomap.test/component/"):
+        route.fulfill(path=mapview.LEAFLET_DIR / url.split("/", 5)[5])
+    else:
+        route.abort()
+
+
+def _apart(a: list, b: list) -> bool:
+    left, top, right, bottom = a
+    return right <= b[0] or b[2] <= left or bottom <= b[1] or b[3] <= top
+
+
+def test_the_scene_opens_as_large_as_it_fits_clear_of_the_layer_control(browser):
+    """The room kept below the scene was reckoned from the count of layers: five (an open list
+    178 px from the map's foot) kept 170 px of 620, six (folded into an icon 80 px from it)
+    196 px, and the demo opened at zoom 11, half the size it takes left of the open list or
+    above the icon."""
+    for n_layers in (4, 5, 6):
+        view = _first_view(browser, n_layers)
+        assert view["zoom"] == 12, (n_layers, view)
+        assert _apart(view["scene"], view["control"]), (n_layers, view)
