@@ -96,6 +96,7 @@ def _earlier_rasters(kept: dict, earlier: list) -> None:
         "Rasters uploaded earlier in this session, in use (remove one with its x)",
         names,
         key="earlier_rasters",
+        wrap=True,  # a dozen band files: every name in sight, never scrolled sideways
     )
     if len(keep) < len(names):
         gone = [p for p in earlier if p.name not in keep]
