@@ -265,8 +265,8 @@ class Applicability(BaseEstimator):
         Training samples of each class.
     class_tested_ : ndarray of float
         Held-out samples of each class that tested it: mapped by a fold's model that was
-        trained on at least a quarter of the class (:func:`geomap.validate.little_seen`),
-        each counted with its ``sample_weight``.
+        trained on at least a quarter of the class (:func:`geomap.validate.little_seen`) and
+        that have held-out probabilities, each counted with its ``sample_weight``.
     spaces_ : dict
         Mean distance and threshold of each subspace of complete groups ("0,2"), on first need.
     """
@@ -313,8 +313,8 @@ class Applicability(BaseEstimator):
             them, teach the calibration of the pixels outside the area of applicability what a
             unit no observation holds looks like, weighing :data:`UNSEEN_WEIGHT` each.
         sample_weight : ndarray of shape (n_samples,), optional
-            What each sample counted for in training (beside field points, a polygon's pixels
-            share its worth), for ``class_tested_``. Default: 1 each.
+            What each sample is worth as an observation (beside field points, a polygon's
+            pixels share its worth), for ``class_tested_``. Default: 1 each.
 
         Raises
         ------
@@ -342,7 +342,7 @@ class Applicability(BaseEstimator):
         self._fit_calibration(y, oof_proba, outages, units_out)
         self.class_counts_ = np.bincount(y, minlength=oof_proba.shape[1])
         weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
-        tested = ~little_seen(y, self.folds_, weight)
+        tested = ~little_seen(y, self.folds_, weight) & np.isfinite(oof_proba).all(axis=1)
         self.class_tested_ = np.bincount(y[tested], weight[tested], minlength=oof_proba.shape[1])
         return self
 

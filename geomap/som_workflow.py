@@ -393,7 +393,11 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
     extra["applicability"] = Applicability(
         feature_groups=feature_groups(recipe), random_state=config.random_state
     ).fit(
-        labelled["X"], labelled["y"], folds=cv["spatial_folds"], oof_proba=cv["spatial_oof_proba"]
+        labelled["X"],
+        labelled["y"],
+        folds=cv["spatial_folds"],
+        oof_proba=cv["spatial_oof_proba"],
+        sample_weight=labelled["weight"],
     )
     return make_bundle(
         classifier,
@@ -423,4 +427,12 @@ def _labelled(config: RunConfig, stack, recipe, report: dict) -> dict:
     report["warnings"] += legend_notes + placement_notes(Path(config.labels), counts) + notes
     report["legend"] = None if legend is None else legend.to_dict()
     xy = np.column_stack(stack.grid.xy(samples.rows, samples.cols))
-    return {"X": X, "y": y, "xy": xy, "names": names, "legend": legend, "kind": samples.kind}
+    return {
+        "X": X,
+        "y": y,
+        "xy": xy,
+        "names": names,
+        "legend": legend,
+        "kind": samples.kind,
+        "weight": samples.weight,  # what each counts for: a polygon's pixels share its worth
+    }

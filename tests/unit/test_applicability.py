@@ -376,3 +376,6 @@ def test_a_class_held_out_whole_is_not_counted_as_tested():
     weight = np.r_[np.ones(300), np.full(40, 0.1)]  # a polygon's pixels share its worth
     app = Applicability().fit(X, y, folds=folds, oof_proba=oof, sample_weight=weight)
     assert app.class_tested_[2] == pytest.approx(4.0)
+    oof[-12:] = np.nan  # no held-out prediction for those: they tested nothing
+    app = Applicability().fit(X, y, folds=folds, oof_proba=oof, sample_weight=weight)
+    assert app.class_tested_[2] == pytest.approx(2.8)
