@@ -42,8 +42,8 @@ DEMO = REPO / "data_samples" / "demo"
 DEMO_RASTERS = ("landsat.tif", "radiometrics.tif", "magnetics.tif", "dem.tif")
 DEMO_LABELS = "field_points.gpkg"
 RASTER_TYPES = ["tif", "tiff", "jp2", "img", "nc", "hdf", "ers", "bil", "asc"]
-LABEL_TYPES = ["gpkg", "geojson", "json", "zip", "kml", "kmz", "csv", "xlsx"]
-LEGEND_TYPES = ["csv", "txt", "xlsx"]
+LABEL_TYPES = ["gpkg", "geojson", "json", "zip", "kml", "kmz", "csv", "xlsx", "xlsm"]
+LEGEND_TYPES = ["csv", "txt", "xlsx", "xlsm"]
 
 
 class Workspace:

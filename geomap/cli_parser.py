@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         action=_Once,
         metavar="FILE",
         help="observations: points or polygons in GeoPackage, GeoJSON, Shapefile "
-        "(.shp or zipped), KML, or a CSV or Excel workbook (.xlsx) with x/y, lon/lat or "
+        "(.shp or zipped), KML, or a CSV or Excel workbook (.xlsx, .xlsm) with x/y, lon/lat or "
         "easting/northing columns (required except with --model som-clusters)",
     )
     p.add_argument(

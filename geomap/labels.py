@@ -35,6 +35,7 @@ from geomap.tables import (
     read_sheet,
     read_table,
     record_lines,
+    sheet_columns,
     sheet_names,
     title_line,
 )
@@ -112,11 +113,13 @@ def label_columns(
     """
     path = Path(path)
     layers = _layers(path) if layer is None else []
-    if len(layers) > 1:
-        fields = [str(f) for name in layers for f in _fields(path, name)]
-        return list(dict.fromkeys(fields))
     suffix = path.suffix.lower()
-    if suffix in (".csv", *SHEET_SUFFIXES) and path.is_file() and path.stat().st_size:
+    if len(layers) > 1:
+        if suffix in SHEET_SUFFIXES:  # the sheets of observations, not a legend's or notes'
+            layers = [n for n in layers if coordinate_pair(_fields(path, n))] or layers
+        columns = list(dict.fromkeys(str(f) for name in layers for f in _fields(path, name)))
+        geometry = None
+    elif suffix in (".csv", *SHEET_SUFFIXES) and path.is_file() and path.stat().st_size:
         # no CRS needed to list them: the one to give is told once the rasters' grid is known
         columns, geometry = list(_table(path, layer, None).columns), None
     else:
@@ -135,10 +138,18 @@ FOLDER_SUFFIXES = (".kml", ".kmz")
 def label_layers(path: str | Path) -> list[str]:
     """The layers of an observation file that hold geometries (a project GeoPackage's).
 
-    A KML's folders are read together: []. A workbook's sheets.
+    A KML's folders are read together: []. A workbook's sheets that hold cells.
     """
     path = Path(path)
     return [] if path.suffix.lower() in FOLDER_SUFFIXES else _layers(path)
+
+
+def observation_layer(path: str | Path) -> str | None:
+    """The layer to offer first: a workbook's first sheet with coordinate columns, else None."""
+    path = Path(path)
+    if path.suffix.lower() not in SHEET_SUFFIXES:
+        return None
+    return next((n for n in _layers(path) if coordinate_pair(_fields(path, n))), None)
 
 
 def _layers(path: Path) -> list[str]:
@@ -150,8 +161,8 @@ def _layers(path: Path) -> list[str]:
     if suffix not in (*VECTOR_SUFFIXES, *SHEET_SUFFIXES) or not path.is_file():
         return []
     try:
-        if suffix in SHEET_SUFFIXES:
-            return sheet_names(path)
+        if suffix in SHEET_SUFFIXES:  # an empty Sheet2 beside the observations is none
+            return [n for n in sheet_names(path) if sheet_columns(path, n)]
         source = _zipped_shapefile(path) if suffix == ".zip" else path
         layers = pyogrio.list_layers(source)
     except (DataSourceError, OSError, LabelError):
@@ -183,9 +194,9 @@ def _choose_layer(path: Path, column: str | None) -> str | None:
 
 
 def _fields(path: Path, layer: str) -> list:
-    """The columns of a layer, or of a workbook's sheet."""
+    """The columns of a layer, or of a workbook's sheet (none for an empty one)."""
     if path.suffix.lower() in SHEET_SUFFIXES:
-        return list(read_sheet(path, layer).columns)
+        return sheet_columns(path, layer)
     return list(pyogrio.read_info(path, layer=layer)["fields"])
 
 
@@ -345,6 +356,27 @@ def _crs_to_give(x: np.ndarray, y: np.ndarray, grid: Grid | None) -> str:
     return f"Give it with --label-crs (the rasters are in {crs})."
 
 
+def _bad_coordinates(path: Path, table, columns: list, bad: np.ndarray, row_word: str):
+    """The error for rows whose coordinates are empty or not numbers, naming the first ones."""
+    rows = ", ".join(str(table.index[r]) for r in bad[:5])
+    cells = ["(empty)" if pd.isna(v) else f"'{v}'" for v in table.iloc[bad[0]][columns]]
+    dated = any(re.fullmatch(r"'\d{4}-\d\d-\d\d(T[\d:]+)?'", c) for c in cells)
+    many = len(bad) > 1
+    return LabelError(
+        f"Labels '{path}': {len(bad)} {'rows have' if many else 'row has'} empty or "
+        f"non-numeric coordinates in '{columns[0]}'/'{columns[1]}' ({row_word}{'s' * many} "
+        f"{rows}; the first reads {', '.join(cells)}). Write each coordinate as one decimal "
+        "number (a decimal point or comma, no thousands separators) or as degrees, minutes and "
+        "seconds (31°57'08\"S), or remove those rows."
+        + (
+            " Excel took a coordinate for a date: format the column as Number (or Text) and "
+            "type it again."
+            if dated
+            else ""
+        )
+    )
+
+
 def _table(path: Path, layer: str | None, column: str | None) -> pd.DataFrame:
     """A CSV indexed by the line each row starts on, or a workbook's sheet by row number.
 
@@ -368,7 +400,9 @@ def _read_table(
     """The points of a table (:func:`_table`); coordinates as :func:`geomap.tables.decimals`."""
     row_word = table.attrs["row_word"]
     table = table.dropna(how="all")  # rows of empty cells (";;;" below a spreadsheet's table)
-    lower = {coordinate_name(c): c for c in table.columns}
+    lower: dict = {}
+    for c in table.columns:  # a repeated name: the first column of it
+        lower.setdefault(coordinate_name(c), c)
     pairs = [p for p in COORD_PAIRS if p[0] in lower and p[1] in lower]
     # an empty X/Y beside filled Lon/Lat (a template's columns never filled in) is no pair
     filled = [p for p in pairs if all(table[lower[c]].notna().any() for c in p)]
@@ -382,20 +416,11 @@ def _read_table(
             f"Labels '{path}': no coordinate columns found among {list(table.columns)}. Name them "
             f"one of {accepted} (any case; a unit such as ' (m)' or a '_coord' ending is fine)."
         )
-    x, y = (decimals(table[lower[name]]) for name in pair)
+    numbers = table.attrs.get("numbers")  # a sheet's cells that held numbers
+    x, y = (decimals(table[lower[n]], None if numbers is None else numbers[lower[n]]) for n in pair)
     bad = np.flatnonzero((x.isna() | y.isna()).to_numpy())
     if len(bad):
-        rows = ", ".join(str(table.index[r]) for r in bad[:5])
-        first = table.iloc[bad[0]]
-        seen = f"'{first[lower[pair[0]]]}', '{first[lower[pair[1]]]}'"
-        many = len(bad) > 1
-        raise LabelError(
-            f"Labels '{path}': {len(bad)} {'rows have' if many else 'row has'} empty or "
-            f"non-numeric coordinates in '{lower[pair[0]]}'/'{lower[pair[1]]}' "
-            f"({row_word}{'s' * many} {rows}; the first reads {seen}). Write each coordinate "
-            "as one decimal number (a decimal point or comma, no thousands "
-            "separators) or as degrees, minutes and seconds (31°57'08\"S), or remove those rows."
-        )
+        raise _bad_coordinates(path, table, [lower[n] for n in pair], bad, row_word)
     if crs is None:
         if pair[0] not in GEOGRAPHIC:
             degrees = bool(x.abs().le(180).all() and y.abs().le(90).all())

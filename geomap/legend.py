@@ -195,19 +195,34 @@ def _places(table: pd.DataFrame) -> list[str]:
     return [f"line {i}" for i in range(2, len(table) + 2)]
 
 
+#: Words a legend sheet's name holds (in English, Spanish, French, Portuguese, German).
+LEGEND_SHEETS = ("legend", "leyenda", "légende", "legende", "legenda")
+
+
 def _legend_table(path: Path):
-    """A legend's table: a CSV, or a workbook's sheet named like "Legend", else its first."""
+    """A legend's table: a CSV, or a workbook's sheet named like "Legend", else its first.
+
+    In a sheet, the columns are named by the first row with a name or colour column, below a
+    title and the legend's details.
+    """
     suffix = path.suffix.lower()
     if suffix in SHEET_SUFFIXES:
         sheets = sheet_names(path, "Legend")
-        named = [n for n in sheets if "legend" in n.casefold()]
-        return read_sheet(path, (named or sheets)[0], "Legend")
+        named = [n for n in sheets if any(w in n.casefold() for w in LEGEND_SHEETS)]
+        return read_sheet(path, (named or sheets or [None])[0], "Legend", _names_units)
     if suffix not in (".csv", ".txt", ".tsv"):
         raise LabelError(
             f"Legend '{path}': give the legend as a CSV table or an Excel workbook (columns "
             "such as code, name, colour)."
         )
     return read_table(path, "Legend", dtype=str)  # "01" stays "01", "2.10" is not "2.1"
+
+
+def _names_units(cells: pd.Series) -> bool:
+    """Whether a row of a legend sheet names its columns: one of them holds names or colours."""
+    return any(
+        _is_name(str(c).strip().casefold()) or _is_colour(str(c).strip().casefold()) for c in cells
+    )
 
 
 def read_named(

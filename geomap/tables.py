@@ -11,8 +11,10 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime
+import functools
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +69,9 @@ def read_table(path: Path, what: str = "Labels", dtype=None) -> pd.DataFrame:
                 sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
             except csv.Error:  # one column, or nothing to tell: commas
                 sep = ","
-            table = pd.read_csv(path, sep=sep, encoding=encoding, dtype=dtype)
+            table = pd.read_csv(
+                path, sep=sep, encoding=encoding, dtype=dtype, na_values=list(EXCEL_ERRORS)
+            )
             if not isinstance(table.index, pd.RangeIndex):  # pandas took the extra fields
                 _refuse_long_rows(path, what, encoding, sep)  # of every row for an index
             table.attrs["dialect"] = (encoding, sep)
@@ -147,17 +151,19 @@ def record_lines(path: Path, encoding: str, sep: str, n_rows: int) -> pd.Index:
     return pd.Index(starts[1:])
 
 
-def decimals(column: pd.Series) -> pd.Series:
+def decimals(column: pd.Series, numbers: pd.Series | None = None) -> pd.Series:
     """Numbers of a coordinate column: decimals (a decimal point or comma) or DMS text.
 
     Degrees, minutes and seconds as a field book or GPS writes them (31°57'08"S, 115 51 04.9 E,
-    S31°57.142') are read as decimal degrees.
+    S31°57.142') are read as decimal degrees. Commas are decimal commas when no cell has a
+    point; ``numbers`` marks cells that were numbers (a sheet's), whose points do not count.
     """
     if pd.api.types.is_numeric_dtype(column):
         return pd.to_numeric(column, errors="coerce")
     text = column.astype(str).str.strip()
-    if text.str.fullmatch(r"-?\d+,\d*").any() and not text.str.contains(r"\.").any():
-        text = text.str.replace(",", ".", regex=False)
+    typed = text[~numbers.reindex(text.index, fill_value=False)] if numbers is not None else text
+    if typed.str.fullmatch(r"-?\d+,\d*").any() and not typed.str.contains(r"\.").any():
+        text.loc[typed.index] = typed.str.replace(",", ".", regex=False)
     out = pd.to_numeric(text, errors="coerce")
     missing = out.isna() & column.notna()
     return out.where(~missing, text[missing].map(_dms))
@@ -189,71 +195,164 @@ def _dms(text: str) -> float:
 
 #: Workbooks read as tables of observations.
 SHEET_SUFFIXES = (".xlsx", ".xlsm")
-#: Rows searched for the coordinate columns' names: a sheet may start with a title and the
+#: Rows searched for the row naming the columns: a sheet may start with a title and the
 #: project's details above its table.
 HEADER_ROWS = 20
+#: Rows read to list a sheet's columns (a sheet of assays need not be read whole for it).
+COLUMN_ROWS = 200
+#: Excel's error values: blank cells in a sheet and in a CSV saved by Excel.
+EXCEL_ERRORS = frozenset(
+    {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA"}
+    | {"#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"}
+)
+#: Cells read as blank in a sheet: Excel's error values and what pandas.read_csv reads as
+#: missing by default, so that a sheet and the same table saved as CSV give the same cells.
+BLANK_CELLS = EXCEL_ERRORS | frozenset(
+    {"#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>"}
+    | {"N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+)
+#: A number format of zeros ("000", "0.00"): padding and decimals a CSV saved by Excel keeps.
+_ZEROS = re.compile(r"(0+)(?:\.(0+))?")
+#: First bytes of an OLE file: an encrypted workbook, or an Excel 97-2003 one renamed.
+_OLE = b"\xd0\xcf\x11\xe0"
 
 
 def sheet_names(path: Path, what: str = "Labels") -> list[str]:
-    """The sheets of a workbook, in order.
+    """The worksheets of a workbook, in order (chart sheets left out).
 
     Raises
     ------
     LabelError
         If the file is not a workbook that can be read.
     """
-    book = _open(path, what)
+    book = _open(path, what, data_only=True)
     try:
-        return list(book.sheetnames)
+        return [sheet.title for sheet in book.worksheets]
     finally:
         book.close()
 
 
-def read_sheet(path: Path, sheet: str | None = None, what: str = "Labels") -> pd.DataFrame:
-    """A sheet of an Excel workbook, every cell as text, indexed by its row number.
+def read_sheet(
+    path: Path,
+    sheet: str | None = None,
+    what: str = "Labels",
+    names_columns: Callable[[pd.Series], bool] | None = None,
+    max_rows: int | None = None,
+) -> pd.DataFrame:
+    """A worksheet of an Excel workbook, every cell as text, indexed by its row number.
 
-    Cells read as Excel shows them: numbers to 15 significant digits ("2.1", "500345.5", "7"),
-    dates as ISO dates, a formula as its last computed value. The column names are the first
-    row of the first :data:`HEADER_ROWS` that names a pair of coordinate columns
-    (:data:`COORD_PAIRS`), else the first row of two cells or more: a title and a project's
+    Numbers read as Excel shows them in its General format (15 significant digits: "2.1",
+    "500345.5", "7"), or padded and rounded as a number format of zeros says ("007", "2.10"),
+    as a CSV saved by Excel has them; dates as ISO dates, times as hours:minutes:seconds (a
+    "31:57:08" typed into a cell becomes a time), a formula as its saved value, and
+    :data:`BLANK_CELLS` as blank. The column names are the first row of the first
+    :data:`HEADER_ROWS` for which ``names_columns`` is true (default: it names a pair of
+    coordinate columns, :data:`COORD_PAIRS`), else the widest of them: a title and a project's
     details above the table are passed over. A column without a name is named by its letter
-    ("column F"); empty columns are dropped. ``attrs["sheet"]`` and ``attrs["header_row"]`` say
-    what was read. ``what`` starts the error messages ("Labels", "Legend").
+    ("column F"), a repeated name gets its letter ("Easting, column D"); empty columns are
+    dropped. ``attrs``: ``sheet``, ``header_row``, and ``numbers`` (which cells held numbers).
+    ``what`` starts the error messages ("Labels", "Legend"); ``max_rows`` reads only the first
+    rows (to list the columns).
 
     Raises
     ------
     LabelError
-        If the file cannot be read, the sheet does not exist or holds no cell.
+        If the file cannot be read, the sheet does not exist or holds no cell, or formulas in
+        it have no saved value.
     """
-    book = _open(path, what)
-    try:
-        sheet = book.sheetnames[0] if sheet is None else sheet
-        if sheet not in book.sheetnames:
-            raise LabelError(
-                f"{what} '{path}': there is no sheet '{sheet}'. Its sheets are: "
-                f"{', '.join(book.sheetnames)}."
-            )
-        cells = book[sheet]
-        cells.reset_dimensions()  # some writers state a wrong extent: read every row
-        rows = [[_text(v) for v in row] for row in cells.iter_rows(min_row=1, values_only=True)]
-    finally:
-        book.close()
-    width = max((len(r) for r in rows), default=0)
-    rows = [r + [None] * (width - len(r)) for r in rows]  # rows end at their last cell
-    raw = pd.DataFrame(rows, index=pd.RangeIndex(1, len(rows) + 1), dtype=object)
+    sheet, cells = _cells(path, sheet, what, max_rows)
+    width = max((len(r) for r in cells), default=0)
+    cells = [r + [(None, None)] * (width - len(r)) for r in cells]  # rows end at their last cell
+    index = pd.RangeIndex(1, len(cells) + 1)
+    raw = pd.DataFrame([[_text(*c) for c in r] for r in cells], index=index, dtype=object)
+    numbers = pd.DataFrame([[_is_number(c[0]) for c in r] for r in cells], index=index)
     filled = raw.notna().sum(axis=1)
     if raw.empty or not filled.any():
         raise LabelError(f"{what} '{path}': sheet '{sheet}' holds no cell with a value.")
-    header = _header_row(raw.iloc[:HEADER_ROWS], filled)
-    table = raw.loc[header + 1 :, raw.loc[header:].notna().any()].copy()
-    table.columns = _column_names(raw.loc[header, table.columns], table.columns)
-    table.attrs.update(sheet=sheet, header_row=header)
+    header = _header_row(raw, filled, names_columns or coordinate_pair)
+    keep = raw.loc[header:].notna().any()
+    table = raw.loc[header + 1 :, keep].copy()
+    table.columns = _column_names(raw.loc[header, keep], table.columns)
+    table.attrs.update(
+        sheet=sheet,
+        header_row=header,
+        numbers=numbers.loc[header + 1 :, keep].set_axis(table.columns, axis=1),
+    )
     return table
 
 
-def _open(path: Path, what: str):
+@functools.lru_cache(maxsize=64)
+def _sheet_columns(path: str, stamp: tuple, sheet: str, what: str) -> tuple[str, ...]:
     try:
-        return openpyxl.load_workbook(path, read_only=True, data_only=True)
+        return tuple(read_sheet(Path(path), sheet, what, max_rows=COLUMN_ROWS).columns)
+    except LabelError:
+        return ()  # an empty sheet, or one that cannot be read: none of its columns
+
+
+def sheet_columns(path: Path, sheet: str, what: str = "Labels") -> list[str]:
+    """The column names of a worksheet (none for an empty one), from its first rows."""
+    info = Path(path).stat()
+    return list(_sheet_columns(str(path), (info.st_mtime_ns, info.st_size), sheet, what))
+
+
+def _cells(path: Path, sheet: str | None, what: str, max_rows: int | None) -> tuple[str, list]:
+    """The sheet's name and its rows of (value, number format), formulas as saved values.
+
+    A workbook is read for its formulas first; only one that has some is read again for
+    their saved values (openpyxl gives either, not both).
+    """
+    sheet, cells = _sheet_cells(path, sheet, what, max_rows, data_only=False)
+    formulas = [
+        (r, c) for r, row in enumerate(cells) for c, cell in enumerate(row) if cell[2] == "f"
+    ]
+    if not formulas:
+        return sheet, [[cell[:2] for cell in row] for row in cells]
+    _, saved = _sheet_cells(path, sheet, what, max_rows, data_only=True)
+    unsaved = [(r, c) for r, c in formulas if r >= len(saved) or c >= len(saved[r])]
+    unsaved += [(r, c) for r, c in formulas if (r, c) not in unsaved and saved[r][c][0] is None]
+    if unsaved:
+        r, c = unsaved[0]
+        raise LabelError(
+            f"{what} '{path}': sheet '{sheet}' holds {len(unsaved)} formula(s) whose values were "
+            f"never saved (cell {get_column_letter(c + 1)}{r + 1}: '{cells[r][c][0]}'), as a "
+            "workbook written by a script has them. Open it in Excel or LibreOffice and save it, "
+            "so that their values are stored with them."
+        )
+    return sheet, [[cell[:2] for cell in row] for row in saved]
+
+
+def _sheet_cells(path, sheet, what, max_rows, data_only) -> tuple[str, list]:
+    book = _open(path, what, data_only)
+    try:
+        names = [s.title for s in book.worksheets]
+        sheet = (names[0] if names else "") if sheet is None else sheet
+        if sheet not in names:
+            raise LabelError(
+                f"{what} '{path}': there is no sheet '{sheet}'. Its sheets are: "
+                f"{', '.join(names) or '(none)'}."
+            )
+        cells = book[sheet]
+        cells.reset_dimensions()  # some writers state a wrong extent: read every row
+        rows = [
+            [(c.value, getattr(c, "number_format", None), getattr(c, "data_type", None)) for c in r]
+            for r in cells.iter_rows(min_row=1, max_row=max_rows)
+        ]
+    finally:
+        book.close()
+    return sheet, rows
+
+
+def _open(path: Path, what: str, data_only: bool):
+    with open(path, "rb") as f:
+        ole = f.read(4) == _OLE
+    if ole:
+        raise LabelError(
+            f"{what} '{path}': the workbook is password-protected (encrypted), or an Excel "
+            "97-2003 workbook (.xls) renamed. Remove its password (File > Info > Protect "
+            "Workbook) and save it as an Excel Workbook (.xlsx), or save the sheet as CSV UTF-8."
+        )
+    try:
+        return openpyxl.load_workbook(path, read_only=True, data_only=data_only)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
         raise LabelError(
             f"{what} '{path}': the file cannot be read as an Excel workbook "
@@ -262,19 +361,44 @@ def _open(path: Path, what: str):
         ) from None
 
 
-def _text(value) -> str | None:
-    """A cell as Excel shows it, or None if it is empty."""
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _text(value, number_format: str | None = None) -> str | None:
+    """A cell as Excel shows it (see :func:`read_sheet`), or None if it is blank."""
     if value is None:
         return None
     if isinstance(value, bool):
         return str(value).upper()
-    if isinstance(value, float):
-        return format(value, ".15g")
+    if _is_number(value):
+        zeros = _ZEROS.fullmatch(number_format or "")
+        if zeros:
+            places = len(zeros.group(2) or "")
+            return f"{value:0{len(zeros.group(1)) + places + bool(places)}.{places}f}"
+        return format(value, ".15g") if isinstance(value, float) else str(value)
     if isinstance(value, datetime.datetime) and value.time() == datetime.time():
         return value.date().isoformat()
-    if isinstance(value, (datetime.date, datetime.time)):
+    if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()
-    return str(value).strip() or None
+    if isinstance(value, (datetime.time, datetime.timedelta)):
+        return _hours(value)
+    text = str(value).strip()
+    return None if not text or text in BLANK_CELLS else text
+
+
+def _hours(value) -> str:
+    """A time or duration as hours:minutes:seconds, hours beyond 24 kept ("31:57:08")."""
+    if isinstance(value, datetime.time):
+        value = datetime.timedelta(
+            hours=value.hour,
+            minutes=value.minute,
+            seconds=value.second,
+            microseconds=value.microsecond,
+        )
+    minutes, seconds = divmod(value.total_seconds(), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{seconds:02g}"
 
 
 def coordinate_pair(columns) -> bool:
@@ -283,18 +407,25 @@ def coordinate_pair(columns) -> bool:
     return any(a in names and b in names for a, b in COORD_PAIRS)
 
 
-def _header_row(top: pd.DataFrame, filled: pd.Series) -> int:
-    """The row naming the columns: the first naming a coordinate pair, else of two cells."""
-    for row, cells in top.iterrows():
-        if coordinate_pair(cells.dropna()):
+def _header_row(raw: pd.DataFrame, filled: pd.Series, names_columns) -> int:
+    """The row naming the columns.
+
+    The first of the top non-empty rows that ``names_columns``, else the widest of them.
+    """
+    top = filled[filled > 0].index[:HEADER_ROWS]
+    for row in top:
+        if names_columns(raw.loc[row].dropna()):
             return int(row)
-    wide = filled[filled >= 2]
-    return int((wide if len(wide) else filled[filled > 0]).index[0])
+    return int(filled.loc[top].idxmax())
 
 
 def _column_names(names: pd.Series, positions) -> list[str]:
-    """Names of a sheet's columns: as written, else by letter; a repeated name gets its letter."""
+    """Names of a sheet's columns: as written, else by letter; a repeated name gets its letter.
+
+    ", column D", not " (column D)": a bracketed ending reads as a unit ("Easting (m)"), and a
+    second Easting would be taken for the first.
+    """
     letters = [get_column_letter(int(p) + 1) for p in positions]
     out = [n.strip() if n else f"column {c}" for n, c in zip(names, letters)]
     seen = pd.Series(out).duplicated(keep="first")
-    return [f"{n} (column {c})" if twice else n for n, c, twice in zip(out, letters, seen)]
+    return [f"{n}, column {c}" if twice else n for n, c, twice in zip(out, letters, seen)]

@@ -7,7 +7,7 @@ import streamlit as st
 
 import session
 from geomap.errors import GeomapError
-from geomap.labels import label_columns, label_layers
+from geomap.labels import label_columns, label_layers, observation_layer
 from geomap.sources import parse_nodata
 from geomap.summary import describe_inputs
 from geomap.tables import SHEET_SUFFIXES
@@ -209,9 +209,11 @@ if data.labels is not None and not data.demo:
     )
     layers = label_layers(data.labels)
     if len(layers) > 1:  # a project GeoPackage, a workbook
+        first = observation_layer(data.labels)
         data.label_layer = st.selectbox(
             f"{'Sheet' if table_file else 'Layer'} holding the observations",
             layers,
+            index=layers.index(first) if first in layers else 0,
             key="label_layer",
         )
     columns: list[str] = []

@@ -2,6 +2,7 @@
 
 import datetime
 import json
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -41,7 +42,7 @@ def test_a_field_sheet_is_read_below_its_title_with_rows_numbered_as_excel_shows
     path = tmp_path / "field book.xlsx"
     _workbook(path, {"Day 1": FIELD_SHEET})
     table = read_sheet(path)
-    assert table.attrs == {"sheet": "Day 1", "header_row": 4}
+    assert (table.attrs["sheet"], table.attrs["header_row"]) == ("Day 1", 4)
     assert list(table.columns) == ["Station", "Easting (m)", "Northing (m)", "Rock type", "Date"]
     labels = read_labels(path, "Rock type", crs="EPSG:32633")
     assert labels["label"].tolist() == ["granite", "2.10", "granite"]  # "2.10" as written
@@ -136,3 +137,121 @@ def test_a_legend_sheet_beside_the_observations_names_and_colours_the_codes(tmp_
     _workbook(path, {"Observations": obs, "Legend": [*legend, [2, "schist", "greenish"]]})
     with pytest.raises(LabelError, match="Legend .* the colour 'greenish' on row 4 is not under"):
         Legend.read(path, set(values), "unit")
+
+
+def test_empty_and_chart_sheets_beside_the_observations_are_passed_over(tmp_path):
+    """Excel's empty Sheet2 and Sheet3 stopped the choice of sheet; a chart sheet crashed it."""
+    from openpyxl.chart import BarChart, Reference
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Sheet1"
+    for row in [["x", "y", "unit"], [500045, 5199955, "granite"], [500345, 5199655, "schist"]]:
+        sheet.append(row)
+    book.create_sheet("Sheet2")
+    chart = BarChart()
+    chart.add_data(Reference(sheet, min_col=1, min_row=1, max_row=3))
+    book.create_chartsheet("Chart").add_chart(chart)
+    path = tmp_path / "obs.xlsx"
+    book.save(path)
+    assert label_layers(path) == ["Sheet1"]
+    assert label_columns(path) == ["unit"]
+    assert len(read_labels(path, "unit", crs="EPSG:32633")) == 2
+
+
+def test_cells_read_as_a_csv_saved_by_excel_has_them(tmp_path):
+    """Number formats of zeros, blank markers and error values, as in the CSV Excel saves."""
+    rows = [["station", "lon", "lat", "unit"], [7, 15.1, 46.9, 2.1], [8, 15.2, 46.8, 3]]
+    rows += [[9, 15.3, 46.7, "n/a"], [10, 15.4, 46.6, "#N/A"], [11, 15.5, 46.5, "#DIV/0!"]]
+    book = Workbook()
+    for row in rows:
+        book.active.append(row)
+    for r in range(2, 7):
+        book.active[f"A{r}"].number_format = "000"
+        book.active[f"D{r}"].number_format = "0.00"
+    path = tmp_path / "obs.xlsx"
+    book.save(path)
+    csv = tmp_path / "obs.csv"  # what Excel's "Save as CSV" writes of it
+    csv.write_text(
+        "station,lon,lat,unit\n007,15.1,46.9,2.10\n008,15.2,46.8,3.00\n009,15.3,46.7,n/a\n"
+        "010,15.4,46.6,#N/A\n011,15.5,46.5,#DIV/0!\n"
+    )
+    sheet, table = read_labels(path, "unit"), read_labels(csv, "unit")
+    assert sheet["label"].tolist() == ["2.10", "3"] == table["label"].tolist()  # 3.00 is 3
+    assert sheet["site"].tolist() == ["station 007", "station 008"]
+    assert sheet.attrs["blank_classes"] == 3 == table.attrs["blank_classes"]
+
+
+def test_coordinates_typed_as_excel_keeps_them(tmp_path):
+    """A decimal comma typed as text beside numbers; 31:57:08 made a time; a date."""
+    rows = [["lon", "lat", "unit"], [115.5, -31.8, "granite"], ["115,6", "-31,9", "schist"]]
+    rows += [[115.7, datetime.timedelta(hours=31, minutes=57, seconds=8), "basalt"]]
+    rows += [[115.8, datetime.time(10, 30), "shale"]]
+    path = tmp_path / "obs.xlsx"
+    _workbook(path, {"obs": rows})
+    labels = read_labels(path, "unit")
+    np.testing.assert_allclose(labels.geometry.x, [115.5, 115.6, 115.7, 115.8])
+    np.testing.assert_allclose(labels.geometry.y, [-31.8, -31.9, 31 + 57 / 60 + 8 / 3600, 10.5])
+    _workbook(path, {"obs": [*rows, [115.9, datetime.date(2024, 1, 15), "dolerite"]]})
+    with pytest.raises(LabelError) as error:
+        read_labels(path, "unit")
+    assert "(row 6; the first reads '115.9', '2024-01-15'). " in str(error.value)
+    assert "Excel took a coordinate for a date: format the column as Number" in str(error.value)
+    _workbook(path, {"obs": [*rows, [115.9, None, "dolerite"]]})
+    with pytest.raises(LabelError, match=r"\(row 6; the first reads '115.9', \(empty\)\)\. Wr"):
+        read_labels(path, "unit")
+
+
+def test_the_first_of_two_easting_columns_holds_the_coordinates(tmp_path):
+    path = tmp_path / "obs.xlsx"
+    rows = [["Station", "Easting", "Northing", "Easting", "Northing", "Rock"]]
+    rows += [["S1", 500000, 5200000, 1, 2, "granite"], ["S2", 500100, 5200100, 3, 4, "schist"]]
+    _workbook(path, {"s": rows})
+    assert list(read_sheet(path).columns)[3:5] == ["Easting, column D", "Northing, column E"]
+    labels = read_labels(path, "Rock", crs="EPSG:32633")
+    assert labels.geometry.x.tolist() == [500000.0, 500100.0]
+
+
+def test_formulas_are_read_as_their_saved_values_and_unsaved_ones_are_refused(tmp_path):
+    path = tmp_path / "obs.xlsx"
+    rows = [["x", "y", "unit"], [500045, "=5199955+0", "granite"], [500345, 5199655, "schist"]]
+    _workbook(path, {"obs": rows})  # openpyxl saves no value with a formula, as Excel does
+    with pytest.raises(
+        LabelError,
+        match=r"1 formula\(s\) whose values were never saved \(cell "
+        r"B2: '=5199955\+0'\).* Open it in Excel or LibreOffice and save it",
+    ):
+        read_labels(path, "unit", crs="EPSG:32633")
+    saved = tmp_path / "saved.xlsx"  # the same with the value Excel stores beside the formula
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(saved, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"<f>5199955+0</f><v />", b"<f>5199955+0</f><v>5199955</v>")
+                assert b"<v>5199955</v>" in data
+            dst.writestr(item, data)
+    labels = read_labels(saved, "unit", crs="EPSG:32633")
+    np.testing.assert_allclose(labels.geometry.y, [5199955, 5199655])
+
+
+def test_a_password_protected_workbook_is_told_apart(tmp_path):
+    path = tmp_path / "obs.xlsx"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    with pytest.raises(LabelError, match="password-protected .* Remove its password"):
+        read_labels(path, "unit")
+
+
+def test_a_legend_sheet_below_its_title_and_version(tmp_path):
+    from geomap.legend import Legend
+
+    path = tmp_path / "book.xlsx"
+    legend = [["House legend"], ["Version:", "2024-05"], [], ["code", "name", "colour"]]
+    legend += [[1, "granite", "#e4781e"], [2, "schist", "#00ff00"]]
+    obs = [["lon", "lat", "unit"], [15.1, 46.9, 1], [15.2, 46.8, 2]]
+    _workbook(path, {"Observations": obs, "Leyenda": legend})
+    assert Legend.read(path, {"1", "2"}, "unit").rename == {"1": "granite", "2": "schist"}
+    assert label_columns(path) == ["unit"]  # the legend sheet's columns are not offered
+    from geomap.labels import observation_layer
+
+    _workbook(path, {"Leyenda": legend, "Observations": obs})
+    assert observation_layer(path) == "Observations"
