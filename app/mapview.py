@@ -196,7 +196,12 @@ def fit_clear_of_control(m: folium.Map, control: folium.LayerControl, bounds: tu
 
     The browser measures the control (open or folded into its icon) and the map, and keeps the
     strip below the control's top or the one left of its left edge clear, whichever lets the
-    scene show larger. A room reckoned from the count of layers kept 196 px of 620 clear
+    scene show larger, once Leaflet's style has put the control inside the map (the script
+    runs before the style sheet applies in Streamlit's component frame: measured then, the
+    control lay 1,267 px down, below the map, and half the demo opened below the map's foot;
+    user pass), and again when the frame changes size, until the user moves the map.
+
+    A room reckoned from the count of layers kept 196 px of 620 clear
     below the scene for six layers, whose list is folded into an icon 80 px from the map's
     foot, and the demo opened one zoom level out (a quarter of the area it could take); with
     five it did so for want of the room left of the list.
@@ -212,15 +217,28 @@ class _FitClearOfControl(MacroElement):
         {% macro script(this, kwargs) %}
         (function () {
             var map = {{ this._parent.get_name() }}, control = {{ this.control.get_name() }};
-            var bounds = L.latLngBounds({{ this.bounds|tojson }});
-            var box = map.getContainer().getBoundingClientRect();
-            var at = control.getContainer().getBoundingClientRect();
-            var rooms = [L.point(0, box.bottom - at.top), L.point(box.right - at.left, 0)];
-            var zooms = rooms.map(function (room) {
-                return map.getBoundsZoom(bounds, false, room);
+            var bounds = L.latLngBounds({{ this.bounds|tojson }}), touched = false;
+            function fit(tries) {
+                var box = map.getContainer().getBoundingClientRect();
+                var at = control.getContainer().getBoundingClientRect();
+                if (touched || box.height < 200 || box.width < 200) return;  // not laid out
+                if (at.top < box.top || at.bottom > box.bottom + 1 || at.left < box.left) {
+                    // Leaflet's style not applied yet: the control lies outside the map
+                    if ((tries || 0) < 100) setTimeout(fit, 50, (tries || 0) + 1);
+                    return;
+                }
+                var rooms = [L.point(0, box.bottom - at.top), L.point(box.right - at.left, 0)];
+                var zooms = rooms.map(function (room) {
+                    return map.getBoundsZoom(bounds, false, room);
+                });
+                var room = rooms[zooms[1] > zooms[0] ? 1 : 0];
+                map.fitBounds(bounds, {paddingBottomRight: room, animate: false});
+            }
+            fit(0);
+            map.on("resize", function () { fit(0); });  // the frame may take its size later
+            L.DomEvent.on(map.getContainer(), "pointerdown wheel keydown touchstart", function () {
+                touched = true;  // the user's own view from then on
             });
-            var room = rooms[zooms[1] > zooms[0] ? 1 : 0];
-            map.fitBounds(bounds, {paddingBottomRight: room, animate: false});
         })();
         {% endmacro %}
         """

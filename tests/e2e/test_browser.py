@@ -22,6 +22,31 @@ def _map_frame(page):
     return page.frame_locator("iframe[title*='streamlit_folium']")
 
 
+def _the_scene_opens_whole(page) -> None:
+    """The first view shows the whole scene inside the map, clear of the layer control.
+
+    Measured before Leaflet's style applied, the control lay below the map and half the demo
+    opened below the map's foot (user pass: the scene at 403-864 px of 620).
+    """
+    page.wait_for_timeout(1500)  # the frame's height, then Leaflet's debounced resize
+    boxes = (
+        _map_frame(page)
+        .locator(".leaflet-container")
+        .evaluate(
+            """m => [m, m.querySelector('img.leaflet-image-layer'),
+                 m.querySelector('.leaflet-control-layers')].map(e => {
+                     const r = e.getBoundingClientRect();
+                     return [r.left, r.top, r.right, r.bottom];
+                 })"""
+        )
+    )
+    (left, top, right, bottom), scene, control = boxes
+    assert left - 1 <= scene[0] and top - 1 <= scene[1], boxes
+    assert scene[2] <= right + 1 and scene[3] <= bottom + 1, boxes
+    clear = scene[2] <= control[0] or scene[3] <= control[1]
+    assert clear, boxes
+
+
 def _zoom_in_then_redraw_keeps_the_view(page) -> None:
     """Zoom in twice (quickly), move the opacity slider, then add a layer: each draws it anew.
 
@@ -229,6 +254,7 @@ def test_demo_to_map_and_download_with_the_network_blocked(offline, tmp_path):
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(keep) / "map.png")
 
+    _the_scene_opens_whole(page)
     _ticks_survive_a_redraw(page)
     _zoom_in_then_redraw_keeps_the_view(page)
     _an_added_layer_is_shown_and_then_kept_as_left(page)

@@ -26,8 +26,13 @@ _VIEW = """() => {
 }"""
 
 
-def _first_view(browser, n_layers: int) -> dict:
-    """Zoom and the screen boxes of the scene and the layer control of a map of n raster layers."""
+def _first_view(browser, n_layers: int, first_px: dict | None = None, moved=False) -> dict:
+    """Zoom and the screen boxes of the scene and the layer control of a map of n raster layers.
+
+    ``first_px``: the frame's size when the map is drawn, before it takes :data:`MAP_PX`, as
+    Streamlit sizes a component's frame after drawing it; ``moved``: the user drags the map
+    before that.
+    """
     m = mapview.offline_map(DEMO, None)
     for i in range(n_layers):
         folium.raster_layers.ImageOverlay(
@@ -35,10 +40,20 @@ def _first_view(browser, n_layers: int) -> dict:
         ).add_to(m)
     control = mapview.layer_control(m, n_layers, {"memory": "m", "latest": "l", "fresh": []})
     mapview.fit_clear_of_control(m, control, DEMO)
-    html, page = m.get_root().render(), browser.new_page(viewport=MAP_PX)
+    html, page = m.get_root().render(), browser.new_page(viewport=first_px or MAP_PX)
     try:
         page.route("**/*", lambda route: _serve(route, html))
         page.goto("http://geomap.test/")
+        if moved:
+            page.mouse.move(100, 100)
+            page.mouse.down()
+            page.mouse.move(160, 140, steps=5)
+            page.mouse.up()
+        if first_px:
+            before = page.evaluate(_VIEW)
+            page.set_viewport_size(MAP_PX)
+            page.wait_for_timeout(500)  # Leaflet's resize handler is debounced
+            return {**page.evaluate(_VIEW), "before": before}
         return page.evaluate(_VIEW)
     finally:
         page.close()
@@ -69,3 +84,15 @@ def test_the_scene_opens_as_large_as_it_fits_clear_of_the_layer_control(browser)
         view = _first_view(browser, n_layers)
         assert view["zoom"] == 12, (n_layers, view)
         assert _apart(view["scene"], view["control"]), (n_layers, view)
+
+
+def test_the_fit_follows_the_frame_until_the_user_moves_the_map(browser):
+    """Fitted to the first, small frame only, the demo opened with half of it below the map's
+    foot (user pass: the scene at 403-864 px of 620); once dragged, the user's view stays."""
+    view = _first_view(browser, 5, first_px={"width": 697, "height": 150})
+    assert view["zoom"] == 12, view
+    assert _apart(view["scene"], view["control"]), view
+    top, bottom = view["scene"][1], view["scene"][3]
+    assert 0 <= top and bottom <= MAP_PX["height"], view
+    dragged = _first_view(browser, 5, first_px={"width": 697, "height": 300}, moved=True)
+    assert dragged["zoom"] == dragged["before"]["zoom"], dragged
