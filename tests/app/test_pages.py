@@ -359,6 +359,22 @@ def test_observations_the_data_page_refused_are_not_offered_for_training(app, tm
     assert not [b for b in app.button if b.key == "train"]
 
 
+def test_a_libreoffice_workbook_is_taken_by_the_box_and_told_how_to_save(app, tmp_path):
+    """The box refused it itself, and the browser said only that its MIME type was not allowed."""
+    assert {"ods", "xls"} <= set(session.LABEL_TYPES) & set(session.LEGEND_TYPES)
+    book = tmp_path / "field book.ods"
+    book.write_bytes(b"PK\x03\x04")
+    app.session_state["source"] = "upload"
+    app.session_state["kept_uploads"] = {"rasters": list(session.demo_inputs().rasters)}
+    app.session_state["kept_uploads"]["labels"] = book
+    app.run()
+    assert not app.exception
+    assert any(
+        "field book.ods'" in e.value and "Save the spreadsheet as an Excel Workbook" in e.value
+        for e in app.error
+    ), _errors(app)
+
+
 def test_a_project_geopackage_asks_for_the_layer_of_the_observations(app, tmp_path):
     demo = session.demo_inputs()
     points = gpd.read_file(demo.labels)
