@@ -115,8 +115,8 @@ def label_columns(
     layers = _layers(path) if layer is None else []
     suffix = path.suffix.lower()
     if len(layers) > 1:
-        if suffix in SHEET_SUFFIXES:  # the sheets of observations, not a legend's or notes'
-            layers = [n for n in layers if coordinate_pair(_fields(path, n))] or layers
+        if suffix in SHEET_SUFFIXES:
+            layers = _placed_sheets(path, layers)
         columns = list(dict.fromkeys(str(f) for name in layers for f in _fields(path, name)))
         geometry = None
     elif suffix in (".csv", *SHEET_SUFFIXES) and path.is_file() and path.stat().st_size:
@@ -145,11 +145,13 @@ def label_layers(path: str | Path) -> list[str]:
 
 
 def observation_layer(path: str | Path) -> str | None:
-    """The layer to offer first: a workbook's first sheet with coordinate columns, else None."""
+    """The layer to offer first: a workbook's first sheet with coordinate columns.
+
+    Else its first sheet; None for other files or a workbook with no sheet holding cells.
+    """
     path = Path(path)
-    if path.suffix.lower() not in SHEET_SUFFIXES:
-        return None
-    return next((n for n in _layers(path) if coordinate_pair(_fields(path, n))), None)
+    sheets = _layers(path) if path.suffix.lower() in SHEET_SUFFIXES else []
+    return _placed_sheets(path, sheets)[0] if sheets else None
 
 
 def _layers(path: Path) -> list[str]:
@@ -180,8 +182,8 @@ def _choose_layer(path: Path, column: str | None) -> str | None:
     having = [  # blanks around either name ignored, as for a file of one layer ("Rock Type ")
         n for n in layers if column.strip() in {str(f).strip() for f in _fields(path, n)}
     ]
-    if len(having) > 1 and path.suffix.lower() in SHEET_SUFFIXES:  # not a legend sheet's
-        having = [n for n in having if coordinate_pair(_fields(path, n))] or having
+    if len(having) > 1 and path.suffix.lower() in SHEET_SUFFIXES:
+        having = _placed_sheets(path, having)
     if len(having) == 1:
         return having[0]
     which = f"{len(having)} of them ({', '.join(having)})" if having else "none of them"
@@ -191,6 +193,11 @@ def _choose_layer(path: Path, column: str | None) -> str | None:
         f"have a column '{column}'. Name the {kind[:-1]} (--label-layer on the command line), "
         "or save the observations in a file of their own."
     )
+
+
+def _placed_sheets(path: Path, sheets: list[str]) -> list[str]:
+    """The sheets with coordinate columns (observations, not a legend's or notes), else all."""
+    return [n for n in sheets if coordinate_pair(_fields(path, n))] or sheets
 
 
 def _fields(path: Path, layer: str) -> list:

@@ -308,8 +308,11 @@ def _cells(path: Path, sheet: str | None, what: str, max_rows: int | None) -> tu
     if not formulas:
         return sheet, [[cell[:2] for cell in row] for row in cells]
     _, saved = _sheet_cells(path, sheet, what, max_rows, data_only=True)
-    unsaved = [(r, c) for r, c in formulas if r >= len(saved) or c >= len(saved[r])]
-    unsaved += [(r, c) for r, c in formulas if (r, c) not in unsaved and saved[r][c][0] is None]
+    unsaved = [
+        (r, c)
+        for r, c in formulas
+        if r >= len(saved) or c >= len(saved[r]) or saved[r][c][0] is None
+    ]
     if unsaved:
         r, c = unsaved[0]
         raise LabelError(
@@ -379,7 +382,7 @@ def _text(value, number_format: str | None = None) -> str | None:
         return format(value, ".15g") if isinstance(value, float) else str(value)
     if isinstance(value, datetime.datetime) and value.time() == datetime.time():
         return value.date().isoformat()
-    if isinstance(value, (datetime.date, datetime.datetime)):
+    if isinstance(value, datetime.date):  # a datetime too
         return value.isoformat()
     if isinstance(value, (datetime.time, datetime.timedelta)):
         return _hours(value)
