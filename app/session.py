@@ -42,9 +42,9 @@ DEMO = REPO / "data_samples" / "demo"
 DEMO_RASTERS = ("landsat.tif", "radiometrics.tif", "magnetics.tif", "dem.tif")
 DEMO_LABELS = "field_points.gpkg"
 RASTER_TYPES = ["tif", "tiff", "jp2", "img", "nc", "hdf", "ers", "bil", "asc"]
-#: File types the observation and legend boxes take. Old Excel and LibreOffice workbooks are
-#: taken so that geomap says how to save them: refused by the box itself, the browser showed
-#: only "application/vnd.oasis.opendocument.spreadsheet files are not allowed" (user pass).
+#: File types the observation and legend boxes take: Excel workbooks old and new and LibreOffice
+#: spreadsheets too (refused by the box itself, the browser showed only
+#: "application/vnd.oasis.opendocument.spreadsheet files are not allowed"; user pass).
 LABEL_TYPES = ["gpkg", "geojson", "json", "zip", "kml", "kmz", "csv", "xlsx", "xlsm", "xls", "ods"]
 LEGEND_TYPES = ["csv", "txt", "xlsx", "xlsm", "xls", "ods"]
 

@@ -70,8 +70,8 @@ def read_labels(
     Parameters
     ----------
     path : file path
-        GeoPackage, GeoJSON, Shapefile (``.shp`` or zipped), KML, or a CSV or Excel workbook
-        (``.xlsx``) with coordinate columns.
+        GeoPackage, GeoJSON, Shapefile (``.shp`` or zipped), KML, or a CSV, Excel workbook
+        (``.xlsx``) or OpenDocument spreadsheet (``.ods``) with coordinate columns.
     column : str
         The column holding the class of each observation (text or integers).
     crs : str, optional
@@ -225,13 +225,9 @@ def _read_any(
         return _read_folders(path, _layers(path), column, crs)
     if suffix in VECTOR_SUFFIXES:
         return _read_vector(path, layer or _choose_layer(path, column), crs)
-    save = {
-        ".xls": " Save the workbook as an Excel Workbook (.xlsx) or its sheet as CSV UTF-8.",
-        ".ods": " Save the spreadsheet as an Excel Workbook (.xlsx) or its sheet as CSV UTF-8.",
-    }.get(suffix, "")
     raise LabelError(
-        f"Labels '{path}': the format '{suffix or path.name}' is not supported.{save} Give a "
-        "GeoPackage, GeoJSON, Shapefile (.shp or zipped), KML, CSV or Excel workbook "
+        f"Labels '{path}': the format '{suffix or path.name}' is not supported. Give a "
+        "GeoPackage, GeoJSON, Shapefile (.shp or zipped), KML, CSV, Excel workbook or .ods "
         f"({', '.join((*VECTOR_SUFFIXES, '.csv', *SHEET_SUFFIXES))})."
     )
 

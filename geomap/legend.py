@@ -212,8 +212,8 @@ def _legend_table(path: Path):
         return read_sheet(path, (named or sheets or [None])[0], "Legend", _names_units)
     if suffix not in (".csv", ".txt", ".tsv"):
         raise LabelError(
-            f"Legend '{path}': give the legend as a CSV table or an Excel workbook (columns "
-            "such as code, name, colour)."
+            f"Legend '{path}': give the legend as a CSV table, an Excel workbook or an .ods "
+            "spreadsheet (columns such as code, name, colour)."
         )
     return read_table(path, "Legend", dtype=str)  # "01" stays "01", "2.10" is not "2.1"
 

@@ -1,9 +1,10 @@
-"""Tables of observations as written: CSV text and Excel sheets, every cell read as text.
+"""Tables of observations as written: CSV text and workbook sheets, every cell read as text.
 
 :func:`read_table` reads a CSV (any usual separator and encoding), :func:`read_sheet` a sheet of
-an Excel workbook; both keep cells as written ("007" stays "007", "2.10" is not "2.1") and number
-the rows as the file does, so that messages name the line or row to fix. :func:`decimals` reads
-coordinate columns, decimal or degrees, minutes and seconds.
+an Excel workbook or an OpenDocument spreadsheet (:mod:`geomap.opendocument`); both keep cells
+as written ("007" stays "007", "2.10" is not "2.1") and number the rows as the file does, so
+that messages name the line or row to fix. :func:`decimals` reads coordinate columns, decimal
+or degrees, minutes and seconds.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import codecs
 import csv
 import datetime
 import functools
+import io
 import re
 import zipfile
 from collections.abc import Callable
@@ -23,6 +25,7 @@ import pandas as pd
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
+from geomap import opendocument, xls
 from geomap.errors import LabelError
 
 #: Coordinate column pairs accepted in tables (case-insensitive), in order of preference.
@@ -194,7 +197,7 @@ def _dms(text: str) -> float:
 
 
 #: Workbooks read as tables of observations.
-SHEET_SUFFIXES = (".xlsx", ".xlsm")
+SHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 #: Rows searched for the row naming the columns: a sheet may start with a title and the
 #: project's details above its table.
 HEADER_ROWS = 20
@@ -213,18 +216,21 @@ BLANK_CELLS = EXCEL_ERRORS | frozenset(
 )
 #: A number format of zeros ("000", "0.00"): padding and decimals a CSV saved by Excel keeps.
 _ZEROS = re.compile(r"(0+)(?:\.(0+))?")
-#: First bytes of an OLE file: an encrypted workbook, or an Excel 97-2003 one renamed.
+#: First bytes of an OLE file: an Excel 97-2003 workbook, or an encrypted one.
 _OLE = b"\xd0\xcf\x11\xe0"
 
 
 def sheet_names(path: Path, what: str = "Labels") -> list[str]:
-    """The worksheets of a workbook, in order (chart sheets left out).
+    """The worksheets of a workbook or OpenDocument spreadsheet, in order (chart sheets left out).
 
     Raises
     ------
     LabelError
         If the file is not a workbook that can be read.
     """
+    reader = _reader(path, what)
+    if reader is not None:
+        return reader.sheet_names(path, what)
     book = _open(path, what, data_only=True)
     try:
         return [sheet.title for sheet in book.worksheets]
@@ -239,12 +245,13 @@ def read_sheet(
     names_columns: Callable[[pd.Series], bool] | None = None,
     max_rows: int | None = None,
 ) -> pd.DataFrame:
-    """A worksheet of an Excel workbook, every cell as text, indexed by its row number.
+    """A worksheet of a workbook (.xlsx, .xls, .ods), every cell as text, indexed by its row number.
 
     Numbers read as Excel shows them in its General format (15 significant digits: "2.1",
-    "500345.5", "7"), or padded and rounded as a number format of zeros says ("007", "2.10"),
-    as a CSV saved by Excel has them; dates as ISO dates, times as hours:minutes:seconds (a
-    "31:57:08" typed into a cell becomes a time), a formula as its saved value, and
+    "500345.5", "7"), or padded as a number format of zeros says ("007", "2.10"), as a CSV
+    saved by Excel has them, unless the format rounds the value (a coordinate shown "15.1");
+    dates as ISO dates, times as hours:minutes:seconds (a "31:57:08" typed into a cell
+    becomes a time), a formula as its saved value, and
     :data:`BLANK_CELLS` as blank. The column names are the first row of the first
     :data:`HEADER_ROWS` for which ``names_columns`` is true (default: it names a pair of
     coordinate columns, :data:`COORD_PAIRS`), else the widest of them: a title and a project's
@@ -299,19 +306,23 @@ def _cells(path: Path, sheet: str | None, what: str, max_rows: int | None) -> tu
     """The sheet's name and its rows of (value, number format), formulas as saved values.
 
     A workbook is read for its formulas first; only one that has some is read again for
-    their saved values (openpyxl gives either, not both).
+    their saved values (openpyxl gives either, not both). Other workbooks give saved values,
+    and mark a formula "f" only if it has none.
     """
-    sheet, cells = _sheet_cells(path, sheet, what, max_rows, data_only=False)
+    reader = _reader(path, what)
+    saving = reader is not None  # a reader that gives saved values
+    if saving:
+        sheet, cells = reader.sheet_cells(path, sheet, what, max_rows)
+    else:
+        sheet, cells = _sheet_cells(path, sheet, what, max_rows, data_only=False)
     formulas = [
         (r, c) for r, row in enumerate(cells) for c, cell in enumerate(row) if cell[2] == "f"
     ]
-    if not formulas:
-        return sheet, [[cell[:2] for cell in row] for row in cells]
-    _, saved = _sheet_cells(path, sheet, what, max_rows, data_only=True)
+    saved = cells if saving or not formulas else _sheet_cells(path, sheet, what, max_rows, True)[1]
     unsaved = [
         (r, c)
         for r, c in formulas
-        if r >= len(saved) or c >= len(saved[r]) or saved[r][c][0] is None
+        if saving or r >= len(saved) or c >= len(saved[r]) or saved[r][c][0] is None
     ]
     if unsaved:
         r, c = unsaved[0]
@@ -345,17 +356,57 @@ def _sheet_cells(path, sheet, what, max_rows, data_only) -> tuple[str, list]:
     return sheet, rows
 
 
-def _open(path: Path, what: str, data_only: bool):
+def _reader(path: Path, what: str):
+    """The module that reads a workbook, by what the file holds, not its name.
+
+    :mod:`geomap.opendocument` for an OpenDocument spreadsheet, :mod:`geomap.xls` for an Excel
+    97-2003 workbook (and an encrypted one, which that module names), None for an Excel
+    workbook (.xlsx, read here with openpyxl).
+
+    Raises
+    ------
+    LabelError
+        If the file is none of these: a table saved as text, a web page, a file cut short.
+    """
     with open(path, "rb") as f:
-        ole = f.read(4) == _OLE
-    if ole:
-        raise LabelError(
-            f"{what} '{path}': the workbook is password-protected (encrypted), or an Excel "
-            "97-2003 workbook (.xls) renamed. Remove its password (File > Info > Protect "
-            "Workbook) and save it as an Excel Workbook (.xlsx), or save the sheet as CSV UTF-8."
+        head = f.read(256)
+    if head.startswith(_OLE):
+        return xls
+    if not zipfile.is_zipfile(path):
+        kind = {".ods": "spreadsheet (.ods)"}.get(path.suffix.lower(), "workbook")
+        raise LabelError(f"{what} '{path}': the file is not a {kind}: {_what_it_is(head)}")
+    with zipfile.ZipFile(path) as archive:
+        odf = "mimetype" in archive.namelist()
+    return opendocument if odf else None
+
+
+def _what_it_is(head: bytes) -> str:
+    """What a file named as a workbook holds instead, and what to do (see :func:`_opendocument`)."""
+    text = head.decode("utf-8", "replace")
+    if head.lstrip().startswith(b"<"):
+        return (
+            "it holds XML or HTML, as a web page or an XML spreadsheet saved under this name "
+            "does. Open it and save it as an Excel Workbook (.xlsx), or the sheet as CSV UTF-8."
         )
+    if sum(32 <= b < 127 or b in b"\t\r\n" for b in head) >= 0.9 * len(head):  # text
+        first = text.splitlines()[0][:60] if text.strip() else ""
+        return (
+            f"it holds plain text ('{first}'), as a CSV does. If it is the table, name it .csv; "
+            "else open it and save it as an Excel Workbook (.xlsx) or CSV UTF-8."
+        )
+    return (
+        "it is not the zip archive a workbook is, perhaps a copy or download cut short. Open "
+        "the original and save it again (.xlsx or .ods), or save the sheet as CSV UTF-8."
+    )
+
+
+def _open(path: Path, what: str, data_only: bool):
+    """An Excel workbook opened with openpyxl, also one named otherwise (.xls from a website)."""
+    named = path.suffix.lower() in (".xlsx", ".xlsm")
     try:
-        return openpyxl.load_workbook(path, read_only=True, data_only=data_only)
+        return openpyxl.load_workbook(
+            path if named else io.BytesIO(path.read_bytes()), read_only=True, data_only=data_only
+        )
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
         raise LabelError(
             f"{what} '{path}': the file cannot be read as an Excel workbook "
@@ -376,9 +427,11 @@ def _text(value, number_format: str | None = None) -> str | None:
         return str(value).upper()
     if _is_number(value):
         zeros = _ZEROS.fullmatch(number_format or "")
-        if zeros:
+        if zeros:  # padding and trailing zeros kept; a value rounded to show is not taken
             places = len(zeros.group(2) or "")
-            return f"{value:0{len(zeros.group(1)) + places + bool(places)}.{places}f}"
+            shown = f"{value:0{len(zeros.group(1)) + places + bool(places)}.{places}f}"
+            if float(shown) == value:
+                return shown
         return format(value, ".15g") if isinstance(value, float) else str(value)
     if isinstance(value, datetime.datetime) and value.time() == datetime.time():
         return value.date().isoformat()

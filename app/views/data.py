@@ -60,7 +60,8 @@ with right:
         on_change=_uploaded,
         args=("labels", "label_file"),
         help="GeoPackage, GeoJSON, a zipped Shapefile (.shp with its .dbf, .shx and .prj in one "
-        ".zip), KML from Google Earth, or a CSV or Excel workbook (.xlsx) with x/y, "
+        ".zip), KML from Google Earth, or a CSV, Excel workbook (.xlsx, .xls) or LibreOffice "
+        "spreadsheet (.ods) with x/y, "
         "easting/northing or lon/lat columns.",
     )
     legend_file = st.file_uploader(

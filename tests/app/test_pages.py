@@ -359,18 +359,26 @@ def test_observations_the_data_page_refused_are_not_offered_for_training(app, tm
     assert not [b for b in app.button if b.key == "train"]
 
 
-def test_a_libreoffice_workbook_is_taken_by_the_box_and_told_how_to_save(app, tmp_path):
-    """The box refused it itself, and the browser said only that its MIME type was not allowed."""
+def test_a_libreoffice_field_book_is_read_and_a_broken_xls_named(app, tmp_path, write_ods):
+    """The boxes refused both, and the browser said only that their MIME type was not allowed."""
     assert {"ods", "xls"} <= set(session.LABEL_TYPES) & set(session.LEGEND_TYPES)
-    book = tmp_path / "field book.ods"
-    book.write_bytes(b"PK\x03\x04")
+    demo = session.demo_inputs()
+    table = pd.read_csv(demo.labels.with_suffix(".csv"))
+    rows = [["Field observations 2024"], list(table.columns), *table.itertuples(index=False)]
+    book = write_ods(tmp_path / "field book.ods", {"Notes": [["by", "A. Smith"]], "2024": rows})
     app.session_state["source"] = "upload"
-    app.session_state["kept_uploads"] = {"rasters": list(session.demo_inputs().rasters)}
-    app.session_state["kept_uploads"]["labels"] = book
+    app.session_state["kept_uploads"] = {"rasters": list(demo.rasters), "labels": book}
+    app.run()
+    assert not app.exception and not _errors(app)
+    assert app.selectbox(key="label_layer").value == "2024"  # the sheet with coordinates
+    assert app.dataframe[1].value["samples"].sum() == 300
+    old = tmp_path / "field book.xls"
+    old.write_bytes(b"\xd0\xcf\x11\xe0")  # cut short
+    app.session_state["kept_uploads"]["labels"] = old
     app.run()
     assert not app.exception
     assert any(
-        "field book.ods'" in e.value and "Save the spreadsheet as an Excel Workbook" in e.value
+        "field book.xls'" in e.value and "as an Excel Workbook (.xlsx), or save" in e.value
         for e in app.error
     ), _errors(app)
 

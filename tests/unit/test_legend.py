@@ -180,10 +180,11 @@ def test_legend_errors_from_the_command_line_write_nothing(coded, capsys):
     spreadsheet = coded["tmp"] / "legend.xlsx"
     spreadsheet.write_bytes(b"PK\x03\x04")  # a workbook cut short
     assert _run(coded, out, spreadsheet) == 2
-    assert "cannot be read as an Excel workbook" in capsys.readouterr().err and not out.exists()
-    spreadsheet.with_suffix(".ods").write_bytes(b"PK\x03\x04")
-    assert _run(coded, out, spreadsheet.with_suffix(".ods")) == 2
-    assert "as a CSV table or an Excel workbook" in capsys.readouterr().err
+    assert "not a workbook: it is not the zip" in capsys.readouterr().err
+    assert not out.exists()
+    spreadsheet.with_suffix(".odt").write_bytes(b"PK\x03\x04")
+    assert _run(coded, out, spreadsheet.with_suffix(".odt")) == 2
+    assert "as a CSV table, an Excel workbook or an .ods" in capsys.readouterr().err
     with pytest.raises(MissingFileError):
         Legend.read(coded["tmp"] / "nowhere.csv", ["11"])
 

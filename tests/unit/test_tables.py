@@ -7,6 +7,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from msoffcrypto.format.ooxml import OOXMLFile
 from openpyxl import Workbook
 
 from geomap.cli import main
@@ -88,27 +89,33 @@ def test_the_sheet_holding_the_column_is_chosen_and_two_such_are_asked_for(tmp_p
 def test_workbooks_that_cannot_be_read_say_what_to_save(tmp_path):
     fake = tmp_path / "obs.xlsx"
     fake.write_text("station,lon,lat\n")  # a CSV renamed
-    with pytest.raises(LabelError, match="cannot be read as an Excel workbook .* save it again"):
+    with pytest.raises(LabelError, match=r"not a workbook: it holds plain text .* name it \.csv"):
         read_labels(fake, "unit")
-    for suffix in (".xls", ".ods"):
-        old = tmp_path / f"obs{suffix}"
-        old.write_bytes(b"\xd0\xcf\x11\xe0")
-        with pytest.raises(LabelError, match=r"Save .* as an Excel Workbook \(.xlsx\) or its "):
-            read_labels(old, "unit")
+    cut = tmp_path / "obs.xls"
+    cut.write_bytes(b"\xd0\xcf\x11\xe0")  # a workbook cut short
+    with pytest.raises(LabelError, match=r"not be read as an Excel 97-2003 .* as CSV UTF-8"):
+        read_labels(cut, "unit")
     empty = tmp_path / "empty.xlsx"
     _workbook(empty, {"Sheet1": []})
     with pytest.raises(LabelError, match="sheet 'Sheet1' holds no cell with a value"):
         read_labels(empty, "unit")
 
 
-def test_the_demo_points_from_a_workbook_map_as_from_their_csv(demo_scene, tmp_path):
+@pytest.mark.parametrize("suffix", [".xlsx", ".xls", ".ods"])
+def test_the_demo_points_from_a_workbook_map_as_from_their_csv(
+    demo_scene, tmp_path, suffix, request
+):
+    """Excel's workbooks, old and new, and LibreOffice's spreadsheet."""
+    write = _writer(suffix, request)
     table = pd.read_csv(demo_scene.points_csv)
-    path = tmp_path / "field_points.xlsx"
-    _workbook(path, {"points": [list(table.columns), *table.itertuples(index=False)]})
+    path = tmp_path / f"field_points{suffix}"
+    write(path, {"points": [list(table.columns), *table.itertuples(index=False)]})
     from_csv = read_labels(demo_scene.points_csv, "lithology")
     from_sheet = read_labels(path, "lithology")
     assert from_sheet["label"].tolist() == from_csv["label"].tolist()
     np.testing.assert_allclose(from_sheet.get_coordinates(), from_csv.get_coordinates())
+    if suffix != ".xlsx":
+        return  # read alike: mapped alike
     argv = ["run", "--labels", str(path), "--label-column", "lithology", "--trees", "10"]
     argv += ["--out", str(tmp_path / "out"), "--no-applicability", "--cv-folds", "3", "--quiet"]
     assert main([*argv, *(a for r in demo_scene.rasters for a in ("--raster", str(r)))]) == 0
@@ -118,10 +125,20 @@ def test_the_demo_points_from_a_workbook_map_as_from_their_csv(demo_scene, tmp_p
     assert sum(report["samples"]["per_class"].values()) == counts["used"] > 0.9 * len(table)
 
 
-def test_a_legend_sheet_beside_the_observations_names_and_colours_the_codes(tmp_path):
+def _writer(suffix: str, request):
+    """The writer of a workbook of ``{sheet: rows}`` (.xlsx, .xls, .ods)."""
+    fixtures = {".xls": "write_xls", ".ods": "write_ods"}
+    return request.getfixturevalue(fixtures[suffix]) if suffix in fixtures else _workbook
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".xls", ".ods"])
+def test_a_legend_sheet_beside_the_observations_names_and_colours_the_codes(
+    tmp_path, suffix, request
+):
     from geomap.legend import Legend
 
-    path = tmp_path / "field book.xlsx"
+    _workbook = _writer(suffix, request)
+    path = tmp_path / f"field book{suffix}"
     obs = [["lon", "lat", "unit"], [15.1, 46.9, 1], [15.2, 46.8, 2], [15.3, 46.7, 2]]
     legend = [["Unit legend"], ["code", "name", "colour"], [1, "granite", "#e4781e"]]
     _workbook(path, {"Observations": obs, "Legend": [*legend, [2, "schist", "0,128,0"]]})
@@ -161,7 +178,7 @@ def test_empty_and_chart_sheets_beside_the_observations_are_passed_over(tmp_path
 
 def test_cells_read_as_a_csv_saved_by_excel_has_them(tmp_path):
     """Number formats of zeros, blank markers and error values, as in the CSV Excel saves."""
-    rows = [["station", "lon", "lat", "unit"], [7, 15.1, 46.9, 2.1], [8, 15.2, 46.8, 3]]
+    rows = [["station", "lon", "lat", "unit"], [7, 15.12, 46.9, 2.1], [8, 15.25, 46.8, 3]]
     rows += [[9, 15.3, 46.7, "n/a"], [10, 15.4, 46.6, "#N/A"], [11, 15.5, 46.5, "#DIV/0!"]]
     book = Workbook()
     for row in rows:
@@ -169,6 +186,7 @@ def test_cells_read_as_a_csv_saved_by_excel_has_them(tmp_path):
     for r in range(2, 7):
         book.active[f"A{r}"].number_format = "000"
         book.active[f"D{r}"].number_format = "0.00"
+        book.active[f"B{r}"].number_format = "0.0"  # shown rounded, not rounded when read
     path = tmp_path / "obs.xlsx"
     book.save(path)
     csv = tmp_path / "obs.csv"  # what Excel's "Save as CSV" writes of it
@@ -179,6 +197,7 @@ def test_cells_read_as_a_csv_saved_by_excel_has_them(tmp_path):
     sheet, table = read_labels(path, "unit"), read_labels(csv, "unit")
     assert sheet["label"].tolist() == ["2.10", "3"] == table["label"].tolist()  # 3.00 is 3
     assert sheet["site"].tolist() == ["station 007", "station 008"]
+    assert sheet.geometry.x.tolist() == [15.12, 15.25]  # Excel's CSV would have 15.1, 15.3
     assert sheet.attrs["blank_classes"] == 3 == table.attrs["blank_classes"]
 
 
@@ -235,8 +254,10 @@ def test_formulas_are_read_as_their_saved_values_and_unsaved_ones_are_refused(tm
 
 
 def test_a_password_protected_workbook_is_told_apart(tmp_path):
-    path = tmp_path / "obs.xlsx"
-    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    plain, path = tmp_path / "plain.xlsx", tmp_path / "obs.xlsx"
+    _workbook(plain, {"Sheet1": [["x", "y", "unit"], [500045, 5199955, "granite"]]})
+    with open(plain, "rb") as f, open(path, "wb") as out:
+        OOXMLFile(f).encrypt("field camp", out)  # as Excel's File > Info > Protect Workbook
     with pytest.raises(LabelError, match="password-protected .* Remove its password"):
         read_labels(path, "unit")
 

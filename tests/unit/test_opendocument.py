@@ -1,0 +1,119 @@
+"""Field observations kept in LibreOffice Calc spreadsheets (.ods), as LibreOffice writes them."""
+
+import datetime
+import zipfile
+
+import numpy as np
+import pytest
+
+from geomap.errors import LabelError
+from geomap.labels import label_columns, label_layers, read_labels
+from geomap.tables import read_sheet
+
+FIELD_SHEET = [
+    ["Field observations, Kalgoorlie sheet 2024"],  # row 1: a title
+    ["Geologist:", "A. Smith"],
+    [],
+    ["Station", "Easting (m)", "Northing (m)", "Rock type", "Date"],  # row 4: the names
+    ["KA-001", 500045.0, 5199955, "granite", datetime.date(2024, 5, 3)],
+    ["KA-002", 500345.5, 5199655, "2.10", datetime.date(2024, 5, 3)],  # a code as text
+    [],
+    [
+        {"value": 7, "shown": "007"},
+        500645,
+        5199355,
+        "granite",
+        None,
+    ],  # row 8: a number shown padded
+    [
+        {"value": 7, "shown": "007"},
+        500645,
+        5199355,
+        "granite",
+        None,
+    ],  # the same again: a repeated row
+]
+
+
+def test_a_libreoffice_field_sheet_is_read_as_its_excel_twin(tmp_path, write_ods):
+    path = tmp_path / "field book.ods"
+    write_ods(path, {"Day 1": FIELD_SHEET, "Notes": [["weather", "fine"]]})
+    table = read_sheet(path)
+    assert (table.attrs["sheet"], table.attrs["header_row"]) == ("Day 1", 4)
+    assert list(table.columns) == ["Station", "Easting (m)", "Northing (m)", "Rock type", "Date"]
+    assert table.dropna(how="all").index.tolist() == [5, 6, 8, 9]  # as LibreOffice numbers
+    assert table["Date"].tolist()[:2] == ["2024-05-03", "2024-05-03"]
+    labels = read_labels(path, "Rock type", crs="EPSG:32633")
+    assert labels["label"].tolist() == ["granite", "2.10", "granite", "granite"]
+    assert table["Station"].tolist() == ["KA-001", "KA-002", None, "007", "007"]
+    np.testing.assert_allclose(labels.geometry.x, [500045.0, 500345.5, 500645.0, 500645.0])
+    assert label_layers(path) == ["Day 1", "Notes"]
+    assert label_columns(path, layer="Day 1") == ["Station", "Rock type", "Date"]
+
+
+def test_cells_read_as_a_csv_saved_by_libreoffice_has_them(tmp_path, write_ods):
+    path = tmp_path / "obs.ods"
+    rows = [
+        ["x", "y", "unit", "note", "checked", "lat"],
+        [
+            1.0,
+            2,
+            "granite  porphyry",
+            {"value": 0, "shown": "#DIV/0!", "kind": "error", "formula": "of:=1/0"},
+            True,
+            datetime.timedelta(hours=31, minutes=57, seconds=8),
+        ],
+        [{"value": 2.1, "shown": "2.10"}, 3, "N/A", "ok", False, "31°57'08\"S"],
+    ]
+    write_ods(path, {"Sheet1": rows})
+    table = read_sheet(path)
+    assert table.loc[2].tolist() == ["1", "2", "granite  porphyry", None, "TRUE", "31:57:08"]
+    assert table.loc[3].tolist() == ["2.10", "3", None, "ok", "FALSE", "31°57'08\"S"]
+
+
+def test_a_formula_never_calculated_is_refused_and_a_saved_one_read(tmp_path, write_ods):
+    path = tmp_path / "obs.ods"
+    rows = [["x", "y", "unit"], [{"value": 2, "shown": "2", "formula": "of:=1+1"}, 5, "granite"]]
+    write_ods(path, {"Sheet1": rows})
+    assert read_sheet(path)["x"].tolist() == ["2"]
+    content = zipfile.ZipFile(path).read("content.xml").decode()
+    script = content.replace(
+        '<table:table-cell office:value-type="float" office:value="5" calcext:value-type="float">'
+        "<text:p>5</text:p></table:table-cell>",
+        '<table:table-cell table:formula="of:=[.A2]*2"/>',
+    )
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("content.xml", script)
+    with pytest.raises(LabelError, match=r"1 formula\(s\) whose values were never saved \(cell B2"):
+        read_sheet(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"station,lon,lat\nKA-1,115.8,-31.9\n", r"holds plain text \('station,lon,lat'\).*\.csv"),
+        (b"<html><body>Sign in</body></html>", "holds XML or HTML"),
+        (b"PK\x03\x04\x14\x00\x00\x00" + bytes(64), "not the zip archive .* cut short"),
+    ],
+)
+def test_files_named_ods_that_are_not_say_what_they_are(tmp_path, content, message):
+    path = tmp_path / "obs.ods"
+    path.write_bytes(content)
+    with pytest.raises(LabelError, match=message) as error:
+        read_labels(path, "unit")
+    assert "obs.ods" in str(error.value)
+
+
+def test_an_encrypted_or_text_document_is_told_apart(tmp_path):
+    path = tmp_path / "obs.ods"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("content.xml", b"\x8a\x91 encrypted bytes")
+        archive.writestr("META-INF/manifest.xml", "<manifest:encryption-data/>")
+    with pytest.raises(LabelError, match="password-protected .* untick 'Save with password'"):
+        read_labels(path, "unit")
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+    with pytest.raises(LabelError, match="an OpenDocument 'text', not a spreadsheet"):
+        read_labels(path, "unit")

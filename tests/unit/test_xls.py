@@ -1,0 +1,69 @@
+"""Field observations kept in Excel 97-2003 workbooks (.xls), written as Excel writes them."""
+
+import datetime
+
+import numpy as np
+import pytest
+import xlwt
+from openpyxl import Workbook
+
+from geomap.errors import LabelError
+from geomap.labels import label_columns, label_layers, read_labels
+from geomap.tables import read_sheet
+
+DAY = xlwt.easyxf(num_format_str="YYYY-MM-DD")
+HOURS = xlwt.easyxf(num_format_str="[h]:mm:ss")  # what Excel makes of 31:57:08 typed in
+
+
+FIELD_SHEET = [
+    ["Field observations, Kalgoorlie sheet 2004"],  # row 1: a title
+    ["Geologist:", "A. Smith"],
+    [],
+    ["Station", "Easting (m)", "Northing (m)", "Rock type", "Date", "Checked"],
+    ["KA-001", 500045.0, 5199955, "granite", (datetime.date(2004, 5, 3), DAY), True],
+    ["KA-002", 500345.5, 5199655, "2.10", (datetime.date(2004, 5, 4), DAY), False],
+    [],
+    [(7, xlwt.easyxf(num_format_str="000")), 500645, 5199355, "granite"],  # row 8
+]
+
+
+def test_an_old_excel_field_sheet_is_read_as_its_xlsx_twin(tmp_path, write_xls):
+    path = tmp_path / "field book.xls"
+    write_xls(path, {"Day 1": FIELD_SHEET, "Empty": []})
+    table = read_sheet(path)
+    assert (table.attrs["sheet"], table.attrs["header_row"]) == ("Day 1", 4)
+    assert table["Date"].tolist()[:2] == ["2004-05-03", "2004-05-04"]
+    assert table["Checked"].tolist()[:2] == ["TRUE", "FALSE"]
+    labels = read_labels(path, "Rock type", crs="EPSG:32633")
+    assert labels["label"].tolist() == ["granite", "2.10", "granite"]
+    assert labels["site"].tolist() == ["Station KA-001", "Station KA-002", "Station 007"]
+    np.testing.assert_allclose(labels.geometry.x, [500045.0, 500345.5, 500645.0])
+    assert label_layers(path) == ["Day 1"]  # the empty sheet is passed over
+    assert label_columns(path) == ["Station", "Rock type", "Date", "Checked"]
+
+
+def test_times_and_degrees_typed_in_an_old_workbook(tmp_path, write_xls):
+    path = tmp_path / "obs.xls"
+    thirty_one = datetime.timedelta(hours=31, minutes=57, seconds=8).total_seconds() / 86400
+    rows = [
+        ["lon", "lat", "unit"],
+        ["115°51'04.9\"E", (thirty_one, HOURS), "granite"],
+        ["115 51 05 E", "31°57.2'N", "schist"],
+    ]
+    write_xls(path, {"Sheet1": rows})
+    labels = read_labels(path, "unit")
+    np.testing.assert_allclose(labels.geometry.x, [115.851361, 115.851389], atol=1e-6)
+    np.testing.assert_allclose(labels.geometry.y, [31.952222, 31.953333], atol=1e-6)
+
+
+def test_a_website_export_named_xls_is_read_or_named(tmp_path):
+    """Web databases export .xlsx or an HTML table under the name .xls."""
+    path = tmp_path / "export.xls"
+    book = Workbook()
+    for row in (["x", "y", "unit"], [500045, 5199955, "granite"]):
+        book.active.append(row)
+    book.save(path)
+    assert read_labels(path, "unit", crs="EPSG:32633")["label"].tolist() == ["granite"]
+    path.write_text("<table><tr><td>x</td><td>y</td><td>unit</td></tr></table>")
+    with pytest.raises(LabelError, match="export.xls': the file is not a workbook: it holds XML"):
+        read_labels(path, "unit")
