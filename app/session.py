@@ -125,6 +125,12 @@ class Inputs:
         return bool(self.rasters) and self.labels is not None and bool(self.label_column)
 
 
+def problem_files(data: Inputs) -> list[str]:
+    """The names of the input files that :attr:`Inputs.problem` is about."""
+    files = [*data.rasters, *filter(None, [data.labels, data.legend])]
+    return [p.name for p in files if data.problem and f"{p.name}'" in data.problem]  # a path too
+
+
 def demo_inputs() -> Inputs:
     """The demo scene shipped in data_samples/ (read in place, never written)."""
     return Inputs(

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import session  # noqa: E402
 from geomap.export import limit_malloc_arenas  # noqa: E402
 from geomap.kernels import warm_up_in_background  # noqa: E402
+from geomap.tables import SHEET_SUFFIXES  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
@@ -56,6 +57,19 @@ session.keep_widget_values()
 status = st.sidebar.empty()
 
 
+def _unusable(data: session.Inputs) -> str:
+    """What the Data page could not use, in red, or ""."""
+    if not data.problem:
+        return ""
+    named = [f"'{n}'" for n in session.problem_files(data)]
+    which = (
+        f"{named[0]} is not usable as it is"
+        if len(named) == 1
+        else f"{' and '.join(named) or 'They'} are not usable as they are"
+    )
+    return f". :red[{which}: see the Data page.]"
+
+
 def show_status() -> None:
     """The inputs and the map of this session, in the sidebar (cleared when there are none)."""
     data, run = session.inputs(), session.current_run()
@@ -65,8 +79,14 @@ def show_status() -> None:
     with status.container():
         if data.rasters:
             origin = "from the demo scene" if data.demo else "uploaded"
-            unusable = " (not usable as they are: see the Data page)" if data.problem else ""
-            st.caption(f"Inputs: {len(data.rasters)} raster(s) {origin}{unusable}")
+            observations = ""
+            if data.labels is not None:
+                kind = "sheet" if data.labels.suffix.lower() in SHEET_SUFFIXES else "layer"
+                part = f" ({kind} {data.label_layer})" if data.label_layer else ""
+                observations = f"; observations {data.labels.name}{part}"
+            st.caption(
+                f"Inputs: {len(data.rasters)} raster(s) {origin}{observations}{_unusable(data)}"
+            )
         if run is not None:
             st.caption(f"Map: {run['params']['model']} run `{run['key']}`")
 

@@ -359,14 +359,14 @@ def _crs_to_give(x: np.ndarray, y: np.ndarray, grid: Grid | None) -> str:
     return f"Give it with --label-crs (the rasters are in {crs})."
 
 
-def _bad_coordinates(path: Path, table, columns: list, bad: np.ndarray, row_word: str):
+def _bad_coordinates(where: str, table, columns: list, bad: np.ndarray, row_word: str):
     """The error for rows whose coordinates are empty or not numbers, naming the first ones."""
     rows = ", ".join(str(table.index[r]) for r in bad[:5])
     cells = ["(empty)" if pd.isna(v) else f"'{v}'" for v in table.iloc[bad[0]][columns]]
     dated = any(re.fullmatch(r"'\d{4}-\d\d-\d\d(T[\d:]+)?'", c) for c in cells)
     many = len(bad) > 1
     return LabelError(
-        f"Labels '{path}': {len(bad)} {'rows have' if many else 'row has'} empty or "
+        f"{where}: {len(bad)} {'rows have' if many else 'row has'} empty or "
         f"non-numeric coordinates in '{columns[0]}'/'{columns[1]}' ({row_word}{'s' * many} "
         f"{rows}; the first reads {', '.join(cells)}). Write each coordinate as one decimal "
         "number (a decimal point or comma, no thousands separators) or as degrees, minutes and "
@@ -402,6 +402,8 @@ def _read_table(
 ) -> gpd.GeoDataFrame:
     """The points of a table (:func:`_table`); coordinates as :func:`geomap.tables.decimals`."""
     row_word = table.attrs["row_word"]
+    sheet = table.attrs.get("sheet")
+    where = f"Labels '{path}'" + (f", sheet '{sheet}'" if sheet is not None else "")
     table = table.dropna(how="all")  # rows of empty cells (";;;" below a spreadsheet's table)
     lower: dict = {}
     for c in table.columns:  # a repeated name: the first column of it
@@ -416,14 +418,14 @@ def _read_table(
             raise LabelError(f"Labels '{path}': {title}")
         accepted = ", ".join(f"{a}/{b}" for a, b in COORD_PAIRS)
         raise LabelError(
-            f"Labels '{path}': no coordinate columns found among {list(table.columns)}. Name them "
+            f"{where}: no coordinate columns found among {list(table.columns)}. Name them "
             f"one of {accepted} (any case; a unit such as ' (m)' or a '_coord' ending is fine)."
         )
     numbers = table.attrs.get("numbers")  # a sheet's cells that held numbers
     x, y = (decimals(table[lower[n]], None if numbers is None else numbers[lower[n]]) for n in pair)
     bad = np.flatnonzero((x.isna() | y.isna()).to_numpy())
     if len(bad):
-        raise _bad_coordinates(path, table, [lower[n] for n in pair], bad, row_word)
+        raise _bad_coordinates(where, table, [lower[n] for n in pair], bad, row_word)
     if crs is None:
         if pair[0] not in GEOGRAPHIC:
             degrees = bool(x.abs().le(180).all() and y.abs().le(90).all())
@@ -434,7 +436,7 @@ def _read_table(
                 else _crs_to_give(x.to_numpy(), y.to_numpy(), grid)
             )
             raise LabelError(
-                f"Labels '{path}': coordinates in columns '{lower[pair[0]]}'/'{lower[pair[1]]}' "
+                f"{where}: coordinates in columns '{lower[pair[0]]}'/'{lower[pair[1]]}' "
                 f"have no stated CRS. {give}"
             )
         crs = "EPSG:4326"

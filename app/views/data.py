@@ -219,9 +219,12 @@ if data.labels is not None and not data.demo:
         )
     columns: list[str] = []
     with session.reported("Reading the observations"):
-        columns = _columns(
-            str(data.labels), data.labels.stat().st_mtime_ns, data.label_crs, data.label_layer
-        )
+        try:
+            columns = _columns(
+                str(data.labels), data.labels.stat().st_mtime_ns, data.label_crs, data.label_layer
+            )
+        except GeomapError as exc:  # the sidebar names the file as not usable
+            data.problem = session.show_error("Reading the observations", exc)
     if columns:
         key = f"label_column:{data.labels.name}:{data.labels.stat().st_mtime_ns}"  # per file
         if st.session_state.get(key) not in columns:  # first time, or another layer's columns
@@ -287,11 +290,11 @@ def _show_inputs(data: session.Inputs) -> None:
         )
     except GeomapError as exc:  # the Train page reads it too: no training on what failed here
         data.problem, data.warnings = session.show_error("Reading the inputs", exc), []
-        named = [p.name for p in data.rasters if f"{p.name}'" in data.problem]  # a path too
+        named = [n for n in session.problem_files(data) if n in {p.name for p in data.rasters}]
         if len(named) == 1 and len(data.rasters) > 1:
             st.caption(f"Remove '{named[0]}' with its × above to go on with the other rasters.")
         return
-    data.problem, data.warnings = None, list(summary["warnings"])
+    data.warnings = list(summary["warnings"])  # a problem with the observations stays
     with session.reported("Reading the inputs"):
         grid = summary["grid"]
         st.subheader("Reference grid")

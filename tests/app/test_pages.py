@@ -62,7 +62,9 @@ def test_data_page_shows_grid_sources_and_samples(app):
     assert any("EPSG:32633" in m.value for m in app.markdown)
     assert app.success[0].value.startswith("Ready")
     # the sidebar tells what the page chose in the same run, not one run late
-    assert [c.value for c in app.sidebar.caption] == ["Inputs: 4 raster(s) from the demo scene"]
+    assert [c.value for c in app.sidebar.caption] == [
+        "Inputs: 4 raster(s) from the demo scene; observations field_points.gpkg"
+    ]
 
 
 def test_the_data_page_says_polygon_samples_are_capped_pixels(app):
@@ -329,7 +331,8 @@ def test_one_bad_raster_uploaded_earlier_can_be_removed_alone(app, tmp_path):
     ]
     # the sidebar does not call them usable inputs (it said "5 raster(s) uploaded")
     assert [c.value for c in app.sidebar.caption] == [
-        "Inputs: 5 raster(s) uploaded (not usable as they are: see the Data page)"
+        "Inputs: 5 raster(s) uploaded; observations field_points.gpkg. "
+        ":red['outcrop_photo.tif' is not usable as it is: see the Data page.]"
     ]
     box = app.multiselect(key="earlier_rasters")
     assert box.value == [p.name for p in [*demo.rasters, photo]]
@@ -340,7 +343,9 @@ def test_one_bad_raster_uploaded_earlier_can_be_removed_alone(app, tmp_path):
     assert not app.exception and not _errors(app)
     assert app.session_state["inputs"].rasters == session.projected_first(list(demo.rasters))
     assert app.session_state["inputs"].labels == demo.labels  # the rest stays
-    assert [c.value for c in app.sidebar.caption] == ["Inputs: 4 raster(s) uploaded"]
+    assert [c.value for c in app.sidebar.caption] == [
+        "Inputs: 4 raster(s) uploaded; observations field_points.gpkg"
+    ]
 
 
 def test_observations_the_data_page_refused_are_not_offered_for_training(app, tmp_path):
@@ -372,6 +377,8 @@ def test_a_libreoffice_field_book_is_read_and_a_broken_xls_named(app, tmp_path, 
     assert not app.exception and not _errors(app)
     assert app.selectbox(key="label_layer").value == "2024"  # the sheet with coordinates
     assert app.dataframe[1].value["samples"].sum() == 300
+    sidebar = [c.value for c in app.sidebar.caption]
+    assert sidebar == ["Inputs: 4 raster(s) uploaded; observations field book.ods (sheet 2024)"]
     old = tmp_path / "field book.xls"
     old.write_bytes(b"\xd0\xcf\x11\xe0")  # cut short
     app.session_state["kept_uploads"]["labels"] = old
@@ -381,6 +388,11 @@ def test_a_libreoffice_field_book_is_read_and_a_broken_xls_named(app, tmp_path, 
         "field book.xls'" in e.value and "as an Excel Workbook (.xlsx), or save" in e.value
         for e in app.error
     ), _errors(app)
+    # the sidebar named the rasters as not usable ("4 raster(s) uploaded (not usable as ...)")
+    assert [c.value for c in app.sidebar.caption] == [
+        "Inputs: 4 raster(s) uploaded; observations field book.xls. "
+        ":red['field book.xls' is not usable as it is: see the Data page.]"
+    ]
 
 
 def test_a_project_geopackage_asks_for_the_layer_of_the_observations(app, tmp_path):

@@ -59,11 +59,12 @@ def test_a_field_sheet_is_read_below_its_title_with_rows_numbered_as_excel_shows
 def test_a_bad_coordinate_cell_is_named_by_its_row(tmp_path):
     path = tmp_path / "obs.xlsx"
     rows = [["x", "y", "unit"], [500045, 5199955, "granite"], [], ["500 345", 5199655, "schist"]]
-    _workbook(path, {"obs": rows})
+    _workbook(path, {"notes": [["by", "A. Smith"]], "obs": rows})
     with pytest.raises(LabelError) as error:
         read_labels(path, "unit", crs="EPSG:32633")
     message = str(error.value)
-    assert "1 row has empty or non-numeric coordinates in 'x'/'y' (row 4;" in message
+    assert "obs.xlsx', sheet 'obs': 1 row has empty or non-numeric coordinates" in message
+    assert "in 'x'/'y' (row 4;" in message
     assert "'500 345'" in message
 
 
