@@ -116,19 +116,27 @@ class Inputs:
     demo: bool = False
     #: Why the Data page could not read these inputs (in the app's words); None when it could.
     problem: str | None = None
+    #: Why it could not read the observations: the rasters can still be clustered.
+    observations_problem: str | None = None
     #: The warnings the Data page showed on these inputs: the Train page folds them away.
     warnings: list[str] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
         """Whether there is enough to train."""
-        return bool(self.rasters) and self.labels is not None and bool(self.label_column)
+        return (
+            bool(self.rasters)
+            and self.labels is not None
+            and bool(self.label_column)
+            and not self.observations_problem
+        )
 
 
 def problem_files(data: Inputs) -> list[str]:
-    """The names of the input files that :attr:`Inputs.problem` is about."""
+    """The names of the input files that the Data page's problems are about."""
     files = [*data.rasters, *filter(None, [data.labels, data.legend])]
-    return [p.name for p in files if data.problem and f"{p.name}'" in data.problem]  # a path too
+    problems = " ".join(filter(None, [data.problem, data.observations_problem]))
+    return [p.name for p in files if f"{p.name}'" in problems]  # a path too
 
 
 def demo_inputs() -> Inputs:

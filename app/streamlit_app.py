@@ -59,7 +59,7 @@ status = st.sidebar.empty()
 
 def _unusable(data: session.Inputs) -> str:
     """What the Data page could not use, in red, or ""."""
-    if not data.problem:
+    if not (data.problem or data.observations_problem):
         return ""
     named = [f"'{n}'" for n in session.problem_files(data)]
     which = (

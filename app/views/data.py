@@ -223,8 +223,8 @@ if data.labels is not None and not data.demo:
             columns = _columns(
                 str(data.labels), data.labels.stat().st_mtime_ns, data.label_crs, data.label_layer
             )
-        except GeomapError as exc:  # the sidebar names the file as not usable
-            data.problem = session.show_error("Reading the observations", exc)
+        except GeomapError as exc:  # the sidebar names the file; the Train page says why
+            data.observations_problem = session.show_error("Reading the observations", exc)
     if columns:
         key = f"label_column:{data.labels.name}:{data.labels.stat().st_mtime_ns}"  # per file
         if st.session_state.get(key) not in columns:  # first time, or another layer's columns
@@ -294,7 +294,7 @@ def _show_inputs(data: session.Inputs) -> None:
         if len(named) == 1 and len(data.rasters) > 1:
             st.caption(f"Remove '{named[0]}' with its × above to go on with the other rasters.")
         return
-    data.warnings = list(summary["warnings"])  # a problem with the observations stays
+    data.problem, data.warnings = None, list(summary["warnings"])
     with session.reported("Reading the inputs"):
         grid = summary["grid"]
         st.subheader("Reference grid")

@@ -27,9 +27,16 @@ if data.problem:
     session.stop()
 model = st.radio("Model", list(MODELS), format_func=MODELS.get, key="model")
 if model != "som-clusters" and not data.ready:
-    st.info(
-        "This model learns from observations: add them and their class column on the Data page."
-    )
+    if data.observations_problem:
+        st.error(
+            "This model learns from observations, and the Data page could not read them: "
+            f"{data.observations_problem}",
+            icon=":material/error:",
+        )
+    else:
+        st.info(
+            "This model learns from observations: add them and their class column on the Data page."
+        )
     st.page_link("views/data.py", label="Go to Data", icon=":material/arrow_back:")
     session.stop()
 

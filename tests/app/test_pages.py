@@ -393,6 +393,16 @@ def test_a_libreoffice_field_book_is_read_and_a_broken_xls_named(app, tmp_path, 
         "Inputs: 4 raster(s) uploaded; observations field book.xls. "
         ":red['field book.xls' is not usable as it is: see the Data page.]"
     ]
+    app.switch_page("views/train.py").run()  # the forest says why; the rasters can be clustered
+    assert not app.exception
+    assert any(
+        e.value.startswith("This model learns from observations, and the Data page could not")
+        and "field book.xls'" in e.value
+        for e in app.error
+    ), _errors(app)
+    app.radio(key="model").set_value("som-clusters").run()
+    assert not app.exception and not _errors(app)
+    assert [b for b in app.button if b.key == "train"]
 
 
 def test_a_project_geopackage_asks_for_the_layer_of_the_observations(app, tmp_path):
