@@ -444,7 +444,11 @@ def _text(value, number_format: str | None = None) -> str | None:
 
 
 def _hours(value) -> str:
-    """A time or duration as hours:minutes:seconds, hours beyond 24 kept ("31:57:08")."""
+    """A time or duration as hours:minutes:seconds, hours beyond 24 kept ("31:57:08").
+
+    A negative duration ("-31:57:08" typed into LibreOffice) keeps its digits after the sign;
+    fractions of a second follow two digits ("10:30:00.5").
+    """
     if isinstance(value, datetime.time):
         value = datetime.timedelta(
             hours=value.hour,
@@ -452,9 +456,11 @@ def _hours(value) -> str:
             seconds=value.second,
             microseconds=value.microsecond,
         )
-    minutes, seconds = divmod(value.total_seconds(), 60)
+    sign = "-" if value < datetime.timedelta(0) else ""
+    minutes, seconds = divmod(abs(value).total_seconds(), 60)
     hours, minutes = divmod(int(minutes), 60)
-    return f"{hours}:{minutes:02d}:{seconds:02g}"
+    seconds_text = f"{seconds:09.6f}".rstrip("0").rstrip(".")
+    return f"{sign}{hours}:{minutes:02d}:{seconds_text}"
 
 
 def coordinate_pair(columns) -> bool:

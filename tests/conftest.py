@@ -98,13 +98,16 @@ def _cell(value) -> str:
             f'<table:table-cell office:value-type="date" office:date-value="{value.isoformat()}"'
             f' calcext:value-type="date"><text:p>{value:%d/%m/%y}</text:p></table:table-cell>'
         )
-    if isinstance(value, datetime.timedelta):
-        hours, rest = divmod(int(value.total_seconds()), 3600)
-        iso = f"PT{hours:02d}H{rest // 60:02d}M{rest % 60:02d}S"
+    if isinstance(value, datetime.timedelta):  # "-PT31H57M08S", "PT00H30M00.5S"
+        sign = "-" if value < datetime.timedelta(0) else ""
+        hours, rest = divmod(abs(value).total_seconds(), 3600)
+        minutes, seconds = divmod(rest, 60)
+        second = f"{int(seconds):02d}{f'{seconds % 1:g}'[1:]}"
+        hms = f"{int(hours)}:{int(minutes):02d}:{second}"
+        iso = f"{sign}PT{int(hours):02d}H{int(minutes):02d}M{second}S"
         return (
             f'<table:table-cell office:value-type="time" office:time-value="{iso}" '
-            f'calcext:value-type="time"><text:p>{hours}:{rest // 60:02d}:{rest % 60:02d}</text:p>'
-            "</table:table-cell>"
+            f'calcext:value-type="time"><text:p>{sign}{hms}</text:p></table:table-cell>'
         )
     text = escape(str(value)).replace("  ", ' <text:s text:c="1"/>')
     return (

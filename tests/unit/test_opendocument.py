@@ -117,3 +117,17 @@ def test_an_encrypted_or_text_document_is_told_apart(tmp_path):
         archive.writestr("mimetype", "application/vnd.oasis.opendocument.text")
     with pytest.raises(LabelError, match="an OpenDocument 'text', not a spreadsheet"):
         read_labels(path, "unit")
+
+
+def test_degrees_typed_as_times_keep_their_sign_and_fractions(tmp_path, write_ods):
+    """LibreOffice makes "-31:57:08" typed in a duration: it read as -32°02'52" (10 km off)."""
+    path = tmp_path / "obs.ods"
+    hms = datetime.timedelta(hours=115, minutes=51, seconds=4.5)
+    south = -datetime.timedelta(hours=31, minutes=57, seconds=8)
+    rows = [["lon", "lat", "unit"], [hms, south, "granite"]]
+    rows += [[115.9, -datetime.timedelta(minutes=30), "schist"]]
+    write_ods(path, {"Sheet1": rows})
+    assert read_sheet(path).loc[2].tolist() == ["115:51:04.5", "-31:57:08", "granite"]
+    labels = read_labels(path, "unit")
+    np.testing.assert_allclose(labels.geometry.x, [115 + 51 / 60 + 4.5 / 3600, 115.9])
+    np.testing.assert_allclose(labels.geometry.y, [-(31 + 57 / 60 + 8 / 3600), -0.5])
