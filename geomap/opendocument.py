@@ -41,6 +41,7 @@ MIMETYPE = "application/vnd.oasis.opendocument.spreadsheet"
 MAX_COLUMNS = 16384
 _DURATION = re.compile(r"(-?)PT(\d+)H(\d+)M(\d+(?:\.\d+)?)S")
 _DIGITS = re.compile(r"-?(\d+(?:\.\d+)?)")
+_DATE = re.compile(r"(-?\d{4,})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?)?")
 _BLANK = (None, None, None)
 
 
@@ -168,8 +169,7 @@ def _cell(cell) -> tuple:
         shown = re.sub(r"\d", "0", digits.group(1)) if digits else None
         return float(cell.get(_name("office:value"))), shown, None
     if kind == "date":
-        value = datetime.datetime.fromisoformat(cell.get(_name("office:date-value")))
-        return value, None, None
+        return _date(cell.get(_name("office:date-value"))), None, None
     if kind == "time":
         return _duration(cell.get(_name("office:time-value"))), None, None
     if kind == "boolean":
@@ -191,6 +191,24 @@ def _paragraph(element) -> str:
             parts.append(_paragraph(child))
         parts.append(child.tail or "")
     return "".join(parts)
+
+
+def _date(text: str) -> datetime.datetime | None:
+    """A date cell's value ("2024-05-03", "2024-05-03T10:30:00.5"); None beyond year 9999.
+
+    LibreOffice writes as many decimals of a second as there are (Python 3.10 reads only 3
+    or 6), and the year of a large number formatted as a date as it comes ("16137-02-18" for a
+    northing): Excel shows such a date as ####, and it is read as blank, as from an .xlsx.
+    """
+    match = _DATE.fullmatch(text or "")
+    if match is None:
+        raise ValueError(f"a date cell holds '{text}', not a date such as 2024-05-03")
+    *parts, fraction = match.groups()
+    micro = int((fraction or "").ljust(6, "0")[:6])
+    try:
+        return datetime.datetime(*(int(p or 0) for p in parts), micro)
+    except ValueError:  # a year beyond 9999 or before 1
+        return None
 
 
 def _duration(text: str) -> datetime.timedelta:

@@ -75,6 +75,12 @@ def _cell(value) -> str:
     """A cell's XML as LibreOffice Calc 7 writes it."""
     if value is None:
         return "<table:table-cell/>"
+    if isinstance(value, dict) and "date" in value:  # {"date": "2024-05-03T10:30:00.5", ...}
+        return (
+            f'<table:table-cell office:value-type="date" office:date-value="{value["date"]}"'
+            f' calcext:value-type="date"><text:p>{escape(value["shown"])}</text:p>'
+            "</table:table-cell>"
+        )
     if isinstance(value, dict):  # {"value": 7, "shown": "007"}; "kind": "error", "formula"
         formula = f" table:formula={quoteattr(value['formula'])}" if "formula" in value else ""
         return (

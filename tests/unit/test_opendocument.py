@@ -131,3 +131,24 @@ def test_degrees_typed_as_times_keep_their_sign_and_fractions(tmp_path, write_od
     labels = read_labels(path, "unit")
     np.testing.assert_allclose(labels.geometry.x, [115 + 51 / 60 + 4.5 / 3600, 115.9])
     np.testing.assert_allclose(labels.geometry.y, [-(31 + 57 / 60 + 8 / 3600), -0.5])
+
+
+def test_dates_as_libreoffice_writes_them_with_seconds_and_beyond_year_9999(tmp_path, write_ods):
+    """A fraction of a second refused the file on Python 3.10; so did a northing made a date."""
+    path = tmp_path / "obs.ods"
+    rows = [
+        ["x", "y", "unit", "seen"],
+        [500045, 5199955, "granite", {"date": "2024-05-03T10:30:00.5", "shown": "03/05/24"}],
+        [
+            {"date": "3269-01-26", "shown": "26/01/69"},  # 500045 formatted as a date
+            {"date": "16136-09-01", "shown": "###"},  # 5199955: no date Excel can show
+            "schist",
+            {"date": "2024-05-03T10:30:12.345678912", "shown": "03/05/24"},
+        ],
+    ]
+    write_ods(path, {"Sheet1": rows})
+    table = read_sheet(path)
+    assert table["seen"].tolist() == ["2024-05-03T10:30:00.500000", "2024-05-03T10:30:12.345678"]
+    assert table.loc[3, ["x", "y"]].tolist() == ["3269-01-26", None]  # as from an .xlsx
+    with pytest.raises(LabelError, match="Excel took a coordinate for a date"):
+        read_labels(path, "unit", crs="EPSG:32633")
