@@ -99,9 +99,15 @@ def _cell(book: xlrd.book.Book, cell: xlrd.sheet.Cell) -> tuple:
 
 
 def _date(days: float, number_format: str, datemode: int):
-    """A date cell as Excel shows it: a duration ([h]:mm), a time of day, or a date."""
+    """A date cell as Excel shows it: a duration ([h]:mm), a time of day, or a date.
+
+    None beyond year 9999 (a northing formatted as a date), which Excel shows as ####: blank,
+    as openpyxl reads it from an .xlsx.
+    """
     if "[h" in number_format.lower():  # hours beyond 24, as "31:57:08" typed in becomes
         return datetime.timedelta(days=days)
-    if 0 <= days < 1:
-        return xlrd.xldate.xldate_as_datetime(days, datemode).time()
-    return xlrd.xldate.xldate_as_datetime(days, datemode)
+    try:
+        value = xlrd.xldate.xldate_as_datetime(days, datemode)
+    except OverflowError:
+        return None
+    return value.time() if 0 <= days < 1 else value

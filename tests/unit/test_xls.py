@@ -67,3 +67,13 @@ def test_a_website_export_named_xls_is_read_or_named(tmp_path):
     path.write_text("<table><tr><td>x</td><td>y</td><td>unit</td></tr></table>")
     with pytest.raises(LabelError, match="export.xls': the file is not a workbook: it holds XML"):
         read_labels(path, "unit")
+
+
+def test_coordinates_formatted_as_dates_are_named_as_from_an_xlsx(tmp_path, write_xls):
+    """A northing formatted as a date is beyond year 9999: it stopped geomap with a traceback."""
+    path = tmp_path / "obs.xls"
+    rows = [["x", "y", "unit"], [(500045, DAY), (5199955, DAY), "granite"]]
+    write_xls(path, {"Sheet1": rows})
+    assert read_sheet(path).loc[2].tolist() == ["3269-01-26", None, "granite"]
+    with pytest.raises(LabelError, match="Excel took a coordinate for a date: format the column"):
+        read_labels(path, "unit", crs="EPSG:32633")
