@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from xml.etree.ElementTree import ParseError, iterparse
 
@@ -43,6 +44,8 @@ _DURATION = re.compile(r"(-?)PT(\d+)H(\d+)M(\d+(?:\.\d+)?)S")
 _DIGITS = re.compile(r"-?(\d+(?:\.\d+)?)")
 _DATE = re.compile(r"(-?\d{4,})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?)?")
 _BLANK = (None, None, None)
+#: What a file that is not a spreadsheet, or one cut short or damaged, raises when read.
+_DAMAGED = (ParseError, KeyError, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
 
 
 def sheet_names(path: Path, what: str) -> list[str]:
@@ -87,7 +90,7 @@ def _read(path, what, sheet=None, max_rows=None, want=False):
             _check(archive, path, what)
             with archive.open("content.xml") as content:
                 return _parse(content, sheet, max_rows, want)
-    except (ParseError, KeyError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except _DAMAGED as exc:
         raise LabelError(
             f"{what} '{path}': the file cannot be read as an OpenDocument spreadsheet "
             f"({str(exc).strip() or type(exc).__name__}). Open it in LibreOffice Calc and save "

@@ -9,6 +9,8 @@ formula's value with it in an .xls, so a formula is its value.
 from __future__ import annotations
 
 import datetime
+import io
+import struct
 from pathlib import Path
 
 import xlrd
@@ -18,6 +20,8 @@ from geomap.errors import LabelError
 _BLANK = (None, None, None)
 #: The stream an encrypted .xlsx keeps its workbook in, inside an OLE file as an .xls is.
 _ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+#: What xlrd raises for a workbook cut short or damaged (struct.error: a record cut short).
+_DAMAGED = (xlrd.compdoc.CompDocError, struct.error, OSError, ValueError, IndexError, KeyError)
 
 
 def sheet_names(path: Path, what: str) -> list[str]:
@@ -54,7 +58,10 @@ def sheet_cells(
                 f"{what} '{path}': there is no sheet '{sheet}'. Its sheets are: "
                 f"{', '.join(names) or '(none)'}."
             )
-        cells = book.sheet_by_name(sheet)
+        try:
+            cells = book.sheet_by_name(sheet)
+        except (xlrd.XLRDError, *_DAMAGED) as exc:
+            raise _unreadable(path, what, exc) from None
         n_rows = cells.nrows if max_rows is None else min(cells.nrows, max_rows)
         rows = [[_cell(book, c) for c in cells.row(r)] for r in range(n_rows)]
     finally:
@@ -63,8 +70,8 @@ def sheet_cells(
 
 
 def _open(path: Path, what: str) -> xlrd.book.Book:
-    try:
-        return xlrd.open_workbook(path, formatting_info=True, on_demand=True)
+    try:  # xlrd's warnings about the file ("WARNING *** file size ...") are not printed
+        return xlrd.open_workbook(path, logfile=io.StringIO(), formatting_info=True, on_demand=True)
     except xlrd.XLRDError as exc:
         if "encrypted" in str(exc).lower() or _ENCRYPTED_PACKAGE in path.read_bytes():
             raise LabelError(
@@ -73,7 +80,7 @@ def _open(path: Path, what: str) -> xlrd.book.Book:
                 "as CSV UTF-8."
             ) from None
         raise _unreadable(path, what, exc) from None
-    except (xlrd.compdoc.CompDocError, OSError, ValueError, IndexError, KeyError) as exc:
+    except _DAMAGED as exc:
         raise _unreadable(path, what, exc) from None
 
 

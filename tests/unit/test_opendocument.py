@@ -152,3 +152,20 @@ def test_dates_as_libreoffice_writes_them_with_seconds_and_beyond_year_9999(tmp_
     assert table.loc[3, ["x", "y"]].tolist() == ["3269-01-26", None]  # as from an .xlsx
     with pytest.raises(LabelError, match="Excel took a coordinate for a date"):
         read_labels(path, "unit", crs="EPSG:32633")
+
+
+def test_a_damaged_spreadsheet_is_named(tmp_path, write_ods):
+    """A compressed content.xml with damaged bytes stopped geomap with zlib.error."""
+    path = write_ods(tmp_path / "obs.ods", {"Sheet1": [["x", "y", "unit"], [1, 2, "granite"]] * 50})
+    content = zipfile.ZipFile(path).read("content.xml")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet"
+        )
+        archive.writestr("content.xml", content)
+    data = bytearray(path.read_bytes())
+    start = data.index(b"content.xml") + len("content.xml") + 20  # into the compressed bytes
+    data[start : start + 16] = bytes(16)
+    path.write_bytes(bytes(data))
+    with pytest.raises(LabelError, match="obs.ods': the file cannot be read as an OpenDocument"):
+        read_labels(path, "unit")

@@ -77,3 +77,18 @@ def test_coordinates_formatted_as_dates_are_named_as_from_an_xlsx(tmp_path, writ
     assert read_sheet(path).loc[2].tolist() == ["3269-01-26", None, "granite"]
     with pytest.raises(LabelError, match="Excel took a coordinate for a date: format the column"):
         read_labels(path, "unit", crs="EPSG:32633")
+
+
+def test_a_workbook_cut_short_is_named_and_nothing_printed(tmp_path, write_xls, capsys):
+    """A small .xls cut short stopped geomap with struct.error; xlrd printed its warnings."""
+    whole = write_xls(tmp_path / "whole.xls", {"Sheet1": FIELD_SHEET}).read_bytes()
+    path, refused = tmp_path / "obs.xls", 0
+    for size in range(512, len(whole), 64):  # xlrd reads some: the end is only padding
+        path.write_bytes(whole[:size])
+        try:
+            read_labels(path, "Rock type", crs="EPSG:32633")
+        except LabelError as error:
+            assert "obs.xls': the file cannot be read as an Excel 97-2003" in str(error)
+            refused += 1
+    assert refused > 20
+    assert capsys.readouterr().out == ""
