@@ -133,10 +133,13 @@ class Inputs:
 
 
 def problem_files(data: Inputs) -> list[str]:
-    """The names of the input files that the Data page's problems are about."""
+    """The names of the input files that the Data page's problems are about.
+
+    A name quoted alone or ending a quoted path: 'dem.tif' is not named by 'srtm_dem.tif'.
+    """
     files = [*data.rasters, *filter(None, [data.labels, data.legend])]
     problems = " ".join(filter(None, [data.problem, data.observations_problem]))
-    return [p.name for p in files if f"{p.name}'" in problems]  # a path too
+    return [p.name for p in files if re.search(rf"['/\\]{re.escape(p.name)}'", problems)]
 
 
 def demo_inputs() -> Inputs:

@@ -233,3 +233,15 @@ def test_the_nodata_examples_read_as_the_box_takes_them():
     assert said == "another, e.g. 0; dem.tif=-32768."
     said = session.user_message("(0.5), and each value as its own entry.", None)
     assert said == "(0.5), and separate the values with ';'."
+
+
+def test_the_file_a_problem_names_is_not_taken_for_one_whose_name_ends_its_name(tmp_path):
+    """'dem.tif' was named not usable for a message about 'srtm_dem.tif' (and the other way)."""
+    dem, srtm = tmp_path / "dem.tif", tmp_path / "srtm_dem.tif"
+    data = session.Inputs(rasters=[dem, srtm], labels=tmp_path / "field book.ods")
+    data.problem = "Raster 'srtm_dem.tif': it is not georeferenced."
+    assert session.problem_files(data) == ["srtm_dem.tif"]
+    data.problem = f"Raster '{dem}': it is not georeferenced (read as 'dem.tif')."
+    assert session.problem_files(data) == ["dem.tif"]
+    data.problem = "Labels 'field book.ods', sheet '2024': 1 row has empty coordinates."
+    assert session.problem_files(data) == ["field book.ods"]
