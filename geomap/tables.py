@@ -429,7 +429,8 @@ def _text(value, number_format: str | None = None) -> str | None:
         zeros = _ZEROS.fullmatch(number_format or "")
         if zeros:  # padding and trailing zeros kept; a value rounded to show is not taken
             places = len(zeros.group(2) or "")
-            shown = f"{value:0{len(zeros.group(1)) + places + bool(places)}.{places}f}"
+            width = len(zeros.group(1)) + places + bool(places) + (value < 0)  # "-007"
+            shown = f"{value:0{width}.{places}f}"
             if float(shown) == value:
                 return shown
         return format(value, ".15g") if isinstance(value, float) else str(value)

@@ -92,3 +92,11 @@ def test_a_workbook_cut_short_is_named_and_nothing_printed(tmp_path, write_xls, 
             refused += 1
     assert refused > 20
     assert capsys.readouterr().out == ""
+
+
+def test_a_negative_number_is_padded_as_excel_shows_it(tmp_path, write_xls):
+    """Excel shows -7 in the format 000 as -007 (it read -07), and -2.1 in 0.00 as -2.10."""
+    path = tmp_path / "obs.xls"
+    codes = [(-7, xlwt.easyxf(num_format_str="000")), (-2.1, xlwt.easyxf(num_format_str="0.00"))]
+    write_xls(path, {"Sheet1": [["x", "y", "code", "unit"], [1, 2, codes[0], codes[1]]]})
+    assert read_sheet(path).loc[2].tolist() == ["1", "2", "-007", "-2.10"]
