@@ -84,7 +84,12 @@ def sheet_cells(
 
 
 def _read(path, what, sheet=None, max_rows=None, want=False):
-    """(every sheet's name, the sheet read, its rows); the sheet read is None if not found."""
+    """(the sheets' names, the sheet read, its rows); the sheet read is None if not found.
+
+    Reading stops at the end of the sheet read, or at its ``max_rows``-th row (the first rows
+    that list a sheet's columns of a 20,000-row sheet in 0.01 s, not 1 s): the names are then
+    those up to it, and all of them when the sheet is not found.
+    """
     try:
         with zipfile.ZipFile(path) as archive:
             _check(archive, path, what)
@@ -127,10 +132,11 @@ def _parse(content, sheet, max_rows, want):
             if reading:
                 found = names[-1]
         elif element.tag == TABLE:
-            reading = False
+            if reading:  # the sheet is read: the rest of the file is not needed
+                break
             element.clear()
         elif element.tag == ROW and event == "end":
-            if reading and (max_rows is None or len(rows) < max_rows):
+            if reading:
                 cells = _row(element)
                 repeat = int(element.get(_name("table:number-rows-repeated"), 1))
                 if cells:
@@ -138,6 +144,8 @@ def _parse(content, sheet, max_rows, want):
                     blank_rows = 0
                 else:
                     blank_rows += repeat
+                if max_rows is not None and len(rows) >= max_rows:
+                    break
             element.clear()
     return names, found, rows[:max_rows]
 

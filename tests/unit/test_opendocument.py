@@ -6,9 +6,10 @@ import zipfile
 import numpy as np
 import pytest
 
+from geomap import opendocument
 from geomap.errors import LabelError
 from geomap.labels import label_columns, label_layers, read_labels
-from geomap.tables import read_sheet
+from geomap.tables import COLUMN_ROWS, read_sheet
 
 FIELD_SHEET = [
     ["Field observations, Kalgoorlie sheet 2024"],  # row 1: a title
@@ -169,3 +170,24 @@ def test_a_damaged_spreadsheet_is_named(tmp_path, write_ods):
     path.write_bytes(bytes(data))
     with pytest.raises(LabelError, match="obs.ods': the file cannot be read as an OpenDocument"):
         read_labels(path, "unit")
+
+
+def test_the_first_rows_of_a_long_sheet_are_read_without_the_rest(tmp_path, write_ods, monkeypatch):
+    """Listing a sheet's columns parsed the whole file: 1 s per sheet of 20,000 rows in the app."""
+    rows = [["x", "y", "unit"]] + [[i, i, f"unit {i}"] for i in range(3000)]
+    path = write_ods(tmp_path / "obs.ods", {"Obs": rows, "Notes": [["by", "A. Smith"]]})
+    tables, parse = [], opendocument.iterparse
+
+    def counted(*args, **kwargs):
+        for event, element in parse(*args, **kwargs):
+            if element.tag == opendocument.TABLE and event == "start":
+                tables.append(element.get(opendocument._name("table:name")))
+            yield event, element
+            rows_seen.append(element.tag == opendocument.ROW and event == "end")
+
+    rows_seen: list[bool] = []
+    monkeypatch.setattr(opendocument, "iterparse", counted)
+    assert read_sheet(path, "Obs", max_rows=COLUMN_ROWS).index[-1] == COLUMN_ROWS
+    assert sum(rows_seen) <= COLUMN_ROWS  # not the 3,001 rows of the sheet
+    assert read_sheet(path, "Obs").index[-1] == 3001
+    assert tables == ["Obs", "Obs"]  # the sheet after it was not parsed
