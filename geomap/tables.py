@@ -382,14 +382,14 @@ def _reader(path: Path, what: str):
 
 def _what_it_is(head: bytes) -> str:
     """What a file named as a workbook holds instead, and what to do (see :func:`_opendocument`)."""
-    text = head.decode("utf-8", "replace")
-    if head.lstrip().startswith(b"<"):
+    text = _head_text(head)
+    if text.lstrip().startswith("<"):
         return (
             "it holds XML or HTML, as a web page or an XML spreadsheet saved under this name "
             "does. Open it and save it as an Excel Workbook (.xlsx), or the sheet as CSV UTF-8."
         )
-    if sum(32 <= b < 127 or b in b"\t\r\n" for b in head) >= 0.9 * len(head):  # text
-        first = text.splitlines()[0][:60] if text.strip() else ""
+    if text.strip() and sum(c.isprintable() or c in "\t\r\n" for c in text) >= 0.9 * len(text):
+        first = text.strip().splitlines()[0][:60]
         return (
             f"it holds plain text ('{first}'), as a CSV does. If it is the table, name it .csv; "
             "else open it and save it as an Excel Workbook (.xlsx) or CSV UTF-8."
@@ -398,6 +398,20 @@ def _what_it_is(head: bytes) -> str:
         "it is not the zip archive a workbook is, perhaps a copy or download cut short. Open "
         "the original and save it again (.xlsx or .ods), or save the sheet as CSV UTF-8."
     )
+
+
+def _head_text(head: bytes) -> str:
+    """A file's first bytes as text.
+
+    UTF-16 after its mark (Excel's "Unicode Text"), else UTF-8 (a character cut at the end left
+    out), else Windows-1252.
+    """
+    if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return head[: len(head) // 2 * 2].decode("utf-16", "replace")
+    try:
+        return codecs.getincrementaldecoder("utf-8-sig")().decode(head)
+    except UnicodeDecodeError:
+        return head.decode("cp1252", "replace")
 
 
 def _open(path: Path, what: str, data_only: bool):

@@ -100,3 +100,19 @@ def test_a_negative_number_is_padded_as_excel_shows_it(tmp_path, write_xls):
     codes = [(-7, xlwt.easyxf(num_format_str="000")), (-2.1, xlwt.easyxf(num_format_str="0.00"))]
     write_xls(path, {"Sheet1": [["x", "y", "code", "unit"], [1, 2, codes[0], codes[1]]]})
     assert read_sheet(path).loc[2].tolist() == ["1", "2", "-007", "-2.10"]
+
+
+@pytest.mark.parametrize(
+    ("content", "first"),
+    [
+        ("station\tx\ty\tunit\nKA-1\t1\t2\tgranite\n".encode("utf-16"), "station\tx\ty\tunit"),
+        ("Station;Géologue;Unité;Lithologie\nKA-1;Éric;é;à biotite\n".encode(), "Station;Géo"),
+    ],
+)
+def test_a_text_export_named_xls_is_called_text(tmp_path, content, first):
+    """Excel's "Unicode Text" and accented field notes were called a download cut short."""
+    path = tmp_path / "export.xls"
+    path.write_bytes(content)
+    with pytest.raises(LabelError, match="name it .csv") as error:
+        read_labels(path, "unit")
+    assert f"it holds plain text ('{first}" in str(error.value)
