@@ -175,8 +175,8 @@ def _layers(path: Path) -> list[str]:
 def _choose_layer(path: Path, column: str | None) -> str | None:
     """The layer of a multi-layer file that holds ``column``; None for a one-layer file."""
     layers = _layers(path)
-    if len(layers) == 1 and path.suffix.lower() == ".gpkg":
-        return layers[0]  # named: beside attribute tables GDAL need not take it first
+    if len(layers) == 1 and path.suffix.lower() in (".gpkg", *SHEET_SUFFIXES):
+        return layers[0]  # named: GDAL need not take it first, nor is it a workbook's first sheet
     if len(layers) < 2 or column is None:
         return None
     having = [  # blanks around either name ignored, as for a file of one layer ("Rock Type ")

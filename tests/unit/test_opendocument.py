@@ -191,3 +191,12 @@ def test_the_first_rows_of_a_long_sheet_are_read_without_the_rest(tmp_path, writ
     assert sum(rows_seen) <= COLUMN_ROWS  # not the 3,001 rows of the sheet
     assert read_sheet(path, "Obs").index[-1] == 3001
     assert tables == ["Obs", "Obs"]  # the sheet after it was not parsed
+
+
+def test_observations_beside_an_empty_first_sheet_are_found(tmp_path, write_ods):
+    """The first sheet was read though empty: 'sheet 'Cover' holds no cell with a value'."""
+    rows = [["x", "y", "unit"], [500045, 5199955, "granite"]]
+    path = write_ods(tmp_path / "obs.ods", {"Cover": [], "Day 1": rows})
+    assert label_layers(path) == ["Day 1"]
+    assert label_columns(path) == ["unit"]
+    assert read_labels(path, "unit", crs="EPSG:32633")["label"].tolist() == ["granite"]
