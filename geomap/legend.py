@@ -29,7 +29,7 @@ from matplotlib.colors import to_rgb
 from geomap.errors import LabelError, MissingFileError
 from geomap.export import hex_colour
 from geomap.labels import class_name, class_order, read_labels
-from geomap.tables import SHEET_SUFFIXES, read_sheet, read_table, sheet_names
+from geomap.tables import SHEET_SUFFIXES, read_sheet, read_table, sheet_columns, sheet_names
 
 KEY_COLUMNS = ("code", "value", "id", "class", "unit_code", "lith_code")
 NAME_COLUMNS = ("name", "unit", "unit_name", "lithology", "rock", "description", "label")
@@ -202,12 +202,14 @@ LEGEND_SHEETS = ("legend", "leyenda", "légende", "legende", "legenda")
 def _legend_table(path: Path):
     """A legend's table: a CSV, or a workbook's sheet named like "Legend", else its first.
 
+    Empty sheets are passed over (Excel's Sheet1 left blank before the legend's).
+
     In a sheet, the columns are named by the first row with a name or colour column, below a
     title and the legend's details.
     """
     suffix = path.suffix.lower()
     if suffix in SHEET_SUFFIXES:
-        sheets = sheet_names(path, "Legend")
+        sheets = [n for n in sheet_names(path, "Legend") if sheet_columns(path, n, "Legend")]
         named = [n for n in sheets if any(w in n.casefold() for w in LEGEND_SHEETS)]
         return read_sheet(path, (named or sheets or [None])[0], "Legend", _names_units)
     if suffix not in (".csv", ".txt", ".tsv"):

@@ -9,6 +9,7 @@ import pytest
 from geomap import opendocument
 from geomap.errors import LabelError
 from geomap.labels import label_columns, label_layers, read_labels
+from geomap.legend import Legend
 from geomap.tables import COLUMN_ROWS, read_sheet
 
 FIELD_SHEET = [
@@ -200,3 +201,11 @@ def test_observations_beside_an_empty_first_sheet_are_found(tmp_path, write_ods)
     assert label_layers(path) == ["Day 1"]
     assert label_columns(path) == ["unit"]
     assert read_labels(path, "unit", crs="EPSG:32633")["label"].tolist() == ["granite"]
+
+
+def test_a_legend_beside_an_empty_first_sheet_is_found(tmp_path, write_ods):
+    """The legend's workbook was read from its first sheet, though empty."""
+    rows = [["code", "name", "colour"], [1, "Granite", "#ff0000"], [2, "Schist", "#00ff00"]]
+    path = write_ods(tmp_path / "legend.ods", {"Sheet1": [], "Sheet2": rows})
+    legend = Legend.read(path, ["1", "2"], "code")
+    assert legend.rename == {"1": "Granite", "2": "Schist"}
