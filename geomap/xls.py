@@ -14,6 +14,7 @@ import struct
 from pathlib import Path
 
 import xlrd
+from openpyxl.styles.numbers import is_timedelta_format
 
 from geomap.errors import LabelError
 
@@ -106,12 +107,12 @@ def _cell(book: xlrd.book.Book, cell: xlrd.sheet.Cell) -> tuple:
 
 
 def _date(days: float, number_format: str, datemode: int):
-    """A date cell as Excel shows it: a duration ([h]:mm), a time of day, or a date.
+    """A date cell as Excel shows it: a duration ([h]:mm, [mm]:ss), a time of day, or a date.
 
-    None beyond year 9999 (a northing formatted as a date), which Excel shows as ####: blank,
-    as openpyxl reads it from an .xlsx.
+    Durations are told by openpyxl's rule, and a date beyond year 9999 (a northing formatted
+    as a date, which Excel shows as ####) is None, blank: an .xls reads as its .xlsx twin.
     """
-    if "[h" in number_format.lower():  # hours beyond 24, as "31:57:08" typed in becomes
+    if is_timedelta_format(number_format):  # hours beyond 24, as "31:57:08" typed in becomes
         return datetime.timedelta(days=days)
     try:
         value = xlrd.xldate.xldate_as_datetime(days, datemode)

@@ -116,3 +116,11 @@ def test_a_text_export_named_xls_is_called_text(tmp_path, content, first):
     with pytest.raises(LabelError, match="name it .csv") as error:
         read_labels(path, "unit")
     assert f"it holds plain text ('{first}" in str(error.value)
+
+
+def test_elapsed_minutes_are_a_duration_as_in_an_xlsx(tmp_path, write_xls):
+    """36 hours in the format [mm]:ss read 1900-01-01T12:00:00 (from an .xlsx: 36:00:00)."""
+    path = tmp_path / "obs.xls"
+    minutes = xlwt.easyxf(num_format_str="[mm]:ss")
+    write_xls(path, {"Sheet1": [["x", "y", "t"], [1, 2, (1.5, minutes)], [1, 2, (0.25, HOURS)]]})
+    assert read_sheet(path)["t"].tolist() == ["36:00:00", "6:00:00"]
