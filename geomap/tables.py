@@ -16,6 +16,7 @@ import functools
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -223,17 +224,26 @@ _OLE = b"\xd0\xcf\x11\xe0"
 def sheet_names(path: Path, what: str = "Labels") -> list[str]:
     """The worksheets of a workbook or OpenDocument spreadsheet, in order (chart sheets left out).
 
+    Remembered per file version: the app lists them on every rerun of its Data page.
+
     Raises
     ------
     LabelError
         If the file is not a workbook that can be read.
     """
+    info = Path(path).stat()
+    return list(_sheet_names(str(path), (info.st_mtime_ns, info.st_size), what))
+
+
+@functools.lru_cache(maxsize=64)
+def _sheet_names(path: str, stamp: tuple, what: str) -> tuple[str, ...]:
+    path = Path(path)
     reader = _reader(path, what)
     if reader is not None:
-        return reader.sheet_names(path, what)
+        return tuple(reader.sheet_names(path, what))
     book = _open(path, what, data_only=True)
     try:
-        return [sheet.title for sheet in book.worksheets]
+        return tuple(sheet.title for sheet in book.worksheets)
     finally:
         book.close()
 
@@ -351,6 +361,10 @@ def _sheet_cells(path, sheet, what, max_rows, data_only) -> tuple[str, list]:
             [(c.value, getattr(c, "number_format", None), getattr(c, "data_type", None)) for c in r]
             for r in cells.iter_rows(min_row=1, max_row=max_rows)
         ]
+    except LabelError:
+        raise
+    except _DAMAGED as exc:  # a sheet's compressed rows damaged: read only now
+        raise _unreadable(path, what, exc) from None
     finally:
         book.close()
     return sheet, rows
@@ -421,12 +435,30 @@ def _open(path: Path, what: str, data_only: bool):
         return openpyxl.load_workbook(
             path if named else io.BytesIO(path.read_bytes()), read_only=True, data_only=data_only
         )
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
-        raise LabelError(
-            f"{what} '{path}': the file cannot be read as an Excel workbook "
-            f"({str(exc).strip() or type(exc).__name__}). Open it in Excel and save it again as "
-            "an Excel Workbook (.xlsx), or save the sheet as CSV UTF-8."
-        ) from None
+    except _DAMAGED as exc:
+        raise _unreadable(path, what, exc) from None
+
+
+#: What openpyxl raises on a file that is not a workbook, or one cut short or damaged (XML
+#: parsers' errors are SyntaxErrors).
+_DAMAGED = (
+    SyntaxError,
+    zipfile.BadZipFile,
+    InvalidFileException,
+    KeyError,
+    ValueError,
+    OSError,
+    EOFError,
+    zlib.error,
+)
+
+
+def _unreadable(path: Path, what: str, exc: Exception) -> LabelError:
+    return LabelError(
+        f"{what} '{path}': the file cannot be read as an Excel workbook "
+        f"({str(exc).strip() or type(exc).__name__}). Open it in Excel and save it again as "
+        "an Excel Workbook (.xlsx), or save the sheet as CSV UTF-8."
+    )
 
 
 def _is_number(value) -> bool:

@@ -209,3 +209,17 @@ def test_a_legend_beside_an_empty_first_sheet_is_found(tmp_path, write_ods):
     path = write_ods(tmp_path / "legend.ods", {"Sheet1": [], "Sheet2": rows})
     legend = Legend.read(path, ["1", "2"], "code")
     assert legend.rename == {"1": "Granite", "2": "Schist"}
+
+
+def test_the_sheets_of_a_spreadsheet_are_listed_once_per_version(tmp_path, write_ods, monkeypatch):
+    """The Data page lists them on every rerun: 1 s each time for a 20,000-row field book."""
+    import geomap.opendocument as opendocument
+
+    path = write_ods(tmp_path / "book.ods", {"Day 1": FIELD_SHEET, "Day 2": FIELD_SHEET})
+    calls = []
+    real = opendocument.sheet_names
+    monkeypatch.setattr(opendocument, "sheet_names", lambda *a: calls.append(a) or real(*a))
+    assert label_layers(path) == label_layers(path) == ["Day 1", "Day 2"]
+    assert len(calls) == 1
+    write_ods(path, {"Day 1": FIELD_SHEET, "Day 2": FIELD_SHEET, "Day 3": FIELD_SHEET[:5]})
+    assert label_layers(path) == ["Day 1", "Day 2", "Day 3"] and len(calls) == 2

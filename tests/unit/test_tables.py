@@ -254,6 +254,21 @@ def test_formulas_are_read_as_their_saved_values_and_unsaved_ones_are_refused(tm
     np.testing.assert_allclose(labels.geometry.y, [5199955, 5199655])
 
 
+def test_a_workbook_damaged_anywhere_in_its_sheet_is_named_without_a_traceback(tmp_path):
+    """Bytes damaged inside the sheet's compressed rows gave zlib's or the XML parser's error."""
+    path = tmp_path / "obs.xlsx"
+    _workbook(
+        path, {"obs": [["x", "y", "unit"]] + [[5e5 + i, 52e5, "granite"] for i in range(300)]}
+    )
+    data = path.read_bytes()
+    info = zipfile.ZipFile(path).getinfo("xl/worksheets/sheet1.xml")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    for offset in range(start + 10, start + info.compress_size - 10, info.compress_size // 20):
+        path.write_bytes(data[:offset] + b"\xff\x00\xff\x00" + data[offset + 4 :])
+        with pytest.raises(LabelError, match="obs.xlsx': the file cannot be read as an Excel"):
+            read_labels(path, "unit", crs="EPSG:32633")
+
+
 def test_a_password_protected_workbook_is_told_apart(tmp_path):
     plain, path = tmp_path / "plain.xlsx", tmp_path / "obs.xlsx"
     _workbook(plain, {"Sheet1": [["x", "y", "unit"], [500045, 5199955, "granite"]]})
