@@ -402,6 +402,11 @@ _CONTROLS = (
     (r"Pass (.{0,40}?) with --label-column", r"Choose \1 in '{column}'"),
     (r"pass (.{0,40}?) with --label-column", r"choose \1 in '{column}'"),
     (r"--label-column( NAME)?", "the box '{column}'"),
+    (r"\bLabels '", "Field observations '"),  # the box's name; --labels on the command line
+    (
+        r"Name the sheet \(--label-layer on the command line\)",
+        "Choose the sheet in the box 'Sheet holding the observations'",
+    ),
     (r"\(--label-layer on the command line\)", "(in the box 'Layer holding the observations')"),
     (r"--label-layer", "the box 'Layer holding the observations'"),
     (r"Give the CRS it is in with --crs \([^)]*\), or export", "Export"),  # no such box

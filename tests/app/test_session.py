@@ -96,6 +96,11 @@ def test_messages_name_the_apps_controls_not_command_line_options():
          "rock types or check the choice of 'Column holding the rock type'."),
         ("Name the layer (--label-layer on the command line), or",
          "Name the layer (in the box 'Layer holding the observations'), or"),
+        ("and none of them have a column 'unit'. Name the sheet (--label-layer on the command "
+         "line), or", "and none of them have a column 'unit'. Choose the sheet in the box 'Sheet "
+         "holding the observations', or"),
+        ("Labels 'obs.xlsx', sheet 'Day 2': 1 row has", "Field observations 'obs.xlsx', sheet "
+         "'Day 2': 1 row has"),
         ("same zone, give it with --label-crs EPSG:26917.",
          f"same zone, enter EPSG:26917 in the box '{session.CRS_BOX}'."),
         ("a scene), pass --nodata 0 so those",
