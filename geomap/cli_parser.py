@@ -204,8 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
         action=_Once,
         metavar="FILE",
         help="observations: points or polygons in GeoPackage, GeoJSON, Shapefile "
-        "(.shp or zipped), KML, or a CSV or Excel workbook (.xlsx, .xlsm) with x/y, lon/lat or "
-        "easting/northing columns (required except with --model som-clusters)",
+        "(.shp or zipped), KML, or a CSV, Excel workbook (.xlsx, .xlsm, .xls) or LibreOffice "
+        "spreadsheet (.ods) with x/y, lon/lat or easting/northing columns (required except "
+        "with --model som-clusters)",
     )
     p.add_argument(
         "--label-column",
@@ -226,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         action=_Once,
         metavar="FILE",
-        help="CSV or Excel workbook (its sheet named 'Legend', else its first) naming and "
+        help="CSV or workbook (.xlsx, .xls, .ods; its sheet named 'Legend', else its first) "
+        "naming and "
         "colouring the classes: a column of the values in --label-column "
         "(e.g. integer codes), a 'name' column and an optional 'colour' column (#rrggbb, r,g,b "
         "or a colour name); the maps list the units in its row order, values with the same "
