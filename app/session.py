@@ -94,9 +94,13 @@ class Workspace:
 
 
 def safe_name(name: str) -> str:
-    """A file name without folders or characters that file systems or GDAL trip on."""
+    """A file name without folders or characters that file systems or GDAL trip on.
+
+    Letters of any script, digits, spaces and brackets stay: messages and outputs name the
+    file as the geologist does ("field book (2024).ods", "carte géologique.tif").
+    """
     base = Path(name.replace("\\", "/")).name
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip(".")
+    cleaned = re.sub(r"[^\w .()+,-]+", "_", base).strip().lstrip(".").strip()
     return cleaned or "upload"
 
 
@@ -139,7 +143,8 @@ def problem_files(data: Inputs) -> list[str]:
     """
     files = [*data.rasters, *filter(None, [data.labels, data.legend])]
     problems = " ".join(filter(None, [data.problem, data.observations_problem]))
-    return [p.name for p in files if re.search(rf"['/\\]{re.escape(p.name)}'", problems)]
+    named = [p.name for p in files if re.search(rf"['/\\]{re.escape(p.name)}'", problems)]
+    return list(dict.fromkeys(named))  # the observations' workbook may hold the legend too
 
 
 def demo_inputs() -> Inputs:
@@ -508,6 +513,11 @@ def guess_class_column(columns: list[str]) -> str:
     return (plain or columns)[0]
 
 
+def _listed(words: list[str]) -> str:
+    """Words listed: "a", "a and b", "a, b and c"."""
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 2 else words)
+
+
 def stale_note(run: dict, data: Inputs) -> str | None:
     """Why ``run`` no longer matches the Data page's inputs, or None when it does."""
     config = run["report"]["configuration"]
@@ -526,7 +536,7 @@ def stale_note(run: dict, data: Inputs) -> str | None:
     if not changed:
         return None
     return (
-        f"This run was made before the {', '.join(changed)} changed on the Data page; train "
+        f"This run was made before the {_listed(changed)} changed on the Data page; train "
         "again to map the new inputs."
     )
 

@@ -30,6 +30,10 @@ class LabelError(InputDataError):
     """Ground-truth observations cannot be used as they are."""
 
 
+class EmptySheetError(LabelError):
+    """A workbook's sheet holds no cell with a value (a blank Sheet1 beside the observations)."""
+
+
 class MissingFileError(GeomapError, FileNotFoundError):
     """An input file does not exist."""
 

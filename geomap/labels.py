@@ -139,6 +139,11 @@ def label_layers(path: str | Path) -> list[str]:
     """The layers of an observation file that hold geometries (a project GeoPackage's).
 
     A KML's folders are read together: []. A workbook's sheets that hold cells.
+
+    Raises
+    ------
+    LabelError
+        If a workbook cannot be read.
     """
     path = Path(path)
     return [] if path.suffix.lower() in FOLDER_SUFFIXES else _layers(path)
@@ -158,13 +163,19 @@ def _layers(path: Path) -> list[str]:
     """Names of the layers of a vector file that hold geometries, or a workbook's sheets.
 
     [] if GDAL cannot tell.
+
+    Raises
+    ------
+    LabelError
+        If a workbook, or one of its sheets, cannot be read: its first sheet may read well, and
+        be taken for the observations (a damaged .ods's cover sheet).
     """
     suffix = path.suffix.lower()
     if suffix not in (*VECTOR_SUFFIXES, *SHEET_SUFFIXES) or not path.is_file():
         return []
+    if suffix in SHEET_SUFFIXES:  # an empty Sheet2 beside the observations is none
+        return [n for n in sheet_names(path) if sheet_columns(path, n)]
     try:
-        if suffix in SHEET_SUFFIXES:  # an empty Sheet2 beside the observations is none
-            return [n for n in sheet_names(path) if sheet_columns(path, n)]
         source = _zipped_shapefile(path) if suffix == ".zip" else path
         layers = pyogrio.list_layers(source)
     except (DataSourceError, OSError, LabelError):

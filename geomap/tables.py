@@ -27,7 +27,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
 from geomap import opendocument, xls
-from geomap.errors import LabelError
+from geomap.errors import EmptySheetError, LabelError
 
 #: Coordinate column pairs accepted in tables (case-insensitive), in order of preference.
 COORD_PAIRS = (
@@ -285,7 +285,7 @@ def read_sheet(
     numbers = pd.DataFrame([[_is_number(c[0]) for c in r] for r in cells], index=index)
     filled = raw.notna().sum(axis=1)
     if raw.empty or not filled.any():
-        raise LabelError(f"{what} '{path}': sheet '{sheet}' holds no cell with a value.")
+        raise EmptySheetError(f"{what} '{path}': sheet '{sheet}' holds no cell with a value.")
     header = _header_row(raw, filled, names_columns or coordinate_pair)
     keep = raw.loc[header:].notna().any()
     table = raw.loc[header + 1 :, keep].copy()
@@ -302,12 +302,18 @@ def read_sheet(
 def _sheet_columns(path: str, stamp: tuple, sheet: str, what: str) -> tuple[str, ...]:
     try:
         return tuple(read_sheet(Path(path), sheet, what, max_rows=COLUMN_ROWS).columns)
-    except LabelError:
-        return ()  # an empty sheet, or one that cannot be read: none of its columns
+    except EmptySheetError:
+        return ()  # a sheet that cannot be read says so: it is not taken for an empty one
 
 
 def sheet_columns(path: Path, sheet: str, what: str = "Labels") -> list[str]:
-    """The column names of a worksheet (none for an empty one), from its first rows."""
+    """The column names of a worksheet (none for an empty one), from its first rows.
+
+    Raises
+    ------
+    LabelError
+        If the sheet cannot be read (a damaged workbook), or does not exist.
+    """
     info = Path(path).stat()
     return list(_sheet_columns(str(path), (info.st_mtime_ns, info.st_size), sheet, what))
 

@@ -86,10 +86,13 @@ def _open(path: Path, what: str) -> xlrd.book.Book:
 
 
 def _unreadable(path: Path, what: str, exc: Exception) -> LabelError:
+    """The error, with xlrd's words up to the bytes it found ("Expected BOF record; found ...")."""
+    detail = (str(exc).split(";")[0].strip() or type(exc).__name__)[:80]
     return LabelError(
-        f"{what} '{path}': the file cannot be read as an Excel 97-2003 workbook "
-        f"({str(exc).strip() or type(exc).__name__}). Open it in Excel or LibreOffice and save it "
-        "as an Excel Workbook (.xlsx), or save the sheet as CSV UTF-8."
+        f"{what} '{path}': the file cannot be read as an Excel 97-2003 workbook: it is damaged or "
+        f"cut short (xlrd: {detail}). If it was copied or downloaded, do that again; else open it "
+        "in Excel or LibreOffice and save it as an Excel Workbook (.xlsx), or the sheet as CSV "
+        "UTF-8."
     )
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import session
-from geomap.errors import GeomapError
+from geomap.errors import GeomapError, LabelError
 from geomap.labels import label_columns, label_layers, observation_layer
 from geomap.sources import parse_nodata
 from geomap.summary import describe_inputs
@@ -208,18 +208,18 @@ if data.labels is not None and not data.demo:
         )
         or None
     )
-    layers = label_layers(data.labels)
-    if len(layers) > 1:  # a project GeoPackage, a workbook
-        first = observation_layer(data.labels)
-        data.label_layer = st.selectbox(
-            f"{'Sheet' if table_file else 'Layer'} holding the observations",
-            layers,
-            index=layers.index(first) if first in layers else 0,
-            key="label_layer",
-        )
     columns: list[str] = []
     with session.reported("Reading the observations"):
         try:
+            layers = label_layers(data.labels)  # a damaged workbook says so here
+            if len(layers) > 1:  # a project GeoPackage, a workbook
+                first = observation_layer(data.labels)
+                data.label_layer = st.selectbox(
+                    f"{'Sheet' if table_file else 'Layer'} holding the observations",
+                    layers,
+                    index=layers.index(first) if first in layers else 0,
+                    key="label_layer",
+                )
             columns = _columns(
                 str(data.labels), data.labels.stat().st_mtime_ns, data.label_crs, data.label_layer
             )
@@ -271,23 +271,33 @@ def _pixel_size(resolution) -> str:
     return x if x == y else f"{x} x {y}"
 
 
+def _summary(data: session.Inputs, observations: bool) -> dict:
+    """:func:`describe_inputs` of the rasters, and of the observations and legend if asked."""
+    labels = data.labels if observations and not data.observations_problem else None
+    legend = data.legend if labels is not None else None
+    stamps = tuple(p.stat().st_mtime_ns for p in [*data.rasters, *filter(None, [labels, legend])])
+    return _describe(
+        tuple(map(str, data.rasters)),
+        str(labels) if labels else None,
+        data.label_column if labels else None,
+        data.label_crs,
+        data.label_layer,
+        str(legend) if legend else None,
+        data.nodata,
+        tuple(data.raster_nodata.items()),
+        stamps,
+    )
+
+
 def _show_inputs(data: session.Inputs) -> None:
     """The reference grid, every source and the observations per class, with the warnings."""
-    stamps = tuple(
-        p.stat().st_mtime_ns for p in [*data.rasters, *filter(None, [data.labels, data.legend])]
-    )
     try:
-        summary = _describe(
-            tuple(map(str, data.rasters)),
-            str(data.labels) if data.labels else None,
-            data.label_column,
-            data.label_crs,
-            data.label_layer,
-            str(data.legend) if data.legend else None,
-            data.nodata,
-            tuple(data.raster_nodata.items()),
-            stamps,
-        )
+        try:
+            summary = _summary(data, observations=True)
+        except LabelError as exc:  # observations or legend: the rasters can still be clustered
+            what = "the legend" if str(exc).startswith("Legend ") else "the observations"
+            data.observations_problem = session.show_error(f"Reading {what}", exc)
+            summary = _summary(data, observations=False)
     except GeomapError as exc:  # the Train page reads it too: no training on what failed here
         data.problem, data.warnings = session.show_error("Reading the inputs", exc), []
         named = [n for n in session.problem_files(data) if n in {p.name for p in data.rasters}]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -360,7 +361,11 @@ def test_observations_the_data_page_refused_are_not_offered_for_training(app, tm
     app.run()
     assert any("names each observation rather than its rock type" in e.value for e in app.error)
     app.switch_page("views/train.py").run()
-    assert any(e.value.startswith("The Data page could not read these inputs") for e in app.error)
+    assert any(
+        e.value.startswith("This model learns from observations, and the Data page could not")
+        and "names each observation rather than its rock type" in e.value
+        for e in app.error
+    )
     assert not [b for b in app.button if b.key == "train"]
 
 
@@ -385,8 +390,7 @@ def test_a_libreoffice_field_book_is_read_and_a_broken_xls_named(app, tmp_path, 
     app.run()
     assert not app.exception
     assert any(
-        "field book.xls'" in e.value and "as an Excel Workbook (.xlsx), or save" in e.value
-        for e in app.error
+        "field book.xls'" in e.value and "damaged or cut short" in e.value for e in app.error
     ), _errors(app)
     # the sidebar named the rasters as not usable ("4 raster(s) uploaded (not usable as ...)")
     assert [c.value for c in app.sidebar.caption] == [
@@ -403,6 +407,58 @@ def test_a_libreoffice_field_book_is_read_and_a_broken_xls_named(app, tmp_path, 
     app.radio(key="model").set_value("som-clusters").run()
     assert not app.exception and not _errors(app)
     assert [b for b in app.button if b.key == "train"]
+
+
+def _clusters_allowed_and_the_forest_told(app, name: str) -> None:
+    """The Train page after the Data page could not read the observations or the legend."""
+    app.switch_page("views/train.py").run()
+    assert not app.exception
+    assert any(
+        e.value.startswith("This model learns from observations, and the Data page could not")
+        and f"{name}'" in e.value
+        for e in app.error
+    ), _errors(app)
+    app.radio(key="model").set_value("som-clusters").run()
+    assert not app.exception and not _errors(app)
+    assert [b for b in app.button if b.key == "train"]
+    app.radio(key="model").set_value("rf")
+    app.switch_page("views/data.py").run()
+
+
+def test_a_damaged_field_book_or_legend_leaves_the_rasters_to_cluster(app, tmp_path, write_ods):
+    """A damaged .ods's cover sheet was read as the observations ('no coordinate columns among
+    ['by', 'A. Smith']'), and a legend that could not be read stopped every model (user pass).
+    """
+    demo = session.demo_inputs()
+    table = pd.read_csv(demo.labels.with_suffix(".csv"))
+    rows = [list(table.columns), *table.itertuples(index=False)]
+    book = write_ods(tmp_path / "field book.ods", {"Notes": [["by", "A. Smith"]], "2024": rows})
+    with zipfile.ZipFile(book) as archive:
+        content = archive.read("content.xml").decode()
+    cut = content.rindex("<table:table-row>")
+    with zipfile.ZipFile(book, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("content.xml", content[:cut] + "<table:table-row<" + content[cut + 17 :])
+    app.session_state["source"] = "upload"
+    app.session_state["kept_uploads"] = {"rasters": list(demo.rasters), "labels": book}
+    app.run()
+    assert not app.exception
+    assert [e for e in _errors(app) if "cannot be read as an OpenDocument spreadsheet" in e]
+    assert not [b for b in app.selectbox if b.key == "label_layer"]
+    assert [c.value for c in app.sidebar.caption] == [
+        "Inputs: 4 raster(s) uploaded; observations field book.ods. "
+        ":red['field book.ods' is not usable as it is: see the Data page.]"
+    ]
+    _clusters_allowed_and_the_forest_told(app, "field book.ods")
+    legend = tmp_path / "legend.xls"
+    legend.write_bytes(b"\xd0\xcf\x11\xe0" + bytes(596))  # an .xls cut short
+    app.session_state["kept_uploads"].update(labels=demo.labels, legend=legend)
+    app.run()
+    assert not app.exception
+    said = [e for e in _errors(app) if e.startswith("Reading the legend failed: Legend '")]
+    assert said and "legend.xls': the file cannot be read" in said[0] and "\\x" not in said[0]
+    assert any("Rasters ready" in s.value for s in app.success)  # the rasters are described
+    _clusters_allowed_and_the_forest_told(app, "legend.xls")
 
 
 def test_a_project_geopackage_asks_for_the_layer_of_the_observations(app, tmp_path):

@@ -31,7 +31,9 @@ def test_uploaded_names_cannot_escape_the_workspace():
             assert not path.name.startswith(".")
     finally:
         ws.close()
-    assert session.safe_name("field sheet #3.gpkg") == "field_sheet_3.gpkg"
+    assert session.safe_name("field sheet #3.gpkg") == "field sheet _3.gpkg"
+    assert session.safe_name("carte géologique (2024).tif") == "carte géologique (2024).tif"
+    assert session.safe_name(" .. :evil?.tif") == "_evil_.tif"
 
 
 def test_a_namesake_with_other_bytes_does_not_change_the_file_in_use():
@@ -150,6 +152,11 @@ def test_a_run_made_from_other_inputs_is_flagged(tmp_path):
     assert "class column changed" in session.stale_note(run, column)
     more = session.Inputs(rasters=[a, tmp_path / "dem.tif"], labels=b, label_column="lithology")
     assert "rasters changed" in session.stale_note(run, more)
+    book = tmp_path / "book.ods"  # it said "the observations, legend changed"
+    both = session.Inputs(rasters=[a], labels=book, legend=book, label_column="lithology")
+    assert "before the observations and legend changed" in session.stale_note(run, both)
+    more.labels, more.legend = book, book
+    assert "the rasters, observations and legend changed" in session.stale_note(run, more)
     run["report"]["configuration"]["labels"] = None  # SOM clusters: observations do not matter
     assert session.stale_note(run, session.Inputs(rasters=[a])) is None
     own = session.Inputs(rasters=[a], raster_nodata={"a.tif": 0.0})
@@ -249,4 +256,6 @@ def test_the_file_a_problem_names_is_not_taken_for_one_whose_name_ends_its_name(
     data.problem = f"Raster '{dem}': it is not georeferenced (read as 'dem.tif')."
     assert session.problem_files(data) == ["dem.tif"]
     data.problem = "Labels 'field book.ods', sheet '2024': 1 row has empty coordinates."
+    assert session.problem_files(data) == ["field book.ods"]
+    data.legend = data.labels  # the field book holds the legend too: named once
     assert session.problem_files(data) == ["field book.ods"]

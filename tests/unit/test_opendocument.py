@@ -223,3 +223,17 @@ def test_the_sheets_of_a_spreadsheet_are_listed_once_per_version(tmp_path, write
     assert len(calls) == 1
     write_ods(path, {"Day 1": FIELD_SHEET, "Day 2": FIELD_SHEET, "Day 3": FIELD_SHEET[:5]})
     assert label_layers(path) == ["Day 1", "Day 2", "Day 3"] and len(calls) == 2
+
+
+def test_a_spreadsheet_damaged_after_its_first_sheet_is_named_as_damaged(tmp_path, write_ods):
+    """Its cover sheet read well, and was taken for the observations: 'no coordinate columns'."""
+    path = write_ods(tmp_path / "book.ods", {"Notes": [["by", "A. Smith"]], "Day 1": FIELD_SHEET})
+    with zipfile.ZipFile(path) as archive:
+        content = archive.read("content.xml").decode()
+    cut = content.rindex("<table:table-row>")  # a row of the second sheet, broken
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("content.xml", content[:cut] + "<table:table-row<" + content[cut + 17 :])
+    for read in (label_layers, lambda p: read_labels(p, "Rock type", crs="EPSG:32633")):
+        with pytest.raises(LabelError, match="book.ods': the file cannot be read as an OpenDoc"):
+            read(path)
