@@ -556,8 +556,11 @@ def _refuse_identifiers(frame: gpd.GeoDataFrame, names: pd.Series, path: Path, c
     if is_identifier(column):
         numbered = True
     if n >= IDENTIFIER_POINTS and distinct >= 0.9 * n and numbered:
+        coords = {c for pair in COORD_PAIRS for c in pair}  # a table's x/y are no classes
         others = ", ".join(
-            f"'{c}'" for c in frame.columns if c not in (column, frame.geometry.name)
+            f"'{c}'"
+            for c in frame.columns
+            if c not in (column, frame.geometry.name) and coordinate_name(c) not in coords
         )
         raise LabelError(
             f"Labels '{path}': column '{column}' holds {distinct} different values among {n} "

@@ -33,6 +33,7 @@ if model != "som-clusters" and not data.ready:
             f"{data.observations_problem}",
             icon=":material/error:",
         )
+        st.caption(f"'{MODELS['som-clusters']}' can map the rasters without them.")
     else:
         st.info(
             "This model learns from observations: add them and their class column on the Data page."

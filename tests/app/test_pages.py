@@ -418,6 +418,9 @@ def _clusters_allowed_and_the_forest_told(app, name: str) -> None:
         and f"{name}'" in e.value
         for e in app.error
     ), _errors(app)
+    assert "clusters (no observations needed)' can map the rasters without them." in " ".join(
+        c.value for c in app.caption
+    )
     app.radio(key="model").set_value("som-clusters").run()
     assert not app.exception and not _errors(app)
     assert [b for b in app.button if b.key == "train"]

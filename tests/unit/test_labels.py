@@ -826,6 +826,10 @@ def test_a_column_naming_each_observation_is_refused_as_the_class(tmp_path):
     )
     assert "(the others: 'lithology', 'note')" in str(info.value)
     assert len(read_labels(tmp_path / "obs.gpkg", "lithology")) == 24
+    table = g.assign(lon=g.geometry.x, lat=g.geometry.y).drop(columns="geometry")
+    table.to_csv(tmp_path / "obs.csv", index=False)  # its coordinates were offered as classes
+    with pytest.raises(LabelError, match=r"\(the others: 'lithology', 'note'\)\.$"):
+        read_labels(tmp_path / "obs.csv", "station", crs="EPSG:32633")
     few = points(4).assign(station=["a", "b", "c", "d"])  # too few points to tell
     few.to_file(tmp_path / "few.gpkg")
     assert len(read_labels(tmp_path / "few.gpkg", "station")) == 4
