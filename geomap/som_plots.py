@@ -19,17 +19,18 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from geomap.models import SOMClusters  # noqa: E402
 
 _MAX_PLANES = 30
+_PLANES_PER_ROW = 5
 
 
-def _outline(ax, node_cluster: np.ndarray) -> None:
-    """Draw cluster boundaries between nodes and the cluster number at each cluster's centre."""
+def _outline(ax, node_cluster: np.ndarray, numbers: bool = True, width: float = 1.2) -> None:
+    """Draw cluster boundaries between nodes and (if ``numbers``) each cluster's number."""
     rows, cols = node_cluster.shape
     r, c = np.nonzero(node_cluster[:, 1:] != node_cluster[:, :-1])  # between columns c and c+1
     segments = [[(cc + 0.5, rr - 0.5), (cc + 0.5, rr + 0.5)] for rr, cc in zip(r, c)]
     r, c = np.nonzero(node_cluster[1:] != node_cluster[:-1])  # between rows r and r+1
     segments += [[(cc - 0.5, rr + 0.5), (cc + 0.5, rr + 0.5)] for rr, cc in zip(r, c)]
-    ax.add_collection(LineCollection(segments, colors="black", linewidths=1.2))
-    for k in np.unique(node_cluster):
+    ax.add_collection(LineCollection(segments, colors="black", linewidths=width))
+    for k in np.unique(node_cluster) if numbers else ():
         rr, cc = np.nonzero(node_cluster == k)
         i = np.argmin((rr - rr.mean()) ** 2 + (cc - cc.mean()) ** 2)  # a node inside the cluster
         ax.text(
@@ -83,16 +84,21 @@ def plot_hit_map(clusters: SOMClusters, path: Path, title: str) -> Path:
 def plot_component_planes(
     clusters: SOMClusters, feature_names: Sequence[str], path: Path, title: str
 ) -> Path:
-    """One panel per feature: each node's codebook value in the feature's own units."""
+    """One panel per feature: each node's codebook value in the feature's own units.
+
+    Five panels a row, each with the clusters outlined, so that a cluster can be read off
+    against every feature; sized to be read on a page's width (about 300 pixels a panel).
+    """
     som = clusters.som_
     values = som.codebook_ * som.scale_ + som.mean_
     order = plane_order(feature_names)
     n = len(order)
-    ncols = min(6, n)
+    ncols = min(_PLANES_PER_ROW, n)
     nrows = int(np.ceil(n / ncols))
     aspect = som.shape_[0] / max(som.shape_[1], 1)
+    outlined = clusters.node_cluster_.reshape(som.shape_)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(2.8 * ncols, 2.8 * nrows * aspect + 0.6), squeeze=False
+        nrows, ncols, figsize=(3.4 * ncols, (3.4 * aspect + 0.5) * nrows + 0.6), squeeze=False
     )
     for i, ax in enumerate(axes.ravel()):
         ax.set_xticks([])
@@ -102,11 +108,16 @@ def plot_component_planes(
             continue
         j = order[i]
         im = ax.imshow(values[:, j].reshape(som.shape_), cmap="RdYlBu_r", interpolation="nearest")
-        ax.set_title(feature_names[j], fontsize=8)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
+        _outline(ax, outlined, numbers=False, width=0.6)
+        ax.set_title(feature_names[j], fontsize=10)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=7)
     more = f" ({n} of {len(feature_names)} features)" if n < len(feature_names) else ""
-    fig.suptitle(f"{title}: component planes, codebook values in feature units{more}", fontsize=11)
-    fig.subplots_adjust(left=0.02, right=0.96, bottom=0.02, top=0.93, wspace=0.35, hspace=0.3)
+    fig.suptitle(
+        f"{title}: component planes, codebook values in feature units{more}; clusters outlined "
+        "as on the U-matrix",
+        fontsize=12,
+    )
+    fig.subplots_adjust(left=0.02, right=0.96, bottom=0.02, top=0.95, wspace=0.3, hspace=0.3)
     return _save(fig, path, dpi=90)
 
 
