@@ -401,7 +401,7 @@ def _reader(path: Path, what: str):
 
 
 def _what_it_is(head: bytes) -> str:
-    """What a file named as a workbook holds instead, and what to do (see :func:`_opendocument`)."""
+    """What a file named as a workbook holds instead, and what to do (see :func:`_reader`)."""
     text = _head_text(head)
     if text.lstrip().startswith("<"):
         return (
