@@ -370,6 +370,17 @@ def _crs_to_give(x: np.ndarray, y: np.ndarray, grid: Grid | None) -> str:
     return f"Give it with --label-crs (the rasters are in {crs})."
 
 
+#: A coordinate column's unit, as written in a row below the column names ("m", "[deg]").
+_UNIT = re.compile(
+    r"[\[(]?\s*(m|metres?|meters?|km|ft|feet|deg|degrees?|°|dd|dms|utm)\s*[\])]?", re.I
+)
+
+
+def _is_unit(cell) -> bool:
+    """Whether a table's cell is a coordinate's unit (a units row under a spreadsheet's names)."""
+    return isinstance(cell, str) and _UNIT.fullmatch(cell.strip()) is not None
+
+
 def _bad_coordinates(where: str, table, columns: list, bad: np.ndarray, row_word: str):
     """The error for rows whose coordinates are empty or not numbers, naming the first ones."""
     rows = ", ".join(str(table.index[r]) for r in bad[:5])
@@ -434,6 +445,8 @@ def _read_table(
         )
     numbers = table.attrs.get("numbers")  # a sheet's cells that held numbers
     x, y = (decimals(table[lower[n]], None if numbers is None else numbers[lower[n]]) for n in pair)
+    if len(table) and all(_is_unit(table[lower[n]].iloc[0]) for n in pair):
+        table, x, y = table.iloc[1:], x.iloc[1:], y.iloc[1:]  # a row of units below the names
     bad = np.flatnonzero((x.isna() | y.isna()).to_numpy())
     if len(bad):
         raise _bad_coordinates(where, table, [lower[n] for n in pair], bad, row_word)

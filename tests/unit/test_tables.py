@@ -68,6 +68,22 @@ def test_a_bad_coordinate_cell_is_named_by_its_row(tmp_path):
     assert "'500 345'" in message
 
 
+def test_a_row_of_units_below_the_column_names_is_passed_over(tmp_path):
+    """A field sheet's units under its names ('m', '(m)') were refused as bad coordinates."""
+    rows = [["Station", "Easting", "Northing", "Rock"], [None, "m", "(m)", None]]
+    rows += [["S1", 500045, 5199955, "granite"], ["S2", 500345, 5199655, "schist"]]
+    path = tmp_path / "obs.xlsx"
+    _workbook(path, {"obs": rows})
+    csv = tmp_path / "obs.csv"
+    csv.write_text("station;lon;lat;rock\n;[deg];[deg];\nS1;15.1;46.9;granite\n")
+    assert read_labels(path, "Rock", crs="EPSG:32633")["label"].tolist() == ["granite", "schist"]
+    assert read_labels(csv, "rock").geometry.x.tolist() == [15.1]
+    rows[1] = [None, "m", 5199000, None]  # a unit over one column only: a row to fix
+    _workbook(path, {"obs": rows})
+    with pytest.raises(LabelError, match=r"non-numeric coordinates .* \(row 2; the first reads"):
+        read_labels(path, "Rock", crs="EPSG:32633")
+
+
 def test_the_sheet_holding_the_column_is_chosen_and_two_such_are_asked_for(tmp_path):
     path = tmp_path / "project.xlsx"
     obs = [["lon", "lat", "lithology"], [15.1, 46.9, "granite"], [15.2, 46.8, "schist"]]
