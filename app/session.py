@@ -513,7 +513,7 @@ def guess_class_column(columns: list[str]) -> str:
     return (plain or columns)[0]
 
 
-def _listed(words: list[str]) -> str:
+def listed(words: list[str]) -> str:
     """Words listed: "a", "a and b", "a, b and c"."""
     return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 2 else words)
 
@@ -536,7 +536,7 @@ def stale_note(run: dict, data: Inputs) -> str | None:
     if not changed:
         return None
     return (
-        f"This run was made before the {_listed(changed)} changed on the Data page; train "
+        f"This run was made before the {listed(changed)} changed on the Data page; train "
         "again to map the new inputs."
     )
 

@@ -65,7 +65,7 @@ def _unusable(data: session.Inputs) -> str:
     which = (
         f"{named[0]} is not usable as it is"
         if len(named) == 1
-        else f"{' and '.join(named) or 'They'} are not usable as they are"
+        else f"{session.listed(named) or 'They'} are not usable as they are"
     )
     return f". :red[{which}: see the Data page.]"
 

@@ -95,6 +95,8 @@ def _read(path, what, sheet=None, max_rows=None, want=False):
             _check(archive, path, what)
             with archive.open("content.xml") as content:
                 return _parse(content, sheet, max_rows, want)
+    except LabelError:  # a ValueError too: what _check says stands alone
+        raise
     except _DAMAGED as exc:
         raise LabelError(
             f"{what} '{path}': the file cannot be read as an OpenDocument spreadsheet "
