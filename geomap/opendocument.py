@@ -40,7 +40,9 @@ PARAGRAPH, SPACES, TAB, BREAK = map(_name, ("text:p", "text:s", "text:tab", "tex
 MIMETYPE = "application/vnd.oasis.opendocument.spreadsheet"
 #: Columns a run of one repeated value is unfolded to at most (Excel's width).
 MAX_COLUMNS = 16384
-_DURATION = re.compile(r"(-?)PT(\d+)H(\d+)M(\d+(?:\.\d+)?)S")
+#: An ISO 8601 duration as time cells hold it: LibreOffice writes "PT31H57M08S", other programs
+#: "P1DT7H57M8S" (days apart) or leave out zero parts ("PT2H").
+_DURATION = re.compile(r"(-?)P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?")
 _DIGITS = re.compile(r"-?(\d+(?:\.\d+)?)")
 _DATE = re.compile(r"(-?\d{4,})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?)?")
 _BLANK = (None, None, None)
@@ -227,8 +229,8 @@ def _date(text: str) -> datetime.datetime | None:
 def _duration(text: str) -> datetime.timedelta:
     """A time cell's ISO 8601 duration ("PT31H57M08S") as a timedelta."""
     match = _DURATION.fullmatch(text or "")
-    if match is None:
+    if match is None or text.endswith(("P", "T")):  # "P" and "PT" alone name no duration
         raise ValueError(f"a time cell holds '{text}', not a duration such as PT10H30M00S")
     sign = -1 if match.group(1) else 1
-    hours, minutes, seconds = int(match.group(2)), int(match.group(3)), float(match.group(4))
-    return sign * datetime.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    days, hours, minutes, seconds = (float(part or 0) for part in match.groups()[1:])
+    return sign * datetime.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)

@@ -81,6 +81,12 @@ def _cell(value) -> str:
             f' calcext:value-type="date"><text:p>{escape(value["shown"])}</text:p>'
             "</table:table-cell>"
         )
+    if isinstance(value, dict) and "time" in value:  # {"time": "P1DT02H00M00S", "shown": ...}
+        return (
+            f'<table:table-cell office:value-type="time" office:time-value="{value["time"]}"'
+            f' calcext:value-type="time"><text:p>{escape(value["shown"])}</text:p>'
+            "</table:table-cell>"
+        )
     if isinstance(value, dict):  # {"value": 7, "shown": "007"}; "kind": "error", "formula"
         formula = f" table:formula={quoteattr(value['formula'])}" if "formula" in value else ""
         return (
