@@ -124,13 +124,28 @@ def test_an_encrypted_or_text_document_is_told_apart(tmp_path):
         read_labels(path, "unit")
 
 
-def test_degrees_typed_as_times_keep_their_sign_and_fractions(tmp_path, write_ods):
+#: Degrees typed as times: as LibreOffice writes them (timedeltas, "PT115H51M04.5S"), and as
+#: other programs do, with days apart or zero parts left out (both were refused).
+TIMES = {
+    "libreoffice": [
+        datetime.timedelta(hours=115, minutes=51, seconds=4.5),
+        -datetime.timedelta(hours=31, minutes=57, seconds=8),
+        -datetime.timedelta(minutes=30),
+    ],
+    "days and short forms": [
+        {"time": "PT115H51M4.5S", "shown": "115:51:04.5"},
+        {"time": "-P1DT7H57M8S", "shown": "-31:57:08"},
+        {"time": "-PT30M", "shown": "-0:30:00"},
+    ],
+}
+
+
+@pytest.mark.parametrize("times", TIMES.values(), ids=TIMES.keys())
+def test_degrees_typed_as_times_keep_their_sign_and_fractions(tmp_path, write_ods, times):
     """LibreOffice makes "-31:57:08" typed in a duration: it read as -32°02'52" (10 km off)."""
     path = tmp_path / "obs.ods"
-    hms = datetime.timedelta(hours=115, minutes=51, seconds=4.5)
-    south = -datetime.timedelta(hours=31, minutes=57, seconds=8)
-    rows = [["lon", "lat", "unit"], [hms, south, "granite"]]
-    rows += [[115.9, -datetime.timedelta(minutes=30), "schist"]]
+    hms, south, half = times
+    rows = [["lon", "lat", "unit"], [hms, south, "granite"], [115.9, half, "schist"]]
     write_ods(path, {"Sheet1": rows})
     assert read_sheet(path).loc[2].tolist() == ["115:51:04.5", "-31:57:08", "granite"]
     labels = read_labels(path, "unit")
@@ -240,31 +255,6 @@ def test_a_spreadsheet_damaged_after_its_first_sheet_is_named_as_damaged(tmp_pat
     for read in (label_layers, lambda p: read_labels(p, "Rock type", crs="EPSG:32633")):
         with pytest.raises(LabelError, match="book.ods': the file cannot be read as an OpenDoc"):
             read(path)
-
-
-def test_durations_written_with_days_or_without_zero_parts(tmp_path, write_ods):
-    """Other programs than LibreOffice write "P1DT07H57M08S" or "PT2H": both were refused."""
-    path = tmp_path / "obs.ods"
-    rows = [["lon", "lat", "unit"]]
-    rows += [
-        [
-            {"time": "PT115H51M4.5S", "shown": "115:51:04.5"},
-            {"time": "-P1DT7H57M8S", "shown": "-31:57:08"},
-            "granite",
-        ]
-    ]
-    rows += [
-        [
-            {"time": "PT116H", "shown": "116:00:00"},
-            {"time": "-PT30M", "shown": "-0:30:00"},
-            "schist",
-        ]
-    ]
-    write_ods(path, {"Sheet1": rows})
-    assert read_sheet(path).loc[2].tolist() == ["115:51:04.5", "-31:57:08", "granite"]
-    labels = read_labels(path, "unit")
-    np.testing.assert_allclose(labels.geometry.x, [115 + 51 / 60 + 4.5 / 3600, 116])
-    np.testing.assert_allclose(labels.geometry.y, [-(31 + 57 / 60 + 8 / 3600), -0.5])
 
 
 def test_a_time_cell_that_holds_no_duration_is_named(tmp_path, write_ods):
