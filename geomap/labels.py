@@ -811,7 +811,16 @@ MAX_CLASSES = 255
 
 
 def check_class_count(names: Sequence[str], path: Path) -> None:
-    """Refuse more classes than a map holds (:data:`MAX_CLASSES`)."""
+    """Refuse a single class, and more classes than a map holds (:data:`MAX_CLASSES`).
+
+    ``names`` are the classes of the observations on the rasters.
+    """
+    if len(names) == 1:
+        raise LabelError(
+            f"Labels '{path}': every observation on the rasters is of one class "
+            f"('{names[0]}'); a map needs at least two. Add observations of other rock types or "
+            "check --label-column."
+        )
     if len(names) > MAX_CLASSES:
         raise LabelError(
             f"Labels '{path}': {len(names)} classes on the rasters; a map holds at most "

@@ -57,11 +57,5 @@ def describe_inputs(
 
 
 def _sample_warnings(path: Path, placed: dict, per_class: dict) -> list[str]:
-    notes = []
-    if len(per_class) < 2:
-        notes.append(
-            f"'{path.name}' gives only the class(es) {sorted(per_class)} on the rasters; a map "
-            "needs at least two. Add observations of other rock types or pick another column."
-        )
-    notes += few_sample_notes(per_class) + class_name_notes(list(per_class), path, per_class)
+    notes = few_sample_notes(per_class) + class_name_notes(list(per_class), path, per_class)
     return notes + placement_notes(path, placed)

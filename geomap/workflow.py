@@ -303,15 +303,9 @@ def encode_classes(
     Raises
     ------
     LabelError
-        If there is a single class.
+        If there is a single class, or more than a map holds.
     """
     names = legend.sort(labels) if legend is not None else class_order(labels)
-    if len(names) < 2:
-        raise LabelError(
-            f"Labels '{labels_path}': every observation on the rasters is of one class "
-            f"('{names[0]}'); a map needs at least two. Add observations of other rock types or "
-            "check --label-column."
-        )
     check_class_count(names, labels_path)
     unique, inverse = np.unique(labels, return_inverse=True)
     codes = np.array([names.index(u) for u in unique])[inverse.ravel()]

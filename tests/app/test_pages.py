@@ -464,6 +464,26 @@ def test_a_damaged_field_book_or_legend_leaves_the_rasters_to_cluster(app, tmp_p
     _clusters_allowed_and_the_forest_told(app, "legend.xls")
 
 
+def test_observations_of_one_rock_type_are_refused_on_the_data_page(app, tmp_path):
+    """The Data page said "Ready: go to Train" under a warning that one class cannot make a map;
+    the training then failed (user pass).
+    """
+    demo = session.demo_inputs()
+    frame = gpd.read_file(demo.labels)
+    frame[frame["lithology"] == "sandstone"].to_file(tmp_path / "sandstone.gpkg")
+    app.session_state["source"] = "upload"
+    app.session_state["kept_uploads"] = {
+        "rasters": list(demo.rasters),
+        "labels": tmp_path / "sandstone.gpkg",
+    }
+    app.run()
+    assert not app.exception
+    assert [e for e in _errors(app) if "every observation on the rasters is of one class" in e]
+    assert not [s for s in app.success if "Ready" in s.value]
+    assert not [w for w in app.warning if "['sandstone']" in w.value]
+    _clusters_allowed_and_the_forest_told(app, "sandstone.gpkg")
+
+
 def test_a_project_geopackage_asks_for_the_layer_of_the_observations(app, tmp_path):
     demo = session.demo_inputs()
     points = gpd.read_file(demo.labels)

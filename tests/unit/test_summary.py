@@ -23,7 +23,7 @@ def test_describe_inputs_without_labels_has_no_samples(demo_scene):
     assert "samples" not in summary and summary["warnings"] == []
 
 
-def test_describe_inputs_warns_of_one_class_thin_classes_and_points_outside(demo_scene, tmp_path):
+def test_describe_inputs_warns_of_thin_classes_and_points_outside(demo_scene, tmp_path):
     frame = gpd.read_file(demo_scene.points_gpkg)
     frame = frame.iloc[:12].copy()
     frame["lithology"] = ["granite"] * 10 + ["basalt"] * 2
@@ -38,10 +38,14 @@ def test_describe_inputs_warns_of_one_class_thin_classes_and_points_outside(demo
     assert any("'basalt' has only 2 sample(s)" in w for w in warnings)
     assert any("1 of 13 points" in w for w in warnings)
 
+
+def test_describe_inputs_refuses_one_class_as_training_does(demo_scene, tmp_path):
+    """The Data page said "Ready: go to Train" under a warning of one class; training failed."""
+    frame = gpd.read_file(demo_scene.points_gpkg).iloc[:12]
     frame["lithology"] = "granite"
     frame.to_file(tmp_path / "one.gpkg")
-    warnings = describe_inputs(demo_scene.rasters, tmp_path / "one.gpkg", "lithology")["warnings"]
-    assert any("needs at least two" in w for w in warnings)
+    with pytest.raises(LabelError, match=r"one\.gpkg': every observation on the rasters is of one"):
+        describe_inputs(demo_scene.rasters, tmp_path / "one.gpkg", "lithology")
 
 
 def test_more_classes_than_a_map_holds_are_refused_before_training(demo_scene, tmp_path):
