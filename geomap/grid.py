@@ -29,6 +29,16 @@ _EARTH_RADIUS_M = 6_371_008.8  # WGS 84 mean radius
 SCALE_TOLERANCE = 0.01
 
 
+def extent_text(bounds: Sequence[float]) -> str:
+    """(left, bottom, right, top) as a message gives them: "x 500,037 to 511,981, y ..."."""
+    left, bottom, right, top = bounds
+
+    def number(value: float) -> str:  # metres whole and grouped, degrees with their decimals
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.6g}"
+
+    return f"x {number(left)} to {number(right)}, y {number(bottom)} to {number(top)}"
+
+
 def projection_scale(crs: CRS, bounds: Sequence[float]) -> tuple[float, float]:
     """Scale of a projected CRS along x and y at the centre of ``bounds``.
 

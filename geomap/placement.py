@@ -21,7 +21,7 @@ from rasterio.windows import Window
 
 from geomap.errors import LabelError
 from geomap.features import FeatureRecipe
-from geomap.grid import Grid
+from geomap.grid import Grid, extent_text
 from geomap.labels import class_order, collection_parts
 from geomap.stack import RasterStack
 
@@ -84,7 +84,7 @@ def sample_labels(
     LabelError
         If no observation falls on the grid.
     """
-    given = labels
+    given = as_read = labels
     labels = labels.to_crs(grid.crs).reset_index(drop=True)
     fids = (labels.index + 1).astype(str)  # the file's feature ids, before any row is dropped
     if "site" not in labels:
@@ -118,7 +118,7 @@ def sample_labels(
     ]
     rows, cols, idx, kind, xy = (np.concatenate(p) for p in zip(*parts))
     if len(rows) == 0:
-        raise LabelError(_no_overlap_message(labels, grid, given))
+        raise LabelError(_no_overlap_message(labels, grid, as_read))
     sites, keys = labels["site"], labels["site_key"]
     samples = Samples(
         rows=rows,
@@ -573,17 +573,27 @@ def _round_robin(
 
 
 def _no_overlap_message(labels: gpd.GeoDataFrame, grid: Grid, given: gpd.GeoDataFrame) -> str:
-    lb = ", ".join(f"{v:.1f}" for v in labels.total_bounds)
-    gb = ", ".join(f"{v:.1f}" for v in grid.bounds)
+    """Why no label falls on the grid: the extents and, where the numbers say so, the cause.
+
+    ``labels`` are the observations reprojected onto the grid, ``given`` all of them as read
+    (labels repeated at one place are dropped from ``labels``: coordinates impossible in their
+    CRS all become the same infinite point).
+    """
     src = labels["source"].iloc[0] if len(labels) else "labels"
+    where = grid.crs.to_string()
+    other = _other_hemisphere(given, grid)
+    own = (
+        f" Read in the rasters' CRS, {where}, they fall on the rasters: they are likely in it."
+        if other is None and _on_grid_in_its_crs(given, grid)
+        else ""
+    )
     if not np.isfinite(labels.total_bounds).all():  # coordinates impossible in their stated CRS
-        left, bottom, right, top = given.total_bounds
         return (
-            f"Labels '{src}': the coordinates (x {left:.6g} to {right:.6g}, y {bottom:.6g} to "
-            f"{top:.6g}) cannot be placed on the rasters' {grid.crs.to_string()}: they are not "
-            f"valid in the CRS given for them, {given.crs.to_string()} (for EPSG:4326, longitudes "
-            "within +-180 and latitudes within +-90). Give the CRS they are really in (--label-crs "
-            "for a CSV or a file without one)."
+            f"Labels '{src}': the coordinates ({extent_text(given.total_bounds)}) cannot be placed "
+            f"on the rasters' {where}: they are not valid in the CRS given for them, "
+            f"{given.crs.to_string()} (for EPSG:4326, longitudes within +-180 and latitudes "
+            f"within +-90).{own} Give the CRS they are really in (--label-crs for a CSV or a file "
+            "without one)."
         )
     swapped = (
         " With longitude and latitude swapped they fall on the rasters: check which column "
@@ -591,7 +601,6 @@ def _no_overlap_message(labels: gpd.GeoDataFrame, grid: Grid, given: gpd.GeoData
         if _on_grid_if_swapped(given, grid)
         else ""
     )
-    other = _other_hemisphere(given, grid)
     hemisphere = (
         f" In {other}, the same UTM zone's other hemisphere, they fall on the rasters: their "
         f"northings are 10,000,000 m off. Give {other} as their CRS (a file that states its "
@@ -600,10 +609,24 @@ def _no_overlap_message(labels: gpd.GeoDataFrame, grid: Grid, given: gpd.GeoData
         else ""
     )
     return (
-        f"Labels '{src}' cover no pixel of the raster stack: in {grid.crs.to_string()} the labels "
-        f"span ({lb}) and the stack spans ({gb}).{swapped}{hemisphere} Check the file, its CRS "
-        "(--label-crs for a CSV or a file without one) or the rasters."
+        f"Labels '{src}' cover no pixel of the raster stack: in {where} the labels span "
+        f"{extent_text(labels.total_bounds)} and the stack spans {extent_text(grid.bounds)}."
+        f"{swapped}{hemisphere}{own} Check the file, its CRS (--label-crs for a CSV or a file "
+        "without one) or the rasters."
     )
+
+
+def _on_grid_in_its_crs(given: gpd.GeoDataFrame, grid: Grid) -> bool:
+    """Whether the labels' coordinates, read as they are in the grid's CRS, fall on the grid.
+
+    Eastings and northings of the rasters' UTM zone given another zone's CRS, or EPSG:4326.
+    """
+    if given.empty or (given.crs is not None and CRS(given.crs) == CRS(grid.crs.to_wkt())):
+        return False
+    points = given.geometry.representative_point()[:1000]
+    left, bottom, right, top = grid.bounds
+    x, y = points.x.to_numpy(), points.y.to_numpy()
+    return bool(((x >= left) & (x <= right) & (y >= bottom) & (y <= top)).any())
 
 
 def _other_hemisphere(given: gpd.GeoDataFrame, grid: Grid) -> str | None:

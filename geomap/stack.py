@@ -25,7 +25,7 @@ from rasterio.windows import Window
 
 from geomap.errors import NoCRSError, RasterError
 from geomap.features import quality_word, scene_key
-from geomap.grid import Grid, choose_grid, footprint_in, res_in
+from geomap.grid import Grid, choose_grid, extent_text, footprint_in, res_in
 from geomap.masks import MaskProduct, mask_product, mask_scene
 from geomap.sources import (
     FILL_MAGNITUDE,
@@ -611,10 +611,7 @@ def _crs_hint(error: NoCRSError, sources: Sequence[Source]) -> str:
         for s in sources
         if left < s.bounds[2] and right > s.bounds[0] and bottom < s.bounds[3] and top > s.bounds[1]
     ]
-    where = ", ".join(
-        f"{axis} {_coordinate(a)} to {_coordinate(b)}"
-        for axis, a, b in (("x", left, right), ("y", bottom, top))
-    )
+    where = extent_text(error.bounds)
     if not on:
         return f"{error} Its corners read {where}."
     first = on[0]
@@ -624,10 +621,6 @@ def _crs_hint(error: NoCRSError, sources: Sequence[Source]) -> str:
         f"{first.crs.to_string()} ({name}): it is likely in that CRS, or another of the same "
         f"zone; if so, --crs {first.crs.to_string()}."
     )
-
-
-def _coordinate(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.6g}"
 
 
 def _split_masks(sources: Sequence[Source]) -> tuple[list, list, list]:

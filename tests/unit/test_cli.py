@@ -215,8 +215,14 @@ def test_projected_coordinates_given_as_longitudes_get_a_crs_message(scene, caps
     table.to_csv(path, index=False)
     out = scene["tmp"] / "o"
     argv = args(scene, out=out, labels=path, extra=["--label-crs", "EPSG:4326"])
-    err = fails(capsys, argv, "not valid in the CRS given for them, EPSG:4326", "x 500", out=out)
-    assert "inf" not in err
+    err = fails(capsys, argv, "not valid in the CRS given for them, EPSG:4326", out=out)
+    x, y = (
+        pts.geometry.x,
+        pts.geometry.y,
+    )  # all of them: those placed at inf were dropped as repeats
+    assert f"(x {x.min():,.0f} to {x.max():,.0f}, y {y.min():,.0f} to {y.max():,.0f})" in err
+    assert "inf" not in err and "e+06" not in err
+    assert "Read in the rasters' CRS, EPSG:32633, they fall on the rasters" in err
 
 
 def test_single_class(scene, capsys):

@@ -704,7 +704,7 @@ def test_labels_outside_the_stack_name_both_extents(tmp_path, stack):
     )
     with pytest.raises(LabelError, match="cover no pixel") as info:
         sample_labels(far, stack.grid)
-    assert "EPSG:32633" in str(info.value) and "1500000.0" in str(info.value)
+    assert "EPSG:32633" in str(info.value) and "x 1,500,000 to 1,500,000" in str(info.value)
 
 
 def test_utm_coordinates_given_the_other_hemispheres_zone_are_pointed_out(tmp_path, stack):
@@ -722,6 +722,9 @@ def test_utm_coordinates_given_the_other_hemispheres_zone_are_pointed_out(tmp_pa
     with pytest.raises(LabelError) as info:
         sample_labels(elsewhere.assign(label="a", source="obs.gpkg"), stack.grid)
     assert "hemisphere" not in str(info.value)
+    assert (
+        "Read in the rasters' CRS, EPSG:32633, they fall on the rasters: they are likely in it."
+    ) in str(info.value)
 
 
 def test_longitudes_and_latitudes_in_swapped_columns_are_pointed_out(tmp_path, stack):
