@@ -307,11 +307,26 @@ def _inputs(report: dict) -> str:
     counts = report.get("samples", {}).get("counts")
     labels = report.get("inputs", {}).get("labels")
     if counts and labels:
-        out += (
-            f"<p>Observations: {escape(Path(labels[0]['path']).name)}, {counts['used']} samples "
-            f"used of {counts['observations']} read.</p>"
-        )
+        out += f"<p>Observations: {escape(Path(labels[0]['path']).name)}, {_samples(counts)}.</p>"
     return out
+
+
+def _samples(counts: dict) -> str:
+    """What was read and what the model learnt from.
+
+    '4 polygons read; 3,600 samples (pixels) trained on': it said '3600 samples used of 4 read',
+    which read as an error.
+    """
+    read = [
+        f"{counts[kind]:,} {kind[:-1] if counts[kind] == 1 else kind}"
+        for kind in ("points", "polygons")
+        if counts.get(kind)
+    ]
+    read = " and ".join(read) or f"{counts['observations']:,} observations"
+    what = ""
+    if counts.get("polygons"):
+        what = " (the points and the polygons' pixels)" if counts.get("points") else " (pixels)"
+    return f"{read} read; {counts['used']:,} samples{what} trained on"
 
 
 def _importance(importance: dict | None) -> str:

@@ -6,7 +6,7 @@ import csv
 import json
 from html.parser import HTMLParser
 
-from geomap.report_html import write_report_html
+from geomap.report_html import _samples, write_report_html
 from geomap.trust import reduced_input_words
 
 
@@ -88,6 +88,21 @@ def test_the_page_shows_the_runs_units_accuracy_and_trust(demo_run):
     reduced = reduced_input_words(report["map_accuracy_estimate"])  # the demo's cloud
     assert reduced and reduced in text
     assert ["report.json", "every figure of report.html and the full configuration"] in page.rows
+    counts = report["samples"]["counts"]
+    assert (
+        f"Observations: field_points.gpkg, {counts['points']} points read; {counts['used']} "
+        "samples trained on."
+    ) in text
+
+
+def test_polygons_read_are_not_confused_with_their_pixels():
+    """report.html said '3600 samples used of 4 read' of four polygons (user pass)."""
+    counts = {"observations": 4, "points": 0, "polygons": 4, "used": 3600}
+    assert _samples(counts) == "4 polygons read; 3,600 samples (pixels) trained on"
+    counts = {"observations": 2, "points": 1, "polygons": 1, "used": 41}
+    assert _samples(counts) == (
+        "1 point and 1 polygon read; 41 samples (the points and the polygons' pixels) trained on"
+    )
 
 
 def test_a_predicted_map_shows_the_training_figures(demo_run, demo_scene, tmp_path):
