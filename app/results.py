@@ -170,10 +170,14 @@ def footer(report: dict) -> None:
     """Pixels mapped and the time it took."""
     pred = report.get("prediction")
     if pred:
+        screened = pred.get("screened_pixels", 0)  # said only where a screen took some out
+        screened = (
+            f"; {screened:,} of them where the optical bands were unlike every observation's"
+            if screened
+            else ""
+        )
         st.caption(
             f"Mapped {pred['mapped_pixels']:,} pixels ({pred['reduced_input_pixels']:,} from "
-            f"fewer inputs, e.g. under a cloud; {pred.get('screened_pixels', 0):,} of them where "
-            f"the optical bands were unlike every observation's), {pred['nodata_pixels']:,} "
-            "without data; "
-            f"{report['timings_seconds']['total']:.1f} s."
+            f"fewer inputs, e.g. under a cloud{screened}), {pred['nodata_pixels']:,} without "
+            f"data; {report['timings_seconds']['total']:.1f} s."
         )

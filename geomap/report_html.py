@@ -298,7 +298,7 @@ def _inputs(report: dict) -> str:
                 escape(Path(s["path"]).name),
                 escape(", ".join(s["bands"])),
                 escape(str(s["crs"])),
-                f"{s['resolution'][0]:.6g} {escape(s.get('units', ''))}",
+                f"{_resolution(s['resolution'])} {escape(s.get('units', ''))}",
                 escape(s["resampling"]),
                 share,
             ]
@@ -309,6 +309,12 @@ def _inputs(report: dict) -> str:
     if counts and labels:
         out += f"<p>Observations: {escape(Path(labels[0]['path']).name)}, {_samples(counts)}.</p>"
     return out
+
+
+def _resolution(res: list[float]) -> str:
+    """A pixel's width, and its height where that differs (degrees of longitude and latitude)."""
+    x, y = (f"{abs(v):.6g}" for v in res)
+    return x if x == y else f"{x} x {y}"
 
 
 def _samples(counts: dict) -> str:

@@ -88,6 +88,11 @@ def test_the_page_shows_the_runs_units_accuracy_and_trust(demo_run):
     reduced = reduced_input_words(report["map_accuracy_estimate"])  # the demo's cloud
     assert reduced and reduced in text
     assert ["report.json", "every figure of report.html and the full configuration"] in page.rows
+    (radiometrics,) = [s for s in report["sources"] if s["path"].endswith("radiometrics.tif")]
+    x, y = radiometrics["resolution"]  # degrees, a pixel taller than wide: both were one number
+    assert f"{x:.6g} x {y:.6g} degrees" in [
+        r[3] for r in page.rows if r[0] == "radiometrics.tif" and len(r) > 3
+    ]
     counts = report["samples"]["counts"]
     assert (
         f"Observations: field_points.gpkg, {counts['points']} points read; {counts['used']} "
