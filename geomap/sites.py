@@ -392,6 +392,8 @@ class SiteCandidates:
             )
         limit = pool["limit"][k]
         unlike = _above(di, limit) if np.isfinite(di) and np.isfinite(limit) else "inputs missing"
+        if pool["fewer"][k] and np.isfinite(limit) and limit != self.applicability.threshold_:
+            unlike += ", the threshold of the rasters with data here"  # beside the full one
         return (
             f"mapped {name} (expected accuracy {accuracy:.2f}) outside the area of applicability "
             f"({unlike}): unlike any observation{fewer}"

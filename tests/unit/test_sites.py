@@ -282,6 +282,8 @@ def test_the_reason_quotes_the_threshold_of_the_inputs_the_pixel_has():
     limits = app.threshold_at(X[(outside["x"] / 100).round().astype(int)])
     np.testing.assert_allclose(stated[1], limits, atol=0.006)
     assert len(np.unique(limits.round(4))) == 2  # the full inputs' and band 1's alone
+    partial = outside["reason"].str.contains(", the threshold of the rasters with data here")
+    assert partial.to_numpy().tolist() == (limits != app.threshold_).tolist()  # told apart
 
 
 def test_a_dissimilarity_just_above_its_threshold_is_not_written_equal():
