@@ -44,3 +44,22 @@ class OutputExistsError(GeomapError, FileExistsError):
 
 class ModelError(GeomapError, ValueError):
     """A model cannot be trained, loaded or applied to these inputs."""
+
+
+def library_reason(exc: BaseException, limit: int = 200) -> str:
+    """What GDAL or SQLite said went wrong, in as few words as it takes.
+
+    The innermost error of the chain (rasterio's "Read failed. See previous exception for
+    details." wraps GDAL's own), without the SQL statement a failed query quotes ("sqlite3_...(
+    SELECT ...) failed: database disk image is malformed"), each reason once, cut at ``limit``
+    characters.
+    """
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    parts: list[str] = []
+    for part in str(exc).split("; "):
+        part = part.rsplit(" failed: ", 1)[-1].strip()
+        if part and part not in parts:
+            parts.append(part)
+    text = "; ".join(parts)
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."

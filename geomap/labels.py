@@ -23,7 +23,7 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj.exceptions import CRSError
 
-from geomap.errors import LabelError, MissingFileError
+from geomap.errors import LabelError, MissingFileError, library_reason
 from geomap.grid import Grid
 from geomap.tables import (
     COORD_PAIRS,
@@ -297,9 +297,15 @@ def _read_vector(path: Path, layer: str | None, crs: str | None = None) -> gpd.G
             f"{', '.join(_layers(path)) or '(none found)'}."
         ) from None
     except (DataSourceError, ValueError, OSError) as exc:
+        reason = library_reason(exc)
+        if "malformed" in reason or "not a database" in reason:  # SQLite: a GeoPackage
+            raise LabelError(
+                f"Labels '{path}': the file is damaged or cut short (SQLite: {reason}). If it was "
+                "copied or downloaded, do that again."
+            ) from None
         raise LabelError(
-            f"Labels '{path}': the file cannot be read as vector data ({exc}). Check that it is a "
-            "complete GeoPackage, GeoJSON or zipped Shapefile."
+            f"Labels '{path}': the file cannot be read as vector data ({reason}). Check that it "
+            "is a complete GeoPackage, GeoJSON or zipped Shapefile."
         ) from None
     if not isinstance(frame, gpd.GeoDataFrame):  # GDAL read a table: no geometry column
         what = f"the layer '{layer}'" if layer else "the file"

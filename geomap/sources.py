@@ -29,7 +29,13 @@ from rasterio.errors import (
     RasterioIOError,
 )
 
-from geomap.errors import InputDataError, MissingFileError, NoCRSError, RasterError
+from geomap.errors import (
+    InputDataError,
+    MissingFileError,
+    NoCRSError,
+    RasterError,
+    library_reason,
+)
 
 #: Longest side, in pixels, of the decimated read used to check a source when it is opened.
 _CHECK_SIZE = 256
@@ -628,7 +634,8 @@ def _check_bands(
     except RasterioError as exc:
         raise raster_error(
             path,
-            f"reading its pixels failed ({exc}); the file is truncated or corrupt.",
+            f"its pixels cannot be read: the file is cut short or damaged (GDAL: "
+            f"{library_reason(exc)}).",
             "Copy or download it again.",
         ) from None
     mask = np.ma.getmaskarray(data)

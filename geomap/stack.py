@@ -23,7 +23,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform
 from rasterio.windows import Window
 
-from geomap.errors import NoCRSError, RasterError
+from geomap.errors import NoCRSError, RasterError, library_reason
 from geomap.features import quality_word, scene_key
 from geomap.grid import Grid, choose_grid, extent_text, footprint_in, res_in
 from geomap.masks import MaskProduct, mask_product, mask_scene
@@ -441,8 +441,8 @@ class RasterStack:
             except RasterioError as exc:
                 raise raster_error(
                     source.path,
-                    f"reading rows {r0}-{r1} and columns {c0}-{c1} of the grid failed ({exc}); the "
-                    "file is corrupt there.",
+                    f"reading rows {r0}-{r1} and columns {c0}-{c1} of the grid failed: the file is "
+                    f"damaged there (GDAL: {library_reason(exc)}).",
                     "Copy or download it again.",
                 ) from None
             if np.dtype(source.dtype).kind == "f":  # integers cannot hold such dummies

@@ -621,6 +621,22 @@ def test_missing_and_empty_and_unreadable_files(tmp_path):
         read_labels(tmp_path / "obs.dbf", "x")
 
 
+def test_a_geopackage_cut_short_or_damaged_is_named_so_without_sqlites_query(demo_scene, tmp_path):
+    """A damaged GeoPackage quoted SQLite's whole query, up to 1,400 characters (user pass)."""
+    data = Path(demo_scene.points_gpkg).read_bytes()
+    (tmp_path / "cut.gpkg").write_bytes(data[: len(data) // 2])
+    damaged = bytearray(data)
+    damaged[20000:40000:7] = bytes(b ^ 0x5A for b in damaged[20000:40000:7])
+    (tmp_path / "damaged.gpkg").write_bytes(bytes(damaged))
+    for name in ("cut.gpkg", "damaged.gpkg"):
+        with pytest.raises(LabelError) as info:
+            read_labels(tmp_path / name, "lithology")
+        assert str(info.value) == (
+            f"Labels '{tmp_path / name}': the file is damaged or cut short (SQLite: database disk "
+            "image is malformed). If it was copied or downloaded, do that again."
+        )
+
+
 def test_lines_are_refused(tmp_path):
     p = tmp_path / "lines.gpkg"
     gpd.GeoDataFrame({"r": ["a"]}, geometry=[LineString([(0, 0), (1, 1)])], crs=32633).to_file(p)
