@@ -63,3 +63,13 @@ def library_reason(exc: BaseException, limit: int = 200) -> str:
             parts.append(part)
     text = "; ".join(parts)
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+def proj_reason(exc: BaseException) -> str:
+    """PROJ's reason a CRS was refused, without what wraps it.
+
+    "unrecognized format / unknown name", not "Invalid projection: UTM 33N: (Internal Proj
+    Error: proj_create: unrecognized format / unknown name)".
+    """
+    text = str(exc)
+    return text.rsplit("proj_create: ", 1)[-1].rstrip(")") if "proj_create: " in text else text

@@ -20,7 +20,7 @@ from rasterio.errors import CRSError
 from rasterio.warp import calculate_default_transform, transform_bounds
 from rasterio.windows import Window
 
-from geomap.errors import RasterError
+from geomap.errors import RasterError, proj_reason
 from geomap.sources import Source, crs_units
 
 _EARTH_RADIUS_M = 6_371_008.8  # WGS 84 mean radius
@@ -175,7 +175,8 @@ def _grid_crs(sources: Sequence[Source], crs: str | CRS | None) -> CRS:
         return CRS.from_user_input(crs)
     except CRSError as exc:
         raise RasterError(
-            f"The reference CRS '{crs}' is not understood ({exc}); give e.g. EPSG:32633."
+            f"The reference CRS '{crs}' is not understood (PROJ: {proj_reason(exc)}); give e.g. "
+            "EPSG:32633."
         ) from None
 
 

@@ -23,7 +23,7 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj.exceptions import CRSError
 
-from geomap.errors import LabelError, MissingFileError, library_reason
+from geomap.errors import LabelError, MissingFileError, library_reason, proj_reason
 from geomap.grid import Grid
 from geomap.tables import (
     COORD_PAIRS,
@@ -351,7 +351,8 @@ def _with_crs(frame: gpd.GeoDataFrame, crs: str, path: Path) -> gpd.GeoDataFrame
         return frame.set_crs(crs, allow_override=True)
     except CRSError as exc:
         raise LabelError(
-            f"Labels '{path}': the CRS '{crs}' given for them is not understood ({exc}). Give "
+            f"Labels '{path}': the CRS '{crs}' given for them is not understood (PROJ: "
+            f"{proj_reason(exc)}). Give "
             "an EPSG code (e.g. EPSG:32633 for UTM zone 33N), a PROJ string or WKT."
         ) from None
 

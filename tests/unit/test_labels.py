@@ -537,8 +537,10 @@ def test_a_label_crs_that_is_not_a_crs_is_named_in_the_message(tmp_path, name):
         g.to_file(tmp_path / name)
         (tmp_path / "obs.prj").unlink()
     expected = re.escape(f"'{tmp_path / name}'") + ".*'UTM 33N'.*EPSG:32633"
-    with pytest.raises(LabelError, match=expected):
+    with pytest.raises(LabelError, match=expected) as info:
         read_labels(tmp_path / name, "lithology", crs="UTM 33N")
+    assert "(PROJ: unrecognized format / unknown name)" in str(info.value)
+    assert "Internal Proj Error" not in str(info.value)
 
 
 def test_a_label_crs_a_file_overrides_with_its_own_is_noted(tmp_path, stack):
