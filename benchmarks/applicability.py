@@ -73,6 +73,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n", type=int, default=30, help="sites of the second field season")
     parser.add_argument("--random-draws", type=int, default=5, help="draws of N random sites")
     parser.add_argument("--window", type=int, default=100, help="window side for the streaming")
+    parser.add_argument(
+        "--observations",
+        choices=("points", "patch"),
+        default="points",
+        help="train on the field points (default) or on the legacy map's patch of polygons alone",
+    )
     return parse(parser, argv, "geomap-applicability-")
 
 
@@ -82,14 +88,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Trained:
     """A scene trained as `geomap run` trains it, with every pixel's features in memory."""
 
-    def __init__(self, scene, seed: int, trees: int) -> None:
+    def __init__(self, scene, seed: int, trees: int, observations: Path) -> None:
         with RasterStack.open(scene.rasters) as stack:
             self.grid = stack.grid
-            labels = read_labels(scene.points_gpkg, scene.label_column)
+            labels = read_labels(observations, scene.label_column)
             placed = sample_labels(labels, stack.grid, random_state=seed)
             recipe = FeatureRecipe.for_stack(stack, "default")
-            samples, self.X, _ = prepare_samples(stack, recipe, scene.points_gpkg, placed)
-            self.names, self.y, _ = encode_classes(samples.labels, scene.points_gpkg)
+            samples, self.X, _ = prepare_samples(stack, recipe, observations, placed)
+            self.names, self.y, _ = encode_classes(samples.labels, observations)
             self.groups = feature_groups(recipe)
             block = stack.read(Window(0, 0, self.grid.width, self.grid.height), halo=recipe.halo)
             self.X_map = recipe.compute_pixels(block)
@@ -298,7 +304,7 @@ def shipped_figures(scene, args: argparse.Namespace) -> dict:
     out = args.workdir / f"run_{scene.directory.name}"
     config = RunConfig(
         rasters=list(scene.rasters),
-        labels=scene.points_gpkg,
+        labels=observations(scene, args),
         label_column=scene.label_column,
         out=out,
         trees=args.trees,
@@ -336,11 +342,16 @@ def shipped_figures(scene, args: argparse.Namespace) -> dict:
     }
 
 
+def observations(scene, args: argparse.Namespace) -> Path:
+    """The scene's field points, or its legacy map's polygons (``--observations patch``)."""
+    return scene.polygons_gpkg if args.observations == "patch" else scene.points_gpkg
+
+
 def seed_figures(seed: int, args: argparse.Namespace) -> dict:
     """Every figure of one seed's scene."""
     t0 = time.perf_counter()
     scene = make_scene(args.workdir / f"seed_{seed}", size=args.size, seed=seed)
-    t = Trained(scene, seed, args.trees)
+    t = Trained(scene, seed, args.trees, observations(scene, args))
     app = Applicability(
         weights=t.model.feature_importances_, feature_groups=t.groups, random_state=seed
     ).fit(
