@@ -52,7 +52,7 @@ class LayerSpec:
     title: str
     file: str
     band: int
-    kind: str  # "class", "continuous", or "mask" (continuous 0/1: a legend of two swatches)
+    kind: str  # "class", "continuous", or "mask" (0/1: shaded where 0, clear where 1)
     cmap: str = "magma"
     vmin: float | None = 0.0
     vmax: float | None = 1.0
@@ -73,8 +73,9 @@ LAYERS = (
               clear=0.0),
     LayerSpec("Expected accuracy", "expected_accuracy.tif", 1, "continuous", "RdYlGn",
               note="probability that the mapped class is right (calibrated on spatial CV)"),
-    LayerSpec("Area of applicability", "applicability.tif", 2, "mask", "Greys_r",
-              note="inside: the inputs resemble the training data"),
+    LayerSpec("Area of applicability", "applicability.tif", 2, "mask",
+              note="inside, the inputs resemble the training data; outside, the map "
+                   "extrapolates: units no observation holds may lie there"),
     LayerSpec("Dissimilarity index", "applicability.tif", 1, "continuous", "viridis", None, None,
               note="distance to the nearest training sample in feature space"),
     LayerSpec("SOM clusters", "clusters.tif", 1, "class"),
@@ -112,6 +113,8 @@ def render(
     """A layer as PNG bytes with its bounds, cached by file, version and style."""
     if spec.kind == "class":
         overlay = webmap.class_overlay(path, MAX_SIZE)
+    elif spec.kind == "mask":
+        overlay = webmap.mask_overlay(path, spec.band, max_size=MAX_SIZE)
     else:
         overlay = webmap.continuous_overlay(
             path,
@@ -438,19 +441,23 @@ def add_to_check(m: folium.Map, geojson: dict) -> None:
     ).add_to(m)
 
 
-def points_legend_html(layers: list[str], by_unit: bool = True) -> str:
+def points_legend_html(
+    layers: list[str], by_unit: bool = True, shapes: frozenset = frozenset({"point"})
+) -> str:
     """What the point layers' symbols mean: field observations, sites, observations to check.
 
     ``by_unit``: the observations are filled with their unit's colour (the first layer is a
-    class map), white where the map has no such unit.
+    class map), left hollow where the map has no such unit. ``shapes``: what the observations
+    are, "point" (a dot) and "polygon" (an outlined area: a legacy map's patch), as
+    :func:`observation_shapes` finds them.
     """
-    dots = (
+    fill = (
         "the unit's colour inside; hollow: a unit this map does not show"
         if by_unit
         else "coloured by unit when a class map is the first layer"
     )
     symbols = {
-        "Field observations": ("#000000", "#dddddd", None, 4, dots),
+        "Field observations": ("#000000", "#dddddd", None, 4, fill),
         "Suggested field sites": (*SITE_STYLE, 7, "ranked; click for why"),
         "Observations to check": (*CHECK_STYLE, 8, "mapped as another unit without them"),
     }
@@ -458,16 +465,23 @@ def points_legend_html(layers: list[str], by_unit: bool = True) -> str:
     for title in layers:
         if title in symbols:
             ring, fill, dashes, radius, note = symbols[title]
-            svg = (
-                f'<svg width="20" height="20"><circle cx="10" cy="10" r="{radius}" '
-                f'stroke="{ring}" stroke-width="2" fill="{fill or "none"}" '
-                f'stroke-dasharray="{dashes or "none"}"/></svg>'
-            )
+            style = f'stroke="{ring}" fill="{fill or "none"}" stroke-dasharray="{dashes or "none"}"'
+            marks = [f'<circle cx="10" cy="10" r="{radius}" stroke-width="2" {style}/>']
+            if title == "Field observations" and "polygon" in shapes:  # outlined areas
+                area = f'<rect x="{{}}" y="3" width="14" height="14" stroke-width="1" {style}/>'
+                marks = marks + [area.format(23)] if "point" in shapes else [area.format(3)]
+            svg = f'<svg width="{20 * len(marks)}" height="20">{"".join(marks)}</svg>'
             rows.append(
                 f'<div class="geomap-legend-row">{svg} {html.escape(title)}'
                 f'<div style="font-size:0.8em;margin-left:24px">{html.escape(note)}</div></div>'
             )
     return f'<div class="geomap-legend">{"".join(rows)}</div>' if rows else ""
+
+
+def observation_shapes(geojson: dict) -> frozenset:
+    """What the observations' GeoJSON features are: "point", "polygon" or both."""
+    kinds = {str(f["geometry"]["type"]).lower() for f in geojson["features"] if f["geometry"]}
+    return frozenset("polygon" if "polygon" in kind else "point" for kind in kinds)
 
 
 def class_legend_html(entries: list[tuple[str, str]], title: str) -> str:
@@ -491,14 +505,19 @@ def colour_bar_html(
     """
     note = f'<div style="font-size:0.8em">{html.escape(spec.note)}</div>' if spec.note else ""
     if spec.kind == "mask":  # two values: two swatches, not a ramp between them
-        outside, inside = webmap.colour_ramp(spec.cmap, 2)
+        shade = "rgba({}, {}, {}, {:.2f})".format(
+            *webmap.MASK_SHADE[:3], webmap.MASK_SHADE[3] / 255
+        )
         swatch = (
             '<span style="display:inline-block;width:14px;height:14px;background:{};'
             'border:1px solid #555;margin-right:6px"></span>'
         )
         rows = "".join(
             f'<div class="geomap-legend-row">{swatch.format(c)}{w}</div>'
-            for c, w in ((inside, "inside (1)"), (outside, "outside (0)"))
+            for c, w in (
+                ("transparent", "inside (1): clear, the layers under it show"),
+                (shade, "outside (0): shaded"),
+            )
         )
         return f'<div class="geomap-colourbar"><b>{html.escape(spec.title)}</b>{rows}{note}</div>'
     stops = ", ".join(webmap.colour_ramp(spec.cmap, 9))

@@ -158,6 +158,24 @@ def continuous_overlay(
     return Overlay(image, bounds, (float(vmin), float(vmax)), shown)
 
 
+#: How a mask layer shades the pixels it marks: black at 60% (the layers under it stay legible).
+MASK_SHADE = (0, 0, 0, 153)
+
+
+def mask_overlay(path: str | Path, band: int = 1, *, max_size: int = 1024) -> Overlay:
+    """A 0/1 band drawn as a shade where it is 0, clear where it is 1 and where no data.
+
+    The area of applicability over the lithology: a white and black layer hid the map under it
+    (at the app's default opacity, inside read pale green and outside brown-black); shaded, the
+    units outside stay legible and the rest shows as it is.
+    """
+    data, meta = _read_decimated(Path(path), band, max_size, Resampling.average)
+    web, bounds = _to_web_mercator(data, meta, Resampling.bilinear)
+    image = np.zeros((*web.shape, 4), dtype="uint8")
+    image[web < 0.5] = MASK_SHADE  # NaN compares False: clear
+    return Overlay(image, bounds)
+
+
 def colour_ramp(cmap: str = "magma", steps: int = 8) -> list[str]:
     """Evenly spaced '#rrggbb' colours of a matplotlib colour map, low to high (for colour bars)."""
     colours = colormaps[cmap](np.linspace(0, 1, steps))

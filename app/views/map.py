@@ -89,7 +89,7 @@ with session.reported("Drawing the map"):
             "map's layer control (bottom right) to see it or what lies under it; a layer lower in "
             "the list is drawn over those above it.</div>"
         )
-    legend_html.append(mapview.points_legend_html(chosen, by_unit=first.kind == "class"))
+    shapes, symbols_at = frozenset({"point"}), len(legend_html)  # said before the units
     if POINTS in chosen:
         labels, lith = Path(config["labels"]), out / "lithology.tif"
         geojson = mapview.observations(
@@ -104,9 +104,13 @@ with session.reported("Drawing the map"):
         )
         colours = dict(webmap.class_legend(out / first.file)) if first.kind == "class" else {}
         mapview.add_observations(m, geojson, colours)
+        shapes = mapview.observation_shapes(geojson) or shapes
         if colours and first.title not in rasters:  # the dots' colours need their legend
             entries = webmap.class_legend(out / first.file)
             legend_html.append(mapview.class_legend_html(entries, f"{POINTS}: units"))
+    legend_html.insert(
+        symbols_at, mapview.points_legend_html(chosen, first.kind == "class", shapes)
+    )
     if SITES in chosen:
         path = out / "suggested_samples.gpkg"
         mapview.add_sites(

@@ -80,9 +80,13 @@ def test_the_area_of_applicability_has_two_swatches_not_a_ramp():
     spec = next(s for s in mapview.LAYERS if s.title == "Area of applicability")
     legend = mapview.colour_bar_html(spec, (0.0, 1.0), (0.0, 1.0))
     assert "linear-gradient" not in legend
-    assert "inside (1)" in legend and "outside (0)" in legend
-    inside, outside = webmap.colour_ramp(spec.cmap, 2)[::-1]
-    assert legend.index(inside) < legend.index("inside (1)") < legend.index(outside)
+    assert "inside (1): clear" in legend and "outside (0): shaded" in legend
+    assert (
+        legend.index("background:transparent")
+        < legend.index("inside (1)")
+        < legend.index("background:rgba(0, 0, 0, 0.60)")
+        < legend.index("outside (0)")
+    )
 
 
 def test_layer_images_are_served_by_the_app_under_unguessable_names(tmp_path):
@@ -108,6 +112,23 @@ def test_the_legend_explains_the_point_symbols_shown():
     assert "hollow: a unit this map does not show" in dots  # 62 white dots went unexplained
     plain = mapview.points_legend_html(["Uncertainty: margin", "Field observations"], False)
     assert "coloured by unit when a class map is the first layer" in plain
+    assert "<circle" in dots and "<rect" not in dots
+
+
+def test_observations_drawn_as_areas_have_an_area_in_the_legend():
+    """A legacy map's polygons, drawn filled, were explained by a hollow dot (user pass)."""
+    feature = {"type": "Feature", "properties": {}}
+    point = {**feature, "geometry": {"type": "Point", "coordinates": [15.0, 46.8]}}
+    area = {**feature, "geometry": {"type": "MultiPolygon", "coordinates": []}}
+    collection = {"type": "FeatureCollection"}
+    polygons = mapview.observation_shapes({**collection, "features": [area]})
+    both = mapview.observation_shapes({**collection, "features": [point, area]})
+    assert polygons == {"polygon"} and both == {"point", "polygon"}
+    shown = ["Lithology", "Field observations"]
+    patch = mapview.points_legend_html(shown, shapes=polygons)
+    assert "<rect" in patch and "<circle" not in patch and 'width="20"' in patch
+    mixed = mapview.points_legend_html(shown, shapes=both)
+    assert "<rect" in mixed and "<circle" in mixed and 'width="40"' in mixed
 
 
 def test_the_scene_is_fitted_once_the_layer_control_it_keeps_clear_of_is_there():

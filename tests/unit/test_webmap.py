@@ -10,10 +10,12 @@ from geomap.export import style_class_raster
 from geomap.webmap import (
     MAPPED_NOTHING,
     MAPPED_POLYGON,
+    MASK_SHADE,
     class_legend,
     class_overlay,
     colour_ramp,
     continuous_overlay,
+    mask_overlay,
     observations_geojson,
     to_png,
     zoom_for,
@@ -87,6 +89,18 @@ def test_a_layer_marking_where_something_is_leaves_the_rest_clear(raster_factory
     assert (marked[..., 3] == 0).mean() > 0.8  # transparent where nothing is missing
     assert (marked[15:18, 15:18, 3] == 255).all()  # the cloud drawn
     assert (continuous_overlay(path, cmap="Blues").image[..., 3] == 255).all()  # default: all
+
+
+def test_the_area_of_applicability_shades_outside_and_leaves_inside_clear(raster_factory):
+    """Drawn white inside and black outside, it hid the lithology under it (user pass)."""
+    data = np.ones((40, 40), dtype="float32")
+    data[:, 25:] = 0.0  # outside the AOA
+    data[:5] = np.nan  # not mapped
+    image = mask_overlay(raster_factory("aoa.tif", data)).image
+    rows, cols = image.shape[:2]
+    assert (image[rows // 2, : cols // 2, 3] == 0).all()  # inside: clear
+    assert (image[rows // 2, -cols // 4 :] == MASK_SHADE).all()  # outside: shaded
+    assert (image[0, :, 3] == 0).all()  # no data: clear
 
 
 def test_continuous_overlay_takes_percentiles_when_no_range_is_given(raster_factory):
