@@ -7,6 +7,7 @@ intersection of their footprints, with the pixel edges on a raster's own (overri
 from __future__ import annotations
 
 import math
+import re
 import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -168,6 +169,26 @@ class Grid:
         }
 
 
+_UTM_WORDS = re.compile(r"\butm\W*(?:zone\W*)?(\d{1,2})\s*([ns])?", re.IGNORECASE)
+
+
+def utm_hint(text: str) -> str:
+    """What to give for words that name a UTM zone ("UTM 33N", "utm zone 56 south"), or "".
+
+    The WGS 84 zone's EPSG code: the words name no datum, which the message says.
+    """
+    match = _UTM_WORDS.search(str(text))
+    if match is None or not 1 <= int(match.group(1)) <= 60:
+        return ""
+    zone, side = int(match.group(1)), (match.group(2) or "").upper()
+    codes = {"N": f"EPSG:{32600 + zone}", "S": f"EPSG:{32700 + zone}"}
+    given = f"{codes[side]}" if side else f"{codes['N']} north of the equator, {codes['S']} south"
+    return (
+        f" If it means UTM zone {zone}{side} on WGS 84, give {given} (on another datum, that "
+        "datum's code for the zone)."
+    )
+
+
 def _grid_crs(sources: Sequence[Source], crs: str | CRS | None) -> CRS:
     if crs is None:
         return sources[0].crs
@@ -176,7 +197,7 @@ def _grid_crs(sources: Sequence[Source], crs: str | CRS | None) -> CRS:
     except CRSError as exc:
         raise RasterError(
             f"The reference CRS '{crs}' is not understood (PROJ: {proj_reason(exc)}); give e.g. "
-            "EPSG:32633."
+            f"EPSG:32633.{utm_hint(crs)}"
         ) from None
 
 

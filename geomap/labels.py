@@ -24,7 +24,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj.exceptions import CRSError
 
 from geomap.errors import LabelError, MissingFileError, library_reason, proj_reason
-from geomap.grid import Grid
+from geomap.grid import Grid, utm_hint
 from geomap.tables import (
     COORD_PAIRS,
     GEOGRAPHIC,
@@ -352,8 +352,8 @@ def _with_crs(frame: gpd.GeoDataFrame, crs: str, path: Path) -> gpd.GeoDataFrame
     except CRSError as exc:
         raise LabelError(
             f"Labels '{path}': the CRS '{crs}' given for them is not understood (PROJ: "
-            f"{proj_reason(exc)}). Give "
-            "an EPSG code (e.g. EPSG:32633 for UTM zone 33N), a PROJ string or WKT."
+            f"{proj_reason(exc)}). Give an EPSG code (e.g. EPSG:32633 for UTM zone 33N), a PROJ "
+            f"string or WKT.{utm_hint(crs)}"
         ) from None
 
 

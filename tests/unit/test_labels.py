@@ -541,6 +541,10 @@ def test_a_label_crs_that_is_not_a_crs_is_named_in_the_message(tmp_path, name):
         read_labels(tmp_path / name, "lithology", crs="UTM 33N")
     assert "(PROJ: unrecognized format / unknown name)" in str(info.value)
     assert "Internal Proj Error" not in str(info.value)
+    assert str(info.value).endswith(
+        "If it means UTM zone 33N on WGS 84, give EPSG:32633 (on another datum, that datum's "
+        "code for the zone)."
+    )
 
 
 def test_a_label_crs_a_file_overrides_with_its_own_is_noted(tmp_path, stack):

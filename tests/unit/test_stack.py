@@ -131,6 +131,21 @@ def test_truncated_raster(raster_factory):
     assert "See previous exception" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("words", "said"),
+    [
+        ("utm zone 56 south", "UTM zone 56S on WGS 84, give EPSG:32756"),
+        ("UTM33", "UTM zone 33 on WGS 84, give EPSG:32633 north of the equator, EPSG:32733 south"),
+        ("Lambert 93", None),
+    ],
+)
+def test_a_reference_crs_in_words_is_named_with_what_to_give(raster_factory, words, said):
+    a = raster_factory("a.tif", ramp(10, 10))
+    with pytest.raises(RasterError, match=f"^The reference CRS '{words}' is not understood") as e:
+        RasterStack.open([a], crs=words)
+    assert (said in str(e.value)) if said else "If it means" not in str(e.value)
+
+
 def test_raster_without_crs(raster_factory):
     p = raster_factory("nocrs.tif", ramp(10, 10), crs=None)
     with pytest.raises(RasterError, match="no coordinate reference system"):
