@@ -194,8 +194,19 @@ def layer_control(m: folium.Map, n_layers: int, ticks: dict) -> folium.LayerCont
     return control
 
 
-def fit_clear_of_control(m: folium.Map, control: folium.LayerControl, bounds: tuple) -> None:
+def fit_clear_of_control(
+    m: folium.Map,
+    control: folium.LayerControl,
+    bounds: tuple,
+    moved: str | None = None,
+    kept_view: bool = False,
+) -> None:
     """Open the map on the whole scene, as large as it fits above or beside the layer control.
+
+    ``moved``: the name under which the browser tab keeps that the user moved this map (a
+    run's). Once they have, a map drawn at a ``kept_view`` (where they left it) stays there;
+    until then it is fitted anew, as the layer control may have grown (a layer added to a map
+    drawn at the view of a smaller control had the control over the scene's corner; user pass).
 
     The browser measures the control (open or folded into its icon) and the map, and keeps the
     strip below the control's top or the one left of its left edge clear, whichever lets the
@@ -209,7 +220,7 @@ def fit_clear_of_control(m: folium.Map, control: folium.LayerControl, bounds: tu
     foot, and the demo opened one zoom level out (a quarter of the area it could take); with
     five it did so for want of the room left of the list.
     """
-    _FitClearOfControl(control, [list(corner) for corner in bounds]).add_to(m)
+    _FitClearOfControl(control, [list(corner) for corner in bounds], moved, kept_view).add_to(m)
 
 
 class _FitClearOfControl(MacroElement):
@@ -221,6 +232,11 @@ class _FitClearOfControl(MacroElement):
         (function () {
             var map = {{ this._parent.get_name() }}, control = {{ this.control.get_name() }};
             var bounds = L.latLngBounds({{ this.bounds|tojson }}), touched = false;
+            var moved = {{ this.moved|tojson }};
+            try {  // moved by the user earlier: the view kept, where they left it
+                touched = {{ this.kept_view|tojson }} && moved !== null
+                    && window.sessionStorage.getItem(moved) !== null;
+            } catch (e) {}
             function fit(tries) {
                 var box = map.getContainer().getBoundingClientRect();
                 var at = control.getContainer().getBoundingClientRect();
@@ -241,16 +257,21 @@ class _FitClearOfControl(MacroElement):
             map.on("resize", function () { fit(0); });  // the frame may take its size later
             L.DomEvent.on(map.getContainer(), "pointerdown wheel keydown touchstart", function () {
                 touched = true;  // the user's own view from then on
+                try {
+                    if (moved !== null) window.sessionStorage.setItem(moved, "1");
+                } catch (e) {}
             });
         })();
         {% endmacro %}
         """
     )
 
-    def __init__(self, control: folium.LayerControl, bounds: list) -> None:
+    def __init__(
+        self, control: folium.LayerControl, bounds: list, moved: str | None, kept_view: bool
+    ) -> None:
         super().__init__()
         self._name = "FitClearOfControl"
-        self.control, self.bounds = control, bounds
+        self.control, self.bounds, self.moved, self.kept_view = control, bounds, moved, kept_view
 
 
 class _KeptTicks(MacroElement):

@@ -374,6 +374,7 @@ def layer_ticks(run_key: str, chosen: list[str], rasters: list[str]) -> dict:
     return {
         "memory": f"{latest}:{drawn['token']}:{drawn['generation']}",
         "latest": latest,
+        "moved": f"geomap-moved:{run_key}:{drawn['token']}",
         "fresh": drawn["fresh"],
         "shown": drawn["shown"],
     }

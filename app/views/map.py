@@ -121,8 +121,8 @@ with session.reported("Drawing the map"):
         geojson = mapview.points(str(path), path.stat().st_mtime_ns, mapview.CHECK_FIELDS)
         mapview.add_to_check(m, geojson)
     control = mapview.layer_control(m, len(chosen), ticks)
-    if view is None:  # no view of this run's map yet: the whole scene
-        mapview.fit_clear_of_control(m, control, bounds)
+    # the whole scene, until the user moves this run's map (then the view kept, if any)
+    mapview.fit_clear_of_control(m, control, bounds, ticks["moved"], kept_view=view is not None)
     with controls:
         state = st_folium(
             m, height=620, use_container_width=True, returned_objects=["center", "zoom"], key="map"

@@ -200,6 +200,7 @@ def test_a_layer_added_to_the_map_is_shown_and_earlier_ticks_are_inherited():
     assert start == {
         "memory": f"geomap-ticks:run1:{token}:0",
         "latest": "geomap-ticks:run1",
+        "moved": f"geomap-moved:run1:{token}",  # kept by the tab when the user moves the map
         "fresh": [],
         "shown": ["Lithology"],
     }

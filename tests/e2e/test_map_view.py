@@ -26,6 +26,25 @@ _VIEW = """() => {
 }"""
 
 
+def _map_html(n_layers: int, view: tuple | None = None) -> str:
+    """The page of a map of n raster layers, drawn at ``view`` (centre, zoom) if given."""
+    m = mapview.offline_map(DEMO, None, view=view)
+    for i in range(n_layers):
+        folium.raster_layers.ImageOverlay(
+            "data:,", bounds=[list(c) for c in DEMO], name=f"Uncertainty: layer {i}"
+        ).add_to(m)
+    control = mapview.layer_control(m, n_layers, {"memory": "m", "latest": "l", "fresh": []})
+    mapview.fit_clear_of_control(m, control, DEMO, "moved", kept_view=view is not None)
+    return m.get_root().render()
+
+
+def _drag(page) -> None:
+    page.mouse.move(100, 100)
+    page.mouse.down()
+    page.mouse.move(160, 140, steps=5)
+    page.mouse.up()
+
+
 def _first_view(browser, n_layers: int, first_px: dict | None = None, moved=False) -> dict:
     """Zoom and the screen boxes of the scene and the layer control of a map of n raster layers.
 
@@ -33,22 +52,12 @@ def _first_view(browser, n_layers: int, first_px: dict | None = None, moved=Fals
     Streamlit sizes a component's frame after drawing it; ``moved``: the user drags the map
     before that.
     """
-    m = mapview.offline_map(DEMO, None)
-    for i in range(n_layers):
-        folium.raster_layers.ImageOverlay(
-            "data:,", bounds=[list(c) for c in DEMO], name=f"Uncertainty: layer {i}"
-        ).add_to(m)
-    control = mapview.layer_control(m, n_layers, {"memory": "m", "latest": "l", "fresh": []})
-    mapview.fit_clear_of_control(m, control, DEMO)
-    html, page = m.get_root().render(), browser.new_page(viewport=first_px or MAP_PX)
+    html, page = _map_html(n_layers), browser.new_page(viewport=first_px or MAP_PX)
     try:
         page.route("**/*", lambda route: _serve(route, html))
         page.goto("http://geomap.test/")
         if moved:
-            page.mouse.move(100, 100)
-            page.mouse.down()
-            page.mouse.move(160, 140, steps=5)
-            page.mouse.up()
+            _drag(page)
         if first_px:
             before = page.evaluate(_VIEW)
             page.set_viewport_size(MAP_PX)
@@ -96,3 +105,30 @@ def test_the_fit_follows_the_frame_until_the_user_moves_the_map(browser):
     assert 0 <= top and bottom <= MAP_PX["height"], view
     dragged = _first_view(browser, 5, first_px={"width": 697, "height": 300}, moved=True)
     assert dragged["zoom"] == dragged["before"]["zoom"], dragged
+
+
+def test_a_map_drawn_again_is_fitted_until_the_user_moves_it(browser):
+    """A layer added to a map the user had not moved was drawn at the view the fit gave a
+    smaller layer control, which then covered the scene's corner (user pass)."""
+    small = _map_html(3)
+    page = browser.new_page(viewport=MAP_PX)
+    try:
+        page.route("**/*", lambda route: _serve(route, small))
+        page.goto("http://geomap.test/")
+        first = page.evaluate(_VIEW)
+        centre = page.evaluate("() => Object.values(window).find(v => v instanceof L.Map)"
+                               ".getCenter()")  # fmt: skip
+        kept = ((centre["lat"], centre["lng"]), first["zoom"])  # what the app keeps
+        page.unroute("**/*")
+        larger = _map_html(5, view=kept)
+        page.route("**/*", lambda route: _serve(route, larger))
+        page.goto("http://geomap.test/")
+        again = page.evaluate(_VIEW)
+        assert _apart(again["scene"], again["control"]), again
+        assert again["scene"] != first["scene"]  # fitted anew, for the taller layer list
+        _drag(page)  # the user's view from now on, in this tab
+        page.goto("http://geomap.test/")
+        page.wait_for_timeout(300)
+        assert page.evaluate(_VIEW)["scene"] == first["scene"]  # at the view given, not fitted
+    finally:
+        page.close()
