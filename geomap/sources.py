@@ -657,9 +657,11 @@ def _check_bands(
             path,
             f"{what} no valid value: every pixel is NaN, nodata ({src.nodata}) or a dummy of "
             f"magnitude {FILL_MAGNITUDE:g} or more.",
-            f"Remove {'that band' if len(empty) == 1 else 'those bands'} (the water-vapour bands "
-            "of a hyperspectral cube are such; gdal_translate with -b for each band to keep) or "
-            "fix its nodata value.",
+            "Leave this raster out, or fix its nodata value."
+            if len(empty) == src.count  # no band to keep: a band's advice would not do
+            else f"Remove {'that band' if len(empty) == 1 else 'those bands'} (the water-vapour "
+            "bands of a hyperspectral cube are such; gdal_translate with -b for each band to "
+            "keep) or fix its nodata value.",
         )
     shares, dummy, constant = [], None, []
     for i, (band, invalid) in enumerate(zip(data, mask)):

@@ -381,16 +381,19 @@ def outside_aoa_words(estimate: dict) -> str | None:
         name, share = next(iter(by_input.items()))  # the largest first
         if share >= CHIEF_INPUT_SHARE:
             end = (
-                f" {share:.0%} of the pixels' dissimilarity there is in {name}: if it differs "
-                "from the training's (another acquisition, season or processing), the ground may "
-                "be alike where its values are not." + end
+                f" {share:.0%} of the pixels' dissimilarity there is in {name}: its values there "
+                "are unlike the observations'. If it was acquired or processed otherwise than the "
+                "raster the model was trained on (geomap predict), the ground may be alike where "
+                "its values are not." + end
             )
     there, here = estimate.get("outside_aoa_accuracy"), estimate.get("inside_aoa_accuracy")
     if estimate.get("outside_aoa_allows_for_unseen_units") and there is not None:
         return (
             f"{start}. The expected accuracy there, {there:.2f} ({here:.2f} inside), allows for "
-            "such units (each observed unit was held out of training in turn to see how its "
-            "samples are mapped), but no observation measures it." + end
+            "such units only as far as they resemble the observed ones, each held out of "
+            "training in turn to see how its samples are mapped: a unit unlike them all can be "
+            "mapped wrong throughout where the expected accuracy is high, and no observation "
+            "measures it." + end
         )
     return (
         f"{start}, so the expected accuracy there, learnt where the inputs are alike, may be too "

@@ -168,8 +168,11 @@ def test_all_nan_band(raster_factory):
     data = np.ones((2, 10, 10), "float32")
     data[1] = np.nan
     p = raster_factory("nan.tif", data, descriptions=["good", "cloudy"])
-    with pytest.raises(RasterError, match=r"band 2 \(cloudy\) holds no valid value"):
+    with pytest.raises(RasterError, match=r"band 2 \(cloudy\) holds no valid value.*-b for"):
         inspect_raster(p)
+    p = raster_factory("empty.tif", np.full((10, 10), np.nan, "float32"))
+    with pytest.raises(RasterError, match=r"Leave this raster out, or fix its nodata value\.$"):
+        inspect_raster(p)  # told to remove 'that band' with gdal_translate -b (user pass)
     cube = np.ones((12, 10, 10), "float32")
     cube[[3, 4, 5, 9]] = np.nan  # water-vapour bands of a hyperspectral cube: named at once
     p = raster_factory("cube.tif", cube)

@@ -401,6 +401,7 @@ def test_a_tenth_of_the_map_outside_the_area_of_applicability_is_told():
     words = outside_aoa_words({**estimate, "outside_aoa_allows_for_unseen_units": True})
     assert words.startswith("20% of the map lies outside the area of applicability")
     assert "The expected accuracy there, 0.45 (0.96 inside), allows for such units" in words
+    assert "a unit unlike them all can be mapped wrong throughout" in words  # two user passes
     assert outside_aoa_words({**estimate, "aoa_fraction": 0.88}).startswith("12% of the map")
     assert outside_aoa_words({**estimate, "aoa_fraction": 0.9}).startswith("10% of the map")
     assert outside_aoa_words({**estimate, "aoa_fraction": 0.97}) is None
