@@ -90,11 +90,13 @@ def suggest(
     overwrite: bool = False,
     nodata: float | None = None,
     raster_nodata: dict[str, float] | None = None,
+    same_order: bool = False,
 ) -> dict:
     """Suggest field sites from a saved forest bundle: ``out`` (GeoPackage) and its .csv.
 
     ``nodata`` is taken as no data in rasters that declare none, ``raster_nodata`` in those it
-    names by file name (default: the values the training inputs were given).
+    names by file name (default: the values the training inputs were given). ``same_order``
+    takes each raster for the training input at its place, as :func:`predict`.
 
     Raises
     ------
@@ -117,10 +119,13 @@ def suggest(
         )
     applicability = bundle_applicability(bundle, Path(model_path))
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
-    rasters, notes = training_order(bundle, rasters)
+    rasters, notes = training_order(bundle, rasters, same_order)
     notes += acquisition_notes(bundle, rasters)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        with open_for_bundle(bundle, rasters, Path(model_path), nodata, raster_nodata) as stack:
+        opened = open_for_bundle(
+            bundle, rasters, Path(model_path), nodata, raster_nodata, same_order
+        )
+        with opened as stack:
             notes += stack.file_notes() + stack.footprint_notes() + scale_notes(bundle, stack)
             notes += training_area_notes(bundle, stack.grid)
             trust = TrustLayers(
@@ -142,31 +147,43 @@ def predict(
     progress: Progress | None = None,
     nodata: float | None = None,
     raster_nodata: dict[str, float] | None = None,
+    same_order: bool = False,
 ) -> dict:
     """Apply a saved model bundle to rasters and write the maps into ``out``.
 
     The grid takes the model's CRS and resolution and the rasters' common footprint, so the
     training rasters give back the training map exactly. ``nodata`` is taken as no data in
     rasters that declare none, ``raster_nodata`` in those it names by file name (default: the
-    values the training inputs were given).
+    values the training inputs were given). ``same_order`` takes each raster for the training
+    input at its place in the list, whatever its band names (checking only band counts): files
+    whose bands carry no names, which cannot be matched otherwise.
     """
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
         return _predict(
-            model_path, rasters, out, block_size, overwrite, progress, nodata, raster_nodata
+            model_path,
+            rasters,
+            out,
+            block_size,
+            overwrite,
+            progress,
+            (nodata, raster_nodata),
+            same_order,
         )
 
 
 def _predict(
-    model_path, rasters, out, block_size, overwrite, progress, nodata, raster_nodata
+    model_path, rasters, out, block_size, overwrite, progress, nodata_values, same_order
 ) -> dict:
+    nodata, raster_nodata = nodata_values
     t_start = time.perf_counter()
     out = Path(out)
     check_out_dir(out, overwrite, [*rasters, Path(model_path)])
     bundle = load_model(model_path)
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
-    rasters, notes = training_order(bundle, rasters)
+    rasters, notes = training_order(bundle, rasters, same_order)
     notes += acquisition_notes(bundle, rasters)
-    with open_for_bundle(bundle, rasters, Path(model_path), nodata, raster_nodata) as stack:
+    opened = open_for_bundle(bundle, rasters, Path(model_path), nodata, raster_nodata, same_order)
+    with opened as stack:
         with staged_output(out, overwrite) as tmp:
             prediction, screened = _predict_outputs(
                 tmp, stack, recipe, bundle, block_size, progress

@@ -22,10 +22,13 @@ from geomap.sources import band_names_of, crs_units, crs_words, nodata_values
 from geomap.stack import PartialStack, RasterStack, raster_list
 
 
-def _check_inputs(bundle: dict, stack: RasterStack, model_path: Path) -> None:
+def _check_inputs(
+    bundle: dict, stack: RasterStack, model_path: Path, same_order: bool = False
+) -> None:
+    """Refuse rasters of other kinds than at training (``same_order``: of other band counts)."""
     trained = [(i["name"], tuple(i["bands"])) for i in bundle["inputs"]]
     given = [(s.path.name, s.band_names) for s in stack.sources]
-    position = _first_difference(trained, given)
+    position = _first_difference(trained, given, by_count=same_order)
     if position is None:
         return
     listed = ", ".join(f"{name} ({', '.join(bands)})" for name, bands in trained)
@@ -33,7 +36,13 @@ def _check_inputs(bundle: dict, stack: RasterStack, model_path: Path) -> None:
         f"Model '{model_path}' was trained on {len(trained)} rasters, in this order: {listed}. "
         f"Raster {position} differs: {_describe_input(trained, position)} at training, "
         f"{_describe_input(given, position)} now. Give the same kinds of rasters, in the same "
-        "order (rasters whose band names match the training ones are put in order for you)."
+        + (
+            "order, with the same number of bands each."
+            if same_order
+            else "order (rasters whose band names match the training ones are put in order for "
+            "you). If they are, but name their bands otherwise or not at all, give --same-order "
+            "to take each for the training raster at its place in the list."
+        )
     )
 
 
@@ -138,10 +147,15 @@ def _pairs(pairs: list | None) -> str:
     return ", ".join(f"x {s:g} + {o:g}" for s, o in dict.fromkeys(map(tuple, pairs)))
 
 
-def _first_difference(trained: list, given: list) -> int | None:
-    """1-based position of the first raster whose band count or band kinds differ, or None."""
+def _first_difference(trained: list, given: list, by_count: bool = False) -> int | None:
+    """1-based position of the first raster whose band count or band kinds differ, or None.
+
+    ``by_count``: band counts only (``--same-order``: the band names are not compared).
+    """
     for position, ((_, want), (_, got)) in enumerate(zip(trained, given), start=1):
-        if [band_kind(b) for b in want] != [band_kind(b) for b in got]:
+        if by_count and len(want) != len(got):
+            return position
+        if not by_count and [band_kind(b) for b in want] != [band_kind(b) for b in got]:
             return position
     if len(trained) != len(given):
         return min(len(trained), len(given)) + 1
@@ -155,8 +169,14 @@ def _describe_input(inputs: list, position: int) -> str:
     return f"'{name}' ({', '.join(bands)})"
 
 
-def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | None], list[str]]:
+def training_order(
+    bundle: dict, rasters: Sequence[Path], same_order: bool = False
+) -> tuple[list[Path | None], list[str]]:
     """The rasters in the order the model was trained on, when their names say it.
+
+    ``same_order``: the rasters are taken as given, each for the training input at its place
+    (files whose band names say nothing, or other names), with a note; then there have to be
+    as many as at training.
 
     A raster matches a training input with the same band names or, failing that, with the same
     name once the words the other unmatched rasters' names share are set aside ("east_AS.tif"
@@ -168,6 +188,8 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
     """
     masks = [p for p in rasters if mask_file(p)]  # no inputs: they mask some
     rasters = [p for p in rasters if p not in masks]
+    if same_order:
+        return [*rasters, *masks], _same_order_notes(bundle, rasters)
     trained = [tuple(i["bands"]) for i in bundle["inputs"]]
     given = [band_names_of(p) for p in rasters]
     _refuse_extras(bundle, trained, given, rasters)
@@ -197,6 +219,23 @@ def training_order(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path | N
             "training order by their names" + (f": {renamed}." if renamed else "."),
         )
     return [*ordered, *masks], notes
+
+
+def _same_order_notes(bundle: dict, rasters: Sequence[Path]) -> list[str]:
+    """What --same-order took each raster for; refused unless as many as at training."""
+    inputs = bundle["inputs"]
+    if len(rasters) != len(inputs):
+        listed = ", ".join(f"'{i['name']}'" for i in inputs)
+        raise ModelError(
+            f"--same-order takes each raster for the training raster at its place in the list: "
+            f"the model was trained on {len(inputs)} ({listed}), and {len(rasters)} were given. "
+            "Give one for each, in that order."
+        )
+    pairs = [f"{Path(p).name} as {i['name']}" for p, i in zip(rasters, inputs)]
+    return [
+        "--same-order: each raster was taken for the training raster at its place, without "
+        f"comparing band names: {', '.join(pairs)}."
+    ]
 
 
 def acquisition_notes(bundle: dict, rasters: Sequence[Path | None]) -> list[str]:
@@ -383,8 +422,12 @@ def open_for_bundle(
     model_path: Path,
     nodata: float | None = None,
     raster_nodata: dict[str, float] | None = None,
+    same_order: bool = False,
 ) -> RasterStack | PartialStack:
     """The rasters on the bundle's grid: its CRS, resolution and pixel lattice.
+
+    ``same_order``: the rasters' band counts are checked against the training inputs', not
+    their band names (``--same-order``).
 
     A None in ``rasters`` (see :func:`training_order`) stands for a training input that is
     absent: its bands read as no data everywhere. ``nodata`` is taken as no data in rasters that
@@ -406,7 +449,8 @@ def open_for_bundle(
     )
     absent = {i: tuple(bundle["inputs"][i]["bands"]) for i, p in enumerate(rasters) if p is None}
     try:
-        _check_inputs(bundle, PartialStack(stack, absent) if absent else stack, model_path)
+        checked = PartialStack(stack, absent) if absent else stack
+        _check_inputs(bundle, checked, model_path, same_order)
         match_scaling(bundle, stack, [i for i, p in enumerate(rasters) if p is not None])
     except BaseException:
         stack.close()

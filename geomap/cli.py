@@ -263,6 +263,7 @@ def _predict(args, bar) -> dict:
         block_size=args.block_size,
         overwrite=args.overwrite,
         progress=bar,
+        same_order=args.same_order,
         **_nodata(args),
     )
     report.setdefault("configuration", {"out": str(args.out)})
@@ -278,6 +279,7 @@ def _suggest(args, bar) -> None:
         request,
         block_size=args.block_size,
         overwrite=args.overwrite,
+        same_order=args.same_order,
         **_nodata(args),
     )
     for note in report["warnings"]:

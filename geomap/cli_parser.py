@@ -328,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--model", required=True, type=Path, metavar="FILE", help="model.skops of a run")
     _add_common(q)
     _add_nodata(q)
+    _add_same_order(q)
     _add_subunits(sub)
     _add_suggest(sub)
     return parser
@@ -368,6 +369,15 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     if unknown:
         words.append(f"unrecognized arguments: {' '.join(unknown)}")
     own.error(" ".join(words))
+
+
+def _add_same_order(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--same-order",
+        action="store_true",
+        help="take each --raster for the training raster at its place in the list, whatever "
+        "its band names (only band counts are checked): for files whose bands carry no names",
+    )
 
 
 def _add_nodata(p: argparse.ArgumentParser) -> None:
@@ -436,6 +446,7 @@ def _add_suggest(sub) -> None:
         "--block-size", type=_at_least(16), default=BLOCK_SIZE, metavar="PX", help="window side"
     )
     _add_nodata(s)
+    _add_same_order(s)
     s.add_argument("--quiet", action="store_true", help="print only warnings and errors")
 
 

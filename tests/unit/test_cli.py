@@ -123,6 +123,10 @@ def test_a_run_and_a_predict(scene, capsys):
     assert main(argv) == 0
     assert (again / "lithology.tif").exists()
     assert "at training: " in capsys.readouterr().err
+    assert main([*argv, "--same-order", "--overwrite"]) == 0  # as given: told so
+    assert "--same-order: each raster was taken for the training" in capsys.readouterr().err
+    sites = ["suggest", *argv[1:3], *argv[5:], "--out", str(scene["tmp"] / "s.gpkg"), "--n", "3"]
+    assert main([*sites, "--same-order"]) == 0 and (scene["tmp"] / "s.gpkg").exists()
 
 
 def test_not_a_raster(scene, capsys):

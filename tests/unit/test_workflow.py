@@ -472,6 +472,47 @@ def test_predict_refuses_a_raster_of_another_kind_and_says_which(result, demo_sc
     assert not (tmp_path / "x").exists()
 
 
+def _unnamed_copies(rasters, folder: Path) -> list[Path]:
+    """The rasters under other names, their bands described by nothing (sheet_a.tif ...)."""
+    folder.mkdir()
+    copies = []
+    for letter, path in zip("abcd", rasters):
+        with rasterio.open(path) as src:
+            profile, data = src.profile, src.read()
+        copies.append(folder / f"sheet_{letter}.tif")
+        with rasterio.open(copies[-1], "w", **profile) as dst:
+            dst.write(data)
+    return copies
+
+
+def test_rasters_whose_bands_have_no_names_map_in_the_order_given(result, demo_scene, tmp_path):
+    """Copies without band descriptions, in the right order, were refused with no way round
+    ('Raster 1 differs: ... Give the same kinds of rasters, in the same order'; user pass)."""
+    out, _ = result
+    copies = _unnamed_copies(demo_scene.rasters, tmp_path / "copies")
+    with pytest.raises(ModelError, match="Raster 1 differs") as info:
+        predict(out / "model.skops", copies, tmp_path / "refused")
+    assert str(info.value).endswith(
+        "If they are, but name their bands otherwise or not at all, give --same-order to take "
+        "each for the training raster at its place in the list."
+    )
+    report = predict(out / "model.skops", copies, tmp_path / "sheet", same_order=True)
+    assert report["warnings"][0].startswith(
+        "--same-order: each raster was taken for the training raster at its place, without "
+        "comparing band names: sheet_a.tif as landsat.tif, sheet_b.tif as radiometrics.tif"
+    )
+    with (
+        rasterio.open(out / "lithology.tif") as a,
+        rasterio.open(tmp_path / "sheet" / "lithology.tif") as b,
+    ):
+        np.testing.assert_array_equal(a.read(), b.read())
+    with pytest.raises(ModelError, match="trained on 4 .* and 3 were given"):
+        predict(out / "model.skops", copies[:3], tmp_path / "three", same_order=True)
+    with pytest.raises(ModelError, match="Raster 2 differs.*with the same number of bands each"):
+        swapped = [copies[0], copies[3], copies[2], copies[1]]  # 1 band where 3 were
+        predict(out / "model.skops", swapped, tmp_path / "swapped", same_order=True)
+
+
 def test_inputs_inside_the_output_folder_are_protected(demo_scene, tmp_path):
     import shutil
 
