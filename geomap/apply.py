@@ -20,6 +20,7 @@ from geomap.bundles import (
     grid_notes,
     open_for_bundle,
     outside_training,
+    resolution_notes,
     scale_notes,
     training_area_notes,
     training_order,
@@ -127,7 +128,7 @@ def suggest(
         )
         with opened as stack:
             notes += stack.file_notes() + stack.footprint_notes() + scale_notes(bundle, stack)
-            notes += training_area_notes(bundle, stack.grid)
+            notes += training_area_notes(bundle, stack.grid) + resolution_notes(bundle, stack)
             trust = TrustLayers(
                 applicability, bundle["class_names"], stack.grid, sites, write_maps=False
             )
@@ -200,6 +201,7 @@ def _predict(
                 + stack.file_notes()
                 + stack.footprint_notes()
                 + scale_notes(bundle, stack)
+                + resolution_notes(bundle, stack)
                 + screened,
                 **prediction,
                 "timings_seconds": {"total": round(time.perf_counter() - t_start, 3)},

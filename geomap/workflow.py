@@ -36,7 +36,7 @@ from geomap.export import (
     write_qml,
 )
 from geomap.features import FeatureRecipe
-from geomap.grid import Grid
+from geomap.grid import Grid, res_in
 from geomap.labels import check_class_count, class_name_notes, class_order, few_sample_notes
 from geomap.legend import Legend, read_named
 from geomap.models import LithologyForest
@@ -726,6 +726,7 @@ def make_bundle(
                 "name": s.path.name,
                 "bands": list(s.band_names),
                 "scale_offset": s.scaling,
+                "resolution": res_in(s, stack.grid.crs),  # its own pixel, in the grid's units
             }
             for s in stack.sources
         ],

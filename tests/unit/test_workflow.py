@@ -513,6 +513,31 @@ def test_rasters_whose_bands_have_no_names_map_in_the_order_given(result, demo_s
         predict(out / "model.skops", swapped, tmp_path / "swapped", same_order=True)
 
 
+def test_a_raster_coarser_than_at_training_is_told(result, demo_scene, tmp_path):
+    """60 m Landsat for a model trained on 30 m said nothing, while the map lost accuracy at the
+    same expected accuracy (user pass)."""
+    out, _ = result
+    landsat = demo_scene.rasters[0]
+    with rasterio.open(landsat) as src:
+        profile, names = src.profile, src.descriptions
+        data = src.read(out_shape=(src.count, src.height // 2, src.width // 2))
+        transform = src.transform * src.transform.scale(2, 2)
+    coarse = tmp_path / "landsat_60m.tif"
+    profile.update(width=data.shape[2], height=data.shape[1], transform=transform)
+    with rasterio.open(coarse, "w", **profile) as dst:
+        dst.write(data)
+        for band, name in enumerate(names, start=1):
+            dst.set_band_description(band, name)
+    report = predict(out / "model.skops", [coarse, *demo_scene.rasters[1:]], tmp_path / "coarse")
+    (note,) = [w for w in report["warnings"] if "coarser" in w]
+    assert note.startswith(
+        "Raster 'landsat_60m.tif' has 60 m pixels, 2.0 times coarser than its training raster "
+        "'landsat.tif' (30 m)"
+    )
+    same = predict(out / "model.skops", list(demo_scene.rasters), tmp_path / "same")
+    assert not [w for w in same["warnings"] if "coarser" in w]  # magnetics is 60 m at both
+
+
 def test_inputs_inside_the_output_folder_are_protected(demo_scene, tmp_path):
     import shutil
 
