@@ -326,6 +326,9 @@ def test_uploaded_rasters_and_csv_observations_are_ready_to_train(offline):
     trees = page.get_by_role("slider", name="Trees in the forest")
     trees.press("ArrowLeft")  # 180 trees, set but not trained: kept through a visit to the map
     expect(trees).to_have_value("180")
+    # a user's pause: the slider sends its value after a short delay, and a page left at once
+    # went without it (CI on a busy machine: 200 again after the visit)
+    page.wait_for_timeout(1500)
     _go(page, "Map")
     _go(page, "Train")
     expect(trees).to_have_value("180")
