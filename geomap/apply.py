@@ -123,10 +123,9 @@ def suggest(
     rasters, notes = training_order(bundle, rasters, same_order)
     notes += acquisition_notes(bundle, rasters)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-        opened = open_for_bundle(
+        with open_for_bundle(
             bundle, rasters, Path(model_path), nodata, raster_nodata, same_order
-        )
-        with opened as stack:
+        ) as stack:
             notes += stack.file_notes() + stack.footprint_notes() + scale_notes(bundle, stack)
             notes += training_area_notes(bundle, stack.grid) + resolution_notes(bundle, stack)
             trust = TrustLayers(
@@ -167,15 +166,15 @@ def predict(
             block_size,
             overwrite,
             progress,
-            (nodata, raster_nodata),
+            nodata,
+            raster_nodata,
             same_order,
         )
 
 
 def _predict(
-    model_path, rasters, out, block_size, overwrite, progress, nodata_values, same_order
+    model_path, rasters, out, block_size, overwrite, progress, nodata, raster_nodata, same_order
 ) -> dict:
-    nodata, raster_nodata = nodata_values
     t_start = time.perf_counter()
     out = Path(out)
     check_out_dir(out, overwrite, [*rasters, Path(model_path)])
@@ -183,8 +182,9 @@ def _predict(
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
     rasters, notes = training_order(bundle, rasters, same_order)
     notes += acquisition_notes(bundle, rasters)
-    opened = open_for_bundle(bundle, rasters, Path(model_path), nodata, raster_nodata, same_order)
-    with opened as stack:
+    with open_for_bundle(
+        bundle, rasters, Path(model_path), nodata, raster_nodata, same_order
+    ) as stack:
         with staged_output(out, overwrite) as tmp:
             prediction, screened = _predict_outputs(
                 tmp, stack, recipe, bundle, block_size, progress

@@ -478,8 +478,9 @@ def open_for_bundle(
     )
     absent = {i: tuple(bundle["inputs"][i]["bands"]) for i, p in enumerate(rasters) if p is None}
     try:
-        checked = PartialStack(stack, absent) if absent else stack
-        _check_inputs(bundle, checked, model_path, same_order)
+        _check_inputs(
+            bundle, PartialStack(stack, absent) if absent else stack, model_path, same_order
+        )
         match_scaling(bundle, stack, [i for i, p in enumerate(rasters) if p is not None])
     except BaseException:
         stack.close()

@@ -182,7 +182,7 @@ def utm_hint(text: str) -> str:
         return ""
     zone, side = int(match.group(1)), (match.group(2) or "").upper()
     codes = {"N": f"EPSG:{32600 + zone}", "S": f"EPSG:{32700 + zone}"}
-    given = f"{codes[side]}" if side else f"{codes['N']} north of the equator, {codes['S']} south"
+    given = codes[side] if side else f"{codes['N']} north of the equator, {codes['S']} south"
     return (
         f" If it means UTM zone {zone}{side} on WGS 84, give {given} (on another datum, that "
         "datum's code for the zone)."
