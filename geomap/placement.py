@@ -138,7 +138,7 @@ def sample_labels(
         "points": in_file,
         "polygons": int((~is_point).sum()),
         "points_outside_grid": n_points - int((kind == "point").sum()),
-        **_outside(given, labels, is_point, idx[kind == "point"]),
+        **_outside(given, labels, is_point, idx[kind == "point"], grid),
         "polygon_pixels": int((kind == "polygon").sum()),
         "polygon_worth": float(samples.weight[kind == "polygon"].sum()),
         "blank_classes": int(labels.attrs.get("blank_classes", 0)),
@@ -297,6 +297,7 @@ def placement_notes(path: Path, counts: dict) -> list[str]:
                 if zero
                 else ""
             )
+            + _slip_text(counts.get("outside_slips", {}))
         )
     nodata = counts.get("on_nodata", 0)
     if nodata:
@@ -526,13 +527,86 @@ def _repeats(labels: gpd.GeoDataFrame, at_zero: np.ndarray) -> dict:
     return out
 
 
-def _outside(given, labels, is_point, placed) -> dict:
-    """The first few points off the grid by name, and how many sit at 0, 0 (no GPS fix)."""
+#: How each slip of :data:`SLIPS` reads in a note, and what to check.
+_SLIP_WORDS = {
+    "swapped": ("with their two coordinates swapped", "which column holds which"),
+    "longitude_sign": (
+        "with the sign of their longitude changed",
+        "the longitude's sign (a minus sign, or W and E)",
+    ),
+    "latitude_sign": (
+        "with the sign of their latitude changed",
+        "the latitude's sign (a minus sign, or S and N)",
+    ),
+    "both_signs": (
+        "with the signs of their longitude and latitude changed",
+        "both signs (minus signs, or the hemisphere letters)",
+    ),
+}
+
+
+def _slip_text(slips: dict) -> str:
+    """Sentences naming the points off the grid that a typing slip undone puts on it."""
+    text = ""
+    for slip, found in slips.items():
+        n, named = found["count"], found["example"]
+        words, check = _SLIP_WORDS[slip]
+        some = "e.g. " if n > len(named) else ""
+        rows = "that row" if n == 1 else "those rows"
+        text += (
+            f" {n} of them {'falls' if n == 1 else 'fall'} on the rasters {words} "
+            f"({some}{', '.join(named)}): check {check} in {rows}."
+        )
+    return text
+
+
+def _outside(given, labels, is_point, placed, grid: Grid) -> dict:
+    """The first few points off the grid by name, how many sit at 0, 0 (no GPS fix), and slips.
+
+    ``outside_slips`` names the points off the grid that fall on it with their coordinates
+    swapped or a sign changed (see :func:`_slips`).
+    """
     off = np.setdiff1d(np.flatnonzero(is_point), placed)
+    geometries = given.geometry.values[off]
     return {
         "outside_example": [_site_of(labels, i) for i in off[:3]],
-        "outside_at_zero": int(_at_zero(given.geometry.values[off]).sum()),
+        "outside_at_zero": int(_at_zero(geometries).sum()),
+        "outside_slips": {
+            slip: {"count": len(which), "example": [_site_of(labels, i) for i in off[which][:3]]}
+            for slip, which in _slips(geometries, given.crs, grid).items()
+        },
     }
+
+
+#: Typing slips that put a point off the rasters, tried on each point off them, in this order.
+SLIPS = ("swapped", "longitude_sign", "latitude_sign", "both_signs")
+
+
+def _slips(geometries: np.ndarray, crs, grid: Grid) -> dict[str, np.ndarray]:
+    """Points (positions in ``geometries``) that fall on the grid once a typing slip is undone.
+
+    Their x and y swapped (any CRS); in longitude and latitude, also the sign of either or both
+    changed (a minus sign, or the S or W it stands for, lost or added). Each point is put down
+    to the first slip that places it. Multipoints are not tried.
+    """
+    x, y = shapely.get_x(geometries), shapely.get_y(geometries)  # NaN for a multipoint
+    trials = {"swapped": (y, x)}
+    if crs is not None and CRS(crs).is_geographic:
+        trials |= {"longitude_sign": (-x, y), "latitude_sign": (x, -y), "both_signs": (-x, -y)}
+    if crs is None or not len(x) or not np.isfinite(x).any():
+        return {}
+    to_grid = Transformer.from_crs(CRS(crs), CRS(grid.crs.to_wkt()), always_xy=True)
+    left, bottom, right, top = grid.bounds
+    free = np.isfinite(x) & np.isfinite(y)
+    found = {}
+    for slip, (tx, ty) in trials.items():
+        with np.errstate(all="ignore"):
+            gx, gy = to_grid.transform(tx, ty, errcheck=False)
+        on = free & (gx >= left) & (gx <= right) & (gy >= bottom) & (gy <= top)
+        if on.any():
+            found[slip] = np.flatnonzero(on)
+            free &= ~on
+    return found
 
 
 def _at_zero(geometries: np.ndarray) -> np.ndarray:

@@ -103,6 +103,40 @@ def test_points_off_the_grid_are_named_and_gps_nulls_told(tmp_path, stack):
     assert not [n for n in placement_notes(p, counts) if "repeat" in n]
 
 
+def test_points_off_the_grid_by_a_typing_slip_are_named_with_the_slip(tmp_path, stack):
+    """A field book's lost minus signs and swapped columns were just 'outside the grid'."""
+    xs = [X0 + 45 + 300 * i for i in range(9)]
+    lon, lat = transform(CRS, "EPSG:4326", xs, [Y0 - 45 - 200 * i for i in range(9)])
+    table = pd.DataFrame({"station": [f"GM-{i + 1}" for i in range(9)], "lon": lon, "lat": lat})
+    table.loc[[2, 5], ["lon", "lat"]] = table.loc[[2, 5], ["lat", "lon"]].to_numpy()
+    table.loc[[3, 6, 7], "lat"] *= -1
+    table.loc[8, ["lon", "lat"]] *= -1
+    table.loc[9] = "GM-10", lon[0] + 2.0, lat[0]  # off by two degrees: no slip to name
+    p = tmp_path / "obs.csv"
+    table.assign(lithology=["granite", "basalt"] * 5).to_csv(p, index=False)
+    counts = sample_labels(read_labels(p, "lithology"), stack.grid).counts
+    assert counts["points_outside_grid"] == 7
+    (note,) = [n for n in placement_notes(p, counts) if "outside the grid" in n]
+    assert note.endswith(
+        "are not used (e.g. station GM-3, station GM-4, station GM-6). 2 of them fall on the "
+        "rasters with their two coordinates swapped (station GM-3, station GM-6): check which "
+        "column holds which in those rows. 3 of them fall on the rasters with the sign of their "
+        "latitude changed (station GM-4, station GM-7, station GM-8): check the latitude's sign "
+        "(a minus sign, or S and N) in those rows. 1 of them falls on the rasters with the signs "
+        "of their longitude and latitude changed (station GM-9): check both signs (minus signs, "
+        "or the hemisphere letters) in that row."
+    )
+
+
+def test_eastings_and_northings_swapped_in_some_rows_are_named(tmp_path, stack):
+    frame = points(4)
+    frame.loc[3, "geometry"] = Point(frame.geometry[3].y, frame.geometry[3].x)
+    p = tmp_path / "obs.gpkg"
+    frame.to_file(p)
+    counts = sample_labels(read_labels(p, "lithology"), stack.grid).counts
+    assert counts["outside_slips"] == {"swapped": {"count": 1, "example": ["fid 4"]}}
+
+
 def test_points_naming_different_units_in_one_pixel_are_noted(tmp_path, stack):
     frame = points(4)
     twin = frame.iloc[[1]].assign(lithology="shale")  # a second entry for the same station
