@@ -128,21 +128,25 @@ def class_colours(
 ) -> list[tuple[int, int, int]]:
     """An RGB colour per class: the ``fixed`` one, a rock name's conventional one, or a palette's.
 
-    ``fixed`` (a user's legend) maps class names to colours; no other class takes one of them.
-    Where two names call for one conventional colour ("Aluvión" and a typo "Aluvion"), the
-    class of most ``samples`` takes it (else the first).
+    ``fixed`` (a user's legend) maps class names to colours. A class it leaves out takes no
+    colour within :data:`MIN_COLOUR_GAP` of one it gives, whether or not that class was
+    observed, nor of another class's: a unit missing from a legend of reds and greens is not
+    mapped in a red one cannot tell from the legend's. Where two names call for one
+    conventional colour ("Aluvión" and a typo "Aluvion"), the class of most ``samples`` takes it
+    (else the first).
     """
-    fixed = {n: tuple(c) for n, c in (fixed or {}).items() if n in names}
-    taken = set(fixed.values())
+    legend = {n: tuple(c) for n, c in (fixed or {}).items()}
+    fixed = {n: c for n, c in legend.items() if n in names}
+    taken = set(legend.values())
     weights = np.asarray(samples if samples is not None else [0] * len(names))
     order = np.argsort(-weights, kind="stable")
     conventional: dict[int, tuple[int, int, int]] = {}
     for i in order:
         match = _rock_colour(names[i])
-        if names[i] not in fixed and match is not None and match not in taken:
+        if names[i] not in fixed and match is not None and _apart(match, taken):
             conventional[int(i)] = match
             taken.add(match)
-    palette = (c for c in _PALETTE if c not in taken)
+    palette = (c for c in _PALETTE if _apart(c, taken))
     out: list[tuple[int, int, int]] = []
     for i, name in enumerate(names):
         if name in fixed:
@@ -153,6 +157,26 @@ def class_colours(
             out.append(next(palette, None) or _farthest_colour(taken))
         taken.add(out[-1])
     return out
+
+
+#: Least CIE76 (L*a*b*) distance of a colour geomap chooses from every colour already taken.
+MIN_COLOUR_GAP = 20.0
+
+
+def lab_colour(rgb) -> np.ndarray:
+    """CIE L*a*b* (D65) of an sRGB triple of 0-255 values."""
+    c = np.asarray(rgb, dtype=float) / 255
+    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = xyz @ c / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def _apart(colour, taken) -> bool:
+    """Whether ``colour`` lies at least :data:`MIN_COLOUR_GAP` from every colour ``taken``."""
+    lab = lab_colour(colour)
+    return all(np.linalg.norm(lab - lab_colour(t)) >= MIN_COLOUR_GAP for t in taken)
 
 
 def _rock_colour(name: str) -> tuple[int, int, int] | None:

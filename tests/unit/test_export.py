@@ -9,6 +9,7 @@ from geomap.export import (
     add_overviews,
     class_colours,
     hex_colour,
+    lab_colour,
     raster_profile,
     staged_output,
     style_class_raster,
@@ -32,16 +33,6 @@ def test_known_rock_names_get_conventional_colours_and_others_a_palette():
     assert unit == class_colours(["alluvium"])[0] and typo != unit
 
 
-def _lab(rgb) -> np.ndarray:
-    """CIE L*a*b* (D65) of an sRGB triple."""
-    c = np.asarray(rgb, dtype=float) / 255
-    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
-    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
-    xyz = xyz @ c / np.array([0.95047, 1.0, 1.08883])
-    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
-    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
-
-
 def test_units_mapped_side_by_side_get_colours_told_apart():
     """Alluvium and colluvium, limestone and dolomite, basalt and dolerite: 7 to 12 apart (CIE76)
     before; alluvium and sandstone, confused in the demo's observation dots, 33."""
@@ -55,9 +46,11 @@ def test_units_mapped_side_by_side_get_colours_told_apart():
     ]
     for a, b in pairs:
         ca, cb = class_colours([a, b])
-        assert np.linalg.norm(_lab(ca) - _lab(cb)) >= 20, (a, b)
+        assert np.linalg.norm(lab_colour(ca) - lab_colour(cb)) >= 20, (a, b)
     assert (
-        np.linalg.norm(_lab(class_colours(["alluvium"])[0]) - _lab(class_colours(["sandstone"])[0]))
+        np.linalg.norm(
+            lab_colour(class_colours(["alluvium"])[0]) - lab_colour(class_colours(["sandstone"])[0])
+        )
         > 40
     )
 
@@ -77,8 +70,11 @@ def test_a_yilgarn_sheets_regolith_and_iron_formations_take_their_colours():
     laterite, bif = class_colours(["Laterite", "Banded iron formation"])
     assert class_colours(["Ferricrete"]) == [laterite] and class_colours(["BIF"]) == [bif]
     limestone = class_colours(["limestone"])[0]
-    assert laterite != (55, 126, 184) and np.linalg.norm(_lab(laterite) - _lab(limestone)) > 20
-    assert np.linalg.norm(_lab(laterite) - _lab(bif)) >= 20
+    assert (
+        laterite != (55, 126, 184)
+        and np.linalg.norm(lab_colour(laterite) - lab_colour(limestone)) > 20
+    )
+    assert np.linalg.norm(lab_colour(laterite) - lab_colour(bif)) >= 20
 
 
 def test_a_failed_block_leaves_nothing(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+from itertools import combinations
 
 import geopandas as gpd
 import numpy as np
@@ -14,7 +15,7 @@ from shapely.geometry import Point
 
 from geomap.cli import main
 from geomap.errors import LabelError, MissingFileError
-from geomap.export import class_colours
+from geomap.export import class_colours, lab_colour
 from geomap.legend import Legend, parse_colour
 from geomap.summary import describe_inputs
 from geomap.webmap import observations_geojson
@@ -221,6 +222,19 @@ def test_colours_of_other_classes_avoid_the_fixed_ones():
     assert fixed[1] == palette_first[0] and fixed[2] == (1, 2, 3)
     assert fixed[0] not in (palette_first[0], (1, 2, 3))
     assert len(set(class_colours([f"u{i}" for i in range(40)]))) == 40  # beyond the palette too
+
+
+def test_a_unit_the_legend_leaves_out_takes_no_colour_near_the_legends():
+    """A legend of 3 reds and greens, one for a unit not observed: the unit it leaves out was
+    mapped in the palette's first red, 2 (CIE76) from the legend's unobserved unit."""
+    legend = {"granite": (230, 30, 30), "basalt": (40, 170, 70), "dyke": (228, 28, 30)}
+    colours = class_colours(["granite", "basalt", "unit 7"], legend)
+    assert colours[:2] == [(230, 30, 30), (40, 170, 70)]
+    for other in legend.values():
+        assert np.linalg.norm(lab_colour(colours[2]) - lab_colour(other)) >= 20
+    many = class_colours([f"u{i}" for i in range(30)])
+    gaps = [np.linalg.norm(lab_colour(a) - lab_colour(b)) for a, b in combinations(many[:16], 2)]
+    assert min(gaps) >= 20  # the palette's own near twins are passed over
 
 
 def test_a_geomap_legend_csv_gives_the_users_codes_not_the_maps(coded, capsys):
