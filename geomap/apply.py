@@ -179,6 +179,16 @@ def _predict(
     out = Path(out)
     check_out_dir(out, overwrite, [*rasters, Path(model_path)])
     bundle = load_model(model_path)
+    configuration = {  # as given: the rasters in the caller's order, before matching
+        "model": bundle.get("kind", "rf"),
+        "model_file": str(model_path),
+        "rasters": [str(p) for p in rasters],
+        "out": str(out),
+        "nodata": nodata,
+        "raster_nodata": dict(raster_nodata or {}),
+        "same_order": same_order,
+        "block_size": block_size,
+    }
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
     rasters, notes = training_order(bundle, rasters, same_order)
     notes += acquisition_notes(bundle, rasters)
@@ -192,6 +202,7 @@ def _predict(
             report = {
                 "geomap_version": __version__,
                 "model": str(model_path),
+                "configuration": configuration,
                 "inputs": {"rasters": input_records([p for p in rasters if p is not None])},
                 **stack.describe(),
                 "outside_training_fraction": round(outside_training(bundle, stack.grid), 4),

@@ -256,7 +256,7 @@ def _subunits(args, bar) -> dict:
 
 
 def _predict(args, bar) -> dict:
-    report = predict(
+    return predict(
         args.model,
         args.raster,
         args.out,
@@ -266,8 +266,6 @@ def _predict(args, bar) -> dict:
         same_order=args.same_order,
         **_nodata(args),
     )
-    report.setdefault("configuration", {"out": str(args.out)})
-    return report
 
 
 def _suggest(args, bar) -> None:

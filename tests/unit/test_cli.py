@@ -123,6 +123,10 @@ def test_a_run_and_a_predict(scene, capsys):
     assert main(argv) == 0
     assert (again / "lithology.tif").exists()
     assert "at training: " in capsys.readouterr().err
+    config = json.loads((again / "report.json").read_text())["configuration"]
+    assert config["rasters"] == [str(r) for r in scene["rasters"]]  # as given, to repeat it
+    assert config["model_file"] == str(out / "model.skops") and config["same_order"] is False
+    assert config["model"] == "rf"  # report.html names the kind of model
     assert main([*argv, "--same-order", "--overwrite"]) == 0  # as given: told so
     assert "--same-order: each raster was taken for the training" in capsys.readouterr().err
     sites = ["suggest", *argv[1:3], *argv[5:], "--out", str(scene["tmp"] / "s.gpkg"), "--n", "3"]
