@@ -40,14 +40,18 @@ def trust(report: dict) -> None:
     estimate = report.get("map_accuracy_estimate")
     if not estimate or estimate["overall_accuracy"] is None:
         return
-    sites = report.get("suggested_samples", {}).get("n_written", 0)
     more = " ".join(w for w in (outside_aoa_words(estimate), reduced_input_words(estimate)) if w)
+    sites = (
+        f" {report['suggested_samples'].get('n_written', 0)} suggested field sites are in the "
+        "Export files and on the Map page (add the layer 'Suggested field sites' in its box "
+        "'Layers')."
+        if "suggested_samples" in report  # a model applied to other rasters suggests none
+        else ""
+    )
     st.info(
         f"Expected accuracy of the whole map: **{estimate['overall_accuracy']:.2f}** (calibrated "
         f"on the spatial CV, pixel by pixel); **{100 * estimate['aoa_fraction']:.0f}%** of the "
-        f"map lies inside the area of applicability.{f' {more}' if more else ''} {sites} "
-        "suggested field sites are in the Export files and on the Map page (add the layer "
-        "'Suggested field sites' in its box 'Layers').",
+        f"map lies inside the area of applicability.{f' {more}' if more else ''}{sites}",
         icon=":material/verified:",
     )
 

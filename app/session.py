@@ -163,6 +163,7 @@ KEEP_SECONDS = 12 * 3600
 #: What a reload finds again, besides the values of :data:`KEPT_WIDGETS`.
 _PERSISTED = (
     *("workspace", "inputs", "runs", "current_run", "source", "saved_uploads", "kept_uploads"),
+    "uploaded_model",
     *("map_view", "map_ticks", "training", "stopped_training"),
 )
 
@@ -290,6 +291,7 @@ KEPT_WIDGETS = (
     *("label_crs", "label_layer", "nodata"),
     *("model", "trees", "suggest", "smooth", "screen", "clusters", "som_side", "iterations"),
     *("features", "cv_folds", "random_state", "max_per_class", "resolution"),
+    *("apply_from", "same_order"),
     *("map_layers", "opacity", "basemap"),
 )
 KEPT_PREFIXES = ("label_column:",)
@@ -436,8 +438,19 @@ _CONTROLS = (
         "to other files: save it as a GeoTIFF first, in QGIS with Export > Save As).",
     ),
     (r"; or gdalbuildvrt [^)]*?, and give mosaic\.vrt\)", ", then upload the merged GeoTIFF)"),
+    (
+        r"give --same-order to take each for the training raster at its place in the list",
+        "tick '{order}' on the Train page to take each for the training raster at its place in "
+        "the Data page's list",
+    ),
+    (
+        r"--same-order takes each raster (.*?) in the list",
+        r"'{order}' takes each raster \1 in the Data page's list",
+    ),
+    (r"--same-order:", "'{order}':"),
 )
 CRS_BOX = "CRS of the observations' coordinates"
+ORDER_BOX = "Take the rasters in the order the model was trained on"
 NODATA_BOX = "No-data value of rasters that declare none"
 COLUMN_BOX = "Column holding the rock type"
 
@@ -449,7 +462,7 @@ def user_message(text: str, root: Path | None) -> str:
     options are replaced by the controls that do the same.
     """
     for pattern, words in _CONTROLS:
-        boxes = {"crs": CRS_BOX, "nodata": NODATA_BOX, "column": COLUMN_BOX}
+        boxes = {"crs": CRS_BOX, "nodata": NODATA_BOX, "column": COLUMN_BOX, "order": ORDER_BOX}
         text = re.sub(pattern, words.format(**boxes), text)
     if root is None:
         return text
@@ -543,11 +556,22 @@ def stale_note(run: dict, data: Inputs) -> str | None:
 
 
 #: Each model in a few words.
-MODEL_WORDS = {"rf": "random forest", "som": "labelled SOM", "som-clusters": "SOM clusters"}
+MODEL_WORDS = {
+    "rf": "random forest",
+    "som": "labelled SOM",
+    "som-clusters": "SOM clusters",
+    "apply": "a model trained earlier",
+}
 
 
 def describe_params(params: dict) -> str:
-    """A run's parameters in a few words: "random forest, 200 trees, default features, 5 folds"."""
+    """A run's parameters in a few words: "random forest, 200 trees, default features, 5 folds".
+
+    A model applied to other rasters: "run 1f2e...'s model applied to the rasters".
+    """
+    if params["model"] == "apply":
+        order = ", taken in the training order" if params.get("same_order") else ""
+        return f"{params['applied']} applied to the rasters{order}"
     parts = [MODEL_WORDS.get(params["model"], params["model"])]
     if "trees" in params:
         parts.append(f"{params['trees']} trees")

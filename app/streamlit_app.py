@@ -88,7 +88,8 @@ def show_status() -> None:
                 f"Inputs: {len(data.rasters)} raster(s) {origin}{observations}{_unusable(data)}"
             )
         if run is not None:
-            st.caption(f"Map: {run['params']['model']} run `{run['key']}`")
+            words = session.MODEL_WORDS.get(run["params"]["model"], run["params"]["model"])
+            st.caption(f"Map: {words}, run `{run['key']}`")
 
 
 show_status()  # shown while the page runs (a training), replaced by what the page chose

@@ -449,7 +449,14 @@ def load_model(path: str | Path) -> dict:
         raise ModelError(f"Model '{path}' does not exist; give the model.skops of a geomap run.")
     try:
         untrusted = sio.get_untrusted_types(file=path)
-    except Exception as exc:  # skops raises zipfile, JSON and key errors for foreign files
+    except zipfile.BadZipFile:  # a skops file is a zip archive
+        raise ModelError(
+            f"Model '{path}' is not a geomap model bundle: it is not even a skops file (a zip "
+            "archive), or it was cut short. Give the model.skops of a geomap run (the web app's "
+            "Export page, or the output folder of `geomap run`); if it was copied or "
+            "downloaded, do that again."
+        ) from None
+    except Exception as exc:  # skops raises JSON and key errors for other zip files
         raise ModelError(
             f"Model '{path}' is not a geomap model bundle ({type(exc).__name__}: {exc})."
         ) from None

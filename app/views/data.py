@@ -369,8 +369,9 @@ def _show_inputs(data: session.Inputs) -> None:
             st.success("Ready: go to **Train**.")
         else:
             st.success(
-                "Rasters ready: **Train** can cluster them with a self-organizing map now; the "
-                "forest and the labelled SOM also need observations."
+                "Rasters ready: **Train** can cluster them with a self-organizing map, or map "
+                "them with a model trained earlier (the next sheet), now; the forest and the "
+                "labelled SOM also need observations."
             )
         st.page_link("views/train.py", label="Train a model", icon=":material/arrow_forward:")
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 import results
 import session
+from geomap.apply import predict
 from geomap.features import PRESETS
 from geomap.workflow import RunConfig, run
 
@@ -13,7 +16,10 @@ MODELS = {
     "rf": "Random forest trained on the observations",
     "som": "Self-organizing map labelled by the observations",
     "som-clusters": "Self-organizing map clusters (no observations needed)",
+    "apply": "A model trained earlier, applied to these rasters (the next sheet)",
 }
+#: The Model box's choice of a model file to upload rather than an earlier run's.
+UPLOAD = "upload"
 
 st.title("Train")
 data = session.inputs()
@@ -26,7 +32,7 @@ if data.problem:
     st.page_link("views/data.py", label="Go to Data", icon=":material/arrow_back:")
     session.stop()
 model = st.radio("Model", list(MODELS), format_func=MODELS.get, key="model")
-if model != "som-clusters" and not data.ready:
+if model in ("rf", "som") and not data.ready:
     if data.observations_problem:
         st.error(
             "This model learns from observations, and the Data page could not read them: "
@@ -79,7 +85,55 @@ def _som_options() -> dict:
     }
 
 
-with st.container():  # not a form: a value set and left untrained is kept (KEPT_WIDGETS)
+def _uploaded_model() -> Path | None:
+    """The model file uploaded in this session (the box empties after a visit elsewhere)."""
+    box = st.file_uploader(
+        "Model file", type=["skops"], key="model_file",
+        help="model.skops as geomap writes it: the Export page of an earlier run, or the "
+        "output folder of `geomap run`.",
+    )  # fmt: skip
+    if box is not None:
+        st.session_state.uploaded_model = session.workspace().save(
+            "models", box.name, box.getvalue()
+        )
+    kept = st.session_state.get("uploaded_model")
+    if kept is not None and box is None:
+        st.caption(f"Model in use: {kept.name} (a new upload replaces it).")
+    return kept
+
+
+def _apply_options() -> tuple[dict, Path | None, bool]:
+    """The model to apply, from an earlier run of this session or a file; the button."""
+    trained = {k: r for k, r in session.runs().items() if (r["out"] / "model.skops").is_file()}
+    source = st.selectbox(
+        "Model",
+        [*trained, UPLOAD],
+        format_func=lambda k: (
+            "A model file (model.skops) to upload"
+            if k == UPLOAD
+            else f"Run {k} of this session: {session.describe_params(trained[k]['params'])}"
+        ),
+        key="apply_from",
+    )
+    path = _uploaded_model() if source == UPLOAD else trained[source]["out"] / "model.skops"
+    same_order = st.checkbox(
+        session.ORDER_BOX, key="same_order",
+        help="For copies whose bands carry no names: each raster is taken for the training "
+        "raster at its place in the Data page's list, checking only band counts. Otherwise the "
+        "rasters are matched to the training rasters by their band names, in any order.",
+    )  # fmt: skip
+    params = {
+        "model": "apply",
+        "applied": "an uploaded model" if source == UPLOAD else f"run {source}'s model",
+        "model_digest": session.file_digest(path) if path is not None else None,
+        "same_order": same_order,
+    }
+    clicked = st.button("Map with this model", type="primary", key="apply", disabled=path is None)
+    return params, path, clicked
+
+
+def _training_options() -> tuple[dict, bool]:
+    """The parameters of a model to train, and the button."""
     a, b = st.columns(2)
     params = {
         "model": model,
@@ -109,8 +163,40 @@ with st.container():  # not a form: a value set and left untrained is kept (KEPT
             "9 million pixels, at 30 m 1 million.",
         )  # fmt: skip
         params["resolution"] = float(size) or None
-    submitted = st.button("Train and map", type="primary", key="train")
-st.caption("Stay on this page while it trains: leaving it stops the run.")
+    return params, st.button("Train and map", type="primary", key="train")
+
+
+with st.container():  # not a form: a value set and left untrained is kept (KEPT_WIDGETS)
+    if model == "apply":
+        params, model_path, submitted = _apply_options()
+    else:
+        (params, submitted), model_path = _training_options(), None
+st.caption("Stay on this page while it runs: leaving it stops the run.")
+
+
+def _apply(key: str, model_file: Path) -> None:
+    out = session.workspace().run_dir(key)
+    bar = st.progress(0.0, text="Reading the model and the rasters...")
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "predict":
+            bar.progress(done / max(total, 1), text=f"Mapping window {done} of {total}")
+
+    try:
+        report = predict(
+            model_file,
+            list(data.rasters),
+            out,
+            overwrite=True,
+            progress=progress,
+            nodata=data.nodata,
+            raster_nodata=data.raster_nodata,
+            same_order=params["same_order"],
+        )
+    finally:  # a failed run leaves its message, not a stalled bar
+        bar.empty()
+    session.runs()[key] = {"key": key, "out": out, "report": report, "params": params}
+    st.session_state.current_run = key
 
 
 def _train(key: str) -> None:
@@ -158,8 +244,12 @@ if submitted:
         st.info("Same data and parameters as an earlier run: showing it without training again.")
     else:
         session.begin_training(key)
-        with session.reported("Training"):
-            _train(key)
+        if model_path is not None:
+            with session.reported("Mapping with the model"):
+                _apply(key, model_path)
+        else:
+            with session.reported("Training"):
+                _train(key)
         session.end_training()  # not reached when Streamlit stops the page: interrupted()
 
 result = session.current_run()
@@ -170,8 +260,9 @@ if stale:
     st.info(stale, icon=":material/update:")
 shown = result["params"]
 if shown["model"] != model:
+    button = "Map with this model" if model == "apply" else "Train and map"
     st.info(
-        f"Below: the last run ({session.MODEL_WORDS[shown['model']]}). Press Train and map "
+        f"Below: the last run ({session.MODEL_WORDS[shown['model']]}). Press {button} "
         f"for {session.MODEL_WORDS[model]}.",
         icon=":material/update:",
     )

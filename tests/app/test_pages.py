@@ -13,7 +13,10 @@ import rasterio
 from streamlit.testing.v1 import AppTest
 
 import session
+from geomap.apply import predict
+from geomap.synthetic import make_scene
 from geomap.trust import reduced_input_words
+from geomap.workflow import RunConfig, run
 
 APP = Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py"
 
@@ -671,6 +674,80 @@ def test_som_modes_train_and_map(app, model):
     shown = "lithology.tif" if model == "som" else "clusters.tif"
     assert any(c.startswith(f"Open {shown} in QGIS: it is styled with") for c in captions)
     assert any(f"{shown}.aux.xml lies beside it" in c for c in captions)
+
+
+def _next_sheet(app, directory: Path) -> list[Path]:
+    """Another scene's rasters (the same kinds, named as the demo's) on the Data page alone."""
+    scene = make_scene(directory, size=96, seed=5, n_points=20)
+    app.session_state["source"] = "upload"
+    app.session_state["kept_uploads"] = {"rasters": list(scene.rasters), "labels": None}
+    app.switch_page("views/data.py").run()
+    assert not app.exception and not _errors(app)
+    assert "or map them with a model trained earlier" in app.success[0].value
+    return list(scene.rasters)
+
+
+def test_a_forest_of_this_session_maps_the_next_sheet(trained, tmp_path):
+    """Training on one sheet, then mapping the next in the browser: only the CLI could."""
+    (forest,) = trained.session_state["runs"].values()
+    rasters = _next_sheet(trained, tmp_path / "sheet")
+    trained.switch_page("views/train.py").run()
+    trained.radio(key="model").set_value("apply").run()
+    assert not trained.slider  # nothing to train: no trees, no folds
+    assert trained.selectbox(key="apply_from").value == forest["key"]
+    trained.button(key="apply").click().run()
+    assert not trained.exception and not _errors(trained)
+    run = trained.session_state["runs"][trained.session_state["current_run"]]
+    assert run["params"]["model"] == "apply" and run["key"] != forest["key"]
+    assert f"Results of run `{run['key']}`: run {forest['key']}'s model applied to the " in (
+        " ".join(c.value for c in trained.caption)
+    )
+    info = " ".join(i.value for i in trained.info)
+    assert "Expected accuracy of the whole map" in info and "suggested field sites" not in info
+    # the same maps as `geomap predict` with the model and the rasters
+    predict(forest["out"] / "model.skops", rasters, tmp_path / "cli")
+    for name in ("lithology.tif", "expected_accuracy.tif"):
+        with rasterio.open(run["out"] / name) as a, rasterio.open(tmp_path / "cli" / name) as b:
+            assert np.array_equal(a.read(), b.read(), equal_nan=True)
+    trained.switch_page("views/map.py").run()
+    assert not trained.exception and not _errors(trained)
+    layers = trained.multiselect(key="map_layers")
+    assert "Lithology" in layers.value and "Field observations" not in layers.options
+    trained.switch_page("views/export.py").run()
+    assert not trained.exception and not _errors(trained)
+
+
+def test_an_uploaded_model_maps_and_a_bad_one_is_named(app, tmp_path):
+    app.run()
+    rasters = _next_sheet(app, tmp_path / "sheet")
+    config = RunConfig(
+        rasters=session.projected_first(rasters),  # as the Data page lists them
+        labels=rasters[0].with_name("field_points.gpkg"),
+        label_column="lithology",
+        out=tmp_path / "run",
+        trees=10,
+        cv_folds=2,
+    )
+    run(config)
+    app.session_state["uploaded_model"] = tmp_path / "run" / "model.skops"
+    app.switch_page("views/train.py").run()
+    app.radio(key="model").set_value("apply").run()
+    assert app.selectbox(key="apply_from").value == "upload"  # no run of this session to offer
+    assert "Model in use: model.skops" in " ".join(c.value for c in app.caption)
+    app.checkbox(key="same_order").check()
+    app.button(key="apply").click().run()
+    assert not app.exception and not _errors(app)
+    warnings = " ".join(w.value for w in app.warning)
+    assert "'Take the rasters in the order the model was trained on': each raster was" in warnings
+    bad = tmp_path / "model.skops"
+    bad.write_bytes(b"not a model")
+    app.session_state["uploaded_model"] = bad
+    app.button(key="apply").click().run()
+    assert not app.exception
+    (error,) = _errors(app)
+    assert error.startswith("Mapping with the model failed: Model '") and (
+        "model.skops' is not a geomap model bundle: it is not even a skops file" in error
+    )
 
 
 def test_the_map_of_another_kind_of_run_shows_its_own_layers(trained):

@@ -4,7 +4,7 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
-from geomap.errors import OutputExistsError
+from geomap.errors import ModelError, OutputExistsError
 from geomap.export import (
     add_overviews,
     class_colours,
@@ -191,6 +191,21 @@ def test_a_many_class_model_is_saved_compressed_and_loads_the_same(tmp_path):
     assert path.stat().st_size < arrays / 4
     loaded = load_model(path)["estimator"]
     assert np.array_equal(loaded.predict_proba(X), forest.predict_proba(X))
+
+
+@pytest.mark.parametrize("cut", [None, 0.5])
+def test_a_model_file_that_is_no_zip_or_cut_short_is_named_so(tmp_path, cut):
+    """'(BadZipFile: File is not a zip file)' was all a user uploading the wrong file read."""
+    from geomap.export import load_model, save_model
+
+    path = tmp_path / "model.skops"
+    if cut is None:
+        path.write_bytes(b"II*\x00 a GeoTIFF given for the model")
+    else:
+        save_model(path, {"format": "geomap-model", "values": np.arange(10_000)})
+        path.write_bytes(path.read_bytes()[: int(path.stat().st_size * cut)])
+    with pytest.raises(ModelError, match="not even a skops file .a zip archive., or it was cut"):
+        load_model(path)
 
 
 def test_a_legacy_map_of_many_units_gets_a_colour_each():
