@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -10,6 +11,9 @@ from pathlib import Path
 
 import rasterio
 from playwright.sync_api import expect
+
+from geomap.synthetic import make_scene
+from geomap.workflow import RunConfig, run
 
 CLASSES = ("alluvium", "basalt", "granite", "limestone", "sandstone", "shale")
 
@@ -368,4 +372,42 @@ def test_removing_an_upload_with_its_x_forgets_it(offline):
     page.get_by_role("button", name="Remove field_points.gpkg").click()
     expect(page.get_by_text(re.compile("Rasters ready"))).to_be_visible()
     expect(page.get_by_text("Ready: go to")).to_have_count(0)
+    assert offline.blocked == [], offline.blocked
+
+
+def test_a_model_file_uploaded_maps_the_next_sheet(offline, tmp_path):
+    """The model upload box is one AppTest cannot fill: a real upload, a real map."""
+    trained_on = make_scene(tmp_path / "sheet1", size=96, seed=3, n_points=60)
+    run(
+        RunConfig(
+            rasters=list(trained_on.rasters),
+            labels=trained_on.points_gpkg,
+            label_column="lithology",
+            out=tmp_path / "run",
+            trees=10,
+            cv_folds=2,
+        )
+    )
+    sheet = make_scene(tmp_path / "sheet2", size=96, seed=4, n_points=20)
+    page = offline.page
+    page.locator("input[type=file]").nth(0).set_input_files(list(sheet.rasters))
+    expect(page.get_by_text("or map them with a model trained earlier")).to_be_visible()
+    _go(page, "Train")
+    page.get_by_text("A model trained earlier, applied to these rasters").click()
+    button = page.get_by_role("button", name="Map with this model")
+    expect(button).to_be_disabled()  # no run of this session, no file yet
+    page.locator("input[type=file]").set_input_files(tmp_path / "run" / "model.skops")
+    expect(button).to_be_enabled()
+    button.click()
+    expect(page.get_by_text("Expected accuracy of the whole map")).to_be_visible(timeout=300_000)
+    expect(page.get_by_text("an uploaded model applied to the rasters")).to_be_visible()
+    _go(page, "Map")
+    frame = _map_frame(page)
+    expect(frame.locator("img.leaflet-image-layer").first).to_be_visible(timeout=120_000)
+    with rasterio.open(tmp_path / "run" / "lithology.tif") as src:
+        trained = json.loads(src.tags()["CLASS_NAMES"])  # the units the 60 points hold
+    for name in trained:
+        expect(page.locator(".geomap-legend").get_by_text(name, exact=True)).to_be_visible()
+    _go(page, "Train")  # the box is empty again: the uploaded model stays in use
+    expect(page.get_by_text("Model in use: model.skops")).to_be_visible()
     assert offline.blocked == [], offline.blocked
