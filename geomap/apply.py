@@ -74,7 +74,8 @@ def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> tuple[
             f"Model bundle of kind '{kind}' cannot be applied with `geomap predict`; run "
             f"`geomap {kind}` again on the new rasters."
         )
-    return write_som_outputs(tmp, stack, recipe, bundle, block_size, progress), []
+    outputs = write_som_outputs(tmp, stack, recipe, bundle, block_size, progress)
+    return outputs, outputs.pop("screen_notes", [])
 
 
 def _names(stack) -> list[str]:

@@ -57,6 +57,9 @@ class SOMLayers:
     class_colours: Sequence[tuple] = ()
     #: The observations' value of each class where a legend named them (legend.csv's value).
     class_values: Sequence[str] | None = None
+    #: Fitted spectral screens (:mod:`geomap.screen`) of a labelled SOM: the optical features
+    #: of pixels unlike every observation's are left out before matching.
+    screens: Sequence = ()
 
 
 def _open_writers(files: ExitStack, layers: SOMLayers, out_dir: Path, grid) -> dict:
@@ -121,6 +124,8 @@ def stream_som(
         rows = job.rows
         if within is not None:
             rows = rows[within(job.win).ravel()[rows]]
+        for screen in layers.screens:
+            screen_rows(job, rows, screen)
         # Without hooks the window's features are not needed afterwards: standardised in place.
         return _match(som, job.X, rows, in_place=not hooks)
 
@@ -138,6 +143,23 @@ def stream_som(
         stream_windows(stack, recipe, match, write, side, progress=progress, seconds=seconds)
     summary.seconds = seconds
     return summary
+
+
+def screen_rows(job, rows: np.ndarray, screen) -> None:
+    """Leave out the optical features of the ``rows`` a spectral screen flags (in ``job.X``).
+
+    As for the forest (:meth:`geomap.models.LithologyForest.screened_proba`), a pixel under haze
+    or cloud shadow is then matched like one under the cloud, over the other rasters' features,
+    and the missing-inputs layer shows it. A row with nothing else to be matched over is kept.
+    """
+    flagged = rows[screen.flag(job.X[rows])]
+    if not len(flagged):
+        return
+    others = np.ones(job.X.shape[1], dtype=bool)
+    others[np.asarray(screen.drop, dtype=int)] = False
+    flagged = flagged[np.isfinite(job.X[np.ix_(flagged, np.flatnonzero(others))]).any(axis=1)]
+    if len(flagged):
+        job.screened(flagged, screen)
 
 
 def _match(som, X: np.ndarray, rows: np.ndarray, in_place: bool) -> tuple[np.ndarray, np.ndarray]:

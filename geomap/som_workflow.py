@@ -37,6 +37,7 @@ from geomap.features import FeatureRecipe
 from geomap.models import SelfOrganizingMap, SOMClassifier, SOMClusters
 from geomap.placement import placement_notes, sample_labels
 from geomap.report_html import write_report_html
+from geomap.screen import describe_screens, screens_for
 from geomap.som_plots import write_som_plots
 from geomap.som_stream import SOMLayers, stream_som
 from geomap.sources import GDAL_CACHE_BYTES
@@ -201,6 +202,7 @@ def write_som_outputs(
         bundle["class_names"] if classifier is not None else (),
         [tuple(c) for c in bundle["colours"]] if classifier is not None else (),
         bundle.get("class_values") if classifier is not None else None,
+        bundle.get("screens", []) if classifier is not None else (),  # older bundles: none
     )
 
     def tick(done: int, total: int) -> None:
@@ -226,7 +228,12 @@ def write_som_outputs(
     if classifier is None:
         return {"prediction": clusters_part}
     summary.classes.seconds = summary.seconds
-    out = {"prediction": summary.classes.to_dict(layers.class_names), "clusters": clusters_part}
+    out = {
+        "prediction": summary.classes.to_dict(layers.class_names),
+        "clusters": clusters_part,
+        "spectral_screen": describe_screens(layers.screens),
+        "screen_notes": summary.classes.screen_notes(stack),
+    }
     return {**out, **(trust.finish(tmp) if trust else {})}
 
 
@@ -275,10 +282,11 @@ def _check_som_run(config: RunConfig) -> None:
             "pixel from its best matching unit. Leave --smooth out with --model "
             f"{config.model}."
         )
-    if not config.spectral_screen:
+    if not config.spectral_screen and config.model == "som-clusters":
         raise ModelError(
-            "--no-spectral-screen applies to the random forest only; SOM models match each "
-            f"pixel over the features it has. Leave it out with --model {config.model}."
+            "--no-spectral-screen applies to models learnt from observations (--model rf or "
+            "som): the screen compares each pixel's spectrum with the observations'. Leave it "
+            "out with --model som-clusters."
         )
 
 
@@ -332,18 +340,18 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
         bundle = _fit(config, stack, recipe, report, progress)
         report["timings_seconds"] = {"fit": round(time.perf_counter() - t_start, 3)}
         with staged_output(config.out, config.overwrite) as tmp:
-            report.update(
-                write_som_outputs(
-                    tmp,
-                    stack,
-                    recipe,
-                    bundle,
-                    config.block_size,
-                    progress,
-                    sites=sites,
-                    applicability=config.applicability,
-                )
+            outputs = write_som_outputs(
+                tmp,
+                stack,
+                recipe,
+                bundle,
+                config.block_size,
+                progress,
+                sites=sites,
+                applicability=config.applicability,
             )
+            report["warnings"] += outputs.pop("screen_notes", [])
+            report.update(outputs)
             report["timings_seconds"]["total"] = round(time.perf_counter() - t_start, 3)
             write_json(tmp / "report.json", report)
             write_report_html(tmp / "report.html", report, Path(config.out).resolve().name)
@@ -389,6 +397,8 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
     )
     report["validation"] = {k: cv[k] for k in ("random", "spatial", "by_kind", "summary")}
     classifier.fit(labelled["X"], labelled["y"])
+    if config.spectral_screen:
+        extra["screens"] = [screen.fit(labelled["X"]) for screen in screens_for(recipe)]
     report["som"] = som_report(clusters, classifier)
     extra["applicability"] = Applicability(
         feature_groups=feature_groups(recipe), random_state=config.random_state

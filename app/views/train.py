@@ -64,13 +64,17 @@ def _forest_options() -> dict:
                 help="1 = off. Smoothing erased thin units (dykes) in the quality benchmark.",
             )
         ),
-        "spectral_screen": st.checkbox(
-            "Map haze and cloud shadow from the other rasters", value=True, key="screen",
-            help="Pixels whose optical bands are unlike every observation's (haze at a cloud's "
-            "edge, its shadow: what the nodata mask missed) are mapped without the satellite "
-            "image, like pixels under the cloud, and shown in the missing-inputs layer.",
-        ),
+        "spectral_screen": _screen_option(),
     }  # fmt: skip
+
+
+def _screen_option() -> bool:
+    return st.checkbox(
+        "Map haze and cloud shadow from the other rasters", value=True, key="screen",
+        help="Pixels whose optical bands are unlike every observation's (haze at a cloud's "
+        "edge, its shadow: what the nodata mask missed) are mapped without the satellite "
+        "image, like pixels under the cloud, and shown in the missing-inputs layer.",
+    )  # fmt: skip
 
 
 def _som_options() -> dict:
@@ -78,11 +82,14 @@ def _som_options() -> dict:
     clusters = a.number_input("Clusters (0: chosen from the data)", 0, 30, 0, key="clusters")
     side = b.number_input("Map side in nodes (0: about 5 sqrt(N) nodes)", 0, 60, 0, key="som_side")
     iterations = c.number_input("Training iterations (0: automatic)", 0, 10**7, 0, key="iterations")
-    return {
+    options = {
         "clusters": int(clusters) or None,
         "som_size": (int(side), int(side)) if side else None,
         "iterations": int(iterations) or None,
     }
+    if model == "som":  # the screen compares pixels with the observations: none for clusters
+        options["spectral_screen"] = _screen_option()
+    return options
 
 
 def _uploaded_model() -> Path | None:

@@ -649,9 +649,12 @@ def test_som_modes_train_and_map(app, model):
     assert len(folds) == (model == "som")  # clusters are not cross-validated
     for slider in folds:
         slider.set_value(3)
+    screens = [c for c in app.checkbox if c.key == "screen"]
+    assert len(screens) == (model == "som")  # no observations to compare clusters with
     app.button(key="train").click().run()
     assert not app.exception and not _errors(app)
     report = app.session_state["runs"][app.session_state["current_run"]]["report"]
+    assert (report.get("spectral_screen") is not None) == (model == "som")
     assert report["som"]["clusters"]["n_clusters"] == 5 and report["som"]["shape"] == [8, 8]
     assert any("8 x 8 nodes trained on" in m.value for m in app.markdown)
     assert any(

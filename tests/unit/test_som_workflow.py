@@ -159,12 +159,14 @@ def test_label_distance_stands_out_over_the_unit_nobody_observed(som_run, demo_s
 def test_predict_with_a_som_bundle_reproduces_every_layer_at_any_block_size(
     som_run, demo_scene, tmp_path
 ):
-    out, _ = som_run
+    out, trained = som_run
     bundle = load_model(out / "model.skops")
     assert bundle["kind"] == "som" and bundle["cluster_stem"] == "clusters"
     again = tmp_path / "again"
     report = predict(out / "model.skops", list(demo_scene.rasters), again, block_size=16)
     assert report["prediction"]["mapped_pixels"] == 160 * 160
+    screened = report["prediction"]["screened_pixels"]
+    assert screened == trained["prediction"]["screened_pixels"] > 0  # the bundle's screen
     for name in (
         "lithology.tif",
         "probabilities.tif",
@@ -269,7 +271,7 @@ def test_a_unit_not_in_the_map_is_refused_with_the_names(som_run, demo_scene, tm
         ({"clusters": 300, "som_size": (20, 20)}, "a class map holds at most 255 classes"),
         ({"som_size": (100, 100)}, "10000 nodes is larger than its training sample"),
         ({"smooth": 3}, "--smooth 3 applies to the random forest only"),
-        ({"spectral_screen": False}, "--no-spectral-screen applies to the random forest only"),
+        ({"spectral_screen": False}, "--no-spectral-screen applies to models learnt from obs"),
         ({"model": "kohonen"}, "Available: rf, som, som-clusters"),
     ],
 )
@@ -278,6 +280,41 @@ def test_bad_som_options_are_refused_and_write_nothing(demo_scene, tmp_path, opt
     with pytest.raises(ModelError, match=error):
         run(_config(demo_scene, out, **options))
     assert not out.exists()
+
+
+def test_a_labelled_som_maps_the_haze_the_mask_missed_without_the_image(demo_scene, tmp_path):
+    """The forest's spectral screen, now the labelled SOM's: haze and cloud shadow were matched
+    on their spectra (the demo's haze ring 0.255 right, shadow 0.367; screened 0.635, 0.831;
+    here both together 0.04, screened 0.84)."""
+    from geomap.synthetic._rasters import _cloud, _cloud_radius
+
+    labels = demo_scene.points_gpkg
+    runs = {
+        screen: run(_config(demo_scene, tmp_path / str(screen), model="som", labels=labels,
+                            spectral_screen=screen))
+        for screen in (True, False)
+    }  # fmt: skip
+    [screen] = runs[True]["spectral_screen"]
+    assert screen["active"] and screen["sources"] == [0]
+    assert runs[False]["spectral_screen"] is None
+    assert runs[False]["prediction"]["screened_pixels"] == 0
+    with rasterio.open(demo_scene.truth) as src:
+        truth = src.read(1)
+        rows, cols = np.mgrid[0 : src.height, 0 : src.width]
+        x, y = src.transform * (cols + 0.5, rows + 0.5)
+    cloud = _cloud(160, 30.0, 3)
+    r = _cloud_radius(x, y, cloud, 3)
+    artefact = ((r >= 1) & (r < 1.3)) | (
+        (_cloud_radius(x, y, cloud, 3, cloud.shadow) < 1) & (r >= 1)
+    )
+    right = {}
+    for screened in (True, False):
+        out = tmp_path / str(screened)
+        lithology, missing = _read(out / "lithology.tif", 1), _read(out / "uncertainty.tif", 3)
+        right[screened] = (lithology == truth)[artefact].mean()
+        flagged = (missing > 0) & (r >= 1)  # the cloud itself is no data in landsat
+        assert flagged.sum() == runs[screened]["prediction"]["screened_pixels"]
+    assert right[True] > right[False] + 0.15
 
 
 def test_sample_is_bounded_valid_and_reproducible(demo_scene):
