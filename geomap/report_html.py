@@ -57,6 +57,7 @@ th{background:#f4f4f4;text-align:left}td.n{text-align:right;font-variant-numeric
 .warn{background:#fff6e0;border-left:4px solid #e0a000;padding:.4em .8em;margin:.3em 0}
 .say{background:#eef5ff;border-left:4px solid #3a78c0;padding:.5em .8em}
 .diag{background:#e6f2e6}small{color:#666}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}
 """
 
 
@@ -77,6 +78,7 @@ def write_report_html(path: Path, report: dict, title: str) -> None:
             report.get("grid", {}).get("units", "map units"),
         ),
         _to_check(report.get("observations_to_check")),
+        _som(report.get("som"), path.parent),
         _trust(report, path.parent),
         _warnings(report.get("warnings", [])),
         _inputs(report),
@@ -217,6 +219,55 @@ def _confusion(names: list[str], matrix: list[list[int]]) -> str:
         for i, (n, row) in enumerate(zip(names, matrix))
     )
     return f"<table>{head}{body}</table>"
+
+
+#: The SOM's plots, in the order the page shows them.
+SOM_PLOTS = ("som_u_matrix.png", "som_hit_map.png", "som_component_planes.png")
+
+
+def _som(som: dict | None, folder: Path) -> str:
+    """The map's size and training, how many clusters and why, and its plots beside the page."""
+    plots = [name for name in SOM_PLOTS if (folder / name).is_file()]
+    if not som and not plots:
+        return ""
+    text = ""
+    if som:
+        rows, cols = som["shape"]
+        clusters = som["clusters"]
+        text = (
+            f"<p>The self-organizing map: {rows} x {cols} nodes ({som['empty_nodes']:,} of "
+            f"the {som['nodes']:,} holding no training pixel), trained on "
+            f"{som['training_pixels']:,} pixels in {som['iterations']:,} iterations; mean "
+            f"quantization error {som['mean_quantization_error']:.2f} (distance in standardised "
+            f"features). Its nodes form {clusters['n_clusters']} clusters "
+            f"({escape(clusters['method'])}): {escape(_chosen(clusters))}.</p>"
+        )
+        if "labelled_nodes" in som:
+            text += (
+                f"<p>{som['labelled_nodes']:,} nodes hold observations; every other node takes "
+                "the classes of the labelled nodes nearest it in feature space (within about "
+                f"{som['label_bandwidth']:.2f}, in standardised features): "
+                "<code>label_distance.tif</code> shows how far each pixel's node lies from "
+                "one that holds an observation.</p>"
+            )
+    figures = "".join(
+        f'<figure><img src="{name}" alt="{escape(FILE_NOTES[name])}">'
+        f"<figcaption><small>{escape(FILE_NOTES[name])}</small></figcaption></figure>"
+        for name in plots
+    )
+    return "<h2>Self-organizing map</h2>" + text + figures
+
+
+def _chosen(clusters: dict) -> str:
+    """How the number of clusters was chosen, with the two best scores when it was scored."""
+    scores = {int(k): v for k, v in clusters.get("scores", {}).items()}
+    if not scores or clusters["chosen_by"] == "the number asked for":
+        return "as many as asked for"
+    lowest = "davies" in clusters["chosen_by"]
+    best = sorted(scores, key=scores.get, reverse=not lowest)[:2]
+    ranked = ", then ".join(f"{k} clusters {scores[k]:.2f}" for k in best)
+    better = "lower" if lowest else "higher"
+    return f"chosen by the {clusters['chosen_by']}; {better} is better: {ranked}"
 
 
 def _trust(report: dict, folder: Path) -> str:

@@ -172,3 +172,44 @@ def test_a_map_with_no_mapped_pixel_gets_a_page(tmp_path):
     write_report_html(tmp_path / "report.html", report, "empty")
     text = " ".join(_page(tmp_path / "report.html").text)
     assert "Expected accuracy over the mapped pixels" not in text
+
+
+def test_a_som_run_says_its_map_size_clusters_and_shows_its_plots(tmp_path):
+    """The SOM's page named its clusters but not how many nodes, why k, nor the plots."""
+    for name in ("som_u_matrix.png", "som_hit_map.png"):
+        (tmp_path / name).write_bytes(b"\x89PNG")
+    som = {
+        "shape": [8, 10],
+        "nodes": 80,
+        "iterations": 3000,
+        "training_pixels": 6000,
+        "mean_quantization_error": 1.234,
+        "empty_nodes": 3,
+        "clusters": {
+            "n_clusters": 4,
+            "method": "kmeans",
+            "chosen_by": "best silhouette index of 2..12 clusters (codebook nodes holding "
+            "training pixels)",
+            "scores": {"2": 0.31, "3": 0.35, "4": 0.42, "5": 0.28},
+        },
+        "labelled_nodes": 37,
+        "label_bandwidth": 0.8123,
+    }
+    write_report_html(tmp_path / "report.html", {"som": som}, "som run")
+    page = _page(tmp_path / "report.html")
+    text = " ".join(" ".join(page.text).split())
+    assert "Self-organizing map" in page.headings
+    assert (
+        "The self-organizing map: 8 x 10 nodes (3 of the 80 holding no training pixel), "
+        "trained on 6,000 pixels in 3,000 iterations; mean quantization error 1.23 (distance in "
+        "standardised features). Its nodes form 4 clusters (kmeans): chosen by the best "
+        "silhouette index of 2..12 clusters (codebook nodes holding training pixels); higher "
+        "is better: 4 clusters 0.42, then 3 clusters 0.35." in text
+    )
+    assert "37 nodes hold observations; every other node takes the classes" in text
+    assert page.external == ["som_u_matrix.png", "som_hit_map.png"]  # beside it, as written
+    som["clusters"] = {"n_clusters": 5, "method": "ward", "chosen_by": "the number asked for"}
+    write_report_html(tmp_path / "report.html", {"som": som}, "som run")
+    assert "Its nodes form 5 clusters (ward): as many as asked for." in " ".join(
+        " ".join(_page(tmp_path / "report.html").text).split()
+    )
