@@ -34,7 +34,10 @@ offered = [
     *([SITES] if (out / "suggested_samples.gpkg").exists() else []),
     *([CHECKS] if (out / "observations_to_check.gpkg").exists() else []),
 ]
-DEFAULT = ("Lithology", "SOM clusters", "Uncertainty: margin", POINTS, CHECKS)
+# The labelled SOM's class frequencies per node are mostly pure: its margin told wrong pixels
+# from right ones with AUROC 0.68 on the demo, its expected accuracy 0.83 (the forest's 0.89, 0.85)
+TRUST = "Expected accuracy" if config.get("model") == "som" else "Uncertainty: margin"
+DEFAULT = ("Lithology", "SOM clusters", TRUST, POINTS, CHECKS)
 kept = st.session_state.get("map_layers")
 if kept:  # chosen for another run: keep what this one has too, else its defaults
     st.session_state.map_layers = [t for t in kept if t in offered] or [

@@ -667,6 +667,8 @@ def test_som_modes_train_and_map(app, model):
     assert not app.exception and not _errors(app)
     layers = app.multiselect(key="map_layers")
     assert "SOM clusters" in layers.value
+    assert ("Expected accuracy" in layers.value) == (model == "som")  # not its weak margin
+    assert "Uncertainty: margin" not in layers.value
     assert "Quantization error (percentile)" in layers.options
     assert ("Label distance" in layers.options) == (model == "som")
     legend = " ".join(m.value for m in app.markdown)
