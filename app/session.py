@@ -448,6 +448,8 @@ _CONTROLS = (
         r"'{order}' takes each raster \1 in the Data page's list",
     ),
     (r"--same-order:", "'{order}':"),
+    (r"--same-order took", "'{order}' took"),
+    (r"leave --same-order out to let", "untick '{order}' to let"),
 )
 CRS_BOX = "CRS of the observations' coordinates"
 ORDER_BOX = "Take the rasters in the order the model was trained on"

@@ -233,10 +233,23 @@ def _same_order_notes(bundle: dict, rasters: Sequence[Path]) -> list[str]:
             "Give one for each, in that order."
         )
     pairs = [f"{Path(p).name} as {i['name']}" for p, i in zip(rasters, inputs)]
-    return [
+    notes = [
         "--same-order: each raster was taken for the training raster at its place, without "
         f"comparing band names: {', '.join(pairs)}."
     ]
+    trained = [tuple(i["bands"]) for i in inputs]
+    for k, (path, names) in enumerate(zip(rasters, map(band_names_of, rasters))):
+        if names is None or tuple(names) == trained[k] or tuple(names) not in trained:
+            continue
+        other = inputs[trained.index(tuple(names))]
+        notes.append(
+            f"--same-order took '{Path(path).name}' ({', '.join(names)}) for '{inputs[k]['name']}' "
+            f"({', '.join(trained[k])}), yet its bands are named as those of '{other['name']}': "
+            "the rasters look swapped, and the map and its expected accuracy are then wrong. "
+            "Give them in the training order, or leave --same-order out to let the names order "
+            "them."
+        )
+    return notes
 
 
 def acquisition_notes(bundle: dict, rasters: Sequence[Path | None]) -> list[str]:

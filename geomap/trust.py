@@ -388,8 +388,9 @@ def outside_aoa_words(estimate: dict) -> str | None:
             )
     there, here = estimate.get("outside_aoa_accuracy"), estimate.get("inside_aoa_accuracy")
     if estimate.get("outside_aoa_allows_for_unseen_units") and there is not None:
+        inside_too = f"{here:.2f} inside" if here is not None else "no pixel lies inside"
         return (
-            f"{start}. The expected accuracy there, {there:.2f} ({here:.2f} inside), allows for "
+            f"{start}. The expected accuracy there, {there:.2f} ({inside_too}), allows for "
             "such units only as far as they resemble the observed ones, each held out of "
             "training in turn to see how its samples are mapped: a unit unlike them all can be "
             "mapped wrong throughout where the expected accuracy is high, and no observation "

@@ -121,6 +121,19 @@ def test_messages_name_the_apps_controls_not_command_line_options():
          "Export it with its CRS (...). Its corners (...) fall on 'K.ers' read in that raster's "
          "CRS, EPSG:28350 (MGA50): it is likely in that CRS, or another of the same zone; if so, "
          "export it with EPSG:28350 as its CRS."),
+        ("If they are, but name their bands otherwise or not at all, give --same-order to take "
+         "each for the training raster at its place in the list.",
+         f"If they are, but name their bands otherwise or not at all, tick '{session.ORDER_BOX}' "
+         "on the Train page to take each for the training raster at its place in the Data "
+         "page's list."),
+        ("--same-order takes each raster for the training raster at its place in the list: the",
+         f"'{session.ORDER_BOX}' takes each raster for the training raster at its place in the "
+         "Data page's list: the"),
+        ("--same-order took 'dem.tif' (elevation) for 'magnetics.tif' (tmi), yet ... Give them "
+         "in the training order, or leave --same-order out to let the names order them.",
+         f"'{session.ORDER_BOX}' took 'dem.tif' (elevation) for 'magnetics.tif' (tmi), yet ... "
+         f"Give them in the training order, or untick '{session.ORDER_BOX}' to let the names "
+         "order them."),
     ]:  # fmt: skip
         assert session.user_message(core, None) == app
 

@@ -405,6 +405,11 @@ def test_a_tenth_of_the_map_outside_the_area_of_applicability_is_told():
     assert outside_aoa_words({**estimate, "aoa_fraction": 0.88}).startswith("12% of the map")
     assert outside_aoa_words({**estimate, "aoa_fraction": 0.9}).startswith("10% of the map")
     assert outside_aoa_words({**estimate, "aoa_fraction": 0.97}) is None
+    # the whole map outside (rasters swapped under --same-order): a crash, reported as a bug
+    whole = {**estimate, "aoa_fraction": 0.0, "inside_aoa_accuracy": None}
+    words = outside_aoa_words({**whole, "outside_aoa_allows_for_unseen_units": True})
+    assert words.startswith("100% of the map lies outside the area of applicability")
+    assert "The expected accuracy there, 0.45 (no pixel lies inside), allows for" in words
 
 
 def test_inputs_of_one_name_are_told_apart():
