@@ -35,6 +35,43 @@ def validation(report: dict) -> None:
     st.dataframe(table.style.format("{:.3f}"), key="cv_table")
 
 
+def applied(report: dict) -> None:
+    """A model applied to other rasters: its training's accuracy, and each unit here."""
+    training = report.get("training", {})
+    summary = training.get("validation", {}).get("summary")
+    if summary:
+        st.write(f"At training: {summary}")
+    pixels = report.get("prediction", {}).get("pixels_per_class")
+    if not pixels:
+        return
+    expected = (report.get("map_accuracy_estimate") or {}).get("per_class") or {}
+    total = max(sum(pixels.values()), 1)
+    columns = {
+        "share of this map": [n / total for n in pixels.values()],
+        "share of the training map": training.get("map_share_per_class"),
+        "expected accuracy": [expected.get(name) for name in pixels],
+        "training samples": training.get("samples_per_class"),
+    }
+    table = pd.DataFrame(
+        {k: v for k, v in columns.items() if v is not None and len(v) == len(pixels)},
+        index=pd.Index(list(pixels), name="unit"),
+    )
+    formats = {
+        "share of this map": "{:.1%}",
+        "share of the training map": "{:.1%}",
+        "expected accuracy": "{:.2f}",
+    }
+    st.dataframe(
+        table.style.format({k: f for k, f in formats.items() if k in table}, na_rep="-"),
+        key="applied_units",
+    )
+    st.caption(
+        "Expected accuracy per unit: the chance that a pixel mapped as the unit is that unit, "
+        "learnt from the training's cross-validation. A unit mapped over a much larger share "
+        "than at training may have taken ground of another unit: check it in the field."
+    )
+
+
 def trust(report: dict) -> None:
     """The expected accuracy of the whole map and the share inside the area of applicability."""
     estimate = report.get("map_accuracy_estimate")

@@ -32,6 +32,7 @@ import rasterio
 import streamlit as st
 
 from geomap.errors import GeomapError
+from geomap.export import load_model
 from geomap.labels import is_identifier
 from geomap.workflow import sha256
 
@@ -449,6 +450,7 @@ _CONTROLS = (
     ),
     (r"--same-order:", "'{order}':"),
     (r"--same-order took", "'{order}' took"),
+    (r" \(geomap predict\)", ""),  # the app's model applied to other rasters does the same
     (r"leave --same-order out to let", "untick '{order}' to let"),
 )
 CRS_BOX = "CRS of the observations' coordinates"
@@ -529,6 +531,25 @@ def guess_class_column(columns: list[str]) -> str:
     return (plain or columns)[0]
 
 
+def same_bands(sources: list[tuple[str, tuple[str, ...]]]) -> list[str]:
+    """A note per set of rasters holding bands of the same names, (file, band names) each.
+
+    A renamed file of the next sheet (L8_sheet2.tif) uploaded after the first sheet's
+    landsat.tif left both in use: two scenes of one sensor, from two sheets.
+    """
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name, bands in sources:
+        groups.setdefault(bands, []).append(name)
+    return [
+        f"{listed(names)} hold the same bands ({', '.join(bands)}): they are taken as "
+        f"{len(names)} scenes of one sensor, each with its own ratios and spectral screen. If "
+        "one replaces another (the next sheet's), remove the one not wanted with its × in "
+        "'Rasters uploaded earlier in this session, in use'."
+        for bands, names in groups.items()
+        if len(names) > 1
+    ]
+
+
 def listed(words: list[str]) -> str:
     """Words listed: "a", "a and b", "a, b and c"."""
     return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 2 else words)
@@ -551,9 +572,11 @@ def stale_note(run: dict, data: Inputs) -> str | None:
             changed.append("legend")
     if not changed:
         return None
+    applied = run.get("params", {}).get("model") == "apply"
+    again = "press Map with this model again" if applied else "train again"
     return (
-        f"This run was made before the {listed(changed)} changed on the Data page; train "
-        "again to map the new inputs."
+        f"This run was made before the {listed(changed)} changed on the Data page; {again} "
+        "to map the new inputs."
     )
 
 
@@ -564,6 +587,29 @@ MODEL_WORDS = {
     "som-clusters": "SOM clusters",
     "apply": "a model trained earlier",
 }
+
+
+def model_words(path: Path) -> str:
+    """What a model file holds, in a line: "Random forest: 6 units (...), trained on ...".
+
+    Raises
+    ------
+    GeomapError
+        For a file that is not a geomap model bundle (said as the upload comes, not at mapping).
+    """
+    return _model_words(str(path), _mtime(path))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _model_words(path: str, mtime_ns: int) -> str:
+    bundle = load_model(path)
+    kind = bundle.get("kind", "rf")
+    names, inputs = bundle["class_names"], [i["name"] for i in bundle["inputs"]]
+    units = "clusters" if kind == "som-clusters" else "units"
+    return (
+        f"{MODEL_WORDS.get(kind, kind).capitalize()}: {len(names)} {units} "
+        f"({', '.join(names)}), trained on {', '.join(inputs)}."
+    )
 
 
 def describe_params(params: dict) -> str:

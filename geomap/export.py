@@ -456,7 +456,13 @@ def load_model(path: str | Path) -> dict:
             "Export page, or the output folder of `geomap run`); if it was copied or "
             "downloaded, do that again."
         ) from None
-    except Exception as exc:  # skops raises JSON and key errors for other zip files
+    except KeyError:  # a zip archive without skops' schema
+        raise ModelError(
+            f"Model '{path}' is not a geomap model bundle: it is a zip archive, not a skops "
+            "file. Give the model.skops of a geomap run (the web app's Export page, or the "
+            "output folder of `geomap run`), not the zip of all its files."
+        ) from None
+    except Exception as exc:  # skops raises JSON errors for other zip files
         raise ModelError(
             f"Model '{path}' is not a geomap model bundle ({type(exc).__name__}: {exc})."
         ) from None

@@ -363,8 +363,13 @@ def write_forest_outputs(
     block_size: int,
     progress: Progress | None,
     trust: TrustLayers | None = None,
+    training_map: bool = False,
 ) -> PredictionSummary:
-    """Stream a forest bundle over the stack into ``tmp``: the maps, legend and model file."""
+    """Stream a forest bundle over the stack into ``tmp``: the maps, legend and model file.
+
+    ``training_map``: this is the map of the training itself, whose share of each class the
+    bundle keeps (``training["map_share_per_class"]``), to set beside a map made later with it.
+    """
     names, colours = bundle["class_names"], bundle["colours"]
 
     def tick(done: int, total: int) -> None:
@@ -397,6 +402,9 @@ def write_forest_outputs(
         pixel_area(stack),
         bundle.get("class_values"),
     )
+    if training_map and "training" in bundle:
+        shares = summary.class_pixels / max(int(summary.class_pixels.sum()), 1)
+        bundle["training"]["map_share_per_class"] = [round(float(v), 6) for v in shares]
     save_model(tmp / "model.skops", bundle)
     summary.seconds["finalise"] = time.perf_counter() - t0
     summary.seconds["wall"] = time.perf_counter() - t_wall
@@ -647,8 +655,9 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
         report = _forest_report(config, stack, t)
         with staged_output(config.out, config.overwrite) as tmp:
             summary = write_forest_outputs(
-                tmp, stack, t.recipe, bundle, per_class, config.block_size, progress, trust
-            )
+                tmp, stack, t.recipe, bundle, per_class, config.block_size, progress, trust,
+                training_map=True,
+            )  # fmt: skip
             report["prediction"] = summary.to_dict(t.names)
             report["warnings"] += summary.screen_notes(stack)
             checks = write_observations_to_check(

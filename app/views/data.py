@@ -330,6 +330,9 @@ def _show_inputs(data: session.Inputs) -> None:
             hide_index=True,
             key="sources_table",
         )
+        sources = [(s["path"].rsplit("/", 1)[-1], tuple(s["bands"])) for s in summary["sources"]]
+        for note in session.same_bands(sources):
+            st.warning(note)
         if summary.get("masks"):
             st.subheader("Cloud masks")
             st.caption(

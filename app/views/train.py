@@ -9,6 +9,7 @@ import streamlit as st
 import results
 import session
 from geomap.apply import predict
+from geomap.errors import GeomapError
 from geomap.features import PRESETS
 from geomap.workflow import RunConfig, run
 
@@ -111,9 +112,13 @@ def _uploaded_model() -> Path | None:
 
 def _apply_options() -> tuple[dict, Path | None, bool]:
     """The model to apply, from an earlier run of this session or a file; the button."""
-    trained = {k: r for k, r in session.runs().items() if (r["out"] / "model.skops").is_file()}
+    trained = {  # not runs that applied a model: their model.skops is that model again
+        k: r
+        for k, r in session.runs().items()
+        if r["params"]["model"] != "apply" and (r["out"] / "model.skops").is_file()
+    }
     source = st.selectbox(
-        "Model",
+        "Trained model",
         [*trained, UPLOAD],
         format_func=lambda k: (
             "A model file (model.skops) to upload"
@@ -123,6 +128,17 @@ def _apply_options() -> tuple[dict, Path | None, bool]:
         key="apply_from",
     )
     path = _uploaded_model() if source == UPLOAD else trained[source]["out"] / "model.skops"
+    if path is not None:
+        try:
+            st.caption(session.model_words(path))
+        except GeomapError as exc:  # said at once, not when the button is pressed
+            session.show_error("Reading the model", exc)
+            path = None
+    if data.labels is not None:
+        st.caption(
+            "The observations on the Data page are not used: the model maps the rasters from "
+            "what it learnt in training."
+        )
     same_order = st.checkbox(
         session.ORDER_BOX, key="same_order",
         help="For copies whose bands carry no names: each raster is taken for the training "
@@ -277,6 +293,8 @@ st.caption(f"Results of run `{result['key']}`: {session.describe_params(shown)}.
 report = result["report"]
 if "validation" in report:
     results.validation(report)
+if shown["model"] == "apply":
+    results.applied(report)
 results.trust(report)
 on_data = [n for n in report.get("warnings", []) if n in data.warnings]
 for note in report.get("warnings", []):

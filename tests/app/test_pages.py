@@ -681,25 +681,32 @@ def test_som_modes_train_and_map(app, model):
     assert any(f"{shown}.aux.xml lies beside it" in c for c in captions)
 
 
-def _next_sheet(app, directory: Path) -> list[Path]:
-    """Another scene's rasters (the same kinds, named as the demo's) on the Data page alone."""
+def _next_sheet(app, directory: Path, labels: Path | None = None) -> list[Path]:
+    """Another scene's rasters (the same kinds, named as the demo's) on the Data page."""
     scene = make_scene(directory, size=96, seed=5, n_points=20)
     app.session_state["source"] = "upload"
-    app.session_state["kept_uploads"] = {"rasters": list(scene.rasters), "labels": None}
+    app.session_state["kept_uploads"] = {"rasters": list(scene.rasters), "labels": labels}
     app.switch_page("views/data.py").run()
     assert not app.exception and not _errors(app)
-    assert "or map them with a model trained earlier" in app.success[0].value
+    if labels is None:
+        assert "or map them with a model trained earlier" in app.success[0].value
     return list(scene.rasters)
 
 
 def test_a_forest_of_this_session_maps_the_next_sheet(trained, tmp_path):
     """Training on one sheet, then mapping the next in the browser: only the CLI could."""
     (forest,) = trained.session_state["runs"].values()
-    rasters = _next_sheet(trained, tmp_path / "sheet")
+    rasters = _next_sheet(trained, tmp_path / "sheet", session.demo_inputs().labels)
     trained.switch_page("views/train.py").run()
     trained.radio(key="model").set_value("apply").run()
     assert not trained.slider  # nothing to train: no trees, no folds
     assert trained.selectbox(key="apply_from").value == forest["key"]
+    captions = " ".join(c.value for c in trained.caption)
+    assert (
+        "Random forest: 6 units (alluvium, basalt, granite, limestone, sandstone, shale), "
+        "trained on landsat.tif, radiometrics.tif, magnetics.tif, dem.tif." in captions
+    )
+    assert "The observations on the Data page are not used" in captions  # the demo's points
     trained.button(key="apply").click().run()
     assert not trained.exception and not _errors(trained)
     run = trained.session_state["runs"][trained.session_state["current_run"]]
@@ -709,6 +716,21 @@ def test_a_forest_of_this_session_maps_the_next_sheet(trained, tmp_path):
     )
     info = " ".join(i.value for i in trained.info)
     assert "Expected accuracy of the whole map" in info and "suggested field sites" not in info
+    assert any(m.value.startswith("At training: Random (") for m in trained.markdown)
+    (units,) = [d.value for d in trained.dataframe if "share of this map" in d.value]
+    assert list(units.columns) == [
+        "share of this map",
+        "share of the training map",
+        "expected accuracy",
+        "training samples",
+    ]
+    assert units["share of this map"].sum() == pytest.approx(1)
+    assert units["share of the training map"].sum() == pytest.approx(1, abs=1e-4)
+    assert units["training samples"].sum() == 300
+    assert trained.selectbox(key="apply_from").options == [  # not the run that applied it
+        f"Run {forest['key']} of this session: {session.describe_params(forest['params'])}",
+        "A model file (model.skops) to upload",
+    ]
     # the same maps as `geomap predict` with the model and the rasters
     predict(forest["out"] / "model.skops", rasters, tmp_path / "cli")
     for name in ("lithology.tif", "expected_accuracy.tif"):
@@ -720,6 +742,21 @@ def test_a_forest_of_this_session_maps_the_next_sheet(trained, tmp_path):
     assert "Lithology" in layers.value and "Field observations" not in layers.options
     trained.switch_page("views/export.py").run()
     assert not trained.exception and not _errors(trained)
+
+
+def test_a_renamed_raster_beside_its_namesake_kind_is_told(app, tmp_path):
+    """The next sheet's Landsat as L8_sheet2.tif beside the first sheet's landsat.tif: both in
+    use, five rasters, and the Data page said Ready (user pass)."""
+    scene = make_scene(tmp_path / "sheet", size=96, seed=5, n_points=20)
+    renamed = scene.rasters[0].with_name("L8_sheet2.tif")
+    scene.rasters[0].rename(renamed)
+    app.session_state["source"] = "upload"
+    demo = list(session.demo_inputs().rasters)
+    app.session_state["kept_uploads"] = {"rasters": [*demo, renamed], "labels": None}
+    app.run()
+    assert not app.exception and not _errors(app)
+    (told,) = [w.value for w in app.warning if "hold the same bands" in w.value]
+    assert told.startswith("landsat.tif and L8_sheet2.tif hold the same bands (blue, green")
 
 
 def test_an_uploaded_model_maps_and_a_bad_one_is_named(app, tmp_path):
@@ -747,12 +784,13 @@ def test_an_uploaded_model_maps_and_a_bad_one_is_named(app, tmp_path):
     bad = tmp_path / "model.skops"
     bad.write_bytes(b"not a model")
     app.session_state["uploaded_model"] = bad
-    app.button(key="apply").click().run()
+    app.run()  # said as the file comes, before any button
     assert not app.exception
     (error,) = _errors(app)
-    assert error.startswith("Mapping with the model failed: Model '") and (
+    assert error.startswith("Reading the model failed: Model '") and (
         "model.skops' is not a geomap model bundle: it is not even a skops file" in error
     )
+    assert app.button(key="apply").disabled
 
 
 def test_the_map_of_another_kind_of_run_shows_its_own_layers(trained):

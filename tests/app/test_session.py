@@ -170,6 +170,10 @@ def test_a_run_made_from_other_inputs_is_flagged(tmp_path):
     assert "before the observations and legend changed" in session.stale_note(run, both)
     more.labels, more.legend = book, book
     assert "the rasters, observations and legend changed" in session.stale_note(run, more)
+    assert session.stale_note(run, more).endswith("; train again to map the new inputs.")
+    applied = {**run, "params": {"model": "apply"}}  # a model mapped the rasters: no training
+    said = session.stale_note(applied, more)
+    assert said.endswith("; press Map with this model again to map the new inputs.")
     run["report"]["configuration"]["labels"] = None  # SOM clusters: observations do not matter
     assert session.stale_note(run, session.Inputs(rasters=[a])) is None
     own = session.Inputs(rasters=[a], raster_nodata={"a.tif": 0.0})
@@ -273,3 +277,19 @@ def test_the_file_a_problem_names_is_not_taken_for_one_whose_name_ends_its_name(
     assert session.problem_files(data) == ["field book.ods"]
     data.legend = data.labels  # the field book holds the legend too: named once
     assert session.problem_files(data) == ["field book.ods"]
+
+
+def test_rasters_holding_the_same_bands_are_named_together():
+    """L8_sheet2.tif uploaded after landsat.tif: both stayed in use, and mapping failed later
+    on the wrong raster (user pass)."""
+    optical = ("blue", "green", "red")
+    notes = session.same_bands(
+        [("landsat.tif", optical), ("dem.tif", ("elevation",)), ("L8_sheet2.tif", optical)]
+    )
+    assert notes == [
+        "landsat.tif and L8_sheet2.tif hold the same bands (blue, green, red): they are taken "
+        "as 2 scenes of one sensor, each with its own ratios and spectral screen. If one "
+        "replaces another (the next sheet's), remove the one not wanted with its × in "
+        "'Rasters uploaded earlier in this session, in use'."
+    ]
+    assert session.same_bands([("a.tif", optical), ("dem.tif", ("elevation",))]) == []

@@ -208,6 +208,19 @@ def test_a_model_file_that_is_no_zip_or_cut_short_is_named_so(tmp_path, cut):
         load_model(path)
 
 
+def test_a_zip_of_a_runs_files_given_as_the_model_is_named_so(tmp_path):
+    """'KeyError: There is no item named 'schema.json' in the archive' (user pass)."""
+    import zipfile
+
+    from geomap.export import load_model
+
+    path = tmp_path / "geomap-run.skops"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("lithology.tif", b"II*\x00")
+    with pytest.raises(ModelError, match="it is a zip archive, not a skops file. Give the model"):
+        load_model(path)
+
+
 def test_a_legacy_map_of_many_units_gets_a_colour_each():
     names = [f"unit {i}" for i in range(100)] + ["granite"]
     colours = class_colours(names, fixed={"unit 3": (228, 26, 28)})  # the palette's first
