@@ -315,6 +315,20 @@ def test_model_bundle_refuses_untrusted_types(result, tmp_path):
     assert bundle["class_names"] and bundle["recipe"]["band_names"]
 
 
+def test_the_bundle_keeps_the_share_of_each_unit_on_the_training_map(result, tmp_path):
+    """For a map made later with it: a unit spreading over another's ground shows."""
+    out, report = result
+    shares = load_model(out / "model.skops")["training"]["map_share_per_class"]
+    pixels = report["prediction"]["pixels_per_class"]
+    total = sum(pixels.values())
+    assert shares == pytest.approx([n / total for n in pixels.values()], abs=1e-6)
+    without_dem = report["configuration"]["rasters"][:3]  # another map from the same model
+    later = predict(out / "model.skops", without_dem, tmp_path / "p")["prediction"]
+    kept = load_model(tmp_path / "p" / "model.skops")["training"]["map_share_per_class"]
+    assert kept == shares  # the training's, not the later map's
+    assert later["pixels_per_class"] != pixels
+
+
 def test_existing_output_is_refused_and_kept(result, demo_scene):
     out, _ = result
     before = (out / "report.json").read_bytes()
