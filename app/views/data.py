@@ -112,7 +112,8 @@ def _sync_uploads() -> session.Inputs:
     Streamlit empties the upload boxes when the user comes back from another page (and tells
     the page they changed), so an empty box keeps the files it held. Rasters uploaded then are
     added to those (a file of the same name replaces its namesake); a new observation or legend
-    file replaces the earlier one. "Forget them" drops the earlier files.
+    file replaces the earlier one. "Forget them" drops the earlier files; "Forget the
+    observations" (or legend) that file alone.
     """
     ws = session.workspace()
     saved = st.session_state.setdefault("saved_uploads", {})
@@ -156,6 +157,10 @@ def _sync_uploads() -> session.Inputs:
                 if not f:
                     kept[kind] = None
             st.rerun()
+        for kind in singles_kept:  # the next sheet's rasters, without the first's observations
+            if forget.button(f"Forget the {words[kind].lower()}", key=f"forget_{kind}"):
+                kept[kind] = None
+                st.rerun()
     return session.Inputs(
         rasters=session.projected_first(kept["rasters"]),
         labels=kept["labels"],

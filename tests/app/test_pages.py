@@ -350,6 +350,13 @@ def test_one_bad_raster_uploaded_earlier_can_be_removed_alone(app, tmp_path):
     assert [c.value for c in app.sidebar.caption] == [
         "Inputs: 4 raster(s) uploaded; observations field_points.gpkg"
     ]
+    # the observations alone go (the next sheet's rasters, mapped with a model); "Forget them"
+    # was the only way, and took the rasters too
+    app.button(key="forget_labels").click().run()
+    assert not app.exception and not _errors(app)
+    assert app.session_state["inputs"].labels is None
+    assert len(app.session_state["inputs"].rasters) == 4
+    assert not [b for b in app.button if b.key == "forget_labels"]
 
 
 def test_observations_the_data_page_refused_are_not_offered_for_training(app, tmp_path):
