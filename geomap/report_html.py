@@ -137,11 +137,17 @@ def _units(units: list[dict], report: dict) -> str:
     pred = report.get("prediction", {})
     mapped = pred.get("mapped_pixels")
     note = f"<p>{mapped:,} pixels mapped.</p>" if isinstance(mapped, int) else ""
-    return (
-        "<h2>Map units</h2>"
-        + note
-        + _table(["", "unit", "training samples", "area km²", "share"], rows, numeric=(2, 3, 4))
-    )
+    header = ["", "unit", "training samples", "area km²", "share"]
+    before = report.get("training", {}).get("map_share_per_class")  # a map made with a model
+    if before is not None and len(before) == len(rows):
+        header.append("share at training")
+        for row, share in zip(rows, before):
+            row.append(f"{100 * share:.1f}%")
+        note += (
+            "<p>A unit mapped over a much larger share than on the training map may have taken "
+            "ground of another unit where these rasters differ from the training ones.</p>"
+        )
+    return "<h2>Map units</h2>" + note + _table(header, rows, numeric=(2, 3, 4, 5))
 
 
 def _accuracy(validation: dict | None, units: str) -> str:

@@ -121,6 +121,14 @@ def test_a_predicted_map_shows_the_training_figures(demo_run, demo_scene, tmp_pa
     assert "Accuracy" in page.headings
     assert "Cross-validation of the model when it was trained." in page.text
     assert report["validation"]["summary"] in " ".join(page.text)
+    header = next(r for r in page.rows if "unit" in r)
+    assert header[-2:] == ["share", "share at training"]  # the same rasters: the same shares
+    units = [
+        r for r in page.rows if len(r) > 1 and r[1] in report["prediction"]["pixels_per_class"]
+    ]
+    assert len(units) == 6 and all(row[-1] == row[-2] for row in units)
+    trained = _page(out / "report.html")  # the training's own page has no such column
+    assert "share at training" not in next(r for r in trained.rows if "unit" in r)
 
 
 def test_names_and_warnings_are_escaped(tmp_path):
