@@ -17,6 +17,7 @@ import rasterio
 from geomap import __version__
 from geomap.bundles import (
     acquisition_notes,
+    elevation_notes,
     grid_notes,
     open_for_bundle,
     outside_training,
@@ -63,12 +64,14 @@ def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> tuple[
         summary = write_forest_outputs(
             tmp, stack, recipe, bundle, per_class, block_size, progress, trust
         )
+        notes = summary.screen_notes(stack)
+        notes += elevation_notes(bundle, recipe, summary.elevation_stats())
         return {
             **({"training": training} if training else {}),
             "prediction": summary.to_dict(names),
             "spectral_screen": describe_screens(bundle["estimator"].screens_),
             **(trust.finish(tmp) if trust is not None else {}),
-        }, summary.screen_notes(stack)
+        }, notes
     if kind not in MODELS:
         raise ModelError(
             f"Model bundle of kind '{kind}' cannot be applied with `geomap predict`; run "

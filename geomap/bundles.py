@@ -438,6 +438,52 @@ def resolution_notes(bundle: dict, stack: RasterStack | PartialStack) -> list[st
     return notes
 
 
+#: Training-map standard deviations by which a later map's mean elevation has to differ from
+#: the training map's for :func:`elevation_notes` to speak. A forest trained on the demo mapped
+#: four generated sheets of the same area 0.882, 0.887 (elevation 0.6 below), 0.808 and 0.858
+#: right (1.0 below; their alluvium spread over low shale: precision 0.59).
+ELEVATION_SHIFT = 0.75
+#: Share of a forest's importance in absolute elevation below which the shift is not told.
+ELEVATION_WEIGHT = 0.05
+
+
+def elevation_notes(bundle: dict, recipe, elevation: dict | None) -> list[str]:
+    """Warn when a map's ground lies much higher or lower than the training map's.
+
+    A DEM's elevation and its local means say where the ground lies, not what rock it is: units
+    the training area had on low ground (alluvium on valley floors) are mapped over whatever
+    lies as low on another sheet. ``elevation`` is the new map's (mean and sd over its mapped
+    pixels, :meth:`geomap.predict.PredictionSummary.elevation_stats`). Forest bundles saved
+    before the training map's elevation was kept: none.
+    """
+    trained = bundle.get("training", {}).get("elevation")
+    estimator = bundle.get("estimator")
+    if not trained or not elevation or recipe.dem_band is None or not trained["sd"] > 0:
+        return []
+    shift = (elevation["mean"] - trained["mean"]) / trained["sd"]
+    dem = recipe.band_names[recipe.dem_band]
+    level = [
+        i
+        for i, n in enumerate(recipe.names)
+        if n == dem or n.startswith((f"{dem}_mean", f"{dem}_kuwahara"))
+    ]
+    importance = np.asarray(getattr(estimator, "feature_importances_", []), dtype=float)
+    weight = float(importance[level].sum() / importance.sum()) if importance.sum() > 0 else 0.0
+    if abs(shift) < ELEVATION_SHIFT or weight < ELEVATION_WEIGHT:
+        return []
+    name = bundle["inputs"][recipe.band_source[recipe.dem_band]]["name"]
+    return [
+        f"The ground of this map lies {'lower' if shift < 0 else 'higher'} than the training "
+        f"map's: '{name}' averages {elevation['mean']:.4g} here against {trained['mean']:.4g} "
+        f"there ({abs(shift):.1f} standard deviations of the training map's), and "
+        f"{weight:.0%} of the model's importance is in absolute elevation (the DEM and its "
+        "local means). Units it told apart partly by how high they lie, such as alluvium on "
+        "valley floors, may be mapped over other ground at the same height here: compare each "
+        "unit's share of this map with its share at training, and check the units that grew "
+        "in the field."
+    ]
+
+
 def training_area_notes(bundle: dict, grid) -> list[str]:
     """Say how much of a map lies outside the rectangle the model was trained on.
 

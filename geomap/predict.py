@@ -48,6 +48,9 @@ class PredictionSummary:
     source_nodata_pixels: list = field(default_factory=list)
     source_screened_pixels: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
+    #: Sum, sum of squares and count of the DEM's values over the mapped pixels (a recipe with
+    #: a DEM band): the training map's and a later map's elevation, compared.
+    elevation: list = field(default_factory=lambda: [0.0, 0.0, 0])
 
     @classmethod
     def empty(cls, n_classes: int, n_sources: int) -> PredictionSummary:
@@ -58,10 +61,27 @@ class PredictionSummary:
             source_screened_pixels=[0] * n_sources,
         )
 
+    def add_elevation(self, values: np.ndarray) -> None:
+        """Count the DEM values of mapped pixels (NaN: none there)."""
+        v = values[np.isfinite(values)].astype("float64")
+        self.elevation[0] += float(v.sum())
+        self.elevation[1] += float(np.dot(v, v))
+        self.elevation[2] += int(v.size)
+
+    def elevation_stats(self) -> dict | None:
+        """Mean and standard deviation of the DEM over the mapped pixels; None without one."""
+        total, squares, n = self.elevation
+        if n < 2:
+            return None
+        mean = total / n
+        return {"mean": mean, "sd": float(np.sqrt(max(squares / n - mean * mean, 0.0)))}
+
     def to_dict(self, class_names: Sequence[str]) -> dict:
         """JSON-ready figures; ``source_nodata_fraction`` follows the order of the sources."""
         total = max(self.mapped_pixels + self.nodata_pixels, 1)
+        elevation = self.elevation_stats()
         return {
+            **({"elevation": elevation} if elevation else {}),
             "mapped_pixels": self.mapped_pixels,
             "nodata_pixels": self.nodata_pixels,
             "reduced_input_pixels": self.reduced_input_pixels,
@@ -246,6 +266,12 @@ def predict_stack(
 
         def write(job: _Window, proba: np.ndarray) -> None:
             write_class_window(job, proba, (lith, unc, prob), summary, stack)
+            if recipe.dem_band is not None:
+                rows, cols = job.shape
+                dem = job.X[:, recipe.dem_band].reshape(job.shape)[
+                    pad : rows - pad, pad : cols - pad
+                ]
+                summary.add_elevation(dem[~np.isnan(proba).any(axis=0)])
             for hook in hooks:
                 hook.window(job, proba, pad)
 

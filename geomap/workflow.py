@@ -367,8 +367,9 @@ def write_forest_outputs(
 ) -> PredictionSummary:
     """Stream a forest bundle over the stack into ``tmp``: the maps, legend and model file.
 
-    ``training_map``: this is the map of the training itself, whose share of each class the
-    bundle keeps (``training["map_share_per_class"]``), to set beside a map made later with it.
+    ``training_map``: this is the map of the training itself, whose share of each class and
+    elevation (``training["map_share_per_class"]``, ``["elevation"]``) the bundle keeps, to set
+    beside a map made later with it (:func:`geomap.bundles.elevation_notes`).
     """
     names, colours = bundle["class_names"], bundle["colours"]
 
@@ -405,6 +406,7 @@ def write_forest_outputs(
     if training_map and "training" in bundle:
         shares = summary.class_pixels / max(int(summary.class_pixels.sum()), 1)
         bundle["training"]["map_share_per_class"] = [round(float(v), 6) for v in shares]
+        bundle["training"]["elevation"] = summary.elevation_stats()
     save_model(tmp / "model.skops", bundle)
     summary.seconds["finalise"] = time.perf_counter() - t0
     summary.seconds["wall"] = time.perf_counter() - t_wall

@@ -548,6 +548,36 @@ def test_named_rasters_swapped_under_the_training_order_are_told(result, demo_sc
     assert (tmp_path / "swapped" / "report.html").exists()
 
 
+def test_ground_lying_much_lower_or_higher_than_at_training_is_told(result, demo_scene, tmp_path):
+    """A forest trained on the demo mapped two neighbouring sheets whose ground lay a training
+    standard deviation lower 0.81 and 0.86 right (0.88 and 0.89 for 0.6 lower): their alluvium
+    spread over low shale, and nothing said why."""
+    out, report = result
+    trained = load_model(out / "model.skops")["training"]["elevation"]
+    assert trained == pytest.approx(report["prediction"]["elevation"])
+    same = predict(out / "model.skops", list(demo_scene.rasters), tmp_path / "same")
+    assert same["prediction"]["elevation"] == pytest.approx(trained)
+    assert not [w for w in same["warnings"] if "ground of this map" in w]
+    for shift, told in ((0.5, False), (-1.5, True)):
+        dem = tmp_path / f"shifted_{shift}" / "dem.tif"
+        dem.parent.mkdir()
+        with rasterio.open(demo_scene.rasters[3]) as src:
+            profile, values = src.profile, src.read(1).astype("float32")
+        profile.update(dtype="float32")
+        with rasterio.open(dem, "w", **profile) as dst:
+            gap = values == profile["nodata"]
+            dst.write(np.where(gap, values, values + shift * trained["sd"]), 1)
+        rasters = [*demo_scene.rasters[:3], dem]
+        said = predict(out / "model.skops", rasters, dem.parent / "map")["warnings"]
+        notes = [w for w in said if w.startswith("The ground of this map lies")]
+        assert bool(notes) == told, (shift, notes)
+    assert notes[0].startswith(
+        f"The ground of this map lies lower than the training map's: 'dem.tif' averages "
+        f"{trained['mean'] - 1.5 * trained['sd']:.4g} here against {trained['mean']:.4g} there "
+        "(1.5 standard deviations of the training map's), and "
+    )
+
+
 def test_a_raster_coarser_than_at_training_is_told(result, demo_scene, tmp_path):
     """60 m Landsat for a model trained on 30 m said nothing, while the map lost accuracy at the
     same expected accuracy (user pass)."""
