@@ -46,10 +46,17 @@ def applied(report: dict) -> None:
         return
     expected = (report.get("map_accuracy_estimate") or {}).get("per_class") or {}
     total = max(sum(pixels.values()), 1)
+    here = [n / total for n in pixels.values()]
+    before = training.get("map_share_per_class")
     columns = {
-        "share of this map": [n / total for n in pixels.values()],
-        "share of the training map": training.get("map_share_per_class"),
-        "expected accuracy": [expected.get(name) for name in pixels],
+        "share of this map": here,
+        "share of the training map": before,
+        "times the training share": (
+            [h / b if b > 0 else float("nan") for h, b in zip(here, before)] if before else None
+        ),
+        "expected accuracy": [
+            float("nan") if expected.get(name) is None else expected[name] for name in pixels
+        ],  # a unit mapped nowhere here has none
         "training samples": training.get("samples_per_class"),
     }
     table = pd.DataFrame(
@@ -59,6 +66,7 @@ def applied(report: dict) -> None:
     formats = {
         "share of this map": "{:.1%}",
         "share of the training map": "{:.1%}",
+        "times the training share": "{:.1f}",
         "expected accuracy": "{:.2f}",
     }
     st.dataframe(
@@ -67,8 +75,10 @@ def applied(report: dict) -> None:
     )
     st.caption(
         "Expected accuracy per unit: the chance that a pixel mapped as the unit is that unit, "
-        "learnt from the training's cross-validation. A unit mapped over a much larger share "
-        "than at training may have taken ground of another unit: check it in the field."
+        "learnt from the training's cross-validation. It cannot see a unit taking another's "
+        "ground on this sheet, where the inputs differ from the training ones: a unit that grew "
+        "much while another shrank (its share 1.5 times or more, the other's two thirds or "
+        "less) may have, or the ground may differ; check such units in the field."
     )
 
 

@@ -165,7 +165,7 @@ KEEP_SECONDS = 12 * 3600
 _PERSISTED = (
     *("workspace", "inputs", "runs", "current_run", "source", "saved_uploads", "kept_uploads"),
     "uploaded_model",
-    *("map_view", "map_ticks", "training", "stopped_training"),
+    *("map_view", "map_ticks", "map_defaults", "training", "stopped_training"),
 )
 
 
@@ -449,7 +449,7 @@ _CONTROLS = (
         r"'{order}' takes each raster \1 in the Data page's list",
     ),
     (r"--same-order:", "'{order}':"),
-    (r"--same-order took", "'{order}' took"),
+    (r"--same-order would take", "'{order}' would take"),
     (r" \(geomap predict\)", ""),  # the app's model applied to other rasters does the same
     (r"leave --same-order out to let", "untick '{order}' to let"),
 )

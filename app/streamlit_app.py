@@ -100,7 +100,8 @@ if session.lost():
         "gone; open the demo scene or upload the files again.",
         icon=":material/history:",
     )
-if session.interrupted() and not st.session_state.get("train"):  # not as a training starts
+starting = st.session_state.get("train") or st.session_state.get("apply")  # a run's button
+if session.interrupted() and not starting:  # not as a training starts
     st.warning(
         "The last training stopped before it finished: the page was left or a setting changed "
         "while it ran. Train again and stay on the Train page until it is done.",

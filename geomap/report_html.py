@@ -8,6 +8,7 @@ from the report and the run's legend CSV, so it shows exactly what the other fil
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 from collections.abc import Sequence
@@ -246,22 +247,33 @@ def _som(som: dict | None, folder: Path) -> str:
             f"{som['training_pixels']:,} pixels in {som['iterations']:,} iterations; mean "
             f"quantization error {som['mean_quantization_error']:.2f} (distance in standardised "
             f"features). Its nodes form {clusters['n_clusters']} clusters "
-            f"({escape(clusters['method'])}): {escape(_chosen(clusters))}.</p>"
+            f"({escape(clusters['method'])}): {escape(_chosen(clusters))}. The clusters are "
+            "<code>clusters.tif</code>, found without the observations.</p>"
         )
         if "labelled_nodes" in som:
             text += (
                 f"<p>{som['labelled_nodes']:,} nodes hold observations; every other node takes "
                 "the classes of the labelled nodes nearest it in feature space (within about "
-                f"{som['label_bandwidth']:.2f}, in standardised features): "
+                f"{som['label_bandwidth']:.2f}, in standardised features), and "
+                "<code>lithology.tif</code> maps each pixel as its node's classes say: "
                 "<code>label_distance.tif</code> shows how far each pixel's node lies from "
                 "one that holds an observation.</p>"
             )
     figures = "".join(
-        f'<figure><img src="{name}" alt="{escape(FILE_NOTES[name])}">'
-        f"<figcaption><small>{escape(FILE_NOTES[name])}</small></figcaption></figure>"
+        f'<figure><img src="data:image/png;base64,{_base64(folder / name)}" '
+        f'alt="{escape(FILE_NOTES[name])}"><figcaption><small>{escape(FILE_NOTES[name])} '
+        f"(<code>{name}</code>)</small></figcaption></figure>"
         for name in plots
     )
     return "<h2>Self-organizing map</h2>" + text + figures
+
+
+def _base64(path: Path) -> str:
+    """The file's bytes in base64, for an image inside the page.
+
+    The page is one file, read alone when downloaded alone: images beside it broke.
+    """
+    return base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 def _chosen(clusters: dict) -> str:

@@ -38,18 +38,20 @@ offered = [
 # from right ones with AUROC 0.68 on the demo, its expected accuracy 0.83 (the forest's 0.89, 0.85)
 TRUST = "Expected accuracy" if config.get("model") == "som" else "Uncertainty: margin"
 DEFAULT = ("Lithology", "SOM clusters", TRUST, POINTS, CHECKS)
+defaults = [t for t in DEFAULT if t in offered]
 kept = st.session_state.get("map_layers")
-if kept:  # chosen for another run: keep what this one has too, else its defaults
-    st.session_state.map_layers = [t for t in kept if t in offered] or [
-        t for t in DEFAULT if t in offered
-    ]
+if kept == st.session_state.get("map_defaults"):  # the last map's defaults, left as they were
+    st.session_state.map_layers = defaults  # this run's own (a SOM's trust layer, its clusters)
+elif kept:  # chosen by the user for another run: keep what this one has too, else its defaults
+    st.session_state.map_layers = [t for t in kept if t in offered] or defaults
+st.session_state.map_defaults = defaults
 
 controls, legend = st.columns([3, 1])
 with controls:
     chosen = st.multiselect(
         "Layers",
         offered,
-        default=[t for t in DEFAULT if t in offered],
+        default=defaults,
         key="map_layers",
         wrap=True,  # Streamlit's default in a column: one line, scrolled to its end
         help=(

@@ -728,9 +728,12 @@ def test_a_forest_of_this_session_maps_the_next_sheet(trained, tmp_path):
     assert list(units.columns) == [
         "share of this map",
         "share of the training map",
+        "times the training share",
         "expected accuracy",
         "training samples",
     ]
+    change = units["share of this map"] / units["share of the training map"]
+    assert np.allclose(units["times the training share"], change, equal_nan=True)
     assert units["share of this map"].sum() == pytest.approx(1)
     assert units["share of the training map"].sum() == pytest.approx(1, abs=1e-4)
     assert units["training samples"].sum() == 300
@@ -816,6 +819,32 @@ def test_the_map_of_another_kind_of_run_shows_its_own_layers(trained):
     trained.multiselect(key="map_layers").set_value([]).run()  # cleared on purpose: stays so
     assert trained.multiselect(key="map_layers").value == []
     assert any("Choose a layer" in i.value for i in trained.info)
+
+
+def test_a_labelled_soms_map_after_a_forests_opens_with_its_own_defaults(trained):
+    """The forest's default layers, never touched, were carried over as if chosen: the SOM's map
+    opened with Lithology and its weak margin only (user pass)."""
+    trained.switch_page("views/map.py").run()
+    assert "Uncertainty: margin" in trained.multiselect(key="map_layers").value
+    trained.switch_page("views/train.py").run()
+    trained.radio(key="model").set_value("som").run()
+    trained.number_input(key="som_side").set_value(6)
+    trained.number_input(key="iterations").set_value(2000)
+    trained.button(key="train").click().run()
+    trained.switch_page("views/map.py").run()
+    assert not trained.exception and not _errors(trained)
+    assert trained.multiselect(key="map_layers").value == [
+        "Lithology",
+        "SOM clusters",
+        "Expected accuracy",
+        "Field observations",
+    ]
+    trained.multiselect(key="map_layers").set_value(["Lithology", "Label distance"]).run()
+    trained.switch_page("views/train.py").run()
+    trained.radio(key="model").set_value("rf").run()
+    trained.button(key="train").click().run()  # the forest again: an earlier run, shown
+    trained.switch_page("views/map.py").run()
+    assert trained.multiselect(key="map_layers").value == ["Lithology"]  # the user's, kept
 
 
 def test_the_demo_sets_the_uploads_aside_and_gives_them_back(app):

@@ -129,11 +129,11 @@ def test_messages_name_the_apps_controls_not_command_line_options():
         ("--same-order takes each raster for the training raster at its place in the list: the",
          f"'{session.ORDER_BOX}' takes each raster for the training raster at its place in the "
          "Data page's list: the"),
-        ("--same-order took 'dem.tif' (elevation) for 'magnetics.tif' (tmi), yet ... Give them "
-         "in the training order, or leave --same-order out to let the names order them.",
-         f"'{session.ORDER_BOX}' took 'dem.tif' (elevation) for 'magnetics.tif' (tmi), yet ... "
-         f"Give them in the training order, or untick '{session.ORDER_BOX}' to let the names "
-         "order them."),
+        ("--same-order would take 'dem.tif' (elevation) for 'magnetics.tif' (tmi), yet ... Give "
+         "them in the training order, or leave --same-order out to let the names order them.",
+         f"'{session.ORDER_BOX}' would take 'dem.tif' (elevation) for 'magnetics.tif' (tmi), "
+         f"yet ... Give them in the training order, or untick '{session.ORDER_BOX}' to let the "
+         "names order them."),
     ]:  # fmt: skip
         assert session.user_message(core, None) == app
 

@@ -215,7 +215,10 @@ def test_a_som_run_says_its_map_size_clusters_and_shows_its_plots(tmp_path):
         "is better: 4 clusters 0.42, then 3 clusters 0.35." in text
     )
     assert "37 nodes hold observations; every other node takes the classes" in text
-    assert page.external == ["som_u_matrix.png", "som_hit_map.png"]  # beside it, as written
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "The clusters are <code>clusters.tif</code>, found without the observations." in html
+    # inside the page: downloaded alone, images beside it broke (user pass)
+    assert page.external == ["data:image/png;base64,iVBORw==", "data:image/png;base64,iVBORw=="]
     som["clusters"] = {"n_clusters": 5, "method": "ward", "chosen_by": "the number asked for"}
     write_report_html(tmp_path / "report.html", {"som": som}, "som run")
     assert "Its nodes form 5 clusters (ward): as many as asked for." in " ".join(

@@ -527,25 +527,22 @@ def test_rasters_whose_bands_have_no_names_map_in_the_order_given(result, demo_s
         predict(out / "model.skops", swapped, tmp_path / "swapped", same_order=True)
 
 
-def test_named_rasters_swapped_under_the_training_order_are_told(result, demo_scene, tmp_path):
+def test_named_rasters_swapped_under_the_training_order_are_refused(result, demo_scene, tmp_path):
     """magnetics and dem swapped with --same-order: the whole map fell outside the AOA and the
-    report crashed; their bands' names said what each was (user pass)."""
+    report crashed; then a warning came last, under an expected accuracy of 0.00 (user
+    passes). Their bands' names say what each is."""
     out, _ = result
     rasters = list(demo_scene.rasters)
     swapped = [rasters[0], rasters[1], rasters[3], rasters[2]]
-    report = predict(out / "model.skops", swapped, tmp_path / "swapped", same_order=True)
-    told = [w for w in report["warnings"] if "look swapped" in w]
-    assert told == [
-        "--same-order took 'dem.tif' (elevation) for 'magnetics.tif' (tmi), yet its bands are "
-        "named as those of 'dem.tif': the rasters look swapped, and the map and its expected "
-        "accuracy are then wrong. Give them in the training order, or leave --same-order out to "
-        "let the names order them.",
-        "--same-order took 'magnetics.tif' (tmi) for 'dem.tif' (elevation), yet its bands are "
-        "named as those of 'magnetics.tif': the rasters look swapped, and the map and its "
-        "expected accuracy are then wrong. Give them in the training order, or leave "
-        "--same-order out to let the names order them.",
-    ]
-    assert (tmp_path / "swapped" / "report.html").exists()
+    with pytest.raises(ModelError) as info:
+        predict(out / "model.skops", swapped, tmp_path / "swapped", same_order=True)
+    assert str(info.value) == (
+        "--same-order would take 'dem.tif' (elevation) for 'magnetics.tif' (tmi), yet its bands "
+        "are named as those of 'dem.tif': the rasters look swapped, and the map would be wrong "
+        "throughout. Give them in the training order, or leave --same-order out to let the "
+        "names order them."
+    )
+    assert not (tmp_path / "swapped").exists()
 
 
 def test_ground_lying_much_lower_or_higher_than_at_training_is_told(result, demo_scene, tmp_path):
