@@ -803,16 +803,22 @@ def test_an_uploaded_model_maps_and_a_bad_one_is_named(app, tmp_path):
     assert app.button(key="apply").disabled
 
 
+def _train_small_som(app, model: str, clusters: int | None = None) -> None:
+    """Train a 6 x 6 SOM of the kind given on the Data page's inputs."""
+    app.switch_page("views/train.py").run()
+    app.radio(key="model").set_value(model).run()
+    if clusters:
+        app.number_input(key="clusters").set_value(clusters)
+    app.number_input(key="som_side").set_value(6)
+    app.number_input(key="iterations").set_value(2000)
+    app.button(key="train").click().run()
+
+
 def test_the_map_of_another_kind_of_run_shows_its_own_layers(trained):
     """Layers kept from a forest's map: a SOM clusters run offers none of most of them."""
     trained.switch_page("views/map.py").run()
     assert "Lithology" in trained.multiselect(key="map_layers").value
-    trained.switch_page("views/train.py").run()
-    trained.radio(key="model").set_value("som-clusters").run()
-    trained.number_input(key="clusters").set_value(4)
-    trained.number_input(key="som_side").set_value(6)
-    trained.number_input(key="iterations").set_value(2000)
-    trained.button(key="train").click().run()
+    _train_small_som(trained, "som-clusters", clusters=4)
     trained.switch_page("views/map.py").run()
     assert not trained.exception and not _errors(trained) and not trained.warning
     assert trained.multiselect(key="map_layers").value[0] == "SOM clusters"
@@ -826,11 +832,7 @@ def test_a_labelled_soms_map_after_a_forests_opens_with_its_own_defaults(trained
     opened with Lithology and its weak margin only (user pass)."""
     trained.switch_page("views/map.py").run()
     assert "Uncertainty: margin" in trained.multiselect(key="map_layers").value
-    trained.switch_page("views/train.py").run()
-    trained.radio(key="model").set_value("som").run()
-    trained.number_input(key="som_side").set_value(6)
-    trained.number_input(key="iterations").set_value(2000)
-    trained.button(key="train").click().run()
+    _train_small_som(trained, "som")
     trained.switch_page("views/map.py").run()
     assert not trained.exception and not _errors(trained)
     assert trained.multiselect(key="map_layers").value == [
