@@ -606,8 +606,9 @@ def _model_words(path: str, mtime_ns: int) -> str:
     kind = bundle.get("kind", "rf")
     names, inputs = bundle["class_names"], [i["name"] for i in bundle["inputs"]]
     units = "clusters" if kind == "som-clusters" else "units"
+    words = MODEL_WORDS.get(kind, kind)
     return (
-        f"{MODEL_WORDS.get(kind, kind).capitalize()}: {len(names)} {units} "
+        f"{words[:1].upper()}{words[1:]}: {len(names)} {units} "
         f"({', '.join(names)}), trained on {', '.join(inputs)}."
     )
 

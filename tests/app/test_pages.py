@@ -814,6 +814,28 @@ def _train_small_som(app, model: str, clusters: int | None = None) -> None:
     app.button(key="train").click().run()
 
 
+def test_som_clusters_of_one_sheet_map_the_next(app, tmp_path):
+    app.run()
+    app.button(key="open_demo").click().run()
+    _train_small_som(app, "som-clusters", clusters=4)
+    (clusters,) = app.session_state["runs"].values()
+    _next_sheet(app, tmp_path / "sheet")
+    app.switch_page("views/train.py").run()
+    app.radio(key="model").set_value("apply").run()
+    assert any(c.value.startswith("SOM clusters: 4 clusters (cluster 1, ") for c in app.caption)
+    app.button(key="apply").click().run()
+    assert not app.exception and not _errors(app)
+    run = app.session_state["runs"][app.session_state["current_run"]]
+    assert (
+        run["key"] != clusters["key"] and run["report"]["configuration"]["model"] == "som-clusters"
+    )
+    (units,) = [d.value for d in app.dataframe if "share of this map" in d.value]
+    assert list(units.index) == [f"cluster {i}" for i in range(1, 5)]
+    app.switch_page("views/map.py").run()
+    assert not app.exception and not _errors(app)
+    assert app.multiselect(key="map_layers").value == ["SOM clusters"]
+
+
 def test_the_map_of_another_kind_of_run_shows_its_own_layers(trained):
     """Layers kept from a forest's map: a SOM clusters run offers none of most of them."""
     trained.switch_page("views/map.py").run()
