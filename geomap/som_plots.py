@@ -66,18 +66,24 @@ def plot_u_matrix(clusters: SOMClusters, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
+#: Colour of the hit map's empty nodes: grey, apart from the palest colour (one hit), which
+#: white (as it was) could not be told from.
+EMPTY_NODE = "#bdbdbd"
+
+
 def plot_hit_map(clusters: SOMClusters, path: Path, title: str) -> Path:
-    """Training pixels per node (log colour scale); empty nodes are white."""
+    """Training pixels per node (log colour scale); empty nodes are grey."""
     som = clusters.som_
     hits = som.hits_.reshape(som.shape_).astype(float)
     fig, ax = plt.subplots(figsize=(7, 6 * som.shape_[0] / max(som.shape_[1], 1) + 1))
     shown = np.ma.masked_equal(hits, 0)
     vmax = max(hits.max(), 2)
     norm = matplotlib.colors.LogNorm(vmin=1, vmax=vmax)
-    im = ax.imshow(shown, cmap="magma_r", norm=norm, interpolation="nearest")
+    palette = matplotlib.colormaps["magma_r"].with_extremes(bad=EMPTY_NODE)
+    im = ax.imshow(shown, cmap=palette, norm=norm, interpolation="nearest")
     fig.colorbar(im, ax=ax, shrink=0.8, label="training pixels on the node")
     _outline(ax, clusters.node_cluster_.reshape(som.shape_))
-    _node_axes(ax, f"{title}: hit map of {som.n_train_} training pixels (white: none)")
+    _node_axes(ax, f"{title}: hit map of {som.n_train_:,} training pixels (grey: none)")
     return _save(fig, path)
 
 

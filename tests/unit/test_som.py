@@ -184,3 +184,19 @@ def test_models_round_trip_through_a_bundle(tmp_path):
     back = load_model(tmp_path / "m.skops")
     np.testing.assert_array_equal(back["a"].predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(back["b"].predict(X), clusters.predict(X))
+
+
+def test_the_hit_map_draws_empty_nodes_apart_from_nodes_of_one_hit(tmp_path):
+    """Empty nodes were white, and a node of one hit the palest yellow beside them (user pass)."""
+    from PIL import Image
+
+    from geomap.som_plots import EMPTY_NODE, plot_hit_map
+
+    X, _ = _blobs(n=300, k=3)
+    som = SelfOrganizingMap(shape=(12, 12), **FAST)
+    clusters = SOMClusters(som=som, n_clusters=3, random_state=0).fit(X)
+    hits = clusters.som_.hits_
+    assert (hits == 0).any() and (hits == 1).any()
+    png = np.asarray(Image.open(plot_hit_map(clusters, tmp_path / "hits.png", "t")).convert("RGB"))
+    grey = tuple(int(EMPTY_NODE[i : i + 2], 16) for i in (1, 3, 5))
+    assert (png == grey).all(axis=-1).sum() > 100  # the empty nodes' cells
