@@ -117,14 +117,23 @@ def plot_component_planes(
         _outline(ax, outlined, numbers=False, width=0.6)
         ax.set_title(feature_names[j], fontsize=10)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=7)
-    more = f" ({n} of {len(feature_names)} features)" if n < len(feature_names) else ""
-    fig.suptitle(
-        f"{title}: component planes, codebook values in feature units{more}; clusters outlined "
-        "as on the U-matrix",
-        fontsize=12,
-    )
+    fig.suptitle(planes_title(title, n, len(feature_names)), fontsize=12)
     fig.subplots_adjust(left=0.02, right=0.96, bottom=0.02, top=0.95, wspace=0.3, hspace=0.3)
     return _save(fig, path, dpi=90)
+
+
+def planes_title(title: str, shown: int, features: int) -> str:
+    """The component planes' title: which features they show when not every one."""
+    more = (
+        f" ({shown} of {features} features: the bands, ratios and terrain first, then focal "
+        "statistics)"
+        if shown < features
+        else ""
+    )
+    return (
+        f"{title}: component planes, codebook values in feature units{more}; clusters outlined "
+        "as on the U-matrix"
+    )
 
 
 def plane_order(feature_names: Sequence[str]) -> list[int]:

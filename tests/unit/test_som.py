@@ -200,3 +200,21 @@ def test_the_hit_map_draws_empty_nodes_apart_from_nodes_of_one_hit(tmp_path):
     png = np.asarray(Image.open(plot_hit_map(clusters, tmp_path / "hits.png", "t")).convert("RGB"))
     grey = tuple(int(EMPTY_NODE[i : i + 2], 16) for i in (1, 3, 5))
     assert (png == grey).all(axis=-1).sum() > 100  # the empty nodes' cells
+
+
+def test_the_component_planes_say_which_features_they_show():
+    """'(30 of 113 features)' did not say how the 30 were picked (user pass)."""
+    from geomap.som_plots import plane_order, planes_title
+
+    names = ["red", "red_mean3", "red_std3", "K/Th", "elevation_slope"] * 10
+    order = plane_order(names)  # 30 planes: the 30 bands, ratios and terrain of the 50
+    assert len(order) == 30 and not any("_mean" in names[i] or "_std" in names[i] for i in order)
+    assert planes_title("SOM", 30, 113) == (
+        "SOM: component planes, codebook values in feature units (30 of 113 features: the "
+        "bands, ratios and terrain first, then focal statistics); clusters outlined as on the "
+        "U-matrix"
+    )
+    assert planes_title("SOM", 12, 12) == (
+        "SOM: component planes, codebook values in feature units; clusters outlined as on the "
+        "U-matrix"
+    )
