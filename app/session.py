@@ -31,6 +31,7 @@ from typing import NoReturn
 import rasterio
 import streamlit as st
 
+from geomap import report_html
 from geomap.errors import GeomapError
 from geomap.export import load_model
 from geomap.labels import is_identifier
@@ -580,13 +581,8 @@ def stale_note(run: dict, data: Inputs) -> str | None:
     )
 
 
-#: Each model in a few words.
-MODEL_WORDS = {
-    "rf": "random forest",
-    "som": "labelled SOM",
-    "som-clusters": "SOM clusters",
-    "apply": "a model trained earlier",
-}
+#: Each model in a few words: report.html's, and a model applied to other rasters.
+MODEL_WORDS = {**report_html.MODEL_WORDS, "apply": "a model trained earlier"}
 
 
 def model_words(path: Path) -> str:

@@ -590,11 +590,11 @@ def _slips(geometries: np.ndarray, crs, grid: Grid) -> dict[str, np.ndarray]:
     to the first slip that places it. Multipoints are not tried.
     """
     x, y = shapely.get_x(geometries), shapely.get_y(geometries)  # NaN for a multipoint
-    trials = {"swapped": (y, x)}
-    if crs is not None and CRS(crs).is_geographic:
-        trials |= {"longitude_sign": (-x, y), "latitude_sign": (x, -y), "both_signs": (-x, -y)}
-    if crs is None or not len(x) or not np.isfinite(x).any():
+    if crs is None or not np.isfinite(x).any():
         return {}
+    trials = {"swapped": (y, x)}
+    if CRS(crs).is_geographic:
+        trials |= {"longitude_sign": (-x, y), "latitude_sign": (x, -y), "both_signs": (-x, -y)}
     to_grid = Transformer.from_crs(CRS(crs), CRS(grid.crs.to_wkt()), always_xy=True)
     left, bottom, right, top = grid.bounds
     free = np.isfinite(x) & np.isfinite(y)

@@ -49,6 +49,8 @@ FILE_NOTES = {
     "model.skops": "the model, for geomap predict",
     "report.json": "every figure of report.html and the full configuration",
 }
+#: Each kind of model in a few words (the web app's pages say the same).
+MODEL_WORDS = {"rf": "random forest", "som": "labelled SOM", "som-clusters": "SOM clusters"}
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:64em;color:#222;padding:0 1em}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ccc}
@@ -110,13 +112,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric=()) -> 
 def _head(folder: str, report: dict) -> str:
     made = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     model = report.get("configuration", {}).get("model", "rf")
-    kind = {"rf": "random forest", "som": "labelled SOM", "som-clusters": "SOM clusters"}
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>geomap: '
         f"{escape(folder)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>geomap map report: {escape(folder)}</h1><p><small>{escape(made)}, geomap "
         f"{escape(str(report.get('geomap_version', '?')))}, model: "
-        f"{escape(kind.get(model, str(model)))}</small></p>"
+        f"{escape(MODEL_WORDS.get(model, str(model)))}</small></p>"
     )
 
 
@@ -233,7 +234,7 @@ SOM_PLOTS = ("som_u_matrix.png", "som_hit_map.png", "som_component_planes.png")
 
 
 def _som(som: dict | None, folder: Path) -> str:
-    """The map's size and training, how many clusters and why, and its plots beside the page."""
+    """The map's size and training, how many clusters and why, and its plots (in the page)."""
     plots = [name for name in SOM_PLOTS if (folder / name).is_file()]
     if not som and not plots:
         return ""

@@ -100,10 +100,10 @@ def _uploaded_model() -> Path | None:
         help="model.skops as geomap writes it: the Export page of an earlier run, or the "
         "output folder of `geomap run`.",
     )  # fmt: skip
-    if box is not None:
-        st.session_state.uploaded_model = session.workspace().save(
-            "models", box.name, box.getvalue()
-        )
+    if box is not None and st.session_state.get("uploaded_model_id") != box.file_id:
+        # saved once per upload, not hashed again on every rerun (a bundle can be 400 MB)
+        saved = session.workspace().save("models", box.name, box.getvalue())
+        st.session_state.uploaded_model, st.session_state.uploaded_model_id = saved, box.file_id
     kept = st.session_state.get("uploaded_model")
     if kept is not None and box is None:
         st.caption(f"Model in use: {kept.name} (a new upload replaces it).")
