@@ -152,7 +152,8 @@ def screen_rows(job, rows: np.ndarray, screen) -> None:
     or cloud shadow is then matched like one under the cloud, over the other rasters' features,
     and the missing-inputs layer shows it. A row with nothing else to be matched over is kept.
     """
-    flagged = rows[screen.flag(job.X[rows])]
+    every = len(rows) == len(job.X)  # no copy of the window's features when all have data
+    flagged = rows[screen.flag(job.X if every else job.X[rows])]
     if not len(flagged):
         return
     others = np.ones(job.X.shape[1], dtype=bool)
