@@ -5,6 +5,8 @@ builtin (``ValueError``, ``OSError``, ...) so callers that already catch those k
 message says what happened, the value seen, the value expected and how to fix it.
 """
 
+import re
+
 
 class GeomapError(Exception):
     """Root of every error geomap raises on purpose."""
@@ -51,13 +53,15 @@ def library_reason(exc: BaseException, limit: int = 200) -> str:
 
     The innermost error of the chain (rasterio's "Read failed. See previous exception for
     details." wraps GDAL's own), without the SQL statement a failed query quotes ("sqlite3_...(
-    SELECT ...) failed: database disk image is malformed"), each reason once, cut at ``limit``
-    characters.
+    SELECT ...) failed: database disk image is malformed") or the place GDAL gives as -1 read
+    unsigned ("at scanline 4294967295"), each reason once, cut at ``limit`` characters.
     """
     while exc.__cause__ is not None or exc.__context__ is not None:
         exc = exc.__cause__ or exc.__context__
     parts: list[str] = []
-    for part in str(exc).split("; "):
+    # GDAL gives an unknown place as -1 read unsigned: "at row 4294967295, col 4294967295"
+    text = re.sub(r" at (?:row|col|scanline) 4294967295(?:, col 4294967295)?", "", str(exc))
+    for part in text.split("; "):
         part = part.rsplit(" failed: ", 1)[-1].strip()
         if part and part not in parts:
             parts.append(part)
