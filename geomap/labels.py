@@ -31,6 +31,7 @@ from geomap.tables import (
     SHEET_SUFFIXES,
     coordinate_name,
     coordinate_pair,
+    coordinate_slip,
     decimals,
     read_sheet,
     read_table,
@@ -388,16 +389,29 @@ def _is_unit(cell) -> bool:
     return isinstance(cell, str) and _UNIT.fullmatch(cell.strip()) is not None
 
 
+def _reads(cells: pd.Series) -> str:
+    """A row's coordinate cells as quoted in a message, with the slip a cell shows, if any."""
+    quoted = []
+    for value in cells:
+        slip = None if pd.isna(value) else coordinate_slip(str(value))
+        quoted.append(
+            "(empty)" if pd.isna(value) else f"'{value}'" + (f" ({slip})" if slip else "")
+        )
+    return ", ".join(quoted)
+
+
 def _bad_coordinates(where: str, table, columns: list, bad: np.ndarray, row_word: str):
     """The error for rows whose coordinates are empty or not numbers, naming the first ones."""
     rows = ", ".join(str(table.index[r]) for r in bad[:5])
-    cells = ["(empty)" if pd.isna(v) else f"'{v}'" for v in table.iloc[bad[0]][columns]]
-    dated = any(re.fullmatch(r"'\d{4}-\d\d-\d\d(T[\d:]+)?'", c) for c in cells)
+    reads = [_reads(table.iloc[r][columns]) for r in bad[:3]]
+    dated = any(re.search(r"'\d{4}-\d\d-\d\d(T[\d:]+)?'", text) for text in reads)
     many = len(bad) > 1
+    after = "".join(f"; {row_word} {table.index[r]} reads {t}" for r, t in zip(bad[1:], reads[1:]))
     return LabelError(
         f"{where}: {len(bad)} {'rows have' if many else 'row has'} empty or "
         f"non-numeric coordinates in '{columns[0]}'/'{columns[1]}' ({row_word}{'s' * many} "
-        f"{rows}; the first reads {', '.join(cells)}). Write each coordinate as one decimal "
+        f"{rows}; the first reads {reads[0]}{after}). Write each coordinate as "
+        "one decimal "
         "number (a decimal point or comma, no thousands separators) or as degrees, minutes and "
         "seconds (31°57'08\"S), or remove those rows."
         + (

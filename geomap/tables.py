@@ -173,28 +173,46 @@ def decimals(column: pd.Series, numbers: pd.Series | None = None) -> pd.Series:
     return out.where(~missing, text[missing].map(_dms))
 
 
-#: Characters besides digits that degrees, minutes and seconds are written with.
-_DMS_MARKS = re.compile(r"[°º˚d:'′m\"″s\s]+", re.I)
+#: Characters besides digits that degrees, minutes and seconds are written with (also the
+#: curly and accent marks a phone or a word processor puts for ' and ").
+_DMS_MARKS = re.compile(r"[°º˚d:'′’‘´`m\"″“”s\s]+", re.I)
 
 
-def _dms(text: str) -> float:
-    """Decimal degrees of a DMS text (31°57'08.5"S, E115 51 4); NaN if it is not one."""
+def _dms_parts(text: str) -> tuple[list[float], bool] | None:
+    """Degrees, minutes and seconds of a DMS text and whether it is negative; None if not one."""
     match = re.fullmatch(r"\s*([NSEW])?\s*(-?)(.*?)\s*([NSEW])?\s*", text, re.I)
     if match is None or (match.group(1) and match.group(4)):
-        return np.nan
+        return None
     body = match.group(3).replace(",", ".")
     numbers = re.findall(r"\d+(?:\.\d+)?", body)
     marks = re.sub(r"\d+(?:\.\d+)?", " ", body)
     if not 1 <= len(numbers) <= 3 or _DMS_MARKS.sub("", marks):
-        return np.nan
+        return None
     if len(numbers) == 1 and not (match.group(1) or match.group(4)) and "°" not in body:
-        return np.nan  # a plain number was read as one already: this is something else
+        return None  # a plain number was read as one already: this is something else
     parts = [float(n) for n in numbers] + [0.0] * (3 - len(numbers))
-    if parts[1] >= 60 or parts[2] >= 60:
-        return np.nan
-    value = parts[0] + parts[1] / 60 + parts[2] / 3600
     hemisphere = (match.group(1) or match.group(4) or "").upper()
-    return -value if match.group(2) or hemisphere in ("S", "W") else value
+    return parts, bool(match.group(2)) or hemisphere in ("S", "W")
+
+
+def _dms(text: str) -> float:
+    """Decimal degrees of a DMS text (31°57'08.5"S, E115 51 4); NaN if it is not one."""
+    read = _dms_parts(text)
+    if read is None or read[0][1] >= 60 or read[0][2] >= 60:
+        return np.nan
+    (degrees, minutes, seconds), negative = read
+    value = degrees + minutes / 60 + seconds / 3600
+    return -value if negative else value
+
+
+def coordinate_slip(text: str) -> str | None:
+    """What makes a coordinate cell neither a number nor DMS, when it is a common slip."""
+    if re.search(r"\d[Oo]|[Oo]\d", text):
+        return "the letter O where a zero belongs"
+    read = _dms_parts(text)
+    if read is not None and (read[0][1] >= 60 or read[0][2] >= 60):
+        return "minutes or seconds of 60 or more"
+    return None
 
 
 #: Workbooks read as tables of observations.

@@ -734,6 +734,37 @@ def test_csv_coordinates_in_degrees_minutes_and_seconds_are_read(tmp_path):
         read_labels(p, "Lithology")
 
 
+def test_dms_with_a_phones_curly_marks_is_read_and_slips_are_named(tmp_path):
+    """’ and “ as a phone or a word processor types them; 61 minutes and an O for a zero."""
+    p = tmp_path / "stations.csv"
+    p.write_text(
+        "Station;Lat;Long;Lithology\n"
+        'A;31°54’25.3"S;115°51′04″E;granite\n'
+        'B;31°54´25"S;115°06’18“E;shale\n',
+        encoding="utf-8",
+    )
+    frame = read_labels(p, "Lithology")
+    np.testing.assert_allclose(
+        frame.geometry.y, [-(31 + 54 / 60 + 25.3 / 3600), -(31 + 54 / 60 + 25 / 3600)]
+    )
+    np.testing.assert_allclose(
+        frame.geometry.x, [115 + 51 / 60 + 4 / 3600, 115 + 6 / 60 + 18 / 3600]
+    )
+    p.write_text(
+        "Station;Lat;Long;Lithology\n"
+        "A;31°61'08\"S;115°51'04\"E;granite\n"
+        "B;31°54'25\"S;115°O6'18.7\"E;shale\n"
+        "C;31°54'25\"S;115°06'18\"E;shale\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(LabelError) as error:
+        read_labels(p, "Lithology")
+    assert (
+        "(lines 2, 3; the first reads '115°51'04\"E', '31°61'08\"S' (minutes or seconds of 60 or "
+        "more); line 3 reads '115°O6'18.7\"E' (the letter O where a zero belongs), '31°54'25\"S')"
+    ) in str(error.value)
+
+
 def test_csv_of_degrees_in_x_y_columns_is_told_its_likely_crs(tmp_path):
     g = points().to_crs("EPSG:4326")
     p = tmp_path / "obs.csv"
