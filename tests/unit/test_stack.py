@@ -492,7 +492,7 @@ def test_landsats_qa_pixel_masks_the_clouds_of_its_own_scene(raster_factory):
     flags[2:6, 2:6] = 22280  # cloud (bit 3) and its confidences
     flags[10:12, 10:14] = 21824 | 16  # cloud shadow
     flags[15, 15] = 21824 | 32  # snow
-    flags[18, 0] = 1  # fill
+    flags[18, 0] = 1  # fill, which USGS declares as the layer's no data
     qa = raster_factory(f"{LANDSAT}_QA_PIXEL.TIF", flags, nodata=1)
     bands = [
         raster_factory(f"{LANDSAT}_SR_B{b}.TIF", ramp(20, 20, "uint16") + 7000) for b in (2, 4)
@@ -506,8 +506,8 @@ def test_landsats_qa_pixel_masks_the_clouds_of_its_own_scene(raster_factory):
         described = stack.describe()["masks"]
         notes = stack.notes()
     hidden = np.zeros((20, 20), bool)
-    hidden[2:6, 2:6] = hidden[10:12, 10:14] = hidden[15, 15] = True
-    for band in block[:2]:
+    hidden[2:6, 2:6] = hidden[10:12, 10:14] = hidden[15, 15] = hidden[18, 0] = True
+    for band in block[:2]:  # the bands' values under the fill (no no-data declared) are hidden
         np.testing.assert_array_equal(np.isnan(band), hidden)
     assert np.isfinite(block[2:]).all()  # another acquisition and the radiometrics: untouched
     assert described == [
