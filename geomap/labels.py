@@ -723,7 +723,13 @@ def class_name_notes(
         if marked
         else []
     )
-    return notes + _lookalike_notes(names, path, counts or {}) + _typo_notes(names, path, counts)
+    alike, typos = _lookalikes(names, counts or {}), _typos(names, counts)
+    legend = {}  # "granit" -> "Granite" -> "granite": one legend for both notes
+    for name, unit in {**alike, **typos}.items():
+        for each in (name, unit) if name in typos else (name,):
+            legend.setdefault(each, alike.get(unit, unit))
+    rows = " ".join(f"'{name},{unit}'" for name, unit in legend.items())
+    return notes + _lookalike_notes(alike, path, rows) + _typo_notes(typos, path, counts, rows)
 
 
 #: A name is asked about as a misspelling when it has at most this many observations and at
@@ -732,16 +738,14 @@ TYPO_MOST = 3
 TYPO_SHARE = 0.1
 
 
-def _typo_notes(names: Sequence[str], path: Path, counts: Mapping[str, int] | None) -> list[str]:
-    """A note on rare names one edit from a common one, in a word of 4+ letters, not a number.
+def _typos(names: Sequence[str], counts: Mapping[str, int] | None) -> dict[str, str]:
+    """Rare names one edit from a common one, in a word of 4+ letters, not a number: to it.
 
     An edit: a letter added, dropped, changed, or two neighbours swapped. "Unit A" and
     "Unit B", "Kg1" and "Kg2" are units of their own, not misspellings.
     """
-    if not counts:
-        return []
-    pairs, rows = [], []
-    for rare in names:
+    found = {}
+    for rare in names if counts else ():
         common = max(
             (n for n in names if n != rare and _one_letter_apart(str(rare), str(n))),
             key=lambda n: counts.get(n, 0),
@@ -749,17 +753,25 @@ def _typo_notes(names: Sequence[str], path: Path, counts: Mapping[str, int] | No
         )
         seen, often = counts.get(rare, 0), counts.get(common, 0)
         if common is not None and 0 < seen <= min(TYPO_MOST, TYPO_SHARE * often):
-            pairs.append(
-                f"'{rare}' ({seen} observation{'s' * (seen > 1)}) beside '{common}' ({often})"
-            )
-            rows += [f"'{rare},{common}'", f"'{common},{common}'"]
-    if not pairs:
+            found[rare] = common
+    return found
+
+
+def _typo_notes(
+    typos: Mapping[str, str], path: Path, counts: Mapping[str, int], rows: str
+) -> list[str]:
+    if not typos:
         return []
+    pairs = [
+        f"'{rare}' ({counts[rare]} observation{'s' * (counts[rare] > 1)}) beside '{common}' "
+        f"({counts.get(common, 0)})"
+        for rare, common in typos.items()
+    ]
     return [
         f"Class names in '{path.name}' one letter from a much more observed one: "
         f"{'; '.join(pairs)}. As they are, the map has a unit for each. If a name is misspelt, "
-        "correct it in the file, or give a legend CSV (--legend; the app's legend box) that "
-        f"names them alike: a header 'value,name', then the rows {' '.join(rows)}. If each is "
+        "correct it in the file, or give a legend CSV (--legend) that "
+        f"names them alike: a header 'value,name', then the rows {rows}. If each is "
         "a unit of its own, nothing needs doing."
     ]
 
@@ -793,15 +805,16 @@ def _plain(name: str) -> str:
     return "".join(c for c in plain if not unicodedata.combining(c))
 
 
-def _lookalike_notes(names: Sequence[str], path: Path, counts: Mapping[str, int]) -> list[str]:
+def _lookalikes(names: Sequence[str], counts: Mapping[str, int]) -> dict[str, str]:
+    """Names alike but for capitals, accents, spaces or '?': each to its group's name.
+
+    The group's name is its most observed, then "granite" over "GRANITE" and "granite?".
+    """
     groups: dict[str, list[str]] = {}
     for name in class_order([str(n) for n in names]):
         groups.setdefault(_plain(name), []).append(name)  # "Aluvion", "Aluvión"
-    alike = [g for g in groups.values() if len(g) > 1]
-    if not alike:
-        return []
-    rows = []
-    for same in alike:  # the most observed, then "granite" over "GRANITE" and "granite?"
+    found = {}
+    for same in (g for g in groups.values() if len(g) > 1):
         one = min(
             same,
             key=lambda n: (
@@ -810,14 +823,23 @@ def _lookalike_notes(names: Sequence[str], path: Path, counts: Mapping[str, int]
                 sum(c.isupper() for c in n),
             ),
         )
-        rows += [f"'{n},{one}'" for n in same]
-    listed = "; ".join(", ".join(repr(n) for n in same) for same in alike)
-    doubt = any(n.rstrip().endswith("?") for same in alike for n in same)
+        found.update({n: one for n in same})
+    return found
+
+
+def _lookalike_notes(alike: Mapping[str, str], path: Path, rows: str) -> list[str]:
+    if not alike:
+        return []
+    groups: dict[str, list[str]] = {}
+    for name, one in alike.items():
+        groups.setdefault(one, []).append(name)
+    listed = "; ".join(", ".join(repr(n) for n in same) for same in groups.values())
+    doubt = any(n.rstrip().endswith("?") for n in alike)
     return [
         f"Classes that differ only in capitals, accents, spaces{' or a question mark' * doubt} in "
         f"'{path.name}' ({listed}) are mapped as different classes. If each group is one unit, "
-        "write it one way in the file, or give a legend CSV (--legend; the app's legend box) "
-        f"that names them alike: a header 'value,name', then the rows {' '.join(rows)}."
+        "write it one way in the file, or give a legend CSV (--legend) "
+        f"that names them alike: a header 'value,name', then the rows {rows}."
         + (
             " A name ending in '?' is an uncertain identification: so named, it counts as the "
             "unit; left a class of its own, it is mapped as one."

@@ -407,6 +407,18 @@ def test_class_names_that_differ_in_capitals_or_spaces_are_flagged(tmp_path):
     assert "the rows 'basalt,basalt' 'basalt?,basalt'. A name ending in '?' is an" in note
 
 
+def test_capitals_and_a_misspelling_get_one_legend_that_merges_both(tmp_path):
+    """Each note's legend once left out what the other merged: 'granit' or the capitals."""
+    counts = {"granite": 40, "Granite": 10, "granit": 1, "shale": 30, "Shale": 3, "basalt": 20}
+    notes = class_name_notes(list(counts), tmp_path / "obs.csv", counts)
+    assert len(notes) == 2 and "only in capitals" in notes[0] and "one letter" in notes[1]
+    rows = (
+        "the rows 'Granite,granite' 'granite,granite' 'Shale,shale' 'shale,shale' 'granit,granite'."
+    )
+    assert all(rows in note for note in notes)
+    assert "(--legend)" in notes[0]
+
+
 def test_a_rare_name_one_letter_from_a_common_one_is_asked_about(tmp_path):
     counts = {"Caliza": 61, "Calisa": 1, "Lutita": 40, "Lutitas": 2, "Unit A": 50, "Unit B": 2}
     counts |= {"Kg1": 30, "Kg2": 1, "shale": 40, "slate": 3, "Granite": 30, "granite": 1}
