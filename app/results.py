@@ -87,7 +87,11 @@ def trust(report: dict) -> None:
     estimate = report.get("map_accuracy_estimate")
     if not estimate or estimate["overall_accuracy"] is None:
         return
-    more = " ".join(w for w in (outside_aoa_words(estimate), reduced_input_words(estimate)) if w)
+    more = " ".join(
+        w
+        for w in (outside_aoa_words(estimate, "training" in report), reduced_input_words(estimate))
+        if w
+    )
     sites = (
         f" {report['suggested_samples'].get('n_written', 0)} suggested field sites are in the "
         "Export files and on the Map page (add the layer 'Suggested field sites' in its box "

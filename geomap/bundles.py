@@ -145,7 +145,9 @@ def _scaled(stored: np.ndarray, pairs) -> np.ndarray:
 def _pairs(pairs: list | None) -> str:
     if not pairs:
         return "none (values as stored)"
-    return ", ".join(f"x {s:g} + {o:g}" for s, o in dict.fromkeys(map(tuple, pairs)))
+    return ", ".join(
+        f"x {s:g} {'-' if o < 0 else '+'} {abs(o):g}" for s, o in dict.fromkeys(map(tuple, pairs))
+    )
 
 
 def _first_difference(trained: list, given: list, by_count: bool = False) -> int | None:

@@ -164,7 +164,10 @@ def _log_figures(report: dict) -> None:
             if outside >= BEYOND_TRAINING_SHARE
             else "",
         )
-        for words in (outside_aoa_words(estimate), reduced_input_words(estimate)):
+        for words in (
+            outside_aoa_words(estimate, "training" in report),
+            reduced_input_words(estimate),
+        ):
             if words:
                 log.info(words)
     if "suggested_samples" in report:

@@ -299,7 +299,10 @@ def _trust(report: dict, folder: Path) -> str:
             f"(<code>expected_accuracy.tif</code>); {100 * estimate['aoa_fraction']:.1f}% of the "
             "pixels lie inside the area of applicability (<code>applicability.tif</code>)."
         )
-        for words in (outside_aoa_words(estimate), reduced_input_words(estimate)):
+        for words in (
+            outside_aoa_words(estimate, "training" in report),
+            reduced_input_words(estimate),
+        ):
             if words:
                 lines.append(escape(words))
     applicability = report.get("applicability") or {}

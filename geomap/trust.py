@@ -359,8 +359,11 @@ OUTSIDE_AOA_TOLD = 0.1
 CHIEF_INPUT_SHARE = 0.5
 
 
-def outside_aoa_words(estimate: dict) -> str | None:
+def outside_aoa_words(estimate: dict, applied: bool = False) -> str | None:
     """A sentence when :data:`OUTSIDE_AOA_TOLD` of the map or more lies outside the AOA.
+
+    ``applied``: the map is a trained model's on other rasters (``geomap predict``), which may
+    have been acquired or processed otherwise than the training ones.
 
     A legacy map's patch in one corner left 42% of the sheet outside it, and two of the
     sheet's units were in no observation: the map names every pixel after an observed unit,
@@ -382,9 +385,14 @@ def outside_aoa_words(estimate: dict) -> str | None:
         if share >= CHIEF_INPUT_SHARE:
             end = (
                 f" {share:.0%} of the pixels' dissimilarity there is in {name}: its values there "
-                "are unlike the observations'. If it was acquired or processed otherwise than the "
-                "raster the model was trained on (geomap predict), the ground may be alike where "
-                "its values are not." + end
+                "are unlike the observations'."
+                + (
+                    " If it was acquired or processed otherwise than the raster the model was "
+                    "trained on, the ground may be alike where its values are not."
+                    if applied
+                    else ""
+                )
+                + end
             )
     there, here = estimate.get("outside_aoa_accuracy"), estimate.get("inside_aoa_accuracy")
     if estimate.get("outside_aoa_allows_for_unseen_units") and there is not None:

@@ -167,3 +167,10 @@ def test_windows_shrink_for_many_classes_or_many_features_only():
     assert window_side(256, 6, 120) == 256  # a 12-band survey
     assert window_side(256, 6, 1400) == 80  # a hyperspectral cube: 256 * sqrt(160 / 1400)
     assert window_side(256, 100, 1400) == 80  # the larger ratio
+
+
+def test_a_negative_offset_is_written_with_its_sign():
+    """Sentinel-2's -1000 read 'x 1 + -1000' in the note on scales and offsets."""
+    from geomap.bundles import _pairs
+
+    assert _pairs([[1.0, -1000.0], [1e-4, 0.0]]) == "x 1 - 1000, x 0.0001 + 0"

@@ -445,10 +445,13 @@ def test_the_input_that_makes_pixels_unlike_the_observations_is_named(mapped, de
     shares = estimate["outside_aoa_dissimilarity_by_input"]
     assert next(iter(shares)) == "landsat.tif" and shares["landsat.tif"] > 0.5
     assert estimate["aoa_fraction"] < report["map_accuracy_estimate"]["aoa_fraction"] - 0.1
-    words = outside_aoa_words(estimate)
+    words = outside_aoa_words(estimate, applied=True)
     assert f"{shares['landsat.tif']:.0%} of the pixels' dissimilarity there is in landsat.tif" in (
         words
     )
+    assert "acquired or processed otherwise than the raster the model was trained on" in words
+    # a map of the observations' own rasters was not: the run says nothing of other rasters
+    assert "acquired or processed" not in outside_aoa_words(estimate)
 
 
 def test_accuracy_tally_tells_pixels_with_an_input_missing_apart():
