@@ -29,6 +29,7 @@ from geomap.bundles import (
 from geomap.errors import InputDataError, ModelError
 from geomap.export import check_out_dir, load_model, staged_output, write_json
 from geomap.features import FeatureRecipe
+from geomap.products import expand_rasters
 from geomap.report_html import write_report_html
 from geomap.screen import describe_screens
 from geomap.som_workflow import write_som_outputs
@@ -81,6 +82,27 @@ def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> tuple[
     return outputs, outputs.pop("screen_notes", [])
 
 
+def _product_bands(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path], list[str]]:
+    """The rasters with each product replaced by its band files, and those the model needs.
+
+    A model trained on a Sentinel-2 tile's band files, B01 and B09 among them, is applied to
+    the next tile's product: the product gives the bands a run takes, which leave out the
+    atmosphere's, so B01 and B09 were missing on the whole sheet. They are taken too, with a
+    note.
+    """
+    plain = expand_rasters(rasters)
+    taken = expand_rasters(rasters, [i["name"] for i in bundle["inputs"]])
+    more = [p.name for p in taken if p not in plain]
+    if not more:
+        return taken, []
+    one = len(more) == 1
+    return taken, [
+        f"The model was trained on {'a band' if one else 'bands'} that geomap leaves out of a "
+        f"satellite product (the atmosphere's, such as Sentinel-2's B01 and B09), given as "
+        f"files: {', '.join(more)} {'is' if one else 'are'} taken from the product too."
+    ]
+
+
 def _names(stack) -> list[str]:
     return [s.path.name for s in stack.sources]
 
@@ -124,8 +146,9 @@ def suggest(
         )
     applicability = bundle_applicability(bundle, Path(model_path))
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
+    rasters, taken = _product_bands(bundle, rasters)
     rasters, notes = training_order(bundle, rasters, same_order)
-    notes += acquisition_notes(bundle, rasters)
+    notes = taken + notes + acquisition_notes(bundle, rasters)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
         with open_for_bundle(
             bundle, rasters, Path(model_path), nodata, raster_nodata, same_order
@@ -194,8 +217,9 @@ def _predict(
         "block_size": block_size,
     }
     recipe = FeatureRecipe.from_dict(bundle["recipe"])
+    rasters, taken = _product_bands(bundle, rasters)
     rasters, notes = training_order(bundle, rasters, same_order)
-    notes += acquisition_notes(bundle, rasters)
+    notes = taken + notes + acquisition_notes(bundle, rasters)
     with open_for_bundle(
         bundle, rasters, Path(model_path), nodata, raster_nodata, same_order
     ) as stack:

@@ -309,8 +309,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _stop) if main_thread else None
     try:
-        if getattr(args, "raster", None):  # a product folder or archive: its band files
-            args.raster = expand_rasters(args.raster)
+        if getattr(args, "raster", None) and args.command not in ("predict", "suggest"):
+            args.raster = expand_rasters(args.raster)  # a product: its band files (a model's
+            # own in predict and suggest, which take the bands it was trained on)
         report = _COMMANDS[args.command](args, _Bar(args.quiet))
     except GeomapError as exc:
         print(f"geomap {args.command}: error: {exc}", file=sys.stderr)

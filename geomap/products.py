@@ -70,15 +70,34 @@ def acquisition(name: str) -> tuple[str, str, str] | None:
     return None
 
 
-def expand_rasters(paths: Sequence[str | Path]) -> list[Path]:
+#: A band file's band, once its product ID, or tile and sensing time, are set aside.
+_BANDS = tuple(
+    re.compile(rf"{product}_(?P<band>\w+)\.(?:tif|jp2)", re.I)
+    for product in (_OLI, _TM, rf"(?:L2A_)?{_TILE}")
+)
+
+
+def band_code(name: str) -> str | None:
+    """The band a product's file name gives ("b01_60m", "sr_b1"), in lower case; else None."""
+    for pattern in _BANDS:
+        match = pattern.fullmatch(Path(name).name)
+        if match:
+            return match["band"].lower()
+    return None
+
+
+def expand_rasters(paths: Sequence[str | Path], wanted: Sequence[str] = ()) -> list[Path]:
     """The rasters given, with each product folder or archive replaced by its band files.
 
     Files and GDAL names pass unchanged. From a folder, a ``.zip`` or a ``.tar`` holding a
     Landsat Collection 2 scene or a Sentinel-2 product, the band files :data:`_TAKEN` names come
-    in name order (a file inside an archive as its GDAL name, ``/vsitar/...``); a folder or
-    archive holding none passes unchanged, for GDAL to read (an ArcInfo grid is a folder) or
-    :func:`geomap.sources.inspect_raster` to refuse.
+    in name order (a file inside an archive as its GDAL name, ``/vsitar/...``), and those of the
+    bands of the file names ``wanted`` (:func:`band_code`: a model's training inputs, another
+    tile's B01 and B09 given as files); a folder or archive holding none passes unchanged, for
+    GDAL to read (an ArcInfo grid is a folder) or :func:`geomap.sources.inspect_raster` to
+    refuse.
     """
+    codes = {band_code(name) for name in wanted} - {None}
     out: list[Path] = []
     for given in paths:
         path = Path(given)
@@ -90,7 +109,11 @@ def expand_rasters(paths: Sequence[str | Path]) -> list[Path]:
         else:
             out.append(path)
             continue
-        taken = sorted(m for m in members if any(t.fullmatch(Path(m).name) for t in _TAKEN))
+        taken = sorted(
+            m
+            for m in members
+            if any(t.fullmatch(Path(m).name) for t in _TAKEN) or band_code(m) in codes
+        )
         if not taken:  # GDAL's to read, or to refuse: an ArcInfo grid is a folder
             out.append(path)
             continue

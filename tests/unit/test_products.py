@@ -159,3 +159,36 @@ def test_a_landsat_tar_maps_and_predicts_with_its_cloud_masked(demo_scene, tmp_p
         rasterio.open(tmp_path / "b" / "lithology.tif") as b,
     ):
         np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+def test_predict_takes_from_a_product_the_bands_a_model_was_trained_on(demo_scene, tmp_path):
+    """Trained on band files, the coastal SR_B1 among them, the model was given the scene's
+    folder: a product gives no SR_B1 (the atmosphere's band), so it was missing on the whole
+    sheet and every pixel was mapped with an input missing."""
+    with rasterio.open(demo_scene.rasters[0]) as src:
+        profile, data = {**src.profile, "count": 1}, src.read()
+    folder = tmp_path / SCENE
+    folder.mkdir()
+    for b, band in zip(range(1, 8), [data[0], *data]):  # SR_B1 a copy of the blue band
+        with rasterio.open(folder / f"{SCENE}_SR_B{b}.TIF", "w", **profile) as dst:
+            dst.write(band[None])
+    files = sorted(str(p) for p in folder.iterdir())
+    others = [str(p) for p in demo_scene.rasters[1:]]
+    labels = ["--labels", str(demo_scene.points_gpkg), "--label-column", "lithology"]
+    given = sum((["--raster", r] for r in [*files, *others]), [])
+    assert main(["run", *given, *labels, "--out", str(tmp_path / "a"), "--trees", "20"]) == 0
+    product = sum((["--raster", r] for r in [str(folder), *others]), [])
+    model = str(tmp_path / "a" / "model.skops")
+    assert main(["predict", "--model", model, *product, "--out", str(tmp_path / "b")]) == 0
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert not [w for w in report["warnings"] if "No raster was given" in w]
+    assert (
+        f"The model was trained on a band that geomap leaves out of a satellite product (the "
+        f"atmosphere's, such as Sentinel-2's B01 and B09), given as files: {SCENE}_SR_B1.TIF is "
+        "taken from the product too."
+    ) in report["warnings"]
+    with (
+        rasterio.open(tmp_path / "a" / "lithology.tif") as a,
+        rasterio.open(tmp_path / "b" / "lithology.tif") as b,
+    ):
+        np.testing.assert_array_equal(a.read(1), b.read(1))
