@@ -78,6 +78,22 @@ class Workspace:
         """The output folder of the run with this key (not created)."""
         return self.root / "runs" / key
 
+    def tidy_report(self, out: Path) -> None:
+        """``out``'s report.json with the uploads named as the user's files, not server paths.
+
+        An upload is kept as ``<root>/<kind>/<hash>/<name>``: the report says ``<name>``. The
+        run's folder, ``<root>/runs/<key>``, is ``geomap-<key>``, as its zip is named. The
+        files a user downloads then say nothing of the server (its temporary folder's name).
+        """
+        path = out / "report.json"
+        root = re.escape(json.dumps(str(self.root))[1:-1])  # as JSON writes it
+        text = path.read_text(encoding="utf-8")
+        text = re.sub(rf"{root}/runs/([^/\"]+)", r"geomap-\1", text)
+        text = re.sub(rf"{root}/[^/\"]+/[0-9a-f]{{16}}/", "", text)
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+
     def zip_run(self, out: Path, key: str) -> Path:
         """A zip of every file of the run in ``out``, written once into the workspace."""
         path = self.root / "zips" / f"geomap-{key}.zip"

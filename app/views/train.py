@@ -218,6 +218,7 @@ def _apply(key: str, model_file: Path) -> None:
         )
     finally:  # a failed run leaves its message, not a stalled bar
         bar.empty()
+    session.workspace().tidy_report(out)
     session.runs()[key] = {"key": key, "out": out, "report": report, "params": params}
     st.session_state.current_run = key
 
@@ -256,6 +257,7 @@ def _train(key: str) -> None:
         report = run(config, progress=progress)
     finally:  # a failed run leaves its message, not a stalled bar
         bar.empty()
+    session.workspace().tidy_report(out)
     session.runs()[key] = {"key": key, "out": out, "report": report, "params": params}
     st.session_state.current_run = key
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -175,6 +176,11 @@ def test_export_page_offers_every_file_and_a_zip(trained):
     assert not (out.parent.parent / "zips").exists()  # made only when asked for
     with rasterio.open(out / "lithology.tif") as src:
         assert "CLASS_NAMES" in src.tags() and src.colormap(1)
+    # the report a user downloads names their files, not the server's temporary folder
+    text = (out / "report.json").read_text(encoding="utf-8")
+    assert str(out.parent.parent) not in text and "geomap-session-" not in text
+    report = json.loads(text)
+    assert report["configuration"]["out"] == f"geomap-{trained.session_state['current_run']}"
 
 
 def test_the_results_say_which_run_and_model_they_come_from(trained):
@@ -746,6 +752,7 @@ def test_a_forest_of_this_session_maps_the_next_sheet(trained, tmp_path):
     for name in ("lithology.tif", "expected_accuracy.tif"):
         with rasterio.open(run["out"] / name) as a, rasterio.open(tmp_path / "cli" / name) as b:
             assert np.array_equal(a.read(), b.read(), equal_nan=True)
+    assert "geomap-session-" not in (run["out"] / "report.json").read_text(encoding="utf-8")
     trained.switch_page("views/map.py").run()
     assert not trained.exception and not _errors(trained)
     layers = trained.multiselect(key="map_layers")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import zipfile
 
 import session
@@ -293,3 +294,26 @@ def test_rasters_holding_the_same_bands_are_named_together():
         "'Rasters uploaded earlier in this session, in use'."
     ]
     assert session.same_bands([("a.tif", optical), ("dem.tif", ("elevation",))]) == []
+
+
+def test_a_runs_report_names_the_uploads_not_the_servers_folder():
+    """report.json of an app run gave '/tmp/geomap-session-.../rasters/<hash>/dem.tif'."""
+    ws = session.Workspace()
+    try:
+        dem = ws.save("rasters", "dem.tif", b"x")
+        obs = ws.save("labels", "field points.gpkg", b"y")
+        out = ws.run_dir("0123abcd")
+        out.mkdir(parents=True)
+        report = {"configuration": {"rasters": [str(dem)], "labels": str(obs), "out": str(out)}}
+        report["sources"] = [{"path": str(dem)}, {"path": "/data/survey/dem.tif"}]
+        (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+        ws.tidy_report(out)
+        tidy = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    finally:
+        ws.close()
+    assert tidy["configuration"] == {
+        "rasters": ["dem.tif"],
+        "labels": "field points.gpkg",
+        "out": "geomap-0123abcd",
+    }
+    assert tidy["sources"] == [{"path": "dem.tif"}, {"path": "/data/survey/dem.tif"}]
