@@ -13,7 +13,8 @@ pixel of the scene (in memory; the scenes are small), and:
   the entropy alone;
 - a second field season is simulated: N sites are labelled from the truth and the forest is
   retrained; the gain in true accuracy of the N suggested sites is set against N random valid
-  pixels (mean of several draws) and the N pixels of highest entropy.
+  pixels (mean of several draws) and the N pixels of highest entropy, and so are the units no
+  training sample holds that each set's pixels land on and the share of them mapped wrong.
 
 The shipped path is checked too: `geomap run` maps each scene (streamed, with its own seeds), and
 the estimate in its report.json, the AOA error rates from applicability.tif and the AUROC from
@@ -247,18 +248,23 @@ def retrained_accuracy(t: Trained, truth_all: np.ndarray, scene, pixels: np.ndar
 
 
 def season_figures(t, scene, app, layers, args, seed: int) -> dict:
-    """Accuracy gain of N suggested, N random and N highest-entropy sites."""
+    """Accuracy gain of N suggested, N random and N highest-entropy sites, and what they find."""
     truth, truth_all = truth_codes(scene, list(t.names))
     mapped = np.flatnonzero(np.isfinite(layers["accuracy"]))
     base = retrained_accuracy(t, truth_all, scene, np.zeros(0, int))
+    predicted = predicted_codes(t.proba)
+
+    def found(pixels: np.ndarray) -> tuple[float, float]:
+        """Units no training sample holds among the pixels' truths; share mapped wrong."""
+        unseen = {int(c) for c in truth_all[pixels] if c != NODATA} - {
+            scene.class_names.index(name) for name in t.names
+        }
+        return float(len(unseen)), float((predicted[pixels] != truth[pixels]).mean())
+
     rng = np.random.default_rng([seed, 99])
-    random_gain = np.mean(
-        [
-            retrained_accuracy(t, truth_all, scene, rng.choice(mapped, args.n, replace=False))
-            - base
-            for _ in range(args.random_draws)
-        ]
-    )
+    draws = [rng.choice(mapped, args.n, replace=False) for _ in range(args.random_draws)]
+    random_gain = np.mean([retrained_accuracy(t, truth_all, scene, d) - base for d in draws])
+    random_found = np.mean([found(d) for d in draws], axis=0)
     entropy = normalised_entropy(t.proba)
     top = mapped[np.argsort(-entropy[mapped], kind="stable")[: args.n]]
     sites = suggested_pixels(t, app, layers, args.n, args.window)
@@ -268,6 +274,13 @@ def season_figures(t, scene, app, layers, args, seed: int) -> dict:
         "gain_random": float(random_gain),
         "gain_entropy": retrained_accuracy(t, truth_all, scene, top) - base,
         "suggested_outside_aoa": float((layers["aoa"][sites] == 0).mean()),
+        "unseen_units": float(len(set(scene.class_names) - set(t.names))),
+        "found_suggested": found(sites)[0],
+        "found_random": float(random_found[0]),
+        "found_entropy": found(top)[0],
+        "wrong_suggested": found(sites)[1],
+        "wrong_random": float(random_found[1]),
+        "wrong_entropy": found(top)[1],
     }
 
 
@@ -287,6 +300,13 @@ COLUMNS = (
     ("gain sugg", "gain_suggested", "{:+.4f}"),
     ("gain rand", "gain_random", "{:+.4f}"),
     ("gain ent", "gain_entropy", "{:+.4f}"),
+    ("unseen", "unseen_units", "{:.1f}"),
+    ("found sugg", "found_suggested", "{:.1f}"),
+    ("found rand", "found_random", "{:.1f}"),
+    ("found ent", "found_entropy", "{:.1f}"),
+    ("wrong sugg", "wrong_suggested", "{:.3f}"),
+    ("wrong rand", "wrong_random", "{:.3f}"),
+    ("wrong ent", "wrong_entropy", "{:.3f}"),
     ("run |est-true|", "run_estimate_error", "{:.3f}"),
     ("run err in", "run_error_inside_aoa", "{:.3f}"),
     ("run err out", "run_error_outside_aoa", "{:.3f}"),

@@ -1,18 +1,25 @@
 """Where to send the next field crew: ranked field sites, spread in geography and feature space.
 
-A site is worth visiting where the map expects to be wrong: its score is the expected error,
-1 - expected accuracy (:mod:`geomap.applicability`), which is highest for uncertain pixels and for
-pixels unlike any observation (outside the area of applicability). Candidates are collected while
-the map streams, window by window, with bounded memory: each window keeps its best pixel per cell
-of half the minimum spacing, and the pool keeps at most ``capacity`` candidates by score.
+A site is worth visiting where the map expects to be wrong and where an observation would test
+it over much ground: its score is its own expected error (1 - expected accuracy,
+:mod:`geomap.applicability`) times the expected error of the pixels alike it in the rasters,
+summed, as a share of the whole map's (uncertainty weighted by the density of what it stands
+for, the "information density" of active learning). Alike means within the area of
+applicability's reach of it in the feature space: once the site is observed, those pixels would
+fall inside the AOA. So a visit to a rock no observation holds, spread over a tenth of the map
+and mapped as another with some confidence, outranks one to a single odd pixel whose own
+expected error is higher; and N sites are not N pixels of one uncertain contact, nor N pixels of
+one unsampled rock. For this spread only, a feature missing at a pixel counts as the training
+mean.
 
+Candidates are collected while the map streams, window by window, with bounded memory: each
+window keeps its best pixel per cell of half the minimum spacing (the pool keeps at most
+``capacity`` of them by expected error), and a uniform sample of the map's pixels
+(:data:`MAP_SAMPLE`, chosen by a hash of their ground coordinates, so any window order gives the
+same sample) both stands for the map in the sums and offers candidates of its own.
 :meth:`SiteCandidates.select` then picks sites greedily: the best remaining candidate at least
-``min_spacing`` from every site already chosen, its score discounted by how well a chosen site
-would already cover it in feature space (a candidate whose DI to a chosen site is below the AOA
-threshold would fall inside the area of applicability once that site is observed): the score is
-multiplied by min(1, DI to the nearest chosen site / threshold). So N sites are not N pixels of
-one uncertain contact, nor N pixels of one unsampled rock. For this spread only, a feature missing
-at a pixel counts as the training mean.
+``min_spacing`` from every site already chosen, its sum counting only pixels alike no site
+already chosen.
 """
 
 from __future__ import annotations
@@ -41,8 +48,13 @@ SITE_COLUMNS = (
     "expected_accuracy",
     "dissimilarity",
     "inside_aoa",
+    "map_share_alike",
     "reason",
 )
+#: Pixels of the map kept, at most, as its uniform sample (see the module's docstring).
+MAP_SAMPLE = 4000
+#: Candidates whose distances to the map's sample are computed at once (bounds the temporaries).
+_CHUNK = 1024
 _UNITS = {"": 1.0, "m": 1.0, "km": 1000.0}
 
 
@@ -244,6 +256,7 @@ class SiteCandidates:
         self.valid_pixels = 0
         self.reachable_pixels = 0
         self._pool: dict[str, np.ndarray] = {}
+        self._sample: dict[str, np.ndarray] = {}
 
     def add(self, x, y, X, proba, di, aoa, expected_accuracy) -> None:
         """Offer a window's pixels (flat arrays, one row per pixel).
@@ -260,36 +273,27 @@ class SiteCandidates:
             What :meth:`Applicability.transform` returned for these pixels.
         """
         accuracy = np.asarray(expected_accuracy, dtype="float64").ravel()
-        keep = np.isfinite(accuracy)
-        self.valid_pixels += int(keep.sum())
+        valid = np.isfinite(accuracy)
+        self.valid_pixels += int(valid.sum())
         x, y = np.asarray(x, "float64").ravel(), np.asarray(y, "float64").ravel()
+        reach = valid.copy()
         if self.access is not None:
-            keep[keep] = self.access.reachable(x[keep], y[keep])
-        self.reachable_pixels += int(keep.sum())
+            reach[valid] = self.access.reachable(x[valid], y[valid])
+        self.reachable_pixels += int(reach.sum())
         gx, gy = (x, y) if self.to_ground is None else self.to_ground.transform(x, y)
-        rows = self._best_per_cell(gx, gy, 1 - accuracy, keep)
-        if len(rows) == 0:
-            return
-        chances = np.nan_to_num(np.asarray(proba)[rows], nan=-1.0)
-        order = np.argsort(-chances, axis=1)
-        second = order[:, min(1, order.shape[1] - 1)]
-        likely = np.take_along_axis(chances, second[:, None], axis=1)[:, 0] > 0
-        window = {
-            "x": x[rows],
-            "y": y[rows],
-            "gx": np.asarray(gx)[rows],
-            "gy": np.asarray(gy)[rows],
-            "score": 1 - accuracy[rows],
-            "code": order[:, 0],
-            "runner_up": np.where(likely & (order.shape[1] > 1), second, -1),  # -1: none
-            "accuracy": accuracy[rows],
-            "di": np.asarray(di, "float64").ravel()[rows],
-            "aoa": np.asarray(aoa, "float64").ravel()[rows],
-            "z": np.nan_to_num(self.applicability.embed(np.asarray(X)[rows])),
-            "fewer": np.isnan(np.asarray(X)[rows]).any(axis=1),
-            "limit": self.applicability.threshold_at(np.asarray(X)[rows]),
-        }
-        self._merge(window)
+        gx, gy = np.asarray(gx, "float64"), np.asarray(gy, "float64")
+        columns = (x, y, gx, gy, np.asarray(X), np.asarray(proba), di, aoa, accuracy, reach)
+        rows = self._best_per_cell(gx, gy, 1 - accuracy, reach)
+        if len(rows):
+            score = -(1 - accuracy[rows])  # the highest expected errors are kept
+            self._pool = _keep(self._pool, _rows(self, columns, rows), score, self.capacity)
+        rows = np.flatnonzero(valid)
+        keys = _sample_keys(gx[rows], gy[rows])
+        if len(rows) > MAP_SAMPLE:  # the window's own smallest keys: the rest cannot make it
+            first = np.argpartition(keys, MAP_SAMPLE - 1)[:MAP_SAMPLE]
+            rows, keys = rows[first], keys[first]
+        if len(rows):
+            self._sample = _keep(self._sample, _rows(self, columns, rows), keys, MAP_SAMPLE)
 
     def _best_per_cell(self, x, y, score, keep) -> np.ndarray:
         """Rows of the best-scoring kept pixel in each cell of half the spacing (ground metres)."""
@@ -304,19 +308,8 @@ class SiteCandidates:
         first[1:] = (cx[1:] != cx[:-1]) | (cy[1:] != cy[:-1])
         return rows[first]
 
-    def _merge(self, window: dict) -> None:
-        pool = (
-            window
-            if not self._pool
-            else {k: np.concatenate([self._pool[k], window[k]]) for k in window}
-        )
-        if len(pool["score"]) > self.capacity:
-            top = np.argpartition(-pool["score"], self.capacity - 1)[: self.capacity]
-            pool = {k: v[np.sort(top)] for k, v in pool.items()}
-        self._pool = pool
-
     def select(self) -> gpd.GeoDataFrame:
-        """The ``n`` sites, ranked by discounted score, at least ``min_spacing`` apart.
+        """The ``n`` sites, ranked by score, at least ``min_spacing`` apart.
 
         Fewer than ``n`` rows come back when the spacing leaves no room for more, or the map
         has fewer pixels (a map of 28 coarse pixels, with the default 30 sites).
@@ -334,38 +327,61 @@ class SiteCandidates:
                 f"{self.access.max_walk:g} m of the access layer; raise the walking "
                 "distance or give another access layer."
             )
-        chosen, discounted = self._greedy()
-        return self._table(np.asarray(chosen, int), discounted)
+        pool = self._candidates()
+        chosen, scores, alike = self._greedy(pool)
+        return self._table(pool, np.asarray(chosen, int), scores, alike)
 
-    def _greedy(self) -> tuple[list[int], list[float]]:
-        pool = self._pool
-        scale = self.applicability.mean_distance_ * self.applicability.threshold_
-        discount = bool(np.isfinite(scale) and scale > 0)  # no threshold: spacing alone
-        covered = np.full(len(pool["score"]), np.inf)
-        allowed = np.ones(len(pool["score"]), bool)
-        chosen, discounted = [], []
+    def _candidates(self) -> dict:
+        """The pool and the reachable pixels of the map's sample, each place once."""
+        reach = self._sample["reach"]
+        both = {k: np.concatenate([self._pool[k], self._sample[k][reach]]) for k in self._pool}
+        _, first = np.unique(np.column_stack([both["x"], both["y"]]), axis=0, return_index=True)
+        return {k: v[first] for k, v in both.items()}  # by place: the same in any window order
+
+    def _greedy(self, pool: dict) -> tuple[list[int], list[float], np.ndarray]:
+        """Chosen rows of ``pool``, their scores and the share of the map alike each."""
+        reach = self.applicability.mean_distance_ * self.applicability.threshold_
+        own = pool["score"]  # the candidate's own expected error
+        if np.isfinite(reach) and reach > 0:
+            by_key = np.argsort(self._sample["key"], kind="stable")  # any window order's
+            alike = _alike(pool["z"], self._sample["z"][by_key], reach)
+            error = self._sample["score"][by_key] / max(float(self._sample["score"].sum()), 1e-12)
+            mass = _weigh(alike, error)  # the share of the map's expected error alike it
+            share = alike.sum(axis=1) / alike.shape[1]
+        else:  # no threshold: the pixel's own expected error, spread by the spacing alone
+            alike, mass, share = None, np.ones(len(own)), np.full(len(own), np.nan)
+        allowed = np.ones(len(own), bool)
+        chosen, scores = [], []
         while len(chosen) < self.n and allowed.any():
-            effective = pool["score"] * (np.minimum(1.0, covered / scale) if discount else 1.0)
-            i = int(np.argmax(np.where(allowed, effective, -np.inf)))
+            score = np.where(allowed, own * mass, -np.inf)
+            ties = np.flatnonzero(score >= score.max() - 1e-12)  # the pixel's own error decides
+            i = int(ties[np.argmax(own[ties])])
             chosen.append(i)
-            discounted.append(float(effective[i]))
+            scores.append(float(score[i]))
             gap = np.hypot(pool["gx"] - pool["gx"][i], pool["gy"] - pool["gy"][i])
             allowed &= gap >= max(self.min_spacing, 1e-9)
-            covered = np.minimum(covered, np.linalg.norm(pool["z"] - pool["z"][i], axis=1))
-        return chosen, discounted
+            if alike is not None:  # the pixels alike this site count for no later one
+                newly = alike[i].copy()
+                mass -= _weigh(alike[:, newly], error[newly])
+                alike[:, newly] = False
+        return chosen, scores, share[chosen]
 
-    def _table(self, chosen: np.ndarray, discounted: list[float]) -> gpd.GeoDataFrame:
-        pool = {k: v[chosen] for k, v in self._pool.items() if k not in ("z", "gx", "gy")}
+    def _table(
+        self, pool: dict, chosen: np.ndarray, scores: list[float], alike: np.ndarray
+    ) -> gpd.GeoDataFrame:
+        pool = {k: v[chosen] for k, v in pool.items() if k not in ("z", "gx", "gy")}
+        pool["alike"] = alike
         names = np.asarray(self.class_names, dtype=object)
         frame = pd.DataFrame(
             {
                 "rank": np.arange(1, len(chosen) + 1),
-                "score": np.round(discounted, 4),
+                "score": np.round(scores, 4),
                 "predicted_class": names[pool["code"]],
                 "runner_up_class": np.where(pool["runner_up"] >= 0, names[pool["runner_up"]], ""),
                 "expected_accuracy": np.round(pool["accuracy"], 4),
                 "dissimilarity": np.round(pool["di"], 4),
                 "inside_aoa": pool["aoa"] == 1,
+                "map_share_alike": np.round(alike, 4),
                 "reason": [self._reason(pool, k) for k in range(len(chosen))],
                 "x": pool["x"],
                 "y": pool["y"],
@@ -385,6 +401,10 @@ class SiteCandidates:
             if pool["fewer"][k]
             else ""
         )
+        alike = pool["alike"][k]
+        if np.isfinite(alike):  # no threshold: no reach to measure alike pixels with
+            share = "under 1%" if alike < 0.005 else f"{alike:.0%}"
+            fewer = f"; {share} of the map looks like it in the rasters{fewer}"
         if pool["aoa"][k] == 1:
             return (
                 f"mapped {name}{could} (expected accuracy {accuracy:.2f}); inside "
@@ -398,6 +418,76 @@ class SiteCandidates:
             f"mapped {name} (expected accuracy {accuracy:.2f}) outside the area of applicability "
             f"({unlike}): unlike any observation{fewer}"
         )
+
+
+def _rows(candidates: SiteCandidates, columns: tuple, rows: np.ndarray) -> dict:
+    """The candidates' fields of ``rows`` of a window's flat ``columns`` (see ``add``)."""
+    x, y, gx, gy, X, proba, di, aoa, accuracy, reach = columns
+    chances = np.nan_to_num(proba[rows], nan=-1.0)
+    order = np.argsort(-chances, axis=1)
+    second = order[:, min(1, order.shape[1] - 1)]
+    likely = np.take_along_axis(chances, second[:, None], axis=1)[:, 0] > 0
+    app = candidates.applicability
+    return {
+        "x": x[rows],
+        "y": y[rows],
+        "gx": gx[rows],
+        "gy": gy[rows],
+        "score": 1 - accuracy[rows],
+        "code": order[:, 0],
+        "runner_up": np.where(likely & (order.shape[1] > 1), second, -1),  # -1: none
+        "accuracy": accuracy[rows],
+        "di": np.asarray(di, "float64").ravel()[rows],
+        "aoa": np.asarray(aoa, "float64").ravel()[rows],
+        "z": np.nan_to_num(app.embed(X[rows])),
+        "fewer": np.isnan(X[rows]).any(axis=1),
+        "limit": app.threshold_at(X[rows]),
+        "reach": reach[rows],
+    }
+
+
+def _keep(kept: dict, window: dict, order: np.ndarray, capacity: int | None = None) -> dict:
+    """``kept`` and ``window`` together, cut to the ``capacity`` rows lowest in ``order``.
+
+    ``order`` ranks the window's rows; the kept rows' ranks are kept with them (as "key").
+    """
+    window = {**window, "key": np.asarray(order)}
+    both = window if not kept else {k: np.concatenate([kept[k], window[k]]) for k in window}
+    if capacity is not None and len(both["key"]) > capacity:
+        first = np.argpartition(both["key"], capacity - 1)[:capacity]
+        both = {k: v[np.sort(first)] for k, v in both.items()}
+    return both
+
+
+def _sample_keys(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """A well-mixed 64-bit hash of each centimetre-rounded ground coordinate pair."""
+    a = np.round(gx * 100).astype("int64").view("uint64")
+    b = np.round(gy * 100).astype("int64").view("uint64")
+    h = a * np.uint64(0x9E3779B97F4A7C15) ^ (b + np.uint64(0x632BE59BD9B4E019))
+    for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        h ^= h >> np.uint64(shift)
+        h *= np.uint64(factor)
+    return h ^ (h >> np.uint64(31))
+
+
+def _alike(z: np.ndarray, sample: np.ndarray, reach: float) -> np.ndarray:
+    """Booleans (candidates x sample): the sample pixel lies within ``reach`` of the candidate."""
+    z, sample = np.asarray(z, "float32"), np.asarray(sample, "float32")  # a reach, not a DI
+    out = np.zeros((len(z), len(sample)), bool)
+    norms = np.einsum("ij,ij->i", sample, sample)
+    for start in range(0, len(z), _CHUNK):
+        part = z[start : start + _CHUNK]
+        d2 = np.einsum("ij,ij->i", part, part)[:, None] + norms[None, :] - 2 * part @ sample.T
+        out[start : start + _CHUNK] = d2 <= reach * reach
+    return out
+
+
+def _weigh(alike: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Each row's sum of ``weight`` over its True columns, in chunks of rows."""
+    out = np.empty(len(alike))
+    for start in range(0, len(alike), _CHUNK):
+        out[start : start + _CHUNK] = alike[start : start + _CHUNK].astype("float64") @ weight
+    return out
 
 
 def _above(di: float, limit: float) -> str:

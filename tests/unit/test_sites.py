@@ -310,3 +310,33 @@ def test_the_csvs_crs_is_named_by_its_code_when_the_file_gave_only_its_wkt(app, 
         sites.set_crs(bare, allow_override=True), tmp_path / "s.gpkg", tmp_path / "s.csv", "s"
     )
     assert set(pd.read_csv(tmp_path / "s.csv")["xy_crs"]) == {"EPSG:32633"}
+
+
+def test_a_wide_unsampled_rock_outranks_a_single_odd_pixel(app):
+    rng = np.random.default_rng(11)
+    rock = np.array([6.0, 6.0]) + rng.normal(0, 0.02, (200, 2))  # one rock over much ground
+    X = np.vstack([rock, [[-6.0, 6.0]]])  # and one odd pixel, the map's least certain
+    proba = np.tile([0.2, 0.8], (201, 1))
+    di, aoa, _ = app.transform(X, proba)
+    acc = np.r_[np.full(200, 0.7), 0.1]
+    x = np.r_[np.linspace(0, 5000, 200), 9000.0]
+    candidates = SiteCandidates(app, ["a", "b"], 1, 100.0, CRS)
+    candidates.add(x, np.zeros(201), X, proba, di, aoa, acc)
+    site = candidates.select().iloc[0]
+    assert site["x"] <= 5000  # one visit there tests 200 pixels the map may have wrong
+    assert site["map_share_alike"] == pytest.approx(200 / 201, abs=0.01)
+    assert "; 100% of the map looks like it in the rasters" in site["reason"]
+
+
+def test_the_map_sample_is_bounded_and_ignores_the_window_order(app, monkeypatch):
+    monkeypatch.setattr("geomap.sites.MAP_SAMPLE", 500)
+    rng = np.random.default_rng(12)
+    windows = [_window(app, rng, n=400) for _ in range(4)]
+    picks = []
+    for order in (windows, windows[::-1]):
+        candidates = SiteCandidates(app, ["a", "b"], 5, 1000.0, CRS)
+        for window in order:
+            candidates.add(*window)
+        assert len(candidates._sample["key"]) == 500
+        picks.append(candidates.select()[["x", "y", "score"]])
+    pd.testing.assert_frame_equal(*picks)
