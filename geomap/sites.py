@@ -14,9 +14,10 @@ mean.
 
 Candidates are collected while the map streams, window by window, with bounded memory: each
 window keeps its best pixel per cell of half the minimum spacing (the pool keeps at most
-``capacity`` of them by expected error), and a uniform sample of the map's pixels
-(:data:`MAP_SAMPLE`, chosen by a hash of their ground coordinates, so any window order gives the
-same sample) both stands for the map in the sums and offers candidates of its own.
+``capacity`` of them by expected error), and a uniform sample of the pixels offered
+(:data:`MAP_SAMPLE`: the map's, but for its edge and the rims of clouds; chosen by a hash of
+their ground coordinates, so any window order gives the same sample) both stands for the map in
+the sums and offers candidates of its own.
 :meth:`SiteCandidates.select` then picks sites greedily: the best remaining candidate at least
 ``min_spacing`` from every site already chosen, its sum counting only pixels alike no site
 already chosen.
@@ -225,7 +226,8 @@ class SiteCandidates:
         From map coordinates to a CRS in ground metres (:func:`geomap.grid.ground_crs`), for
         maps whose units are not ground metres; spacing is then measured there.
     capacity : int, optional
-        Most candidates kept at once; default ``max(5000, 100 * n)``.
+        Most candidates kept by expected error at once; default ``max(5000, 100 * n)``. The
+        map's sample, up to :data:`MAP_SAMPLE` pixels, adds its own.
 
     Raises
     ------
@@ -293,7 +295,8 @@ class SiteCandidates:
             first = np.argpartition(keys, MAP_SAMPLE - 1)[:MAP_SAMPLE]
             rows, keys = rows[first], keys[first]
         if len(rows):
-            self._sample = _keep(self._sample, _rows(self, columns, rows), keys, MAP_SAMPLE)
+            window = _rows(self, columns, rows)
+            self._sample = _keep(self._sample, window, window["hash"], MAP_SAMPLE)
 
     def _best_per_cell(self, x, y, score, keep) -> np.ndarray:
         """Rows of the best-scoring kept pixel in each cell of half the spacing (ground metres)."""
@@ -339,31 +342,50 @@ class SiteCandidates:
         return {k: v[first] for k, v in both.items()}  # by place: the same in any window order
 
     def _greedy(self, pool: dict) -> tuple[list[int], list[float], np.ndarray]:
-        """Chosen rows of ``pool``, their scores and the share of the map alike each."""
+        """Chosen rows of ``pool``, their scores and the share of the map alike each.
+
+        Lazy greedy: a candidate's score only falls as sites are chosen (fewer pixels alike it
+        are left), so a stale score bounds the fresh one from above, and only the best stale
+        candidates are scored again, :data:`_CHUNK` at a time: no candidates x sample matrix
+        is kept (416 MB for --suggest 1000).
+        """
         reach = self.applicability.mean_distance_ * self.applicability.threshold_
-        own = pool["score"]  # the candidate's own expected error
-        if np.isfinite(reach) and reach > 0:
+        own = pool["score"].astype("float64")  # the candidate's own expected error
+        n = len(own)
+        spread = bool(np.isfinite(reach) and reach > 0)
+        if spread:
             by_key = np.argsort(self._sample["key"], kind="stable")  # any window order's
-            alike = _alike(pool["z"], self._sample["z"][by_key], reach)
-            error = self._sample["score"][by_key] / max(float(self._sample["score"].sum()), 1e-12)
-            mass = _weigh(alike, error)  # the share of the map's expected error alike it
-            share = alike.sum(axis=1) / alike.shape[1]
+            sample = self._sample["z"][by_key].astype("float64")
+            centre = sample.mean(axis=0)  # distances near the origin keep float32's digits
+            sample = (sample - centre).astype("float32")
+            z = (pool["z"].astype("float64") - centre).astype("float32")
+            error = self._sample["score"][by_key].astype("float64")
+            if not error.sum() > 1e-12:  # every pixel expected right: spread by coverage alone
+                error, own = np.ones(len(error)), np.ones(n)
+            error /= error.sum()
+            mass, share = _mass(z, sample, reach, error)
         else:  # no threshold: the pixel's own expected error, spread by the spacing alone
-            alike, mass, share = None, np.ones(len(own)), np.full(len(own), np.nan)
-        allowed = np.ones(len(own), bool)
+            mass, share = np.ones(n), np.full(n, np.nan)
+        allowed = np.ones(n, bool)
+        fresh = np.ones(n, bool)  # mass measured since the last site was chosen
         chosen, scores = [], []
         while len(chosen) < self.n and allowed.any():
             score = np.where(allowed, own * mass, -np.inf)
             ties = np.flatnonzero(score >= score.max() - 1e-12)  # the pixel's own error decides
             i = int(ties[np.argmax(own[ties])])
+            if not fresh[i]:  # an upper bound: measure it and the next best again
+                stale = np.flatnonzero(allowed & ~fresh)
+                top = stale[np.argsort(-score[stale], kind="stable")[:_CHUNK]]
+                mass[top] = _mass(z[top], sample, reach, error)[0]
+                fresh[top] = True
+                continue
             chosen.append(i)
             scores.append(float(score[i]))
             gap = np.hypot(pool["gx"] - pool["gx"][i], pool["gy"] - pool["gy"][i])
             allowed &= gap >= max(self.min_spacing, 1e-9)
-            if alike is not None:  # the pixels alike this site count for no later one
-                newly = alike[i].copy()
-                mass -= _weigh(alike[:, newly], error[newly])
-                alike[:, newly] = False
+            if spread:  # the pixels alike this site count for no later one
+                error = np.where(_alike(z[i : i + 1], sample, reach)[0], 0.0, error)
+                fresh[:] = False
         return chosen, scores, share[chosen]
 
     def _table(
@@ -375,7 +397,7 @@ class SiteCandidates:
         frame = pd.DataFrame(
             {
                 "rank": np.arange(1, len(chosen) + 1),
-                "score": np.round(scores, 4),
+                "score": np.round(scores, 6),
                 "predicted_class": names[pool["code"]],
                 "runner_up_class": np.where(pool["runner_up"] >= 0, names[pool["runner_up"]], ""),
                 "expected_accuracy": np.round(pool["accuracy"], 4),
@@ -443,18 +465,20 @@ def _rows(candidates: SiteCandidates, columns: tuple, rows: np.ndarray) -> dict:
         "fewer": np.isnan(X[rows]).any(axis=1),
         "limit": app.threshold_at(X[rows]),
         "reach": reach[rows],
+        "hash": _sample_keys(gx[rows], gy[rows]),
     }
 
 
-def _keep(kept: dict, window: dict, order: np.ndarray, capacity: int | None = None) -> dict:
+def _keep(kept: dict, window: dict, order: np.ndarray, capacity: int) -> dict:
     """``kept`` and ``window`` together, cut to the ``capacity`` rows lowest in ``order``.
 
-    ``order`` ranks the window's rows; the kept rows' ranks are kept with them (as "key").
+    ``order`` ranks the window's rows (kept with them as "key"); the rows' "hash" breaks ties,
+    so the rows kept do not depend on the order the windows came in.
     """
     window = {**window, "key": np.asarray(order)}
     both = window if not kept else {k: np.concatenate([kept[k], window[k]]) for k in window}
-    if capacity is not None and len(both["key"]) > capacity:
-        first = np.argpartition(both["key"], capacity - 1)[:capacity]
+    if len(both["key"]) > capacity:
+        first = np.lexsort((both["hash"], both["key"]))[:capacity]
         both = {k: v[np.sort(first)] for k, v in both.items()}
     return both
 
@@ -471,23 +495,22 @@ def _sample_keys(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
 
 
 def _alike(z: np.ndarray, sample: np.ndarray, reach: float) -> np.ndarray:
-    """Booleans (candidates x sample): the sample pixel lies within ``reach`` of the candidate."""
-    z, sample = np.asarray(z, "float32"), np.asarray(sample, "float32")  # a reach, not a DI
-    out = np.zeros((len(z), len(sample)), bool)
+    """Booleans (rows of ``z`` x sample): the sample pixel lies within ``reach`` of the row."""
     norms = np.einsum("ij,ij->i", sample, sample)
+    d2 = np.einsum("ij,ij->i", z, z)[:, None] + norms[None, :] - 2 * z @ sample.T
+    return d2 <= reach * reach
+
+
+def _mass(
+    z: np.ndarray, sample: np.ndarray, reach: float, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each candidate's sum of ``weight`` over the sample pixels alike it, and their share."""
+    mass, share = np.empty(len(z)), np.empty(len(z))
     for start in range(0, len(z), _CHUNK):
-        part = z[start : start + _CHUNK]
-        d2 = np.einsum("ij,ij->i", part, part)[:, None] + norms[None, :] - 2 * part @ sample.T
-        out[start : start + _CHUNK] = d2 <= reach * reach
-    return out
-
-
-def _weigh(alike: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Each row's sum of ``weight`` over its True columns, in chunks of rows."""
-    out = np.empty(len(alike))
-    for start in range(0, len(alike), _CHUNK):
-        out[start : start + _CHUNK] = alike[start : start + _CHUNK].astype("float64") @ weight
-    return out
+        alike = _alike(z[start : start + _CHUNK], sample, reach)
+        mass[start : start + _CHUNK] = alike @ weight
+        share[start : start + _CHUNK] = alike.mean(axis=1)
+    return mass, share
 
 
 def _above(di: float, limit: float) -> str:

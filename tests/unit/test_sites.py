@@ -340,3 +340,54 @@ def test_the_map_sample_is_bounded_and_ignores_the_window_order(app, monkeypatch
         assert len(candidates._sample["key"]) == 500
         picks.append(candidates.select()[["x", "y", "score"]])
     pd.testing.assert_frame_equal(*picks)
+
+
+def test_ties_at_the_pools_capacity_do_not_depend_on_the_window_order(app, monkeypatch):
+    """A calibration fallen back to its base rate gives every pixel the same expected error.
+
+    A map sample of 5 leaves the candidates to the pool (as an access layer far from most of
+    the sample does).
+    """
+    monkeypatch.setattr("geomap.sites.MAP_SAMPLE", 5)
+    rng = np.random.default_rng(13)
+    windows = [list(_window(app, rng, n=300)) for _ in range(3)]
+    for window in windows:
+        window[6] = np.full(300, 0.8)
+    picks = []
+    for order in (windows, windows[::-1]):
+        candidates = SiteCandidates(app, ["a", "b"], 4, 1000.0, CRS, capacity=200)
+        for window in order:
+            candidates.add(*window)
+        picks.append(candidates.select()[["x", "y"]])
+    pd.testing.assert_frame_equal(*picks)
+
+
+def test_a_map_expected_right_everywhere_still_spreads_its_sites(app):
+    """With every expected error 0, every score tied and the sites went to the west edge."""
+    rng = np.random.default_rng(14)
+    x, y, X, p, di, aoa, _ = _window(app, rng, n=2000)
+    candidates = SiteCandidates(app, ["a", "b"], 5, 500.0, CRS)
+    candidates.add(x, y, X, p, di, aoa, np.ones(2000))
+    sites = candidates.select()
+    assert len(sites) == 5 and sites["x"].max() - sites["x"].min() > 3000
+
+
+def test_choosing_many_sites_keeps_no_candidates_by_sample_matrix(app, monkeypatch):
+    """--suggest 1000 held a 104,000 x 4,000 matrix (416 MB); now a chunk at a time."""
+    import geomap.sites as sites_module
+
+    shapes = []
+    alike = sites_module._alike
+
+    def spy(z, sample, reach):
+        shapes.append(len(z))
+        return alike(z, sample, reach)
+
+    monkeypatch.setattr(sites_module, "_CHUNK", 64)
+    monkeypatch.setattr(sites_module, "_alike", spy)
+    rng = np.random.default_rng(15)
+    candidates = SiteCandidates(app, ["a", "b"], 40, 0.0, CRS)
+    for _ in range(3):
+        candidates.add(*_window(app, rng, n=400))
+    assert len(candidates.select()) == 40
+    assert max(shapes) <= 64 and len(shapes) > 1200 / 64
