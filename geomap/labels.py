@@ -723,13 +723,20 @@ def class_name_notes(
         if marked
         else []
     )
-    alike, typos = _lookalikes(names, counts or {}), _typos(names, counts)
-    legend = {}  # "granit" -> "Granite" -> "granite": one legend for both notes
-    for name, unit in {**alike, **typos}.items():
-        for each in (name, unit) if name in typos else (name,):
-            legend.setdefault(each, alike.get(unit, unit))
+    alike = _lookalikes(names, counts or {})
+    grouped: dict[str, int] = {}  # a misspelling is told per group of alike names
+    for name in names:
+        unit = alike.get(name, name)
+        grouped[unit] = grouped.get(unit, 0) + (counts or {}).get(name, 0)
+    typos = _typos(list(grouped), grouped if counts else None)
+    legend = {}  # "granit" and "Granit" -> "granite", as "Granite": one legend for both notes
+    for name in class_order([str(n) for n in names]):
+        unit = alike.get(name, name)
+        if name in alike or unit in typos:
+            legend[name] = typos.get(unit, unit)
+            legend.setdefault(typos.get(unit, unit), typos.get(unit, unit))
     rows = " ".join(f"'{name},{unit}'" for name, unit in legend.items())
-    return notes + _lookalike_notes(alike, path, rows) + _typo_notes(typos, path, counts, rows)
+    return notes + _lookalike_notes(alike, path, rows) + _typo_notes(typos, path, grouped, rows)
 
 
 #: A name is asked about as a misspelling when it has at most this many observations and at

@@ -180,7 +180,7 @@ _DMS_MARKS = re.compile(r"[°º˚d:'′’‘´`m\"″“”s\s]+", re.I)
 
 def _dms_parts(text: str) -> tuple[list[float], bool] | None:
     """Degrees, minutes and seconds of a DMS text and whether it is negative; None if not one."""
-    match = re.fullmatch(r"\s*([NSEW])?\s*(-?)(.*?)\s*([NSEW])?\s*", text, re.I)
+    match = re.fullmatch(r"\s*([NSEWOL])?\s*(-?)(.*?)\s*([NSEWOL])?\s*", text, re.I)
     if match is None or (match.group(1) and match.group(4)):
         return None
     body = match.group(3).replace(",", ".")
@@ -191,8 +191,8 @@ def _dms_parts(text: str) -> tuple[list[float], bool] | None:
     if len(numbers) == 1 and not (match.group(1) or match.group(4)) and "°" not in body:
         return None  # a plain number was read as one already: this is something else
     parts = [float(n) for n in numbers] + [0.0] * (3 - len(numbers))
-    hemisphere = (match.group(1) or match.group(4) or "").upper()
-    return parts, bool(match.group(2)) or hemisphere in ("S", "W")
+    hemisphere = (match.group(1) or match.group(4) or "").upper()  # O: oeste, ouest; L: leste
+    return parts, bool(match.group(2)) or hemisphere in ("S", "W", "O")
 
 
 def _dms(text: str) -> float:
@@ -207,7 +207,7 @@ def _dms(text: str) -> float:
 
 def coordinate_slip(text: str) -> str | None:
     """What makes a coordinate cell neither a number nor DMS, when it is a common slip."""
-    if re.search(r"\d[Oo]|[Oo]\d", text):
+    if re.search(r"[Oo]\d|\d[Oo][\d.,]", text):  # not a closing O: oeste, ouest (west)
         return "the letter O where a zero belongs"
     read = _dms_parts(text)
     if read is not None and (read[0][1] >= 60 or read[0][2] >= 60):

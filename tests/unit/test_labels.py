@@ -413,10 +413,14 @@ def test_capitals_and_a_misspelling_get_one_legend_that_merges_both(tmp_path):
     notes = class_name_notes(list(counts), tmp_path / "obs.csv", counts)
     assert len(notes) == 2 and "only in capitals" in notes[0] and "one letter" in notes[1]
     rows = (
-        "the rows 'Granite,granite' 'granite,granite' 'Shale,shale' 'shale,shale' 'granit,granite'."
+        "the rows 'granit,granite' 'granite,granite' 'Granite,granite' 'Shale,shale' 'shale,shale'."
     )
     assert all(rows in note for note in notes)
     assert "(--legend)" in notes[0]
+    # misspelt in two ways, 7 in all: the group is no rare slip, and its two names go together
+    counts = {"granite": 100, "granit": 5, "Granit": 2}
+    (note,) = class_name_notes(list(counts), tmp_path / "obs.csv", counts)
+    assert note.endswith("the rows 'Granit,granit' 'granit,granit'.")
 
 
 def test_a_rare_name_one_letter_from_a_common_one_is_asked_about(tmp_path):
@@ -756,6 +760,11 @@ def test_dms_with_a_phones_curly_marks_is_read_and_slips_are_named(tmp_path):
         encoding="utf-8",
     )
     frame = read_labels(p, "Lithology")
+    west = tmp_path / "estaciones.csv"  # O: oeste (Spanish, Portuguese), ouest (French)
+    west.write_text(
+        "Estacion;Lat;Long;Litologia\nA;24°11'05\"S;69°04'12\"O;andesita\n", encoding="utf-8"
+    )
+    assert read_labels(west, "Litologia").geometry.x[0] == pytest.approx(-(69 + 4 / 60 + 12 / 3600))
     np.testing.assert_allclose(
         frame.geometry.y, [-(31 + 54 / 60 + 25.3 / 3600), -(31 + 54 / 60 + 25 / 3600)]
     )
