@@ -35,16 +35,17 @@ class MaskProduct:
     classes: tuple[int, ...] = ()
 
     def flagged(self, values: np.ndarray) -> np.ndarray:
-        """Where ``values`` (float, NaN where the layer has none) hide the ground.
+        """Where ``values`` (float, NaN beyond the layer's footprint) hide the ground.
 
-        Where the layer has no value the scene has none either: USGS declares QA_PIXEL's fill,
-        1, as its no-data value, so fill reads NaN, not 1 (a band declaring another no-data
-        value than its fill kept its fill as ground there).
+        The layer is read with no no-data value: USGS declares QA_PIXEL's fill, 1, as its
+        no-data value, and read as such the fill hid nothing (a band declaring another no-data
+        value than its fill kept its fill as ground there); read as 1, its fill bit flags it.
+        Beyond the layer's footprint nothing is flagged.
         """
         known = np.isfinite(values)
         codes = np.where(known, values, 0).astype(np.int64)
         hit = (codes & self.bits) != 0 if self.bits else np.isin(codes, self.classes)
-        return hit | ~known
+        return hit & known
 
 
 #: Landsat Collection 2 QA_PIXEL bits 0-5: fill, dilated cloud, cirrus, cloud, cloud shadow,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -182,7 +182,8 @@ class RasterStack:
         for source, resampling in zip(self.sources, self.resampling):
             self._readers.append(self._reader(source, resampling))
         for mask in self.masks:  # flags: the nearest pixel's, never a blend of two codes
-            self._mask_readers.append(self._reader(mask.source, "nearest"))
+            raw = replace(mask.source, nodata=None)  # its fill is a flag (MaskProduct.flagged)
+            self._mask_readers.append(self._reader(raw, "nearest"))
 
     def _reader(self, source: Source, resampling: str):
         dataset = rasterio.open(gdal_name(source.path))

@@ -1133,3 +1133,16 @@ def test_an_er_mapper_header_without_its_data_file_says_so(raster_factory, tmp_p
         "same folder (the web app takes one file per raster: give it a GeoTIFF, gdal_translate "
         "tmi.ers tmi.tif)."
     )
+
+
+def test_a_quality_layer_hides_nothing_beyond_its_own_footprint(raster_factory):
+    """A QA_PIXEL clipped to half its scene: its fill (1) hides the bands, the other half not."""
+    flags = np.full((20, 10), 21824, "uint16")
+    flags[:, 0] = 1  # fill, declared as the layer's no data
+    qa = raster_factory(f"{LANDSAT}_QA_PIXEL.TIF", flags, nodata=1)
+    band = raster_factory(f"{LANDSAT}_SR_B4.TIF", ramp(20, 20, "uint16") + 7000)
+    k = raster_factory("radiometrics_K.tif", ramp(20, 20))
+    with RasterStack.open([band, qa, k]) as stack:
+        block = stack.read(Window(0, 0, 20, 20))
+    assert np.isnan(block[0][:, 0]).all()
+    assert np.isfinite(block[0][:, 1:]).all()  # the layer's clear half and beyond it
