@@ -89,7 +89,7 @@ def trust(report: dict) -> None:
         return
     more = " ".join(
         w
-        for w in (outside_aoa_words(estimate, "training" in report), reduced_input_words(estimate))
+        for w in (outside_aoa_words(estimate, "model" in report), reduced_input_words(estimate))
         if w
     )
     sites = (

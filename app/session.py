@@ -33,7 +33,7 @@ import streamlit as st
 
 from geomap import report_html
 from geomap.errors import GeomapError
-from geomap.export import load_model
+from geomap.export import load_model, write_json
 from geomap.labels import is_identifier
 from geomap.workflow import sha256
 
@@ -83,15 +83,25 @@ class Workspace:
 
         An upload is kept as ``<root>/<kind>/<hash>/<name>``: the report says ``<name>``. The
         run's folder, ``<root>/runs/<key>``, is ``geomap-<key>``, as its zip is named. The
-        files a user downloads then say nothing of the server (its temporary folder's name).
+        files a user downloads then say nothing of the server (its temporary folder's name),
+        on any system (Windows' separators; macOS's /var and its resolved /private/var).
         """
+        roots = "|".join(re.escape(str(r)) for r in {self.root, self.root.resolve()})
+        runs = re.compile(rf"(?:{roots})[\\/]runs[\\/]([^\\/]+)")
+        uploads = re.compile(rf"(?:{roots})[\\/][^\\/]+[\\/][0-9a-f]{{16}}[\\/]")
+
+        def tidy(value):
+            if isinstance(value, dict):
+                return {k: tidy(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [tidy(v) for v in value]
+            if isinstance(value, str):
+                return uploads.sub("", runs.sub(r"geomap-\1", value))
+            return value
+
         path = out / "report.json"
-        root = re.escape(json.dumps(str(self.root))[1:-1])  # as JSON writes it
-        text = path.read_text(encoding="utf-8")
-        text = re.sub(rf"{root}/runs/([^/\"]+)", r"geomap-\1", text)
-        text = re.sub(rf"{root}/[^/\"]+/[0-9a-f]{{16}}/", "", text)
         tmp = path.with_name(path.name + ".part")
-        tmp.write_text(text, encoding="utf-8")
+        write_json(tmp, tidy(json.loads(path.read_text(encoding="utf-8"))))
         tmp.replace(path)
 
     def zip_run(self, out: Path, key: str) -> Path:

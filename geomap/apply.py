@@ -98,8 +98,8 @@ def _product_bands(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path], l
     one = len(more) == 1
     return taken, [
         f"The model was trained on {'a band' if one else 'bands'} that geomap leaves out of a "
-        f"satellite product (the atmosphere's, such as Sentinel-2's B01 and B09), given as "
-        f"files: {', '.join(more)} {'is' if one else 'are'} taken from the product too."
+        f"satellite product (such as Sentinel-2's atmospheric B01 and B09), given as files: "
+        f"{', '.join(more)} {'is' if one else 'are'} taken from the product too."
     ]
 
 

@@ -165,7 +165,7 @@ def _log_figures(report: dict) -> None:
             else "",
         )
         for words in (
-            outside_aoa_words(estimate, "training" in report),
+            outside_aoa_words(estimate, "model" in report),
             reduced_input_words(estimate),
         ):
             if words:

@@ -300,7 +300,7 @@ def _trust(report: dict, folder: Path) -> str:
             "pixels lie inside the area of applicability (<code>applicability.tif</code>)."
         )
         for words in (
-            outside_aoa_words(estimate, "training" in report),
+            outside_aoa_words(estimate, "model" in report),
             reduced_input_words(estimate),
         ):
             if words:

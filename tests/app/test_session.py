@@ -306,6 +306,8 @@ def test_a_runs_report_names_the_uploads_not_the_servers_folder():
         out.mkdir(parents=True)
         report = {"configuration": {"rasters": [str(dem)], "labels": str(obs), "out": str(out)}}
         report["sources"] = [{"path": str(dem)}, {"path": "/data/survey/dem.tif"}]
+        windows = str(ws.root) + "\\masks\\0123456789abcdef\\QA_PIXEL.TIF"  # its separators
+        report["masks"] = [{"path": windows}, {"path": f"/vsitar/{dem.parent}/scene.tar/B4.TIF"}]
         (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
         ws.tidy_report(out)
         tidy = json.loads((out / "report.json").read_text(encoding="utf-8"))
@@ -317,3 +319,4 @@ def test_a_runs_report_names_the_uploads_not_the_servers_folder():
         "out": "geomap-0123abcd",
     }
     assert tidy["sources"] == [{"path": "dem.tif"}, {"path": "/data/survey/dem.tif"}]
+    assert tidy["masks"] == [{"path": "QA_PIXEL.TIF"}, {"path": "/vsitar/scene.tar/B4.TIF"}]

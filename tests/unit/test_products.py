@@ -183,9 +183,9 @@ def test_predict_takes_from_a_product_the_bands_a_model_was_trained_on(demo_scen
     report = json.loads((tmp_path / "b" / "report.json").read_text())
     assert not [w for w in report["warnings"] if "No raster was given" in w]
     assert (
-        f"The model was trained on a band that geomap leaves out of a satellite product (the "
-        f"atmosphere's, such as Sentinel-2's B01 and B09), given as files: {SCENE}_SR_B1.TIF is "
-        "taken from the product too."
+        "The model was trained on a band that geomap leaves out of a satellite product (such as "
+        f"Sentinel-2's atmospheric B01 and B09), given as files: {SCENE}_SR_B1.TIF is taken from "
+        "the product too."
     ) in report["warnings"]
     with (
         rasterio.open(tmp_path / "a" / "lithology.tif") as a,
