@@ -344,10 +344,10 @@ class SiteCandidates:
     def _greedy(self, pool: dict) -> tuple[list[int], list[float], np.ndarray]:
         """Chosen rows of ``pool``, their scores and the share of the map alike each.
 
-        Lazy greedy: a candidate's score only falls as sites are chosen (fewer pixels alike it
-        are left), so a stale score bounds the fresh one from above, and only the best stale
-        candidates are scored again, :data:`_CHUNK` at a time: no candidates x sample matrix
-        is kept (416 MB for --suggest 1000).
+        Once a site is chosen, the sample pixels alike it count for no later one: the scores of
+        the candidates within twice the reach of it (only they can be alike one of those
+        pixels) lose those pixels' error. No candidates x sample matrix is kept (416 MB for
+        --suggest 1000), only a chunk of it at a time.
         """
         reach = self.applicability.mean_distance_ * self.applicability.threshold_
         own = pool["score"].astype("float64")  # the candidate's own expected error
@@ -359,33 +359,31 @@ class SiteCandidates:
             centre = sample.mean(axis=0)  # distances near the origin keep float32's digits
             sample = (sample - centre).astype("float32")
             z = (pool["z"].astype("float64") - centre).astype("float32")
+            norms = np.einsum("ij,ij->i", z, z)
             error = self._sample["score"][by_key].astype("float64")
             if not error.sum() > 1e-12:  # every pixel expected right: spread by coverage alone
                 error, own = np.ones(len(error)), np.ones(n)
             error /= error.sum()
-            mass, share = _mass(z, sample, reach, error)
+            mass, share = _mass(z, sample, reach, error, share=True)
         else:  # no threshold: the pixel's own expected error, spread by the spacing alone
             mass, share = np.ones(n), np.full(n, np.nan)
         allowed = np.ones(n, bool)
-        fresh = np.ones(n, bool)  # mass measured since the last site was chosen
         chosen, scores = [], []
         while len(chosen) < self.n and allowed.any():
             score = np.where(allowed, own * mass, -np.inf)
             ties = np.flatnonzero(score >= score.max() - 1e-12)  # the pixel's own error decides
             i = int(ties[np.argmax(own[ties])])
-            if not fresh[i]:  # an upper bound: measure it and the next best again
-                stale = np.flatnonzero(allowed & ~fresh)
-                top = stale[np.argsort(-score[stale], kind="stable")[:_CHUNK]]
-                mass[top] = _mass(z[top], sample, reach, error)[0]
-                fresh[top] = True
-                continue
             chosen.append(i)
             scores.append(float(score[i]))
             gap = np.hypot(pool["gx"] - pool["gx"][i], pool["gy"] - pool["gy"][i])
             allowed &= gap >= max(self.min_spacing, 1e-9)
-            if spread:  # the pixels alike this site count for no later one
-                error = np.where(_alike(z[i : i + 1], sample, reach)[0], 0.0, error)
-                fresh[:] = False
+            if not spread:
+                continue
+            newly = _alike(z[i : i + 1], sample, reach)[0] & (error > 0)
+            if newly.any():  # the pixels alike this site count for no later one
+                near = np.flatnonzero(norms + norms[i] - 2 * (z @ z[i]) <= (2.001 * reach) ** 2)
+                mass[near] -= _mass(z[near], sample[newly], reach, error[newly])[0]
+                error[newly] = 0.0
         return chosen, scores, share[chosen]
 
     def _table(
@@ -502,15 +500,17 @@ def _alike(z: np.ndarray, sample: np.ndarray, reach: float) -> np.ndarray:
 
 
 def _mass(
-    z: np.ndarray, sample: np.ndarray, reach: float, weight: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each candidate's sum of ``weight`` over the sample pixels alike it, and their share."""
-    mass, share = np.empty(len(z)), np.empty(len(z))
+    z: np.ndarray, sample: np.ndarray, reach: float, weight: np.ndarray, share: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each row's sum of ``weight`` over the sample pixels alike it (and their share)."""
+    mass = np.empty(len(z))
+    shares = np.empty(len(z)) if share else None
     for start in range(0, len(z), _CHUNK):
         alike = _alike(z[start : start + _CHUNK], sample, reach)
         mass[start : start + _CHUNK] = alike @ weight
-        share[start : start + _CHUNK] = alike.mean(axis=1)
-    return mass, share
+        if shares is not None:
+            shares[start : start + _CHUNK] = np.count_nonzero(alike, axis=1) / alike.shape[1]
+    return mass, shares
 
 
 def _above(di: float, limit: float) -> str:
