@@ -226,7 +226,7 @@ def suggested_pixels(t: Trained, app, layers: dict, n: int, window: int) -> np.n
             layers["accuracy"][idx],
         )
     sites = candidates.select()
-    cols, rows = ~g.transform * (sites["x"].to_numpy(), sites["y"].to_numpy())
+    cols, rows = ~g.transform @ (sites["x"].to_numpy(), sites["y"].to_numpy())
     return np.floor(rows).astype(int) * g.width + np.floor(cols).astype(int)
 
 

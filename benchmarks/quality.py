@@ -208,7 +208,7 @@ def point_pixels(
         points = gpd.read_file(scene.points_gpkg)
     points = points.to_crs(profile["crs"])
     xy = (points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
-    cols, rows = ~profile["transform"] * xy
+    cols, rows = ~profile["transform"] @ xy
     rows, cols = np.floor(rows).astype(int), np.floor(cols).astype(int)
     inside = (rows >= 0) & (rows < profile["height"]) & (cols >= 0) & (cols < profile["width"])
     labels = pd.Index(scene.class_names).get_indexer(points[scene.label_column])

@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def farthest_from_points(points: gpd.GeoDataFrame, profile: dict) -> tuple[int, int, float]:
     """Row, column and distance (pixels) of the pixel farthest from every observation."""
-    cols, rows = ~profile["transform"] * (points.geometry.x.values, points.geometry.y.values)
+    cols, rows = ~profile["transform"] @ (points.geometry.x.values, points.geometry.y.values)
     r, c = np.mgrid[0 : profile["height"] : 2, 0 : profile["width"] : 2]
     far = np.full(r.shape, np.inf)
     for pr, pc in zip(rows, cols):

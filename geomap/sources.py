@@ -162,7 +162,7 @@ class Source:
         """
         if self.coverage is None:
             return np.ones(len(x), bool)
-        cols, rows = ~self.coverage_transform * (np.asarray(x), np.asarray(y))
+        cols, rows = ~self.coverage_transform @ (np.asarray(x), np.asarray(y))
         cols, rows = np.floor(cols).astype(int), np.floor(rows).astype(int)
         h, w = self.coverage.shape
         inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
@@ -681,7 +681,7 @@ def _check_bands(
         between = np.ma.filled((low < np.float32(nodata)) & (np.float32(nodata) < high), False)
         within = float(np.mean(given & ~invalid & between[:, None, None]))
         invalid |= given
-    transform = src.transform * Affine.scale(src.width / shape[2], src.height / shape[1])
+    transform = src.transform @ Affine.scale(src.width / shape[2], src.height / shape[1])
     stored = data.filled(0).astype("float64")
     medians = tuple(
         float(np.median(band[~out])) if (~out).any() else float("nan")

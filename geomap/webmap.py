@@ -59,7 +59,7 @@ def _read_decimated(path: Path, band: int, max_size: int, resampling: Resampling
         scale = max(src.width / max_size, src.height / max_size, 1.0)
         shape = (max(1, round(src.height / scale)), max(1, round(src.width / scale)))
         data = src.read(band, out_shape=shape, resampling=resampling, masked=True)
-        transform = src.transform * src.transform.scale(src.width / shape[1], src.height / shape[0])
+        transform = src.transform @ src.transform.scale(src.width / shape[1], src.height / shape[0])
         meta = {
             "crs": src.crs,
             "transform": transform,
@@ -79,8 +79,8 @@ def _colormap(src) -> dict | None:
 def _to_web_mercator(data: np.ndarray, meta: dict, resampling: Resampling):
     """Reproject a (rows, cols) float array with NaN holes; returns the array and lat/lon bounds."""
     rows, cols = data.shape
-    left, top = meta["transform"] * (0, 0)
-    right, bottom = meta["transform"] * (cols, rows)
+    left, top = meta["transform"] @ (0, 0)
+    right, bottom = meta["transform"] @ (cols, rows)
     dst_transform, width, height = calculate_default_transform(
         meta["crs"], WEB_MERCATOR, cols, rows, left=left, bottom=bottom, right=right, top=top
     )
@@ -97,8 +97,8 @@ def _to_web_mercator(data: np.ndarray, meta: dict, resampling: Resampling):
         resampling=resampling,
     )
     out[out == _FILL] = np.nan
-    x0, y1 = dst_transform * (0, 0)
-    x1, y0 = dst_transform * (width, height)
+    x0, y1 = dst_transform @ (0, 0)
+    x1, y0 = dst_transform @ (width, height)
     west, south, east, north = transform_bounds(WEB_MERCATOR, "EPSG:4326", x0, y0, x1, y1)
     return out, ((south, west), (north, east))
 

@@ -25,7 +25,7 @@ def _truth(res: float, pad: float = 0.0) -> tuple[np.ndarray, Affine]:
     n = int(round((EXTENT + 2 * pad) / res))
     transform = Affine(res, 0, X0 - pad, 0, -res, Y0 + pad)
     cols, rows = np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5)
-    x, y = transform * (cols, rows)
+    x, y = transform @ (cols, rows)
     return truth_at(x, y, seed=SEED), transform
 
 

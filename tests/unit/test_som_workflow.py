@@ -301,7 +301,7 @@ def test_a_labelled_som_maps_the_haze_the_mask_missed_without_the_image(demo_sce
     with rasterio.open(demo_scene.truth) as src:
         truth = src.read(1)
         rows, cols = np.mgrid[0 : src.height, 0 : src.width]
-        x, y = src.transform * (cols + 0.5, rows + 0.5)
+        x, y = src.transform @ (cols + 0.5, rows + 0.5)
     cloud = _cloud(160, 30.0, 3)
     r = _cloud_radius(x, y, cloud, 3)
     artefact = ((r >= 1) & (r < 1.3)) | (

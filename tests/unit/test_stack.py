@@ -331,7 +331,7 @@ def test_the_grid_snaps_to_a_source_on_its_crs_and_pixel_size_wherever_it_is_lis
         assert (t.c - 500015) % 30 == pytest.approx(0) and (5205015 - t.f) % 30 == pytest.approx(0)
         block = stack.read(Window(0, 0, stack.grid.width, stack.grid.height))
     with rasterio.open(fine) as src:  # the Landsat values as they are, not resampled
-        col, row = ~src.transform * (t.c, t.f)
+        col, row = ~src.transform @ (t.c, t.f)
         np.testing.assert_array_equal(
             block[1, 0, :5], src.read(1)[int(row), int(col) : int(col) + 5]
         )

@@ -100,7 +100,7 @@ def test_haze_and_shadow_the_mask_missed_are_mapped_without_landsat(result, demo
     with rasterio.open(out / "uncertainty.tif") as unc, rasterio.open(demo_scene.rasters[0]) as ls:
         missing, landsat = unc.read(3), ls.read(1)
         rows, cols = np.mgrid[0 : unc.height, 0 : unc.width]
-        x, y = unc.transform * (cols + 0.5, rows + 0.5)
+        x, y = unc.transform @ (cols + 0.5, rows + 0.5)
     screened = (missing > 0) & (landsat != 0)  # landsat has data, yet it was not used
     assert screened.sum() == report["prediction"]["screened_pixels"]
     assert 0 < screened.mean() < 0.05
@@ -118,7 +118,7 @@ def test_a_cloud_in_a_second_sensor_is_screened_and_mapped_from_the_first(demo_s
         landsat, profile = src.read().astype("float32"), src.profile
     rows, cols = np.mgrid[0 : profile["height"], 0 : profile["width"]]
     points = gpd.read_file(demo_scene.points_gpkg).to_crs(profile["crs"])
-    p_cols, p_rows = ~profile["transform"] * (points.geometry.x.values, points.geometry.y.values)
+    p_cols, p_rows = ~profile["transform"] @ (points.geometry.x.values, points.geometry.y.values)
     far = np.min(np.hypot(rows[..., None] - p_rows, cols[..., None] - p_cols), axis=-1)
     far[landsat[0] == 0] = 0
     r0, c0 = np.unravel_index(np.argmax(far), far.shape)  # unvisited ground: no observation
@@ -583,7 +583,7 @@ def test_a_raster_coarser_than_at_training_is_told(result, demo_scene, tmp_path)
     with rasterio.open(landsat) as src:
         profile, names = src.profile, src.descriptions
         data = src.read(out_shape=(src.count, src.height // 2, src.width // 2))
-        transform = src.transform * src.transform.scale(2, 2)
+        transform = src.transform @ src.transform.scale(2, 2)
     coarse = tmp_path / "landsat_60m.tif"
     profile.update(width=data.shape[2], height=data.shape[1], transform=transform)
     with rasterio.open(coarse, "w", **profile) as dst:
