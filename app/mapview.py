@@ -422,18 +422,32 @@ def points(path: str, mtime_ns: int, fields: tuple[str, ...]) -> dict:
 
 
 def add_sites(m: folium.Map, geojson: dict) -> None:
-    """Suggested field sites as white rings with their rank, class, accuracy and reason."""
+    """Suggested field sites as white rings with their rank, class, accuracy, reason and place.
+
+    The place is latitude, longitude in decimal degrees (WGS 84), as a GPS or a phone's map
+    takes it: the popup was the only word on a site in the browser, and it gave none.
+    """
+    features = [
+        {**f, "properties": {**f["properties"], "where": _lat_lon(f["geometry"])}}
+        for f in geojson["features"]
+    ]
     folium.GeoJson(
-        geojson,
+        {**geojson, "features": features},
         name="Suggested field sites",
         marker=folium.CircleMarker(radius=7, weight=3, fill=True, fill_opacity=0.6),
         style_function=lambda f: {"color": SITE_STYLE[0], "fillColor": SITE_STYLE[1], "weight": 3},
         popup=folium.GeoJsonPopup(
-            fields=list(SITE_FIELDS),
-            aliases=["rank", "mapped as", "expected accuracy", "why here"],
+            fields=[*SITE_FIELDS, "where"],
+            aliases=["rank", "mapped as", "expected accuracy", "why here", "lat, lon (WGS 84)"],
         ),
         tooltip=folium.GeoJsonTooltip(fields=["rank"], aliases=["site"]),
     ).add_to(m)
+
+
+def _lat_lon(geometry: dict) -> str:
+    """A GeoJSON point's latitude and longitude, "-31.95222, 115.85136"."""
+    lon, lat = geometry["coordinates"][:2]
+    return f"{lat:.5f}, {lon:.5f}"
 
 
 def add_to_check(m: folium.Map, geojson: dict) -> None:

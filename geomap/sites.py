@@ -60,15 +60,16 @@ _UNITS = {"": 1.0, "m": 1.0, "km": 1000.0}
 
 
 def parse_distance(text: str | float) -> float:
-    """Metres from a distance such as ``"2km"``, ``"500 m"`` or ``1500``.
+    """Metres from a distance such as ``"2km"``, ``"500 m"``, ``"1,5km"`` or ``1500``.
 
     Raises
     ------
     InputDataError
         If the text is not a positive number with an optional unit m or km.
     """
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(m|km)?\s*", str(text).lower())
-    value = float(match.group(1)) * _UNITS[match.group(2) or ""] if match else 0.0
+    match = re.fullmatch(r"\s*([0-9]*[.,]?[0-9]+)\s*(m|km)?\s*", str(text).lower())
+    number = match.group(1).replace(",", ".") if match else "0"  # "1,5km": a decimal comma
+    value = float(number) * _UNITS[match.group(2) or ""] if match else 0.0
     if not value > 0:
         raise InputDataError(
             f"Distance {text!r} is not a positive distance; give metres or kilometres, such as "
@@ -342,7 +343,10 @@ class SiteCandidates:
         return {k: v[first] for k, v in both.items()}  # by place: the same in any window order
 
     def _greedy(self, pool: dict) -> tuple[list[int], list[float], np.ndarray]:
-        """Chosen rows of ``pool``, their scores and the share of the map alike each.
+        """Chosen rows of ``pool``, their scores and the share of the map each newly stands for.
+
+        A site stands for the pixels alike it and alike no site chosen before it: the shares add
+        up to the share of the map alike some site.
 
         Once a site is chosen, the sample pixels alike it count for no later one: the scores of
         the candidates within twice the reach of it (only they can be alike one of those
@@ -364,11 +368,12 @@ class SiteCandidates:
             if not error.sum() > 1e-12:  # every pixel expected right: spread by coverage alone
                 error, own = np.ones(len(error)), np.ones(n)
             error /= error.sum()
-            mass, share = _mass(z, sample, reach, error, share=True)
+            mass = _mass(z, sample, reach, error)
+            free = np.ones(len(error), bool)  # sample pixels alike no site chosen yet
         else:  # no threshold: the pixel's own expected error, spread by the spacing alone
-            mass, share = np.ones(n), np.full(n, np.nan)
+            mass = np.ones(n)
         allowed = np.ones(n, bool)
-        chosen, scores = [], []
+        chosen, scores, shares = [], [], []
         while len(chosen) < self.n and allowed.any():
             score = np.where(allowed, own * mass, -np.inf)
             ties = np.flatnonzero(score >= score.max() - 1e-12)  # the pixel's own error decides
@@ -378,13 +383,15 @@ class SiteCandidates:
             gap = np.hypot(pool["gx"] - pool["gx"][i], pool["gy"] - pool["gy"][i])
             allowed &= gap >= max(self.min_spacing, 1e-9)
             if not spread:
+                shares.append(np.nan)
                 continue
-            newly = _alike(z[i : i + 1], sample, reach)[0] & (error > 0)
+            newly = _alike(z[i : i + 1], sample, reach)[0] & free
+            shares.append(np.count_nonzero(newly) / len(free))
             if newly.any():  # the pixels alike this site count for no later one
                 near = np.flatnonzero(norms + norms[i] - 2 * (z @ z[i]) <= (2.001 * reach) ** 2)
-                mass[near] -= _mass(z[near], sample[newly], reach, error[newly])[0]
-                error[newly] = 0.0
-        return chosen, scores, share[chosen]
+                mass[near] -= _mass(z[near], sample[newly], reach, error[newly])
+                error[newly], free[newly] = 0.0, False
+        return chosen, scores, np.asarray(shares, dtype="float64")
 
     def _table(
         self, pool: dict, chosen: np.ndarray, scores: list[float], alike: np.ndarray
@@ -424,19 +431,23 @@ class SiteCandidates:
         alike = pool["alike"][k]
         if np.isfinite(alike):  # no threshold: no reach to measure alike pixels with
             share = "under 1%" if alike < 0.005 else f"{alike:.0%}"
-            fewer = f"; {share} of the map looks like it in the rasters{fewer}"
+            fewer = (
+                f"; it stands for {share} of the map (pixels like it in the rasters, like no "
+                f"site ranked before){fewer}"
+            )
         if pool["aoa"][k] == 1:
+            which = "which of the two it is" if other >= 0 else "which unit it is"
             return (
                 f"mapped {name}{could} (expected accuracy {accuracy:.2f}); inside "
-                f"the area of applicability: an observation settles the contact{fewer}"
+                f"the area of applicability: an observation settles {which}{fewer}"
             )
         limit = pool["limit"][k]
         unlike = _above(di, limit) if np.isfinite(di) and np.isfinite(limit) else "inputs missing"
         if pool["fewer"][k] and np.isfinite(limit) and limit != self.applicability.threshold_:
             unlike += ", the threshold of the rasters with data here"  # beside the full one
         return (
-            f"mapped {name} (expected accuracy {accuracy:.2f}) outside the area of applicability "
-            f"({unlike}): unlike any observation{fewer}"
+            f"mapped {name}{could} (expected accuracy {accuracy:.2f}) outside the area of "
+            f"applicability ({unlike}): unlike any observation{fewer}"
         )
 
 
@@ -499,18 +510,12 @@ def _alike(z: np.ndarray, sample: np.ndarray, reach: float) -> np.ndarray:
     return d2 <= reach * reach
 
 
-def _mass(
-    z: np.ndarray, sample: np.ndarray, reach: float, weight: np.ndarray, share: bool = False
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Each row's sum of ``weight`` over the sample pixels alike it (and their share)."""
+def _mass(z: np.ndarray, sample: np.ndarray, reach: float, weight: np.ndarray) -> np.ndarray:
+    """Each row's sum of ``weight`` over the sample pixels alike it."""
     mass = np.empty(len(z))
-    shares = np.empty(len(z)) if share else None
     for start in range(0, len(z), _CHUNK):
-        alike = _alike(z[start : start + _CHUNK], sample, reach)
-        mass[start : start + _CHUNK] = alike @ weight
-        if shares is not None:
-            shares[start : start + _CHUNK] = np.count_nonzero(alike, axis=1) / alike.shape[1]
-    return mass, shares
+        mass[start : start + _CHUNK] = _alike(z[start : start + _CHUNK], sample, reach) @ weight
+    return mass
 
 
 def _above(di: float, limit: float) -> str:

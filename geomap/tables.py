@@ -42,8 +42,10 @@ COORD_PAIRS = (
     ("x_wgs84", "y_wgs84"),
     ("utm_x", "utm_y"),
     ("utm_easting", "utm_northing"),
+    ("longitud", "latitud"),  # a Spanish field book's
+    ("este", "norte"),  # and its UTM coordinates
 )
-GEOGRAPHIC = {"lon", "long", "lng", "longitude", "x_wgs84"}
+GEOGRAPHIC = {"lon", "long", "lng", "longitude", "longitud", "x_wgs84"}
 
 
 def coordinate_name(column) -> str:
@@ -178,8 +180,21 @@ def decimals(column: pd.Series, numbers: pd.Series | None = None) -> pd.Series:
 _DMS_MARKS = re.compile(r"[°º˚d:'′’‘´`m\"″“”s\s]+", re.I)
 
 
+_HEMISPHERE_LETTER = {
+    **dict.fromkeys(("north", "norte", "nord"), "N"),
+    **dict.fromkeys(("south", "sur", "sul", "sud"), "S"),
+    **dict.fromkeys(("east", "este", "leste", "est"), "E"),
+    **dict.fromkeys(("west", "oeste", "ouest"), "W"),
+}
+#: Hemispheres written as words, in English, Spanish, Portuguese and French, as their letter.
+_HEMISPHERES = re.compile(
+    r"(?<![a-z])(north|norte|nord|south|sur|sul|sud|east|este|leste|est|west|oeste|ouest)$", re.I
+)
+
+
 def _dms_parts(text: str) -> tuple[list[float], bool] | None:
     """Degrees, minutes and seconds of a DMS text and whether it is negative; None if not one."""
+    text = _HEMISPHERES.sub(lambda m: _HEMISPHERE_LETTER[m[1].lower()], text.strip())
     match = re.fullmatch(r"\s*([NSEWOL])?\s*(-?)(.*?)\s*([NSEWOL])?\s*", text, re.I)
     if match is None or (match.group(1) and match.group(4)):
         return None

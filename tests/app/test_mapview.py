@@ -50,6 +50,7 @@ def test_a_full_map_loads_nothing_from_outside(tmp_path):
     html = m.get_root().render()
     assert not re.findall(r"(?:src|href)=\"https?://", html)
     assert '"observation"' in html and '"site"' in html  # the popup names the observation
+    assert '"where": "46.85000, 15.05000"' in html  # where a site is, for a GPS
     assert "tile.openstreetmap" not in html
 
 

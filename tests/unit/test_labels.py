@@ -762,9 +762,15 @@ def test_dms_with_a_phones_curly_marks_is_read_and_slips_are_named(tmp_path):
     frame = read_labels(p, "Lithology")
     west = tmp_path / "estaciones.csv"  # O: oeste (Spanish, Portuguese), ouest (French)
     west.write_text(
-        "Estacion;Lat;Long;Litologia\nA;24°11'05\"S;69°04'12\"O;andesita\n", encoding="utf-8"
+        "Estación;Latitud;Longitud;Litología\n"
+        "A;24°11'05\"S;69°04'12\"O;andesita\n"
+        "B;24°11’05” Sur;69°04’12” Oeste;andesita\n",
+        encoding="utf-8",
     )
-    assert read_labels(west, "Litologia").geometry.x[0] == pytest.approx(-(69 + 4 / 60 + 12 / 3600))
+    frame = read_labels(west, "Litología")  # a Spanish field book's column names
+    np.testing.assert_allclose(frame.geometry.x, -(69 + 4 / 60 + 12 / 3600))
+    np.testing.assert_allclose(frame.geometry.y, -(24 + 11 / 60 + 5 / 3600))
+    frame = read_labels(p, "Lithology")
     np.testing.assert_allclose(
         frame.geometry.y, [-(31 + 54 / 60 + 25.3 / 3600), -(31 + 54 / 60 + 25 / 3600)]
     )

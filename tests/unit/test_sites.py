@@ -51,6 +51,7 @@ def test_sites_keep_the_minimum_spacing_and_are_ranked(app):
     assert sites["rank"].tolist() == list(range(1, 13))
     assert (np.diff(sites["score"]) <= 1e-9).all()
     assert set(sites["predicted_class"]) <= {"a", "b"} and sites["reason"].str.len().min() > 20
+    assert sites["map_share_alike"].sum() <= 1  # each pixel stands with one site at most
 
 
 def test_a_site_discounts_candidates_like_it_in_feature_space(app):
@@ -65,7 +66,9 @@ def test_a_site_discounts_candidates_like_it_in_feature_space(app):
     sites = candidates.select()
     assert sites["x"].tolist() == [0.0, 9000.0]  # not the look-alike at 5000
     assert not sites["inside_aoa"].any()
-    assert "outside the area of applicability" in sites["reason"][0]
+    assert sites["reason"][0].startswith("mapped a but could be b (expected accuracy 0.30) outside")
+    # the first stands for its look-alike too, the second for the other rock alone
+    assert sites["map_share_alike"].tolist() == [0.6667, 0.3333]  # rounded as written
 
 
 def test_a_site_where_a_raster_has_no_data_says_so(app):
@@ -212,6 +215,7 @@ def test_distances_and_default_spacing():
     assert parse_distance("2km") == 2000.0
     assert parse_distance(" 500 m") == 500.0
     assert parse_distance(1500) == 1500.0
+    assert parse_distance("1,5km") == 1500.0  # a decimal comma, as the observations take it
     assert default_spacing(10_000.0**2, 25) == pytest.approx(1000.0)  # 10 km / 5 / 2
 
 
@@ -325,7 +329,10 @@ def test_a_wide_unsampled_rock_outranks_a_single_odd_pixel(app):
     site = candidates.select().iloc[0]
     assert site["x"] <= 5000  # one visit there tests 200 pixels the map may have wrong
     assert site["map_share_alike"] == pytest.approx(200 / 201, abs=0.01)
-    assert "; 100% of the map looks like it in the rasters" in site["reason"]
+    assert (
+        "; it stands for 100% of the map (pixels like it in the rasters, like no site "
+        in (site["reason"])
+    )
 
 
 def test_the_map_sample_is_bounded_and_ignores_the_window_order(app, monkeypatch):
