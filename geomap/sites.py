@@ -9,7 +9,8 @@ applicability's reach of it in the feature space: once the site is observed, tho
 fall inside the AOA. So a visit to a rock no observation holds, spread over a tenth of the map
 and mapped as another with some confidence, outranks one to a single odd pixel whose own
 expected error is higher; and N sites are not N pixels of one uncertain contact, nor N pixels of
-one unsampled rock. For this spread only, a feature missing at a pixel counts as the training
+one unsampled rock. Pixels are alike only where the same inputs have data (under a cloud,
+the other rasters'); for the distance, a feature missing at a pixel counts as the training
 mean.
 
 Candidates are collected while the map streams, window by window, with bounded memory: each
@@ -39,6 +40,7 @@ from shapely.geometry import box
 
 from geomap.errors import InputDataError, MissingFileError
 from geomap.grid import ground_crs
+from geomap.kernels import group_bits
 
 #: Columns of the sites table, in order (``walk_m`` only with an access layer).
 SITE_COLUMNS = (
@@ -360,6 +362,7 @@ class SiteCandidates:
         if spread:
             by_key = np.argsort(self._sample["key"], kind="stable")  # any window order's
             sample = self._sample["z"][by_key].astype("float64")
+            inputs = (pool["inputs"], self._sample["inputs"][by_key])
             centre = sample.mean(axis=0)  # distances near the origin keep float32's digits
             sample = (sample - centre).astype("float32")
             z = (pool["z"].astype("float64") - centre).astype("float32")
@@ -368,7 +371,7 @@ class SiteCandidates:
             if not error.sum() > 1e-12:  # every pixel expected right: spread by coverage alone
                 error, own = np.ones(len(error)), np.ones(n)
             error /= error.sum()
-            mass = _mass(z, sample, reach, error)
+            mass = _mass(z, sample, reach, error, inputs)
             free = np.ones(len(error), bool)  # sample pixels alike no site chosen yet
         else:  # no threshold: the pixel's own expected error, spread by the spacing alone
             mass = np.ones(n)
@@ -385,11 +388,14 @@ class SiteCandidates:
             if not spread:
                 shares.append(np.nan)
                 continue
-            newly = _alike(z[i : i + 1], sample, reach)[0] & free
+            newly = _alike(z[i : i + 1], sample, reach, (inputs[0][i : i + 1], inputs[1]))[0]
+            newly &= free
             shares.append(np.count_nonzero(newly) / len(free))
             if newly.any():  # the pixels alike this site count for no later one
                 near = np.flatnonzero(norms + norms[i] - 2 * (z @ z[i]) <= (2.001 * reach) ** 2)
-                mass[near] -= _mass(z[near], sample[newly], reach, error[newly])
+                mass[near] -= _mass(
+                    z[near], sample[newly], reach, error[newly], (inputs[0][near], inputs[1][newly])
+                )
                 error[newly], free[newly] = 0.0, False
         return chosen, scores, np.asarray(shares, dtype="float64")
 
@@ -459,6 +465,7 @@ def _rows(candidates: SiteCandidates, columns: tuple, rows: np.ndarray) -> dict:
     second = order[:, min(1, order.shape[1] - 1)]
     likely = np.take_along_axis(chances, second[:, None], axis=1)[:, 0] > 0
     app = candidates.applicability
+    embedded = app.embed(X[rows])
     return {
         "x": x[rows],
         "y": y[rows],
@@ -470,7 +477,8 @@ def _rows(candidates: SiteCandidates, columns: tuple, rows: np.ndarray) -> dict:
         "accuracy": accuracy[rows],
         "di": np.asarray(di, "float64").ravel()[rows],
         "aoa": np.asarray(aoa, "float64").ravel()[rows],
-        "z": np.nan_to_num(app.embed(X[rows])),
+        "z": np.nan_to_num(embedded),
+        "inputs": group_bits(embedded, app.groups_),  # which inputs have data there
         "fewer": np.isnan(X[rows]).any(axis=1),
         "limit": app.threshold_at(X[rows]),
         "reach": reach[rows],
@@ -503,18 +511,27 @@ def _sample_keys(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(31))
 
 
-def _alike(z: np.ndarray, sample: np.ndarray, reach: float) -> np.ndarray:
-    """Booleans (rows of ``z`` x sample): the sample pixel lies within ``reach`` of the row."""
+def _alike(z: np.ndarray, sample: np.ndarray, reach: float, inputs: tuple) -> np.ndarray:
+    """Booleans (rows of ``z`` x sample): the sample pixel is alike the row.
+
+    Alike: within ``reach`` of it, and with data in the same inputs (``inputs``: the rows' and
+    the sample's :func:`geomap.kernels.group_bits`). A missing feature is embedded as the
+    training mean, so a pixel under a cloud was alike every pixel whose optical bands lie near
+    the mean: a site there stood for twice the map a clear one did.
+    """
     norms = np.einsum("ij,ij->i", sample, sample)
     d2 = np.einsum("ij,ij->i", z, z)[:, None] + norms[None, :] - 2 * z @ sample.T
-    return d2 <= reach * reach
+    return (d2 <= reach * reach) & (inputs[0][:, None] == inputs[1][None, :])
 
 
-def _mass(z: np.ndarray, sample: np.ndarray, reach: float, weight: np.ndarray) -> np.ndarray:
-    """Each row's sum of ``weight`` over the sample pixels alike it."""
+def _mass(
+    z: np.ndarray, sample: np.ndarray, reach: float, weight: np.ndarray, inputs: tuple
+) -> np.ndarray:
+    """Each row's sum of ``weight`` over the sample pixels alike it (see :func:`_alike`)."""
     mass = np.empty(len(z))
     for start in range(0, len(z), _CHUNK):
-        mass[start : start + _CHUNK] = _alike(z[start : start + _CHUNK], sample, reach) @ weight
+        rows = slice(start, start + _CHUNK)
+        mass[rows] = _alike(z[rows], sample, reach, (inputs[0][rows], inputs[1])) @ weight
     return mass
 
 

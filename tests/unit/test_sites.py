@@ -386,9 +386,9 @@ def test_choosing_many_sites_keeps_no_candidates_by_sample_matrix(app, monkeypat
     shapes = []
     alike = sites_module._alike
 
-    def spy(z, sample, reach):
+    def spy(z, sample, reach, inputs):
         shapes.append(len(z))
-        return alike(z, sample, reach)
+        return alike(z, sample, reach, inputs)
 
     monkeypatch.setattr(sites_module, "_CHUNK", 64)
     monkeypatch.setattr(sites_module, "_alike", spy)
@@ -398,3 +398,18 @@ def test_choosing_many_sites_keeps_no_candidates_by_sample_matrix(app, monkeypat
         candidates.add(*_window(app, rng, n=400))
     assert len(candidates.select()) == 40
     assert max(shapes) <= 64 and len(shapes) > 1200 / 64
+
+
+def test_a_pixel_under_a_cloud_stands_only_for_pixels_missing_the_same_input(app):
+    """A missing feature is embedded as the training mean: a cloud pixel was alike every clear
+    pixel near the mean, and cloud sites came first, each standing for much of the map."""
+    rng = np.random.default_rng(16)
+    X = np.vstack([[[0.0, np.nan]], rng.normal(0, 0.01, (200, 2))])
+    proba = np.tile([0.5, 0.5], (201, 1))
+    di, aoa, _ = app.transform(X, proba)
+    acc = np.r_[0.3, np.full(200, 0.5)]  # the cloud pixel the least certain
+    candidates = SiteCandidates(app, ["a", "b"], 2, 0.0, CRS)
+    candidates.add(np.arange(201.0) * 10, np.zeros(201), X, proba, di, aoa, acc)
+    sites = candidates.select().set_index("x")
+    assert sites.index[0] > 0  # a clear pixel first: it stands for the 200 clear ones
+    assert sites["map_share_alike"].to_dict() == {sites.index[0]: 0.995, 0.0: 0.005}
