@@ -510,7 +510,13 @@ class Applicability(BaseEstimator):
         space of the inputs it has, whose threshold differs from the full one.
         """
         check_is_fitted(self)
-        bits = group_bits(self.embed(np.asarray(X)), self.groups_)
+        return self.threshold_of(group_bits(self.embed(np.asarray(X)), self.groups_))
+
+    def threshold_of(self, bits: np.ndarray) -> np.ndarray:
+        """The AOA threshold of rows with data in the inputs ``bits`` give (NaN: none).
+
+        ``bits``: :func:`geomap.kernels.group_bits` of the rows' embedded features.
+        """
         out = np.full(len(bits), np.nan)
         for b in np.unique(bits[bits > 0]):
             space = self._space(int(b))

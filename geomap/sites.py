@@ -287,13 +287,14 @@ class SiteCandidates:
         self.reachable_pixels += int(reach.sum())
         gx, gy = (x, y) if self.to_ground is None else self.to_ground.transform(x, y)
         gx, gy = np.asarray(gx, "float64"), np.asarray(gy, "float64")
-        columns = (x, y, gx, gy, np.asarray(X), np.asarray(proba), di, aoa, accuracy, reach)
+        hashes = _sample_keys(gx, gy)  # the sample's keys, and the pool's tie-breaks
+        columns = (x, y, gx, gy, np.asarray(X), np.asarray(proba), di, aoa, accuracy, reach, hashes)
         rows = self._best_per_cell(gx, gy, 1 - accuracy, reach)
         if len(rows):
             score = -(1 - accuracy[rows])  # the highest expected errors are kept
             self._pool = _keep(self._pool, _rows(self, columns, rows), score, self.capacity)
         rows = np.flatnonzero(valid)
-        keys = _sample_keys(gx[rows], gy[rows])
+        keys = hashes[rows]
         if len(rows) > MAP_SAMPLE:  # the window's own smallest keys: the rest cannot make it
             first = np.argpartition(keys, MAP_SAMPLE - 1)[:MAP_SAMPLE]
             rows, keys = rows[first], keys[first]
@@ -459,13 +460,14 @@ class SiteCandidates:
 
 def _rows(candidates: SiteCandidates, columns: tuple, rows: np.ndarray) -> dict:
     """The candidates' fields of ``rows`` of a window's flat ``columns`` (see ``add``)."""
-    x, y, gx, gy, X, proba, di, aoa, accuracy, reach = columns
+    x, y, gx, gy, X, proba, di, aoa, accuracy, reach, hashes = columns
     chances = np.nan_to_num(proba[rows], nan=-1.0)
     order = np.argsort(-chances, axis=1)
     second = order[:, min(1, order.shape[1] - 1)]
     likely = np.take_along_axis(chances, second[:, None], axis=1)[:, 0] > 0
     app = candidates.applicability
     embedded = app.embed(X[rows])
+    inputs = group_bits(embedded, app.groups_)  # which inputs have data there
     return {
         "x": x[rows],
         "y": y[rows],
@@ -478,11 +480,11 @@ def _rows(candidates: SiteCandidates, columns: tuple, rows: np.ndarray) -> dict:
         "di": np.asarray(di, "float64").ravel()[rows],
         "aoa": np.asarray(aoa, "float64").ravel()[rows],
         "z": np.nan_to_num(embedded),
-        "inputs": group_bits(embedded, app.groups_),  # which inputs have data there
+        "inputs": inputs,
         "fewer": np.isnan(X[rows]).any(axis=1),
-        "limit": app.threshold_at(X[rows]),
+        "limit": app.threshold_of(inputs),
         "reach": reach[rows],
-        "hash": _sample_keys(gx[rows], gy[rows]),
+        "hash": hashes[rows],
     }
 
 
