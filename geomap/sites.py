@@ -294,6 +294,8 @@ class SiteCandidates:
             score = -(1 - accuracy[rows])  # the highest expected errors are kept
             self._pool = _keep(self._pool, _rows(self, columns, rows), score, self.capacity)
         rows = np.flatnonzero(valid)
+        if len(self._sample.get("key", ())) == MAP_SAMPLE:  # full: only smaller keys get in
+            rows = rows[hashes[rows] < self._sample["key"].max()]
         keys = hashes[rows]
         if len(rows) > MAP_SAMPLE:  # the window's own smallest keys: the rest cannot make it
             first = np.argpartition(keys, MAP_SAMPLE - 1)[:MAP_SAMPLE]
