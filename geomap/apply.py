@@ -29,7 +29,7 @@ from geomap.bundles import (
 from geomap.errors import InputDataError, ModelError
 from geomap.export import check_out_dir, load_model, staged_output, write_json
 from geomap.features import FeatureRecipe
-from geomap.products import expand_rasters
+from geomap.products import expand_rasters, taken_from_product
 from geomap.report_html import write_report_html
 from geomap.screen import describe_screens
 from geomap.som_workflow import write_som_outputs
@@ -90,9 +90,9 @@ def _product_bands(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path], l
     atmosphere's, so B01 and B09 were missing on the whole sheet. They are taken too, with a
     note.
     """
-    plain = expand_rasters(rasters)
     taken = expand_rasters(rasters, [i["name"] for i in bundle["inputs"]])
-    more = [p.name for p in taken if p not in plain]
+    given = {Path(p) for p in rasters}
+    more = [p.name for p in taken if p not in given and not taken_from_product(p)]
     if not more:
         return taken, []
     one = len(more) == 1

@@ -86,6 +86,11 @@ def band_code(name: str) -> str | None:
     return None
 
 
+def taken_from_product(name: str | Path) -> bool:
+    """Whether a file of a product is one of the band files :data:`_TAKEN` names."""
+    return any(t.fullmatch(Path(name).name) for t in _TAKEN)
+
+
 def expand_rasters(paths: Sequence[str | Path], wanted: Sequence[str] = ()) -> list[Path]:
     """The rasters given, with each product folder or archive replaced by its band files.
 
@@ -109,11 +114,7 @@ def expand_rasters(paths: Sequence[str | Path], wanted: Sequence[str] = ()) -> l
         else:
             out.append(path)
             continue
-        taken = sorted(
-            m
-            for m in members
-            if any(t.fullmatch(Path(m).name) for t in _TAKEN) or band_code(m) in codes
-        )
+        taken = sorted(m for m in members if taken_from_product(m) or band_code(m) in codes)
         if not taken:  # GDAL's to read, or to refuse: an ArcInfo grid is a folder
             out.append(path)
             continue
