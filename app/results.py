@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import streamlit as st
 
-from geomap.trust import outside_aoa_words, reduced_input_words
+from geomap.trust import trust_words
 
 _ROWS = ["overall_accuracy", "balanced_accuracy", "macro_f1", "kappa"]
 SOM_PLOTS = {
@@ -87,11 +87,7 @@ def trust(report: dict) -> None:
     estimate = report.get("map_accuracy_estimate")
     if not estimate or estimate["overall_accuracy"] is None:
         return
-    more = " ".join(
-        w
-        for w in (outside_aoa_words(estimate, "model" in report), reduced_input_words(estimate))
-        if w
-    )
+    more = " ".join(trust_words(report))
     sites = (
         f" {report['suggested_samples'].get('n_written', 0)} suggested field sites are in the "
         "Export files and on the Map page (add the layer 'Suggested field sites' in its box "

@@ -86,18 +86,13 @@ class Workspace:
         files a user downloads then say nothing of the server (its temporary folder's name),
         on any system (Windows' separators; macOS's /var and its resolved /private/var).
         """
-        roots = "|".join(re.escape(str(r)) for r in {self.root, self.root.resolve()})
-        runs = re.compile(rf"(?:{roots})[\\/]runs[\\/]([^\\/]+)")
-        uploads = re.compile(rf"(?:{roots})[\\/][^\\/]+[\\/][0-9a-f]{{16}}[\\/]")
 
         def tidy(value):
             if isinstance(value, dict):
                 return {k: tidy(v) for k, v in value.items()}
             if isinstance(value, list):
                 return [tidy(v) for v in value]
-            if isinstance(value, str):
-                return uploads.sub("", runs.sub(r"geomap-\1", value))
-            return value
+            return without_workspace(value, self.root) if isinstance(value, str) else value
 
         path = out / "report.json"
         tmp = path.with_name(path.name + ".part")
@@ -477,7 +472,6 @@ _CONTROLS = (
     ),
     (r"--same-order:", "'{order}':"),
     (r"--same-order would take", "'{order}' would take"),
-    (r" \(geomap predict\)", ""),  # the app's model applied to other rasters does the same
     (r"leave --same-order out to let", "untick '{order}' to let"),
 )
 CRS_BOX = "CRS of the observations' coordinates"
@@ -495,9 +489,19 @@ def user_message(text: str, root: Path | None) -> str:
     for pattern, words in _CONTROLS:
         boxes = {"crs": CRS_BOX, "nodata": NODATA_BOX, "column": COLUMN_BOX, "order": ORDER_BOX}
         text = re.sub(pattern, words.format(**boxes), text)
-    if root is None:
-        return text
-    return re.sub(re.escape(str(root)) + r"/[^/'\s]+/(?:[0-9a-f]{16}/)?", "", text)  # kind/hash/
+    return text if root is None else without_workspace(text, root)
+
+
+def without_workspace(text: str, root: Path) -> str:
+    """``text`` with the workspace ``root``'s private folders taken out of paths.
+
+    An upload, ``<root>/<kind>/<hash>/<name>``, becomes ``<name>``; a run's folder,
+    ``<root>/runs/<key>``, ``geomap-<key>`` as its zip is named. Windows' separators and the
+    resolved root (macOS's /private/var for /var) are found too.
+    """
+    roots = "|".join(re.escape(str(r)) for r in {root, root.resolve()})
+    text = re.sub(rf"(?:{roots})[\\/]runs[\\/]([^\\/'\"\s]+)", r"geomap-\1", text)
+    return re.sub(rf"(?:{roots})[\\/][^\\/'\"\s]+[\\/](?:[0-9a-f]{{16}}[\\/])?", "", text)
 
 
 def projected_first(rasters: list[Path]) -> list[Path]:

@@ -18,7 +18,7 @@ from geomap.export import limit_malloc_arenas
 from geomap.products import expand_rasters
 from geomap.sources import crs_words, parse_nodata
 from geomap.subunits import SubunitConfig, subunits
-from geomap.trust import SiteRequest, outside_aoa_words, reduced_input_words
+from geomap.trust import SiteRequest, trust_words
 from geomap.workflow import RunConfig, run
 
 log = logging.getLogger("geomap")
@@ -164,12 +164,8 @@ def _log_figures(report: dict) -> None:
             if outside >= BEYOND_TRAINING_SHARE
             else "",
         )
-        for words in (
-            outside_aoa_words(estimate, "model" in report),
-            reduced_input_words(estimate),
-        ):
-            if words:
-                log.info(words)
+        for words in trust_words(report):
+            log.info(words)
     if "suggested_samples" in report:
         log.info("%s suggested field sites in suggested_samples.gpkg/.csv", _n_sites(report))
     checks = report.get("observations_to_check")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-from geomap.trust import outside_aoa_words, reduced_input_words
+from geomap.trust import trust_words
 
 #: What each output file holds, for the page's file list (and the app's Export page).
 FILE_NOTES = {
@@ -299,12 +299,7 @@ def _trust(report: dict, folder: Path) -> str:
             f"(<code>expected_accuracy.tif</code>); {100 * estimate['aoa_fraction']:.1f}% of the "
             "pixels lie inside the area of applicability (<code>applicability.tif</code>)."
         )
-        for words in (
-            outside_aoa_words(estimate, "model" in report),
-            reduced_input_words(estimate),
-        ):
-            if words:
-                lines.append(escape(words))
+        lines += [escape(words) for words in trust_words(report)]
     applicability = report.get("applicability") or {}
     reference, training = (
         applicability.get("reference_samples"),

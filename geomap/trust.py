@@ -359,6 +359,16 @@ OUTSIDE_AOA_TOLD = 0.1
 CHIEF_INPUT_SHARE = 0.5
 
 
+def trust_words(report: dict) -> list[str]:
+    """The sentences on the area of applicability and on missing inputs a report calls for.
+
+    A report with a ``model`` is a trained model's map of other rasters (``geomap predict``).
+    """
+    estimate = report.get("map_accuracy_estimate") or {}
+    words = (outside_aoa_words(estimate, "model" in report), reduced_input_words(estimate))
+    return [w for w in words if w]
+
+
 def outside_aoa_words(estimate: dict, applied: bool = False) -> str | None:
     """A sentence when :data:`OUTSIDE_AOA_TOLD` of the map or more lies outside the AOA.
 
