@@ -56,6 +56,13 @@ def _threadsafe_layer() -> bool:
 _parallel = contextlib.nullcontext() if _threadsafe_layer() else threading.Lock()
 
 
+def mix64(h: np.ndarray) -> np.ndarray:
+    """Splitmix64 finaliser on uint64 arrays (wrapping arithmetic): a well-mixed hash."""
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
 def focal_mean_std(a: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """NaN-ignoring focal mean and standard deviation over k x k windows ('valid' mode).
 

@@ -40,7 +40,7 @@ from shapely.geometry import box
 
 from geomap.errors import InputDataError, MissingFileError
 from geomap.grid import ground_crs
-from geomap.kernels import group_bits
+from geomap.kernels import group_bits, mix64
 
 #: Columns of the sites table, in order (``walk_m`` only with an access layer).
 SITE_COLUMNS = (
@@ -508,11 +508,7 @@ def _sample_keys(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     """A well-mixed 64-bit hash of each centimetre-rounded ground coordinate pair."""
     a = np.round(gx * 100).astype("int64").view("uint64")
     b = np.round(gy * 100).astype("int64").view("uint64")
-    h = a * np.uint64(0x9E3779B97F4A7C15) ^ (b + np.uint64(0x632BE59BD9B4E019))
-    for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
-        h ^= h >> np.uint64(shift)
-        h *= np.uint64(factor)
-    return h ^ (h >> np.uint64(31))
+    return mix64(a * np.uint64(0x9E3779B97F4A7C15) ^ (b + np.uint64(0x632BE59BD9B4E019)))
 
 
 def _alike(z: np.ndarray, sample: np.ndarray, reach: float, inputs: tuple) -> np.ndarray:

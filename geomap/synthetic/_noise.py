@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from geomap.kernels import mix64 as _mix
+
 _M1, _M2, _M3 = (np.uint64(v) for v in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB))
 _ANGLES = 2 * np.pi * np.arange(16) / 16
 _GX, _GY = np.cos(_ANGLES), np.sin(_ANGLES)
-
-
-def _mix(h: np.ndarray) -> np.ndarray:
-    """Splitmix64 finaliser on uint64 arrays (wrapping arithmetic)."""
-    h = (h ^ (h >> np.uint64(30))) * _M2
-    h = (h ^ (h >> np.uint64(27))) * _M3
-    return h ^ (h >> np.uint64(31))
 
 
 def _key(seed: int, channel: int, octave: int = 0) -> np.uint64:
