@@ -46,7 +46,7 @@ from quality import save_verdicts  # noqa: E402
 from scenes import parse, scene_parser
 
 from geomap.applicability import Applicability, normalised_entropy
-from geomap.features import FeatureRecipe
+from geomap.features import FeatureRecipe, feature_groups
 from geomap.labels import read_labels
 from geomap.models import LithologyForest
 from geomap.placement import sample_labels
@@ -59,7 +59,6 @@ from geomap.validate import cross_validate
 from geomap.workflow import (
     RunConfig,
     encode_classes,
-    feature_groups,
     prepare_samples,
     run,
     simulated_outages,

@@ -772,3 +772,9 @@ def slope_roughness(
     stacked = np.stack(list(z.values()))
     rough = stacked.max(axis=0) - stacked.min(axis=0)
     return slope.astype("float32"), rough.astype("float32")
+
+
+def feature_groups(recipe: FeatureRecipe) -> list[int]:
+    """A group id per feature: features computed from the same sources share a group."""
+    keys = sorted(set(recipe.feature_sources))
+    return [keys.index(k) for k in recipe.feature_sources]

@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from geomap.distances import mean_pairwise_distance
 from geomap.features import FeatureRecipe
-from geomap.kernels import screen_far
+from geomap.kernels import group_bits, group_weights, screen_far
 
 #: Training samples complete in the screened features below which the screen stays off.
 MIN_SAMPLES = 10
@@ -162,3 +162,30 @@ def screens_for(recipe: FeatureRecipe, threshold: float = 0.6) -> list[SpectralS
 def describe_screens(screens: Sequence[SpectralScreen]) -> list[dict] | None:
     """The report's ``spectral_screen``: one entry per sensor screened, None without any."""
     return [screen.describe() for screen in screens] or None
+
+
+def screen_flags(screens: Sequence, X: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Rows each screen flags, (n, n_screens): only those left with a complete feature group.
+
+    ``groups``: a group id per feature (features computed from the same sources share one).
+    Every screen tests the features as given; they apply in order: a row two screens flag
+    loses the first screen's features, then the second's if a complete group is still left
+    (else there is nothing to map the row from, and it keeps them). The forest and the
+    labelled SOM screen alike.
+    """
+    groups = np.asarray(groups)
+    flags = np.zeros((len(X), len(screens)), dtype=bool)
+    for k, screen in enumerate(screens):
+        flags[:, k] = screen.flag(X)
+    rows = np.flatnonzero(flags.any(axis=1))
+    if not len(rows):
+        return flags
+    names = np.unique(groups)
+    weights = group_weights(len(names))
+    left = group_bits(X[rows], groups)  # the complete groups of each flagged row
+    for k, screen in enumerate(screens):
+        lost = np.isin(names, groups[np.asarray(screen.drop, dtype=int)]) @ weights
+        flagged = flags[rows, k] & ((left & ~lost) != 0)
+        left = np.where(flagged, left & ~lost, left)
+        flags[rows, k] = flagged
+    return flags

@@ -20,7 +20,7 @@ import rasterio
 from rasterio.windows import Window
 
 from geomap.export import CLASS_NODATA, raster_profile, style_class_raster
-from geomap.features import FeatureRecipe
+from geomap.features import FeatureRecipe, feature_groups
 from geomap.models import SOMClassifier, SOMClusters
 from geomap.predict import (
     UNCERTAINTY_BANDS,
@@ -29,6 +29,7 @@ from geomap.predict import (
     window_side,
     write_class_window,
 )
+from geomap.screen import screen_flags
 from geomap.sources import GDAL_CACHE_BYTES
 from geomap.stack import BLOCK_SIZE, RasterStack
 
@@ -119,13 +120,14 @@ def stream_som(
         summary.classes = PredictionSummary.empty(len(layers.class_names), len(stack.sources))
     seconds = {"features": 0.0, "model": 0.0, "write": 0.0}
     som = layers.clusters.som_
+    groups = feature_groups(recipe)
 
     def match(job) -> tuple[np.ndarray, np.ndarray]:
         rows = job.rows
         if within is not None:
             rows = rows[within(job.win).ravel()[rows]]
-        for screen in layers.screens:
-            screen_rows(job, rows, screen)
+        if layers.screens:
+            screen_rows(job, rows, layers.screens, groups)
         # Without hooks the window's features are not needed afterwards: standardised in place.
         return _match(som, job.X, rows, in_place=not hooks)
 
@@ -145,22 +147,18 @@ def stream_som(
     return summary
 
 
-def screen_rows(job, rows: np.ndarray, screen) -> None:
-    """Leave out the optical features of the ``rows`` a spectral screen flags (in ``job.X``).
+def screen_rows(job, rows: np.ndarray, screens: Sequence, groups: Sequence[int]) -> None:
+    """Leave out the optical features of the ``rows`` the spectral screens flag (in ``job.X``).
 
-    As for the forest (:meth:`geomap.models.LithologyForest.screened_proba`), a pixel under haze
-    or cloud shadow is then matched like one under the cloud, over the other rasters' features,
-    and the missing-inputs layer shows it. A row with nothing else to be matched over is kept.
+    As for the forest (:func:`geomap.screen.screen_flags`), a pixel under haze or cloud shadow
+    is then matched like one under the cloud, over the other rasters' features, and the
+    missing-inputs layer shows it.
     """
     every = len(rows) == len(job.X)  # no copy of the window's features when all have data
-    flagged = rows[screen.flag(job.X if every else job.X[rows])]
-    if not len(flagged):
-        return
-    others = np.ones(job.X.shape[1], dtype=bool)
-    others[np.asarray(screen.drop, dtype=int)] = False
-    flagged = flagged[np.isfinite(job.X[np.ix_(flagged, np.flatnonzero(others))]).any(axis=1)]
-    if len(flagged):
-        job.screened(flagged, screen)
+    flags = screen_flags(screens, job.X if every else job.X[rows], np.asarray(groups))
+    for k, screen in enumerate(screens):
+        if flags[:, k].any():
+            job.screened(rows[flags[:, k]], screen)
 
 
 def _match(som, X: np.ndarray, rows: np.ndarray, in_place: bool) -> tuple[np.ndarray, np.ndarray]:

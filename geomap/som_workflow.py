@@ -33,7 +33,7 @@ from geomap.export import (
     write_legend,
     write_profile_legend,
 )
-from geomap.features import FeatureRecipe
+from geomap.features import FeatureRecipe, feature_groups
 from geomap.models import SelfOrganizingMap, SOMClassifier, SOMClusters
 from geomap.placement import placement_notes, sample_labels
 from geomap.report_html import write_report_html
@@ -49,7 +49,6 @@ from geomap.workflow import (
     RunConfig,
     _map_sample,
     encode_classes,
-    feature_groups,
     finalise_class_map,
     input_files,
     input_paths,

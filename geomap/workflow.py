@@ -35,7 +35,7 @@ from geomap.export import (
     write_legend,
     write_qml,
 )
-from geomap.features import FeatureRecipe
+from geomap.features import FeatureRecipe, feature_groups
 from geomap.grid import Grid, res_in
 from geomap.labels import check_class_count, class_name_notes, class_order, few_sample_notes
 from geomap.legend import Legend, read_named
@@ -208,12 +208,6 @@ def _dataset_files(path: Path, raster: bool) -> list[Path]:
         except (rasterio.errors.RasterioError, OSError):
             return []
     return [f for f in files if f.is_file()]
-
-
-def feature_groups(recipe: FeatureRecipe) -> list[int]:
-    """A group id per feature: features computed from the same sources share a group."""
-    keys = sorted(set(recipe.feature_sources))
-    return [keys.index(k) for k in recipe.feature_sources]
 
 
 def prepare_samples(

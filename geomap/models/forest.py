@@ -20,8 +20,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from geomap.errors import ModelError
-from geomap.kernels import forest_proba, group_bits, group_pattern, group_weights
+from geomap.kernels import forest_proba, group_bits, group_pattern
 from geomap.models.base import MostProbableMixin
+from geomap.screen import screen_flags
 
 #: Bytes the node tables of a forest's trees may take together: a tree holds a row of class
 #: weights per node, so with many classes and many samples (a legacy map of 40 units) unbounded
@@ -239,27 +240,8 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         return self._screened(X.copy(), flags), flags
 
     def _screen_flags(self, X: np.ndarray) -> np.ndarray:
-        """Rows each screen flags, (n, n_screens): only those left with a complete group.
-
-        Screens apply in order: a row two screens flag loses the first screen's features, then
-        the second's if a complete group is still left.
-        """
-        screens = getattr(self, "screens_", [])
-        flags = np.zeros((len(X), len(screens)), dtype=bool)
-        for k, screen in enumerate(screens):
-            flags[:, k] = screen.flag(X)
-        rows = np.flatnonzero(flags.any(axis=1))
-        if not len(rows):
-            return flags
-        names = np.unique(self.groups_)
-        weights = group_weights(len(names))
-        left = group_bits(X[rows], self.groups_)  # the complete groups of each flagged row
-        for k, screen in enumerate(screens):
-            lost = np.isin(names, self.groups_[np.asarray(screen.drop, dtype=int)]) @ weights
-            flagged = flags[rows, k] & ((left & ~lost) != 0)  # else nothing to map it from
-            left = np.where(flagged, left & ~lost, left)
-            flags[rows, k] = flagged
-        return flags
+        """Rows each screen flags, (n, n_screens): :func:`geomap.screen.screen_flags`."""
+        return screen_flags(getattr(self, "screens_", []), X, self.groups_)
 
     def _screened(self, X: np.ndarray, flags: np.ndarray) -> np.ndarray:
         """``X`` (changed in place) with each screen's dropped features missing where it flags."""
