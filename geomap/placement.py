@@ -596,13 +596,12 @@ def _slips(geometries: np.ndarray, crs, grid: Grid) -> dict[str, np.ndarray]:
     if CRS(crs).is_geographic:
         trials |= {"longitude_sign": (-x, y), "latitude_sign": (x, -y), "both_signs": (-x, -y)}
     to_grid = Transformer.from_crs(CRS(crs), CRS(grid.crs.to_wkt()), always_xy=True)
-    left, bottom, right, top = grid.bounds
     free = np.isfinite(x) & np.isfinite(y)
     found = {}
     for slip, (tx, ty) in trials.items():
         with np.errstate(all="ignore"):
             gx, gy = to_grid.transform(tx, ty, errcheck=False)
-        on = free & (gx >= left) & (gx <= right) & (gy >= bottom) & (gy <= top)
+        on = free & _on_grid(grid, gx, gy)
         if on.any():
             found[slip] = np.flatnonzero(on)
             free &= ~on
@@ -698,9 +697,7 @@ def _on_grid_in_its_crs(given: gpd.GeoDataFrame, grid: Grid) -> bool:
     if given.empty or (given.crs is not None and CRS(given.crs) == CRS(grid.crs.to_wkt())):
         return False
     points = given.geometry.representative_point()[:1000]
-    left, bottom, right, top = grid.bounds
-    x, y = points.x.to_numpy(), points.y.to_numpy()
-    return bool(((x >= left) & (x <= right) & (y >= bottom) & (y <= top)).any())
+    return bool(_on_grid(grid, points.x.to_numpy(), points.y.to_numpy()).any())
 
 
 def _other_hemisphere(given: gpd.GeoDataFrame, grid: Grid) -> str | None:
@@ -716,22 +713,21 @@ def _other_hemisphere(given: gpd.GeoDataFrame, grid: Grid) -> str | None:
     points = given.geometry.representative_point()[:1000].set_crs(other, allow_override=True)
     with np.errstate(all="ignore"):
         moved = points.to_crs(grid.crs)
-    left, bottom, right, top = grid.bounds
-    x, y = moved.x.to_numpy(), moved.y.to_numpy()
-    return other if ((x >= left) & (x <= right) & (y >= bottom) & (y <= top)).any() else None
+    return other if _on_grid(grid, moved.x.to_numpy(), moved.y.to_numpy()).any() else None
 
 
 def _on_grid_if_swapped(given: gpd.GeoDataFrame, grid: Grid) -> bool:
     """Whether longitude/latitude labels would fall on the grid with their columns swapped."""
     if given.crs is None or not given.crs.is_geographic or given.empty:
         return False
-    points = given.geometry.representative_point()[:1000]
-    turned = gpd.GeoSeries(gpd.points_from_xy(points.y, points.x), crs=given.crs)
-    with np.errstate(all="ignore"):
-        moved = turned.to_crs(grid.crs)
+    points = given.geometry.representative_point()[:1000].to_numpy()
+    return "swapped" in _slips(points, given.crs, grid)
+
+
+def _on_grid(grid: Grid, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Whether each point (in the grid's CRS) lies within the grid's bounds."""
     left, bottom, right, top = grid.bounds
-    x, y = moved.x.to_numpy(), moved.y.to_numpy()
-    return bool(((x >= left) & (x <= right) & (y >= bottom) & (y <= top)).any())
+    return (x >= left) & (x <= right) & (y >= bottom) & (y <= top)
 
 
 def extract_features(
