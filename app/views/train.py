@@ -197,6 +197,13 @@ with st.container():  # not a form: a value set and left untrained is kept (KEPT
 st.caption("Stay on this page while it runs: leaving it stops the run.")
 
 
+def _record(key: str, out: Path, report: dict) -> None:
+    """A finished run: its report.json without server paths, kept, and shown."""
+    session.workspace().tidy_report(out)
+    session.runs()[key] = {"key": key, "out": out, "report": report, "params": params}
+    st.session_state.current_run = key
+
+
 def _apply(key: str, model_file: Path) -> None:
     out = session.workspace().run_dir(key)
     bar = st.progress(0.0, text="Reading the model and the rasters...")
@@ -218,9 +225,7 @@ def _apply(key: str, model_file: Path) -> None:
         )
     finally:  # a failed run leaves its message, not a stalled bar
         bar.empty()
-    session.workspace().tidy_report(out)
-    session.runs()[key] = {"key": key, "out": out, "report": report, "params": params}
-    st.session_state.current_run = key
+    _record(key, out, report)
 
 
 def _train(key: str) -> None:
@@ -257,9 +262,7 @@ def _train(key: str) -> None:
         report = run(config, progress=progress)
     finally:  # a failed run leaves its message, not a stalled bar
         bar.empty()
-    session.workspace().tidy_report(out)
-    session.runs()[key] = {"key": key, "out": out, "report": report, "params": params}
-    st.session_state.current_run = key
+    _record(key, out, report)
 
 
 if submitted:
