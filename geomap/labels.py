@@ -401,7 +401,11 @@ def _reads(cells: pd.Series) -> str:
 
 
 def _bad_coordinates(where: str, table, columns: list, bad: np.ndarray, row_word: str):
-    """The error for rows whose coordinates are empty or not numbers, naming the first ones."""
+    """The error for rows whose coordinates are empty or not numbers, naming the first ones.
+
+    Cells are quoted in the file's column order, as the user sees them in the file.
+    """
+    columns = sorted(columns, key=list(table.columns).index)
     rows = ", ".join(str(table.index[r]) for r in bad[:5])
     reads = [_reads(table.iloc[r][columns]) for r in bad[:3]]
     dated = any(re.search(r"'\d{4}-\d\d-\d\d(T[\d:]+)?'", text) for text in reads)

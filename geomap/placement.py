@@ -532,7 +532,7 @@ _SLIP_WORDS = {
     "swapped": ("with their two coordinates swapped", "which column holds which"),
     "longitude_sign": (
         "with the sign of their longitude changed",
-        "the longitude's sign (a minus sign, or W and E)",
+        "the longitude's sign (a minus sign, or W, O and E)",
     ),
     "latitude_sign": (
         "with the sign of their latitude changed",

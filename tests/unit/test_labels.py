@@ -17,6 +17,7 @@ from geomap.features import FeatureRecipe
 from geomap.grid import Grid
 from geomap.labels import class_name_notes, class_order, label_columns, label_layers, read_labels
 from geomap.placement import (
+    _slip_text,
     extract_features,
     observation_weights,
     placement_notes,
@@ -787,8 +788,9 @@ def test_dms_with_a_phones_curly_marks_is_read_and_slips_are_named(tmp_path):
     with pytest.raises(LabelError) as error:
         read_labels(p, "Lithology")
     assert (
-        "(lines 2, 3; the first reads '115°51'04\"E', '31°61'08\"S' (minutes or seconds of 60 or "
-        "more); line 3 reads '115°O6'18.7\"E' (the letter O where a zero belongs), '31°54'25\"S')"
+        "non-numeric coordinates in 'Lat'/'Long' (lines 2, 3; the first reads '31°61'08\"S' "
+        "(minutes or seconds of 60 or more), '115°51'04\"E'; line 3 reads '31°54'25\"S', "
+        "'115°O6'18.7\"E' (the letter O where a zero belongs))"
     ) in str(error.value)
 
 
@@ -1136,3 +1138,8 @@ def test_csv_quirks_of_spreadsheets_and_templates(tmp_path):
     template.write_text("X,Y,Lon,Lat,rock\n,,15.1,60.1,granite\n,,15.2,60.2,basalt\n")
     frame = read_labels(template, "rock")
     assert frame.crs.to_epsg() == 4326 and frame.geometry.x.tolist() == [15.1, 15.2]
+
+
+def test_a_longitude_sign_slip_names_the_letters_a_spanish_or_french_book_uses():
+    text = _slip_text({"longitude_sign": {"count": 1, "example": ["station GM-2"]}})
+    assert "check the longitude's sign (a minus sign, or W, O and E) in that row" in text
