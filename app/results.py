@@ -10,14 +10,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import streamlit as st
 
+from geomap.report_html import SOM_PLOTS
 from geomap.trust import trust_words
 
 _ROWS = ["overall_accuracy", "balanced_accuracy", "macro_f1", "kappa"]
-SOM_PLOTS = {
-    "som_u_matrix.png": "U-matrix: distances between neighbouring nodes (ridges separate groups)",
-    "som_hit_map.png": "Hit map: training pixels per node",
-    "som_component_planes.png": "Component planes: each feature across the nodes",
-}
 
 
 def validation(report: dict) -> None:
@@ -209,7 +205,11 @@ def som(report: dict, out: Path) -> None:
         f"{info['mean_quantization_error']:.3g}. {clusters['n_clusters']} clusters "
         f"({clusters['method']}), chosen by {clusters['chosen_by']}."
     )
-    plots = [(out / name, caption) for name, caption in SOM_PLOTS.items() if (out / name).exists()]
+    plots = [
+        (out / name, caption[0].upper() + caption[1:])
+        for name, caption in SOM_PLOTS.items()
+        if (out / name).exists()
+    ]
     small, wide = plots[:2], plots[2:]  # the component planes need the page's width
     for column, (path, caption) in zip(st.columns(2), small):
         column.image(str(path), caption=caption)

@@ -78,8 +78,7 @@ def _predict_outputs(tmp, stack, recipe, bundle, block_size, progress) -> tuple[
             f"Model bundle of kind '{kind}' cannot be applied with `geomap predict`; run "
             f"`geomap {kind}` again on the new rasters."
         )
-    outputs = write_som_outputs(tmp, stack, recipe, bundle, block_size, progress)
-    return outputs, outputs.pop("screen_notes", [])
+    return write_som_outputs(tmp, stack, recipe, bundle, block_size, progress)
 
 
 def _product_bands(bundle: dict, rasters: Sequence[Path]) -> tuple[list[Path], list[str]]:

@@ -17,6 +17,13 @@ from pathlib import Path
 
 from geomap.trust import trust_words
 
+#: The SOM's plots, in the order the page and the app show them, and what each shows.
+SOM_PLOTS = {
+    "som_u_matrix.png": "U-matrix: distances between neighbouring nodes (ridges separate groups)",
+    "som_hit_map.png": "hit map: training pixels per node",
+    "som_component_planes.png": "component planes: each feature across the nodes",
+}
+
 #: What each output file holds, for the page's file list (and the app's Export page).
 FILE_NOTES = {
     "lithology.tif": "the map: class codes with colours and names (opens styled in QGIS)",
@@ -28,9 +35,7 @@ FILE_NOTES = {
     "subunits.tif.aux.xml": "the sub-unit names as GDAL categories, read by QGIS and GDAL",
     "clusters_legend.csv": "code, name, colour and mapped area per cluster",
     "subunits_legend.csv": "code, name, colour and mapped area per sub-unit",
-    "som_u_matrix.png": "the SOM's U-matrix: distances between neighbouring nodes",
-    "som_hit_map.png": "the SOM's hit map: training samples per node",
-    "som_component_planes.png": "the SOM's component planes: each feature across the nodes",
+    **{name: f"the SOM's {caption}" for name, caption in SOM_PLOTS.items()},
     "suggested_samples.csv": "the suggested sites with lon/lat for a GPS",
     "observations_to_check.csv": "the observations to check, with lon/lat for a GPS",
     "report.html": "this page",
@@ -227,10 +232,6 @@ def _confusion(names: list[str], matrix: list[list[int]]) -> str:
         for i, (n, row) in enumerate(zip(names, matrix))
     )
     return f"<table>{head}{body}</table>"
-
-
-#: The SOM's plots, in the order the page shows them.
-SOM_PLOTS = ("som_u_matrix.png", "som_hit_map.png", "som_component_planes.png")
 
 
 def _som(som: dict | None, folder: Path) -> str:

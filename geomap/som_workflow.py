@@ -178,7 +178,7 @@ def write_som_outputs(
     within: Within | None = None,
     sites: SiteRequest | None = None,
     applicability: bool = True,
-) -> dict:
+) -> tuple[dict, list[str]]:
     """Stream a SOM bundle over the stack and write its maps, legends, plots and model.
 
     A ``som`` bundle with an applicability also gets ``applicability.tif``,
@@ -187,8 +187,10 @@ def write_som_outputs(
 
     Returns
     -------
-    dict
+    entries : dict
         ``prediction`` (and ``clusters`` for the semi-supervised model) for the report.
+    notes : list of str
+        The report's warnings from the prediction (pixels the spectral screen set aside).
     """
     clusters = bundle["clusters"]
     classifier = bundle["estimator"] if bundle["kind"] == "som" else None
@@ -225,15 +227,14 @@ def write_som_outputs(
     summary.clusters.seconds = summary.seconds
     clusters_part = summary.clusters.to_dict(layers.cluster_names)
     if classifier is None:
-        return {"prediction": clusters_part}
+        return {"prediction": clusters_part}, []
     summary.classes.seconds = summary.seconds
     out = {
         "prediction": summary.classes.to_dict(layers.class_names),
         "clusters": clusters_part,
         "spectral_screen": describe_screens(layers.screens),
-        "screen_notes": summary.classes.screen_notes(stack),
     }
-    return {**out, **(trust.finish(tmp) if trust else {})}
+    return {**out, **(trust.finish(tmp) if trust else {})}, summary.classes.screen_notes(stack)
 
 
 def _finalise(tmp, stack, recipe, layers: SOMLayers, summary) -> None:
@@ -339,7 +340,7 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
         bundle = _fit(config, stack, recipe, report, progress)
         report["timings_seconds"] = {"fit": round(time.perf_counter() - t_start, 3)}
         with staged_output(config.out, config.overwrite) as tmp:
-            outputs = write_som_outputs(
+            outputs, notes = write_som_outputs(
                 tmp,
                 stack,
                 recipe,
@@ -349,7 +350,7 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
                 sites=sites,
                 applicability=config.applicability,
             )
-            report["warnings"] += outputs.pop("screen_notes", [])
+            report["warnings"] += notes
             report.update(outputs)
             report["timings_seconds"]["total"] = round(time.perf_counter() - t_start, 3)
             write_json(tmp / "report.json", report)

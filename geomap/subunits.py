@@ -120,11 +120,10 @@ def subunits(config: SubunitConfig, progress: Progress | None = None) -> dict:
                 "som": som_report(bundle["clusters"]),
             }
             with staged_output(config.out, config.overwrite) as tmp:
-                report.update(
-                    write_som_outputs(
-                        tmp, stack, recipe, bundle, config.block_size, progress, within
-                    )
+                entries, _ = write_som_outputs(  # a clusters bundle: no screen, no notes
+                    tmp, stack, recipe, bundle, config.block_size, progress, within
                 )
+                report.update(entries)
                 report["timings_seconds"] = {"total": round(time.perf_counter() - t_start, 3)}
                 write_json(tmp / "report.json", report)
                 write_report_html(tmp / "report.html", report, Path(config.out).resolve().name)

@@ -212,8 +212,11 @@ def test_a_som_run_without_applicability_writes_no_trust_maps(som_run, demo_scen
     bundle = load_model(out / "model.skops")
     with RasterStack.open(list(demo_scene.rasters)) as stack:
         recipe = FeatureRecipe.from_dict(bundle["recipe"])
-        report = write_som_outputs(tmp_path, stack, recipe, bundle, 128, None, applicability=False)
+        report, notes = write_som_outputs(
+            tmp_path, stack, recipe, bundle, 128, None, applicability=False
+        )
     assert "map_accuracy_estimate" not in report and "prediction" in report
+    assert "screen_notes" not in report and isinstance(notes, list)
     assert (tmp_path / "lithology.stream.tif").exists() or (tmp_path / "lithology.tif").exists()
     assert not (tmp_path / "applicability.tif").exists()
     assert not (tmp_path / "expected_accuracy.tif").exists()
