@@ -86,7 +86,7 @@ def write_report_html(path: Path, report: dict, title: str) -> None:
             report.get("grid", {}).get("units", "map units"),
         ),
         _to_check(report.get("observations_to_check")),
-        _som(report.get("som"), path.parent),
+        _som(report.get("som"), path.parent, report.get("subunits_of")),
         _trust(report, path.parent),
         _warnings(report.get("warnings", [])),
         _inputs(report),
@@ -117,12 +117,15 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric=()) -> 
 def _head(folder: str, report: dict) -> str:
     made = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     model = report.get("configuration", {}).get("model", "rf")
+    words = MODEL_WORDS.get(model, str(model))
+    if "subunits_of" in report:
+        of = report["subunits_of"]
+        words = f"SOM sub-units of {of['unit']} in {of['map']}"
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>geomap: '
         f"{escape(folder)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>geomap map report: {escape(folder)}</h1><p><small>{escape(made)}, geomap "
-        f"{escape(str(report.get('geomap_version', '?')))}, model: "
-        f"{escape(MODEL_WORDS.get(model, str(model)))}</small></p>"
+        f"{escape(str(report.get('geomap_version', '?')))}, model: {escape(words)}</small></p>"
     )
 
 
@@ -234,8 +237,11 @@ def _confusion(names: list[str], matrix: list[list[int]]) -> str:
     return f"<table>{head}{body}</table>"
 
 
-def _som(som: dict | None, folder: Path) -> str:
-    """The map's size and training, how many clusters and why, and its plots (in the page)."""
+def _som(som: dict | None, folder: Path, subunits_of: dict | None = None) -> str:
+    """The map's size and training, how many clusters and why, and its plots (in the page).
+
+    ``subunits_of`` (a `geomap subunits` run): the unit and class map the clusters split.
+    """
     plots = [name for name in SOM_PLOTS if (folder / name).is_file()]
     if not som and not plots:
         return ""
@@ -249,8 +255,15 @@ def _som(som: dict | None, folder: Path) -> str:
             f"{som['training_pixels']:,} pixels in {som['iterations']:,} iterations; mean "
             f"quantization error {som['mean_quantization_error']:.2f} (distance in standardised "
             f"features). Its nodes form {clusters['n_clusters']} clusters "
-            f"({escape(clusters['method'])}): {escape(_chosen(clusters))}. The clusters are "
-            "<code>clusters.tif</code>, found without the observations.</p>"
+            f"({escape(clusters['method'])}): {escape(_chosen(clusters))}. "
+            + (
+                "The clusters are <code>clusters.tif</code>, found without the observations.</p>"
+                if subunits_of is None
+                else f"The clusters are <code>subunits.tif</code>: the sub-units of the pixels "
+                f"<code>{escape(subunits_of['map'])}</code> maps as "
+                f"{escape(subunits_of['unit'])}, found without observations; every other pixel "
+                "is nodata.</p>"
+            )
         )
         if "labelled_nodes" in som:
             text += (

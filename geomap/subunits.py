@@ -67,11 +67,41 @@ def unit_code(dataset, path: Path, unit: str) -> int:
     names = json.loads(tag)
     if unit not in names:
         listed = ", ".join(repr(n) for n in names)
+        alike = [n for n in names if n.casefold() == unit.strip().casefold()]
+        hint = f" Did you mean {alike[0]!r}?" if alike else ""
         raise InputDataError(
-            f"Unit {unit!r} is not in the map '{path}'. Its units are: {listed}. Give one of them "
-            "with --unit (names are case-sensitive)."
+            f"Unit {unit!r} is not in the map '{path}'.{hint} Its units are: {listed}. Give one "
+            "of them with --unit (names are case-sensitive)."
         )
     return names.index(unit)
+
+
+def open_class_map(path: Path):
+    """The class map opened with rasterio, or a message saying what to give instead.
+
+    Raises
+    ------
+    MissingFileError
+        If ``path`` does not exist, or is a folder (the message names its lithology.tif).
+    InputDataError
+        If GDAL cannot read it as a raster (observations, a report, a style file).
+    """
+    if path.is_dir():
+        inside = path / "lithology.tif"
+        there = f": give its class map, '{inside}'" if inside.is_file() else ""
+        raise MissingFileError(
+            f"Map '{path}' is a folder{there}. --map takes the lithology.tif of a geomap run."
+        )
+    if not path.is_file():
+        raise MissingFileError(f"Map '{path}' does not exist; give a geomap lithology.tif.")
+    try:
+        return rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputDataError(
+            f"Map '{path}' is not a raster GDAL can read ({exc}). --map takes the class map a "
+            "geomap run wrote, its lithology.tif (or clusters.tif); polygons of a legacy map "
+            "are observations for `geomap run --labels`, not a map to split."
+        ) from None
 
 
 def subunits(config: SubunitConfig, progress: Progress | None = None) -> dict:
@@ -90,13 +120,11 @@ def subunits(config: SubunitConfig, progress: Progress | None = None) -> dict:
     """
     t_start = time.perf_counter()
     config.out, config.map = Path(config.out), Path(config.map)
-    if not config.map.is_file():
-        raise MissingFileError(f"Map '{config.map}' does not exist; give a geomap lithology.tif.")
-    check_out_dir(config.out, config.overwrite, [config.map, *config.rasters])
     with (
         rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
-        rasterio.open(config.map) as class_map,
+        open_class_map(config.map) as class_map,
     ):
+        check_out_dir(config.out, config.overwrite, [config.map, *config.rasters])
         code = unit_code(class_map, config.map, config.unit)
         grid = Grid(class_map.crs, class_map.transform, class_map.width, class_map.height)
 
@@ -118,6 +146,7 @@ def subunits(config: SubunitConfig, progress: Progress | None = None) -> dict:
                 **stack.describe(),
                 "features": recipe.to_dict(),
                 "som": som_report(bundle["clusters"]),
+                "subunits_of": {"unit": config.unit, "map": config.map.name},
             }
             with staged_output(config.out, config.overwrite) as tmp:
                 entries, _ = write_som_outputs(  # a clusters bundle: no screen, no notes

@@ -13,7 +13,7 @@ from PIL import Image
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from geomap.apply import predict, suggest
-from geomap.errors import InputDataError, ModelError
+from geomap.errors import InputDataError, MissingFileError, ModelError
 from geomap.export import OUTPUT_NAMES, load_model
 from geomap.features import FeatureRecipe
 from geomap.predict import iter_windows, single_threaded_blas
@@ -249,6 +249,10 @@ def test_subunits_of_one_unit(som_run, demo_scene, tmp_path):
     assert list(legend["name"]) == ["granite subunit 1", "granite subunit 2", "granite subunit 3"]
     assert (tmp_path / "sub" / "som_u_matrix.png").exists()
     assert all(OUTPUT_NAMES.fullmatch(p.name) for p in (tmp_path / "sub").iterdir())
+    page = (tmp_path / "sub" / "report.html").read_text(encoding="utf-8")
+    assert "model: SOM sub-units of granite in lithology.tif" in page
+    assert "random forest" not in page and "<code>clusters.tif</code>" not in page
+    assert "<code>subunits.tif</code>: the sub-units of the pixels" in page
     with pytest.raises(ModelError, match="cannot be applied with `geomap predict`"):
         predict(tmp_path / "sub" / "model.skops", list(demo_scene.rasters), tmp_path / "p")
 
@@ -261,7 +265,27 @@ def test_a_unit_not_in_the_map_is_refused_with_the_names(som_run, demo_scene, tm
         rasters=list(demo_scene.rasters),
         out=tmp_path / "sub",
     )
-    with pytest.raises(InputDataError, match="Its units are: .*'granite'"):
+    with pytest.raises(InputDataError, match=r"Did you mean 'granite'\? Its units are: .*'gran"):
+        subunits(config)
+    assert not (tmp_path / "sub").exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "error", "message"),
+    [
+        ("observations", InputDataError, "is not a raster GDAL can read .*not a map to split"),
+        ("run folder", MissingFileError, "is a folder: give its class map, '.*lithology.tif'"),
+    ],
+)
+def test_a_map_that_is_not_a_class_raster_is_refused_in_words(
+    som_run, demo_scene, tmp_path, given, error, message
+):
+    out, _ = som_run
+    path = demo_scene.polygons_gpkg if given == "observations" else out
+    config = SubunitConfig(
+        map=path, unit="granite", rasters=list(demo_scene.rasters), out=tmp_path / "sub"
+    )
+    with pytest.raises(error, match=message):
         subunits(config)
     assert not (tmp_path / "sub").exists()
 
