@@ -140,6 +140,7 @@ def sample_labels(
         "points_outside_grid": n_points - int((kind == "point").sum()),
         **_outside(given, labels, is_point, idx[kind == "point"], grid),
         "polygon_pixels": int((kind == "polygon").sum()),
+        "polygon_area_pixels": _class_area(labels[~is_point], grid),
         "polygon_worth": float(samples.weight[kind == "polygon"].sum()),
         "blank_classes": int(labels.attrs.get("blank_classes", 0)),
         "no_geometry": int(labels.attrs.get("no_geometry", 0)),
@@ -203,6 +204,40 @@ def observation_weights(
     worth = np.maximum(POLYGON_WORTH * area / (grid.res[0] * grid.res[1]) / per_point, 1.0)
     weight[polygon] = worth[idx[polygon]] / pixels[idx[polygon]]
     return weight
+
+
+def vote_weights(
+    kind: np.ndarray, labels: np.ndarray, weight: np.ndarray, class_pixels: dict
+) -> np.ndarray:
+    """What each sample weighs in the vote of a SOM node: as in training, but by mapped area.
+
+    The per-class cap (``max_per_class``) draws as many pixels of a small unit of a legacy map
+    as of a large one, which the forest's balanced classes expect. A SOM node's classes are the
+    votes of the samples on it, so there the drawn pixels of each unit stand for its mapped
+    area: ``class_pixels[unit]`` (the pixels its polygons cover on the grid) over its drawn
+    pixels, scaled so that the polygons together weigh what :func:`observation_weights` gives
+    them beside field points (which weigh as they do). On a helper's legacy map whose granite
+    covers 4% of the sheet, the labelled SOM mapped granite on twice its true area (precision
+    0.43) with equal draws.
+    """
+    out = np.asarray(weight, dtype=float).copy()
+    polygon = kind == "polygon"
+    if not polygon.any():
+        return out
+    units, inverse, drawn = np.unique(labels[polygon], return_inverse=True, return_counts=True)
+    area = np.array([max(float(class_pixels.get(str(u), 0.0)), 1.0) for u in units])
+    stands = (area / drawn)[inverse]
+    out[polygon] = stands * out[polygon].sum() / stands.sum()
+    return out
+
+
+def _class_area(polygons: gpd.GeoDataFrame, grid: Grid) -> dict:
+    """Pixels each unit's polygons cover on the grid (overlaps counted for each)."""
+    if polygons.empty:
+        return {}
+    pixels = _area_on(polygons, grid) / (grid.res[0] * grid.res[1])
+    by_unit = pd.Series(pixels).groupby(polygons["label"].astype(str).to_numpy()).sum()
+    return {str(u): round(float(a), 1) for u, a in by_unit.items()}
 
 
 def _ballpark(source, target) -> bool:

@@ -35,7 +35,7 @@ from geomap.export import (
 )
 from geomap.features import FeatureRecipe, feature_groups
 from geomap.models import SelfOrganizingMap, SOMClassifier, SOMClusters
-from geomap.placement import placement_notes, sample_labels
+from geomap.placement import placement_notes, sample_labels, vote_weights
 from geomap.report_html import write_report_html
 from geomap.screen import describe_screens, screens_for
 from geomap.som_plots import write_som_plots
@@ -386,6 +386,7 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
         labelled["xy"],
         labelled["names"],
         map_xy=_map_sample(stack, config.random_state),
+        sample_weight=labelled["vote"],
         n_folds=config.cv_folds,
         random_state=config.random_state,
         progress=None if progress is None else partial(progress, "validate"),
@@ -396,7 +397,7 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
         cv, labelled["y"], labelled["names"], Path(config.labels).name, checks=False
     )
     report["validation"] = {k: cv[k] for k in ("random", "spatial", "by_kind", "summary")}
-    classifier.fit(labelled["X"], labelled["y"])
+    classifier.fit(labelled["X"], labelled["y"], sample_weight=labelled["vote"])
     if config.spectral_screen:
         extra["screens"] = [screen.fit(labelled["X"]) for screen in screens_for(recipe)]
     report["som"] = som_report(clusters, classifier)
@@ -445,4 +446,7 @@ def _labelled(config: RunConfig, stack, recipe, report: dict) -> dict:
         "legend": legend,
         "kind": samples.kind,
         "weight": samples.weight,  # what each counts for: a polygon's pixels share its worth
+        "vote": vote_weights(
+            samples.kind, samples.labels, samples.weight, counts.get("polygon_area_pixels", {})
+        ),
     }

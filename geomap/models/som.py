@@ -19,7 +19,7 @@ from minisom import MiniSom
 from scipy.spatial.distance import cdist
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from geomap.errors import ModelError
 from geomap.kernels import nearest_rows
@@ -294,10 +294,12 @@ class SOMClassifier(MostProbableMixin, ClassifierMixin, TransformerMixin, BaseEs
         self.som = som
         self.bandwidth = bandwidth
 
-    def fit(self, X, y) -> SOMClassifier:
+    def fit(self, X, y, sample_weight=None) -> SOMClassifier:
         """Fit the map (unless frozen) on all rows, then label its nodes from rows with ``y != -1``.
 
         ``y == -1`` marks unlabelled rows, as in scikit-learn's semi-supervised estimators.
+        ``sample_weight`` (default 1 each) is what each labelled row weighs in its node's vote
+        (see :func:`geomap.placement.vote_weights`).
 
         Raises
         ------
@@ -306,6 +308,7 @@ class SOMClassifier(MostProbableMixin, ClassifierMixin, TransformerMixin, BaseEs
         """
         X, y = validate_data(self, X, y, ensure_all_finite="allow-nan", dtype="float32")
         check_classification_targets(y)
+        weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
         labelled = y != -1 if y.dtype.kind in "iuf" else np.ones(len(y), bool)
         self.classes_ = np.unique(y[labelled])
         if len(self.classes_) < 2:
@@ -318,11 +321,13 @@ class SOMClassifier(MostProbableMixin, ClassifierMixin, TransformerMixin, BaseEs
         codes = np.searchsorted(self.classes_, y[labelled])
         n_nodes, n_cls = len(self.som_.codebook_), len(self.classes_)
         keep = bmu >= 0
-        counts = np.bincount(bmu[keep] * n_cls + codes[keep], minlength=n_nodes * n_cls)
+        cell = bmu[keep] * n_cls + codes[keep]
+        counts = np.bincount(cell, minlength=n_nodes * n_cls)
         self.node_counts_ = counts.reshape(n_nodes, n_cls)
+        votes = np.bincount(cell, weight[labelled][keep], minlength=n_nodes * n_cls)
         self.bandwidth_ = float(self.bandwidth or self.som_.node_spacing())
         self.node_proba_, self.label_distance_ = label_nodes(
-            self.som_.codebook_, self.node_counts_, self.bandwidth_
+            self.som_.codebook_, votes.reshape(n_nodes, n_cls), self.bandwidth_
         )
         return self
 
@@ -361,7 +366,9 @@ class SOMClassifier(MostProbableMixin, ClassifierMixin, TransformerMixin, BaseEs
 def label_nodes(
     codebook: np.ndarray, counts: np.ndarray, bandwidth: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities and label distance of every node from per-node class counts.
+    """Class probabilities and label distance of every node from per-node class votes.
+
+    ``counts`` (n_nodes, n_classes) are the labelled samples on each node, or their weights.
 
     Returns
     -------

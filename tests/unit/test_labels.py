@@ -22,6 +22,7 @@ from geomap.placement import (
     observation_weights,
     placement_notes,
     sample_labels,
+    vote_weights,
 )
 from geomap.stack import RasterStack
 
@@ -82,6 +83,30 @@ def test_beside_points_a_polygons_pixels_share_its_worth():
     assert (weight[:50] == 1).all()
     assert weight[50:170].sum() == pytest.approx(6) and weight[170:].sum() == pytest.approx(1)
     assert (observation_weights(kind[50:], idx[50:], area, grid) == 1).all()  # polygons alone
+
+
+def test_a_som_nodes_vote_weighs_a_legacy_maps_units_by_their_mapped_area(tmp_path):
+    """Two units drawn 40 pixels each, one covering 10 times the other's area: in a SOM node's
+    vote each pixel of the large one weighs 10 times one of the small one; the polygons weigh
+    what they weigh in training altogether, and points keep their weight."""
+    grid = Grid(rasterio.crs.CRS.from_epsg(32633), Affine(30, 0, X0, 0, -30, Y0), 100, 100)
+    big = box(X0, Y0 - 30 * 50, X0 + 30 * 100, Y0)  # 5000 pixels
+    small = box(X0, Y0 - 30 * 100, X0 + 30 * 10, Y0 - 30 * 50)  # 500 pixels
+    frame = gpd.GeoDataFrame({"rock": ["shale", "granite"]}, geometry=[big, small], crs=CRS)
+    p = tmp_path / "legacy.gpkg"
+    frame.to_file(p)
+    samples = sample_labels(read_labels(p, "rock"), grid, max_per_class=40)
+    assert samples.counts["polygon_area_pixels"] == {"granite": 500.0, "shale": 5000.0}
+    vote = vote_weights(samples.kind, samples.labels, samples.weight, samples.counts[
+        "polygon_area_pixels"])  # fmt: skip
+    shale, granite = vote[samples.labels == "shale"], vote[samples.labels == "granite"]
+    assert len(shale) == len(granite) == 40
+    np.testing.assert_allclose(shale / granite[0], 10.0)
+    assert vote.sum() == pytest.approx(samples.weight.sum())
+    kind = np.r_[samples.kind, ["point"] * 3]
+    labels, weight = np.r_[samples.labels, ["granite"] * 3], np.r_[samples.weight * 0.1, [1.0] * 3]
+    mixed = vote_weights(kind, labels, weight, samples.counts["polygon_area_pixels"])
+    assert (mixed[-3:] == 1).all() and mixed[:-3].sum() == pytest.approx(weight[:-3].sum())
 
 
 def test_points_off_the_grid_are_named_and_gps_nulls_told(tmp_path, stack):

@@ -25,7 +25,10 @@ FAST = {"n_iterations": 300, "random_state": 0}
     expected_failed_checks=lambda est: (
         {
             "check_classifiers_classes": "y == -1 marks unlabelled rows (scikit-learn's "
-            "semi-supervised convention), so -1 cannot be a class"
+            "semi-supervised convention), so -1 cannot be a class",
+            "check_sample_weight_equivalence_on_dense_data": "a weight counts in the vote of "
+            "the sample's node, while the map itself learns every row once, so a repeated row "
+            "pulls the map's nodes where a weighed one does not",
         }
         if isinstance(est, SOMClassifier)
         else {}
@@ -127,6 +130,20 @@ def test_semi_supervised_classifier_labels_nodes_and_flags_unobserved_units():
     np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1, atol=1e-6)
     distance = clf.label_distance(X)
     assert np.median(distance[y == 3]) > 3 * np.median(distance[observed]) + 0.1
+
+
+def test_sample_weights_decide_a_nodes_vote_and_counts_stay_samples():
+    """Three samples of unit 0 and one of unit 1 on one pixel's node: weighed 1 against 6,
+    unit 1 wins the node, as a legacy map's large unit drawn as sparsely as a small one should."""
+    X, _ = _blobs(k=2)
+    som = FrozenEstimator(SelfOrganizingMap(**FAST).fit(X))
+    X_obs, y_obs = X[[0, 0, 0, 0]], np.array([0, 0, 0, 1])
+    plain = SOMClassifier(som=som).fit(X_obs, y_obs)
+    weighed = SOMClassifier(som=som).fit(X_obs, y_obs, sample_weight=[1, 1, 1, 6])
+    node = plain.som_.bmu(X_obs[:1])[0][0]
+    np.testing.assert_allclose(plain.node_proba_[node], [0.75, 0.25])
+    np.testing.assert_allclose(weighed.node_proba_[node], [1 / 3, 2 / 3])
+    assert (weighed.node_counts_ == plain.node_counts_).all()
 
 
 def test_a_frozen_map_is_relabelled_not_retrained_by_clone():
