@@ -57,6 +57,7 @@ from geomap.workflow import (
     prepare_samples,
     read_observations,
     require_labels,
+    training_context,
 )
 
 #: Side of the square tiles the training sample is drawn from.
@@ -222,6 +223,12 @@ def write_som_outputs(
     )  # fmt: skip
     t1 = time.perf_counter()
     _finalise(tmp, stack, recipe, layers, summary)
+    training = bundle.get("training") if classifier is not None else None
+    applied = training is not None and "map_share_per_class" in training  # geomap predict
+    if training is not None and not applied:  # the run's own map: its shares, for predict
+        pixels = summary.classes.class_pixels
+        shares = pixels / max(int(pixels.sum()), 1)
+        training["map_share_per_class"] = [round(float(v), 6) for v in shares]
     save_model(tmp / "model.skops", bundle)
     summary.seconds.update(finalise=time.perf_counter() - t1, wall=time.perf_counter() - t0)
     summary.clusters.seconds = summary.seconds
@@ -230,6 +237,7 @@ def write_som_outputs(
         return {"prediction": clusters_part}, []
     summary.classes.seconds = summary.seconds
     out = {
+        **({"training": training} if applied else {}),
         "prediction": summary.classes.to_dict(layers.class_names),
         "clusters": clusters_part,
         "spectral_screen": describe_screens(layers.screens),
@@ -401,6 +409,8 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
     if config.spectral_screen:
         extra["screens"] = [screen.fit(labelled["X"]) for screen in screens_for(recipe)]
     report["som"] = som_report(clusters, classifier)
+    per_class = np.bincount(labelled["y"], minlength=len(labelled["names"]))
+    extra["training"] = training_context(cv, per_class)
     extra["applicability"] = Applicability(
         feature_groups=feature_groups(recipe), random_state=config.random_state
     ).fit(
@@ -418,7 +428,7 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
         1,
         config.nodata,
         labelled["legend"],
-        samples=np.bincount(labelled["y"], minlength=len(labelled["names"])),
+        samples=per_class,
         **extra,
     )
 

@@ -645,7 +645,7 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
         per_class = np.bincount(t.y, minlength=len(t.names))
         bundle = make_bundle(
             t.model, t.recipe, t.names, stack, config.smooth, config.nodata,
-            applicability=t.applicability, training=_training_context(t, per_class),
+            applicability=t.applicability, training=training_context(t.cv, per_class),
             legend=t.legend, samples=per_class,
         )  # fmt: skip
         report = _forest_report(config, stack, t)
@@ -678,15 +678,15 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
     return report
 
 
-def _training_context(t: _Trained, per_class: np.ndarray) -> dict:
+def training_context(cv: dict, per_class: np.ndarray) -> dict:
     """What a map made later from the bundle tells about its training: samples, validation."""
     return {
-        "samples_per_class": per_class.tolist(),
+        "samples_per_class": np.asarray(per_class).tolist(),
         "validation": {
-            kind: {"overall_accuracy": t.cv[kind]["overall_accuracy"]}
+            kind: {"overall_accuracy": cv[kind]["overall_accuracy"]}
             for kind in ("random", "spatial")
         }
-        | {"summary": t.cv["summary"]},
+        | {"summary": cv["summary"]},
     }
 
 

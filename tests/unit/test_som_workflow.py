@@ -178,6 +178,15 @@ def test_predict_with_a_som_bundle_reproduces_every_layer_at_any_block_size(
         "expected_accuracy.tif",
     ):
         np.testing.assert_array_equal(_read(out / name), _read(again / name), err_msg=name)
+    # the model's training figures come along, as a forest's do (the report and its page)
+    assert "training" not in trained
+    training = report["training"]
+    spatial = trained["validation"]["spatial"]["overall_accuracy"]
+    assert training["validation"]["spatial"]["overall_accuracy"] == spatial
+    assert training["samples_per_class"] == list(trained["samples"]["per_class"].values())
+    assert sum(training["map_share_per_class"]) == pytest.approx(1, abs=1e-4)
+    page = (again / "report.html").read_text(encoding="utf-8")
+    assert "share at training" in page and f"{spatial:.3f}" in page
 
 
 def test_som_maps_where_it_can_be_trusted_and_suggests_sites(som_run, demo_scene):
