@@ -236,7 +236,7 @@ def _read_any(
     if suffix in FOLDER_SUFFIXES and layer is None and len(_layers(path)) > 1:
         return _read_folders(path, _layers(path), column, crs)
     if suffix in VECTOR_SUFFIXES:
-        return _read_vector(path, layer or _choose_layer(path, column), crs)
+        return _read_vector(path, layer or _choose_layer(path, column), crs, grid)
     raise LabelError(
         f"Labels '{path}': the format '{suffix or path.name}' is not supported. Give a "
         "GeoPackage, GeoJSON, Shapefile (.shp or zipped), KML, CSV, Excel workbook or .ods "
@@ -288,7 +288,9 @@ def _zipped_shapefile(path: Path) -> str | Path:
     return path
 
 
-def _read_vector(path: Path, layer: str | None, crs: str | None = None) -> gpd.GeoDataFrame:
+def _read_vector(
+    path: Path, layer: str | None, crs: str | None = None, grid: Grid | None = None
+) -> gpd.GeoDataFrame:
     source = _zipped_shapefile(path) if path.suffix.lower() == ".zip" else path
     try:
         frame = gpd.read_file(source, layer=layer, fid_as_index=True)
@@ -341,6 +343,7 @@ def _read_vector(path: Path, layer: str | None, crs: str | None = None) -> gpd.G
         raise LabelError(
             f"Labels '{path}': the file has no coordinate reference system. Save it with its CRS "
             "(for a Shapefile, include the .prj file), or give it with --label-crs."
+            + _no_crs_hint(frame, grid)
         )
     if crs is not None and _with_crs(frame.iloc[:0], crs, path).crs != frame.crs:
         frame.attrs["ignored_crs"] = [crs, frame.crs.to_string()]  # the file's own CRS wins
@@ -356,6 +359,25 @@ def _with_crs(frame: gpd.GeoDataFrame, crs: str, path: Path) -> gpd.GeoDataFrame
             f"{proj_reason(exc)}). Give an EPSG code (e.g. EPSG:32633 for UTM zone 33N), a PROJ "
             f"string or WKT.{utm_hint(crs)}"
         ) from None
+
+
+def _no_crs_hint(frame: gpd.GeoDataFrame, grid: Grid | None) -> str:
+    """Which CRS a vector file without one is likely in, from its extent (and the grid's)."""
+    if frame.empty or not np.isfinite(frame.total_bounds).all():
+        return ""
+    left, bottom, right, top = frame.total_bounds
+    extent = f"x {left:.6g} to {right:.6g}, y {bottom:.6g} to {top:.6g}"
+    if max(abs(left), abs(right)) <= 180 and max(abs(bottom), abs(top)) <= 90:
+        return (
+            f" Its coordinates ({extent}) look like longitudes and latitudes: --label-crs "
+            "EPSG:4326."
+        )
+    if grid is None:
+        return f" Its coordinates: {extent}."
+    points = frame.geometry.representative_point()
+    return f" Its coordinates: {extent}. " + _crs_to_give(
+        points.x.to_numpy(), points.y.to_numpy(), grid
+    )
 
 
 def _crs_to_give(x: np.ndarray, y: np.ndarray, grid: Grid | None) -> str:

@@ -592,8 +592,13 @@ def test_geojson_holding_projected_coordinates_needs_their_crs(tmp_path, stack):
 def test_label_crs_gives_a_vector_file_its_missing_crs(tmp_path, stack):
     points().to_file(tmp_path / "obs.shp")
     (tmp_path / "obs.prj").unlink()
-    with pytest.raises(LabelError, match="no coordinate reference system.*--label-crs"):
-        read_labels(tmp_path / "obs.shp", "lithology")
+    with pytest.raises(LabelError, match="no coordinate reference system.*--label-crs") as info:
+        read_labels(tmp_path / "obs.shp", "lithology", grid=stack.grid)
+    assert "They fall on the rasters' grid read in its CRS, EPSG:32633" in str(info.value)
+    points().to_crs("EPSG:4326").to_file(tmp_path / "deg.shp")  # a legacy map in degrees
+    (tmp_path / "deg.prj").unlink()
+    with pytest.raises(LabelError, match="look like longitudes and latitudes: --label-crs EPSG"):
+        read_labels(tmp_path / "deg.shp", "lithology", grid=stack.grid)
     labels = read_labels(tmp_path / "obs.shp", "lithology", crs="EPSG:32633")
     samples = sample_labels(labels, stack.grid)
     assert list(samples.rows) == [1, 11, 21, 31]
