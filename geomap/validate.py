@@ -50,6 +50,14 @@ BLOCKS_PER_FOLD = 2
 #: only the entropy of a prediction that is always wrong is used.
 UNIT_FOLDS = 5
 UNIT_TREES = 50
+#: Most samples each tree of a fold's forest is grown on (the map's own forest keeps its cap,
+#: :data:`geomap.models.forest.TREE_SAMPLES`). Tens of thousands of a legacy map's pixels are
+#: few places seen many times, and a spatial fold fits a forest per input outage besides its
+#: own. On a helper's sheet of 12,000 polygon pixels (136 polygons, 6 units, 4 inputs), idle
+#: machine: cross-validation 177 s -> 72 s, the run 199 s -> 92 s, the same map (0.973 right);
+#: spatial CV 0.9384 -> 0.9379, the map's estimated accuracy 0.967 -> 0.970. Every forest,
+#: the map's too, capped at 3,000 mapped 0.970 right; at 1,500, 0.967.
+CV_TREE_SAMPLES = 3000
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> dict:
@@ -230,6 +238,7 @@ def cross_validate(
         block_groups(xy, size),
     )
     unit_folds = held_out_units(y, random_state) if units_out else None
+    estimator = _fold_estimator(estimator)
     out = {}
     total = len(np.unique(random_folds)) + len(np.unique(spatial_folds))
     total += 0 if unit_folds is None else len(np.unique(unit_folds))
@@ -254,10 +263,7 @@ def cross_validate(
         out[f"{name}_oof_proba"] = proba
         out[f"{name}_folds"] = folds
     if unit_folds is not None:
-        few_trees = clone(estimator)
-        trees = few_trees.get_params().get("n_estimators")
-        if trees is not None:
-            few_trees.set_params(n_estimators=min(trees, UNIT_TREES))
+        few_trees = _fold_estimator(estimator, UNIT_TREES)
         out["unit_folds"] = unit_folds
         out["unit_oof_proba"] = _oof_proba(
             few_trees, X, y, unit_folds, len(class_names), X_eval, (), step, sample_weight
@@ -268,6 +274,23 @@ def cross_validate(
         out["random"]["overall_accuracy"], out["spatial"]["overall_accuracy"], reach(details)
     )
     return out
+
+
+def _fold_estimator(estimator, trees: int | None = None):
+    """A clone for the folds, cheaper where it is a forest.
+
+    Its trees are grown on at most :data:`CV_TREE_SAMPLES` samples each (where it caps them at
+    all) and, given ``trees``, there are at most that many.
+    """
+    model = clone(estimator)
+    params = model.get_params(deep=False)
+    if "n_estimators" not in params:  # not a forest
+        return model
+    if params.get("max_samples"):
+        model.set_params(max_samples=min(params["max_samples"], CV_TREE_SAMPLES))
+    if trees is not None:
+        model.set_params(n_estimators=min(params["n_estimators"], trees))
+    return model
 
 
 def held_out_units(y: np.ndarray, random_state: int | None = 0) -> np.ndarray | None:
