@@ -216,7 +216,8 @@ def _fields(path: Path, layer: str) -> list:
     """The columns of a layer, or of a workbook's sheet (none for an empty one)."""
     if path.suffix.lower() in SHEET_SUFFIXES:
         return sheet_columns(path, layer)
-    return list(pyogrio.read_info(path, layer=layer)["fields"])
+    source = _zipped_shapefile(path) if path.suffix.lower() == ".zip" else path
+    return list(pyogrio.read_info(source, layer=layer)["fields"])
 
 
 def _read_any(
@@ -278,13 +279,17 @@ def _zipped_shapefile(path: Path) -> str | Path:
             ]
     except (zipfile.BadZipFile, OSError):
         return path  # GDAL says what is wrong with it
-    if len(inner) > 1:
+    folders = {n.rpartition("/")[0] for n in inner}
+    if len(folders) > 1:
         raise LabelError(
-            f"Labels '{path}': the zip holds {len(inner)} Shapefiles ({', '.join(inner[:5])}); "
-            "zip one Shapefile (its .shp, .shx, .dbf and .prj) per file."
+            f"Labels '{path}': the zip holds {len(inner)} Shapefiles in {len(folders)} folders "
+            f"({', '.join(inner[:5])}); zip one Shapefile (its .shp, .shx, .dbf and .prj) per "
+            "file, or those of one folder."
         )
     if len(inner) == 1 and "/" in inner[0]:
         return f"/vsizip/{path}/{inner[0]}"  # zipped with its folder, as Windows does
+    if len(inner) > 1 and folders != {""}:  # several in one folder: its layers, by name
+        return f"/vsizip/{path}/{folders.pop()}"
     return path
 
 

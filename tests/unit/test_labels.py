@@ -252,8 +252,24 @@ def test_zipped_shapefile_inside_its_folder(tmp_path, stack):
     z = _zip(tmp_path, "obs.zip", [("obs", "legacy map/obs")])  # "Send to > Compressed folder"
     assert len(read_labels(z, "lithology")) == 4
     two = _zip(tmp_path, "two.zip", [("obs", "a/obs"), ("obs", "b/obs")])
-    with pytest.raises(LabelError, match="holds 2 Shapefiles.*one Shapefile"):
+    with pytest.raises(LabelError, match="holds 2 Shapefiles in 2 folders.*one Shapefile"):
         read_labels(two, "lithology")
+
+
+@pytest.mark.parametrize("folder", ["", "delivery/"])
+def test_a_zip_of_several_shapefiles_reads_the_one_with_the_column_or_the_layer_named(
+    tmp_path, folder
+):
+    """A delivery zipped with its faults: refused, even with --label-layer naming the map."""
+    points().to_file(tmp_path / "geology.shp")
+    faults = points().assign(lithology="fault")
+    faults.rename(columns={"lithology": "kind"}).to_file(tmp_path / "faults.shp")
+    z = _zip(tmp_path, "d.zip", [("geology", f"{folder}geology"), ("faults", f"{folder}faults")])
+    assert sorted(label_layers(z)) == ["faults", "geology"]
+    assert len(read_labels(z, "lithology")) == 4  # the only layer with that column
+    assert set(read_labels(z, "kind", layer="faults")["label"]) == {"fault"}
+    with pytest.raises(LabelError, match="hold 2 layers .* none of them have a column 'rock'"):
+        read_labels(z, "rock")
 
 
 def test_a_zip_from_a_mac_with_its_resource_forks(tmp_path, stack):
