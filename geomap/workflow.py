@@ -21,7 +21,7 @@ import rasterio
 
 from geomap import __version__
 from geomap.applicability import Applicability
-from geomap.errors import LabelError, ModelError
+from geomap.errors import GeomapError, LabelError, ModelError
 from geomap.export import (
     add_overviews,
     check_out_dir,
@@ -37,7 +37,13 @@ from geomap.export import (
 )
 from geomap.features import FeatureRecipe, feature_groups
 from geomap.grid import Grid, res_in
-from geomap.labels import check_class_count, class_name_notes, class_order, few_sample_notes
+from geomap.labels import (
+    check_class_count,
+    class_name_notes,
+    class_order,
+    few_sample_notes,
+    label_columns,
+)
 from geomap.legend import Legend, read_named
 from geomap.models import LithologyForest
 from geomap.placement import Samples, extract_features, placement_notes, sample_labels
@@ -151,7 +157,17 @@ def require_labels(config: RunConfig) -> None:
     ModelError
         If ``labels`` or ``label_column`` is missing.
     """
-    if config.labels is None or not config.label_column:
+    if config.labels is not None and not config.label_column:
+        try:
+            columns = label_columns(config.labels, crs=config.label_crs, layer=config.label_layer)
+        except GeomapError:  # reading the labels says what is wrong with them
+            columns = []
+        listed = f" Their columns: {', '.join(columns)}." if columns else ""
+        raise ModelError(
+            f"Labels '{config.labels}' are given without --label-column: name the column that "
+            f"holds each observation's unit.{listed}"
+        )
+    if config.labels is None:
         raise ModelError(
             f"Model '{config.model}' learns from field observations; give --labels FILE and "
             "--label-column NAME, or use --model som-clusters, which maps units without labels."

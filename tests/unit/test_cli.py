@@ -491,6 +491,12 @@ def test_som_and_subunits_from_the_command_line(scene, capsys):
           "'basalt', 'granite', 'shale'")  # fmt: skip
 
 
+def test_labels_without_their_column_are_refused_with_the_columns_listed(scene, capsys):
+    out = scene["tmp"] / "o"
+    argv = [a for a in args(scene, out=out) if a not in ("--label-column", "lithology")]
+    fails(capsys, argv, "are given without --label-column", "Their columns: ", "lithology", out=out)
+
+
 def test_som_without_labels_is_refused(scene, capsys):
     out = scene["tmp"] / "x"
     fails(capsys, _som_argv(scene, out, model="som"), "give --labels FILE", "som-clusters", out=out)
