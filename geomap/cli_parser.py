@@ -26,8 +26,16 @@ _EPILOG = """examples:
 """
 
 
+def _whole(text: str) -> int:
+    """A whole number as typed, or argparse's error saying so (not "invalid parse value")."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"has to be a whole number; got {text!r}") from None
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"has to be at least 1; got {value}")
     return value
@@ -35,7 +43,7 @@ def _positive_int(text: str) -> int:
 
 def _at_least(minimum: int, most: int | None = None):
     def parse(text: str) -> int:
-        value = int(text)
+        value = _whole(text)
         if value < minimum:
             raise argparse.ArgumentTypeError(f"has to be at least {minimum}; got {value}")
         if most is not None and value > most:

@@ -426,6 +426,8 @@ def test_out_dot_writes_into_the_current_folder(scene, capsys, monkeypatch):
         ("--suggest", "0", "has to be at least 1"),
         ("--max-walk", "2mi", "is not a positive distance"),
         ("--clusters", "300", "has to be at most 255"),
+        ("--clusters", "2.5", "has to be a whole number; got '2.5'"),
+        ("--trees", "ten", "has to be a whole number; got 'ten'"),
     ],
 )
 def test_out_of_range_options_are_refused_before_any_work(scene, capsys, option, value, phrase):
