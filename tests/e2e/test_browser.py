@@ -109,7 +109,7 @@ def _choose(page, remove_last: bool = False, add: str | None = None) -> None:
     page.keyboard.press("Escape")
     drawn.wait_for_element_state("hidden")  # the map is replaced; Streamlit may hold a second
     page.wait_for_timeout(1500)  # frame for an instant, which the frame locators cannot take
-    expect(maps).to_have_count(1)
+    expect(maps).to_have_count(1, timeout=20_000)  # a busy machine: longer than an instant
 
 
 def _ticks_survive_a_redraw(page) -> None:
