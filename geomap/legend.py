@@ -54,12 +54,16 @@ class Legend:
         Unit names in the legend's row order, each once.
     colours : dict
         Unit name -> (r, g, b) 0..255, for units whose row gives a colour.
+    named : bool
+        Whether a column gives the units' names (else the legend gives colours only and the
+        units keep their values as names).
     """
 
     path: Path
     rename: dict[str, str]
     order: tuple[str, ...]
     colours: dict[str, tuple[int, int, int]]
+    named: bool = True
 
     @classmethod
     def read(
@@ -123,7 +127,7 @@ class Legend:
                         f"Legend '{path}': unit {unit!r} has two colours ({line}). Give "
                         "values of one unit the same colour, or leave all but one blank."
                     )
-        return cls(path, rename, tuple(order), colours)
+        return cls(path, rename, tuple(order), colours, named=name is not None)
 
     def apply(self, labels: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str]]:
         """Observations with their unit names, and warnings.
@@ -136,6 +140,12 @@ class Legend:
         out = labels.copy()
         out["label"] = values.map(lambda v: self.rename.get(_code(v), v))
         notes = []
+        if not self.named:
+            notes.append(
+                f"The legend '{self.path.name}' gives colours but no names (no column headed "
+                "'name', 'unit' or 'lithology'): the units keep their values as names. Add such "
+                "a column to name them."
+            )
         if missing:
             notes.append(
                 f"{len(missing)} class value(s) of the observations are not in the legend "

@@ -149,6 +149,20 @@ def test_values_missing_from_the_legend_keep_their_own_names(coded):
     assert any("not in the legend 'l.csv' ('30')" in w for w in summary["warnings"])
 
 
+def test_a_legend_of_colours_only_says_the_units_keep_their_values(coded):
+    """Units became '11', '12', '30' with a warning about unlisted values only."""
+    legend = _write(coded["tmp"] / "c.csv", "code,colour\n11,#ff0000\n12,#00ff00\n30,#0000ff\n")
+    summary = describe_inputs(coded["rasters"], coded["labels"], "LITH_CODE", legend=legend)
+    assert set(summary["samples"]["per_class"]) == {"11", "12", "30"}
+    assert any(
+        "'c.csv' gives colours but no names" in w and "keep their values as names" in w
+        for w in summary["warnings"]
+    )
+    named = _write(coded["tmp"] / "n.csv", "code,name\n11,granite\n12,basalt\n30,shale\n")
+    summary = describe_inputs(coded["rasters"], coded["labels"], "LITH_CODE", legend=named)
+    assert not any("no names" in w for w in summary["warnings"])
+
+
 def test_the_map_draws_observations_under_the_legends_names(coded):
     legend = _write(coded["tmp"] / "l.csv", "code,name\n11,granite\n12,basalt\n30,shale\n")
     geojson = observations_geojson(coded["labels"], "LITH_CODE", legend=legend)
