@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import streamlit as st
 
-from geomap.report_html import SOM_PLOTS
+from geomap.report_html import SOM_PLOTS, chosen_words
 from geomap.trust import trust_words
 
 _ROWS = ["overall_accuracy", "balanced_accuracy", "macro_f1", "kappa"]
@@ -203,7 +203,7 @@ def som(report: dict, out: Path) -> None:
         f"{info['shape'][0]} x {info['shape'][1]} nodes trained on "
         f"{info['training_pixels']:,} pixels; mean quantization error "
         f"{info['mean_quantization_error']:.3g}. {clusters['n_clusters']} clusters "
-        f"({clusters['method']}), chosen by {clusters['chosen_by']}."
+        f"({clusters['method']}), {chosen_words(clusters)}."
     )
     plots = [
         (out / name, caption[0].upper() + caption[1:])

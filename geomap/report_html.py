@@ -255,7 +255,7 @@ def _som(som: dict | None, folder: Path, subunits_of: dict | None = None) -> str
             f"{som['training_pixels']:,} pixels in {som['iterations']:,} iterations; mean "
             f"quantization error {som['mean_quantization_error']:.2f} (distance in standardised "
             f"features). Its nodes form {clusters['n_clusters']} clusters "
-            f"({escape(clusters['method'])}): {escape(_chosen(clusters))}. "
+            f"({escape(clusters['method'])}): {escape(chosen_words(clusters))}. "
             + (
                 "The clusters are <code>clusters.tif</code>, found without the observations.</p>"
                 if subunits_of is None
@@ -291,7 +291,7 @@ def _base64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _chosen(clusters: dict) -> str:
+def chosen_words(clusters: dict) -> str:
     """How the number of clusters was chosen, with the two best scores when it was scored."""
     scores = {int(k): v for k, v in clusters.get("scores", {}).items()}
     if not scores or clusters["chosen_by"] == "the number asked for":
@@ -301,6 +301,31 @@ def _chosen(clusters: dict) -> str:
     ranked = ", then ".join(f"{k} clusters {scores[k]:.2f}" for k in best)
     better = "lower" if lowest else "higher"
     return f"chosen by the {clusters['chosen_by']}; {better} is better: {ranked}"
+
+
+def cluster_words(report: dict) -> str | None:
+    """The SOM's clusters in a sentence: how many, how chosen, each one's share of the map.
+
+    None for a report without a SOM. A small cluster beside large ones is often not a rock
+    at all (haze or cloud shadow around a hole in an image): the shares let it stand out.
+    """
+    som = report.get("som")
+    if not som:
+        return None
+    clusters = som["clusters"]
+    part = report.get("clusters") or report.get("prediction") or {}  # som: its own entry
+    pixels = part.get("pixels_per_class") or {}
+    total = sum(pixels.values())
+    shares = (
+        "; of the mapped pixels: "
+        + ", ".join(f"{name} {count / total:.0%}" for name, count in pixels.items())
+        if total
+        else ""
+    )
+    return (
+        f"SOM of {som['shape'][0]} x {som['shape'][1]} nodes; {clusters['n_clusters']} clusters "
+        f"({clusters['method']}), {chosen_words(clusters)}{shares}."
+    )
 
 
 def _trust(report: dict, folder: Path) -> str:

@@ -670,9 +670,7 @@ def test_som_modes_train_and_map(app, model):
     assert (report.get("spectral_screen") is not None) == (model == "som")
     assert report["som"]["clusters"]["n_clusters"] == 5 and report["som"]["shape"] == [8, 8]
     assert any("8 x 8 nodes trained on" in m.value for m in app.markdown)
-    assert any(
-        "5 clusters (kmeans), chosen by the number asked for." in m.value for m in app.markdown
-    )
+    assert any("5 clusters (kmeans), as many as asked for." in m.value for m in app.markdown)
     # U-matrix, hit map, component planes (and the confusion matrix when there are labels)
     assert len(app.get("image")) == 3 + (model == "som")
     assert ("validation" in report) == (model == "som")

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 import subprocess
 import sys
 
@@ -485,8 +486,13 @@ def test_som_and_subunits_from_the_command_line(scene, capsys):
     for r in scene["rasters"]:
         sub += ["--raster", str(r)]
     named = f"{scene['rasters'][0].name}=-9999"  # the form run and predict take
-    assert main([*sub, "--unit", "shale", "--nodata", named]) == 0
+    capsys.readouterr()
+    told = [a for a in sub if a != "--quiet"]
+    assert main([*told, "--unit", "shale", "--nodata", named]) == 0
     assert (scene["tmp"] / "sub" / "subunits.tif").exists()
+    said = capsys.readouterr().err  # how many sub-units, and how much of the unit each maps
+    assert re.search(r"2 clusters \(kmeans\), as many as asked for; of the mapped pixels: "
+                     r"shale subunit 1 \d+%, shale subunit 2 \d+%\.", said), said  # fmt: skip
     report = json.loads((scene["tmp"] / "sub" / "report.json").read_text())
     assert report["configuration"]["raster_nodata"] == {scene["rasters"][0].name: -9999.0}
     fails(capsys, [*sub, "--overwrite", "--unit", "gneiss"], "'gneiss' is not in the map",
