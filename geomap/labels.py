@@ -372,24 +372,29 @@ def _no_crs_hint(frame: gpd.GeoDataFrame, grid: Grid | None) -> str:
         return ""
     left, bottom, right, top = frame.total_bounds
     extent = f"x {left:.6g} to {right:.6g}, y {bottom:.6g} to {top:.6g}"
-    if max(abs(left), abs(right)) <= 180 and max(abs(bottom), abs(top)) <= 90:
+    points = frame.geometry[~frame.geometry.is_empty].representative_point()
+    x, y = points.x.to_numpy(), points.y.to_numpy()
+    on_grid = grid is not None and _falls_on(x, y, grid)
+    if not on_grid and max(abs(left), abs(right)) <= 180 and max(abs(bottom), abs(top)) <= 90:
         return (
             f" Its coordinates ({extent}) look like longitudes and latitudes: --label-crs "
             "EPSG:4326."
         )
     if grid is None:
         return f" Its coordinates: {extent}."
-    points = frame.geometry.representative_point()
-    return f" Its coordinates: {extent}. " + _crs_to_give(
-        points.x.to_numpy(), points.y.to_numpy(), grid
-    )
+    return f" Its coordinates: {extent}. " + _crs_to_give(x, y, grid)
+
+
+def _falls_on(x: np.ndarray, y: np.ndarray, grid: Grid) -> bool:
+    """Whether at least half the points lie on the grid, read in its CRS."""
+    west, south, east, north = grid.bounds
+    return bool(np.mean((x >= west) & (x <= east) & (y >= south) & (y <= north)) >= 0.5)
 
 
 def _crs_to_give(x: np.ndarray, y: np.ndarray, grid: Grid | None) -> str:
-    """What to tell a user whose CSV of eastings and northings states no CRS."""
+    """What to tell a user whose eastings and northings (a CSV, a vector file) state no CRS."""
     if grid is None:
         return "Give it with --label-crs, e.g. --label-crs EPSG:32633."
-    west, south, east, north = grid.bounds
     where = pyproj.CRS.from_user_input(grid.crs.to_wkt()).name
     code = grid.crs.to_epsg()
     if code:
@@ -397,7 +402,7 @@ def _crs_to_give(x: np.ndarray, y: np.ndarray, grid: Grid | None) -> str:
     else:  # a mine grid's own projection
         crs = "one of no EPSG code" + (f" ('{where}')" if where != "unknown" else "")
         option = "--label-crs and that CRS's WKT or PROJ string"
-    if np.mean((x >= west) & (x <= east) & (y >= south) & (y <= north)) >= 0.5:
+    if _falls_on(x, y, grid):
         return (
             f"They fall on the rasters' grid read in its CRS, {crs}: if they are in it, or "
             f"another of the same zone, give it with {option}."

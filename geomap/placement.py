@@ -112,10 +112,8 @@ def sample_labels(
             f"(drawn along a line or onto a point, e.g. {_site_of(labels, flat[0])}), so none "
             "covers a pixel. Redraw them as areas, or give points."
         )
-    parts = [
-        _point_pixels(labels[is_point], grid),
-        _polygon_pixels(labels[~is_point], grid, max_per_class, rng),
-    ]
+    drawn, unit_pixels = _polygon_pixels(labels[~is_point], grid, max_per_class, rng)
+    parts = [_point_pixels(labels[is_point], grid), drawn]
     rows, cols, idx, kind, xy = (np.concatenate(p) for p in zip(*parts))
     if len(rows) == 0:
         raise LabelError(_no_overlap_message(labels, grid, as_read))
@@ -140,7 +138,7 @@ def sample_labels(
         "points_outside_grid": n_points - int((kind == "point").sum()),
         **_outside(given, labels, is_point, idx[kind == "point"], grid),
         "polygon_pixels": int((kind == "polygon").sum()),
-        "polygon_area_pixels": _class_area(labels[~is_point], grid),
+        "polygon_area_pixels": unit_pixels,
         "polygon_worth": float(samples.weight[kind == "polygon"].sum()),
         "blank_classes": int(labels.attrs.get("blank_classes", 0)),
         "no_geometry": int(labels.attrs.get("no_geometry", 0)),
@@ -214,7 +212,8 @@ def vote_weights(
     The per-class cap (``max_per_class``) draws as many pixels of a small unit of a legacy map
     as of a large one, which the forest's balanced classes expect. A SOM node's classes are the
     votes of the samples on it, so there the drawn pixels of each unit stand for its mapped
-    area: ``class_pixels[unit]`` (the pixels its polygons cover on the grid) over its drawn
+    area: ``class_pixels[unit]`` (the pixels its polygons hold on the grid, where polygons
+    overlap the smallest one's, see ``counts["polygon_area_pixels"]``) over its drawn
     pixels, scaled so that the polygons together weigh what :func:`observation_weights` gives
     them beside field points (which weigh as they do). On a helper's legacy map whose granite
     covers 4% of the sheet, the labelled SOM mapped granite on twice its true area (precision
@@ -225,19 +224,10 @@ def vote_weights(
     if not polygon.any():
         return out
     units, inverse, drawn = np.unique(labels[polygon], return_inverse=True, return_counts=True)
-    area = np.array([max(float(class_pixels.get(str(u), 0.0)), 1.0) for u in units])
+    area = np.fmax([float(class_pixels.get(str(u), 0.0)) for u in units], 1.0)
     stands = (area / drawn)[inverse]
     out[polygon] = stands * out[polygon].sum() / stands.sum()
     return out
-
-
-def _class_area(polygons: gpd.GeoDataFrame, grid: Grid) -> dict:
-    """Pixels each unit's polygons cover on the grid (overlaps counted for each)."""
-    if polygons.empty:
-        return {}
-    pixels = _area_on(polygons, grid) / (grid.res[0] * grid.res[1])
-    by_unit = pd.Series(pixels).groupby(polygons["label"].astype(str).to_numpy()).sum()
-    return {str(u): round(float(a), 1) for u, a in by_unit.items()}
 
 
 def _ballpark(source, target) -> bool:
@@ -432,18 +422,23 @@ def _point_pixels(points: gpd.GeoDataFrame, grid: Grid) -> tuple[np.ndarray, ...
 
 def _polygon_pixels(
     polygons: gpd.GeoDataFrame, grid: Grid, cap: int, rng: np.random.Generator
-) -> tuple[np.ndarray, ...]:
+) -> tuple[tuple[np.ndarray, ...], dict]:
+    """The pixels drawn from the polygons, and the pixels each unit holds on the grid.
+
+    The draw is (rows, cols, polygon, kind, centres); a unit holds the pixels its polygons burnt
+    (where polygons overlap, the smallest one's) and one per polygon too small to burn any.
+    """
     empty = (np.empty(0, "int64"),) * 3 + (np.empty(0, "<U7"), np.empty((0, 2)))
     polygons = polygons[~polygons.geometry.is_empty.to_numpy()]  # repairs that left no area
     if polygons.empty:
-        return empty
+        return empty, {}
     left, bottom, right, top = polygons.total_bounds
     c0 = max(0, int(np.floor((left - grid.transform.c) / grid.res[0])))
     r0 = max(0, int(np.floor((grid.transform.f - top) / grid.res[1])))
     c1 = min(grid.width, int(np.ceil((right - grid.transform.c) / grid.res[0])))
     r1 = min(grid.height, int(np.ceil((grid.transform.f - bottom) / grid.res[1])))
     if c1 <= c0 or r1 <= r0:
-        return empty
+        return empty, {}
     pixel_area = grid.res[0] * grid.res[1]
     area = _area_on(polygons, grid)
     expected = np.maximum(area / pixel_area, 1.0)
@@ -461,7 +456,7 @@ def _polygon_pixels(
     # Burnt largest first: where polygons overlap, the smallest (the most detailed mapping) wins.
     order = np.argsort(-area, kind="stable")
     shapes = list(zip(polygons.geometry.values[order], polygons.index.to_numpy()[order] + 1))
-    found = []
+    found, won = [], np.zeros(len(polygons), "int64")  # pixels each polygon holds
     for row in range(r0, r1, _RASTERISE_BLOCK):
         for col in range(c0, c1, _RASTERISE_BLOCK):
             win = Window(col, row, min(_RASTERISE_BLOCK, c1 - col), min(_RASTERISE_BLOCK, r1 - row))
@@ -474,16 +469,22 @@ def _polygon_pixels(
             )
             rr, cc = np.nonzero(burnt)
             ids = burnt[rr, cc] - 1
-            keep = rng.random(len(ids)) < p_by_polygon[polygons.index.get_indexer(ids)]
+            where = polygons.index.get_indexer(ids)
+            won += np.bincount(where, minlength=len(polygons))
+            keep = rng.random(len(ids)) < p_by_polygon[where]
             found.append((rr[keep] + row, cc[keep] + col, ids[keep]))
     rows, cols, ids = (np.concatenate(p) for p in zip(*found))
+    burnt_ids = len(ids)
     rows, cols, ids = _add_unburnt(polygons, grid, rows, cols, ids)
+    won += np.bincount(polygons.index.get_indexer(ids[burnt_ids:]), minlength=len(polygons))
+    held = pd.Series(won).groupby(polygons["label"].astype(str).to_numpy()).sum()
+    unit_pixels = {str(u): int(n) for u, n in held.items() if n > 0}
     if len(ids) == 0:
-        return empty
+        return empty, unit_pixels
     chosen = _round_robin(polygons.loc[ids, "label"].to_numpy(), ids, cap, rng)
     rows, cols = rows[chosen], cols[chosen]
     centres = np.column_stack(grid.xy(rows, cols))
-    return rows, cols, ids[chosen], np.full(len(chosen), "polygon"), centres
+    return (rows, cols, ids[chosen], np.full(len(chosen), "polygon"), centres), unit_pixels
 
 
 def _valid(polygons: np.ndarray) -> np.ndarray:

@@ -180,7 +180,8 @@ def cross_validate(
     Parameters
     ----------
     estimator : classifier
-        Unfitted estimator with the scikit-learn API; cloned for every fold.
+        Unfitted estimator with the scikit-learn API; cloned for every fold (a forest's trees
+        then grow on at most :data:`CV_TREE_SAMPLES` samples each).
     X, y : arrays
         Features and integer class codes (0..n_classes-1).
     xy : ndarray (n, 2)

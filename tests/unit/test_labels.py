@@ -96,13 +96,19 @@ def test_a_som_nodes_vote_weighs_a_legacy_maps_units_by_their_mapped_area(tmp_pa
     p = tmp_path / "legacy.gpkg"
     frame.to_file(p)
     samples = sample_labels(read_labels(p, "rock"), grid, max_per_class=40)
-    assert samples.counts["polygon_area_pixels"] == {"granite": 500.0, "shale": 5000.0}
+    assert samples.counts["polygon_area_pixels"] == {"granite": 500, "shale": 5000}
     vote = vote_weights(samples.kind, samples.labels, samples.weight, samples.counts[
         "polygon_area_pixels"])  # fmt: skip
     shale, granite = vote[samples.labels == "shale"], vote[samples.labels == "granite"]
     assert len(shale) == len(granite) == 40
     np.testing.assert_allclose(shale / granite[0], 10.0)
     assert vote.sum() == pytest.approx(samples.weight.sum())
+    # a unit drawn as a background under another holds only what is left of it
+    under = box(X0, Y0 - 30 * 100, X0 + 30 * 100, Y0)  # the whole sheet, 10,000 pixels
+    frame = gpd.GeoDataFrame({"rock": ["shale", "granite"]}, geometry=[under, big], crs=CRS)
+    frame.to_file(p)
+    held = sample_labels(read_labels(p, "rock"), grid, max_per_class=40).counts
+    assert held["polygon_area_pixels"] == {"granite": 5000, "shale": 5000}
     kind = np.r_[samples.kind, ["point"] * 3]
     labels, weight = np.r_[samples.labels, ["granite"] * 3], np.r_[samples.weight * 0.1, [1.0] * 3]
     mixed = vote_weights(kind, labels, weight, samples.counts["polygon_area_pixels"])
@@ -615,6 +621,13 @@ def test_label_crs_gives_a_vector_file_its_missing_crs(tmp_path, stack):
     (tmp_path / "deg.prj").unlink()
     with pytest.raises(LabelError, match="look like longitudes and latitudes: --label-crs EPSG"):
         read_labels(tmp_path / "deg.shp", "lithology", grid=stack.grid)
+    # a mine's local grid in metres from 0: its numbers look like degrees, but lie on the grid
+    local = Grid(stack.grid.crs, Affine(1, 0, 0, 0, -1, 100), 100, 100)
+    gpd.GeoDataFrame(geometry=[Point(10, 20), Point(60, 80)]).assign(lithology="x").to_file(
+        tmp_path / "mine.shp"
+    )
+    with pytest.raises(LabelError, match="They fall on the rasters' grid read in its CRS"):
+        read_labels(tmp_path / "mine.shp", "lithology", grid=local)
     labels = read_labels(tmp_path / "obs.shp", "lithology", crs="EPSG:32633")
     samples = sample_labels(labels, stack.grid)
     assert list(samples.rows) == [1, 11, 21, 31]
