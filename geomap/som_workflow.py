@@ -53,6 +53,7 @@ from geomap.workflow import (
     input_files,
     input_paths,
     make_bundle,
+    map_shares,
     pixel_area,
     prepare_samples,
     read_observations,
@@ -179,17 +180,21 @@ def write_som_outputs(
     within: Within | None = None,
     sites: SiteRequest | None = None,
     applicability: bool = True,
+    training_map: bool = False,
 ) -> tuple[dict, list[str]]:
     """Stream a SOM bundle over the stack and write its maps, legends, plots and model.
 
     A ``som`` bundle with an applicability also gets ``applicability.tif``,
     ``expected_accuracy.tif`` and, with ``sites``, the suggested field sites, unless
-    ``applicability`` is False (the bundle keeps what `geomap suggest` needs).
+    ``applicability`` is False (the bundle keeps what `geomap suggest` needs). The map of the
+    run that trained the bundle (``training_map``) records its class shares in the bundle's
+    ``training``; a map made later reports that ``training`` (samples, validation, shares).
 
     Returns
     -------
     entries : dict
-        ``prediction`` (and ``clusters`` for the semi-supervised model) for the report.
+        ``prediction`` (and ``clusters`` for the semi-supervised model) for the report, and
+        ``training`` for a map made later with a labelled SOM.
     notes : list of str
         The report's warnings from the prediction (pixels the spectral screen set aside).
     """
@@ -224,11 +229,8 @@ def write_som_outputs(
     t1 = time.perf_counter()
     _finalise(tmp, stack, recipe, layers, summary)
     training = bundle.get("training") if classifier is not None else None
-    applied = training is not None and "map_share_per_class" in training  # geomap predict
-    if training is not None and not applied:  # the run's own map: its shares, for predict
-        pixels = summary.classes.class_pixels
-        shares = pixels / max(int(pixels.sum()), 1)
-        training["map_share_per_class"] = [round(float(v), 6) for v in shares]
+    if training is not None and training_map:  # the run's own map: its shares, for predict
+        training["map_share_per_class"] = map_shares(summary.classes.class_pixels)
     save_model(tmp / "model.skops", bundle)
     summary.seconds.update(finalise=time.perf_counter() - t1, wall=time.perf_counter() - t0)
     summary.clusters.seconds = summary.seconds
@@ -237,7 +239,7 @@ def write_som_outputs(
         return {"prediction": clusters_part}, []
     summary.classes.seconds = summary.seconds
     out = {
-        **({"training": training} if applied else {}),
+        **({"training": training} if training is not None and not training_map else {}),
         "prediction": summary.classes.to_dict(layers.class_names),
         "clusters": clusters_part,
         "spectral_screen": describe_screens(layers.screens),
@@ -357,6 +359,7 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
                 progress,
                 sites=sites,
                 applicability=config.applicability,
+                training_map=True,
             )
             report["warnings"] += notes
             report.update(outputs)

@@ -414,8 +414,7 @@ def write_forest_outputs(
         bundle.get("class_values"),
     )
     if training_map and "training" in bundle:
-        shares = summary.class_pixels / max(int(summary.class_pixels.sum()), 1)
-        bundle["training"]["map_share_per_class"] = [round(float(v), 6) for v in shares]
+        bundle["training"]["map_share_per_class"] = map_shares(summary.class_pixels)
         bundle["training"]["elevation"] = summary.elevation_stats()
     save_model(tmp / "model.skops", bundle)
     summary.seconds["finalise"] = time.perf_counter() - t0
@@ -692,6 +691,12 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
             write_json(tmp / "report.json", report)
             write_report_html(tmp / "report.html", report, config.out.resolve().name)
     return report
+
+
+def map_shares(class_pixels: np.ndarray) -> list[float]:
+    """Each class's share of the mapped pixels, as a bundle keeps it from its training map."""
+    shares = class_pixels / max(int(class_pixels.sum()), 1)
+    return [round(float(v), 6) for v in shares]
 
 
 def training_context(cv: dict, per_class: np.ndarray) -> dict:

@@ -215,6 +215,35 @@ def test_suggest_from_a_som_bundle_is_refused_with_the_way_to_do_it(som_run, dem
     assert not sites.exists()
 
 
+def test_a_labelled_som_votes_with_the_area_weights_in_its_folds_and_its_map(
+    demo_scene, tmp_path, monkeypatch
+):
+    """The legacy patch's pixels weigh by their unit's area in every fit of the node labels."""
+    import geomap.som_workflow as workflow
+    from geomap.models import SOMClassifier
+
+    votes, weights = [], []
+    real_votes, real_fit = workflow.vote_weights, SOMClassifier.fit
+    monkeypatch.setattr(
+        workflow, "vote_weights", lambda *a: votes.append(real_votes(*a)) or votes[-1]
+    )
+    monkeypatch.setattr(
+        SOMClassifier,
+        "fit",
+        lambda self, X, y, sample_weight=None: (
+            weights.append(sample_weight) or real_fit(self, X, y, sample_weight)
+        ),
+    )
+    out = tmp_path / "patch"
+    patch = demo_scene.polygons_gpkg
+    run(_config(demo_scene, out, model="som", labels=patch, cv_folds=2, max_per_class=50))
+    (vote,) = votes
+    assert vote.std() > 0  # the patch's units differ in area
+    assert len(weights) == 2 + 2 + 1  # random and spatial folds, then the map's labels
+    np.testing.assert_array_equal(weights[-1], vote)
+    assert all(w is not None and set(np.unique(w)) <= set(np.unique(vote)) for w in weights)
+
+
 def test_a_som_run_without_applicability_writes_no_trust_maps(som_run, demo_scene, tmp_path):
     """--no-applicability: no applicability or expected accuracy maps (the bundle keeps it)."""
     out, _ = som_run

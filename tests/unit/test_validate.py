@@ -280,3 +280,19 @@ def test_fold_forests_grow_each_tree_on_fewer_samples_than_the_maps_forest():
     assert _fold_estimator(RandomForestClassifier()).max_samples is None  # draws every sample
     som = SOMClassifier()
     assert _fold_estimator(som).get_params() == som.get_params()  # not a forest
+
+
+def test_cross_validation_fits_its_folds_with_the_capped_forest(monkeypatch):
+    import geomap.validate as validate
+
+    seen = []
+    real = validate._oof_proba
+
+    def spy(estimator, *args, **kwargs):
+        seen.append((estimator.max_samples, estimator.n_estimators))
+        return real(estimator, *args, **kwargs)
+
+    monkeypatch.setattr(validate, "_oof_proba", spy)
+    forest = LithologyForest(n_estimators=20, random_state=0, n_jobs=1)
+    _three_units_cv(forest, units_out=True)
+    assert seen == [(CV_TREE_SAMPLES, 20)] * 3  # random, spatial and unit folds
