@@ -62,8 +62,16 @@ def _distance(text: str) -> str:
     return text
 
 
+def _number(text: str) -> float:
+    """A number as typed, or argparse's error saying so."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"has to be a number; got {text!r}") from None
+
+
 def _positive_float(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"has to be greater than 0; got {text}")
     return value
@@ -260,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--trees", type=_positive_int, default=200, help="trees in the forest (default 200)"
     )
     p.add_argument(
-        "--random-state", type=int, default=0, help="seed of every random step (default 0)"
+        "--random-state", type=_whole, default=0, help="seed of every random step (default 0)"
     )
     p.add_argument(
         "--crs",
@@ -270,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--resolution",
-        type=float,
+        type=_positive_float,
         metavar="UNITS",
         help="pixel size of the output grid in its CRS units (default: the finest input)",
     )
@@ -473,7 +481,7 @@ def _add_subunits(sub) -> None:
     _add_common(s)
     s.add_argument("--features", default="default", choices=list(PRESETS), help="feature preset")
     s.add_argument(
-        "--random-state", type=int, default=0, help="seed of every random step (default 0)"
+        "--random-state", type=_whole, default=0, help="seed of every random step (default 0)"
     )
     s.add_argument(
         "--nodata",

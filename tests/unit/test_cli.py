@@ -429,6 +429,9 @@ def test_out_dot_writes_into_the_current_folder(scene, capsys, monkeypatch):
         ("--clusters", "300", "has to be at most 255"),
         ("--clusters", "2.5", "has to be a whole number; got '2.5'"),
         ("--trees", "ten", "has to be a whole number; got 'ten'"),
+        ("--random-state", "2.5", "has to be a whole number; got '2.5'"),
+        ("--resolution", "30m", "has to be a number; got '30m'"),
+        ("--resolution", "-30", "has to be greater than 0; got -30"),
     ],
 )
 def test_out_of_range_options_are_refused_before_any_work(scene, capsys, option, value, phrase):
