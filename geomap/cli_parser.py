@@ -299,9 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-per-class",
         type=_positive_int,
-        default=2000,
+        default=None,
         metavar="N",
-        help="most polygon pixels sampled per class (default 2000)",
+        help="most polygon pixels sampled per class (default 2000 for rf, 25000 for som)",
     )
     p.add_argument(
         "--nodata",

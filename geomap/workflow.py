@@ -11,7 +11,7 @@ import hashlib
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -98,6 +98,15 @@ class SOMOptions:
         return out
 
 
+#: Most polygon pixels drawn per unit by default, by model. The forest's cost grows with its
+#: samples, and its classes are balanced anyway. A labelled SOM only counts each sample's vote
+#: on its node, at little cost, and each vote it lacks is a node left to its neighbours: on a
+#: helper's legacy map of 136 polygons (80,000 pixels) the labelled SOM mapped 0.910 right
+#: with 2,000 per unit, 0.930 with 10,000 and 0.947 with 25,000 (granite's precision 0.55,
+#: 0.69, 0.95), the run taking 33 s and 39 s for the last two.
+MAX_PER_CLASS = {"rf": 2000, "som": 25_000}
+
+
 @dataclass
 class RunConfig(SOMOptions):
     """Everything that defines a run; saved in ``report.json`` so the run can be repeated."""
@@ -117,7 +126,8 @@ class RunConfig(SOMOptions):
     label_crs: str | None = None
     label_layer: str | None = None
     legend: Path | None = None
-    max_per_class: int = 2000
+    #: Most polygon pixels drawn per unit; None: :data:`MAX_PER_CLASS` of the model.
+    max_per_class: int | None = None
     smooth: int = 1
     nodata: float | None = None
     #: No-data values of single rasters that declare none, by file name (``--nodata
@@ -435,6 +445,8 @@ def run(config: RunConfig, progress: Progress | None = None) -> dict:
     GeomapError
         For any problem with the inputs or the output folder; nothing is written then.
     """
+    if config.max_per_class is None:  # the report says what was used
+        config = replace(config, max_per_class=MAX_PER_CLASS.get(config.model, 2000))
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
         return _run(config, progress)
 

@@ -191,6 +191,7 @@ def test_predict_with_a_som_bundle_reproduces_every_layer_at_any_block_size(
 
 def test_som_maps_where_it_can_be_trusted_and_suggests_sites(som_run, demo_scene):
     out, report = som_run
+    assert report["configuration"]["max_per_class"] == 25_000  # votes are cheap: many drawn
     di, aoa = _read(out / "applicability.tif")
     accuracy = _read(out / "expected_accuracy.tif", 1)
     assert ((accuracy >= 0) & (accuracy <= 1)).all()

@@ -230,6 +230,7 @@ def test_report_has_both_validations_and_configuration(result):
     assert saved["validation"]["by_kind"] is None  # field points only
     assert not any("pixels of mapped polygons" in w for w in saved["warnings"])
     assert saved["configuration"]["trees"] == 60
+    assert saved["configuration"]["max_per_class"] == 2000  # the forest's default, as used
     assert len(saved["inputs"]["rasters"][0]["sha256"]) == 64
     assert saved["grid"]["width"] == 160
     assert sum(saved["importance"]["features"].values()) == pytest.approx(1.0)
