@@ -301,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         metavar="N",
-        help="most polygon pixels sampled per class (default 2000 for rf, 25000 for som)",
+        help="most polygon pixels sampled per class (default 2000 for rf; for som 25000, "
+        "fewer with many units: 200000 in all)",
     )
     p.add_argument(
         "--nodata",

@@ -54,6 +54,7 @@ from geomap.workflow import (
     input_paths,
     make_bundle,
     map_shares,
+    per_class_cap,
     pixel_area,
     prepare_samples,
     read_observations,
@@ -439,9 +440,9 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
 def _labelled(config: RunConfig, stack, recipe, report: dict) -> dict:
     """Features, codes and coordinates of the observations (as the forest run places them)."""
     labels, legend, legend_notes = read_observations(config, stack.grid)
-    placed = sample_labels(
-        labels, stack.grid, max_per_class=config.max_per_class, random_state=config.random_state
-    )
+    cap = config.max_per_class or per_class_cap(config.model, labels["label"].nunique())
+    report["configuration"]["max_per_class"] = cap  # the draw used, as for the forest
+    placed = sample_labels(labels, stack.grid, max_per_class=cap, random_state=config.random_state)
     samples, X, counts = prepare_samples(stack, recipe, Path(config.labels), placed)
     names, y, notes = encode_classes(samples.labels, Path(config.labels), legend)
     report["samples"] = {

@@ -105,6 +105,17 @@ class SOMOptions:
 #: with 2,000 per unit, 0.930 with 10,000 and 0.947 with 25,000 (granite's precision 0.55,
 #: 0.69, 0.95), the run taking 33 s and 39 s for the last two.
 MAX_PER_CLASS = {"rf": 2000, "som": 25_000}
+#: Most pixels the labelled SOM draws in all by default: a map of many units draws fewer of
+#: each (down to the forest's 2,000), so that the samples' features (and the applicability's
+#: float64 copy of them) stay within memory: 200,000 x 120 features is 190 MB in float64.
+SOM_SAMPLES = 200_000
+
+
+def per_class_cap(model: str, units: int) -> int:
+    """The default ``max_per_class`` of a model for observations of ``units`` units."""
+    if model != "som":
+        return MAX_PER_CLASS["rf"]
+    return max(MAX_PER_CLASS["rf"], min(MAX_PER_CLASS["som"], SOM_SAMPLES // max(units, 1)))
 
 
 @dataclass
@@ -126,7 +137,7 @@ class RunConfig(SOMOptions):
     label_crs: str | None = None
     label_layer: str | None = None
     legend: Path | None = None
-    #: Most polygon pixels drawn per unit; None: :data:`MAX_PER_CLASS` of the model.
+    #: Most polygon pixels drawn per unit; None: the model's default (:func:`per_class_cap`).
     max_per_class: int | None = None
     smooth: int = 1
     nodata: float | None = None
@@ -445,8 +456,8 @@ def run(config: RunConfig, progress: Progress | None = None) -> dict:
     GeomapError
         For any problem with the inputs or the output folder; nothing is written then.
     """
-    if config.max_per_class is None:  # the report says what was used
-        config = replace(config, max_per_class=MAX_PER_CLASS.get(config.model, 2000))
+    if config.max_per_class is None and config.model != "som":  # the report says what was used
+        config = replace(config, max_per_class=per_class_cap(config.model, 0))
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
         return _run(config, progress)
 

@@ -11,7 +11,7 @@ import session
 from geomap.apply import predict
 from geomap.errors import GeomapError
 from geomap.features import PRESETS
-from geomap.workflow import MAX_PER_CLASS, RunConfig, run
+from geomap.workflow import MAX_PER_CLASS, SOM_SAMPLES, RunConfig, run
 
 MODELS = {
     "rf": "Random forest trained on the observations",
@@ -175,12 +175,18 @@ def _training_options() -> tuple[dict, bool]:
         params["random_state"] = int(
             st.number_input("Random seed", 0, 2**31 - 1, 0, key="random_state")
         )
-        cap = MAX_PER_CLASS.get(model, MAX_PER_CLASS["rf"])
-        params["max_per_class"] = int(
-            st.number_input(
-                "Most polygon pixels per class", 10, 100_000, cap, key=f"max_per_class_{model}"
+        params["max_per_class"] = (
+            int(
+                st.number_input(
+                    "Most polygon pixels per class (0: the model's default)", 0, 100_000, 0,
+                    key="max_per_class",
+                    help=f"The random forest draws {MAX_PER_CLASS['rf']:,}; the labelled SOM "
+                    f"up to {MAX_PER_CLASS['som']:,}, fewer when the map has many units "
+                    f"(at most {SOM_SAMPLES:,} in all).",
+                )
             )
-        )
+            or None
+        )  # fmt: skip
         size = st.number_input(
             "Pixel size of the map (0: the finest raster's)", 0.0, 1e6, 0.0, key="resolution",
             format="%g",

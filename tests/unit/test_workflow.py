@@ -778,3 +778,12 @@ def test_a_satellite_scene_of_another_acquisition_than_the_models_is_named():
     assert acquisition_notes(tile, [Path("T33TWN_20230612T100031_B02_10m.jp2")]) == []
     product = "S2A_MSIL2A_20230612T100031_N0509_R122_T33TWN_20230701T130000.tif"  # sensing date
     assert acquisition_notes(tile, [Path(product)]) == []
+
+
+def test_the_labelled_som_draws_more_pixels_per_unit_but_bounded_in_all():
+    from geomap.workflow import per_class_cap
+
+    assert per_class_cap("rf", 6) == 2000
+    assert per_class_cap("som", 6) == 25_000  # a sheet's few units: many votes each
+    assert per_class_cap("som", 40) == 5000  # a regional map: 200,000 in all
+    assert per_class_cap("som", 500) == 2000  # never fewer than the forest's
