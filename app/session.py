@@ -597,8 +597,12 @@ def stale_note(run: dict, data: Inputs) -> str | None:
     if config.get("labels") is not None:
         if str(data.labels) != config["labels"]:
             changed.append("observations")
+        elif data.label_layer != config.get("label_layer"):
+            changed.append("observations' layer")
         elif data.label_column != config.get("label_column"):
             changed.append("class column")
+        if (data.label_crs or None) != (config.get("label_crs") or None):
+            changed.append("observations' CRS")
         if (str(data.legend) if data.legend else None) != config.get("legend"):
             changed.append("legend")
     if not changed:

@@ -95,7 +95,7 @@ def read_labels(
         and not exactly one has the column.
     """
     path = Path(path)
-    return _tidy(_read_any(path, crs, layer, column, grid), path, column)
+    return _tidy(_read_any(path, crs, layer, column, grid), path, column, layer)
 
 
 def label_columns(
@@ -151,13 +151,23 @@ def label_layers(path: str | Path) -> list[str]:
 
 
 def observation_layer(path: str | Path) -> str | None:
-    """The layer to offer first: a workbook's first sheet with coordinate columns.
+    """The layer to offer first: of points or polygons, or a sheet with coordinate columns.
 
-    Else its first sheet; None for other files or a workbook with no sheet holding cells.
+    A vector file's first layer of points or polygons (a delivery's faults, lines, may come
+    first), a workbook's first sheet with coordinate columns; else the first sheet or layer.
+    None for a workbook with no sheet holding cells, or a file GDAL cannot list.
     """
     path = Path(path)
-    sheets = _layers(path) if path.suffix.lower() in SHEET_SUFFIXES else []
-    return _placed_sheets(path, sheets)[0] if sheets else None
+    if path.suffix.lower() in SHEET_SUFFIXES:
+        sheets = _layers(path)
+        return _placed_sheets(path, sheets)[0] if sheets else None
+    layers = _layers(path)
+    if len(layers) < 2:
+        return layers[0] if layers else None
+    source = _zipped_shapefile(path) if path.suffix.lower() == ".zip" else path
+    kinds = dict(pyogrio.list_layers(source).tolist())
+    areas = [n for n in layers if "Point" in str(kinds.get(n)) or "Polygon" in str(kinds.get(n))]
+    return (areas or layers)[0]
 
 
 def _layers(path: Path) -> list[str]:
@@ -525,7 +535,9 @@ def _read_table(
     return _with_crs(frame, crs, path)
 
 
-def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
+def _tidy(
+    frame: gpd.GeoDataFrame, path: Path, column: str, layer: str | None = None
+) -> gpd.GeoDataFrame:
     column = _label_column(frame, path, column)
     placed = frame.geometry.notna() & ~frame.geometry.is_empty
     unset = int((placed & frame[column].isna()).sum())  # empty cells, NULLs: blank classes
@@ -545,9 +557,16 @@ def _tidy(frame: gpd.GeoDataFrame, path: Path, column: str) -> gpd.GeoDataFrame:
         kind = frame.geom_type.replace("GeometryCollection", "GeometryCollection of lines")
         other = kind[~kind.str.replace("Multi", "").isin(["Point", "Polygon"])]
         what = ", ".join(f"{n} {t}" for t, n in other.value_counts().sort_index().items())
+        others = [n for n in _layers(Path(path)) if n != layer] if layer else []
         raise LabelError(
             f"Labels '{path}': geometries geomap does not read ({what}); it reads points "
-            "(observations) and polygons (mapped units). Buffer lines into polygons first."
+            "(observations) and polygons (mapped units). "
+            + (
+                f"If another of its layers holds them ({', '.join(others[:5])}), choose it "
+                "(--label-layer; the Data page's layer box); else buffer lines into polygons."
+                if others
+                else "Buffer lines into polygons first."
+            )
         )
     listed = frame[column].map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray)))
     if listed.any():

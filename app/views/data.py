@@ -11,6 +11,7 @@ from geomap.labels import label_columns, label_layers, observation_layer
 from geomap.sources import parse_nodata
 from geomap.summary import describe_inputs
 from geomap.tables import SHEET_SUFFIXES
+from geomap.workflow import MAX_PER_CLASS
 
 st.title("Survey data")
 st.write(
@@ -368,8 +369,10 @@ def _show_inputs(data: session.Inputs) -> None:
             )
             if summary["samples"]["counts"].get("polygons"):
                 st.caption(
-                    "A polygon's samples are its pixels: at most 2,000 per class, drawn from "
-                    "every polygon of it (Train, under More: Most polygon pixels per class)."
+                    "A polygon's samples are its pixels, drawn from every polygon of its class: "
+                    f"above, the random forest's {MAX_PER_CLASS['rf']:,} at most per class; the "
+                    f"labelled SOM draws up to {MAX_PER_CLASS['som']:,} (Train, under More: "
+                    "Most polygon pixels per class)."
                 )
         for note in summary["warnings"]:
             st.warning(session.in_app_words(note))

@@ -162,6 +162,10 @@ def test_a_run_made_from_other_inputs_is_flagged(tmp_path):
     }
     same = session.Inputs(rasters=[a], labels=b, label_column="lithology")
     assert session.stale_note(run, same) is None
+    layer = session.Inputs(rasters=[a], labels=b, label_column="lithology", label_layer="faults")
+    assert "before the observations' layer changed" in session.stale_note(run, layer)
+    crs = session.Inputs(rasters=[a], labels=b, label_column="lithology", label_crs="EPSG:4326")
+    assert "before the observations' CRS changed" in session.stale_note(run, crs)
     column = session.Inputs(rasters=[a], labels=b, label_column="geologist")
     assert "class column changed" in session.stale_note(run, column)
     more = session.Inputs(rasters=[a, tmp_path / "dem.tif"], labels=b, label_column="lithology")

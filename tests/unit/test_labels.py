@@ -15,7 +15,14 @@ from shapely.geometry import LineString, MultiPoint, Point, Polygon, box
 from geomap.errors import LabelError, MissingFileError
 from geomap.features import FeatureRecipe
 from geomap.grid import Grid
-from geomap.labels import class_name_notes, class_order, label_columns, label_layers, read_labels
+from geomap.labels import (
+    class_name_notes,
+    class_order,
+    label_columns,
+    label_layers,
+    observation_layer,
+    read_labels,
+)
 from geomap.placement import (
     _slip_text,
     extract_features,
@@ -276,6 +283,19 @@ def test_a_zip_of_several_shapefiles_reads_the_one_with_the_column_or_the_layer_
     assert set(read_labels(z, "kind", layer="faults")["label"]) == {"fault"}
     with pytest.raises(LabelError, match="hold 2 layers .* none of them have a column 'rock'"):
         read_labels(z, "rock")
+
+
+def test_a_zips_faults_as_lines_are_not_offered_first_and_name_the_other_layer(tmp_path):
+    """Faults (lines) zipped first beside the map: the app took them and said to buffer lines."""
+    lines = [LineString([(X0, Y0 - 30 * i), (X0 + 900, Y0 - 30 * i)]) for i in range(1, 4)]
+    gpd.GeoDataFrame({"kind": ["fault"] * 3}, geometry=lines, crs=CRS).to_file(
+        tmp_path / "aaa_faults.shp"
+    )
+    points().to_file(tmp_path / "geology.shp")
+    z = _zip(tmp_path, "d.zip", [("aaa_faults", "aaa_faults"), ("geology", "geology")])
+    assert label_layers(z)[0] == "aaa_faults" and observation_layer(z) == "geology"
+    with pytest.raises(LabelError, match=r"If another of its layers holds them \(geology\)"):
+        read_labels(z, "kind", layer="aaa_faults")
 
 
 def test_a_zip_from_a_mac_with_its_resource_forks(tmp_path, stack):
