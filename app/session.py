@@ -657,6 +657,8 @@ def describe_params(params: dict) -> str:
     parts.append(f"{params['features']} features")
     if "cv_folds" in params:
         parts.append(f"{params['cv_folds']} folds")
+    if params.get("max_per_class"):  # set by hand (None: the model's default)
+        parts.append(f"at most {params['max_per_class']:,} polygon pixels per class")
     return ", ".join(parts)
 
 

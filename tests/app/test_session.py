@@ -324,3 +324,11 @@ def test_a_runs_report_names_the_uploads_not_the_servers_folder():
     }
     assert tidy["sources"] == [{"path": "dem.tif"}, {"path": "/data/survey/dem.tif"}]
     assert tidy["masks"] == [{"path": "QA_PIXEL.TIF"}, {"path": "/vsitar/scene.tar/B4.TIF"}]
+
+
+def test_a_runs_description_names_a_polygon_draw_set_by_hand():
+    """Two labelled SOM runs, 25,000 and 2,000 pixels per class, read alike in the run lists."""
+    params = {"model": "som", "features": "default", "cv_folds": 5, "max_per_class": None}
+    assert session.describe_params(params) == "labelled SOM, default features, 5 folds"
+    params["max_per_class"] = 2000
+    assert session.describe_params(params).endswith(", at most 2,000 polygon pixels per class")
