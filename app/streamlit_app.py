@@ -84,6 +84,8 @@ def show_status() -> None:
                 kind = "sheet" if data.labels.suffix.lower() in SHEET_SUFFIXES else "layer"
                 part = f" ({kind} {data.label_layer})" if data.label_layer else ""
                 observations = f"; observations {data.labels.name}{part}"
+                if data.legend is not None:
+                    observations += f"; legend {data.legend.name}"
             st.caption(
                 f"Inputs: {len(data.rasters)} raster(s) {origin}{observations}{_unusable(data)}"
             )

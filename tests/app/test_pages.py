@@ -482,6 +482,7 @@ def test_a_damaged_field_book_or_legend_leaves_the_rasters_to_cluster(app, tmp_p
     said = [e for e in _errors(app) if e.startswith("Reading the legend failed: Legend '")]
     assert said and "legend.xls': the file cannot be read" in said[0] and "\\x" not in said[0]
     assert any("Rasters ready" in s.value for s in app.success)  # the rasters are described
+    assert "observations field_points.gpkg; legend legend.xls" in app.sidebar.caption[0].value
     _clusters_allowed_and_the_forest_told(app, "legend.xls")
 
 
