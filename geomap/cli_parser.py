@@ -478,7 +478,13 @@ def _add_subunits(sub) -> None:
     s.add_argument(
         "--map", required=True, type=Path, metavar="FILE", help="lithology.tif of a geomap run"
     )
-    s.add_argument("--unit", required=True, metavar="NAME", help="the unit to divide, e.g. basalt")
+    s.add_argument(
+        "--unit",
+        required=True,
+        metavar="NAME",
+        help="the unit to divide, e.g. basalt, or its code in the observations (the run's "
+        "legend.csv beside the map gives it)",
+    )
     _add_common(s)
     s.add_argument("--features", default="default", choices=list(PRESETS), help="feature preset")
     s.add_argument(

@@ -8,6 +8,7 @@ QGIS style, quantization error and SOM plots.
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ def unit_code(dataset, path: Path, unit: str) -> int:
             "geomap run."
         )
     names = json.loads(tag)
+    unit = _named(path, unit) if unit not in names else unit
     if unit not in names:
         listed = ", ".join(repr(n) for n in names)
         alike = [n for n in names if n.casefold() == unit.strip().casefold()]
@@ -74,6 +76,23 @@ def unit_code(dataset, path: Path, unit: str) -> int:
             "of them with --unit (names are case-sensitive)."
         )
     return names.index(unit)
+
+
+def _named(path: Path, unit: str) -> str:
+    """The unit an observation value stands for in the run's legend.csv, else ``unit`` itself.
+
+    The legend.csv beside the map gives the user's codes in its ``value`` column ("4", or
+    "11; 12" for values merged into one unit).
+    """
+    legend = path.with_name("legend.csv")
+    if not legend.is_file():
+        return unit
+    with open(legend, encoding="utf-8-sig", newline="") as f:
+        for row in csv.DictReader(f):
+            values = [v.strip() for v in (row.get("value") or "").split(";")]
+            if unit.strip() in values and row.get("name"):
+                return row["name"]
+    return unit
 
 
 def open_class_map(path: Path):

@@ -309,6 +309,26 @@ def test_a_unit_not_in_the_map_is_refused_with_the_names(som_run, demo_scene, tm
     assert not (tmp_path / "sub").exists()
 
 
+def test_a_unit_is_found_by_the_users_own_code_in_the_runs_legend(tmp_path):
+    """`--unit 4` (the legacy map's code for basalt) was refused: the map names its units."""
+    from geomap.subunits import unit_code
+
+    path = tmp_path / "lithology.tif"
+    profile = {"driver": "GTiff", "width": 2, "height": 2, "count": 1, "dtype": "uint8"}
+    profile.update(crs="EPSG:32633", transform=rasterio.transform.from_origin(0, 60, 30, 30))
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.zeros((1, 2, 2), "uint8"))
+        dst.update_tags(CLASS_NAMES=json.dumps(["sandstone", "basalt"]))
+    (tmp_path / "legend.csv").write_text(
+        "code,name,value,colour\n0,sandstone,1,#f4e19c\n1,basalt,4; 7,#2f4f4f\n"
+    )
+    with rasterio.open(path) as src:
+        assert unit_code(src, path, "4") == unit_code(src, path, "7") == 1
+        assert unit_code(src, path, "sandstone") == 0
+        with pytest.raises(InputDataError, match="Unit '9' is not in the map"):
+            unit_code(src, path, "9")
+
+
 @pytest.mark.parametrize(
     ("given", "error", "message"),
     [
