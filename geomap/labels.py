@@ -161,13 +161,9 @@ def observation_layer(path: str | Path) -> str | None:
     if path.suffix.lower() in SHEET_SUFFIXES:
         sheets = _layers(path)
         return _placed_sheets(path, sheets)[0] if sheets else None
-    layers = _layers(path)
-    if len(layers) < 2:
-        return layers[0] if layers else None
-    source = _zipped_shapefile(path) if path.suffix.lower() == ".zip" else path
-    kinds = dict(pyogrio.list_layers(source).tolist())
-    areas = [n for n in layers if "Point" in str(kinds.get(n)) or "Polygon" in str(kinds.get(n))]
-    return (areas or layers)[0]
+    kinds = _vector_layers(path)
+    areas = [n for n, kind in kinds if "Point" in kind or "Polygon" in kind]
+    return (areas or [n for n, _ in kinds] or [None])[0]
 
 
 def _layers(path: Path) -> list[str]:
@@ -181,17 +177,24 @@ def _layers(path: Path) -> list[str]:
         If a workbook, or one of its sheets, cannot be read: its first sheet may read well, and
         be taken for the observations (a damaged .ods's cover sheet).
     """
-    suffix = path.suffix.lower()
-    if suffix not in (*VECTOR_SUFFIXES, *SHEET_SUFFIXES) or not path.is_file():
-        return []
-    if suffix in SHEET_SUFFIXES:  # an empty Sheet2 beside the observations is none
+    if path.suffix.lower() in SHEET_SUFFIXES and path.is_file():  # an empty Sheet2: none
         return [n for n in sheet_names(path) if sheet_columns(path, n)]
+    return [name for name, _ in _vector_layers(path)]
+
+
+def _vector_layers(path: Path) -> list[tuple[str, str]]:
+    """(name, geometry type) of each layer of a vector file that holds geometries.
+
+    [] if GDAL cannot tell, or for a file of another kind.
+    """
+    if path.suffix.lower() not in VECTOR_SUFFIXES or not path.is_file():
+        return []
     try:
-        source = _zipped_shapefile(path) if suffix == ".zip" else path
+        source = _zipped_shapefile(path) if path.suffix.lower() == ".zip" else path
         layers = pyogrio.list_layers(source)
     except (DataSourceError, OSError, LabelError):
         return []  # reading it says what is wrong
-    return [str(name) for name, kind in layers if kind is not None]
+    return [(str(name), str(kind)) for name, kind in layers if kind is not None]
 
 
 def _choose_layer(path: Path, column: str | None) -> str | None:

@@ -369,10 +369,10 @@ def _show_inputs(data: session.Inputs) -> None:
             )
             if summary["samples"]["counts"].get("polygons"):
                 st.caption(
-                    "A polygon's samples are its pixels, drawn from every polygon of its class: "
-                    f"above, the random forest's {MAX_PER_CLASS['rf']:,} at most per class; the "
-                    f"labelled SOM draws up to {MAX_PER_CLASS['som']:,} (Train, under More: "
-                    "Most polygon pixels per class)."
+                    "A polygon's samples are its pixels, drawn from every polygon of its class. "
+                    f"The table counts the random forest's draw, at most {MAX_PER_CLASS['rf']:,} "
+                    f"per class; the labelled SOM draws up to {MAX_PER_CLASS['som']:,} (Train, "
+                    "under More: Most polygon pixels per class)."
                 )
         for note in summary["warnings"]:
             st.warning(session.in_app_words(note))

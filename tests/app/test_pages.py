@@ -83,7 +83,7 @@ def test_the_data_page_says_polygon_samples_are_capped_pixels(app):
     assert app.dataframe[1].value["samples"].sum() > 3000  # pixels, not the file's 4 polygons
     assert any(
         "A polygon's samples are its pixels" in c.value
-        and "the random forest's 2,000 at most per class; the labelled SOM draws up to 25,000"
+        and "the random forest's draw, at most 2,000 per class; the labelled SOM draws up to 25,000"
         in c.value
         for c in app.caption
     )
