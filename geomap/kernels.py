@@ -400,19 +400,25 @@ FOREST_LANES = 32
 _NODE_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def forest_proba(forest, X: np.ndarray) -> np.ndarray:
-    """``forest.predict_proba(X)`` of a fitted scikit-learn random forest, twice as fast.
+def forest_proba(forest, X: np.ndarray, complete: bool | None = None) -> np.ndarray:
+    """``forest.predict_proba(X)`` of a fitted scikit-learn random forest, faster.
 
     scikit-learn walks each tree over every row in turn, reading the whole of ``X`` once per
     tree; here each thread takes :data:`FOREST_CHUNK` rows and walks every tree for them while
-    they stay in cache, :data:`FOREST_LANES` rows at a time (262,144 rows of 120 features, 200
-    trees, 2 cores: 1.1 s against 2.1 s). The trees are walked as scikit-learn's ``apply`` walks
-    them (a value equal to a threshold goes left, a missing value takes the side the node
-    learnt, or its larger child), each tree's leaf weights are normalised as in
-    ``predict_proba`` and summed in tree order, in float64: the same probabilities, and the same
-    on every run and any number of threads. Uses ``forest.n_jobs`` threads.
+    they stay in cache, :data:`FOREST_LANES` rows at a time. The trees are walked as
+    scikit-learn's ``apply`` walks them (a value equal to a threshold goes left, a missing value
+    takes the side the node learnt, or its larger child), each tree's leaf weights are
+    normalised as in ``predict_proba`` and summed in tree order, in float64: the same
+    probabilities, and the same on every run and any number of threads. Uses
+    ``forest.n_jobs`` threads.
+
+    ``complete``: whether ``X`` holds no NaN, as the caller may know already (None: looked
+    for). Rows without NaN are walked without the test for a missing value, 1.2 times faster
+    (65,536 rows of 120 features of the benchmark survey, 200 trees: 199k against 162k rows/s
+    on 1 thread, 376k against 315k on 2, where scikit-learn's ``predict_proba`` ran 233k).
     """
     X = np.ascontiguousarray(X, dtype="float32")
+    missing = bool(np.isnan(X).any()) if complete is None else not complete
     trees = forest.estimators_
     made = _NODE_TABLES.get(forest)
     if made is None or made[0] is not trees or made[1] != len(trees):  # refitted since
@@ -427,7 +433,7 @@ def forest_proba(forest, X: np.ndarray) -> np.ndarray:
     with _parallel:
         numba.set_num_threads(threads)  # this thread's count, restored for the feature kernels
         try:
-            _walk_trees(X, *tables, chunk, FOREST_LANES, out)
+            _walk_trees(X, *tables, chunk, FOREST_LANES, missing, out)
         finally:
             numba.set_num_threads(before)
     return out
@@ -487,9 +493,34 @@ def _round_down_float32(t: np.ndarray) -> np.ndarray:
     return out
 
 
+@njit(inline="always")
+def _steps_complete(X, lane0, m, node, nodes, thresholds):  # pragma: no cover - compiled
+    walking = 1
+    while walking:  # one step of every row of the lane; a leaf steps to itself
+        walking = 0
+        for j in range(m):
+            at = node[j]
+            step = nodes[at, 2] + (X[lane0 + j, nodes[at, 0]] > thresholds[at, 1])
+            walking |= step != at
+            node[j] = step
+
+
+@njit(inline="always")
+def _steps_missing(X, lane0, m, node, nodes, thresholds):  # pragma: no cover - compiled
+    walking = 1
+    while walking:
+        walking = 0
+        for j in range(m):
+            at = node[j]
+            x = X[lane0 + j, nodes[at, 0]]
+            step = nodes[at, 2] + ((x > thresholds[at, 1]) | ((x != x) & (nodes[at, 3] == 1)))
+            walking |= step != at
+            node[j] = step
+
+
 @njit(parallel=True, cache=True)
 def _walk_trees(
-    X, starts, nodes, thresholds, value, chunk, lanes, out
+    X, starts, nodes, thresholds, value, chunk, lanes, missing, out
 ):  # pragma: no cover - compiled
     n, n_trees, n_classes = X.shape[0], starts.shape[0] - 1, value.shape[1]
     for task in prange((n + chunk - 1) // chunk):
@@ -501,17 +532,10 @@ def _walk_trees(
                 m = min(lanes, stop - lane0)
                 for j in range(m):  # (a slice assignment and a bool flag ran 1.5 x slower)
                     node[j] = starts[t]
-                walking = 1
-                while walking:  # one step of every row of the lane; a leaf steps to itself
-                    walking = 0
-                    for j in range(m):
-                        at = node[j]
-                        x = X[lane0 + j, nodes[at, 0]]
-                        step = nodes[at, 2] + (
-                            (x > thresholds[at, 1]) | ((x != x) & (nodes[at, 3] == 1))
-                        )
-                        walking |= step != at
-                        node[j] = step
+                if missing:
+                    _steps_missing(X, lane0, m, node, nodes, thresholds)
+                else:
+                    _steps_complete(X, lane0, m, node, nodes, thresholds)
                 for j in range(m):
                     for c in range(n_classes):
                         total[lane0 + j - first, c] += value[node[j], c]
@@ -566,7 +590,7 @@ def warm_up() -> None:
     leaf = np.zeros((1, 4), np.int32)  # one tree, one leaf: its own child at an infinite threshold
     leaf.view(np.float32)[0, 1] = np.inf
     tables = (np.array([0, 1]), leaf, leaf.view(np.float32), np.ones((1, 1)))
-    _walk_trees(np.zeros((1, 1), dtype="float32"), *tables, 1, FOREST_LANES, np.empty((1, 1)))
+    _walk_trees(np.zeros((1, 1), dtype="float32"), *tables, 1, FOREST_LANES, True, np.empty((1, 1)))
     screen_far(np.zeros((1, 1), dtype="float32"), [0], [0.0], [1.0], [(np.zeros((1, 1)), 0.0)], 1)
 
 

@@ -254,20 +254,20 @@ class LithologyForest(MostProbableMixin, ClassifierMixin, BaseEstimator):
         bits = group_bits(X, self.groups_)
         every = (1 << len(names)) - 1
         complete = self.forest_.classes_.shape == self.classes_.shape
-        if complete and (bits == every).all():  # every row, every feature
-            return forest_proba(self.forest_, X)
+        if complete and (bits == every).all():  # every row, every feature: no NaN
+            return forest_proba(self.forest_, X, complete=True)
         out = np.full((X.shape[0], len(self.classes_)), np.nan)
         patterns, first, inverse = np.unique(bits, return_index=True, return_inverse=True)
         for p, row in enumerate(first):
             pattern = group_pattern(bits[row], len(names))
             rows = np.flatnonzero(inverse == p)
-            forest, cols = self.forest_, slice(None)
-            if pattern.any() and not pattern.all():
+            forest, cols, whole = self.forest_, slice(None), pattern.all()
+            if pattern.any() and not whole:
                 key = tuple(names[pattern].tolist())
-                if self._fallback(key) is not None:
-                    forest = self._fallback(key)
+                if self._fallback(key) is not None:  # trained on the complete groups only
+                    forest, whole = self._fallback(key), True
                     cols = np.flatnonzero(np.isin(self.groups_, key))
-            proba = forest_proba(forest, X[rows][:, cols])
+            proba = forest_proba(forest, X[rows][:, cols], complete=whole)
             out[rows] = 0.0
             out[np.ix_(rows, np.searchsorted(self.classes_, forest.classes_))] = proba
         none = np.flatnonzero(bits == 0)  # no complete group: perhaps no feature at all

@@ -103,6 +103,11 @@ def test_the_compiled_walk_gives_scikit_learns_probabilities(options, gaps_in_tr
     np.testing.assert_allclose(forest_proba(forest, test), forest.predict_proba(test), atol=1e-13)
     np.testing.assert_allclose(forest_proba(forest, test[:3]), forest.predict_proba(test[:3]))
     assert forest_proba(forest, test[:0]).shape == (0, forest.n_classes_)
+    whole = test[~np.isnan(test).any(axis=1)]  # told there is no NaN: walked without the test
+    assert len(whole) > 100
+    np.testing.assert_allclose(
+        forest_proba(forest, whole, complete=True), forest.predict_proba(whole), atol=1e-13
+    )
 
 
 def test_thresholds_are_rounded_down_to_float32_so_float32_values_split_alike():
