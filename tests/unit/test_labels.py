@@ -743,6 +743,30 @@ def test_label_columns_leave_out_geometry_and_coordinates(tmp_path):
         label_columns(tmp_path / "empty.gpkg")
 
 
+def test_label_columns_are_listed_without_reading_the_features(tmp_path, monkeypatch):
+    """A regional map of thousands of polygons: its columns come from the layer's field list."""
+    frame = points()
+    gpkg, geojson, shp = tmp_path / "obs.gpkg", tmp_path / "obs.geojson", tmp_path / "obs.shp"
+    frame.to_file(gpkg, layer="field")
+    frame.assign(extra=1).to_file(gpkg, layer="other")
+    frame.to_file(geojson)
+    frame.to_file(shp)
+    zipped = tmp_path / "obs.zip"
+    with zipfile.ZipFile(zipped, "w") as z:
+        for part in shp.parent.glob("obs.*"):
+            if part.suffix in (".shp", ".shx", ".dbf", ".prj"):
+                z.write(part, part.name)
+
+    def no_read(*args, **kwargs):
+        raise AssertionError("the features were read")
+
+    monkeypatch.setattr("geomap.labels.gpd.read_file", no_read)
+    for path in (geojson, zipped):
+        assert label_columns(path) == ["lithology", "note"]
+    assert label_columns(gpkg, layer="other") == ["lithology", "note", "extra"]
+    assert label_columns(gpkg) == ["lithology", "note", "extra"]  # every layer's
+
+
 def test_missing_and_empty_and_unreadable_files(tmp_path):
     with pytest.raises(MissingFileError):
         read_labels(tmp_path / "nope.gpkg", "x")
