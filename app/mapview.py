@@ -477,20 +477,25 @@ def add_to_check(m: folium.Map, geojson: dict) -> None:
 
 
 def points_legend_html(
-    layers: list[str], by_unit: bool = True, shapes: frozenset = frozenset({"point"})
+    layers: list[str],
+    by_unit: bool = True,
+    shapes: frozenset = frozenset({"point"}),
+    clusters: bool = False,
 ) -> str:
     """What the point layers' symbols mean: field observations, sites, observations to check.
 
     ``by_unit``: the observations are filled with their unit's colour (the first layer is a
     class map), left hollow where the map has no such unit. ``shapes``: what the observations
     are, "point" (a dot) and "polygon" (an outlined area: a legacy map's patch), as
-    :func:`observation_shapes` finds them.
+    :func:`observation_shapes` finds them. ``clusters``: the map is of clusters, made without
+    the observations; they are hollow, and each names the cluster it lies in.
     """
-    fill = (
-        "the unit's colour inside; hollow: a unit this map does not show"
-        if by_unit
-        else "coloured by unit when a class map is the first layer"
-    )
+    if clusters:
+        fill = "hollow; click one for its unit and the cluster it lies in"
+    elif by_unit:
+        fill = "the unit's colour inside; hollow: a unit this map does not show"
+    else:
+        fill = "coloured by unit when a class map is the first layer"
     symbols = {
         "Field observations": ("#000000", "#dddddd", None, 4, fill),
         "Suggested field sites": (*SITE_STYLE, 7, "ranked; click for why"),

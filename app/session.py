@@ -586,6 +586,26 @@ def listed(words: list[str]) -> str:
     return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 2 else words)
 
 
+def observations_shown(config: dict) -> dict | None:
+    """The observations a run's map shows: the run's own, else the Data page's.
+
+    A run of clusters is made without observations; those on the Data page, when they read,
+    are shown on its map with the cluster each lies in. None when there are none to show.
+    """
+    if config.get("labels"):
+        return config
+    data = inputs()
+    if data.labels is None or data.label_column is None or data.observations_problem:
+        return None
+    return {
+        "labels": str(data.labels),
+        "label_column": data.label_column,
+        "label_crs": data.label_crs,
+        "label_layer": data.label_layer,
+        "legend": None if data.legend is None else str(data.legend),
+    }
+
+
 def stale_note(run: dict, data: Inputs) -> str | None:
     """Why ``run`` no longer matches the Data page's inputs, or None when it does."""
     config = run["report"]["configuration"]

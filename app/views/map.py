@@ -28,9 +28,10 @@ first = next(iter(layers.values()))
 POINTS = "Field observations"
 SITES = "Suggested field sites"
 CHECKS = "Observations to check"
+observed = session.observations_shown(config)
 offered = [
     *layers,
-    *([POINTS] if config.get("labels") else []),
+    *([POINTS] if observed else []),
     *([SITES] if (out / "suggested_samples.gpkg").exists() else []),
     *([CHECKS] if (out / "observations_to_check.gpkg").exists() else []),
 ]
@@ -95,26 +96,34 @@ with session.reported("Drawing the map"):
             "the list is drawn over those above it.</div>"
         )
     shapes, symbols_at = frozenset({"point"}), len(legend_html)  # said before the units
+    # a run without observations (clusters): the session's, each with the cluster it lies in
+    clustered = not config.get("labels")
     if POINTS in chosen:
-        labels, lith = Path(config["labels"]), out / "lithology.tif"
+        labels = Path(observed["labels"])
+        classes = out / ("lithology.tif" if not clustered else first.file)
+        legend_file = observed.get("legend")
         geojson = mapview.observations(
             str(labels),
             labels.stat().st_mtime_ns,
-            config["label_column"],
-            config["label_crs"],
-            config.get("label_layer"),  # runs of this session made before the layer choice
-            config.get("legend"),
-            Path(config["legend"]).stat().st_mtime_ns if config.get("legend") else None,
-            *((str(lith), lith.stat().st_mtime_ns) if lith.exists() else ()),
+            observed["label_column"],
+            observed["label_crs"],
+            observed.get("label_layer"),  # runs of this session made before the layer choice
+            legend_file,
+            Path(legend_file).stat().st_mtime_ns if legend_file else None,
+            *((str(classes), classes.stat().st_mtime_ns) if classes.exists() else ()),
         )
-        colours = dict(webmap.class_legend(out / first.file)) if first.kind == "class" else {}
+        by_unit = first.kind == "class" and not clustered
+        colours = dict(webmap.class_legend(out / first.file)) if by_unit else {}
         mapview.add_observations(m, geojson, colours)
         shapes = mapview.observation_shapes(geojson) or shapes
         if colours and first.title not in rasters:  # the dots' colours need their legend
             entries = webmap.class_legend(out / first.file)
             legend_html.append(mapview.class_legend_html(entries, f"{POINTS}: units"))
     legend_html.insert(
-        symbols_at, mapview.points_legend_html(chosen, first.kind == "class", shapes)
+        symbols_at,
+        mapview.points_legend_html(
+            chosen, first.kind == "class" and not clustered, shapes, clusters=clustered
+        ),
     )
     if SITES in chosen:
         path = out / "suggested_samples.gpkg"

@@ -113,6 +113,8 @@ def test_the_legend_explains_the_point_symbols_shown():
     assert "hollow: a unit this map does not show" in dots  # 62 white dots went unexplained
     plain = mapview.points_legend_html(["Uncertainty: margin", "Field observations"], False)
     assert "coloured by unit when a class map is the first layer" in plain
+    clusters = mapview.points_legend_html(["SOM clusters", "Field observations"], clusters=True)
+    assert "the cluster it lies in" in clusters and "a unit this map does not show" not in clusters
     assert "<circle" in dots and "<rect" not in dots
 
 

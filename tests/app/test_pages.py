@@ -14,6 +14,7 @@ import rasterio
 from streamlit.testing.v1 import AppTest
 
 import session
+from geomap import webmap
 from geomap.apply import predict
 from geomap.synthetic import make_scene
 from geomap.trust import reduced_input_words
@@ -690,6 +691,17 @@ def test_som_modes_train_and_map(app, model):
     assert ("Label distance" in layers.options) == (model == "som")
     legend = " ".join(m.value for m in app.markdown)
     assert "cluster 1" in legend
+    # the demo's field points over the clusters too, each naming the cluster it lies in
+    assert "Field observations" in layers.value
+    assert ("the cluster it lies in" in legend) == (model == "som-clusters")
+    if model == "som-clusters":
+        data = app.session_state["inputs"]
+        out = app.session_state["runs"][app.session_state["current_run"]]["out"]
+        points = webmap.observations_geojson(
+            data.labels, data.label_column, class_map=out / "clusters.tif"
+        )
+        mapped = {f["properties"]["mapped"] for f in points["features"]}
+        assert {f"cluster {i}" for i in range(1, 6)} >= mapped and len(mapped) > 1
     app.switch_page("views/export.py").run()
     captions = [c.value for c in app.caption]
     assert not [c for c in captions if c.startswith("(")]  # every file says what it holds
