@@ -590,10 +590,13 @@ def observations_shown(config: dict) -> dict | None:
     """The observations a run's map shows: the run's own, else the Data page's.
 
     A run of clusters is made without observations; those on the Data page, when they read,
-    are shown on its map with the cluster each lies in. None when there are none to show.
+    are shown on its map with the cluster each lies in. None when there are none to show (a
+    model applied to rasters: the Data page's observations are not its own).
     """
     if config.get("labels"):
         return config
+    if config.get("model") != "som-clusters":
+        return None
     data = inputs()
     if data.labels is None or data.label_column is None or data.observations_problem:
         return None

@@ -97,7 +97,7 @@ with session.reported("Drawing the map"):
         )
     shapes, symbols_at = frozenset({"point"}), len(legend_html)  # said before the units
     # a run without observations (clusters): the session's, each with the cluster it lies in
-    clustered = not config.get("labels")
+    clustered = config.get("model") == "som-clusters"
     if POINTS in chosen:
         labels = Path(observed["labels"])
         classes = out / ("lithology.tif" if not clustered else first.file)
