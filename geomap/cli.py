@@ -16,7 +16,7 @@ from geomap.cli_parser import parse
 from geomap.errors import GeomapError
 from geomap.export import limit_malloc_arenas
 from geomap.products import expand_rasters
-from geomap.report_html import cluster_words
+from geomap.report_html import cluster_words, observed_cluster_words
 from geomap.sources import crs_words, parse_nodata
 from geomap.subunits import SubunitConfig, subunits
 from geomap.trust import SiteRequest, trust_words
@@ -153,6 +153,14 @@ def _log_figures(report: dict) -> None:
     clusters = cluster_words(report)
     if clusters:
         log.info(clusters)
+    observed = observed_cluster_words(report)
+    if observed:
+        log.info(
+            "where the observations lie among the clusters (every count in %s):",
+            report["som"]["clusters"]["observed"]["table"],
+        )
+        for line in observed:
+            log.info("  %s", line)
     if "training" in report:  # geomap predict: the model's own validation
         log.info("at training: %s", report["training"]["validation"]["summary"])
     estimate = report.get("map_accuracy_estimate")

@@ -222,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="observations: points or polygons in GeoPackage, GeoJSON, Shapefile "
         "(.shp or zipped), KML, or a CSV, Excel workbook (.xlsx, .xlsm, .xls) or LibreOffice "
         "spreadsheet (.ods) with x/y, lon/lat or easting/northing columns (required except "
-        "with --model som-clusters)",
+        "with --model som-clusters, which then says where each unit's observations lie among "
+        "its clusters)",
     )
     p.add_argument(
         "--label-column",

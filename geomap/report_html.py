@@ -30,6 +30,7 @@ FILE_NOTES = {
     "clusters.tif": "SOM clusters, styled like the map",
     "subunits.tif": "sub-units of one mapped unit",
     "clusters.qml": "QGIS style of the clusters",
+    "clusters_by_unit.csv": "the observations' samples of each unit per cluster",
     "subunits.qml": "QGIS style of the sub-units",
     "clusters.tif.aux.xml": "the cluster names as GDAL categories, read by QGIS and GDAL",
     "subunits.tif.aux.xml": "the sub-unit names as GDAL categories, read by QGIS and GDAL",
@@ -265,6 +266,16 @@ def _som(som: dict | None, folder: Path, subunits_of: dict | None = None) -> str
                 "is nodata.</p>"
             )
         )
+        observed = observed_cluster_words({"som": som})
+        if observed:
+            where = som["clusters"]["observed"]
+            text += (
+                f"<p>Where the observations of <code>{escape(where['file'])}</code> lie among "
+                "the clusters (a point counts once, a polygon once per pixel; "
+                f"<code>{escape(where['table'])}</code> has every count):</p><ul>"
+                + "".join(f"<li>{escape(line)}</li>" for line in observed)
+                + "</ul>"
+            )
         if "labelled_nodes" in som:
             text += (
                 f"<p>{som['labelled_nodes']:,} nodes hold observations; every other node takes "
@@ -326,6 +337,36 @@ def cluster_words(report: dict) -> str | None:
         f"SOM of {som['shape'][0]} x {som['shape'][1]} nodes; {clusters['n_clusters']} clusters "
         f"({clusters['method']}), {chosen_words(clusters)}{shares}."
     )
+
+
+def observed_cluster_words(report: dict) -> list[str]:
+    """Where each observed unit lies among the clusters, a line per unit; [] without them.
+
+    ``geomap run --model som-clusters --labels``: the three clusters holding most of each unit's
+    samples, with their shares of the samples on the clusters' map.
+    """
+    observed = ((report.get("som") or {}).get("clusters") or {}).get("observed")
+    if not observed:
+        return []
+    lines = []
+    for unit, row in observed["units"].items():
+        on_map = sum(row["clusters"].values())
+        top = list(row["clusters"].items())[:3]
+        where = (
+            ", ".join(f"{name} {count / on_map:.0%}" for name, count in top)
+            if on_map
+            else "none on the clusters' map"
+        )
+        lines.append(f"{unit} ({row['samples']:,} samples): {where}")
+    tops: dict[str, list[str]] = {}
+    for unit, row in observed["units"].items():
+        if row["clusters"]:
+            tops.setdefault(next(iter(row["clusters"])), []).append(unit)
+    for cluster, shared in tops.items():
+        if len(shared) > 1:
+            units = ", ".join(shared[:-1]) + f" and {shared[-1]}"
+            lines.append(f"most of {units} lie in {cluster}: these clusters do not tell them apart")
+    return lines
 
 
 def _trust(report: dict, folder: Path) -> str:

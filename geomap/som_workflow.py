@@ -8,6 +8,8 @@ through it (:mod:`geomap.som_stream`) and write every output into a staged folde
 
 from __future__ import annotations
 
+import csv
+import json
 import platform
 import time
 from collections.abc import Callable
@@ -34,8 +36,9 @@ from geomap.export import (
     write_profile_legend,
 )
 from geomap.features import FeatureRecipe, feature_groups
+from geomap.grid import Grid
 from geomap.models import SelfOrganizingMap, SOMClassifier, SOMClusters
-from geomap.placement import placement_notes, sample_labels, vote_weights
+from geomap.placement import Samples, placement_notes, sample_labels, vote_weights
 from geomap.report_html import write_report_html
 from geomap.screen import describe_screens, screens_for
 from geomap.som_plots import write_som_plots
@@ -45,6 +48,7 @@ from geomap.stack import RasterStack
 from geomap.trust import SiteRequest, TrustLayers, input_units
 from geomap.validate import cross_validate, little_seen_notes, score_by_kind
 from geomap.workflow import (
+    MAX_PER_CLASS,
     Progress,
     RunConfig,
     _map_sample,
@@ -301,6 +305,50 @@ def _check_som_run(config: RunConfig) -> None:
         )
 
 
+#: Where ``geomap run --model som-clusters --labels`` says which clusters each unit lies in.
+CLUSTER_TABLE = "clusters_by_unit.csv"
+
+
+def observed_clusters(placed: Samples, grid: Grid, clusters_tif: Path) -> dict:
+    """Samples of each observed unit per cluster, the clusters it lies in most first.
+
+    The clusters are found without the observations; where each unit's observations fall names
+    the clusters (Carneiro et al. 2012) and shows the units they do not tell apart. A point
+    counts once, a polygon once per pixel (at most the forest's draw per unit); samples on the
+    clusters' nodata count in ``samples`` only.
+    """
+    x, y = grid.xy(placed.rows, placed.cols)
+    with rasterio.open(clusters_tif) as src:  # one pixel per sample: never the whole map
+        names = json.loads(src.tags()["CLASS_NAMES"])
+        codes = np.array([int(v[0]) for v in src.sample(zip(x, y), indexes=1)], dtype=int)
+    units = {}
+    for unit in sorted(set(placed.labels.tolist()), key=str):
+        here = codes[placed.labels == unit]
+        found, counts = np.unique(here[here < len(names)], return_counts=True)
+        order = np.argsort(-counts, kind="stable")
+        units[str(unit)] = {
+            "samples": int(len(here)),
+            "clusters": {names[found[i]]: int(counts[i]) for i in order},
+        }
+    return units
+
+
+def write_cluster_table(path: Path, units: dict) -> None:
+    """The table of :func:`observed_clusters` as CSV: a row per unit, a column per cluster."""
+    clusters = sorted({c for u in units.values() for c in u["clusters"]}, key=_cluster_order)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["unit", "samples", *clusters])
+        for unit, row in units.items():
+            out.writerow([unit, row["samples"], *(row["clusters"].get(c, 0) for c in clusters)])
+
+
+def _cluster_order(name: str) -> tuple:
+    """'cluster 2' before 'cluster 10'."""
+    number = name.rsplit(" ", 1)[-1]
+    return (0, int(number), name) if number.isdigit() else (1, 0, name)
+
+
 def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
     """Train a SOM on a sample of the stack and map it: ``som-clusters`` or ``som`` runs.
 
@@ -340,11 +388,16 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
             "features": recipe.to_dict(),
             "warnings": stack.notes() + recipe.unnamed_notes([s.path for s in stack.sources]),
         }
+        observed = None  # som-clusters with observations: placed now, a bad file refused first
         if config.model == "som-clusters" and config.labels is not None:
-            report["warnings"].append(
-                f"Labels '{config.labels}' are not used by --model som-clusters; use --model som "
-                "to map rock types from them."
+            labels, _, notes = read_observations(config, stack.grid)
+            observed = sample_labels(
+                labels,
+                stack.grid,
+                max_per_class=MAX_PER_CLASS["rf"],
+                random_state=config.random_state,
             )
+            report["warnings"] += notes
         sites = SiteRequest(config.suggest, config.access, config.max_walk)
         if config.model == "som" and config.applicability:
             sites.check(stack.grid)  # a bad access layer is refused before the training
@@ -364,6 +417,14 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
             )
             report["warnings"] += notes
             report.update(outputs)
+            if observed is not None:
+                table = observed_clusters(observed, stack.grid, tmp / "clusters.tif")
+                write_cluster_table(tmp / CLUSTER_TABLE, table)
+                report["som"]["clusters"]["observed"] = {
+                    "file": Path(config.labels).name,
+                    "table": CLUSTER_TABLE,
+                    "units": table,
+                }
             report["timings_seconds"]["total"] = round(time.perf_counter() - t_start, 3)
             write_json(tmp / "report.json", report)
             write_report_html(tmp / "report.html", report, Path(config.out).resolve().name)

@@ -13,10 +13,11 @@ from PIL import Image
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from geomap.apply import predict, suggest
-from geomap.errors import InputDataError, MissingFileError, ModelError
+from geomap.errors import InputDataError, LabelError, MissingFileError, ModelError
 from geomap.export import OUTPUT_NAMES, load_model
 from geomap.features import FeatureRecipe
 from geomap.predict import iter_windows, single_threaded_blas
+from geomap.report_html import observed_cluster_words
 from geomap.som_stream import SOMLayers, stream_som
 from geomap.som_workflow import sample_pixels, write_som_outputs
 from geomap.stack import RasterStack
@@ -122,6 +123,52 @@ def test_som_clusters_agree_with_the_truth(clusters_run, demo_scene):
         )
         > 0.3
     )
+
+
+def test_som_clusters_say_where_the_observations_lie(demo_scene, tmp_path):
+    """The clusters are found without the observations; given them, each unit's samples are
+    counted per cluster (to name the clusters), in a table, the report and report.html."""
+    out = tmp_path / "clusters"
+    report = run(_config(demo_scene, out, labels=demo_scene.points_gpkg))
+    observed = report["som"]["clusters"]["observed"]
+    assert observed["file"] == demo_scene.points_gpkg.name
+    assert not [w for w in report["warnings"] if "not used" in w]
+    table = pd.read_csv(out / "clusters_by_unit.csv")
+    points = gpd.read_file(demo_scene.points_gpkg)
+    with rasterio.open(out / "clusters.tif") as src:  # the same counts, found independently
+        names = json.loads(src.tags()["CLASS_NAMES"])
+        xy = points.to_crs(src.crs).geometry
+        codes = np.array([v[0] for v in src.sample(zip(xy.x, xy.y), indexes=1)])
+    assert sorted(table["unit"]) == sorted(points["lithology"].unique())
+    for unit, row in table.set_index("unit").iterrows():
+        here = codes[(points["lithology"] == unit).to_numpy()]
+        assert row["samples"] == len(here)
+        for code, name in enumerate(names):
+            assert row.get(name, 0) == np.count_nonzero(here == code)
+        top = observed["units"][unit]["clusters"]
+        assert list(top.values()) == sorted(top.values(), reverse=True)
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Where the observations of <code>" in html and "clusters_by_unit.csv" in html
+    tops = {}
+    for unit, row in observed["units"].items():
+        tops.setdefault(next(iter(row["clusters"])), []).append(unit)
+    shared = [units for units in tops.values() if len(units) > 1]
+    words = observed_cluster_words(report)
+    assert len(words) == len(observed["units"]) + len(shared)
+    for units in shared:  # units whose samples lie mostly in one cluster are named together
+        assert any(f"{units[-2]} and {units[-1]} lie in cluster" in w for w in words)
+    # a bad observations file is refused before any training, and nothing is written
+    with pytest.raises(LabelError, match="lithology_typo"):
+        run(
+            RunConfig(
+                rasters=list(demo_scene.rasters),
+                labels=demo_scene.points_gpkg,
+                label_column="lithology_typo",
+                out=tmp_path / "bad",
+                **{"model": "som-clusters", **SOM},
+            )
+        )
+    assert not (tmp_path / "bad").exists()
 
 
 def test_som_writes_the_forest_outputs_with_validation(som_run, demo_scene):
@@ -479,3 +526,19 @@ def test_a_som_stream_keeps_blas_single_threaded_for_a_stream_that_started_durin
 
 def _blas_threads() -> set[int]:
     return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+
+def test_units_lying_mostly_in_one_cluster_are_named_together():
+    units = {
+        "granite": {"samples": 25, "clusters": {"cluster 1": 24, "cluster 3": 1}},
+        "shale": {"samples": 102, "clusters": {"cluster 1": 76, "cluster 4": 20, "cluster 3": 3}},
+        "basalt": {"samples": 14, "clusters": {}},  # all on the clusters' nodata
+    }
+    som = {"clusters": {"observed": {"file": "f.gpkg", "table": "t.csv", "units": units}}}
+    assert observed_cluster_words({"som": som}) == [
+        "granite (25 samples): cluster 1 96%, cluster 3 4%",
+        "shale (102 samples): cluster 1 77%, cluster 4 20%, cluster 3 3%",
+        "basalt (14 samples): none on the clusters' map",
+        "most of granite and shale lie in cluster 1: these clusters do not tell them apart",
+    ]
+    assert observed_cluster_words({"som": {"clusters": {}}}) == []
