@@ -158,16 +158,10 @@ def test_som_clusters_say_where_the_observations_lie(demo_scene, tmp_path):
     for units in shared:  # units whose samples lie mostly in one cluster are named together
         assert any(f"{units[-2]} and {units[-1]} lie in cluster" in w for w in words)
     # a bad observations file is refused before any training, and nothing is written
+    config = _config(demo_scene, tmp_path / "bad", labels=demo_scene.points_gpkg)
+    config.label_column = "lithology_typo"
     with pytest.raises(LabelError, match="lithology_typo"):
-        run(
-            RunConfig(
-                rasters=list(demo_scene.rasters),
-                labels=demo_scene.points_gpkg,
-                label_column="lithology_typo",
-                out=tmp_path / "bad",
-                **{"model": "som-clusters", **SOM},
-            )
-        )
+        run(config)
     assert not (tmp_path / "bad").exists()
 
 
