@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import streamlit as st
 
-from geomap.report_html import SOM_PLOTS, chosen_words
+from geomap.report_html import SOM_PLOTS, chosen_words, observed_cluster_words
 from geomap.trust import trust_words
 
 _ROWS = ["overall_accuracy", "balanced_accuracy", "macro_f1", "kappa"]
@@ -205,6 +205,13 @@ def som(report: dict, out: Path) -> None:
         f"{info['mean_quantization_error']:.3g}. {clusters['n_clusters']} clusters "
         f"({clusters['method']}), {chosen_words(clusters)}."
     )
+    observed = observed_cluster_words(report)
+    if observed:
+        st.markdown(
+            f"Where the observations of `{clusters['observed']['file']}` lie among the clusters "
+            "(a point counts once, a polygon once per pixel; every count in "
+            f"`{clusters['observed']['table']}`):\n" + "\n".join(f"- {line}" for line in observed)
+        )
     plots = [
         (out / name, caption[0].upper() + caption[1:])
         for name, caption in SOM_PLOTS.items()

@@ -253,7 +253,10 @@ def _train(key: str) -> None:
         elif stage == "predict":
             bar.progress(0.4 + 0.6 * done / max(total, 1), text=f"Mapping window {done} of {total}")
 
-    labelled = model != "som-clusters"
+    # clusters are found without observations; those that read are counted per cluster
+    labelled = model != "som-clusters" or (
+        data.labels is not None and data.label_column is not None and not data.observations_problem
+    )
     config = RunConfig(
         rasters=list(data.rasters),
         labels=data.labels if labelled else None,

@@ -678,6 +678,9 @@ def test_som_modes_train_and_map(app, model):
     assert report["som"]["clusters"]["n_clusters"] == 5 and report["som"]["shape"] == [8, 8]
     assert any("8 x 8 nodes trained on" in m.value for m in app.markdown)
     assert any("5 clusters (kmeans), as many as asked for." in m.value for m in app.markdown)
+    where = [m.value for m in app.markdown if m.value.startswith("Where the observations of")]
+    assert len(where) == (model == "som-clusters")  # the clusters, found without them
+    assert all("granite (" in w and "clusters_by_unit.csv" in w for w in where)
     # U-matrix, hit map, component planes (and the confusion matrix when there are labels)
     assert len(app.get("image")) == 3 + (model == "som")
     assert ("validation" in report) == (model == "som")
@@ -702,6 +705,11 @@ def test_som_modes_train_and_map(app, model):
         )
         mapped = {f["properties"]["mapped"] for f in points["features"]}
         assert {f"cluster {i}" for i in range(1, 6)} >= mapped and len(mapped) > 1
+        # and the Train page said where each unit's observations lie
+        assert (out / "clusters_by_unit.csv").exists()
+        assert set(report["som"]["clusters"]["observed"]["units"]) == {
+            f["properties"]["label"] for f in points["features"]
+        }
     app.switch_page("views/export.py").run()
     captions = [c.value for c in app.caption]
     assert not [c for c in captions if c.startswith("(")]  # every file says what it holds
