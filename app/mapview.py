@@ -497,7 +497,7 @@ def points_legend_html(
     else:
         fill = "coloured by unit when a class map is the first layer"
     symbols = {
-        "Field observations": ("#000000", "#dddddd", None, 4, fill),
+        "Field observations": ("#000000", None if clusters else "#dddddd", None, 4, fill),
         "Suggested field sites": (*SITE_STYLE, 7, "ranked; click for why"),
         "Observations to check": (*CHECK_STYLE, 8, "mapped as another unit without them"),
     }

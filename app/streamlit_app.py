@@ -76,22 +76,25 @@ def show_status() -> None:
     if not data.rasters and run is None:
         status.empty()  # nothing to show: clear what the last run wrote there
         return
-    with status.container():
-        if data.rasters:
-            origin = "from the demo scene" if data.demo else "uploaded"
-            observations = ""
-            if data.labels is not None:
-                kind = "sheet" if data.labels.suffix.lower() in SHEET_SUFFIXES else "layer"
-                part = f" ({kind} {data.label_layer})" if data.label_layer else ""
-                observations = f"; observations {data.labels.name}{part}"
-                if data.legend is not None:
-                    observations += f"; legend {data.legend.name}"
-            st.caption(
-                f"Inputs: {len(data.rasters)} raster(s) {origin}{observations}{_unusable(data)}"
-            )
-        if run is not None:
-            words = session.MODEL_WORDS.get(run["params"]["model"], run["params"]["model"])
-            st.caption(f"Map: {words}, run `{run['key']}`")
+    lines = []
+    if data.rasters:
+        origin = "from the demo scene" if data.demo else "uploaded"
+        observations = ""
+        if data.labels is not None:
+            kind = "sheet" if data.labels.suffix.lower() in SHEET_SUFFIXES else "layer"
+            part = f" ({kind} {data.label_layer})" if data.label_layer else ""
+            observations = f"; observations {data.labels.name}{part}"
+            if data.legend is not None:
+                observations += f"; legend {data.legend.name}"
+        lines.append(
+            f"Inputs: {len(data.rasters)} raster(s) {origin}{observations}{_unusable(data)}"
+        )
+    if run is not None:
+        words = session.MODEL_WORDS.get(run["params"]["model"], run["params"]["model"])
+        lines.append(f"Map: {words}, run `{run['key']}`")
+    # one element, rewritten whole: two captions, then one, left the browser showing the first
+    # run's second line twice ("Map: ..." above "Map: ..." once the rasters were gone)
+    status.caption("  \n".join(lines))
 
 
 show_status()  # shown while the page runs (a training), replaced by what the page chose

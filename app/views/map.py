@@ -60,6 +60,15 @@ with controls:
             "(bottom right)."
         ),
     )
+    if observed is None and session.inputs().labels is not None:
+        st.caption(
+            "The Data page's observations are not shown: "
+            + (
+                "this map applies a model trained earlier, which does not use them."
+                if result["params"]["model"] == "apply"
+                else "they could not be read (see the Data page)."
+            )
+        )
     a, b = st.columns(2)
     opacity = a.slider("Opacity", 0.0, 1.0, 0.8, 0.05, key="opacity")
     basemap = b.radio(

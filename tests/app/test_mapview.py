@@ -115,6 +115,7 @@ def test_the_legend_explains_the_point_symbols_shown():
     assert "coloured by unit when a class map is the first layer" in plain
     clusters = mapview.points_legend_html(["SOM clusters", "Field observations"], clusters=True)
     assert "the cluster it lies in" in clusters and "a unit this map does not show" not in clusters
+    assert 'fill="none"' in clusters and 'fill="#dddddd"' in dots  # drawn as the text says
     assert "<circle" in dots and "<rect" not in dots
 
 

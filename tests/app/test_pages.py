@@ -673,11 +673,15 @@ def test_som_modes_train_and_map(app, model):
     assert len(screens) == (model == "som")  # no observations to compare clusters with
     app.button(key="train").click().run()
     assert not app.exception and not _errors(app)
-    report = app.session_state["runs"][app.session_state["current_run"]]["report"]
+    report_key = app.session_state["current_run"]
+    report = app.session_state["runs"][report_key]["report"]
     assert (report.get("spectral_screen") is not None) == (model == "som")
     assert report["som"]["clusters"]["n_clusters"] == 5 and report["som"]["shape"] == [8, 8]
     assert any("8 x 8 nodes trained on" in m.value for m in app.markdown)
     assert any("5 clusters (kmeans), as many as asked for." in m.value for m in app.markdown)
+    (status,) = app.sidebar.caption  # one element: a second one was left behind when it went
+    assert status.value.startswith("Inputs: 4 raster(s) from the demo scene; observations ")
+    assert status.value.endswith(f"  \nMap: {session.MODEL_WORDS[model]}, run `{report_key}`")
     where = [m.value for m in app.markdown if m.value.startswith("Where the observations of")]
     assert len(where) == (model == "som-clusters")  # the clusters, found without them
     assert all("granite (" in w and "clusters_by_unit.csv" in w for w in where)
@@ -781,6 +785,9 @@ def test_a_forest_of_this_session_maps_the_next_sheet(trained, tmp_path):
     assert not trained.exception and not _errors(trained)
     layers = trained.multiselect(key="map_layers")
     assert "Lithology" in layers.value and "Field observations" not in layers.options
+    assert "The Data page's observations are not shown: this map applies a model" in " ".join(
+        c.value for c in trained.caption
+    )
     trained.switch_page("views/export.py").run()
     assert not trained.exception and not _errors(trained)
 
