@@ -677,6 +677,11 @@ def describe_params(params: dict) -> str:
     parts = [MODEL_WORDS.get(params["model"], params["model"])]
     if "trees" in params:
         parts.append(f"{params['trees']} trees")
+    if "clusters" in params:  # a SOM's: runs of several cluster counts read alike (user pass)
+        n = params["clusters"]
+        parts.append(f"{n} clusters" if n else "clusters chosen from the data")
+    if params.get("som_size"):
+        parts.append(" x ".join(map(str, params["som_size"])) + " nodes")
     parts.append(f"{params['features']} features")
     if "cv_folds" in params:
         parts.append(f"{params['cv_folds']} folds")

@@ -119,7 +119,7 @@ def _apply_options() -> tuple[dict, Path | None, bool]:
     }
     source = st.selectbox(
         "Trained model",
-        [*trained, UPLOAD],
+        [*reversed(list(trained)), UPLOAD],  # the latest first: the one just trained, mostly
         format_func=lambda k: (
             "A model file (model.skops) to upload"
             if k == UPLOAD

@@ -885,6 +885,10 @@ def test_the_map_of_another_kind_of_run_shows_its_own_layers(trained):
     trained.multiselect(key="map_layers").set_value([]).run()  # cleared on purpose: stays so
     assert trained.multiselect(key="map_layers").value == []
     assert any("Choose a layer" in i.value for i in trained.info)
+    # the model to apply is the one trained last (the oldest run was offered first)
+    trained.switch_page("views/train.py").run()
+    trained.radio(key="model").set_value("apply").run()
+    assert trained.selectbox(key="apply_from").value == trained.session_state["current_run"]
 
 
 def test_a_labelled_soms_map_after_a_forests_opens_with_its_own_defaults(trained):

@@ -332,3 +332,15 @@ def test_a_runs_description_names_a_polygon_draw_set_by_hand():
     assert session.describe_params(params) == "labelled SOM, default features, 5 folds"
     params["max_per_class"] = 2000
     assert session.describe_params(params).endswith(", at most 2,000 polygon pixels per class")
+
+
+def test_som_runs_of_other_cluster_counts_and_sizes_read_apart():
+    """Three clusters runs were listed alike in the Train page's box of models (user pass)."""
+    params = {"model": "som-clusters", "features": "default", "clusters": 5, "som_size": (8, 8)}
+    assert (
+        session.describe_params(params) == "SOM clusters, 5 clusters, 8 x 8 nodes, default features"
+    )
+    params.update(clusters=None, som_size=None)
+    assert session.describe_params(params) == (
+        "SOM clusters, clusters chosen from the data, default features"
+    )
