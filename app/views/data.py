@@ -21,6 +21,7 @@ st.write(
 
 if st.button("Open the demo scene", key="open_demo", type="primary", icon=":material/science:"):
     st.session_state.source = "demo"
+    st.session_state.left_demo = False
 
 limit = st.get_option("server.maxUploadSize")
 
@@ -31,6 +32,8 @@ def _uploaded(kind: str, key: str) -> None:
     Removing the last file forgets it; rasters uploaded before the user left the page (and the
     box was emptied) stay in use.
     """
+    if st.session_state.get("source") == "demo":  # the demo's rasters are not uploads
+        st.session_state.left_demo = True
     st.session_state.source = "upload"
     if not st.session_state.get(key):
         kept = st.session_state.get("kept_uploads", {})
@@ -390,5 +393,10 @@ def _show_inputs(data: session.Inputs) -> None:
 # not st.stop(): the frame redraws the sidebar after the page, which a stopped page cannot
 if data.rasters:
     _show_inputs(data)
+elif st.session_state.get("left_demo"):  # observations uploaded over the demo: it went quietly
+    st.warning(
+        "The demo scene is no longer in use: an upload replaced it, and the demo's rasters are "
+        "not uploads. Upload your rasters too, or open the demo scene again."
+    )
 else:
     st.warning("Upload at least one raster.")

@@ -330,6 +330,22 @@ def test_the_data_page_lists_a_scenes_cloud_mask_apart_from_the_rasters(app, tmp
     assert any(h.value == "Cloud masks" for h in app.subheader)
 
 
+def test_observations_uploaded_over_the_demo_say_the_demo_went(app):
+    """The demo open, a user uploaded their observations: the page said only "Upload at least
+    one raster", and the demo's rasters were gone without a word (user pass)."""
+    app.run()
+    app.button(key="open_demo").click().run()
+    app.session_state["source"] = "upload"  # what the upload box's callback sets, and the flag
+    app.session_state["left_demo"] = True
+    app.session_state["kept_uploads"] = {"rasters": [], "labels": session.demo_inputs().labels}
+    app.run()
+    assert not app.exception
+    (warning,) = [w.value for w in app.warning]
+    assert warning.startswith("The demo scene is no longer in use: an upload replaced it")
+    app.button(key="open_demo").click().run()  # back to the demo: no such warning later
+    assert app.session_state["left_demo"] is False and not app.warning
+
+
 def test_one_bad_raster_uploaded_earlier_can_be_removed_alone(app, tmp_path):
     demo = session.demo_inputs()
     photo = tmp_path / "outcrop_photo.tif"
