@@ -123,7 +123,9 @@ def label_columns(
     elif suffix in (".csv", *SHEET_SUFFIXES) and path.is_file() and path.stat().st_size:
         # no CRS needed to list them: the one to give is told once the rasters' grid is known
         columns, geometry = list(_table(path, layer, None).columns), None
-    elif (one := layers[0] if len(layers) == 1 else layer) is not None and one in _layers(path):
+    elif (one := layer or (layers[0] if len(layers) == 1 else None)) and one in (
+        layers or _layers(path)
+    ):
         # the layer's field list: a regional map's features need not be read to list them
         columns, geometry = [str(f) for f in _fields(path, one)], None
     else:

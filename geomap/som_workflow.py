@@ -9,9 +9,9 @@ through it (:mod:`geomap.som_stream`) and write every output into a staged folde
 from __future__ import annotations
 
 import csv
-import json
 import platform
 import time
+from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -47,6 +47,7 @@ from geomap.sources import GDAL_CACHE_BYTES
 from geomap.stack import RasterStack
 from geomap.trust import SiteRequest, TrustLayers, input_units
 from geomap.validate import cross_validate, little_seen_notes, score_by_kind
+from geomap.webmap import class_legend, classes_at
 from geomap.workflow import (
     MAX_PER_CLASS,
     Progress,
@@ -317,36 +318,22 @@ def observed_clusters(placed: Samples, grid: Grid, clusters_tif: Path) -> dict:
     counts once, a polygon once per pixel (at most the forest's draw per unit); samples on the
     clusters' nodata count in ``samples`` only.
     """
-    x, y = grid.xy(placed.rows, placed.cols)
-    with rasterio.open(clusters_tif) as src:  # one pixel per sample: never the whole map
-        names = json.loads(src.tags()["CLASS_NAMES"])
-        codes = np.array([int(v[0]) for v in src.sample(zip(x, y), indexes=1)], dtype=int)
+    shown = np.array(classes_at(clusters_tif, *grid.xy(placed.rows, placed.cols)), dtype=object)
     units = {}
     for unit in sorted(set(placed.labels.tolist()), key=str):
-        here = codes[placed.labels == unit]
-        found, counts = np.unique(here[here < len(names)], return_counts=True)
-        order = np.argsort(-counts, kind="stable")
-        units[str(unit)] = {
-            "samples": int(len(here)),
-            "clusters": {names[found[i]]: int(counts[i]) for i in order},
-        }
+        here = shown[placed.labels == unit]
+        found = Counter(name for name in here if name is not None)
+        units[str(unit)] = {"samples": int(len(here)), "clusters": dict(found.most_common())}
     return units
 
 
-def write_cluster_table(path: Path, units: dict) -> None:
+def write_cluster_table(path: Path, units: dict, clusters: list[str]) -> None:
     """The table of :func:`observed_clusters` as CSV: a row per unit, a column per cluster."""
-    clusters = sorted({c for u in units.values() for c in u["clusters"]}, key=_cluster_order)
     with open(path, "w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
         out.writerow(["unit", "samples", *clusters])
         for unit, row in units.items():
             out.writerow([unit, row["samples"], *(row["clusters"].get(c, 0) for c in clusters)])
-
-
-def _cluster_order(name: str) -> tuple:
-    """'cluster 2' before 'cluster 10'."""
-    number = name.rsplit(" ", 1)[-1]
-    return (0, int(number), name) if number.isdigit() else (1, 0, name)
 
 
 def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
@@ -419,7 +406,8 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
             report.update(outputs)
             if observed is not None:
                 table = observed_clusters(observed, stack.grid, tmp / "clusters.tif")
-                write_cluster_table(tmp / CLUSTER_TABLE, table)
+                names = [name for name, _ in class_legend(tmp / "clusters.tif")]
+                write_cluster_table(tmp / CLUSTER_TABLE, table, names)
                 report["som"]["clusters"]["observed"] = {
                     "file": Path(config.labels).name,
                     "table": CLUSTER_TABLE,

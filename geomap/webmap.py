@@ -262,15 +262,27 @@ def mapped_classes(frame: gpd.GeoDataFrame, class_map: Path) -> list[str]:
     polygon = (~frame.geom_type.isin(["Point", "MultiPoint"])).to_numpy()
     out = [MAPPED_POLYGON if p else MAPPED_NOTHING for p in polygon]
     with rasterio.open(class_map) as src:
-        names = json.loads(src.tags().get("CLASS_NAMES", "[]"))
         points = frame.to_crs(src.crs)
-        where = np.flatnonzero((points.geom_type == "Point").to_numpy())
-        if len(where) == 0:
-            return out
-        xy = [(g.x, g.y) for g in points.geometry.iloc[where]]
-        for i, value in zip(where, src.sample(xy, indexes=1, masked=True)):
-            if not np.ma.is_masked(value[0]) and 0 <= int(value[0]) < len(names):
-                out[i] = names[int(value[0])]
+    where = np.flatnonzero((points.geom_type == "Point").to_numpy())
+    if len(where):
+        at = points.geometry.iloc[where]
+        shown = classes_at(class_map, at.x, at.y)
+        for i, name in zip(where, shown):
+            out[i] = MAPPED_NOTHING if name is None else name
+    return out
+
+
+def classes_at(class_map: str | Path, x, y) -> list[str | None]:
+    """The class a geomap class map shows at each (x, y) of its CRS; None off it or on nodata.
+
+    One pixel read per point, never the whole map.
+    """
+    with rasterio.open(class_map) as src:
+        names = json.loads(src.tags().get("CLASS_NAMES", "[]"))
+        out = []
+        for value in src.sample(zip(x, y), indexes=1, masked=True):
+            code = None if np.ma.is_masked(value[0]) else int(value[0])
+            out.append(names[code] if code is not None and 0 <= code < len(names) else None)
     return out
 
 
