@@ -164,7 +164,38 @@ def offline_map(bounds: tuple, basemap: str | None, view: tuple | None = None) -
     m.default_css = [("leaflet_css", LEAFLET_CSS)]
     if basemap:
         folium.TileLayer(basemap, name=basemap, control=True).add_to(m)
+    _FocusInPlace().add_to(m)
     return m
+
+
+class _FocusInPlace(MacroElement):
+    """Script that lets the map take the keyboard's focus on a click without scrolling the page.
+
+    Leaflet focuses the map on the first press of a button in it (for its arrow-key panning). In
+    the component's frame that focus scrolled the app's page to bring the whole map into view
+    when it did not fit in the window, the press's release landed elsewhere and the first click
+    on an observation opened no popup (user pass). The keys still pan and zoom the map.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var keyboard = {{ this._parent.get_name() }}.keyboard;
+            if (!keyboard) return;
+            keyboard.disable();  // its press handler is bound when enabled
+            keyboard._onMouseDown = function () {
+                if (!this._focused) this._map.getContainer().focus({preventScroll: true});
+            };
+            keyboard.enable();
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "FocusInPlace"
 
 
 def rendered(out: Path, spec: LayerSpec) -> tuple[str, tuple, tuple | None, tuple | None]:

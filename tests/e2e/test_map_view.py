@@ -132,3 +132,52 @@ def test_a_map_drawn_again_is_fitted_until_the_user_moves_it(browser):
         assert page.evaluate(_VIEW)["scene"] == first["scene"]  # at the view given, not fitted
     finally:
         page.close()
+
+
+def test_the_first_click_on_an_observation_opens_its_popup_when_the_map_does_not_fit(browser):
+    """Leaflet focuses the map on the first press in it; in the app's frame that focus scrolled
+    the page to show the whole map when it did not fit in the window, the press's release
+    landed elsewhere and the first click on an observation opened nothing (user pass). The map
+    still takes the keyboard: '+' zooms in."""
+    m = mapview.offline_map(DEMO, None)
+    centre = [(DEMO[0][1] + DEMO[1][1]) / 2, (DEMO[0][0] + DEMO[1][0]) / 2]  # lon, lat
+    point = {"site": "obs 7", "label": "granite", "source": "field.gpkg"}
+    feature = {
+        "type": "Feature",
+        "properties": point,
+        "geometry": {"type": "Point", "coordinates": centre},
+    }
+    mapview.add_observations(m, {"type": "FeatureCollection", "features": [feature]}, {})
+    map_html = m.get_root().render()
+    frame = (
+        '<html><body style="margin:0"><div style="height:300px"></div>'
+        f'<iframe src="/map" width="{MAP_PX["width"]}" height="{MAP_PX["height"]}"></iframe>'
+        '<div style="height:600px"></div></body></html>'
+    )
+
+    def serve(route) -> None:
+        if route.request.url == "http://geomap.test/map":
+            route.fulfill(body=map_html, content_type="text/html")
+        else:
+            _serve(route, frame)
+
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    try:
+        page.route("**/*", serve)
+        page.goto("http://geomap.test/")
+        inner = page.frame_locator("iframe")
+        marker = inner.locator("path.leaflet-interactive")
+        marker.wait_for()
+        box = marker.bounding_box()
+        assert box["y"] + box["height"] < 700  # in the window; the map's foot is not (920 px)
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(500)
+        assert page.evaluate("window.scrollY") == 0
+        assert "granite" in inner.locator(".leaflet-popup-content").inner_text(timeout=2000)
+        zoom = "() => Object.values(window).find(v => v instanceof L.Map).getZoom()"
+        before = page.frames[1].evaluate(zoom)
+        page.keyboard.press("+")
+        page.wait_for_timeout(500)
+        assert page.frames[1].evaluate(zoom) == before + 1
+    finally:
+        page.close()
