@@ -23,7 +23,10 @@ from matplotlib import colormaps
 from PIL import Image
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.features import geometry_mask
+from rasterio.transform import Affine
 from rasterio.warp import calculate_default_transform, reproject, transform_bounds
+from rasterio.windows import Window, from_bounds
 
 from geomap.errors import RasterError
 from geomap.export import hex_colour
@@ -218,17 +221,17 @@ def observations_geojson(
 
     With a ``legend`` the labels are its unit names, as in the run's maps; with a geomap
     ``class_map`` (``lithology.tif``) a ``mapped`` property gives the class the map shows at each
-    point, so a popup can say "observed granite, mapped basalt". Points at one place (a station
-    entered twice, with two units) are one feature, the first, whose ``site`` names the others:
-    a map shows only the top dot's popup. At most ``max_features`` are returned (an even draw)
-    so that a browser stays responsive.
+    point (the classes under a polygon), so a popup can say "observed granite, mapped basalt".
+    Points at one place (a station entered twice, with two units) are one feature, the first,
+    whose ``site`` names the others: a map shows only the top dot's popup. At most
+    ``max_features`` are returned (an even draw) so that a browser stays responsive.
     """
-    frame = read_named(path, column, legend, crs=crs, layer=layer)[0]
+    frame = _stacked_as_one(read_named(path, column, legend, crs=crs, layer=layer)[0])
+    if len(frame) > max_features:
+        frame = frame.iloc[np.linspace(0, len(frame) - 1, max_features).astype(int)].copy()
     if class_map is not None:
         frame["mapped"] = mapped_classes(frame, Path(class_map))
-    frame = _stacked_as_one(frame.to_crs("EPSG:4326"))
-    if len(frame) > max_features:
-        frame = frame.iloc[np.linspace(0, len(frame) - 1, max_features).astype(int)]
+    frame = frame.to_crs("EPSG:4326")
     return json.loads(frame.to_json(drop_id=True))
 
 
@@ -248,28 +251,65 @@ def _stacked_as_one(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return frame[~(stacked & where.duplicated(keep="first"))]
 
 
-#: What a popup says is mapped at a polygon observation, and at a point the map does not cover.
-MAPPED_POLYGON = "(a polygon: see the map under it)"
+#: What a popup says is mapped at an observation the map does not cover.
 MAPPED_NOTHING = "(nothing: off the map or no data)"
+#: A polygon's pixels are counted on a read of at most this many pixels a side (coarser beyond).
+POLYGON_READ = 512
 
 
 def mapped_classes(frame: gpd.GeoDataFrame, class_map: Path) -> list[str]:
-    """The class a geomap class map shows at each point of ``frame``.
+    """The class a geomap class map shows at each point of ``frame``, the shares under a polygon.
 
-    :data:`MAPPED_POLYGON` for polygons, :data:`MAPPED_NOTHING` for points off the map or on
-    its nodata.
+    A polygon gets the classes that cover most of it, largest first ("granite 92%, shale 8%");
+    an observation off the map or on its nodata gets :data:`MAPPED_NOTHING`.
     """
-    polygon = (~frame.geom_type.isin(["Point", "MultiPoint"])).to_numpy()
-    out = [MAPPED_POLYGON if p else MAPPED_NOTHING for p in polygon]
+    out = [MAPPED_NOTHING] * len(frame)
     with rasterio.open(class_map) as src:
-        points = frame.to_crs(src.crs)
-    where = np.flatnonzero((points.geom_type == "Point").to_numpy())
+        shapes = frame.to_crs(src.crs)
+        names = json.loads(src.tags().get("CLASS_NAMES", "[]"))
+        for i in np.flatnonzero((shapes.geom_type != "Point").to_numpy()):
+            out[i] = _shares_under(src, names, shapes.geometry.iloc[i])
+    where = np.flatnonzero((shapes.geom_type == "Point").to_numpy())
     if len(where):
-        at = points.geometry.iloc[where]
+        at = shapes.geometry.iloc[where]
         shown = classes_at(class_map, at.x, at.y)
         for i, name in zip(where, shown):
             out[i] = MAPPED_NOTHING if name is None else name
     return out
+
+
+def _shares_under(src, names: Sequence[str], shape) -> str:
+    """The classes of the open class map ``src`` under a polygon (or a line's or points' pixels).
+
+    At most three, largest first, read over the polygon's bounds only, decimated to
+    :data:`POLYGON_READ` pixels a side, so a polygon as large as the map costs no more than a
+    small one.
+    """
+    if shape is None or shape.is_empty:
+        return MAPPED_NOTHING
+    near = from_bounds(*shape.bounds, transform=src.transform)
+    col0, row0 = max(0, math.floor(near.col_off)), max(0, math.floor(near.row_off))
+    col1 = min(src.width, math.ceil(near.col_off + near.width))
+    row1 = min(src.height, math.ceil(near.row_off + near.height))
+    if col1 <= col0 or row1 <= row0:  # off the map
+        return MAPPED_NOTHING
+    window, height, width = Window(col0, row0, col1 - col0, row1 - row0), row1 - row0, col1 - col0
+    step = max(1.0, max(height, width) / POLYGON_READ)
+    size = (max(1, math.ceil(height / step)), max(1, math.ceil(width / step)))
+    codes = src.read(1, window=window, out_shape=size, masked=True)
+    transform = src.window_transform(window) * Affine.scale(width / size[1], height / size[0])
+    inside = geometry_mask([shape], size, transform, invert=True)
+    if not inside.any():  # smaller than a pixel: the pixels it touches
+        inside = geometry_mask([shape], size, transform, invert=True, all_touched=True)
+    values = codes[inside].compressed()
+    counts = np.bincount(values[values < len(names)], minlength=len(names))
+    if counts.sum() == 0:
+        return MAPPED_NOTHING
+    order = np.argsort(-counts, kind="stable")[:3]
+    shares = [(names[c], 100 * counts[c] / counts.sum()) for c in order if counts[c]]
+    return ", ".join(
+        f"{name} {share:.0f}%" if share >= 0.5 else f"{name} <1%" for name, share in shares
+    )
 
 
 def classes_at(class_map: str | Path, x, y) -> list[str | None]:

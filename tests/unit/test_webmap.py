@@ -1,20 +1,24 @@
+import json
+
 import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
 from pyproj import Transformer
-from shapely.geometry import Point
+from rasterio.features import rasterize
+from shapely.geometry import Point, box
 
+from geomap import webmap
 from geomap.errors import RasterError
 from geomap.export import style_class_raster
 from geomap.webmap import (
     MAPPED_NOTHING,
-    MAPPED_POLYGON,
     MASK_SHADE,
     class_legend,
     class_overlay,
     colour_ramp,
     continuous_overlay,
+    mapped_classes,
     mask_overlay,
     observations_geojson,
     to_png,
@@ -186,4 +190,53 @@ def test_observations_carry_the_class_mapped_where_they_are(demo_scene, demo_run
     lithology = out / "lithology.tif"
     mixed = observations_geojson(tmp_path / "mixed.gpkg", "lithology", class_map=lithology)
     first, second = (f["properties"]["mapped"] for f in mixed["features"])
-    assert first == MAPPED_POLYGON and second in demo_scene.class_names
+    assert first == _shares_by_hand(lithology, frame.geometry.iloc[0], frame.crs)
+    assert second in demo_scene.class_names
+
+
+def _shares_by_hand(class_map, polygon, crs) -> str:
+    """The top three classes under a polygon, from the whole map rasterised at full resolution."""
+    with rasterio.open(class_map) as src:
+        codes = src.read(1)
+        names = json.loads(src.tags()["CLASS_NAMES"])
+        polygon = gpd.GeoSeries([polygon], crs=crs).to_crs(src.crs).iloc[0]
+        inside = rasterize([(polygon, 1)], codes.shape, transform=src.transform) == 1
+        inside &= codes != src.nodata
+    counts = np.bincount(codes[inside], minlength=len(names))
+    top = np.argsort(-counts, kind="stable")[:3]
+    return ", ".join(f"{names[c]} {100 * counts[c] / inside.sum():.0f}%" for c in top if counts[c])
+
+
+def test_a_polygon_observation_gets_the_classes_mapped_under_it(demo_scene, demo_run, tmp_path):
+    """It said "(a polygon: see the map under it)"; a polygon as large as the map is read
+    decimated, and one off the map gets nothing."""
+    lithology = demo_run[0] / "lithology.tif"
+    with rasterio.open(lithology) as src:
+        crs, (left, bottom, right, top) = src.crs, src.bounds
+    polygons = [
+        box(left + 0.3 * (right - left), bottom, left + 0.7 * (right - left), top),
+        box(left - 500, bottom - 500, right + 500, top + 500),  # beyond the map on every side
+        box(right + 100, bottom, right + 900, top),
+    ]
+    frame = gpd.GeoDataFrame(
+        {"lithology": ["granite", "shale", "basalt"]}, geometry=polygons, crs=crs
+    )
+    frame.to_file(tmp_path / "patch.gpkg")
+    mapped = [
+        f["properties"]["mapped"]
+        for f in observations_geojson(tmp_path / "patch.gpkg", "lithology", class_map=lithology)[
+            "features"
+        ]
+    ]
+    assert mapped[0] == _shares_by_hand(lithology, polygons[0], crs)
+    assert len(mapped[0].split(", ")) == 3  # the strip crosses more than three units
+    assert mapped[1] == _shares_by_hand(lithology, polygons[1], crs)
+    assert mapped[2] == MAPPED_NOTHING
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(webmap, "POLYGON_READ", 40)  # 160 pixels a side read as 40
+        coarse = mapped_classes(frame.iloc[:2], lithology)
+    for fine, rough in zip(mapped[:2], coarse):
+        shares = [dict(w.rsplit(" ", 1) for w in text.split(", ")) for text in (fine, rough)]
+        assert shares[0].keys() & shares[1].keys()
+        for name in shares[0].keys() & shares[1].keys():
+            assert abs(int(shares[0][name][:-1]) - int(shares[1][name][:-1])) <= 3
