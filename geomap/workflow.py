@@ -516,6 +516,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
         n_estimators=config.trees,
         feature_groups=feature_groups(recipe),
         screens=screens_for(recipe) if config.spectral_screen else (),
+        feature_names=recipe.names,
         random_state=config.random_state,
     )
     timings["samples"] = time.perf_counter() - t0

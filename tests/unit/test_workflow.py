@@ -167,6 +167,31 @@ def test_the_screen_can_be_switched_off(demo_scene, tmp_path):
         assert ((unc.read(3) > 0) == (ls.read(1) == 0)).all()  # only the cloud itself
 
 
+def test_the_same_rasters_in_another_order_give_the_same_map(demo_scene, tmp_path):
+    """The forest was grown over the features in the order the rasters came: the demo's last
+    three swapped changed 1.5% of the map and its spatial CV (0.900 against 0.893)."""
+    first, *others = demo_scene.rasters
+    outs = []
+    for rasters in ([first, *others], [first, *others[::-1]]):
+        outs.append(tmp_path / f"map{len(outs)}")
+        config = RunConfig(
+            rasters=list(rasters),
+            labels=demo_scene.points_gpkg,
+            label_column="lithology",
+            out=outs[-1],
+            trees=20,
+            applicability=False,
+            suggest=0,
+        )
+        run(config)
+    for name in ("lithology.tif", "probabilities.tif", "uncertainty.tif"):
+        with rasterio.open(outs[0] / name) as a, rasterio.open(outs[1] / name) as b:
+            assert np.array_equal(a.read(), b.read()), name
+    reports = [json.loads((out / "report.json").read_text()) for out in outs]
+    assert reports[0]["configuration"]["rasters"] != reports[1]["configuration"]["rasters"]
+    assert reports[0]["validation"]["spatial"] == reports[1]["validation"]["spatial"]
+
+
 def test_points_and_polygons_in_one_file_are_scored_apart(demo_scene, tmp_path):
     """The legacy map's pixels outnumber the field points 7 to 1 and made the figures theirs."""
     points = gpd.read_file(demo_scene.points_gpkg)[["lithology", "geometry"]]
