@@ -35,6 +35,7 @@ from geomap import report_html
 from geomap.errors import GeomapError
 from geomap.export import load_model, write_json
 from geomap.labels import is_identifier
+from geomap.sources import crs_words
 from geomap.workflow import sha256
 
 log = logging.getLogger("geomap.app")
@@ -313,7 +314,7 @@ def current_run() -> dict | None:
 KEPT_WIDGETS = (
     *("label_crs", "label_layer", "nodata"),
     *("model", "trees", "suggest", "smooth", "screen", "clusters", "som_side", "iterations"),
-    *("features", "cv_folds", "random_state", "max_per_class", "resolution"),
+    *("features", "cv_folds", "random_state", "max_per_class", "resolution", "map_crs"),
     *("apply_from", "same_order"),
     *("map_layers", "opacity", "basemap"),
 )
@@ -530,6 +531,33 @@ def _geographic(path: str, mtime_ns: int) -> bool:
         return False
 
 
+def map_crs_choices(rasters: list[Path]) -> dict[str, str]:
+    """The projected CRSs of the rasters, the map's by default first: CRS -> words for a box.
+
+    The words name the CRS and the files in it ("EPSG:32633 (landsat.tif, dem.tif)").
+    """
+    files: dict[str, list[str]] = {}
+    for path in rasters:
+        crs = _projected_crs(str(path), _mtime(path))
+        if crs is not None:
+            files.setdefault(crs, []).append(path.name)
+    return {crs: f"{crs_words(crs)} ({', '.join(names)})" for crs, names in files.items()}
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _projected_crs(path: str, mtime_ns: int) -> str | None:
+    """A raster's projected CRS as ``--crs`` takes it; None if geographic, absent or unreadable."""
+    try:
+        with rasterio.open(path) as src:
+            crs = src.crs
+    except (rasterio.errors.RasterioError, OSError):
+        return None
+    if crs is None or not crs.is_projected:
+        return None
+    code = crs.to_epsg()
+    return f"EPSG:{code}" if code else crs.to_wkt()
+
+
 def in_app_words(text: str) -> str:
     """:func:`user_message` for this session's workspace."""
     root = st.session_state["workspace"].root if "workspace" in st.session_state else None
@@ -687,6 +715,10 @@ def describe_params(params: dict) -> str:
         parts.append(f"{params['cv_folds']} folds")
     if params.get("max_per_class"):  # set by hand (None: the model's default)
         parts.append(f"at most {params['max_per_class']:,} polygon pixels per class")
+    if params.get("crs"):  # chosen (None: the first raster's)
+        parts.append(f"map in {crs_words(params['crs'])}")
+    if params.get("resolution"):
+        parts.append(f"pixel size {params['resolution']:g}")
     return ", ".join(parts)
 
 

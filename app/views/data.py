@@ -320,7 +320,8 @@ def _show_inputs(data: session.Inputs) -> None:
         st.write(
             f"{grid['crs']}, {grid['resolution'][0]:g} x {grid['resolution'][1]:g} "
             f"{grid['units']} per pixel, {grid['width']} x {grid['height']} pixels; every raster "
-            "is read onto it window by window (a coarser pixel: **Train**, under More)."
+            "is read onto it window by window (a coarser pixel, or another raster's CRS: "
+            "**Train**, under More)."
         )
         st.dataframe(
             pd.DataFrame(

@@ -195,7 +195,24 @@ def _training_options() -> tuple[dict, bool]:
             "9 million pixels, at 30 m 1 million.",
         )  # fmt: skip
         params["resolution"] = float(size) or None
+        params["crs"] = _map_crs()
     return params, st.button("Train and map", type="primary", key="train")
+
+
+def _map_crs() -> str | None:
+    """The CRS chosen for the map among the rasters' projected ones; None: the first raster's."""
+    choices = session.map_crs_choices(list(data.rasters))
+    if len(choices) < 2:
+        return None
+    if st.session_state.get("map_crs") not in choices:  # kept from other rasters
+        st.session_state.pop("map_crs", None)
+    chosen = st.selectbox(
+        "CRS of the map", list(choices), format_func=choices.get, key="map_crs",
+        help="The map's grid is drawn in this CRS and every raster is read onto it (the "
+        "command line's --crs). By default the first projected raster's; rasters in degrees "
+        "are not offered, as a map in degrees has pixels of unequal ground size.",
+    )  # fmt: skip
+    return None if chosen == next(iter(choices)) else chosen
 
 
 with st.container():  # not a form: a value set and left untrained is kept (KEPT_WIDGETS)

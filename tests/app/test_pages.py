@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+from rasterio.warp import calculate_default_transform, reproject
 from streamlit.testing.v1 import AppTest
 
 import session
@@ -662,14 +663,47 @@ def test_a_coarser_pixel_is_chosen_on_the_train_page(app):
     grid."""
     app.run()
     app.button(key="open_demo").click().run()
-    assert any("a coarser pixel: **Train**, under More" in m.value for m in app.markdown)
+    assert any("a coarser pixel, or another raster" in m.value for m in app.markdown)
     app.switch_page("views/train.py").run()
     app.number_input(key="resolution").set_value(60.0)
     run = _train_one(app)
     assert run["params"]["resolution"] == 60.0
+    assert session.describe_params(run["params"]).endswith("pixel size 60")
     assert run["report"]["grid"]["resolution"] == [60.0, 60.0]
     with rasterio.open(run["out"] / "lithology.tif") as src:
         assert src.res == (60.0, 60.0)
+
+
+def test_the_maps_crs_is_chosen_among_the_rasters_projected_ones(app, tmp_path):
+    """The command line's --crs: a DEM in the next UTM zone (or radiometrics in a national
+    grid) could not give the map its CRS unless uploaded first; degrees are not offered."""
+    demo = session.demo_inputs()
+    dem = next(p for p in demo.rasters if p.name == "dem.tif")
+    moved = tmp_path / "dem_utm34.tif"
+    with rasterio.open(dem) as src:
+        transform, width, height = calculate_default_transform(
+            src.crs, "EPSG:32634", src.width, src.height, *src.bounds
+        )
+        profile = {**src.profile, "crs": "EPSG:32634", "transform": transform}
+        with rasterio.open(moved, "w", **{**profile, "width": width, "height": height}) as dst:
+            reproject(rasterio.band(src, 1), rasterio.band(dst, 1))
+    app.session_state["source"] = "upload"
+    rasters = [moved if p == dem else p for p in demo.rasters]
+    app.session_state["kept_uploads"] = {"rasters": rasters, "labels": demo.labels}
+    app.run()
+    app.switch_page("views/train.py").run()
+    box = app.selectbox(key="map_crs")
+    assert box.options == [
+        "EPSG:32633 (landsat.tif, magnetics.tif)",
+        "EPSG:32634 (dem_utm34.tif)",
+    ]  # radiometrics.tif, in degrees, is not offered
+    box.set_value("EPSG:32634")
+    run = _train_one(app)
+    assert run["params"]["crs"] == "EPSG:32634"
+    assert "map in EPSG:32634" in session.describe_params(run["params"])
+    assert run["report"]["grid"]["crs"] == "EPSG:32634"
+    with rasterio.open(run["out"] / "lithology.tif") as src:
+        assert src.crs == "EPSG:32634"
 
 
 @pytest.mark.parametrize("model", ["som-clusters", "som"])
