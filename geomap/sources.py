@@ -469,8 +469,8 @@ def _s2_baseline(path: Path) -> str | None:
 def _check_readable(path: Path, src: rasterio.DatasetReader, assume_crs) -> None:
     """Refuse what geomap cannot place or read.
 
-    Subdatasets only, no georeferencing, no CRS (unless ``assume_crs``), a rotation, complex
-    values.
+    Subdatasets only, no georeferencing, no CRS (unless ``assume_crs``), a rotation, bands of
+    different types or no-data values, complex values.
     """
     if src.count == 0:
         names = ", ".join(src.subdatasets[:5]) or "none"
@@ -514,6 +514,17 @@ def _check_readable(path: Path, src: rasterio.DatasetReader, assume_crs) -> None
             "it is rotated (its geotransform turns the rows off north), which geomap does "
             "not read.",
             "Warp it north-up first, e.g. `gdalwarp IN OUT`.",
+        )
+    types = list(dict.fromkeys(src.dtypes))
+    fills = list(dict.fromkeys("nan" if v != v else v for v in src.nodatavals if v is not None))
+    if len(types) > 1 or len(fills) > 1:  # a VRT stacking files: one type and fill read
+        mixed = [f"data types ({', '.join(types)})"] if len(types) > 1 else []
+        mixed += [f"no-data values ({', '.join(map(str, fills))})"] if len(fills) > 1 else []
+        raise raster_error(
+            path,
+            f"its bands have different {' and '.join(mixed)}, as a VRT stacking separate files "
+            "does; geomap reads one data type and one no-data value per raster.",
+            "Give the files it stacks as rasters of their own: geomap aligns them itself.",
         )
     if src.dtypes[0].startswith("complex"):  # complex64, and GDAL's CInt16 of SLC data
         raise raster_error(

@@ -629,10 +629,10 @@ def test_a_band_of_dummies_only_is_refused(raster_factory):
         RasterStack.open([p])
 
 
-def _mosaic_vrt(path, *nodata_per_band):
-    """A UInt16 VRT over tile.tif with one band per value (None: no NoDataValue)."""
+def _mosaic_vrt(path, *nodata_per_band, types=()):
+    """A VRT over tile.tif with one band per value (None: no NoDataValue), UInt16 or ``types``."""
     bands = "".join(
-        f'<VRTRasterBand dataType="UInt16" band="{i}">'
+        f'<VRTRasterBand dataType="{types[i - 1] if types else "UInt16"}" band="{i}">'
         + ("" if v is None else f"<NoDataValue>{v}</NoDataValue>")
         + '<SimpleSource><SourceFilename relativeToVRT="1">tile.tif</SourceFilename>'
         "<SourceBand>1</SourceBand></SimpleSource></VRTRasterBand>"
@@ -643,6 +643,22 @@ def _mosaic_vrt(path, *nodata_per_band):
         f"<GeoTransform>500000, 30, 0, 5200000, 0, -30</GeoTransform>{bands}</VRTDataset>"
     )
     return path
+
+
+def test_a_vrt_of_bands_of_different_types_or_no_data_values_is_refused(raster_factory, tmp_path):
+    """gdalbuildvrt -separate of an int16 DEM and float32 magnetics crashed with a traceback
+    ("more than one 'dtype' found"); with one no-data value per raster read, the second band's
+    fill would have been read as measurements."""
+    raster_factory("tile.tif", ramp(10, 10, "uint16") + 1)
+    fix = "Give the files it stacks as rasters of their own: geomap aligns them itself"
+    mixed = _mosaic_vrt(tmp_path / "types.vrt", None, None, types=("Int16", "Float32"))
+    with pytest.raises(RasterError, match=r"types.vrt'.*different data types \(int16, float32\),"):
+        RasterStack.open([mixed])
+    fills = _mosaic_vrt(tmp_path / "fills.vrt", 0, 65535)
+    with pytest.raises(RasterError, match=r"different no-data values \(0.0, 65535.0\).*" + fix):
+        RasterStack.open([fills])
+    with RasterStack.open([_mosaic_vrt(tmp_path / "one.vrt", 0, None, 0)]) as stack:
+        assert stack.sources[0].nodata == 0  # one value declared, or the same: read as before
 
 
 def test_a_vrt_nodata_its_band_type_cannot_hold_is_flagged(raster_factory, tmp_path):
