@@ -44,6 +44,10 @@ class OutputExistsError(GeomapError, FileExistsError):
     """The output folder already holds files and overwriting was not asked for."""
 
 
+class OutputWriteError(GeomapError, OSError):
+    """The outputs could not be written (a full disk, a quota, a limit on file size)."""
+
+
 class ModelError(GeomapError, ValueError):
     """A model cannot be trained, loaded or applied to these inputs."""
 

@@ -28,7 +28,13 @@ import rasterio
 import rasterio.shutil
 import skops.io as sio
 
-from geomap.errors import ModelError, OutputExistsError
+from geomap.errors import (
+    GeomapError,
+    ModelError,
+    OutputExistsError,
+    OutputWriteError,
+    library_reason,
+)
 from geomap.grid import Grid
 from geomap.sources import GDAL_CACHE_BYTES
 
@@ -571,8 +577,10 @@ def staged_output(out: Path, overwrite: bool):
     tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the output folder is the user's
     try:
         yield tmp
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, GeomapError):
+            raise OutputWriteError(write_failed_message(out, exc)) from None
         raise
     if not out.exists():
         os.replace(tmp, out)
@@ -597,6 +605,21 @@ def staged_output(out: Path, overwrite: bool):
         raise
     tmp.rmdir()
     shutil.rmtree(old, ignore_errors=True)
+
+
+def write_failed_message(out: Path, exc: OSError) -> str:
+    """Why writing the files of ``out`` (a folder or a file) failed, with the free space there."""
+    try:
+        free = f"{shutil.disk_usage(out.parent).free / 2**20:,.0f} MB"
+    except OSError:
+        free = "an unknown amount of space"
+    return (
+        f"Writing the outputs in '{out.parent}' failed ({library_reason(exc)}); nothing was "
+        f"written{f' and {out.name!r} is as it was' if out.exists() else ''}. That disk has "
+        f"{free} free now: a full disk, a "
+        "quota or a limit on the size of a file stops a write. Free some space, or give an "
+        "output folder on another disk."
+    )
 
 
 def _umask() -> int:

@@ -25,8 +25,8 @@ import rasterio
 from pyproj import Transformer
 
 from geomap.applicability import Applicability
-from geomap.errors import ModelError, OutputExistsError
-from geomap.export import add_overviews, raster_profile, write_points
+from geomap.errors import GeomapError, ModelError, OutputExistsError, OutputWriteError
+from geomap.export import add_overviews, raster_profile, write_failed_message, write_points
 from geomap.grid import Grid, ground_crs
 from geomap.predict import stream_windows, window_proba, window_side
 from geomap.sites import (
@@ -324,6 +324,10 @@ def staged_sites(out: Path, overwrite: bool) -> Iterator[Path]:
         yield tmp
         for name, target in zip(("suggested_samples.gpkg", "suggested_samples.csv"), targets):
             (tmp / name).replace(target)
+    except OSError as exc:
+        if isinstance(exc, GeomapError):
+            raise
+        raise OutputWriteError(write_failed_message(out, exc)) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -308,6 +308,24 @@ def test_sigterm_mid_run_leaves_nothing(scene):
     assert [p.name for p in scene["tmp"].iterdir() if p.name.startswith(".")] == []
 
 
+def test_a_write_the_disk_refuses_is_a_message_and_leaves_nothing(scene):
+    """A limit on file size (or a full disk) stopped the first GeoTIFF window with a traceback
+    ending in rasterio's 'Write failed. See previous exception for details.' (helper's audit)."""
+    out = scene["tmp"] / "too_big"
+    limit = "import resource; resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))\n"
+    script = limit + "import sys\nfrom geomap.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args(scene, out=out)], capture_output=True, timeout=120
+    )
+    err = done.stderr.decode()
+    assert done.returncode == 2, err[-2000:]
+    assert "Traceback" not in err
+    assert f"error: Writing the outputs in '{scene['tmp']}' failed (" in err
+    assert "); nothing was written. That disk has " in err and "MB free now" in err
+    assert not out.exists()
+    assert [p.name for p in scene["tmp"].iterdir() if p.name.startswith(".")] == []
+
+
 def test_label_layer_picks_one_layer_of_a_project_geopackage(scene, capsys):
     project = scene["tmp"] / "project.gpkg"
     scene["points"].to_file(project, layer="season_2024")

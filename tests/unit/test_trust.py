@@ -14,7 +14,7 @@ from shapely.geometry import LineString
 
 from geomap.apply import predict, suggest
 from geomap.cli import main
-from geomap.errors import InputDataError, ModelError, OutputExistsError
+from geomap.errors import InputDataError, ModelError, OutputExistsError, OutputWriteError
 from geomap.features import FeatureRecipe
 from geomap.trust import (
     REDUCED_SHARE_TOLD,
@@ -25,6 +25,7 @@ from geomap.trust import (
     input_units,
     outside_aoa_words,
     reduced_input_words,
+    staged_sites,
 )
 from geomap.workflow import RunConfig, run, simulated_outages
 
@@ -511,3 +512,19 @@ def test_a_model_saved_before_the_tested_counts_withholds_by_training_samples():
 
     assert _class_tested(Before()).tolist() == [40, 3]
     assert _class_tested(Now()).tolist() == [30.0, 0.0]
+
+
+def test_sites_the_disk_refuses_are_a_message_and_leave_the_old_ones(tmp_path):
+    """As a run's outputs (test_cli): an OSError of the write is told with the free space."""
+    out = tmp_path / "season2.gpkg"
+    out.write_bytes(b"last season's")
+    with pytest.raises(OutputWriteError) as info, staged_sites(out, overwrite=True) as tmp:
+        (tmp / "suggested_samples.gpkg").write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+    message = str(info.value)
+    assert f"Writing the outputs in '{tmp_path}' failed ([Errno 28] No space left on device)" in (
+        message
+    )
+    assert "nothing was written and 'season2.gpkg' is as it was" in message
+    assert out.read_bytes() == b"last season's"
+    assert [p.name for p in tmp_path.iterdir()] == ["season2.gpkg"]
