@@ -338,6 +338,7 @@ def choose_grid(
     feet = [footprint_in(s, grid_crs) for s in sources]
     left, bottom = max(f[0] for f in feet), max(f[1] for f in feet)
     right, top = min(f[2] for f in feet), min(f[3] for f in feet)
+    overlap = (right - left, top - bottom)  # before the edges snap to the pixels
     if origin is None:
         origin = _snap_origin(sources, grid_crs, res)
     x0, y0 = origin
@@ -346,11 +347,11 @@ def choose_grid(
     top = y0 - math.ceil((y0 - top) / res - eps) * res
     width = int(math.floor((right - left) / res + eps))
     height = int(math.floor((top - bottom) / res + eps))
-    if (width < 1 or height < 1) and resolution is not None and right > left and top > bottom:
+    if (width < 1 or height < 1) and resolution is not None and min(overlap) > 0:
         unit = crs_units(grid_crs)
         raise RasterError(
             f"The grid's pixel (--resolution {resolution:g}) is larger than the rasters' common "
-            f"footprint ({right - left:.6g} x {top - bottom:.6g} {unit} in "
+            f"footprint ({overlap[0]:.6g} x {overlap[1]:.6g} {unit} in "
             f"{grid_crs.to_string()}): --resolution is in the units of the grid's CRS, {unit} "
             "here. Give a smaller one"
             + (", or --crs a projected CRS in metres." if grid_crs.is_geographic else ".")

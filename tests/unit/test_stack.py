@@ -365,6 +365,16 @@ def test_a_resolution_larger_than_the_footprint_says_it_is_in_the_crs_units(rast
     )
     with pytest.raises(RasterError, match=r"--resolution 30\) is larger .* degrees here.*--crs"):
         RasterStack.open([p], resolution=30)
+    # two rasters whose pixels are not aligned: the common footprint's edge, snapped to a
+    # 30-degree pixel, passed the other edge, and the message said they did not overlap
+    q = raster_factory(
+        "dem.tif",
+        ramp(30, 30),
+        crs="EPSG:4326",
+        transform=Affine(0.001, 0, 15.0123, 0, -0.001, 46.9877),
+    )
+    with pytest.raises(RasterError, match=r"larger than the rasters' common footprint \(0.0177 x"):
+        RasterStack.open([p, q], resolution=30)
 
 
 def test_undeclared_nodata_can_be_given(raster_factory):
