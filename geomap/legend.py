@@ -127,7 +127,11 @@ class Legend:
                         f"Legend '{path}': unit {unit!r} has two colours ({line}). Give "
                         "values of one unit the same colour, or leave all but one blank."
                     )
-        return cls(path, rename, tuple(order), colours, named=name is not None)
+        # values that are words, in a column headed as names ("name" of a run's legend.csv):
+        # the units' names already
+        words = not all(re.fullmatch(r"-?\d+", v) for v in values)
+        named = name is not None or (words and _is_name(str(key).strip().casefold()))
+        return cls(path, rename, tuple(order), colours, named=named)
 
     def apply(self, labels: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str]]:
         """Observations with their unit names, and warnings.

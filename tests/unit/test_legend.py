@@ -163,6 +163,23 @@ def test_a_legend_of_colours_only_says_the_units_keep_their_values(coded):
     assert not any("no names" in w for w in summary["warnings"])
 
 
+def test_a_runs_own_legend_given_again_names_the_units_without_a_warning(tmp_path):
+    """Observations named 'granite' with the legend.csv of an earlier run: its 'name' column
+    holds their values, and it was said to give colours but no names (helper's audit)."""
+    text = "code,name,colour,training_samples\n0,granite,#ff0000,10\n1,shale,#00ff00,12\n"
+    legend = Legend.read(_write(tmp_path / "legend.csv", text), ["granite", "shale"])
+    assert legend.named and legend.colours["shale"] == (0, 255, 0)
+    labels = gpd.GeoDataFrame({"label": ["granite", "shale"]}, geometry=[Point(0, 0)] * 2)
+    out, notes = legend.apply(labels)
+    assert list(out["label"]) == ["granite", "shale"] and notes == []
+    plain = Legend.read(
+        _write(tmp_path / "plain.csv", "lithology,colour\ngranite,#ff0000\n"), ["granite"]
+    )
+    assert plain.named  # a column of values headed as names: the units' own names
+    codes = _write(tmp_path / "codes.csv", "label,colour\n11,#ff0000\n")
+    assert not Legend.read(codes, ["11"]).named  # codes, not names, whatever the header
+
+
 def test_the_map_draws_observations_under_the_legends_names(coded):
     legend = _write(coded["tmp"] / "l.csv", "code,name\n11,granite\n12,basalt\n30,shale\n")
     geojson = observations_geojson(coded["labels"], "LITH_CODE", legend=legend)
