@@ -12,6 +12,7 @@ from geomap.features import PRESETS
 from geomap.models.som_clusters import MAX_CLUSTERS
 from geomap.sites import parse_distance
 from geomap.stack import BLOCK_SIZE
+from geomap.validate import MAX_FOLDS
 from geomap.workflow import MODELS
 
 _EPILOG = """examples:
@@ -285,9 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--cv-folds",
-        type=_at_least(2),
+        type=_at_least(2, MAX_FOLDS),
         default=5,
-        help="folds of the random and spatial cross-validation (default 5)",
+        help=f"folds of the random and spatial cross-validation, 2 to {MAX_FOLDS} (default 5)",
     )
     p.add_argument(
         "--features",

@@ -46,7 +46,7 @@ from geomap.som_stream import SOMLayers, stream_som
 from geomap.sources import GDAL_CACHE_BYTES
 from geomap.stack import RasterStack
 from geomap.trust import SiteRequest, TrustLayers, input_units
-from geomap.validate import cross_validate, little_seen_notes, score_by_kind
+from geomap.validate import cross_validate, fold_notes, little_seen_notes, score_by_kind
 from geomap.webmap import class_legend, classes_at
 from geomap.workflow import (
     MAX_PER_CLASS,
@@ -452,6 +452,7 @@ def _fit(config: RunConfig, stack, recipe, report: dict, progress) -> dict:
         random_state=config.random_state,
         progress=None if progress is None else partial(progress, "validate"),
     )
+    report["warnings"] += fold_notes(cv, config.cv_folds, Path(config.labels).name)
     report["warnings"] += score_by_kind(
         cv, labelled["y"], labelled["kind"], Path(config.labels).name
     ) + little_seen_notes(

@@ -46,6 +46,10 @@ SEEN_SHARE = 0.25
 #: Fewest blocks per spatial fold: with one block a fold holds whatever classes that block has,
 #: and the group splitter cannot balance the folds by class.
 BLOCKS_PER_FOLD = 2
+#: Most folds a cross-validation may be asked for: each costs a forest (and one per input
+#: outage in the spatial CV), and beyond about ten folds the held-out blocks shrink towards
+#: single observations, which is what spatial CV is there to avoid.
+MAX_FOLDS = 20
 #: Folds of units held out in turn (see :func:`held_out_units`), and the trees of their models:
 #: only the entropy of a prediction that is always wrong is used.
 UNIT_FOLDS = 5
@@ -420,6 +424,25 @@ def little_seen(y: np.ndarray, folds: np.ndarray, weight: np.ndarray | None = No
     np.add.at(held, (fold, y), weight)
     total = held.sum(axis=0)
     return total[y] - held[fold, y] < SEEN_SHARE * total[y]
+
+
+def fold_notes(cv: dict, asked: int, labels_name: str) -> list[str]:
+    """A warning when a cross-validation ran fewer folds than ``asked`` (and why)."""
+    ran = {name: cv[name]["n_folds"] for name in ("random", "spatial")}
+    if min(ran.values()) >= asked:
+        return []
+    why = []
+    if ran["random"] < asked:
+        why.append(f"its most observed unit has {ran['random']} samples")
+    if ran["spatial"] < ran["random"]:
+        why.append(
+            f"they lie in only {ran['spatial']} blocks of {cv['spatial']['block_size']:g} map units"
+        )
+    return [
+        f"Observations '{labels_name}': cross-validation ran {ran['random']} random and "
+        f"{ran['spatial']} spatial folds, not the {asked} asked for, as {' and '.join(why)}; "
+        "a fold needs a sample of a unit, or a block, of its own."
+    ]
 
 
 def little_seen_notes(

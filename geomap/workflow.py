@@ -58,7 +58,13 @@ from geomap.trust import (
     TrustLayers,
     input_units,
 )
-from geomap.validate import cross_validate, little_seen_notes, score_by_kind
+from geomap.validate import (
+    MAX_FOLDS,
+    cross_validate,
+    fold_notes,
+    little_seen_notes,
+    score_by_kind,
+)
 
 MODEL_FORMAT = "geomap-model"
 MODEL_VERSION = 1
@@ -548,6 +554,7 @@ def _train_forest(config: RunConfig, stack: RasterStack, progress, timings: dict
     )
     timings["cross_validation"] = time.perf_counter() - t0
     notes += score_by_kind(cv, y, samples.kind, Path(config.labels).name)
+    notes += fold_notes(cv, config.cv_folds, Path(config.labels).name)
     notes += little_seen_notes(cv, y, names, Path(config.labels).name, weight=samples.weight)
     release_freed_memory()  # the folds' forests
     t0 = time.perf_counter()
@@ -645,6 +652,11 @@ def _run(config: RunConfig, progress: Progress | None) -> dict:
         raise LabelError(
             f"Legend '{config.legend}' names the classes of observations, and no --labels are "
             "given. Give --labels with --label-column, or leave --legend out."
+        )
+    if not 2 <= config.cv_folds <= MAX_FOLDS:
+        raise ModelError(
+            f"cv_folds has to be 2 to {MAX_FOLDS}, as each fold costs a model; got "
+            f"{config.cv_folds!r}."
         )
     if config.model != "rf":
         from geomap.som_workflow import run_som  # here: som_workflow builds on this module

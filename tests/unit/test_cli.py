@@ -442,6 +442,7 @@ def test_out_dot_writes_into_the_current_folder(scene, capsys, monkeypatch):
     [
         ("--block-size", "8", "has to be at least 16"),
         ("--cv-folds", "1", "has to be at least 2"),
+        ("--cv-folds", "500", "has to be at most 20; got 500"),  # ran 102 folds, unsaid
         ("--suggest", "0", "has to be at least 1"),
         ("--max-walk", "2mi", "is not a positive distance"),
         ("--clusters", "300", "has to be at most 255"),

@@ -11,6 +11,7 @@ from geomap.validate import (
     block_groups,
     choose_block_size,
     cross_validate,
+    fold_notes,
     little_seen,
     little_seen_notes,
     metrics,
@@ -296,3 +297,16 @@ def test_cross_validation_fits_its_folds_with_the_capped_forest(monkeypatch):
     forest = LithologyForest(n_estimators=20, random_state=0, n_jobs=1)
     _three_units_cv(forest, units_out=True)
     assert seen == [(CV_TREE_SAMPLES, 20)] * 3  # random, spatial and unit folds
+
+
+def test_fewer_folds_than_asked_are_told_with_the_reason():
+    """--cv-folds 500 ran 102 random and 102 spatial folds, and the report said 500."""
+    cv = {"random": {"n_folds": 5}, "spatial": {"n_folds": 5, "block_size": 2000.0}}
+    assert fold_notes(cv, 5, "obs.gpkg") == []
+    cv["spatial"]["n_folds"] = 3
+    (note,) = fold_notes(cv, 5, "obs.gpkg")
+    assert note.startswith("Observations 'obs.gpkg': cross-validation ran 5 random and 3 spatial")
+    assert "not the 5 asked for, as they lie in only 3 blocks of 2000 map units;" in note
+    cv = {"random": {"n_folds": 8}, "spatial": {"n_folds": 8, "block_size": 500.0}}
+    (note,) = fold_notes(cv, 10, "obs.gpkg")
+    assert "not the 10 asked for, as its most observed unit has 8 samples;" in note

@@ -374,6 +374,20 @@ def test_an_even_smoothing_window_is_refused_by_the_library_too(demo_scene, tmp_
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("folds", [1, 500])
+def test_a_fold_count_out_of_range_is_refused_by_the_library_too(demo_scene, tmp_path, folds):
+    config = RunConfig(
+        list(demo_scene.rasters),
+        demo_scene.points_gpkg,
+        "lithology",
+        tmp_path / "o",
+        cv_folds=folds,
+    )
+    with pytest.raises(ModelError, match=f"cv_folds has to be 2 to 20, .*; got {folds}"):
+        run(config)
+    assert not (tmp_path / "o").exists()
+
+
 def test_predict_puts_rasters_named_as_at_training_in_order(result, demo_scene, tmp_path):
     out, _ = result
     swapped = [demo_scene.rasters[i] for i in (0, 1, 3, 2)]
