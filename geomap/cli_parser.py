@@ -222,9 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="observations: points or polygons in GeoPackage, GeoJSON, Shapefile "
         "(.shp or zipped), KML, or a CSV, Excel workbook (.xlsx, .xlsm, .xls) or LibreOffice "
-        "spreadsheet (.ods) with x/y, lon/lat or easting/northing columns (required except "
-        "with --model som-clusters, which then says where each unit's observations lie among "
-        "its clusters)",
+        "spreadsheet (.ods) with x/y, lon/lat, longitude/latitude or easting/northing columns "
+        "(required except with --model som-clusters, which then says where each unit's "
+        "observations lie among its clusters)",
     )
     p.add_argument(
         "--label-column",
