@@ -169,25 +169,36 @@ def offline_map(bounds: tuple, basemap: str | None, view: tuple | None = None) -
 
 
 class _FocusInPlace(MacroElement):
-    """Script that lets the map take the keyboard's focus on a click without scrolling the page.
+    """Script that keeps the page in place: a click focuses the map, the wheel scrolls the page.
 
     Leaflet focuses the map on the first press of a button in it (for its arrow-key panning). In
     the component's frame that focus scrolled the app's page to bring the whole map into view
     when it did not fit in the window, the press's release landed elsewhere and the first click
     on an observation opened no popup (user pass). The keys still pan and zoom the map.
+
+    The wheel zoomed the map as soon as the page, scrolled by it, brought the map under the
+    pointer: the map shrank to a dot and the page stopped scrolling, its layer list out of reach
+    (user pass). Now the wheel zooms the map once it has been clicked (while it has the focus),
+    or with Ctrl held (a touchpad's pinch); otherwise it scrolls the page.
     """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
         (function () {
-            var keyboard = {{ this._parent.get_name() }}.keyboard;
-            if (!keyboard) return;
-            keyboard.disable();  // its press handler is bound when enabled
-            keyboard._onMouseDown = function () {
-                if (!this._focused) this._map.getContainer().focus({preventScroll: true});
-            };
-            keyboard.enable();
+            var map = {{ this._parent.get_name() }}, container = map.getContainer();
+            var keyboard = map.keyboard;
+            if (keyboard) {
+                keyboard.disable();  // its press handler is bound when enabled
+                keyboard._onMouseDown = function () {
+                    if (!this._focused) this._map.getContainer().focus({preventScroll: true});
+                };
+                keyboard.enable();
+            }
+            container.addEventListener("wheel", function (event) {
+                var focused = document.hasFocus() && document.activeElement === container;
+                if (!focused && !event.ctrlKey) event.stopImmediatePropagation();  // the page's
+            }, true);
         })();
         {% endmacro %}
         """

@@ -151,6 +151,10 @@ with session.reported("Drawing the map"):
             m, height=620, use_container_width=True, returned_objects=["center", "zoom"], key="map"
         )
         session.remember_map_view(result["key"], state)
+        st.caption(
+            "The mouse wheel scrolls the page; click the map first to zoom it with the wheel (or "
+            "hold Ctrl), or use its + and - buttons or keys."
+        )
 with legend:
     st.markdown("".join(legend_html), unsafe_allow_html=True)
     if "validation" in result["report"]:

@@ -134,11 +134,15 @@ def test_a_map_drawn_again_is_fitted_until_the_user_moves_it(browser):
         page.close()
 
 
-def test_the_first_click_on_an_observation_opens_its_popup_when_the_map_does_not_fit(browser):
-    """Leaflet focuses the map on the first press in it; in the app's frame that focus scrolled
-    the page to show the whole map when it did not fit in the window, the press's release
-    landed elsewhere and the first click on an observation opened nothing (user pass). The map
-    still takes the keyboard: '+' zooms in."""
+#: The map's zoom, read in its frame.
+_ZOOM = "() => Object.values(window).find(v => v instanceof L.Map).getZoom()"
+
+
+def _framed(browser):
+    """A page of 1000 x 700 whose map frame (620 px tall) starts 300 px down: it does not fit.
+
+    The map holds one observation, at the scene's centre (in the window).
+    """
     m = mapview.offline_map(DEMO, None)
     centre = [(DEMO[0][1] + DEMO[1][1]) / 2, (DEMO[0][0] + DEMO[1][0]) / 2]  # lon, lat
     point = {"site": "obs 7", "label": "granite", "source": "field.gpkg"}
@@ -162,22 +166,57 @@ def test_the_first_click_on_an_observation_opens_its_popup_when_the_map_does_not
             _serve(route, frame)
 
     page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page.route("**/*", serve)
+    page.goto("http://geomap.test/")
+    page.frame_locator("iframe").locator("path.leaflet-interactive").wait_for()
+    return page
+
+
+def test_the_first_click_on_an_observation_opens_its_popup_when_the_map_does_not_fit(browser):
+    """Leaflet focuses the map on the first press in it; in the app's frame that focus scrolled
+    the page to show the whole map when it did not fit in the window, the press's release
+    landed elsewhere and the first click on an observation opened nothing (user pass). The map
+    still takes the keyboard: '+' zooms in."""
+    page = _framed(browser)
     try:
-        page.route("**/*", serve)
-        page.goto("http://geomap.test/")
         inner = page.frame_locator("iframe")
-        marker = inner.locator("path.leaflet-interactive")
-        marker.wait_for()
-        box = marker.bounding_box()
+        box = inner.locator("path.leaflet-interactive").bounding_box()
         assert box["y"] + box["height"] < 700  # in the window; the map's foot is not (920 px)
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.wait_for_timeout(500)
         assert page.evaluate("window.scrollY") == 0
         assert "granite" in inner.locator(".leaflet-popup-content").inner_text(timeout=2000)
-        zoom = "() => Object.values(window).find(v => v instanceof L.Map).getZoom()"
-        before = page.frames[1].evaluate(zoom)
+        before = page.frames[1].evaluate(_ZOOM)
         page.keyboard.press("+")
         page.wait_for_timeout(500)
-        assert page.frames[1].evaluate(zoom) == before + 1
+        assert page.frames[1].evaluate(_ZOOM) == before + 1
+    finally:
+        page.close()
+
+
+def test_the_wheel_scrolls_the_page_over_the_map_until_the_map_is_clicked(browser):
+    """Scrolled by the wheel, the page brought the map under the pointer, and from then on the
+    wheel zoomed the map out to the whole world while the page stood still, its layer list out
+    of reach (user pass). Clicked, the map zooms with the wheel; with Ctrl, at once."""
+    page = _framed(browser)
+    try:
+        zoom = page.frames[1].evaluate(_ZOOM)
+        page.mouse.move(500, 500)  # over the map
+        for _ in range(3):
+            page.mouse.wheel(0, 100)
+            page.wait_for_timeout(300)
+        assert page.evaluate("window.scrollY") >= 250
+        assert page.frames[1].evaluate(_ZOOM) == zoom
+        page.keyboard.down("Control")  # a touchpad's pinch comes as a wheel with Ctrl
+        page.mouse.wheel(0, 100)
+        page.keyboard.up("Control")
+        page.wait_for_timeout(500)
+        assert page.frames[1].evaluate(_ZOOM) < zoom
+        zoom, scrolled = page.frames[1].evaluate(_ZOOM), page.evaluate("window.scrollY")
+        page.mouse.click(500, 300)  # focuses the map (a spot of the scene with no marker)
+        page.mouse.wheel(0, -100)
+        page.wait_for_timeout(500)
+        assert page.frames[1].evaluate(_ZOOM) > zoom
+        assert page.evaluate("window.scrollY") == scrolled
     finally:
         page.close()
