@@ -260,7 +260,8 @@ POLYGON_READ = 512
 def mapped_classes(frame: gpd.GeoDataFrame, class_map: Path) -> list[str]:
     """The class a geomap class map shows at each point of ``frame``, the shares under a polygon.
 
-    A polygon gets the classes that cover most of it, largest first ("granite 92%, shale 8%");
+    A polygon gets the classes that cover most of it, largest first ("granite 82%, shale 10%,
+    basalt 5%, 1 other(s) 3%");
     an observation off the map or on its nodata gets :data:`MAPPED_NOTHING`.
     """
     out = [MAPPED_NOTHING] * len(frame)
@@ -281,9 +282,9 @@ def mapped_classes(frame: gpd.GeoDataFrame, class_map: Path) -> list[str]:
 def _shares_under(src, names: Sequence[str], shape) -> str:
     """The classes of the open class map ``src`` under a polygon (or a line's or points' pixels).
 
-    At most three, largest first, read over the polygon's bounds only, decimated to
-    :data:`POLYGON_READ` pixels a side, so a polygon as large as the map costs no more than a
-    small one.
+    The three largest first, then the others together ("2 other(s) 14%"). Read over the
+    polygon's bounds only, decimated to :data:`POLYGON_READ` pixels a side, so a polygon as
+    large as the map costs no more than a small one.
     """
     if shape is None or shape.is_empty:
         return MAPPED_NOTHING
@@ -305,8 +306,11 @@ def _shares_under(src, names: Sequence[str], shape) -> str:
     counts = np.bincount(values[values < len(names)], minlength=len(names))
     if counts.sum() == 0:
         return MAPPED_NOTHING
-    order = np.argsort(-counts, kind="stable")[:3]
-    shares = [(names[c], 100 * counts[c] / counts.sum()) for c in order if counts[c]]
+    order = np.argsort(-counts, kind="stable")
+    shares = [(names[c], 100 * counts[c] / counts.sum()) for c in order[:3] if counts[c]]
+    rest = counts[order[3:]]
+    if rest.any():  # the shares listed then add up to 100%
+        shares.append((f"{np.count_nonzero(rest)} other(s)", 100 * rest.sum() / counts.sum()))
     return ", ".join(
         f"{name} {share:.0f}%" if share >= 0.5 else f"{name} <1%" for name, share in shares
     )
