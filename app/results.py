@@ -10,7 +10,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import streamlit as st
 
-from geomap.report_html import SOM_PLOTS, chosen_words, observed_cluster_words
+from geomap.report_html import (
+    SOM_PLOTS,
+    chosen_words,
+    observed_cluster_words,
+    observed_counts_words,
+)
 from geomap.trust import trust_words
 
 _ROWS = ["overall_accuracy", "balanced_accuracy", "macro_f1", "kappa"]
@@ -209,7 +214,7 @@ def som(report: dict, out: Path) -> None:
     if observed:
         st.markdown(
             f"Where the observations of `{clusters['observed']['file']}` lie among the clusters "
-            "(a point counts once, a polygon once per pixel; every count in "
+            f"({observed_counts_words(clusters['observed'])}; every count in "
             f"`{clusters['observed']['table']}`):\n" + "\n".join(f"- {line}" for line in observed)
         )
     plots = [

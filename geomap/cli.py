@@ -16,7 +16,7 @@ from geomap.cli_parser import parse
 from geomap.errors import GeomapError
 from geomap.export import limit_malloc_arenas
 from geomap.products import expand_rasters
-from geomap.report_html import cluster_words, observed_cluster_words
+from geomap.report_html import cluster_words, observed_cluster_words, observed_counts_words
 from geomap.sources import crs_words, parse_nodata
 from geomap.subunits import SubunitConfig, subunits
 from geomap.trust import SiteRequest, trust_words
@@ -155,9 +155,11 @@ def _log_figures(report: dict) -> None:
         log.info(clusters)
     observed = observed_cluster_words(report)
     if observed:
+        where = report["som"]["clusters"]["observed"]
         log.info(
-            "where the observations lie among the clusters (every count in %s):",
-            report["som"]["clusters"]["observed"]["table"],
+            "where the observations lie among the clusters (%s; every count in %s):",
+            observed_counts_words(where),
+            where["table"],
         )
         for line in observed:
             log.info("  %s", line)

@@ -271,7 +271,7 @@ def _som(som: dict | None, folder: Path, subunits_of: dict | None = None) -> str
             where = som["clusters"]["observed"]
             text += (
                 f"<p>Where the observations of <code>{escape(where['file'])}</code> lie among "
-                "the clusters (a point counts once, a polygon once per pixel; "
+                f"the clusters ({observed_counts_words(where)}; "
                 f"<code>{escape(where['table'])}</code> has every count):</p><ul>"
                 + "".join(f"<li>{escape(line)}</li>" for line in observed)
                 + "</ul>"
@@ -337,6 +337,13 @@ def cluster_words(report: dict) -> str | None:
         f"SOM of {som['shape'][0]} x {som['shape'][1]} nodes; {clusters['n_clusters']} clusters "
         f"({clusters['method']}), {chosen_words(clusters)}{shares}."
     )
+
+
+def observed_counts_words(observed: dict) -> str:
+    """How the samples of :func:`observed_cluster_words` were counted, in parentheses' words."""
+    cap = observed.get("pixels_per_unit")  # absent in reports written before it was kept
+    drawn = f" drawn, at most {cap:,} per unit" if cap else ""
+    return f"a point counts once, a polygon once per pixel{drawn}"
 
 
 def observed_cluster_words(report: dict) -> list[str]:

@@ -411,6 +411,7 @@ def run_som(config: RunConfig, progress: Progress | None = None) -> dict:
                 report["som"]["clusters"]["observed"] = {
                     "file": Path(config.labels).name,
                     "table": CLUSTER_TABLE,
+                    "pixels_per_unit": MAX_PER_CLASS["rf"],  # polygons' pixels drawn, at most
                     "units": table,
                 }
             report["timings_seconds"]["total"] = round(time.perf_counter() - t_start, 3)

@@ -735,6 +735,7 @@ def test_som_modes_train_and_map(app, model):
     where = [m.value for m in app.markdown if m.value.startswith("Where the observations of")]
     assert len(where) == (model == "som-clusters")  # the clusters, found without them
     assert all("granite (" in w and "clusters_by_unit.csv" in w for w in where)
+    assert all("once per pixel drawn, at most 2,000 per unit" in w for w in where)
     # U-matrix, hit map, component planes (and the confusion matrix when there are labels)
     assert len(app.get("image")) == 3 + (model == "som")
     assert ("validation" in report) == (model == "som")

@@ -149,6 +149,9 @@ def test_som_clusters_say_where_the_observations_lie(demo_scene, tmp_path):
         assert list(top.values()) == sorted(top.values(), reverse=True)
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Where the observations of <code>" in html and "clusters_by_unit.csv" in html
+    # a unit of many polygon pixels counts those drawn: '2,000 samples' said 'once per pixel'
+    assert observed["pixels_per_unit"] == 2000
+    assert "a polygon once per pixel drawn, at most 2,000 per unit;" in html
     tops = {}
     for unit, row in observed["units"].items():
         tops.setdefault(next(iter(row["clusters"])), []).append(unit)
