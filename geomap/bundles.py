@@ -183,11 +183,12 @@ def training_order(
 
     A raster matches a training input with the same band names or, failing that, with the same
     name once the words the other unmatched rasters' names share are set aside ("east_AS.tif"
-    for "west_AS.tif" from a neighbouring sheet). When every raster matches exactly one training
-    input, the rasters come back in the training order, with None for a training input no raster
-    was given for (an area one survey did not cover); otherwise as given. Quality layers
-    (:mod:`geomap.masks`) are no training input: they follow, as given. Notes say what was
-    reordered, is absent, or could not be checked.
+    for "west_AS.tif" from a neighbouring sheet), or, failing that, with bands of the same kinds
+    where that pairs them one to one (a DEM's "elevation" for "dem_32634"). When every raster
+    matches exactly one training input, the rasters come back in the training order, with None
+    for a training input no raster was given for (an area one survey did not cover); otherwise
+    as given. Quality layers (:mod:`geomap.masks`) are no training input: they follow, as given.
+    Notes say what was reordered, is absent, or could not be checked.
     """
     masks = [p for p in rasters if mask_file(p)]  # no inputs: they mask some
     rasters = [p for p in rasters if p not in masks]
@@ -315,11 +316,30 @@ def _by_names(trained: list[tuple], given: list, rasters: Sequence[Path]) -> lis
         got = _distinctive([bands for bands, _ in rest])
         picks = [_pick(key, want, whole) for key in got]
         if None in picks or len(set(picks)) < len(picks):
-            picks = _by_common_words(want, got)
+            picks = _by_common_words(want, got) or _by_kinds([trained[i] for i in left], rest)
             if picks is None:
                 return None
         found.update({left[k]: p for k, (_, p) in zip(picks, rest)})
     return [found.get(i) for i in range(len(trained))]
+
+
+def _by_kinds(want: list[tuple], rest: list[tuple]) -> list[int] | None:
+    """Each raster left's training input by what its bands are; None unless one-to-one.
+
+    The last resort of :func:`_by_names`, for names that share no word: a DEM trained as
+    'dem_32634' (a copy reprojected, named after its file) and given as 'elevation' matched
+    nothing, and the refusal named the wrong raster (user pass). Bands of unknown kinds match
+    nothing.
+    """
+    kinds = [tuple(map(band_kind, bands)) for bands in want]
+    picks = []
+    for bands, _ in rest:
+        key = tuple(map(band_kind, bands))
+        found = [i for i, kind in enumerate(kinds) if kind == key and None not in kind]
+        if len(found) != 1:
+            return None
+        picks.append(found[0])
+    return picks if len(set(picks)) == len(picks) else None
 
 
 def _pick(key: frozenset, want: list, whole: list) -> int | None:

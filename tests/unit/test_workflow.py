@@ -747,6 +747,28 @@ def test_predict_matches_a_neighbouring_sheets_rasters_by_their_distinctive_name
     )
 
 
+def test_predict_pairs_a_raster_left_over_by_the_kind_of_its_bands(result, demo_scene, tmp_path):
+    """A DEM whose band is named after its file ('srtm_dem', no description) beside the
+    training's 'elevation', the rasters in another order: no word of the names matched, and the
+    refusal named the wrong raster ('Raster 2 differs: magnetics.tif ... dem.tif ...'; user
+    pass). Alone of its kind, it is taken for the training DEM."""
+    out, _ = result
+    dem = next(p for p in demo_scene.rasters if p.name == "dem.tif")
+    with rasterio.open(dem) as src:
+        profile, data = src.profile, src.read()
+    srtm = tmp_path / "srtm_dem.tif"
+    with rasterio.open(srtm, "w", **profile) as dst:  # the same values, no band description
+        dst.write(data)
+    given = [srtm if p == dem else p for p in demo_scene.rasters][::-1]
+    report = predict(out / "model.skops", given, tmp_path / "next")
+    assert report["warnings"][0].endswith("by their names: srtm_dem.tif as dem.tif.")
+    with (
+        rasterio.open(out / "lithology.tif") as a,
+        rasterio.open(tmp_path / "next" / "lithology.tif") as b,
+    ):
+        np.testing.assert_array_equal(a.read(), b.read())
+
+
 def test_predict_names_an_undeclared_dummy_and_takes_the_nodata_given(result, demo_scene, tmp_path):
     out, _ = result
     with rasterio.open(demo_scene.rasters[2]) as src:  # magnetics: float
