@@ -294,6 +294,7 @@ def _train(key: str) -> None:
     _record(key, out, report)
 
 
+failed = False  # the run just asked for did not finish: its message stands above the results
 if submitted:
     key = session.run_key(data, params)
     if key in session.runs():
@@ -308,6 +309,7 @@ if submitted:
             with session.reported("Training"):
                 _train(key)
         session.end_training()  # not reached when Streamlit stops the page: interrupted()
+        failed = key not in session.runs()
 
 result = session.current_run()
 if result is None:
@@ -315,6 +317,12 @@ if result is None:
 stale = session.stale_note(result, data)
 if stale:
     st.info(stale, icon=":material/update:")
+if failed:  # the figures below are not the failed run's (user pass: an earlier model's 0.89)
+    st.info(
+        "The run just asked for did not finish (its message is above); below are the results of "
+        "the last run that did.",
+        icon=":material/history:",
+    )
 shown = result["params"]
 if shown["model"] != model:
     button = "Map with this model" if model == "apply" else "Train and map"

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 import session
 from geomap import webmap
 from geomap.apply import predict
+from geomap.errors import ModelError
 from geomap.synthetic import make_scene
 from geomap.trust import reduced_input_words
 from geomap.workflow import RunConfig, run
@@ -629,6 +630,26 @@ def test_a_bad_raster_shows_geomaps_message_and_the_session_goes_on(app, tmp_pat
     assert "scan.tif" in message and message.startswith("Training failed")
     app.switch_page("views/data.py").run()
     assert not app.exception
+
+
+def test_a_failed_run_says_the_results_below_are_the_last_runs_that_finished(trained, monkeypatch):
+    """After a failed apply the Train page showed an earlier model's accuracy of 0.89 with
+    nothing to say it was not the new model's (user pass)."""
+    earlier = trained.session_state["current_run"]
+
+    def failing(*args, **kwargs):
+        raise ModelError("Training needs at least two classes")
+
+    monkeypatch.setattr("geomap.workflow.run", failing)
+    trained.slider(key="trees").set_value(40)  # another run, not the cached one
+    trained.button(key="train").click().run()
+    assert not trained.exception
+    assert _errors(trained)[0].startswith("Training failed")
+    assert trained.session_state["current_run"] == earlier
+    (note,) = [i.value for i in trained.info if "did not finish" in i.value]
+    assert note.endswith("below are the results of the last run that did.")
+    trained.run()  # the next visit: no failure to speak of
+    assert not [i for i in trained.info if "did not finish" in i.value]
 
 
 def _training_fails_with(app, monkeypatch, error: BaseException) -> str:
