@@ -30,6 +30,7 @@ from typing import NoReturn
 
 import rasterio
 import streamlit as st
+from rasterio.crs import CRS
 
 from geomap import report_html
 from geomap.errors import GeomapError
@@ -511,7 +512,7 @@ def projected_first(rasters: list[Path]) -> list[Path]:
     The grid takes the first raster's CRS. Uploads come in whatever order the browser gives
     them, so radiometrics in degrees could put the whole map on a degree grid.
     """
-    return sorted(rasters, key=lambda p: _geographic(str(p), _mtime(p)))
+    return sorted(rasters, key=_geographic)
 
 
 def _mtime(path: Path) -> int:
@@ -522,13 +523,18 @@ def _mtime(path: Path) -> int:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _geographic(path: str, mtime_ns: int) -> bool:
-    """Whether a raster's CRS is geographic (False for a file GDAL cannot read: kept in place)."""
+def _crs_of(path: str, mtime_ns: int) -> CRS | None:
+    """A raster's CRS; None if it states none or GDAL cannot read it (then kept in place)."""
     try:
         with rasterio.open(path) as src:
-            return bool(src.crs is not None and src.crs.is_geographic)
+            return src.crs
     except (rasterio.errors.RasterioError, OSError):
-        return False
+        return None
+
+
+def _geographic(path: Path) -> bool:
+    crs = _crs_of(str(path), _mtime(path))
+    return crs is not None and crs.is_geographic
 
 
 def map_crs_choices(rasters: list[Path]) -> dict[str, str]:
@@ -538,24 +544,11 @@ def map_crs_choices(rasters: list[Path]) -> dict[str, str]:
     """
     files: dict[str, list[str]] = {}
     for path in rasters:
-        crs = _projected_crs(str(path), _mtime(path))
-        if crs is not None:
-            files.setdefault(crs, []).append(path.name)
+        crs = _crs_of(str(path), _mtime(path))
+        if crs is not None and crs.is_projected:
+            code = crs.to_epsg()  # as --crs takes it
+            files.setdefault(f"EPSG:{code}" if code else crs.to_wkt(), []).append(path.name)
     return {crs: f"{crs_words(crs)} ({', '.join(names)})" for crs, names in files.items()}
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def _projected_crs(path: str, mtime_ns: int) -> str | None:
-    """A raster's projected CRS as ``--crs`` takes it; None if geographic, absent or unreadable."""
-    try:
-        with rasterio.open(path) as src:
-            crs = src.crs
-    except (rasterio.errors.RasterioError, OSError):
-        return None
-    if crs is None or not crs.is_projected:
-        return None
-    code = crs.to_epsg()
-    return f"EPSG:{code}" if code else crs.to_wkt()
 
 
 def in_app_words(text: str) -> str:

@@ -616,9 +616,8 @@ def write_failed_message(out: Path, exc: OSError) -> str:
     return (
         f"Writing the outputs in '{out.parent}' failed ({library_reason(exc)}); nothing was "
         f"written{f' and {out.name!r} is as it was' if out.exists() else ''}. That disk has "
-        f"{free} free now: a full disk, a "
-        "quota or a limit on the size of a file stops a write. Free some space, or give an "
-        "output folder on another disk."
+        f"{free} free now: a full disk, a quota or a limit on the size of a file stops a write. "
+        "Free some space, or give an output folder on another disk."
     )
 
 
